@@ -1,0 +1,45 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layers follow the data path of DESIGN.md; each target imports only the ones below it:
+//   gpuflow (CLI) → GPUFlowLua → GPUFlowML → GPUFlowCompute
+//                              ↘ GPUFlowCore (task model, profiles, orchestrator; no Lua, no Vulkan)
+let package = Package(
+    name: "gpuflow",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "gpuflow", targets: ["gpuflow"]),
+        .library(name: "GPUFlowLua", targets: ["GPUFlowLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .systemLibrary(name: "CVulkan", pkgConfig: "vulkan", providers: [.apt(["libvulkan-dev"])]),
+        .target(name: "GPUFlowCore", dependencies: [
+            .product(name: "Yams", package: "Yams"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "GPUFlowCompute", dependencies: ["CVulkan"]),
+        .target(name: "GPUFlowML", dependencies: ["GPUFlowCore", "GPUFlowCompute"]),
+        .target(name: "GPUFlowLua", dependencies: [
+            "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "gpuflow", dependencies: [
+            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "GPUFlowTesting", dependencies: ["GPUFlowCore", "GPUFlowCompute"], path: "Tests/GPUFlowTesting"),
+        .testTarget(name: "GPUFlowCoreTests", dependencies: ["GPUFlowCore", "GPUFlowTesting"]),
+        .testTarget(name: "GPUFlowComputeTests", dependencies: ["GPUFlowCompute", "GPUFlowTesting"]),
+        .testTarget(name: "GPUFlowMLTests", dependencies: ["GPUFlowML", "GPUFlowTesting"]),
+        .testTarget(name: "GPUFlowLuaTests", dependencies: ["GPUFlowLua", "GPUFlowTesting"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting"]),
+    ]
+)

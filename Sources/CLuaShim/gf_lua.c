@@ -1,0 +1,123 @@
+#include "gf_lua.h"
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Instructions between two hook calls: small enough that limits act quickly, large enough
+ * that the hook costs nothing measurable. */
+#define GF_HOOK_EVERY 1000
+
+uint64_t gf_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+const char *gf_trip_message(int trip) {
+    switch (trip) {
+    case GF_TRIP_INSTRUCTIONS: return "sandbox: instruction limit exceeded";
+    case GF_TRIP_MEMORY: return "sandbox: memory limit exceeded";
+    case GF_TRIP_WALL: return "sandbox: wall-time limit exceeded";
+    case GF_TRIP_CANCELLED: return "run cancelled";
+    default: return "no limit tripped";
+    }
+}
+
+static void *gf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
+    gf_limits *lim = (gf_limits *)ud;
+    size_t old = ptr ? osize : 0;
+    if (nsize == 0) {
+        free(ptr);
+        lim->memory_used -= old;
+        return NULL;
+    }
+    /* Refuse only while Lua itself runs; during a Swift binding the refusal would longjmp
+     * through Swift, so the trampoline checks the budget after the binding returns. */
+    if (lim->memory_limit && lim->native_depth == 0 && nsize > old &&
+        lim->memory_used + (nsize - old) > lim->memory_limit) {
+        lim->tripped = GF_TRIP_MEMORY;
+        return NULL;
+    }
+    void *p = realloc(ptr, nsize);
+    if (p) {
+        lim->memory_used = lim->memory_used - old + nsize;
+        if (lim->memory_used > lim->memory_peak) lim->memory_peak = lim->memory_used;
+    }
+    return p;
+}
+
+static void gf_hook(lua_State *L, lua_Debug *ar) {
+    (void)ar;
+    gf_limits *lim = gf_limits_of(L);
+    if (!lim) return;
+    lim->instructions += GF_HOOK_EVERY;
+    if (!lim->tripped) {
+        if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
+        else if (lim->instruction_limit && lim->instructions > lim->instruction_limit)
+            lim->tripped = GF_TRIP_INSTRUCTIONS;
+        else if (lim->deadline_ns && gf_monotonic_ns() > lim->deadline_ns)
+            lim->tripped = GF_TRIP_WALL;
+    }
+    if (lim->tripped) {
+        /* Raise again at once if a pcall swallowed the first error (redis luaMaskCountHook). */
+        lua_sethook(L, gf_hook, LUA_MASKCOUNT, 1);
+        luaL_error(L, "%s", gf_trip_message(lim->tripped));
+    }
+}
+
+void gf_sethook(lua_State *L) { lua_sethook(L, gf_hook, LUA_MASKCOUNT, GF_HOOK_EVERY); }
+
+lua_State *gf_newstate(gf_limits *limits) {
+    lua_State *L = lua_newstate(gf_alloc, limits);
+    if (!L) return NULL;
+    gf_sethook(L);
+    return L;
+}
+
+gf_limits *gf_limits_of(lua_State *L) {
+    void *ud = NULL;
+    lua_getallocf(L, &ud);
+    return (gf_limits *)ud;
+}
+
+static int gf_trampoline(lua_State *L) {
+    gf_swift_fn fn = (gf_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
+    gf_limits *lim = gf_limits_of(L);
+    lim->native_depth++;
+    int n = fn(L);
+    lim->native_depth--;
+    if (n == GF_RAISE) return lua_error(L);
+    if (lim->memory_limit && lim->native_depth == 0 && lim->memory_used > lim->memory_limit) {
+        lim->tripped = GF_TRIP_MEMORY;
+        return luaL_error(L, "%s", gf_trip_message(GF_TRIP_MEMORY));
+    }
+    return n;
+}
+
+void gf_pushswiftfunction(lua_State *L, gf_swift_fn fn) {
+    lua_pushlightuserdata(L, (void *)fn);
+    lua_pushcclosure(L, gf_trampoline, 1);
+}
+
+void gf_setcontext(lua_State *L, void *ctx) { memcpy(lua_getextraspace(L), &ctx, sizeof(void *)); }
+void *gf_getcontext(lua_State *L) {
+    void *ctx;
+    memcpy(&ctx, lua_getextraspace(L), sizeof(void *));
+    return ctx;
+}
+
+int gf_registryindex(void) { return LUA_REGISTRYINDEX; }
+int gf_upvalueindex(int i) { return lua_upvalueindex(i); }
+void gf_pop(lua_State *L, int n) { lua_pop(L, n); }
+void gf_newtable(lua_State *L) { lua_newtable(L); }
+const char *gf_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstring(L, idx, len); }
+int gf_pcall(lua_State *L, int nargs, int nresults, int msgh) { return lua_pcall(L, nargs, nresults, msgh); }
+int gf_loadbuffer(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
+    return luaL_loadbufferx(L, buf, len, name, mode);
+}
+void gf_insert(lua_State *L, int idx) { lua_insert(L, idx); }
+void gf_remove(lua_State *L, int idx) { lua_remove(L, idx); }
+int gf_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
+void *gf_newuserdata(lua_State *L, size_t size) { return lua_newuserdatauv(L, size, 1); }
+void gf_traceback(lua_State *L, lua_State *co, const char *msg, int level) { luaL_traceback(L, co, msg, level); }
+void gf_openlibs(lua_State *L) { luaL_openlibs(L); }

@@ -1,0 +1,83 @@
+/*
+ * gf_lua.h — the only C that gpuflow writes around Lua.
+ *
+ * Why it exists: Lua raises errors (and yields) with longjmp. A longjmp across a Swift frame
+ * skips its releases, so no Swift frame may be on the stack when Lua raises. Swift binding
+ * functions therefore never raise: they return a result count, or GF_RAISE with the error
+ * value on top of the stack, and gf_trampoline raises *after* the Swift call has returned.
+ *
+ * It also holds the per-state limits (memory through a counting allocator, instructions and
+ * wall time through a count hook) so that the sandbox needs no second design, and wraps the
+ * function-like macros of lua.h that Swift cannot import.
+ */
+#ifndef GF_LUA_H
+#define GF_LUA_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lua5.4/lua.h>
+#include <lua5.4/lauxlib.h>
+#include <lua5.4/lualib.h>
+
+/* A Swift binding returns this to ask the trampoline to raise the value on top of the stack. */
+#define GF_RAISE (-1)
+
+typedef int (*gf_swift_fn)(lua_State *L);
+
+/* Why a run was stopped by a limit; 0 while none has tripped. */
+enum gf_trip {
+    GF_TRIP_NONE = 0,
+    GF_TRIP_INSTRUCTIONS = 1,
+    GF_TRIP_MEMORY = 2,
+    GF_TRIP_WALL = 3,
+    GF_TRIP_CANCELLED = 4,
+};
+
+/* Limits and counters of one lua_State. Zero for a limit means "unlimited". Owned by the host,
+ * which must keep it alive for the life of the state. */
+typedef struct gf_limits {
+    size_t memory_limit;        /* bytes */
+    size_t memory_used;
+    size_t memory_peak;
+    int native_depth;           /* >0 while a Swift binding runs: the allocator never refuses then */
+    uint64_t instruction_limit;
+    uint64_t instructions;
+    uint64_t deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
+    volatile int cancelled;     /* set from any thread to stop the script */
+    int tripped;                /* enum gf_trip */
+} gf_limits;
+
+/* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */
+lua_State *gf_newstate(gf_limits *limits);
+gf_limits *gf_limits_of(lua_State *L);
+uint64_t gf_monotonic_ns(void);
+const char *gf_trip_message(int trip);
+/* Installs the count hook on a thread (coroutines inherit it from their creator). */
+void gf_sethook(lua_State *L);
+
+/* Pushes a Lua function that calls `fn` through the trampoline. */
+void gf_pushswiftfunction(lua_State *L, gf_swift_fn fn);
+
+/* One pointer of host context per state, shared by all its threads (lua_getextraspace). */
+void gf_setcontext(lua_State *L, void *ctx);
+void *gf_getcontext(lua_State *L);
+
+/* Wrappers for macros. */
+int gf_registryindex(void);
+int gf_upvalueindex(int i);
+void gf_pop(lua_State *L, int n);
+void gf_newtable(lua_State *L);
+const char *gf_tostring(lua_State *L, int idx, size_t *len);
+int gf_pcall(lua_State *L, int nargs, int nresults, int msgh);
+int gf_loadbuffer(lua_State *L, const char *buf, size_t len, const char *name, const char *mode);
+void gf_insert(lua_State *L, int idx);
+void gf_remove(lua_State *L, int idx);
+int gf_isinteger(lua_State *L, int idx);
+void *gf_newuserdata(lua_State *L, size_t size);
+/* A traceback string of `co` pushed onto L (msg may be NULL). */
+void gf_traceback(lua_State *L, lua_State *co, const char *msg, int level);
+/* Opens the standard libraries gpuflow allows (all but io, os, debug, package C loaders are
+ * removed by the host later; see LuaState.swift). */
+void gf_openlibs(lua_State *L);
+
+#endif

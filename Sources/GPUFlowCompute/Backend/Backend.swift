@@ -1,0 +1,59 @@
+/// One place kernels run: the CPU reference, and later SIMD and Vulkan. Workloads are written
+/// once against this protocol.
+///
+/// Kernels are "enqueue" operations: an implementation may defer them (a GPU records a
+/// sequence) as long as `read` returns the result of every kernel enqueued before it.
+/// Shapes are row-major. Every kernel throws `BackendError.shapeMismatch` when the tensors it
+/// is given do not have the element counts its arguments imply, and `.foreignTensor` for a
+/// tensor made by another backend.
+public protocol Backend: AnyObject, Sendable {
+    /// "cpu", "simd", "vulkan".
+    var name: String { get }
+    /// A human description of the device, for logs and run records.
+    var deviceDescription: String { get }
+    /// Whether `op` runs here; callers fall back to another backend for ops that do not.
+    func supports(_ op: KernelOp) -> Bool
+
+    func tensor(_ values: [Float], shape: [Int]) throws -> Tensor
+    func zeros(shape: [Int]) throws -> Tensor
+    func read(_ t: Tensor) throws -> [Float]
+    func write(_ t: Tensor, _ values: [Float]) throws
+
+    /// C = alpha · op(A) · op(B) + beta · C, where op(A) is m×k and op(B) is k×n.
+    func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+              transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
+    /// x[r, c] += bias[c] for an rows×cols x.
+    func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws
+    /// y = f(x), elementwise.
+    func activation(_ f: Activation, _ x: Tensor, _ y: Tensor) throws
+    /// dx = dy · f'(x), where x is the pre-activation.
+    func activationBackward(_ f: Activation, _ x: Tensor, _ dy: Tensor, _ dx: Tensor) throws
+    /// Row-wise softmax of rows×cols logits against integer class labels (stored as floats):
+    /// losses[r] = −log p[r, label], grad = (p − onehot) / rows.
+    func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
+                             losses: Tensor, grad: Tensor) throws
+    /// losses[r] = Σ_c (pred − target)² / cols, grad = 2 (pred − target) / (rows · cols).
+    func mse(_ pred: Tensor, _ target: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws
+    /// out[c] = Σ_r x[r, c].
+    func columnSum(_ x: Tensor, rows: Int, cols: Int, _ out: Tensor) throws
+    /// out[r] = index of the largest x[r, c] (first one on ties).
+    func rowArgmax(_ x: Tensor, rows: Int, cols: Int, _ out: Tensor) throws
+    func sum(_ x: Tensor) throws -> Float
+    func sumOfSquares(_ x: Tensor) throws -> Float
+    /// x *= alpha.
+    func scale(_ x: Tensor, _ alpha: Float) throws
+    /// y += alpha · x.
+    func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws
+    /// PyTorch's form: v = μ·v + g; p −= lr·v.
+    func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws
+    /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.
+    func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+              beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
+}
+
+extension Backend {
+    /// A tensor of the given shape filled with one value.
+    public func filled(_ value: Float, shape: [Int]) throws -> Tensor {
+        try tensor([Float](repeating: value, count: shape.reduce(1, *)), shape: shape)
+    }
+}

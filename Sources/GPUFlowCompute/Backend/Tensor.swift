@@ -1,0 +1,27 @@
+/// A flat float buffer owned by one backend. Workloads hold tensors and pass them to kernels;
+/// only `Backend.read` brings the numbers back to the host, so a GPU backend can keep them on
+/// the device between kernels.
+public final class Tensor: @unchecked Sendable {
+    public let count: Int
+    public let shape: [Int]
+    /// The backend's representation; only the backend that made it may look inside.
+    public let storage: AnyObject
+    public let backendName: String
+
+    public init(shape: [Int], storage: AnyObject, backendName: String) {
+        self.shape = shape
+        self.count = shape.reduce(1, *)
+        self.storage = storage
+        self.backendName = backendName
+    }
+}
+
+public enum Activation: String, CaseIterable, Sendable, Codable {
+    case identity, relu, tanh, sigmoid, gelu
+}
+
+/// The kernels a backend may provide; `Backend.supports` says which it does.
+public enum KernelOp: String, CaseIterable, Sendable {
+    case gemm, addBias, activation, activationBackward, softmaxCrossEntropy, mse
+    case columnSum, rowArgmax, sum, sumOfSquares, scale, axpy, sgdMomentum, adam
+}

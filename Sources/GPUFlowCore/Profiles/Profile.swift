@@ -1,0 +1,66 @@
+/// A resolved resource profile: every field has a value, defaults are the original design's
+/// (10 concurrent tasks, 4 GB pool, 100 ms monitoring, collaborative coordination, cross-agent
+/// learning on).
+public struct Profile: Codable, Sendable, Equatable {
+    public struct Device: Codable, Sendable, Equatable {
+        public enum Preference: String, NamedChoice { case discrete, integrated, cpu, any }
+        public var backend: BackendKind = .auto
+        public var prefer: Preference = .discrete
+        public var index: Int?
+        public init() {}
+    }
+    public struct Resources: Codable, Sendable, Equatable {
+        public var maxConcurrentTasks = 10
+        public var memoryPoolMB = 4096
+        public var taskTimeoutS = 300.0
+        public var allocationStrategy: AllocationStrategy = .best_fit
+        /// Seconds of waiting that raise a queued task's priority by one step (starvation guard).
+        public var priorityAgingS = 5.0
+        public init() {}
+    }
+    public struct Performance: Codable, Sendable, Equatable {
+        public var monitoringIntervalMS = 100
+        public init() {}
+    }
+    public struct Learning: Codable, Sendable, Equatable {
+        public var enabled = true
+        public var crossAgent = true
+        public init() {}
+    }
+    public struct Coordination: Codable, Sendable, Equatable {
+        public enum Negotiation: String, NamedChoice { case consensus, priority, auction }
+        public enum ConflictResolution: String, NamedChoice { case fairness, priority, first_come }
+        public var pattern: CoordinationPattern = .collaborative
+        public var negotiation: Negotiation = .consensus
+        public var conflictResolution: ConflictResolution = .fairness
+        public init() {}
+    }
+    public struct Sandbox: Codable, Sendable, Equatable {
+        /// Lua VM instructions per script; 0 = unlimited.
+        public var instructions = 0
+        /// Lua heap per script in MiB; 0 = unlimited.
+        public var memoryMB = 0
+        /// Wall-clock seconds per script; 0 = unlimited.
+        public var wallS = 0.0
+        public init() {}
+    }
+    public struct Agent: Codable, Sendable, Equatable {
+        public var maxMemoryMB: Int?
+        public var maxConcurrentTasks: Int?
+        public var maxComputePercent: Double?
+        public init() {}
+    }
+
+    public var name = "default"
+    public var device = Device()
+    public var resources = Resources()
+    public var performance = Performance()
+    public var learning = Learning()
+    public var coordination = Coordination()
+    public var sandbox = Sandbox()
+    public var agents: [String: Agent] = [:]
+    /// Where the profile came from ("built-in defaults" or a path), for messages and records.
+    public var source = "built-in defaults"
+
+    public init() {}
+}

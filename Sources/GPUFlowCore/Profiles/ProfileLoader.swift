@@ -1,0 +1,224 @@
+import Foundation
+import Yams
+
+/// Reads a YAML profile strictly: unknown keys, wrong types and impossible values are errors
+/// that name the file, line and column. Works on Yams' node tree (not Codable) because only the
+/// nodes carry positions.
+public enum ProfileLoader {
+    public static func load(path: String) throws -> Profile {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ProfileError(file: path, line: 0, column: 0, message: "cannot read profile (missing or unreadable)")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ProfileError(file: path, line: 0, column: 0, message: "profile is not UTF-8 text")
+        }
+        return try parse(text, file: path)
+    }
+
+    public static func parse(_ text: String, file: String) throws -> Profile {
+        let root: Node?
+        do {
+            root = try Yams.compose(yaml: text)
+        } catch let error as YamlError {
+            throw yamlError(error, file: file)
+        }
+        var profile = Profile()
+        profile.source = file
+        guard let root else { return profile }  // an empty file is the defaults
+        let r = Reader(file: file)
+        try r.mapping(root, "profile") { key, value in
+            switch key {
+            case "name": profile.name = try r.string(value, key)
+            case "device":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "backend": profile.device.backend = try r.choice(v, k)
+                    case "prefer": profile.device.prefer = try r.choice(v, k)
+                    case "index": profile.device.index = try r.int(v, k, min: 0)
+                    default: throw r.unknown(k, v, in: "device", known: "backend, prefer, index")
+                    }
+                }
+            case "resources":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "max_concurrent_tasks": profile.resources.maxConcurrentTasks = try r.int(v, k, min: 1, max: 4096)
+                    case "memory_pool_mb": profile.resources.memoryPoolMB = try r.int(v, k, min: 1, max: 1 << 24)
+                    case "task_timeout_s": profile.resources.taskTimeoutS = try r.double(v, k, min: 0.001)
+                    case "allocation_strategy": profile.resources.allocationStrategy = try r.choice(v, k)
+                    case "priority_aging_s": profile.resources.priorityAgingS = try r.double(v, k, min: 0.001)
+                    default:
+                        throw r.unknown(k, v, in: "resources",
+                                        known: "max_concurrent_tasks, memory_pool_mb, task_timeout_s, allocation_strategy, priority_aging_s")
+                    }
+                }
+            case "performance":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "monitoring_interval_ms": profile.performance.monitoringIntervalMS = try r.int(v, k, min: 1, max: 3_600_000)
+                    default: throw r.unknown(k, v, in: "performance", known: "monitoring_interval_ms")
+                    }
+                }
+            case "learning":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "enabled": profile.learning.enabled = try r.bool(v, k)
+                    case "cross_agent": profile.learning.crossAgent = try r.bool(v, k)
+                    default: throw r.unknown(k, v, in: "learning", known: "enabled, cross_agent")
+                    }
+                }
+            case "coordination":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "pattern": profile.coordination.pattern = try r.choice(v, k)
+                    case "negotiation": profile.coordination.negotiation = try r.choice(v, k)
+                    case "conflict_resolution": profile.coordination.conflictResolution = try r.choice(v, k)
+                    default: throw r.unknown(k, v, in: "coordination", known: "pattern, negotiation, conflict_resolution")
+                    }
+                }
+            case "sandbox":
+                try r.mapping(value, key) { k, v in
+                    switch k {
+                    case "instructions": profile.sandbox.instructions = try r.int(v, k, min: 0)
+                    case "memory_mb": profile.sandbox.memoryMB = try r.int(v, k, min: 0, max: 1 << 20)
+                    case "wall_s": profile.sandbox.wallS = try r.double(v, k, min: 0)
+                    default: throw r.unknown(k, v, in: "sandbox", known: "instructions, memory_mb, wall_s")
+                    }
+                }
+            case "agents":
+                try r.mapping(value, key) { agentName, v in
+                    var agent = Profile.Agent()
+                    try r.mapping(v, agentName) { k, av in
+                        switch k {
+                        case "max_memory_mb": agent.maxMemoryMB = try r.int(av, k, min: 1)
+                        case "max_concurrent_tasks": agent.maxConcurrentTasks = try r.int(av, k, min: 1)
+                        case "max_compute_percent": agent.maxComputePercent = try r.double(av, k, min: 0.001, max: 100)
+                        default:
+                            throw r.unknown(k, av, in: "agents.\(agentName)",
+                                            known: "max_memory_mb, max_concurrent_tasks, max_compute_percent")
+                        }
+                    }
+                    profile.agents[agentName] = agent
+                }
+            default:
+                throw r.unknown(key, value, in: "the profile",
+                                known: "name, device, resources, performance, learning, coordination, sandbox, agents")
+            }
+        }
+        // Cross-field checks: each agent's share must fit in what the whole profile grants.
+        for (name, agent) in profile.agents.sorted(by: { $0.key < $1.key }) {
+            if let mem = agent.maxMemoryMB, mem > profile.resources.memoryPoolMB {
+                throw r.error(at: r.marks["agents.\(name).max_memory_mb"],
+                              "agents.\(name).max_memory_mb (\(mem)) exceeds resources.memory_pool_mb (\(profile.resources.memoryPoolMB))")
+            }
+            if let n = agent.maxConcurrentTasks, n > profile.resources.maxConcurrentTasks {
+                throw r.error(at: r.marks["agents.\(name).max_concurrent_tasks"],
+                              "agents.\(name).max_concurrent_tasks (\(n)) exceeds resources.max_concurrent_tasks (\(profile.resources.maxConcurrentTasks))")
+            }
+        }
+        return profile
+    }
+
+    private static func yamlError(_ error: YamlError, file: String) -> ProfileError {
+        switch error {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+            return ProfileError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
+        case .duplicatedKeysInMapping(let dups, let context):
+            return ProfileError(file: file, line: context.mark.line, column: context.mark.column,
+                                message: "duplicate key \(dups.joined(separator: ", "))")
+        default:
+            return ProfileError(file: file, line: 0, column: 0, message: "invalid YAML: \(error)")
+        }
+    }
+}
+
+/// Typed access to YAML nodes that turns every mismatch into a positioned ProfileError.
+private final class Reader {
+    let file: String
+    /// Positions of the keys read so far, by dotted path, for checks that span fields.
+    var marks: [String: Mark] = [:]
+    private var path: [String] = []
+
+    init(file: String) { self.file = file }
+
+    func error(at mark: Mark?, _ message: String) -> ProfileError {
+        ProfileError(file: file, line: mark?.line ?? 0, column: mark?.column ?? 0, message: message)
+    }
+
+    func unknown(_ key: String, _ value: Node, in section: String, known: String) -> ProfileError {
+        error(at: keyMarks[key] ?? value.mark, "unknown key '\(key)' in \(section) (expected one of: \(known))")
+    }
+
+    private var keyMarks: [String: Mark] = [:]
+
+    func mapping(_ node: Node, _ name: String, _ body: (String, Node) throws -> Void) throws {
+        guard case .mapping(let map) = node else {
+            throw error(at: node.mark, "'\(name)' must be a mapping, got \(describe(node))")
+        }
+        path.append(name)
+        defer { path.removeLast() }
+        for (k, v) in map {
+            guard let key = k.string, case .scalar = k else {
+                throw error(at: k.mark, "keys in '\(name)' must be strings")
+            }
+            keyMarks[key] = k.mark
+            let dotted = (path.dropFirst() + [key]).joined(separator: ".")
+            marks[dotted] = k.mark
+            try body(key, v)
+        }
+    }
+
+    func string(_ node: Node, _ key: String) throws -> String {
+        guard case .scalar(let s) = node else { throw error(at: node.mark, "'\(key)' must be a string, got \(describe(node))") }
+        return s.string
+    }
+
+    func bool(_ node: Node, _ key: String) throws -> Bool {
+        guard case .scalar = node, let b = node.bool else {
+            throw error(at: node.mark, "'\(key)' must be true or false, got \(describe(node))")
+        }
+        return b
+    }
+
+    func int(_ node: Node, _ key: String, min: Int = .min, max: Int = .max) throws -> Int {
+        guard case .scalar(let s) = node, s.style == .plain, let i = node.int else {
+            throw error(at: node.mark, "'\(key)' must be an integer, got \(describe(node))")
+        }
+        guard i >= min, i <= max else {
+            throw error(at: node.mark, "'\(key)' must be \(range(min, max)), got \(i)")
+        }
+        return i
+    }
+
+    func double(_ node: Node, _ key: String, min: Double = -.infinity, max: Double = .infinity) throws -> Double {
+        guard case .scalar(let s) = node, s.style == .plain, let d = node.float, d.isFinite else {
+            throw error(at: node.mark, "'\(key)' must be a number, got \(describe(node))")
+        }
+        guard d >= min, d <= max else {
+            throw error(at: node.mark, "'\(key)' must be \(range(min, max)), got \(d)")
+        }
+        return d
+    }
+
+    func choice<C: NamedChoice>(_ node: Node, _ key: String) throws -> C {
+        guard case .scalar(let s) = node, let c = C(rawValue: s.string) else {
+            throw error(at: node.mark, "'\(key)' must be one of \(C.choices), got \(describe(node))")
+        }
+        return c
+    }
+
+    private func range(_ lo: Int, _ hi: Int) -> String {
+        hi == .max ? "at least \(lo)" : "between \(lo) and \(hi)"
+    }
+    private func range(_ lo: Double, _ hi: Double) -> String {
+        hi == .infinity ? "at least \(lo)" : "between \(lo) and \(hi)"
+    }
+
+    private func describe(_ node: Node) -> String {
+        switch node {
+        case .scalar(let s): return s.style == .plain ? "'\(s.string)'" : "the string \"\(s.string)\""
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        }
+    }
+}

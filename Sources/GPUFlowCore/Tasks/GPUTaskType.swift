@@ -1,0 +1,184 @@
+/// The six GPU task types of the original design. Plain values: what the task is, not the
+/// objects (model, data) it works on, which travel beside it as `TaskValue`s.
+public enum GPUTaskType: Codable, Sendable, Equatable {
+    case training(TrainingTask)
+    case inference(InferenceTask)
+    case optimization(OptimizationTask)
+    case memoryManagement(MemoryManagementTask)
+    case resourceCoordination(ResourceCoordinationTask)
+    case hybridCompute(HybridComputeTask)
+
+    /// The snake_case name used by Lua constructors, metrics and the learning engine.
+    public var name: String {
+        switch self {
+        case .training: return "training"
+        case .inference: return "inference"
+        case .optimization: return "optimization"
+        case .memoryManagement: return "memory_management"
+        case .resourceCoordination: return "resource_coordination"
+        case .hybridCompute: return "hybrid_compute"
+        }
+    }
+
+    /// Device memory the task asks the pool to reserve before it may start.
+    public var memoryRequirementMB: Int {
+        switch self {
+        case .training(let t): return t.memoryRequirementMB
+        case .inference(let t): return t.memoryRequirementMB
+        case .optimization(let t): return t.constraints.maxMemoryMB ?? 0
+        case .memoryManagement(let t): return t.operation == .allocate ? t.poolConfig.sizeMB : 0
+        case .resourceCoordination: return 0
+        case .hybridCompute(let t): return t.memoryRequirementMB
+        }
+    }
+}
+
+public struct TrainingTask: Codable, Sendable, Equatable {
+    public var algorithm: TrainingAlgorithm
+    public var epochs: Int
+    public var batchSize: Int
+    public var loss: LossKind
+    /// Seconds the submitter expects; compared with the real duration in the result.
+    public var durationEstimate: Double?
+    public var memoryRequirementMB: Int
+    public var computeIntensity: ComputeIntensity
+    public var validationSplit: Double
+    public var seed: UInt64?
+    public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
+                durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
+                computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil) {
+        self.algorithm = algorithm
+        self.epochs = epochs
+        self.batchSize = batchSize
+        self.loss = loss
+        self.durationEstimate = durationEstimate
+        self.memoryRequirementMB = memoryRequirementMB
+        self.computeIntensity = computeIntensity
+        self.validationSplit = validationSplit
+        self.seed = seed
+    }
+}
+
+public struct InferenceTask: Codable, Sendable, Equatable {
+    public var modelID: String
+    public var batchSize: Int
+    public var maxLatencyMS: Double?
+    public var minThroughputPerSec: Double?
+    public var memoryRequirementMB: Int
+    public init(modelID: String, batchSize: Int = 64, maxLatencyMS: Double? = nil, minThroughputPerSec: Double? = nil,
+                memoryRequirementMB: Int = 0) {
+        self.modelID = modelID
+        self.batchSize = batchSize
+        self.maxLatencyMS = maxLatencyMS
+        self.minThroughputPerSec = minThroughputPerSec
+        self.memoryRequirementMB = memoryRequirementMB
+    }
+}
+
+public struct OptimizationConstraints: Codable, Sendable, Equatable {
+    public var maxMemoryMB: Int?
+    public var maxLatencyMS: Double?
+    public var minThroughputPerSec: Double?
+    public init(maxMemoryMB: Int? = nil, maxLatencyMS: Double? = nil, minThroughputPerSec: Double? = nil) {
+        self.maxMemoryMB = maxMemoryMB
+        self.maxLatencyMS = maxLatencyMS
+        self.minThroughputPerSec = minThroughputPerSec
+    }
+}
+
+public struct OptimizationTask: Codable, Sendable, Equatable {
+    public var target: OptimizationTarget
+    public var constraints: OptimizationConstraints
+    public var strategy: OptimizationStrategy
+    /// Evaluations the strategy may spend (each one a real measured run).
+    public var budget: Int
+    public var seed: UInt64?
+    public init(target: OptimizationTarget, constraints: OptimizationConstraints = .init(),
+                strategy: OptimizationStrategy = .grid, budget: Int = 8, seed: UInt64? = nil) {
+        self.target = target
+        self.constraints = constraints
+        self.strategy = strategy
+        self.budget = budget
+        self.seed = seed
+    }
+}
+
+public struct PoolConfig: Codable, Sendable, Equatable {
+    public var sizeMB: Int
+    public var allocationStrategy: AllocationStrategy
+    public init(sizeMB: Int = 0, allocationStrategy: AllocationStrategy = .best_fit) {
+        self.sizeMB = sizeMB
+        self.allocationStrategy = allocationStrategy
+    }
+}
+
+public struct MemoryManagementTask: Codable, Sendable, Equatable {
+    public var operation: MemoryOperation
+    public var poolConfig: PoolConfig
+    public var cleanupStrategy: CleanupStrategy
+    public init(operation: MemoryOperation, poolConfig: PoolConfig = .init(), cleanupStrategy: CleanupStrategy = .deferred) {
+        self.operation = operation
+        self.poolConfig = poolConfig
+        self.cleanupStrategy = cleanupStrategy
+    }
+}
+
+public struct SharingPolicy: Codable, Sendable, Equatable {
+    public var maxMemoryMB: Int?
+    public var maxConcurrentTasks: Int?
+    public var maxComputePercent: Double?
+    public init(maxMemoryMB: Int? = nil, maxConcurrentTasks: Int? = nil, maxComputePercent: Double? = nil) {
+        self.maxMemoryMB = maxMemoryMB
+        self.maxConcurrentTasks = maxConcurrentTasks
+        self.maxComputePercent = maxComputePercent
+    }
+}
+
+public struct ResourceCoordinationTask: Codable, Sendable, Equatable {
+    public var pattern: CoordinationPattern
+    public var participatingAgents: [String]
+    public var sharingPolicy: SharingPolicy
+    public init(pattern: CoordinationPattern, participatingAgents: [String], sharingPolicy: SharingPolicy = .init()) {
+        self.pattern = pattern
+        self.participatingAgents = participatingAgents
+        self.sharingPolicy = sharingPolicy
+    }
+}
+
+/// What to do when the primary backend cannot run a task.
+public enum FallbackStrategy: Codable, Sendable, Equatable {
+    case fail
+    case fallback(BackendKind)
+    case cascade([BackendKind])
+}
+
+/// Weights used to rank backends when more than one can run a task.
+public struct SelectionCriteria: Codable, Sendable, Equatable {
+    public var performance: Double
+    public var memory: Double
+    public var power: Double
+    public var availability: Double
+    public var historyWindow: Int
+    public init(performance: Double = 0.4, memory: Double = 0.2, power: Double = 0.1, availability: Double = 0.3,
+                historyWindow: Int = 20) {
+        self.performance = performance
+        self.memory = memory
+        self.power = power
+        self.availability = availability
+        self.historyWindow = historyWindow
+    }
+}
+
+public struct HybridComputeTask: Codable, Sendable, Equatable {
+    public var primaryBackend: BackendKind
+    public var fallbackStrategy: FallbackStrategy
+    public var selectionCriteria: SelectionCriteria
+    public var memoryRequirementMB: Int
+    public init(primaryBackend: BackendKind = .auto, fallbackStrategy: FallbackStrategy = .cascade([.vulkan, .simd, .cpu]),
+                selectionCriteria: SelectionCriteria = .init(), memoryRequirementMB: Int = 0) {
+        self.primaryBackend = primaryBackend
+        self.fallbackStrategy = fallbackStrategy
+        self.selectionCriteria = selectionCriteria
+        self.memoryRequirementMB = memoryRequirementMB
+    }
+}

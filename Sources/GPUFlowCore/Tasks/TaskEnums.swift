@@ -1,0 +1,33 @@
+/// Small closed vocabularies of the task model. Raw values are the snake_case names scripts
+/// and profiles use, so one table serves parsing, printing and error messages.
+public protocol NamedChoice: CaseIterable, RawRepresentable, Codable, Sendable, Hashable where RawValue == String {}
+
+extension NamedChoice {
+    /// "a | b | c": used in every "expected one of" message.
+    public static var choices: String { allCases.map(\.rawValue).joined(separator: " | ") }
+}
+
+public enum ComputeIntensity: String, NamedChoice { case light, moderate, heavy, extreme }
+
+public enum BackendKind: String, NamedChoice { case auto, vulkan, simd, cpu }
+
+public enum OptimizationTarget: String, NamedChoice { case latency, throughput, memory, accuracy }
+
+public enum OptimizationStrategy: String, NamedChoice { case grid, random, bayesian }
+
+public enum MemoryOperation: String, NamedChoice { case allocate, release, defragment, stats }
+
+public enum CleanupStrategy: String, NamedChoice { case immediate, deferred, lru }
+
+public enum AllocationStrategy: String, NamedChoice { case best_fit, first_fit, worst_fit }
+
+public enum CoordinationPattern: String, NamedChoice {
+    case exclusive, time_sliced, space_partitioned, pipeline, collaborative
+}
+
+public enum PolicyType: String, NamedChoice { case policy_gradient, actor_critic, q_network }
+public enum RewardShaping: String, NamedChoice { case sparse, dense, shaped }
+public enum Exploration: String, NamedChoice { case epsilon_greedy, boltzmann, ucb }
+public enum FreezingStrategy: String, NamedChoice { case early_layers, late_layers, alternating }
+public enum SelectionMethod: String, NamedChoice { case tournament, roulette, elitist }
+public enum LossKind: String, NamedChoice { case cross_entropy, mse }

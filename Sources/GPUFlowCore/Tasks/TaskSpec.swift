@@ -1,0 +1,157 @@
+/// Identifies a task within one orchestrator; assigned at submit, increasing.
+public typealias TaskID = Int
+
+public enum TaskPriority: String, NamedChoice {
+    case low, normal, high, critical
+
+    /// Steps between neighbouring priorities, in units of boost/aging.
+    public static let step = 10
+    public var rank: Int {
+        switch self {
+        case .low: return 0
+        case .normal: return 1
+        case .high: return 2
+        case .critical: return 3
+        }
+    }
+}
+
+/// A GPU task of the six types, or a plain task (the original's base `Task`): arbitrary work,
+/// such as a Lua function, sharing the same queue, priorities and dependencies.
+public enum TaskKind: Sendable, Equatable {
+    case gpu(GPUTaskType)
+    case plain
+
+    public var typeName: String {
+        switch self {
+        case .gpu(let t): return t.name
+        case .plain: return "plain"
+        }
+    }
+}
+
+/// What a task's work sees when it starts: its identity and the results of its dependencies.
+public struct TaskContext: Sendable {
+    public let id: TaskID
+    public let name: String
+    /// Results of the dependencies, in the order they were declared.
+    public let dependencyResults: [TaskValue]
+}
+
+public typealias TaskWork = @Sendable (TaskContext) async throws -> TaskValue
+
+/// Everything the orchestrator needs to queue, admit and run one task.
+public struct TaskSpec: Sendable {
+    public var name: String
+    public var kind: TaskKind
+    public var priority: TaskPriority
+    /// Added to the priority (one step = `TaskPriority.step`); negative lowers it.
+    public var boost: Int
+    public var dependencies: [TaskID]
+    /// Memory reserved from the pool while the task runs.
+    public var memoryMB: Int
+    /// Seconds before the task is failed as timed out; nil takes the profile's task_timeout_s.
+    public var timeoutS: Double?
+    public var durationEstimateS: Double?
+    public var agent: String?
+    public var work: TaskWork
+
+    public init(name: String, kind: TaskKind, priority: TaskPriority = .normal, boost: Int = 0,
+                dependencies: [TaskID] = [], memoryMB: Int? = nil, timeoutS: Double? = nil,
+                durationEstimateS: Double? = nil, agent: String? = nil, work: @escaping TaskWork) {
+        self.name = name
+        self.kind = kind
+        self.priority = priority
+        self.boost = boost
+        self.dependencies = dependencies
+        if let memoryMB {
+            self.memoryMB = memoryMB
+        } else if case .gpu(let t) = kind {
+            self.memoryMB = t.memoryRequirementMB
+        } else {
+            self.memoryMB = 0
+        }
+        self.timeoutS = timeoutS
+        if let durationEstimateS {
+            self.durationEstimateS = durationEstimateS
+        } else if case .gpu(.training(let t)) = kind {
+            self.durationEstimateS = t.durationEstimate
+        } else {
+            self.durationEstimateS = nil
+        }
+        self.agent = agent
+        self.work = work
+    }
+}
+
+public enum TaskState: String, Sendable, Codable {
+    case blocked, queued, running, succeeded, failed, cancelled
+
+    public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
+}
+
+/// Why a task did not produce a result.
+public struct TaskFailure: Error, Sendable, CustomStringConvertible {
+    public enum Reason: Sendable, Equatable {
+        case error(String)
+        case dependencyFailed(id: TaskID, name: String, cause: String)
+        case cancelled
+        case timedOut(seconds: Double)
+    }
+    public let taskID: TaskID
+    public let taskName: String
+    public let reason: Reason
+
+    public var description: String {
+        switch reason {
+        case .error(let m): return "task \(taskName) (#\(taskID)) failed: \(m)"
+        case .dependencyFailed(let id, let name, let cause):
+            return "task \(taskName) (#\(taskID)) not run: dependency \(name) (#\(id)) failed: \(cause)"
+        case .cancelled: return "task \(taskName) (#\(taskID)) was cancelled"
+        case .timedOut(let s): return "task \(taskName) (#\(taskID)) timed out after \(s) s"
+        }
+    }
+
+    /// The innermost cause, without the chain of task names, for a dependant's message.
+    public var cause: String {
+        switch reason {
+        case .error(let m): return m
+        case .dependencyFailed(_, _, let c): return c
+        case .cancelled: return "cancelled"
+        case .timedOut(let s): return "timed out after \(s) s"
+        }
+    }
+}
+
+public enum TaskOutcome: Sendable {
+    case success(TaskValue)
+    case failure(TaskFailure)
+}
+
+/// A read-only view of one task for status, metrics and learning.
+public struct TaskRecord: Sendable {
+    public let id: TaskID
+    public let name: String
+    public let typeName: String
+    public let kind: TaskKind
+    public let agent: String?
+    public let priority: TaskPriority
+    public let memoryMB: Int
+    public let durationEstimateS: Double?
+    public internal(set) var state: TaskState
+    public internal(set) var submittedAt: Double
+    public internal(set) var startedAt: Double?
+    public internal(set) var finishedAt: Double?
+    public internal(set) var failure: TaskFailure?
+
+    /// Seconds between start and end, when both happened.
+    public var runSeconds: Double? {
+        guard let s = startedAt, let f = finishedAt else { return nil }
+        return f - s
+    }
+    /// Seconds spent waiting (for dependencies and admission) before the start.
+    public var waitSeconds: Double? {
+        guard let s = startedAt else { return nil }
+        return s - submittedAt
+    }
+}

@@ -1,0 +1,83 @@
+/// The five training algorithms of the original design, each with all of its parameters.
+public enum TrainingAlgorithm: Codable, Sendable, Equatable {
+    case backpropagation(Backpropagation)
+    case adam(Adam)
+    case reinforcement(ReinforcementLearning)
+    case transfer(TransferLearning)
+    case evolutionary(Evolutionary)
+
+    public var name: String {
+        switch self {
+        case .backpropagation: return "backprop"
+        case .adam: return "adam"
+        case .reinforcement: return "reinforcement"
+        case .transfer: return "transfer"
+        case .evolutionary: return "evolutionary"
+        }
+    }
+}
+
+public struct Backpropagation: Codable, Sendable, Equatable {
+    public var learningRate: Double
+    public var batchSize: Int?
+    public var momentum: Double
+    public init(learningRate: Double = 0.01, batchSize: Int? = nil, momentum: Double = 0.9) {
+        self.learningRate = learningRate
+        self.batchSize = batchSize
+        self.momentum = momentum
+    }
+}
+
+public struct Adam: Codable, Sendable, Equatable {
+    public var learningRate: Double
+    public var beta1: Double
+    public var beta2: Double
+    public var epsilon: Double
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+}
+
+public struct ReinforcementLearning: Codable, Sendable, Equatable {
+    public var policyType: PolicyType
+    public var rewardShaping: RewardShaping
+    public var exploration: Exploration
+    public var learningRate: Double
+    public var discount: Double
+    public init(policyType: PolicyType = .policy_gradient, rewardShaping: RewardShaping = .dense,
+                exploration: Exploration = .epsilon_greedy, learningRate: Double = 1e-2, discount: Double = 0.99) {
+        self.policyType = policyType
+        self.rewardShaping = rewardShaping
+        self.exploration = exploration
+        self.learningRate = learningRate
+        self.discount = discount
+    }
+}
+
+public struct TransferLearning: Codable, Sendable, Equatable {
+    public var baseModel: String
+    public var fineTuningLayers: Int
+    public var freezingStrategy: FreezingStrategy
+    public var learningRate: Double
+    public init(baseModel: String, fineTuningLayers: Int = 1, freezingStrategy: FreezingStrategy = .early_layers,
+                learningRate: Double = 1e-3) {
+        self.baseModel = baseModel
+        self.fineTuningLayers = fineTuningLayers
+        self.freezingStrategy = freezingStrategy
+        self.learningRate = learningRate
+    }
+}
+
+public struct Evolutionary: Codable, Sendable, Equatable {
+    public var populationSize: Int
+    public var mutationRate: Double
+    public var selection: SelectionMethod
+    public init(populationSize: Int = 32, mutationRate: Double = 0.05, selection: SelectionMethod = .tournament) {
+        self.populationSize = populationSize
+        self.mutationRate = mutationRate
+        self.selection = selection
+    }
+}
