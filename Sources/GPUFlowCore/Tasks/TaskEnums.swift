@@ -11,7 +11,7 @@ public enum ComputeIntensity: String, NamedChoice { case light, moderate, heavy,
 
 public enum BackendKind: String, NamedChoice { case auto, vulkan, simd, cpu }
 
-public enum OptimizationTarget: String, NamedChoice { case latency, throughput, memory, accuracy }
+public enum OptimizationTarget: String, NamedChoice { case latency, throughput, memory }
 
 public enum OptimizationStrategy: String, NamedChoice { case grid, random, bayesian }
 

@@ -1,0 +1,129 @@
+import GPUFlowCompute
+import GPUFlowCore
+
+/// A table of float features with one label per row. Immutable: transformations return a new
+/// data set, so a task can share it with others without copying or locking.
+public final class Dataset: TaskObject, @unchecked Sendable {
+    public let kind = "dataset"
+    public let objectID: String
+    /// rows × cols, row-major.
+    public let features: [Float]
+    public let rows: Int
+    public let cols: Int
+    /// Class index (as a float) or regression target, one per row.
+    public let labels: [Float]
+    public let featureNames: [String]
+    public let labelName: String
+    /// Names of the classes when the label column held text, in index order; empty otherwise.
+    public let classNames: [String]
+    /// Where the rows came from ("iris.csv", "blobs(n=300, seed=1)"), for messages and records.
+    public let source: String
+
+    public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
+                labelName: String = "label", classNames: [String] = [], source: String) {
+        precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
+        self.features = features
+        self.rows = rows
+        self.cols = cols
+        self.labels = labels
+        self.featureNames = featureNames ?? (0..<cols).map { "x\($0 + 1)" }
+        self.labelName = labelName
+        self.classNames = classNames
+        self.source = source
+        self.objectID = "data-" + Fingerprint.hex(features, labels)
+    }
+
+    /// Number of classes if the labels are class indices (non-negative integers), else nil.
+    public var classCount: Int? {
+        var top = -1
+        for l in labels {
+            guard l >= 0, l == l.rounded() else { return nil }
+            top = max(top, Int(l))
+        }
+        return top + 1
+    }
+
+    public func row(_ r: Int) -> ArraySlice<Float> { features[(r * cols)..<((r + 1) * cols)] }
+
+    /// The rows at `indices`, in that order.
+    public func subset(_ indices: [Int], source: String) -> Dataset {
+        var f: [Float] = []
+        f.reserveCapacity(indices.count * cols)
+        for i in indices { f.append(contentsOf: row(i)) }
+        return Dataset(features: f, rows: indices.count, cols: cols, labels: indices.map { labels[$0] },
+                       featureNames: featureNames, labelName: labelName, classNames: classNames, source: source)
+    }
+
+    /// Column means and standard deviations (population; a constant column gets 1 so it maps to 0).
+    public func statistics() -> (mean: [Float], std: [Float]) {
+        var mean = [Float](repeating: 0, count: cols), sq = [Float](repeating: 0, count: cols)
+        for r in 0..<rows { for c in 0..<cols { mean[c] += features[r * cols + c] } }
+        for c in 0..<cols { mean[c] /= Float(max(rows, 1)) }
+        for r in 0..<rows { for c in 0..<cols { let d = features[r * cols + c] - mean[c]; sq[c] += d * d } }
+        let std = sq.map { v -> Float in let s = (v / Float(max(rows, 1))).squareRoot(); return s > 1e-12 ? s : 1 }
+        return (mean, std)
+    }
+
+    /// Zero mean, unit variance per column, using `stats` (another set's, to avoid leaking test
+    /// data into training) or this set's own.
+    public func standardized(using stats: (mean: [Float], std: [Float])? = nil) -> Dataset {
+        let (mean, std) = stats ?? statistics()
+        var f = features
+        for r in 0..<rows { for c in 0..<cols { f[r * cols + c] = (f[r * cols + c] - mean[c]) / std[c] } }
+        return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
+                       labelName: labelName, classNames: classNames, source: source + " standardized")
+    }
+
+    /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.
+    /// Classification sets are split per class (stratified) so small sets keep their balance.
+    public func split(_ parts: [(String, Double)], seed: UInt64) -> [(String, Dataset)] {
+        var rng = Philox(seed: seed)
+        var groups: [[Int]]
+        if let k = classCount, k > 1 {
+            groups = Array(repeating: [], count: k)
+            for r in 0..<rows { groups[Int(labels[r])].append(r) }
+        } else {
+            groups = [Array(0..<rows)]
+        }
+        var assigned = [[Int]](repeating: [], count: parts.count)
+        for g in groups {
+            let order = rng.permutation(g.count).map { g[$0] }
+            var start = 0
+            for (i, part) in parts.enumerated() {
+                let n = i == parts.count - 1 ? order.count - start : Int((Double(order.count) * part.1).rounded())
+                let end = min(order.count, start + max(0, n))
+                assigned[i].append(contentsOf: order[start..<end])
+                start = end
+            }
+        }
+        return parts.enumerated().map { i, part in
+            let shuffled = rng.permutation(assigned[i].count).map { assigned[i][$0] }
+            return (part.0, subset(shuffled, source: "\(source) [\(part.0)]"))
+        }
+    }
+}
+
+/// FNV-1a over float bits: a short, stable content id for models and data sets.
+public enum Fingerprint {
+    public static func hash(_ arrays: [Float]...) -> UInt64 {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for a in arrays {
+            for v in a {
+                var bits = v.bitPattern
+                for _ in 0..<4 {
+                    h = (h ^ UInt64(bits & 0xFF)) &* 0x100_0000_01b3
+                    bits >>= 8
+                }
+            }
+            h = (h ^ 0xFF) &* 0x100_0000_01b3
+        }
+        return h
+    }
+
+    public static func hex(_ arrays: [Float]...) -> String {
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        for a in arrays { h = (h ^ hash(a)) &* 0x100_0000_01b3 }
+        let s = String(h, radix: 16)
+        return String(repeating: "0", count: 16 - s.count) + s
+    }
+}

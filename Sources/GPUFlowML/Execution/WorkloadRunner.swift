@@ -1,0 +1,107 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// The objects a GPU task works on, beside its parameters.
+public struct TaskInputs: Sendable {
+    public var model: MLPModel?
+    public var data: Dataset?
+    /// For hybrid compute: the task it runs on the backend it chooses.
+    public var inner: GPUTaskType?
+    public init(model: MLPModel? = nil, data: Dataset? = nil, inner: GPUTaskType? = nil) {
+        self.model = model
+        self.data = data
+        self.inner = inner
+    }
+}
+
+/// Runs a GPU task's workload on a backend and returns its result as a `TaskValue` table.
+public enum WorkloadRunner {
+    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, seed: UInt64) throws -> TaskValue {
+        switch task {
+        case .training(let t):
+            guard let model = inputs.model else { throw DataError("training: a model is required") }
+            guard let data = inputs.data else { throw DataError("training: data is required") }
+            let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed)
+            let last = r.epochs.last
+            var metrics: [(String, TaskValue)] = [
+                ("loss", .number(last?.loss ?? .nan)),
+                ("seconds", .number(r.seconds)),
+                ("samples_per_sec", .number(Double(data.rows * t.epochs) / max(r.seconds, 1e-9))),
+                ("epochs", .integer(r.epochs.count)),
+            ]
+            if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
+            if let v = last?.validationLoss { metrics.append(("validation_loss", .number(v))) }
+            if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
+            if let est = t.durationEstimate { metrics.append(("duration_estimate_s", .number(est))) }
+            let history: [TaskValue] = r.epochs.map { e in
+                var row: [(String, TaskValue)] = [("epoch", .integer(e.epoch)), ("loss", .number(e.loss)),
+                                                  ("seconds", .number(e.seconds)), ("samples_per_sec", .number(e.samplesPerSecond))]
+                if let a = e.accuracy { row.append(("accuracy", .number(a))) }
+                if let v = e.validationLoss { row.append(("validation_loss", .number(v))) }
+                if let v = e.validationAccuracy { row.append(("validation_accuracy", .number(v))) }
+                return .table(row)
+            }
+            return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("history", .array(history)),
+                           ("backend", .string(backend.name))])
+
+        case .inference(let t):
+            guard let model = inputs.model else { throw DataError("inference: a model is required") }
+            guard let data = inputs.data else { throw DataError("inference: data is required") }
+            let r = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: backend)
+            var fields: [(String, TaskValue)] = [
+                ("predictions", .floats(r.predictions)),
+                ("rows", .integer(r.rows)), ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)),
+                ("latency_ms", .table([("mean", .number(r.latencyMS.mean)), ("p50", .number(r.latencyMS.p50)),
+                                       ("p95", .number(r.latencyMS.p95)), ("p99", .number(r.latencyMS.p99)),
+                                       ("max", .number(r.latencyMS.max))])),
+                ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
+                ("backend", .string(r.backend)),
+            ]
+            if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+            var slo: [(String, TaskValue)] = []
+            if let l = t.maxLatencyMS { slo.append(("latency_met", .bool(r.latencyMS.p99 <= l))) }
+            if let th = t.minThroughputPerSec { slo.append(("throughput_met", .bool(r.throughputPerSec >= th))) }
+            if !slo.isEmpty { fields.append(("slo", .table(slo))) }
+            return .table(fields)
+
+        case .optimization(let t):
+            guard let model = inputs.model else { throw DataError("optimization: a model is required") }
+            let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
+            let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed)
+            func trialValue(_ x: Trial) -> TaskValue {
+                .table([("batch_size", .integer(x.batchSize)), ("p99_latency_ms", .number(x.p99LatencyMS)),
+                        ("throughput_per_sec", .number(x.throughputPerSec)), ("memory_mb", .number(x.memoryMB)),
+                        ("feasible", .bool(x.feasible))])
+            }
+            var fields: [(String, TaskValue)] = [
+                ("target", .string(t.target.rawValue)), ("strategy", .string(t.strategy.rawValue)),
+                ("evaluations", .integer(r.trials.count)), ("trials", .array(r.trials.map(trialValue))),
+                ("constraints_met", .bool(r.best != nil)), ("backend", .string(backend.name)),
+            ]
+            if let b = r.best { fields.insert(("best", trialValue(b)), at: 0) }
+            return .table(fields)
+
+        case .hybridCompute(let h):
+            guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
+            if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
+            let choice = try BackendSelector.choose(primary: h.primaryBackend, fallback: h.fallbackStrategy)
+            let result = try run(inner, inputs: inputs, backend: choice.backend, seed: seed)
+            return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
+
+        case .memoryManagement(let m):
+            throw DataError("memory_management '\(m.operation.rawValue)' acts on the tiered device memory pool, which arrives with the Vulkan executor; this build has none (use operation = \"stats\")")
+
+        case .resourceCoordination(let c):
+            throw DataError("resource_coordination pattern '\(c.pattern.rawValue)' is not available in this build: the coordination patterns are not implemented yet")
+        }
+    }
+
+    /// Standard-normal inputs shaped for `model`, for measuring speed when no data is given.
+    public static func syntheticInputs(for model: MLPModel, rows: Int = 1024, seed: UInt64) throws -> Dataset {
+        var rng = Philox(seed: seed ^ 0xDA7A)
+        let x = (0..<(rows * model.inputs)).map { _ in rng.normal() }
+        return Dataset(features: x, rows: rows, cols: model.inputs, labels: [Float](repeating: 0, count: rows),
+                       source: "synthetic(rows=\(rows), seed=\(seed))")
+    }
+}

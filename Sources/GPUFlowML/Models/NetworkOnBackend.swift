@@ -1,0 +1,88 @@
+import GPUFlowCompute
+
+/// An MLP's weights living on one backend, with the forward and backward passes written once
+/// against the `Backend` protocol.
+final class NetworkOnBackend {
+    let backend: Backend
+    let layers: [MLPModel.Layer]
+    var weights: [Tensor]
+    var biases: [Tensor]
+
+    /// Activations of one forward pass, kept for the backward pass.
+    struct Pass {
+        let rows: Int
+        let input: Tensor
+        var pre: [Tensor] = []
+        var post: [Tensor] = []
+        var output: Tensor { post.last ?? input }
+    }
+
+    init(_ model: MLPModel, on backend: Backend) throws {
+        self.backend = backend
+        self.layers = model.layers
+        weights = try model.layers.map { try backend.tensor($0.weights, shape: [$0.inputs, $0.outputs]) }
+        biases = try model.layers.map { try backend.tensor($0.bias, shape: [$0.outputs]) }
+    }
+
+    func forward(_ x: Tensor, rows: Int) throws -> Pass {
+        var pass = Pass(rows: rows, input: x)
+        var current = x
+        for (i, l) in layers.enumerated() {
+            let pre = try backend.zeros(shape: [rows, l.outputs])
+            try backend.gemm(current, weights[i], pre, m: rows, n: l.outputs, k: l.inputs,
+                             transA: false, transB: false, alpha: 1, beta: 0)
+            try backend.addBias(pre, biases[i], rows: rows, cols: l.outputs)
+            let post: Tensor
+            if l.activation == .identity {
+                post = pre
+            } else {
+                post = try backend.zeros(shape: [rows, l.outputs])
+                try backend.activation(l.activation, pre, post)
+            }
+            pass.pre.append(pre)
+            pass.post.append(post)
+            current = post
+        }
+        return pass
+    }
+
+    /// Gradients of the loss for every weight and bias, given dLoss/dOutput.
+    func backward(_ pass: Pass, outputGrad: Tensor) throws -> (weights: [Tensor], biases: [Tensor]) {
+        var gw = [Tensor?](repeating: nil, count: layers.count)
+        var gb = [Tensor?](repeating: nil, count: layers.count)
+        var grad = outputGrad  // dL/d(post of layer i)
+        for i in stride(from: layers.count - 1, through: 0, by: -1) {
+            let l = layers[i]
+            let dPre: Tensor
+            if l.activation == .identity {
+                dPre = grad
+            } else {
+                dPre = try backend.zeros(shape: [pass.rows, l.outputs])
+                try backend.activationBackward(l.activation, pass.pre[i], grad, dPre)
+            }
+            let input = i == 0 ? pass.input : pass.post[i - 1]
+            let w = try backend.zeros(shape: [l.inputs, l.outputs])
+            try backend.gemm(input, dPre, w, m: l.inputs, n: l.outputs, k: pass.rows, transA: true, transB: false, alpha: 1, beta: 0)
+            let b = try backend.zeros(shape: [l.outputs])
+            try backend.columnSum(dPre, rows: pass.rows, cols: l.outputs, b)
+            gw[i] = w
+            gb[i] = b
+            if i > 0 {
+                let dx = try backend.zeros(shape: [pass.rows, l.inputs])
+                try backend.gemm(dPre, weights[i], dx, m: pass.rows, n: l.inputs, k: l.outputs,
+                                 transA: false, transB: true, alpha: 1, beta: 0)
+                grad = dx
+            }
+        }
+        return (gw.compactMap { $0 }, gb.compactMap { $0 })
+    }
+
+    /// Reads the weights back into a new host model.
+    func export() throws -> MLPModel {
+        let newLayers = try layers.enumerated().map { i, l in
+            MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: try backend.read(weights[i]),
+                           bias: try backend.read(biases[i]), activation: l.activation)
+        }
+        return MLPModel(layers: newLayers)
+    }
+}

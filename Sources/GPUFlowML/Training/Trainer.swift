@@ -1,0 +1,203 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// Metrics of one epoch, measured, never estimated.
+public struct EpochMetrics: Sendable {
+    public let epoch: Int
+    public let loss: Double
+    public let accuracy: Double?
+    public let validationLoss: Double?
+    public let validationAccuracy: Double?
+    public let seconds: Double
+    public let samplesPerSecond: Double
+}
+
+public struct TrainingResult: Sendable {
+    public let model: MLPModel
+    public let epochs: [EpochMetrics]
+    public let seconds: Double
+    public let backend: String
+}
+
+/// Mini-batch gradient descent for MLPs with the Backpropagation (SGD + momentum) and Adam
+/// algorithms, written once against `Backend`.
+public enum Trainer {
+    public static func train(model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
+                             onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TrainingResult {
+        try Validation.check(model: model, data: data, loss: task.loss, context: "training")
+        var train = data
+        var validation: Dataset?
+        if task.validationSplit > 0 {
+            let parts = data.split([("train", 1 - task.validationSplit), ("validation", task.validationSplit)], seed: seed ^ 0x5A5A)
+            train = parts[0].1
+            validation = parts[1].1
+        }
+        let batchSize: Int
+        switch task.algorithm {
+        case .backpropagation(let b): batchSize = b.batchSize ?? task.batchSize
+        case .adam: batchSize = task.batchSize
+        default:
+            throw DataError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop or adam")
+        }
+        let net = try NetworkOnBackend(model, on: backend)
+        let optimizer = try Optimizer(task.algorithm, net: net)
+        var rng = Philox(seed: seed)
+        var history: [EpochMetrics] = []
+        let start = Date()
+        for epoch in 1...task.epochs {
+            let epochStart = Date()
+            let order = rng.permutation(train.rows)
+            var lossSum = 0.0, correct = 0
+            var offset = 0
+            while offset < train.rows {
+                try Task.checkCancellation()
+                let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
+                offset += idx.count
+                let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs)
+                let pass = try net.forward(batch.x, rows: idx.count)
+                let (losses, grad) = try batch.loss(pass.output, backend: backend)
+                lossSum += Double(try backend.sum(losses))
+                if task.loss == .cross_entropy { correct += try batch.correct(pass.output, backend: backend) }
+                let grads = try net.backward(pass, outputGrad: grad)
+                try optimizer.step(net: net, grads: grads)
+            }
+            let seconds = Date().timeIntervalSince(epochStart)
+            var vLoss: Double?, vAcc: Double?
+            if let validation {
+                let e = try Evaluator.evaluate(net: net, data: validation, loss: task.loss, batchSize: max(batchSize, 256))
+                vLoss = e.loss
+                vAcc = e.accuracy
+            }
+            let m = EpochMetrics(epoch: epoch, loss: lossSum / Double(train.rows),
+                                 accuracy: task.loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
+                                 validationLoss: vLoss, validationAccuracy: vAcc, seconds: seconds,
+                                 samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
+            history.append(m)
+            onEpoch?(m)
+        }
+        return TrainingResult(model: try net.export(), epochs: history, seconds: Date().timeIntervalSince(start),
+                              backend: backend.name)
+    }
+}
+
+/// Parameter updates for the two gradient algorithms; state (velocity, moments) lives on the backend.
+final class Optimizer {
+    private let algorithm: TrainingAlgorithm
+    private var state1: [Tensor] = []
+    private var state2: [Tensor] = []
+    private var step = 0
+
+    init(_ algorithm: TrainingAlgorithm, net: NetworkOnBackend) throws {
+        self.algorithm = algorithm
+        for t in net.weights + net.biases {
+            state1.append(try net.backend.zeros(shape: t.shape))
+            if case .adam = algorithm { state2.append(try net.backend.zeros(shape: t.shape)) }
+        }
+    }
+
+    func step(net: NetworkOnBackend, grads: (weights: [Tensor], biases: [Tensor])) throws {
+        step += 1
+        let params = net.weights + net.biases
+        let g = grads.weights + grads.biases
+        for i in params.indices {
+            switch algorithm {
+            case .backpropagation(let b):
+                try net.backend.sgdMomentum(param: params[i], grad: g[i], velocity: state1[i],
+                                            learningRate: Float(b.learningRate), momentum: Float(b.momentum))
+            case .adam(let a):
+                try net.backend.adam(param: params[i], grad: g[i], m: state1[i], v: state2[i], step: step,
+                                     learningRate: Float(a.learningRate), beta1: Float(a.beta1), beta2: Float(a.beta2),
+                                     epsilon: Float(a.epsilon), weightDecay: 0)
+            default:
+                throw DataError("training algorithm '\(algorithm.name)' has no gradient update")
+            }
+        }
+    }
+}
+
+/// One mini-batch uploaded to a backend, with its targets in the shape the loss needs.
+struct Batch {
+    let x: Tensor
+    let target: Tensor
+    let labels: [Float]
+    let rows: Int
+    let cols: Int
+    let lossKind: LossKind
+
+    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int) throws {
+        var xs: [Float] = []
+        xs.reserveCapacity(idx.count * data.cols)
+        for r in idx { xs.append(contentsOf: data.row(r)) }
+        labels = idx.map { data.labels[$0] }
+        x = try backend.tensor(xs, shape: [idx.count, data.cols])
+        rows = idx.count
+        cols = outputs
+        lossKind = loss
+        switch loss {
+        case .cross_entropy:
+            target = try backend.tensor(labels, shape: [idx.count])
+        case .mse where outputs == 1:
+            target = try backend.tensor(labels, shape: [idx.count, 1])
+        case .mse:  // classification with squared error: one-hot targets
+            var onehot = [Float](repeating: 0, count: idx.count * outputs)
+            for (r, l) in labels.enumerated() { onehot[r * outputs + Int(l)] = 1 }
+            target = try backend.tensor(onehot, shape: [idx.count, outputs])
+        }
+    }
+
+    /// Per-row losses and the gradient of the mean loss with respect to the output.
+    func loss(_ output: Tensor, backend: Backend) throws -> (Tensor, Tensor) {
+        let losses = try backend.zeros(shape: [rows])
+        let grad = try backend.zeros(shape: [rows, cols])
+        switch lossKind {
+        case .cross_entropy:
+            try backend.softmaxCrossEntropy(output, target, rows: rows, cols: cols, losses: losses, grad: grad)
+        case .mse:
+            try backend.mse(output, target, rows: rows, cols: cols, losses: losses, grad: grad)
+        }
+        return (losses, grad)
+    }
+
+    func correct(_ output: Tensor, backend: Backend) throws -> Int {
+        let arg = try backend.zeros(shape: [rows])
+        try backend.rowArgmax(output, rows: rows, cols: cols, arg)
+        return zip(try backend.read(arg), labels).filter { $0 == $1 }.count
+    }
+}
+
+/// Loss and accuracy of a network over a whole data set, in batches.
+enum Evaluator {
+    static func evaluate(net: NetworkOnBackend, data: Dataset, loss: LossKind, batchSize: Int) throws -> (loss: Double, accuracy: Double?) {
+        var lossSum = 0.0, correct = 0, offset = 0
+        let outputs = net.layers.last?.outputs ?? 0
+        while offset < data.rows {
+            let idx = Array(offset..<min(offset + batchSize, data.rows))
+            offset += idx.count
+            let batch = try Batch(data, rows: idx, backend: net.backend, loss: loss, outputs: outputs)
+            let pass = try net.forward(batch.x, rows: idx.count)
+            let (losses, _) = try batch.loss(pass.output, backend: net.backend)
+            lossSum += Double(try net.backend.sum(losses))
+            if loss == .cross_entropy { correct += try batch.correct(pass.output, backend: net.backend) }
+        }
+        return (lossSum / Double(max(data.rows, 1)), loss == .cross_entropy ? Double(correct) / Double(max(data.rows, 1)) : nil)
+    }
+}
+
+/// Checks that a model and a data set fit together, with messages that say which numbers differ.
+public enum Validation {
+    public static func check(model: MLPModel, data: Dataset, loss: LossKind, context: String) throws {
+        guard data.cols == model.inputs else {
+            throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
+        }
+        guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        if loss == .cross_entropy || model.outputs > 1 {
+            guard let k = data.classCount else {
+                throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
+            }
+            guard k <= model.outputs else {
+                throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(model.outputs) outputs")
+            }
+        }
+    }
+}
