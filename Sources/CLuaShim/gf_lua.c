@@ -86,7 +86,16 @@ static int gf_trampoline(lua_State *L) {
     lim->native_depth++;
     int n = fn(L);
     lim->native_depth--;
-    if (n == GF_RAISE) return lua_error(L);
+    if (n == GF_RAISE) {
+        /* Prefix "chunk:line:" of the Lua caller, as luaL_error does, so a bad argument points
+         * at the script line that passed it. */
+        if (lua_type(L, -1) == LUA_TSTRING) {
+            luaL_where(L, 1);
+            lua_insert(L, -2);
+            lua_concat(L, 2);
+        }
+        return lua_error(L);
+    }
     if (lim->memory_limit && lim->native_depth == 0 && lim->memory_used > lim->memory_limit) {
         lim->tripped = GF_TRIP_MEMORY;
         return luaL_error(L, "%s", gf_trip_message(GF_TRIP_MEMORY));

@@ -135,10 +135,10 @@ public struct SharingPolicy: Codable, Sendable, Equatable {
 }
 
 public struct ResourceCoordinationTask: Codable, Sendable, Equatable {
-    public var pattern: CoordinationPattern
+    public var pattern: CoordinationSpec
     public var participatingAgents: [String]
     public var sharingPolicy: SharingPolicy
-    public init(pattern: CoordinationPattern, participatingAgents: [String], sharingPolicy: SharingPolicy = .init()) {
+    public init(pattern: CoordinationSpec, participatingAgents: [String], sharingPolicy: SharingPolicy = .init()) {
         self.pattern = pattern
         self.participatingAgents = participatingAgents
         self.sharingPolicy = sharingPolicy

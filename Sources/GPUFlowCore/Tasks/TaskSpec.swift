@@ -102,6 +102,12 @@ public struct TaskFailure: Error, Sendable, CustomStringConvertible {
     public let taskName: String
     public let reason: Reason
 
+    public init(taskID: TaskID, taskName: String, reason: Reason) {
+        self.taskID = taskID
+        self.taskName = taskName
+        self.reason = reason
+    }
+
     public var description: String {
         switch reason {
         case .error(let m): return "task \(taskName) (#\(taskID)) failed: \(m)"

@@ -20,9 +20,8 @@ public enum CSVLoader {
     }
 
     public static func parse(_ text: String, file: String, label: LabelColumn = .last) throws -> Dataset {
-        var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map { line -> Substring in
-            line.hasSuffix("\r") ? line.dropLast() : line
-        }
+        // "\r\n" is one Character in Swift, so split on every newline form, not on "\n".
+        var lines = text.split(omittingEmptySubsequences: false, whereSeparator: { $0 == "\n" || $0 == "\r\n" || $0 == "\r" })
         while let last = lines.last, last.trimmingCharacters(in: .whitespaces).isEmpty { lines.removeLast() }
         guard let headerLine = lines.first else { throw DataError(file: file, line: 1, "empty file: expected a header row") }
         let header = headerLine.split(separator: ",", omittingEmptySubsequences: false).map {

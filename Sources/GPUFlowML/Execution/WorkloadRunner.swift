@@ -17,12 +17,13 @@ public struct TaskInputs: Sendable {
 
 /// Runs a GPU task's workload on a backend and returns its result as a `TaskValue` table.
 public enum WorkloadRunner {
-    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, seed: UInt64) throws -> TaskValue {
+    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, seed: UInt64,
+                           cancel: CancellationToken = CancellationToken()) throws -> TaskValue {
         switch task {
         case .training(let t):
             guard let model = inputs.model else { throw DataError("training: a model is required") }
             guard let data = inputs.data else { throw DataError("training: data is required") }
-            let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed)
+            let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
             let last = r.epochs.last
             var metrics: [(String, TaskValue)] = [
                 ("loss", .number(last?.loss ?? .nan)),
@@ -48,7 +49,7 @@ public enum WorkloadRunner {
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }
             guard let data = inputs.data else { throw DataError("inference: data is required") }
-            let r = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: backend)
+            let r = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: backend, cancel: cancel)
             var fields: [(String, TaskValue)] = [
                 ("predictions", .floats(r.predictions)),
                 ("rows", .integer(r.rows)), ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)),
@@ -68,7 +69,7 @@ public enum WorkloadRunner {
         case .optimization(let t):
             guard let model = inputs.model else { throw DataError("optimization: a model is required") }
             let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
-            let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed)
+            let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
             func trialValue(_ x: Trial) -> TaskValue {
                 .table([("batch_size", .integer(x.batchSize)), ("p99_latency_ms", .number(x.p99LatencyMS)),
                         ("throughput_per_sec", .number(x.throughputPerSec)), ("memory_mb", .number(x.memoryMB)),
@@ -86,14 +87,14 @@ public enum WorkloadRunner {
             guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
             if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
             let choice = try BackendSelector.choose(primary: h.primaryBackend, fallback: h.fallbackStrategy)
-            let result = try run(inner, inputs: inputs, backend: choice.backend, seed: seed)
+            let result = try run(inner, inputs: inputs, backend: choice.backend, seed: seed, cancel: cancel)
             return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
 
         case .memoryManagement(let m):
             throw DataError("memory_management '\(m.operation.rawValue)' acts on the tiered device memory pool, which arrives with the Vulkan executor; this build has none (use operation = \"stats\")")
 
         case .resourceCoordination(let c):
-            throw DataError("resource_coordination pattern '\(c.pattern.rawValue)' is not available in this build: the coordination patterns are not implemented yet")
+            throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this build: the coordination patterns are not implemented yet")
         }
     }
 

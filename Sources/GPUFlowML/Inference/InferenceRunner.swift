@@ -42,7 +42,8 @@ public struct LatencySummary: Sendable {
 
 public enum InferenceRunner {
     /// Runs `model` over every row of `data` in batches and measures each batch.
-    public static func run(model: MLPModel, data: Dataset, batchSize: Int, backend: Backend) throws -> InferenceReport {
+    public static func run(model: MLPModel, data: Dataset, batchSize: Int, backend: Backend,
+                           cancel: CancellationToken = CancellationToken()) throws -> InferenceReport {
         guard data.cols == model.inputs else {
             throw DataError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
@@ -54,7 +55,7 @@ public enum InferenceRunner {
         let start = Date()
         var offset = 0
         while offset < data.rows {
-            try Task.checkCancellation()
+            try cancel.check()
             let n = min(batchSize, data.rows - offset)
             let t0 = Date()
             let x = try backend.tensor(Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)]), shape: [n, data.cols])

@@ -24,7 +24,8 @@ public struct SearchResult: Sendable {
 /// constraints. Each trial is a real inference run over the data; the strategies differ only
 /// in which batch sizes they spend their budget on.
 public enum BatchSizeSearch {
-    public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64) throws -> SearchResult {
+    public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
+                           cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
         var candidates: [Int] = []
         var b = 1
         while b <= min(1024, data.rows) { candidates.append(b); b *= 2 }
@@ -34,8 +35,8 @@ public enum BatchSizeSearch {
         func evaluate(_ i: Int) throws -> Trial {
             if let t = trials[i] { return t }
             let bs = candidates[i]
-            _ = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend)  // warm-up
-            let r = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend)
+            _ = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend, cancel: cancel)  // warm-up
+            let r = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend, cancel: cancel)
             let mem = Double(model.forwardTensorBytes(batch: bs)) / 1_048_576
             let c = task.constraints
             let feasible = (c.maxMemoryMB.map { mem <= Double($0) } ?? true)

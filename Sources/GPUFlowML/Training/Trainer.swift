@@ -24,6 +24,7 @@ public struct TrainingResult: Sendable {
 /// algorithms, written once against `Backend`.
 public enum Trainer {
     public static func train(model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
+                             cancel: CancellationToken = CancellationToken(),
                              onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TrainingResult {
         try Validation.check(model: model, data: data, loss: task.loss, context: "training")
         var train = data
@@ -51,7 +52,7 @@ public enum Trainer {
             var lossSum = 0.0, correct = 0
             var offset = 0
             while offset < train.rows {
-                try Task.checkCancellation()
+                try cancel.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
                 let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs)

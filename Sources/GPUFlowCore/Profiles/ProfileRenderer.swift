@@ -1,0 +1,60 @@
+/// Writes a resolved profile back as YAML in the schema's own key names, so what
+/// `gpuflow profile check` prints can be saved and loaded again unchanged.
+public enum ProfileRenderer {
+    public static func yaml(_ p: Profile) -> String {
+        func num(_ d: Double) -> String { d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d) }
+        var lines = [
+            "name: \(quoted(p.name))",
+            "device:",
+            "  backend: \(p.device.backend.rawValue)",
+            "  prefer: \(p.device.prefer.rawValue)",
+        ]
+        if let i = p.device.index { lines.append("  index: \(i)") }
+        lines += [
+            "resources:",
+            "  max_concurrent_tasks: \(p.resources.maxConcurrentTasks)",
+            "  memory_pool_mb: \(p.resources.memoryPoolMB)",
+            "  task_timeout_s: \(num(p.resources.taskTimeoutS))",
+            "  allocation_strategy: \(p.resources.allocationStrategy.rawValue)",
+            "  priority_aging_s: \(num(p.resources.priorityAgingS))",
+            "performance:",
+            "  monitoring_interval_ms: \(p.performance.monitoringIntervalMS)",
+            "learning:",
+            "  enabled: \(p.learning.enabled)",
+            "  cross_agent: \(p.learning.crossAgent)",
+            "coordination:",
+            "  pattern: \(p.coordination.pattern.rawValue)",
+            "  negotiation: \(p.coordination.negotiation.rawValue)",
+            "  conflict_resolution: \(p.coordination.conflictResolution.rawValue)",
+            "sandbox:",
+            "  instructions: \(p.sandbox.instructions)",
+            "  memory_mb: \(p.sandbox.memoryMB)",
+            "  wall_s: \(num(p.sandbox.wallS))",
+        ]
+        if p.agents.isEmpty {
+            lines.append("agents: {}")
+        } else {
+            lines.append("agents:")
+            for (name, a) in p.agents.sorted(by: { $0.key < $1.key }) {
+                lines.append("  \(quoted(name)):")
+                var any = false
+                if let m = a.maxMemoryMB { lines.append("    max_memory_mb: \(m)"); any = true }
+                if let n = a.maxConcurrentTasks { lines.append("    max_concurrent_tasks: \(n)"); any = true }
+                if let c = a.maxComputePercent { lines.append("    max_compute_percent: \(num(c))"); any = true }
+                if !any { lines[lines.count - 1] += " {}" }
+            }
+        }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
+    private static func quoted(_ s: String) -> String {
+        let plain = s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." } && !s.isEmpty
+            && !["true", "false", "null", "yes", "no", "on", "off"].contains(s.lowercased()) && Double(s) == nil
+        return plain ? s : "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+}
+
+/// The version printed by `gpuflow --version` and recorded with runs.
+public enum GPUFlowVersion {
+    public static let string = "0.1.0"
+}

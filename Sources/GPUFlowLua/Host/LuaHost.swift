@@ -1,0 +1,257 @@
+import CLua
+import CLuaShim
+import Foundation
+import GPUFlowCore
+
+/// Drives the coroutines of one or more scripts on one thread.
+///
+/// `handle:await()` is a Lua-level `coroutine.yield(AWAIT, id)`: the coroutine returns to this
+/// loop, which resumes it when the orchestrator reports the task's end. No C function ever
+/// yields, and the loop sleeps on a condition variable while nothing is ready: it never spins.
+public final class LuaHost: @unchecked Sendable {
+    enum Event {
+        case taskEnded(LuaJob, TaskID, TaskOutcome)
+        case startTask(LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CheckedContinuation<TaskValue, Error>)
+        case resume(LuaJob, thread: Int32, TaskID, TaskOutcome)
+    }
+
+    /// The value a coroutine yields to mean "await"; its address is unique to this process.
+    nonisolated(unsafe) static let awaitToken: UnsafeMutableRawPointer = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 1)
+
+    public let environment: RunEnvironment
+    private let condition = NSCondition()
+    private var events: [Event] = []
+
+    public init(environment: RunEnvironment) { self.environment = environment }
+
+    /// Runs the scripts to completion, concurrently, and returns how each ended. Blocks the
+    /// calling thread, which must not be one of Swift concurrency's pool threads.
+    public func run(_ requests: [ScriptRequest]) -> [JobResult] {
+        var results = [JobResult?](repeating: nil, count: requests.count)
+        var jobs: [(Int, LuaJob)] = []
+        for (i, r) in requests.enumerated() {
+            do {
+                let job = try LuaJob(request: r, env: environment, host: self)
+                let ref = try job.loadMain()
+                jobs.append((i, job))
+                resume(job, ref) { co in
+                    for a in r.arguments { LuaStack.push(co, a) }
+                    return Int32(r.arguments.count)
+                }
+            } catch let e as LuaError {
+                if case .file = e {
+                    results[i] = JobResult(script: r.path, status: .inputError, message: "\(e)", traceback: nil, warnings: [])
+                } else {
+                    results[i] = JobResult(script: r.path, status: .scriptError, message: "\(e)", traceback: nil, warnings: [])
+                }
+            } catch {
+                results[i] = JobResult(script: r.path, status: .scriptError, message: "\(error)", traceback: nil, warnings: [])
+            }
+        }
+        while jobs.contains(where: { !$0.1.isDone }) {
+            handle(next())
+        }
+        for (i, job) in jobs {
+            results[i] = finalResult(job)
+            for (_, role) in job.threads {
+                if case .task(_, let c) = role { c.resume(throwing: CancellationError()) }
+            }
+            job.threads.removeAll()
+        }
+        return results.map { $0! }
+    }
+
+    /// Runs the scripts on a dedicated thread and waits without blocking the caller's thread.
+    public func runDetached(_ requests: [ScriptRequest]) async -> [JobResult] {
+        await withCheckedContinuation { c in
+            let thread = Thread { c.resume(returning: self.run(requests)) }
+            thread.stackSize = 16 << 20
+            thread.start()
+        }
+    }
+
+    func post(_ e: Event) {
+        condition.lock()
+        events.append(e)
+        condition.signal()
+        condition.unlock()
+    }
+
+    private func next() -> Event {
+        condition.lock()
+        defer { condition.unlock() }
+        while events.isEmpty { condition.wait() }
+        return events.removeFirst()
+    }
+
+    /// Runs an async operation (an actor call) from the host thread and waits for it.
+    func blocking<T: Sendable>(_ op: @escaping @Sendable () async throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        Task.detached {
+            do { box.result = .success(try await op()) } catch { box.result = .failure(error) }
+            done.signal()
+        }
+        done.wait()
+        guard let r = box.result else { throw CancellationError() }
+        return try r.get()
+    }
+
+    /// Watches a submitted task so the job hears of its end whether or not it awaits it.
+    func watch(_ job: LuaJob, _ id: TaskID, name: String) {
+        job.submitted[id] = name
+        let orchestrator = environment.orchestrator
+        Task.detached { [self] in
+            let outcome = await orchestrator.wait(id)
+            post(.taskEnded(job, id, outcome))
+        }
+    }
+
+    // MARK: events
+
+    private func handle(_ e: Event) {
+        switch e {
+        case .taskEnded(let job, let id, let outcome):
+            job.outcomes[id] = outcome
+            for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
+        case .resume(let job, let ref, let id, let outcome):
+            deliver(job, ref, id, outcome)
+        case .startTask(let job, let fn, let args, let id, let continuation):
+            guard job.mainResult == nil || job.mainResult?.status == .success else {
+                luaL_unref(job.L, gf_registryindex(), fn)
+                continuation.resume(throwing: CancellationError())
+                return
+            }
+            lua_rawgeti(job.L, gf_registryindex(), lua_Integer(fn))
+            luaL_unref(job.L, gf_registryindex(), fn)
+            let ref = job.makeThread(role: .task(id: id, continuation: continuation))
+            resume(job, ref) { co in
+                for a in args { LuaStack.push(co, a) }
+                return Int32(args.count)
+            }
+        }
+    }
+
+    /// Resumes an awaiting coroutine with (true, result) or (false, message).
+    private func deliver(_ job: LuaJob, _ ref: Int32, _ id: TaskID, _ outcome: TaskOutcome) {
+        job.awaited.insert(id)
+        resume(job, ref) { co in
+            switch outcome {
+            case .success(let value):
+                lua_pushboolean(co, 1)
+                LuaStack.push(co, value)
+                if case .table = value {
+                    lua_pushinteger(co, lua_Integer(id))
+                    lua_setfield(co, -2, "task_id")
+                }
+            case .failure(let f):
+                lua_pushboolean(co, 0)
+                LuaStack.push(co, f.description)
+            }
+            return 2
+        }
+    }
+
+    private func resume(_ job: LuaJob, _ ref: Int32, push: (OpaquePointer) -> Int32) {
+        let L = job.L
+        lua_rawgeti(L, gf_registryindex(), lua_Integer(ref))
+        guard let co = lua_tothread(L, -1), let role = job.threads[ref] else {
+            gf_pop(L, 1)
+            return
+        }
+        gf_pop(L, 1)
+        let nargs = push(co)
+        var nres: Int32 = 0
+        let status = lua_resume(co, L, nargs, &nres)
+        if status == LUA_YIELD {
+            if nres == 2, lua_type(co, -2) == LUA_TLIGHTUSERDATA, lua_touserdata(co, -2) == LuaHost.awaitToken,
+               gf_isinteger(co, -1) != 0 {
+                let id = TaskID(lua_tointegerx(co, -1, nil))
+                gf_pop(co, nres)
+                awaitTask(job, ref, id)
+            } else {
+                gf_pop(co, nres)
+                finish(job, ref, role, error: "coroutine.yield was called outside a coroutine (only handle:await() may yield to gpuflow)",
+                       traceback: nil)
+            }
+        } else if status == LUA_OK {
+            var value = TaskValue.null
+            var conversionError: String?
+            if nres > 0 {
+                do { value = try LuaStack.read(co, -nres, what: "task result") } catch { conversionError = "\(error)" }
+            }
+            gf_pop(co, nres)
+            if let conversionError {
+                finish(job, ref, role, error: conversionError, traceback: nil)
+            } else {
+                finish(job, ref, role, value: value)
+            }
+        } else {
+            let message = LuaStack.string(co, -1) ?? "(error object is a \(LuaStack.typeName(co, -1)) value)"
+            gf_traceback(L, co, nil, 0)
+            let traceback = LuaStack.string(L, -1)
+            gf_pop(L, 1)
+            finish(job, ref, role, error: message, traceback: traceback)
+        }
+    }
+
+    private func awaitTask(_ job: LuaJob, _ ref: Int32, _ id: TaskID) {
+        guard job.submitted[id] != nil else {
+            deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("await: task #\(id) was not submitted by this script"))))
+            return
+        }
+        if let outcome = job.outcomes[id] {
+            post(.resume(job, thread: ref, id, outcome))
+        } else {
+            job.waiting[id, default: []].append(ref)
+        }
+    }
+
+    private func finish(_ job: LuaJob, _ ref: Int32, _ role: LuaJob.ThreadRole, value: TaskValue = .null,
+                        error: String? = nil, traceback: String? = nil) {
+        job.releaseThread(ref)
+        switch role {
+        case .task(_, let c):
+            if let error {
+                c.resume(throwing: LuaError.runtime(error))
+            } else {
+                c.resume(returning: value)
+            }
+        case .main:
+            if let error {
+                let status: JobResult.Status
+                if job.lua.trippedLimit != nil {
+                    status = .limitExceeded
+                } else if job.isInputError(error) {
+                    status = .inputError
+                } else {
+                    status = .scriptError
+                }
+                job.mainResult = JobResult(script: job.request.path, status: status, message: error, traceback: traceback, warnings: [])
+                // The script is gone: nothing can await its tasks any more.
+                let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
+                let orchestrator = environment.orchestrator
+                Task.detached { for id in pending { await orchestrator.cancel(id) } }
+            } else {
+                job.mainResult = JobResult(script: job.request.path, status: .success, message: nil, traceback: nil, warnings: [])
+            }
+        }
+    }
+
+    private func finalResult(_ job: LuaJob) -> JobResult {
+        let base = job.mainResult ?? JobResult(script: job.request.path, status: .scriptError, message: "job did not finish",
+                                               traceback: nil, warnings: [])
+        var warnings: [String] = []
+        for (id, name) in job.submitted.sorted(by: { $0.key < $1.key }) where !job.awaited.contains(id) {
+            if case .failure(let f)? = job.outcomes[id], f.reason != .cancelled || base.status == .success {
+                warnings.append("task \(name) (#\(id)) was never awaited and \(f.reason == .cancelled ? "was cancelled" : "failed: \(f.cause)")")
+            }
+        }
+        return JobResult(script: base.script, status: base.status, message: base.message, traceback: base.traceback,
+                         warnings: warnings)
+    }
+}
+
+private final class ResultBox<T>: @unchecked Sendable {
+    var result: Result<T, Error>?
+}

@@ -1,0 +1,137 @@
+import CLua
+import CLuaShim
+import Foundation
+import GPUFlowCore
+import GPUFlowML
+
+/// One script being run: its Lua state, the coroutines the host drives in it (the main chunk
+/// and any Lua functions submitted as tasks), and the tasks it submitted.
+/// Touched only from the host thread.
+final class LuaJob: @unchecked Sendable {
+    enum ThreadRole {
+        case main
+        case task(id: TaskID, continuation: CheckedContinuation<TaskValue, Error>)
+    }
+
+    let request: ScriptRequest
+    let env: RunEnvironment
+    unowned let host: LuaHost
+    let lua: LuaState
+    var L: OpaquePointer { lua.L }
+
+    var threads: [Int32: ThreadRole] = [:]
+    /// Tasks this job submitted, by id, with their names.
+    var submitted: [TaskID: String] = [:]
+    var awaited: Set<TaskID> = []
+    var outcomes: [TaskID: TaskOutcome] = [:]
+    var waiting: [TaskID: [Int32]] = [:]
+    /// Set when the main chunk ends; the job is done once its tasks have ended too.
+    var mainResult: JobResult?
+    private var inputErrors: [String] = []
+    private var seedCounter: UInt64 = 0
+
+    init(request: ScriptRequest, env: RunEnvironment, host: LuaHost) throws {
+        self.request = request
+        self.env = env
+        self.host = host
+        let sandbox = env.profile.sandbox
+        let scriptDir = URL(fileURLWithPath: request.path).deletingLastPathComponent().path
+        lua = try LuaState(limits: .init(instructions: UInt64(sandbox.instructions), memoryBytes: sandbox.memoryMB << 20,
+                                         wallSeconds: sandbox.wallS),
+                           stdlibPath: env.stdlibPath, scriptDirectory: scriptDir.isEmpty ? "." : scriptDir)
+        gf_setcontext(L, Unmanaged.passUnretained(self).toOpaque())
+        try installModules()
+    }
+
+    var isDone: Bool { mainResult != nil && submitted.keys.allSatisfy { outcomes[$0] != nil } }
+
+    /// A fresh seed for anything the script did not seed itself, derived from the run seed and
+    /// the order of requests, so a rerun with the same seed draws the same numbers.
+    func nextSeed() -> UInt64 {
+        seedCounter += 1
+        var z = env.seed &+ seedCounter &* 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+
+    /// Remembers errors caused by a bad input file, so the job exits with 2 rather than 1.
+    func note(_ error: Error) {
+        if error is DataError || error is ProfileError { inputErrors.append("\(error)") }
+    }
+
+    func isInputError(_ message: String) -> Bool { inputErrors.contains { message.contains($0) } }
+
+    // MARK: set-up
+
+    private func installModules() throws {
+        NativeModule.push(L)
+        lua_getglobal(L, "package")
+        lua_getfield(L, -1, "loaded")
+        lua_pushvalue(L, -3)
+        lua_setfield(L, -2, "gpu.native")
+        gf_pop(L, 1)
+        lua_getfield(L, -1, "preload")
+        for (module, file) in [("gpu", "gpu/init.lua"), ("gpu.nn", "gpu/nn.lua"), ("gpu.data", "gpu/data.lua"),
+                               ("gpu.metrics", "gpu/metrics.lua")] {
+            try loadFile("\(env.stdlibPath)/\(file)", chunkName: "@stdlib/\(file)")
+            lua_setfield(L, -2, module)
+        }
+        gf_pop(L, 3)
+        // The prelude replaces print and makes await work from inside user coroutines.
+        try loadFile("\(env.stdlibPath)/gpu/prelude.lua", chunkName: "@stdlib/gpu/prelude.lua")
+        if gf_pcall(L, 0, 0, 0) != LUA_OK {
+            let m = LuaStack.string(L, -1) ?? "?"
+            gf_pop(L, 1)
+            throw LuaError.runtime("stdlib prelude failed: \(m)")
+        }
+        lua_createtable(L, Int32(request.arguments.count), 1)
+        LuaStack.push(L, request.path)
+        lua_seti(L, -2, 0)
+        for (i, a) in request.arguments.enumerated() {
+            LuaStack.push(L, a)
+            lua_seti(L, -2, lua_Integer(i + 1))
+        }
+        lua_setglobal(L, "arg")
+    }
+
+    /// Loads a text chunk (never binary) and leaves it on the stack.
+    private func loadFile(_ path: String, chunkName: String) throws {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LuaError.file("cannot open \(path)")
+        }
+        let status = data.withUnsafeBytes { raw in
+            gf_loadbuffer(L, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, chunkName, "t")
+        }
+        if status != LUA_OK {
+            let m = LuaStack.string(L, -1) ?? "?"
+            gf_pop(L, 1)
+            throw status == LUA_ERRSYNTAX ? LuaError.syntax(m) : LuaError.runtime(m)
+        }
+    }
+
+    /// Loads the script into a new coroutine, the job's main thread; returns its registry ref.
+    func loadMain() throws -> Int32 {
+        let path = request.path
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+            throw LuaError.file("cannot open script \(path): no such file")
+        }
+        try loadFile(path, chunkName: "@\(path)")
+        return makeThread(role: .main)
+    }
+
+    /// Moves the function on top of L into a new coroutine registered under a registry ref.
+    func makeThread(role: ThreadRole) -> Int32 {
+        guard let co = lua_newthread(L) else { return LUA_NOREF }
+        let ref = luaL_ref(L, gf_registryindex())
+        lua_xmove(L, co, 1)
+        threads[ref] = role
+        return ref
+    }
+
+    func releaseThread(_ ref: Int32) {
+        threads[ref] = nil
+        luaL_unref(L, gf_registryindex(), ref)
+    }
+}

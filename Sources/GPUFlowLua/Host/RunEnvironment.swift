@@ -1,0 +1,78 @@
+import Foundation
+import GPUFlowCore
+import Logging
+
+/// What every job of one run shares: the orchestrator, the profile, the backend choice and the
+/// seed. Immutable; the orchestrator is an actor.
+public struct RunEnvironment: Sendable {
+    public let orchestrator: GPUTaskOrchestrator
+    public let profile: Profile
+    public let backend: BackendKind
+    /// The backend that really runs the work ("cpu" for auto in this build).
+    public let backendName: String
+    /// Why that backend (shown by `gpu.backend()` and in the run banner).
+    public let backendReason: String
+    public let seed: UInt64
+    public let stdlibPath: String
+    /// Where `print` goes. Defaults to stdout.
+    public let output: @Sendable (String) -> Void
+    public let logger: Logger
+
+    public init(orchestrator: GPUTaskOrchestrator, profile: Profile, backend: BackendKind, backendName: String, backendReason: String,
+                seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
+                logger: Logger = Logger(label: "gpuflow.lua")) {
+        self.orchestrator = orchestrator
+        self.profile = profile
+        self.backend = backend
+        self.backendName = backendName
+        self.backendReason = backendReason
+        self.seed = seed
+        self.stdlibPath = stdlibPath
+        self.output = output
+        self.logger = logger
+    }
+
+    public static let standardOutput: @Sendable (String) -> Void = { text in
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+}
+
+/// A script to run and the arguments it sees as `arg`.
+public struct ScriptRequest: Sendable {
+    public let path: String
+    public let arguments: [String]
+    public let agent: String?
+    public init(path: String, arguments: [String] = [], agent: String? = nil) {
+        self.path = path
+        self.arguments = arguments
+        self.agent = agent
+    }
+}
+
+/// How a job ended, with the exit code the CLI uses (DESIGN: 0 ok, 1 script error, 2 bad
+/// usage or input file, 3 a sandbox or resource limit).
+public struct JobResult: Sendable {
+    public enum Status: Sendable, Equatable {
+        case success
+        case scriptError
+        case inputError
+        case limitExceeded
+    }
+    public let script: String
+    public let status: Status
+    /// The first line to show (`error: train.lua:12: ...`); nil on success.
+    public let message: String?
+    /// The Lua traceback, shown after the message.
+    public let traceback: String?
+    /// Warnings worth showing, such as failed tasks nobody awaited.
+    public let warnings: [String]
+
+    public var exitCode: Int32 {
+        switch status {
+        case .success: return 0
+        case .scriptError: return 1
+        case .inputError: return 2
+        case .limitExceeded: return 3
+        }
+    }
+}

@@ -1,0 +1,236 @@
+import CLua
+import CLuaShim
+import GPUFlowCore
+import GPUFlowML
+
+/// Submission, status, cancellation and feedback: thin bindings that check their arguments
+/// and hand everything to the orchestrator.
+enum GPUFunctions {
+    static let functions: [(String, gf_swift_fn)] = [
+        ("submit", { L in LuaBinding.call(L) { L, job in try submit(L, job) } }),
+        ("submit_graph", { L in LuaBinding.call(L) { L, job in try submitGraph(L, job) } }),
+        ("status", { L in LuaBinding.call(L) { L, job in try status(L, job) } }),
+        ("cancel", { L in
+            LuaBinding.call(L) { L, job in
+                let id = try taskID(L, 1, "gpu.cancel")
+                let orchestrator = job.env.orchestrator
+                lua_pushboolean(L, try job.host.blocking { await orchestrator.cancel(id) } ? 1 : 0)
+                return 1
+            }
+        }),
+        ("optimize_scheduling", { L in LuaBinding.call(L) { L, job in try optimizeScheduling(L, job) } }),
+        ("insights", { L in
+            LuaBinding.call(L) { L, job in
+                let orchestrator = job.env.orchestrator
+                let list = try job.host.blocking { await orchestrator.insights() }
+                LuaStack.push(L, .array(list.map {
+                    .table([("category", .string($0.category)), ("confidence", .number($0.confidence)),
+                            ("description", .string($0.description))])
+                }))
+                return 1
+            }
+        }),
+        ("seed", { L in
+            LuaBinding.call(L) { L, job in
+                lua_pushinteger(L, lua_Integer(bitPattern: UInt64(job.env.seed)))
+                return 1
+            }
+        }),
+        ("backend", { L in
+            LuaBinding.call(L) { L, job in
+                LuaStack.push(L, .table([("name", .string(job.env.backendName)), ("requested", .string(job.env.backend.rawValue)),
+                                         ("reason", .string(job.env.backendReason))]))
+                return 1
+            }
+        }),
+        ("write", { L in
+            LuaBinding.call(L) { L, job in
+                guard let s = LuaStack.string(L, 1) else { throw LuaArgumentError("write: expected a string") }
+                job.env.output(s)
+                return 0
+            }
+        }),
+        ("metrics_snapshot", { L in LuaBinding.call(L) { L, job in try metricsSnapshot(L, job) } }),
+    ]
+
+    static func taskID(_ L: OpaquePointer, _ idx: Int32, _ fn: String) throws -> TaskID {
+        var ok: Int32 = 0
+        let v = lua_tointegerx(L, idx, &ok)
+        guard ok != 0, lua_type(L, idx) == LUA_TNUMBER, v > 0 else {
+            throw LuaArgumentError("\(fn): expected a task handle, got \(LuaStack.typeName(L, idx))")
+        }
+        return TaskID(v)
+    }
+
+    /// Builds the orchestrator's spec for a task descriptor or a Lua function at `idx`.
+    private static func spec(_ L: OpaquePointer, _ job: LuaJob, _ idx: Int32, options o: SubmitOptions,
+                             dependencies: [TaskID], fn: String) throws -> (TaskSpec, Int32?) {
+        if lua_type(L, idx) == LUA_TFUNCTION {
+            lua_pushvalue(L, idx)
+            let ref = luaL_ref(L, gf_registryindex())
+            let host = job.host
+            let spec = TaskSpec(
+                name: o.name ?? "function", kind: .plain, priority: o.priority ?? .normal, boost: o.boost ?? 0,
+                dependencies: dependencies, memoryMB: o.memoryMB ?? 0, timeoutS: o.timeoutS,
+                agent: o.agent ?? job.request.agent,
+                work: { ctx in
+                    try await withCheckedThrowingContinuation { c in
+                        host.post(.startTask(job, function: ref, arguments: ctx.dependencyResults, id: ctx.id, c))
+                    }
+                })
+            return (spec, ref)
+        }
+        guard let d: TaskDescriptor = LuaObjects.object(L, idx) else {
+            throw LuaArgumentError("\(fn): expected a task (gpu.training{...} etc.) or a function, got \(LuaStack.typeName(L, idx))")
+        }
+        let m = o.merged(over: d.options)
+        let work = TaskWorkFactory.work(for: d.type, inputs: d.inputs, backend: job.env.backend, seed: job.nextSeed(),
+                                        orchestrator: job.env.orchestrator)
+        let spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(d.type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
+                            dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
+                            agent: m.agent ?? job.request.agent, work: work)
+        return (spec, nil)
+    }
+
+    /// gpu.submit(task_or_function, {after = {ids}, name, priority, boost, memory_mb, timeout_s, agent}) → id, name
+    private static func submit(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 2, function: "gpu.submit", optional: true)
+        let after = try a.intList("after", min: 1) ?? []
+        let o = try SubmitOptions.read(a)
+        try a.finish()
+        let (spec, ref) = try spec(L, job, 1, options: o, dependencies: after, fn: "gpu.submit")
+        let orchestrator = job.env.orchestrator
+        do {
+            let id = try job.host.blocking { try await orchestrator.submit(spec) }
+            job.host.watch(job, id, name: spec.name)
+            lua_pushinteger(L, lua_Integer(id))
+            LuaStack.push(L, spec.name)
+            return 2
+        } catch {
+            if let ref { luaL_unref(L, gf_registryindex(), ref) }
+            throw LuaArgumentError("gpu.submit: \(error)")
+        }
+    }
+
+    /// gpu.submit_graph{ {key = "a", task = ..., after = {"b"}}, ... } → {a = id, ...}
+    private static func submitGraph(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        guard lua_type(L, 1) == LUA_TTABLE else {
+            throw LuaArgumentError("gpu.submit_graph: expected a list of {key = ..., task = ..., after = {...}}")
+        }
+        let n = Int(lua_rawlen(L, 1))
+        guard n > 0 else { throw LuaArgumentError("gpu.submit_graph: the graph is empty") }
+        var nodes: [GPUTaskOrchestrator.GraphNode] = []
+        var refs: [Int32] = []
+        do {
+            for i in 1...n {
+                lua_rawgeti(L, 1, lua_Integer(i))
+                let a = try LuaArgs(L, -1, function: "gpu.submit_graph[\(i)]")
+                guard let key = try a.string("key") else { throw LuaArgumentError("gpu.submit_graph[\(i)]: key is required") }
+                let after = try a.stringList("after") ?? []
+                var o = try SubmitOptions.read(a)
+                if o.name == nil { o.name = key }
+                a.pushField("task")
+                let (spec, ref) = try spec(L, job, lua_gettop(L), options: o, dependencies: try a.intList("after_ids", min: 1) ?? [],
+                                           fn: "gpu.submit_graph[\(i)].task")
+                gf_pop(L, 1)
+                if let ref { refs.append(ref) }
+                try a.finish()
+                gf_pop(L, 1)
+                nodes.append(.init(key: key, spec: spec, after: after))
+            }
+        } catch {
+            for r in refs { luaL_unref(L, gf_registryindex(), r) }
+            throw error
+        }
+        let orchestrator = job.env.orchestrator
+        let ids: [String: TaskID]
+        let graph = nodes
+        do {
+            ids = try job.host.blocking { try await orchestrator.submitGraph(graph) }
+        } catch {
+            for r in refs { luaL_unref(L, gf_registryindex(), r) }
+            throw LuaArgumentError("gpu.submit_graph: \(error)")
+        }
+        lua_createtable(L, 0, Int32(ids.count))
+        for node in nodes {
+            guard let id = ids[node.key] else { continue }
+            job.host.watch(job, id, name: node.spec.name)
+            lua_pushinteger(L, lua_Integer(id))
+            lua_setfield(L, -2, node.key)
+        }
+        return 1
+    }
+
+    private static func status(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let id = try taskID(L, 1, "gpu.status")
+        let orchestrator = job.env.orchestrator
+        guard let r = try job.host.blocking({ await orchestrator.status(id) }) else {
+            throw LuaArgumentError("gpu.status: unknown task #\(id)")
+        }
+        LuaStack.push(L, recordValue(r))
+        return 1
+    }
+
+    static func recordValue(_ r: TaskRecord) -> TaskValue {
+        var f: [(String, TaskValue)] = [("id", .integer(r.id)), ("name", .string(r.name)), ("type", .string(r.typeName)),
+                                        ("state", .string(r.state.rawValue)), ("priority", .string(r.priority.rawValue)),
+                                        ("memory_mb", .integer(r.memoryMB))]
+        if let a = r.agent { f.append(("agent", .string(a))) }
+        if let w = r.waitSeconds { f.append(("wait_s", .number(w))) }
+        if let s = r.runSeconds { f.append(("run_s", .number(s))) }
+        if let e = r.durationEstimateS { f.append(("duration_estimate_s", .number(e))) }
+        if let fail = r.failure { f.append(("error", .string(fail.description))) }
+        return .table(f)
+    }
+
+    /// gpu.optimize_scheduling{{task_id = 3, satisfaction = 0.8, suggestions = {...}}, ...}
+    private static func optimizeScheduling(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        guard lua_type(L, 1) == LUA_TTABLE else {
+            throw LuaArgumentError("gpu.optimize_scheduling: expected a list of {task = ..., satisfaction = 0..1, suggestions = {...}}")
+        }
+        var entries: [(TaskID, Double, [String])] = []
+        let count = Int(lua_rawlen(L, 1))
+        for i in stride(from: 1, through: count, by: 1) {
+            lua_rawgeti(L, 1, lua_Integer(i))
+            let a = try LuaArgs(L, -1, function: "gpu.optimize_scheduling[\(i)]")
+            guard let id = try a.int("task_id", min: 1) else {
+                throw LuaArgumentError("gpu.optimize_scheduling[\(i)]: task is required (a handle or an awaited result)")
+            }
+            guard let s = try a.double("satisfaction", min: 0, max: 1) else {
+                throw LuaArgumentError("gpu.optimize_scheduling[\(i)]: satisfaction is required (0..1)")
+            }
+            let sug = try a.stringList("suggestions") ?? []
+            try a.finish()
+            gf_pop(L, 1)
+            entries.append((id, s, sug))
+        }
+        let orchestrator = job.env.orchestrator
+        let feedback = entries
+        let boosts = try job.host.blocking { () async throws -> [(String, Int)] in
+            var out: [(String, Int)] = []
+            for (id, s, sug) in feedback {
+                try await orchestrator.feedback(id, satisfaction: s, suggestions: sug)
+                if let r = await orchestrator.status(id) { out.append((r.typeName, await orchestrator.learningBoost(for: r.typeName))) }
+            }
+            return out
+        }
+        var seen: [(String, TaskValue)] = []
+        for (t, b) in boosts where !seen.contains(where: { $0.0 == t }) { seen.append((t, .integer(b))) }
+        LuaStack.push(L, .table(seen))
+        return 1
+    }
+
+    private static func metricsSnapshot(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let orchestrator = job.env.orchestrator
+        let (records, usage) = try job.host.blocking { (await orchestrator.records(), await orchestrator.usage()) }
+        LuaStack.push(L, .table([
+            ("tasks", .array(records.map(recordValue))),
+            ("pool", .table([("memory_pool_mb", .integer(usage.memoryPoolMB)), ("memory_in_use_mb", .integer(usage.memoryInUseMB)),
+                             ("peak_memory_mb", .integer(usage.peakMemoryMB)), ("running_tasks", .integer(usage.runningTasks)),
+                             ("queued_tasks", .integer(usage.queuedTasks)), ("peak_running_tasks", .integer(usage.peakRunningTasks)),
+                             ("max_concurrent_tasks", .integer(job.env.profile.resources.maxConcurrentTasks))])),
+            ("backend", .string(job.env.backendName)),
+        ]))
+        return 1
+    }
+}

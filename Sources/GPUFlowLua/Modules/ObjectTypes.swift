@@ -1,0 +1,311 @@
+import CLua
+import CLuaShim
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+import GPUFlowML
+
+/// The userdata types scripts hold (models, data sets, tensors, task descriptors) and the
+/// functions of `gpu.nn` and `gpu.data` that make them.
+enum ObjectTypes {
+    static func registerMetatables(_ L: OpaquePointer) {
+        LuaObjects.register(L, name: "gpu.model", index: modelIndex, methods: [])
+        LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
+            ("standardize", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.standardize(L) } }),
+            ("split", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.split(L) } }),
+        ])
+        LuaObjects.register(L, name: "gpu.tensor", index: tensorIndex, methods: [
+            ("size", { L in LuaBinding.call(L) { L, _ in lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1 } }),
+            ("sum", { L in LuaBinding.call(L) { L, _ in lua_pushnumber(L, Double(try ObjectTypes.tensor(L).values.reduce(0, +))); return 1 } }),
+            ("mean", { L in
+                LuaBinding.call(L) { L, _ in
+                    let t = try ObjectTypes.tensor(L)
+                    lua_pushnumber(L, t.values.isEmpty ? 0 : Double(t.values.reduce(0, +)) / Double(t.values.count))
+                    return 1
+                }
+            }),
+            ("to_table", { L in
+                LuaBinding.call(L) { L, _ in
+                    LuaStack.push(L, .array(try ObjectTypes.tensor(L).values.map { .number(Double($0)) }))
+                    return 1
+                }
+            }),
+        ], metamethods: [
+            ("__len", { L in LuaBinding.call(L) { L, _ in lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1 } }),
+        ])
+        LuaObjects.register(L, name: "gpu.task", index: nil, methods: [])
+        LuaObjects.register(L, name: "gpu.algorithm", index: nil, methods: [])
+        LuaObjects.register(L, name: "gpu.pattern", index: nil, methods: [])
+    }
+
+    static let functions: [(String, gf_swift_fn)] = [
+        ("nn_mlp", { L in LuaBinding.call(L) { L, job in try mlp(L, job) } }),
+        ("data_csv", { L in LuaBinding.call(L) { L, job in try csv(L, job) } }),
+        ("data_blobs", { L in LuaBinding.call(L) { L, job in try blobs(L, job) } }),
+        ("data_spirals", { L in LuaBinding.call(L) { L, job in try spirals(L, job) } }),
+        ("data_from_table", { L in LuaBinding.call(L) { L, _ in try fromTable(L) } }),
+        ("tensor", { L in LuaBinding.call(L) { L, _ in try makeTensor(L) } }),
+    ]
+
+    // MARK: models
+
+    private static func mlp(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "nn.mlp")
+        guard let inputs = try a.int("inputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("nn.mlp: inputs is required") }
+        guard let outputs = try a.int("outputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("nn.mlp: outputs is required") }
+        let hidden = try a.intList("hidden", min: 1) ?? []
+        let activation: Activation
+        if let name = try a.string("activation") {
+            guard let act = Activation(rawValue: name), act != .identity else {
+                throw LuaArgumentError("nn.mlp: activation must be one of relu | tanh | sigmoid | gelu, got '\(name)'")
+            }
+            activation = act
+        } else {
+            activation = .relu
+        }
+        let seed = try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed()
+        try a.finish()
+        let params = zip([inputs] + hidden, hidden + [outputs]).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
+        guard params <= 50_000_000 else { throw LuaArgumentError("nn.mlp: \(params) parameters is more than the 50M this version allows") }
+        LuaObjects.push(L, MLPModel(inputs: inputs, hidden: hidden, outputs: outputs, activation: activation, seed: seed))
+        return 1
+    }
+
+    private static let modelIndex: gf_swift_fn = { L in
+        LuaBinding.call(L) { L, _ in
+            guard let m: MLPModel = LuaObjects.object(L, 1), let key = LuaStack.string(L, 2) else { lua_pushnil(L); return 1 }
+            switch key {
+            case "id": LuaStack.push(L, m.objectID)
+            case "inputs": lua_pushinteger(L, lua_Integer(m.inputs))
+            case "outputs": lua_pushinteger(L, lua_Integer(m.outputs))
+            case "hidden": LuaStack.push(L, .array(m.hidden.map { .integer($0) }))
+            case "parameters": lua_pushinteger(L, lua_Integer(m.parameterCount))
+            case "activation": LuaStack.push(L, m.layers.first?.activation.rawValue ?? "identity")
+            default: LuaObjects.pushMethod(L, key)
+            }
+            return 1
+        }
+    }
+
+    // MARK: data sets
+
+    /// Resolves a data path against the working directory, then the script's folder.
+    private static func resolve(_ path: String, _ job: LuaJob) -> String {
+        if path.hasPrefix("/") || FileManager.default.fileExists(atPath: path) { return path }
+        let beside = URL(fileURLWithPath: job.request.path).deletingLastPathComponent().appendingPathComponent(path).path
+        return FileManager.default.fileExists(atPath: beside) ? beside : path
+    }
+
+    private static func csv(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        guard let path = LuaStack.string(L, 1) else {
+            throw LuaArgumentError("data.csv: expected a file path, got \(LuaStack.typeName(L, 1))")
+        }
+        let a = try LuaArgs(L, 2, function: "data.csv", optional: true)
+        var label = CSVLoader.LabelColumn.last
+        a.pushField("label")
+        switch lua_type(L, -1) {
+        case LUA_TNIL: break
+        case LUA_TSTRING: label = .name(LuaStack.string(L, -1) ?? "")
+        case LUA_TNUMBER where gf_isinteger(L, -1) != 0 && lua_tointegerx(L, -1, nil) >= 1:
+            label = .index(Int(lua_tointegerx(L, -1, nil)) - 1)
+        default: throw a.fail("label", "a column name or a 1-based column number")
+        }
+        gf_pop(L, 1)
+        try a.finish()
+        LuaObjects.push(L, try CSVLoader.load(path: resolve(path, job), label: label))
+        return 1
+    }
+
+    private static func blobs(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "data.blobs", optional: true)
+        let d = try Generators.blobs(samples: try a.int("samples", default: 300, min: 1, max: 10_000_000),
+                                     features: try a.int("features", default: 2, min: 1, max: 100_000),
+                                     centers: try a.int("centers", default: 3, min: 2, max: 100_000),
+                                     spread: Float(try a.double("spread", default: 1, min: 0)),
+                                     seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
+        try a.finish()
+        LuaObjects.push(L, d)
+        return 1
+    }
+
+    private static func spirals(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "data.spirals", optional: true)
+        let d = try Generators.spirals(samples: try a.int("samples", default: 300, min: 1, max: 10_000_000),
+                                       classes: try a.int("classes", default: 2, min: 2, max: 1000),
+                                       noise: Float(try a.double("noise", default: 0.1, min: 0)),
+                                       seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
+        try a.finish()
+        LuaObjects.push(L, d)
+        return 1
+    }
+
+    /// data.from_table{features = {{...}, ...}, labels = {...}}
+    private static func fromTable(_ L: OpaquePointer) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "data.from_table")
+        a.pushField("features")
+        guard case .array(let rows) = try LuaStack.read(L, -1, what: "data.from_table: features"), !rows.isEmpty else {
+            throw a.fail("features", "a non-empty list of rows")
+        }
+        gf_pop(L, 1)
+        a.pushField("labels")
+        guard case .array(let labels) = try LuaStack.read(L, -1, what: "data.from_table: labels") else {
+            throw a.fail("labels", "a list of numbers")
+        }
+        gf_pop(L, 1)
+        try a.finish()
+        var x: [Float] = []
+        var cols = -1
+        for (i, row) in rows.enumerated() {
+            guard case .array(let cells) = row else { throw LuaArgumentError("data.from_table: features[\(i + 1)] must be a list of numbers") }
+            if cols < 0 { cols = cells.count }
+            guard cells.count == cols, cols > 0 else {
+                throw LuaArgumentError("data.from_table: features[\(i + 1)] has \(cells.count) values, the first row has \(cols)")
+            }
+            for (j, c) in cells.enumerated() {
+                guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: features[\(i + 1)][\(j + 1)] is not a number") }
+                x.append(Float(v))
+            }
+        }
+        guard labels.count == rows.count else {
+            throw LuaArgumentError("data.from_table: \(labels.count) labels for \(rows.count) rows")
+        }
+        let y = try labels.enumerated().map { i, l -> Float in
+            guard let v = l.doubleValue else { throw LuaArgumentError("data.from_table: labels[\(i + 1)] is not a number") }
+            return Float(v)
+        }
+        LuaObjects.push(L, Dataset(features: x, rows: rows.count, cols: cols, labels: y, source: "table"))
+        return 1
+    }
+
+    private static func dataset(_ L: OpaquePointer, _ fn: String) throws -> Dataset {
+        guard let d: Dataset = LuaObjects.object(L, 1) else {
+            throw LuaArgumentError("\(fn): call it as a method (ds:\(fn.split(separator: ".").last ?? "")(...))")
+        }
+        return d
+    }
+
+    private static func standardize(_ L: OpaquePointer) throws -> Int32 {
+        let d = try dataset(L, "dataset.standardize")
+        let a = try LuaArgs(L, 2, function: "dataset:standardize", optional: true)
+        let using: Dataset? = try a.object("using", kind: "dataset")
+        try a.finish()
+        if let using, using.cols != d.cols {
+            throw LuaArgumentError("dataset:standardize: 'using' has \(using.cols) features, this set has \(d.cols)")
+        }
+        LuaObjects.push(L, d.standardized(using: using?.statistics()))
+        return 1
+    }
+
+    /// ds:split{train = 0.8, validation = 0.1, seed = 1} → {train = ..., validation = ..., test = ...}
+    private static func split(_ L: OpaquePointer) throws -> Int32 {
+        let d = try dataset(L, "dataset.split")
+        guard case .table(let pairs) = try LuaStack.read(L, 2, what: "dataset:split") else {
+            throw LuaArgumentError("dataset:split: expected {train = fraction, ..., seed = n}")
+        }
+        var seed: UInt64 = 0
+        var parts: [(String, Double)] = []
+        for (k, v) in pairs {
+            if k == "seed" {
+                guard case .integer(let s) = v, s >= 0 else { throw LuaArgumentError("dataset:split: seed must be a non-negative integer") }
+                seed = UInt64(s)
+                continue
+            }
+            guard let f = v.doubleValue, f > 0, f < 1 else {
+                throw LuaArgumentError("dataset:split: \(k) must be a fraction between 0 and 1 (exclusive)")
+            }
+            parts.append((k, f))
+        }
+        guard !parts.isEmpty else { throw LuaArgumentError("dataset:split: name at least one part, e.g. {train = 0.8}") }
+        let total = parts.reduce(0) { $0 + $1.1 }
+        guard total <= 1 + 1e-9 else { throw LuaArgumentError("dataset:split: fractions add up to \(total), more than 1") }
+        let rank = ["train": 0, "validation": 1, "test": 2]
+        parts.sort { (rank[$0.0] ?? 3, $0.0) < (rank[$1.0] ?? 3, $1.0) }
+        if total < 1 - 1e-9 {
+            guard !parts.contains(where: { $0.0 == "test" }) else {
+                throw LuaArgumentError("dataset:split: fractions add up to \(total); with a 'test' part they must add up to 1")
+            }
+            parts.append(("test", 1 - total))
+        }
+        let result = d.split(parts, seed: seed)
+        lua_createtable(L, 0, Int32(result.count))
+        for (name, part) in result {
+            LuaObjects.push(L, part)
+            lua_setfield(L, -2, name)
+        }
+        return 1
+    }
+
+    private static let datasetIndex: gf_swift_fn = { L in
+        LuaBinding.call(L) { L, _ in
+            guard let d: Dataset = LuaObjects.object(L, 1), let key = LuaStack.string(L, 2) else { lua_pushnil(L); return 1 }
+            switch key {
+            case "id": LuaStack.push(L, d.objectID)
+            case "rows": lua_pushinteger(L, lua_Integer(d.rows))
+            case "cols", "features": lua_pushinteger(L, lua_Integer(d.cols))
+            case "classes": if let k = d.classCount { lua_pushinteger(L, lua_Integer(k)) } else { lua_pushnil(L) }
+            case "source": LuaStack.push(L, d.source)
+            case "feature_names": LuaStack.push(L, .array(d.featureNames.map { .string($0) }))
+            case "label_name": LuaStack.push(L, d.labelName)
+            case "class_names": LuaStack.push(L, .array(d.classNames.map { .string($0) }))
+            case "labels": LuaObjects.push(L, HostTensor(values: d.labels, shape: [d.rows]))
+            default: LuaObjects.pushMethod(L, key)
+            }
+            return 1
+        }
+    }
+
+    // MARK: tensors
+
+    private static func tensor(_ L: OpaquePointer) throws -> HostTensor {
+        guard let t: HostTensor = LuaObjects.object(L, 1) else { throw LuaArgumentError("tensor method called without a tensor (use t:method())") }
+        return t
+    }
+
+    /// gpu.tensor{1, 2, 3} or gpu.tensor{shape = {2, 3}, fill = 0}
+    private static func makeTensor(_ L: OpaquePointer) throws -> Int32 {
+        guard lua_type(L, 1) == LUA_TTABLE else { throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}") }
+        let n = Int(lua_rawlen(L, 1))
+        if n > 0 {
+            var values = [Float](repeating: 0, count: n)
+            for i in 0..<n {
+                lua_rawgeti(L, 1, lua_Integer(i + 1))
+                guard lua_type(L, -1) == LUA_TNUMBER else {
+                    let t = LuaStack.typeName(L, -1)
+                    gf_pop(L, 1)
+                    throw LuaArgumentError("gpu.tensor: element \(i + 1) must be a number, got \(t)")
+                }
+                values[i] = Float(lua_tonumberx(L, -1, nil))
+                gf_pop(L, 1)
+            }
+            LuaObjects.push(L, HostTensor(values: values, shape: [n]))
+            return 1
+        }
+        let a = try LuaArgs(L, 1, function: "gpu.tensor")
+        guard let shape = try a.intList("shape", min: 0), !shape.isEmpty else { throw LuaArgumentError("gpu.tensor: shape is required") }
+        let fill = try a.double("fill", default: 0)
+        try a.finish()
+        let count = shape.reduce(1, *)
+        guard count <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: \(count) elements is more than this version allows") }
+        LuaObjects.push(L, HostTensor(values: [Float](repeating: Float(fill), count: count), shape: shape))
+        return 1
+    }
+
+    private static let tensorIndex: gf_swift_fn = { L in
+        LuaBinding.call(L) { L, _ in
+            guard let t: HostTensor = LuaObjects.object(L, 1) else { lua_pushnil(L); return 1 }
+            if lua_type(L, 2) == LUA_TNUMBER {
+                let i = Int(lua_tointegerx(L, 2, nil))
+                guard i >= 1, i <= t.values.count else { lua_pushnil(L); return 1 }
+                lua_pushnumber(L, Double(t.values[i - 1]))
+                return 1
+            }
+            guard let key = LuaStack.string(L, 2) else { lua_pushnil(L); return 1 }
+            if key == "shape" {
+                LuaStack.push(L, .array(t.shape.map { .integer($0) }))
+            } else {
+                LuaObjects.pushMethod(L, key)
+            }
+            return 1
+        }
+    }
+}

@@ -1,0 +1,280 @@
+import CLua
+import CLuaShim
+import GPUFlowCore
+import GPUFlowML
+
+/// The Lua constructors of the task model: `gpu.training{...}`, the algorithms and the
+/// coordination patterns. Each validates every argument and refuses unknown ones; none
+/// schedules anything.
+enum TaskConstructors {
+    static let functions: [(String, gf_swift_fn)] = [
+        ("training", { L in LuaBinding.call(L) { L, _ in try push(L, training(LuaArgs(L, 1, function: "gpu.training"))) } }),
+        ("inference", { L in LuaBinding.call(L) { L, _ in try push(L, inference(LuaArgs(L, 1, function: "gpu.inference"))) } }),
+        ("optimization", { L in LuaBinding.call(L) { L, _ in try push(L, optimization(LuaArgs(L, 1, function: "gpu.optimization"))) } }),
+        ("memory_management", { L in
+            LuaBinding.call(L) { L, _ in try push(L, memoryManagement(LuaArgs(L, 1, function: "gpu.memory_management"))) }
+        }),
+        ("resource_coordination", { L in
+            LuaBinding.call(L) { L, _ in try push(L, resourceCoordination(LuaArgs(L, 1, function: "gpu.resource_coordination"))) }
+        }),
+        ("hybrid_compute", { L in LuaBinding.call(L) { L, _ in try push(L, hybridCompute(LuaArgs(L, 1, function: "gpu.hybrid_compute"))) } }),
+        ("backprop", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, backprop(LuaArgs(L, 1, function: "gpu.backprop", optional: true))) } }),
+        ("adam", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, adam(LuaArgs(L, 1, function: "gpu.adam", optional: true))) } }),
+        ("reinforcement", { L in
+            LuaBinding.call(L) { L, _ in try pushAlgorithm(L, reinforcement(LuaArgs(L, 1, function: "gpu.reinforcement", optional: true))) }
+        }),
+        ("transfer", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, transfer(LuaArgs(L, 1, function: "gpu.transfer"))) } }),
+        ("evolutionary", { L in
+            LuaBinding.call(L) { L, _ in try pushAlgorithm(L, evolutionary(LuaArgs(L, 1, function: "gpu.evolutionary", optional: true))) }
+        }),
+        ("exclusive", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.exclusive, LuaArgs(L, 1, function: "gpu.exclusive", optional: true))) } }),
+        ("time_sliced", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.time_sliced, LuaArgs(L, 1, function: "gpu.time_sliced", optional: true))) } }),
+        ("space_partitioned", { L in
+            LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.space_partitioned, LuaArgs(L, 1, function: "gpu.space_partitioned", optional: true))) }
+        }),
+        ("pipeline", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.pipeline, LuaArgs(L, 1, function: "gpu.pipeline"))) } }),
+        ("collaborative", { L in
+            LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.collaborative, LuaArgs(L, 1, function: "gpu.collaborative", optional: true))) }
+        }),
+    ]
+
+    private static func push(_ L: OpaquePointer, _ d: TaskDescriptor) -> Int32 {
+        LuaObjects.push(L, d)
+        return 1
+    }
+    private static func pushAlgorithm(_ L: OpaquePointer, _ a: TrainingAlgorithm) -> Int32 {
+        LuaObjects.push(L, AlgorithmBox(a))
+        return 1
+    }
+    private static func pushPattern(_ L: OpaquePointer, _ p: CoordinationSpec) -> Int32 {
+        LuaObjects.push(L, PatternBox(p))
+        return 1
+    }
+
+    private static func required<T>(_ a: LuaArgs, _ key: String, _ value: T?, _ what: String) throws -> T {
+        guard let value else { throw LuaArgumentError("\(a.function): \(key) is required (\(what))") }
+        return value
+    }
+
+    // MARK: task types
+
+    static func training(_ a: LuaArgs) throws -> TaskDescriptor {
+        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model from nn.mlp")
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
+        let algorithm = try algorithmArgument(a)
+        let task = TrainingTask(
+            algorithm: algorithm,
+            epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
+            batchSize: try a.int("batch_size", default: 32, min: 1),
+            loss: try a.choice("loss") ?? .cross_entropy,
+            durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
+            memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
+            computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
+            validationSplit: try a.double("validation_split", default: 0, min: 0, max: 0.9),
+            seed: try a.int("seed", min: 0).map(UInt64.init))
+        var options = try SubmitOptions.read(a)
+        if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
+        try a.finish()
+        try Validation.check(model: model, data: data, loss: task.loss, context: a.function)
+        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    /// `algorithm` as a constructed algorithm or a name taking that algorithm's defaults.
+    private static func algorithmArgument(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        if let box: AlgorithmBox = try? a.object("algorithm", kind: "algorithm") { return box.algorithm }
+        guard let name = try? a.string("algorithm") else {
+            if a.has("algorithm") {
+                _ = try a.string("algorithm")  // rethrows the uniform type error
+            }
+            return .adam(Adam())
+        }
+        switch name {
+        case "backprop", "backpropagation": return .backpropagation(Backpropagation())
+        case "adam": return .adam(Adam())
+        case "reinforcement": return .reinforcement(ReinforcementLearning())
+        case "evolutionary": return .evolutionary(Evolutionary())
+        case "transfer":
+            throw LuaArgumentError("\(a.function): algorithm 'transfer' needs a base model: use gpu.transfer{base_model = ...}")
+        default:
+            throw LuaArgumentError("\(a.function): unknown algorithm '\(name)' (expected backprop | adam | reinforcement | transfer | evolutionary, or gpu.adam{...} etc.)")
+        }
+    }
+
+    static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
+        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
+        let task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+                                 maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
+                                 minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        guard data.cols == model.inputs else {
+            throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(model.inputs) inputs")
+        }
+        return TaskDescriptor(type: .inference(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    static func optimization(_ a: LuaArgs) throws -> TaskDescriptor {
+        let target: OptimizationTarget = try required(a, "target", try a.choice("target"), OptimizationTarget.choices)
+        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "the model to tune")
+        let data: Dataset? = try a.object("data", kind: "dataset")
+        let constraints = try a.table("constraints") { c in
+            OptimizationConstraints(maxMemoryMB: try c.int("max_memory_mb", min: 1),
+                                    maxLatencyMS: try c.double("max_latency_ms", min: 0, exclusiveMin: true),
+                                    minThroughputPerSec: try c.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        } ?? OptimizationConstraints()
+        let task = OptimizationTask(target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
+                                    budget: try a.int("budget", default: 8, min: 1, max: 64),
+                                    seed: try a.int("seed", min: 0).map(UInt64.init))
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        if let data, data.cols != model.inputs {
+            throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(model.inputs) inputs")
+        }
+        return TaskDescriptor(type: .optimization(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    static func memoryManagement(_ a: LuaArgs) throws -> TaskDescriptor {
+        let op: MemoryOperation = try required(a, "operation", try a.choice("operation"), MemoryOperation.choices)
+        let pool = try a.table("pool") { p in
+            PoolConfig(sizeMB: try p.int("size_mb", default: 0, min: 0), allocationStrategy: try p.choice("allocation_strategy") ?? .best_fit)
+        } ?? PoolConfig()
+        let task = MemoryManagementTask(operation: op, poolConfig: pool, cleanupStrategy: try a.choice("cleanup_strategy") ?? .deferred)
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        return TaskDescriptor(type: .memoryManagement(task), inputs: TaskInputs(), options: options)
+    }
+
+    static func resourceCoordination(_ a: LuaArgs) throws -> TaskDescriptor {
+        let spec: CoordinationSpec
+        if let box: PatternBox = try? a.object("pattern", kind: "pattern") {
+            spec = box.pattern
+        } else {
+            let p: CoordinationPattern = try required(a, "pattern", try a.choice("pattern"), "gpu.exclusive{...} etc. or a pattern name")
+            spec = CoordinationSpec(pattern: p)
+        }
+        let agents: [String] = try required(a, "agents", try a.stringList("agents"), "a list of agent names")
+        guard !agents.isEmpty else { throw LuaArgumentError("\(a.function): agents must name at least one agent") }
+        let policy = try a.table("sharing_policy") { p in
+            SharingPolicy(maxMemoryMB: try p.int("max_memory_mb", min: 1), maxConcurrentTasks: try p.int("max_concurrent_tasks", min: 1),
+                          maxComputePercent: try p.double("max_compute_percent", min: 0, max: 100, exclusiveMin: true))
+        } ?? SharingPolicy()
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        return TaskDescriptor(type: .resourceCoordination(ResourceCoordinationTask(pattern: spec, participatingAgents: agents, sharingPolicy: policy)),
+                              inputs: TaskInputs(), options: options)
+    }
+
+    static func hybridCompute(_ a: LuaArgs) throws -> TaskDescriptor {
+        let inner: TaskDescriptor = try required(a, "task", try a.object("task", kind: "task"), "the task to run, e.g. gpu.training{...}")
+        let fallback: FallbackStrategy
+        if a.has("fallback") {
+            if let name = try? a.string("fallback") {
+                if name == "fail" {
+                    fallback = .fail
+                } else if let k = BackendKind(rawValue: name) {
+                    fallback = .fallback(k)
+                } else {
+                    throw LuaArgumentError("\(a.function): fallback must be \"fail\", a backend (\(BackendKind.choices)) or a list of backends, got '\(name)'")
+                }
+            } else {
+                let list = try a.stringList("fallback") ?? []
+                fallback = .cascade(try list.map { n in
+                    guard let k = BackendKind(rawValue: n) else {
+                        throw LuaArgumentError("\(a.function): unknown backend '\(n)' in fallback (expected \(BackendKind.choices))")
+                    }
+                    return k
+                })
+            }
+        } else {
+            _ = try a.string("fallback")
+            fallback = .cascade([.vulkan, .simd, .cpu])
+        }
+        let criteria = try a.table("selection_criteria") { c in
+            SelectionCriteria(performance: try c.double("performance", default: 0.4, min: 0, max: 1),
+                              memory: try c.double("memory", default: 0.2, min: 0, max: 1),
+                              power: try c.double("power", default: 0.1, min: 0, max: 1),
+                              availability: try c.double("availability", default: 0.3, min: 0, max: 1),
+                              historyWindow: try c.int("history_window", default: 20, min: 1))
+        } ?? SelectionCriteria()
+        let task = HybridComputeTask(primaryBackend: try a.choice("primary_backend") ?? .auto, fallbackStrategy: fallback,
+                                     selectionCriteria: criteria, memoryRequirementMB: inner.type.memoryRequirementMB)
+        let options = try SubmitOptions.read(a).merged(over: inner.options)
+        try a.finish()
+        var inputs = inner.inputs
+        inputs.inner = inner.type
+        return TaskDescriptor(type: .hybridCompute(task), inputs: inputs, options: options)
+    }
+
+    // MARK: algorithms
+
+    static func backprop(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let b = Backpropagation(learningRate: try a.double("learning_rate", default: 0.01, min: 0, exclusiveMin: true),
+                                batchSize: try a.int("batch_size", min: 1),
+                                momentum: try a.double("momentum", default: 0.9, min: 0, max: 0.999999))
+        try a.finish()
+        return .backpropagation(b)
+    }
+
+    static func adam(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let x = Adam(learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true),
+                     beta1: try a.double("beta1", default: 0.9, min: 0, max: 0.999999),
+                     beta2: try a.double("beta2", default: 0.999, min: 0, max: 0.999999),
+                     epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true))
+        try a.finish()
+        return .adam(x)
+    }
+
+    static func reinforcement(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let r = ReinforcementLearning(policyType: try a.choice("policy_type") ?? .policy_gradient,
+                                      rewardShaping: try a.choice("reward_shaping") ?? .dense,
+                                      exploration: try a.choice("exploration") ?? .epsilon_greedy,
+                                      learningRate: try a.double("learning_rate", default: 1e-2, min: 0, exclusiveMin: true),
+                                      discount: try a.double("discount", default: 0.99, min: 0, max: 1))
+        try a.finish()
+        return .reinforcement(r)
+    }
+
+    static func transfer(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let base: String = try required(a, "base_model", try a.string("base_model"), "the saved model to start from")
+        let t = TransferLearning(baseModel: base, fineTuningLayers: try a.int("fine_tuning_layers", default: 1, min: 1),
+                                 freezingStrategy: try a.choice("freezing_strategy") ?? .early_layers,
+                                 learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true))
+        try a.finish()
+        return .transfer(t)
+    }
+
+    static func evolutionary(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let e = Evolutionary(populationSize: try a.int("population_size", default: 32, min: 2, max: 100_000),
+                             mutationRate: try a.double("mutation_rate", default: 0.05, min: 0, max: 1),
+                             selection: try a.choice("selection") ?? .tournament)
+        try a.finish()
+        return .evolutionary(e)
+    }
+
+    // MARK: patterns
+
+    static func pattern(_ p: CoordinationPattern, _ a: LuaArgs) throws -> CoordinationSpec {
+        var spec = CoordinationSpec(pattern: p)
+        switch p {
+        case .exclusive, .collaborative: break
+        case .time_sliced:
+            spec.timeSliceMS = try a.double("time_slice_ms", default: 10, min: 0, exclusiveMin: true)
+            spec.preemptionAllowed = try a.bool("preemption_allowed") ?? true
+        case .space_partitioned:
+            spec.partitionStrategy = try a.choice("partition_strategy") ?? .static
+            spec.dynamicRebalancing = try a.bool("dynamic_rebalancing") ?? false
+        case .pipeline:
+            let stages: [String] = try required(a, "stages", try a.stringList("stages"), "the agents of each stage, in order")
+            guard stages.count >= 2 else { throw LuaArgumentError("\(a.function): stages must name at least two stages") }
+            let buffers = try a.intList("buffer_sizes", min: 1) ?? Array(repeating: 4, count: stages.count - 1)
+            guard buffers.count == stages.count - 1 else {
+                throw LuaArgumentError("\(a.function): buffer_sizes needs one size per link between stages (\(stages.count - 1)), got \(buffers.count)")
+            }
+            spec.stages = stages
+            spec.bufferSizes = buffers
+        }
+        try a.finish()
+        return spec
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+import CLua
+import CLuaShim
+import GPUFlowCore
+import GPUFlowML
+
+/// Swift objects living in Lua as full userdata: the userdata holds one retained pointer,
+/// released by `__gc`. Each type has a metatable named `gpu.<kind>` with `__gpuflow = true`,
+/// so any of our userdata can be recognised without knowing its type first.
+enum LuaObjects {
+    /// Creates the metatable for one kind. `index` handles property reads; method lookups fall
+    /// through to `methods`.
+    static func register(_ L: OpaquePointer, name: String, index: gf_swift_fn?, methods: [(String, gf_swift_fn)],
+                         metamethods: [(String, gf_swift_fn)] = []) {
+        luaL_newmetatable(L, name)
+        lua_pushboolean(L, 1)
+        lua_setfield(L, -2, "__gpuflow")
+        gf_pushswiftfunction(L, LuaObjects.collect)
+        lua_setfield(L, -2, "__gc")
+        gf_newtable(L)
+        for (n, f) in methods {
+            gf_pushswiftfunction(L, f)
+            lua_setfield(L, -2, n)
+        }
+        lua_setfield(L, -2, "__methods")
+        if let index {
+            gf_pushswiftfunction(L, index)
+        } else {
+            lua_getfield(L, -1, "__methods")
+        }
+        lua_setfield(L, -2, "__index")
+        lua_pushvalue(L, -1)
+        lua_setfield(L, -2, "__metatable")  // getmetatable() returns it but setmetatable() is refused
+        gf_pushswiftfunction(L, LuaObjects.tostring)
+        lua_setfield(L, -2, "__tostring")
+        for (n, f) in metamethods {
+            gf_pushswiftfunction(L, f)
+            lua_setfield(L, -2, n)
+        }
+        gf_pop(L, 1)
+    }
+
+    static func push(_ L: OpaquePointer, _ object: AnyObject) {
+        let name: String
+        switch object {
+        case is MLPModel: name = "gpu.model"
+        case is Dataset: name = "gpu.dataset"
+        case is HostTensor: name = "gpu.tensor"
+        case is TaskDescriptor: name = "gpu.task"
+        case is AlgorithmBox: name = "gpu.algorithm"
+        case is PatternBox: name = "gpu.pattern"
+        default: name = "gpu.object"
+        }
+        guard let slot = gf_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer?>.size) else { return }
+        slot.storeBytes(of: Unmanaged.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer?.self)
+        luaL_setmetatable(L, name)
+    }
+
+    /// The object behind our userdata at `idx`, if it is one and of type T.
+    static func object<T>(_ L: OpaquePointer, _ idx: Int32) -> T? {
+        guard isOurs(L, idx), let slot = lua_touserdata(L, idx),
+              let p = slot.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T
+    }
+
+    static func taskObject(_ L: OpaquePointer, _ idx: Int32) -> (any TaskObject)? {
+        guard isOurs(L, idx), let slot = lua_touserdata(L, idx),
+              let p = slot.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+        return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? any TaskObject
+    }
+
+    /// "model", "dataset", ... for our userdata; nil otherwise.
+    static func kind(_ L: OpaquePointer, _ idx: Int32) -> String? {
+        guard isOurs(L, idx) else { return nil }
+        lua_getmetatable(L, idx)
+        lua_getfield(L, -1, "__name")
+        let name = LuaStack.string(L, -1)
+        gf_pop(L, 2)
+        return name.map { $0.hasPrefix("gpu.") ? String($0.dropFirst(4)) : $0 }
+    }
+
+    private static func isOurs(_ L: OpaquePointer, _ idx: Int32) -> Bool {
+        guard lua_type(L, idx) == LUA_TUSERDATA, lua_getmetatable(L, idx) != 0 else { return false }
+        lua_getfield(L, -1, "__gpuflow")
+        let ours = lua_toboolean(L, -1) != 0
+        gf_pop(L, 2)
+        return ours
+    }
+
+    private static let collect: gf_swift_fn = { L in
+        guard let L, let slot = lua_touserdata(L, 1) else { return 0 }
+        if let p = slot.load(as: UnsafeMutableRawPointer?.self) {
+            Unmanaged<AnyObject>.fromOpaque(p).release()
+            slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+        }
+        return 0
+    }
+
+    private static let tostring: gf_swift_fn = { L in
+        guard let L else { return 0 }
+        let text: String
+        if let o: LuaDescribable = object(L, 1) {
+            text = o.luaDescription
+        } else {
+            text = "<\(kind(L, 1) ?? "object")>"
+        }
+        LuaStack.push(L, text)
+        return 1
+    }
+
+    /// Looks `key` up in the `__methods` table of the userdata at 1 and pushes it (or nil).
+    static func pushMethod(_ L: OpaquePointer, _ key: String) {
+        lua_getmetatable(L, 1)
+        lua_getfield(L, -1, "__methods")
+        lua_getfield(L, -1, key)
+        gf_remove(L, -2)
+        gf_remove(L, -2)
+    }
+}
+
+/// How an object prints with `print` / `tostring`.
+protocol LuaDescribable { var luaDescription: String { get } }
+
+/// A float array with a shape, held on the host: how arrays of floats cross the bridge without
+/// a Lua value per element.
+final class HostTensor: @unchecked Sendable, LuaDescribable {
+    var values: [Float]
+    let shape: [Int]
+    init(values: [Float], shape: [Int]) {
+        self.values = values
+        self.shape = shape
+    }
+    var luaDescription: String {
+        let head = values.prefix(6).map { String(format: "%g", $0) }.joined(separator: ", ")
+        return "tensor(shape={\(shape.map(String.init).joined(separator: ", "))}, values={\(head)\(values.count > 6 ? ", ..." : "")})"
+    }
+}
+
+/// Boxes for the task model's values so Lua can hold them between constructor and submit.
+final class AlgorithmBox: LuaDescribable {
+    let algorithm: TrainingAlgorithm
+    init(_ a: TrainingAlgorithm) { algorithm = a }
+    var luaDescription: String { "algorithm(\(algorithm.name))" }
+}
+
+final class PatternBox: LuaDescribable {
+    let pattern: CoordinationSpec
+    init(_ p: CoordinationSpec) { pattern = p }
+    var luaDescription: String { "pattern(\(pattern.pattern.rawValue))" }
+}
+
+extension MLPModel: LuaDescribable {
+    var luaDescription: String {
+        "model(\(objectID): \(([inputs] + hidden + [outputs]).map(String.init).joined(separator: "-")), \(parameterCount) parameters)"
+    }
+}
+
+extension Dataset: LuaDescribable {
+    var luaDescription: String { "dataset(\(source): \(rows) rows × \(cols) features)" }
+}

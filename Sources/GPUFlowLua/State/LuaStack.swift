@@ -1,0 +1,100 @@
+import CLua
+import CLuaShim
+import GPUFlowCore
+
+/// Moves values between the Lua stack and Swift. None of these functions raise a Lua error:
+/// they are called from Swift bindings, where a longjmp would skip Swift cleanups.
+enum LuaStack {
+    static func string(_ L: OpaquePointer, _ idx: Int32) -> String? {
+        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
+        var len = 0
+        guard let p = gf_tostring(L, idx, &len) else { return nil }
+        return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+    }
+
+    static func typeName(_ L: OpaquePointer, _ idx: Int32) -> String {
+        if lua_type(L, idx) == LUA_TUSERDATA, let kind = LuaObjects.kind(L, idx) { return kind }
+        return String(cString: lua_typename(L, lua_type(L, idx)))
+    }
+
+    /// Pushes a Swift string (byte-exact, may contain NULs).
+    static func push(_ L: OpaquePointer, _ s: String) {
+        var s = s
+        s.withUTF8 { buf in _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count) }
+    }
+
+    static func push(_ L: OpaquePointer, _ value: TaskValue) {
+        switch value {
+        case .null: lua_pushnil(L)
+        case .bool(let b): lua_pushboolean(L, b ? 1 : 0)
+        case .integer(let i): lua_pushinteger(L, lua_Integer(i))
+        case .number(let d): lua_pushnumber(L, d)
+        case .string(let s): push(L, s)
+        case .array(let items):
+            lua_createtable(L, Int32(items.count), 0)
+            for (i, item) in items.enumerated() {
+                push(L, item)
+                lua_seti(L, -2, lua_Integer(i + 1))
+            }
+        case .table(let pairs):
+            lua_createtable(L, 0, Int32(pairs.count))
+            for (k, v) in pairs {
+                push(L, v)
+                lua_setfield(L, -2, k)
+            }
+        case .floats(let f): LuaObjects.push(L, HostTensor(values: f, shape: [f.count]))
+        case .object(let o): LuaObjects.push(L, o)
+        }
+    }
+
+    /// Reads the value at `idx` as a TaskValue. Sequences (keys 1..n) become arrays; tables
+    /// with string keys become tables; functions, threads and cyclic tables are refused.
+    static func read(_ L: OpaquePointer, _ idx: Int32, what: String, depth: Int = 0) throws -> TaskValue {
+        let idx = lua_absindex(L, idx)
+        guard depth < 64 else { throw LuaArgumentError("\(what): nested deeper than 64 levels (a cycle?)") }
+        switch lua_type(L, idx) {
+        case LUA_TNIL, LUA_TNONE: return .null
+        case LUA_TBOOLEAN: return .bool(lua_toboolean(L, idx) != 0)
+        case LUA_TNUMBER:
+            if gf_isinteger(L, idx) != 0 { return .integer(Int(lua_tointegerx(L, idx, nil))) }
+            return .number(lua_tonumberx(L, idx, nil))
+        case LUA_TSTRING: return .string(string(L, idx) ?? "")
+        case LUA_TUSERDATA:
+            if let t: HostTensor = LuaObjects.object(L, idx) { return .floats(t.values) }
+            if let o: any TaskObject = LuaObjects.taskObject(L, idx) { return .object(o) }
+            throw LuaArgumentError("\(what): a \(typeName(L, idx)) cannot be passed here")
+        case LUA_TTABLE:
+            let n = Int(lua_rawlen(L, idx))
+            var count = 0
+            var pairs: [(String, TaskValue)] = []
+            var items = [TaskValue](repeating: .null, count: n)
+            var isSequence = true
+            lua_pushnil(L)
+            while lua_next(L, idx) != 0 {
+                count += 1
+                if gf_isinteger(L, -2) != 0, case let k = Int(lua_tointegerx(L, -2, nil)), k >= 1, k <= n {
+                    items[k - 1] = try read(L, -1, what: "\(what)[\(k)]", depth: depth + 1)
+                } else if lua_type(L, -2) == LUA_TSTRING, let key = string(L, -2) {
+                    isSequence = false
+                    pairs.append((key, try read(L, -1, what: "\(what).\(key)", depth: depth + 1)))
+                } else {
+                    let keyType = typeName(L, -2)
+                    gf_pop(L, 2)
+                    throw LuaArgumentError("\(what): table keys must be strings or 1..n, got a \(keyType) key")
+                }
+                gf_pop(L, 1)
+            }
+            if isSequence && count == n { return .array(items) }
+            if n > 0 { throw LuaArgumentError("\(what): a table cannot mix a list part and string keys") }
+            return .table(pairs.sorted { $0.0 < $1.0 })
+        default:
+            throw LuaArgumentError("\(what): a \(typeName(L, idx)) cannot cross into a task")
+        }
+    }
+}
+
+/// A bad argument to a gpuflow function; its message is raised as the Lua error.
+struct LuaArgumentError: Error, CustomStringConvertible {
+    let description: String
+    init(_ message: String) { description = message }
+}

@@ -1,0 +1,39 @@
+import Dispatch
+import GPUFlowCompute
+import GPUFlowCore
+
+/// Builds the orchestrator's work closure for a GPU task.
+///
+/// The numerical work is synchronous and can take seconds, so it runs on a dispatch queue, not
+/// on Swift's cooperative pool, where it would starve the orchestrator actor. Cancellation and
+/// timeouts reach it through a `CancellationToken` it polls between batches.
+public enum TaskWorkFactory {
+    private static let queue = DispatchQueue(label: "gpuflow.workloads", attributes: .concurrent)
+
+    public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, seed: UInt64,
+                            orchestrator: GPUTaskOrchestrator) -> TaskWork {
+        if case .memoryManagement(let m) = task, m.operation == .stats {
+            return { _ in
+                let u = await orchestrator.usage()
+                return .table([("memory_pool_mb", .integer(u.memoryPoolMB)), ("memory_in_use_mb", .integer(u.memoryInUseMB)),
+                               ("peak_memory_mb", .integer(u.peakMemoryMB)), ("running_tasks", .integer(u.runningTasks)),
+                               ("queued_tasks", .integer(u.queuedTasks)), ("peak_running_tasks", .integer(u.peakRunningTasks))])
+            }
+        }
+        return { _ in
+            let token = CancellationToken()
+            return try await withTaskCancellationHandler {
+                try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
+                    queue.async {
+                        c.resume(with: Result {
+                            let choice = try BackendSelector.make(backend)
+                            return try WorkloadRunner.run(task, inputs: inputs, backend: choice.backend, seed: seed, cancel: token)
+                        })
+                    }
+                }
+            } onCancel: {
+                token.cancel()
+            }
+        }
+    }
+}

@@ -1,0 +1,46 @@
+import ArgumentParser
+import Foundation
+import GPUFlowCore
+
+/// The root command. Exit codes (DESIGN.md): 0 success · 1 the script raised an error ·
+/// 2 bad usage, profile or input file · 3 a sandbox or resource limit was hit ·
+/// 4 no usable device and no fallback allowed.
+@main
+struct GPUFlowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gpuflow",
+        abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
+        discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device.",
+        version: GPUFlowVersion.string,
+        subcommands: [Run.self, ProfileCommand.self, Devices.self])
+
+    /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
+    /// (ArgumentParser's default is 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code.rawValue == 64 {
+                FileHandle.standardError.write(Data(("error: " + message(for: error) + "\n" + "Usage: " + usageString() + "\n").utf8))
+                Foundation.exit(ExitStatus.badInput)
+            }
+            exit(withError: error)
+        }
+    }
+}
+
+/// The exit statuses, named once.
+enum ExitStatus {
+    static let scriptError: Int32 = 1
+    static let badInput: Int32 = 2
+    static let limit: Int32 = 3
+    static let noDevice: Int32 = 4
+}
+
+/// Prints `error: message` to stderr and exits with `code`.
+func fail(_ message: String, code: Int32) -> Never {
+    FileHandle.standardError.write(Data("error: \(message)\n".utf8))
+    Foundation.exit(code)
+}

@@ -1,0 +1,118 @@
+-- gpu: submit tasks of the six types, await them, and feed results back to the scheduler.
+-- The constructors and the scheduler live in Swift (gpu.native); this file gives them their
+-- Lua shape: handles with methods, named options, errors that point at the caller's line.
+local native = require "gpu.native"
+local AWAIT = native.AWAIT
+
+local gpu = {}
+
+-- Task constructors (validated in Swift; each raises "gpu.training: epochs must be ...").
+for _, name in ipairs{"training", "inference", "optimization", "memory_management",
+                      "resource_coordination", "hybrid_compute",
+                      "backprop", "adam", "reinforcement", "transfer", "evolutionary",
+                      "exclusive", "time_sliced", "space_partitioned", "pipeline", "collaborative"} do
+  gpu[name] = native[name]
+end
+
+local Handle = {}
+Handle.__index = Handle
+Handle.__name = "gpu.handle"
+
+function Handle.__tostring(h) return ("handle(%s #%d)"):format(h.name, h.id) end
+
+--- Waits for the task and returns its result; raises the task's error if it failed.
+-- Yields this script's coroutine to the host: other scripts and tasks keep running meanwhile.
+function Handle:await()
+  if not coroutine.isyieldable() then
+    error("await: cannot wait here (inside a C function such as table.sort or string.gsub); await outside it", 2)
+  end
+  local ok, value = coroutine.yield(AWAIT, self.id)
+  if not ok then error(value, 2) end
+  return value
+end
+
+--- {id, name, type, state, wait_s, run_s, error, ...}
+function Handle:status() return native.status(self.id) end
+
+--- Cancels the task (and so its dependants); false if it had already ended.
+function Handle:cancel() return native.cancel(self.id) end
+
+local function handle(id, name) return setmetatable({id = id, name = name}, Handle) end
+
+local function task_id(x, where)
+  if getmetatable(x) == Handle then return x.id end
+  if type(x) == "table" and math.type(x.task_id) == "integer" then return x.task_id end
+  if math.type(x) == "integer" then return x end
+  error(("%s: expected a task handle or an awaited result, got %s"):format(where, type(x)), 3)
+end
+
+local function ids(list, where)
+  if list == nil then return nil end
+  if type(list) ~= "table" then error(where .. ": after must be a list of task handles", 3) end
+  if getmetatable(list) == Handle then list = {list} end
+  local out = {}
+  for i, h in ipairs(list) do out[i] = task_id(h, where .. ".after[" .. i .. "]") end
+  return out
+end
+
+--- Submits a task (gpu.training{...} etc.) or a Lua function (run as a task; it receives the
+-- results of its `after` dependencies as arguments). Returns a handle.
+-- opts: {after = {handles}, name, priority = "low"|"normal"|"high"|"critical", boost,
+--        memory_mb, timeout_s, agent}
+function gpu.submit(task, opts)
+  if opts ~= nil and type(opts) ~= "table" then error("gpu.submit: options must be a table", 2) end
+  local o = {}
+  for k, v in pairs(opts or {}) do o[k] = v end
+  o.after = ids(o.after, "gpu.submit")
+  return handle(native.submit(task, o))
+end
+
+--- Submits a whole graph at once; cycles and unknown keys are refused before anything runs.
+-- nodes: { {key = "a", task = ..., after = {"b"}}, ... } → {a = handle, ...}
+function gpu.submit_graph(nodes)
+  if type(nodes) ~= "table" then error("gpu.submit_graph: expected a list of nodes", 2) end
+  local ids_by_key = native.submit_graph(nodes)
+  local out = {}
+  for _, n in ipairs(nodes) do out[n.key] = handle(ids_by_key[n.key], n.name or n.key) end
+  return out
+end
+
+--- Waits for every handle in the list and returns their results in order.
+function gpu.await_all(handles)
+  local results = {}
+  for i, h in ipairs(handles) do results[i] = h:await() end
+  return results
+end
+
+--- Feeds users' judgements back: {{task = handle_or_result, satisfaction = 0..1, suggestions = {...}}}.
+-- Returns the priority boost now in force for each task type judged.
+function gpu.optimize_scheduling(feedback)
+  if type(feedback) ~= "table" then error("gpu.optimize_scheduling: expected a list of feedback entries", 2) end
+  local entries = {}
+  for i, f in ipairs(feedback) do
+    if type(f) ~= "table" then error(("gpu.optimize_scheduling[%d]: expected a table"):format(i), 2) end
+    entries[i] = {task_id = task_id(f.task, ("gpu.optimize_scheduling[%d].task"):format(i)),
+                  satisfaction = f.satisfaction, suggestions = f.suggestions}
+    for k in pairs(f) do
+      if k ~= "task" and k ~= "satisfaction" and k ~= "suggestions" then
+        error(("gpu.optimize_scheduling[%d]: unknown field '%s' (expected task, satisfaction, suggestions)"):format(i, k), 2)
+      end
+    end
+  end
+  return native.optimize_scheduling(entries)
+end
+
+--- What the learning engine has concluded so far: {{category, confidence, description}, ...}.
+function gpu.insights() return native.insights() end
+
+gpu.status = function(h) return native.status(task_id(h, "gpu.status")) end
+gpu.cancel = function(h) return native.cancel(task_id(h, "gpu.cancel")) end
+gpu.seed = native.seed
+gpu.backend = native.backend
+gpu.tensor = native.tensor
+
+gpu.nn = require "gpu.nn"
+gpu.data = require "gpu.data"
+gpu.metrics = require "gpu.metrics"
+
+return gpu
