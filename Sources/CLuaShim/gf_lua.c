@@ -80,6 +80,17 @@ gf_limits *gf_limits_of(lua_State *L) {
     return (gf_limits *)ud;
 }
 
+/* The level of the nearest Lua function outside gpuflow's own stdlib: errors raised by a binding
+ * point at the script line that called the stdlib wrapper, not at the wrapper. */
+static int gf_user_level(lua_State *L) {
+    lua_Debug ar;
+    for (int level = 1; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar)) break;
+        if (ar.currentline > 0 && strncmp(ar.source, "@stdlib/", 8) != 0) return level;
+    }
+    return 1;
+}
+
 static int gf_trampoline(lua_State *L) {
     gf_swift_fn fn = (gf_swift_fn)lua_touserdata(L, lua_upvalueindex(1));
     gf_limits *lim = gf_limits_of(L);
@@ -90,7 +101,7 @@ static int gf_trampoline(lua_State *L) {
         /* Prefix "chunk:line:" of the Lua caller, as luaL_error does, so a bad argument points
          * at the script line that passed it. */
         if (lua_type(L, -1) == LUA_TSTRING) {
-            luaL_where(L, 1);
+            luaL_where(L, gf_user_level(L));
             lua_insert(L, -2);
             lua_concat(L, 2);
         }

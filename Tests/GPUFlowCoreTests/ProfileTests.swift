@@ -1,1 +1,95 @@
+import GPUFlowCore
 import Testing
+
+@Suite struct ProfileTests {
+    @Test func defaultsAreTheOriginalDesigns() throws {
+        let p = try ProfileLoader.parse("", file: "empty.yaml")
+        #expect(p.resources.maxConcurrentTasks == 10)
+        #expect(p.resources.memoryPoolMB == 4096)
+        #expect(p.performance.monitoringIntervalMS == 100)
+        #expect(p.coordination.pattern == .collaborative)
+        #expect(p.learning.enabled && p.learning.crossAgent)
+    }
+
+    @Test func readsEverySection() throws {
+        let yaml = """
+        name: lab
+        device: {backend: cpu, prefer: any, index: 1}
+        resources: {max_concurrent_tasks: 3, memory_pool_mb: 900, task_timeout_s: 2.5, allocation_strategy: first_fit}
+        performance: {monitoring_interval_ms: 50}
+        learning: {enabled: false, cross_agent: false}
+        coordination: {pattern: time_sliced, negotiation: auction, conflict_resolution: priority}
+        sandbox: {instructions: 1000, memory_mb: 16, wall_s: 1.5}
+        agents:
+          alice: {max_memory_mb: 100, max_concurrent_tasks: 2, max_compute_percent: 50}
+        """
+        let p = try ProfileLoader.parse(yaml, file: "lab.yaml")
+        #expect(p.name == "lab")
+        #expect(p.device.backend == .cpu && p.device.prefer == .any && p.device.index == 1)
+        #expect(p.resources.maxConcurrentTasks == 3 && p.resources.memoryPoolMB == 900 && p.resources.taskTimeoutS == 2.5)
+        #expect(p.resources.allocationStrategy == .first_fit)
+        #expect(p.performance.monitoringIntervalMS == 50)
+        #expect(!p.learning.enabled)
+        #expect(p.coordination.pattern == .time_sliced && p.coordination.negotiation == .auction)
+        #expect(p.sandbox.instructions == 1000 && p.sandbox.memoryMB == 16 && p.sandbox.wallS == 1.5)
+        #expect(p.agents["alice"]?.maxMemoryMB == 100 && p.agents["alice"]?.maxComputePercent == 50)
+    }
+
+    private func error(_ yaml: String) -> ProfileError? {
+        do {
+            _ = try ProfileLoader.parse(yaml, file: "p.yaml")
+            return nil
+        } catch let e as ProfileError {
+            return e
+        } catch {
+            return nil
+        }
+    }
+
+    @Test func unknownKeyNamesFileLineAndColumn() throws {
+        let e = try #require(error("resources:\n  memory_pool_mb: 10\n  max_concurent_tasks: 3\n"))
+        #expect(e.line == 3 && e.column == 3)
+        #expect(e.description.hasPrefix("p.yaml:3:3: unknown key 'max_concurent_tasks' in resources"))
+    }
+
+    @Test func stringWhereANumberBelongs() throws {
+        let e = try #require(error("resources:\n  memory_pool_mb: lots\n"))
+        #expect(e.line == 2 && e.column == 19)
+        #expect(e.message == "'memory_pool_mb' must be an integer, got 'lots'")
+        let quoted = try #require(error("resources:\n  memory_pool_mb: \"4096\"\n"))
+        #expect(quoted.message.contains("must be an integer, got the string \"4096\""))
+    }
+
+    @Test func outOfRangeAndBadChoices() throws {
+        #expect(try #require(error("resources: {max_concurrent_tasks: 0}")).message.contains("between 1 and 4096, got 0"))
+        #expect(try #require(error("resources: {task_timeout_s: -1}")).message.contains("at least 0.001"))
+        #expect(try #require(error("coordination: {pattern: anarchy}")).message
+            .contains("one of exclusive | time_sliced | space_partitioned | pipeline | collaborative"))
+        #expect(try #require(error("learning: {enabled: maybe}")).message.contains("true or false"))
+        #expect(try #require(error("device: fast")).message.contains("'device' must be a mapping"))
+        #expect(try #require(error("colour: blue")).message.contains("unknown key 'colour' in the profile"))
+    }
+
+    @Test func agentLimitsMustFitThePool() throws {
+        let e = try #require(error("resources: {memory_pool_mb: 100}\nagents:\n  bob: {max_memory_mb: 200}\n"))
+        #expect(e.line == 3)
+        #expect(e.message.contains("agents.bob.max_memory_mb (200) exceeds resources.memory_pool_mb (100)"))
+    }
+
+    @Test func invalidYAMLIsPositioned() throws {
+        let e = try #require(error("resources: [1,\n"))
+        #expect(e.line >= 1 && e.message.hasPrefix("invalid YAML"))
+    }
+
+    @Test func missingFile() {
+        #expect(throws: ProfileError.self) { try ProfileLoader.load(path: "/no/such/profile.yaml") }
+    }
+
+    @Test func renderedProfileLoadsBackUnchanged() throws {
+        var p = try ProfileLoader.parse("name: x\nagents:\n  alice: {max_memory_mb: 64}\n  bob: {}\n", file: "x.yaml")
+        p.source = "built-in defaults"
+        var back = try ProfileLoader.parse(ProfileRenderer.yaml(p), file: "rendered.yaml")
+        back.source = "built-in defaults"
+        #expect(back == p)
+    }
+}

@@ -6,6 +6,19 @@ local AWAIT = native.AWAIT
 
 local gpu = {}
 
+-- Raises `msg` at the first line outside the stdlib, so errors point at the script's call.
+local getinfo = debug.getinfo
+local function raise(msg)
+  local level = 2
+  while true do
+    local info = getinfo(level, "S")
+    if not info then level = 2 break end
+    if info.what ~= "C" and not info.source:match("^@stdlib/") then break end
+    level = level + 1
+  end
+  error(msg, level)
+end
+
 -- Task constructors (validated in Swift; each raises "gpu.training: epochs must be ...").
 for _, name in ipairs{"training", "inference", "optimization", "memory_management",
                       "resource_coordination", "hybrid_compute",
@@ -24,10 +37,10 @@ function Handle.__tostring(h) return ("handle(%s #%d)"):format(h.name, h.id) end
 -- Yields this script's coroutine to the host: other scripts and tasks keep running meanwhile.
 function Handle:await()
   if not coroutine.isyieldable() then
-    error("await: cannot wait here (inside a C function such as table.sort or string.gsub); await outside it", 2)
+    raise("await: cannot wait here (inside a C function such as table.sort or string.gsub); await outside it")
   end
   local ok, value = coroutine.yield(AWAIT, self.id)
-  if not ok then error(value, 2) end
+  if not ok then raise(value) end
   return value
 end
 
@@ -43,12 +56,12 @@ local function task_id(x, where)
   if getmetatable(x) == Handle then return x.id end
   if type(x) == "table" and math.type(x.task_id) == "integer" then return x.task_id end
   if math.type(x) == "integer" then return x end
-  error(("%s: expected a task handle or an awaited result, got %s"):format(where, type(x)), 3)
+  raise(("%s: expected a task handle or an awaited result, got %s"):format(where, type(x)))
 end
 
 local function ids(list, where)
   if list == nil then return nil end
-  if type(list) ~= "table" then error(where .. ": after must be a list of task handles", 3) end
+  if type(list) ~= "table" then raise(where .. ": after must be a list of task handles") end
   if getmetatable(list) == Handle then list = {list} end
   local out = {}
   for i, h in ipairs(list) do out[i] = task_id(h, where .. ".after[" .. i .. "]") end
@@ -60,7 +73,7 @@ end
 -- opts: {after = {handles}, name, priority = "low"|"normal"|"high"|"critical", boost,
 --        memory_mb, timeout_s, agent}
 function gpu.submit(task, opts)
-  if opts ~= nil and type(opts) ~= "table" then error("gpu.submit: options must be a table", 2) end
+  if opts ~= nil and type(opts) ~= "table" then raise("gpu.submit: options must be a table") end
   local o = {}
   for k, v in pairs(opts or {}) do o[k] = v end
   o.after = ids(o.after, "gpu.submit")
@@ -70,7 +83,7 @@ end
 --- Submits a whole graph at once; cycles and unknown keys are refused before anything runs.
 -- nodes: { {key = "a", task = ..., after = {"b"}}, ... } → {a = handle, ...}
 function gpu.submit_graph(nodes)
-  if type(nodes) ~= "table" then error("gpu.submit_graph: expected a list of nodes", 2) end
+  if type(nodes) ~= "table" then raise("gpu.submit_graph: expected a list of nodes") end
   local ids_by_key = native.submit_graph(nodes)
   local out = {}
   for _, n in ipairs(nodes) do out[n.key] = handle(ids_by_key[n.key], n.name or n.key) end
@@ -87,15 +100,15 @@ end
 --- Feeds users' judgements back: {{task = handle_or_result, satisfaction = 0..1, suggestions = {...}}}.
 -- Returns the priority boost now in force for each task type judged.
 function gpu.optimize_scheduling(feedback)
-  if type(feedback) ~= "table" then error("gpu.optimize_scheduling: expected a list of feedback entries", 2) end
+  if type(feedback) ~= "table" then raise("gpu.optimize_scheduling: expected a list of feedback entries") end
   local entries = {}
   for i, f in ipairs(feedback) do
-    if type(f) ~= "table" then error(("gpu.optimize_scheduling[%d]: expected a table"):format(i), 2) end
+    if type(f) ~= "table" then raise(("gpu.optimize_scheduling[%d]: expected a table"):format(i)) end
     entries[i] = {task_id = task_id(f.task, ("gpu.optimize_scheduling[%d].task"):format(i)),
                   satisfaction = f.satisfaction, suggestions = f.suggestions}
     for k in pairs(f) do
       if k ~= "task" and k ~= "satisfaction" and k ~= "suggestions" then
-        error(("gpu.optimize_scheduling[%d]: unknown field '%s' (expected task, satisfaction, suggestions)"):format(i, k), 2)
+        raise(("gpu.optimize_scheduling[%d]: unknown field '%s' (expected task, satisfaction, suggestions)"):format(i, k))
       end
     end
   end

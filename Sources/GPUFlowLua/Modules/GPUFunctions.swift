@@ -207,16 +207,16 @@ enum GPUFunctions {
         let orchestrator = job.env.orchestrator
         let feedback = entries
         let boosts = try job.host.blocking { () async throws -> [(String, Int)] in
-            var out: [(String, Int)] = []
+            var types: [String] = []
             for (id, s, sug) in feedback {
                 try await orchestrator.feedback(id, satisfaction: s, suggestions: sug)
-                if let r = await orchestrator.status(id) { out.append((r.typeName, await orchestrator.learningBoost(for: r.typeName))) }
+                if let r = await orchestrator.status(id), !types.contains(r.typeName) { types.append(r.typeName) }
             }
+            var out: [(String, Int)] = []
+            for t in types { out.append((t, await orchestrator.learningBoost(for: t))) }
             return out
         }
-        var seen: [(String, TaskValue)] = []
-        for (t, b) in boosts where !seen.contains(where: { $0.0 == t }) { seen.append((t, .integer(b))) }
-        LuaStack.push(L, .table(seen))
+        LuaStack.push(L, .table(boosts.map { ($0.0, .integer($0.1)) }))
         return 1
     }
 

@@ -1,0 +1,42 @@
+import Foundation
+import GPUFlowTesting
+import Testing
+
+/// Examples are tests: every examples/*.lua runs through the real CLI and its output is checked.
+@Suite struct ExampleTests {
+    private func number(after label: String, in text: String) -> Double? {
+        guard let r = text.range(of: label) else { return nil }
+        let rest = text[r.upperBound...].drop(while: { $0 == " " })
+        return Double(rest.prefix(while: { $0.isNumber || $0 == "." }))
+    }
+
+    @Test func trainInferOptimizeOnIrisReaches95Percent() throws {
+        let out = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--", "--data", TestPaths.sharedData("iris.csv")])
+        #expect(out.status == 0, "\(out.stderr)")
+        let accuracy = try #require(number(after: "test accuracy", in: out.stdout))
+        #expect(accuracy >= 95, "test accuracy \(accuracy)%")
+        #expect(out.stdout.contains("latency p50"))
+        #expect(out.stdout.contains("rows/s"))
+        #expect(out.stdout.contains("optimization: chose batch_size"))
+        #expect(out.stdout.contains("insights:"))
+        #expect(out.stdout.contains("pool:"))
+    }
+
+    @Test func trainInferOptimizeRunsOnGeneratedDataByDefault() throws {
+        let out = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--", "--epochs", "20"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.hasPrefix("data: spirals("))
+        let accuracy = try #require(number(after: "test accuracy", in: out.stdout))
+        #expect(accuracy >= 80)
+    }
+
+    @Test func everyExampleScriptRuns() throws {
+        let dir = TestPaths.repository.appendingPathComponent("examples")
+        let scripts = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".lua") }.sorted()
+        #expect(!scripts.isEmpty)
+        for s in scripts {
+            let out = try CLIRunner.run(["run", "examples/\(s)"])
+            #expect(out.status == 0, "\(s): \(out.stderr)")
+        }
+    }
+}

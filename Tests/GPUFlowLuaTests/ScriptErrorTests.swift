@@ -1,0 +1,127 @@
+import GPUFlowCore
+import GPUFlowLua
+import GPUFlowTesting
+import Testing
+
+/// The bad paths of DESIGN.md, each with its exit code and one clear line.
+@Suite struct ScriptErrorTests {
+    @Test func syntaxErrorNamesFileAndLine() async throws {
+        let run = try await runLua("local x = 1\nlocal y = = 2\n")
+        #expect(run.result.status == .scriptError && run.result.exitCode == 1)
+        #expect(run.result.message?.contains("script1.lua:2:") == true)
+    }
+
+    @Test func runtimeErrorInsideAnAwaitedTaskCarriesBothLines() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local h = gpu.submit(function()
+          error("boom")
+        end, {name = "exploder"})
+        h:await()
+        """)
+        #expect(run.result.exitCode == 1)
+        let m = try #require(run.result.message)
+        #expect(m.contains("script1.lua:5:"), "the await line: \(m)")
+        #expect(m.contains("task exploder (#1) failed"), "\(m)")
+        #expect(m.contains("script1.lua:3: boom"), "the line inside the task: \(m)")
+        #expect(run.result.traceback?.contains("stack traceback") == true)
+    }
+
+    @Test func failedGPUTaskSurfacesAtAwait() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local m = gpu.nn.mlp{inputs = 2, outputs = 2, seed = 1}
+        gpu.submit(gpu.memory_management{operation = "defragment"}):await()
+        """)
+        #expect(run.result.exitCode == 1)
+        #expect(run.result.message?.contains("memory_management 'defragment' acts on the tiered device memory pool") == true)
+    }
+
+    @Test func dependencyCycleIsRefusedAtSubmit() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        gpu.submit_graph{
+          {key = "train", task = function() end, after = {"tune"}},
+          {key = "infer", task = function() end, after = {"train"}},
+          {key = "tune", task = function() end, after = {"infer"}},
+        }
+        """)
+        #expect(run.result.exitCode == 1)
+        #expect(run.result.message?.contains("script1.lua:2: gpu.submit_graph: dependency cycle: train -> tune -> infer -> train") == true,
+                "\(run.result.message ?? "")")
+        #expect(await run.orchestrator.records().isEmpty)
+    }
+
+    @Test func graphResultsFlowIntoDependants() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local g = gpu.submit_graph{
+          {key = "sum", task = function(a, b) return a + b end, after = {"a", "b"}},
+          {key = "a", task = function() return 40 end},
+          {key = "b", task = function() return 2 end},
+        }
+        print(g.sum:await())
+        """)
+        #expect(run.lines == ["42"], "\(run.result.message ?? "")")
+    }
+
+    @Test func badCSVExitsWithTwoAndNamesFileAndLine() async throws {
+        let csv = try TestPaths.write("a,b,label\n1,2,0\n1,oops,1\n", name: "bad.csv")
+        let run = try await runLua("local d = require('gpu.data').csv('\(csv)')")
+        #expect(run.result.status == .inputError && run.result.exitCode == 2)
+        #expect(run.result.message?.contains("bad.csv:3: column 'b' holds 'oops', which is not a number") == true)
+        let ragged = try TestPaths.write("a,b,label\n1,2,0\n1,1\n", name: "ragged.csv")
+        let r2 = try await runLua("require('gpu.data').csv('\(ragged)')")
+        #expect(r2.result.exitCode == 2)
+        #expect(r2.result.message?.contains("ragged.csv:3: ragged row: 2 fields, the header has 3") == true)
+    }
+
+    @Test func missingScriptIsAnInputError() async throws {
+        let out = OutputBuffer()
+        let env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: Profile()), profile: Profile(), backend: .cpu,
+                                 backendName: "cpu", backendReason: "test", seed: 0, stdlibPath: try StdlibLocator.find(),
+                                 output: { out.append($0) })
+        let r = await LuaHost(environment: env).runDetached([ScriptRequest(path: "/no/such/script.lua")])
+        #expect(r[0].exitCode == 2)
+        #expect(r[0].message == "cannot open script /no/such/script.lua: no such file")
+    }
+
+    @Test func unawaitedFailureIsReportedAsAWarning() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        gpu.submit(function() error("lost") end, {name = "orphan"})
+        """)
+        #expect(run.result.status == .success)
+        #expect(run.result.warnings.count == 1)
+        #expect(run.result.warnings.first?.contains("task orphan (#1) was never awaited and failed") == true)
+    }
+
+    @Test func scriptErrorCancelsItsPendingTasks() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local m = gpu.nn.mlp{inputs = 2, hidden = {256}, outputs = 2, seed = 1}
+        local d = gpu.data.blobs{samples = 20000, features = 2, centers = 2, seed = 1}
+        gpu.submit(gpu.training{model = m, data = d, epochs = 1000})
+        error("stop here")
+        """)
+        #expect(run.result.exitCode == 1)
+        let records = await run.orchestrator.records()
+        #expect(records.count == 1 && records[0].state == .cancelled)
+    }
+
+    @Test func feedbackAndInsightsFromLua() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local a = gpu.submit(function() return {x = 1} end):await()
+        local b = gpu.submit(function() return {x = 2} end)
+        b:await()
+        local boosts = gpu.optimize_scheduling{{task = a, satisfaction = 0.1, suggestions = {"more"}}, {task = b, satisfaction = 0.1}}
+        print(boosts.plain)
+        for _, i in ipairs(gpu.insights()) do print(i.category) end
+        print(pcall(gpu.optimize_scheduling, {{task = b, satisfaction = 2}}))
+        """)
+        #expect(run.lines.first == "6", "\(run.output)")
+        #expect(run.lines.contains("satisfaction") && run.lines.contains("suggestion"))
+        #expect(run.lines.last?.contains("satisfaction must be at most 1") == true)
+    }
+}

@@ -1,0 +1,79 @@
+import GPUFlowCompute
+import GPUFlowCore
+@testable import GPUFlowML
+import Testing
+
+@Suite struct InferenceAndOptimizationTests {
+    let backend = CPUBackend()
+
+    @Test func percentilesAreNearestRank() {
+        let s = LatencySummary(samples: (1...100).map(Double.init).reversed())
+        #expect(s.p50 == 50 && s.p95 == 95 && s.p99 == 99 && s.max == 100 && s.mean == 50.5)
+        #expect(LatencySummary(samples: [7]).p99 == 7)
+    }
+
+    @Test func inferenceCoversEveryRowInBatches() throws {
+        let data = try Generators.blobs(samples: 100, features: 3, centers: 3, seed: 1)
+        let model = MLPModel(inputs: 3, hidden: [8], outputs: 3, activation: .relu, seed: 1)
+        let r = try InferenceRunner.run(model: model, data: data, batchSize: 32, backend: backend)
+        #expect(r.rows == 100 && r.batches == 4 && r.predictions.count == 100)
+        #expect(r.predictions.allSatisfy { $0 >= 0 && $0 < 3 && $0 == $0.rounded() })
+        #expect(r.throughputPerSec > 0 && r.latencyMS.p99 >= r.latencyMS.p50)
+        #expect(r.tensorBytes == model.forwardTensorBytes(batch: 32))
+        #expect(throws: DataError.self) { try InferenceRunner.run(model: model, data: data, batchSize: 0, backend: backend) }
+    }
+
+    @Test(arguments: OptimizationStrategy.allCases)
+    func searchSpendsItsBudgetAndRespectsConstraints(_ strategy: OptimizationStrategy) throws {
+        let model = MLPModel(inputs: 8, hidden: [16], outputs: 4, activation: .relu, seed: 1)
+        let data = try WorkloadRunner.syntheticInputs(for: model, rows: 256, seed: 1)
+        let task = OptimizationTask(target: .throughput, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 4, seed: 3)
+        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 3)
+        #expect(r.trials.count == 4)
+        #expect(r.candidates == [1, 2, 4, 8, 16, 32, 64, 128, 256])
+        if let best = r.best { #expect(best.feasible && best.memoryMB <= 1) }
+        let tight = OptimizationTask(target: .memory, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 3, seed: 3)
+        let m = try BatchSizeSearch.run(model: model, data: data, task: tight, backend: backend, seed: 3)
+        let feasible = m.trials.filter(\.feasible)
+        #expect(m.best?.memoryMB == feasible.map(\.memoryMB).min())
+    }
+
+    @Test func infeasibleConstraintsGiveNoBest() throws {
+        let model = MLPModel(inputs: 4, hidden: [4], outputs: 2, activation: .relu, seed: 1)
+        let data = try WorkloadRunner.syntheticInputs(for: model, rows: 64, seed: 1)
+        let task = OptimizationTask(target: .latency, constraints: .init(minThroughputPerSec: 1e15), strategy: .grid, budget: 3)
+        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+        #expect(r.best == nil)
+        #expect(r.trials.allSatisfy { !$0.feasible })
+    }
+
+    @Test func expectedImprovementFollowsTheObservedTrend() throws {
+        // Observed a clear trend (good at 0, worse at 4, worst at 8): the next probe is on the good side.
+        let next = try #require(GaussianProcess.nextByExpectedImprovement(observed: [(0, 1.0), (4, 3.0), (8, 5.0)],
+                                                                          candidates: [1, 2, 3, 5, 6, 7]))
+        #expect(next < 4)
+        // Infeasible observations count as bad: with only those, it probes away from them.
+        let away = try #require(GaussianProcess.nextByExpectedImprovement(observed: [(0, 2.0), (1, nil)], candidates: [2, 6]))
+        #expect(away == 6)
+        #expect(GaussianProcess.nextByExpectedImprovement(observed: [], candidates: []) == nil)
+    }
+
+    @Test func hybridComputeFallsBackAndSaysWhy() throws {
+        let model = MLPModel(inputs: 2, hidden: [], outputs: 2, activation: .relu, seed: 1)
+        let data = try Generators.blobs(samples: 20, features: 2, centers: 2, seed: 1)
+        let hybrid = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .cascade([.simd, .cpu])))
+        let out = try WorkloadRunner.run(hybrid, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: model.objectID))),
+                                         backend: backend, seed: 1)
+        guard case .string(let chosen)? = out["backend"], case .string(let reason)? = out["reason"] else {
+            Issue.record("no backend/reason in \(out)")
+            return
+        }
+        #expect(chosen == "cpu")
+        #expect(reason.contains("vulkan:") && reason.contains("simd:") && reason.hasSuffix("chose cpu"))
+        let strict = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .fail))
+        #expect(throws: BackendError.self) {
+            try WorkloadRunner.run(strict, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: "m"))),
+                                   backend: self.backend, seed: 1)
+        }
+    }
+}
