@@ -27,6 +27,18 @@ import Testing
         #expect(run.output.contains("false") && run.output.contains("a function cannot cross into a task"))
     }
 
+    @Test func aTaskCancelledBeforeItStartsNeverRuns() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local ran = false
+        local h = gpu.submit(function() ran = true end)
+        print(h:cancel())
+        gpu.submit(function() end):await()   -- lets the host process everything queued
+        print(ran, h:status().state)
+        """)
+        #expect(run.lines == ["true", "false\tcancelled"])
+    }
+
     @Test func scriptArgumentsArriveAsArgAndVarargs() async throws {
         let run = try await runLua("print(#arg, arg[1], arg[2], select('#', ...), ...)", arguments: ["--data", "x.csv"])
         #expect(run.lines == ["2\t--data\tx.csv\t2\t--data\tx.csv"])

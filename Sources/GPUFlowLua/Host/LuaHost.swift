@@ -11,7 +11,7 @@ import GPUFlowCore
 public final class LuaHost: @unchecked Sendable {
     enum Event {
         case taskEnded(LuaJob, TaskID, TaskOutcome)
-        case startTask(LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CheckedContinuation<TaskValue, Error>)
+        case startTask(LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CancellationToken, CheckedContinuation<TaskValue, Error>)
         case resume(LuaJob, thread: Int32, TaskID, TaskOutcome)
     }
 
@@ -58,7 +58,9 @@ public final class LuaHost: @unchecked Sendable {
             }
             job.threads.removeAll()
         }
-        return results.map { $0! }
+        return zip(requests, results).map { request, result in
+            result ?? JobResult(script: request.path, status: .scriptError, message: "job was never started", traceback: nil, warnings: [])
+        }
     }
 
     /// Runs the scripts on a dedicated thread and waits without blocking the caller's thread.
@@ -116,8 +118,8 @@ public final class LuaHost: @unchecked Sendable {
             for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
         case .resume(let job, let ref, let id, let outcome):
             deliver(job, ref, id, outcome)
-        case .startTask(let job, let fn, let args, let id, let continuation):
-            guard job.mainResult == nil || job.mainResult?.status == .success else {
+        case .startTask(let job, let fn, let args, let id, let token, let continuation):
+            guard !token.isCancelled, job.mainResult == nil || job.mainResult?.status == .success else {
                 luaL_unref(job.L, gf_registryindex(), fn)
                 continuation.resume(throwing: CancellationError())
                 return
@@ -242,9 +244,10 @@ public final class LuaHost: @unchecked Sendable {
         let base = job.mainResult ?? JobResult(script: job.request.path, status: .scriptError, message: "job did not finish",
                                                traceback: nil, warnings: [])
         var warnings: [String] = []
+        // A failure nobody awaited would otherwise pass in silence; cancellations were asked for.
         for (id, name) in job.submitted.sorted(by: { $0.key < $1.key }) where !job.awaited.contains(id) {
-            if case .failure(let f)? = job.outcomes[id], f.reason != .cancelled || base.status == .success {
-                warnings.append("task \(name) (#\(id)) was never awaited and \(f.reason == .cancelled ? "was cancelled" : "failed: \(f.cause)")")
+            if case .failure(let f)? = job.outcomes[id], f.reason != .cancelled {
+                warnings.append("task \(name) (#\(id)) was never awaited and failed: \(f.cause)")
             }
         }
         return JobResult(script: base.script, status: base.status, message: base.message, traceback: base.traceback,

@@ -74,8 +74,14 @@ enum GPUFunctions {
                 dependencies: dependencies, memoryMB: o.memoryMB ?? 0, timeoutS: o.timeoutS,
                 agent: o.agent ?? job.request.agent,
                 work: { ctx in
-                    try await withCheckedThrowingContinuation { c in
-                        host.post(.startTask(job, function: ref, arguments: ctx.dependencyResults, id: ctx.id, c))
+                    // A task cancelled before the host got to it must not start at all.
+                    let token = CancellationToken()
+                    return try await withTaskCancellationHandler {
+                        try await withCheckedThrowingContinuation { c in
+                            host.post(.startTask(job, function: ref, arguments: ctx.dependencyResults, id: ctx.id, token, c))
+                        }
+                    } onCancel: {
+                        token.cancel()
                     }
                 })
             return (spec, ref)
