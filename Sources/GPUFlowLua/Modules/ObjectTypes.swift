@@ -73,18 +73,32 @@ enum ObjectTypes {
 
     private static let modelIndex: gf_swift_fn = { L in
         LuaBinding.call(L) { L, _ in
-            guard let m: MLPModel = LuaObjects.object(L, 1), let key = LuaStack.string(L, 2) else { lua_pushnil(L); return 1 }
-            switch key {
-            case "id": LuaStack.push(L, m.objectID)
-            case "inputs": lua_pushinteger(L, lua_Integer(m.inputs))
-            case "outputs": lua_pushinteger(L, lua_Integer(m.outputs))
-            case "hidden": LuaStack.push(L, .array(m.hidden.map { .integer($0) }))
-            case "parameters": lua_pushinteger(L, lua_Integer(m.parameterCount))
-            case "activation": LuaStack.push(L, m.layers.first?.activation.rawValue ?? "identity")
-            default: LuaObjects.pushMethod(L, key)
+            ObjectTypes.index(L) { (m: MLPModel, key) -> TaskValue? in
+                switch key {
+                case "id": return .string(m.objectID)
+                case "inputs": return .integer(m.inputs)
+                case "outputs": return .integer(m.outputs)
+                case "hidden": return .array(m.hidden.map { .integer($0) })
+                case "parameters": return .integer(m.parameterCount)
+                case "activation": return .string(m.layers.first?.activation.rawValue ?? "identity")
+                default: return nil
+                }
             }
+        }
+    }
+
+    /// `__index` of userdata with properties: the property's value, else the method of that name.
+    private static func index<T>(_ L: OpaquePointer, _ property: (T, String) -> TaskValue?) -> Int32 {
+        guard let object: T = LuaObjects.object(L, 1), let key = LuaStack.string(L, 2) else {
+            lua_pushnil(L)
             return 1
         }
+        if let value = property(object, key) {
+            LuaStack.push(L, value)
+        } else {
+            LuaObjects.pushMethod(L, key)
+        }
+        return 1
     }
 
     // MARK: data sets
@@ -237,20 +251,20 @@ enum ObjectTypes {
 
     private static let datasetIndex: gf_swift_fn = { L in
         LuaBinding.call(L) { L, _ in
-            guard let d: Dataset = LuaObjects.object(L, 1), let key = LuaStack.string(L, 2) else { lua_pushnil(L); return 1 }
-            switch key {
-            case "id": LuaStack.push(L, d.objectID)
-            case "rows": lua_pushinteger(L, lua_Integer(d.rows))
-            case "cols", "features": lua_pushinteger(L, lua_Integer(d.cols))
-            case "classes": if let k = d.classCount { lua_pushinteger(L, lua_Integer(k)) } else { lua_pushnil(L) }
-            case "source": LuaStack.push(L, d.source)
-            case "feature_names": LuaStack.push(L, .array(d.featureNames.map { .string($0) }))
-            case "label_name": LuaStack.push(L, d.labelName)
-            case "class_names": LuaStack.push(L, .array(d.classNames.map { .string($0) }))
-            case "labels": LuaObjects.push(L, HostTensor(values: d.labels, shape: [d.rows]))
-            default: LuaObjects.pushMethod(L, key)
+            ObjectTypes.index(L) { (d: Dataset, key) -> TaskValue? in
+                switch key {
+                case "id": return .string(d.objectID)
+                case "rows": return .integer(d.rows)
+                case "cols", "features": return .integer(d.cols)
+                case "classes": return d.classCount.map { .integer($0) } ?? .null
+                case "source": return .string(d.source)
+                case "feature_names": return .array(d.featureNames.map { .string($0) })
+                case "label_name": return .string(d.labelName)
+                case "class_names": return .array(d.classNames.map { .string($0) })
+                case "labels": return .floats(d.labels)
+                default: return nil
+                }
             }
-            return 1
         }
     }
 
