@@ -109,6 +109,23 @@ import Testing
         #expect(records.count == 1 && records[0].state == .cancelled)
     }
 
+    @Test func aTimedOutTrainingTaskStopsAndFailsWithTheReason() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local m = gpu.nn.mlp{inputs = 2, hidden = {256}, outputs = 2, seed = 1}
+        local d = gpu.data.blobs{samples = 20000, features = 2, centers = 2, seed = 1}
+        local h = gpu.submit(gpu.training{model = m, data = d, epochs = 1000, timeout_s = 0.2})
+        local ok, err = pcall(h.await, h)
+        print(ok, err)
+        print(h:status().state)
+        """)
+        #expect(run.result.status == .success, "\(run.result.message ?? "")")
+        #expect(run.lines.first?.contains("timed out after 0.2 s") == true, "\(run.output)")
+        #expect(run.lines.last == "failed")
+        // The freed slot and memory are visible at once.
+        #expect(await run.orchestrator.usage().memoryInUseMB == 0)
+    }
+
     @Test func feedbackAndInsightsFromLua() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

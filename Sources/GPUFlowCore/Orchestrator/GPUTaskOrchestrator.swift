@@ -273,6 +273,10 @@ public actor GPUTaskOrchestrator {
             e.record.failure = f
         }
         entries[id] = e
+        logger.debug("finished", metadata: [
+            "task.id": "\(id)", "task.name": "\(e.record.name)", "task.state": "\(e.record.state.rawValue)",
+            "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
+        ])
         learning.observe(e.record)
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
         for d in e.dependents {

@@ -36,6 +36,7 @@ struct Run: ParsableCommand {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .warning
+            h.metadata["run.seed"] = "\(seed)"
             return h
         }
         var resolved = Profile()
