@@ -28,8 +28,8 @@ public struct Profile: Codable, Sendable, Equatable {
         public init() {}
     }
     public struct Coordination: Codable, Sendable, Equatable {
-        public enum Negotiation: String, NamedChoice { case consensus, priority, auction }
-        public enum ConflictResolution: String, NamedChoice { case fairness, priority, first_come }
+        public enum Negotiation: String, NamedChoice { case auction, consensus, voting, market }
+        public enum ConflictResolution: String, NamedChoice { case priority, fairness, performance, random }
         public var pattern: CoordinationPattern = .collaborative
         public var negotiation: Negotiation = .consensus
         public var conflictResolution: ConflictResolution = .fairness

@@ -104,10 +104,15 @@ public struct OptimizationTask: Codable, Sendable, Equatable {
 }
 
 public struct PoolConfig: Codable, Sendable, Equatable {
+    /// For `allocate`: the memory to reserve; for a pool: its initial size.
     public var sizeMB: Int
+    public var maxSizeMB: Int?
+    public var growth: PoolGrowth
     public var allocationStrategy: AllocationStrategy
-    public init(sizeMB: Int = 0, allocationStrategy: AllocationStrategy = .best_fit) {
+    public init(sizeMB: Int = 0, maxSizeMB: Int? = nil, growth: PoolGrowth = .fixed, allocationStrategy: AllocationStrategy = .best_fit) {
         self.sizeMB = sizeMB
+        self.maxSizeMB = maxSizeMB
+        self.growth = growth
         self.allocationStrategy = allocationStrategy
     }
 }
@@ -116,7 +121,7 @@ public struct MemoryManagementTask: Codable, Sendable, Equatable {
     public var operation: MemoryOperation
     public var poolConfig: PoolConfig
     public var cleanupStrategy: CleanupStrategy
-    public init(operation: MemoryOperation, poolConfig: PoolConfig = .init(), cleanupStrategy: CleanupStrategy = .deferred) {
+    public init(operation: MemoryOperation, poolConfig: PoolConfig = .init(), cleanupStrategy: CleanupStrategy = .lazy) {
         self.operation = operation
         self.poolConfig = poolConfig
         self.cleanupStrategy = cleanupStrategy

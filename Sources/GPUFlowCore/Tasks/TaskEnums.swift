@@ -15,11 +15,14 @@ public enum OptimizationTarget: String, NamedChoice { case latency, throughput, 
 
 public enum OptimizationStrategy: String, NamedChoice { case grid, random, bayesian }
 
-public enum MemoryOperation: String, NamedChoice { case allocate, release, defragment, stats }
+/// The original design's memory operations; `stats` reads the pool. (Names as issue 6 fixes them.)
+public enum MemoryOperation: String, NamedChoice { case allocate, deallocate, optimize, transfer, garbage_collection, stats }
 
-public enum CleanupStrategy: String, NamedChoice { case immediate, deferred, lru }
+public enum CleanupStrategy: String, NamedChoice { case immediate, lazy, scheduled, smart }
 
-public enum AllocationStrategy: String, NamedChoice { case best_fit, first_fit, worst_fit }
+public enum AllocationStrategy: String, NamedChoice { case best_fit, first_fit, worst_fit, next_fit }
+
+public enum PoolGrowth: String, NamedChoice { case fixed, linear, exponential, adaptive }
 
 public enum CoordinationPattern: String, NamedChoice {
     case exclusive, time_sliced, space_partitioned, pipeline, collaborative

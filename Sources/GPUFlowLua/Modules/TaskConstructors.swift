@@ -137,9 +137,10 @@ enum TaskConstructors {
     static func memoryManagement(_ a: LuaArgs) throws -> TaskDescriptor {
         let op: MemoryOperation = try required(a, "operation", try a.choice("operation"), MemoryOperation.choices)
         let pool = try a.table("pool") { p in
-            PoolConfig(sizeMB: try p.int("size_mb", default: 0, min: 0), allocationStrategy: try p.choice("allocation_strategy") ?? .best_fit)
+            PoolConfig(sizeMB: try p.int("size_mb", default: 0, min: 0), maxSizeMB: try p.int("max_size_mb", min: 1),
+                       growth: try p.choice("growth") ?? .fixed, allocationStrategy: try p.choice("allocation_strategy") ?? .best_fit)
         } ?? PoolConfig()
-        let task = MemoryManagementTask(operation: op, poolConfig: pool, cleanupStrategy: try a.choice("cleanup_strategy") ?? .deferred)
+        let task = MemoryManagementTask(operation: op, poolConfig: pool, cleanupStrategy: try a.choice("cleanup_strategy") ?? .lazy)
         let options = try SubmitOptions.read(a)
         try a.finish()
         return TaskDescriptor(type: .memoryManagement(task), inputs: TaskInputs(), options: options)

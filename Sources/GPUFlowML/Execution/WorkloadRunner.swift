@@ -91,10 +91,10 @@ public enum WorkloadRunner {
             return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
 
         case .memoryManagement(let m):
-            throw DataError("memory_management '\(m.operation.rawValue)' acts on the tiered device memory pool, which arrives with the Vulkan executor; this build has none (use operation = \"stats\")")
+            throw DataError("memory_management '\(m.operation.rawValue)' acts on the device memory pool, which this version does not have; operation = \"stats\" is available")
 
         case .resourceCoordination(let c):
-            throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this build: the coordination patterns are not implemented yet")
+            throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this version; agents share one priority queue under the per-agent limits of the profile")
         }
     }
 
