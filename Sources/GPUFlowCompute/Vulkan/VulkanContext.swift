@@ -1,0 +1,215 @@
+import CVulkan
+import Foundation
+
+/// Which physical device to open: the profile's `device.prefer` and `device.index`.
+public enum VulkanDevicePreference: String, Sendable, CaseIterable {
+    case discrete, integrated, cpu, any
+}
+
+/// One opened Vulkan device: instance, physical device, logical device, a compute queue and a
+/// command pool, plus the limits kernels are chosen by. Made once per process and shared.
+public final class VulkanContext: @unchecked Sendable {
+    public let info: VulkanDeviceInfo
+    let instance: VkInstance
+    let physicalDevice: VkPhysicalDevice
+    let device: VkDevice
+    let queue: VkQueue
+    let queueFamily: UInt32
+    let commandPool: VkCommandPool
+    /// The memory type buffers are made in: host-visible and coherent, device-local when the
+    /// device offers such a type (lavapipe, resizable-BAR GPUs), so no staging copy is needed.
+    let memoryTypeIndex: UInt32
+    public let memoryIsDeviceLocal: Bool
+    public let maxStorageBufferRange: Int
+    public let maxAllocationSize: Int
+    public let nonCoherentAtomSize: Int
+    /// Workgroup size of the one-thread-per-element kernels, from the device limits.
+    public let elementWorkgroup: UInt32
+    /// Tile of the GEMM kernel (workgroup TILE×TILE).
+    public let gemmTile: UInt32
+
+    /// Opens the device `index` if given, else the first by `preference`. Throws
+    /// `BackendError(.unavailable)` when there is no Vulkan driver or no matching device.
+    public init(preference: VulkanDevicePreference = .any, index: Int? = nil) throws {
+        let devices = try VulkanDevices.list()
+        guard !devices.isEmpty else { throw BackendError(.unavailable, "no Vulkan physical device") }
+        let chosen: VulkanDeviceInfo
+        if let index {
+            guard let d = devices.first(where: { $0.index == index }) else {
+                throw BackendError(.unavailable, "no Vulkan device with index \(index) (there are \(devices.count))")
+            }
+            chosen = d
+        } else {
+            let rank: (VulkanDeviceInfo) -> Int = { d in
+                switch preference {
+                case .discrete: return ["discrete": 0, "integrated": 1, "virtual": 2, "cpu": 3][d.type] ?? 4
+                case .integrated: return ["integrated": 0, "discrete": 1, "virtual": 2, "cpu": 3][d.type] ?? 4
+                case .cpu: return d.type == "cpu" ? 0 : 1
+                case .any: return 0
+                }
+            }
+            guard let d = devices.min(by: { (rank($0), $0.index) < (rank($1), $1.index) }) else {
+                throw BackendError(.unavailable, "no Vulkan device")
+            }
+            chosen = d
+        }
+        info = chosen
+
+        var inst: VkInstance?
+        try "gpuflow".withCString { name in
+            var app = VkApplicationInfo()
+            app.sType = VK_STRUCTURE_TYPE_APPLICATION_INFO
+            app.pApplicationName = name
+            app.apiVersion = (1 << 22) | (2 << 12)
+            try withUnsafePointer(to: &app) { appPtr in
+                var ci = VkInstanceCreateInfo()
+                ci.sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO
+                ci.pApplicationInfo = appPtr
+                try vkCheck(vkCreateInstance(&ci, nil, &inst), "vkCreateInstance")
+            }
+        }
+        guard let inst else { throw BackendError(.unavailable, "vkCreateInstance returned no instance") }
+        instance = inst
+        var count: UInt32 = 0
+        vkEnumeratePhysicalDevices(inst, &count, nil)
+        var physicals = [VkPhysicalDevice?](repeating: nil, count: Int(count))
+        vkEnumeratePhysicalDevices(inst, &count, &physicals)
+        guard chosen.index < physicals.count, let pd = physicals[chosen.index] else {
+            vkDestroyInstance(inst, nil)
+            throw BackendError(.unavailable, "physical device \(chosen.index) disappeared")
+        }
+        physicalDevice = pd
+
+        // A queue family with compute.
+        var familyCount: UInt32 = 0
+        vkGetPhysicalDeviceQueueFamilyProperties(pd, &familyCount, nil)
+        var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(familyCount))
+        vkGetPhysicalDeviceQueueFamilyProperties(pd, &familyCount, &families)
+        guard let family = families.firstIndex(where: { $0.queueFlags & UInt32(VK_QUEUE_COMPUTE_BIT.rawValue) != 0 }) else {
+            vkDestroyInstance(inst, nil)
+            throw BackendError(.unavailable, "\(chosen.name) has no compute queue")
+        }
+        queueFamily = UInt32(family)
+
+        var dev: VkDevice?
+        var priority: Float = 1
+        let createResult: VkResult = withUnsafePointer(to: &priority) { prio in
+            var qci = VkDeviceQueueCreateInfo()
+            qci.sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO
+            qci.queueFamilyIndex = UInt32(family)
+            qci.queueCount = 1
+            qci.pQueuePriorities = prio
+            return withUnsafePointer(to: &qci) { q in
+                var dci = VkDeviceCreateInfo()
+                dci.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
+                dci.queueCreateInfoCount = 1
+                dci.pQueueCreateInfos = q
+                return vkCreateDevice(pd, &dci, nil, &dev)
+            }
+        }
+        guard createResult == VK_SUCCESS, let dev else {
+            vkDestroyInstance(inst, nil)
+            try vkCheck(createResult == VK_SUCCESS ? VK_ERROR_INITIALIZATION_FAILED : createResult, "vkCreateDevice")
+            throw BackendError(.unavailable, "vkCreateDevice returned no device")
+        }
+        device = dev
+        var q: VkQueue?
+        vkGetDeviceQueue(dev, UInt32(family), 0, &q)
+        guard let q else {
+            vkDestroyDevice(dev, nil)
+            vkDestroyInstance(inst, nil)
+            throw BackendError(.unavailable, "no compute queue on \(chosen.name)")
+        }
+        queue = q
+
+        var pci = VkCommandPoolCreateInfo()
+        pci.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO
+        pci.flags = UInt32(VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT.rawValue)
+        pci.queueFamilyIndex = UInt32(family)
+        var pool: VkCommandPool?
+        let poolResult = vkCreateCommandPool(dev, &pci, nil, &pool)
+        guard poolResult == VK_SUCCESS, let pool else {
+            vkDestroyDevice(dev, nil)
+            vkDestroyInstance(inst, nil)
+            try vkCheck(poolResult, "vkCreateCommandPool")
+            throw BackendError(.unavailable, "no command pool")
+        }
+        commandPool = pool
+
+        // Memory type: host-visible + coherent, device-local preferred.
+        var mem = VkPhysicalDeviceMemoryProperties()
+        vkGetPhysicalDeviceMemoryProperties(pd, &mem)
+        let wanted = UInt32(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue)
+        let local = UInt32(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue)
+        var best: (UInt32, Bool)?
+        withUnsafeBytes(of: mem.memoryTypes) { raw in
+            let types = raw.bindMemory(to: VkMemoryType.self)
+            for i in 0..<Int(mem.memoryTypeCount) where types[i].propertyFlags & wanted == wanted {
+                let isLocal = types[i].propertyFlags & local != 0
+                if best == nil || (isLocal && best?.1 == false) { best = (UInt32(i), isLocal) }
+            }
+        }
+        guard let best else {
+            vkDestroyCommandPool(dev, pool, nil)
+            vkDestroyDevice(dev, nil)
+            vkDestroyInstance(inst, nil)
+            throw BackendError(.unavailable, "\(chosen.name) has no host-visible coherent memory type")
+        }
+        memoryTypeIndex = best.0
+        memoryIsDeviceLocal = best.1
+
+        var props = VkPhysicalDeviceProperties()
+        vkGetPhysicalDeviceProperties(pd, &props)
+        maxStorageBufferRange = Int(props.limits.maxStorageBufferRange)
+        nonCoherentAtomSize = Int(props.limits.nonCoherentAtomSize)
+        var maint3 = VkPhysicalDeviceMaintenance3Properties()
+        maint3.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES
+        var props2 = VkPhysicalDeviceProperties2()
+        props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
+        withUnsafeMutablePointer(to: &maint3) { m in
+            props2.pNext = UnsafeMutableRawPointer(m)
+            vkGetPhysicalDeviceProperties2(pd, &props2)
+        }
+        maxAllocationSize = Int(maint3.maxMemoryAllocationSize)
+        let invocations = props.limits.maxComputeWorkGroupInvocations
+        elementWorkgroup = min(256, invocations, props.limits.maxComputeWorkGroupSize.0)
+        // 16×16 tiles need 256 invocations and 2 KiB of shared memory; fall back to 8×8.
+        gemmTile = invocations >= 256 && props.limits.maxComputeSharedMemorySize >= 2048 ? 16 : 8
+    }
+
+    deinit {
+        vkDeviceWaitIdle(device)
+        vkDestroyCommandPool(device, commandPool, nil)
+        vkDestroyDevice(device, nil)
+        vkDestroyInstance(instance, nil)
+    }
+
+    /// The process-wide context for a preference, opened on first use.
+    public static func shared(preference: VulkanDevicePreference = .any, index: Int? = nil) throws -> VulkanContext {
+        try registry.context(preference: preference, index: index)
+    }
+
+    private static let registry = Registry()
+
+    private final class Registry: @unchecked Sendable {
+        private let lock = NSLock()
+        private var contexts: [String: VulkanContext] = [:]
+        private var failures: [String: BackendError] = [:]
+
+        func context(preference: VulkanDevicePreference, index: Int?) throws -> VulkanContext {
+            let key = "\(preference.rawValue)/\(index.map(String.init) ?? "-")"
+            lock.lock()
+            defer { lock.unlock() }
+            if let c = contexts[key] { return c }
+            if let f = failures[key] { throw f }
+            do {
+                let c = try VulkanContext(preference: preference, index: index)
+                contexts[key] = c
+                return c
+            } catch let e as BackendError {
+                failures[key] = e
+                throw e
+            }
+        }
+    }
+}
