@@ -7,6 +7,7 @@ public struct BackendError: Error, CustomStringConvertible, Sendable {
         case outOfMemory
         case deviceLost
         case unavailable
+        case invalidShader
         case vulkan(Int32)
     }
     public let code: Code

@@ -27,6 +27,10 @@ public final class VulkanContext: @unchecked Sendable {
     public let elementWorkgroup: UInt32
     /// Tile of the GEMM kernel (workgroup TILE×TILE).
     public let gemmTile: UInt32
+    /// Built kernels and the on-disk pipeline cache.
+    let kernels: KernelStore
+    /// vkQueueSubmit needs the queue externally synchronised; backends on several threads share it.
+    let submitLock = NSLock()
 
     /// Opens the device `index` if given, else the first by `preference`. Throws
     /// `BackendError(.unavailable)` when there is no Vulkan driver or no matching device.
@@ -175,10 +179,17 @@ public final class VulkanContext: @unchecked Sendable {
         elementWorkgroup = min(256, invocations, props.limits.maxComputeWorkGroupSize.0)
         // 16×16 tiles need 256 invocations and 2 KiB of shared memory; fall back to 8×8.
         gemmTile = invocations >= 256 && props.limits.maxComputeSharedMemorySize >= 2048 ? 16 : 8
+        kernels = KernelStore(device: dev, info: chosen)
     }
+
+    func kernel(_ spec: KernelSpec) throws -> VulkanKernel { try kernels.kernel(spec, context: self) }
+
+    /// Saves the pipeline cache now (it is also saved when the context goes away).
+    public func savePipelineCache() { kernels.save(device: device) }
 
     deinit {
         vkDeviceWaitIdle(device)
+        kernels.destroy(device: device)
         vkDestroyCommandPool(device, commandPool, nil)
         vkDestroyDevice(device, nil)
         vkDestroyInstance(instance, nil)

@@ -1,6 +1,21 @@
 import GPUFlowCompute
 import GPUFlowCore
 
+/// The profile's device choice (`device.prefer`, `device.index`), as the Vulkan layer takes it.
+public struct DeviceSelection: Sendable, Equatable {
+    public var prefer: VulkanDevicePreference
+    public var index: Int?
+
+    public init(prefer: VulkanDevicePreference = .discrete, index: Int? = nil) {
+        self.prefer = prefer
+        self.index = index
+    }
+
+    public init(profile device: Profile.Device) {
+        self.init(prefer: VulkanDevicePreference(rawValue: device.prefer.rawValue) ?? .any, index: device.index)
+    }
+}
+
 /// Turns a requested backend kind into a backend that can run here, and says why.
 public enum BackendSelector {
     public struct Choice: Sendable {
@@ -8,22 +23,36 @@ public enum BackendSelector {
         public let reason: String
     }
 
-    /// Backends this build can create. The Vulkan and SIMD executors are separate issues; until
-    /// they land, asking for them by name fails with `.unavailable` and `auto` picks the CPU.
-    public static func make(_ kind: BackendKind) throws -> Choice {
+    /// `cpu` and `vulkan` are built; `simd` arrives with the hybrid-compute issue and is refused
+    /// with `.unavailable`. `auto` takes a Vulkan GPU when there is one, else the CPU: a Vulkan
+    /// device of type "cpu" (lavapipe) only emulates a GPU on the same cores.
+    public static func make(_ kind: BackendKind, device: DeviceSelection = .init()) throws -> Choice {
         switch kind {
         case .cpu:
             return Choice(backend: CPUBackend(), reason: "cpu requested")
+        case .vulkan:
+            let context = try VulkanContext.shared(preference: device.prefer, index: device.index)
+            return Choice(backend: try VulkanBackend(context: context), reason: "vulkan requested: \(context.info.name)")
         case .auto:
-            return Choice(backend: CPUBackend(), reason: "auto: cpu is the only executor in this build (vulkan and simd not built yet)")
-        case .vulkan, .simd:
-            throw BackendError(.unavailable, "backend '\(kind.rawValue)' is not available in this build (available: cpu, auto)")
+            do {
+                let context = try VulkanContext.shared(preference: device.prefer, index: device.index)
+                if context.info.type != "cpu" {
+                    return Choice(backend: try VulkanBackend(context: context),
+                                  reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")
+                }
+                return Choice(backend: CPUBackend(),
+                              reason: "auto: the only Vulkan device is \(context.info.name), a CPU implementation; using the cpu backend")
+            } catch {
+                return Choice(backend: CPUBackend(), reason: "auto: no usable Vulkan device (\(error)); using the cpu backend")
+            }
+        case .simd:
+            throw BackendError(.unavailable, "backend 'simd' is not available in this build (available: cpu, vulkan, auto)")
         }
     }
 
     /// Tries the primary, then the fallback strategy's backends, in order. Each refusal is kept
     /// in the reason so the task result shows how the choice was made.
-    public static func choose(primary: BackendKind, fallback: FallbackStrategy) throws -> Choice {
+    public static func choose(primary: BackendKind, fallback: FallbackStrategy, device: DeviceSelection = .init()) throws -> Choice {
         var order = [primary]
         switch fallback {
         case .fail: break
@@ -33,7 +62,7 @@ public enum BackendSelector {
         var refusals: [String] = []
         for kind in order {
             do {
-                let c = try make(kind)
+                let c = try make(kind, device: device)
                 let why = refusals.isEmpty ? c.reason : refusals.joined(separator: "; ") + "; chose \(kind.rawValue)"
                 return Choice(backend: c.backend, reason: why)
             } catch {

@@ -10,8 +10,8 @@ import GPUFlowCore
 public enum TaskWorkFactory {
     private static let queue = DispatchQueue(label: "gpuflow.workloads", attributes: .concurrent)
 
-    public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, seed: UInt64,
-                            orchestrator: GPUTaskOrchestrator) -> TaskWork {
+    public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
+                            seed: UInt64, orchestrator: GPUTaskOrchestrator) -> TaskWork {
         if case .memoryManagement(let m) = task, m.operation == .stats {
             return { _ in
                 let u = await orchestrator.usage()
@@ -26,8 +26,9 @@ public enum TaskWorkFactory {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
                     queue.async {
                         c.resume(with: Result {
-                            let choice = try BackendSelector.make(backend)
-                            return try WorkloadRunner.run(task, inputs: inputs, backend: choice.backend, seed: seed, cancel: token)
+                            let choice = try BackendSelector.make(backend, device: device)
+                            return try WorkloadRunner.run(task, inputs: inputs, backend: choice.backend, device: device, seed: seed,
+                                                          cancel: token)
                         })
                     }
                 }

@@ -17,7 +17,7 @@ public struct TaskInputs: Sendable {
 
 /// Runs a GPU task's workload on a backend and returns its result as a `TaskValue` table.
 public enum WorkloadRunner {
-    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, seed: UInt64,
+    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, device: DeviceSelection = .init(), seed: UInt64,
                            cancel: CancellationToken = CancellationToken()) throws -> TaskValue {
         switch task {
         case .training(let t):
@@ -86,8 +86,8 @@ public enum WorkloadRunner {
         case .hybridCompute(let h):
             guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
             if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
-            let choice = try BackendSelector.choose(primary: h.primaryBackend, fallback: h.fallbackStrategy)
-            let result = try run(inner, inputs: inputs, backend: choice.backend, seed: seed, cancel: cancel)
+            let choice = try BackendSelector.choose(primary: h.primaryBackend, fallback: h.fallbackStrategy, device: device)
+            let result = try run(inner, inputs: inputs, backend: choice.backend, device: device, seed: seed, cancel: cancel)
             return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
 
         case .memoryManagement(let m):

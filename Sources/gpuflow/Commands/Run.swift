@@ -20,7 +20,7 @@ struct Run: ParsableCommand {
     @Option(help: "Seed for every random choice the script does not seed itself.")
     var seed: UInt64 = 0
 
-    @Option(help: "Backend: auto or cpu (overrides the profile's device.backend).")
+    @Option(help: "Backend: auto, cpu or vulkan (overrides the profile's device.backend).")
     var backend: BackendKind?
 
     @Option(help: "Run the script as this agent (tasks are submitted under its name and limits).")
@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
         if let backend { resolved.device.backend = backend }
         let choice: BackendSelector.Choice
         do {
-            choice = try BackendSelector.make(resolved.device.backend)
+            choice = try BackendSelector.make(resolved.device.backend, device: DeviceSelection(profile: resolved.device))
         } catch {
             fail("no usable device: \(error)", code: ExitStatus.noDevice)
         }
@@ -56,8 +56,10 @@ struct Run: ParsableCommand {
             fail("agent '\(agent)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
                  code: ExitStatus.badInput)
         }
+        // Tasks run on the backend resolved here ("auto" becomes cpu or vulkan once, for the whole run).
+        let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
         let env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved), profile: resolved,
-                                 backend: resolved.device.backend, backendName: choice.backend.name, backendReason: choice.reason, seed: seed, stdlibPath: stdlib)
+                                 backend: concrete, backendName: choice.backend.name, backendReason: choice.reason, seed: seed, stdlibPath: stdlib)
         let result = LuaHost(environment: env).run([ScriptRequest(path: script, arguments: scriptArguments, agent: agent)])[0]
         for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if let message = result.message {

@@ -1,16 +1,19 @@
 import GPUFlowCompute
+import GPUFlowTesting
 import Testing
 
-/// The CPU backend is the oracle for every other backend, so it is checked against values
-/// worked out by hand and against finite differences.
-@Suite struct CPUBackendTests {
-    let b = CPUBackend()
+/// Hand-computed values every backend must reproduce. The CPU backend is the oracle for the
+/// others, so it is also checked against finite differences.
+@Suite struct BackendKernelTests {
+    let cpu = CPUBackend()
 
     private func close(_ a: [Float], _ e: [Float], tol: Float = 1e-5) -> Bool {
         a.count == e.count && zip(a, e).allSatisfy { abs($0 - $1) <= tol * max(1, abs($1)) }
     }
 
-    @Test func gemmByHand() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func gemmByHand(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         // [1 2 3; 4 5 6] · [7 8; 9 10; 11 12] = [58 64; 139 154]
         let a = try b.tensor([1, 2, 3, 4, 5, 6], shape: [2, 3])
         let x = try b.tensor([7, 8, 9, 10, 11, 12], shape: [3, 2])
@@ -22,7 +25,9 @@ import Testing
         #expect(try b.read(c) == [174, 192, 417, 462])
     }
 
-    @Test func gemmTransposedVariantsMatchExplicitTransposes() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func gemmTransposedVariantsMatchExplicitTransposes(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         // Aᵀ stored as 3×2 of the same matrix A (2×3); Bᵀ stored as 2×3 of B (3×2).
         let at = try b.tensor([1, 4, 2, 5, 3, 6], shape: [3, 2])
         let bt = try b.tensor([7, 9, 11, 8, 10, 12], shape: [2, 3])
@@ -35,7 +40,9 @@ import Testing
         }
     }
 
-    @Test func biasAndActivations() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func biasAndActivations(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         let x = try b.tensor([-1, 0, 2, -3], shape: [2, 2])
         try b.addBias(x, try b.tensor([1, -1], shape: [2]), rows: 2, cols: 2)
         #expect(try b.read(x) == [0, -1, 3, -4])
@@ -50,6 +57,7 @@ import Testing
 
     @Test(arguments: Activation.allCases)
     func activationDerivativesMatchFiniteDifferences(_ f: Activation) throws {
+        let b = cpu
         let xs: [Float] = [-2.1, -0.7, -0.05, 0.3, 1.2, 2.5]
         let h: Float = 1e-3
         let numeric = xs.map { (CPUBackend.apply(f, $0 + h) - CPUBackend.apply(f, $0 - h)) / (2 * h) }
@@ -60,7 +68,9 @@ import Testing
         #expect(close(try b.read(dx), numeric, tol: 5e-3))
     }
 
-    @Test func softmaxCrossEntropyByHandAndByFiniteDifferences() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func softmaxCrossEntropyByHandAndByFiniteDifferences(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         // Uniform logits over 4 classes: loss = ln 4, grad = (0.25 − onehot) / rows.
         let logits = try b.tensor([0, 0, 0, 0, 1, 2, 3, 4], shape: [2, 4])
         let labels = try b.tensor([2, 3], shape: [2])
@@ -90,7 +100,9 @@ import Testing
         #expect(close(try b.read(grad), numeric, tol: 2e-3))
     }
 
-    @Test func mseLossAndGradient() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func mseLossAndGradient(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         let losses = try b.zeros(shape: [2]), grad = try b.zeros(shape: [2, 2])
         try b.mse(try b.tensor([1, 2, 3, 4], shape: [2, 2]), try b.tensor([1, 0, 0, 4], shape: [2, 2]), rows: 2, cols: 2,
                   losses: losses, grad: grad)
@@ -98,7 +110,9 @@ import Testing
         #expect(try b.read(grad) == [0, 1, 1.5, 0])
     }
 
-    @Test func reductions() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func reductions(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         let x = try b.tensor([1, 5, 2, 7, 3, 3], shape: [3, 2])
         let cols = try b.zeros(shape: [2])
         try b.columnSum(x, rows: 3, cols: 2, cols)
@@ -113,7 +127,9 @@ import Testing
         #expect(try b.read(x) == [1, 9, 3, 13, 5, 5])
     }
 
-    @Test func sgdMomentumTwoSteps() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func sgdMomentumTwoSteps(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         let p = try b.tensor([1], shape: [1]), v = try b.zeros(shape: [1]), g = try b.tensor([0.5], shape: [1])
         try b.sgdMomentum(param: p, grad: g, velocity: v, learningRate: 0.1, momentum: 0.9)
         #expect(close(try b.read(p), [0.95]))      // v = 0.5, p = 1 − 0.05
@@ -122,7 +138,9 @@ import Testing
         #expect(close(try b.read(p), [0.855]))
     }
 
-    @Test func adamFirstStepMovesByTheLearningRate() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func adamFirstStepMovesByTheLearningRate(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         // With bias correction, the first Adam step is lr · g/|g| (up to epsilon).
         let p = try b.tensor([1, -1], shape: [2]), m = try b.zeros(shape: [2]), v = try b.zeros(shape: [2])
         try b.adam(param: p, grad: try b.tensor([0.3, -2], shape: [2]), m: m, v: v, step: 1, learningRate: 0.01,
@@ -137,7 +155,9 @@ import Testing
         #expect(close(try b.read(q), [2 - 0.1 - 0.1]))
     }
 
-    @Test func badShapesAndForeignTensorsAreTypedErrors() throws {
+    @Test(arguments: BackendUnderTest.allCases)
+    func badShapesAndForeignTensorsAreTypedErrors(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
         let a = try b.tensor([1, 2], shape: [2])
         #expect(throws: BackendError.self) { try b.tensor([1, 2, 3], shape: [2, 2]) }
         do {

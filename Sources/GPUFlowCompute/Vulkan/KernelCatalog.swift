@@ -1,0 +1,41 @@
+/// Every compute kernel: its shader, how many storage buffers it binds, the size of its push
+/// constants (in 32-bit words; 128 bytes at most, the smallest budget Vulkan guarantees) and
+/// the specialization constants chosen from the device's limits.
+struct KernelSpec: Sendable {
+    let name: String
+    let bindings: Int
+    let pushWords: Int
+    let specialization: @Sendable (VulkanContext) -> [UInt32]
+
+    static let maxPushBytes = 128
+
+    static let elementwise: @Sendable (VulkanContext) -> [UInt32] = { [$0.elementWorkgroup] }
+
+    /// Threads per workgroup of the reduction (a power of two for its tree) and items per thread.
+    static func reductionShape(_ c: VulkanContext) -> (workgroup: UInt32, items: UInt32) {
+        var wg: UInt32 = 1
+        while wg * 2 <= c.elementWorkgroup { wg *= 2 }
+        return (wg, 8)
+    }
+
+    static let gemm = KernelSpec(name: "gemm", bindings: 3, pushWords: 7) { [$0.gemmTile, $0.gemmTile, $0.gemmTile] }
+    static let biasAdd = KernelSpec(name: "bias_add", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let activation = KernelSpec(name: "activation", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let activationBackward = KernelSpec(name: "activation_backward", bindings: 3, pushWords: 2, specialization: elementwise)
+    static let softmaxXent = KernelSpec(name: "softmax_xent", bindings: 4, pushWords: 2, specialization: elementwise)
+    static let mse = KernelSpec(name: "mse", bindings: 4, pushWords: 2, specialization: elementwise)
+    static let columnSum = KernelSpec(name: "column_sum", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let rowArgmax = KernelSpec(name: "row_argmax", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let reduceSum = KernelSpec(name: "reduce_sum", bindings: 2, pushWords: 2) { c in
+        let s = reductionShape(c)
+        return [s.workgroup, s.items]
+    }
+    static let scale = KernelSpec(name: "scale", bindings: 1, pushWords: 2, specialization: elementwise)
+    static let axpy = KernelSpec(name: "axpy", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let sgdMomentum = KernelSpec(name: "sgd_momentum", bindings: 3, pushWords: 3, specialization: elementwise)
+    static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
+    static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
+
+    static let all: [KernelSpec] = [gemm, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
+                                     reduceSum, scale, axpy, sgdMomentum, adam, philoxUniform]
+}

@@ -1,0 +1,241 @@
+import CVulkan
+import Foundation
+
+/// The Backend protocol on a Vulkan device: every kernel is a SPIR-V compute shader
+/// (Shaders/*.comp), recorded into one command sequence and submitted when the host needs a
+/// result. One backend per task (its own sequence); the device context is shared.
+public final class VulkanBackend: Backend, @unchecked Sendable {
+    public let context: VulkanContext
+    let sequence: VulkanSequence
+    public let name = "vulkan"
+    public var deviceDescription: String { "\(context.info.name) (\(context.info.type), \(context.info.driverName))" }
+
+    /// Loop iterations one shader invocation may run. lavapipe silently cuts loops after 65,535
+    /// iterations per invocation; staying well below keeps results right on every driver.
+    static let maxLoop = 60_000
+
+    public init(context: VulkanContext) throws {
+        self.context = context
+        sequence = try VulkanSequence(context: context)
+    }
+
+    public func supports(_ op: KernelOp) -> Bool { true }
+
+    /// Dispatches recorded and submissions made so far, for tests and monitoring.
+    public var recordedDispatches: Int { sequence.recordedDispatches }
+    public var submissions: Int { sequence.submissions }
+
+    // MARK: tensors
+
+    public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor {
+        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == values.count else {
+            throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
+        }
+        // Vulkan has no empty buffers; an empty tensor still owns one float nobody reads.
+        let b = try VulkanBuffer(context: context, bytes: max(4, values.count * 4))
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { b.mapped.copyMemory(from: base, byteCount: values.count * 4) }
+        }
+        return Tensor(shape: shape, storage: b, backendName: name)
+    }
+
+    public func zeros(shape: [Int]) throws -> Tensor {
+        let count = shape.reduce(1, *)
+        guard shape.allSatisfy({ $0 >= 0 }) else { throw BackendError(.shapeMismatch, "zeros: negative dimension in \(shape)") }
+        let b = try VulkanBuffer(context: context, bytes: max(4, count * 4))
+        b.mapped.initializeMemory(as: UInt8.self, repeating: 0, count: b.size)
+        return Tensor(shape: shape, storage: b, backendName: name)
+    }
+
+    public func read(_ t: Tensor) throws -> [Float] {
+        let b = try buffer(t, "read")
+        try sequence.flush()
+        return Array(UnsafeBufferPointer(start: b.mapped.assumingMemoryBound(to: Float.self), count: t.count))
+    }
+
+    public func write(_ t: Tensor, _ values: [Float]) throws {
+        let b = try buffer(t, "write")
+        guard values.count == t.count else {
+            throw BackendError(.shapeMismatch, "write: tensor holds \(t.count) values, got \(values.count)")
+        }
+        if sequence.isPending(b) { try sequence.flush() }  // recorded kernels still read or write it
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress { b.mapped.copyMemory(from: base, byteCount: values.count * 4) }
+        }
+    }
+
+    private func buffer(_ t: Tensor, _ op: String) throws -> VulkanBuffer {
+        guard let b = t.storage as? VulkanBuffer else {
+            throw BackendError(.foreignTensor, "\(op): tensor belongs to backend \(t.backendName), not vulkan")
+        }
+        guard b.context === context else {
+            throw BackendError(.foreignTensor, "\(op): tensor lives on another Vulkan device")
+        }
+        return b
+    }
+
+    private func buffer(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> VulkanBuffer {
+        let b = try buffer(t, op)
+        guard t.count == count else {
+            throw BackendError(.shapeMismatch, "\(op): \(role) has \(t.count) elements, expected \(count)")
+        }
+        return b
+    }
+
+    private func loop(_ n: Int, _ op: String, _ what: String) throws {
+        guard n <= Self.maxLoop else {
+            throw BackendError(.unsupported, "\(op): \(what) = \(n) exceeds the \(Self.maxLoop) loop iterations one shader invocation may run")
+        }
+    }
+
+    private func groups(_ count: Int, _ op: String) throws -> (UInt32, UInt32, UInt32) {
+        let wg = Int(context.elementWorkgroup)
+        let n = (count + wg - 1) / wg
+        guard n <= 65_535 else {
+            throw BackendError(.unsupported, "\(op): \(count) elements need more than 65,535 workgroups")
+        }
+        return (UInt32(n), 1, 1)
+    }
+
+    private func run(_ spec: KernelSpec, _ buffers: [VulkanBuffer], _ push: [UInt32], _ groups: (UInt32, UInt32, UInt32)) throws {
+        try sequence.dispatch(context.kernel(spec), buffers, push: push, groups: groups)
+    }
+
+    private func u(_ v: Int) -> UInt32 { UInt32(truncatingIfNeeded: v) }
+    private func f(_ v: Float) -> UInt32 { v.bitPattern }
+
+    // MARK: kernels
+
+    public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+                     transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+        let ba = try buffer(a, m * k, "gemm", "A"), bb = try buffer(b, k * n, "gemm", "B"), bc = try buffer(c, m * n, "gemm", "C")
+        try loop(k, "gemm", "K")
+        let tile = Int(context.gemmTile)
+        try run(.gemm, [ba, bb, bc], [u(m), u(n), u(k), transA ? 1 : 0, transB ? 1 : 0, f(alpha), f(beta)],
+                (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
+    }
+
+    public func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws {
+        let bx = try buffer(x, rows * cols, "addBias", "x"), bb = try buffer(bias, cols, "addBias", "bias")
+        try run(.biasAdd, [bx, bb], [u(rows), u(cols)], groups(rows * cols, "addBias"))
+    }
+
+    private func activationIndex(_ f: Activation) -> UInt32 {
+        switch f {
+        case .identity: return 0
+        case .relu: return 1
+        case .tanh: return 2
+        case .sigmoid: return 3
+        case .gelu: return 4
+        }
+    }
+
+    public func activation(_ fn: Activation, _ x: Tensor, _ y: Tensor) throws {
+        let bx = try buffer(x, "activation"), by = try buffer(y, x.count, "activation", "y")
+        try run(.activation, [bx, by], [u(x.count), activationIndex(fn)], groups(x.count, "activation"))
+    }
+
+    public func activationBackward(_ fn: Activation, _ x: Tensor, _ dy: Tensor, _ dx: Tensor) throws {
+        let bx = try buffer(x, "activationBackward")
+        let bdy = try buffer(dy, x.count, "activationBackward", "dy"), bdx = try buffer(dx, x.count, "activationBackward", "dx")
+        try run(.activationBackward, [bx, bdy, bdx], [u(x.count), activationIndex(fn)], groups(x.count, "activationBackward"))
+    }
+
+    public func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
+                                    losses: Tensor, grad: Tensor) throws {
+        let bl = try buffer(logits, rows * cols, "softmaxCrossEntropy", "logits")
+        let by = try buffer(labels, rows, "softmaxCrossEntropy", "labels")
+        let bloss = try buffer(losses, rows, "softmaxCrossEntropy", "losses")
+        let bg = try buffer(grad, rows * cols, "softmaxCrossEntropy", "grad")
+        try loop(3 * cols, "softmaxCrossEntropy", "3 × cols")
+        // Labels are checked on the host, as the CPU reference does; they are almost always a
+        // fresh upload, so this reads mapped memory without waiting for the device.
+        if sequence.isPending(by) { try sequence.flush() }
+        let ys = UnsafeBufferPointer(start: by.mapped.assumingMemoryBound(to: Float.self), count: rows)
+        if let r = ys.firstIndex(where: { !($0 >= 0 && $0 < Float(cols) && $0 == $0.rounded()) }) {
+            throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(ys[r]) in row \(r) is outside 0..<\(cols)")
+        }
+        try run(.softmaxXent, [bl, by, bloss, bg], [u(rows), u(cols)], groups(rows, "softmaxCrossEntropy"))
+    }
+
+    public func mse(_ pred: Tensor, _ target: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws {
+        let bp = try buffer(pred, rows * cols, "mse", "pred"), bt = try buffer(target, rows * cols, "mse", "target")
+        let bl = try buffer(losses, rows, "mse", "losses"), bg = try buffer(grad, rows * cols, "mse", "grad")
+        try loop(cols, "mse", "cols")
+        try run(.mse, [bp, bt, bl, bg], [u(rows), u(cols)], groups(rows, "mse"))
+    }
+
+    public func columnSum(_ x: Tensor, rows: Int, cols: Int, _ out: Tensor) throws {
+        let bx = try buffer(x, rows * cols, "columnSum", "x"), bo = try buffer(out, cols, "columnSum", "out")
+        try loop(rows, "columnSum", "rows")
+        try run(.columnSum, [bx, bo], [u(rows), u(cols)], groups(cols, "columnSum"))
+    }
+
+    public func rowArgmax(_ x: Tensor, rows: Int, cols: Int, _ out: Tensor) throws {
+        let bx = try buffer(x, rows * cols, "rowArgmax", "x"), bo = try buffer(out, rows, "rowArgmax", "out")
+        try loop(cols, "rowArgmax", "cols")
+        try run(.rowArgmax, [bx, bo], [u(rows), u(cols)], groups(rows, "rowArgmax"))
+    }
+
+    public func sum(_ x: Tensor) throws -> Float { try reduce(x, square: false) }
+
+    public func sumOfSquares(_ x: Tensor) throws -> Float { try reduce(x, square: true) }
+
+    /// Tree reduction in passes over partial sums, in a fixed order: repeatable bit for bit.
+    private func reduce(_ x: Tensor, square: Bool) throws -> Float {
+        var current = try buffer(x, "sum")
+        var count = x.count
+        if count == 0 { return 0 }
+        let shape = KernelSpec.reductionShape(context)
+        let perGroup = Int(shape.workgroup * shape.items)
+        var first = true
+        repeat {
+            let groupsNeeded = (count + perGroup - 1) / perGroup
+            guard groupsNeeded <= 65_535 else { throw BackendError(.unsupported, "sum: \(count) elements is too many for one pass") }
+            let partial = try VulkanBuffer(context: context, bytes: groupsNeeded * 4)
+            try run(.reduceSum, [current, partial], [u(count), square && first ? 1 : 0], (u(groupsNeeded), 1, 1))
+            current = partial
+            count = groupsNeeded
+            first = false
+        } while count > 1
+        try sequence.flush()
+        return current.mapped.assumingMemoryBound(to: Float.self).pointee
+    }
+
+    public func scale(_ x: Tensor, _ alpha: Float) throws {
+        let bx = try buffer(x, "scale")
+        try run(.scale, [bx], [u(x.count), f(alpha)], groups(x.count, "scale"))
+    }
+
+    public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws {
+        let bx = try buffer(x, "axpy"), by = try buffer(y, x.count, "axpy", "y")
+        try run(.axpy, [bx, by], [u(x.count), f(alpha)], groups(x.count, "axpy"))
+    }
+
+    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
+        let bp = try buffer(param, "sgdMomentum")
+        let bg = try buffer(grad, param.count, "sgdMomentum", "grad"), bv = try buffer(velocity, param.count, "sgdMomentum", "velocity")
+        try run(.sgdMomentum, [bp, bg, bv], [u(param.count), f(learningRate), f(momentum)], groups(param.count, "sgdMomentum"))
+    }
+
+    public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+                     beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
+        let bp = try buffer(param, "adam")
+        let bg = try buffer(grad, param.count, "adam", "grad")
+        let bm = try buffer(m, param.count, "adam", "m"), bv = try buffer(v, param.count, "adam", "v")
+        let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
+        try run(.adam, [bp, bg, bm, bv],
+                [u(param.count), f(learningRate), f(beta1), f(beta2), f(epsilon), f(weightDecay), f(c1), f(c2)],
+                groups(param.count, "adam"))
+    }
+
+    /// Fills `x` with Philox4x32-10 uniforms in [0, 1): element i is word i of Philox's stream
+    /// for `seed`, starting `offset` 128-bit blocks in — the same numbers as Swift's `Philox`.
+    public func fillUniform(_ x: Tensor, seed: UInt64, offset: UInt64 = 0) throws {
+        let bx = try buffer(x, "fillUniform")
+        try run(.philoxUniform, [bx],
+                [u(x.count), UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32),
+                 UInt32(truncatingIfNeeded: offset), UInt32(truncatingIfNeeded: offset >> 32)],
+                groups(x.count, "fillUniform"))
+    }
+}
