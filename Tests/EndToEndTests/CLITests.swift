@@ -77,9 +77,34 @@ import Testing
     }
 
     @Test func unavailableBackendExitsFour() throws {
-        let out = try CLIRunner.run(["run", try script("print(1)"), "--backend", "vulkan"])
+        let out = try CLIRunner.run(["run", try script("print(1)"), "--backend", "simd"])
         #expect(out.status == 4)
-        #expect(out.firstErrorLine.hasPrefix("error: no usable device: backend 'vulkan' is not available"))
+        #expect(out.firstErrorLine.hasPrefix("error: no usable device: backend 'simd' is not available"))
+    }
+
+    /// No Vulkan driver at all: asking for vulkan exits 4, auto falls back to the CPU and says why.
+    @Test func noVulkanDriverFallsBackUnderAuto() throws {
+        let noICD = ["VK_ICD_FILENAMES": "/nonexistent/icd.json", "VK_DRIVER_FILES": "/nonexistent/icd.json"]
+        let source = try script("local b = require('gpu').backend(); print(b.name, b.reason)")
+        let strict = try CLIRunner.run(["run", source, "--backend", "vulkan"], environment: noICD)
+        #expect(strict.status == 4)
+        #expect(strict.firstErrorLine.hasPrefix("error: no usable device:"), "\(strict.stderr)")
+        let auto = try CLIRunner.run(["run", source], environment: noICD)
+        #expect(auto.status == 0)
+        #expect(auto.stdout.hasPrefix("cpu\tauto: no usable Vulkan device"), "\(auto.stdout)")
+        let devices = try CLIRunner.run(["devices"], environment: noICD)
+        #expect(devices.status == 0 && devices.stdout.hasPrefix("no Vulkan device"))
+    }
+
+    @Test func vulkanBackendTrainsToTheCPUsAccuracy() throws {
+        let iris = TestPaths.sharedData("iris.csv")
+        let onCPU = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--backend", "cpu", "--", "--data", iris, "--epochs", "30"])
+        let onGPU = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--backend", "vulkan", "--", "--data", iris, "--epochs", "30"])
+        #expect(onCPU.status == 0 && onGPU.status == 0, "\(onGPU.stderr)")
+        func line(_ s: String, _ prefix: String) -> String? { s.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init) }
+        let cpuAccuracy = line(onCPU.stdout, "inference:")?.split(separator: ",").first
+        let gpuAccuracy = line(onGPU.stdout, "inference:")?.split(separator: ",").first
+        #expect(cpuAccuracy != nil && cpuAccuracy == gpuAccuracy, "cpu: \(cpuAccuracy ?? "-") vulkan: \(gpuAccuracy ?? "-")")
     }
 
     @Test func profileCheckPrintsTheResolvedProfile() throws {

@@ -16,8 +16,11 @@ public enum CLIRunner {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("gpuflow").path
     }
 
-    public static func run(_ arguments: [String], currentDirectory: String? = nil) throws -> Output {
+    public static func run(_ arguments: [String], currentDirectory: String? = nil, environment: [String: String] = [:]) throws -> Output {
         let p = Process()
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        }
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory ?? TestPaths.repository.path)
