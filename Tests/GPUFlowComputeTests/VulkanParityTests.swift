@@ -137,6 +137,11 @@ import Testing
         #expect(v.submissions == before, "kernels are recorded, not submitted one by one")
         _ = try v.read(w)
         #expect(v.submissions == before + 1)
+        let gemm = try #require(v.kernelTimings.first { $0.kernel == "gemm" })
+        #expect(gemm.dispatches == 1 && gemm.totalNS > 0 && gemm.maxNS == gemm.totalNS)
+        #expect(Set(v.kernelTimings.map(\.kernel)) == ["gemm", "activation", "sgd_momentum"])
+        let t = try #require(v.transferStats)
+        #expect(t.uploads == 2 && t.uploadBytes == 2 * 64 * 4 && t.downloads == 1 && t.downloadBytes == 64 * 4)
     }
 
     @Test func badInputsAreTypedErrors() throws {

@@ -49,9 +49,17 @@ public protocol Backend: AnyObject, Sendable {
     /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.
     func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
               beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
+
+    /// (optional) Per-kernel device time measured so far; the default is none.
+    var kernelTimings: [KernelTiming] { get }
+    /// (optional) Host↔device copies so far; the default is nil (no device to copy to).
+    var transferStats: TransferStats? { get }
 }
 
 extension Backend {
+    public var kernelTimings: [KernelTiming] { [] }
+    public var transferStats: TransferStats? { nil }
+
     /// A tensor of the given shape filled with one value.
     public func filled(_ value: Float, shape: [Int]) throws -> Tensor {
         try tensor([Float](repeating: value, count: shape.reduce(1, *)), shape: shape)

@@ -21,6 +21,10 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
 
     public func supports(_ op: KernelOp) -> Bool { true }
 
+    public var kernelTimings: [KernelTiming] { sequence.timings.values.sorted { $0.totalNS > $1.totalNS } }
+    public var transferStats: TransferStats? { transfers }
+    private var transfers = TransferStats()
+
     /// Dispatches recorded and submissions made so far, for tests and monitoring.
     public var recordedDispatches: Int { sequence.recordedDispatches }
     public var submissions: Int { sequence.submissions }
@@ -33,9 +37,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         }
         // Vulkan has no empty buffers; an empty tensor still owns one float nobody reads.
         let b = try VulkanBuffer(context: context, bytes: max(4, values.count * 4))
-        values.withUnsafeBufferPointer { src in
-            if let base = src.baseAddress { b.mapped.copyMemory(from: base, byteCount: values.count * 4) }
-        }
+        upload(values, into: b)
         return Tensor(shape: shape, storage: b, backendName: name)
     }
 
@@ -50,7 +52,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public func read(_ t: Tensor) throws -> [Float] {
         let b = try buffer(t, "read")
         try sequence.flush()
-        return Array(UnsafeBufferPointer(start: b.mapped.assumingMemoryBound(to: Float.self), count: t.count))
+        let start = DispatchTime.now().uptimeNanoseconds
+        let out = Array(UnsafeBufferPointer(start: b.mapped.assumingMemoryBound(to: Float.self), count: t.count))
+        transfers.downloads += 1
+        transfers.downloadBytes += t.count * 4
+        transfers.downloadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        return out
     }
 
     public func write(_ t: Tensor, _ values: [Float]) throws {
@@ -59,9 +66,19 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
             throw BackendError(.shapeMismatch, "write: tensor holds \(t.count) values, got \(values.count)")
         }
         if sequence.isPending(b) { try sequence.flush() }  // recorded kernels still read or write it
+        upload(values, into: b)
+    }
+
+    /// Copies into mapped memory. The memory type is host-visible (device-local where the device
+    /// offers it, as lavapipe and resizable-BAR GPUs do), so there is no staging copy.
+    private func upload(_ values: [Float], into b: VulkanBuffer) {
+        let start = DispatchTime.now().uptimeNanoseconds
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress { b.mapped.copyMemory(from: base, byteCount: values.count * 4) }
         }
+        transfers.uploads += 1
+        transfers.uploadBytes += values.count * 4
+        transfers.uploadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
     private func buffer(_ t: Tensor, _ op: String) throws -> VulkanBuffer {

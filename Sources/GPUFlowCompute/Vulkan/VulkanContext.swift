@@ -27,6 +27,10 @@ public final class VulkanContext: @unchecked Sendable {
     public let elementWorkgroup: UInt32
     /// Tile of the GEMM kernel (workgroup TILE×TILE).
     public let gemmTile: UInt32
+    /// Nanoseconds per timestamp tick, and the bits of a timestamp that are valid on the compute
+    /// queue; nil when the queue cannot time kernels (validBits 0).
+    public let timestampPeriodNS: Double
+    public let timestampValidBits: UInt32?
     /// Built kernels and the on-disk pipeline cache.
     let kernels: KernelStore
     /// vkQueueSubmit needs the queue externally synchronised; backends on several threads share it.
@@ -94,6 +98,8 @@ public final class VulkanContext: @unchecked Sendable {
             throw BackendError(.unavailable, "\(chosen.name) has no compute queue")
         }
         queueFamily = UInt32(family)
+        let validBits = families[family].timestampValidBits
+        timestampValidBits = validBits > 0 ? validBits : nil
 
         var dev: VkDevice?
         var priority: Float = 1
@@ -166,6 +172,7 @@ public final class VulkanContext: @unchecked Sendable {
         vkGetPhysicalDeviceProperties(pd, &props)
         maxStorageBufferRange = Int(props.limits.maxStorageBufferRange)
         nonCoherentAtomSize = Int(props.limits.nonCoherentAtomSize)
+        timestampPeriodNS = Double(props.limits.timestampPeriod)
         var maint3 = VkPhysicalDeviceMaintenance3Properties()
         maint3.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES
         var props2 = VkPhysicalDeviceProperties2()

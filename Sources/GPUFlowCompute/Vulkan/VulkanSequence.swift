@@ -11,6 +11,12 @@ final class VulkanSequence {
     private let fence: VkFence
     private let descriptorPool: VkDescriptorPool
     private var recording = false
+    /// Timestamp queries, two per dispatch; nil when the queue cannot time kernels.
+    private let queryPool: VkQueryPool?
+    private var batchKernels: [String] = []
+    private(set) var timings: [String: KernelTiming] = [:]
+    /// Dispatches one submission may hold before it is flushed (bounded by the query pool).
+    static let maxDispatchesPerSubmit = 1024
     /// Buffers the recorded commands use, kept alive until the submission completes.
     private var retained: [VulkanBuffer] = []
     private(set) var recordedDispatches = 0
@@ -63,11 +69,22 @@ final class VulkanSequence {
         commandBuffer = cb
         fence = f
         descriptorPool = dp
+        if context.timestampValidBits != nil {
+            var qci = VkQueryPoolCreateInfo()
+            qci.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO
+            qci.queryType = VK_QUERY_TYPE_TIMESTAMP
+            qci.queryCount = UInt32(2 * Self.maxDispatchesPerSubmit)
+            var qp: VkQueryPool?
+            queryPool = vkCreateQueryPool(dev, &qci, nil, &qp) == VK_SUCCESS ? qp : nil
+        } else {
+            queryPool = nil
+        }
     }
 
     deinit {
         try? flush()
         let dev = context.device
+        if let queryPool { vkDestroyQueryPool(dev, queryPool, nil) }
         vkDestroyDescriptorPool(dev, descriptorPool, nil)
         vkDestroyFence(dev, fence, nil)
         vkDestroyCommandPool(dev, pool, nil)
@@ -80,6 +97,7 @@ final class VulkanSequence {
                                + "\(kernel.spec.bindings) and \(kernel.spec.pushWords) expected")
         }
         if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 { return }
+        if batchKernels.count >= Self.maxDispatchesPerSubmit { try flush() }
         let dev = context.device
         var set = try allocateSet(kernel)
         if set == nil {  // the pool is full: submit what is recorded and start over
@@ -118,7 +136,11 @@ final class VulkanSequence {
                                    UInt32(raw.count), raw.baseAddress)
             }
         }
+        let query = UInt32(2 * batchKernels.count)
+        if let queryPool { vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queryPool, query) }
         vkCmdDispatch(commandBuffer, groups.0, groups.1, groups.2)
+        if let queryPool { vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, query + 1) }
+        batchKernels.append(kernel.spec.name)
         var barrier = VkMemoryBarrier()
         barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
         barrier.srcAccessMask = UInt32(VK_ACCESS_SHADER_WRITE_BIT.rawValue)
@@ -157,7 +179,25 @@ final class VulkanSequence {
         bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
         bi.flags = UInt32(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue)
         try vkCheck(vkBeginCommandBuffer(commandBuffer, &bi), "vkBeginCommandBuffer")
+        if let queryPool { vkCmdResetQueryPool(commandBuffer, queryPool, 0, UInt32(2 * Self.maxDispatchesPerSubmit)) }
         recording = true
+    }
+
+    /// Reads the batch's timestamps: (end − start) masked to the valid bits, times the period.
+    private func collectTimestamps() {
+        guard let queryPool, let bits = context.timestampValidBits, !batchKernels.isEmpty else { return }
+        let queries = 2 * batchKernels.count
+        var stamps = [UInt64](repeating: 0, count: queries)
+        let r = stamps.withUnsafeMutableBytes { raw in
+            vkGetQueryPoolResults(context.device, queryPool, 0, UInt32(queries), raw.count, raw.baseAddress, 8,
+                                  UInt32(VK_QUERY_RESULT_64_BIT.rawValue | VK_QUERY_RESULT_WAIT_BIT.rawValue))
+        }
+        guard r == VK_SUCCESS else { return }
+        let mask: UInt64 = bits >= 64 ? .max : (1 << UInt64(bits)) - 1
+        for (i, name) in batchKernels.enumerated() {
+            let ticks = (stamps[2 * i + 1] &- stamps[2 * i]) & mask
+            timings[name, default: KernelTiming(kernel: name)].add(Double(ticks) * context.timestampPeriodNS)
+        }
     }
 
     /// Submits everything recorded and waits for it; afterwards the host sees every result.
@@ -165,6 +205,7 @@ final class VulkanSequence {
         guard recording else { return }
         recording = false
         defer {
+            batchKernels.removeAll(keepingCapacity: true)
             retained.removeAll(keepingCapacity: true)
             pending.removeAll(keepingCapacity: true)
             vkResetDescriptorPool(context.device, descriptorPool, 0)
@@ -186,5 +227,6 @@ final class VulkanSequence {
         try vkCheck(vkWaitForFences(context.device, 1, &f, VkBool32(VK_TRUE), UInt64.max), "vkWaitForFences")
         try vkCheck(vkResetFences(context.device, 1, &f), "vkResetFences")
         submissions += 1
+        collectTimestamps()
     }
 }

@@ -44,7 +44,7 @@ public enum WorkloadRunner {
                 return .table(row)
             }
             return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("history", .array(history)),
-                           ("backend", .string(backend.name))])
+                           ("backend", .string(backend.name)), ("device", deviceReport(backend))])
 
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }
@@ -57,7 +57,7 @@ public enum WorkloadRunner {
                                        ("p95", .number(r.latencyMS.p95)), ("p99", .number(r.latencyMS.p99)),
                                        ("max", .number(r.latencyMS.max))])),
                 ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
-                ("backend", .string(r.backend)),
+                ("backend", .string(r.backend)), ("device", deviceReport(backend)),
             ]
             if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
             var slo: [(String, TaskValue)] = []
@@ -96,6 +96,30 @@ public enum WorkloadRunner {
         case .resourceCoordination(let c):
             throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this version; agents share one priority queue under the per-agent limits of the profile")
         }
+    }
+
+    /// What the device measured while the task ran: per-kernel GPU time and host↔device copies,
+    /// or "unavailable" where the backend has no device clock (the CPU reference).
+    static func deviceReport(_ backend: Backend) -> TaskValue {
+        var fields: [(String, TaskValue)] = [("name", .string(backend.deviceDescription))]
+        let timings = backend.kernelTimings
+        if timings.isEmpty {
+            fields.append(("gpu_time_ms", .string("unavailable")))
+        } else {
+            fields.append(("gpu_time_ms", .number(timings.reduce(0) { $0 + $1.totalNS } / 1e6)))
+            fields.append(("kernels", .array(timings.map {
+                .table([("kernel", .string($0.kernel)), ("dispatches", .integer($0.dispatches)),
+                        ("total_ms", .number($0.totalNS / 1e6)), ("max_ms", .number($0.maxNS / 1e6))])
+            })))
+        }
+        if let t = backend.transferStats {
+            fields.append(("transfers", .table([
+                ("uploads", .integer(t.uploads)), ("upload_bytes", .integer(t.uploadBytes)), ("upload_ms", .number(t.uploadSeconds * 1e3)),
+                ("downloads", .integer(t.downloads)), ("download_bytes", .integer(t.downloadBytes)),
+                ("download_ms", .number(t.downloadSeconds * 1e3)),
+            ])))
+        }
+        return .table(fields)
     }
 
     /// Standard-normal inputs shaped for `model`, for measuring speed when no data is given.
