@@ -1,14 +1,14 @@
 import CVulkan
 
-/// A storage buffer with its own memory, mapped for the life of the buffer (the memory type is
-/// host-visible and coherent, so host reads and writes need no flushes).
+/// A storage buffer whose memory comes from the context's tiered pool, mapped for its whole
+/// life (the memory type is host-visible and coherent, so host reads and writes need no flushes).
 final class VulkanBuffer {
     let context: VulkanContext
     let buffer: VkBuffer
-    let memory: VkDeviceMemory
+    let allocation: VulkanMemoryPool.Allocation
     /// Bytes the caller asked for (a multiple of 4).
     let size: Int
-    let mapped: UnsafeMutableRawPointer
+    var mapped: UnsafeMutableRawPointer { allocation.mapped }
 
     init(context: VulkanContext, bytes: Int) throws {
         guard bytes > 0 else { throw BackendError(.shapeMismatch, "vulkan buffer: size must be positive, got \(bytes) bytes") }
@@ -34,35 +34,27 @@ final class VulkanBuffer {
             vkDestroyBuffer(dev, buf, nil)
             throw BackendError(.unavailable, "vulkan buffer: the chosen memory type cannot back storage buffers")
         }
-        var mai = VkMemoryAllocateInfo()
-        mai.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
-        mai.allocationSize = req.size
-        mai.memoryTypeIndex = context.memoryTypeIndex
-        var mem: VkDeviceMemory?
-        let allocResult = vkAllocateMemory(dev, &mai, nil, &mem)
-        guard allocResult == VK_SUCCESS, let mem else {
+        let a: VulkanMemoryPool.Allocation
+        do {
+            a = try context.pool.allocate(bytes: Int(req.size), alignment: Int(req.alignment), requested: bytes)
+        } catch {
             vkDestroyBuffer(dev, buf, nil)
-            try vkCheck(allocResult == VK_SUCCESS ? VK_ERROR_OUT_OF_DEVICE_MEMORY : allocResult, "vkAllocateMemory(\(req.size) bytes)")
-            throw BackendError(.outOfMemory, "vkAllocateMemory returned no memory")
+            throw error
         }
-        var ptr: UnsafeMutableRawPointer?
-        let bindResult = vkBindBufferMemory(dev, buf, mem, 0)
-        let mapResult = bindResult == VK_SUCCESS ? vkMapMemory(dev, mem, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &ptr) : bindResult
-        guard mapResult == VK_SUCCESS, let ptr else {
-            vkFreeMemory(dev, mem, nil)
+        let bind = vkBindBufferMemory(dev, buf, a.block.memory, VkDeviceSize(a.offset))
+        guard bind == VK_SUCCESS else {
             vkDestroyBuffer(dev, buf, nil)
-            try vkCheck(mapResult == VK_SUCCESS ? VK_ERROR_MEMORY_MAP_FAILED : mapResult, "binding and mapping buffer memory")
-            throw BackendError(.outOfMemory, "vkMapMemory returned no pointer")
+            context.pool.free(a)
+            try vkCheck(bind, "vkBindBufferMemory")
+            throw BackendError(.outOfMemory, "vkBindBufferMemory failed")
         }
         buffer = buf
-        memory = mem
-        mapped = ptr
+        allocation = a
     }
 
     deinit {
-        vkUnmapMemory(context.device, memory)
         vkDestroyBuffer(context.device, buffer, nil)
-        vkFreeMemory(context.device, memory, nil)
+        context.pool.free(allocation)
     }
 
     var floats: UnsafeMutableBufferPointer<Float> {

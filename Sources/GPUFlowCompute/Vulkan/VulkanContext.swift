@@ -31,6 +31,10 @@ public final class VulkanContext: @unchecked Sendable {
     /// queue; nil when the queue cannot time kernels (validBits 0).
     public let timestampPeriodNS: Double
     public let timestampValidBits: UInt32?
+    /// Every buffer's memory, sub-allocated by size tier under the profile's budget.
+    public let pool: VulkanMemoryPool
+    /// Bytes of the heap buffers are allocated from.
+    public let heapBytes: Int
     /// Built kernels and the on-disk pipeline cache.
     let kernels: KernelStore
     /// vkQueueSubmit needs the queue externally synchronised; backends on several threads share it.
@@ -167,6 +171,12 @@ public final class VulkanContext: @unchecked Sendable {
         }
         memoryTypeIndex = best.0
         memoryIsDeviceLocal = best.1
+        var heap = 0
+        withUnsafeBytes(of: mem.memoryTypes) { tRaw in
+            let heapIndex = Int(tRaw.bindMemory(to: VkMemoryType.self)[Int(best.0)].heapIndex)
+            withUnsafeBytes(of: mem.memoryHeaps) { hRaw in heap = Int(hRaw.bindMemory(to: VkMemoryHeap.self)[heapIndex].size) }
+        }
+        heapBytes = heap
 
         var props = VkPhysicalDeviceProperties()
         vkGetPhysicalDeviceProperties(pd, &props)
@@ -187,6 +197,8 @@ public final class VulkanContext: @unchecked Sendable {
         // 16×16 tiles need 256 invocations and 2 KiB of shared memory; fall back to 8×8.
         gemmTile = invocations >= 256 && props.limits.maxComputeSharedMemorySize >= 2048 ? 16 : 8
         kernels = KernelStore(device: dev, info: chosen)
+        self.pool = VulkanMemoryPool(device: dev, memoryTypeIndex: best.0, maxAllocation: maxAllocationSize > 0 ? maxAllocationSize : heap,
+                                budgetBytes: heap)
     }
 
     func kernel(_ spec: KernelSpec) throws -> VulkanKernel { try kernels.kernel(spec, context: self) }
@@ -197,6 +209,7 @@ public final class VulkanContext: @unchecked Sendable {
     deinit {
         vkDeviceWaitIdle(device)
         kernels.destroy(device: device)
+        pool.releaseAll()
         vkDestroyCommandPool(device, commandPool, nil)
         vkDestroyDevice(device, nil)
         vkDestroyInstance(instance, nil)

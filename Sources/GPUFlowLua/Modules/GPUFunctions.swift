@@ -91,7 +91,7 @@ enum GPUFunctions {
         }
         let m = o.merged(over: d.options)
         let work = TaskWorkFactory.work(for: d.type, inputs: d.inputs, backend: job.env.backend,
-                                        device: DeviceSelection(profile: job.env.profile.device), seed: job.nextSeed(),
+                                        device: DeviceSelection(profile: job.env.profile), seed: job.nextSeed(),
                                         orchestrator: job.env.orchestrator)
         let spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(d.type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
                             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,

@@ -5,14 +5,25 @@ import GPUFlowCore
 public struct DeviceSelection: Sendable, Equatable {
     public var prefer: VulkanDevicePreference
     public var index: Int?
+    /// The device memory pool's budget (resources.memory_pool_mb); nil keeps the heap size.
+    public var poolBudgetMB: Int?
 
-    public init(prefer: VulkanDevicePreference = .discrete, index: Int? = nil) {
+    public init(prefer: VulkanDevicePreference = .discrete, index: Int? = nil, poolBudgetMB: Int? = nil) {
         self.prefer = prefer
         self.index = index
+        self.poolBudgetMB = poolBudgetMB
     }
 
-    public init(profile device: Profile.Device) {
-        self.init(prefer: VulkanDevicePreference(rawValue: device.prefer.rawValue) ?? .any, index: device.index)
+    public init(profile: Profile) {
+        self.init(prefer: VulkanDevicePreference(rawValue: profile.device.prefer.rawValue) ?? .any, index: profile.device.index,
+                  poolBudgetMB: profile.resources.memoryPoolMB)
+    }
+
+    /// The shared context for this selection, with the pool budget applied.
+    func context() throws -> VulkanContext {
+        let c = try VulkanContext.shared(preference: prefer, index: index)
+        if let mb = poolBudgetMB { c.pool.setBudget(bytes: mb << 20) }
+        return c
     }
 }
 
@@ -31,11 +42,11 @@ public enum BackendSelector {
         case .cpu:
             return Choice(backend: CPUBackend(), reason: "cpu requested")
         case .vulkan:
-            let context = try VulkanContext.shared(preference: device.prefer, index: device.index)
+            let context = try device.context()
             return Choice(backend: try VulkanBackend(context: context), reason: "vulkan requested: \(context.info.name)")
         case .auto:
             do {
-                let context = try VulkanContext.shared(preference: device.prefer, index: device.index)
+                let context = try device.context()
                 if context.info.type != "cpu" {
                     return Choice(backend: try VulkanBackend(context: context),
                                   reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")

@@ -46,7 +46,7 @@ struct Run: ParsableCommand {
         if let backend { resolved.device.backend = backend }
         let choice: BackendSelector.Choice
         do {
-            choice = try BackendSelector.make(resolved.device.backend, device: DeviceSelection(profile: resolved.device))
+            choice = try BackendSelector.make(resolved.device.backend, device: DeviceSelection(profile: resolved))
         } catch {
             fail("no usable device: \(error)", code: ExitStatus.noDevice)
         }

@@ -1,0 +1,308 @@
+import CVulkan
+import Foundation
+
+/// Device memory for every buffer of one Vulkan context, sub-allocated from large
+/// VkDeviceMemory blocks by size tier (after Vulkan Memory Allocator's design).
+///
+/// Tiers, chosen for the tensors an MLP workload makes:
+///   tiny   ≤ 4 KiB   (biases, per-row losses, labels)          from 1 MiB blocks
+///   small  ≤ 256 KiB (activations of a mini-batch)             from 8 MiB blocks
+///   medium ≤ 4 MiB   (weight matrices up to 1024×1024)          from 64 MiB blocks
+///   large  ≤ 64 MiB  (big GEMM operands, whole data sets)       from 256 MiB blocks
+///   huge   > 64 MiB  dedicated allocations, returned to the driver when freed.
+/// Small tiers use small blocks so a short run does not reserve much it never uses; each
+/// block holds at least 4 of its tier's largest requests, so a block's waste stays bounded.
+/// Free ranges are kept sorted and coalesced; empty blocks stay cached for reuse until
+/// `collectGarbage` returns them. The budget (the profile's memory_pool_mb) caps the bytes
+/// held from the driver: past it, allocation fails with a typed out-of-memory error.
+public final class VulkanMemoryPool: @unchecked Sendable {
+    public struct Tier: Sendable {
+        public let name: String
+        public let maxRequest: Int
+        public let blockSize: Int
+    }
+
+    public static let tiers: [Tier] = [
+        Tier(name: "tiny", maxRequest: 4 << 10, blockSize: 1 << 20),
+        Tier(name: "small", maxRequest: 256 << 10, blockSize: 8 << 20),
+        Tier(name: "medium", maxRequest: 4 << 20, blockSize: 64 << 20),
+        Tier(name: "large", maxRequest: 64 << 20, blockSize: 256 << 20),
+        Tier(name: "huge", maxRequest: .max, blockSize: 0),
+    ]
+
+    /// Where one buffer's memory lives.
+    final class Allocation {
+        let block: Block
+        let offset: Int
+        let size: Int
+        let requested: Int
+        var traceID = 0
+        init(block: Block, offset: Int, size: Int, requested: Int) {
+            self.block = block
+            self.offset = offset
+            self.size = size
+            self.requested = requested
+        }
+        var mapped: UnsafeMutableRawPointer { block.mapped + offset }
+    }
+
+    final class Block {
+        let memory: VkDeviceMemory
+        let mapped: UnsafeMutableRawPointer
+        let size: Int
+        let tier: Int
+        /// Free ranges (offset, length), sorted by offset, never adjacent (always coalesced).
+        var free: [(offset: Int, length: Int)]
+        var allocations = 0
+        var idleSince: Date?
+        init(memory: VkDeviceMemory, mapped: UnsafeMutableRawPointer, size: Int, tier: Int) {
+            self.memory = memory
+            self.mapped = mapped
+            self.size = size
+            self.tier = tier
+            free = [(0, size)]
+        }
+        var freeBytes: Int { free.reduce(0) { $0 + $1.length } }
+        var largestFree: Int { free.map(\.length).max() ?? 0 }
+    }
+
+    private let lock = NSLock()
+    private let device: VkDevice
+    private let memoryTypeIndex: UInt32
+    private let maxAllocation: Int
+    private var blocks: [Block] = []
+    private var requestedBytes = 0
+    private var allocatedBytes = 0
+    private var liveAllocations = 0
+    private var peakReserved = 0
+    private var totalAllocations = 0
+    /// Bytes the pool may hold from the driver.
+    public private(set) var budgetBytes: Int
+    /// When set, every allocation and free is appended here (for replaying a workload's trace).
+    private var trace: [PoolTraceEvent]?
+    private var nextTraceID = 0
+
+    init(device: VkDevice, memoryTypeIndex: UInt32, maxAllocation: Int, budgetBytes: Int) {
+        self.device = device
+        self.memoryTypeIndex = memoryTypeIndex
+        self.maxAllocation = maxAllocation
+        self.budgetBytes = budgetBytes
+    }
+
+    /// Returns every block to the driver; the context calls this before destroying the device.
+    func releaseAll() {
+        lock.lock()
+        defer { lock.unlock() }
+        for b in blocks { release(b) }
+        blocks.removeAll()
+    }
+
+    /// Sets the budget (the profile's memory_pool_mb). Blocks already held are kept.
+    public func setBudget(bytes: Int) {
+        lock.lock()
+        budgetBytes = max(0, bytes)
+        lock.unlock()
+    }
+
+    static func tier(for bytes: Int) -> Int { tiers.firstIndex { bytes <= $0.maxRequest } ?? tiers.count - 1 }
+
+    private static func alignUp(_ v: Int, _ a: Int) -> Int { a <= 1 ? v : (v + a - 1) / a * a }
+
+    /// Starts (or with false, stops and returns) recording allocation events.
+    @discardableResult
+    public func recordTrace(_ on: Bool) -> [PoolTraceEvent] {
+        lock.lock()
+        defer { lock.unlock() }
+        let recorded = trace ?? []
+        trace = on ? [] : nil
+        return recorded
+    }
+
+    func allocate(bytes: Int, alignment: Int, requested: Int) throws -> Allocation {
+        lock.lock()
+        defer { lock.unlock() }
+        let t = Self.tier(for: bytes)
+        if Self.tiers[t].blockSize > 0 {
+            // Best fit over the tier's blocks: the smallest free range that holds the request.
+            var best: (block: Block, index: Int, offset: Int, waste: Int)?
+            for b in blocks where b.tier == t {
+                for (i, r) in b.free.enumerated() {
+                    let start = Self.alignUp(r.offset, alignment)
+                    let end = start + bytes
+                    guard end <= r.offset + r.length else { continue }
+                    let waste = r.length - bytes
+                    if let current = best, current.waste <= waste { continue }
+                    best = (b, i, start, waste)
+                }
+            }
+            if let best { return take(best.block, best.index, best.offset, bytes, requested) }
+        }
+        guard bytes <= maxAllocation else {
+            throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes exceeds the device's largest allocation (\(maxAllocation) bytes)")
+        }
+        var held = blocks.reduce(0) { $0 + $1.size }
+        if held + bytes > budgetBytes {
+            collectGarbageLocked(olderThan: 0)  // give idle blocks back before refusing
+            held = blocks.reduce(0) { $0 + $1.size }
+        }
+        guard held + bytes <= budgetBytes else {
+            throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes requested with \(held) of \(budgetBytes) bytes "
+                               + "held (resources.memory_pool_mb); the pool budget is exhausted")
+        }
+        // The tier's block size, cut down to what the budget still allows (never below the request).
+        let blockSize = Self.tiers[t].blockSize > 0
+            ? max(bytes, min(Self.tiers[t].blockSize, maxAllocation, budgetBytes - held)) : bytes
+        let block = try newBlock(size: blockSize, tier: t)
+        return take(block, 0, 0, bytes, requested)
+    }
+
+    private func take(_ b: Block, _ index: Int, _ offset: Int, _ bytes: Int, _ requested: Int) -> Allocation {
+        let r = b.free[index]
+        var replacement: [(offset: Int, length: Int)] = []
+        if offset > r.offset { replacement.append((r.offset, offset - r.offset)) }
+        let end = offset + bytes
+        if end < r.offset + r.length { replacement.append((end, r.offset + r.length - end)) }
+        b.free.replaceSubrange(index...index, with: replacement)
+        b.allocations += 1
+        b.idleSince = nil
+        requestedBytes += requested
+        allocatedBytes += bytes
+        liveAllocations += 1
+        totalAllocations += 1
+        let a = Allocation(block: b, offset: offset, size: bytes, requested: requested)
+        if trace != nil {
+            nextTraceID += 1
+            a.traceID = nextTraceID
+            trace?.append(PoolTraceEvent(id: nextTraceID, allocate: true, requested: requested, size: bytes))
+        }
+        return a
+    }
+
+    func free(_ a: Allocation) {
+        lock.lock()
+        defer { lock.unlock() }
+        let b = a.block
+        if trace != nil, a.traceID > 0 { trace?.append(PoolTraceEvent(id: a.traceID, allocate: false, requested: a.requested, size: a.size)) }
+        requestedBytes -= a.requested
+        allocatedBytes -= a.size
+        liveAllocations -= 1
+        b.allocations -= 1
+        if Self.tiers[b.tier].blockSize == 0 {  // dedicated: straight back to the driver
+            blocks.removeAll { $0 === b }
+            release(b)
+            return
+        }
+        // Insert and coalesce with the neighbours.
+        let i = b.free.firstIndex { $0.offset > a.offset } ?? b.free.count
+        b.free.insert((a.offset, a.size), at: i)
+        if i + 1 < b.free.count, b.free[i].offset + b.free[i].length == b.free[i + 1].offset {
+            b.free[i].length += b.free[i + 1].length
+            b.free.remove(at: i + 1)
+        }
+        if i > 0, b.free[i - 1].offset + b.free[i - 1].length == b.free[i].offset {
+            b.free[i - 1].length += b.free[i].length
+            b.free.remove(at: i)
+        }
+        if b.allocations == 0 { b.idleSince = Date() }
+    }
+
+    private func newBlock(size: Int, tier: Int) throws -> Block {
+        var mai = VkMemoryAllocateInfo()
+        mai.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO
+        mai.allocationSize = VkDeviceSize(size)
+        mai.memoryTypeIndex = memoryTypeIndex
+        var mem: VkDeviceMemory?
+        try vkCheck(vkAllocateMemory(device, &mai, nil, &mem), "vkAllocateMemory(\(size) bytes)")
+        guard let mem else { throw BackendError(.outOfMemory, "vkAllocateMemory returned no memory") }
+        var ptr: UnsafeMutableRawPointer?
+        let r = vkMapMemory(device, mem, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &ptr)
+        guard r == VK_SUCCESS, let ptr else {
+            vkFreeMemory(device, mem, nil)
+            try vkCheck(r == VK_SUCCESS ? VK_ERROR_MEMORY_MAP_FAILED : r, "vkMapMemory")
+            throw BackendError(.outOfMemory, "vkMapMemory returned no pointer")
+        }
+        let b = Block(memory: mem, mapped: ptr, size: size, tier: tier)
+        blocks.append(b)
+        peakReserved = max(peakReserved, blocks.reduce(0) { $0 + $1.size })
+        return b
+    }
+
+    private func release(_ b: Block) {
+        vkUnmapMemory(device, b.memory)
+        vkFreeMemory(device, b.memory, nil)
+    }
+
+    /// Returns empty blocks idle for at least `seconds` to the driver; the bytes freed.
+    @discardableResult
+    public func collectGarbage(olderThan seconds: TimeInterval = 0) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return collectGarbageLocked(olderThan: seconds)
+    }
+
+    @discardableResult
+    private func collectGarbageLocked(olderThan seconds: TimeInterval) -> Int {
+        let now = Date()
+        var freed = 0
+        blocks.removeAll { b in
+            guard b.allocations == 0, let idle = b.idleSince, now.timeIntervalSince(idle) >= seconds else { return false }
+            freed += b.size
+            release(b)
+            return true
+        }
+        return freed
+    }
+
+    /// Statistics in the spirit of VMA's: what was asked for, what the pool holds, how it is split.
+    public func statistics() -> VulkanPoolStatistics {
+        lock.lock()
+        defer { lock.unlock() }
+        let reserved = blocks.reduce(0) { $0 + $1.size }
+        let freeBytes = blocks.filter { Self.tiers[$0.tier].blockSize > 0 }.reduce(0) { $0 + $1.freeBytes }
+        let largest = blocks.map(\.largestFree).max() ?? 0
+        let perTier = Self.tiers.indices.map { t in
+            let bs = blocks.filter { $0.tier == t }
+            return VulkanPoolStatistics.TierStatistics(name: Self.tiers[t].name, blocks: bs.count, allocations: bs.reduce(0) { $0 + $1.allocations },
+                                                       reservedBytes: bs.reduce(0) { $0 + $1.size })
+        }
+        return VulkanPoolStatistics(blocks: blocks.count, allocations: liveAllocations, totalAllocations: totalAllocations,
+                                    requestedBytes: requestedBytes, allocatedBytes: allocatedBytes, reservedBytes: reserved,
+                                    peakReservedBytes: peakReserved, freeBytes: freeBytes, largestFreeRange: largest,
+                                    budgetBytes: budgetBytes, tiers: perTier)
+    }
+}
+
+/// One allocation or free of a recorded trace: `size` is what the driver's requirements asked
+/// for (size and alignment rounding included), `requested` what the caller asked for.
+public struct PoolTraceEvent: Sendable, Codable, Equatable {
+    public let id: Int
+    public let allocate: Bool
+    public let requested: Int
+    public let size: Int
+}
+
+public struct VulkanPoolStatistics: Sendable {
+    public struct TierStatistics: Sendable {
+        public let name: String
+        public let blocks: Int
+        public let allocations: Int
+        public let reservedBytes: Int
+    }
+    public let blocks: Int
+    public let allocations: Int
+    public let totalAllocations: Int
+    /// Bytes callers asked for (live).
+    public let requestedBytes: Int
+    /// Bytes handed out, with the driver's size and alignment rounding (live).
+    public let allocatedBytes: Int
+    /// Bytes held from the driver.
+    public let reservedBytes: Int
+    public let peakReservedBytes: Int
+    public let freeBytes: Int
+    public let largestFreeRange: Int
+    public let budgetBytes: Int
+    public let tiers: [TierStatistics]
+
+    /// 1 − largest free range / all free bytes: 0 when the free space is one piece.
+    public var fragmentation: Double { freeBytes == 0 ? 0 : 1 - Double(largestFreeRange) / Double(freeBytes) }
+}

@@ -1,0 +1,90 @@
+@testable import GPUFlowCompute
+import GPUFlowTesting
+import Testing
+
+/// The tiered pool on the real device (lavapipe in CI), each test on its own context so the
+/// statistics are its own.
+@Suite(.serialized) struct VulkanMemoryPoolTests {
+    private func context() throws -> VulkanContext { try VulkanContext(preference: .any) }
+
+    @Test func tiersShareBlocksAndFreesCoalesce() throws {
+        let c = try context()
+        var buffers: [VulkanBuffer] = []
+        for n in [16, 1000, 4, 300] { buffers.append(try VulkanBuffer(context: c, bytes: n * 4)) }
+        var s = c.pool.statistics()
+        #expect(s.allocations == 4)
+        #expect(s.tiers[0].blocks == 1 && s.tiers[0].allocations == 4, "four tiny buffers share one block")
+        #expect(s.requestedBytes == (16 + 1000 + 4 + 300) * 4)
+        #expect(s.allocatedBytes >= s.requestedBytes)
+        #expect(s.reservedBytes == VulkanMemoryPool.tiers[0].blockSize)
+        buffers.remove(at: 1)  // a hole in the middle
+        s = c.pool.statistics()
+        #expect(s.fragmentation > 0, "a hole and the tail are two free ranges")
+        buffers.removeAll()
+        s = c.pool.statistics()
+        #expect(s.allocations == 0 && s.requestedBytes == 0)
+        #expect(s.fragmentation == 0 && s.largestFreeRange == VulkanMemoryPool.tiers[0].blockSize, "frees coalesce into one range")
+        #expect(s.blocks == 1, "the empty block stays cached")
+        #expect(c.pool.collectGarbage() == VulkanMemoryPool.tiers[0].blockSize)
+        #expect(c.pool.statistics().blocks == 0)
+    }
+
+    @Test func sizesPickTheirTier() {
+        #expect(VulkanMemoryPool.tier(for: 4 << 10) == 0)
+        #expect(VulkanMemoryPool.tier(for: (4 << 10) + 1) == 1)
+        #expect(VulkanMemoryPool.tier(for: 4 << 20) == 2)
+        #expect(VulkanMemoryPool.tier(for: 64 << 20) == 3)
+        #expect(VulkanMemoryPool.tier(for: (64 << 20) + 4) == 4)
+    }
+
+    @Test func hugeBuffersAreDedicatedAndReturnedAtOnce() throws {
+        let c = try context()
+        var big: VulkanBuffer? = try VulkanBuffer(context: c, bytes: 65 << 20)
+        #expect(c.pool.statistics().tiers[4].blocks == 1)
+        big?.mapped.storeBytes(of: Float(3), as: Float.self)
+        big = nil
+        #expect(c.pool.statistics().blocks == 0)
+    }
+
+    @Test func budgetExhaustionIsATypedErrorAndThePoolKeepsWorking() throws {
+        let c = try context()
+        c.pool.setBudget(bytes: 10 << 20)
+        let small = try VulkanBuffer(context: c, bytes: 200 << 10)        // an 8 MiB small-tier block
+        let medium = try VulkanBuffer(context: c, bytes: 1 << 20)         // a block cut to the 2 MiB left
+        #expect(c.pool.statistics().reservedBytes <= 10 << 20)
+        do {
+            _ = try VulkanBuffer(context: c, bytes: 3 << 20)
+            Issue.record("an allocation past the budget was accepted")
+        } catch let e as BackendError {
+            #expect(e.code == .outOfMemory && e.message.contains("the pool budget is exhausted"))
+        }
+        let another = try VulkanBuffer(context: c, bytes: 100 << 10)      // still fits the small block
+        #expect(c.pool.statistics().allocations == 3)
+        _ = (small, medium, another)
+    }
+
+    @Test func zeroSizedAndAbsurdBuffersAreRefused() throws {
+        let c = try context()
+        #expect(throws: BackendError.self) { try VulkanBuffer(context: c, bytes: 0) }
+        do {
+            _ = try VulkanBuffer(context: c, bytes: c.maxStorageBufferRange + 4)
+            Issue.record("a buffer past the max storage buffer range was accepted")
+        } catch let e as BackendError {
+            #expect(e.code == .outOfMemory && e.message.contains("max storage buffer range"))
+        }
+        #expect(c.pool.statistics().allocations == 0, "a refused buffer holds nothing")
+    }
+
+    @Test func traceRecordsEveryAllocationAndFree() throws {
+        let c = try context()
+        c.pool.recordTrace(true)
+        var a: VulkanBuffer? = try VulkanBuffer(context: c, bytes: 40)
+        let b = try VulkanBuffer(context: c, bytes: 4000)
+        a = nil
+        let trace = c.pool.recordTrace(false)
+        #expect(trace.map(\.allocate) == [true, true, false])
+        #expect(trace.map(\.requested) == [40, 4000, 40])
+        #expect(trace[2].id == trace[0].id)
+        _ = (a, b)
+    }
+}
