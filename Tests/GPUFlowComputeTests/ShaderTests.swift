@@ -1,0 +1,42 @@
+import Foundation
+@testable import GPUFlowCompute
+import GPUFlowTesting
+import Testing
+
+@Suite struct ShaderTests {
+    /// The embedded SPIR-V must be what Shaders/*.comp compile to today.
+    @Test func embeddedSPIRVIsFresh() throws {
+        let p = Process()
+        p.executableURL = TestPaths.repository.appendingPathComponent("scripts/build-shaders")
+        p.arguments = ["--check"]
+        let err = Pipe()
+        p.standardError = err
+        try p.run()
+        p.waitUntilExit()
+        let message = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(p.terminationStatus == 0, "\(message)")
+    }
+
+    @Test func everyKernelHasAShaderAndFitsThePushConstantBudget() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: TestPaths.repository.appendingPathComponent("Shaders").path)
+            .filter { $0.hasSuffix(".comp") }.map { String($0.dropLast(5)) }
+        #expect(Set(files) == Set(KernelSpec.all.map(\.name)), "one kernel a file, and a file for every kernel")
+        for k in KernelSpec.all {
+            #expect(k.pushWords * 4 <= KernelSpec.maxPushBytes, "\(k.name)")
+            #expect(EmbeddedSPIRV.shaders[k.name] != nil, "\(k.name) is embedded")
+        }
+    }
+
+    @Test func corruptSPIRVIsATypedError() throws {
+        let c = try VulkanContext.shared()
+        for words: [UInt32] in [[], [0xDEAD_BEEF, 1, 2, 3, 4, 5], [0x0723_0203]] {
+            do {
+                _ = try VulkanKernel(context: c, spec: .scale, spirv: words, cache: nil)
+                Issue.record("\(words.count) words of bad SPIR-V were accepted")
+            } catch let e as BackendError {
+                #expect(e.code == .invalidShader)
+            }
+        }
+        #expect(VulkanKernel.words(Data([1, 2, 3])) == nil, "a length that is not a multiple of 4 is refused")
+    }
+}
