@@ -35,6 +35,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .executableTarget(name: "gpuflow-bench", dependencies: ["GPUFlowCompute", "GPUFlowML", "GPUFlowCore"]),
         .target(name: "GPUFlowTesting", dependencies: ["GPUFlowCore", "GPUFlowCompute"], path: "Tests/GPUFlowTesting"),
         .testTarget(name: "GPUFlowCoreTests", dependencies: ["GPUFlowCore", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowComputeTests", dependencies: ["GPUFlowCompute", "GPUFlowTesting"]),

@@ -16,17 +16,30 @@ import Testing
         #expect(s.tiers[0].blocks == 1 && s.tiers[0].allocations == 4, "four tiny buffers share one block")
         #expect(s.requestedBytes == (16 + 1000 + 4 + 300) * 4)
         #expect(s.allocatedBytes >= s.requestedBytes)
-        #expect(s.reservedBytes == VulkanMemoryPool.tiers[0].blockSize)
+        #expect(s.reservedBytes == VulkanMemoryPool.tiers[0].blockSize / 8, "a tier's first block is an eighth of its size")
         buffers.remove(at: 1)  // a hole in the middle
         s = c.pool.statistics()
         #expect(s.fragmentation > 0, "a hole and the tail are two free ranges")
         buffers.removeAll()
         s = c.pool.statistics()
         #expect(s.allocations == 0 && s.requestedBytes == 0)
-        #expect(s.fragmentation == 0 && s.largestFreeRange == VulkanMemoryPool.tiers[0].blockSize, "frees coalesce into one range")
+        #expect(s.fragmentation == 0 && s.largestFreeRange == VulkanMemoryPool.tiers[0].blockSize / 8, "frees coalesce into one range")
         #expect(s.blocks == 1, "the empty block stays cached")
-        #expect(c.pool.collectGarbage() == VulkanMemoryPool.tiers[0].blockSize)
+        #expect(c.pool.collectGarbage() == VulkanMemoryPool.tiers[0].blockSize / 8)
         #expect(c.pool.statistics().blocks == 0)
+    }
+
+    @Test func blocksGrowAsATierFills() throws {
+        let c = try context()
+        var keep: [VulkanBuffer] = []
+        let big = VulkanMemoryPool.tiers[1].maxRequest  // 256 KiB: fills small-tier blocks quickly
+        for _ in 0..<12 { keep.append(try VulkanBuffer(context: c, bytes: big)) }
+        // Blocks of 1, 2, 4, then 8 MiB hold 4, 8, 16, 32 requests of 256 KiB: 12 need the first two.
+        #expect(c.pool.statistics().tiers[1].blocks == 2)
+        #expect(c.pool.statistics().tiers[1].reservedBytes == (1 + 2) << 20)
+        keep.append(try VulkanBuffer(context: c, bytes: big))
+        #expect(c.pool.statistics().tiers[1].reservedBytes == (1 + 2 + 4) << 20, "the third block is twice the second")
+        keep.removeAll()
     }
 
     @Test func sizesPickTheirTier() {
@@ -49,18 +62,20 @@ import Testing
     @Test func budgetExhaustionIsATypedErrorAndThePoolKeepsWorking() throws {
         let c = try context()
         c.pool.setBudget(bytes: 10 << 20)
-        let small = try VulkanBuffer(context: c, bytes: 200 << 10)        // an 8 MiB small-tier block
-        let medium = try VulkanBuffer(context: c, bytes: 1 << 20)         // a block cut to the 2 MiB left
+        let small = try VulkanBuffer(context: c, bytes: 200 << 10)        // a 1 MiB small-tier block (8 MiB / 8)
+        let medium = try VulkanBuffer(context: c, bytes: 1 << 20)         // an 8 MiB medium-tier block (64 MiB / 8)
         #expect(c.pool.statistics().reservedBytes <= 10 << 20)
+        let more = try VulkanBuffer(context: c, bytes: 3 << 20)           // fits the medium block
         do {
-            _ = try VulkanBuffer(context: c, bytes: 3 << 20)
+            _ = try VulkanBuffer(context: c, bytes: 5 << 20)              // large tier, a new block: 1 + 8 + 5 MiB > 10 MiB
             Issue.record("an allocation past the budget was accepted")
         } catch let e as BackendError {
             #expect(e.code == .outOfMemory && e.message.contains("the pool budget is exhausted"))
         }
         let another = try VulkanBuffer(context: c, bytes: 100 << 10)      // still fits the small block
-        #expect(c.pool.statistics().allocations == 3)
-        _ = (small, medium, another)
+        #expect(c.pool.statistics().allocations == 4)
+        #expect(c.pool.statistics().reservedBytes == 9 << 20)
+        _ = (small, medium, more, another)
     }
 
     @Test func zeroSizedAndAbsurdBuffersAreRefused() throws {

@@ -12,6 +12,8 @@ import Foundation
 ///   huge   > 64 MiB  dedicated allocations, returned to the driver when freed.
 /// Small tiers use small blocks so a short run does not reserve much it never uses; each
 /// block holds at least 4 of its tier's largest requests, so a block's waste stays bounded.
+/// As in VMA, a tier's first blocks are smaller (1/8, 1/4, 1/2 of its block size) and grow as
+/// the tier fills, so a small workload holds little more than it uses.
 /// Free ranges are kept sorted and coalesced; empty blocks stay cached for reuse until
 /// `collectGarbage` returns them. The budget (the profile's memory_pool_mb) caps the bytes
 /// held from the driver: past it, allocation fails with a typed out-of-memory error.
@@ -76,6 +78,7 @@ public final class VulkanMemoryPool: @unchecked Sendable {
     private var liveAllocations = 0
     private var peakReserved = 0
     private var totalAllocations = 0
+    private var driverAllocations = 0
     /// Bytes the pool may hold from the driver.
     public private(set) var budgetBytes: Int
     /// When set, every allocation and free is appended here (for replaying a workload's trace).
@@ -149,9 +152,12 @@ public final class VulkanMemoryPool: @unchecked Sendable {
             throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes requested with \(held) of \(budgetBytes) bytes "
                                + "held (resources.memory_pool_mb); the pool budget is exhausted")
         }
-        // The tier's block size, cut down to what the budget still allows (never below the request).
+        // The tier's block size for its n-th block, cut down to what the budget still allows
+        // (never below the request).
+        let inTier = blocks.filter { $0.tier == t }.count
+        let growing = Self.tiers[t].blockSize >> max(0, 3 - inTier)
         let blockSize = Self.tiers[t].blockSize > 0
-            ? max(bytes, min(Self.tiers[t].blockSize, maxAllocation, budgetBytes - held)) : bytes
+            ? max(Self.alignUp(bytes, alignment), min(growing, maxAllocation, budgetBytes - held)) : bytes
         let block = try newBlock(size: blockSize, tier: t)
         return take(block, 0, 0, bytes, requested)
     }
@@ -222,6 +228,7 @@ public final class VulkanMemoryPool: @unchecked Sendable {
             throw BackendError(.outOfMemory, "vkMapMemory returned no pointer")
         }
         let b = Block(memory: mem, mapped: ptr, size: size, tier: tier)
+        driverAllocations += 1
         blocks.append(b)
         peakReserved = max(peakReserved, blocks.reduce(0) { $0 + $1.size })
         return b
@@ -266,6 +273,7 @@ public final class VulkanMemoryPool: @unchecked Sendable {
                                                        reservedBytes: bs.reduce(0) { $0 + $1.size })
         }
         return VulkanPoolStatistics(blocks: blocks.count, allocations: liveAllocations, totalAllocations: totalAllocations,
+                                    driverAllocations: driverAllocations,
                                     requestedBytes: requestedBytes, allocatedBytes: allocatedBytes, reservedBytes: reserved,
                                     peakReservedBytes: peakReserved, freeBytes: freeBytes, largestFreeRange: largest,
                                     budgetBytes: budgetBytes, tiers: perTier)
@@ -291,6 +299,8 @@ public struct VulkanPoolStatistics: Sendable {
     public let blocks: Int
     public let allocations: Int
     public let totalAllocations: Int
+    /// vkAllocateMemory calls made so far (one per block).
+    public let driverAllocations: Int
     /// Bytes callers asked for (live).
     public let requestedBytes: Int
     /// Bytes handed out, with the driver's size and alignment rounding (live).
