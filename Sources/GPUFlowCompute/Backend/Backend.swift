@@ -17,6 +17,8 @@ public protocol Backend: AnyObject, Sendable {
     func tensor(_ values: [Float], shape: [Int]) throws -> Tensor
     func zeros(shape: [Int]) throws -> Tensor
     func read(_ t: Tensor) throws -> [Float]
+    /// (optional) Several tensors at once: a device backend brings them back in one submission.
+    func read(_ tensors: [Tensor]) throws -> [[Float]]
     func write(_ t: Tensor, _ values: [Float]) throws
 
     /// C = alpha · op(A) · op(B) + beta · C, where op(A) is m×k and op(B) is k×n.
@@ -57,6 +59,7 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    public func read(_ tensors: [Tensor]) throws -> [[Float]] { try tensors.map { try read($0) } }
     public var kernelTimings: [KernelTiming] { [] }
     public var transferStats: TransferStats? { nil }
 

@@ -60,6 +60,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         return out
     }
 
+    public func read(_ tensors: [Tensor]) throws -> [[Float]] {
+        for t in tensors { _ = try buffer(t, "read") }
+        try sequence.flush()
+        return try tensors.map { try read($0) }
+    }
+
     public func write(_ t: Tensor, _ values: [Float]) throws {
         let b = try buffer(t, "write")
         guard values.count == t.count else {

@@ -79,9 +79,9 @@ final class NetworkOnBackend {
 
     /// Reads the weights back into a new host model.
     func export() throws -> MLPModel {
-        let newLayers = try layers.enumerated().map { i, l in
-            MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: try backend.read(weights[i]),
-                           bias: try backend.read(biases[i]), activation: l.activation)
+        let values = try backend.read(weights + biases)
+        let newLayers = layers.enumerated().map { i, l in
+            MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: values[i], bias: values[layers.count + i], activation: l.activation)
         }
         return MLPModel(layers: newLayers)
     }

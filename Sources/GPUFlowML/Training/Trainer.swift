@@ -56,12 +56,15 @@ public enum Trainer {
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
                 let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs)
+                // The whole step — forward, loss, backward, update, argmax — is recorded before the
+                // one read that needs the device, so a GPU backend submits it once.
                 let pass = try net.forward(batch.x, rows: idx.count)
                 let (losses, grad) = try batch.loss(pass.output, backend: backend)
-                lossSum += Double(try backend.sum(losses))
-                if task.loss == .cross_entropy { correct += try batch.correct(pass.output, backend: backend) }
                 let grads = try net.backward(pass, outputGrad: grad)
                 try optimizer.step(net: net, grads: grads)
+                let m = try batch.metrics(output: pass.output, losses: losses, backend: backend)
+                lossSum += m.loss
+                correct += m.correct
             }
             let seconds = Date().timeIntervalSince(epochStart)
             var vLoss: Double?, vAcc: Double?
@@ -160,10 +163,20 @@ struct Batch {
         return (losses, grad)
     }
 
-    func correct(_ output: Tensor, backend: Backend) throws -> Int {
+    /// The batch's summed loss and, for classification, how many rows were right, read back in
+    /// one go. Losses are summed in row order, as the CPU reference's `sum` does.
+    func metrics(output: Tensor, losses: Tensor, backend: Backend) throws -> (loss: Double, correct: Int) {
+        guard lossKind == .cross_entropy else {
+            return (Double(try backend.read(losses).reduce(0, +)), 0)
+        }
         let arg = try backend.zeros(shape: [rows])
         try backend.rowArgmax(output, rows: rows, cols: cols, arg)
-        return zip(try backend.read(arg), labels).filter { $0 == $1 }.count
+        let values = try backend.read([losses, arg])
+        let lossSum = values[0].reduce(0, +)
+        guard !lossSum.isNaN else {
+            throw DataError("training: the loss is NaN (a label outside 0..<\(cols), or the learning rate diverged)")
+        }
+        return (Double(lossSum), zip(values[1], labels).filter { $0 == $1 }.count)
     }
 }
 
@@ -178,8 +191,9 @@ enum Evaluator {
             let batch = try Batch(data, rows: idx, backend: net.backend, loss: loss, outputs: outputs)
             let pass = try net.forward(batch.x, rows: idx.count)
             let (losses, _) = try batch.loss(pass.output, backend: net.backend)
-            lossSum += Double(try net.backend.sum(losses))
-            if loss == .cross_entropy { correct += try batch.correct(pass.output, backend: net.backend) }
+            let m = try batch.metrics(output: pass.output, losses: losses, backend: net.backend)
+            lossSum += m.loss
+            correct += m.correct
         }
         return (lossSum / Double(max(data.rows, 1)), loss == .cross_entropy ? Double(correct) / Double(max(data.rows, 1)) : nil)
     }
