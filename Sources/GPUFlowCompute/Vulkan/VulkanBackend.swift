@@ -37,7 +37,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         }
         // Vulkan has no empty buffers; an empty tensor still owns one float nobody reads.
         let b = try VulkanBuffer(context: context, bytes: max(4, values.count * 4))
-        upload(values, into: b)
+        try upload(values, into: b)
         return Tensor(shape: shape, storage: b, backendName: name)
     }
 
@@ -45,25 +45,40 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         let count = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }) else { throw BackendError(.shapeMismatch, "zeros: negative dimension in \(shape)") }
         let b = try VulkanBuffer(context: context, bytes: max(4, count * 4))
-        b.mapped.initializeMemory(as: UInt8.self, repeating: 0, count: b.size)
+        if let host = b.mapped {
+            host.initializeMemory(as: UInt8.self, repeating: 0, count: b.size)
+        } else {
+            try sequence.fillZero(b)
+        }
         return Tensor(shape: shape, storage: b, backendName: name)
     }
 
-    public func read(_ t: Tensor) throws -> [Float] {
-        let b = try buffer(t, "read")
+    public func read(_ t: Tensor) throws -> [Float] { try read([t])[0] }
+
+    /// On the staged path every tensor is copied into a staging buffer by commands recorded
+    /// after the kernels, and one submission brings them all back.
+    public func read(_ tensors: [Tensor]) throws -> [[Float]] {
+        let buffers = try tensors.map { try buffer($0, "read") }
+        var sources: [VulkanBuffer] = []
+        for (t, b) in zip(tensors, buffers) {
+            if b.mapped != nil {
+                sources.append(b)
+            } else {
+                let staging = try VulkanBuffer(context: context, bytes: b.size, role: .staging)
+                try sequence.copy(from: b, to: staging, bytes: max(4, t.count * 4))
+                sources.append(staging)
+            }
+        }
         try sequence.flush()
         let start = DispatchTime.now().uptimeNanoseconds
-        let out = Array(UnsafeBufferPointer(start: b.mapped.assumingMemoryBound(to: Float.self), count: t.count))
-        transfers.downloads += 1
-        transfers.downloadBytes += t.count * 4
+        let out = zip(tensors, sources).map { t, b -> [Float] in
+            guard let host = b.mapped else { return [] }
+            return Array(UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: t.count))
+        }
+        transfers.downloads += tensors.count
+        transfers.downloadBytes += tensors.reduce(0) { $0 + $1.count * 4 }
         transfers.downloadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         return out
-    }
-
-    public func read(_ tensors: [Tensor]) throws -> [[Float]] {
-        for t in tensors { _ = try buffer(t, "read") }
-        try sequence.flush()
-        return try tensors.map { try read($0) }
     }
 
     public func write(_ t: Tensor, _ values: [Float]) throws {
@@ -71,17 +86,25 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         guard values.count == t.count else {
             throw BackendError(.shapeMismatch, "write: tensor holds \(t.count) values, got \(values.count)")
         }
-        if sequence.isPending(b) { try sequence.flush() }  // recorded kernels still read or write it
-        upload(values, into: b)
+        try upload(values, into: b)
     }
 
-    /// Copies into mapped memory. The memory type is host-visible (device-local where the device
-    /// offers it, as lavapipe and resizable-BAR GPUs do), so there is no staging copy.
-    private func upload(_ values: [Float], into b: VulkanBuffer) {
+    /// Mapped path: a copy into the buffer's memory, after the recorded kernels that use it have
+    /// run. Staged path: a copy into a staging buffer and a recorded transfer, ordered with the
+    /// kernels inside the sequence, so nothing waits.
+    private func upload(_ values: [Float], into b: VulkanBuffer) throws {
         let start = DispatchTime.now().uptimeNanoseconds
-        values.withUnsafeBufferPointer { src in
-            if let base = src.baseAddress { b.mapped.copyMemory(from: base, byteCount: values.count * 4) }
+        let target: VulkanBuffer
+        if b.mapped != nil {
+            if sequence.isPending(b) { try sequence.flush() }  // recorded kernels still read or write it
+            target = b
+        } else {
+            target = try VulkanBuffer(context: context, bytes: b.size, role: .staging)
         }
+        values.withUnsafeBufferPointer { src in
+            if let base = src.baseAddress, let host = target.mapped { host.copyMemory(from: base, byteCount: values.count * 4) }
+        }
+        if target !== b { try sequence.copy(from: target, to: b, bytes: max(4, values.count * 4)) }
         transfers.uploads += 1
         transfers.uploadBytes += values.count * 4
         transfers.uploadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -171,12 +194,15 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         let bloss = try buffer(losses, rows, "softmaxCrossEntropy", "losses")
         let bg = try buffer(grad, rows * cols, "softmaxCrossEntropy", "grad")
         try loop(3 * cols, "softmaxCrossEntropy", "3 × cols")
-        // Labels are checked on the host, as the CPU reference does; they are almost always a
-        // fresh upload, so this reads mapped memory without waiting for the device.
-        if sequence.isPending(by) { try sequence.flush() }
-        let ys = UnsafeBufferPointer(start: by.mapped.assumingMemoryBound(to: Float.self), count: rows)
-        if let r = ys.firstIndex(where: { !($0 >= 0 && $0 < Float(cols) && $0 == $0.rounded()) }) {
-            throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(ys[r]) in row \(r) is outside 0..<\(cols)")
+        // On the mapped path labels are checked on the host, as the CPU reference does; they are
+        // almost always a fresh upload, so this reads without waiting for the device. On the staged
+        // path a label outside 0..<cols shows as a NaN loss, which the trainer refuses.
+        if let host = by.mapped {
+            if sequence.isPending(by) { try sequence.flush() }
+            let ys = UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: rows)
+            if let r = ys.firstIndex(where: { !($0 >= 0 && $0 < Float(cols) && $0 == $0.rounded()) }) {
+                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(ys[r]) in row \(r) is outside 0..<\(cols)")
+            }
         }
         try run(.softmaxXent, [bl, by, bloss, bg], [u(rows), u(cols)], groups(rows, "softmaxCrossEntropy"))
     }
@@ -221,8 +247,8 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
             count = groupsNeeded
             first = false
         } while count > 1
-        try sequence.flush()
-        return current.mapped.assumingMemoryBound(to: Float.self).pointee
+        let result = Tensor(shape: [1], storage: current, backendName: name)
+        return try read(result).first ?? 0
     }
 
     public func scale(_ x: Tensor, _ alpha: Float) throws {

@@ -1,16 +1,20 @@
 import CVulkan
 
-/// A storage buffer whose memory comes from the context's tiered pool, mapped for its whole
-/// life (the memory type is host-visible and coherent, so host reads and writes need no flushes).
+/// A storage buffer whose memory comes from one of the context's pools: the tensor pool
+/// (mapped on the mapped path, device-only on the staged path) or the staging pool (always
+/// mapped; host-visible and coherent, so host reads and writes need no flushes).
 final class VulkanBuffer {
+    enum Role { case tensor, staging }
     let context: VulkanContext
     let buffer: VkBuffer
     let allocation: VulkanMemoryPool.Allocation
     /// Bytes the caller asked for (a multiple of 4).
     let size: Int
-    var mapped: UnsafeMutableRawPointer { allocation.mapped }
+    let pool: VulkanMemoryPool
+    /// The host address; nil for device-only memory.
+    var mapped: UnsafeMutableRawPointer? { allocation.mapped }
 
-    init(context: VulkanContext, bytes: Int) throws {
+    init(context: VulkanContext, bytes: Int, role: Role = .tensor) throws {
         guard bytes > 0 else { throw BackendError(.shapeMismatch, "vulkan buffer: size must be positive, got \(bytes) bytes") }
         guard bytes <= context.maxStorageBufferRange else {
             throw BackendError(.outOfMemory,
@@ -18,6 +22,7 @@ final class VulkanBuffer {
         }
         self.context = context
         size = bytes
+        pool = role == .tensor ? context.pool : context.stagingPool
         let dev = context.device
         var bci = VkBufferCreateInfo()
         bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
@@ -30,13 +35,13 @@ final class VulkanBuffer {
         guard let buf else { throw BackendError(.outOfMemory, "vkCreateBuffer returned no buffer") }
         var req = VkMemoryRequirements()
         vkGetBufferMemoryRequirements(dev, buf, &req)
-        guard req.memoryTypeBits & (1 << context.memoryTypeIndex) != 0 else {
+        guard req.memoryTypeBits & (1 << pool.memoryTypeIndex) != 0 else {
             vkDestroyBuffer(dev, buf, nil)
             throw BackendError(.unavailable, "vulkan buffer: the chosen memory type cannot back storage buffers")
         }
         let a: VulkanMemoryPool.Allocation
         do {
-            a = try context.pool.allocate(bytes: Int(req.size), alignment: Int(req.alignment), requested: bytes)
+            a = try pool.allocate(bytes: Int(req.size), alignment: Int(req.alignment), requested: bytes)
         } catch {
             vkDestroyBuffer(dev, buf, nil)
             throw error
@@ -44,7 +49,7 @@ final class VulkanBuffer {
         let bind = vkBindBufferMemory(dev, buf, a.block.memory, VkDeviceSize(a.offset))
         guard bind == VK_SUCCESS else {
             vkDestroyBuffer(dev, buf, nil)
-            context.pool.free(a)
+            pool.free(a)
             try vkCheck(bind, "vkBindBufferMemory")
             throw BackendError(.outOfMemory, "vkBindBufferMemory failed")
         }
@@ -54,10 +59,6 @@ final class VulkanBuffer {
 
     deinit {
         vkDestroyBuffer(context.device, buffer, nil)
-        context.pool.free(allocation)
-    }
-
-    var floats: UnsafeMutableBufferPointer<Float> {
-        UnsafeMutableBufferPointer(start: mapped.assumingMemoryBound(to: Float.self), count: size / 4)
+        pool.free(allocation)
     }
 }

@@ -20,6 +20,8 @@ public final class VulkanContext: @unchecked Sendable {
     /// device offers such a type (lavapipe, resizable-BAR GPUs), so no staging copy is needed.
     let memoryTypeIndex: UInt32
     public let memoryIsDeviceLocal: Bool
+    /// Whether tensors are mapped by the host or reached through staging buffers.
+    public let memoryPath: VulkanMemoryPath
     public let maxStorageBufferRange: Int
     public let maxAllocationSize: Int
     public let nonCoherentAtomSize: Int
@@ -31,8 +33,10 @@ public final class VulkanContext: @unchecked Sendable {
     /// queue; nil when the queue cannot time kernels (validBits 0).
     public let timestampPeriodNS: Double
     public let timestampValidBits: UInt32?
-    /// Every buffer's memory, sub-allocated by size tier under the profile's budget.
+    /// Every tensor's memory, sub-allocated by size tier under the profile's budget.
     public let pool: VulkanMemoryPool
+    /// Host-visible memory for staging copies (used on the staged path only).
+    public let stagingPool: VulkanMemoryPool
     /// Bytes of the heap buffers are allocated from.
     public let heapBytes: Int
     /// Built kernels and the on-disk pipeline cache.
@@ -42,7 +46,9 @@ public final class VulkanContext: @unchecked Sendable {
 
     /// Opens the device `index` if given, else the first by `preference`. Throws
     /// `BackendError(.unavailable)` when there is no Vulkan driver or no matching device.
-    public init(preference: VulkanDevicePreference = .any, index: Int? = nil) throws {
+    /// `staging: true` forces the staged memory path even where the device could map its memory
+    /// (tests use it to run the staging code on lavapipe).
+    public init(preference: VulkanDevicePreference = .any, index: Int? = nil, staging: Bool = false) throws {
         let devices = try VulkanDevices.list()
         guard !devices.isEmpty else { throw BackendError(.unavailable, "no Vulkan physical device") }
         let chosen: VulkanDeviceInfo
@@ -150,33 +156,18 @@ public final class VulkanContext: @unchecked Sendable {
         }
         commandPool = pool
 
-        // Memory type: host-visible + coherent, device-local preferred.
         var mem = VkPhysicalDeviceMemoryProperties()
         vkGetPhysicalDeviceMemoryProperties(pd, &mem)
-        let wanted = UInt32(VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT.rawValue | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT.rawValue)
-        let local = UInt32(VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT.rawValue)
-        var best: (UInt32, Bool)?
-        withUnsafeBytes(of: mem.memoryTypes) { raw in
-            let types = raw.bindMemory(to: VkMemoryType.self)
-            for i in 0..<Int(mem.memoryTypeCount) where types[i].propertyFlags & wanted == wanted {
-                let isLocal = types[i].propertyFlags & local != 0
-                if best == nil || (isLocal && best?.1 == false) { best = (UInt32(i), isLocal) }
-            }
-        }
-        guard let best else {
+        guard let memory = MemoryTypeChoice.choose(mem, forceStaging: staging) else {
             vkDestroyCommandPool(dev, pool, nil)
             vkDestroyDevice(dev, nil)
             vkDestroyInstance(inst, nil)
             throw BackendError(.unavailable, "\(chosen.name) has no host-visible coherent memory type")
         }
-        memoryTypeIndex = best.0
-        memoryIsDeviceLocal = best.1
-        var heap = 0
-        withUnsafeBytes(of: mem.memoryTypes) { tRaw in
-            let heapIndex = Int(tRaw.bindMemory(to: VkMemoryType.self)[Int(best.0)].heapIndex)
-            withUnsafeBytes(of: mem.memoryHeaps) { hRaw in heap = Int(hRaw.bindMemory(to: VkMemoryHeap.self)[heapIndex].size) }
-        }
-        heapBytes = heap
+        memoryPath = memory.path
+        memoryTypeIndex = memory.deviceType
+        memoryIsDeviceLocal = memory.deviceIsDeviceLocal
+        heapBytes = memory.deviceHeapBytes
 
         var props = VkPhysicalDeviceProperties()
         vkGetPhysicalDeviceProperties(pd, &props)
@@ -197,8 +188,13 @@ public final class VulkanContext: @unchecked Sendable {
         // 16×16 tiles need 256 invocations and 2 KiB of shared memory; fall back to 8×8.
         gemmTile = invocations >= 256 && props.limits.maxComputeSharedMemorySize >= 2048 ? 16 : 8
         kernels = KernelStore(device: dev, info: chosen)
-        self.pool = VulkanMemoryPool(device: dev, memoryTypeIndex: best.0, maxAllocation: maxAllocationSize > 0 ? maxAllocationSize : heap,
-                                budgetBytes: heap)
+        let maxAllocation = maxAllocationSize > 0 ? maxAllocationSize : memory.deviceHeapBytes
+        self.pool = VulkanMemoryPool(device: dev, memoryTypeIndex: memory.deviceType, hostVisible: memory.path == .mapped,
+                                     maxAllocation: maxAllocation, budgetBytes: memory.deviceHeapBytes)
+        // Staging memory is its own pool, outside the tensor budget: it only ever holds what is
+        // in flight between host and device.
+        stagingPool = VulkanMemoryPool(device: dev, memoryTypeIndex: memory.hostType, hostVisible: true,
+                                       maxAllocation: maxAllocation, budgetBytes: .max)
     }
 
     func kernel(_ spec: KernelSpec) throws -> VulkanKernel { try kernels.kernel(spec, context: self) }
@@ -210,14 +206,15 @@ public final class VulkanContext: @unchecked Sendable {
         vkDeviceWaitIdle(device)
         kernels.destroy(device: device)
         pool.releaseAll()
+        stagingPool.releaseAll()
         vkDestroyCommandPool(device, commandPool, nil)
         vkDestroyDevice(device, nil)
         vkDestroyInstance(instance, nil)
     }
 
     /// The process-wide context for a preference, opened on first use.
-    public static func shared(preference: VulkanDevicePreference = .any, index: Int? = nil) throws -> VulkanContext {
-        try registry.context(preference: preference, index: index)
+    public static func shared(preference: VulkanDevicePreference = .any, index: Int? = nil, staging: Bool = false) throws -> VulkanContext {
+        try registry.context(preference: preference, index: index, staging: staging)
     }
 
     private static let registry = Registry()
@@ -227,14 +224,14 @@ public final class VulkanContext: @unchecked Sendable {
         private var contexts: [String: VulkanContext] = [:]
         private var failures: [String: BackendError] = [:]
 
-        func context(preference: VulkanDevicePreference, index: Int?) throws -> VulkanContext {
-            let key = "\(preference.rawValue)/\(index.map(String.init) ?? "-")"
+        func context(preference: VulkanDevicePreference, index: Int?, staging: Bool) throws -> VulkanContext {
+            let key = "\(preference.rawValue)/\(index.map(String.init) ?? "-")/\(staging)"
             lock.lock()
             defer { lock.unlock() }
             if let c = contexts[key] { return c }
             if let f = failures[key] { throw f }
             do {
-                let c = try VulkanContext(preference: preference, index: index)
+                let c = try VulkanContext(preference: preference, index: index, staging: staging)
                 contexts[key] = c
                 return c
             } catch let e as BackendError {

@@ -45,19 +45,20 @@ public final class VulkanMemoryPool: @unchecked Sendable {
             self.size = size
             self.requested = requested
         }
-        var mapped: UnsafeMutableRawPointer { block.mapped + offset }
+        /// The host address, on a host-visible pool.
+        var mapped: UnsafeMutableRawPointer? { block.mapped.map { $0 + offset } }
     }
 
     final class Block {
         let memory: VkDeviceMemory
-        let mapped: UnsafeMutableRawPointer
+        let mapped: UnsafeMutableRawPointer?
         let size: Int
         let tier: Int
         /// Free ranges (offset, length), sorted by offset, never adjacent (always coalesced).
         var free: [(offset: Int, length: Int)]
         var allocations = 0
         var idleSince: Date?
-        init(memory: VkDeviceMemory, mapped: UnsafeMutableRawPointer, size: Int, tier: Int) {
+        init(memory: VkDeviceMemory, mapped: UnsafeMutableRawPointer?, size: Int, tier: Int) {
             self.memory = memory
             self.mapped = mapped
             self.size = size
@@ -70,7 +71,9 @@ public final class VulkanMemoryPool: @unchecked Sendable {
 
     private let lock = NSLock()
     private let device: VkDevice
-    private let memoryTypeIndex: UInt32
+    let memoryTypeIndex: UInt32
+    /// Whether blocks are mapped for the host (false for device-only memory on the staged path).
+    let hostVisible: Bool
     private let maxAllocation: Int
     private var blocks: [Block] = []
     private var requestedBytes = 0
@@ -85,9 +88,10 @@ public final class VulkanMemoryPool: @unchecked Sendable {
     private var trace: [PoolTraceEvent]?
     private var nextTraceID = 0
 
-    init(device: VkDevice, memoryTypeIndex: UInt32, maxAllocation: Int, budgetBytes: Int) {
+    init(device: VkDevice, memoryTypeIndex: UInt32, hostVisible: Bool, maxAllocation: Int, budgetBytes: Int) {
         self.device = device
         self.memoryTypeIndex = memoryTypeIndex
+        self.hostVisible = hostVisible
         self.maxAllocation = maxAllocation
         self.budgetBytes = budgetBytes
     }
@@ -221,11 +225,13 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         try vkCheck(vkAllocateMemory(device, &mai, nil, &mem), "vkAllocateMemory(\(size) bytes)")
         guard let mem else { throw BackendError(.outOfMemory, "vkAllocateMemory returned no memory") }
         var ptr: UnsafeMutableRawPointer?
-        let r = vkMapMemory(device, mem, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &ptr)
-        guard r == VK_SUCCESS, let ptr else {
-            vkFreeMemory(device, mem, nil)
-            try vkCheck(r == VK_SUCCESS ? VK_ERROR_MEMORY_MAP_FAILED : r, "vkMapMemory")
-            throw BackendError(.outOfMemory, "vkMapMemory returned no pointer")
+        if hostVisible {
+            let r = vkMapMemory(device, mem, 0, VkDeviceSize(VK_WHOLE_SIZE), 0, &ptr)
+            guard r == VK_SUCCESS, ptr != nil else {
+                vkFreeMemory(device, mem, nil)
+                try vkCheck(r == VK_SUCCESS ? VK_ERROR_MEMORY_MAP_FAILED : r, "vkMapMemory")
+                throw BackendError(.outOfMemory, "vkMapMemory returned no pointer")
+            }
         }
         let b = Block(memory: mem, mapped: ptr, size: size, tier: tier)
         driverAllocations += 1
@@ -235,7 +241,7 @@ public final class VulkanMemoryPool: @unchecked Sendable {
     }
 
     private func release(_ b: Block) {
-        vkUnmapMemory(device, b.memory)
+        if b.mapped != nil { vkUnmapMemory(device, b.memory) }
         vkFreeMemory(device, b.memory, nil)
     }
 

@@ -90,6 +90,50 @@ final class VulkanSequence {
         vkDestroyCommandPool(dev, pool, nil)
     }
 
+    /// Records a copy of `bytes` bytes between buffers, with the barriers that order it after
+    /// earlier kernels and copies and before later ones (and before host reads of `to`).
+    func copy(from: VulkanBuffer, to: VulkanBuffer, bytes: Int) throws {
+        try beginIfNeeded()
+        transferBarrier(before: true)
+        var region = VkBufferCopy()
+        region.size = VkDeviceSize(bytes)
+        vkCmdCopyBuffer(commandBuffer, from.buffer, to.buffer, 1, &region)
+        transferBarrier(before: false)
+        retain([from, to])
+    }
+
+    /// Records zero-filling a whole buffer.
+    func fillZero(_ b: VulkanBuffer) throws {
+        try beginIfNeeded()
+        transferBarrier(before: true)
+        vkCmdFillBuffer(commandBuffer, b.buffer, 0, VkDeviceSize(VK_WHOLE_SIZE), 0)
+        transferBarrier(before: false)
+        retain([b])
+    }
+
+    private func transferBarrier(before: Bool) {
+        let compute = UInt32(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue), transfer = UInt32(VK_PIPELINE_STAGE_TRANSFER_BIT.rawValue)
+        let host = UInt32(VK_PIPELINE_STAGE_HOST_BIT.rawValue)
+        let shaderRW = UInt32(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue)
+        let transferRW = UInt32(VK_ACCESS_TRANSFER_READ_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+        var barrier = VkMemoryBarrier()
+        barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
+        if before {
+            barrier.srcAccessMask = UInt32(VK_ACCESS_SHADER_WRITE_BIT.rawValue | VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+            barrier.dstAccessMask = transferRW
+            vkCmdPipelineBarrier(commandBuffer, compute | transfer, transfer, 0, 1, &barrier, 0, nil, 0, nil)
+        } else {
+            barrier.srcAccessMask = UInt32(VK_ACCESS_TRANSFER_WRITE_BIT.rawValue)
+            barrier.dstAccessMask = shaderRW | transferRW | UInt32(VK_ACCESS_HOST_READ_BIT.rawValue)
+            vkCmdPipelineBarrier(commandBuffer, transfer, compute | transfer | host, 0, 1, &barrier, 0, nil, 0, nil)
+        }
+    }
+
+    private func retain(_ buffers: [VulkanBuffer]) {
+        retained += buffers
+        for b in buffers { pending.insert(ObjectIdentifier(b)) }
+    }
+
     /// Records one dispatch of `kernel` over `buffers` (in binding order).
     func dispatch(_ kernel: VulkanKernel, _ buffers: [VulkanBuffer], push: [UInt32], groups: (UInt32, UInt32, UInt32)) throws {
         guard buffers.count == kernel.spec.bindings, push.count == kernel.spec.pushWords else {
@@ -147,8 +191,7 @@ final class VulkanSequence {
         barrier.dstAccessMask = UInt32(VK_ACCESS_SHADER_READ_BIT.rawValue | VK_ACCESS_SHADER_WRITE_BIT.rawValue)
         let stage = UInt32(VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT.rawValue)
         vkCmdPipelineBarrier(commandBuffer, stage, stage, 0, 1, &barrier, 0, nil, 0, nil)
-        retained += buffers
-        for b in buffers { pending.insert(ObjectIdentifier(b)) }
+        retain(buffers)
         recordedDispatches += 1
     }
 
