@@ -103,3 +103,42 @@ import Testing
         _ = (a, b)
     }
 }
+
+@Suite(.serialized) struct VulkanDefragmentationTests {
+    @Test(arguments: [false, true])
+    func defragmentMovesBuffersKeepsTheirContentsAndReleasesBlocks(_ staging: Bool) throws {
+        let c = try VulkanContext(preference: .any, staging: staging)
+        let v = try VulkanBackend(context: c)
+        // 40 tensors of 4 KiB (the tiny tier's largest) need two blocks: 32 in the first, 8 in the second.
+        var tensors: [Tensor?] = try (0..<40).map { i in try v.tensor([Float](repeating: Float(i), count: 1024), shape: [1024]) }
+        #expect(c.pool.statistics().tiers[0].blocks == 2)
+        for i in 0..<30 { tensors[i] = nil }  // the first block keeps only tensors 30 and 31
+        let reservedBefore = c.pool.statistics().reservedBytes
+        let result = try v.defragment()
+        #expect(result.moved == 2, "the two survivors of the emptier block move")
+        #expect(result.releasedBytes == VulkanMemoryPool.tiers[0].blockSize / 8)
+        #expect(c.pool.statistics().reservedBytes == reservedBefore - result.releasedBytes)
+        #expect(c.pool.statistics().tiers[0].blocks == 1)
+        let survivors = tensors.compactMap { $0 }
+        let values = try v.read(survivors)
+        for (t, got) in zip(30..<40, values) { #expect(got == [Float](repeating: Float(t), count: 1024), "tensor \(t)") }
+        // The moved buffers still work as kernel operands.
+        try v.scale(survivors[0], 2)
+        #expect(try v.read(survivors[0]).first == 60)
+    }
+
+    @Test func defragmentRefusesWhileCommandsAreRecorded() throws {
+        let c = try VulkanContext(preference: .any)
+        let a = try VulkanBackend(context: c), b = try VulkanBackend(context: c)
+        let t = try a.tensor([1, 2, 3], shape: [3])
+        try a.scale(t, 2)  // recorded, not submitted
+        do {
+            _ = try b.defragment()
+            Issue.record("defragmented under a recording sequence")
+        } catch let e as BackendError {
+            #expect(e.code == .unsupported)
+        }
+        #expect(try a.read(t) == [2, 4, 6])
+        _ = try b.defragment()
+    }
+}

@@ -25,6 +25,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public var transferStats: TransferStats? { transfers }
     private var transfers = TransferStats()
 
+    /// Submits this backend's recorded work, then compacts the device's tensor pool.
+    public func defragment() throws -> DefragmentationResult {
+        try sequence.flush()
+        return try context.defragment()
+    }
+
     /// Dispatches recorded and submissions made so far, for tests and monitoring.
     public var recordedDispatches: Int { sequence.recordedDispatches }
     public var submissions: Int { sequence.submissions }

@@ -6,8 +6,9 @@ import CVulkan
 final class VulkanBuffer {
     enum Role { case tensor, staging }
     let context: VulkanContext
-    let buffer: VkBuffer
-    let allocation: VulkanMemoryPool.Allocation
+    /// Both change when defragmentation moves the buffer (tensors keep this object).
+    private(set) var buffer: VkBuffer
+    private(set) var allocation: VulkanMemoryPool.Allocation
     /// Bytes the caller asked for (a multiple of 4).
     let size: Int
     let pool: VulkanMemoryPool
@@ -55,6 +56,36 @@ final class VulkanBuffer {
         }
         buffer = buf
         allocation = a
+        pool.adopt(a, by: self)
+    }
+
+    /// Rebinds this buffer to `fresh` (same size) and copies the contents there. Called by the
+    /// pool's defragmentation, under its lock, with no command using the buffer.
+    func relocate(to fresh: VulkanMemoryPool.Allocation) throws {
+        let dev = context.device
+        var bci = VkBufferCreateInfo()
+        bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+        bci.size = VkDeviceSize(size)
+        bci.usage = UInt32(VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+                           | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
+        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE
+        var buf: VkBuffer?
+        try vkCheck(vkCreateBuffer(dev, &bci, nil, &buf), "vkCreateBuffer (defragment)")
+        guard let buf else { throw BackendError(.outOfMemory, "vkCreateBuffer returned no buffer") }
+        let bind = vkBindBufferMemory(dev, buf, fresh.block.memory, VkDeviceSize(fresh.offset))
+        guard bind == VK_SUCCESS else {
+            vkDestroyBuffer(dev, buf, nil)
+            try vkCheck(bind, "vkBindBufferMemory (defragment)")
+            return
+        }
+        if let from = allocation.mapped, let to = fresh.mapped {
+            to.copyMemory(from: from, byteCount: size)
+        } else {
+            try context.copyNow(from: buffer, to: buf, bytes: size)
+        }
+        vkDestroyBuffer(dev, buffer, nil)
+        buffer = buf
+        allocation = fresh
     }
 
     deinit {

@@ -22,6 +22,9 @@ public final class VulkanContext: @unchecked Sendable {
     public let memoryIsDeviceLocal: Bool
     /// Whether tensors are mapped by the host or reached through staging buffers.
     public let memoryPath: VulkanMemoryPath
+    /// Whether VK_EXT_memory_budget is enabled (not on lavapipe).
+    public let hasMemoryBudget: Bool
+    private let tensorHeapIndex: Int
     public let maxStorageBufferRange: Int
     public let maxAllocationSize: Int
     public let nonCoherentAtomSize: Int
@@ -111,6 +114,18 @@ public final class VulkanContext: @unchecked Sendable {
         let validBits = families[family].timestampValidBits
         timestampValidBits = validBits > 0 ? validBits : nil
 
+        // VK_EXT_memory_budget, where the driver has it, tells how much of each heap this
+        // process may use now; the pool's budget never exceeds it.
+        var extCount: UInt32 = 0
+        vkEnumerateDeviceExtensionProperties(pd, nil, &extCount, nil)
+        var exts = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(extCount))
+        vkEnumerateDeviceExtensionProperties(pd, nil, &extCount, &exts)
+        let extensionNames = exts.map { e in withUnsafeBytes(of: e.extensionName) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
+        hasMemoryBudget = extensionNames.contains("VK_EXT_memory_budget")
+        let enabled = hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
+        var cNames = enabled.map { strdup($0) }
+        defer { cNames.forEach { free($0) } }
+
         var dev: VkDevice?
         var priority: Float = 1
         let createResult: VkResult = withUnsafePointer(to: &priority) { prio in
@@ -124,7 +139,13 @@ public final class VulkanContext: @unchecked Sendable {
                 dci.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO
                 dci.queueCreateInfoCount = 1
                 dci.pQueueCreateInfos = q
-                return vkCreateDevice(pd, &dci, nil, &dev)
+                return cNames.withUnsafeMutableBufferPointer { names in
+                    names.withMemoryRebound(to: UnsafePointer<CChar>?.self) { ptrs in
+                        dci.enabledExtensionCount = UInt32(ptrs.count)
+                        dci.ppEnabledExtensionNames = ptrs.isEmpty ? nil : UnsafePointer(ptrs.baseAddress)
+                        return vkCreateDevice(pd, &dci, nil, &dev)
+                    }
+                }
             }
         }
         guard createResult == VK_SUCCESS, let dev else {
@@ -166,6 +187,7 @@ public final class VulkanContext: @unchecked Sendable {
         }
         memoryPath = memory.path
         memoryTypeIndex = memory.deviceType
+        tensorHeapIndex = withUnsafeBytes(of: mem.memoryTypes) { Int($0.bindMemory(to: VkMemoryType.self)[Int(memory.deviceType)].heapIndex) }
         memoryIsDeviceLocal = memory.deviceIsDeviceLocal
         heapBytes = memory.deviceHeapBytes
 
@@ -198,6 +220,88 @@ public final class VulkanContext: @unchecked Sendable {
     }
 
     func kernel(_ spec: KernelSpec) throws -> VulkanKernel { try kernels.kernel(spec, context: self) }
+
+    private let recordingLock = NSLock()
+    private var recordingSequences = 0
+
+    /// Sequences report when they start and stop holding recorded commands, so that
+    /// defragmentation can refuse to move buffers a recorded command still refers to.
+    func sequenceRecording(_ started: Bool) {
+        recordingLock.lock()
+        recordingSequences += started ? 1 : -1
+        recordingLock.unlock()
+    }
+
+    /// Compacts the tensor pool: moves buffers out of its emptiest blocks and returns the blocks
+    /// that emptied. Throws `.unsupported` while any backend on this device holds recorded,
+    /// unsubmitted commands (flush them first: `VulkanBackend.defragment` does).
+    public func defragment() throws -> DefragmentationResult {
+        recordingLock.lock()
+        defer { recordingLock.unlock() }
+        guard recordingSequences == 0 else {
+            throw BackendError(.unsupported, "defragment: \(recordingSequences) command sequence(s) on this device are still recording")
+        }
+        vkDeviceWaitIdle(device)
+        return try pool.defragment { buffer, fresh in try buffer.relocate(to: fresh) }
+    }
+
+    /// Copies between two buffers now, in a command buffer of its own (used by defragmentation
+    /// of device-only memory).
+    func copyNow(from: VkBuffer, to: VkBuffer, bytes: Int) throws {
+        var cbai = VkCommandBufferAllocateInfo()
+        cbai.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO
+        cbai.commandPool = commandPool
+        cbai.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY
+        cbai.commandBufferCount = 1
+        var cb: VkCommandBuffer?
+        submitLock.lock()
+        defer { submitLock.unlock() }
+        try vkCheck(vkAllocateCommandBuffers(device, &cbai, &cb), "vkAllocateCommandBuffers (copy)")
+        guard let cb else { throw BackendError(.outOfMemory, "no command buffer") }
+        var cbOpt: VkCommandBuffer? = cb
+        defer { vkFreeCommandBuffers(device, commandPool, 1, &cbOpt) }
+        var bi = VkCommandBufferBeginInfo()
+        bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
+        bi.flags = UInt32(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue)
+        try vkCheck(vkBeginCommandBuffer(cb, &bi), "vkBeginCommandBuffer (copy)")
+        var region = VkBufferCopy()
+        region.size = VkDeviceSize(bytes)
+        vkCmdCopyBuffer(cb, from, to, 1, &region)
+        try vkCheck(vkEndCommandBuffer(cb), "vkEndCommandBuffer (copy)")
+        let r: VkResult = withUnsafePointer(to: &cbOpt) { p in
+            var si = VkSubmitInfo()
+            si.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO
+            si.commandBufferCount = 1
+            si.pCommandBuffers = p
+            return vkQueueSubmit(queue, 1, &si, nil)
+        }
+        try vkCheck(r, "vkQueueSubmit (copy)")
+        try vkCheck(vkQueueWaitIdle(queue), "vkQueueWaitIdle (copy)")
+    }
+
+    /// The driver's budget and current usage of the tensor heap (VK_EXT_memory_budget); nil
+    /// where the extension is missing — never an estimate.
+    public func heapBudget() -> (budgetBytes: Int, usageBytes: Int)? {
+        guard hasMemoryBudget else { return nil }
+        var budget = VkPhysicalDeviceMemoryBudgetPropertiesEXT()
+        budget.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT
+        var props = VkPhysicalDeviceMemoryProperties2()
+        props.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2
+        withUnsafeMutablePointer(to: &budget) { b in
+            props.pNext = UnsafeMutableRawPointer(b)
+            vkGetPhysicalDeviceMemoryProperties2(physicalDevice, &props)
+        }
+        let i = tensorHeapIndex
+        let b = withUnsafeBytes(of: budget.heapBudget) { Int($0.bindMemory(to: VkDeviceSize.self)[i]) }
+        let u = withUnsafeBytes(of: budget.heapUsage) { Int($0.bindMemory(to: VkDeviceSize.self)[i]) }
+        return (b, u)
+    }
+
+    /// Sets the tensor pool's budget to `bytes`, capped by the driver's heap budget where known.
+    public func setPoolBudget(bytes: Int) {
+        let cap = heapBudget().map { $0.budgetBytes } ?? heapBytes
+        pool.setBudget(bytes: min(bytes, cap))
+    }
 
     /// Saves the pipeline cache now (it is also saved when the context goes away).
     public func savePipelineCache() { kernels.save(device: device) }

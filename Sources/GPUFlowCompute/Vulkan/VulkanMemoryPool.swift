@@ -39,6 +39,10 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         let size: Int
         let requested: Int
         var traceID = 0
+        /// The buffer bound here; defragmentation moves it.
+        weak var owner: VulkanBuffer?
+        /// The binding's required alignment, kept so a move honours it.
+        var alignment = 1
         init(block: Block, offset: Int, size: Int, requested: Int) {
             self.block = block
             self.offset = offset
@@ -142,7 +146,11 @@ public final class VulkanMemoryPool: @unchecked Sendable {
                     best = (b, i, start, waste)
                 }
             }
-            if let best { return take(best.block, best.index, best.offset, bytes, requested) }
+            if let best {
+                let a = take(best.block, best.index, best.offset, bytes, requested)
+                a.alignment = alignment
+                return a
+            }
         }
         guard bytes <= maxAllocation else {
             throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes exceeds the device's largest allocation (\(maxAllocation) bytes)")
@@ -163,7 +171,9 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         let blockSize = Self.tiers[t].blockSize > 0
             ? max(Self.alignUp(bytes, alignment), min(growing, maxAllocation, budgetBytes - held)) : bytes
         let block = try newBlock(size: blockSize, tier: t)
-        return take(block, 0, 0, bytes, requested)
+        let a = take(block, 0, 0, bytes, requested)
+        a.alignment = alignment
+        return a
     }
 
     private func take(_ b: Block, _ index: Int, _ offset: Int, _ bytes: Int, _ requested: Int) -> Allocation {
@@ -180,6 +190,7 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         liveAllocations += 1
         totalAllocations += 1
         let a = Allocation(block: b, offset: offset, size: bytes, requested: requested)
+        owners[ObjectIdentifier(a)] = a
         if trace != nil {
             nextTraceID += 1
             a.traceID = nextTraceID
@@ -191,7 +202,12 @@ public final class VulkanMemoryPool: @unchecked Sendable {
     func free(_ a: Allocation) {
         lock.lock()
         defer { lock.unlock() }
+        freeLocked(a)
+    }
+
+    private func freeLocked(_ a: Allocation) {
         let b = a.block
+        owners[ObjectIdentifier(a)] = nil
         if trace != nil, a.traceID > 0 { trace?.append(PoolTraceEvent(id: a.traceID, allocate: false, requested: a.requested, size: a.size)) }
         requestedBytes -= a.requested
         allocatedBytes -= a.size
@@ -266,6 +282,77 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         return freed
     }
 
+    /// Moves live allocations out of the emptiest blocks of each tier into free space in the
+    /// tier's other blocks, then returns the blocks that emptied to the driver. `relocate`
+    /// rebinds a buffer to its new place and copies its contents; it runs under the pool's lock,
+    /// so it must not call back into the pool. The caller guarantees no recorded command still
+    /// refers to the buffers (VulkanContext checks that no sequence is recording).
+    func defragment(relocate: (VulkanBuffer, Allocation) throws -> Void) throws -> DefragmentationResult {
+        lock.lock()
+        defer { lock.unlock() }
+        var moved = 0, movedBytes = 0
+        let before = blocks.reduce(0) { $0 + $1.size }
+        for t in Self.tiers.indices where Self.tiers[t].blockSize > 0 {
+            // Emptiest first: the cheapest blocks to clear.
+            let candidates = blocks.filter { $0.tier == t && $0.allocations > 0 }.sorted { ($0.size - $0.freeBytes) < ($1.size - $1.freeBytes) }
+            guard candidates.count >= 2 else { continue }
+            for source in candidates.dropLast() {
+                let live = liveAllocations(in: source)
+                // Only clear a block whose every allocation fits elsewhere; a half-moved block frees nothing.
+                var plan: [(Allocation, Block, Int, Int)] = []
+                var shadow = Dictionary(uniqueKeysWithValues: blocks.filter { $0.tier == t && $0 !== source }.map { (ObjectIdentifier($0), $0.free) })
+                for a in live {
+                    var placed = false
+                    for target in blocks where target.tier == t && target !== source {
+                        guard var ranges = shadow[ObjectIdentifier(target)] else { continue }
+                        if let i = ranges.firstIndex(where: { Self.alignUp($0.offset, a.alignment) + a.size <= $0.offset + $0.length }) {
+                            let start = Self.alignUp(ranges[i].offset, a.alignment)
+                            let end = start + a.size
+                            var rest: [(offset: Int, length: Int)] = []
+                            if start > ranges[i].offset { rest.append((ranges[i].offset, start - ranges[i].offset)) }
+                            if end < ranges[i].offset + ranges[i].length { rest.append((end, ranges[i].offset + ranges[i].length - end)) }
+                            ranges.replaceSubrange(i...i, with: rest)
+                            shadow[ObjectIdentifier(target)] = ranges
+                            plan.append((a, target, i, start))
+                            placed = true
+                            break
+                        }
+                    }
+                    if !placed { plan.removeAll(); break }
+                }
+                guard !plan.isEmpty, plan.count == live.count else { continue }
+                for (a, target, _, start) in plan {
+                    guard let owner = a.owner,
+                          let index = target.free.firstIndex(where: { $0.offset <= start && start + a.size <= $0.offset + $0.length }) else { continue }
+                    let fresh = take(target, index, start, a.size, a.requested)
+                    fresh.owner = owner
+                    fresh.alignment = a.alignment
+                    try relocate(owner, fresh)
+                    freeLocked(a)
+                    moved += 1
+                    movedBytes += a.size
+                }
+            }
+        }
+        let released = collectGarbageLocked(olderThan: 0)
+        return DefragmentationResult(moved: moved, movedBytes: movedBytes, releasedBytes: released,
+                                     reservedBefore: before, reservedAfter: blocks.reduce(0) { $0 + $1.size })
+    }
+
+    /// The live allocations of a block, found through their owners.
+    private var owners: [ObjectIdentifier: Allocation] = [:]
+    private func liveAllocations(in block: Block) -> [Allocation] {
+        owners.values.filter { $0.block === block && $0.owner != nil }.sorted { $0.offset < $1.offset }
+    }
+
+    /// Registers a buffer as the owner of its allocation, so defragmentation can move it.
+    func adopt(_ a: Allocation, by owner: VulkanBuffer) {
+        lock.lock()
+        defer { lock.unlock() }
+        a.owner = owner
+        owners[ObjectIdentifier(a)] = a
+    }
+
     /// Statistics in the spirit of VMA's: what was asked for, what the pool holds, how it is split.
     public func statistics() -> VulkanPoolStatistics {
         lock.lock()
@@ -284,6 +371,15 @@ public final class VulkanMemoryPool: @unchecked Sendable {
                                     peakReservedBytes: peakReserved, freeBytes: freeBytes, largestFreeRange: largest,
                                     budgetBytes: budgetBytes, tiers: perTier)
     }
+}
+
+/// What one defragmentation pass did.
+public struct DefragmentationResult: Sendable {
+    public let moved: Int
+    public let movedBytes: Int
+    public let releasedBytes: Int
+    public let reservedBefore: Int
+    public let reservedAfter: Int
 }
 
 /// One allocation or free of a recorded trace: `size` is what the driver's requirements asked

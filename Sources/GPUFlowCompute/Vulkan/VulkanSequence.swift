@@ -142,6 +142,9 @@ final class VulkanSequence {
         }
         if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 { return }
         if batchKernels.count >= Self.maxDispatchesPerSubmit { try flush() }
+        // Recording starts before any descriptor names a buffer, so defragmentation (which
+        // waits for no sequence to be recording) can never move a buffer under a descriptor.
+        try beginIfNeeded()
         let dev = context.device
         var set = try allocateSet(kernel)
         if set == nil {  // the pool is full: submit what is recorded and start over
@@ -170,7 +173,6 @@ final class VulkanSequence {
             }
             vkUpdateDescriptorSets(dev, UInt32(writes.count), &writes, 0, nil)
         }
-        try beginIfNeeded()
         vkCmdBindPipeline(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipeline)
         var setOpt: VkDescriptorSet? = set
         vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipelineLayout, 0, 1, &setOpt, 0, nil)
@@ -222,6 +224,7 @@ final class VulkanSequence {
         bi.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO
         bi.flags = UInt32(VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT.rawValue)
         try vkCheck(vkBeginCommandBuffer(commandBuffer, &bi), "vkBeginCommandBuffer")
+        context.sequenceRecording(true)
         if let queryPool { vkCmdResetQueryPool(commandBuffer, queryPool, 0, UInt32(2 * Self.maxDispatchesPerSubmit)) }
         recording = true
     }
@@ -248,6 +251,7 @@ final class VulkanSequence {
         guard recording else { return }
         recording = false
         defer {
+            context.sequenceRecording(false)
             batchKernels.removeAll(keepingCapacity: true)
             retained.removeAll(keepingCapacity: true)
             pending.removeAll(keepingCapacity: true)

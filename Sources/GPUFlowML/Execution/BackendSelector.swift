@@ -22,7 +22,7 @@ public struct DeviceSelection: Sendable, Equatable {
     /// The shared context for this selection, with the pool budget applied.
     func context() throws -> VulkanContext {
         let c = try VulkanContext.shared(preference: prefer, index: index)
-        if let mb = poolBudgetMB { c.pool.setBudget(bytes: mb << 20) }
+        if let mb = poolBudgetMB { c.setPoolBudget(bytes: mb << 20) }
         return c
     }
 }
