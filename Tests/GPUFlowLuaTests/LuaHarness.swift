@@ -48,10 +48,3 @@ func runLua(_ sources: [String], profile: Profile = Profile(), arguments: [Strin
 func runLua(_ source: String, profile: Profile = Profile(), arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
     try await runLua([source], profile: profile, arguments: arguments, seed: seed)
 }
-
-/// Resident memory of this process in bytes (Linux /proc).
-func residentBytes() -> Int {
-    guard let s = try? String(contentsOfFile: "/proc/self/statm", encoding: .utf8) else { return 0 }
-    let fields = s.split(separator: " ")
-    return (Int(fields.count > 1 ? fields[1] : "0") ?? 0) * Int(sysconf(Int32(_SC_PAGESIZE)))
-}

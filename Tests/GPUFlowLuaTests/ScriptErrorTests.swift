@@ -31,10 +31,10 @@ import Testing
         let run = try await runLua("""
         local gpu = require "gpu"
         local m = gpu.nn.mlp{inputs = 2, outputs = 2, seed = 1}
-        gpu.submit(gpu.memory_management{operation = "optimize"}):await()
+        gpu.submit(gpu.memory_management{operation = "optimize"}):await()   -- the cpu backend has no device pool
         """)
         #expect(run.result.exitCode == 1)
-        #expect(run.result.message?.contains("memory_management 'optimize' acts on the device memory pool, which this version does not have") == true)
+        #expect(run.result.message?.contains("memory_management 'optimize' acts on a device memory pool; the cpu backend has none") == true)
     }
 
     @Test func dependencyCycleIsRefusedAtSubmit() async throws {

@@ -33,7 +33,7 @@ public final class LuaHost: @unchecked Sendable {
             do {
                 let job = try LuaJob(request: r, env: environment, host: self)
                 let ref = try job.loadMain()
-                environment.logger.info("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
+                environment.logger.debug("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
                 jobs.append((i, job))
                 resume(job, ref) { co in
                     for a in r.arguments { LuaStack.push(co, a) }
@@ -54,7 +54,7 @@ public final class LuaHost: @unchecked Sendable {
         }
         for (i, job) in jobs {
             results[i] = finalResult(job)
-            environment.logger.info("script ended", metadata: [
+            environment.logger.debug("script ended", metadata: [
                 "run.script": "\(job.request.path)", "run.exit": "\(results[i]?.exitCode ?? -1)",
                 "lua.memory_peak_bytes": "\(job.lua.memoryPeakBytes)", "lua.instructions": "\(job.lua.instructionsExecuted)",
             ])

@@ -15,9 +15,17 @@ public enum TaskWorkFactory {
         if case .memoryManagement(let m) = task, m.operation == .stats {
             return { _ in
                 let u = await orchestrator.usage()
-                return .table([("memory_pool_mb", .integer(u.memoryPoolMB)), ("memory_in_use_mb", .integer(u.memoryInUseMB)),
-                               ("peak_memory_mb", .integer(u.peakMemoryMB)), ("running_tasks", .integer(u.runningTasks)),
-                               ("queued_tasks", .integer(u.queuedTasks)), ("peak_running_tasks", .integer(u.peakRunningTasks))])
+                var fields: [(String, TaskValue)] = [
+                    ("memory_pool_mb", .integer(u.memoryPoolMB)), ("memory_in_use_mb", .integer(u.memoryInUseMB)),
+                    ("peak_memory_mb", .integer(u.peakMemoryMB)), ("running_tasks", .integer(u.runningTasks)),
+                    ("queued_tasks", .integer(u.queuedTasks)), ("peak_running_tasks", .integer(u.peakRunningTasks)),
+                ]
+                if let vulkan = try? BackendSelector.make(backend, device: device).backend as? VulkanBackend {
+                    fields.append(("device_pool", MemoryTasks.statistics(vulkan.context)))
+                } else {
+                    fields.append(("device_pool", .string("unavailable (the \(backend.rawValue) backend has no device memory pool)")))
+                }
+                return .table(fields)
             }
         }
         return { _ in

@@ -90,8 +90,11 @@ public enum WorkloadRunner {
             let result = try run(inner, inputs: inputs, backend: choice.backend, device: device, seed: seed, cancel: cancel)
             return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
 
+        case .memoryManagement(let m) where m.operation == .optimize || m.operation == .garbage_collection:
+            return try MemoryTasks.run(m, backend: backend)
+
         case .memoryManagement(let m):
-            throw DataError("memory_management '\(m.operation.rawValue)' acts on the device memory pool, which this version does not have; operation = \"stats\" is available")
+            throw DataError("memory_management '\(m.operation.rawValue)' acts on the device memory pool, which this version does not manage that way; operations \"stats\", \"optimize\" and \"garbage_collection\" are available")
 
         case .resourceCoordination(let c):
             throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this version; agents share one priority queue under the per-agent limits of the profile")
