@@ -2,6 +2,7 @@
 //   gpuflow-bench gemm [N ...]     GFLOP/s of square GEMM on the Vulkan and CPU backends
 //   gpuflow-bench pool-trace       the memory pool vs one allocation per request, on the
 //                                  allocation trace of a real training run on Vulkan
+//   gpuflow-bench parity           every kernel against the CPU reference on this device
 // Figures are medians of repeated runs; every number printed was measured in this run.
 import Foundation
 import GPUFlowCompute
@@ -105,8 +106,21 @@ do {
         try gemmBenchmark(sizes: sizes.isEmpty ? [128, 256, 512, 1024] : sizes, tsv: args.contains("--tsv"))
     case "pool-trace":
         try poolTrace()
+    case "parity":
+        // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
+        var failures = 0
+        for staging in [false, true] {
+            let context = try VulkanContext.shared(staging: staging)
+            print("# kernel parity on \(context.info.name), \(context.memoryPath) memory, tolerance \(KernelParity.tolerance)")
+            for r in try KernelParity.run(VulkanBackend(context: context)) {
+                print(r)
+                if !r.passed { failures += 1 }
+            }
+        }
+        print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
+        exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] | pool-trace\n".utf8))
+        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity\n".utf8))
         exit(2)
     }
 } catch {

@@ -20,6 +20,12 @@ public struct VulkanDeviceInfo: Sendable, Codable {
     public var subgroupSize: UInt32
     public var timestampPeriodNS: Float
     public var timestampComputeAndGraphics: Bool
+    /// Valid bits of a timestamp on the first compute queue family (0: kernels cannot be timed).
+    public var timestampValidBits: UInt32
+    public var maxAllocationBytes: Int
+    /// "mapped" or "staged": how tensors would reach the host on this device.
+    public var memoryPath: String
+    public var hasMemoryBudget: Bool
 }
 
 /// Enumerates the Vulkan physical devices through the loader.
@@ -84,6 +90,24 @@ public enum VulkanDevices {
         }
         let l = p.limits
         let v = p.apiVersion
+        var maint3 = VkPhysicalDeviceMaintenance3Properties()
+        maint3.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES
+        var p2 = VkPhysicalDeviceProperties2()
+        p2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
+        withUnsafeMutablePointer(to: &maint3) { m in
+            p2.pNext = UnsafeMutableRawPointer(m)
+            vkGetPhysicalDeviceProperties2(device, &p2)
+        }
+        var familyCount: UInt32 = 0
+        vkGetPhysicalDeviceQueueFamilyProperties(device, &familyCount, nil)
+        var families = [VkQueueFamilyProperties](repeating: VkQueueFamilyProperties(), count: Int(familyCount))
+        vkGetPhysicalDeviceQueueFamilyProperties(device, &familyCount, &families)
+        let compute = families.first { $0.queueFlags & UInt32(VK_QUEUE_COMPUTE_BIT.rawValue) != 0 }
+        var extCount: UInt32 = 0
+        vkEnumerateDeviceExtensionProperties(device, nil, &extCount, nil)
+        var exts = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(extCount))
+        vkEnumerateDeviceExtensionProperties(device, nil, &extCount, &exts)
+        let budget = exts.contains { cString($0.extensionName) == "VK_EXT_memory_budget" }
         return VulkanDeviceInfo(
             index: index, name: cString(p.deviceName), type: typeName(p.deviceType),
             apiVersion: "\(v >> 22).\((v >> 12) & 0x3FF).\(v & 0xFFF)",
@@ -93,7 +117,9 @@ public enum VulkanDevices {
             maxWorkgroupInvocations: l.maxComputeWorkGroupInvocations,
             maxSharedMemoryBytes: l.maxComputeSharedMemorySize, maxStorageBufferRange: l.maxStorageBufferRange,
             subgroupSize: subgroup.subgroupSize, timestampPeriodNS: l.timestampPeriod,
-            timestampComputeAndGraphics: l.timestampComputeAndGraphics != 0)
+            timestampComputeAndGraphics: l.timestampComputeAndGraphics != 0, timestampValidBits: compute?.timestampValidBits ?? 0,
+            maxAllocationBytes: Int(maint3.maxMemoryAllocationSize),
+            memoryPath: MemoryTypeChoice.choose(mem, forceStaging: false)?.path.rawValue ?? "none", hasMemoryBudget: budget)
     }
 
     private static func typeName(_ t: VkPhysicalDeviceType) -> String {

@@ -41,8 +41,9 @@ struct Devices: ParsableCommand {
                 memory heaps: \(d.heapsMB.map { "\($0) MB" }.joined(separator: ", "))    device-local: \(d.deviceLocalMB) MB
                 max workgroup: \(d.maxWorkgroupSize.map(String.init).joined(separator: "×")) (\(d.maxWorkgroupInvocations) invocations)
                 shared memory: \(d.maxSharedMemoryBytes / 1024) KiB    subgroup: \(d.subgroupSize)
-                max storage buffer range: \(d.maxStorageBufferRange / (1 << 20)) MiB
-                timestamps: \(d.timestampComputeAndGraphics ? "yes" : "no"), period \(d.timestampPeriodNS) ns
+                max storage buffer range: \(d.maxStorageBufferRange / (1 << 20)) MiB    max allocation: \(d.maxAllocationBytes / (1 << 20)) MiB
+                timestamps: \(d.timestampValidBits > 0 ? "\(d.timestampValidBits) valid bits" : "not on the compute queue"), period \(d.timestampPeriodNS) ns
+                tensor memory: \(d.memoryPath)    VK_EXT_memory_budget: \(d.hasMemoryBudget ? "yes" : "no")
             """)
         }
     }
