@@ -40,3 +40,34 @@ import Testing
         #expect(VulkanKernel.words(Data([1, 2, 3])) == nil, "a length that is not a multiple of 4 is refused")
     }
 }
+
+@Suite(.serialized) struct PipelineCacheTests {
+    /// Kernels go through a VkPipelineCache that is written to disk and read back by the next
+    /// context on the same device.
+    @Test func pipelineCacheIsSavedAndReloaded() throws {
+        let dir = try TestPaths.temporaryDirectory().path
+        setenv("XDG_CACHE_HOME", dir, 1)
+        defer { unsetenv("XDG_CACHE_HOME") }
+        let first = try VulkanContext(preference: .any)
+        let path = try #require(first.kernels.cachePath)
+        #expect(path.hasPrefix(dir + "/gpuflow/pipelines-"))
+        _ = try first.kernel(.gemm)
+        first.savePipelineCache()
+        let size = try #require(try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+        #expect(size > 0)
+        let second = try VulkanContext(preference: .any)
+        #expect(second.kernels.cachePath == path, "same device and shaders, same cache file")
+        _ = try second.kernel(.gemm)  // builds from the loaded cache
+    }
+
+    @Test func aKernelWithNoEmbeddedShaderIsATypedError() throws {
+        let c = try VulkanContext.shared()
+        let missing = KernelSpec(name: "no_such_kernel", bindings: 1, pushWords: 1, specialization: KernelSpec.elementwise)
+        do {
+            _ = try c.kernel(missing)
+            Issue.record("a kernel without SPIR-V was built")
+        } catch let e as BackendError {
+            #expect(e.code == .invalidShader && e.message.contains("no embedded SPIR-V"))
+        }
+    }
+}

@@ -3,9 +3,23 @@
 /// the specialization constants chosen from the device's limits.
 struct KernelSpec: Sendable {
     let name: String
+    /// Distinguishes pipelines of one shader built with different specialization constants.
+    let variant: String
     let bindings: Int
     let pushWords: Int
     let specialization: @Sendable (VulkanContext) -> [UInt32]
+
+    init(name: String, variant: String = "", bindings: Int, pushWords: Int,
+         specialization: @escaping @Sendable (VulkanContext) -> [UInt32]) {
+        self.name = name
+        self.variant = variant
+        self.bindings = bindings
+        self.pushWords = pushWords
+        self.specialization = specialization
+    }
+
+    /// The key a built pipeline is cached under.
+    var key: String { variant.isEmpty ? name : "\(name)/\(variant)" }
 
     static let maxPushBytes = 128
 
@@ -18,7 +32,13 @@ struct KernelSpec: Sendable {
         return (wg, 8)
     }
 
-    static let gemm = KernelSpec(name: "gemm", bindings: 3, pushWords: 7) { [$0.gemmTile, $0.gemmTile, $0.gemmTile] }
+    /// GEMM's transposes are specialization constants 3 and 4: four pipelines, no branch per load.
+    static func gemm(transA: Bool, transB: Bool) -> KernelSpec {
+        KernelSpec(name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 5) {
+            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0]
+        }
+    }
+    static let gemm = gemm(transA: false, transB: false)
     static let biasAdd = KernelSpec(name: "bias_add", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activation = KernelSpec(name: "activation", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activationBackward = KernelSpec(name: "activation_backward", bindings: 3, pushWords: 2, specialization: elementwise)

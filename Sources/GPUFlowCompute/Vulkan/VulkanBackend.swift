@@ -163,7 +163,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         let ba = try buffer(a, m * k, "gemm", "A"), bb = try buffer(b, k * n, "gemm", "B"), bc = try buffer(c, m * n, "gemm", "C")
         try loop(k, "gemm", "K")
         let tile = Int(context.gemmTile)
-        try run(.gemm, [ba, bb, bc], [u(m), u(n), u(k), transA ? 1 : 0, transB ? 1 : 0, f(alpha), f(beta)],
+        try run(.gemm(transA: transA, transB: transB), [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)],
                 (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
 

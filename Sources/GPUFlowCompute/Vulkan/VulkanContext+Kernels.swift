@@ -40,7 +40,7 @@ final class KernelStore: @unchecked Sendable {
     func kernel(_ spec: KernelSpec, context: VulkanContext) throws -> VulkanKernel {
         lock.lock()
         defer { lock.unlock() }
-        if let k = kernels[spec.name] { return k }
+        if let k = kernels[spec.key] { return k }
         guard let b64 = EmbeddedSPIRV.shaders[spec.name], let data = Data(base64Encoded: b64) else {
             throw BackendError(.invalidShader, "kernel \(spec.name): no embedded SPIR-V (run scripts/build-shaders)")
         }
@@ -48,7 +48,7 @@ final class KernelStore: @unchecked Sendable {
             throw BackendError(.invalidShader, "kernel \(spec.name): SPIR-V length \(data.count) is not a multiple of 4")
         }
         let k = try VulkanKernel(context: context, spec: spec, spirv: words, cache: cache)
-        kernels[spec.name] = k
+        kernels[spec.key] = k
         cacheDirty = true
         return k
     }
