@@ -32,10 +32,13 @@ struct KernelSpec: Sendable {
         return (wg, 8)
     }
 
+    /// Outputs per invocation per side of the register-blocked GEMM.
+    static let gemmRegisterBlock: UInt32 = 4
+
     /// GEMM's transposes are specialization constants 3 and 4: four pipelines, no branch per load.
     static func gemm(transA: Bool, transB: Bool) -> KernelSpec {
         KernelSpec(name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 5) {
-            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0]
+            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0, gemmRegisterBlock]
         }
     }
     static let gemm = gemm(transA: false, transB: false)

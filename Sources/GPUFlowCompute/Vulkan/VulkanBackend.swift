@@ -161,8 +161,10 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
                      transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
         let ba = try buffer(a, m * k, "gemm", "A"), bb = try buffer(b, k * n, "gemm", "B"), bc = try buffer(c, m * n, "gemm", "C")
-        try loop(k, "gemm", "K")
-        let tile = Int(context.gemmTile)
+        guard k <= 32_768 else {  // ≈ K·(1 + 1/16) loop iterations per invocation
+            throw BackendError(.unsupported, "gemm: K = \(k) exceeds the 32,768 one register-blocked invocation may loop over")
+        }
+        let tile = Int(context.gemmTile * KernelSpec.gemmRegisterBlock)
         try run(.gemm(transA: transA, transB: transB), [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)],
                 (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
