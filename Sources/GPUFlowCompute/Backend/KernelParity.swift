@@ -14,7 +14,10 @@ public enum KernelParity {
     /// The tolerance of every kernel: float32 results that differ only in rounding.
     public static let tolerance: Float = 1e-4
 
-    public static let gemmShapes = [(1, 1, 1), (3, 5, 7), (16, 16, 16), (17, 33, 9), (64, 10, 128), (100, 37, 65)]
+    /// Small shapes take the one-output tiling; shapes with both output sides ≥ 64 take the
+    /// register-blocked kernel, with edges that are not multiples of its 64×64 blocks.
+    public static let gemmShapes = [(1, 1, 1), (3, 5, 7), (16, 16, 16), (17, 33, 9), (64, 10, 128), (100, 37, 65),
+                                    (64, 64, 16), (65, 130, 33), (128, 100, 77), (200, 64, 1)]
     public static let elementCounts = [1, 7, 256, 1000, 4099]
     public static let rowShapes = [(1, 1), (5, 3), (33, 10), (64, 17), (257, 2)]
 

@@ -42,6 +42,14 @@ struct KernelSpec: Sendable {
         }
     }
     static let gemm = gemm(transA: false, transB: false)
+
+    /// The one-output-per-invocation GEMM, for products too small to fill 64×64 blocks.
+    static func gemmTiled(transA: Bool, transB: Bool) -> KernelSpec {
+        KernelSpec(name: "gemm_tiled", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 5) {
+            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0]
+        }
+    }
+    static let gemmTiledPlain = gemmTiled(transA: false, transB: false)
     static let biasAdd = KernelSpec(name: "bias_add", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activation = KernelSpec(name: "activation", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activationBackward = KernelSpec(name: "activation_backward", bindings: 3, pushWords: 2, specialization: elementwise)
@@ -59,6 +67,6 @@ struct KernelSpec: Sendable {
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 
-    static let all: [KernelSpec] = [gemm, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
+    static let all: [KernelSpec] = [gemm, gemmTiledPlain, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
                                      reduceSum, scale, axpy, sgdMomentum, adam, philoxUniform]
 }

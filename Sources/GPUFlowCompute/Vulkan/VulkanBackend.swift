@@ -164,9 +164,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         guard k <= 32_768 else {  // ≈ K·(1 + 1/16) loop iterations per invocation
             throw BackendError(.unsupported, "gemm: K = \(k) exceeds the 32,768 one register-blocked invocation may loop over")
         }
-        let tile = Int(context.gemmTile * KernelSpec.gemmRegisterBlock)
-        try run(.gemm(transA: transA, transB: transB), [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)],
-                (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
+        // Register-blocked when both output dimensions fill a block; else one output per invocation.
+        let block = Int(context.gemmTile * KernelSpec.gemmRegisterBlock)
+        let blocked = m >= block && n >= block
+        let tile = blocked ? block : Int(context.gemmTile)
+        let spec = blocked ? KernelSpec.gemm(transA: transA, transB: transB) : KernelSpec.gemmTiled(transA: transA, transB: transB)
+        try run(spec, [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)], (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
 
     public func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws {
