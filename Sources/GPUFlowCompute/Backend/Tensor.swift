@@ -14,6 +14,14 @@ public final class Tensor: @unchecked Sendable {
         self.storage = storage
         self.backendName = backendName
     }
+
+    /// The shape check every backend makes, with the same wording everywhere:
+    /// "gemm: A has 2 elements, expected 4".
+    func require(_ expected: Int, _ op: String, _ role: String) throws {
+        guard count == expected else {
+            throw BackendError(.shapeMismatch, "\(op): \(role) has \(count) elements, expected \(expected)")
+        }
+    }
 }
 
 public enum Activation: String, CaseIterable, Sendable, Codable {

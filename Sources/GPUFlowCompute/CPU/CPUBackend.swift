@@ -46,9 +46,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> Storage {
         let s = try storage(t, op)
-        guard t.count == count else {
-            throw BackendError(.shapeMismatch, "\(op): \(role) has \(t.count) elements, expected \(count)")
-        }
+        try t.require(count, op, role)
         return s
     }
 

@@ -128,9 +128,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
 
     private func buffer(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> VulkanBuffer {
         let b = try buffer(t, op)
-        guard t.count == count else {
-            throw BackendError(.shapeMismatch, "\(op): \(role) has \(t.count) elements, expected \(count)")
-        }
+        try t.require(count, op, role)
         return b
     }
 

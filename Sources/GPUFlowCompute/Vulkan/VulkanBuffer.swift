@@ -25,15 +25,7 @@ final class VulkanBuffer {
         size = bytes
         pool = role == .tensor ? context.pool : context.stagingPool
         let dev = context.device
-        var bci = VkBufferCreateInfo()
-        bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
-        bci.size = VkDeviceSize(bytes)
-        bci.usage = UInt32(VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
-                           | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
-        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE
-        var buf: VkBuffer?
-        try vkCheck(vkCreateBuffer(dev, &bci, nil, &buf), "vkCreateBuffer(\(bytes) bytes)")
-        guard let buf else { throw BackendError(.outOfMemory, "vkCreateBuffer returned no buffer") }
+        let buf = try Self.makeBuffer(dev, bytes: bytes)
         var req = VkMemoryRequirements()
         vkGetBufferMemoryRequirements(dev, buf, &req)
         guard req.memoryTypeBits & (1 << pool.memoryTypeIndex) != 0 else {
@@ -63,15 +55,7 @@ final class VulkanBuffer {
     /// pool's defragmentation, under its lock, with no command using the buffer.
     func relocate(to fresh: VulkanMemoryPool.Allocation) throws {
         let dev = context.device
-        var bci = VkBufferCreateInfo()
-        bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
-        bci.size = VkDeviceSize(size)
-        bci.usage = UInt32(VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
-                           | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
-        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE
-        var buf: VkBuffer?
-        try vkCheck(vkCreateBuffer(dev, &bci, nil, &buf), "vkCreateBuffer (defragment)")
-        guard let buf else { throw BackendError(.outOfMemory, "vkCreateBuffer returned no buffer") }
+        let buf = try Self.makeBuffer(dev, bytes: size)
         let bind = vkBindBufferMemory(dev, buf, fresh.block.memory, VkDeviceSize(fresh.offset))
         guard bind == VK_SUCCESS else {
             vkDestroyBuffer(dev, buf, nil)
@@ -86,6 +70,20 @@ final class VulkanBuffer {
         vkDestroyBuffer(dev, buffer, nil)
         buffer = buf
         allocation = fresh
+    }
+
+    /// A storage buffer that can also be a transfer source and destination, not yet bound.
+    private static func makeBuffer(_ dev: VkDevice, bytes: Int) throws -> VkBuffer {
+        var bci = VkBufferCreateInfo()
+        bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
+        bci.size = VkDeviceSize(bytes)
+        bci.usage = UInt32(VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+                           | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
+        bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE
+        var buf: VkBuffer?
+        try vkCheck(vkCreateBuffer(dev, &bci, nil, &buf), "vkCreateBuffer(\(bytes) bytes)")
+        guard let buf else { throw BackendError(.outOfMemory, "vkCreateBuffer returned no buffer") }
+        return buf
     }
 
     deinit {

@@ -27,7 +27,6 @@ public final class VulkanContext: @unchecked Sendable {
     private let tensorHeapIndex: Int
     public let maxStorageBufferRange: Int
     public let maxAllocationSize: Int
-    public let nonCoherentAtomSize: Int
     /// Workgroup size of the one-thread-per-element kernels, from the device limits.
     public let elementWorkgroup: UInt32
     /// Tile of the GEMM kernel (workgroup TILE×TILE).
@@ -113,16 +112,11 @@ public final class VulkanContext: @unchecked Sendable {
         queueFamily = UInt32(family)
         let validBits = families[family].timestampValidBits
         timestampValidBits = validBits > 0 ? validBits : nil
+        hasMemoryBudget = chosen.hasMemoryBudget
 
         // VK_EXT_memory_budget, where the driver has it, tells how much of each heap this
         // process may use now; the pool's budget never exceeds it.
-        var extCount: UInt32 = 0
-        vkEnumerateDeviceExtensionProperties(pd, nil, &extCount, nil)
-        var exts = [VkExtensionProperties](repeating: VkExtensionProperties(), count: Int(extCount))
-        vkEnumerateDeviceExtensionProperties(pd, nil, &extCount, &exts)
-        let extensionNames = exts.map { e in withUnsafeBytes(of: e.extensionName) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) } }
-        hasMemoryBudget = extensionNames.contains("VK_EXT_memory_budget")
-        let enabled = hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
+        let enabled = chosen.hasMemoryBudget ? ["VK_EXT_memory_budget"] : []
         var cNames = enabled.map { strdup($0) }
         defer { cNames.forEach { free($0) } }
 
@@ -191,24 +185,15 @@ public final class VulkanContext: @unchecked Sendable {
         memoryIsDeviceLocal = memory.deviceIsDeviceLocal
         heapBytes = memory.deviceHeapBytes
 
-        var props = VkPhysicalDeviceProperties()
-        vkGetPhysicalDeviceProperties(pd, &props)
-        maxStorageBufferRange = Int(props.limits.maxStorageBufferRange)
-        nonCoherentAtomSize = Int(props.limits.nonCoherentAtomSize)
-        timestampPeriodNS = Double(props.limits.timestampPeriod)
-        var maint3 = VkPhysicalDeviceMaintenance3Properties()
-        maint3.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MAINTENANCE_3_PROPERTIES
-        var props2 = VkPhysicalDeviceProperties2()
-        props2.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2
-        withUnsafeMutablePointer(to: &maint3) { m in
-            props2.pNext = UnsafeMutableRawPointer(m)
-            vkGetPhysicalDeviceProperties2(pd, &props2)
-        }
-        maxAllocationSize = Int(maint3.maxMemoryAllocationSize)
-        let invocations = props.limits.maxComputeWorkGroupInvocations
-        elementWorkgroup = min(256, invocations, props.limits.maxComputeWorkGroupSize.0)
-        // 16×16 tiles need 256 invocations and 2 KiB of shared memory; fall back to 8×8.
-        gemmTile = invocations >= 256 && props.limits.maxComputeSharedMemorySize >= 2048 ? 16 : 8
+        // Limits were read once, with the device's description (VulkanDevices.list).
+        maxStorageBufferRange = Int(chosen.maxStorageBufferRange)
+        timestampPeriodNS = Double(chosen.timestampPeriodNS)
+        maxAllocationSize = chosen.maxAllocationBytes
+        let invocations = chosen.maxWorkgroupInvocations
+        elementWorkgroup = min(256, invocations, chosen.maxWorkgroupSize.first ?? 256)
+        // 16×16 tiles need 256 invocations and 8 KiB of shared memory (the register-blocked
+        // GEMM's two 16×64 tiles); fall back to 8×8.
+        gemmTile = invocations >= 256 && chosen.maxSharedMemoryBytes >= 8192 ? 16 : 8
         kernels = KernelStore(device: dev, info: chosen)
         let maxAllocation = maxAllocationSize > 0 ? maxAllocationSize : memory.deviceHeapBytes
         self.pool = VulkanMemoryPool(device: dev, memoryTypeIndex: memory.deviceType, hostVisible: memory.path == .mapped,
