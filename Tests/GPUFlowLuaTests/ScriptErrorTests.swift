@@ -126,6 +126,22 @@ import Testing
         #expect(await run.orchestrator.usage().memoryInUseMB == 0)
     }
 
+    @Test func modelsSaveLoadAndFineTuneFromLua() async throws {
+        let path = try TestPaths.temporaryDirectory().appendingPathComponent("base.gfmodel").path
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 90, features = 3, centers = 3, seed = 1}
+        local m = gpu.nn.mlp{inputs = 3, hidden = {6}, outputs = 3, seed = 1}
+        local id = m:save("\(path)")
+        local back = gpu.nn.load("\(path)")
+        print(id == m.id, back.id == m.id, back.hidden[1])
+        local r = gpu.submit(gpu.training{data = ds, epochs = 2, algorithm = gpu.transfer{base_model = "\(path)"}}):await()
+        print(r.metrics.base_model == m.id, table.concat(r.metrics.frozen_layers, ","))
+        """)
+        #expect(run.result.status == .success, "\(run.result.message ?? "")")
+        #expect(run.lines == ["true\ttrue\t6", "true\t1"])
+    }
+
     @Test func feedbackAndInsightsFromLua() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

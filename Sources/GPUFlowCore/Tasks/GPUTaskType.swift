@@ -1,3 +1,5 @@
+import Foundation
+
 /// The six GPU task types of the original design. Plain values: what the task is, not the
 /// objects (model, data) it works on, which travel beside it as `TaskValue`s.
 public enum GPUTaskType: Codable, Sendable, Equatable {
@@ -33,6 +35,39 @@ public enum GPUTaskType: Codable, Sendable, Equatable {
     }
 }
 
+/// How the learning rate changes over epochs (a factor applied to the algorithm's rate).
+public enum LearningRateSchedule: Codable, Sendable, Equatable {
+    case constant
+    /// × gamma every `every` epochs.
+    case step(every: Int, gamma: Double)
+    /// Cosine from 1 down to `minFactor` over the run.
+    case cosine(minFactor: Double)
+
+    /// The factor for 1-based `epoch` of `epochs`.
+    public func factor(epoch: Int, of epochs: Int) -> Double {
+        switch self {
+        case .constant: return 1
+        case .step(let every, let gamma): return pow(gamma, Double((epoch - 1) / max(every, 1)))
+        case .cosine(let minFactor):
+            let progress = epochs > 1 ? Double(epoch - 1) / Double(epochs - 1) : 0
+            return minFactor + (1 - minFactor) * 0.5 * (1 + cos(Double.pi * progress))
+        }
+    }
+}
+
+/// Stop when the validation loss has not improved by `minDelta` for `patience` epochs.
+public struct EarlyStopping: Codable, Sendable, Equatable {
+    public var patience: Int
+    public var minDelta: Double
+    /// Return the model of the best epoch rather than the last one.
+    public var restoreBest: Bool
+    public init(patience: Int = 5, minDelta: Double = 0, restoreBest: Bool = true) {
+        self.patience = patience
+        self.minDelta = minDelta
+        self.restoreBest = restoreBest
+    }
+}
+
 public struct TrainingTask: Codable, Sendable, Equatable {
     public var algorithm: TrainingAlgorithm
     public var epochs: Int
@@ -44,9 +79,14 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     public var computeIntensity: ComputeIntensity
     public var validationSplit: Double
     public var seed: UInt64?
+    /// Scale gradients so their global L2 norm is at most this.
+    public var gradientClipNorm: Double?
+    public var earlyStopping: EarlyStopping?
+    public var schedule: LearningRateSchedule
     public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
                 durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
-                computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil) {
+                computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,
+                gradientClipNorm: Double? = nil, earlyStopping: EarlyStopping? = nil, schedule: LearningRateSchedule = .constant) {
         self.algorithm = algorithm
         self.epochs = epochs
         self.batchSize = batchSize
@@ -56,6 +96,9 @@ public struct TrainingTask: Codable, Sendable, Equatable {
         self.computeIntensity = computeIntensity
         self.validationSplit = validationSplit
         self.seed = seed
+        self.gradientClipNorm = gradientClipNorm
+        self.earlyStopping = earlyStopping
+        self.schedule = schedule
     }
 }
 

@@ -33,11 +33,15 @@ public struct Adam: Codable, Sendable, Equatable {
     public var beta1: Double
     public var beta2: Double
     public var epsilon: Double
-    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8) {
+    /// AdamW's decoupled weight decay; 0 is plain Adam.
+    public var weightDecay: Double
+    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+                weightDecay: Double = 0) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
+        self.weightDecay = weightDecay
     }
 }
 

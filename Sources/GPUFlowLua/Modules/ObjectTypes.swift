@@ -9,7 +9,17 @@ import GPUFlowML
 /// functions of `gpu.nn` and `gpu.data` that make them.
 enum ObjectTypes {
     static func registerMetatables(_ L: OpaquePointer) {
-        LuaObjects.register(L, name: "gpu.model", index: modelIndex, methods: [])
+        LuaObjects.register(L, name: "gpu.model", index: modelIndex, methods: [
+            ("save", { L in
+                LuaBinding.call(L) { L, job in
+                    guard let m: MLPModel = LuaObjects.object(L, 1) else { throw LuaArgumentError("model:save: call it as a method, model:save(path)") }
+                    guard let path = LuaStack.string(L, 2) else { throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))") }
+                    try ModelFile.save(m, to: path)
+                    LuaStack.push(L, m.objectID)
+                    return 1
+                }
+            }),
+        ])
         LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
             ("standardize", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.standardize(L) } }),
             ("split", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.split(L) } }),
@@ -40,6 +50,13 @@ enum ObjectTypes {
 
     static let functions: [(String, gf_swift_fn)] = [
         ("nn_mlp", { L in LuaBinding.call(L) { L, job in try mlp(L, job) } }),
+        ("nn_load", { L in
+            LuaBinding.call(L) { L, job in
+                guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))") }
+                LuaObjects.push(L, try ModelFile.load(path: ObjectTypes.resolve(path, job)))
+                return 1
+            }
+        }),
         ("data_csv", { L in LuaBinding.call(L) { L, job in try csv(L, job) } }),
         ("data_blobs", { L in LuaBinding.call(L) { L, job in try blobs(L, job) } }),
         ("data_spirals", { L in LuaBinding.call(L) { L, job in try spirals(L, job) } }),
@@ -104,7 +121,7 @@ enum ObjectTypes {
     // MARK: data sets
 
     /// Resolves a data path against the working directory, then the script's folder.
-    private static func resolve(_ path: String, _ job: LuaJob) -> String {
+    static func resolve(_ path: String, _ job: LuaJob) -> String {
         if path.hasPrefix("/") || FileManager.default.fileExists(atPath: path) { return path }
         let beside = URL(fileURLWithPath: job.request.path).deletingLastPathComponent().appendingPathComponent(path).path
         return FileManager.default.fileExists(atPath: beside) ? beside : path

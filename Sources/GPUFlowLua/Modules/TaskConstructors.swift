@@ -23,7 +23,13 @@ enum TaskConstructors {
         ("reinforcement", { L in
             LuaBinding.call(L) { L, _ in try pushAlgorithm(L, reinforcement(LuaArgs(L, 1, function: "gpu.reinforcement", optional: true))) }
         }),
-        ("transfer", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, transfer(LuaArgs(L, 1, function: "gpu.transfer"))) } }),
+        ("transfer", { L in
+            LuaBinding.call(L) { L, _ in
+                let (algorithm, base) = try transfer(LuaArgs(L, 1, function: "gpu.transfer"))
+                LuaObjects.push(L, AlgorithmBox(algorithm, baseModel: base))
+                return 1
+            }
+        }),
         ("evolutionary", { L in
             LuaBinding.call(L) { L, _ in try pushAlgorithm(L, evolutionary(LuaArgs(L, 1, function: "gpu.evolutionary", optional: true))) }
         }),
@@ -59,9 +65,18 @@ enum TaskConstructors {
     // MARK: task types
 
     static func training(_ a: LuaArgs) throws -> TaskDescriptor {
-        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model from nn.mlp")
+        let given: MLPModel? = try a.object("model", kind: "model")
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
+        let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
+        // Transfer learning starts from its base model: given as a model, or loaded from its file
+        // here, so a missing or corrupt file is reported at the constructor's line.
+        var model = given
+        if case .transfer(let t) = algorithm {
+            if given != nil { throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well") }
+            model = try box?.baseModel ?? ModelFile.load(path: t.baseModel)
+        }
+        guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp)") }
         let task = TrainingTask(
             algorithm: algorithm,
             epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
@@ -71,12 +86,37 @@ enum TaskConstructors {
             memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
             computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
             validationSplit: try a.double("validation_split", default: 0, min: 0, max: 0.9),
-            seed: try a.int("seed", min: 0).map(UInt64.init))
+            seed: try a.int("seed", min: 0).map(UInt64.init),
+            gradientClipNorm: try a.double("gradient_clip", min: 0, exclusiveMin: true),
+            earlyStopping: try a.table("early_stopping") { e in
+                EarlyStopping(patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
+                              restoreBest: try e.bool("restore_best") ?? true)
+            },
+            schedule: try schedule(a))
+        if task.earlyStopping != nil, task.validationSplit == 0 {
+            throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
+        }
         var options = try SubmitOptions.read(a)
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
         try a.finish()
         try Validation.check(model: model, data: data, loss: task.loss, context: a.function)
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    /// schedule = {kind = "step", every = 10, gamma = 0.5} | {kind = "cosine", min_factor = 0.01} | {kind = "constant"}
+    private static func schedule(_ a: LuaArgs) throws -> LearningRateSchedule {
+        try a.table("schedule") { s in
+            switch try s.string("kind") ?? "constant" {
+            case "constant":
+                return LearningRateSchedule.constant
+            case "step":
+                return .step(every: try s.int("every", default: 10, min: 1), gamma: try s.double("gamma", default: 0.5, min: 0, max: 1, exclusiveMin: true))
+            case "cosine":
+                return .cosine(minFactor: try s.double("min_factor", default: 0, min: 0, max: 1))
+            case let other:
+                throw LuaArgumentError("\(s.function): kind must be one of constant | step | cosine, got '\(other)'")
+            }
+        } ?? .constant
     }
 
     /// `algorithm` as a constructed algorithm or a name taking that algorithm's defaults.
@@ -221,7 +261,8 @@ enum TaskConstructors {
         let x = Adam(learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true),
                      beta1: try a.double("beta1", default: 0.9, min: 0, max: 0.999999),
                      beta2: try a.double("beta2", default: 0.999, min: 0, max: 0.999999),
-                     epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true))
+                     epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true),
+                     weightDecay: try a.double("weight_decay", default: 0, min: 0, max: 1))
         try a.finish()
         return .adam(x)
     }
@@ -236,13 +277,20 @@ enum TaskConstructors {
         return .reinforcement(r)
     }
 
-    static func transfer(_ a: LuaArgs) throws -> TrainingAlgorithm {
-        let base: String = try required(a, "base_model", try a.string("base_model"), "the saved model to start from")
+    /// base_model: a model, or the path of a saved one (model:save).
+    static func transfer(_ a: LuaArgs) throws -> (TrainingAlgorithm, MLPModel?) {
+        let object: MLPModel? = try? a.object("base_model", kind: "model")
+        let base: String
+        if let object {
+            base = object.objectID
+        } else {
+            base = try required(a, "base_model", try a.string("base_model"), "a model, or the path of a saved one")
+        }
         let t = TransferLearning(baseModel: base, fineTuningLayers: try a.int("fine_tuning_layers", default: 1, min: 1),
                                  freezingStrategy: try a.choice("freezing_strategy") ?? .early_layers,
                                  learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true))
         try a.finish()
-        return .transfer(t)
+        return (.transfer(t), object)
     }
 
     static func evolutionary(_ a: LuaArgs) throws -> TrainingAlgorithm {

@@ -139,7 +139,12 @@ final class HostTensor: @unchecked Sendable, LuaDescribable {
 /// Boxes for the task model's values so Lua can hold them between constructor and submit.
 final class AlgorithmBox: LuaDescribable {
     let algorithm: TrainingAlgorithm
-    init(_ a: TrainingAlgorithm) { algorithm = a }
+    /// For transfer learning given a model rather than a file: the base model itself.
+    let baseModel: MLPModel?
+    init(_ a: TrainingAlgorithm, baseModel: MLPModel? = nil) {
+        algorithm = a
+        self.baseModel = baseModel
+    }
     var luaDescription: String { "algorithm(\(algorithm.name))" }
 }
 

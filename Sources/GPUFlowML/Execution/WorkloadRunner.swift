@@ -21,7 +21,9 @@ public enum WorkloadRunner {
                            cancel: CancellationToken = CancellationToken()) throws -> TaskValue {
         switch task {
         case .training(let t):
-            guard let model = inputs.model else { throw DataError("training: a model is required") }
+            var base = inputs.model
+            if base == nil, case .transfer(let tl) = t.algorithm { base = try ModelFile.load(path: tl.baseModel) }
+            guard let model = base else { throw DataError("training: a model is required") }
             guard let data = inputs.data else { throw DataError("training: data is required") }
             let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
             let last = r.epochs.last
@@ -35,6 +37,12 @@ public enum WorkloadRunner {
             if let v = last?.validationLoss { metrics.append(("validation_loss", .number(v))) }
             if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
             if let est = t.durationEstimate { metrics.append(("duration_estimate_s", .number(est))) }
+            if let b = r.bestEpoch { metrics.append(("best_epoch", .integer(b))) }
+            if t.earlyStopping != nil { metrics.append(("stopped_early", .bool(r.stoppedEarly))) }
+            if case .transfer = t.algorithm {
+                metrics.append(("frozen_layers", .array(r.frozenLayers.map { .integer($0 + 1) })))
+                metrics.append(("base_model", .string(model.objectID)))
+            }
             let history: [TaskValue] = r.epochs.map { e in
                 var row: [(String, TaskValue)] = [("epoch", .integer(e.epoch)), ("loss", .number(e.loss)),
                                                   ("seconds", .number(e.seconds)), ("samples_per_sec", .number(e.samplesPerSecond))]

@@ -18,6 +18,12 @@ public struct TrainingResult: Sendable {
     public let epochs: [EpochMetrics]
     public let seconds: Double
     public let backend: String
+    /// The epoch whose model was returned when early stopping restored the best one.
+    public var bestEpoch: Int? = nil
+    /// Set when early stopping ended the run before its last epoch.
+    public var stoppedEarly = false
+    /// 0-based indices of the layers training left untouched (transfer learning).
+    public var frozenLayers: [Int] = []
 }
 
 /// Mini-batch gradient descent for MLPs with the Backpropagation (SGD + momentum) and Adam
@@ -35,19 +41,36 @@ public enum Trainer {
             validation = parts[1].1
         }
         let batchSize: Int
+        let update: TrainingAlgorithm
+        var trainable = [Bool](repeating: true, count: model.layers.count)
         switch task.algorithm {
-        case .backpropagation(let b): batchSize = b.batchSize ?? task.batchSize
-        case .adam: batchSize = task.batchSize
+        case .backpropagation(let b):
+            batchSize = b.batchSize ?? task.batchSize
+            update = task.algorithm
+        case .adam:
+            batchSize = task.batchSize
+            update = task.algorithm
+        case .transfer(let t):
+            batchSize = task.batchSize
+            update = .adam(Adam(learningRate: t.learningRate))
+            trainable = Freezing.trainable(layers: model.layers.count, fineTuning: t.fineTuningLayers, strategy: t.freezingStrategy)
         default:
-            throw DataError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop or adam")
+            throw DataError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop, adam or transfer")
+        }
+        if task.earlyStopping != nil, validation == nil {
+            throw DataError("training: early stopping watches the validation loss; set validation_split above 0")
         }
         let net = try NetworkOnBackend(model, on: backend)
-        let optimizer = try Optimizer(task.algorithm, net: net)
+        let optimizer = try Optimizer(update, net: net, trainable: trainable)
         var rng = Philox(seed: seed)
         var history: [EpochMetrics] = []
+        var best: (loss: Double, epoch: Int, model: MLPModel?)?
+        var sinceBest = 0
+        var stoppedEarly = false
         let start = Date()
         for epoch in 1...task.epochs {
             let epochStart = Date()
+            optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
             var lossSum = 0.0, correct = 0
             var offset = 0
@@ -61,6 +84,7 @@ public enum Trainer {
                 let pass = try net.forward(batch.x, rows: idx.count)
                 let (losses, grad) = try batch.loss(pass.output, backend: backend)
                 let grads = try net.backward(pass, outputGrad: grad)
+                if let clip = task.gradientClipNorm { try Self.clip(grads, trainable: trainable, to: Float(clip), backend: backend) }
                 try optimizer.step(net: net, grads: grads)
                 let m = try batch.metrics(output: pass.output, losses: losses, backend: backend)
                 lossSum += m.loss
@@ -79,9 +103,50 @@ public enum Trainer {
                                  samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
             history.append(m)
             onEpoch?(m)
+            if let rule = task.earlyStopping, let vLoss {
+                if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
+                    best = (vLoss, epoch, rule.restoreBest ? try net.export() : nil)
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                    if sinceBest >= rule.patience {
+                        stoppedEarly = epoch < task.epochs
+                        break
+                    }
+                }
+            }
         }
-        return TrainingResult(model: try net.export(), epochs: history, seconds: Date().timeIntervalSince(start),
-                              backend: backend.name)
+        var result = TrainingResult(model: try best?.model ?? net.export(), epochs: history,
+                                    seconds: Date().timeIntervalSince(start), backend: backend.name)
+        result.bestEpoch = best?.model != nil ? best?.epoch : nil
+        result.stoppedEarly = stoppedEarly
+        result.frozenLayers = trainable.indices.filter { !trainable[$0] }
+        return result
+    }
+
+    /// Scales the trainable gradients so their global L2 norm is at most `limit` (one read of
+    /// the norm per step, so clipping costs a device round trip).
+    static func clip(_ grads: (weights: [Tensor], biases: [Tensor]), trainable: [Bool], to limit: Float, backend: Backend) throws {
+        let tensors = zip(grads.weights, grads.biases).enumerated().filter { trainable[$0.offset] }.flatMap { [$0.element.0, $0.element.1] }
+        var squares: Float = 0
+        for t in tensors { squares += try backend.sumOfSquares(t) }
+        let norm = squares.squareRoot()
+        guard norm > limit, norm.isFinite else { return }
+        for t in tensors { try backend.scale(t, limit / norm) }
+    }
+}
+
+/// Which layers a transfer-learning strategy trains (true) or freezes (false).
+public enum Freezing {
+    public static func trainable(layers n: Int, fineTuning k: Int, strategy: FreezingStrategy) -> [Bool] {
+        let k = min(max(k, 1), n)
+        switch strategy {
+        case .early_layers: return (0..<n).map { $0 >= n - k }         // freeze the first n−k
+        case .late_layers: return (0..<n).map { $0 < k }              // freeze the last n−k
+        case .alternating:                                           // every other layer from the output back
+            let picked = Set(stride(from: n - 1, through: 0, by: -2).prefix(k))
+            return (0..<n).map { picked.contains($0) }
+        }
     }
 }
 
@@ -91,9 +156,14 @@ final class Optimizer {
     private var state1: [Tensor] = []
     private var state2: [Tensor] = []
     private var step = 0
+    /// Per layer: false leaves its weights and bias exactly as they were.
+    private let trainable: [Bool]
+    /// The schedule's factor for the current epoch.
+    var rateFactor: Float = 1
 
-    init(_ algorithm: TrainingAlgorithm, net: NetworkOnBackend) throws {
+    init(_ algorithm: TrainingAlgorithm, net: NetworkOnBackend, trainable: [Bool]) throws {
         self.algorithm = algorithm
+        self.trainable = trainable
         for t in net.weights + net.biases {
             state1.append(try net.backend.zeros(shape: t.shape))
             if case .adam = algorithm { state2.append(try net.backend.zeros(shape: t.shape)) }
@@ -104,15 +174,16 @@ final class Optimizer {
         step += 1
         let params = net.weights + net.biases
         let g = grads.weights + grads.biases
-        for i in params.indices {
+        let layers = net.weights.count
+        for i in params.indices where trainable[i % layers] {
             switch algorithm {
             case .backpropagation(let b):
                 try net.backend.sgdMomentum(param: params[i], grad: g[i], velocity: state1[i],
-                                            learningRate: Float(b.learningRate), momentum: Float(b.momentum))
+                                            learningRate: Float(b.learningRate) * rateFactor, momentum: Float(b.momentum))
             case .adam(let a):
                 try net.backend.adam(param: params[i], grad: g[i], m: state1[i], v: state2[i], step: step,
-                                     learningRate: Float(a.learningRate), beta1: Float(a.beta1), beta2: Float(a.beta2),
-                                     epsilon: Float(a.epsilon), weightDecay: 0)
+                                     learningRate: Float(a.learningRate) * rateFactor, beta1: Float(a.beta1), beta2: Float(a.beta2),
+                                     epsilon: Float(a.epsilon), weightDecay: Float(a.weightDecay))
             default:
                 throw DataError("training algorithm '\(algorithm.name)' has no gradient update")
             }

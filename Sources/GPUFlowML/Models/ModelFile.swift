@@ -1,0 +1,99 @@
+import Foundation
+import GPUFlowCompute
+
+/// The `.gfmodel` file format: weights bit-identical after a round trip, checked by a hash.
+///
+///     bytes 0..7    magic "GFMODEL1"
+///     bytes 8..11   UInt32 little-endian: length H of the header
+///     H bytes       UTF-8 JSON header: {"format": 1, "id": "mlp-…", "layers": [{"inputs", "outputs", "activation"}, …]}
+///     the rest      float32 little-endian: each layer's weights (inputs×outputs, row-major), then its bias
+///
+/// The id is the model's content hash (MLPModel.objectID); loading recomputes it from the
+/// floats read and refuses a file whose weights do not hash to it.
+public enum ModelFile {
+    static let magic = Array("GFMODEL1".utf8)
+
+    struct Header: Codable {
+        struct Layer: Codable {
+            let inputs: Int
+            let outputs: Int
+            let activation: String
+        }
+        let format: Int
+        let id: String
+        let layers: [Layer]
+    }
+
+    public static func save(_ model: MLPModel, to path: String) throws {
+        let header = Header(format: 1, id: model.objectID,
+                            layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) })
+        let json = try JSONEncoder().encode(header)
+        var data = Data(magic)
+        withUnsafeBytes(of: UInt32(json.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(json)
+        for l in model.layers {
+            for v in l.weights + l.bias { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
+        }
+        // Write beside, then rename: a crash never leaves half a model under the name.
+        let tmp = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
+            throw DataError(file: path, "cannot write the model file")
+        }
+        guard rename(tmp, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw DataError(file: path, "cannot move the model file into place")
+        }
+    }
+
+    public static func load(path: String) throws -> MLPModel {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot read model file (missing or unreadable)")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count >= 12, Array(bytes[0..<8]) == magic else {
+            throw DataError(file: path, "not a gpuflow model file (bad magic at offset 0)")
+        }
+        let headerLength = Int(UInt32(bytes[8]) | UInt32(bytes[9]) << 8 | UInt32(bytes[10]) << 16 | UInt32(bytes[11]) << 24)
+        guard 12 + headerLength <= bytes.count else {
+            throw DataError(file: path, "header of \(headerLength) bytes runs past the end of the file (offset 8)")
+        }
+        let header: Header
+        do {
+            header = try JSONDecoder().decode(Header.self, from: Data(bytes[12..<(12 + headerLength)]))
+        } catch {
+            throw DataError(file: path, "unreadable header at offset 12: \(error)")
+        }
+        guard header.format == 1 else { throw DataError(file: path, "model format \(header.format) is not supported (1 is)") }
+        guard !header.layers.isEmpty else { throw DataError(file: path, "the model has no layers") }
+        var offset = 12 + headerLength
+        var layers: [MLPModel.Layer] = []
+        for (i, l) in header.layers.enumerated() {
+            guard l.inputs > 0, l.outputs > 0, let act = Activation(rawValue: l.activation) else {
+                throw DataError(file: path, "layer \(i + 1) of the header is invalid (\(l.inputs)×\(l.outputs), activation '\(l.activation)')")
+            }
+            if i > 0, header.layers[i - 1].outputs != l.inputs {
+                throw DataError(file: path, "layer \(i + 1) takes \(l.inputs) inputs but layer \(i) gives \(header.layers[i - 1].outputs)")
+            }
+            let count = l.inputs * l.outputs + l.outputs
+            guard offset + 4 * count <= bytes.count else {
+                throw DataError(file: path, "weights of layer \(i + 1) run past the end of the file (offset \(offset))")
+            }
+            var values = [Float](repeating: 0, count: count)
+            for j in 0..<count {
+                let o = offset + 4 * j
+                values[j] = Float(bitPattern: UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
+            }
+            offset += 4 * count
+            layers.append(MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: Array(values[0..<(l.inputs * l.outputs)]),
+                                         bias: Array(values[(l.inputs * l.outputs)...]), activation: act))
+        }
+        guard offset == bytes.count else {
+            throw DataError(file: path, "\(bytes.count - offset) unexpected bytes after the weights (offset \(offset))")
+        }
+        let model = MLPModel(layers: layers)
+        guard model.objectID == header.id else {
+            throw DataError(file: path, "weights hash to \(model.objectID) but the header says \(header.id): the file is corrupt")
+        }
+        return model
+    }
+}

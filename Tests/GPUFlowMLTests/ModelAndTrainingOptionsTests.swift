@@ -1,0 +1,111 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+@testable import GPUFlowML
+import GPUFlowTesting
+import Testing
+
+@Suite struct ModelFileTests {
+    @Test func roundTripIsBitIdentical() throws {
+        let model = MLPModel(inputs: 5, hidden: [7, 3], outputs: 4, activation: .gelu, seed: 11)
+        let path = try TestPaths.temporaryDirectory().appendingPathComponent("m.gfmodel").path
+        try ModelFile.save(model, to: path)
+        let back = try ModelFile.load(path: path)
+        #expect(back.objectID == model.objectID)
+        #expect(back.layers == model.layers)
+        #expect(zip(back.layers.flatMap(\.weights), model.layers.flatMap(\.weights)).allSatisfy { $0.bitPattern == $1.bitPattern })
+    }
+
+    @Test func damagedFilesAreRefusedWithTheirOffset() throws {
+        let model = MLPModel(inputs: 3, hidden: [4], outputs: 2, activation: .relu, seed: 1)
+        let dir = try TestPaths.temporaryDirectory()
+        let path = dir.appendingPathComponent("m.gfmodel").path
+        try ModelFile.save(model, to: path)
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
+        func expectError(_ data: [UInt8], _ fragment: String) throws {
+            let p = dir.appendingPathComponent("bad-\(UUID().uuidString).gfmodel").path
+            try Data(data).write(to: URL(fileURLWithPath: p))
+            do {
+                _ = try ModelFile.load(path: p)
+                Issue.record("a damaged file loaded (\(fragment))")
+            } catch let e as DataError {
+                #expect(e.description.contains(fragment), "\(e)")
+                #expect(e.file == p)
+            }
+        }
+        var flipped = bytes
+        flipped[flipped.count - 5] ^= 0x40
+        try expectError(flipped, "the file is corrupt")
+        try expectError(Array(bytes.dropLast(8)), "run past the end of the file")
+        try expectError(Array("NOTAMODEL....".utf8), "bad magic at offset 0")
+        bytes.append(0)
+        try expectError(bytes, "1 unexpected bytes after the weights")
+        #expect(throws: DataError.self) { try ModelFile.load(path: dir.appendingPathComponent("missing.gfmodel").path) }
+    }
+}
+
+@Suite struct TrainingOptionsTests {
+    let cpu = CPUBackend()
+
+    @Test func freezingStrategiesPickTheirLayers() {
+        #expect(Freezing.trainable(layers: 4, fineTuning: 1, strategy: .early_layers) == [false, false, false, true])
+        #expect(Freezing.trainable(layers: 4, fineTuning: 2, strategy: .late_layers) == [true, true, false, false])
+        #expect(Freezing.trainable(layers: 5, fineTuning: 2, strategy: .alternating) == [false, false, true, false, true])
+        #expect(Freezing.trainable(layers: 3, fineTuning: 9, strategy: .early_layers) == [true, true, true])
+    }
+
+    @Test(arguments: BackendUnderTest.allCases)
+    func transferLeavesFrozenLayersBitIdentical(_ kind: BackendUnderTest) throws {
+        let base = MLPModel(inputs: 4, hidden: [8, 8], outputs: 3, activation: .relu, seed: 2)
+        let data = try Generators.blobs(samples: 120, features: 4, centers: 3, seed: 5)
+        let task = TrainingTask(algorithm: .transfer(TransferLearning(baseModel: base.objectID, fineTuningLayers: 1,
+                                                                      freezingStrategy: .early_layers, learningRate: 0.01)),
+                                epochs: 3, batchSize: 16)
+        let r = try Trainer.train(model: base, data: data, task: task, backend: try kind.make(), seed: 1)
+        #expect(r.frozenLayers == [0, 1])
+        for i in 0..<2 {
+            #expect(r.model.layers[i].weights.map(\.bitPattern) == base.layers[i].weights.map(\.bitPattern), "layer \(i) weights")
+            #expect(r.model.layers[i].bias.map(\.bitPattern) == base.layers[i].bias.map(\.bitPattern), "layer \(i) bias")
+        }
+        #expect(r.model.layers[2].weights != base.layers[2].weights, "the fine-tuned layer learned")
+        #expect((r.epochs.last?.loss ?? 9) < r.epochs[0].loss)
+    }
+
+    @Test func schedulesGiveTheirFactors() {
+        let step = LearningRateSchedule.step(every: 2, gamma: 0.5)
+        #expect((1...5).map { step.factor(epoch: $0, of: 5) } == [1, 1, 0.5, 0.5, 0.25])
+        let cosine = LearningRateSchedule.cosine(minFactor: 0.1)
+        #expect(cosine.factor(epoch: 1, of: 11) == 1)
+        #expect(abs(cosine.factor(epoch: 6, of: 11) - 0.55) < 1e-12)
+        #expect(abs(cosine.factor(epoch: 11, of: 11) - 0.1) < 1e-12)
+    }
+
+    @Test func earlyStoppingStopsAndRestoresTheBestEpoch() throws {
+        let data = try Generators.blobs(samples: 200, features: 2, centers: 2, spread: 3, seed: 3)
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.05)), epochs: 300, batchSize: 20, validationSplit: 0.3)
+        task.earlyStopping = EarlyStopping(patience: 3, minDelta: 1e-4)
+        let r = try Trainer.train(model: MLPModel(inputs: 2, hidden: [32], outputs: 2, activation: .relu, seed: 1), data: data,
+                                  task: task, backend: cpu, seed: 1)
+        #expect(r.stoppedEarly && r.epochs.count < 300)
+        let best = try #require(r.bestEpoch)
+        #expect(r.epochs.count - best == 3, "stopped after three epochs without improvement")
+        let losses = r.epochs.compactMap(\.validationLoss)
+        #expect(losses[best - 1] == losses.min(), "the best epoch has the lowest validation loss")
+        task.validationSplit = 0
+        #expect(throws: DataError.self) {
+            try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                              task: task, backend: self.cpu, seed: 1)
+        }
+    }
+
+    @Test func gradientClippingBoundsTheStep() throws {
+        let data = try Generators.blobs(samples: 64, features: 3, centers: 2, spread: 5, seed: 4)
+        let model = MLPModel(inputs: 3, hidden: [8], outputs: 2, activation: .tanh, seed: 2)
+        var task = TrainingTask(algorithm: .backpropagation(Backpropagation(learningRate: 1, momentum: 0)), epochs: 1, batchSize: 64)
+        task.gradientClipNorm = 1e-3
+        let r = try Trainer.train(model: model, data: data, task: task, backend: cpu, seed: 1)
+        let before = model.layers.flatMap { $0.weights + $0.bias }, after = r.model.layers.flatMap { $0.weights + $0.bias }
+        let step = zip(before, after).reduce(Float(0)) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) }.squareRoot()
+        #expect(step > 0 && step <= 1e-3 * 1.0001, "one SGD step of lr 1 moved the weights by \(step)")
+    }
+}
