@@ -15,6 +15,14 @@ public final class Tensor: @unchecked Sendable {
         self.backendName = backendName
     }
 
+    /// The backend's own representation, or the foreign-tensor error every backend raises.
+    func storage<T>(as type: T.Type, backend: String, _ op: String) throws -> T {
+        guard let s = storage as? T else {
+            throw BackendError(.foreignTensor, "\(op): tensor belongs to backend \(backendName), not \(backend)")
+        }
+        return s
+    }
+
     /// The shape check every backend makes, with the same wording everywhere:
     /// "gemm: A has 2 elements, expected 4".
     func require(_ expected: Int, _ op: String, _ role: String) throws {

@@ -37,12 +37,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     // MARK: helpers
 
-    private func storage(_ t: Tensor, _ op: String) throws -> Storage {
-        guard let s = t.storage as? Storage else {
-            throw BackendError(.foreignTensor, "\(op): tensor belongs to backend \(t.backendName), not cpu")
-        }
-        return s
-    }
+    private func storage(_ t: Tensor, _ op: String) throws -> Storage { try t.storage(as: Storage.self, backend: name, op) }
 
     private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> Storage {
         let s = try storage(t, op)

@@ -117,9 +117,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     private func buffer(_ t: Tensor, _ op: String) throws -> VulkanBuffer {
-        guard let b = t.storage as? VulkanBuffer else {
-            throw BackendError(.foreignTensor, "\(op): tensor belongs to backend \(t.backendName), not vulkan")
-        }
+        let b = try t.storage(as: VulkanBuffer.self, backend: name, op)
         guard b.context === context else {
             throw BackendError(.foreignTensor, "\(op): tensor lives on another Vulkan device")
         }
