@@ -23,6 +23,19 @@ enum ObjectTypes {
         LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
             ("standardize", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.standardize(L) } }),
             ("split", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.split(L) } }),
+            ("normalize", { L in
+                LuaBinding.call(L) { L, _ in
+                    let d = try ObjectTypes.dataset(L, "dataset.normalize")
+                    let a = try LuaArgs(L, 2, function: "dataset:normalize", optional: true)
+                    let using: Dataset? = try a.object("using", kind: "dataset")
+                    try a.finish()
+                    if let using, using.cols != d.cols {
+                        throw LuaArgumentError("dataset:normalize: 'using' has \(using.cols) features, this set has \(d.cols)")
+                    }
+                    LuaObjects.push(L, d.normalized(using: using))
+                    return 1
+                }
+            }),
         ])
         LuaObjects.register(L, name: "gpu.tensor", index: tensorIndex, methods: [
             ("size", { L in LuaBinding.call(L) { L, _ in lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1 } }),
@@ -61,6 +74,30 @@ enum ObjectTypes {
         ("data_blobs", { L in LuaBinding.call(L) { L, job in try blobs(L, job) } }),
         ("data_spirals", { L in LuaBinding.call(L) { L, job in try spirals(L, job) } }),
         ("data_from_table", { L in LuaBinding.call(L) { L, _ in try fromTable(L) } }),
+        ("data_npy", { L in
+            LuaBinding.call(L) { L, job in
+                guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("data.npy: expected a file path, got \(LuaStack.typeName(L, 1))") }
+                let a = try LuaArgs(L, 2, function: "data.npy", optional: true)
+                let labelsPath = try a.string("labels")
+                try a.finish()
+                let x = try BinaryLoaders.npy(path: ObjectTypes.resolve(path, job))
+                let y = try labelsPath.map { try BinaryLoaders.npy(path: ObjectTypes.resolve($0, job)) }
+                LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: path).lastPathComponent))
+                return 1
+            }
+        }),
+        ("data_idx", { L in
+            LuaBinding.call(L) { L, job in
+                let a = try LuaArgs(L, 1, function: "data.idx")
+                guard let images = try a.string("images") else { throw LuaArgumentError("data.idx: images is required (an IDX file)") }
+                guard let labels = try a.string("labels") else { throw LuaArgumentError("data.idx: labels is required (an IDX file)") }
+                try a.finish()
+                let x = try BinaryLoaders.idx(path: ObjectTypes.resolve(images, job))
+                let y = try BinaryLoaders.idx(path: ObjectTypes.resolve(labels, job))
+                LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
+                return 1
+            }
+        }),
         ("tensor", { L in LuaBinding.call(L) { L, _ in try makeTensor(L) } }),
     ]
 
@@ -208,7 +245,7 @@ enum ObjectTypes {
         return 1
     }
 
-    private static func dataset(_ L: OpaquePointer, _ fn: String) throws -> Dataset {
+    static func dataset(_ L: OpaquePointer, _ fn: String) throws -> Dataset {
         guard let d: Dataset = LuaObjects.object(L, 1) else {
             throw LuaArgumentError("\(fn): call it as a method (ds:\(fn.split(separator: ".").last ?? "")(...))")
         }

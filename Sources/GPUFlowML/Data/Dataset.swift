@@ -74,6 +74,23 @@ public final class Dataset: TaskObject, @unchecked Sendable {
                        labelName: labelName, classNames: classNames, source: source + " standardized")
     }
 
+    /// Each column scaled to [0, 1] by its minimum and maximum (another set's, or this set's own);
+    /// a constant column maps to 0.
+    public func normalized(using other: Dataset? = nil) -> Dataset {
+        let ref = other ?? self
+        var lo = [Float](repeating: .infinity, count: cols), hi = [Float](repeating: -.infinity, count: cols)
+        for r in 0..<ref.rows { for c in 0..<cols { lo[c] = min(lo[c], ref.features[r * cols + c]); hi[c] = max(hi[c], ref.features[r * cols + c]) } }
+        var f = features
+        for r in 0..<rows {
+            for c in 0..<cols {
+                let span = hi[c] - lo[c]
+                f[r * cols + c] = span > 0 ? (f[r * cols + c] - lo[c]) / span : 0
+            }
+        }
+        return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
+                       labelName: labelName, classNames: classNames, source: source + " normalized")
+    }
+
     /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.
     /// Classification sets are split per class (stratified) so small sets keep their balance.
     public func split(_ parts: [(String, Double)], seed: UInt64) -> [(String, Dataset)] {
