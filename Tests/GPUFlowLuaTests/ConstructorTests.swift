@@ -65,6 +65,7 @@ import Testing
             ("gpu.training{model = model, data = ds, schedule = {kind = 'linear'}}",
              "gpu.training: schedule: kind must be one of constant | step | cosine, got 'linear'"),
             ("gpu.training{model = model, data = ds, gradient_clip = -1}", "gpu.training: gradient_clip must be a positive number, got -1"),
+            ("gpu.training{model = model, data = ds, checkpoint_every = 2}", "gpu.training: checkpoint_every needs checkpoint_path"),
             ("gpu.training{data = ds, algorithm = gpu.transfer{base_model = '/no/such.gfmodel'}}",
              "/no/such.gfmodel: cannot read model file (missing or unreadable)"),
             ("gpu.inference{model = model, data = ds, max_latency_ms = 0}", "gpu.inference: max_latency_ms must be a positive number, got 0"),

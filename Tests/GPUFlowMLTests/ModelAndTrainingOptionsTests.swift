@@ -109,3 +109,60 @@ import Testing
         #expect(step > 0 && step <= 1e-3 * 1.0001, "one SGD step of lr 1 moved the weights by \(step)")
     }
 }
+
+@Suite struct CheckpointTests {
+    /// Stopping after epoch 3 and resuming from its checkpoint gives the same model, bit for
+    /// bit, and the same history as running all 6 epochs at once.
+    @Test(arguments: [BackendUnderTest.cpu, .vulkan])
+    func resumingReachesTheSameResult(_ kind: BackendUnderTest) throws {
+        let data = try Generators.spirals(samples: 150, classes: 3, seed: 3)
+        let model = MLPModel(inputs: 2, hidden: [16], outputs: 3, activation: .tanh, seed: 5)
+        let dir = try TestPaths.temporaryDirectory().path
+        var full = TrainingTask(algorithm: .adam(Adam(learningRate: 0.02)), epochs: 6, batchSize: 16, validationSplit: 0.2)
+        full.earlyStopping = EarlyStopping(patience: 50)
+        let uninterrupted = try Trainer.train(model: model, data: data, task: full, backend: try kind.make(), seed: 9)
+
+        var first = full
+        first.epochs = 3
+        first.checkpointEvery = 3
+        first.checkpointPath = dir + "/run.gfckpt"
+        let part = try Trainer.train(model: model, data: data, task: first, backend: try kind.make(), seed: 9)
+        #expect(part.checkpointsWritten == 1)
+        var rest = full
+        rest.resumeFrom = dir + "/run.gfckpt"
+        let resumed = try Trainer.train(model: model, data: data, task: rest, backend: try kind.make(), seed: 9)
+        #expect(resumed.resumedFromEpoch == 3)
+        #expect(resumed.model.objectID == uninterrupted.model.objectID)
+        #expect(resumed.epochs.map(\.loss) == uninterrupted.epochs.map(\.loss))
+        #expect(resumed.bestEpoch == uninterrupted.bestEpoch)
+    }
+
+    @Test func mismatchedOrDamagedCheckpointsAreRefused() throws {
+        let data = try Generators.blobs(samples: 40, features: 2, centers: 2, seed: 1)
+        let dir = try TestPaths.temporaryDirectory().path
+        var task = TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 8)
+        task.checkpointEvery = 1
+        task.checkpointPath = dir + "/c.gfckpt"
+        _ = try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data, task: task,
+                              backend: CPUBackend(), seed: 1)
+        var resume = TrainingTask(algorithm: .adam(Adam()), epochs: 4, batchSize: 8)
+        resume.resumeFrom = dir + "/c.gfckpt"
+        #expect(throws: DataError.self, "another architecture") {
+            try Trainer.train(model: MLPModel(inputs: 2, hidden: [5], outputs: 2, activation: .relu, seed: 1), data: data,
+                              task: resume, backend: CPUBackend(), seed: 1)
+        }
+        #expect(throws: DataError.self, "another seed") {
+            try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                              task: resume, backend: CPUBackend(), seed: 2)
+        }
+        try Data("{\"format\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/bad.gfckpt"))
+        resume.resumeFrom = dir + "/bad.gfckpt"
+        do {
+            _ = try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                                  task: resume, backend: CPUBackend(), seed: 1)
+            Issue.record("a damaged checkpoint was used")
+        } catch let e as DataError {
+            #expect(e.file == dir + "/bad.gfckpt" && e.message.contains("not a gpuflow checkpoint"))
+        }
+    }
+}

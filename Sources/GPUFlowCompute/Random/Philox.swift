@@ -12,6 +12,19 @@ public struct Philox: Sendable {
         key = (UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32))
     }
 
+    /// Resumes a stream where `position` left it (for checkpoints): the next number drawn is the
+    /// one the saved generator would have drawn next.
+    public init(seed: UInt64, position: (counter: UInt64, used: Int)) {
+        self.init(seed: seed)
+        counter = position.counter
+        used = min(max(position.used, 0), 4)
+        if used < 4, counter > 0 { buffer = Philox.block(key: key, counter: counter &- 1) }
+    }
+
+    /// Where the stream stands: the next block's counter and how many words of the current
+    /// block were used.
+    public var position: (counter: UInt64, used: Int) { (counter, used) }
+
     /// The four words of block `counter` (a 64-bit counter in the low words, stream 0 in the high).
     public static func block(key: (UInt32, UInt32), counter: UInt64) -> (UInt32, UInt32, UInt32, UInt32) {
         var c = (UInt32(truncatingIfNeeded: counter), UInt32(truncatingIfNeeded: counter >> 32), UInt32(0), UInt32(0))

@@ -83,6 +83,11 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     public var gradientClipNorm: Double?
     public var earlyStopping: EarlyStopping?
     public var schedule: LearningRateSchedule
+    /// Write a checkpoint every this many epochs to `checkpointPath`.
+    public var checkpointEvery: Int?
+    public var checkpointPath: String?
+    /// Continue from a checkpoint: same result as an uninterrupted run with the same seed.
+    public var resumeFrom: String?
     public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
                 durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
                 computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,

@@ -77,7 +77,7 @@ enum TaskConstructors {
             model = try box?.baseModel ?? ModelFile.load(path: t.baseModel)
         }
         guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp)") }
-        let task = TrainingTask(
+        var task = TrainingTask(
             algorithm: algorithm,
             epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
             batchSize: try a.int("batch_size", default: 32, min: 1),
@@ -93,6 +93,12 @@ enum TaskConstructors {
                               restoreBest: try e.bool("restore_best") ?? true)
             },
             schedule: try schedule(a))
+        task.checkpointEvery = try a.int("checkpoint_every", min: 1)
+        task.checkpointPath = try a.string("checkpoint_path")
+        task.resumeFrom = try a.string("resume_from")
+        if task.checkpointEvery != nil, task.checkpointPath == nil {
+            throw LuaArgumentError("\(a.function): checkpoint_every needs checkpoint_path")
+        }
         if task.earlyStopping != nil, task.validationSplit == 0 {
             throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
         }

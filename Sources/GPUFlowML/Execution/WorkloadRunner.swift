@@ -38,6 +38,8 @@ public enum WorkloadRunner {
             if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
             if let est = t.durationEstimate { metrics.append(("duration_estimate_s", .number(est))) }
             if let b = r.bestEpoch { metrics.append(("best_epoch", .integer(b))) }
+            if t.checkpointEvery != nil { metrics.append(("checkpoints_written", .integer(r.checkpointsWritten))) }
+            if let e = r.resumedFromEpoch { metrics.append(("resumed_from_epoch", .integer(e))) }
             if t.earlyStopping != nil { metrics.append(("stopped_early", .bool(r.stoppedEarly))) }
             if case .transfer = t.algorithm {
                 metrics.append(("frozen_layers", .array(r.frozenLayers.map { .integer($0 + 1) })))

@@ -3,7 +3,7 @@ import GPUFlowCompute
 import GPUFlowCore
 
 /// Metrics of one epoch, measured, never estimated.
-public struct EpochMetrics: Sendable {
+public struct EpochMetrics: Sendable, Codable {
     public let epoch: Int
     public let loss: Double
     public let accuracy: Double?
@@ -24,6 +24,9 @@ public struct TrainingResult: Sendable {
     public var stoppedEarly = false
     /// 0-based indices of the layers training left untouched (transfer learning).
     public var frozenLayers: [Int] = []
+    public var checkpointsWritten = 0
+    /// The epoch a resumed run started after.
+    public var resumedFromEpoch: Int?
 }
 
 /// Mini-batch gradient descent for MLPs with the Backpropagation (SGD + momentum) and Adam
@@ -60,15 +63,40 @@ public enum Trainer {
         if task.earlyStopping != nil, validation == nil {
             throw DataError("training: early stopping watches the validation loss; set validation_split above 0")
         }
-        let net = try NetworkOnBackend(model, on: backend)
+        if task.checkpointEvery != nil, task.checkpointPath == nil {
+            throw DataError("training: checkpoint_every needs checkpoint_path")
+        }
+        var resumed: TrainingCheckpoint?
+        if let path = task.resumeFrom {
+            let c = try TrainingCheckpoint.load(path: path)
+            guard c.model.layers.map({ [$0.inputs, $0.outputs] }) == model.layers.map({ [$0.inputs, $0.outputs] }) else {
+                throw DataError(file: path, "the checkpoint's network (\(c.model.layers.map(\.outputs))) is not this task's model")
+            }
+            guard c.epoch <= task.epochs else {
+                throw DataError(file: path, "the checkpoint is at epoch \(c.epoch), past this task's \(task.epochs) epochs")
+            }
+            guard c.seed == seed, c.algorithm == update.name else {
+                throw DataError(file: path, "the checkpoint was written with seed \(c.seed) and \(c.algorithm), not seed \(seed) and \(update.name)")
+            }
+            resumed = c
+        }
+        let net = try NetworkOnBackend(resumed?.model ?? model, on: backend)
         let optimizer = try Optimizer(update, net: net, trainable: trainable)
         var rng = Philox(seed: seed)
         var history: [EpochMetrics] = []
         var best: (loss: Double, epoch: Int, model: MLPModel?)?
         var sinceBest = 0
         var stoppedEarly = false
+        var checkpoints = 0
+        if let c = resumed {
+            try optimizer.restore(c.optimizerState, step: c.step, backend: backend)
+            rng = Philox(seed: seed, position: (c.rngCounter, c.rngUsed))
+            history = c.history
+            if let b = c.bestEpoch, let loss = c.bestLoss { best = (loss, b, c.bestModel) }
+            sinceBest = c.sinceBest
+        }
         let start = Date()
-        for epoch in 1...task.epochs {
+        for epoch in ((resumed?.epoch ?? 0) + 1)..<(task.epochs + 1) {
             let epochStart = Date()
             optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
@@ -103,6 +131,15 @@ public enum Trainer {
                                  samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
             history.append(m)
             onEpoch?(m)
+            if let every = task.checkpointEvery, let path = task.checkpointPath, epoch % every == 0 {
+                let position = rng.position
+                try TrainingCheckpoint(
+                    seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
+                    rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
+                    model: try net.export(), bestModel: best?.model, optimizerState: try optimizer.state(backend: backend)
+                ).save(path: path)
+                checkpoints += 1
+            }
             if let rule = task.earlyStopping, let vLoss {
                 if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
                     best = (vLoss, epoch, rule.restoreBest ? try net.export() : nil)
@@ -121,6 +158,8 @@ public enum Trainer {
         result.bestEpoch = best?.model != nil ? best?.epoch : nil
         result.stoppedEarly = stoppedEarly
         result.frozenLayers = trainable.indices.filter { !trainable[$0] }
+        result.checkpointsWritten = checkpoints
+        result.resumedFromEpoch = resumed?.epoch
         return result
     }
 
@@ -160,6 +199,19 @@ final class Optimizer {
     private let trainable: [Bool]
     /// The schedule's factor for the current epoch.
     var rateFactor: Float = 1
+    var steps: Int { step }
+
+    /// The moment/velocity tensors, read back for a checkpoint.
+    func state(backend: Backend) throws -> [[Float]] { try backend.read(state1 + state2) }
+
+    func restore(_ values: [[Float]], step: Int, backend: Backend) throws {
+        let tensors = state1 + state2
+        guard values.count == tensors.count, zip(values, tensors).allSatisfy({ $0.count == $1.count }) else {
+            throw DataError("checkpoint: optimizer state does not fit this network and algorithm")
+        }
+        for (t, v) in zip(tensors, values) { try backend.write(t, v) }
+        self.step = step
+    }
 
     init(_ algorithm: TrainingAlgorithm, net: NetworkOnBackend, trainable: [Bool]) throws {
         self.algorithm = algorithm

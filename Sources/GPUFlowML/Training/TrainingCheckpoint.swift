@@ -1,0 +1,149 @@
+import Foundation
+import GPUFlowCompute
+
+/// Everything a training run needs to continue exactly where it stopped: weights, optimizer
+/// moments and step, the shuffling generator's position, the history and early-stopping state.
+/// Stored as one JSON document whose float arrays are base64 of their little-endian bytes, so
+/// the numbers come back bit for bit.
+struct TrainingCheckpoint: Codable {
+    var format = 1
+    var seed: UInt64
+    var algorithm: String
+    /// Epochs completed.
+    var epoch: Int
+    var step: Int
+    var rngCounter: UInt64
+    var rngUsed: Int
+    var history: [EpochMetrics]
+    var bestEpoch: Int?
+    var bestLoss: Double?
+    var sinceBest: Int
+    var model: MLPModel
+    var bestModel: MLPModel?
+    var optimizerState: [[Float]]
+
+    init(seed: UInt64, algorithm: String, epoch: Int, step: Int, rngCounter: UInt64, rngUsed: Int, history: [EpochMetrics],
+         bestEpoch: Int?, bestLoss: Double?, sinceBest: Int, model: MLPModel, bestModel: MLPModel?, optimizerState: [[Float]]) {
+        self.seed = seed
+        self.algorithm = algorithm
+        self.epoch = epoch
+        self.step = step
+        self.rngCounter = rngCounter
+        self.rngUsed = rngUsed
+        self.history = history
+        self.bestEpoch = bestEpoch
+        self.bestLoss = bestLoss
+        self.sinceBest = sinceBest
+        self.model = model
+        self.bestModel = bestModel
+        self.optimizerState = optimizerState
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, seed, algorithm, epoch, step, rngCounter, rngUsed, history, bestEpoch, bestLoss, sinceBest, model, bestModel, optimizerState
+    }
+
+    /// Floats as base64 of little-endian bytes.
+    static func pack(_ v: [Float]) -> String {
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(v.count * 4)
+        for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        return Data(bytes).base64EncodedString()
+    }
+
+    static func unpack(_ s: String, what: String) throws -> [Float] {
+        guard let d = Data(base64Encoded: s), d.count % 4 == 0 else { throw DataError("checkpoint: \(what) is not packed float32") }
+        let b = [UInt8](d)
+        return stride(from: 0, to: b.count, by: 4).map {
+            Float(bitPattern: UInt32(b[$0]) | UInt32(b[$0 + 1]) << 8 | UInt32(b[$0 + 2]) << 16 | UInt32(b[$0 + 3]) << 24)
+        }
+    }
+
+    struct PackedModel: Codable {
+        struct Layer: Codable {
+            let inputs: Int
+            let outputs: Int
+            let activation: String
+            let weights: String
+            let bias: String
+        }
+        let id: String
+        let layers: [Layer]
+    }
+
+    static func packModel(_ m: MLPModel) -> PackedModel {
+        PackedModel(id: m.objectID, layers: m.layers.map {
+            .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue, weights: pack($0.weights), bias: pack($0.bias))
+        })
+    }
+
+    static func unpackModel(_ p: PackedModel) throws -> MLPModel {
+        let m = MLPModel(layers: try p.layers.map { l in
+            guard let act = Activation(rawValue: l.activation) else { throw DataError("checkpoint: unknown activation '\(l.activation)'") }
+            return MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: try unpack(l.weights, what: "weights"),
+                                  bias: try unpack(l.bias, what: "bias"), activation: act)
+        })
+        guard m.objectID == p.id else { throw DataError("checkpoint: model weights hash to \(m.objectID), not \(p.id): the file is corrupt") }
+        return m
+    }
+
+    init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        format = try c.decode(Int.self, forKey: .format)
+        guard format == 1 else { throw DataError("checkpoint format \(format) is not supported (1 is)") }
+        seed = try c.decode(UInt64.self, forKey: .seed)
+        algorithm = try c.decode(String.self, forKey: .algorithm)
+        epoch = try c.decode(Int.self, forKey: .epoch)
+        step = try c.decode(Int.self, forKey: .step)
+        rngCounter = try c.decode(UInt64.self, forKey: .rngCounter)
+        rngUsed = try c.decode(Int.self, forKey: .rngUsed)
+        history = try c.decode([EpochMetrics].self, forKey: .history)
+        bestEpoch = try c.decodeIfPresent(Int.self, forKey: .bestEpoch)
+        bestLoss = try c.decodeIfPresent(Double.self, forKey: .bestLoss)
+        sinceBest = try c.decode(Int.self, forKey: .sinceBest)
+        model = try Self.unpackModel(c.decode(PackedModel.self, forKey: .model))
+        bestModel = try c.decodeIfPresent(PackedModel.self, forKey: .bestModel).map(Self.unpackModel)
+        optimizerState = try c.decode([String].self, forKey: .optimizerState).map { try Self.unpack($0, what: "optimizer state") }
+    }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(format, forKey: .format)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(algorithm, forKey: .algorithm)
+        try c.encode(epoch, forKey: .epoch)
+        try c.encode(step, forKey: .step)
+        try c.encode(rngCounter, forKey: .rngCounter)
+        try c.encode(rngUsed, forKey: .rngUsed)
+        try c.encode(history, forKey: .history)
+        try c.encodeIfPresent(bestEpoch, forKey: .bestEpoch)
+        try c.encodeIfPresent(bestLoss, forKey: .bestLoss)
+        try c.encode(sinceBest, forKey: .sinceBest)
+        try c.encode(Self.packModel(model), forKey: .model)
+        try c.encodeIfPresent(bestModel.map(Self.packModel), forKey: .bestModel)
+        try c.encode(optimizerState.map(Self.pack), forKey: .optimizerState)
+    }
+
+    /// Written beside and renamed into place, so a crash never leaves half a checkpoint.
+    func save(path: String) throws {
+        let data = try JSONEncoder().encode(self)
+        let tmp = path + ".tmp-\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, path) == 0 else {
+            try? FileManager.default.removeItem(atPath: tmp)
+            throw DataError(file: path, "cannot write the checkpoint")
+        }
+    }
+
+    static func load(path: String) throws -> TrainingCheckpoint {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot read checkpoint (missing or unreadable)")
+        }
+        do {
+            return try JSONDecoder().decode(TrainingCheckpoint.self, from: data)
+        } catch let e as DataError {
+            throw DataError(file: path, e.message)
+        } catch {
+            throw DataError(file: path, "not a gpuflow checkpoint: \(error)")
+        }
+    }
+}
