@@ -166,3 +166,38 @@ import Testing
         }
     }
 }
+
+@Suite struct DeclaredUsageTests {
+    @Test(arguments: [BackendUnderTest.cpu, .vulkan])
+    func declarationsAreCheckedAgainstWhatTheTaskUsed(_ kind: BackendUnderTest) throws {
+        let data = try Generators.blobs(samples: 256, features: 16, centers: 4, seed: 1)
+        let model = MLPModel(inputs: 16, hidden: [64], outputs: 4, activation: .relu, seed: 1)
+        let task = TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 32, durationEstimate: 1000,
+                                memoryRequirementMB: 1, computeIntensity: .moderate)
+        let out = try WorkloadRunner.run(.training(task), inputs: TaskInputs(model: model, data: data), backend: try kind.make(), seed: 1)
+        guard case .table(let declared)? = out["declared"], case .table(let memory)? = declared.first(where: { $0.0 == "memory" })?.1,
+              case .table(let duration)? = declared.first(where: { $0.0 == "duration" })?.1,
+              case .table(let intensity)? = declared.first(where: { $0.0 == "compute_intensity" })?.1 else {
+            Issue.record("no declared/measured report in \(out)")
+            return
+        }
+        let peak = memory.first { $0.0 == "peak_tensor_mb" }?.1.doubleValue ?? 0
+        // Weights, Adam moments and one batch's activations and gradients: between 50 KB and 1 MB.
+        #expect(peak > 0.05 && peak < 1, "peak tensor memory \(peak) MB")
+        #expect(Self.bool(memory, "within_requirement") == true)
+        #expect(Self.bool(duration, "within_estimate") == true)
+        // 6 × (16·64 + 64 + 64·4 + 4) = 8,088 FLOPs per sample: "light", not the declared "moderate".
+        #expect(Self.string(intensity, "measured") == "light")
+        #expect(Self.bool(intensity, "matches") == false)
+    }
+
+    static func bool(_ pairs: [(String, TaskValue)], _ key: String) -> Bool? {
+        guard case .bool(let b)? = pairs.first(where: { $0.0 == key })?.1 else { return nil }
+        return b
+    }
+
+    static func string(_ pairs: [(String, TaskValue)], _ key: String) -> String? {
+        guard case .string(let s)? = pairs.first(where: { $0.0 == key })?.1 else { return nil }
+        return s
+    }
+}

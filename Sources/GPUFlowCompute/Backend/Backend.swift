@@ -56,12 +56,15 @@ public protocol Backend: AnyObject, Sendable {
     var kernelTimings: [KernelTiming] { get }
     /// (optional) Host↔device copies so far; the default is nil (no device to copy to).
     var transferStats: TransferStats? { get }
+    /// (optional) The most bytes of tensors this backend held at once; nil where not counted.
+    var tensorBytesPeak: Int? { get }
 }
 
 extension Backend {
     public func read(_ tensors: [Tensor]) throws -> [[Float]] { try tensors.map { try read($0) } }
     public var kernelTimings: [KernelTiming] { [] }
     public var transferStats: TransferStats? { nil }
+    public var tensorBytesPeak: Int? { nil }
 
     /// A tensor of the given shape filled with one value.
     public func filled(_ value: Float, shape: [Int]) throws -> Tensor {

@@ -6,8 +6,19 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// The host array behind a CPU tensor.
     final class Storage {
         var values: [Float]
-        init(_ values: [Float]) { self.values = values }
+        private let meter: TensorMeter
+        private let bytes: Int
+        init(_ values: [Float], meter: TensorMeter) {
+            self.values = values
+            self.meter = meter
+            bytes = values.count * 4
+            meter.add(bytes)
+        }
+        deinit { meter.remove(bytes) }
     }
+
+    private let meter = TensorMeter()
+    public var tensorBytesPeak: Int? { meter.peakBytes }
 
     public let name = "cpu"
     public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), reference loops" }
@@ -20,7 +31,7 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         guard shape.reduce(1, *) == values.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
         }
-        return Tensor(shape: shape, storage: Storage(values), backendName: name)
+        return Tensor(shape: shape, storage: Storage(values, meter: meter), backendName: name)
     }
 
     public func zeros(shape: [Int]) throws -> Tensor { try filled(0, shape: shape) }

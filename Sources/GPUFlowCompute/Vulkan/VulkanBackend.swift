@@ -23,6 +23,8 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
 
     public var kernelTimings: [KernelTiming] { sequence.timings.values.sorted { $0.totalNS > $1.totalNS } }
     public var transferStats: TransferStats? { transfers }
+    private let meter = TensorMeter()
+    public var tensorBytesPeak: Int? { meter.peakBytes }
     private var transfers = TransferStats()
 
     /// Submits this backend's recorded work, then compacts the device's tensor pool.
@@ -42,7 +44,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
             throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
         }
         // Vulkan has no empty buffers; an empty tensor still owns one float nobody reads.
-        let b = try VulkanBuffer(context: context, bytes: max(4, values.count * 4))
+        let b = try VulkanBuffer(context: context, bytes: max(4, values.count * 4), meter: meter)
         try upload(values, into: b)
         return Tensor(shape: shape, storage: b, backendName: name)
     }
@@ -50,7 +52,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public func zeros(shape: [Int]) throws -> Tensor {
         let count = shape.reduce(1, *)
         guard shape.allSatisfy({ $0 >= 0 }) else { throw BackendError(.shapeMismatch, "zeros: negative dimension in \(shape)") }
-        let b = try VulkanBuffer(context: context, bytes: max(4, count * 4))
+        let b = try VulkanBuffer(context: context, bytes: max(4, count * 4), meter: meter)
         if let host = b.mapped {
             host.initializeMemory(as: UInt8.self, repeating: 0, count: b.size)
         } else {

@@ -15,7 +15,10 @@ final class VulkanBuffer {
     /// The host address; nil for device-only memory.
     var mapped: UnsafeMutableRawPointer? { allocation.mapped }
 
-    init(context: VulkanContext, bytes: Int, role: Role = .tensor) throws {
+    /// Counts this buffer against a backend's tensor bytes while it lives.
+    private let meter: TensorMeter?
+
+    init(context: VulkanContext, bytes: Int, role: Role = .tensor, meter: TensorMeter? = nil) throws {
         guard bytes > 0 else { throw BackendError(.shapeMismatch, "vulkan buffer: size must be positive, got \(bytes) bytes") }
         guard bytes <= context.maxStorageBufferRange else {
             throw BackendError(.outOfMemory,
@@ -23,6 +26,7 @@ final class VulkanBuffer {
         }
         self.context = context
         size = bytes
+        self.meter = meter
         pool = role == .tensor ? context.pool : context.stagingPool
         let dev = context.device
         let buf = try Self.makeBuffer(dev, bytes: bytes)
@@ -49,6 +53,7 @@ final class VulkanBuffer {
         buffer = buf
         allocation = a
         pool.adopt(a, by: self)
+        meter?.add(bytes)
     }
 
     /// Rebinds this buffer to `fresh` (same size) and copies the contents there. Called by the
@@ -87,6 +92,7 @@ final class VulkanBuffer {
     }
 
     deinit {
+        meter?.remove(size)
         vkDestroyBuffer(context.device, buffer, nil)
         pool.free(allocation)
     }

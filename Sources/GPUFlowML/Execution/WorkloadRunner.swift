@@ -54,7 +54,8 @@ public enum WorkloadRunner {
                 return .table(row)
             }
             return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("history", .array(history)),
-                           ("backend", .string(backend.name)), ("device", deviceReport(backend))])
+                           ("backend", .string(backend.name)), ("device", deviceReport(backend)),
+                           ("declared", DeclaredUsage.check(t, model: model, rows: data.rows, seconds: r.seconds, backend: backend))])
 
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }
