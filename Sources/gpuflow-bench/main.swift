@@ -106,6 +106,20 @@ do {
         try gemmBenchmark(sizes: sizes.isEmpty ? [128, 256, 512, 1024] : sizes, tsv: args.contains("--tsv"))
     case "pool-trace":
         try poolTrace()
+    case "cartpole":
+        // CartPole with each policy type: episodes until the 100-episode average reaches 195.
+        let kinds = args.dropFirst().compactMap { PolicyType(rawValue: $0) }
+        for kind in kinds.isEmpty ? [PolicyType.policy_gradient, .actor_critic] : kinds {
+            let model = MLPModel(inputs: 4, hidden: [32], outputs: 2, activation: .tanh, seed: 1)
+            let config = ReinforcementLearning(policyType: kind, rewardShaping: .dense,
+                                               exploration: kind == .q_network ? .epsilon_greedy : .boltzmann,
+                                               learningRate: 0.01, discount: 0.99)
+            let r = try ReinforcementTrainer.train(model: model, environment: { CartPole() }, config: config,
+                                                   options: .init(episodes: 2000, parallel: 16, solveThreshold: 195),
+                                                   backend: CPUBackend(), seed: 7)
+            print("\(kind.rawValue): \(r.solvedAtEpisode.map { "solved after \($0) episodes" } ?? "not solved in \(r.returns.count) episodes"), "
+                  + String(format: "last-100 average %.1f, %.1f s", r.averageLast100, r.seconds))
+        }
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0

@@ -142,6 +142,18 @@ import Testing
         #expect(run.lines == ["true\ttrue\t6", "true\t1"])
     }
 
+    @Test func reinforcementLearningFromLua() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local policy = gpu.nn.mlp{inputs = 4, hidden = {16}, outputs = 2, activation = "tanh", seed = 1}
+        local r = gpu.submit(gpu.training{model = policy, algorithm = gpu.reinforcement{episodes = 64, policy_type = "actor_critic"},
+                                          environment = {name = "cartpole", max_steps = 50}, seed = 3}):await()
+        print(r.metrics.episodes, #r.returns, r.metrics.environment, r.model.inputs)
+        """)
+        #expect(run.result.status == .success, "\(run.result.message ?? "")")
+        #expect(run.lines == ["64\t64\tcartpole\t4"])
+    }
+
     @Test func feedbackAndInsightsFromLua() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

@@ -51,13 +51,23 @@ public struct ReinforcementLearning: Codable, Sendable, Equatable {
     public var exploration: Exploration
     public var learningRate: Double
     public var discount: Double
+    /// Episodes to run at most.
+    public var episodes: Int
+    /// Episodes run side by side, batched on the backend.
+    public var parallelEpisodes: Int
+    /// Stop when the 100-episode average return reaches this.
+    public var solveThreshold: Double?
     public init(policyType: PolicyType = .policy_gradient, rewardShaping: RewardShaping = .dense,
-                exploration: Exploration = .epsilon_greedy, learningRate: Double = 1e-2, discount: Double = 0.99) {
+                exploration: Exploration = .epsilon_greedy, learningRate: Double = 1e-2, discount: Double = 0.99,
+                episodes: Int = 500, parallelEpisodes: Int = 16, solveThreshold: Double? = nil) {
         self.policyType = policyType
         self.rewardShaping = rewardShaping
         self.exploration = exploration
         self.learningRate = learningRate
         self.discount = discount
+        self.episodes = episodes
+        self.parallelEpisodes = parallelEpisodes
+        self.solveThreshold = solveThreshold
     }
 }
 

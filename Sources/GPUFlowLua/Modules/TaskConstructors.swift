@@ -66,9 +66,10 @@ enum TaskConstructors {
 
     static func training(_ a: LuaArgs) throws -> TaskDescriptor {
         let given: MLPModel? = try a.object("model", kind: "model")
-        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
+        if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm) }
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
         // Transfer learning starts from its base model: given as a model, or loaded from its file
         // here, so a missing or corrupt file is reported at the constructor's line.
         var model = given
@@ -107,6 +108,40 @@ enum TaskConstructors {
         try a.finish()
         try Validation.check(model: model, data: data, loss: task.loss, context: a.function)
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    /// gpu.training{model = policy, algorithm = gpu.reinforcement{...}, environment = "cartpole" | {name = ..., ...}}
+    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm) throws -> TaskDescriptor {
+        let model: MLPModel = try required(a, "model", model, "a policy network from nn.mlp")
+        var env: EnvironmentSpec?
+        if let name = try? a.string("environment") {
+            env = try environment(name, nil, a)
+        } else {
+            env = try a.table("environment") { e in try environment(try e.string("name") ?? "", e, a) }
+        }
+        guard let env else { throw LuaArgumentError("\(a.function): environment is required (\(EnvironmentSpec.names), or {name = ..., ...})") }
+        let probe = env.make()
+        guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
+            throw LuaArgumentError("\(a.function): \(env.name) has \(probe.observationSize) observations and \(probe.actionCount) actions, "
+                                   + "but the model is \(model.inputs)→\(model.outputs)")
+        }
+        let task = TrainingTask(algorithm: algorithm, epochs: 1, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
+                                memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
+                                computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0).map(UInt64.init))
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, environment: env), options: options)
+    }
+
+    private static func environment(_ name: String, _ e: LuaArgs?, _ a: LuaArgs) throws -> EnvironmentSpec {
+        switch name {
+        case "cartpole": return .cartpole(maxSteps: try e?.int("max_steps", default: 200, min: 1, max: 100_000) ?? 200)
+        case "gridworld": return .gridworld(size: try e?.int("size", default: 5, min: 2, max: 64) ?? 5)
+        case "bandit": return .bandit(arms: try e?.int("arms", default: 10, min: 2, max: 10_000) ?? 10,
+                                      seed: UInt64(try e?.int("seed", default: 0, min: 0) ?? 0))
+        default:
+            throw LuaArgumentError("\(a.function): unknown environment '\(name)' (expected \(EnvironmentSpec.names))")
+        }
     }
 
     /// schedule = {kind = "step", every = 10, gamma = 0.5} | {kind = "cosine", min_factor = 0.01} | {kind = "constant"}
@@ -274,11 +309,15 @@ enum TaskConstructors {
     }
 
     static func reinforcement(_ a: LuaArgs) throws -> TrainingAlgorithm {
-        let r = ReinforcementLearning(policyType: try a.choice("policy_type") ?? .policy_gradient,
+        let policy: PolicyType = try a.choice("policy_type") ?? .policy_gradient
+        let r = ReinforcementLearning(policyType: policy,
                                       rewardShaping: try a.choice("reward_shaping") ?? .dense,
-                                      exploration: try a.choice("exploration") ?? .epsilon_greedy,
+                                      exploration: try a.choice("exploration") ?? (policy == .q_network ? .epsilon_greedy : .boltzmann),
                                       learningRate: try a.double("learning_rate", default: 1e-2, min: 0, exclusiveMin: true),
-                                      discount: try a.double("discount", default: 0.99, min: 0, max: 1))
+                                      discount: try a.double("discount", default: 0.99, min: 0, max: 1),
+                                      episodes: try a.int("episodes", default: 500, min: 1, max: 10_000_000),
+                                      parallelEpisodes: try a.int("parallel_episodes", default: 16, min: 1, max: 4096),
+                                      solveThreshold: try a.double("solve_threshold"))
         try a.finish()
         return .reinforcement(r)
     }

@@ -8,10 +8,13 @@ public struct TaskInputs: Sendable {
     public var data: Dataset?
     /// For hybrid compute: the task it runs on the backend it chooses.
     public var inner: GPUTaskType?
-    public init(model: MLPModel? = nil, data: Dataset? = nil, inner: GPUTaskType? = nil) {
+    /// For reinforcement learning: the environment episodes run in.
+    public var environment: EnvironmentSpec?
+    public init(model: MLPModel? = nil, data: Dataset? = nil, inner: GPUTaskType? = nil, environment: EnvironmentSpec? = nil) {
         self.model = model
         self.data = data
         self.inner = inner
+        self.environment = environment
     }
 }
 
@@ -21,6 +24,9 @@ public enum WorkloadRunner {
                            cancel: CancellationToken = CancellationToken()) throws -> TaskValue {
         switch task {
         case .training(let t):
+            if case .reinforcement(let rl) = t.algorithm {
+                return try reinforcement(rl, inputs: inputs, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+            }
             var base = inputs.model
             if base == nil, case .transfer(let tl) = t.algorithm { base = try ModelFile.load(path: tl.baseModel) }
             guard let model = base else { throw DataError("training: a model is required") }
@@ -110,6 +116,23 @@ public enum WorkloadRunner {
         case .resourceCoordination(let c):
             throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this version; agents share one priority queue under the per-agent limits of the profile")
         }
+    }
+
+    static func reinforcement(_ rl: ReinforcementLearning, inputs: TaskInputs, backend: Backend, seed: UInt64,
+                              cancel: CancellationToken) throws -> TaskValue {
+        guard let model = inputs.model else { throw DataError("reinforcement: a model is required (a policy network)") }
+        guard let env = inputs.environment else { throw DataError("reinforcement: an environment is required (\(EnvironmentSpec.names))") }
+        let r = try ReinforcementTrainer.train(model: model, environment: { env.make() }, config: rl,
+                                               options: .init(episodes: rl.episodes, parallel: rl.parallelEpisodes,
+                                                              solveThreshold: rl.solveThreshold),
+                                               backend: backend, seed: seed, cancel: cancel)
+        var metrics: [(String, TaskValue)] = [
+            ("episodes", .integer(r.returns.count)), ("average_return_last100", .number(r.averageLast100)),
+            ("seconds", .number(r.seconds)), ("environment", .string(env.name)), ("policy_type", .string(rl.policyType.rawValue)),
+        ]
+        if let s = r.solvedAtEpisode { metrics.append(("solved_at_episode", .integer(s))) }
+        return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("returns", .floats(r.returns.map(Float.init))),
+                       ("backend", .string(backend.name)), ("device", deviceReport(backend))])
     }
 
     /// What the device measured while the task ran: per-kernel GPU time and host↔device copies,
