@@ -154,6 +154,18 @@ import Testing
         #expect(run.lines == ["64\t64\tcartpole\t4"])
     }
 
+    @Test func evolutionaryTrainingFromLua() async throws {
+        let run = try await runLua("""
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 120, features = 3, centers = 2, seed = 1}
+        local m = gpu.nn.mlp{inputs = 3, hidden = {4}, outputs = 2, seed = 1}
+        local r = gpu.submit(gpu.training{model = m, data = ds, epochs = 5, algorithm = gpu.evolutionary{population_size = 8}}):await()
+        print(r.metrics.epochs, #r.history, r.history[5].loss <= r.history[1].loss)
+        """)
+        #expect(run.result.status == .success, "\(run.result.message ?? "")")
+        #expect(run.lines == ["5\t5\ttrue"])
+    }
+
     @Test func feedbackAndInsightsFromLua() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

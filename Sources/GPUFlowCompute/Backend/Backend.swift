@@ -24,6 +24,10 @@ public protocol Backend: AnyObject, Sendable {
     /// C = alpha · op(A) · op(B) + beta · C, where op(A) is m×k and op(B) is k×n.
     func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
               transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
+    /// For b in 0..<batch: C_b = alpha · op(A_b) · op(B_b) + beta · C_b, where operand b starts
+    /// at b·stride elements (stride 0 shares one operand across the batch).
+    func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+                     strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
     /// x[r, c] += bias[c] for an rows×cols x.
     func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws
     /// y = f(x), elementwise.

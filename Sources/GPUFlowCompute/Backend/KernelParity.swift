@@ -55,6 +55,16 @@ public enum KernelParity {
                 })
             }
         }
+        for (batch, m, n, k, shareA) in [(1, 3, 4, 5, false), (3, 7, 5, 9, false), (4, 17, 33, 6, true), (5, 1, 10, 1, true)] {
+            let sA = shareA ? 0 : m * k
+            out.append(try compare("gemmBatched b=\(batch) \(m)x\(n)x\(k)\(shareA ? " shared A" : "")", cpu, other,
+                                   [random(shareA ? m * k : batch * m * k, seed: 12), random(batch * k * n, seed: 13),
+                                    random(batch * m * n, seed: 14)]) { b, t in
+                try b.gemmBatched(t[0], t[1], t[2], batch: batch, m: m, n: n, k: k, strideA: sA, strideB: k * n, strideC: m * n,
+                                  transA: false, transB: false, alpha: 1, beta: 0.5)
+                return [t[2]]
+            })
+        }
         for n in elementCounts {
             let x = random(n, seed: 4, scale: 3), y = random(n, seed: 5), z = random(n, seed: 6)
             let zero = [Float](repeating: 0, count: n)

@@ -78,6 +78,29 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         sc.values = cv
     }
 
+    public func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+                            strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+        try BatchedShapes.check(a, b, c, batch: batch, m: m, n: n, k: k, strideA: strideA, strideB: strideB, strideC: strideC)
+        let av = try storage(a, "gemmBatched").values, bv = try storage(b, "gemmBatched").values
+        let sc = try storage(c, "gemmBatched")
+        var cv = sc.values
+        for bi in 0..<batch {
+            let oa = bi * strideA, ob = bi * strideB, oc = bi * strideC
+            for i in 0..<m {
+                for j in 0..<n {
+                    var acc: Float = 0
+                    for p in 0..<k {
+                        let x = transA ? av[oa + p * m + i] : av[oa + i * k + p]
+                        let y = transB ? bv[ob + j * k + p] : bv[ob + p * n + j]
+                        acc += x * y
+                    }
+                    cv[oc + i * n + j] = alpha * acc + (beta == 0 ? 0 : beta * cv[oc + i * n + j])
+                }
+            }
+        }
+        sc.values = cv
+    }
+
     public func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws {
         let sx = try expect(x, rows * cols, "addBias", "x"), sb = try expect(bias, cols, "addBias", "bias")
         for r in 0..<rows { for c in 0..<cols { sx.values[r * cols + c] += sb.values[c] } }

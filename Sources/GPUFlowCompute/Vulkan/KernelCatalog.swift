@@ -50,6 +50,13 @@ struct KernelSpec: Sendable {
         }
     }
     static let gemmTiledPlain = gemmTiled(transA: false, transB: false)
+
+    static func gemmBatched(transA: Bool, transB: Bool) -> KernelSpec {
+        KernelSpec(name: "gemm_batched", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 8) {
+            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0]
+        }
+    }
+    static let gemmBatchedPlain = gemmBatched(transA: false, transB: false)
     static let biasAdd = KernelSpec(name: "bias_add", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activation = KernelSpec(name: "activation", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activationBackward = KernelSpec(name: "activation_backward", bindings: 3, pushWords: 2, specialization: elementwise)
@@ -67,6 +74,6 @@ struct KernelSpec: Sendable {
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 
-    static let all: [KernelSpec] = [gemm, gemmTiledPlain, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
+    static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
                                      reduceSum, scale, axpy, sgdMomentum, adam, philoxUniform]
 }

@@ -170,6 +170,18 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         try run(spec, [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)], (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
 
+    public func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+                            strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+        try BatchedShapes.check(a, b, c, batch: batch, m: m, n: n, k: k, strideA: strideA, strideB: strideB, strideC: strideC)
+        let ba = try buffer(a, "gemmBatched"), bb = try buffer(b, "gemmBatched"), bc = try buffer(c, "gemmBatched")
+        try loop(k, "gemmBatched", "K")
+        guard batch <= 65_535 else { throw BackendError(.unsupported, "gemmBatched: batch \(batch) exceeds 65,535 workgroups in z") }
+        let tile = Int(context.gemmTile)
+        try run(.gemmBatched(transA: transA, transB: transB), [ba, bb, bc],
+                [u(m), u(n), u(k), u(strideA), u(strideB), u(strideC), f(alpha), f(beta)],
+                (u((n + tile - 1) / tile), u((m + tile - 1) / tile), u(batch)))
+    }
+
     public func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws {
         let bx = try buffer(x, rows * cols, "addBias", "x"), bb = try buffer(bias, cols, "addBias", "bias")
         try run(.biasAdd, [bx, bb], [u(rows), u(cols)], groups(rows * cols, "addBias"))

@@ -31,7 +31,13 @@ public enum WorkloadRunner {
             if base == nil, case .transfer(let tl) = t.algorithm { base = try ModelFile.load(path: tl.baseModel) }
             guard let model = base else { throw DataError("training: a model is required") }
             guard let data = inputs.data else { throw DataError("training: data is required") }
-            let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+            let r: TrainingResult
+            if case .evolutionary(let e) = t.algorithm {
+                r = try EvolutionaryTrainer.train(model: model, data: data, config: e, generations: t.epochs, loss: t.loss, backend: backend,
+                                                  seed: t.seed ?? seed, cancel: cancel)
+            } else {
+                r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+            }
             let last = r.epochs.last
             var metrics: [(String, TaskValue)] = [
                 ("loss", .number(last?.loss ?? .nan)),
