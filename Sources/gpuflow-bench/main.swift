@@ -106,6 +106,25 @@ do {
         try gemmBenchmark(sizes: sizes.isEmpty ? [128, 256, 512, 1024] : sizes, tsv: args.contains("--tsv"))
     case "pool-trace":
         try poolTrace()
+    case "mlp":
+        // gpuflow-bench mlp DIR EPOCHS cpu|vulkan: the MLP benchmark on DIR/{x,y}_{train,test}.npy
+        // (scripts/peers/mlp_peers.py prepare DIR). Prints "epoch train_seconds test_accuracy".
+        guard args.count >= 4, let epochs = Int(args[2]), let kind = BackendKind(rawValue: args[3]) else {
+            FileHandle.standardError.write(Data("usage: gpuflow-bench mlp DIR EPOCHS cpu|vulkan\n".utf8))
+            exit(2)
+        }
+        let dir = args[1]
+        func load(_ x: String, _ y: String) throws -> Dataset {
+            try BinaryLoaders.dataset(features: BinaryLoaders.npy(path: "\(dir)/\(x).npy"), labels: BinaryLoaders.npy(path: "\(dir)/\(y).npy"),
+                                      source: x)
+        }
+        let train = try load("x_train", "y_train"), test = try load("x_test", "y_test")
+        let model = MLPModel(inputs: 64, hidden: [128, 64], outputs: 10, activation: .relu, seed: 0)
+        let backend = try BackendSelector.make(kind).backend
+        _ = try Trainer.train(model: model, data: train, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
+                              backend: backend, seed: 0, monitor: test) { e in
+            print(e.epoch, String(format: "%.6f", e.seconds), String(format: "%.6f", e.monitorAccuracy ?? 0))
+        }
     case "cartpole":
         // CartPole with each policy type: episodes until the 100-episode average reaches 195.
         let kinds = args.dropFirst().compactMap { PolicyType(rawValue: $0) }

@@ -11,6 +11,8 @@ public struct EpochMetrics: Sendable, Codable {
     public let validationAccuracy: Double?
     public let seconds: Double
     public let samplesPerSecond: Double
+    /// Accuracy on a held-out monitor set, when the caller gave one (not counted in `seconds`).
+    public var monitorAccuracy: Double? = nil
 }
 
 public struct TrainingResult: Sendable {
@@ -32,8 +34,10 @@ public struct TrainingResult: Sendable {
 /// Mini-batch gradient descent for MLPs with the Backpropagation (SGD + momentum) and Adam
 /// algorithms, written once against `Backend`.
 public enum Trainer {
+    /// `monitor`: a held-out set evaluated after every epoch (its time is not counted), for
+    /// learning curves and "epochs to reach an accuracy".
     public static func train(model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
-                             cancel: CancellationToken = CancellationToken(),
+                             cancel: CancellationToken = CancellationToken(), monitor: Dataset? = nil,
                              onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TrainingResult {
         try Validation.check(model: model, data: data, loss: task.loss, context: "training")
         var train = data
@@ -125,10 +129,13 @@ public enum Trainer {
                 vLoss = e.loss
                 vAcc = e.accuracy
             }
-            let m = EpochMetrics(epoch: epoch, loss: lossSum / Double(train.rows),
+            var m = EpochMetrics(epoch: epoch, loss: lossSum / Double(train.rows),
                                  accuracy: task.loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
                                  validationLoss: vLoss, validationAccuracy: vAcc, seconds: seconds,
                                  samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
+            if let monitor {
+                m.monitorAccuracy = try Evaluator.evaluate(net: net, data: monitor, loss: task.loss, batchSize: 512).accuracy
+            }
             history.append(m)
             onEpoch?(m)
             if let every = task.checkpointEvery, let path = task.checkpointPath, epoch % every == 0 {
