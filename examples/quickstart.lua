@@ -7,7 +7,7 @@ local ds    = data.blobs{samples = 600, features = 4, centers = 3, seed = 1}:sta
 local model = nn.mlp{inputs = 4, hidden = {32, 32}, outputs = 3, activation = "relu", seed = 1}
 
 local train = gpu.submit(gpu.training{
-  model = model, data = ds.train, epochs = 20, batch_size = 32,
+  model = model, data = ds.train, epochs = arg[1] == "--quick" and 3 or 20, batch_size = 32,
   algorithm = gpu.adam{learning_rate = 1e-3},
   memory_mb = 64, intensity = "moderate", priority = "high",
 })

@@ -4,10 +4,12 @@
 -- actor_critic after 800 (q_network after about 1,400, in a few seconds more).
 local gpu = require "gpu"
 local nn  = require "gpu.nn"
+local quick = arg[1] == "--quick"   -- small sizes, for the tests
 
 local function run(policy_type, environment, model, extra)
   local algorithm = {policy_type = policy_type, episodes = 1500, solve_threshold = 195, learning_rate = 0.01}
   for k, v in pairs(extra or {}) do algorithm[k] = v end
+  if quick then algorithm.episodes, algorithm.solve_threshold = 32, nil end
   local r = gpu.submit(gpu.training{model = model, algorithm = gpu.reinforcement(algorithm),
                                     environment = environment, seed = 7}):await()
   local m = r.metrics

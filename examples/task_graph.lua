@@ -25,6 +25,7 @@ local broken = gpu.submit(function() error("sensor offline") end, {name = "inges
 local downstream = gpu.submit(function() return "never" end, {name = "aggregate", after = {broken}})
 local ok2, why = pcall(downstream.await, downstream)
 print("dependant failed:", not ok2, why)
+print("the cause itself:", select(2, pcall(broken.await, broken)))   -- awaited, so no "never awaited" warning
 print("state of aggregate:", downstream:status().state)
 
 -- Cancellation: a queued task can be withdrawn before it runs.

@@ -7,7 +7,7 @@
 -- Usage:
 --   scripts/gpuflow run examples/train_infer_optimize.lua                         (generated spirals)
 --   scripts/gpuflow run examples/train_infer_optimize.lua -- --data ../shared/data/iris.csv
---   options after --: --data FILE  --label COLUMN  --epochs N  --hidden N  --batch N
+--   options after --: --data FILE  --label COLUMN  --epochs N  --hidden N  --batch N  --quick (small sizes)
 local gpu  = require "gpu"
 local nn   = require "gpu.nn"
 local data = require "gpu.data"
@@ -16,6 +16,7 @@ local data = require "gpu.data"
 local opts = {epochs = 60, hidden = 32, batch = 16}
 local i = 1
 while i <= #arg do
+  if arg[i] == "--quick" then opts.epochs, opts.quick, i = 5, true, i + 1 goto continue end
   local key, value = arg[i]:match("^%-%-([%w_]+)$"), arg[i + 1]
   if not key or value == nil then error(("bad option '%s' (expected --data FILE, --label COLUMN, --epochs N, --hidden N, --batch N)"):format(arg[i])) end
   if key == "epochs" or key == "hidden" or key == "batch" then
@@ -26,6 +27,7 @@ while i <= #arg do
     error(("unknown option --%s"):format(key))
   end
   i = i + 2
+  ::continue::
 end
 
 local raw

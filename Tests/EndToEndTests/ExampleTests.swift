@@ -30,13 +30,17 @@ import Testing
         #expect(accuracy >= 80)
     }
 
-    @Test func everyExampleScriptRuns() throws {
+    /// Every example, at small sizes (`-- --quick`), on the CPU and on Vulkan (lavapipe in CI).
+    @Test(arguments: ["cpu", "vulkan"])
+    func everyExampleScriptRuns(_ backend: String) throws {
         let dir = TestPaths.repository.appendingPathComponent("examples")
         let scripts = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".lua") }.sorted()
-        #expect(!scripts.isEmpty)
+        #expect(scripts.count >= 8)
         for s in scripts {
-            let out = try CLIRunner.run(["run", "examples/\(s)"])
-            #expect(out.status == 0, "\(s): \(out.stderr)")
+            let out = try CLIRunner.run(["run", "examples/\(s)", "--backend", backend, "--", "--quick"])
+            #expect(out.status == 0, "\(s) on \(backend): \(out.stderr)")
+            #expect(!out.stdout.isEmpty, "\(s) printed nothing")
+            #expect(!out.stderr.contains("warning:"), "\(s) on \(backend): \(out.stderr)")
         }
     }
 }

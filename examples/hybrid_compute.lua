@@ -1,0 +1,20 @@
+-- hybrid_compute.lua — let gpuflow pick the backend per task: a primary choice and what to fall
+-- back to, with the reason for the choice in the result.
+local gpu  = require "gpu"
+local nn   = require "gpu.nn"
+local data = require "gpu.data"
+
+local ds = data.blobs{samples = 400, features = 8, centers = 4, seed = 3}:standardize()
+local model = nn.mlp{inputs = 8, hidden = {32}, outputs = 4, seed = 1}
+local training = gpu.training{model = model, data = ds, epochs = arg[1] == "--quick" and 2 or 10, batch_size = 32}
+
+-- Prefer the GPU; if it is missing or refuses, cascade to SIMD, then the CPU reference.
+local r = gpu.submit(gpu.hybrid_compute{task = training, primary_backend = "vulkan", fallback = {"simd", "cpu"}}):await()
+print(("ran on %s — %s"):format(r.backend, r.reason))
+print(("accuracy %.3f after %d epochs"):format(r.result.metrics.accuracy, r.result.metrics.epochs))
+
+-- A backend that cannot exist here, with no fallback, fails the task with the reason.
+local ok, err = pcall(function()
+  return gpu.submit(gpu.hybrid_compute{task = training, primary_backend = "simd", fallback = "fail"}):await()
+end)
+print("strict simd:", ok and "ran" or err:match("no backend could run the task.*"))
