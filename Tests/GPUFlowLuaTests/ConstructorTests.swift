@@ -71,7 +71,7 @@ import Testing
             ("gpu.training{model = model, data = ds, gradient_clip = -1}", "gpu.training: gradient_clip must be a positive number, got -1"),
             ("gpu.training{model = model, data = ds, checkpoint_every = 2}", "gpu.training: checkpoint_every needs checkpoint_path"),
             ("gpu.training{model = model, algorithm = gpu.reinforcement{}, environment = 'pong'}",
-             "gpu.training: unknown environment 'pong' (expected cartpole | gridworld | bandit)"),
+             "gpu.training: unknown environment 'pong' (expected cartpole | gridworld | bandit, or a table with new = function() ... end)"),
             ("gpu.training{model = model, algorithm = gpu.reinforcement{}, environment = 'cartpole'}",
              "gpu.training: cartpole has 4 observations and 2 actions, but the model is 2→2"),
             ("gpu.training{model = model, algorithm = gpu.reinforcement{}}", "gpu.training: environment is required"),

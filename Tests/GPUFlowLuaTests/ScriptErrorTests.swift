@@ -166,6 +166,45 @@ import Testing
         #expect(run.lines == ["5\t5\ttrue"])
     }
 
+    static let corridor = """
+    local gpu = require "gpu"
+    -- A corridor of 6 cells: start at 1, +1 for reaching 6; action 1 = left, 2 = right.
+    local Corridor = {}
+    Corridor.__index = Corridor
+    function Corridor.new() return setmetatable({pos = 1, steps = 0}, Corridor) end
+    function Corridor:obs() local o = {0, 0, 0, 0, 0, 0}; o[self.pos] = 1; return o end
+    function Corridor:reset() self.pos, self.steps = 1, 0; return self:obs() end
+    function Corridor:step(action)
+      self.steps = self.steps + 1
+      self.pos = math.max(1, math.min(6, self.pos + (action == 2 and 1 or -1)))
+      return self:obs(), self.pos == 6 and 1 or -0.01, self.pos == 6 or self.steps >= 30
+    end
+    """
+
+    @Test func anEnvironmentWrittenInLuaIsLearned() async throws {
+        let run = try await runLua(Self.corridor + "\n" + """
+        local policy = gpu.nn.mlp{inputs = 6, hidden = {8}, outputs = 2, seed = 1}
+        local r = gpu.submit(gpu.training{model = policy, algorithm = gpu.reinforcement{episodes = 400, policy_type = "actor_critic"},
+          environment = {name = "corridor", observations = 6, actions = 2, max_steps = 30, new = Corridor.new}, seed = 1}):await()
+        local first = 0
+        for i = 1, 100 do first = first + r.returns[i] end
+        print(r.metrics.environment, r.metrics.average_return_last100 > first / 100, r.metrics.average_return_last100 > 0.8)
+        """)
+        #expect(run.result.status == .success, "\(run.result.message ?? "")")
+        #expect(run.lines == ["corridor\ttrue\ttrue"])
+    }
+
+    @Test func aBrokenLuaEnvironmentFailsTheTaskWithItsError() async throws {
+        let run = try await runLua(Self.corridor + "\n" + """
+        function Corridor:step(action) return {1, 2}, 0, false end   -- two numbers where six belong
+        local policy = gpu.nn.mlp{inputs = 6, outputs = 2, seed = 1}
+        gpu.submit(gpu.training{model = policy, algorithm = gpu.reinforcement{episodes = 4},
+          environment = {observations = 6, actions = 2, new = Corridor.new}}):await()
+        """)
+        #expect(run.result.exitCode == 1)
+        #expect(run.result.message?.contains("environment step: observation has 2 numbers, expected 6") == true, "\(run.result.message ?? "")")
+    }
+
     @Test func feedbackAndInsightsFromLua() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

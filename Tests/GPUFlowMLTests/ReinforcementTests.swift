@@ -6,7 +6,7 @@ import Testing
 
 /// Learning, not just running: thresholds every run must reach with its fixed seed.
 @Suite struct ReinforcementTests {
-    private func run(_ kind: PolicyType, env: @escaping () -> any Environment, model: MLPModel, episodes: Int, threshold: Double? = nil,
+    private func run(_ kind: PolicyType, env: @escaping () throws -> any Environment, model: MLPModel, episodes: Int, threshold: Double? = nil,
                      exploration: Exploration = .boltzmann, shaping: RewardShaping = .dense, seed: UInt64 = 7,
                      backend: Backend = CPUBackend()) throws -> ReinforcementResult {
         let config = ReinforcementLearning(policyType: kind, rewardShaping: shaping, exploration: exploration, learningRate: 0.01, discount: 0.99)
@@ -24,12 +24,12 @@ import Testing
         #expect(r.averageLast100 >= 195)
     }
 
-    @Test func cartPolePhysicsMatchesTheClassicModel() {
+    @Test func cartPolePhysicsMatchesTheClassicModel() throws {
         var env = CartPole(maxSteps: 10)
         var rng = Philox(seed: 1)
-        let s0 = env.reset(&rng)
+        let s0 = try env.reset(&rng)
         #expect(s0.allSatisfy { abs($0) <= 0.05 })
-        let (s1, reward, done) = env.step(1, &rng)
+        let (s1, reward, done) = try env.step(1, &rng)
         // Pushing right accelerates the cart right and the pole left (θ̈ < 0) from near rest.
         #expect(s1[1] > s0[1] && s1[3] < s0[3] && reward == 1 && !done)
         #expect(abs(s1[0] - (s0[0] + 0.02 * s0[1])) < 1e-6, "Euler step: x += τ·ẋ")
@@ -42,10 +42,10 @@ import Testing
         let net = try NetworkOnBackend(r.model, on: CPUBackend())
         var env = GridWorld(size: 4)
         var rng = Philox(seed: 1)
-        var obs = env.reset(&rng), total: Float = 0, steps = 0, done = false
+        var obs = try env.reset(&rng), total: Float = 0, steps = 0, done = false
         while !done {
             let q = try ReinforcementTrainer.forward(net, [obs])[0]
-            let step = env.step(q.indices.max { q[$0] < q[$1] } ?? 0, &rng)
+            let step = try env.step(q.indices.max { q[$0] < q[$1] } ?? 0, &rng)
             (obs, total, done, steps) = (step.observation, total + step.reward, step.done, steps + 1)
         }
         #expect(steps == 6 && abs(total - 0.95) < 1e-5, "greedy rollout: \(steps) steps, return \(total)")

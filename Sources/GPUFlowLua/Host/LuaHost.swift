@@ -13,6 +13,8 @@ public final class LuaHost: @unchecked Sendable {
         case taskEnded(LuaJob, TaskID, TaskOutcome)
         case startTask(LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CancellationToken, CheckedContinuation<TaskValue, Error>)
         case resume(LuaJob, thread: Int32, TaskID, TaskOutcome)
+        /// Run a closure with the job's state on the host thread (calls into Lua from workloads).
+        case onHost(LuaJob, (OpaquePointer) -> Void)
     }
 
     /// The value a coroutine yields to mean "await"; its address is unique to this process.
@@ -104,6 +106,20 @@ public final class LuaHost: @unchecked Sendable {
         return try r.get()
     }
 
+    /// Runs `body` with the job's Lua state on the host thread and waits for its result. For
+    /// workload threads only: called on the host thread itself it would wait for itself.
+    func callOnHost<T>(_ job: LuaJob, _ body: @escaping (OpaquePointer) throws -> T) throws -> T {
+        let box = ResultBox<T>()
+        let done = DispatchSemaphore(value: 0)
+        post(.onHost(job) { L in
+            box.result = Result { try body(L) }
+            done.signal()
+        })
+        done.wait()
+        guard let r = box.result else { throw CancellationError() }
+        return try r.get()
+    }
+
     /// Watches a submitted task so the job hears of its end whether or not it awaits it.
     func watch(_ job: LuaJob, _ id: TaskID, name: String) {
         job.submitted[id] = name
@@ -123,6 +139,8 @@ public final class LuaHost: @unchecked Sendable {
             for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
         case .resume(let job, let ref, let id, let outcome):
             deliver(job, ref, id, outcome)
+        case .onHost(let job, let body):
+            body(job.L)
         case .startTask(let job, let fn, let args, let id, let token, let continuation):
             guard !token.isCancelled, job.mainResult == nil || job.mainResult?.status == .success else {
                 luaL_unref(job.L, gf_registryindex(), fn)

@@ -8,7 +8,7 @@ import GPUFlowML
 /// schedules anything.
 enum TaskConstructors {
     static let functions: [(String, gf_swift_fn)] = [
-        ("training", { L in LuaBinding.call(L) { L, _ in try push(L, training(LuaArgs(L, 1, function: "gpu.training"))) } }),
+        ("training", { L in LuaBinding.call(L) { L, job in try push(L, training(LuaArgs(L, 1, function: "gpu.training"), job: job)) } }),
         ("inference", { L in LuaBinding.call(L) { L, _ in try push(L, inference(LuaArgs(L, 1, function: "gpu.inference"))) } }),
         ("optimization", { L in LuaBinding.call(L) { L, _ in try push(L, optimization(LuaArgs(L, 1, function: "gpu.optimization"))) } }),
         ("memory_management", { L in
@@ -64,11 +64,11 @@ enum TaskConstructors {
 
     // MARK: task types
 
-    static func training(_ a: LuaArgs) throws -> TaskDescriptor {
+    static func training(_ a: LuaArgs, job: LuaJob) throws -> TaskDescriptor {
         let given: MLPModel? = try a.object("model", kind: "model")
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
-        if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm) }
+        if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job) }
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
         // Transfer learning starts from its base model: given as a model, or loaded from its file
         // here, so a missing or corrupt file is reported at the constructor's line.
@@ -111,18 +111,20 @@ enum TaskConstructors {
     }
 
     /// gpu.training{model = policy, algorithm = gpu.reinforcement{...}, environment = "cartpole" | {name = ..., ...}}
-    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm) throws -> TaskDescriptor {
+    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm, job: LuaJob) throws -> TaskDescriptor {
         let model: MLPModel = try required(a, "model", model, "a policy network from nn.mlp")
         var env: EnvironmentSpec?
         if let name = try? a.string("environment") {
             env = try environment(name, nil, a)
         } else {
-            env = try a.table("environment") { e in try environment(try e.string("name") ?? "", e, a) }
+            env = try a.table("environment") { e in
+                if e.has("new") { return try scriptEnvironment(e, job: job) }
+                return try environment(try e.string("name") ?? "", e, a)
+            }
         }
         guard let env else { throw LuaArgumentError("\(a.function): environment is required (\(EnvironmentSpec.names), or {name = ..., ...})") }
-        let probe = env.make()
-        guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
-            throw LuaArgumentError("\(a.function): \(env.name) has \(probe.observationSize) observations and \(probe.actionCount) actions, "
+        guard model.inputs == env.observationSize, model.outputs == env.actionCount else {
+            throw LuaArgumentError("\(a.function): \(env.name) has \(env.observationSize) observations and \(env.actionCount) actions, "
                                    + "but the model is \(model.inputs)→\(model.outputs)")
         }
         let task = TrainingTask(algorithm: algorithm, epochs: 1, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
@@ -131,6 +133,21 @@ enum TaskConstructors {
         let options = try SubmitOptions.read(a)
         try a.finish()
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, environment: env), options: options)
+    }
+
+    /// {new = function() return env end, observations = n, actions = k, max_steps = 200, name = "mine"}
+    private static func scriptEnvironment(_ e: LuaArgs, job: LuaJob) throws -> EnvironmentSpec {
+        guard let observations = try e.int("observations", min: 1, max: 1 << 20) else {
+            throw LuaArgumentError("\(e.function): observations is required with new (the length of an observation)")
+        }
+        guard let actions = try e.int("actions", min: 2, max: 1 << 16) else {
+            throw LuaArgumentError("\(e.function): actions is required with new (how many actions step accepts)")
+        }
+        let maxSteps = try e.int("max_steps", default: 200, min: 1, max: 10_000_000)
+        let name = try e.string("name") ?? "script"
+        guard let newRef = try e.function("new") else { throw LuaArgumentError("\(e.function): new must be a function") }
+        let factory = LuaEnvironmentFactory(job: job, newRef: newRef, observations: observations, actions: actions, maxSteps: maxSteps)
+        return EnvironmentSpec(name: name, observationSize: observations, actionCount: actions, make: factory.make)
     }
 
     private static func environment(_ name: String, _ e: LuaArgs?, _ a: LuaArgs) throws -> EnvironmentSpec {

@@ -150,6 +150,15 @@ final class LuaArgs {
         }
     }
 
+    /// A Lua function, anchored in the registry; the caller owns the returned reference.
+    func function(_ key: String) throws -> Int32? {
+        try with(key) {
+            guard lua_type(L, -1) == LUA_TFUNCTION else { throw fail(key, "a function") }
+            lua_pushvalue(L, -1)
+            return luaL_ref(L, gf_registryindex())
+        }
+    }
+
     /// One of our userdata of type T (`kind` names it in messages).
     func object<T>(_ key: String, kind: String) throws -> T? {
         try with(key) {

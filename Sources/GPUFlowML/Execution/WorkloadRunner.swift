@@ -128,7 +128,7 @@ public enum WorkloadRunner {
                               cancel: CancellationToken) throws -> TaskValue {
         guard let model = inputs.model else { throw DataError("reinforcement: a model is required (a policy network)") }
         guard let env = inputs.environment else { throw DataError("reinforcement: an environment is required (\(EnvironmentSpec.names))") }
-        let r = try ReinforcementTrainer.train(model: model, environment: { env.make() }, config: rl,
+        let r = try ReinforcementTrainer.train(model: model, environment: env.make, config: rl,
                                                options: .init(episodes: rl.episodes, parallel: rl.parallelEpisodes,
                                                               solveThreshold: rl.solveThreshold),
                                                backend: backend, seed: seed, cancel: cancel)

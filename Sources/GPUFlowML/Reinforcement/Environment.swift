@@ -7,8 +7,9 @@ public protocol Environment {
     var actionCount: Int { get }
     /// Steps after which an episode ends even if nothing failed.
     var maxSteps: Int { get }
-    mutating func reset(_ rng: inout Philox) -> [Float]
-    mutating func step(_ action: Int, _ rng: inout Philox) -> (observation: [Float], reward: Float, done: Bool)
+    /// Environments written in a script can fail; built-in ones never throw.
+    mutating func reset(_ rng: inout Philox) throws -> [Float]
+    mutating func step(_ action: Int, _ rng: inout Philox) throws -> (observation: [Float], reward: Float, done: Bool)
     /// A potential Φ(s) for potential-based reward shaping (γΦ(s′) − Φ(s) keeps the optimal
     /// policy unchanged; Ng, Harada & Russell 1999).
     func potential(_ observation: [Float]) -> Float
@@ -16,7 +17,7 @@ public protocol Environment {
 
 /// The classic cart-pole of Barto, Sutton & Anderson (1983), with the physics and limits of
 /// Gym's CartPole: Euler steps of 20 ms, force ±10 N, fail past 12° or 2.4 m, reward 1 a step.
-public struct CartPole: Environment {
+public struct CartPole: Environment, Sendable {
     public let observationSize = 4
     public let actionCount = 2
     public let maxSteps: Int
@@ -58,7 +59,7 @@ public struct CartPole: Environment {
 
 /// A size×size grid: start in one corner, +1 for reaching the opposite one, −0.01 a step.
 /// Observations are the one-hot cell.
-public struct GridWorld: Environment {
+public struct GridWorld: Environment, Sendable {
     public let size: Int
     public var observationSize: Int { size * size }
     public let actionCount = 4  // up, down, left, right
@@ -98,7 +99,7 @@ public struct GridWorld: Environment {
 
 /// k arms with means drawn once from N(0, 1); each pull pays its arm's mean plus N(0, 1) noise.
 /// One pull is one episode.
-public struct MultiArmedBandit: Environment {
+public struct MultiArmedBandit: Environment, Sendable {
     public let observationSize = 1
     public let actionCount: Int
     public let maxSteps = 1

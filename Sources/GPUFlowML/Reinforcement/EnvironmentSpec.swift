@@ -1,24 +1,31 @@
-/// A built-in environment by name and parameters, as scripts choose one.
-public enum EnvironmentSpec: Sendable, Equatable {
-    case cartpole(maxSteps: Int)
-    case gridworld(size: Int)
-    case bandit(arms: Int, seed: UInt64)
+/// An environment by name, with its sizes and a factory for fresh instances: a built-in one,
+/// or one a script defines (GPUFlowLua builds those).
+public struct EnvironmentSpec: Sendable {
+    public let name: String
+    public let observationSize: Int
+    public let actionCount: Int
+    public let make: @Sendable () throws -> any Environment
 
-    public static let names = "cartpole | gridworld | bandit"
-
-    public func make() -> any Environment {
-        switch self {
-        case .cartpole(let m): return CartPole(maxSteps: m)
-        case .gridworld(let s): return GridWorld(size: s)
-        case .bandit(let a, let s): return MultiArmedBandit(arms: a, seed: s)
-        }
+    public init(name: String, observationSize: Int, actionCount: Int, make: @escaping @Sendable () throws -> any Environment) {
+        self.name = name
+        self.observationSize = observationSize
+        self.actionCount = actionCount
+        self.make = make
     }
 
-    public var name: String {
-        switch self {
-        case .cartpole: return "cartpole"
-        case .gridworld: return "gridworld"
-        case .bandit: return "bandit"
-        }
+    public static let names = "cartpole | gridworld | bandit, or a table with new = function() ... end"
+
+    public static func cartpole(maxSteps: Int) -> EnvironmentSpec {
+        EnvironmentSpec(name: "cartpole", observationSize: 4, actionCount: 2) { CartPole(maxSteps: maxSteps) }
+    }
+
+    public static func gridworld(size: Int) -> EnvironmentSpec {
+        let g = GridWorld(size: size)
+        return EnvironmentSpec(name: "gridworld", observationSize: g.observationSize, actionCount: g.actionCount) { GridWorld(size: size) }
+    }
+
+    public static func bandit(arms: Int, seed: UInt64) -> EnvironmentSpec {
+        let b = MultiArmedBandit(arms: arms, seed: seed)
+        return EnvironmentSpec(name: "bandit", observationSize: 1, actionCount: b.actionCount) { b }
     }
 }

@@ -40,9 +40,9 @@ public enum ReinforcementTrainer {
         let done: Bool
     }
 
-    public static func train(model: MLPModel, environment make: () -> any Environment, config: ReinforcementLearning, options: Options,
+    public static func train(model: MLPModel, environment make: () throws -> any Environment, config: ReinforcementLearning, options: Options,
                              backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws -> ReinforcementResult {
-        let probe = make()
+        let probe = try make()
         guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
             throw DataError("reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
@@ -70,8 +70,8 @@ public enum ReinforcementTrainer {
         while returns.count < options.episodes {
             try cancel.check()
             let batch = min(options.parallel, options.episodes - returns.count)
-            var envs = (0..<batch).map { _ in make() }
-            var observations = (0..<batch).map { envs[$0].reset(&rng) }
+            var envs = try (0..<batch).map { _ in try make() }
+            var observations = try (0..<batch).map { try envs[$0].reset(&rng) }
             var trajectories = [[Step]](repeating: [], count: batch)
             var episodeReturn = [Double](repeating: 0, count: batch)
             var active = Array(0..<batch)
@@ -82,7 +82,10 @@ public enum ReinforcementTrainer {
                 var stillActive: [Int] = []
                 for (r, i) in active.enumerated() {
                     let action = choose(outputs[r], config: config, progress: progress, counts: &counts, rng: &rng)
-                    let (next, reward, done) = envs[i].step(action, &rng)
+                    let (next, reward, done) = try envs[i].step(action, &rng)
+                    guard next.count == probe.observationSize, reward.isFinite else {
+                        throw DataError("reinforcement: \(type(of: envs[i])) step returned \(next.count) observations (expected \(probe.observationSize)) and reward \(reward)")
+                    }
                     episodeReturn[i] += Double(reward)
                     var learned = reward
                     switch config.rewardShaping {
