@@ -17,3 +17,10 @@ for _, selection in ipairs{"tournament", "roulette", "elitist"} do
   print(("%-10s best loss %.3f → %.3f over %d generations, test accuracy %.3f"):format(
     selection, r.history[1].loss, r.metrics.loss, r.metrics.epochs, test.accuracy))
 end
+
+-- Fitness from an environment instead of data: each member plays CartPole greedily; every step
+-- is one batched forward pass over the whole population.
+local policy = nn.mlp{inputs = 4, hidden = {8}, outputs = 2, activation = "tanh", seed = 1}
+local r = gpu.submit(gpu.training{model = policy, environment = "cartpole", epochs = quick and 2 or 15, seed = 2,
+  algorithm = gpu.evolutionary{population_size = 32, mutation_rate = 0.3, selection = "elitist"}}):await()
+print(("cartpole: best return %.0f after %d generations (200 is the whole episode)"):format(r.metrics.best_return, r.metrics.generations))

@@ -38,3 +38,21 @@ import Testing
         }
     }
 }
+
+@Suite struct EvolutionaryEnvironmentTests {
+    /// Fitness from an environment: the population's best greedy policy balances CartPole for the
+    /// whole 200-step episode within 15 generations (seed 2).
+    @Test func evolutionBalancesCartPole() throws {
+        let model = MLPModel(inputs: 4, hidden: [8], outputs: 2, activation: .tanh, seed: 1)
+        let r = try EvolutionaryTrainer.train(model: model, environment: { CartPole() },
+                                              config: Evolutionary(populationSize: 32, mutationRate: 0.3, selection: .elitist),
+                                              generations: 15, backend: CPUBackend(), seed: 2)
+        let returns = r.epochs.map { -$0.loss }
+        #expect(returns.last == 200, "best returns per generation: \(returns)")
+        #expect(returns == returns.sorted(), "with elitism the best return never falls")
+        #expect(throws: DataError.self) {
+            try EvolutionaryTrainer.train(model: MLPModel(inputs: 3, hidden: [], outputs: 2, activation: .relu, seed: 1),
+                                          environment: { CartPole() }, config: Evolutionary(), generations: 1, backend: CPUBackend(), seed: 1)
+        }
+    }
+}

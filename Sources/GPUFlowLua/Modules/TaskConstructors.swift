@@ -69,6 +69,9 @@ enum TaskConstructors {
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
         if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job) }
+        if case .evolutionary = algorithm, a.has("environment") {
+            return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job)
+        }
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
         // Transfer learning starts from its base model: given as a model, or loaded from its file
         // here, so a missing or corrupt file is reported at the constructor's line.
@@ -110,7 +113,8 @@ enum TaskConstructors {
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
     }
 
-    /// gpu.training{model = policy, algorithm = gpu.reinforcement{...}, environment = "cartpole" | {name = ..., ...}}
+    /// gpu.training{model = policy, algorithm = gpu.reinforcement{...} or gpu.evolutionary{...},
+    ///              environment = "cartpole" | {name = ..., ...}[, epochs = generations]}
     private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm, job: LuaJob) throws -> TaskDescriptor {
         let model: MLPModel = try required(a, "model", model, "a policy network from nn.mlp")
         var env: EnvironmentSpec?
@@ -127,7 +131,8 @@ enum TaskConstructors {
             throw LuaArgumentError("\(a.function): \(env.name) has \(env.observationSize) observations and \(env.actionCount) actions, "
                                    + "but the model is \(model.inputs)→\(model.outputs)")
         }
-        let task = TrainingTask(algorithm: algorithm, epochs: 1, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
+        let task = TrainingTask(algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
+                                durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
                                 memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
                                 computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0).map(UInt64.init))
         let options = try SubmitOptions.read(a)

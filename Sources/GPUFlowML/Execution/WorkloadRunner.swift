@@ -27,6 +27,15 @@ public enum WorkloadRunner {
             if case .reinforcement(let rl) = t.algorithm {
                 return try reinforcement(rl, inputs: inputs, backend: backend, seed: t.seed ?? seed, cancel: cancel)
             }
+            if case .evolutionary(let e) = t.algorithm, let env = inputs.environment, let model = inputs.model {
+                let r = try EvolutionaryTrainer.train(model: model, environment: env.make, config: e, generations: t.epochs, backend: backend,
+                                                      seed: t.seed ?? seed, cancel: cancel)
+                let returns: [TaskValue] = r.epochs.map { .number(-$0.loss) }
+                return .table([("model", .object(r.model)),
+                               ("metrics", .table([("best_return", .number(-(r.epochs.map(\.loss).min() ?? 0))), ("generations", .integer(r.epochs.count)),
+                                                   ("seconds", .number(r.seconds)), ("environment", .string(env.name))])),
+                               ("best_returns", .array(returns)), ("backend", .string(backend.name)), ("device", deviceReport(backend))])
+            }
             var base = inputs.model
             if base == nil, case .transfer(let tl) = t.algorithm { base = try ModelFile.load(path: tl.baseModel) }
             guard let model = base else { throw DataError("training: a model is required") }

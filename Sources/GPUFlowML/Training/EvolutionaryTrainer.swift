@@ -69,15 +69,14 @@ public enum EvolutionaryTrainer {
         return next
     }
 
-    /// Mean loss (and accuracy, for classification) of every member on `rows`, in one batched pass.
-    static func evaluate(_ population: [[Float]], model: MLPModel, data: Dataset, rows: [Int], loss: LossKind,
-                         backend: Backend) throws -> (losses: [Float], accuracies: [Float]?) {
-        let p = population.count, n = rows.count
-        var xs: [Float] = []
-        xs.reserveCapacity(n * data.cols)
-        for r in rows { xs.append(contentsOf: data.row(r)) }
-        var current = try backend.tensor(xs, shape: [n, data.cols])
-        var currentStride = 0  // the input is shared by every member
+    /// Every member's outputs for `n` input rows, as one P×n×outputs tensor: per layer one
+    /// batched GEMM for the weights and one against a shared column of ones for the biases.
+    /// `inputStride` 0 shares one n×inputs block across members; n·inputs gives each its own.
+    static func forwardPopulation(_ population: [[Float]], model: MLPModel, input: Tensor, inputStride: Int, rows n: Int,
+                                  backend: Backend) throws -> Tensor {
+        let p = population.count
+        var current = input
+        var currentStride = inputStride
         let ones = try backend.filled(1, shape: [n, 1])
         var offset = 0
         for (li, l) in model.layers.enumerated() {
@@ -100,6 +99,18 @@ public enum EvolutionaryTrainer {
             current = z
             currentStride = n * l.outputs
         }
+        return current
+    }
+
+    /// Mean loss (and accuracy, for classification) of every member on `rows`, in one batched pass.
+    static func evaluate(_ population: [[Float]], model: MLPModel, data: Dataset, rows: [Int], loss: LossKind,
+                         backend: Backend) throws -> (losses: [Float], accuracies: [Float]?) {
+        let p = population.count, n = rows.count
+        var xs: [Float] = []
+        xs.reserveCapacity(n * data.cols)
+        for r in rows { xs.append(contentsOf: data.row(r)) }
+        let current = try forwardPopulation(population, model: model, input: try backend.tensor(xs, shape: [n, data.cols]), inputStride: 0,
+                                            rows: n, backend: backend)
         let k = model.outputs, rowsAll = p * n
         let labels = rows.map { data.labels[$0] }
         let losses = try backend.zeros(shape: [rowsAll]), grad = try backend.zeros(shape: [rowsAll, k])
@@ -123,6 +134,61 @@ public enum EvolutionaryTrainer {
             Float(zip(values[1][(m * n)..<((m + 1) * n)], labels).filter { $0 == $1 }.count) / Float(n)
         } : nil
         return (perMember, accuracy)
+    }
+
+    /// Every member plays one episode; its fitness is the return. Each environment step is one
+    /// batched forward pass over the whole population (finished members ride along, ignored).
+    static func episodeReturns(_ population: [[Float]], model: MLPModel, environment make: () throws -> any Environment,
+                               backend: Backend, rng: inout Philox) throws -> [Float] {
+        let p = population.count
+        var envs = try (0..<p).map { _ in try make() }
+        var observations = try (0..<p).map { try envs[$0].reset(&rng) }
+        var returns = [Float](repeating: 0, count: p)
+        var done = [Bool](repeating: false, count: p)
+        let width = model.inputs
+        while done.contains(false) {
+            let input = try backend.tensor(observations.flatMap { $0 }, shape: [p, 1, width])
+            let out = try backend.read(try forwardPopulation(population, model: model, input: input, inputStride: width, rows: 1, backend: backend))
+            for m in 0..<p where !done[m] {
+                let logits = out[(m * model.outputs)..<((m + 1) * model.outputs)]
+                let action = logits.indices.max { logits[$0] < logits[$1] }.map { $0 - logits.startIndex } ?? 0
+                let (next, reward, finished) = try envs[m].step(action, &rng)
+                returns[m] += reward
+                observations[m] = next
+                done[m] = finished
+            }
+        }
+        return returns
+    }
+
+    /// Evolution with an environment's return as fitness (greedy actions from each member's outputs).
+    public static func train(model: MLPModel, environment: @escaping () throws -> any Environment, config: Evolutionary, generations: Int,
+                             backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws -> TrainingResult {
+        let probe = try environment()
+        guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
+            throw DataError("evolutionary: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+        }
+        let start = Date()
+        var rng = Philox(seed: seed)
+        let base = model.layers.flatMap { $0.weights + $0.bias }
+        var population: [[Float]] = [base] + (1..<config.populationSize).map { _ in base.map { $0 + rng.normal() * mutationScale } }
+        var history: [EpochMetrics] = []
+        var best: (fitness: Float, weights: [Float]) = (-.infinity, base)
+        for generation in 1...generations {
+            try cancel.check()
+            let genStart = Date()
+            let fitness = try episodeReturns(population, model: model, environment: environment, backend: backend, rng: &rng)
+            let order = fitness.indices.sorted { fitness[$0] > fitness[$1] }
+            if fitness[order[0]] > best.fitness { best = (fitness[order[0]], population[order[0]]) }
+            let seconds = Date().timeIntervalSince(genStart)
+            // For an environment the epoch's "loss" is the negated best return (lower is better, as for data).
+            history.append(EpochMetrics(epoch: generation, loss: Double(-fitness[order[0]]), accuracy: nil, validationLoss: nil,
+                                        validationAccuracy: nil, seconds: seconds, samplesPerSecond: Double(population.count) / max(seconds, 1e-9)))
+            if generation == generations { break }
+            population = nextGeneration(population, fitness: fitness, order: order, config: config, rng: &rng)
+        }
+        return TrainingResult(model: unflatten(best.weights, like: model), epochs: history, seconds: Date().timeIntervalSince(start),
+                              backend: backend.name)
     }
 
     static func unflatten(_ flat: [Float], like model: MLPModel) -> MLPModel {
