@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -25,7 +26,9 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "GPUFlowCompute", dependencies: ["CVulkan"]),
-        .target(name: "GPUFlowML", dependencies: ["GPUFlowCore", "GPUFlowCompute"]),
+        .target(name: "GPUFlowML", dependencies: [
+            "GPUFlowCore", "GPUFlowCompute", .product(name: "Histogram", package: "hdrhistogram-swift"),
+        ]),
         .target(name: "GPUFlowLua", dependencies: [
             "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",
             .product(name: "Logging", package: "swift-log"),

@@ -6,10 +6,13 @@ import Testing
 @Suite struct InferenceAndOptimizationTests {
     let backend = CPUBackend()
 
-    @Test func percentilesAreNearestRank() {
+    @Test func percentilesComeFromTheHistogramWithinItsPrecision() {
         let s = LatencySummary(samples: (1...100).map(Double.init).reversed())
-        #expect(s.p50 == 50 && s.p95 == 95 && s.p99 == 99 && s.max == 100 && s.mean == 50.5)
-        #expect(LatencySummary(samples: [7]).p99 == 7)
+        func near(_ a: Double, _ b: Double) -> Bool { abs(a - b) <= b * 0.001 }
+        #expect(near(s.p50, 50) && near(s.p95, 95) && near(s.p99, 99), "\(s)")
+        #expect(s.max == 100 && s.mean == 50.5)
+        #expect(near(LatencySummary(samples: [7]).p99, 7))
+        #expect(LatencySummary(samples: []).p99 == 0)
     }
 
     @Test func inferenceCoversEveryRowInBatches() throws {

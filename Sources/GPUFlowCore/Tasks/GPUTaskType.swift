@@ -113,6 +113,17 @@ public struct InferenceTask: Codable, Sendable, Equatable {
     public var maxLatencyMS: Double?
     public var minThroughputPerSec: Double?
     public var memoryRequirementMB: Int
+    /// A request stream served by a dynamic batcher, rather than the data set in fixed batches.
+    public var stream: StreamSettings?
+
+    public struct StreamSettings: Codable, Sendable, Equatable {
+        public var requests: Int
+        public var arrivalRate: Double
+        public init(requests: Int = 1000, arrivalRate: Double = 5000) {
+            self.requests = requests
+            self.arrivalRate = arrivalRate
+        }
+    }
     public init(modelID: String, batchSize: Int = 64, maxLatencyMS: Double? = nil, minThroughputPerSec: Double? = nil,
                 memoryRequirementMB: Int = 0) {
         self.modelID = modelID

@@ -206,9 +206,13 @@ enum TaskConstructors {
     static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
         let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
-        let task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+        var task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
                                  maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
                                  minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        task.stream = try a.table("stream") { s in
+            InferenceTask.StreamSettings(requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
+                                         arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
+        }
         let options = try SubmitOptions.read(a)
         try a.finish()
         guard data.cols == model.inputs else {

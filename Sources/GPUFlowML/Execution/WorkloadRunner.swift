@@ -81,20 +81,36 @@ public enum WorkloadRunner {
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }
             guard let data = inputs.data else { throw DataError("inference: data is required") }
-            let r = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: backend, cancel: cancel)
-            var fields: [(String, TaskValue)] = [
-                ("predictions", .floats(r.predictions)),
-                ("rows", .integer(r.rows)), ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)),
-                ("latency_ms", .table([("mean", .number(r.latencyMS.mean)), ("p50", .number(r.latencyMS.p50)),
-                                       ("p95", .number(r.latencyMS.p95)), ("p99", .number(r.latencyMS.p99)),
-                                       ("max", .number(r.latencyMS.max))])),
-                ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
-                ("backend", .string(r.backend)), ("device", deviceReport(backend)),
-            ]
-            if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+            guard data.cols == model.inputs else {
+                throw DataError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
+            }
+            var fields: [(String, TaskValue)] = []
+            var p99 = 0.0, throughput = 0.0
+            let (_, hit) = try ModelCache.shared.withNetwork(model, on: backend) { net in
+                if let s = t.stream {
+                    let r = try StreamingInference.run(net: net, data: data, batchSize: t.batchSize, requests: s.requests,
+                                                       arrivalRate: s.arrivalRate, maxWaitMS: (t.maxLatencyMS ?? 2) / 2, seed: seed, cancel: cancel)
+                    fields = [("mode", .string("stream")), ("requests", .integer(r.requests)), ("batches", .integer(r.batches)),
+                              ("mean_batch_size", .number(r.meanBatchSize)), ("latency_ms", latencyValue(r.latencyMS)),
+                              ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds))]
+                    (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
+                } else {
+                    let r = try InferenceRunner.run(net: net, model: model, data: data, batchSize: t.batchSize, cancel: cancel)
+                    fields = [("mode", .string("batch")), ("predictions", .floats(r.predictions)), ("rows", .integer(r.rows)),
+                              ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)), ("latency_ms", latencyValue(r.latencyMS)),
+                              ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds))]
+                    if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+                    (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
+                }
+            }
+            fields += [("backend", .string(backend.name)), ("device", deviceReport(backend))]
+            let c = ModelCache.shared.statistics()
+            fields.append(("model_cache", .table([("hit", .bool(hit)), ("resident_models", .integer(c.residentModels)),
+                                                  ("evictions", .integer(c.evictions))])))
+            // Each constraint: met or not, and by how much (positive = room to spare).
             var slo: [(String, TaskValue)] = []
-            if let l = t.maxLatencyMS { slo.append(("latency_met", .bool(r.latencyMS.p99 <= l))) }
-            if let th = t.minThroughputPerSec { slo.append(("throughput_met", .bool(r.throughputPerSec >= th))) }
+            if let l = t.maxLatencyMS { slo += [("latency_met", .bool(p99 <= l)), ("latency_margin_ms", .number(l - p99))] }
+            if let th = t.minThroughputPerSec { slo += [("throughput_met", .bool(throughput >= th)), ("throughput_margin_per_sec", .number(throughput - th))] }
             if !slo.isEmpty { fields.append(("slo", .table(slo))) }
             return .table(fields)
 
@@ -148,6 +164,10 @@ public enum WorkloadRunner {
         if let s = r.solvedAtEpisode { metrics.append(("solved_at_episode", .integer(s))) }
         return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("returns", .floats(r.returns.map(Float.init))),
                        ("backend", .string(backend.name)), ("device", deviceReport(backend))])
+    }
+
+    static func latencyValue(_ l: LatencySummary) -> TaskValue {
+        .table([("mean", .number(l.mean)), ("p50", .number(l.p50)), ("p95", .number(l.p95)), ("p99", .number(l.p99)), ("max", .number(l.max))])
     }
 
     /// What the device measured while the task ran: per-kernel GPU time and host↔device copies,
