@@ -33,7 +33,7 @@ import Testing
     }
 
     @Test func choicesListEveryCase() {
-        #expect(OptimizationStrategy.choices == "grid | random | bayesian")
+        #expect(OptimizationStrategy.choices == "grid | random | greedy | genetic | simulated_annealing | bayesian | multi_armed_bandit")
         #expect(TaskPriority.critical.rank > TaskPriority.high.rank && TaskPriority.high.rank > TaskPriority.normal.rank)
     }
 }

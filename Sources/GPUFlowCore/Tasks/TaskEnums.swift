@@ -11,9 +11,13 @@ public enum ComputeIntensity: String, NamedChoice { case light, moderate, heavy,
 
 public enum BackendKind: String, NamedChoice { case auto, vulkan, simd, cpu }
 
-public enum OptimizationTarget: String, NamedChoice { case latency, throughput, memory }
+public enum OptimizationTarget: String, NamedChoice {
+    case latency, throughput, memory, memory_efficiency, power_efficiency, accuracy, multi_objective
+}
 
-public enum OptimizationStrategy: String, NamedChoice { case grid, random, bayesian }
+public enum OptimizationStrategy: String, NamedChoice {
+    case grid, random, greedy, genetic, simulated_annealing, bayesian, multi_armed_bandit
+}
 
 /// The original design's memory operations; `stats` reads the pool. (Names as issue 6 fixes them.)
 public enum MemoryOperation: String, NamedChoice { case allocate, deallocate, optimize, transfer, garbage_collection, stats }

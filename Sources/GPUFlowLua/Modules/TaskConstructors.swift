@@ -228,11 +228,50 @@ enum TaskConstructors {
         let constraints = try a.table("constraints") { c in
             OptimizationConstraints(maxMemoryMB: try c.int("max_memory_mb", min: 1),
                                     maxLatencyMS: try c.double("max_latency_ms", min: 0, exclusiveMin: true),
-                                    minThroughputPerSec: try c.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+                                    minThroughputPerSec: try c.double("min_throughput_per_sec", min: 0, exclusiveMin: true),
+                                    maxPowerW: try c.double("max_power_w", min: 0, exclusiveMin: true))
         } ?? OptimizationConstraints()
-        let task = OptimizationTask(target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
-                                    budget: try a.int("budget", default: 8, min: 1, max: 64),
+        var task = OptimizationTask(target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
+                                    budget: try a.int("budget", default: 8, min: 1, max: 256),
                                     seed: try a.int("seed", min: 0).map(UInt64.init))
+        task.trainingEpochs = try a.int("training_epochs", default: 5, min: 1, max: 10_000)
+        // search = {batch_size = {16, 64}, backend = {"cpu", "vulkan"}, learning_rate = {1e-3, 1e-2}, hidden = {16, 64}}
+        a.pushField("search")
+        if lua_type(a.L, -1) > LUA_TNIL {
+            guard case .table(let dims) = try LuaStack.read(a.L, -1, what: "\(a.function): search") else {
+                throw LuaArgumentError("\(a.function): search must be a table of dimension = {values}")
+            }
+            for (name, v) in dims {
+                guard ["batch_size", "backend", "learning_rate", "hidden"].contains(name) else {
+                    throw LuaArgumentError("\(a.function): search: unknown dimension '\(name)' (\(BatchSizeSearch.dimensionNames))")
+                }
+                guard case .array(let items) = v, !items.isEmpty else {
+                    throw LuaArgumentError("\(a.function): search.\(name) must be a non-empty list")
+                }
+                if name == "backend" {
+                    task.space[name] = .names(try items.map { i in
+                        guard case .string(let s) = i, BackendKind(rawValue: s) != nil else {
+                            throw LuaArgumentError("\(a.function): search.backend values must be \(BackendKind.choices)")
+                        }
+                        return s
+                    })
+                } else {
+                    task.space[name] = .numbers(try items.map { i in
+                        guard let d = i.doubleValue, d > 0 else { throw LuaArgumentError("\(a.function): search.\(name) values must be positive numbers") }
+                        return d
+                    })
+                }
+            }
+        }
+        gf_pop(a.L, 1)
+        if let w = try a.table("weights", { w in
+            try ["latency", "throughput", "memory", "accuracy", "power"].compactMap { k in try w.double(k, min: 0).map { (k, $0) } }
+        }) {
+            task.weights = Dictionary(uniqueKeysWithValues: w)
+        }
+        if target == .multi_objective, task.weights.isEmpty {
+            throw LuaArgumentError("\(a.function): multi_objective needs weights = {latency = ..., throughput = ..., memory = ..., accuracy = ..., power = ...}")
+        }
         let options = try SubmitOptions.read(a)
         try a.finish()
         if let data, data.cols != model.inputs {

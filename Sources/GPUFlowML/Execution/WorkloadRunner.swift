@@ -117,16 +117,22 @@ public enum WorkloadRunner {
         case .optimization(let t):
             guard let model = inputs.model else { throw DataError("optimization: a model is required") }
             let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
-            let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+            let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
+                                            cancel: cancel)
             func trialValue(_ x: Trial) -> TaskValue {
-                .table([("batch_size", .integer(x.batchSize)), ("p99_latency_ms", .number(x.p99LatencyMS)),
-                        ("throughput_per_sec", .number(x.throughputPerSec)), ("memory_mb", .number(x.memoryMB)),
-                        ("feasible", .bool(x.feasible))])
+                var f: [(String, TaskValue)] = [("configuration", .table(x.configuration)), ("batch_size", .integer(x.batchSize)),
+                                                ("p99_latency_ms", .number(x.p99LatencyMS)), ("throughput_per_sec", .number(x.throughputPerSec)),
+                                                ("memory_mb", .number(x.memoryMB)), ("feasible", .bool(x.feasible))]
+                if let a = x.accuracy { f.append(("accuracy", .number(a))) }
+                f.append(("power_w", x.powerW.map { .number($0) } ?? .string("unavailable")))
+                if let why = x.reason { f.append(("reason", .string(why))) }
+                return .table(f)
             }
             var fields: [(String, TaskValue)] = [
                 ("target", .string(t.target.rawValue)), ("strategy", .string(t.strategy.rawValue)),
                 ("evaluations", .integer(r.trials.count)), ("trials", .array(r.trials.map(trialValue))),
                 ("constraints_met", .bool(r.best != nil)), ("backend", .string(backend.name)),
+                ("dimensions", .table(r.dimensions.map { ($0.0, .integer($0.1)) })),
             ]
             if let b = r.best { fields.insert(("best", trialValue(b)), at: 0) }
             return .table(fields)

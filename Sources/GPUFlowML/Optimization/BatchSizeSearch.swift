@@ -4,11 +4,17 @@ import GPUFlowCore
 
 /// One measured configuration.
 public struct Trial: Sendable {
+    /// The point: each searched dimension's value, by name (numbers or names).
+    public let configuration: [(String, TaskValue)]
     public let batchSize: Int
     public let p99LatencyMS: Double
     public let throughputPerSec: Double
     public let memoryMB: Double
+    public let accuracy: Double?
+    public let powerW: Double?
     public let feasible: Bool
+    /// Why the point was infeasible, when it was.
+    public let reason: String?
     public let score: Double
 }
 
@@ -17,66 +23,136 @@ public struct SearchResult: Sendable {
     public let trials: [Trial]
     public let strategy: OptimizationStrategy
     public let target: OptimizationTarget
-    public let candidates: [Int]
+    /// Dimension names and their value counts.
+    public let dimensions: [(String, Int)]
 }
 
-/// Searches the inference batch size that best meets an optimization target under its
-/// constraints. Each trial is a real inference run over the data; the strategies differ only
-/// in which batch sizes they spend their budget on.
+/// Searches configurations for an optimization target under constraints. Dimensions: the
+/// inference batch size, the backend, and the training hyper-parameters learning_rate and
+/// hidden (width of every hidden layer). Each trial really runs — a training run when the
+/// point changes training, then a measured inference run — and the strategies (SearchEngine)
+/// differ only in which points they spend their budget on.
 public enum BatchSizeSearch {
+    public static let dimensionNames = "batch_size, backend, learning_rate, hidden"
+
     public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
-                           cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
-        var candidates: [Int] = []
-        var b = 1
-        while b <= min(1024, data.rows) { candidates.append(b); b *= 2 }
-        if candidates.isEmpty { candidates = [1] }
-        let budget = min(task.budget, candidates.count)
-        var trials: [Int: Trial] = [:]
-        func evaluate(_ i: Int) throws -> Trial {
-            if let t = trials[i] { return t }
-            let bs = candidates[i]
-            _ = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend, cancel: cancel)  // warm-up
-            let r = try InferenceRunner.run(model: model, data: data, batchSize: bs, backend: backend, cancel: cancel)
-            let mem = Double(model.forwardTensorBytes(batch: bs)) / 1_048_576
+                           device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
+        var space = task.space
+        if space["batch_size"] == nil {
+            var b = 1, sizes: [Double] = []
+            while b <= min(1024, data.rows) { sizes.append(Double(b)); b *= 2 }
+            space["batch_size"] = .numbers(sizes.isEmpty ? [1] : sizes)
+        }
+        for (name, values) in space {
+            guard ["batch_size", "backend", "learning_rate", "hidden"].contains(name) else {
+                throw DataError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
+            }
+            guard values.count > 0 else { throw DataError("optimization: search dimension '\(name)' has no values") }
+        }
+        let names = space.keys.sorted()
+        let trains = space["learning_rate"] != nil || space["hidden"] != nil || task.target == .accuracy
+            || (task.target == .multi_objective && (task.weights["accuracy"] ?? 0) != 0)
+        if trains, data.classCount == nil { throw DataError("optimization: accuracy needs class labels in the data") }
+        let meter = PowerMeter.available()
+        let needsPower = task.target == .power_efficiency || task.constraints.maxPowerW != nil
+            || (task.target == .multi_objective && (task.weights["power"] ?? 0) != 0)
+        if needsPower, meter == nil {
+            throw DataError("optimization: \(task.target == .power_efficiency ? "power_efficiency" : "a power constraint") needs a power reading "
+                            + "(NVML on NVIDIA, or readable RAPL); this machine has neither, so it will not optimize an invented number")
+        }
+        var trials: [Trial] = []
+        func evaluate(_ point: [Int]) throws -> Double? {
+            try cancel.check()
+            var config: [(String, TaskValue)] = []
+            var batch = 64, kind: BackendKind?, rate = 1e-3, width: Int?
+            for (d, name) in names.enumerated() {
+                switch space[name] {
+                case .numbers(let v)?:
+                    let x = v[point[d]]
+                    config.append((name, x == x.rounded() && abs(x) < 1e15 && name != "learning_rate" ? .integer(Int(x)) : .number(x)))
+                    switch name {
+                    case "batch_size": batch = max(1, Int(x))
+                    case "learning_rate": rate = x
+                    default: width = max(1, Int(x))
+                    }
+                case .names(let v)?:
+                    config.append((name, .string(v[point[d]])))
+                    kind = BackendKind(rawValue: v[point[d]])
+                case nil: break
+                }
+            }
+            func record(_ t: Trial) -> Double? {
+                trials.append(t)
+                return t.feasible ? t.score : nil
+            }
+            let trialBackend: Backend
+            do {
+                trialBackend = try kind.map { try BackendSelector.make($0, device: device).backend } ?? backend
+            } catch {
+                return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                                    accuracy: nil, powerW: nil, feasible: false, reason: "\(error)", score: .infinity))
+            }
+            var served = model, accuracy: Double?
+            if trains {
+                let candidate = MLPModel(inputs: model.inputs, hidden: model.hidden.map { width ?? $0 }, outputs: model.outputs,
+                                         activation: model.layers.first?.activation ?? .relu, seed: seed)
+                let trained = try Trainer.train(model: candidate, data: data,
+                                                task: TrainingTask(algorithm: .adam(Adam(learningRate: rate)), epochs: task.trainingEpochs,
+                                                                   batchSize: 32, validationSplit: 0.2),
+                                                backend: trialBackend, seed: seed, cancel: cancel)
+                served = trained.model
+                accuracy = trained.epochs.last?.validationAccuracy
+            }
+            _ = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)  // warm-up
+            let joules0 = meter?.joules()
+            let r = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)
+            let power = zip2(joules0, meter?.joules()).map { ($1 - $0) / max(r.seconds, 1e-9) }
+            let mem = Double(served.forwardTensorBytes(batch: batch)) / 1_048_576
             let c = task.constraints
-            let feasible = (c.maxMemoryMB.map { mem <= Double($0) } ?? true)
-                && (c.maxLatencyMS.map { r.latencyMS.p99 <= $0 } ?? true)
-                && (c.minThroughputPerSec.map { r.throughputPerSec >= $0 } ?? true)
-            // Lower is better for every target.
+            var broken: [String] = []
+            if let m = c.maxMemoryMB, mem > Double(m) { broken.append(String(format: "memory %.3f MB > %d", mem, m)) }
+            if let l = c.maxLatencyMS, r.latencyMS.p99 > l { broken.append(String(format: "p99 %.3f ms > %g", r.latencyMS.p99, l)) }
+            if let t = c.minThroughputPerSec, r.throughputPerSec < t { broken.append(String(format: "throughput %.0f/s < %g", r.throughputPerSec, t)) }
+            if let w = c.maxPowerW, let p = power, p > w { broken.append(String(format: "power %.1f W > %g", p, w)) }
             let score: Double
             switch task.target {
             case .latency: score = r.latencyMS.p99
             case .throughput: score = -r.throughputPerSec
             case .memory: score = mem
+            case .memory_efficiency: score = -r.throughputPerSec / max(mem, 1e-9)
+            case .power_efficiency: score = -r.throughputPerSec / max(power ?? .infinity, 1e-9)
+            case .accuracy: score = -(accuracy ?? 0)
+            case .multi_objective:
+                // Weighted logs, so every metric counts by ratio whatever its unit.
+                func w(_ k: String) -> Double { task.weights[k] ?? 0 }
+                score = w("latency") * log(max(r.latencyMS.p99, 1e-9)) + w("memory") * log(max(mem, 1e-9))
+                    - w("throughput") * log(max(r.throughputPerSec, 1e-9)) - w("accuracy") * log(max(accuracy ?? 1e-9, 1e-9))
+                    + w("power") * log(max(power ?? 1, 1e-9))
             }
-            let t = Trial(batchSize: bs, p99LatencyMS: r.latencyMS.p99, throughputPerSec: r.throughputPerSec,
-                          memoryMB: mem, feasible: feasible, score: score)
-            trials[i] = t
-            return t
+            return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: r.latencyMS.p99, throughputPerSec: r.throughputPerSec,
+                                memoryMB: mem, accuracy: accuracy, powerW: power, feasible: broken.isEmpty,
+                                reason: broken.isEmpty ? nil : broken.joined(separator: "; "), score: score))
         }
-        var rng = Philox(seed: seed)
-        switch task.strategy {
-        case .grid:
-            // Evenly spaced over the candidates, ends included.
-            let picks = budget <= 1 ? [candidates.count / 2]
-                : (0..<budget).map { Int((Double($0) * Double(candidates.count - 1) / Double(budget - 1)).rounded()) }
-            for i in Set(picks).sorted() { _ = try evaluate(i) }
-        case .random:
-            for i in rng.permutation(candidates.count).prefix(budget) { _ = try evaluate(i) }
-        case .bayesian:
-            let initial = rng.permutation(candidates.count).prefix(min(2, budget))
-            for i in initial { _ = try evaluate(i) }
-            while trials.count < budget {
-                let next = GaussianProcess.nextByExpectedImprovement(
-                    observed: trials.map { (Double($0.key), $0.value.feasible ? $0.value.score : nil) },
-                    candidates: candidates.indices.filter { trials[$0] == nil }.map(Double.init))
-                guard let next else { break }
-                _ = try evaluate(Int(next))
-            }
+        let sizes = names.map { space[$0]?.count ?? 1 }
+        _ = try SearchEngine.run(sizes: sizes, budget: task.budget, strategy: task.strategy, seed: seed, evaluate: evaluate)
+        var best: Trial?
+        if task.strategy == .multi_armed_bandit {
+            // A bandit measures its arms again and again: the arm with the best mean score wins.
+            var groups: [String: [Trial]] = [:]
+            for t in trials where t.feasible { groups["\(t.configuration.map { "\($0.0)=\($0.1)" })", default: []].append(t) }
+            best = groups.values.min { a, b in
+                a.map(\.score).reduce(0, +) / Double(a.count) < b.map(\.score).reduce(0, +) / Double(b.count)
+            }?.first
+        } else {
+            for t in trials where t.feasible && t.score < (best?.score ?? .infinity) { best = t }
         }
-        let ordered = trials.sorted { $0.key < $1.key }.map(\.value)
-        let best = ordered.filter(\.feasible).min { $0.score < $1.score }
-        return SearchResult(best: best, trials: ordered, strategy: task.strategy, target: task.target, candidates: candidates)
+        return SearchResult(best: best, trials: trials, strategy: task.strategy, target: task.target,
+                            dimensions: names.map { ($0, space[$0]?.count ?? 0) })
+    }
+
+    private static func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {
+        guard let a, let b else { return nil }
+        return (a, b)
     }
 }
 
@@ -87,6 +163,13 @@ enum GaussianProcess {
     /// Infeasible observations (nil) count as the worst feasible score plus one spread.
     static func nextByExpectedImprovement(observed: [(Double, Double?)], candidates: [Double], lengthScale: Double = 1.5,
                                           noise: Double = 1e-6) -> Double? {
+        nextByExpectedImprovement(observed: observed.map { ([$0.0], $0.1) }, candidates: candidates.map { [$0] },
+                                  lengthScale: lengthScale, noise: noise)?.first
+    }
+
+    /// The same over points of any dimension (RBF kernel on Euclidean distance).
+    static func nextByExpectedImprovement(observed: [([Double], Double?)], candidates: [[Double]], lengthScale: Double,
+                                          noise: Double = 1e-6) -> [Double]? {
         guard !candidates.isEmpty else { return nil }
         let feasible = observed.compactMap(\.1)
         guard !feasible.isEmpty else { return candidates[candidates.count / 2] }
@@ -97,7 +180,9 @@ enum GaussianProcess {
         let sd = max((ys.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(ys.count)).squareRoot(), 1e-9)
         let y = ys.map { ($0 - mean) / sd }
         let xs = observed.map(\.0)
-        func k(_ a: Double, _ b: Double) -> Double { exp(-(a - b) * (a - b) / (2 * lengthScale * lengthScale)) }
+        func k(_ a: [Double], _ b: [Double]) -> Double {
+            exp(-zip(a, b).reduce(0) { $0 + ($1.0 - $1.1) * ($1.0 - $1.1) } / (2 * lengthScale * lengthScale))
+        }
         let n = xs.count
         var K = [Double](repeating: 0, count: n * n)
         for i in 0..<n { for j in 0..<n { K[i * n + j] = k(xs[i], xs[j]) + (i == j ? noise : 0) } }
