@@ -21,6 +21,17 @@ import Testing
         for r in results { #expect(r.passed, "\(r)") }
     }
 
+    /// The GEMM workgroup the optimizer may choose (4×4, 8×8) gives the same results.
+    @Test(arguments: [UInt32(4), 8])
+    func otherGemmTilesMatchTheCPUReference(_ tile: UInt32) throws {
+        let v = try vulkan()
+        v.gemmTile = tile
+        #expect(v.gemmTile == tile)
+        for r in try KernelParity.run(v) where r.check.hasPrefix("gemm") { #expect(r.passed, "tile \(tile): \(r)") }
+        v.gemmTile = 3  // not a supported side: refused, the previous one kept
+        #expect(v.gemmTile == tile)
+    }
+
     @Test(arguments: [1, 2, 255, 2048, 2049, 100_000, 1_000_003])
     func reductionsAreRightAndRepeatable(_ n: Int) throws {
         let x = random(n, seed: 11)

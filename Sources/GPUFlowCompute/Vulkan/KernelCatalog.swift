@@ -36,17 +36,20 @@ struct KernelSpec: Sendable {
     static let gemmRegisterBlock: UInt32 = 4
 
     /// GEMM's transposes are specialization constants 3 and 4: four pipelines, no branch per load.
-    static func gemm(transA: Bool, transB: Bool) -> KernelSpec {
-        KernelSpec(name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 5) {
-            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0, gemmRegisterBlock]
+    /// `tile` nil takes the device's choice; a number builds (and caches) that tile's pipeline.
+    static func gemm(transA: Bool, transB: Bool, tile: UInt32? = nil) -> KernelSpec {
+        KernelSpec(name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3, pushWords: 5) {
+            let t = tile ?? $0.gemmTile
+            return [t, t, t, transA ? 1 : 0, transB ? 1 : 0, gemmRegisterBlock]
         }
     }
     static let gemm = gemm(transA: false, transB: false)
 
     /// The one-output-per-invocation GEMM, for products too small to fill 64×64 blocks.
-    static func gemmTiled(transA: Bool, transB: Bool) -> KernelSpec {
-        KernelSpec(name: "gemm_tiled", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")", bindings: 3, pushWords: 5) {
-            [$0.gemmTile, $0.gemmTile, $0.gemmTile, transA ? 1 : 0, transB ? 1 : 0]
+    static func gemmTiled(transA: Bool, transB: Bool, tile: UInt32? = nil) -> KernelSpec {
+        KernelSpec(name: "gemm_tiled", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3, pushWords: 5) {
+            let t = tile ?? $0.gemmTile
+            return [t, t, t, transA ? 1 : 0, transB ? 1 : 0]
         }
     }
     static let gemmTiledPlain = gemmTiled(transA: false, transB: false)

@@ -14,6 +14,14 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     /// iterations per invocation; staying well below keeps results right on every driver.
     static let maxLoop = 60_000
 
+    /// The GEMM workgroup side (TILE×TILE invocations) this backend uses; nil takes the device's
+    /// choice. The optimizer searches it; each value is its own pipeline.
+    public var gemmTile: UInt32? {
+        didSet {
+            if let t = gemmTile, ![4, 8, 16].contains(t) || t * t > context.info.maxWorkgroupInvocations { gemmTile = oldValue }
+        }
+    }
+
     public init(context: VulkanContext) throws {
         self.context = context
         sequence = try VulkanSequence(context: context)
@@ -163,10 +171,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
             throw BackendError(.unsupported, "gemm: K = \(k) exceeds the 32,768 one register-blocked invocation may loop over")
         }
         // Register-blocked when both output dimensions fill a block; else one output per invocation.
-        let block = Int(context.gemmTile * KernelSpec.gemmRegisterBlock)
+        let side = gemmTile ?? context.gemmTile
+        let block = Int(side * KernelSpec.gemmRegisterBlock)
         let blocked = m >= block && n >= block
-        let tile = blocked ? block : Int(context.gemmTile)
-        let spec = blocked ? KernelSpec.gemm(transA: transA, transB: transB) : KernelSpec.gemmTiled(transA: transA, transB: transB)
+        let tile = blocked ? block : Int(side)
+        let spec = blocked ? KernelSpec.gemm(transA: transA, transB: transB, tile: gemmTile)
+                           : KernelSpec.gemmTiled(transA: transA, transB: transB, tile: gemmTile)
         try run(spec, [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)], (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
 

@@ -242,7 +242,7 @@ enum TaskConstructors {
                 throw LuaArgumentError("\(a.function): search must be a table of dimension = {values}")
             }
             for (name, v) in dims {
-                guard ["batch_size", "backend", "learning_rate", "hidden"].contains(name) else {
+                guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) else {
                     throw LuaArgumentError("\(a.function): search: unknown dimension '\(name)' (\(BatchSizeSearch.dimensionNames))")
                 }
                 guard case .array(let items) = v, !items.isEmpty else {

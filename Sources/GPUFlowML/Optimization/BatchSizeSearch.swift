@@ -33,7 +33,7 @@ public struct SearchResult: Sendable {
 /// point changes training, then a measured inference run — and the strategies (SearchEngine)
 /// differ only in which points they spend their budget on.
 public enum BatchSizeSearch {
-    public static let dimensionNames = "batch_size, backend, learning_rate, hidden"
+    public static let dimensionNames = "batch_size, backend, learning_rate, hidden, tile"
 
     public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
                            device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
@@ -44,7 +44,7 @@ public enum BatchSizeSearch {
             space["batch_size"] = .numbers(sizes.isEmpty ? [1] : sizes)
         }
         for (name, values) in space {
-            guard ["batch_size", "backend", "learning_rate", "hidden"].contains(name) else {
+            guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) else {
                 throw DataError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
             }
             guard values.count > 0 else { throw DataError("optimization: search dimension '\(name)' has no values") }
@@ -64,7 +64,7 @@ public enum BatchSizeSearch {
         func evaluate(_ point: [Int]) throws -> Double? {
             try cancel.check()
             var config: [(String, TaskValue)] = []
-            var batch = 64, kind: BackendKind?, rate = 1e-3, width: Int?
+            var batch = 64, kind: BackendKind?, rate = 1e-3, width: Int?, tile: Int?
             for (d, name) in names.enumerated() {
                 switch space[name] {
                 case .numbers(let v)?:
@@ -73,6 +73,7 @@ public enum BatchSizeSearch {
                     switch name {
                     case "batch_size": batch = max(1, Int(x))
                     case "learning_rate": rate = x
+                    case "tile": tile = Int(x)
                     default: width = max(1, Int(x))
                     }
                 case .names(let v)?:
@@ -91,6 +92,20 @@ public enum BatchSizeSearch {
             } catch {
                 return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
                                     accuracy: nil, powerW: nil, feasible: false, reason: "\(error)", score: .infinity))
+            }
+            if let tile {
+                // The GEMM workgroup only exists on Vulkan; elsewhere the trial says so and is not counted.
+                guard let v = trialBackend as? VulkanBackend else {
+                    return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                                        accuracy: nil, powerW: nil, feasible: false,
+                                        reason: "tile applies to the vulkan backend only (this trial ran on \(trialBackend.name))", score: .infinity))
+                }
+                guard [4, 8, 16].contains(tile), tile * tile <= Int(v.context.info.maxWorkgroupInvocations) else {
+                    return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                                        accuracy: nil, powerW: nil, feasible: false,
+                                        reason: "tile \(tile) is not 4, 8 or 16 within the device's workgroup limit", score: .infinity))
+                }
+                v.gemmTile = UInt32(tile)
             }
             var served = model, accuracy: Double?
             if trains {
