@@ -18,6 +18,15 @@ import Testing
         #expect(run.lines == ["3\tinteger\t2.5\t8\ttrue\tx\t-7\ttrue", "tensor\t3\t1.5\t6.5\t3"])
     }
 
+    @Test func oneHotLabels() async throws {
+        let run = try await runLua("""
+        local d = require("gpu.data").from_table{features = {{1}, {2}, {3}}, labels = {2, 0, 1}}
+        local t = d:one_hot()
+        print(t.shape[1], t.shape[2], t[3], t[4], t[8], t:sum())
+        """)
+        #expect(run.lines == ["3\t3\t1.0\t1.0\t1.0\t3.0"], "\(run.output) \(run.result.message ?? "")")
+    }
+
     @Test func functionsCannotCrossIntoATaskResult() async throws {
         let run = try await runLua("""
         local gpu = require "gpu"

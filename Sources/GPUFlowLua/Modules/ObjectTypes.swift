@@ -23,6 +23,18 @@ enum ObjectTypes {
         LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
             ("standardize", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.standardize(L) } }),
             ("split", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.split(L) } }),
+            ("one_hot", { L in
+                LuaBinding.call(L) { L, _ in
+                    let d = try ObjectTypes.dataset(L, "dataset.one_hot")
+                    guard let k = d.classCount, k > 0 else {
+                        throw LuaArgumentError("dataset:one_hot: the labels of \(d.source) are not class indices")
+                    }
+                    var values = [Float](repeating: 0, count: d.rows * k)
+                    for (r, l) in d.labels.enumerated() { values[r * k + Int(l)] = 1 }
+                    LuaObjects.push(L, HostTensor(values: values, shape: [d.rows, k]))
+                    return 1
+                }
+            }),
             ("normalize", { L in
                 LuaBinding.call(L) { L, _ in
                     let d = try ObjectTypes.dataset(L, "dataset.normalize")
