@@ -24,16 +24,21 @@ public enum ModelFile {
         let layers: [Layer]
     }
 
-    public static func save(_ model: MLPModel, to path: String) throws {
+    /// The file's bytes for a model.
+    static func encode(_ model: MLPModel) throws -> [UInt8] {
         let header = Header(format: 1, id: model.objectID,
                             layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) })
-        let json = try JSONEncoder().encode(header)
-        var data = Data(magic)
-        withUnsafeBytes(of: UInt32(json.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(json)
-        for l in model.layers {
-            for v in l.weights + l.bias { withUnsafeBytes(of: v.bitPattern.littleEndian) { data.append(contentsOf: $0) } }
-        }
+        let json = [UInt8](try JSONEncoder().encode(header))
+        var bytes = magic
+        let n = UInt32(json.count)
+        bytes += [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)]
+        bytes += json
+        for l in model.layers { FloatBytes.encode(l.weights + l.bias, into: &bytes) }
+        return bytes
+    }
+
+    public static func save(_ model: MLPModel, to path: String) throws {
+        let data = Data(try encode(model))
         // Write beside, then rename: a crash never leaves half a model under the name.
         let tmp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: data) else {
@@ -49,7 +54,11 @@ public enum ModelFile {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw DataError(file: path, "cannot read model file (missing or unreadable)")
         }
-        let bytes = [UInt8](data)
+        return try decode([UInt8](data), file: path)
+    }
+
+    /// A model from the file's bytes; `file` names the source in errors.
+    static func decode(_ bytes: [UInt8], file path: String) throws -> MLPModel {
         guard bytes.count >= 12, Array(bytes[0..<8]) == magic else {
             throw DataError(file: path, "not a gpuflow model file (bad magic at offset 0)")
         }
@@ -78,11 +87,7 @@ public enum ModelFile {
             guard offset + 4 * count <= bytes.count else {
                 throw DataError(file: path, "weights of layer \(i + 1) run past the end of the file (offset \(offset))")
             }
-            var values = [Float](repeating: 0, count: count)
-            for j in 0..<count {
-                let o = offset + 4 * j
-                values[j] = Float(bitPattern: UInt32(bytes[o]) | UInt32(bytes[o + 1]) << 8 | UInt32(bytes[o + 2]) << 16 | UInt32(bytes[o + 3]) << 24)
-            }
+            let values = FloatBytes.decode(bytes, offset: offset, count: count)
             offset += 4 * count
             layers.append(MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: Array(values[0..<(l.inputs * l.outputs)]),
                                          bias: Array(values[(l.inputs * l.outputs)...]), activation: act))

@@ -43,48 +43,20 @@ struct TrainingCheckpoint: Codable {
         case format, seed, algorithm, epoch, step, rngCounter, rngUsed, history, bestEpoch, bestLoss, sinceBest, model, bestModel, optimizerState
     }
 
-    /// Floats as base64 of little-endian bytes.
-    static func pack(_ v: [Float]) -> String {
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(v.count * 4)
-        for x in v { withUnsafeBytes(of: x.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
-        return Data(bytes).base64EncodedString()
-    }
+    /// Floats as base64 of their little-endian bytes.
+    static func pack(_ v: [Float]) -> String { Data(FloatBytes.encode(v)).base64EncodedString() }
 
     static func unpack(_ s: String, what: String) throws -> [Float] {
         guard let d = Data(base64Encoded: s), d.count % 4 == 0 else { throw DataError("checkpoint: \(what) is not packed float32") }
-        let b = [UInt8](d)
-        return stride(from: 0, to: b.count, by: 4).map {
-            Float(bitPattern: UInt32(b[$0]) | UInt32(b[$0 + 1]) << 8 | UInt32(b[$0 + 2]) << 16 | UInt32(b[$0 + 3]) << 24)
-        }
+        return FloatBytes.decode([UInt8](d), offset: 0, count: d.count / 4)
     }
 
-    struct PackedModel: Codable {
-        struct Layer: Codable {
-            let inputs: Int
-            let outputs: Int
-            let activation: String
-            let weights: String
-            let bias: String
-        }
-        let id: String
-        let layers: [Layer]
-    }
+    /// A model as base64 of its .gfmodel bytes (hash-checked on the way back).
+    static func packModel(_ m: MLPModel) throws -> String { Data(try ModelFile.encode(m)).base64EncodedString() }
 
-    static func packModel(_ m: MLPModel) -> PackedModel {
-        PackedModel(id: m.objectID, layers: m.layers.map {
-            .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue, weights: pack($0.weights), bias: pack($0.bias))
-        })
-    }
-
-    static func unpackModel(_ p: PackedModel) throws -> MLPModel {
-        let m = MLPModel(layers: try p.layers.map { l in
-            guard let act = Activation(rawValue: l.activation) else { throw DataError("checkpoint: unknown activation '\(l.activation)'") }
-            return MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: try unpack(l.weights, what: "weights"),
-                                  bias: try unpack(l.bias, what: "bias"), activation: act)
-        })
-        guard m.objectID == p.id else { throw DataError("checkpoint: model weights hash to \(m.objectID), not \(p.id): the file is corrupt") }
-        return m
+    static func unpackModel(_ s: String) throws -> MLPModel {
+        guard let d = Data(base64Encoded: s) else { throw DataError("checkpoint: a model is not base64") }
+        return try ModelFile.decode([UInt8](d), file: "checkpoint")
     }
 
     init(from decoder: Decoder) throws {
@@ -101,8 +73,8 @@ struct TrainingCheckpoint: Codable {
         bestEpoch = try c.decodeIfPresent(Int.self, forKey: .bestEpoch)
         bestLoss = try c.decodeIfPresent(Double.self, forKey: .bestLoss)
         sinceBest = try c.decode(Int.self, forKey: .sinceBest)
-        model = try Self.unpackModel(c.decode(PackedModel.self, forKey: .model))
-        bestModel = try c.decodeIfPresent(PackedModel.self, forKey: .bestModel).map(Self.unpackModel)
+        model = try Self.unpackModel(c.decode(String.self, forKey: .model))
+        bestModel = try c.decodeIfPresent(String.self, forKey: .bestModel).map(Self.unpackModel)
         optimizerState = try c.decode([String].self, forKey: .optimizerState).map { try Self.unpack($0, what: "optimizer state") }
     }
 
