@@ -21,11 +21,12 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .systemLibrary(name: "CVulkan", pkgConfig: "vulkan", providers: [.apt(["libvulkan-dev"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .target(name: "GPUFlowCore", dependencies: [
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .target(name: "GPUFlowCompute", dependencies: ["CVulkan"]),
+        .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS"]),
         .target(name: "GPUFlowML", dependencies: [
             "GPUFlowCore", "GPUFlowCompute", .product(name: "Histogram", package: "hdrhistogram-swift"),
         ]),

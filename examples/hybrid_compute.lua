@@ -13,8 +13,8 @@ local r = gpu.submit(gpu.hybrid_compute{task = training, primary_backend = "vulk
 print(("ran on %s — %s"):format(r.backend, r.reason))
 print(("accuracy %.3f after %d epochs"):format(r.result.metrics.accuracy, r.result.metrics.epochs))
 
--- A backend that cannot exist here, with no fallback, fails the task with the reason.
-local ok, err = pcall(function()
+-- The SIMD backend (OpenBLAS GEMM), with no fallback: fails with its reason where it cannot run.
+local ok, res = pcall(function()
   return gpu.submit(gpu.hybrid_compute{task = training, primary_backend = "simd", fallback = "fail"}):await()
 end)
-print("strict simd:", ok and "ran" or err:match("no backend could run the task.*"))
+print("strict simd:", ok and ("ran on " .. res.backend) or res:match("no backend could run the task.*"))

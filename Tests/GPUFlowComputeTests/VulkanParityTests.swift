@@ -21,6 +21,11 @@ import Testing
         for r in results { #expect(r.passed, "\(r)") }
     }
 
+    @Test func theSIMDBackendMatchesTheCPUReference() throws {
+        let results = try KernelParity.run(SIMDBackend())
+        for r in results { #expect(r.passed, "\(r)") }
+    }
+
     /// The GEMM workgroup the optimizer may choose (4×4, 8×8) gives the same results.
     @Test(arguments: [UInt32(4), 8])
     func otherGemmTilesMatchTheCPUReference(_ tile: UInt32) throws {

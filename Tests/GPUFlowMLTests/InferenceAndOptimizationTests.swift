@@ -47,11 +47,11 @@ import Testing
         let model = MLPModel(inputs: 4, hidden: [8], outputs: 3, activation: .relu, seed: 1)
         let data = try Generators.blobs(samples: 90, features: 4, centers: 3, seed: 1)
         var task = OptimizationTask(target: .latency, strategy: strategy, budget: 5, seed: 2)
-        task.space = ["batch_size": .numbers([1, 4, 16, 64]), "backend": .names(["cpu", "simd"])]
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 2)
+        task.space = ["batch_size": .numbers([1, 4, 16, 64]), "backend": .names(["cpu", "vulkan"])]
+        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 2, device: DeviceSelection(index: 99))
         #expect(!r.trials.isEmpty && r.trials.count <= 5)
         #expect(r.dimensions.map(\.0) == ["backend", "batch_size"])
-        for t in r.trials where !t.feasible { #expect(t.reason?.contains("'simd' is not available") == true) }
+        for t in r.trials where !t.feasible { #expect(t.reason?.contains("no Vulkan device with index 99") == true) }
         if let best = r.best { #expect(best.feasible && best.configuration.contains { $0.0 == "backend" }) }
     }
 
@@ -107,19 +107,21 @@ import Testing
     @Test func hybridComputeFallsBackAndSaysWhy() throws {
         let model = MLPModel(inputs: 2, hidden: [], outputs: 2, activation: .relu, seed: 1)
         let data = try Generators.blobs(samples: 20, features: 2, centers: 2, seed: 1)
-        let hybrid = GPUTaskType.hybridCompute(.init(primaryBackend: .simd, fallbackStrategy: .cascade([.cpu])))
+        // A Vulkan device index that does not exist makes the primary unavailable.
+        let missing = DeviceSelection(index: 99)
+        let hybrid = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .cascade([.cpu])))
         let out = try WorkloadRunner.run(hybrid, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: model.objectID))),
-                                         backend: backend, seed: 1)
+                                         backend: backend, device: missing, seed: 1)
         guard case .string(let chosen)? = out["backend"], case .string(let reason)? = out["reason"] else {
             Issue.record("no backend/reason in \(out)")
             return
         }
         #expect(chosen == "cpu")
-        #expect(reason.hasPrefix("simd: backend 'simd' is not available") && reason.hasSuffix("chose cpu"))
-        let strict = GPUTaskType.hybridCompute(.init(primaryBackend: .simd, fallbackStrategy: .fail))
+        #expect(reason.hasPrefix("vulkan: no Vulkan device with index 99") && reason.hasSuffix("chose cpu"), "\(reason)")
+        let strict = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .fail))
         #expect(throws: BackendError.self) {
             try WorkloadRunner.run(strict, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: "m"))),
-                                   backend: self.backend, seed: 1)
+                                   backend: self.backend, device: missing, seed: 1)
         }
     }
 }

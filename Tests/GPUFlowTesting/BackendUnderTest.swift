@@ -5,11 +5,12 @@ import GPUFlowCompute
 public enum BackendUnderTest: String, CaseIterable, Sendable, CustomStringConvertible {
     /// `vulkanStaged` forces the staging path (device-only tensors, copies through staging
     /// buffers) that discrete GPUs without resizable BAR take, so lavapipe exercises it too.
-    case cpu, vulkan, vulkanStaged
+    case cpu, simd, vulkan, vulkanStaged
 
     public func make() throws -> Backend {
         switch self {
         case .cpu: return CPUBackend()
+        case .simd: return SIMDBackend()
         case .vulkan: return try VulkanBackend(context: VulkanContext.shared())
         case .vulkanStaged: return try VulkanBackend(context: VulkanContext.shared(staging: true))
         }

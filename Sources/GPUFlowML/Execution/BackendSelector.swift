@@ -34,9 +34,8 @@ public enum BackendSelector {
         public let reason: String
     }
 
-    /// `cpu` and `vulkan` are built; `simd` arrives with the hybrid-compute issue and is refused
-    /// with `.unavailable`. `auto` takes a Vulkan GPU when there is one, else the CPU: a Vulkan
-    /// device of type "cpu" (lavapipe) only emulates a GPU on the same cores.
+    /// `auto` takes a Vulkan GPU when there is one, else the SIMD backend: a Vulkan device of
+    /// type "cpu" (lavapipe) only emulates a GPU on the same cores.
     public static func make(_ kind: BackendKind, device: DeviceSelection = .init()) throws -> Choice {
         switch kind {
         case .cpu:
@@ -51,13 +50,13 @@ public enum BackendSelector {
                     return Choice(backend: try VulkanBackend(context: context),
                                   reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")
                 }
-                return Choice(backend: CPUBackend(),
-                              reason: "auto: the only Vulkan device is \(context.info.name), a CPU implementation; using the cpu backend")
+                return Choice(backend: SIMDBackend(),
+                              reason: "auto: the only Vulkan device is \(context.info.name), a CPU implementation; using the simd backend")
             } catch {
-                return Choice(backend: CPUBackend(), reason: "auto: no usable Vulkan device (\(error)); using the cpu backend")
+                return Choice(backend: SIMDBackend(), reason: "auto: no usable Vulkan device (\(error)); using the simd backend")
             }
         case .simd:
-            throw BackendError(.unavailable, "backend 'simd' is not available in this build (available: cpu, vulkan, auto)")
+            return Choice(backend: SIMDBackend(), reason: "simd requested: OpenBLAS GEMM and SIMD8 elementwise kernels")
         }
     }
 

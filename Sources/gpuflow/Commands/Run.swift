@@ -20,7 +20,7 @@ struct Run: ParsableCommand {
     @Option(help: "Seed for every random choice the script does not seed itself.")
     var seed: UInt64 = 0
 
-    @Option(help: "Backend: auto, cpu or vulkan (overrides the profile's device.backend).")
+    @Option(help: "Backend: auto, cpu, simd or vulkan (overrides the profile's device.backend).")
     var backend: BackendKind?
 
     @Option(help: "Run the script as this agent (tasks are submitted under its name and limits).")
