@@ -3,22 +3,8 @@ import Foundation
 /// The reference backend: plain, readable Swift loops, no SIMD intrinsics, no BLAS. Every other
 /// backend is tested against it, so clarity wins over speed here.
 public final class CPUBackend: Backend, @unchecked Sendable {
-    /// The host array behind a CPU tensor.
-    final class Storage {
-        var values: [Float]
-        private let meter: TensorMeter
-        private let bytes: Int
-        init(_ values: [Float], meter: TensorMeter) {
-            self.values = values
-            self.meter = meter
-            bytes = values.count * 4
-            meter.add(bytes)
-        }
-        deinit { meter.remove(bytes) }
-    }
-
-    private let meter = TensorMeter()
-    public var tensorBytesPeak: Int? { meter.peakBytes }
+    private let host = HostTensors(backend: "cpu")
+    public var tensorBytesPeak: Int? { host.meter.peakBytes }
 
     public let name = "cpu"
     public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), reference loops" }
@@ -27,33 +13,17 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public func supports(_ op: KernelOp) -> Bool { true }
 
-    public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor {
-        guard shape.reduce(1, *) == values.count, shape.allSatisfy({ $0 >= 0 }) else {
-            throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
-        }
-        return Tensor(shape: shape, storage: Storage(values, meter: meter), backendName: name)
-    }
-
+    public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor { try host.tensor(values, shape: shape) }
     public func zeros(shape: [Int]) throws -> Tensor { try filled(0, shape: shape) }
-
-    public func read(_ t: Tensor) throws -> [Float] { try storage(t, "read").values }
-
-    public func write(_ t: Tensor, _ values: [Float]) throws {
-        let s = try storage(t, "write")
-        guard values.count == t.count else {
-            throw BackendError(.shapeMismatch, "write: tensor holds \(t.count) values, got \(values.count)")
-        }
-        s.values = values
-    }
+    public func read(_ t: Tensor) throws -> [Float] { try host.storage(t, "read").values }
+    public func write(_ t: Tensor, _ values: [Float]) throws { try host.write(t, values) }
 
     // MARK: helpers
 
-    private func storage(_ t: Tensor, _ op: String) throws -> Storage { try t.storage(as: Storage.self, backend: name, op) }
+    private func storage(_ t: Tensor, _ op: String) throws -> HostTensors.Storage { try host.storage(t, op) }
 
-    private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> Storage {
-        let s = try storage(t, op)
-        try t.require(count, op, role)
-        return s
+    private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> HostTensors.Storage {
+        try host.expect(t, count, op, role)
     }
 
     // MARK: kernels

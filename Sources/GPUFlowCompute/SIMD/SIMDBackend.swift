@@ -5,51 +5,25 @@ import Foundation
 /// vectors with scalar tails. Tensors are host arrays, as on the CPU reference, whose results
 /// it must match (KernelParity).
 public final class SIMDBackend: Backend, @unchecked Sendable {
-    final class Storage {
-        var values: [Float]
-        private let meter: TensorMeter
-        private let bytes: Int
-        init(_ values: [Float], meter: TensorMeter) {
-            self.values = values
-            self.meter = meter
-            bytes = values.count * 4
-            meter.add(bytes)
-        }
-        deinit { meter.remove(bytes) }
-    }
-
     public let name = "simd"
     public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), OpenBLAS + SIMD8" }
-    private let meter = TensorMeter()
-    public var tensorBytesPeak: Int? { meter.peakBytes }
+    private let host = HostTensors(backend: "simd")
+    public var tensorBytesPeak: Int? { host.meter.peakBytes }
 
     public init() {}
 
     public func supports(_ op: KernelOp) -> Bool { true }
 
-    private func storage(_ t: Tensor, _ op: String) throws -> Storage { try t.storage(as: Storage.self, backend: name, op) }
+    private func storage(_ t: Tensor, _ op: String) throws -> HostTensors.Storage { try host.storage(t, op) }
 
-    private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> Storage {
-        let s = try storage(t, op)
-        try t.require(count, op, role)
-        return s
+    private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> HostTensors.Storage {
+        try host.expect(t, count, op, role)
     }
 
-    public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor {
-        guard shape.reduce(1, *) == values.count, shape.allSatisfy({ $0 >= 0 }) else {
-            throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
-        }
-        return Tensor(shape: shape, storage: Storage(values, meter: meter), backendName: name)
-    }
-
+    public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor { try host.tensor(values, shape: shape) }
     public func zeros(shape: [Int]) throws -> Tensor { try filled(0, shape: shape) }
-    public func read(_ t: Tensor) throws -> [Float] { try storage(t, "read").values }
-
-    public func write(_ t: Tensor, _ values: [Float]) throws {
-        let s = try storage(t, "write")
-        guard values.count == t.count else { throw BackendError(.shapeMismatch, "write: tensor holds \(t.count) values, got \(values.count)") }
-        s.values = values
-    }
+    public func read(_ t: Tensor) throws -> [Float] { try host.storage(t, "read").values }
+    public func write(_ t: Tensor, _ values: [Float]) throws { try host.write(t, values) }
 
     public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
                      transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
