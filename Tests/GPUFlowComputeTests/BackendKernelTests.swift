@@ -173,6 +173,14 @@ import Testing
         } catch let e as BackendError {
             #expect(e.code == .foreignTensor)
         }
+        // CPU and SIMD tensors share one host storage class; each backend must still refuse the other's.
+        let hostPeer: any Backend = b.name == "cpu" ? SIMDBackend() : CPUBackend()
+        do {
+            try b.scale(try hostPeer.tensor([1, 2], shape: [2]), 2)
+            Issue.record("scale accepted a \(hostPeer.name) tensor on \(b.name)")
+        } catch let e as BackendError {
+            #expect(e.code == .foreignTensor && e.message.contains("belongs to backend \(hostPeer.name)"))
+        }
         let out = try b.zeros(shape: [1]), g = try b.zeros(shape: [1, 2])
         // On the staged path labels never reach the host; a bad label shows as a NaN loss instead.
         if kind == .vulkanStaged { return }
