@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -29,6 +30,7 @@ let package = Package(
         .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS"]),
         .target(name: "GPUFlowML", dependencies: [
             "GPUFlowCore", "GPUFlowCompute", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
         ]),
         .target(name: "GPUFlowLua", dependencies: [
             "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",

@@ -97,18 +97,21 @@ function gpu.await_all(handles)
   return results
 end
 
---- Feeds users' judgements back: {{task = handle_or_result, satisfaction = 0..1, suggestions = {...}}}.
--- Returns the priority boost now in force for each task type judged.
+--- Feeds users' judgements back: {{task = handle_or_result, satisfaction = 0..1, suggestions = {...},
+-- actual = {duration_s = s}, expected = {duration_s = s}}}. Suggestions "prefer_backend=simd",
+-- "avoid_backend=vulkan" and "batch_size=N" change later backend choices and inference defaults;
+-- actual/expected scale the duration predictor. All of it is kept in the learning history.
+-- Returns the priority boost now in force for each task type judged, and `changes` in words.
 function gpu.optimize_scheduling(feedback)
   if type(feedback) ~= "table" then raise("gpu.optimize_scheduling: expected a list of feedback entries") end
   local entries = {}
   for i, f in ipairs(feedback) do
     if type(f) ~= "table" then raise(("gpu.optimize_scheduling[%d]: expected a table"):format(i)) end
     entries[i] = {task_id = task_id(f.task, ("gpu.optimize_scheduling[%d].task"):format(i)),
-                  satisfaction = f.satisfaction, suggestions = f.suggestions}
+                  satisfaction = f.satisfaction, suggestions = f.suggestions, actual = f.actual, expected = f.expected}
     for k in pairs(f) do
-      if k ~= "task" and k ~= "satisfaction" and k ~= "suggestions" then
-        raise(("gpu.optimize_scheduling[%d]: unknown field '%s' (expected task, satisfaction, suggestions)"):format(i, k))
+      if k ~= "task" and k ~= "satisfaction" and k ~= "suggestions" and k ~= "actual" and k ~= "expected" then
+        raise(("gpu.optimize_scheduling[%d]: unknown field '%s' (expected task, satisfaction, suggestions, actual, expected)"):format(i, k))
       end
     end
   end

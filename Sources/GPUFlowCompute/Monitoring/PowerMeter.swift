@@ -15,6 +15,9 @@ public final class PowerMeter: @unchecked Sendable {
     /// Joules consumed so far by the metered device (a counter: use differences).
     public func joules() -> Double? { readMillijoules().map { $0 / 1000 } }
 
+    /// The process-wide meter, found once.
+    public static let shared: PowerMeter? = available()
+
     /// The first meter this machine offers, or nil.
     public static func available() -> PowerMeter? { nvml() ?? rapl() }
 
@@ -30,25 +33,8 @@ public final class PowerMeter: @unchecked Sendable {
         return PowerMeter(source: "RAPL package 0 (\(path))", read: read)
     }
 
-    private typealias NVMLInit = @convention(c) () -> Int32
-    private typealias NVMLHandle = @convention(c) (UInt32, UnsafeMutablePointer<OpaquePointer?>) -> Int32
-    private typealias NVMLEnergy = @convention(c) (OpaquePointer?, UnsafeMutablePointer<UInt64>) -> Int32
-
     private static func nvml() -> PowerMeter? {
-        guard let lib = dlopen("libnvidia-ml.so.1", RTLD_NOW),
-              let initSym = dlsym(lib, "nvmlInit_v2"), let handleSym = dlsym(lib, "nvmlDeviceGetHandleByIndex_v2"),
-              let energySym = dlsym(lib, "nvmlDeviceGetTotalEnergyConsumption") else { return nil }
-        let initialize = unsafeBitCast(initSym, to: NVMLInit.self)
-        let handleByIndex = unsafeBitCast(handleSym, to: NVMLHandle.self)
-        let energy = unsafeBitCast(energySym, to: NVMLEnergy.self)
-        guard initialize() == 0 else { return nil }
-        var device: OpaquePointer?
-        guard handleByIndex(0, &device) == 0 else { return nil }
-        let read: () -> Double? = {
-            var mj: UInt64 = 0
-            return energy(device, &mj) == 0 ? Double(mj) : nil
-        }
-        guard read() != nil else { return nil }
-        return PowerMeter(source: "NVML total energy of GPU 0", read: read)
+        guard let n = NVML.shared, n.energyJoules() != nil else { return nil }
+        return PowerMeter(source: "NVML total energy of \(n.deviceName)", read: { n.energyJoules().map { $0 * 1000 } })
     }
 }

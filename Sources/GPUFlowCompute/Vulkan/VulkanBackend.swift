@@ -156,6 +156,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     private func run(_ spec: KernelSpec, _ buffers: [VulkanBuffer], _ push: [UInt32], _ groups: (UInt32, UInt32, UInt32)) throws {
+        try FaultInjector.shared.beforeDispatch(spec.name)
         try sequence.dispatch(context.kernel(spec), buffers, push: push, groups: groups)
     }
 

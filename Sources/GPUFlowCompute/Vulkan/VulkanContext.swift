@@ -306,12 +306,21 @@ public final class VulkanContext: @unchecked Sendable {
         try registry.context(preference: preference, index: index, staging: staging)
     }
 
+    /// Contexts opened so far, without opening one: the monitor samples what is in use.
+    public static var opened: [VulkanContext] { registry.all() }
+
     private static let registry = Registry()
 
     private final class Registry: @unchecked Sendable {
         private let lock = NSLock()
         private var contexts: [String: VulkanContext] = [:]
         private var failures: [String: BackendError] = [:]
+
+        func all() -> [VulkanContext] {
+            lock.lock()
+            defer { lock.unlock() }
+            return contexts.sorted { $0.key < $1.key }.map(\.value)
+        }
 
         func context(preference: VulkanDevicePreference, index: Int?, staging: Bool) throws -> VulkanContext {
             let key = "\(preference.rawValue)/\(index.map(String.init) ?? "-")/\(staging)"

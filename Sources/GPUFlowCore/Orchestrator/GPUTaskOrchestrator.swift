@@ -62,16 +62,32 @@ public actor GPUTaskOrchestrator {
     private var peakRunning = 0
     private var peakMemory = 0
     private var waiters: [TaskID: [CheckedContinuation<TaskOutcome, Never>]] = [:]
-    private var learning: GPULearningEngine
+    /// Shared with the workload threads, which record executions and ask for predictions.
+    public nonisolated let learning: GPULearningEngine
+    /// One circuit breaker per backend, shared by every task of the process.
+    public nonisolated let breakers: CircuitBreakerBoard
 
-    public init(configuration: Configuration, logger: Logger = Logger(label: "gpuflow.orchestrator")) {
+    public init(configuration: Configuration, learning: GPULearningEngine? = nil, breakers: CircuitBreakerBoard? = nil,
+                logger: Logger = Logger(label: "gpuflow.orchestrator")) {
         self.configuration = configuration
         self.logger = logger
-        self.learning = GPULearningEngine(enabled: configuration.learningEnabled)
+        self.learning = learning ?? GPULearningEngine(enabled: configuration.learningEnabled)
+        self.breakers = breakers ?? CircuitBreakerBoard()
     }
 
+    /// The profile's learning history file and breaker settings, opened for this process.
     public init(profile: Profile, logger: Logger = Logger(label: "gpuflow.orchestrator")) {
-        self.init(configuration: Configuration(profile: profile), logger: logger)
+        let store: ExecutionHistoryStore?
+        switch profile.learning.history {
+        case "none": store = nil
+        case "default": store = ExecutionHistoryStore(path: ExecutionHistoryStore.defaultPath())
+        default: store = ExecutionHistoryStore(path: profile.learning.history)
+        }
+        let settings = CircuitBreaker.Settings(failureThreshold: profile.fallback.failureThreshold,
+                                               cooldownS: Double(profile.fallback.cooldownMS) / 1000)
+        self.init(configuration: Configuration(profile: profile),
+                  learning: GPULearningEngine(enabled: profile.learning.enabled, store: store),
+                  breakers: CircuitBreakerBoard(settings: settings), logger: logger)
     }
 
     private var now: Double { Date().timeIntervalSince(epoch) }
@@ -144,9 +160,16 @@ public actor GPUTaskOrchestrator {
     private func insert(_ spec: TaskSpec) -> TaskID {
         let id = nextID
         nextID += 1
-        let record = TaskRecord(id: id, name: spec.name, typeName: spec.kind.typeName, kind: spec.kind, agent: spec.agent,
-                                priority: spec.priority, memoryMB: spec.memoryMB, durationEstimateS: spec.durationEstimateS,
+        // A task that declared no memory is admitted with the learned peak of such work.
+        var memoryMB = spec.memoryMB, source = spec.memoryMB > 0 ? "declared" : "none"
+        if memoryMB == 0, let w = spec.workload, let p = learning.predictedMemoryMB(kind: w.kind, features: w.features), p > 0 {
+            memoryMB = min(p, configuration.memoryPoolMB)
+            source = "predicted"
+        }
+        var record = TaskRecord(id: id, name: spec.name, typeName: spec.kind.typeName, kind: spec.kind, agent: spec.agent,
+                                priority: spec.priority, memoryMB: memoryMB, durationEstimateS: spec.durationEstimateS,
                                 state: .blocked, submittedAt: now)
+        record.memorySource = source
         var entry = Entry(record: record, spec: spec, sequence: id, waitingOn: [])
         var failedDependency: (TaskID, TaskFailure)?
         for dep in spec.dependencies {
@@ -179,6 +202,12 @@ public actor GPUTaskOrchestrator {
         return e.spec.priority.rank * TaskPriority.step + e.spec.boost + aging + learning.boost(for: e.record.typeName)
     }
 
+    /// Learned duration of this task's work: by its sizes where known, else its type's mean.
+    private func predictedSeconds(_ e: Entry) -> Double {
+        if let w = e.spec.workload, let p = learning.predictedSeconds(kind: w.kind, features: w.features) { return p }
+        return learning.predictedSeconds(e.record.typeName) ?? 0
+    }
+
     private func agentUsage(_ agent: String) -> (tasks: Int, memoryMB: Int) {
         var tasks = 0, mem = 0
         for e in entries.values where e.record.state == .running && e.record.agent == agent {
@@ -194,7 +223,7 @@ public actor GPUTaskOrchestrator {
         let order = queued.compactMap { entries[$0] }.sorted { a, b in
             let pa = effectivePriority(a, at: t), pb = effectivePriority(b, at: t)
             if pa != pb { return pa > pb }
-            let da = learning.predictedSeconds(a.record.typeName) ?? 0, db = learning.predictedSeconds(b.record.typeName) ?? 0
+            let da = predictedSeconds(a), db = predictedSeconds(b)
             if da != db { return da < db }
             return a.sequence < b.sequence
         }
@@ -341,17 +370,30 @@ public actor GPUTaskOrchestrator {
 
     // MARK: Learning
 
-    /// Records a user's judgement of a finished task; later scheduling of its type changes by it.
-    public func feedback(_ id: TaskID, satisfaction: Double, suggestions: [String]) throws {
+    /// Records a user's judgement of a finished task; later scheduling of its type changes by
+    /// it, and of its kind and backend where the task ran GPU work (see `GPULearningEngine`).
+    /// `durationRatio` is actual / expected duration where the user gave both.
+    public func feedback(_ id: TaskID, satisfaction: Double, suggestions: [String], durationRatio: Double? = nil) throws {
         guard let e = entries[id] else { throw SubmitError.unknownDependency("#\(id) (feedback)") }
         guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
         guard (0...1).contains(satisfaction) else {
             throw SubmitError.invalid("satisfaction must be between 0 and 1, got \(satisfaction)")
         }
-        learning.feedback(e.record, satisfaction: satisfaction, suggestions: suggestions)
+        if let r = durationRatio, !(r > 0 && r.isFinite) {
+            throw SubmitError.invalid("actual/expected duration must be positive numbers, got a ratio of \(r)")
+        }
+        var backend: String?
+        if case .string(let b)? = e.result?["backend"] { backend = b }
+        let f = FeedbackRecord(kind: e.spec.workload?.kind ?? e.record.typeName, backend: backend,
+                               model: e.spec.workload?.parameters["model"], satisfaction: satisfaction, suggestions: suggestions,
+                               durationRatio: durationRatio)
+        learning.feedback(e.record, f)
     }
 
-    public func insights() -> [Insight] { learning.insights() }
+    /// The learning engine's kind for a task's work ("training", ...), nil for plain tasks.
+    public func workloadKind(_ id: TaskID) -> String? { entries[id]?.spec.workload?.kind }
+
+    public func insights() -> [Insight] { learning.insights(poolMB: configuration.memoryPoolMB) }
 
     public func learningBoost(for typeName: String) -> Int { learning.boost(for: typeName) }
 }
@@ -364,4 +406,13 @@ public struct PoolUsage: Sendable {
     public let memoryPoolMB: Int
     public let peakRunningTasks: Int
     public let peakMemoryMB: Int
+
+    public init(runningTasks: Int, queuedTasks: Int, memoryInUseMB: Int, memoryPoolMB: Int, peakRunningTasks: Int, peakMemoryMB: Int) {
+        self.runningTasks = runningTasks
+        self.queuedTasks = queuedTasks
+        self.memoryInUseMB = memoryInUseMB
+        self.memoryPoolMB = memoryPoolMB
+        self.peakRunningTasks = peakRunningTasks
+        self.peakMemoryMB = peakMemoryMB
+    }
 }

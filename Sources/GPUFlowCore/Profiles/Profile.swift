@@ -25,6 +25,27 @@ public struct Profile: Codable, Sendable, Equatable {
     public struct Learning: Codable, Sendable, Equatable {
         public var enabled = true
         public var crossAgent = true
+        /// The execution history file: "default" (under the user's data directory), "none"
+        /// (this process only) or a path.
+        public var history = "default"
+        public init() {}
+    }
+    /// Circuit breakers and where tasks go when their backend faults.
+    public struct Fallback: Codable, Sendable, Equatable {
+        /// Consecutive device faults (device lost, out of memory) that open a backend's breaker.
+        public var failureThreshold = 3
+        /// Milliseconds an open breaker refuses work before one trial (half-open).
+        public var cooldownMS = 30_000
+        /// Backends a plain (non-hybrid) task moves to, in order, when its own faults; empty: fail.
+        public var backends: [BackendKind] = []
+        public init() {}
+    }
+    /// Injected device faults, for testing the fallback path end to end.
+    public struct Faults: Codable, Sendable, Equatable {
+        public enum Kind: String, NamedChoice { case device_lost, out_of_memory }
+        /// The Vulkan backend fails every dispatch after this many (process-wide); nil: never.
+        public var vulkanAfterDispatches: Int?
+        public var kind: Kind = .device_lost
         public init() {}
     }
     public struct Coordination: Codable, Sendable, Equatable {
@@ -58,6 +79,8 @@ public struct Profile: Codable, Sendable, Equatable {
     public var learning = Learning()
     public var coordination = Coordination()
     public var sandbox = Sandbox()
+    public var fallback = Fallback()
+    public var faults = Faults()
     public var agents: [String: Agent] = [:]
     /// Where the profile came from ("built-in defaults" or a path), for messages and records.
     public var source = "built-in defaults"

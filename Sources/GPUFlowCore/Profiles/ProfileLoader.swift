@@ -63,7 +63,11 @@ public enum ProfileLoader {
                     switch k {
                     case "enabled": profile.learning.enabled = try r.bool(v, k)
                     case "cross_agent": profile.learning.crossAgent = try r.bool(v, k)
-                    default: throw r.unknown(k, v, in: "learning", known: "enabled, cross_agent")
+                    case "history":
+                        let h = try r.string(v, k)
+                        if h.isEmpty { throw r.error(at: v.mark, "'history' must be \"default\", \"none\" or a file path, got an empty string") }
+                        profile.learning.history = h
+                    default: throw r.unknown(k, v, in: "learning", known: "enabled, cross_agent, history")
                     }
                 }
             case "coordination":
@@ -84,6 +88,23 @@ public enum ProfileLoader {
                     default: throw r.unknown(k, v, in: "sandbox", known: "instructions, memory_mb, wall_s")
                     }
                 }
+            case "fallback":
+                try r.mapping(value, "fallback") { k, v in
+                    switch k {
+                    case "failure_threshold": profile.fallback.failureThreshold = try r.int(v, k, min: 1, max: 1000)
+                    case "cooldown_ms": profile.fallback.cooldownMS = try r.int(v, k, min: 0, max: 86_400_000)
+                    case "backends": profile.fallback.backends = try r.list(v, k) { try r.choice($0, k) }
+                    default: throw r.unknown(k, v, in: "fallback", known: "failure_threshold, cooldown_ms, backends")
+                    }
+                }
+            case "faults":
+                try r.mapping(value, "faults") { k, v in
+                    switch k {
+                    case "vulkan_after_dispatches": profile.faults.vulkanAfterDispatches = try r.int(v, k, min: 0)
+                    case "kind": profile.faults.kind = try r.choice(v, k)
+                    default: throw r.unknown(k, v, in: "faults", known: "vulkan_after_dispatches, kind")
+                    }
+                }
             case "agents":
                 try r.mapping(value, key) { agentName, v in
                     var agent = Profile.Agent()
@@ -101,7 +122,7 @@ public enum ProfileLoader {
                 }
             default:
                 throw r.unknown(key, value, in: "the profile",
-                                known: "name, device, resources, performance, learning, coordination, sandbox, agents")
+                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, agents")
             }
         }
         // Cross-field checks: each agent's share must fit in what the whole profile grants.
@@ -197,6 +218,11 @@ private final class Reader {
             throw error(at: node.mark, "'\(key)' must be \(range(min, max)), got \(d)")
         }
         return d
+    }
+
+    func list<T>(_ node: Node, _ key: String, _ element: (Node) throws -> T) throws -> [T] {
+        guard case .sequence(let seq) = node else { throw error(at: node.mark, "'\(key)' must be a list, got \(describe(node))") }
+        return try seq.map(element)
     }
 
     func choice<C: NamedChoice>(_ node: Node, _ key: String) throws -> C {

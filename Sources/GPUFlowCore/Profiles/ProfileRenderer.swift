@@ -22,6 +22,7 @@ public enum ProfileRenderer {
             "learning:",
             "  enabled: \(p.learning.enabled)",
             "  cross_agent: \(p.learning.crossAgent)",
+            "  history: \(quoted(p.learning.history))",
             "coordination:",
             "  pattern: \(p.coordination.pattern.rawValue)",
             "  negotiation: \(p.coordination.negotiation.rawValue)",
@@ -30,7 +31,16 @@ public enum ProfileRenderer {
             "  instructions: \(p.sandbox.instructions)",
             "  memory_mb: \(p.sandbox.memoryMB)",
             "  wall_s: \(num(p.sandbox.wallS))",
+            "fallback:",
+            "  failure_threshold: \(p.fallback.failureThreshold)",
+            "  cooldown_ms: \(p.fallback.cooldownMS)",
+            "  backends: [\(p.fallback.backends.map(\.rawValue).joined(separator: ", "))]",
         ]
+        if p.faults.vulkanAfterDispatches != nil || p.faults.kind != .device_lost {
+            lines.append("faults:")
+            if let k = p.faults.vulkanAfterDispatches { lines.append("  vulkan_after_dispatches: \(k)") }
+            lines.append("  kind: \(p.faults.kind.rawValue)")
+        }
         if p.agents.isEmpty {
             lines.append("agents: {}")
         } else {

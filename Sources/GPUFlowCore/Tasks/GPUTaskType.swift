@@ -115,6 +115,9 @@ public struct InferenceTask: Codable, Sendable, Equatable {
     public var memoryRequirementMB: Int
     /// A request stream served by a dynamic batcher, rather than the data set in fixed batches.
     public var stream: StreamSettings?
+    /// Where batchSize came from: "given", "default", or "learned" (a batch_size=N suggestion
+    /// fed back for this model through gpu.optimize_scheduling).
+    public var batchSizeSource = "given"
 
     public struct StreamSettings: Codable, Sendable, Equatable {
         public var requests: Int
@@ -173,6 +176,10 @@ public struct OptimizationTask: Codable, Sendable, Equatable {
     public var weights: [String: Double] = [:]
     /// Epochs a trial trains for when the space holds training dimensions or the target is accuracy.
     public var trainingEpochs = 5
+    /// Start from the best configurations of similar past searches (same model and target).
+    public var warmStart = true
+    /// Those configurations (dimension → value as text), filled in from the learning history.
+    public var warmStartConfigurations: [[String: String]] = []
     public init(target: OptimizationTarget, constraints: OptimizationConstraints = .init(),
                 strategy: OptimizationStrategy = .grid, budget: Int = 8, seed: UInt64? = nil) {
         self.target = target
@@ -235,6 +242,24 @@ public enum FallbackStrategy: Codable, Sendable, Equatable {
     case fail
     case fallback(BackendKind)
     case cascade([BackendKind])
+    /// Rank the candidates by the task's selection criteria on learned predictions and take the
+    /// best; the others, in score order, are the fallback cascade.
+    case adaptive(AdaptiveSelection)
+}
+
+public struct AdaptiveSelection: Codable, Sendable, Equatable {
+    /// Backends considered beside the primary.
+    public var candidates: [BackendKind]
+    /// Leave the primary only for a candidate whose score beats it by more than this fraction.
+    public var threshold: Double
+    /// Chance of trying a backend other than the best once each has history (ε-greedy), so the
+    /// predictions keep being checked against reality.
+    public var exploration: Double
+    public init(candidates: [BackendKind] = [.vulkan, .simd, .cpu], threshold: Double = 0.1, exploration: Double = 0.05) {
+        self.candidates = candidates
+        self.threshold = threshold
+        self.exploration = exploration
+    }
 }
 
 /// Weights used to rank backends when more than one can run a task.

@@ -54,6 +54,9 @@ public struct TaskSpec: Sendable {
     public var timeoutS: Double?
     public var durationEstimateS: Double?
     public var agent: String?
+    /// Sizes of the work, for the learning engine's predictions (memory at admission when none
+    /// was declared, duration for ordering); nil for plain tasks.
+    public var workload: WorkloadShape?
     public var work: TaskWork
 
     public init(name: String, kind: TaskKind, priority: TaskPriority = .normal, boost: Int = 0,
@@ -81,6 +84,18 @@ public struct TaskSpec: Sendable {
         }
         self.agent = agent
         self.work = work
+    }
+}
+
+/// What a GPU task will do, in the sizes the learning engine predicts from.
+public struct WorkloadShape: Sendable, Equatable {
+    public var kind: String
+    public var features: [String: Double]
+    public var parameters: [String: String]
+    public init(kind: String, features: [String: Double], parameters: [String: String] = [:]) {
+        self.kind = kind
+        self.features = features
+        self.parameters = parameters
     }
 }
 
@@ -142,7 +157,10 @@ public struct TaskRecord: Sendable {
     public let kind: TaskKind
     public let agent: String?
     public let priority: TaskPriority
+    /// Memory reserved from the pool while it runs.
     public let memoryMB: Int
+    /// "declared", "predicted" (the learning engine's peak for such work) or "none".
+    public var memorySource = "declared"
     public let durationEstimateS: Double?
     public internal(set) var state: TaskState
     public internal(set) var submittedAt: Double

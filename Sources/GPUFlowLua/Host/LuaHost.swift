@@ -29,6 +29,7 @@ public final class LuaHost: @unchecked Sendable {
     /// Runs the scripts to completion, concurrently, and returns how each ended. Blocks the
     /// calling thread, which must not be one of Swift concurrency's pool threads.
     public func run(_ requests: [ScriptRequest]) -> [JobResult] {
+        environment.monitor.start()
         var results = [JobResult?](repeating: nil, count: requests.count)
         var jobs: [(Int, LuaJob)] = []
         for (i, r) in requests.enumerated() {

@@ -1,5 +1,6 @@
 import Foundation
 import GPUFlowCore
+import GPUFlowML
 import Logging
 
 /// What every job of one run shares: the orchestrator, the profile, the backend choice and the
@@ -17,10 +18,20 @@ public struct RunEnvironment: Sendable {
     /// Where `print` goes. Defaults to stdout.
     public let output: @Sendable (String) -> Void
     public let logger: Logger
+    /// Samples the device and gathers per-task figures while the scripts run.
+    public let monitor: GPUPerformanceMonitor
+
+    /// What GPU work shares: the orchestrator's learning engine and breakers, the monitor and
+    /// the profile's fallback for plain tasks.
+    public var services: ExecutionServices {
+        ExecutionServices(learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor,
+                          fallbackBackends: profile.fallback.backends, logger: logger)
+    }
 
     public init(orchestrator: GPUTaskOrchestrator, profile: Profile, backend: BackendKind, backendName: String, backendReason: String,
                 seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
-                logger: Logger = Logger(label: "gpuflow.lua")) {
+                logger: Logger = Logger(label: "gpuflow.lua"), monitor: GPUPerformanceMonitor? = nil) {
+        self.monitor = monitor ?? GPUPerformanceMonitor(intervalMS: profile.performance.monitoringIntervalMS)
         self.orchestrator = orchestrator
         self.profile = profile
         self.backend = backend

@@ -51,6 +51,12 @@ enum GPUFunctions {
             }
         }),
         ("metrics_snapshot", { L in LuaBinding.call(L) { L, job in try metricsSnapshot(L, job) } }),
+        ("metrics_prometheus", { L in
+            LuaBinding.call(L) { L, job in
+                LuaStack.push(L, .string(PrometheusExport.text(job.env.monitor, breakers: job.env.orchestrator.breakers)))
+                return 1
+            }
+        }),
     ]
 
     static func taskID(_ L: OpaquePointer, _ idx: Int32, _ fn: String) throws -> TaskID {
@@ -90,12 +96,21 @@ enum GPUFunctions {
             throw LuaArgumentError("\(fn): expected a task (gpu.training{...} etc.) or a function, got \(LuaStack.typeName(L, idx))")
         }
         let m = o.merged(over: d.options)
-        let work = TaskWorkFactory.work(for: d.type, inputs: d.inputs, backend: job.env.backend,
+        var type = d.type
+        // A batch size fed back for this model replaces the built-in default (never a given one).
+        if case .inference(var t) = type, t.batchSizeSource == "default", let model = d.inputs.model,
+           let b = job.env.orchestrator.learning.learnedBatchSize(kind: "inference", model: WorkloadShapes.modelSignature(model)) {
+            t.batchSize = b
+            t.batchSizeSource = "learned"
+            type = .inference(t)
+        }
+        let work = TaskWorkFactory.work(for: type, inputs: d.inputs, backend: job.env.backend,
                                         device: DeviceSelection(profile: job.env.profile), seed: job.nextSeed(),
-                                        orchestrator: job.env.orchestrator)
-        let spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(d.type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
+                                        orchestrator: job.env.orchestrator, services: job.env.services)
+        var spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
                             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
                             agent: m.agent ?? job.request.agent, work: work)
+        spec.workload = WorkloadShapes.shape(type, inputs: d.inputs)
         return (spec, nil)
     }
 
@@ -181,7 +196,7 @@ enum GPUFunctions {
     static func recordValue(_ r: TaskRecord) -> TaskValue {
         var f: [(String, TaskValue)] = [("id", .integer(r.id)), ("name", .string(r.name)), ("type", .string(r.typeName)),
                                         ("state", .string(r.state.rawValue)), ("priority", .string(r.priority.rawValue)),
-                                        ("memory_mb", .integer(r.memoryMB))]
+                                        ("memory_mb", .integer(r.memoryMB)), ("memory_source", .string(r.memorySource))]
         if let a = r.agent { f.append(("agent", .string(a))) }
         if let w = r.waitSeconds { f.append(("wait_s", .number(w))) }
         if let s = r.runSeconds { f.append(("run_s", .number(s))) }
@@ -190,54 +205,70 @@ enum GPUFunctions {
         return .table(f)
     }
 
-    /// gpu.optimize_scheduling{{task_id = 3, satisfaction = 0.8, suggestions = {...}}, ...}
+    /// gpu.optimize_scheduling{{task_id = 3, satisfaction = 0.8, suggestions = {...}, actual = {duration_s = 2},
+    /// expected = {duration_s = 1}}, ...} → {[type] = boost, changes = {"...", ...}}
     private static func optimizeScheduling(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         guard lua_type(L, 1) == LUA_TTABLE else {
             throw LuaArgumentError("gpu.optimize_scheduling: expected a list of {task = ..., satisfaction = 0..1, suggestions = {...}}")
         }
-        var entries: [(TaskID, Double, [String])] = []
+        var entries: [(TaskID, Double, [String], Double?)] = []
         let count = Int(lua_rawlen(L, 1))
         for i in stride(from: 1, through: count, by: 1) {
             lua_rawgeti(L, 1, lua_Integer(i))
-            let a = try LuaArgs(L, -1, function: "gpu.optimize_scheduling[\(i)]")
+            let fn = "gpu.optimize_scheduling[\(i)]"
+            let a = try LuaArgs(L, -1, function: fn)
             guard let id = try a.int("task_id", min: 1) else {
-                throw LuaArgumentError("gpu.optimize_scheduling[\(i)]: task is required (a handle or an awaited result)")
+                throw LuaArgumentError("\(fn): task is required (a handle or an awaited result)")
             }
             guard let s = try a.double("satisfaction", min: 0, max: 1) else {
-                throw LuaArgumentError("gpu.optimize_scheduling[\(i)]: satisfaction is required (0..1)")
+                throw LuaArgumentError("\(fn): satisfaction is required (0..1)")
             }
             let sug = try a.stringList("suggestions") ?? []
+            let actual = try a.table("actual") { t in try t.double("duration_s", min: 0, exclusiveMin: true) } ?? nil
+            let expected = try a.table("expected") { t in try t.double("duration_s", min: 0, exclusiveMin: true) } ?? nil
+            if (actual == nil) != (expected == nil) {
+                throw LuaArgumentError("\(fn): actual and expected go together (each {duration_s = seconds})")
+            }
             try a.finish()
             gf_pop(L, 1)
-            entries.append((id, s, sug))
+            entries.append((id, s, sug, zip(actual, expected)))
         }
         let orchestrator = job.env.orchestrator
+        let learning = orchestrator.learning
         let feedback = entries
-        let boosts = try job.host.blocking { () async throws -> [(String, Int)] in
-            var types: [String] = []
-            for (id, s, sug) in feedback {
-                try await orchestrator.feedback(id, satisfaction: s, suggestions: sug)
+        let (boosts, kinds) = try job.host.blocking { () async throws -> ([(String, Int)], [String]) in
+            var types: [String] = [], kinds: [String] = []
+            for (id, s, sug, ratio) in feedback {
+                try await orchestrator.feedback(id, satisfaction: s, suggestions: sug, durationRatio: ratio)
                 if let r = await orchestrator.status(id), !types.contains(r.typeName) { types.append(r.typeName) }
+                if let k = await orchestrator.workloadKind(id), !kinds.contains(k) { kinds.append(k) }
             }
             var out: [(String, Int)] = []
             for t in types { out.append((t, await orchestrator.learningBoost(for: t))) }
-            return out
+            return (out, kinds)
         }
-        LuaStack.push(L, .table(boosts.map { ($0.0, .integer($0.1)) }))
+        // What the judgements changed, in words a user can check against the next run.
+        var changes: [TaskValue] = []
+        for k in kinds {
+            for b in ["cpu", "simd", "vulkan"] {
+                let c = learning.correction(kind: k, backend: b)
+                if c != 1 { changes.append(.string(String(format: "%@ on %@: duration predictions ×%.2f", k, b, c))) }
+            }
+            for (b, v) in learning.backendBias(kind: k).sorted(by: { $0.key < $1.key }) {
+                changes.append(.string(String(format: "%@: adaptive backend score of %@ %+.2f", k, b, v)))
+            }
+        }
+        LuaStack.push(L, .table(boosts.map { ($0.0, .integer($0.1)) } + [("changes", .array(changes))]))
         return 1
     }
 
+    private static func zip(_ actual: Double?, _ expected: Double?) -> Double? {
+        guard let actual, let expected else { return nil }
+        return actual / expected
+    }
+
     private static func metricsSnapshot(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        let orchestrator = job.env.orchestrator
-        let (records, usage) = try job.host.blocking { (await orchestrator.records(), await orchestrator.usage()) }
-        LuaStack.push(L, .table([
-            ("tasks", .array(records.map(recordValue))),
-            ("pool", .table([("memory_pool_mb", .integer(usage.memoryPoolMB)), ("memory_in_use_mb", .integer(usage.memoryInUseMB)),
-                             ("peak_memory_mb", .integer(usage.peakMemoryMB)), ("running_tasks", .integer(usage.runningTasks)),
-                             ("queued_tasks", .integer(usage.queuedTasks)), ("peak_running_tasks", .integer(usage.peakRunningTasks)),
-                             ("max_concurrent_tasks", .integer(job.env.profile.resources.maxConcurrentTasks))])),
-            ("backend", .string(job.env.backendName)),
-        ]))
+        LuaStack.push(L, try RunMetrics.collect(job.env, blocking: { body in try job.host.blocking(body) }))
         return 1
     }
 }

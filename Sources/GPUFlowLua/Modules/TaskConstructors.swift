@@ -209,6 +209,7 @@ enum TaskConstructors {
         var task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
                                  maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
                                  minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        if !a.has("batch_size") { task.batchSizeSource = "default" }
         task.stream = try a.table("stream") { s in
             InferenceTask.StreamSettings(requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
                                          arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
@@ -235,6 +236,7 @@ enum TaskConstructors {
                                     budget: try a.int("budget", default: 8, min: 1, max: 256),
                                     seed: try a.int("seed", min: 0).map(UInt64.init))
         task.trainingEpochs = try a.int("training_epochs", default: 5, min: 1, max: 10_000)
+        task.warmStart = try a.bool("warm_start") ?? true
         // search = {batch_size = {16, 64}, backend = {"cpu", "vulkan"}, learning_rate = {1e-3, 1e-2}, hidden = {16, 64}}
         a.pushField("search")
         if lua_type(a.L, -1) > LUA_TNIL {
@@ -319,19 +321,38 @@ enum TaskConstructors {
             if let name = try? a.string("fallback") {
                 if name == "fail" {
                     fallback = .fail
+                } else if name == "adaptive" {
+                    fallback = .adaptive(AdaptiveSelection())
                 } else if let k = BackendKind(rawValue: name) {
                     fallback = .fallback(k)
                 } else {
-                    throw LuaArgumentError("\(a.function): fallback must be \"fail\", a backend (\(BackendKind.choices)) or a list of backends, got '\(name)'")
+                    throw LuaArgumentError("\(a.function): fallback must be \"fail\", \"adaptive\", a backend (\(BackendKind.choices)), a list of backends or {adaptive = {...}}, got '\(name)'")
                 }
-            } else {
-                let list = try a.stringList("fallback") ?? []
+            } else if let list = try? a.stringList("fallback") {
                 fallback = .cascade(try list.map { n in
                     guard let k = BackendKind(rawValue: n) else {
                         throw LuaArgumentError("\(a.function): unknown backend '\(n)' in fallback (expected \(BackendKind.choices))")
                     }
                     return k
                 })
+            } else {
+                let adaptive = try a.table("fallback") { f -> AdaptiveSelection in
+                    guard let sel = try f.table("adaptive", { x -> AdaptiveSelection in
+                        let names = try x.stringList("backends") ?? ["vulkan", "simd", "cpu"]
+                        let kinds = try names.map { n -> BackendKind in
+                            guard let k = BackendKind(rawValue: n) else {
+                                throw LuaArgumentError("\(x.function): unknown backend '\(n)' (expected \(BackendKind.choices))")
+                            }
+                            return k
+                        }
+                        return AdaptiveSelection(candidates: kinds, threshold: try x.double("threshold", default: 0.1, min: 0, max: 10),
+                                                 exploration: try x.double("exploration", default: 0.05, min: 0, max: 1))
+                    }) else {
+                        throw LuaArgumentError("\(a.function): fallback table must be a list of backends or {adaptive = {backends, threshold, exploration}}")
+                    }
+                    return sel
+                }
+                fallback = .adaptive(adaptive ?? AdaptiveSelection())
             }
         } else {
             _ = try a.string("fallback")

@@ -59,26 +59,4 @@ public enum BackendSelector {
             return Choice(backend: SIMDBackend(), reason: "simd requested: OpenBLAS GEMM and SIMD8 elementwise kernels")
         }
     }
-
-    /// Tries the primary, then the fallback strategy's backends, in order. Each refusal is kept
-    /// in the reason so the task result shows how the choice was made.
-    public static func choose(primary: BackendKind, fallback: FallbackStrategy, device: DeviceSelection = .init()) throws -> Choice {
-        var order = [primary]
-        switch fallback {
-        case .fail: break
-        case .fallback(let k): order.append(k)
-        case .cascade(let ks): order += ks
-        }
-        var refusals: [String] = []
-        for kind in order {
-            do {
-                let c = try make(kind, device: device)
-                let why = refusals.isEmpty ? c.reason : refusals.joined(separator: "; ") + "; chose \(kind.rawValue)"
-                return Choice(backend: c.backend, reason: why)
-            } catch {
-                refusals.append("\(kind.rawValue): \(error)")
-            }
-        }
-        throw BackendError(.unavailable, "no backend could run the task: " + refusals.joined(separator: "; "))
-    }
 }

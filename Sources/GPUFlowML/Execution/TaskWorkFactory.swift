@@ -11,7 +11,8 @@ public enum TaskWorkFactory {
     private static let queue = DispatchQueue(label: "gpuflow.workloads", attributes: .concurrent)
 
     public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
-                            seed: UInt64, orchestrator: GPUTaskOrchestrator) -> TaskWork {
+                            seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil) -> TaskWork {
+        let services = services ?? ExecutionServices(learning: orchestrator.learning, breakers: orchestrator.breakers)
         if case .memoryManagement(let m) = task, m.operation == .stats {
             return { _ in
                 let u = await orchestrator.usage()
@@ -28,15 +29,14 @@ public enum TaskWorkFactory {
                 return .table(fields)
             }
         }
-        return { _ in
+        return { ctx in
             let token = CancellationToken()
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
                     queue.async {
                         c.resume(with: Result {
-                            let choice = try BackendSelector.make(backend, device: device)
-                            return try WorkloadRunner.run(task, inputs: inputs, backend: choice.backend, device: device, seed: seed,
-                                                          cancel: token)
+                            try ResilientRunner.run(task, inputs: inputs, backend: backend, services: services, device: device, seed: seed,
+                                                    cancel: token, taskID: ctx.id, taskName: ctx.name)
                         })
                     }
                 }

@@ -20,8 +20,10 @@ public struct TaskInputs: Sendable {
 
 /// Runs a GPU task's workload on a backend and returns its result as a `TaskValue` table.
 public enum WorkloadRunner {
+    /// `recovery`: where gradient training leaves a checkpoint after each epoch and resumes from
+    /// (the fault-tolerant path of `ResilientRunner`).
     public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, device: DeviceSelection = .init(), seed: UInt64,
-                           cancel: CancellationToken = CancellationToken()) throws -> TaskValue {
+                           cancel: CancellationToken = CancellationToken(), recovery: TrainingRecovery? = nil) throws -> TaskValue {
         switch task {
         case .training(let t):
             if case .reinforcement(let rl) = t.algorithm {
@@ -45,7 +47,8 @@ public enum WorkloadRunner {
                 r = try EvolutionaryTrainer.train(model: model, data: data, config: e, generations: t.epochs, loss: t.loss, backend: backend,
                                                   seed: t.seed ?? seed, cancel: cancel)
             } else {
-                r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+                r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel,
+                                      recovery: recovery)
             }
             let last = r.epochs.last
             var metrics: [(String, TaskValue)] = [
@@ -103,7 +106,7 @@ public enum WorkloadRunner {
                     (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
                 }
             }
-            fields += [("backend", .string(backend.name)), ("device", deviceReport(backend))]
+            fields += [("batch_size_source", .string(t.batchSizeSource)), ("backend", .string(backend.name)), ("device", deviceReport(backend))]
             let c = ModelCache.shared.statistics()
             fields.append(("model_cache", .table([("hit", .bool(hit)), ("resident_models", .integer(c.residentModels)),
                                                   ("evictions", .integer(c.evictions))])))
@@ -126,6 +129,7 @@ public enum WorkloadRunner {
                 if let a = x.accuracy { f.append(("accuracy", .number(a))) }
                 f.append(("power_w", x.powerW.map { .number($0) } ?? .string("unavailable")))
                 if let why = x.reason { f.append(("reason", .string(why))) }
+                f.append(("score", .number(x.score)))
                 return .table(f)
             }
             var fields: [(String, TaskValue)] = [
@@ -133,16 +137,19 @@ public enum WorkloadRunner {
                 ("evaluations", .integer(r.trials.count)), ("trials", .array(r.trials.map(trialValue))),
                 ("constraints_met", .bool(r.best != nil)), ("backend", .string(backend.name)),
                 ("dimensions", .table(r.dimensions.map { ($0.0, .integer($0.1)) })),
+                ("warm_start", .array(t.warmStartConfigurations.map { c in .table(c.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }) })),
             ]
+            if let b = r.best, let i = r.trials.firstIndex(where: { $0.score == b.score && $0.batchSize == b.batchSize }) {
+                fields.append(("best_trial", .integer(i + 1)))
+            }
             if let b = r.best { fields.insert(("best", trialValue(b)), at: 0) }
             return .table(fields)
 
-        case .hybridCompute(let h):
-            guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
-            if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
-            let choice = try BackendSelector.choose(primary: h.primaryBackend, fallback: h.fallbackStrategy, device: device)
-            let result = try run(inner, inputs: inputs, backend: choice.backend, device: device, seed: seed, cancel: cancel)
-            return .table([("backend", .string(choice.backend.name)), ("reason", .string(choice.reason)), ("result", result)])
+        case .hybridCompute:
+            // Backend choice, faults and retries belong to the resilient runner; called here
+            // directly, it runs with in-memory learning and fresh breakers.
+            return try ResilientRunner.run(task, inputs: inputs, backend: .auto, services: .standalone(), device: device, seed: seed,
+                                           cancel: cancel)
 
         case .memoryManagement(let m) where m.operation == .optimize || m.operation == .garbage_collection:
             return try MemoryTasks.run(m, backend: backend)

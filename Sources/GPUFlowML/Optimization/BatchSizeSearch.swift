@@ -149,7 +149,8 @@ public enum BatchSizeSearch {
                                 reason: broken.isEmpty ? nil : broken.joined(separator: "; "), score: score))
         }
         let sizes = names.map { space[$0]?.count ?? 1 }
-        _ = try SearchEngine.run(sizes: sizes, budget: task.budget, strategy: task.strategy, seed: seed, evaluate: evaluate)
+        let initial = task.warmStartConfigurations.compactMap { c in point(c, names: names, space: space) }
+        _ = try SearchEngine.run(sizes: sizes, budget: task.budget, strategy: task.strategy, seed: seed, initial: initial, evaluate: evaluate)
         var best: Trial?
         if task.strategy == .multi_armed_bandit {
             // A bandit measures its arms again and again: the arm with the best mean score wins.
@@ -163,6 +164,35 @@ public enum BatchSizeSearch {
         }
         return SearchResult(best: best, trials: trials, strategy: task.strategy, target: task.target,
                             dimensions: names.map { ($0, space[$0]?.count ?? 0) })
+    }
+
+    /// A dimension value as the text trials are remembered by.
+    public static func text(_ v: TaskValue) -> String {
+        switch v {
+        case .integer(let i): return String(i)
+        case .number(let d): return "\(d)"
+        case .string(let s): return s
+        default: return "\(v)"
+        }
+    }
+
+    /// The indices of a remembered configuration in this search's space, nil where a value is
+    /// not among the dimension's values.
+    static func point(_ c: [String: String], names: [String], space: [String: SearchValues]) -> [Int]? {
+        var p: [Int] = []
+        for name in names {
+            guard let want = c[name] else { return nil }
+            switch space[name] {
+            case .numbers(let v)?:
+                guard let x = Double(want), let i = v.firstIndex(where: { abs($0 - x) <= 1e-12 * max(1, abs(x)) }) else { return nil }
+                p.append(i)
+            case .names(let v)?:
+                guard let i = v.firstIndex(of: want) else { return nil }
+                p.append(i)
+            case nil: return nil
+            }
+        }
+        return p
     }
 
     private static func zip2<A, B>(_ a: A?, _ b: B?) -> (A, B)? {

@@ -5,10 +5,15 @@ import GPUFlowCore
 /// Search strategies over a discrete space: each dimension a list of values, a point a vector of
 /// indices. `evaluate` measures a point for real and returns its score (lower is better) or nil
 /// when it breaks a constraint. Every strategy spends at most `budget` evaluations.
+///
+/// `initial` points (a warm start from similar past searches) are measured first and count
+/// against the budget; each strategy then starts from what they showed: the model-based one
+/// fits its surrogate to them, the local ones start at the best of them, the population-based
+/// ones breed from them.
 enum SearchEngine {
     typealias Point = [Int]
 
-    static func run(sizes: [Int], budget: Int, strategy: OptimizationStrategy, seed: UInt64,
+    static func run(sizes: [Int], budget: Int, strategy: OptimizationStrategy, seed: UInt64, initial: [Point] = [],
                     evaluate: (Point) throws -> Double?) throws -> [(Point, Double?)] {
         var rng = Philox(seed: seed)
         var seen: [Point: Double?] = [:]
@@ -28,15 +33,18 @@ enum SearchEngine {
             return sizes.map { n in defer { rest /= n }; return rest % n }
         }
         func randomPoint() -> Point { sizes.map { rng.below($0) } }
+        let starts = initial.filter { $0.count == sizes.count && zip($0, sizes).allSatisfy { $0 >= 0 && $0 < $1 } }
+        if strategy != .multi_armed_bandit { for p in starts.prefix(budget) { _ = try score(p) } }  // a bandit pulls them as arms
+        let bestStart = starts.filter { seen[$0] != nil }.min { value(seen[$0] ?? nil) < value(seen[$1] ?? nil) }
         switch strategy {
         case .grid:
             let picks = budget <= 1 ? [total / 2] : (0..<budget).map { Int((Double($0) * Double(total - 1) / Double(budget - 1)).rounded()) }
-            for i in Set(picks).sorted() { _ = try score(point(i)) }
+            for i in Set(picks).sorted() where seen.count < budget { _ = try score(point(i)) }
         case .random:
-            for i in rng.permutation(total).prefix(budget) { _ = try score(point(i)) }
+            for i in rng.permutation(total) where seen.count < budget { _ = try score(point(i)) }
         case .greedy:
-            // Coordinate search from the middle: sweep one dimension at a time, keep the best.
-            var current = sizes.map { $0 / 2 }
+            // Coordinate search from the middle (or the best warm start): sweep one dimension at a time, keep the best.
+            var current = bestStart ?? sizes.map { $0 / 2 }
             var best = value(try score(current))
             var improved = true
             while improved && seen.count < budget {
@@ -51,8 +59,9 @@ enum SearchEngine {
                 }
             }
         case .genetic:
-            var population = (0..<min(6, budget)).map { _ in randomPoint() }
-            for p in population { _ = try score(p) }
+            var population = Array(starts.prefix(6))
+            population += (0..<max(0, min(6, budget) - population.count)).map { _ in randomPoint() }
+            for p in population where seen.count < budget { _ = try score(p) }
             var stale = 0
             while seen.count < budget && stale < 50 * budget {
                 population.sort { value(seen[$0] ?? nil) < value(seen[$1] ?? nil) }
@@ -65,7 +74,7 @@ enum SearchEngine {
                 population[population.count - 1] = child
             }
         case .simulated_annealing:
-            var current = randomPoint()
+            var current = bestStart ?? randomPoint()
             var currentScore = value(try score(current))
             var temperature = 1.0
             var stale = 0, iterations = 0
@@ -86,7 +95,7 @@ enum SearchEngine {
                 temperature *= 0.8
             }
         case .bayesian:
-            for _ in 0..<min(2, budget) { _ = try score(randomPoint()) }
+            for _ in 0..<max(0, min(2, budget) - starts.count) { _ = try score(randomPoint()) }
             while seen.count < budget {
                 let all = total <= 4096 ? (0..<total).map(point) : (0..<512).map { _ in randomPoint() }
                 let open = all.filter { seen[$0] == nil }
@@ -100,7 +109,8 @@ enum SearchEngine {
         case .multi_armed_bandit:
             // UCB1 over a handful of configurations whose measurements are noisy: each pull
             // measures again, and the average decides.
-            let arms = (0..<min(total, max(2, budget / 3))).map { _ in randomPoint() }
+            let armCount = min(total, max(2, budget / 3))
+            let arms = Array(starts.prefix(armCount)) + (0..<max(0, armCount - starts.count)).map { _ in randomPoint() }
             var pulls = [Int](repeating: 0, count: arms.count), sums = [Double](repeating: 0, count: arms.count)
             var results: [(Point, Double?)] = []
             for t in 0..<budget {

@@ -38,7 +38,7 @@ public enum Trainer {
     /// learning curves and "epochs to reach an accuracy".
     public static func train(model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
                              cancel: CancellationToken = CancellationToken(), monitor: Dataset? = nil,
-                             onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TrainingResult {
+                             onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil) throws -> TrainingResult {
         try Validation.check(model: model, data: data, loss: task.loss, context: "training")
         var train = data
         var validation: Dataset?
@@ -81,6 +81,12 @@ public enum Trainer {
             }
             guard c.seed == seed, c.algorithm == update.name else {
                 throw DataError(file: path, "the checkpoint was written with seed \(c.seed) and \(c.algorithm), not seed \(seed) and \(update.name)")
+            }
+            resumed = c
+        }
+        if let c = recovery?.checkpoint {  // a retry after a device fault: go on from the last good epoch
+            guard c.seed == seed, c.algorithm == update.name, c.epoch <= task.epochs else {
+                throw DataError("training: the recovery checkpoint (epoch \(c.epoch), seed \(c.seed), \(c.algorithm)) is not this task's")
             }
             resumed = c
         }
@@ -138,27 +144,31 @@ public enum Trainer {
             }
             history.append(m)
             onEpoch?(m)
-            if let every = task.checkpointEvery, let path = task.checkpointPath, epoch % every == 0 {
-                let position = rng.position
-                try TrainingCheckpoint(
-                    seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
-                    rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
-                    model: try net.export(), bestModel: best?.model, optimizerState: try optimizer.state(backend: backend)
-                ).save(path: path)
-                checkpoints += 1
-            }
             if let rule = task.earlyStopping, let vLoss {
                 if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
                     best = (vLoss, epoch, rule.restoreBest ? try net.export() : nil)
                     sinceBest = 0
                 } else {
                     sinceBest += 1
-                    if sinceBest >= rule.patience {
-                        stoppedEarly = epoch < task.epochs
-                        break
-                    }
+                    if sinceBest >= rule.patience { stoppedEarly = epoch < task.epochs }
                 }
             }
+            // The state after this epoch, early-stopping bookkeeping included, so a resumed run
+            // continues exactly as an uninterrupted one.
+            let fileDue = task.checkpointEvery.map { epoch % $0 == 0 } ?? false
+            if fileDue || recovery != nil {
+                let position = rng.position
+                let c = TrainingCheckpoint(
+                    seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
+                    rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
+                    model: try net.export(), bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
+                if fileDue, let path = task.checkpointPath {
+                    try c.save(path: path)
+                    checkpoints += 1
+                }
+                recovery?.checkpoint = c
+            }
+            if stoppedEarly { break }
         }
         var result = TrainingResult(model: try best?.model ?? net.export(), epochs: history,
                                     seconds: Date().timeIntervalSince(start), backend: backend.name)

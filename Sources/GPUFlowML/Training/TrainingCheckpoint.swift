@@ -119,3 +119,13 @@ struct TrainingCheckpoint: Codable {
         }
     }
 }
+
+/// Lets a training run outlive its backend: the trainer leaves the state of every finished
+/// epoch here, and a retry on another backend (after a device fault) starts from it, so no
+/// finished epoch is trained twice or lost.
+public final class TrainingRecovery: @unchecked Sendable {
+    var checkpoint: TrainingCheckpoint?
+    public init() {}
+    /// Epochs finished so far (0 before the first).
+    public var completedEpochs: Int { checkpoint?.epoch ?? 0 }
+}

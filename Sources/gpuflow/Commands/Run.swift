@@ -26,6 +26,9 @@ struct Run: ParsableCommand {
     @Option(help: "Run the script as this agent (tasks are submitted under its name and limits).")
     var agent: String?
 
+    @Option(help: "Write every measured figure to this file when the run ends: JSON, or the Prometheus text format if it ends in .prom.")
+    var metricsOut: String?
+
     @Flag(help: "Log scheduling decisions to stderr.")
     var verbose = false
 
@@ -60,7 +63,30 @@ struct Run: ParsableCommand {
         let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
         let env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved), profile: resolved,
                                  backend: concrete, backendName: choice.backend.name, backendReason: choice.reason, seed: seed, stdlibPath: stdlib)
+        if let m = metricsOut {  // refuse an unwritable path before any work is done
+            guard FileManager.default.createFile(atPath: m, contents: Data()) else {
+                fail("--metrics-out \(m): cannot create the file", code: ExitStatus.badInput)
+            }
+        }
+        if resolved.faults.vulkanAfterDispatches != nil {
+            FaultInjector.shared.configure(afterDispatches: resolved.faults.vulkanAfterDispatches,
+                                           outOfMemory: resolved.faults.kind == .out_of_memory)
+        }
+        if env.orchestrator.learning.skippedHistoryLines > 0, let store = env.orchestrator.learning.store {
+            FileHandle.standardError.write(Data("warning: learning history \(store.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
+        }
         let result = LuaHost(environment: env).run([ScriptRequest(path: script, arguments: scriptArguments, agent: agent)])[0]
+        env.monitor.stop()
+        if let m = metricsOut {
+            let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
+                : TaskValueJSON.encode(RunMetrics.collectNow(env)) + "\n"
+            do { try text.write(toFile: m, atomically: true, encoding: .utf8) } catch {
+                FileHandle.standardError.write(Data("warning: --metrics-out \(m): \(error)\n".utf8))
+            }
+        }
+        if let e = env.orchestrator.learning.persistenceError {
+            FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
+        }
         for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         if let message = result.message {
             var text = "error: \(message)\n"

@@ -1,0 +1,186 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+import Logging
+
+/// What a workload shares with every other one in the process: the learning engine, the
+/// circuit breakers, the monitor, and the profile's fallback for plain tasks.
+public struct ExecutionServices: Sendable {
+    public let learning: GPULearningEngine
+    public let breakers: CircuitBreakerBoard
+    public let monitor: GPUPerformanceMonitor?
+    /// Where a plain (non-hybrid) task goes when its backend faults; empty: it fails.
+    public let fallbackBackends: [BackendKind]
+    public let logger: Logger
+
+    public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
+                fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution")) {
+        self.learning = learning
+        self.breakers = breakers
+        self.monitor = monitor
+        self.fallbackBackends = fallbackBackends
+        self.logger = logger
+    }
+
+    /// In-memory learning and fresh breakers, for callers outside a run (tests, benchmarks).
+    public static func standalone() -> ExecutionServices {
+        ExecutionServices(learning: GPULearningEngine(enabled: true), breakers: CircuitBreakerBoard())
+    }
+}
+
+/// Runs a GPU task on the backends its plan names, surviving device faults: a fault (device
+/// lost, out of memory) counts against the backend's circuit breaker; the task is retried —
+/// on the same backend while its breaker stays closed (device loss may be transient), on the
+/// next one once it opens or at once for out-of-memory — and training resumes from its last
+/// finished epoch, so no completed work is lost. Every attempt is in the result.
+public enum ResilientRunner {
+    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend requested: BackendKind, services: ExecutionServices,
+                           device: DeviceSelection = .init(), seed: UInt64, cancel: CancellationToken = CancellationToken(),
+                           taskID: Int? = nil, taskName: String? = nil) throws -> TaskValue {
+        var work: GPUTaskType
+        let plan: BackendPlan
+        var hybrid = false
+        if case .hybridCompute(let h) = task {
+            guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
+            if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
+            work = inner
+            hybrid = true
+            plan = BackendPlanner.plan(primary: h.primaryBackend, strategy: h.fallbackStrategy, criteria: h.selectionCriteria,
+                                       shape: WorkloadShapes.shape(inner, inputs: inputs), learning: services.learning,
+                                       breakers: services.breakers, device: device, seed: seed)
+        } else {
+            work = task
+            let strategy: FallbackStrategy = services.fallbackBackends.isEmpty ? .fail : .cascade(services.fallbackBackends)
+            plan = BackendPlanner.plan(primary: requested, strategy: strategy, criteria: SelectionCriteria(), shape: nil,
+                                       learning: services.learning, breakers: services.breakers, device: device, seed: seed)
+        }
+        let shape = WorkloadShapes.shape(work, inputs: inputs)
+        work = SearchMemory.warmStarted(work, inputs: inputs, learning: services.learning)
+        let recovery = Self.resumable(work) ? TrainingRecovery() : nil
+        var attempts: [TaskValue] = []
+        var refusals: [String] = []
+        var faults = 0
+        let started = Date()
+        for kind in plan.order {
+            var retry = true
+            while retry {
+                retry = false
+                let choice: BackendSelector.Choice
+                do {
+                    choice = try BackendSelector.make(kind, device: device)
+                } catch {
+                    refusals.append("\(kind.rawValue): \(error)")
+                    attempts.append(.table([("backend", .string(kind.rawValue)), ("outcome", .string("unavailable")), ("error", .string("\(error)"))]))
+                    break
+                }
+                let backend = choice.backend
+                let key = backend.name == "vulkan" ? "vulkan:" + backend.deviceDescription : backend.name
+                guard services.breakers.allow(key) else {
+                    let b = services.breakers.breaker(key)
+                    let why = String(format: "circuit open after %d consecutive faults, half-opens in %.1f s", b.consecutiveFailures,
+                                     services.breakers.remainingCooldown(key))
+                    refusals.append("\(backend.name): \(why)")
+                    attempts.append(.table([("backend", .string(backend.name)), ("outcome", .string("skipped")), ("error", .string(why))]))
+                    break
+                }
+                let resumeFrom = recovery?.completedEpochs ?? 0
+                let energy0 = PowerMeter.shared?.joules()
+                let t0 = Date()
+                do {
+                    let result = try WorkloadRunner.run(work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
+                                                        recovery: recovery)
+                    let wall = Date().timeIntervalSince(t0)
+                    services.breakers.recordSuccess(key)
+                    let energy = zip2(PowerMeter.shared?.joules(), energy0).map { $0 - $1 }
+                    var attempt: [(String, TaskValue)] = [("backend", .string(backend.name)), ("outcome", .string("succeeded")),
+                                                          ("seconds", .number(wall))]
+                    if resumeFrom > 0 { attempt.append(("resumed_from_epoch", .integer(resumeFrom))) }
+                    attempts.append(.table(attempt))
+                    if let shape {
+                        services.learning.record(execution(shape, backend: backend, seconds: wall, result: result, energy: energy,
+                                                           doneFraction: doneFraction(work, resumedFrom: resumeFrom)))
+                    }
+                    SearchMemory.remember(work, inputs: inputs, result: result, learning: services.learning)
+                    services.monitor?.record(TaskMetrics(id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
+                                                         startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
+                                                         attempts: attempts.count, energyJ: energy))
+                    return compose(result, hybrid: hybrid, backend: backend.name, plan: plan, refusals: refusals, attempts: attempts,
+                                   faults: faults, seconds: Date().timeIntervalSince(started))
+                } catch let e as BackendError where e.code == .deviceLost || e.code == .outOfMemory {
+                    faults += 1
+                    services.breakers.recordFailure(key)
+                    let state = services.breakers.breaker(key).state
+                    services.logger.warning("device fault", metadata: [
+                        "task": "\(taskName ?? work.name)", "backend": "\(key)", "error": "\(e)", "breaker": "\(state.rawValue)",
+                        "completed_epochs": "\(recovery?.completedEpochs ?? 0)",
+                    ])
+                    if let shape {
+                        services.learning.record(ExecutionRecord(kind: shape.kind, backend: backend.name, device: backend.deviceDescription,
+                                                                 features: shape.features, parameters: shape.parameters,
+                                                                 durationS: Date().timeIntervalSince(t0), succeeded: false))
+                    }
+                    var attempt: [(String, TaskValue)] = [("backend", .string(backend.name)), ("outcome", .string("fault")),
+                                                          ("error", .string("\(e)")), ("breaker", .string(state.rawValue))]
+                    if let r = recovery { attempt.append(("completed_epochs", .integer(r.completedEpochs))) }
+                    attempts.append(.table(attempt))
+                    refusals.append("\(backend.name): \(e)")
+                    // Device loss may pass; out-of-memory will not on the same device.
+                    retry = e.code == .deviceLost && state == .closed
+                }
+            }
+        }
+        throw BackendError(.unavailable, "no backend could run the task: " + refusals.joined(separator: "; "))
+    }
+
+    private static func zip2(_ a: Double?, _ b: Double?) -> (Double, Double)? {
+        guard let a, let b else { return nil }
+        return (a, b)
+    }
+
+    /// Gradient training keeps a checkpoint per epoch and can resume elsewhere; other work is
+    /// pure given its seed and simply runs again.
+    static func resumable(_ t: GPUTaskType) -> Bool {
+        guard case .training(let tr) = t else { return false }
+        switch tr.algorithm {
+        case .backpropagation, .adam, .transfer: return true
+        default: return false
+        }
+    }
+
+    /// The share of the task's work this attempt did (a resumed run trains fewer epochs).
+    static func doneFraction(_ t: GPUTaskType, resumedFrom: Int) -> Double {
+        guard resumedFrom > 0, case .training(let tr) = t, tr.epochs > 0 else { return 1 }
+        return Double(tr.epochs - resumedFrom) / Double(tr.epochs)
+    }
+
+    static func execution(_ shape: WorkloadShape, backend: Backend, seconds: Double, result: TaskValue, energy: Double?,
+                          doneFraction: Double) -> ExecutionRecord {
+        var features = shape.features
+        if doneFraction < 1 {
+            for k in ["epochs", "flops"] { if let v = features[k] { features[k] = max(1, v * doneFraction) } }
+        }
+        var r = ExecutionRecord(kind: shape.kind, backend: backend.name, device: backend.deviceDescription, features: features,
+                                parameters: shape.parameters, durationS: seconds, peakMemoryBytes: backend.tensorBytesPeak.map(Double.init),
+                                throughput: WorkloadShapes.throughput(result), energyJ: energy)
+        r.outcomes = WorkloadShapes.outcomes(result)
+        return r
+    }
+
+    /// A hybrid task's result wraps the inner one with the choice and its reason; a plain task
+    /// keeps its shape and gains `attempts` only when a fault moved it.
+    static func compose(_ result: TaskValue, hybrid: Bool, backend: String, plan: BackendPlan, refusals: [String], attempts: [TaskValue],
+                        faults: Int, seconds: Double) -> TaskValue {
+        let reason = refusals.isEmpty ? plan.reason : plan.reason + "; " + refusals.joined(separator: "; ") + "; ran on \(backend)"
+        if hybrid {
+            var fields: [(String, TaskValue)] = [("backend", .string(backend)), ("reason", .string(reason)), ("attempts", .array(attempts)),
+                                                 ("faults", .integer(faults)), ("seconds", .number(seconds)), ("result", result)]
+            if !plan.scores.isEmpty {
+                fields.append(("scores", .table(plan.scores.map { ($0.backend, .number($0.score)) })))
+            }
+            return .table(fields)
+        }
+        guard attempts.count > 1, case .table(var fields) = result else { return result }
+        fields += [("attempts", .array(attempts)), ("faults", .integer(faults)), ("fallback_reason", .string(reason))]
+        return .table(fields)
+    }
+}

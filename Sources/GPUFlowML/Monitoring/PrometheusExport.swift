@@ -1,0 +1,75 @@
+import GPUFlowCompute
+import GPUFlowCore
+import Prometheus
+
+/// The monitor's figures in the Prometheus text format, with names modelled on NVIDIA's DCGM
+/// exporter (utilization as a 0–1 ratio, bytes, watts, joules, seconds). A figure this machine
+/// cannot measure is absent, and `gpuflow_metric_available{metric=...}` says so with 0.
+public enum PrometheusExport {
+    public static func text(_ m: GPUPerformanceMonitor, breakers: CircuitBreakerBoard?) -> String {
+        let registry = PrometheusCollectorRegistry()
+        let o = m.overview()
+        let nvml = o.latest?.nvml ?? m.nvml?.read()
+        let device = nvml?.name ?? "none"
+        func gauge(_ name: String, _ help: String, _ value: Double?, _ labels: [(String, String)] = []) {
+            guard let value, value.isFinite else { return }
+            registry.makeGauge(name: name, labels: labels, help: help).set(to: value)
+        }
+        let nvmlFigures: [(String, String, String, Double?)] = [
+            ("gpuflow_gpu_utilization_ratio", "utilization", "Fraction of the last sample period a kernel ran (NVML).",
+             nvml?.gpuUtilizationPercent.map { $0 / 100 }),
+            ("gpuflow_memory_used_bytes", "memory", "Device memory in use (NVML).", nvml?.memoryUsedBytes),
+            ("gpuflow_power_watts", "power", "Board power draw (NVML).", nvml?.powerW),
+            ("gpuflow_energy_joules_total", "energy", "Energy since the driver loaded (NVML).", nvml?.energyJ),
+            ("gpuflow_temperature_celsius", "temperature", "GPU temperature (NVML).", nvml?.temperatureC),
+        ]
+        for (name, metric, help, value) in nvmlFigures {
+            gauge(name, help, value, [("device", device)])
+            registry.makeGauge(name: "gpuflow_metric_available", labels: [("metric", metric)],
+                               help: "1 where this machine can measure the figure, 0 where it is unavailable.").set(to: value == nil ? 0.0 : 1.0)
+        }
+        for q in o.queueBusy {
+            gauge("gpuflow_queue_utilization_ratio", "Kernel time over wall time per device queue (timestamp queries).",
+                  o.wallS > 0 ? q.busyS / o.wallS : 0, [("device", q.device), ("queue", "compute0")])
+        }
+        for c in VulkanContext.opened {
+            let s = c.pool.statistics()
+            gauge("gpuflow_pool_reserved_bytes", "Bytes the device memory pool holds.", Double(s.reservedBytes), [("device", c.info.name)])
+            gauge("gpuflow_pool_peak_reserved_bytes", "High-water mark of the device memory pool.", Double(s.peakReservedBytes),
+                  [("device", c.info.name)])
+            gauge("gpuflow_pool_fragmentation_ratio", "1 - largest free range / free bytes.", s.fragmentation, [("device", c.info.name)])
+        }
+        for k in m.kernelTotals() {
+            registry.makeCounter(name: "gpuflow_kernel_seconds", labels: [("kernel", k.kernel)],
+                                 help: "Device time of a kernel, all tasks (timestamp queries).").increment(by: k.totalNS / 1e9)
+            registry.makeCounter(name: "gpuflow_kernel_dispatches", labels: [("kernel", k.kernel)], help: "Dispatches of a kernel.")
+                .increment(by: Int64(k.dispatches))
+        }
+        var taskSeconds: [[String]: Double] = [:], taskCount: [[String]: Int] = [:]
+        var up = 0, down = 0
+        for t in m.taskMetrics() {
+            taskSeconds[[t.kind, t.backend], default: 0] += t.wallS
+            taskCount[[t.kind, t.backend], default: 0] += 1
+            up += t.transfers?.uploadBytes ?? 0
+            down += t.transfers?.downloadBytes ?? 0
+        }
+        for (k, s) in taskSeconds.sorted(by: { $0.key.joined() < $1.key.joined() }) {
+            registry.makeCounter(name: "gpuflow_task_seconds", labels: [("kind", k[0]), ("backend", k[1])], help: "Wall time of finished tasks.")
+                .increment(by: s)
+            registry.makeCounter(name: "gpuflow_tasks", labels: [("kind", k[0]), ("backend", k[1])], help: "Finished tasks.")
+                .increment(by: Int64(taskCount[k] ?? 0))
+        }
+        registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", "host_to_device")], help: "Bytes copied to the device.")
+            .increment(by: Int64(up))
+        registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", "device_to_host")], help: "Bytes copied from the device.")
+            .increment(by: Int64(down))
+        gauge("gpuflow_process_resident_bytes", "Resident memory of the gpuflow process.", o.latest?.residentBytes ?? ProcessStats.residentBytes())
+        gauge("gpuflow_monitor_sampling_ratio", "Time spent sampling over wall time.", o.wallS > 0 ? o.samplingS / o.wallS : 0)
+        for e in breakers?.snapshot() ?? [] {
+            gauge("gpuflow_breaker_open", "1 while a backend's circuit breaker is open.", e.breaker.state == .open ? 1 : 0, [("backend", e.key)])
+            registry.makeCounter(name: "gpuflow_breaker_failures", labels: [("backend", e.key)], help: "Device faults counted by a breaker.")
+                .increment(by: Int64(e.breaker.failures))
+        }
+        return registry.emitToString()
+    }
+}

@@ -1,0 +1,52 @@
+import GPUFlowCompute
+
+/// What one task cost, as measured on its backend: GPU time from timestamp queries, host time,
+/// copies and their bandwidth, the tensor high-water mark. Figures a backend cannot measure
+/// are nil and reported as unavailable.
+public struct TaskMetrics: Sendable {
+    public var id: Int?
+    public var name: String
+    public var kind: String
+    public var backend: String
+    public var device: String
+    /// Seconds since the monitor started, and the task's wall time on its final backend.
+    public var startedAt: Double
+    public var wallS: Double
+    /// Device time of its kernels (nil without device timestamps: the CPU and SIMD backends).
+    public var gpuS: Double?
+    public var transfers: TransferStats?
+    public var peakTensorBytes: Int?
+    public var kernels: [KernelTiming]
+    /// Backends tried, the successful one included.
+    public var attempts: Int
+    public var energyJ: Double?
+
+    /// Host time: the wall time not spent in kernels.
+    public var hostS: Double { max(0, wallS - (gpuS ?? 0)) }
+    /// Device-busy time over wall time on the task's queue.
+    public var utilization: Double? { gpuS.map { wallS > 0 ? $0 / wallS : 0 } }
+    public var uploadBytesPerSecond: Double? {
+        guard let t = transfers, t.uploadSeconds > 0 else { return nil }
+        return Double(t.uploadBytes) / t.uploadSeconds
+    }
+    public var downloadBytesPerSecond: Double? {
+        guard let t = transfers, t.downloadSeconds > 0 else { return nil }
+        return Double(t.downloadBytes) / t.downloadSeconds
+    }
+
+    public init(id: Int?, name: String, kind: String, backend: Backend, startedAt: Double, wallS: Double, attempts: Int, energyJ: Double?) {
+        self.id = id
+        self.name = name
+        self.kind = kind
+        self.backend = backend.name
+        device = backend.deviceDescription
+        self.startedAt = startedAt
+        self.wallS = wallS
+        kernels = backend.kernelTimings
+        gpuS = kernels.isEmpty ? nil : kernels.reduce(0) { $0 + $1.totalNS } / 1e9
+        transfers = backend.transferStats
+        peakTensorBytes = backend.tensorBytesPeak
+        self.attempts = attempts
+        self.energyJ = energyJ
+    }
+}
