@@ -232,9 +232,72 @@ private func failure(_ o: TaskOutcome) -> TaskFailure? {
         try await o.feedback(b, satisfaction: 0.1, suggestions: ["more memory"])
         #expect(await o.learningBoost(for: "plain") == 6)
         let insights = await o.insights()
-        #expect(insights.contains { $0.category == "satisfaction" && $0.description.contains("+6 priority steps") })
-        #expect(insights.contains { $0.category == "suggestion" && $0.description.contains("\"more memory\" (2×)") })
+        #expect(insights.contains { $0.category == Insight.resources && $0.description.contains("+6 priority steps") })
+        #expect(insights.contains { $0.category == Insight.resources && $0.description.contains("\"more memory\" (2×)") })
         await #expect(throws: SubmitError.self) { try await o.feedback(a, satisfaction: 1.5, suggestions: []) }
         await #expect(throws: SubmitError.self) { try await o.feedback(12345, satisfaction: 0.5, suggestions: []) }
+    }
+
+    /// Work whose sizes the engine knows: it predicts memory for admission and duration for order.
+    private func shaped(_ name: String, _ trace: Trace, rows: Double, memoryMB: Int = 0) -> TaskSpec {
+        var s = task(name, trace, memoryMB: memoryMB)
+        s.workload = WorkloadShape(kind: "training", features: ["rows": rows, "flops": rows * 1000])
+        return s
+    }
+
+    private func learned() -> GPULearningEngine {
+        let e = GPULearningEngine(enabled: true)
+        for i in 0..<12 {
+            let rows = Double(100 * (1 + i % 4))
+            e.record(ExecutionRecord(kind: "training", backend: "simd", device: "host", features: ["rows": rows, "flops": rows * 1000],
+                                     durationS: rows * 1e-3, peakMemoryBytes: rows * 1_048_576, at: Double(i)))
+        }
+        return e
+    }
+
+    @Test func admissionUsesPredictedMemoryWhenATaskDeclaresNone() async throws {
+        let o = GPUTaskOrchestrator(configuration: config(poolMB: 1000), learning: learned())
+        let t = Trace()
+        let predicted = try await o.submit(shaped("undeclared", t, rows: 400))
+        let declared = try await o.submit(shaped("declared", t, rows: 400, memoryMB: 7))
+        let plain = try await o.submit(task("plain", t))
+        for id in [predicted, declared, plain] { _ = await o.wait(id) }
+        let r = try #require(await o.status(predicted))
+        #expect(r.memorySource == "predicted")
+        #expect(r.memoryMB >= 380 && r.memoryMB <= 420, "predicted \(r.memoryMB) MB")
+        #expect(await o.status(declared)?.memorySource == "declared")
+        #expect(await o.status(declared)?.memoryMB == 7)
+        #expect(await o.status(plain)?.memorySource == "none")
+        // Predicted peaks bound concurrency like declared ones: two 400 MB tasks fit a 1000 MB pool, three do not.
+        let t2 = Trace()
+        let o2 = GPUTaskOrchestrator(configuration: config(poolMB: 1000), learning: learned())
+        var ids: [TaskID] = []
+        for i in 0..<3 {
+            var s = shaped("big\(i)", t2, rows: 400)
+            let inner = s.work
+            s.work = { ctx in try? await Task.sleep(nanoseconds: 60_000_000); return try await inner(ctx) }
+            ids.append(try await o2.submit(s))
+        }
+        for id in ids { _ = await o2.wait(id) }
+        #expect(await o2.usage().peakMemoryMB <= 1000)
+        #expect(await o2.usage().peakRunningTasks == 2)
+    }
+
+    @Test func equalPriorityRunsShorterPredictedWorkFirst() async throws {
+        let o = GPUTaskOrchestrator(configuration: config(concurrent: 1), learning: learned())
+        let t = Trace()
+        let blocker = try await o.submit(task("blocker", t, sleepMS: 100))
+        let long = try await o.submit(shaped("long", t, rows: 400, memoryMB: 1))
+        let short = try await o.submit(shaped("short", t, rows: 100, memoryMB: 1))
+        for id in [blocker, long, short] { _ = await o.wait(id) }
+        #expect(await t.starts == ["blocker", "short", "long"])
+        // Without history the same submissions keep their order.
+        let cold = GPUTaskOrchestrator(configuration: config(concurrent: 1))
+        let t2 = Trace()
+        let b2 = try await cold.submit(task("blocker", t2, sleepMS: 100))
+        let l2 = try await cold.submit(shaped("long", t2, rows: 400, memoryMB: 1))
+        let s2 = try await cold.submit(shaped("short", t2, rows: 100, memoryMB: 1))
+        for id in [b2, l2, s2] { _ = await cold.wait(id) }
+        #expect(await t2.starts == ["blocker", "long", "short"])
     }
 }

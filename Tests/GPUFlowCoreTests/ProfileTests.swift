@@ -35,6 +35,24 @@ import Testing
         #expect(p.agents["alice"]?.maxMemoryMB == 100 && p.agents["alice"]?.maxComputePercent == 50)
     }
 
+    @Test func readsFallbackFaultsAndHistory() throws {
+        let p = try ProfileLoader.parse("""
+        learning: {history: /tmp/h.jsonl}
+        fallback: {failure_threshold: 2, cooldown_ms: 500, backends: [simd, cpu]}
+        faults: {vulkan_after_dispatches: 40, kind: out_of_memory}
+        """, file: "f.yaml")
+        #expect(p.learning.history == "/tmp/h.jsonl")
+        #expect(p.fallback.failureThreshold == 2 && p.fallback.cooldownMS == 500 && p.fallback.backends == [.simd, .cpu])
+        #expect(p.faults.vulkanAfterDispatches == 40 && p.faults.kind == .out_of_memory)
+        #expect(try #require(error("fallback: {backends: [gpu9]}")).message.contains("'backends' must be one of auto | vulkan | simd | cpu"))
+        #expect(try #require(error("fallback: {backends: simd}")).message.contains("'backends' must be a list"))
+        #expect(try #require(error("fallback: {failure_threshold: 0}")).message.contains("between 1 and 1000, got 0"))
+        #expect(try #require(error("faults: {kind: meteor}")).message.contains("device_lost | out_of_memory"))
+        #expect(try #require(error("learning: {history: ''}")).message.contains("\"default\", \"none\" or a file path"))
+        let e = try #require(error("fallback:\n  cooldown: 3\n"))
+        #expect(e.line == 2 && e.message.contains("unknown key 'cooldown' in fallback (expected one of: failure_threshold, cooldown_ms, backends)"))
+    }
+
     private func error(_ yaml: String) -> ProfileError? {
         do {
             _ = try ProfileLoader.parse(yaml, file: "p.yaml")
@@ -86,7 +104,8 @@ import Testing
     }
 
     @Test func renderedProfileLoadsBackUnchanged() throws {
-        var p = try ProfileLoader.parse("name: x\nagents:\n  alice: {max_memory_mb: 64}\n  bob: {}\n", file: "x.yaml")
+        var p = try ProfileLoader.parse("name: x\nagents:\n  alice: {max_memory_mb: 64}\n  bob: {}\nfallback: {backends: [cpu]}\n"
+                                        + "faults: {vulkan_after_dispatches: 3}\nlearning: {history: none}\n", file: "x.yaml")
         p.source = "built-in defaults"
         var back = try ProfileLoader.parse(ProfileRenderer.yaml(p), file: "rendered.yaml")
         back.source = "built-in defaults"

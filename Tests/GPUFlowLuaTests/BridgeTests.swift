@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func instructionLimitCannotBeSwallowedByPcall() async throws {
-        var profile = Profile()
+        var profile = Profile.isolated
         profile.sandbox.instructions = 2_000_000
         let run = try await runLua("""
         while true do pcall(function() while true do end end) end
@@ -116,7 +116,7 @@ import Testing
     }
 
     @Test func memoryLimitStopsTheScript() async throws {
-        var profile = Profile()
+        var profile = Profile.isolated
         profile.sandbox.memoryMB = 8
         let run = try await runLua("local t = {} for i = 1, 1e8 do t[i] = ('x'):rep(100) .. i end", profile: profile)
         #expect(run.result.status == .limitExceeded)
@@ -152,7 +152,7 @@ import Testing
     /// Memory-management tasks on the Vulkan backend act on the real device pool.
     @Test func memoryManagementTasksActOnTheDevicePool() async throws {
         let out = OutputBuffer()
-        let profile = Profile()
+        let profile = Profile.isolated
         let env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: profile), profile: profile, backend: .vulkan,
                                  backendName: "vulkan", backendReason: "test", seed: 0, stdlibPath: try StdlibLocator.find(),
                                  output: { out.append($0) })

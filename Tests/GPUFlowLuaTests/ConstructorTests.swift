@@ -95,7 +95,7 @@ import Testing
             ("gpu.resource_coordination{pattern = 'exclusive', agents = {}}", "gpu.resource_coordination: agents must name at least one agent"),
             ("gpu.resource_coordination{pattern = 'anarchy', agents = {'a'}}", "gpu.resource_coordination: pattern must be one of exclusive"),
             ("gpu.hybrid_compute{task = gpu.inference{model = model, data = ds}, fallback = 'gpu9000'}",
-             "gpu.hybrid_compute: fallback must be \"fail\", a backend"),
+             "gpu.hybrid_compute: fallback must be \"fail\", \"adaptive\", a backend"),
             ("gpu.adam{beta1 = 1.5}", "gpu.adam: beta1 must be at most 0.999999, got 1.5"),
             ("gpu.backprop{learning_rate = -0.1}", "gpu.backprop: learning_rate must be a positive number, got -0.1"),
             ("gpu.transfer{}", "gpu.transfer: base_model is required"),

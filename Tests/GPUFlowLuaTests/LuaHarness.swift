@@ -28,7 +28,7 @@ struct LuaRun {
 }
 
 /// Runs Lua sources as scripts through the real host, the way `gpuflow run` does.
-func runLua(_ sources: [String], profile: Profile = Profile(), arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
+func runLua(_ sources: [String], profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
     let dir = try TestPaths.temporaryDirectory()
     var requests: [ScriptRequest] = []
     for (i, s) in sources.enumerated() {
@@ -45,6 +45,16 @@ func runLua(_ sources: [String], profile: Profile = Profile(), arguments: [Strin
     return LuaRun(results: results, output: out.value, orchestrator: orchestrator)
 }
 
-func runLua(_ source: String, profile: Profile = Profile(), arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
+func runLua(_ source: String, profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
     try await runLua([source], profile: profile, arguments: arguments, seed: seed)
+}
+
+extension Profile {
+    /// The defaults with the learning history kept in memory, so tests never write to the
+    /// user's data directory or see each other's history.
+    static var isolated: Profile {
+        var p = Profile()
+        p.learning.history = "none"
+        return p
+    }
 }

@@ -103,25 +103,4 @@ import Testing
         #expect(away == 6)
         #expect(GaussianProcess.nextByExpectedImprovement(observed: [], candidates: []) == nil)
     }
-
-    @Test func hybridComputeFallsBackAndSaysWhy() throws {
-        let model = MLPModel(inputs: 2, hidden: [], outputs: 2, activation: .relu, seed: 1)
-        let data = try Generators.blobs(samples: 20, features: 2, centers: 2, seed: 1)
-        // A Vulkan device index that does not exist makes the primary unavailable.
-        let missing = DeviceSelection(index: 99)
-        let hybrid = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .cascade([.cpu])))
-        let out = try WorkloadRunner.run(hybrid, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: model.objectID))),
-                                         backend: backend, device: missing, seed: 1)
-        guard case .string(let chosen)? = out["backend"], case .string(let reason)? = out["reason"] else {
-            Issue.record("no backend/reason in \(out)")
-            return
-        }
-        #expect(chosen == "cpu")
-        #expect(reason.hasPrefix("vulkan: no Vulkan device with index 99") && reason.hasSuffix("chose cpu"), "\(reason)")
-        let strict = GPUTaskType.hybridCompute(.init(primaryBackend: .vulkan, fallbackStrategy: .fail))
-        #expect(throws: BackendError.self) {
-            try WorkloadRunner.run(strict, inputs: TaskInputs(model: model, data: data, inner: .inference(.init(modelID: "m"))),
-                                   backend: self.backend, device: missing, seed: 1)
-        }
-    }
 }

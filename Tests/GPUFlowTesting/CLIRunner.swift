@@ -16,11 +16,13 @@ public enum CLIRunner {
         return URL(fileURLWithPath: exe).deletingLastPathComponent().appendingPathComponent("gpuflow").path
     }
 
+    /// A learning-history directory for this test process, so runs never write to the user's.
+    public static let dataDirectory: String = (try? TestPaths.temporaryDirectory().path) ?? NSTemporaryDirectory()
+
     public static func run(_ arguments: [String], currentDirectory: String? = nil, environment: [String: String] = [:]) throws -> Output {
         let p = Process()
-        if !environment.isEmpty {
-            p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-        }
+        p.environment = ProcessInfo.processInfo.environment.merging(["GPUFLOW_DATA_DIR": dataDirectory]) { _, new in new }
+            .merging(environment) { _, new in new }
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = arguments
         p.currentDirectoryURL = URL(fileURLWithPath: currentDirectory ?? TestPaths.repository.path)

@@ -22,8 +22,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public init(context: VulkanContext) throws {
+    /// Injected faults for tests of the fallback path; nil in normal runs.
+    let faults: FaultInjector?
+
+    public init(context: VulkanContext, faults: FaultInjector? = nil) throws {
         self.context = context
+        self.faults = faults
         sequence = try VulkanSequence(context: context)
     }
 
@@ -156,7 +160,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     }
 
     private func run(_ spec: KernelSpec, _ buffers: [VulkanBuffer], _ push: [UInt32], _ groups: (UInt32, UInt32, UInt32)) throws {
-        try FaultInjector.shared.beforeDispatch(spec.name)
+        try faults?.beforeDispatch(spec.name)
         try sequence.dispatch(context.kernel(spec), buffers, push: push, groups: groups)
     }
 

@@ -79,7 +79,11 @@ public final class ExecutionHistoryStore: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        if !dir.isEmpty {
+            do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
+                throw HistoryError(path: path, reason: "cannot create its directory (\(error.localizedDescription))")
+            }
+        }
         let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
         guard fd >= 0 else { throw HistoryError(path: path, reason: String(cString: strerror(errno))) }
         defer { close(fd) }

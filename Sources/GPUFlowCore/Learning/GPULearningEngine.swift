@@ -104,12 +104,12 @@ public final class GPULearningEngine: @unchecked Sendable {
 
     /// A judgement of a finished task: priority boosts for its type, plus whatever its
     /// suggestions and duration ratio change (see `FeedbackRecord`). Persisted.
-    public func feedback(_ record: TaskRecord, _ f: FeedbackRecord) {
+    public func feedback(typeName: String, _ f: FeedbackRecord) {
         locked {
-            var h = types[record.typeName, default: TypeHistory()]
+            var h = types[typeName, default: TypeHistory()]
             Self.push(&h.satisfaction, f.satisfaction, window)
             for s in f.suggestions { h.suggestions[s, default: 0] += 1 }
-            types[record.typeName] = h
+            types[typeName] = h
             judgements.append(f)
         }
         persist([.feedback(f)])

@@ -387,7 +387,7 @@ public actor GPUTaskOrchestrator {
         let f = FeedbackRecord(kind: e.spec.workload?.kind ?? e.record.typeName, backend: backend,
                                model: e.spec.workload?.parameters["model"], satisfaction: satisfaction, suggestions: suggestions,
                                durationRatio: durationRatio)
-        learning.feedback(e.record, f)
+        learning.feedback(typeName: e.record.typeName, f)
     }
 
     /// The learning engine's kind for a task's work ("training", ...), nil for plain tasks.

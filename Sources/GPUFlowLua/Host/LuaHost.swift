@@ -30,6 +30,7 @@ public final class LuaHost: @unchecked Sendable {
     /// calling thread, which must not be one of Swift concurrency's pool threads.
     public func run(_ requests: [ScriptRequest]) -> [JobResult] {
         environment.monitor.start()
+        defer { environment.monitor.stop() }
         var results = [JobResult?](repeating: nil, count: requests.count)
         var jobs: [(Int, LuaJob)] = []
         for (i, r) in requests.enumerated() {

@@ -20,6 +20,8 @@ public struct RunEnvironment: Sendable {
     public let logger: Logger
     /// Samples the device and gathers per-task figures while the scripts run.
     public let monitor: GPUPerformanceMonitor
+    /// The device every task of the run uses, with the run's fault injector if one is armed.
+    public let device: DeviceSelection
 
     /// What GPU work shares: the orchestrator's learning engine and breakers, the monitor and
     /// the profile's fallback for plain tasks.
@@ -32,6 +34,7 @@ public struct RunEnvironment: Sendable {
                 seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
                 logger: Logger = Logger(label: "gpuflow.lua"), monitor: GPUPerformanceMonitor? = nil) {
         self.monitor = monitor ?? GPUPerformanceMonitor(intervalMS: profile.performance.monitoringIntervalMS)
+        device = DeviceSelection(profile: profile, faults: DeviceSelection.faults(for: profile))
         self.orchestrator = orchestrator
         self.profile = profile
         self.backend = backend

@@ -105,7 +105,7 @@ enum GPUFunctions {
             type = .inference(t)
         }
         let work = TaskWorkFactory.work(for: type, inputs: d.inputs, backend: job.env.backend,
-                                        device: DeviceSelection(profile: job.env.profile), seed: job.nextSeed(),
+                                        device: job.env.device, seed: job.nextSeed(),
                                         orchestrator: job.env.orchestrator, services: job.env.services)
         var spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
                             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,

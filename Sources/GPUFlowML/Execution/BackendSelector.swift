@@ -7,16 +7,32 @@ public struct DeviceSelection: Sendable, Equatable {
     public var index: Int?
     /// The device memory pool's budget (resources.memory_pool_mb); nil keeps the heap size.
     public var poolBudgetMB: Int?
+    /// Injected device faults (profile `faults:` or GPUFLOW_FAULT_VULKAN_AFTER), shared by every
+    /// Vulkan backend made from this selection.
+    public var faults: FaultInjector?
 
-    public init(prefer: VulkanDevicePreference = .discrete, index: Int? = nil, poolBudgetMB: Int? = nil) {
+    public init(prefer: VulkanDevicePreference = .discrete, index: Int? = nil, poolBudgetMB: Int? = nil, faults: FaultInjector? = nil) {
         self.prefer = prefer
         self.index = index
         self.poolBudgetMB = poolBudgetMB
+        self.faults = faults
     }
 
-    public init(profile: Profile) {
+    public init(profile: Profile, faults: FaultInjector? = nil) {
         self.init(prefer: VulkanDevicePreference(rawValue: profile.device.prefer.rawValue) ?? .any, index: profile.device.index,
-                  poolBudgetMB: profile.resources.memoryPoolMB)
+                  poolBudgetMB: profile.resources.memoryPoolMB, faults: faults)
+    }
+
+    /// The fault injector a profile asks for (its `faults:` section), else the environment's.
+    public static func faults(for profile: Profile) -> FaultInjector? {
+        if let k = profile.faults.vulkanAfterDispatches {
+            return FaultInjector(afterDispatches: k, outOfMemory: profile.faults.kind == .out_of_memory)
+        }
+        return FaultInjector.fromEnvironment()
+    }
+
+    public static func == (a: DeviceSelection, b: DeviceSelection) -> Bool {
+        a.prefer == b.prefer && a.index == b.index && a.poolBudgetMB == b.poolBudgetMB && a.faults === b.faults
     }
 
     /// The shared context for this selection, with the pool budget applied.
@@ -42,12 +58,12 @@ public enum BackendSelector {
             return Choice(backend: CPUBackend(), reason: "cpu requested")
         case .vulkan:
             let context = try device.context()
-            return Choice(backend: try VulkanBackend(context: context), reason: "vulkan requested: \(context.info.name)")
+            return Choice(backend: try VulkanBackend(context: context, faults: device.faults), reason: "vulkan requested: \(context.info.name)")
         case .auto:
             do {
                 let context = try device.context()
                 if context.info.type != "cpu" {
-                    return Choice(backend: try VulkanBackend(context: context),
+                    return Choice(backend: try VulkanBackend(context: context, faults: device.faults),
                                   reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")
                 }
                 return Choice(backend: SIMDBackend(),

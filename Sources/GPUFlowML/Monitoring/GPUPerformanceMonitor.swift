@@ -21,6 +21,7 @@ public final class GPUPerformanceMonitor: @unchecked Sendable {
     private let started = Date()
     private let lock = NSLock()
     private var timer: DispatchSourceTimer?
+    private let queue = DispatchQueue(label: "gpuflow.monitor", qos: .utility)
     private var samples: [Sample] = []
     private var sampleCount = 0
     private var samplingSeconds = 0.0
@@ -41,19 +42,21 @@ public final class GPUPerformanceMonitor: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard timer == nil, intervalMS > 0 else { return }
-        let t = DispatchSource.makeTimerSource(queue: DispatchQueue(label: "gpuflow.monitor", qos: .utility))
+        let t = DispatchSource.makeTimerSource(queue: queue)
         t.schedule(deadline: .now(), repeating: .milliseconds(intervalMS), leeway: .milliseconds(max(1, intervalMS / 10)))
         t.setEventHandler { [weak self] in self?.sample() }
         timer = t
         t.resume()
     }
 
+    /// Stops sampling and waits for a sample in progress, so nothing reads the device after.
     public func stop() {
         lock.lock()
         let t = timer
         timer = nil
         lock.unlock()
         t?.cancel()
+        queue.sync {}
     }
 
     deinit { timer?.cancel() }

@@ -59,10 +59,10 @@ public enum PrometheusExport {
             registry.makeCounter(name: "gpuflow_tasks", labels: [("kind", k[0]), ("backend", k[1])], help: "Finished tasks.")
                 .increment(by: Int64(taskCount[k] ?? 0))
         }
-        registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", "host_to_device")], help: "Bytes copied to the device.")
-            .increment(by: Int64(up))
-        registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", "device_to_host")], help: "Bytes copied from the device.")
-            .increment(by: Int64(down))
+        for (direction, bytes) in [("host_to_device", up), ("device_to_host", down)] {
+            registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", direction)], help: "Bytes copied between host and device.")
+                .increment(by: Int64(bytes))
+        }
         gauge("gpuflow_process_resident_bytes", "Resident memory of the gpuflow process.", o.latest?.residentBytes ?? ProcessStats.residentBytes())
         gauge("gpuflow_monitor_sampling_ratio", "Time spent sampling over wall time.", o.wallS > 0 ? o.samplingS / o.wallS : 0)
         for e in breakers?.snapshot() ?? [] {

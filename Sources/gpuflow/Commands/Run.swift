@@ -68,10 +68,6 @@ struct Run: ParsableCommand {
                 fail("--metrics-out \(m): cannot create the file", code: ExitStatus.badInput)
             }
         }
-        if resolved.faults.vulkanAfterDispatches != nil {
-            FaultInjector.shared.configure(afterDispatches: resolved.faults.vulkanAfterDispatches,
-                                           outOfMemory: resolved.faults.kind == .out_of_memory)
-        }
         if env.orchestrator.learning.skippedHistoryLines > 0, let store = env.orchestrator.learning.store {
             FileHandle.standardError.write(Data("warning: learning history \(store.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
         }
