@@ -8,6 +8,7 @@ import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 import GPUFlowML
+import Logging
 
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
@@ -139,6 +140,15 @@ do {
             print("\(kind.rawValue): \(r.solvedAtEpisode.map { "solved after \($0) episodes" } ?? "not solved in \(r.returns.count) episodes"), "
                   + String(format: "last-100 average %.1f, %.1f s", r.averageLast100, r.seconds))
         }
+    case "hybrid":
+        // gpuflow-bench hybrid [--quick]: issue 5's figures (fallback vs Vulkan, warm starts, monitor overhead).
+        let quick = args.contains("--quick")
+        LoggingSystem.bootstrap { label in  // the injected faults' warnings would bury the table
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .error
+            return h
+        }
+        try HybridBench.run(rounds: quick ? 2 : 3, epochs: quick ? 4 : 10)
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0
@@ -153,7 +163,7 @@ do {
         print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
         exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity\n".utf8))
+        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | hybrid [--quick]\n".utf8))
         exit(2)
     }
 } catch {
