@@ -54,6 +54,9 @@ public enum ResilientRunner {
             plan = BackendPlanner.plan(primary: requested, strategy: strategy, criteria: SelectionCriteria(), shape: nil,
                                        learning: services.learning, breakers: services.breakers, device: device, seed: seed)
         }
+        services.logger.debug("backend plan", metadata: [
+            "task": "\(taskName ?? work.name)", "order": "\(plan.order.map(\.rawValue).joined(separator: ","))", "reason": "\(plan.reason)",
+        ])
         let shape = WorkloadShapes.shape(work, inputs: inputs)
         work = SearchMemory.warmStarted(work, inputs: inputs, learning: services.learning)
         let recovery = Self.resumable(work) ? TrainingRecovery() : nil
