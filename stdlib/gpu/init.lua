@@ -121,6 +121,64 @@ end
 --- What the learning engine has concluded so far: {{category, confidence, description}, ...}.
 function gpu.insights() return native.insights() end
 
+-- Agents sharing the device ---------------------------------------------------------------
+
+--- Sets the coordination among agents: {agents = {...}, pattern = gpu.time_sliced{...} or a
+-- name, sharing_policy = {priority_strategy, max_starvation_time, min_resource_share,
+-- isolation = {memory, compute, performance}, max_memory_mb, max_concurrent_tasks,
+-- max_compute_percent}}. Returns what is now in force.
+function gpu.coordinate(args)
+  if type(args) ~= "table" then raise("gpu.coordinate: expected a table {agents = {...}, pattern = ...}") end
+  return gpu.submit(native.resource_coordination(args)):await()
+end
+
+local function await_id(id)
+  if not coroutine.isyieldable() then
+    raise("channel: cannot wait here (inside a C function such as table.sort or string.gsub)")
+  end
+  local ok, value = coroutine.yield(AWAIT, id)
+  if not ok then raise(value) end
+  return value
+end
+
+local Channel = {}
+Channel.__index = Channel
+Channel.__name = "gpu.channel"
+function Channel.__tostring(c) return ("channel(%s, capacity %d)"):format(c.name, c.capacity) end
+--- Sends a value (tables, numbers, strings, models, data sets, tensors); waits while the
+-- channel is full, which is the back-pressure on a fast producer.
+function Channel:put(value) await_id(native.channel_put(self.name, value)) return true end
+--- The next value; waits while the channel is empty; nil once it is closed and drained.
+function Channel:get() return await_id(native.channel_get(self.name)) end
+--- No more values: readers drain what is left, then get nil. A script's channels close when it ends.
+function Channel:close() native.channel_close(self.name) end
+--- {count, capacity, puts, gets, peak_occupancy, producer_wait_s, consumer_wait_s, closed}
+function Channel:stats() return native.channel_stats(self.name) end
+
+local function channel_object(t) return setmetatable({name = t.name, capacity = t.capacity}, Channel) end
+
+--- A bounded channel shared by every script of the run, made on first use: gpu.channel("name", 4)
+-- or gpu.channel{name = "name", capacity = 4}.
+function gpu.channel(name, capacity)
+  if type(name) == "table" then name, capacity = name.name, name.capacity end
+  if type(name) ~= "string" then raise("gpu.channel: expected a name") end
+  return channel_object(native.channel_open(name, capacity))
+end
+
+--- This agent's place in the pipeline in force: {name, index, stages, input = channel|nil, output = channel|nil}.
+function gpu.stage()
+  local s = native.stage()
+  if s.input then s.input = channel_object(native.channel_open(s.input)) end
+  if s.output then s.output = channel_object(native.channel_open(s.output)) end
+  return s
+end
+
+gpu.release_device = native.release_device
+gpu.coordination_log = native.coordination_log
+gpu.agent_metrics = native.agent_metrics
+gpu.time_slices = native.time_slices
+gpu.now = native.now
+
 gpu.status = function(h) return native.status(task_id(h, "gpu.status")) end
 gpu.cancel = function(h) return native.cancel(task_id(h, "gpu.cancel")) end
 gpu.seed = native.seed

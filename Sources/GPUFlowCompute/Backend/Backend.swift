@@ -62,6 +62,8 @@ public protocol Backend: AnyObject, Sendable {
     var transferStats: TransferStats? { get }
     /// (optional) The most bytes of tensors this backend held at once; nil where not counted.
     var tensorBytesPeak: Int? { get }
+    /// (optional) The meter its tensors are counted by, where an agent's quota attaches.
+    var tensorMeter: TensorMeter? { get }
 }
 
 extension Backend {
@@ -69,6 +71,7 @@ extension Backend {
     public var kernelTimings: [KernelTiming] { [] }
     public var transferStats: TransferStats? { nil }
     public var tensorBytesPeak: Int? { nil }
+    public var tensorMeter: TensorMeter? { nil }
 
     /// A tensor of the given shape filled with one value.
     public func filled(_ value: Float, shape: [Int]) throws -> Tensor {

@@ -5,6 +5,8 @@ public struct BackendError: Error, CustomStringConvertible, Sendable {
         case foreignTensor
         case unsupported
         case outOfMemory
+        /// An agent's tensors would pass its memory partition or limit: its fault, not the device's.
+        case quotaExceeded
         case deviceLost
         case unavailable
         case invalidShader

@@ -7,11 +7,11 @@ final class HostTensors: @unchecked Sendable {
         var values: [Float]
         private let meter: TensorMeter
         private let bytes: Int
-        init(_ values: [Float], meter: TensorMeter) {
+        init(_ values: [Float], meter: TensorMeter) throws {
+            try meter.add(values.count * 4)
             self.values = values
             self.meter = meter
             bytes = values.count * 4
-            meter.add(bytes)
         }
         deinit { meter.remove(bytes) }
     }
@@ -25,7 +25,7 @@ final class HostTensors: @unchecked Sendable {
         guard shape.reduce(1, *) == values.count, shape.allSatisfy({ $0 >= 0 }) else {
             throw BackendError(.shapeMismatch, "tensor: shape \(shape) does not hold \(values.count) values")
         }
-        return Tensor(shape: shape, storage: Storage(values, meter: meter), backendName: backend)
+        return Tensor(shape: shape, storage: try Storage(values, meter: meter), backendName: backend)
     }
 
     func storage(_ t: Tensor, _ op: String) throws -> Storage {

@@ -5,6 +5,7 @@ import Foundation
 public final class CPUBackend: Backend, @unchecked Sendable {
     private let host = HostTensors(backend: "cpu")
     public var tensorBytesPeak: Int? { host.meter.peakBytes }
+    public var tensorMeter: TensorMeter? { host.meter }
 
     public let name = "cpu"
     public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), reference loops" }

@@ -9,6 +9,7 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), OpenBLAS + SIMD8" }
     private let host = HostTensors(backend: "simd")
     public var tensorBytesPeak: Int? { host.meter.peakBytes }
+    public var tensorMeter: TensorMeter? { host.meter }
 
     public init() {}
 

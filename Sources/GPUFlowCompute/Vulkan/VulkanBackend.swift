@@ -37,6 +37,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public var transferStats: TransferStats? { transfers }
     private let meter = TensorMeter()
     public var tensorBytesPeak: Int? { meter.peakBytes }
+    public var tensorMeter: TensorMeter? { meter }
     private var transfers = TransferStats()
 
     /// Submits this backend's recorded work, then compacts the device's tensor pool.

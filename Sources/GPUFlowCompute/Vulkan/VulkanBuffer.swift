@@ -24,16 +24,22 @@ final class VulkanBuffer {
             throw BackendError(.outOfMemory,
                                "vulkan buffer: \(bytes) bytes exceeds the device's max storage buffer range (\(context.maxStorageBufferRange) bytes)")
         }
+        try meter?.add(bytes)  // the agent's quota first: a refused tensor touches no device memory
         self.context = context
         size = bytes
         self.meter = meter
         pool = role == .tensor ? context.pool : context.stagingPool
         let dev = context.device
-        let buf = try Self.makeBuffer(dev, bytes: bytes)
+        let buf: VkBuffer
+        do { buf = try Self.makeBuffer(dev, bytes: bytes) } catch {
+            meter?.remove(bytes)
+            throw error
+        }
         var req = VkMemoryRequirements()
         vkGetBufferMemoryRequirements(dev, buf, &req)
         guard req.memoryTypeBits & (1 << pool.memoryTypeIndex) != 0 else {
             vkDestroyBuffer(dev, buf, nil)
+            meter?.remove(bytes)
             throw BackendError(.unavailable, "vulkan buffer: the chosen memory type cannot back storage buffers")
         }
         let a: VulkanMemoryPool.Allocation
@@ -41,19 +47,20 @@ final class VulkanBuffer {
             a = try pool.allocate(bytes: Int(req.size), alignment: Int(req.alignment), requested: bytes)
         } catch {
             vkDestroyBuffer(dev, buf, nil)
+            meter?.remove(bytes)
             throw error
         }
         let bind = vkBindBufferMemory(dev, buf, a.block.memory, VkDeviceSize(a.offset))
         guard bind == VK_SUCCESS else {
             vkDestroyBuffer(dev, buf, nil)
             pool.free(a)
+            meter?.remove(bytes)
             try vkCheck(bind, "vkBindBufferMemory")
             throw BackendError(.outOfMemory, "vkBindBufferMemory failed")
         }
         buffer = buf
         allocation = a
         pool.adopt(a, by: self)
-        meter?.add(bytes)
     }
 
     /// Rebinds this buffer to `fresh` (same size) and copies the contents there. Called by the

@@ -16,6 +16,8 @@ public actor GPUTaskOrchestrator {
         public var priorityAgingS: Double
         public var learningEnabled: Bool
         public var agents: [String: Profile.Agent]
+        /// The profile's default coordination; `coordinate` replaces it at run time.
+        public var coordination: Coordination
 
         public init(profile: Profile) {
             maxConcurrentTasks = profile.resources.maxConcurrentTasks
@@ -24,6 +26,7 @@ public actor GPUTaskOrchestrator {
             priorityAgingS = profile.resources.priorityAgingS
             learningEnabled = profile.learning.enabled
             agents = profile.agents
+            coordination = Coordination(profile: profile)
         }
     }
 
@@ -66,6 +69,22 @@ public actor GPUTaskOrchestrator {
     public nonisolated let learning: GPULearningEngine
     /// One circuit breaker per backend, shared by every task of the process.
     public nonisolated let breakers: CircuitBreakerBoard
+    /// Step-level arbitration (time slices, compute shares) and step-time accounting.
+    public nonisolated let gate = DeviceGate()
+    /// Each agent's tensor-memory limit (partitions, max_memory_mb), read by the allocator.
+    public nonisolated let memoryLimits = AgentMemoryLimits()
+    private var coordination: Coordination
+    private var decisions: [CoordinationDecision] = []
+    private var leaseHolder: String?
+    private var leaseStart = 0.0
+    private var leaseRevoked = false
+    private var leaseQueue: [String] = []
+    private var leases: [(agent: String, start: Double, end: Double)] = []
+    private var lastNegotiation: [Int] = []
+    private var partitionShares: [String: Partitioning.Share] = [:]
+    private var agentPeakMemory: [String: Int] = [:]
+    /// Per-agent limits: the profile's `agents:`, then whatever coordinations set.
+    private var agentLimits: [String: Profile.Agent]
 
     public init(configuration: Configuration, learning: GPULearningEngine? = nil, breakers: CircuitBreakerBoard? = nil,
                 logger: Logger = Logger(label: "gpuflow.orchestrator")) {
@@ -73,6 +92,13 @@ public actor GPUTaskOrchestrator {
         self.logger = logger
         self.learning = learning ?? GPULearningEngine(enabled: configuration.learningEnabled)
         self.breakers = breakers ?? CircuitBreakerBoard()
+        coordination = configuration.coordination
+        agentLimits = configuration.agents
+        for (name, a) in configuration.agents {
+            if let m = a.maxMemoryMB { memoryLimits.set(name, bytes: m << 20) }
+            if let c = a.maxComputePercent { gate.limitCompute(name, fraction: c / 100) }
+        }
+        Self.apply(coordination, to: gate)
     }
 
     /// The profile's learning history file and breaker settings, opened for this process.
@@ -151,7 +177,7 @@ public actor GPUTaskOrchestrator {
         if spec.memoryMB > configuration.memoryPoolMB {
             throw SubmitError.exceedsPool(name: spec.name, memoryMB: spec.memoryMB, poolMB: configuration.memoryPoolMB)
         }
-        if let agent = spec.agent, let limit = configuration.agents[agent]?.maxMemoryMB, spec.memoryMB > limit {
+        if let agent = spec.agent, let limit = agentLimits[agent]?.maxMemoryMB, spec.memoryMB > limit {
             throw SubmitError.invalid("task \(spec.name) needs \(spec.memoryMB) MB but agent \(agent) may hold at most \(limit) MB")
         }
         if let t = spec.timeoutS, !(t > 0) { throw SubmitError.invalid("task \(spec.name): timeout must be positive") }
@@ -219,24 +245,304 @@ public actor GPUTaskOrchestrator {
 
     private func schedule() {
         let t = now
-        // Highest effective priority first; among equals, the shorter predicted run, then FIFO.
-        let order = queued.compactMap { entries[$0] }.sorted { a, b in
+        let c = coordination
+        let starvation = c.policy.maxStarvationS
+        func starving(_ e: Entry) -> Bool { starvation.map { t - e.record.submittedAt >= $0 } ?? false }
+        let used = c.policy.priorityStrategy == .fair_share ? gate.stepSeconds() : [:]
+        // Starving tasks first; then highest effective priority; among equals (fair share) the
+        // agent with the least step time, then the shorter predicted run, then FIFO.
+        var order = queued.compactMap { entries[$0] }.sorted { a, b in
+            let sa = starving(a), sb = starving(b)
+            if sa != sb { return sa }
             let pa = effectivePriority(a, at: t), pb = effectivePriority(b, at: t)
             if pa != pb { return pa > pb }
+            if !used.isEmpty {
+                let ua = used[agentName(a)] ?? 0, ub = used[agentName(b)] ?? 0
+                if ua != ub { return ua < ub }
+            }
             let da = predictedSeconds(a), db = predictedSeconds(b)
             if da != db { return da < db }
             return a.sequence < b.sequence
         }
+        switch c.spec.pattern {
+        case .exclusive: updateLease(order, at: t)
+        case .collaborative: order = negotiate(order, at: t)
+        case .space_partitioned: updatePartitions(order)
+        default: break
+        }
         for e in order {
             if running >= configuration.maxConcurrentTasks { return }
-            if memoryInUse + e.record.memoryMB > configuration.memoryPoolMB { return }
-            if let agent = e.record.agent, let limits = configuration.agents[agent] {
+            let coordinated = isCoordinated(e)
+            if coordinated, !coordinationAllows(e, order: order, at: t) { continue }
+            if memoryInUse + e.record.memoryMB > configuration.memoryPoolMB {
+                // Strict priority holds lower tasks back, except between agents that share by
+                // rule (partitions, negotiation), where another agent's task may fit.
+                if coordinated, [.space_partitioned, .collaborative].contains(c.spec.pattern) { continue }
+                return
+            }
+            if let agent = e.record.agent, let limits = agentLimits[agent] {
                 let use = agentUsage(agent)
                 if let n = limits.maxConcurrentTasks, use.tasks >= n { continue }
                 if let m = limits.maxMemoryMB, use.memoryMB + e.record.memoryMB > m { continue }
             }
+            if starving(e) {
+                record("starvation", agents: [agentName(e)], winner: agentName(e),
+                       reason: String(format: "task #%d of %@ waited %.3f s ≥ max_starvation_time %.3f s: it goes first",
+                                      e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0))
+            }
             start(e.record.id)
         }
+    }
+
+    // MARK: Coordination
+
+    private func agentName(_ e: Entry) -> String { e.record.agent ?? "-" }
+
+    /// GPU tasks of participating agents are coordinated; plain tasks (Lua functions) are not device work.
+    private func isCoordinated(_ e: Entry) -> Bool {
+        guard case .gpu(let type) = e.spec.kind, type.isDeviceWork else { return false }
+        return coordination.agents.isEmpty || coordination.agents.contains(agentName(e))
+    }
+
+    private func agentState(_ agent: String) -> (running: Int, memoryMB: Int, pending: Int) {
+        var r = 0, m = 0, p = 0
+        for e in entries.values where agentName(e) == agent && isCoordinated(e) {
+            switch e.record.state {
+            case .running:
+                r += 1
+                m += e.record.memoryMB
+            case .queued, .blocked: p += 1
+            default: break
+            }
+        }
+        return (r, m, p)
+    }
+
+    private func coordinationAllows(_ e: Entry, order: [Entry], at t: Double) -> Bool {
+        let c = coordination
+        let agent = agentName(e)
+        let me = agentState(agent)
+        switch c.spec.pattern {
+        case .exclusive:
+            if agent != leaseHolder || leaseRevoked { return false }
+        case .space_partitioned:
+            guard let share = partitionShares[agent] else { return true }
+            let fitsShare = me.memoryMB + e.record.memoryMB <= share.memoryMB && me.running < share.slots
+            if !fitsShare {
+                // Dynamic rebalancing: borrow what others leave unused, but never what an agent
+                // with waiting work is owed (it takes its share back on demand).
+                guard c.spec.dynamicRebalancing ?? (c.spec.partitionStrategy == .dynamic) else { return false }
+                var owedMB = 0, owedSlots = 0
+                for (other, s) in partitionShares where other != agent {
+                    let st = agentState(other)
+                    if st.pending > 0 {
+                        owedMB += max(0, s.memoryMB - st.memoryMB)
+                        owedSlots += max(0, s.slots - st.running)
+                    }
+                }
+                let freeMB = configuration.memoryPoolMB - memoryInUse - owedMB
+                let freeSlots = configuration.maxConcurrentTasks - running - owedSlots
+                guard e.record.memoryMB <= freeMB, freeSlots > 0 else { return false }
+            }
+        default:
+            break
+        }
+        // Guaranteed minimum shares of agents with waiting work are not given to others.
+        if let minShare = c.policy.minResourceShare, minShare > 0 {
+            let guaranteeMB = Int(Double(configuration.memoryPoolMB) * minShare)
+            let guaranteeSlots = max(1, Int(Double(configuration.maxConcurrentTasks) * minShare))
+            var owedMB = 0, owedSlots = 0
+            for other in Set(order.map(agentName)) where other != agent {
+                let st = agentState(other)
+                owedMB += max(0, guaranteeMB - st.memoryMB)
+                owedSlots += max(0, guaranteeSlots - st.running)
+            }
+            if memoryInUse + e.record.memoryMB + owedMB > configuration.memoryPoolMB, me.memoryMB >= guaranteeMB { return false }
+            if running + 1 + owedSlots > configuration.maxConcurrentTasks, me.running >= guaranteeSlots { return false }
+        }
+        if c.policy.performanceIsolation {
+            let waitingAgents = Set(order.map(agentName)).subtracting([agent]).count
+            if waitingAgents > 0 {
+                let fair = max(1, Int((Double(configuration.maxConcurrentTasks) / Double(waitingAgents + 1)).rounded(.up)))
+                if me.running >= fair { return false }
+            }
+        }
+        return true
+    }
+
+    /// Exclusive: the lease passes, in the order agents asked, when the holder has no task
+    /// left (running, queued or waiting on a dependency) or released it.
+    private func updateLease(_ order: [Entry], at t: Double) {
+        for e in order where isCoordinated(e) {
+            let a = agentName(e)
+            if a != leaseHolder, !leaseQueue.contains(a) { leaseQueue.append(a) }
+        }
+        if let h = leaseHolder {
+            let st = agentState(h)
+            if let limit = coordination.policy.maxStarvationS, !leaseRevoked,
+               let starved = order.first(where: { isCoordinated($0) && agentName($0) != h && t - $0.record.submittedAt >= limit }) {
+                leaseRevoked = true
+                record("lease", agents: [h, agentName(starved)], winner: agentName(starved),
+                       reason: String(format: "%@ has waited %.3f s ≥ max_starvation_time: %@'s lease ends when its running tasks do",
+                                      agentName(starved), t - starved.record.submittedAt, h))
+            }
+            if st.running + st.pending == 0 || (leaseRevoked && st.running == 0) { endLease(at: t, why: leaseRevoked ? "revoked" : "its tasks ended") }
+        }
+        if leaseHolder == nil, !leaseQueue.isEmpty {
+            let next = leaseQueue.removeFirst()
+            leaseHolder = next
+            leaseStart = t
+            leaseRevoked = false
+            record("lease", agents: [next] + leaseQueue, winner: next,
+                   reason: "\(next) holds the device" + (leaseQueue.isEmpty ? "" : "; waiting in order: " + leaseQueue.joined(separator: ", ")))
+        }
+    }
+
+    private func endLease(at t: Double, why: String) {
+        guard let h = leaseHolder else { return }
+        leases.append((h, leaseStart, t))
+        record("lease", agents: [h], winner: nil, reason: "\(h)'s lease ended (\(why)) after \(String(format: "%.3f", t - leaseStart)) s")
+        leaseHolder = nil
+        leaseRevoked = false
+    }
+
+    /// Space partitioned: each participating agent's share of the pool and the slots, and the
+    /// allocator's limit for its tensors.
+    private func updatePartitions(_ order: [Entry]) {
+        var agents = coordination.agents
+        if agents.isEmpty {
+            agents = Array(Set(entries.values.filter { isCoordinated($0) && !$0.record.state.isFinal }.map(agentName))).sorted()
+        }
+        var demand: [String: Int] = [:]
+        for e in entries.values where isCoordinated(e) && !e.record.state.isFinal { demand[agentName(e), default: 0] += max(1, e.record.memoryMB) }
+        let shares = Partitioning.shares(agents: agents, poolMB: configuration.memoryPoolMB, slots: configuration.maxConcurrentTasks,
+                                         strategy: coordination.spec.partitionStrategy ?? .static, demand: demand,
+                                         minShare: coordination.policy.minResourceShare)
+        if shares != partitionShares {
+            partitionShares = shares
+            if coordination.policy.memoryIsolation {
+                for (a, s) in shares { memoryLimits.set(a, bytes: min(s.memoryMB, agentLimits[a]?.maxMemoryMB ?? .max) << 20) }
+            }
+            record("partition", agents: agents, winner: nil,
+                   reason: shares.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.memoryMB) MB, \($0.value.slots) slots" }.joined(separator: "; "))
+        }
+    }
+
+    /// Collaborative: when the agents' next tasks do not all fit, the declared negotiation
+    /// orders them; the rest of the queue follows.
+    private func negotiate(_ order: [Entry], at t: Double) -> [Entry] {
+        var heads: [Entry] = []
+        var seen = Set<String>()
+        for e in order where isCoordinated(e) && !seen.contains(agentName(e)) {
+            seen.insert(agentName(e))
+            heads.append(e)
+        }
+        guard heads.count > 1 else { return order }
+        let needMB = heads.reduce(0) { $0 + $1.record.memoryMB }
+        let contended = memoryInUse + needMB > configuration.memoryPoolMB || running + heads.count > configuration.maxConcurrentTasks
+        guard contended else { return order }
+        let used = gate.stepSeconds()
+        let contenders = heads.map { e in
+            Negotiation.Contender(agent: agentName(e), taskID: e.record.id, priority: e.spec.priority.rank, waitS: t - e.record.submittedAt,
+                                  predictedS: e.spec.workload.flatMap { learning.predictedSeconds(kind: $0.kind, features: $0.features) }
+                                      ?? e.record.durationEstimateS ?? 1,
+                                  memoryMB: e.record.memoryMB, usedS: used[agentName(e)] ?? 0)
+        }
+        let outcome = Negotiation.decide(contenders, negotiation: coordination.negotiation, conflict: coordination.conflictResolution,
+                                         maxStarvationS: coordination.policy.maxStarvationS, seed: UInt64(decisions.count))
+        let key = outcome.order.map(\.taskID)
+        if key != lastNegotiation {
+            lastNegotiation = key
+            record("negotiation", agents: contenders.map(\.agent), winner: outcome.order.first?.agent,
+                   reason: "\(coordination.negotiation.rawValue)/\(coordination.conflictResolution.rawValue): " + outcome.reason)
+        }
+        let ids = Set(key)
+        let negotiated = key.compactMap { id in heads.first { $0.record.id == id } }
+        return negotiated + order.filter { !ids.contains($0.record.id) }
+    }
+
+    private func record(_ kind: String, agents: [String], winner: String?, reason: String) {
+        decisions.append(CoordinationDecision(at: now, pattern: coordination.spec.pattern.rawValue, kind: kind, agents: agents, winner: winner,
+                                              reason: reason))
+        logger.debug("coordination", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
+    }
+
+    private func applyGate() { Self.apply(coordination, to: gate) }
+
+    private static func apply(_ c: Coordination, to gate: DeviceGate) {
+        if c.spec.pattern == .time_sliced {
+            gate.timeSlice((c.spec.timeSliceMS ?? 50) / 1000, preemptive: c.spec.preemptionAllowed ?? true, maxStarvationS: c.policy.maxStarvationS)
+        } else {
+            gate.timeSlice(nil)
+        }
+    }
+
+    /// Replaces the coordination (pattern, agents, policy) for tasks not yet started; `limits`
+    /// apply to each participating agent (memory at admission and in the allocator, concurrent
+    /// tasks, compute share at the step gate).
+    public func coordinate(_ c: Coordination, limits: SharingPolicy = .init()) throws {
+        if let m = limits.maxMemoryMB, m > configuration.memoryPoolMB {
+            throw SubmitError.invalid("sharing_policy.max_memory_mb \(m) exceeds the pool (\(configuration.memoryPoolMB) MB)")
+        }
+        for a in c.agents {
+            var l = agentLimits[a] ?? Profile.Agent()
+            if let m = limits.maxMemoryMB { l.maxMemoryMB = m; memoryLimits.set(a, bytes: m << 20) }
+            if let n = limits.maxConcurrentTasks { l.maxConcurrentTasks = n }
+            if let p = limits.maxComputePercent { l.maxComputePercent = p }
+            agentLimits[a] = l
+            if c.policy.computeIsolation, let p = l.maxComputePercent { gate.limitCompute(a, fraction: p / 100) }
+        }
+        if let s = c.policy.minResourceShare, !(0...1).contains(s) || (Double(max(c.agents.count, 1)) * s > 1) {
+            throw SubmitError.invalid("min_resource_share \(s) × \(max(c.agents.count, 1)) agents exceeds the whole pool")
+        }
+        if c.spec.pattern == .pipeline, (c.spec.stages ?? []).count < 2 {
+            throw SubmitError.invalid("pipeline needs at least two stages")
+        }
+        if coordination.spec.pattern == .exclusive, c.spec.pattern != .exclusive { endLease(at: now, why: "pattern changed") }
+        coordination = c
+        partitionShares = [:]
+        lastNegotiation = []
+        applyGate()
+        record("pattern", agents: c.agents, winner: nil, reason: "coordination is now \(c.spec.pattern.rawValue)"
+               + (c.agents.isEmpty ? " among all agents" : " among " + c.agents.joined(separator: ", ")))
+        schedule()
+    }
+
+    /// Ends `agent`'s exclusive lease now (its running tasks finish; it queues again for more).
+    @discardableResult
+    public func releaseLease(agent: String) -> Bool {
+        guard leaseHolder == agent else { return false }
+        leaseRevoked = true
+        if agentState(agent).running == 0 { endLease(at: now, why: "released") }
+        schedule()
+        return true
+    }
+
+    public func currentCoordination() -> Coordination { coordination }
+    public func coordinationDecisions() -> [CoordinationDecision] { decisions }
+    public func exclusiveLeases() -> [(agent: String, start: Double, end: Double)] { leases }
+
+    /// Per agent: tasks by state, waits, run time, reserved-memory high-water, step time.
+    public func agentMetrics() -> [AgentMetrics] {
+        var by: [String: AgentMetrics] = [:]
+        let steps = gate.stepSeconds(), longest = gate.longestWait()
+        for e in entries.values {
+            let a = agentName(e)
+            var m = by[a] ?? AgentMetrics(agent: a)
+            m.tasks += 1
+            m.states[e.record.state.rawValue, default: 0] += 1
+            if let w = e.record.waitSeconds { m.waits.append(w) }
+            if let r = e.record.runSeconds { m.runSeconds += r }
+            by[a] = m
+        }
+        for (a, var m) in by {
+            m.stepSeconds = steps[a] ?? 0
+            m.longestStepWaitS = longest[a] ?? 0
+            m.peakReservedMB = agentPeakMemory[a] ?? 0
+            m.waits.sort()
+            by[a] = m
+        }
+        return by.values.sorted { $0.agent < $1.agent }
     }
 
     private func start(_ id: TaskID) {
@@ -246,6 +552,8 @@ public actor GPUTaskOrchestrator {
         e.record.startedAt = now
         running += 1
         memoryInUse += e.record.memoryMB
+        let a = agentName(e)
+        agentPeakMemory[a] = max(agentPeakMemory[a] ?? 0, agentState(a).memoryMB + e.record.memoryMB)
         peakRunning = max(peakRunning, running)
         peakMemory = max(peakMemory, memoryInUse)
         let context = TaskContext(id: id, name: e.spec.name,
@@ -307,6 +615,10 @@ public actor GPUTaskOrchestrator {
             "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
         ])
         learning.observe(e.record)
+        if coordination.spec.pattern == .exclusive, let h = leaseHolder, agentName(e) == h, agentState(h).running == 0,
+           leaseRevoked || agentState(h).pending == 0 {
+            endLease(at: now, why: leaseRevoked ? "released" : "its tasks ended")
+        }
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
         for d in e.dependents {
             guard var de = entries[d], !de.record.state.isFinal else { continue }
@@ -396,6 +708,22 @@ public actor GPUTaskOrchestrator {
     public func insights() -> [Insight] { learning.insights(poolMB: configuration.memoryPoolMB) }
 
     public func learningBoost(for typeName: String) -> Int { learning.boost(for: typeName) }
+}
+
+/// What one agent did and waited for.
+public struct AgentMetrics: Sendable {
+    public let agent: String
+    public var tasks = 0
+    public var states: [String: Int] = [:]
+    /// Seconds each started task waited, sorted.
+    public var waits: [Double] = []
+    public var runSeconds = 0.0
+    /// Seconds of steps run (device time on every backend, measured at the step gate).
+    public var stepSeconds = 0.0
+    public var longestStepWaitS = 0.0
+    /// Highest memory_mb the agent's running tasks held at once.
+    public var peakReservedMB = 0
+    public init(agent: String) { self.agent = agent }
 }
 
 /// The pool's occupancy and its high-water marks.

@@ -54,6 +54,16 @@ public struct Profile: Codable, Sendable, Equatable {
         public var pattern: CoordinationPattern = .collaborative
         public var negotiation: Negotiation = .consensus
         public var conflictResolution: ConflictResolution = .fairness
+        /// The pattern's parameters (as gpu.time_sliced{...} etc. take them) and the agents it
+        /// covers (empty: all).
+        public var timeSliceMS: Double?
+        public var preemptionAllowed: Bool?
+        public var partitionStrategy: PartitionStrategy?
+        public var dynamicRebalancing: Bool?
+        public var stages: [String]?
+        public var bufferSizes: [Int]?
+        public var agents: [String] = []
+        public var sharingPolicy = ResourceSharingPolicy()
         public init() {}
     }
     public struct Sandbox: Codable, Sendable, Equatable {

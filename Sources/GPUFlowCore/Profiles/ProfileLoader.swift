@@ -76,8 +76,37 @@ public enum ProfileLoader {
                     case "pattern": profile.coordination.pattern = try r.choice(v, k)
                     case "negotiation": profile.coordination.negotiation = try r.choice(v, k)
                     case "conflict_resolution": profile.coordination.conflictResolution = try r.choice(v, k)
-                    default: throw r.unknown(k, v, in: "coordination", known: "pattern, negotiation, conflict_resolution")
+                    case "time_slice_ms": profile.coordination.timeSliceMS = try r.double(v, k, min: 0.1, max: 3_600_000)
+                    case "preemption_allowed": profile.coordination.preemptionAllowed = try r.bool(v, k)
+                    case "partition_strategy": profile.coordination.partitionStrategy = try r.choice(v, k)
+                    case "dynamic_rebalancing": profile.coordination.dynamicRebalancing = try r.bool(v, k)
+                    case "stages": profile.coordination.stages = try r.list(v, k) { try r.string($0, k) }
+                    case "buffer_sizes": profile.coordination.bufferSizes = try r.list(v, k) { try r.int($0, k, min: 1, max: 1_000_000) }
+                    case "agents": profile.coordination.agents = try r.list(v, k) { try r.string($0, k) }
+                    case "sharing_policy":
+                        try r.mapping(v, "sharing_policy") { pk, pv in
+                            switch pk {
+                            case "priority_strategy": profile.coordination.sharingPolicy.priorityStrategy = try r.choice(pv, pk)
+                            case "max_starvation_time_s": profile.coordination.sharingPolicy.maxStarvationS = try r.double(pv, pk, min: 0.001)
+                            case "min_resource_share": profile.coordination.sharingPolicy.minResourceShare = try r.double(pv, pk, min: 0, max: 1)
+                            case "memory_isolation": profile.coordination.sharingPolicy.memoryIsolation = try r.bool(pv, pk)
+                            case "compute_isolation": profile.coordination.sharingPolicy.computeIsolation = try r.bool(pv, pk)
+                            case "performance_isolation": profile.coordination.sharingPolicy.performanceIsolation = try r.bool(pv, pk)
+                            default:
+                                throw r.unknown(pk, pv, in: "coordination.sharing_policy",
+                                                known: "priority_strategy, max_starvation_time_s, min_resource_share, memory_isolation, compute_isolation, performance_isolation")
+                            }
+                        }
+                    default:
+                        throw r.unknown(k, v, in: "coordination",
+                                        known: "pattern, negotiation, conflict_resolution, time_slice_ms, preemption_allowed, partition_strategy, dynamic_rebalancing, stages, buffer_sizes, agents, sharing_policy")
                     }
+                }
+                if profile.coordination.pattern == .pipeline, (profile.coordination.stages ?? []).count < 2 {
+                    throw r.error(at: value.mark, "coordination: the pipeline pattern needs stages (at least two agents, in order)")
+                }
+                if let b = profile.coordination.bufferSizes, let st = profile.coordination.stages, b.count != st.count - 1 {
+                    throw r.error(at: r.marks["coordination.buffer_sizes"], "coordination.buffer_sizes needs one size per link between stages (\(st.count - 1)), got \(b.count)")
                 }
             case "sandbox":
                 try r.mapping(value, key) { k, v in

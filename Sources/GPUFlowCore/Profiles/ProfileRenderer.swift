@@ -27,6 +27,26 @@ public enum ProfileRenderer {
             "  pattern: \(p.coordination.pattern.rawValue)",
             "  negotiation: \(p.coordination.negotiation.rawValue)",
             "  conflict_resolution: \(p.coordination.conflictResolution.rawValue)",
+        ]
+        let c = p.coordination
+        if let t = c.timeSliceMS { lines.append("  time_slice_ms: \(num(t))") }
+        if let b = c.preemptionAllowed { lines.append("  preemption_allowed: \(b)") }
+        if let s = c.partitionStrategy { lines.append("  partition_strategy: \(s.rawValue)") }
+        if let b = c.dynamicRebalancing { lines.append("  dynamic_rebalancing: \(b)") }
+        if let s = c.stages { lines.append("  stages: [\(s.map(quoted).joined(separator: ", "))]") }
+        if let b = c.bufferSizes { lines.append("  buffer_sizes: [\(b.map(String.init).joined(separator: ", "))]") }
+        if !c.agents.isEmpty { lines.append("  agents: [\(c.agents.map(quoted).joined(separator: ", "))]") }
+        let sp = c.sharingPolicy
+        lines += [
+            "  sharing_policy:",
+            "    priority_strategy: \(sp.priorityStrategy.rawValue)",
+        ]
+        if let m = sp.maxStarvationS { lines.append("    max_starvation_time_s: \(num(m))") }
+        if let m = sp.minResourceShare { lines.append("    min_resource_share: \(num(m))") }
+        lines += [
+            "    memory_isolation: \(sp.memoryIsolation)",
+            "    compute_isolation: \(sp.computeIsolation)",
+            "    performance_isolation: \(sp.performanceIsolation)",
             "sandbox:",
             "  instructions: \(p.sandbox.instructions)",
             "  memory_mb: \(p.sandbox.memoryMB)",

@@ -9,6 +9,9 @@ public struct CoordinationSpec: Codable, Sendable, Equatable {
     public var dynamicRebalancing: Bool?
     public var stages: [String]?
     public var bufferSizes: [Int]?
+    /// Collaborative: how contenders are ordered, and how ties are broken (the profile's when nil).
+    public var negotiation: Profile.Coordination.Negotiation?
+    public var conflictResolution: Profile.Coordination.ConflictResolution?
 
     public init(pattern: CoordinationPattern, timeSliceMS: Double? = nil, preemptionAllowed: Bool? = nil,
                 partitionStrategy: PartitionStrategy? = nil, dynamicRebalancing: Bool? = nil,

@@ -22,6 +22,14 @@ public enum GPUTaskType: Codable, Sendable, Equatable {
         }
     }
 
+    /// Whether the task is device work that coordination patterns arbitrate (setting up a
+    /// coordination is not).
+    public var isDeviceWork: Bool {
+        if case .resourceCoordination = self { return false }
+        if case .memoryManagement(let m) = self, m.operation == .stats { return false }
+        return true
+    }
+
     /// Device memory the task asks the pool to reserve before it may start.
     public var memoryRequirementMB: Int {
         switch self {
@@ -229,11 +237,16 @@ public struct SharingPolicy: Codable, Sendable, Equatable {
 public struct ResourceCoordinationTask: Codable, Sendable, Equatable {
     public var pattern: CoordinationSpec
     public var participatingAgents: [String]
+    /// Limits applied to each participating agent.
     public var sharingPolicy: SharingPolicy
-    public init(pattern: CoordinationSpec, participatingAgents: [String], sharingPolicy: SharingPolicy = .init()) {
+    /// Priority strategy, fairness constraints and isolation guarantees.
+    public var policy: ResourceSharingPolicy
+    public init(pattern: CoordinationSpec, participatingAgents: [String], sharingPolicy: SharingPolicy = .init(),
+                policy: ResourceSharingPolicy = .init()) {
         self.pattern = pattern
         self.participatingAgents = participatingAgents
         self.sharingPolicy = sharingPolicy
+        self.policy = policy
     }
 }
 

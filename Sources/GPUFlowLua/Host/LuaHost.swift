@@ -122,6 +122,23 @@ public final class LuaHost: @unchecked Sendable {
         return try r.get()
     }
 
+    /// Starts `op` (a channel operation, say) as something the script can await like a task:
+    /// returns the id to yield with `AWAIT`; its outcome arrives as a task's would.
+    func external(_ job: LuaJob, name: String, _ op: @escaping @Sendable () async throws -> TaskValue) -> TaskID {
+        let id = job.nextExternalID
+        job.nextExternalID -= 1
+        job.submitted[id] = name
+        job.awaited.insert(id)
+        Task.detached { [self] in
+            let outcome: TaskOutcome
+            do { outcome = .success(try await op()) } catch {
+                outcome = .failure(TaskFailure(taskID: id, taskName: name, reason: .error("\(error)")))
+            }
+            post(.taskEnded(job, id, outcome))
+        }
+        return id
+    }
+
     /// Watches a submitted task so the job hears of its end whether or not it awaits it.
     func watch(_ job: LuaJob, _ id: TaskID, name: String) {
         job.submitted[id] = name
@@ -167,7 +184,7 @@ public final class LuaHost: @unchecked Sendable {
             case .success(let value):
                 lua_pushboolean(co, 1)
                 LuaStack.push(co, value)
-                if case .table = value {
+                if case .table = value, id > 0 {  // results know their task; channel items stay as sent
                     lua_pushinteger(co, lua_Integer(id))
                     lua_setfield(co, -2, "task_id")
                 }
@@ -261,6 +278,13 @@ public final class LuaHost: @unchecked Sendable {
                 Task.detached { for id in pending { await orchestrator.cancel(id) } }
             } else {
                 job.mainResult = JobResult(script: job.request.path, status: .success, message: nil, traceback: nil, warnings: [])
+            }
+            // The stage is over: close what it produced, and stop waiting on channel operations
+            // nothing will resume.
+            let channels = environment.channels, produced = job.producedChannels
+            Task.detached { for n in produced { await channels.existing(n)?.close() } }
+            for (id, name) in job.submitted where id < 0 && job.outcomes[id] == nil {
+                job.outcomes[id] = .failure(TaskFailure(taskID: id, taskName: name, reason: .cancelled))
             }
         }
     }

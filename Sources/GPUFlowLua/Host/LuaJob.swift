@@ -27,6 +27,10 @@ final class LuaJob: @unchecked Sendable {
     var waiting: [TaskID: [Int32]] = [:]
     /// Set when the main chunk ends; the job is done once its tasks have ended too.
     var mainResult: JobResult?
+    /// Channels this script put into: closed when it ends, so the next stage sees the end.
+    var producedChannels: Set<String> = []
+    /// Ids of waits that are not orchestrator tasks (channel operations) count down from -1.
+    var nextExternalID: TaskID = -1
     private var inputErrors: [String] = []
     private var seedCounter: UInt64 = 0
 

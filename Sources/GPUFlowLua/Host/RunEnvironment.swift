@@ -26,15 +26,20 @@ public struct RunEnvironment: Sendable {
     /// What GPU work shares: the orchestrator's learning engine and breakers, the monitor and
     /// the profile's fallback for plain tasks.
     public var services: ExecutionServices {
-        ExecutionServices(learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor,
-                          fallbackBackends: profile.fallback.backends, logger: logger)
+        ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
+                          quotas: quotas)
     }
+    /// Each agent's tensor-memory quota, for the whole run.
+    public let quotas: AgentQuotas
+    /// Bounded channels between scripts (pipelines), by name.
+    public let channels = ChannelRegistry()
 
     public init(orchestrator: GPUTaskOrchestrator, profile: Profile, backend: BackendKind, backendName: String, backendReason: String,
                 seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
                 logger: Logger = Logger(label: "gpuflow.lua"), monitor: GPUPerformanceMonitor? = nil) {
         self.monitor = monitor ?? GPUPerformanceMonitor(intervalMS: profile.performance.monitoringIntervalMS)
         device = DeviceSelection(profile: profile, faults: DeviceSelection.faults(for: profile))
+        quotas = AgentQuotas(limits: orchestrator.memoryLimits)
         self.orchestrator = orchestrator
         self.profile = profile
         self.backend = backend

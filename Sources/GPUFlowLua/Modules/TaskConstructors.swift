@@ -304,13 +304,31 @@ enum TaskConstructors {
         }
         let agents: [String] = try required(a, "agents", try a.stringList("agents"), "a list of agent names")
         guard !agents.isEmpty else { throw LuaArgumentError("\(a.function): agents must name at least one agent") }
-        let policy = try a.table("sharing_policy") { p in
-            SharingPolicy(maxMemoryMB: try p.int("max_memory_mb", min: 1), maxConcurrentTasks: try p.int("max_concurrent_tasks", min: 1),
-                          maxComputePercent: try p.double("max_compute_percent", min: 0, max: 100, exclusiveMin: true))
+        var sharing = ResourceSharingPolicy()
+        let policy = try a.table("sharing_policy") { p -> SharingPolicy in
+            sharing.priorityStrategy = try p.choice("priority_strategy") ?? .strict
+            sharing.maxStarvationS = try p.double("max_starvation_time", min: 0, exclusiveMin: true)
+            sharing.minResourceShare = try p.double("min_resource_share", min: 0, max: 1)
+            if let iso = try p.table("isolation", { i in
+                (try i.bool("memory"), try i.bool("compute"), try i.bool("performance_isolation") ?? i.bool("performance"))
+            }) {
+                if let m = iso.0 { sharing.memoryIsolation = m }
+                if let c = iso.1 { sharing.computeIsolation = c }
+                if let pf = iso.2 { sharing.performanceIsolation = pf }
+            }
+            return SharingPolicy(maxMemoryMB: try p.int("max_memory_mb", min: 1), maxConcurrentTasks: try p.int("max_concurrent_tasks", min: 1),
+                                 maxComputePercent: try p.double("max_compute_percent", min: 0, max: 100, exclusiveMin: true))
         } ?? SharingPolicy()
+        if let s = sharing.minResourceShare, Double(agents.count) * s > 1 {
+            throw LuaArgumentError("\(a.function): sharing_policy.min_resource_share \(s) for \(agents.count) agents adds up to more than the whole device")
+        }
+        if spec.pattern == .pipeline, let stages = spec.stages, let stray = stages.first(where: { !agents.contains($0) }) {
+            throw LuaArgumentError("\(a.function): pipeline stage '\(stray)' is not among the agents (\(agents.joined(separator: ", ")))")
+        }
         let options = try SubmitOptions.read(a)
         try a.finish()
-        return TaskDescriptor(type: .resourceCoordination(ResourceCoordinationTask(pattern: spec, participatingAgents: agents, sharingPolicy: policy)),
+        return TaskDescriptor(type: .resourceCoordination(ResourceCoordinationTask(pattern: spec, participatingAgents: agents, sharingPolicy: policy,
+                                                                                   policy: sharing)),
                               inputs: TaskInputs(), options: options)
     }
 
@@ -437,7 +455,10 @@ enum TaskConstructors {
     static func pattern(_ p: CoordinationPattern, _ a: LuaArgs) throws -> CoordinationSpec {
         var spec = CoordinationSpec(pattern: p)
         switch p {
-        case .exclusive, .collaborative: break
+        case .exclusive: break
+        case .collaborative:
+            spec.negotiation = try a.choice("negotiation")
+            spec.conflictResolution = try a.choice("conflict_resolution")
         case .time_sliced:
             spec.timeSliceMS = try a.double("time_slice_ms", default: 10, min: 0, exclusiveMin: true)
             spec.preemptionAllowed = try a.bool("preemption_allowed") ?? true

@@ -12,14 +12,28 @@ public struct ExecutionServices: Sendable {
     /// Where a plain (non-hybrid) task goes when its backend faults; empty: it fails.
     public let fallbackBackends: [BackendKind]
     public let logger: Logger
+    /// Step-level arbitration between agents (time slices, compute shares); nil: none.
+    public let gate: DeviceGate?
+    /// Per-agent tensor-memory quotas; nil: tensors are not charged to agents.
+    public let quotas: AgentQuotas?
 
     public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
-                fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution")) {
+                fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),
+                gate: DeviceGate? = nil, quotas: AgentQuotas? = nil) {
         self.learning = learning
         self.breakers = breakers
         self.monitor = monitor
         self.fallbackBackends = fallbackBackends
         self.logger = logger
+        self.gate = gate
+        self.quotas = quotas
+    }
+
+    /// What an orchestrator's tasks share: its learning engine, breakers, gate and agent limits.
+    public init(orchestrator: GPUTaskOrchestrator, monitor: GPUPerformanceMonitor? = nil, fallbackBackends: [BackendKind] = [],
+                logger: Logger = Logger(label: "gpuflow.execution"), quotas: AgentQuotas? = nil) {
+        self.init(learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor, fallbackBackends: fallbackBackends,
+                  logger: logger, gate: orchestrator.gate, quotas: quotas ?? AgentQuotas(limits: orchestrator.memoryLimits))
     }
 
     /// In-memory learning and fresh breakers, for callers outside a run (tests, benchmarks).
@@ -36,7 +50,7 @@ public struct ExecutionServices: Sendable {
 public enum ResilientRunner {
     public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend requested: BackendKind, services: ExecutionServices,
                            device: DeviceSelection = .init(), seed: UInt64, cancel: CancellationToken = CancellationToken(),
-                           taskID: Int? = nil, taskName: String? = nil) throws -> TaskValue {
+                           taskID: Int? = nil, taskName: String? = nil, agent: String? = nil) throws -> TaskValue {
         var work: GPUTaskType
         let plan: BackendPlan
         var hybrid = false
@@ -77,6 +91,7 @@ public enum ResilientRunner {
                     break
                 }
                 let backend = choice.backend
+                if let agent, let quotas = services.quotas { backend.tensorMeter?.quota = quotas.quota(for: agent) }
                 let key = backend.name == "vulkan" ? "vulkan:" + backend.deviceDescription : backend.name
                 guard services.breakers.allow(key) else {
                     let b = services.breakers.breaker(key)
@@ -104,9 +119,11 @@ public enum ResilientRunner {
                                                            doneFraction: doneFraction(work, resumedFrom: resumeFrom)))
                     }
                     SearchMemory.remember(work, inputs: inputs, result: result, learning: services.learning)
-                    services.monitor?.record(TaskMetrics(id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
-                                                         startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
-                                                         attempts: attempts.count, energyJ: energy))
+                    var metrics = TaskMetrics(id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
+                                              startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
+                                              attempts: attempts.count, energyJ: energy)
+                    metrics.agent = agent
+                    services.monitor?.record(metrics)
                     return compose(result, hybrid: hybrid, backend: backend.name, plan: plan, refusals: refusals, attempts: attempts,
                                    faults: faults, seconds: Date().timeIntervalSince(started))
                 } catch let e as BackendError where e.code == .deviceLost || e.code == .outOfMemory {

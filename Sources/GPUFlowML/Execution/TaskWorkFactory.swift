@@ -11,8 +11,37 @@ public enum TaskWorkFactory {
     private static let queue = DispatchQueue(label: "gpuflow.workloads", attributes: .concurrent)
 
     public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
-                            seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil) -> TaskWork {
-        let services = services ?? ExecutionServices(learning: orchestrator.learning, breakers: orchestrator.breakers)
+                            seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil,
+                            agent: String? = nil) -> TaskWork {
+        let services = services ?? ExecutionServices(orchestrator: orchestrator)
+        if case .resourceCoordination(let rc) = task {
+            return { _ in
+                let base = await orchestrator.currentCoordination()
+                let c = Coordination(spec: rc.pattern, agents: rc.participatingAgents,
+                                     negotiation: rc.pattern.negotiation ?? base.negotiation,
+                                     conflictResolution: rc.pattern.conflictResolution ?? base.conflictResolution, policy: rc.policy)
+                try await orchestrator.coordinate(c, limits: rc.sharingPolicy)
+                var fields: [(String, TaskValue)] = [("pattern", .string(rc.pattern.pattern.rawValue)),
+                                                     ("agents", .array(rc.participatingAgents.map { .string($0) }))]
+                switch rc.pattern.pattern {
+                case .time_sliced:
+                    fields += [("time_slice_ms", .number(rc.pattern.timeSliceMS ?? 50)), ("preemption_allowed", .bool(rc.pattern.preemptionAllowed ?? true))]
+                case .space_partitioned:
+                    fields += [("partition_strategy", .string((rc.pattern.partitionStrategy ?? .static).rawValue)),
+                               ("dynamic_rebalancing", .bool(rc.pattern.dynamicRebalancing ?? false))]
+                case .pipeline:
+                    let stages = rc.pattern.stages ?? []
+                    fields.append(("stages", .array(stages.map { .string($0) })))
+                    fields.append(("links", .array(zip(stages.indices.dropLast(), rc.pattern.bufferSizes ?? []).map { k, size in
+                        .table([("name", .string("\(stages[k])->\(stages[k + 1])")), ("capacity", .integer(size))])
+                    })))
+                case .collaborative:
+                    fields += [("negotiation", .string(c.negotiation.rawValue)), ("conflict_resolution", .string(c.conflictResolution.rawValue))]
+                case .exclusive: break
+                }
+                return .table(fields)
+            }
+        }
         if case .memoryManagement(let m) = task, m.operation == .stats {
             return { _ in
                 let u = await orchestrator.usage()
@@ -34,9 +63,12 @@ public enum TaskWorkFactory {
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
                     queue.async {
+                        // Every step boundary of the work passes the device gate under its agent.
+                        if let gate = services.gate { token.attach(gate, agent: agent ?? "-") }
+                        defer { token.detach() }
                         c.resume(with: Result {
                             try ResilientRunner.run(task, inputs: inputs, backend: backend, services: services, device: device, seed: seed,
-                                                    cancel: token, taskID: ctx.id, taskName: ctx.name)
+                                                    cancel: token, taskID: ctx.id, taskName: ctx.name, agent: agent)
                         })
                     }
                 }

@@ -157,8 +157,8 @@ public enum WorkloadRunner {
         case .memoryManagement(let m):
             throw DataError("memory_management '\(m.operation.rawValue)' acts on the device memory pool, which this version does not manage that way; operations \"stats\", \"optimize\" and \"garbage_collection\" are available")
 
-        case .resourceCoordination(let c):
-            throw DataError("resource_coordination pattern '\(c.pattern.pattern.rawValue)' is not available in this version; agents share one priority queue under the per-agent limits of the profile")
+        case .resourceCoordination:
+            throw DataError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
         }
     }
 

@@ -84,6 +84,7 @@ public enum MonitorReport {
     public static func taskValue(_ t: TaskMetrics) -> TaskValue {
         var f: [(String, TaskValue)] = []
         if let id = t.id { f.append(("id", .integer(id))) }
+        if let a = t.agent { f.append(("agent", .string(a))) }
         f += [("name", .string(t.name)), ("kind", .string(t.kind)), ("backend", .string(t.backend)), ("device", .string(t.device)),
               ("started_s", .number(t.startedAt)), ("wall_s", .number(t.wallS)), ("gpu_s", opt(t.gpuS)), ("host_s", .number(t.hostS)),
               ("utilization_ratio", opt(t.utilization)), ("peak_tensor_bytes", t.peakTensorBytes.map { .integer($0) } ?? unavailable),

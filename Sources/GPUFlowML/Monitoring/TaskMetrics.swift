@@ -6,6 +6,8 @@ import GPUFlowCompute
 public struct TaskMetrics: Sendable {
     public var id: Int?
     public var name: String
+    /// The submitting agent, where there is one.
+    public var agent: String?
     public var kind: String
     public var backend: String
     public var device: String

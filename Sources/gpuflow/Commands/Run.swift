@@ -8,11 +8,16 @@ import Logging
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run a Lua workflow script.",
-        discussion: "Arguments after -- reach the script as its `arg` table and as `...`, as with the lua command.")
+        abstract: "Run Lua workflow scripts.",
+        discussion: """
+            Arguments after -- reach every script as its `arg` table and as `...`, as with the lua command. \
+            Several scripts run at once in one process, each in its own Lua state, contending for the \
+            device as agents: each is the agent given by the matching --agent (in order), or else, when \
+            there are several, the agent named after its file.
+            """)
 
-    @Argument(help: "The Lua script to run.")
-    var script: String
+    @Argument(help: "The Lua scripts to run (several run concurrently as agents), then -- and their arguments.")
+    var scripts: [String] = []
 
     @Option(help: "A YAML resource profile; the built-in defaults when omitted.")
     var profile: String?
@@ -23,8 +28,8 @@ struct Run: ParsableCommand {
     @Option(help: "Backend: auto, cpu, simd or vulkan (overrides the profile's device.backend).")
     var backend: BackendKind?
 
-    @Option(help: "Run the script as this agent (tasks are submitted under its name and limits).")
-    var agent: String?
+    @Option(help: "Run the script as this agent (tasks are submitted under its name and limits); repeat once per script.")
+    var agent: [String] = []
 
     @Option(help: "Write every measured figure to this file when the run ends: JSON, or the Prometheus text format if it ends in .prom.")
     var metricsOut: String?
@@ -32,8 +37,13 @@ struct Run: ParsableCommand {
     @Flag(help: "Log scheduling decisions to stderr.")
     var verbose = false
 
-    @Argument(parsing: .postTerminator, help: "Arguments for the script.")
-    var scriptArguments: [String] = []
+    /// Everything after `--` (ArgumentParser hands it over as further positionals).
+    private var split: (scripts: [String], arguments: [String]) {
+        let raw = CommandLine.arguments
+        guard let i = raw.firstIndex(of: "--") else { return (scripts, []) }
+        let n = min(raw.count - i - 1, scripts.count)
+        return (Array(scripts.dropLast(n)), Array(scripts.suffix(n)))
+    }
 
     func run() throws {
         LoggingSystem.bootstrap { label in
@@ -55,8 +65,18 @@ struct Run: ParsableCommand {
         }
         let stdlib: String
         do { stdlib = try StdlibLocator.find() } catch { fail("\(error)", code: ExitStatus.badInput) }
-        if let agent, !resolved.agents.isEmpty, resolved.agents[agent] == nil {
-            fail("agent '\(agent)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
+        let (scripts, scriptArguments) = split
+        guard !scripts.isEmpty else { fail("no script given (gpuflow run SCRIPT... [-- ARGS])", code: ExitStatus.badInput) }
+        let agents: [String?]
+        if agent.isEmpty {
+            agents = scripts.count == 1 ? [nil] : scripts.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+        } else if agent.count == scripts.count {
+            agents = agent
+        } else {
+            fail("\(agent.count) --agent names for \(scripts.count) scripts: give one per script, in order, or none", code: ExitStatus.badInput)
+        }
+        for case let a? in agents where !resolved.agents.isEmpty && resolved.agents[a] == nil {
+            fail("agent '\(a)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
                  code: ExitStatus.badInput)
         }
         // Tasks run on the backend resolved here ("auto" becomes cpu or vulkan once, for the whole run).
@@ -71,7 +91,8 @@ struct Run: ParsableCommand {
         if env.orchestrator.learning.skippedHistoryLines > 0, let store = env.orchestrator.learning.store {
             FileHandle.standardError.write(Data("warning: learning history \(store.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
         }
-        let result = LuaHost(environment: env).run([ScriptRequest(path: script, arguments: scriptArguments, agent: agent)])[0]
+        let requests = zip(scripts, agents).map { ScriptRequest(path: $0, arguments: scriptArguments, agent: $1) }
+        let results = LuaHost(environment: env).run(requests)
         env.monitor.stop()
         if let m = metricsOut {
             let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
@@ -83,13 +104,16 @@ struct Run: ParsableCommand {
         if let e = env.orchestrator.learning.persistenceError {
             FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
         }
-        for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-        if let message = result.message {
-            var text = "error: \(message)\n"
-            if let tb = result.traceback { text += tb + "\n" }
-            FileHandle.standardError.write(Data(text.utf8))
+        for result in results {
+            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            if let message = result.message {
+                var text = "error: \(message)\n"
+                if let tb = result.traceback { text += tb + "\n" }
+                FileHandle.standardError.write(Data(text.utf8))
+            }
         }
-        if result.exitCode != 0 { throw ExitCode(result.exitCode) }
+        // The first script that failed decides the exit code; the others' errors are printed too.
+        if let failed = results.first(where: { $0.exitCode != 0 }) { throw ExitCode(failed.exitCode) }
     }
 }
 
