@@ -28,13 +28,14 @@ struct LuaRun {
 }
 
 /// Runs Lua sources as scripts through the real host, the way `gpuflow run` does.
-func runLua(_ sources: [String], profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0) async throws -> LuaRun {
+func runLua(_ sources: [String], profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0,
+            agents: [String]? = nil) async throws -> LuaRun {
     let dir = try TestPaths.temporaryDirectory()
     var requests: [ScriptRequest] = []
     for (i, s) in sources.enumerated() {
         let path = dir.appendingPathComponent("script\(i + 1).lua").path
         try s.write(toFile: path, atomically: true, encoding: .utf8)
-        requests.append(ScriptRequest(path: path, arguments: arguments))
+        requests.append(ScriptRequest(path: path, arguments: arguments, agent: agents?[i]))
     }
     let out = OutputBuffer()
     let orchestrator = GPUTaskOrchestrator(profile: profile)

@@ -18,7 +18,7 @@ final class VulkanBuffer {
     /// Counts this buffer against a backend's tensor bytes while it lives.
     private let meter: TensorMeter?
 
-    init(context: VulkanContext, bytes: Int, role: Role = .tensor, meter: TensorMeter? = nil) throws {
+    init(context: VulkanContext, bytes: Int, role: Role = .tensor, meter: TensorMeter? = nil, alignment: Int = 1) throws {
         guard bytes > 0 else { throw BackendError(.shapeMismatch, "vulkan buffer: size must be positive, got \(bytes) bytes") }
         guard bytes <= context.maxStorageBufferRange else {
             throw BackendError(.outOfMemory,
@@ -44,7 +44,7 @@ final class VulkanBuffer {
         }
         let a: VulkanMemoryPool.Allocation
         do {
-            a = try pool.allocate(bytes: Int(req.size), alignment: Int(req.alignment), requested: bytes)
+            a = try pool.allocate(bytes: Int(req.size), alignment: max(Int(req.alignment), alignment), requested: bytes)
         } catch {
             vkDestroyBuffer(dev, buf, nil)
             meter?.remove(bytes)

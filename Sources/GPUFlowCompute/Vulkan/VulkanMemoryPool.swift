@@ -73,7 +73,26 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         var largestFree: Int { free.map(\.length).max() ?? 0 }
     }
 
+    /// Which free range of a tier's blocks an allocation takes.
+    public enum Fit: String, Sendable, CaseIterable { case best_fit, first_fit, worst_fit, next_fit }
+    /// How a tier's block size grows with the blocks it already has.
+    public enum Growth: String, Sendable, CaseIterable {
+        /// Every block at the tier's full size.
+        case fixed
+        /// 1/8, 2/8, 3/8 … of the tier's size: steady steps.
+        case linear
+        /// 1/8, 1/4, 1/2, then full: VMA's doubling (the default).
+        case exponential
+        /// Sized to what the tier held at its peak so far (at least 1/8, at most full).
+        case adaptive
+    }
+
     private let lock = NSLock()
+    private var fit: Fit = .best_fit
+    private var growth: Growth = .exponential
+    /// Where next-fit resumes: the block and offset after the last allocation.
+    private var cursor: (block: ObjectIdentifier, offset: Int)?
+    private var tierPeak: [Int: Int] = [:]
     private let device: VkDevice
     let memoryTypeIndex: UInt32
     /// Whether blocks are mapped for the host (false for device-only memory on the staged path).
@@ -133,24 +152,11 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         let t = Self.tier(for: bytes)
-        if Self.tiers[t].blockSize > 0 {
-            // Best fit over the tier's blocks: the smallest free range that holds the request.
-            var best: (block: Block, index: Int, offset: Int, waste: Int)?
-            for b in blocks where b.tier == t {
-                for (i, r) in b.free.enumerated() {
-                    let start = Self.alignUp(r.offset, alignment)
-                    let end = start + bytes
-                    guard end <= r.offset + r.length else { continue }
-                    let waste = r.length - bytes
-                    if let current = best, current.waste <= waste { continue }
-                    best = (b, i, start, waste)
-                }
-            }
-            if let best {
-                let a = take(best.block, best.index, best.offset, bytes, requested)
-                a.alignment = alignment
-                return a
-            }
+        if Self.tiers[t].blockSize > 0, let best = findRange(tier: t, bytes: bytes, alignment: alignment) {
+            let a = take(best.block, best.index, best.offset, bytes, requested)
+            a.alignment = alignment
+            cursor = (ObjectIdentifier(best.block), best.offset + bytes)
+            return a
         }
         guard bytes <= maxAllocation else {
             throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes exceeds the device's largest allocation (\(maxAllocation) bytes)")
@@ -167,13 +173,120 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         // The tier's block size for its n-th block, cut down to what the budget still allows
         // (never below the request).
         let inTier = blocks.filter { $0.tier == t }.count
-        let growing = Self.tiers[t].blockSize >> max(0, 3 - inTier)
+        let full = Self.tiers[t].blockSize
+        let growing: Int
+        switch growth {
+        case .fixed: growing = full
+        case .linear: growing = full / 8 * min(8, inTier + 1)
+        case .exponential: growing = full >> max(0, 3 - inTier)
+        case .adaptive: growing = min(full, max(full / 8, tierPeak[t] ?? 0))
+        }
         let blockSize = Self.tiers[t].blockSize > 0
             ? max(Self.alignUp(bytes, alignment), min(growing, maxAllocation, budgetBytes - held)) : bytes
         let block = try newBlock(size: blockSize, tier: t)
         let a = take(block, 0, 0, bytes, requested)
         a.alignment = alignment
         return a
+    }
+
+    /// The free range the fit strategy picks among the tier's blocks, or nil.
+    private func findRange(tier t: Int, bytes: Int, alignment: Int) -> (block: Block, index: Int, offset: Int)? {
+        var candidates: [(block: Block, index: Int, offset: Int, length: Int)] = []
+        for b in blocks where b.tier == t {
+            for (i, r) in b.free.enumerated() {
+                let start = Self.alignUp(r.offset, alignment)
+                guard start + bytes <= r.offset + r.length else { continue }
+                candidates.append((b, i, start, r.length))
+                if fit == .first_fit { return (b, i, start) }
+            }
+        }
+        switch fit {
+        case .first_fit: return nil
+        case .best_fit: return candidates.min { $0.length < $1.length }.map { ($0.block, $0.index, $0.offset) }
+        case .worst_fit: return candidates.max { $0.length < $1.length }.map { ($0.block, $0.index, $0.offset) }
+        case .next_fit:
+            // The first range at or after where the last allocation ended, wrapping around.
+            guard let c = cursor else { return candidates.first.map { ($0.block, $0.index, $0.offset) } }
+            let order = blocks.filter { $0.tier == t }.map(ObjectIdentifier.init)
+            let pos = order.firstIndex(of: c.block) ?? 0
+            func rank(_ x: (block: Block, index: Int, offset: Int, length: Int)) -> (Int, Int) {
+                let bi = order.firstIndex(of: ObjectIdentifier(x.block)) ?? 0
+                let rel = (bi - pos + order.count) % max(order.count, 1)
+                return (rel == 0 && x.offset < c.offset) ? (order.count, x.offset) : (rel, x.offset)
+            }
+            return candidates.min { rank($0) < rank($1) }.map { ($0.block, $0.index, $0.offset) }
+        }
+    }
+
+    /// Sets the fit strategy and the block growth (a memory_management pool configuration).
+    public func configure(fit: Fit? = nil, growth: Growth? = nil) {
+        lock.lock()
+        if let fit { self.fit = fit }
+        if let growth { self.growth = growth }
+        lock.unlock()
+    }
+
+    public var configuration: (fit: Fit, growth: Growth) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (fit, growth)
+    }
+
+    /// Reserves blocks up to `bytes` ahead of use (a pool's initial_size), in the medium tier.
+    @discardableResult
+    public func prewarm(bytes: Int) throws -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        var held = blocks.reduce(0) { $0 + $1.size }
+        var added = 0
+        let t = 2  // medium: weight matrices and activations of most models
+        while held < bytes {
+            let size = min(Self.tiers[t].blockSize, max(bytes - held, Self.tiers[t].maxRequest), budgetBytes - held, maxAllocation)
+            guard size > 0 else { break }
+            let b = try newBlock(size: size, tier: t)
+            b.idleSince = Date()
+            held += size
+            added += size
+        }
+        return added
+    }
+
+    /// Bytes held in empty blocks (what cleanup could return).
+    public var idleBytes: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return blocks.filter { $0.allocations == 0 }.reduce(0) { $0 + $1.size }
+    }
+
+    /// Returns empty blocks, oldest idle first, until at most `keepBytes` of them stay (and, with
+    /// `keepPerTier`, one per tier stays as a cache); the bytes freed.
+    @discardableResult
+    public func releaseIdle(keepBytes: Int = 0, keepPerTier: Bool = false) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        let idle = blocks.filter { $0.allocations == 0 && Self.tiers[$0.tier].blockSize > 0 }
+            .sorted { ($0.idleSince ?? .distantPast) < ($1.idleSince ?? .distantPast) }
+        var kept = idle.reduce(0) { $0 + $1.size }
+        var freed = 0
+        var protected = Set<ObjectIdentifier>()
+        if keepPerTier {
+            var seen = Set<Int>()
+            for b in idle.reversed() where !seen.contains(b.tier) { seen.insert(b.tier); protected.insert(ObjectIdentifier(b)) }
+        }
+        for b in idle where kept > keepBytes && !protected.contains(ObjectIdentifier(b)) {
+            blocks.removeAll { $0 === b }
+            release(b)
+            kept -= b.size
+            freed += b.size
+        }
+        return freed
+    }
+
+    /// Held bytes over the budget: 0 (empty) … 1 (full).
+    public var pressure: Double {
+        lock.lock()
+        defer { lock.unlock() }
+        return budgetBytes > 0 ? Double(blocks.reduce(0) { $0 + $1.size }) / Double(budgetBytes) : 0
     }
 
     private func take(_ b: Block, _ index: Int, _ offset: Int, _ bytes: Int, _ requested: Int) -> Allocation {
@@ -189,6 +302,8 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         allocatedBytes += bytes
         liveAllocations += 1
         totalAllocations += 1
+        let tierHeld = blocks.filter { $0.tier == b.tier }.reduce(0) { $0 + $1.size - $1.freeBytes }
+        tierPeak[b.tier] = max(tierPeak[b.tier] ?? 0, tierHeld)
         let a = Allocation(block: b, offset: offset, size: bytes, requested: requested)
         owners[ObjectIdentifier(a)] = a
         if trace != nil {

@@ -138,20 +138,27 @@ public final class DeviceGate: @unchecked Sendable {
         }
         guard sliceS != nil else { return true }
         guard let o = owner else { return true }
-        return o == agent
+        // The owner starts no new step once its slice must end: its running steps drain, then
+        // the device passes on.
+        return o == agent && !mustYield(o)
     }
 
-    /// Ends the owner's slice when it is spent (or someone starves) and its running steps have
-    /// finished, handing the device to the next waiting agent in round-robin order.
-    private func rotateIfDue() {
-        guard let slice = sliceS, let o = owner else { return }
+    /// Whether the owner's slice is over: spent (or someone starves) while another agent waits,
+    /// with preemption; without it, only when the owner has no task left.
+    private func mustYield(_ o: String) -> Bool {
+        guard let slice = sliceS else { return false }
         let others = waitingSince.filter { $0.key != o && (tasks[$0.key] ?? 0) > 0 }
-        guard !others.isEmpty else { return }
-        let ownerIdle = (tasks[o] ?? 0) == 0
+        guard !others.isEmpty else { return false }
+        if (tasks[o] ?? 0) == 0 { return true }
+        guard preemptive else { return false }
         let starving = maxStarvationS.map { limit in others.values.contains { now - $0 >= limit } } ?? false
-        let spent = now - sliceStart >= slice
-        guard ownerIdle || (preemptive && (spent || starving)) else { return }
-        guard active[o, default: 0] == 0 else { return }  // running steps finish first
+        return now - sliceStart >= slice || starving
+    }
+
+    /// Hands the device to the next waiting agent in round-robin order once the owner's slice
+    /// is over and its running steps have finished.
+    private func rotateIfDue() {
+        guard let o = owner, mustYield(o), active[o, default: 0] == 0 else { return }
         passOn()
     }
 

@@ -27,10 +27,12 @@ public struct RunEnvironment: Sendable {
     /// the profile's fallback for plain tasks.
     public var services: ExecutionServices {
         ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
-                          quotas: quotas)
+                          quotas: quotas, buffers: buffers)
     }
     /// Each agent's tensor-memory quota, for the whole run.
     public let quotas: AgentQuotas
+    /// Buffers allocated by memory_management tasks, for the run.
+    public let buffers = DeviceBufferRegistry()
     /// Bounded channels between scripts (pipelines), by name.
     public let channels = ChannelRegistry()
 

@@ -48,8 +48,9 @@ enum CoordinationFunctions {
             LuaBinding.call(L) { L, job in
                 guard let name = LuaStack.string(L, 1), !name.isEmpty else { throw LuaArgumentError("gpu.channel: name must be a non-empty string") }
                 var ok: Int32 = 0
-                let capacity = lua_type(L, 2) == LUA_TNIL ? 4 : Int(lua_tointegerx(L, 2, &ok))
-                guard lua_type(L, 2) == LUA_TNIL || (ok != 0 && capacity >= 1 && capacity <= 1_000_000) else {
+                let absent = lua_type(L, 2) <= LUA_TNIL
+                let capacity = absent ? 4 : Int(lua_tointegerx(L, 2, &ok))
+                guard absent || (ok != 0 && capacity >= 1 && capacity <= 1_000_000) else {
                     throw LuaArgumentError("gpu.channel: capacity must be an integer between 1 and 1000000")
                 }
                 let channels = job.env.channels

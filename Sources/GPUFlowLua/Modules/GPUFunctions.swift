@@ -198,6 +198,9 @@ enum GPUFunctions {
                                         ("state", .string(r.state.rawValue)), ("priority", .string(r.priority.rawValue)),
                                         ("memory_mb", .integer(r.memoryMB)), ("memory_source", .string(r.memorySource))]
         if let a = r.agent { f.append(("agent", .string(a))) }
+        f.append(("submitted_at", .number(r.submittedAt)))
+        if let t = r.startedAt { f.append(("started_at", .number(t))) }
+        if let t = r.finishedAt { f.append(("finished_at", .number(t))) }
         if let w = r.waitSeconds { f.append(("wait_s", .number(w))) }
         if let s = r.runSeconds { f.append(("run_s", .number(s))) }
         if let e = r.durationEstimateS { f.append(("duration_estimate_s", .number(e))) }

@@ -285,10 +285,51 @@ enum TaskConstructors {
     static func memoryManagement(_ a: LuaArgs) throws -> TaskDescriptor {
         let op: MemoryOperation = try required(a, "operation", try a.choice("operation"), MemoryOperation.choices)
         let pool = try a.table("pool") { p in
-            PoolConfig(sizeMB: try p.int("size_mb", default: 0, min: 0), maxSizeMB: try p.int("max_size_mb", min: 1),
-                       growth: try p.choice("growth") ?? .fixed, allocationStrategy: try p.choice("allocation_strategy") ?? .best_fit)
+            PoolConfig(sizeMB: try p.int("initial_size_mb") ?? p.int("size_mb", default: 0, min: 0), maxSizeMB: try p.int("max_size_mb", min: 1),
+                       growth: try p.choice("growth") ?? .fixed,
+                       allocationStrategy: try p.choice("allocation") ?? p.choice("allocation_strategy") ?? .best_fit)
         } ?? PoolConfig()
-        let task = MemoryManagementTask(operation: op, poolConfig: pool, cleanupStrategy: try a.choice("cleanup_strategy") ?? .lazy)
+        var task = MemoryManagementTask(operation: op, poolConfig: pool)
+        // cleanup_strategy = "lazy" | {lazy = {pressure_threshold, delay}} | {scheduled = {interval, percentage}} | ...
+        if let name = try? a.string("cleanup_strategy") {
+            guard let c = CleanupStrategy(rawValue: name) else {
+                throw LuaArgumentError("\(a.function): cleanup_strategy must be one of \(CleanupStrategy.choices), got '\(name)'")
+            }
+            task.cleanupStrategy = c
+        } else if a.has("cleanup_strategy") {
+            try a.table("cleanup_strategy") { c in
+                if let l = try c.table("lazy", { l in (try l.double("pressure_threshold", default: 0.8, min: 0, max: 1), try l.double("delay", default: 1, min: 0)) }) {
+                    task.cleanupStrategy = .lazy
+                    (task.pressureThreshold, task.delayS) = l
+                } else if let sc = try c.table("scheduled", { s in (try s.double("interval", default: 1, min: 0.01), try s.double("percentage", default: 50, min: 0, max: 100)) }) {
+                    task.cleanupStrategy = .scheduled
+                    (task.intervalS, task.percentage) = sc
+                } else {
+                    throw LuaArgumentError("\(a.function): cleanup_strategy table must be {lazy = {pressure_threshold, delay}} or {scheduled = {interval, percentage}}")
+                }
+            }
+        } else {
+            task.cleanupStrategy = .lazy
+        }
+        let mb = try a.int("size_mb", min: 0)
+        task.sizeBytes = try a.int("size", min: 0) ?? (mb.map { $0 << 20 } ?? 0)
+        task.alignment = try a.choice("alignment") ?? .cache_line
+        task.accessPattern = try a.choice("access_pattern") ?? .device_local
+        task.direction = try a.choice("direction") ?? .cpu_to_gpu
+        task.bufferIDs = try a.intList("buffers", min: 1) ?? []
+        task.force = try a.bool("force") ?? false
+        task.consolidationThreshold = try a.double("consolidation_threshold", default: 0.2, min: 0, max: 1)
+        task.aggressive = try a.bool("aggressive") ?? false
+        task.preserveCache = try a.bool("preserve_cache") ?? true
+        switch op {
+        case .allocate where task.sizeBytes == 0 && pool.sizeMB == 0:
+            throw LuaArgumentError("\(a.function): allocate needs size (bytes) or size_mb, or a pool = {initial_size_mb} to reserve")
+        case .transfer where task.sizeBytes == 0:
+            throw LuaArgumentError("\(a.function): transfer needs size (bytes) or size_mb")
+        case .deallocate where task.bufferIDs.isEmpty:
+            throw LuaArgumentError("\(a.function): deallocate needs buffers = {ids returned by allocate}")
+        default: break
+        }
         let options = try SubmitOptions.read(a)
         try a.finish()
         return TaskDescriptor(type: .memoryManagement(task), inputs: TaskInputs(), options: options)

@@ -16,10 +16,12 @@ public struct ExecutionServices: Sendable {
     public let gate: DeviceGate?
     /// Per-agent tensor-memory quotas; nil: tensors are not charged to agents.
     public let quotas: AgentQuotas?
+    /// Buffers memory_management tasks allocated, for the run.
+    public let buffers: DeviceBufferRegistry
 
     public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
                 fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),
-                gate: DeviceGate? = nil, quotas: AgentQuotas? = nil) {
+                gate: DeviceGate? = nil, quotas: AgentQuotas? = nil, buffers: DeviceBufferRegistry = DeviceBufferRegistry()) {
         self.learning = learning
         self.breakers = breakers
         self.monitor = monitor
@@ -27,13 +29,15 @@ public struct ExecutionServices: Sendable {
         self.logger = logger
         self.gate = gate
         self.quotas = quotas
+        self.buffers = buffers
     }
 
     /// What an orchestrator's tasks share: its learning engine, breakers, gate and agent limits.
     public init(orchestrator: GPUTaskOrchestrator, monitor: GPUPerformanceMonitor? = nil, fallbackBackends: [BackendKind] = [],
-                logger: Logger = Logger(label: "gpuflow.execution"), quotas: AgentQuotas? = nil) {
+                logger: Logger = Logger(label: "gpuflow.execution"), quotas: AgentQuotas? = nil,
+                buffers: DeviceBufferRegistry = DeviceBufferRegistry()) {
         self.init(learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor, fallbackBackends: fallbackBackends,
-                  logger: logger, gate: orchestrator.gate, quotas: quotas ?? AgentQuotas(limits: orchestrator.memoryLimits))
+                  logger: logger, gate: orchestrator.gate, quotas: quotas ?? AgentQuotas(limits: orchestrator.memoryLimits), buffers: buffers)
     }
 
     /// In-memory learning and fresh breakers, for callers outside a run (tests, benchmarks).
@@ -105,8 +109,13 @@ public enum ResilientRunner {
                 let energy0 = PowerMeter.shared?.joules()
                 let t0 = Date()
                 do {
-                    let result = try WorkloadRunner.run(work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
+                    let result: TaskValue
+                    if case .memoryManagement(let m) = work {
+                        result = try MemoryTasks.run(m, backend: backend, services: services, agent: agent)
+                    } else {
+                        result = try WorkloadRunner.run(work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
                                                         recovery: recovery)
+                    }
                     let wall = Date().timeIntervalSince(t0)
                     services.breakers.recordSuccess(key)
                     let energy = zip2(PowerMeter.shared?.joules(), energy0).map { $0 - $1 }

@@ -1,14 +1,22 @@
-import Dispatch
+import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 
 /// Builds the orchestrator's work closure for a GPU task.
 ///
-/// The numerical work is synchronous and can take seconds, so it runs on a dispatch queue, not
-/// on Swift's cooperative pool, where it would starve the orchestrator actor. Cancellation and
-/// timeouts reach it through a `CancellationToken` it polls between batches.
+/// The numerical work is synchronous and can take seconds, so it runs on a thread of its own:
+/// not on Swift's cooperative pool, where it would starve the orchestrator actor, and not on a
+/// GCD queue either — on Linux the global executor shares GCD's root queues, and a few busy
+/// workloads there delayed every actor call (a `gpu.submit` waited for a running task to end).
+/// Cancellation and timeouts reach it through a `CancellationToken` it polls between batches.
 public enum TaskWorkFactory {
-    private static let queue = DispatchQueue(label: "gpuflow.workloads", attributes: .concurrent)
+    /// Runs `body` on a new thread with a stack large enough for deep Lua callbacks.
+    static func onThread(_ body: @escaping @Sendable () -> Void) {
+        let t = Thread(block: body)
+        t.stackSize = 8 << 20
+        t.name = "gpuflow.workload"
+        t.start()
+    }
 
     public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
                             seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil,
@@ -62,7 +70,7 @@ public enum TaskWorkFactory {
             let token = CancellationToken()
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
-                    queue.async {
+                    onThread {
                         // Every step boundary of the work passes the device gate under its agent.
                         if let gate = services.gate { token.attach(gate, agent: agent ?? "-") }
                         defer { token.detach() }

@@ -151,11 +151,8 @@ public enum WorkloadRunner {
             return try ResilientRunner.run(task, inputs: inputs, backend: .auto, services: .standalone(), device: device, seed: seed,
                                            cancel: cancel)
 
-        case .memoryManagement(let m) where m.operation == .optimize || m.operation == .garbage_collection:
-            return try MemoryTasks.run(m, backend: backend)
-
         case .memoryManagement(let m):
-            throw DataError("memory_management '\(m.operation.rawValue)' acts on the device memory pool, which this version does not manage that way; operations \"stats\", \"optimize\" and \"garbage_collection\" are available")
+            return try MemoryTasks.run(m, backend: backend)
 
         case .resourceCoordination:
             throw DataError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
