@@ -102,6 +102,42 @@ import Testing
         #expect(trace[2].id == trace[0].id)
         _ = (a, b)
     }
+
+    /// Holes of 3 KiB, 1 KiB and 2 KiB (in that order) in one tiny-tier block; a 1 KiB request
+    /// lands in the first (first fit), the smallest (best fit), the largest range — the block's
+    /// free tail — (worst fit), or after the last allocation (next fit).
+    @Test(arguments: VulkanMemoryPool.Fit.allCases)
+    func fitStrategiesPickTheirHole(_ fit: VulkanMemoryPool.Fit) throws {
+        let c = try context()
+        c.pool.configure(fit: fit)
+        var keep: [VulkanBuffer?] = []
+        for n in [3072, 256, 1024, 256, 2048, 256] { keep.append(try VulkanBuffer(context: c, bytes: n)) }
+        let offsets = keep.map { $0?.allocation.offset ?? -1 }
+        keep[0] = nil
+        keep[2] = nil
+        keep[4] = nil
+        let probe = try VulkanBuffer(context: c, bytes: 1024)
+        let expected: Int
+        switch fit {
+        case .first_fit: expected = offsets[0]
+        case .best_fit: expected = offsets[2]
+        case .worst_fit: expected = offsets[5] + 256  // the block's free tail is its largest range
+        case .next_fit: expected = offsets[5] + 256  // after the last allocation, in the free tail
+        }
+        #expect(probe.allocation.offset == expected, "\(fit): offset \(probe.allocation.offset), holes at \(offsets)")
+        c.pool.configure(fit: .best_fit)
+    }
+
+    @Test(arguments: [(VulkanMemoryPool.Growth.fixed, [8, 8]), (.linear, [1, 2]), (.exponential, [1, 2])])
+    func growthPoliciesSizeNewBlocks(_ growth: VulkanMemoryPool.Growth, _ expectedMiB: [Int]) throws {
+        let c = try context()
+        c.pool.configure(growth: growth)
+        var keep: [VulkanBuffer] = []
+        let big = VulkanMemoryPool.tiers[1].maxRequest
+        while c.pool.statistics().tiers[1].blocks < 2 { keep.append(try VulkanBuffer(context: c, bytes: big)) }
+        let reserved = c.pool.statistics().tiers[1].reservedBytes
+        #expect(reserved == expectedMiB.reduce(0, +) << 20, "\(growth): \(reserved) bytes in two small-tier blocks")
+    }
 }
 
 @Suite(.serialized) struct VulkanDefragmentationTests {

@@ -35,6 +35,31 @@ import Testing
         #expect(p.agents["alice"]?.maxMemoryMB == 100 && p.agents["alice"]?.maxComputePercent == 50)
     }
 
+    @Test func readsACoordinationWithItsParametersAndPolicy() throws {
+        let p = try ProfileLoader.parse("""
+        coordination:
+          pattern: pipeline
+          stages: [load, train]
+          buffer_sizes: [2]
+          agents: [load, train]
+          sharing_policy: {priority_strategy: fair_share, max_starvation_time_s: 0.5, min_resource_share: 0.25, performance_isolation: true}
+        """, file: "c.yaml")
+        let c = Coordination(profile: p)
+        #expect(c.spec.pattern == .pipeline && c.spec.stages == ["load", "train"] && c.spec.bufferSizes == [2] && c.agents == ["load", "train"])
+        #expect(c.policy.priorityStrategy == .fair_share && c.policy.maxStarvationS == 0.5 && c.policy.minResourceShare == 0.25)
+        #expect(c.policy.performanceIsolation && c.policy.memoryIsolation)
+        #expect(try #require(error("coordination: {pattern: pipeline}")).message.contains("needs stages"))
+        #expect(try #require(error("coordination: {pattern: pipeline, stages: [a, b, c], buffer_sizes: [1]}")).message
+            .contains("one size per link between stages (2), got 1"))
+        #expect(try #require(error("coordination: {time_slice_ms: 0}")).message.contains("'time_slice_ms' must be between 0.1"))
+        #expect(try #require(error("coordination: {sharing_policy: {fairness: 1}}")).message.contains("unknown key 'fairness' in coordination.sharing_policy"))
+        var q = p
+        q.source = "built-in defaults"
+        var back = try ProfileLoader.parse(ProfileRenderer.yaml(q), file: "r.yaml")
+        back.source = "built-in defaults"
+        #expect(back == q)
+    }
+
     @Test func readsFallbackFaultsAndHistory() throws {
         let p = try ProfileLoader.parse("""
         learning: {history: /tmp/h.jsonl}
