@@ -149,6 +149,22 @@ do {
             return h
         }
         try HybridBench.run(rounds: quick ? 2 : 3, epochs: quick ? 4 : 10)
+    case "agents":
+        // gpuflow-bench agents [--quick]: issue 6's figures (patterns vs back to back, fairness, multi-agent memory).
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .error
+            return h
+        }
+        let quick = args.contains("--quick")
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: Error?
+        Task.detached {
+            do { try await AgentsBench.run(quick: quick) } catch { failure = error }
+            done.signal()
+        }
+        done.wait()
+        if let failure { throw failure }
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0
@@ -163,7 +179,7 @@ do {
         print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
         exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | hybrid [--quick]\n".utf8))
+        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | hybrid [--quick] | agents [--quick]\n".utf8))
         exit(2)
     }
 } catch {

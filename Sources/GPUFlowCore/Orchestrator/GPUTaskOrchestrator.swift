@@ -271,8 +271,14 @@ public actor GPUTaskOrchestrator {
         default: break
         }
         for e in order {
-            if running >= configuration.maxConcurrentTasks { return }
             let coordinated = isCoordinated(e)
+            // Time slicing runs one agent's steps at a time, so the slots are each agent's: every
+            // agent gets tasks admitted and the gate shares the device between them.
+            if coordinated && c.spec.pattern == .time_sliced {
+                if agentState(agentName(e)).running >= configuration.maxConcurrentTasks { continue }
+            } else if runningOutsideSlices() >= configuration.maxConcurrentTasks {
+                return
+            }
             if coordinated, !coordinationAllows(e, order: order, at: t) { continue }
             if memoryInUse + e.record.memoryMB > configuration.memoryPoolMB {
                 // Strict priority holds lower tasks back, except between agents that share by
@@ -297,6 +303,12 @@ public actor GPUTaskOrchestrator {
     // MARK: Coordination
 
     private func agentName(_ e: Entry) -> String { e.record.agent ?? "-" }
+
+    /// Running tasks that hold a slot: all of them, except coordinated ones under time slicing.
+    private func runningOutsideSlices() -> Int {
+        guard coordination.spec.pattern == .time_sliced else { return running }
+        return entries.values.filter { $0.record.state == .running && !isCoordinated($0) }.count
+    }
 
     /// GPU tasks of participating agents are coordinated; plain tasks (Lua functions) are not device work.
     private func isCoordinated(_ e: Entry) -> Bool {
