@@ -91,6 +91,20 @@ import Testing
         #expect(mb >= 1)
     }
 
+    @Test func predictionsStayWithinADecadeOfWhatWasSeen() throws {
+        let e = GPULearningEngine(enabled: true)
+        // A history where one feature barely varies: the fitted slope is steep.
+        for i in 0..<8 {
+            e.record(ExecutionRecord(kind: "training", backend: "cpu", device: "d", features: ["episodes": 500 + Double(i % 2), "params": 1000],
+                                     durationS: 1 + Double(i % 2) * 10, peakMemoryBytes: 1e6 * (1 + Double(i % 2) * 10), at: Double(i)))
+        }
+        let far = ["episodes": 1e12, "params": 1000.0]
+        let d = try #require(e.predictDuration(kind: "training", backend: "cpu", features: far))
+        #expect(d.value.isFinite && d.value <= 11 * 10 + 1e-9, "\(d.value)")
+        let mb = try #require(e.predictedMemoryMB(kind: "training", features: far))
+        #expect(mb <= 105, "\(mb) MB")
+    }
+
     @Test func insightsComeFromKnownHistory() {
         let e = GPULearningEngine(enabled: true)
         syntheticHistory(e)

@@ -149,6 +149,17 @@ public final class GPULearningEngine: @unchecked Sendable {
         let regression: RidgeRegression?
         let median: Double
         let n: Int
+        /// The observed range of log targets: predictions are kept within a decade of it, so a
+        /// size far outside the history cannot extrapolate to nonsense.
+        let low: Double
+        let high: Double
+
+        func predict(_ features: [String: Double]) -> Double {
+            guard let r = regression else { return median }
+            let v = r.predict(GPULearningEngine.featureVector(features, names: r.featureNames))
+            guard v.isFinite else { return median }
+            return min(max(v, low - log(10)), high + log(10))
+        }
     }
 
     private enum Target: String { case duration, memory }
@@ -167,12 +178,13 @@ public final class GPULearningEngine: @unchecked Sendable {
     private static func fit(_ rows: [ExecutionRecord], target: String) -> FittedModel? {
         guard !rows.isEmpty else { return nil }
         let ys = rows.map { log(max(value($0, target), 1e-9)) }
-        let median = ys.sorted()[ys.count / 2]
-        guard rows.count >= ridgeMinimum else { return FittedModel(regression: nil, median: median, n: rows.count) }
+        let sorted = ys.sorted()
+        let median = sorted[ys.count / 2], low = sorted.first ?? median, high = sorted.last ?? median
+        guard rows.count >= ridgeMinimum else { return FittedModel(regression: nil, median: median, n: rows.count, low: low, high: high) }
         // Features present in every run of the group, so none is imputed.
         let names = rows.dropFirst().reduce(Set(rows[0].features.keys)) { $0.intersection($1.features.keys) }.sorted()
         let x = rows.map { featureVector($0.features, names: names) }
-        return FittedModel(regression: RidgeRegression(x: x, y: ys, featureNames: names), median: median, n: rows.count)
+        return FittedModel(regression: RidgeRegression(x: x, y: ys, featureNames: names), median: median, n: rows.count, low: low, high: high)
     }
 
     private func model(_ kind: String, _ backend: String, _ target: Target) -> FittedModel? {
@@ -186,14 +198,8 @@ public final class GPULearningEngine: @unchecked Sendable {
 
     private func predict(_ kind: String, _ backend: String, _ features: [String: Double], _ target: Target) -> Prediction? {
         guard enabled, let m = model(kind, backend, target) else { return nil }
-        var v: Double
-        var method = "median"
-        if let r = m.regression {
-            v = exp(r.predict(Self.featureVector(features, names: r.featureNames)))
-            method = "ridge"
-        } else {
-            v = exp(m.median)
-        }
+        var v = exp(m.predict(features))
+        let method = m.regression == nil ? "median" : "ridge"
         if target == .duration { v *= correctionLocked(kind, backend) }
         return Prediction(value: v, evidence: m.n, method: method)
     }
@@ -214,7 +220,8 @@ public final class GPULearningEngine: @unchecked Sendable {
         locked {
             let backends = Set(executions.filter { $0.kind == kind }.map(\.backend))
             let peaks = backends.compactMap { predict(kind, $0, features, .memory)?.value }
-            return peaks.max().map { Int(($0 / 1_048_576).rounded(.up)) }
+            // Capped: a prediction is never a reason to refuse (the pool's size bounds admission).
+            return peaks.max().flatMap { $0.isFinite ? Int(min($0 / 1_048_576, 1e9).rounded(.up)) : nil }
         }
     }
 
@@ -244,7 +251,7 @@ public final class GPULearningEngine: @unchecked Sendable {
             let cut = rows.count * 4 / 5
             guard let m = Self.fit(Array(rows[..<cut]), target: target) else { return nil }
             let errors = rows[cut...].map { r -> Double in
-                let p = m.regression.map { exp($0.predict(Self.featureVector(r.features, names: $0.featureNames))) } ?? exp(m.median)
+                let p = exp(m.predict(r.features))
                 let y = Self.value(r, target)
                 return abs(p - y) / max(y, 1e-12)
             }.sorted()

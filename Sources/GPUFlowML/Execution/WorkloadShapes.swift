@@ -48,7 +48,17 @@ public enum WorkloadShapes {
         case .memoryManagement, .resourceCoordination:
             return nil
         }
-        return WorkloadShape(kind: task.name, features: f, parameters: p)
+        // Reinforcement and evolution cost what their episodes and populations cost, not what a
+        // data set's rows do: they learn apart from supervised training.
+        var kind = task.name
+        if case .training(let t) = task {
+            switch t.algorithm {
+            case .reinforcement: kind = "reinforcement"
+            case .evolutionary: kind = "evolutionary"
+            default: break
+            }
+        }
+        return WorkloadShape(kind: kind, features: f, parameters: p)
     }
 
     /// What the run achieved, for comparing algorithms (accuracy, loss) and searches.
