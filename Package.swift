@@ -3,7 +3,8 @@ import PackageDescription
 
 // Layers follow the data path of DESIGN.md; each target imports only the ones below it:
 //   gpuflow (CLI) → GPUFlowLua → GPUFlowML → GPUFlowCompute
-//                              ↘ GPUFlowCore (task model, profiles, orchestrator; no Lua, no Vulkan)
+//                              ↘ GPUFlowStore (run store, SQLite) → GPUFlowCore (task model, profiles,
+//                                orchestrator; no Lua, no Vulkan)
 let package = Package(
     name: "gpuflow",
     platforms: [.macOS(.v14)],
@@ -17,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -31,13 +34,17 @@ let package = Package(
         .target(name: "GPUFlowML", dependencies: [
             "GPUFlowCore", "GPUFlowCompute", .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "GPUFlowStore", dependencies: [
+            "GPUFlowCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .target(name: "GPUFlowLua", dependencies: [
-            "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",
+            "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "gpuflow", dependencies: [
-            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML",
+            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -48,6 +55,7 @@ let package = Package(
         .testTarget(name: "GPUFlowComputeTests", dependencies: ["GPUFlowCompute", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowMLTests", dependencies: ["GPUFlowML", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowLuaTests", dependencies: ["GPUFlowLua", "GPUFlowTesting"]),
+        .testTarget(name: "GPUFlowStoreTests", dependencies: ["GPUFlowStore", "GPUFlowTesting"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting"]),
     ]
 )

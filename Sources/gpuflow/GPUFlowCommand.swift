@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GPUFlowCore
+import Logging
 
 /// The root command. Exit codes (DESIGN.md): 0 success · 1 the script raised an error ·
 /// 2 bad usage, profile or input file · 3 a sandbox or resource limit was hit ·
@@ -12,7 +13,7 @@ struct GPUFlowCommand: ParsableCommand {
         abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
         discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device.",
         version: GPUFlowVersion.string,
-        subcommands: [Run.self, ProfileCommand.self, Devices.self])
+        subcommands: [Run.self, Runs.self, Replay.self, Report.self, ProfileCommand.self, Devices.self])
 
     /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
     /// (ArgumentParser's default is 64).
@@ -27,6 +28,17 @@ struct GPUFlowCommand: ParsableCommand {
                 Foundation.exit(ExitStatus.badInput)
             }
             exit(withError: error)
+        }
+    }
+}
+
+extension LoggingSystem {
+    /// Warnings and worse to stderr, once per process.
+    static func bootstrapQuietly() {
+        bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .warning
+            return h
         }
     }
 }

@@ -5,6 +5,18 @@
 --    these wrappers pass that yield up to the host and hand the answer back down, so await works
 --    at any depth of user coroutines.
 local native = require "gpu.native"
+
+-- require records the user modules it loads (with their hashes) for the run's manifest.
+local raw_require, searchpath = require, package.searchpath
+function require(name)
+  local fresh = package.loaded[name] == nil and package.preload[name] == nil
+  local m = raw_require(name)
+  if fresh then
+    local path = searchpath(name, package.path)
+    if path then native.note_module(name, path) end
+  end
+  return m
+end
 local AWAIT = native.AWAIT
 local write, tostring, select, concat = native.write, tostring, select, table.concat
 

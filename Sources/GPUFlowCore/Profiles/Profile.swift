@@ -90,6 +90,9 @@ public struct Profile: Codable, Sendable, Equatable {
     public var coordination = Coordination()
     public var sandbox = Sandbox()
     public var fallback = Fallback()
+    /// The run store: "default" (runs.sqlite under the user's data directory), "none" (runs
+    /// are not recorded) or a path.
+    public var store = "default"
     public var faults = Faults()
     public var agents: [String: Agent] = [:]
     /// Where the profile came from ("built-in defaults" or a path), for messages and records.

@@ -126,6 +126,16 @@ public enum ProfileLoader {
                     default: throw r.unknown(k, v, in: "fallback", known: "failure_threshold, cooldown_ms, backends")
                     }
                 }
+            case "store":
+                try r.mapping(value, "store") { k, v in
+                    switch k {
+                    case "path":
+                        let path = try r.string(v, k)
+                        if path.isEmpty { throw r.error(at: v.mark, "'path' must be \"default\", \"none\" or a file path, got an empty string") }
+                        profile.store = path
+                    default: throw r.unknown(k, v, in: "store", known: "path")
+                    }
+                }
             case "faults":
                 try r.mapping(value, "faults") { k, v in
                     switch k {
@@ -151,7 +161,7 @@ public enum ProfileLoader {
                 }
             default:
                 throw r.unknown(key, value, in: "the profile",
-                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, agents")
+                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, store, agents")
             }
         }
         // Cross-field checks: each agent's share must fit in what the whole profile grants.

@@ -51,6 +51,8 @@ public enum ProfileRenderer {
             "  instructions: \(p.sandbox.instructions)",
             "  memory_mb: \(p.sandbox.memoryMB)",
             "  wall_s: \(num(p.sandbox.wallS))",
+            "store:",
+            "  path: \(quoted(p.store))",
             "fallback:",
             "  failure_threshold: \(p.fallback.failureThreshold)",
             "  cooldown_ms: \(p.fallback.cooldownMS)",

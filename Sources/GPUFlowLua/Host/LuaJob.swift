@@ -51,9 +51,22 @@ final class LuaJob: @unchecked Sendable {
 
     /// A fresh seed for anything the script did not seed itself, derived from the run seed and
     /// the order of requests, so a rerun with the same seed draws the same numbers.
+    /// Inside a workflow stage, task seeds come from the stage's key and its own counter, so a
+    /// stage's tasks get the same seeds whether the stages before it ran or came from the cache.
+    var seedScopes: [(base: UInt64, counter: UInt64)] = []
+
     func nextSeed() -> UInt64 {
-        seedCounter += 1
-        var z = env.seed &+ seedCounter &* 0x9E37_79B9_7F4A_7C15
+        var base = env.seed, n: UInt64
+        if var top = seedScopes.popLast() {
+            top.counter += 1
+            seedScopes.append(top)
+            base = top.base
+            n = top.counter
+        } else {
+            seedCounter += 1
+            n = seedCounter
+        }
+        var z = base &+ n &* 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
@@ -77,13 +90,15 @@ final class LuaJob: @unchecked Sendable {
         gf_pop(L, 1)
         lua_getfield(L, -1, "preload")
         for (module, file) in [("gpu", "gpu/init.lua"), ("gpu.nn", "gpu/nn.lua"), ("gpu.data", "gpu/data.lua"),
-                               ("gpu.metrics", "gpu/metrics.lua")] {
+                               ("gpu.metrics", "gpu/metrics.lua"), ("workflow", "workflow.lua")] {
             try loadFile("\(env.stdlibPath)/\(file)", chunkName: "@stdlib/\(file)")
+            env.modules.note(name: module, path: "stdlib/\(file)", text: lastLoadedText)
             lua_setfield(L, -2, module)
         }
         gf_pop(L, 3)
         // The prelude replaces print and makes await work from inside user coroutines.
         try loadFile("\(env.stdlibPath)/gpu/prelude.lua", chunkName: "@stdlib/gpu/prelude.lua")
+        env.modules.note(name: "prelude", path: "stdlib/gpu/prelude.lua", text: lastLoadedText)
         if gf_pcall(L, 0, 0, 0) != LUA_OK {
             let m = LuaStack.string(L, -1) ?? "?"
             gf_pop(L, 1)
@@ -100,10 +115,15 @@ final class LuaJob: @unchecked Sendable {
     }
 
     /// Loads a text chunk (never binary) and leaves it on the stack.
+    private var lastLoadedText = ""
+    /// The main script's text as it was loaded (what the manifest records).
+    private(set) var scriptText = ""
+
     private func loadFile(_ path: String, chunkName: String) throws {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw LuaError.file("cannot open \(path)")
         }
+        lastLoadedText = String(decoding: data, as: UTF8.self)
         let status = data.withUnsafeBytes { raw in
             gf_loadbuffer(L, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count, chunkName, "t")
         }
@@ -122,6 +142,7 @@ final class LuaJob: @unchecked Sendable {
             throw LuaError.file("cannot open script \(path): no such file")
         }
         try loadFile(path, chunkName: "@\(path)")
+        scriptText = lastLoadedText
         return makeThread(role: .main)
     }
 

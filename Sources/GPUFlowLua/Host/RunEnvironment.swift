@@ -1,6 +1,7 @@
 import Foundation
 import GPUFlowCore
 import GPUFlowML
+import GPUFlowStore
 import Logging
 
 /// What every job of one run shares: the orchestrator, the profile, the backend choice and the
@@ -26,9 +27,21 @@ public struct RunEnvironment: Sendable {
     /// What GPU work shares: the orchestrator's learning engine and breakers, the monitor and
     /// the profile's fallback for plain tasks.
     public var services: ExecutionServices {
-        ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
-                          quotas: quotas, buffers: buffers)
+        var s = ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
+                                  quotas: quotas, buffers: buffers)
+        s.observer = observer
+        s.checkpoints = store.map { StoreCheckpoints(store: $0) }
+        return s
     }
+    /// Where the run is recorded (nil: not recorded), under which id.
+    public var store: RunStore?
+    public var runID: String?
+    /// Hears task starts, epochs and results (the recorder and the progress display).
+    public var observer: RunObserver?
+    /// Whether workflow stages may come from the cache; a replay recomputes every stage.
+    public var stageLookups = true
+    /// Every module the scripts loaded, with its hash, for the manifest.
+    public let modules = ModuleLog()
     /// Each agent's tensor-memory quota, for the whole run.
     public let quotas: AgentQuotas
     /// Buffers allocated by memory_management tasks, for the run.

@@ -38,5 +38,19 @@ public enum RunMetrics {
         }
     }
 
+    /// The orchestrator's task records, from outside the Lua host.
+    public static func collectRecords(_ env: RunEnvironment) -> [TaskRecord] {
+        let box = RecordsBox()
+        let done = DispatchSemaphore(value: 0)
+        let orchestrator = env.orchestrator
+        Task.detached {
+            box.value = await orchestrator.records()
+            done.signal()
+        }
+        done.wait()
+        return box.value
+    }
+
+    private final class RecordsBox: @unchecked Sendable { var value: [TaskRecord] = [] }
     private final class ResultBox: @unchecked Sendable { var value: ([TaskRecord], PoolUsage)? }
 }

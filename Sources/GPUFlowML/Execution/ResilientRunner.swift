@@ -18,6 +18,10 @@ public struct ExecutionServices: Sendable {
     public let quotas: AgentQuotas?
     /// Buffers memory_management tasks allocated, for the run.
     public let buffers: DeviceBufferRegistry
+    /// Hears task starts, epochs and results (the run store, the progress display).
+    public var observer: RunObserver?
+    /// Keeps training checkpoints beyond the process, for resuming a killed run.
+    public var checkpoints: CheckpointStore?
 
     public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
                 fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),
@@ -77,7 +81,21 @@ public enum ResilientRunner {
         ])
         let shape = WorkloadShapes.shape(work, inputs: inputs)
         work = SearchMemory.warmStarted(work, inputs: inputs, learning: services.learning)
-        let recovery = Self.resumable(work) ? TrainingRecovery() : nil
+        var recovery = Self.resumable(work) ? TrainingRecovery() : nil
+        // A checkpoint a killed run left for exactly this task (same task, model, data, seed)
+        // lets it go on from its last finished epoch.
+        if recovery != nil, let store = services.checkpoints, let key = Self.checkpointKey(work, inputs: inputs, seed: seed) {
+            if let data = store.load(key: key), let r = try? TrainingRecovery(resumingFrom: data) {
+                recovery = r
+                services.logger.info("resuming training from a stored checkpoint", metadata: ["epoch": "\(r.completedEpochs)"])
+            }
+            recovery?.onCheckpoint = { store.save(key: key, checkpoint: $0) }
+        }
+        var epochs: Int?
+        if case .training(let t) = work { epochs = t.epochs }
+        services.observer?.taskStarted(id: taskID, name: taskName ?? work.name, kind: work.name, agent: agent, epochs: epochs)
+        let observer = services.observer, epochTotal = epochs ?? 0, label = taskName ?? work.name
+        let onEpoch: ((EpochMetrics) -> Void)? = observer.map { o in { m in o.epoch(id: taskID, name: label, metrics: m, of: epochTotal) } }
         var attempts: [TaskValue] = []
         var refusals: [String] = []
         var faults = 0
@@ -114,7 +132,7 @@ public enum ResilientRunner {
                         result = try MemoryTasks.run(m, backend: backend, services: services, agent: agent)
                     } else {
                         result = try WorkloadRunner.run(work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
-                                                        recovery: recovery)
+                                                        recovery: recovery, onEpoch: onEpoch)
                     }
                     let wall = Date().timeIntervalSince(t0)
                     services.breakers.recordSuccess(key)
@@ -128,6 +146,7 @@ public enum ResilientRunner {
                                                            doneFraction: doneFraction(work, resumedFrom: resumeFrom)))
                     }
                     SearchMemory.remember(work, inputs: inputs, result: result, learning: services.learning)
+                    services.observer?.taskFinished(id: taskID, name: label, kind: work.name, agent: agent, backend: backend.name, result: result)
                     var metrics = TaskMetrics(id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
                                               startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
                                               attempts: attempts.count, energyJ: energy)
@@ -164,6 +183,19 @@ public enum ResilientRunner {
     private static func zip2(_ a: Double?, _ b: Double?) -> (Double, Double)? {
         guard let a, let b else { return nil }
         return (a, b)
+    }
+
+    /// The identity of a training task's work: its parameters, its model's and data's bytes and
+    /// its seed. Two runs with the same key train identically.
+    static func checkpointKey(_ t: GPUTaskType, inputs: TaskInputs, seed: UInt64) -> String? {
+        guard case .training(let tr) = t, let model = inputs.model, let data = inputs.data,
+              let spec = try? JSONEncoder().encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
+        var h = Hasher256()
+        h.add(spec)
+        h.add(Data(modelBytes))
+        h.add(data.fingerprint)
+        h.add(Data(String(tr.seed ?? seed).utf8))
+        return h.hex
     }
 
     /// Gradient training keeps a checkpoint per epoch and can resume elsewhere; other work is

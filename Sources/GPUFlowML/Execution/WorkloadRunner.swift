@@ -23,7 +23,8 @@ public enum WorkloadRunner {
     /// `recovery`: where gradient training leaves a checkpoint after each epoch and resumes from
     /// (the fault-tolerant path of `ResilientRunner`).
     public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, device: DeviceSelection = .init(), seed: UInt64,
-                           cancel: CancellationToken = CancellationToken(), recovery: TrainingRecovery? = nil) throws -> TaskValue {
+                           cancel: CancellationToken = CancellationToken(), recovery: TrainingRecovery? = nil,
+                           onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TaskValue {
         switch task {
         case .training(let t):
             if case .reinforcement(let rl) = t.algorithm {
@@ -48,7 +49,7 @@ public enum WorkloadRunner {
                                                   seed: t.seed ?? seed, cancel: cancel)
             } else {
                 r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel,
-                                      recovery: recovery)
+                                      onEpoch: onEpoch, recovery: recovery)
             }
             let last = r.epochs.last
             var metrics: [(String, TaskValue)] = [
@@ -177,7 +178,8 @@ public enum WorkloadRunner {
     }
 
     static func latencyValue(_ l: LatencySummary) -> TaskValue {
-        .table([("mean", .number(l.mean)), ("p50", .number(l.p50)), ("p95", .number(l.p95)), ("p99", .number(l.p99)), ("max", .number(l.max))])
+        .table([("mean", .number(l.mean)), ("p50", .number(l.p50)), ("p95", .number(l.p95)), ("p99", .number(l.p99)), ("max", .number(l.max)),
+                ("histogram", .array(l.histogram.map { .table([("upper_ms", .number($0.upperMS)), ("count", .integer($0.count))]) }))])
     }
 
     /// What the device measured while the task ran: per-kernel GPU time and host↔device copies,

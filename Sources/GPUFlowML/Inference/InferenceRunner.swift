@@ -24,6 +24,8 @@ public struct LatencySummary: Sendable {
     public let p95: Double
     public let p99: Double
     public let max: Double
+    /// Counts in 16 logarithmic buckets from the fastest to the slowest sample: (upper bound ms, count).
+    public let histogram: [(upperMS: Double, count: Int)]
 
     /// Percentiles from an HdrHistogram of the samples (milliseconds, recorded in microseconds
     /// with three significant digits, so within 0.1 %); the mean and max are exact.
@@ -36,6 +38,11 @@ public struct LatencySummary: Sendable {
         p95 = pct(95)
         p99 = pct(99)
         max = samples.max() ?? 0
+        let lo = Swift.max(samples.min() ?? 0, 1e-6), hi = Swift.max(max, lo * 1.0001)
+        let edges = (1...16).map { lo * pow(hi / lo, Double($0) / 16) }
+        var counts = [Int](repeating: 0, count: 16)
+        for s in samples { counts[edges.firstIndex { s <= $0 * (1 + 1e-12) } ?? 15] += 1 }
+        histogram = samples.isEmpty ? [] : zip(edges, counts).map { ($0, $1) }
     }
 }
 

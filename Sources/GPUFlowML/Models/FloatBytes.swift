@@ -1,6 +1,6 @@
 /// Float32 arrays as little-endian bytes, bit for bit: the one encoding model files and
 /// checkpoints share.
-enum FloatBytes {
+public enum FloatBytes {
     static func encode(_ values: [Float], into bytes: inout [UInt8]) {
         bytes.reserveCapacity(bytes.count + values.count * 4)
         for v in values {
@@ -9,14 +9,14 @@ enum FloatBytes {
         }
     }
 
-    static func encode(_ values: [Float]) -> [UInt8] {
+    public static func encode(_ values: [Float]) -> [UInt8] {
         var out: [UInt8] = []
         encode(values, into: &out)
         return out
     }
 
     /// `count` floats starting at byte `offset`; the caller has checked the bytes are there.
-    static func decode(_ b: [UInt8], offset: Int, count: Int) -> [Float] {
+    public static func decode(_ b: [UInt8], offset: Int, count: Int) -> [Float] {
         (0..<count).map { j in
             let o = offset + 4 * j
             return Float(bitPattern: UInt32(b[o]) | UInt32(b[o + 1]) << 8 | UInt32(b[o + 2]) << 16 | UInt32(b[o + 3]) << 24)

@@ -25,10 +25,13 @@ public enum ModelFile {
     }
 
     /// The file's bytes for a model.
-    static func encode(_ model: MLPModel) throws -> [UInt8] {
+    public static func encode(_ model: MLPModel) throws -> [UInt8] {
         let header = Header(format: 1, id: model.objectID,
                             layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) })
-        let json = [UInt8](try JSONEncoder().encode(header))
+        // Sorted keys: the same model gives the same bytes in every process (its content hash).
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let json = [UInt8](try encoder.encode(header))
         var bytes = magic
         let n = UInt32(json.count)
         bytes += [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)]
@@ -58,7 +61,7 @@ public enum ModelFile {
     }
 
     /// A model from the file's bytes; `file` names the source in errors.
-    static func decode(_ bytes: [UInt8], file path: String) throws -> MLPModel {
+    public static func decode(_ bytes: [UInt8], file path: String) throws -> MLPModel {
         guard bytes.count >= 12, Array(bytes[0..<8]) == magic else {
             throw DataError(file: path, "not a gpuflow model file (bad magic at offset 0)")
         }

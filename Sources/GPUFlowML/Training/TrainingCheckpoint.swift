@@ -96,9 +96,11 @@ struct TrainingCheckpoint: Codable {
         try c.encode(optimizerState.map(Self.pack), forKey: .optimizerState)
     }
 
+    func encoded() throws -> Data { try JSONEncoder().encode(self) }
+
     /// Written beside and renamed into place, so a crash never leaves half a checkpoint.
     func save(path: String) throws {
-        let data = try JSONEncoder().encode(self)
+        let data = try encoded()
         let tmp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, path) == 0 else {
             try? FileManager.default.removeItem(atPath: tmp)
@@ -124,8 +126,17 @@ struct TrainingCheckpoint: Codable {
 /// epoch here, and a retry on another backend (after a device fault) starts from it, so no
 /// finished epoch is trained twice or lost.
 public final class TrainingRecovery: @unchecked Sendable {
-    var checkpoint: TrainingCheckpoint?
+    var checkpoint: TrainingCheckpoint? {
+        didSet { if let c = checkpoint, let onCheckpoint, let data = try? c.encoded() { onCheckpoint(data) } }
+    }
+    /// Called with each new checkpoint, encoded (the run store keeps it).
+    var onCheckpoint: ((Data) -> Void)?
     public init() {}
+
+    /// Starts from an encoded checkpoint (one a killed run left in the store).
+    public init(resumingFrom data: Data) throws {
+        checkpoint = try JSONDecoder().decode(TrainingCheckpoint.self, from: data)
+    }
     /// Epochs finished so far (0 before the first).
     public var completedEpochs: Int { checkpoint?.epoch ?? 0 }
 }

@@ -45,75 +45,77 @@ struct Run: ParsableCommand {
         return (Array(scripts.dropLast(n)), Array(scripts.suffix(n)))
     }
 
+    @Option(help: "The run store (SQLite) to record into: a path, or none; default: the profile's store.path, else runs.sqlite under the data directory.")
+    var store: String?
+
+    @Option(help: "Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.")
+    var resume: String?
+
+    @Flag(help: "No progress display.")
+    var quiet = false
+
+    @Flag(help: "Progress and script output as newline-delimited JSON events on stdout.")
+    var json = false
+
     func run() throws {
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .warning
-            h.metadata["run.seed"] = "\(seed)"
             return h
         }
-        var resolved = Profile()
-        if let profile {
-            do { resolved = try ProfileLoader.load(path: profile) } catch { fail("\(error)", code: ExitStatus.badInput) }
-        }
-        if let backend { resolved.device.backend = backend }
-        let choice: BackendSelector.Choice
-        do {
-            choice = try BackendSelector.make(resolved.device.backend, device: DeviceSelection(profile: resolved))
-        } catch {
-            fail("no usable device: \(error)", code: ExitStatus.noDevice)
-        }
-        let stdlib: String
-        do { stdlib = try StdlibLocator.find() } catch { fail("\(error)", code: ExitStatus.badInput) }
-        let (scripts, scriptArguments) = split
-        guard !scripts.isEmpty else { fail("no script given (gpuflow run SCRIPT... [-- ARGS])", code: ExitStatus.badInput) }
-        let agents: [String?]
-        if agent.isEmpty {
-            agents = scripts.count == 1 ? [nil] : scripts.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
-        } else if agent.count == scripts.count {
-            agents = agent
+        let plan: RunPlan
+        var resumedFrom: String?
+        if let resume {
+            (plan, resumedFrom) = resumePlan(resume)
         } else {
-            fail("\(agent.count) --agent names for \(scripts.count) scripts: give one per script, in order, or none", code: ExitStatus.badInput)
-        }
-        for case let a? in agents where !resolved.agents.isEmpty && resolved.agents[a] == nil {
-            fail("agent '\(a)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
-                 code: ExitStatus.badInput)
-        }
-        // Tasks run on the backend resolved here ("auto" becomes cpu or vulkan once, for the whole run).
-        let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
-        let env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved), profile: resolved,
-                                 backend: concrete, backendName: choice.backend.name, backendReason: choice.reason, seed: seed, stdlibPath: stdlib)
-        if let m = metricsOut {  // refuse an unwritable path before any work is done
-            guard FileManager.default.createFile(atPath: m, contents: Data()) else {
-                fail("--metrics-out \(m): cannot create the file", code: ExitStatus.badInput)
+            var resolved = Profile()
+            if let profile {
+                do { resolved = try ProfileLoader.load(path: profile) } catch { fail("\(error)", code: ExitStatus.badInput) }
             }
-        }
-        if env.orchestrator.learning.skippedHistoryLines > 0, let store = env.orchestrator.learning.store {
-            FileHandle.standardError.write(Data("warning: learning history \(store.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
-        }
-        let requests = zip(scripts, agents).map { ScriptRequest(path: $0, arguments: scriptArguments, agent: $1) }
-        let results = LuaHost(environment: env).run(requests)
-        env.monitor.stop()
-        if let m = metricsOut {
-            let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
-                : TaskValueJSON.encode(RunMetrics.collectNow(env)) + "\n"
-            do { try text.write(toFile: m, atomically: true, encoding: .utf8) } catch {
-                FileHandle.standardError.write(Data("warning: --metrics-out \(m): \(error)\n".utf8))
+            if let backend { resolved.device.backend = backend }
+            let (scripts, scriptArguments) = split
+            guard !scripts.isEmpty else { fail("no script given (gpuflow run SCRIPT... [-- ARGS])", code: ExitStatus.badInput) }
+            let agents: [String?]
+            if agent.isEmpty {
+                agents = scripts.count == 1 ? [nil] : scripts.map { URL(fileURLWithPath: $0).deletingPathExtension().lastPathComponent }
+            } else if agent.count == scripts.count {
+                agents = agent
+            } else {
+                fail("\(agent.count) --agent names for \(scripts.count) scripts: give one per script, in order, or none", code: ExitStatus.badInput)
             }
-        }
-        if let e = env.orchestrator.learning.persistenceError {
-            FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
-        }
-        for result in results {
-            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
-            if let message = result.message {
-                var text = "error: \(message)\n"
-                if let tb = result.traceback { text += tb + "\n" }
-                FileHandle.standardError.write(Data(text.utf8))
+            for case let a? in agents where !resolved.agents.isEmpty && resolved.agents[a] == nil {
+                fail("agent '\(a)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
+                     code: ExitStatus.badInput)
             }
+            plan = RunPlan(scripts: scripts, agents: agents, arguments: scriptArguments, profile: resolved, seed: seed)
         }
-        // The first script that failed decides the exit code; the others' errors are printed too.
-        if let failed = results.first(where: { $0.exitCode != 0 }) { throw ExitCode(failed.exitCode) }
+        let executor = RunExecutor(progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
+                                   resumedFrom: resumedFrom)
+        let outcome = executor.execute(plan)
+        if let id = outcome.runID, isatty(STDERR_FILENO) != 0, !quiet, !json {
+            FileHandle.standardError.write(Data("gpuflow: run \(id) recorded (gpuflow runs show \(id))\n".utf8))
+        }
+        if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
+    }
+
+    /// The plan of a recorded run, to go on with: its scripts, agents, arguments, profile and seed.
+    private func resumePlan(_ id: String) -> (RunPlan, String) {
+        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else {
+            fail("--resume needs a run store (not --store none)", code: ExitStatus.badInput)
+        }
+        do {
+            let run = try st.resolve(id)
+            let s = try st.summary(run)
+            guard s.status != "succeeded" else { fail("run \(run) succeeded; there is nothing to resume (gpuflow replay \(run) runs it again)", code: ExitStatus.badInput) }
+            guard s.status != "running" else { fail("run \(run) is still running (pid alive); resume it once it has ended", code: ExitStatus.badInput) }
+            let m = try st.manifest(run)
+            var profile = try ProfileLoader.parse(m.profile, file: "manifest of \(run)")
+            profile.source = m.profilePath ?? "built-in defaults"
+            if let backend { profile.device.backend = backend }
+            return (RunPlan(scripts: m.scripts.map(\.path), agents: m.scripts.map(\.agent), arguments: m.arguments, profile: profile, seed: m.seed), run)
+        } catch {
+            fail("\(error)", code: ExitStatus.badInput)
+        }
     }
 }
 

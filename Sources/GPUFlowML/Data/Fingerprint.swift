@@ -1,0 +1,26 @@
+import Crypto
+import Foundation
+
+/// Incremental SHA-256, for identities built from several parts (a task's key, a data set's).
+public struct Hasher256 {
+    private var h = SHA256()
+    public init() {}
+    public mutating func add(_ d: Data) {
+        var n = UInt64(d.count).littleEndian
+        h.update(data: Data(bytes: &n, count: 8))  // length-prefixed: parts cannot run together
+        h.update(data: d)
+    }
+    public mutating func add(_ s: String) { add(Data(s.utf8)) }
+    public var hex: String { h.finalize().map { String(format: "%02x", $0) }.joined() }
+}
+
+extension Dataset {
+    /// SHA-256 of the shape, features and labels: equal for equal data, whatever its source.
+    public var fingerprint: Data {
+        var h = Hasher256()
+        h.add("\(rows)x\(cols)")
+        h.add(Data(FloatBytes.encode(features)))
+        h.add(Data(FloatBytes.encode(labels)))
+        return Data(h.hex.utf8)
+    }
+}

@@ -1,0 +1,18 @@
+import Foundation
+import GPUFlowCore
+
+/// Hears what the workloads do while they do it: the run recorder (the store) and the progress
+/// display both listen here. Called on workload threads; implementations synchronize.
+public protocol RunObserver: AnyObject, Sendable {
+    func taskStarted(id: Int?, name: String, kind: String, agent: String?, epochs: Int?)
+    func epoch(id: Int?, name: String, metrics: EpochMetrics, of total: Int)
+    func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue)
+}
+
+/// Where training keeps its per-epoch checkpoints beyond the process, so a run killed mid-way
+/// resumes from its last finished epoch (`gpuflow run --resume`). Keyed by a hash of the task,
+/// its model, its data and its seed.
+public protocol CheckpointStore: AnyObject, Sendable {
+    func save(key: String, checkpoint: Data)
+    func load(key: String) -> Data?
+}

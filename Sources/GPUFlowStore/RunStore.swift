@@ -1,0 +1,388 @@
+import Foundation
+import GRDB
+
+/// Runs, tasks, parameters, metrics, events, artifacts and cached stages in one SQLite file
+/// (GRDB, WAL: several gpuflow processes write safely, and a crash leaves the database
+/// consistent). Artifacts are files named by their SHA-256 beside the database, written to a
+/// temporary name and renamed, so a crash never leaves half a model under a hash.
+public final class RunStore: @unchecked Sendable {
+    public let path: String
+    public let artifactDirectory: String
+    private let db: DatabasePool
+
+    /// `$GPUFLOW_DATA_DIR/runs.sqlite` (or the XDG / ~/.local/share equivalent).
+    public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let d = environment["GPUFLOW_DATA_DIR"], !d.isEmpty { return d + "/runs.sqlite" }
+        if let x = environment["XDG_DATA_HOME"], !x.isEmpty { return x + "/gpuflow/runs.sqlite" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/gpuflow/runs.sqlite"
+    }
+
+    /// `busyTimeout`: how long a write waits for another process's write before giving up.
+    public init(path: String, busyTimeout: Double = 5) throws {
+        self.path = path
+        artifactDirectory = (path as NSString).deletingLastPathComponent + "/artifacts"
+        let dir = (path as NSString).deletingLastPathComponent
+        do {
+            try FileManager.default.createDirectory(atPath: dir.isEmpty ? "." : dir, withIntermediateDirectories: true)
+        } catch {
+            throw StoreError.unwritable(path: path, detail: error.localizedDescription)
+        }
+        var config = Configuration()
+        config.busyMode = .timeout(busyTimeout)
+        do {
+            db = try DatabasePool(path: path, configuration: config)
+            try Self.migrator.migrate(db)
+        } catch {
+            throw Self.map(error, path: path)
+        }
+    }
+
+    static func map(_ error: Error, path: String) -> Error {
+        guard let e = error as? DatabaseError else { return error }
+        switch e.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT: return StoreError.corrupt(path: path, detail: e.message ?? "\(e)")
+        case .SQLITE_BUSY, .SQLITE_LOCKED: return StoreError.locked(path: path)
+        case .SQLITE_FULL: return StoreError.full(path: path)
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR: return StoreError.unwritable(path: path, detail: e.message ?? "\(e)")
+        default: return error
+        }
+    }
+
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.write(body) } catch { throw Self.map(error, path: path) }
+    }
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do { return try db.read(body) } catch { throw Self.map(error, path: path) }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, exit_code INTEGER, started_at REAL NOT NULL, ended_at REAL,
+                                   script TEXT NOT NULL, seed INTEGER NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
+                                   manifest TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, resumed_from TEXT);
+                CREATE TABLE tasks (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, agent TEXT,
+                                    state TEXT NOT NULL, backend TEXT, submitted_at REAL, started_at REAL, finished_at REAL, error TEXT,
+                                    PRIMARY KEY (run_id, task_id));
+                CREATE TABLE metrics (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL, step INTEGER, value REAL NOT NULL);
+                CREATE INDEX metrics_run ON metrics (run_id, task_id);
+                CREATE TABLE params (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                CREATE TABLE events (run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
+                CREATE INDEX events_run ON events (run_id);
+                CREATE TABLE samples (run_id TEXT NOT NULL, t REAL NOT NULL, resident_bytes REAL, pool_bytes REAL);
+                CREATE TABLE artifacts (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created_at REAL NOT NULL);
+                CREATE TABLE run_artifacts (run_id TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, kind TEXT NOT NULL, task_id INTEGER);
+                CREATE INDEX run_artifacts_run ON run_artifacts (run_id);
+                CREATE TABLE stages (key TEXT PRIMARY KEY, name TEXT NOT NULL, run_id TEXT NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL);
+                CREATE INDEX stages_run ON stages (run_id, name);
+                """)
+        }
+        return m
+    }
+
+    // MARK: Runs
+
+    /// A run id that sorts by time and says when: r20261129-122931-7f3a.
+    public static func newRunID() -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return "r" + f.string(from: Date()) + "-" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+    }
+
+    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil) throws -> String {
+        let json = try m.json()
+        try write { db in
+            try db.execute(sql: """
+                INSERT INTO runs (id, status, started_at, script, seed, backend, device, manifest, pid, host, resumed_from)
+                VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, m.startedAt, m.scripts.map(\.path).joined(separator: " "), Int64(bitPattern: m.seed), m.backend, m.device,
+                                 json, Int(m.pid), m.host, resumedFrom])
+        }
+        return id
+    }
+
+    public func finishRun(_ id: String, status: String, exitCode: Int32, manifest: Manifest) throws {
+        let json = try manifest.json()
+        try write { db in
+            try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
+                           arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
+        }
+    }
+
+    /// Runs still marked running whose process is gone (killed, crashed, power lost) are
+    /// interrupted; a run on another host is left alone. Returns how many changed.
+    @discardableResult
+    public func markInterrupted() throws -> Int {
+        let host = ProcessInfo.processInfo.hostName
+        let running = try read { db in try Row.fetchAll(db, sql: "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", arguments: [host]) }
+        var n = 0
+        for r in running {
+            let pid: Int = r["pid"]
+            if pid > 0, kill(pid_t(pid), 0) == 0 || errno == EPERM { continue }
+            let id: String = r["id"]
+            try write { db in try db.execute(sql: "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", arguments: [id]) }
+            n += 1
+        }
+        return n
+    }
+
+    public struct RunSummary: Sendable {
+        public let id: String
+        public let status: String
+        public let exitCode: Int?
+        public let startedAt: Double
+        public let endedAt: Double?
+        public let script: String
+        public let backend: String
+        public let tasks: Int
+        public let resumedFrom: String?
+    }
+
+    public func runs(limit: Int = 50) throws -> [RunSummary] {
+        try markInterrupted()
+        return try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r ORDER BY started_at DESC LIMIT ?
+                """, arguments: [limit]).map(Self.summary)
+        }
+    }
+
+    private static func summary(_ r: Row) -> RunSummary {
+        RunSummary(id: r["id"], status: r["status"], exitCode: r["exit_code"], startedAt: r["started_at"], endedAt: r["ended_at"],
+                   script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])
+    }
+
+    /// A run id, or a unique prefix of one, or "last".
+    public func resolve(_ idOrPrefix: String) throws -> String {
+        try markInterrupted()
+        let ids: [String] = try read { db in
+            if idOrPrefix == "last" { return try String.fetchAll(db, sql: "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1") }
+            return try String.fetchAll(db, sql: "SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY started_at DESC",
+                                       arguments: [idOrPrefix, idOrPrefix + "%"])
+        }
+        if ids.contains(idOrPrefix) { return idOrPrefix }
+        guard ids.count == 1, let only = ids.first else {
+            if ids.count > 1 { throw StoreError.unknownRun("\(idOrPrefix) (ambiguous: \(ids.prefix(5).joined(separator: ", ")))") }
+            throw StoreError.unknownRun(idOrPrefix)
+        }
+        return only
+    }
+
+    public func summary(_ id: String) throws -> RunSummary {
+        guard let r = try read({ db in
+            try Row.fetchOne(db, sql: "SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r WHERE id = ?", arguments: [id])
+        }) else { throw StoreError.unknownRun(id) }
+        return Self.summary(r)
+    }
+
+    public func manifest(_ id: String) throws -> Manifest {
+        guard let json = try read({ db in try String.fetchOne(db, sql: "SELECT manifest FROM runs WHERE id = ?", arguments: [id]) }) else {
+            throw StoreError.unknownRun(id)
+        }
+        return try Manifest.decode(json, run: id)
+    }
+
+    // MARK: Tasks, metrics, parameters, events
+
+    public struct TaskRow: Sendable, Equatable {
+        public var taskID: Int
+        public var name: String
+        public var type: String
+        public var agent: String?
+        public var state: String
+        public var backend: String?
+        public var submittedAt: Double?
+        public var startedAt: Double?
+        public var finishedAt: Double?
+        public var error: String?
+        public init(taskID: Int, name: String, type: String, agent: String?, state: String, backend: String?, submittedAt: Double?,
+                    startedAt: Double?, finishedAt: Double?, error: String?) {
+            self.taskID = taskID
+            self.name = name
+            self.type = type
+            self.agent = agent
+            self.state = state
+            self.backend = backend
+            self.submittedAt = submittedAt
+            self.startedAt = startedAt
+            self.finishedAt = finishedAt
+            self.error = error
+        }
+    }
+
+    public func recordTasks(_ run: String, _ rows: [TaskRow]) throws {
+        try write { db in
+            for t in rows {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
+                    VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
+                    """, arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt, t.startedAt,
+                                     t.finishedAt, t.error])
+            }
+        }
+    }
+
+    public func tasks(_ run: String) throws -> [TaskRow] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM tasks WHERE run_id = ? ORDER BY task_id", arguments: [run]).map { r in
+                TaskRow(taskID: r["task_id"], name: r["name"], type: r["type"], agent: r["agent"], state: r["state"], backend: r["backend"],
+                        submittedAt: r["submitted_at"], startedAt: r["started_at"], finishedAt: r["finished_at"], error: r["error"])
+            }
+        }
+    }
+
+    public struct Metric: Sendable, Equatable {
+        public var taskID: Int
+        public var key: String
+        public var step: Int?
+        public var value: Double
+        public init(taskID: Int, key: String, step: Int? = nil, value: Double) {
+            self.taskID = taskID
+            self.key = key
+            self.step = step
+            self.value = value
+        }
+    }
+
+    public func recordMetrics(_ run: String, _ metrics: [Metric]) throws {
+        guard !metrics.isEmpty else { return }
+        try write { db in
+            for m in metrics where m.value.isFinite {
+                try db.execute(sql: "INSERT INTO metrics (run_id, task_id, key, step, value) VALUES (?, ?, ?, ?, ?)",
+                               arguments: [run, m.taskID, m.key, m.step, m.value])
+            }
+        }
+    }
+
+    public func metrics(_ run: String) throws -> [Metric] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY task_id, key, step", arguments: [run]).map { r in
+                Metric(taskID: r["task_id"], key: r["key"], step: r["step"], value: r["value"])
+            }
+        }
+    }
+
+    public func recordParams(_ run: String, _ params: [String: String]) throws {
+        try write { db in
+            for (k, v) in params { try db.execute(sql: "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [run, k, v]) }
+        }
+    }
+
+    public func params(_ run: String) throws -> [String: String] {
+        try read { db in
+            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [run])
+                .map { ($0["key"] as String, $0["value"] as String) })
+        }
+    }
+
+    public func recordEvent(_ run: String, kind: String, body: String, at: Double = Date().timeIntervalSince1970) throws {
+        try write { db in try db.execute(sql: "INSERT INTO events (run_id, at, kind, body) VALUES (?, ?, ?, ?)", arguments: [run, at, kind, body]) }
+    }
+
+    public func events(_ run: String) throws -> [(at: Double, kind: String, body: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT at, kind, body FROM events WHERE run_id = ? ORDER BY rowid", arguments: [run]).map { ($0["at"], $0["kind"], $0["body"]) }
+        }
+    }
+
+    public func recordSamples(_ run: String, _ samples: [(t: Double, resident: Double?, pool: Double?)]) throws {
+        guard !samples.isEmpty else { return }
+        try write { db in
+            for s in samples {
+                try db.execute(sql: "INSERT INTO samples (run_id, t, resident_bytes, pool_bytes) VALUES (?, ?, ?, ?)", arguments: [run, s.t, s.resident, s.pool])
+            }
+        }
+    }
+
+    public func samples(_ run: String) throws -> [(t: Double, resident: Double?, pool: Double?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT t, resident_bytes, pool_bytes FROM samples WHERE run_id = ? ORDER BY t", arguments: [run])
+                .map { ($0["t"], $0["resident_bytes"], $0["pool_bytes"]) }
+        }
+    }
+
+    // MARK: Artifacts
+
+    /// Stores bytes under their SHA-256 (once) and returns the hash.
+    @discardableResult
+    public func putArtifact(_ data: Data, kind: String) throws -> String {
+        let hash = ContentHash.of(data)
+        let file = artifactPath(hash)
+        if !FileManager.default.fileExists(atPath: file) {
+            let dir = (file as NSString).deletingLastPathComponent
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+                let tmp = file + ".tmp-\(getpid())"
+                try data.write(to: URL(fileURLWithPath: tmp))
+                if rename(tmp, file) != 0 { throw StoreError.unwritable(path: file, detail: String(cString: strerror(errno))) }
+            } catch let e as StoreError {
+                throw e
+            } catch {
+                let full = (error as NSError).code == NSFileWriteOutOfSpaceError
+                throw full ? StoreError.full(path: file) : StoreError.unwritable(path: file, detail: error.localizedDescription)
+            }
+        }
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
+                           arguments: [hash, kind, data.count, Date().timeIntervalSince1970])
+        }
+        return hash
+    }
+
+    public func artifactPath(_ hash: String) -> String { artifactDirectory + "/" + hash.prefix(2) + "/" + hash }
+
+    public func artifact(_ hash: String) throws -> Data {
+        guard let d = FileManager.default.contents(atPath: artifactPath(hash)) else { throw StoreError.missingArtifact(hash) }
+        guard ContentHash.of(d) == hash else { throw StoreError.corrupt(path: artifactPath(hash), detail: "its content does not match its hash") }
+        return d
+    }
+
+    public func linkArtifact(_ run: String, name: String, hash: String, kind: String, taskID: Int? = nil) throws {
+        try write { db in
+            try db.execute(sql: "INSERT INTO run_artifacts (run_id, name, hash, kind, task_id) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [run, name, hash, kind, taskID])
+        }
+    }
+
+    public func artifacts(_ run: String) throws -> [(name: String, hash: String, kind: String, taskID: Int?)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT name, hash, kind, task_id FROM run_artifacts WHERE run_id = ? ORDER BY rowid", arguments: [run])
+                .map { ($0["name"], $0["hash"], $0["kind"], $0["task_id"]) }
+        }
+    }
+
+    // MARK: Cached stages
+
+    public struct Stage: Sendable, Equatable {
+        public let key: String
+        public let name: String
+        public let run: String
+        public let result: String
+    }
+
+    public func stage(_ key: String) throws -> Stage? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM stages WHERE key = ?", arguments: [key]).map {
+                Stage(key: $0["key"], name: $0["name"], run: $0["run_id"], result: $0["result"])
+            }
+        }
+    }
+
+    public func putStage(key: String, name: String, run: String, result: String) throws {
+        try write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO stages (key, name, run_id, result, created_at) VALUES (?, ?, ?, ?, ?)",
+                           arguments: [key, name, run, result, Date().timeIntervalSince1970])
+        }
+    }
+
+    public func stages(run: String) throws -> [Stage] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM stages WHERE run_id = ? ORDER BY created_at", arguments: [run]).map {
+                Stage(key: $0["key"], name: $0["name"], run: $0["run_id"], result: $0["result"])
+            }
+        }
+    }
+}

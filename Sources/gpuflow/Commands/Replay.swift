@@ -1,0 +1,100 @@
+import ArgumentParser
+import Foundation
+import GPUFlowCore
+import Logging
+import GPUFlowStore
+
+/// `gpuflow replay RUN`: runs a recorded run again from its manifest (scripts, profile, seed,
+/// arguments, backend) and says whether the results are identical, or how they differ.
+/// Exit 0 identical, 1 different (or the replay failed), 2 it cannot be replayed as recorded.
+struct Replay: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Run a recorded run again and compare its results bit for bit.")
+
+    @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
+    @Option(help: "The run store.") var store: String?
+    @Flag(help: "Run the script text recorded in the manifest even where the file has changed since.") var recorded = false
+    @Flag(help: "No progress display.") var quiet = false
+
+    func run() throws {
+        LoggingSystem.bootstrapQuietly()
+        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("replay needs a run store", code: ExitStatus.badInput) }
+        let id: String, m: Manifest
+        do {
+            id = try st.resolve(runID)
+            m = try st.manifest(id)
+        } catch {
+            fail("\(error)", code: ExitStatus.badInput)
+        }
+        var scripts: [String] = []
+        var temporary: [String] = []
+        defer { for t in temporary { try? FileManager.default.removeItem(atPath: t) } }
+        for s in m.scripts {
+            let now = FileManager.default.contents(atPath: s.path).map { ContentHash.of($0) }
+            if now == s.hash {
+                scripts.append(s.path)
+            } else if recorded {
+                // Beside the original, so its requires resolve as they did.
+                let dir = (s.path as NSString).deletingLastPathComponent
+                let copy = (dir.isEmpty ? "." : dir) + "/.gpuflow-replay-\(s.hash.prefix(12)).lua"
+                guard FileManager.default.createFile(atPath: copy, contents: Data(s.text.utf8)) else {
+                    fail("cannot write the recorded script beside \(s.path)", code: ExitStatus.badInput)
+                }
+                temporary.append(copy)
+                scripts.append(copy)
+            } else {
+                let why = now == nil ? "is missing" : "changed since the run (sha256 \(s.hash.prefix(12))… then, \(now?.prefix(12) ?? "")… now)"
+                fail("cannot replay \(id) exactly: \(s.path) \(why); --recorded runs the text the manifest recorded", code: ExitStatus.badInput)
+            }
+        }
+        for mod in m.modules where !mod.path.hasPrefix("stdlib/") {
+            let now = FileManager.default.contents(atPath: mod.path).map { ContentHash.of($0) }
+            guard now == mod.hash else {
+                fail("cannot replay \(id) exactly: module \(mod.name) (\(mod.path)) \(now == nil ? "is missing" : "changed since the run")", code: ExitStatus.badInput)
+            }
+        }
+        var profile: Profile
+        do { profile = try ProfileLoader.parse(m.profile, file: "manifest of \(id)") } catch { fail("\(error)", code: ExitStatus.badInput) }
+        profile.device.backend = BackendKind(rawValue: m.backend) ?? profile.device.backend
+        let plan = RunPlan(scripts: scripts, agents: m.scripts.map(\.agent), arguments: m.arguments, profile: profile, seed: m.seed)
+        let outcome = RunExecutor(progress: quiet ? .quiet : ProgressDisplay.mode(quiet: false, json: false), metricsOut: nil,
+                                  storePath: store ?? st.path, resumedFrom: nil, stageLookups: false).execute(plan)
+        guard let new = outcome.runID else { fail("the replay was not recorded", code: ExitStatus.badInput) }
+        do {
+            let c = try RunComparison.compare(st, id, new)
+            if c.identical {
+                print("replay of \(id) as \(new): identical — \(c.metrics.count) metrics and \(c.models.count) model hashes match bit for bit (backend \(m.backend))")
+            } else {
+                print("replay of \(id) as \(new): DIFFERENT in \(c.differences.count) of \(c.metrics.count + c.models.count) values")
+                for d in c.differences.prefix(20) { print("  \(d.key): \(d.a) → \(d.b)") }
+            }
+            if outcome.exitCode != 0 || !c.identical { throw ExitCode(1) }
+        } catch let e as ExitCode {
+            throw e
+        } catch {
+            fail("\(error)", code: ExitStatus.badInput)
+        }
+    }
+}
+
+/// `gpuflow report RUN`: one self-contained HTML file with the run's charts and manifest.
+struct Report: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Write a run's report: one HTML file with SVG charts and the manifest.")
+    @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
+    @Option(help: "The run store.") var store: String?
+    @Option(help: "Where to write it (default: report-RUN.html).") var out: String?
+
+    func run() throws {
+        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("report needs a run store", code: ExitStatus.badInput) }
+        do {
+            let id = try st.resolve(runID)
+            let html = try ReportBuilder.html(store: st, run: id)
+            let path = out ?? "report-\(id).html"
+            do { try html.write(toFile: path, atomically: true, encoding: .utf8) } catch {
+                fail("cannot write \(path): \(error.localizedDescription)", code: ExitStatus.badInput)
+            }
+            print(path)
+        } catch {
+            fail("\(error)", code: ExitStatus.badInput)
+        }
+    }
+}

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import GPUFlowCore
+import Logging
+import GPUFlowStore
+
+/// `gpuflow runs list | show RUN | compare RUN RUN`: the run store, read.
+struct Runs: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List, show and compare recorded runs.",
+        subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
+
+    struct StoreOption: ParsableArguments {
+        @Option(help: "The run store (default: runs.sqlite under the data directory).")
+        var store: String?
+        func open() -> RunStore {
+            let path = store ?? RunStore.defaultPath()
+            guard FileManager.default.fileExists(atPath: path) else { fail("no run store at \(path) (nothing recorded yet)", code: ExitStatus.badInput) }
+            do { return try RunStore(path: path) } catch { fail("\(error)", code: ExitStatus.badInput) }
+        }
+    }
+
+    static func time(_ t: Double) -> String {
+        let f = DateFormatter()
+        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return f.string(from: Date(timeIntervalSince1970: t))
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The newest runs first.")
+        @OptionGroup var options: StoreOption
+        @Option(help: "How many runs.") var limit = 20
+        func run() throws {
+            let store = options.open()
+            let runs: [RunStore.RunSummary]
+            do { runs = try store.runs(limit: limit) } catch { fail("\(error)", code: ExitStatus.badInput) }
+            print("run                    status       started (UTC)        seconds  tasks  backend  script")
+            for r in runs {
+                let secs = r.endedAt.map { String(format: "%.2f", $0 - r.startedAt) } ?? "—"
+                print([r.id.padding(toLength: 22, withPad: " ", startingAt: 0), r.status.padding(toLength: 12, withPad: " ", startingAt: 0),
+                       Runs.time(r.startedAt), secs.leftPad(8), String(r.tasks).leftPad(5) + "  " + r.backend.padding(toLength: 7, withPad: " ", startingAt: 0),
+                       r.script + (r.resumedFrom.map { " (resumes \($0))" } ?? "")].joined(separator: " "))
+            }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "A run's manifest, tasks, final metrics, models and stages.")
+        @OptionGroup var options: StoreOption
+        @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
+        func run() throws {
+            let store = options.open()
+            do {
+                let id = try store.resolve(runID)
+                let s = try store.summary(id), m = try store.manifest(id)
+                print("run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
+                print("started \(Runs.time(m.startedAt)) UTC" + (m.endedAt.map { String(format: ", %.3f s", $0 - m.startedAt) } ?? ""))
+                for sc in m.scripts { print("script  \(sc.path)\(sc.agent.map { " (agent \($0))" } ?? "")  sha256 \(sc.hash.prefix(16))…") }
+                for mod in m.modules { print("module  \(mod.name)  \(mod.path)  sha256 \(mod.hash.prefix(16))…") }
+                print("seed \(m.seed), arguments [\(m.arguments.joined(separator: " "))], backend \(m.backend) (\(m.backendReason))")
+                print("device \(m.device); driver \(m.driver); gpuflow \(m.gpuflowVersion) (\(m.build)) on \(m.host)")
+                print("\ntasks:")
+                for t in try store.tasks(id) {
+                    let secs = (t.startedAt != nil && t.finishedAt != nil) ? String(format: "%.3f s", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
+                    print("  #\(t.taskID) \(t.name) [\(t.type)] \(t.state) on \(t.backend ?? "—")\(t.agent.map { " agent \($0)" } ?? ""), \(secs)\(t.error.map { ": \($0)" } ?? "")")
+                }
+                let finals = try store.metrics(id).filter { $0.step == nil && !RunComparison.isTiming($0.key) }
+                if !finals.isEmpty {
+                    print("\nmetrics:")
+                    for f in finals { print("  task \(f.taskID) \(f.key) = \(f.value)") }
+                }
+                let arts = try store.artifacts(id)
+                if !arts.isEmpty {
+                    print("\nartifacts:")
+                    for a in arts { print("  \(a.kind) \(a.name): sha256 \(a.hash)") }
+                }
+                let stages = try store.stages(run: id)
+                if !stages.isEmpty { print("\nstages run and cached: " + stages.map(\.name).joined(separator: ", ")) }
+                print("\nprofile:\n" + m.profile.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            } catch {
+                fail("\(error)", code: ExitStatus.badInput)
+            }
+        }
+    }
+
+    struct Compare: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
+        @OptionGroup var options: StoreOption
+        @Argument(help: "The first run.") var a: String
+        @Argument(help: "The second run.") var b: String
+        @Flag(help: "Show only what differs.") var differences = false
+        func run() throws {
+            let store = options.open()
+            do {
+                let x = try store.resolve(a), y = try store.resolve(b)
+                let c = try RunComparison.compare(store, x, y)
+                let tty = isatty(STDOUT_FILENO) != 0
+                func show(_ title: String, _ rows: [RunComparison.Row]) {
+                    let shown = differences ? rows.filter(\.differs) : rows
+                    guard !shown.isEmpty else { return }
+                    print("\n\(title)")
+                    print("  " + "".padding(toLength: 40, withPad: " ", startingAt: 0) + " " + x.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + y)
+                    for r in shown {
+                        let mark = r.differs ? "≠" : " "
+                        var line = "\(mark) " + r.key.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + r.a.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + r.b
+                        if r.differs && tty { line = "\u{1B}[1;33m" + line + "\u{1B}[0m" }
+                        print(line)
+                    }
+                }
+                print("compare \(x) with \(y)")
+                show("parameters", c.params)
+                show("metrics (timings left out: they differ run to run)", c.metrics)
+                show("models (sha256)", c.models)
+                print("\n" + (c.identical ? "results identical: \(c.metrics.count) metrics and \(c.models.count) models"
+                                          : "results differ in \(c.differences.count) of \(c.metrics.count + c.models.count) values"))
+            } catch {
+                fail("\(error)", code: ExitStatus.badInput)
+            }
+        }
+    }
+}
+
+extension String {
+    func leftPad(_ n: Int) -> String { String(repeating: " ", count: max(0, n - count)) + self }
+}

@@ -1,0 +1,167 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+import GPUFlowLua
+import GPUFlowML
+import GPUFlowStore
+
+/// What to run: scripts and their agents, arguments, profile, seed. Built from the command line,
+/// or from a stored manifest (`--resume`, `replay`).
+struct RunPlan {
+    var scripts: [String]
+    var agents: [String?]
+    var arguments: [String]
+    var profile: Profile
+    var seed: UInt64
+}
+
+/// Runs a plan: opens the device, the run store and the monitor, runs the scripts, records the
+/// run, writes metrics. Shared by `run`, `run --resume` and `replay`.
+struct RunExecutor {
+    var progress: ProgressDisplay.Mode
+    var metricsOut: String?
+    var storePath: String?
+    var resumedFrom: String?
+    /// false for a replay: every stage is computed again, none read from the cache.
+    var stageLookups = true
+
+    struct Outcome {
+        let exitCode: Int32
+        let runID: String?
+        let store: RunStore?
+    }
+
+    /// The store a run records into: `--store`, else the profile's `store.path`; "none": none.
+    static func openStore(flag: String?, profile: Profile) -> RunStore? {
+        let choice = flag ?? profile.store
+        if choice == "none" { return nil }
+        let path = choice == "default" ? RunStore.defaultPath() : choice
+        do { return try RunStore(path: path) } catch { fail("\(error)", code: ExitStatus.badInput) }
+    }
+
+    func execute(_ plan: RunPlan) -> Outcome {
+        let resolved = plan.profile
+        let choice: BackendSelector.Choice
+        do {
+            choice = try BackendSelector.make(resolved.device.backend, device: DeviceSelection(profile: resolved))
+        } catch {
+            fail("no usable device: \(error)", code: ExitStatus.noDevice)
+        }
+        let stdlib: String
+        do { stdlib = try StdlibLocator.find() } catch { fail("\(error)", code: ExitStatus.badInput) }
+        if let m = metricsOut {  // refuse an unwritable path before any work is done
+            guard FileManager.default.createFile(atPath: m, contents: Data()) else {
+                fail("--metrics-out \(m): cannot create the file", code: ExitStatus.badInput)
+            }
+        }
+        let store = Self.openStore(flag: storePath, profile: resolved)
+        // Tasks run on the backend resolved here ("auto" becomes one backend, for the whole run).
+        let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
+        var env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved), profile: resolved, backend: concrete,
+                                 backendName: choice.backend.name, backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib)
+        let display = ProgressDisplay(mode: progress)
+        if progress == .json {
+            env = RunEnvironment(orchestrator: env.orchestrator, profile: resolved, backend: concrete, backendName: choice.backend.name,
+                                 backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib,
+                                 output: { text in display.emit("output", [("text", .string(text))]) })
+        }
+        if env.orchestrator.learning.skippedHistoryLines > 0, let h = env.orchestrator.learning.store {
+            FileHandle.standardError.write(Data("warning: learning history \(h.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
+        }
+        var manifest = Manifest(
+            scripts: zip(plan.scripts, plan.agents).map { path, agent in
+                Manifest.Script(path: path, agent: agent,
+                                text: FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            },
+            profile: ProfileRenderer.yaml(resolved), profilePath: resolved.source == "built-in defaults" ? nil : resolved.source,
+            seed: plan.seed, arguments: plan.arguments, backend: choice.backend.name, backendReason: choice.reason,
+            device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string, build: Self.build)
+        var runID: String?
+        var observers: [RunObserver] = [display]
+        if let store {
+            do {
+                try store.markInterrupted()
+                runID = try store.beginRun(manifest, resumedFrom: resumedFrom)
+            } catch {
+                fail("\(error)", code: ExitStatus.badInput)
+            }
+            if let runID {
+                observers.append(RunRecorder(store: store, run: runID))
+                try? store.recordParams(runID, ["seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
+                                                "arguments": plan.arguments.joined(separator: " "),
+                                                "scripts": plan.scripts.joined(separator: " ")])
+            }
+        }
+        env.store = store
+        env.runID = runID
+        env.stageLookups = stageLookups
+        env.observer = ObserverChain(observers)
+        display.emit("run_started", [("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),
+                                     ("seed", .integer(Int(truncatingIfNeeded: plan.seed)))])
+        let requests = zip(plan.scripts, plan.agents).map { ScriptRequest(path: $0, arguments: plan.arguments, agent: $1) }
+        let results = LuaHost(environment: env).run(requests)
+        env.monitor.stop()
+        let exitCode = results.first(where: { $0.exitCode != 0 })?.exitCode ?? 0
+        if let m = metricsOut {
+            let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
+                : TaskValueJSON.encode(RunMetrics.collectNow(env)) + "\n"
+            do { try text.write(toFile: m, atomically: true, encoding: .utf8) } catch {
+                FileHandle.standardError.write(Data("warning: --metrics-out \(m): \(error)\n".utf8))
+            }
+        }
+        if let e = env.orchestrator.learning.persistenceError {
+            FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
+        }
+        if let store, let runID {
+            record(env, store: store, run: runID, manifest: &manifest, exitCode: exitCode)
+        }
+        display.emit("run_finished", [("run", runID.map { .string($0) } ?? .null), ("exit_code", .integer(Int(exitCode)))])
+        for result in results {
+            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
+            if let message = result.message {
+                var text = "error: \(message)\n"
+                if let tb = result.traceback { text += tb + "\n" }
+                FileHandle.standardError.write(Data(text.utf8))
+            }
+        }
+        return Outcome(exitCode: exitCode, runID: runID, store: store)
+    }
+
+    /// The run's tasks (states and times), memory samples, modules and end, into the store.
+    private func record(_ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32) {
+        let records = RunMetrics.collectRecords(env)
+        let epoch = Date().timeIntervalSince1970 - env.monitor.elapsed  // the monitor's clock as wall time
+        let rows = records.map { r -> RunStore.TaskRow in
+            RunStore.TaskRow(taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
+                             submittedAt: r.submittedAt, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.failure?.description)
+        }
+        _ = epoch
+        do {
+            try store.recordTasks(run, rows)
+            try store.recordSamples(run, env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) })
+        } catch {
+            FileHandle.standardError.write(Data("warning: recording the run's tasks: \(error)\n".utf8))
+        }
+        manifest.modules = env.modules.all
+        manifest.endedAt = Date().timeIntervalSince1970
+        manifest.exitStatus = exitCode
+        do {
+            try store.finishRun(run, status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
+        } catch {
+            FileHandle.standardError.write(Data("warning: recording the run's end: \(error)\n".utf8))
+        }
+    }
+
+    static var build: String {
+        #if DEBUG
+        return "debug"
+        #else
+        return "release"
+        #endif
+    }
+
+    static func driver(_ backend: Backend) -> String {
+        guard let v = backend as? VulkanBackend else { return "none (host backend)" }
+        return "\(v.context.info.driverName) \(v.context.info.driverInfo) (Vulkan \(v.context.info.apiVersion))"
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import GPUFlowCore
+import GPUFlowML
+import GPUFlowStore
+
+/// Writes a run's tasks, metrics, models and events into the run store as they happen. A
+/// failed write (a full disk, say) is reported once and the run goes on: what was recorded
+/// before stays.
+final class RunRecorder: RunObserver, @unchecked Sendable {
+    let store: RunStore
+    let run: String
+    private let lock = NSLock()
+    private var warned = false
+    private var epochsSeen = 0
+    private let crashAfterEpochs = ProcessInfo.processInfo.environment["GPUFLOW_CRASH_AFTER_EPOCHS"].flatMap(Int.init)
+
+    init(store: RunStore, run: String) {
+        self.store = store
+        self.run = run
+    }
+
+    func attempt(_ what: String, _ body: () throws -> Void) {
+        do { try body() } catch {
+            lock.lock()
+            let first = !warned
+            warned = true
+            lock.unlock()
+            if first { FileHandle.standardError.write(Data("warning: recording \(what): \(error); the run goes on\n".utf8)) }
+        }
+    }
+
+    func taskStarted(id: Int?, name: String, kind: String, agent: String?, epochs: Int?) {
+        attempt("a task start") {
+            try store.recordEvent(run, kind: "task_started", body: TaskValueJSON.encode(.table([("task", .integer(id ?? 0)), ("name", .string(name)),
+                                                                                            ("kind", .string(kind))]), indent: nil))
+        }
+    }
+
+    func epoch(id: Int?, name: String, metrics m: EpochMetrics, of total: Int) {
+        let t = id ?? 0
+        var rows = [RunStore.Metric(taskID: t, key: "epoch.loss", step: m.epoch, value: m.loss),
+                    RunStore.Metric(taskID: t, key: "epoch.samples_per_sec", step: m.epoch, value: m.samplesPerSecond),
+                    RunStore.Metric(taskID: t, key: "epoch.seconds", step: m.epoch, value: m.seconds)]
+        if let a = m.accuracy { rows.append(.init(taskID: t, key: "epoch.accuracy", step: m.epoch, value: a)) }
+        if let v = m.validationLoss { rows.append(.init(taskID: t, key: "epoch.validation_loss", step: m.epoch, value: v)) }
+        if let v = m.validationAccuracy { rows.append(.init(taskID: t, key: "epoch.validation_accuracy", step: m.epoch, value: v)) }
+        attempt("epoch metrics") { try store.recordMetrics(run, rows) }
+        lock.lock()
+        epochsSeen += 1
+        let n = epochsSeen
+        lock.unlock()
+        // Test hook: kill -9 of the whole process after this many epochs.
+        if let limit = crashAfterEpochs, n >= limit { kill(getpid(), SIGKILL) }
+    }
+
+    func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue) {
+        let t = id ?? 0
+        var rows: [RunStore.Metric] = []
+        var models: [(String, MLPModel)] = []
+        func walk(_ v: TaskValue, _ path: String, depth: Int) {
+            guard depth < 4 else { return }
+            switch v {
+            case .integer(let i): rows.append(.init(taskID: t, key: path, value: Double(i)))
+            case .number(let d): rows.append(.init(taskID: t, key: path, value: d))
+            case .bool(let b): rows.append(.init(taskID: t, key: path, value: b ? 1 : 0))
+            case .object(let o): if let m = o as? MLPModel { models.append((path, m)) }
+            case .table(let f):
+                for (k, x) in f where !["history", "kernels", "attempts", "warm_start", "tiers", "transfers"].contains(k) {
+                    walk(x, path.isEmpty ? k : path + "." + k, depth: depth + 1)
+                }
+            case .array(let a) where path.hasSuffix("trials"):
+                for (i, trial) in a.enumerated() {
+                    for k in ["score", "batch_size", "p99_latency_ms", "throughput_per_sec", "memory_mb", "accuracy"] {
+                        if let d = trial[k]?.doubleValue { rows.append(.init(taskID: t, key: "trial." + k, step: i + 1, value: d)) }
+                    }
+                }
+            case .array(let a) where path.hasSuffix("histogram"):
+                for (i, b) in a.enumerated() {
+                    if let u = b["upper_ms"]?.doubleValue, let c = b["count"]?.doubleValue {
+                        rows.append(.init(taskID: t, key: "latency.bucket_upper_ms", step: i + 1, value: u))
+                        rows.append(.init(taskID: t, key: "latency.bucket_count", step: i + 1, value: c))
+                    }
+                }
+            default: break
+            }
+        }
+        walk(result, "", depth: 0)
+        attempt("task metrics") { try store.recordMetrics(run, rows) }
+        for (path, m) in models {
+            attempt("a model") {
+                let hash = try store.putArtifact(Data(try ModelFile.encode(m)), kind: "model")
+                try store.linkArtifact(run, name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), hash: hash, kind: "model", taskID: t)
+            }
+        }
+        attempt("the task's backend") {
+            try store.recordTasks(run, [RunStore.TaskRow(taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
+                                                         submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil)])
+        }
+    }
+}
