@@ -10,7 +10,10 @@ local native = require "gpu.native"
 local raw_require, searchpath = require, package.searchpath
 function require(name)
   local fresh = package.loaded[name] == nil and package.preload[name] == nil
-  local m = raw_require(name)
+  local ok, m = pcall(raw_require, name)
+  if not ok then  -- the loader's own message, not one pointing into this wrapper
+    error((type(m) == "string" and m:gsub("^stdlib/gpu/prelude%.lua:%d+: ", "") or m), 0)
+  end
   if fresh then
     local path = searchpath(name, package.path)
     if path then native.note_module(name, path) end

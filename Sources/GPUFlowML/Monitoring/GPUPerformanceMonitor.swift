@@ -57,6 +57,7 @@ public final class GPUPerformanceMonitor: @unchecked Sendable {
         lock.unlock()
         t?.cancel()
         queue.sync {}
+        if t != nil { sample() }  // the run's last moment, so every series has its end
     }
 
     deinit { timer?.cancel() }

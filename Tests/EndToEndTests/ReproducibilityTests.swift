@@ -1,0 +1,180 @@
+import Foundation
+import GPUFlowTesting
+import Testing
+
+/// The experiment loop through the binary: record, replay bit for bit, cache stages, resume a
+/// killed run, compare, report — each run with a store of its own.
+@Suite struct ReproducibilityTests {
+    private struct Sandbox {
+        let dir: URL
+        let env: [String: String]
+        init() throws {
+            dir = try TestPaths.temporaryDirectory()
+            env = ["GPUFLOW_DATA_DIR": dir.appendingPathComponent("data").path]
+        }
+        func write(_ name: String, _ text: String) throws -> String {
+            let p = dir.appendingPathComponent(name).path
+            try text.write(toFile: p, atomically: true, encoding: .utf8)
+            return p
+        }
+        func run(_ args: [String], extra: [String: String] = [:]) throws -> CLIRunner.Output {
+            try CLIRunner.run(args, currentDirectory: dir.path, environment: env.merging(extra) { _, b in b })
+        }
+        /// The newest run's id.
+        func last() throws -> String {
+            let out = try run(["runs", "list"])
+            return String(out.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").first ?? "")
+        }
+    }
+
+    private let workflow = """
+    local gpu = require "gpu"
+    local workflow = require "workflow"
+    local epochs = tonumber(arg[1]) or 8
+    local data = workflow.stage("prepare", {240, 5}, function(n, seed)
+      return gpu.data.blobs{samples = n, features = 8, centers = 3, seed = seed}:standardize()
+    end)
+    local model = workflow.stage("train", {data, epochs}, function(d, e)
+      local m = gpu.nn.mlp{inputs = 8, hidden = {24}, outputs = 3, seed = 1}
+      return gpu.submit(gpu.training{model = m, data = d, epochs = e, batch_size = 16}):await().model
+    end)
+    local r = gpu.submit(gpu.inference{model = model, data = data}):await()
+    print(("accuracy %.6f"):format(r.accuracy))
+    """
+
+    @Test(arguments: ["cpu", "vulkan"])
+    func aReplayIsBitIdentical(_ backend: String) throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        let first = try s.run(["run", script, "--backend", backend, "--seed", "11", "--", "6"])
+        #expect(first.status == 0, "\(first.stderr)")
+        let id = try s.last()
+        let replay = try s.run(["replay", id, "--quiet"])
+        #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
+        #expect(replay.stdout.contains("identical") && replay.stdout.contains("1 model hashes match bit for bit (backend \(backend))"), "\(replay.stdout)")
+        // The recorded manifest names what ran.
+        let show = try s.run(["runs", "show", id])
+        #expect(show.stdout.contains("seed 11, arguments [6], backend \(backend)") && show.stdout.contains("module  workflow"), "\(show.stdout)")
+    }
+
+    @Test func stagesAreCachedAndAnEditedStageRunsAgain() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        _ = try s.run(["run", script, "--backend", "simd"])
+        let second = try s.run(["run", script, "--backend", "simd", "--json"])
+        let events = second.stdout.split(separator: "\n")
+        #expect(!events.contains { $0.contains("\"task_started\"") && $0.contains("\"training\"") }, "both stages came from the cache")
+        // Edit inside the train stage: it runs again; prepare still comes from the cache.
+        _ = try s.write("wf.lua", workflow.replacingOccurrences(of: "batch_size = 16", with: "batch_size = 8"))
+        let third = try s.run(["run", script, "--backend", "simd", "--json"])
+        #expect(third.stdout.contains("\"kind\":\"training\""), "the edited stage trained again")
+        let id = try s.last()
+        let shown = try s.run(["runs", "show", id])
+        #expect(shown.stdout.contains("stages run and cached: train"), "\(shown.stdout)")
+        // Editing code outside any stage invalidates nothing.
+        _ = try s.write("wf.lua", workflow.replacingOccurrences(of: "batch_size = 16", with: "batch_size = 8") + "\nprint('done')\n")
+        let fourth = try s.run(["run", script, "--backend", "simd", "--json"])
+        #expect(!fourth.stdout.contains("\"kind\":\"training\""))
+    }
+
+    @Test func aKilledRunResumesToTheSameModel() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        // Uninterrupted, in a store of its own.
+        let calm = try s.run(["run", script, "--backend", "simd", "--store", s.dir.appendingPathComponent("calm.sqlite").path, "--", "10"])
+        #expect(calm.status == 0)
+        let calmShow = try s.run(["runs", "show", "last", "--store", s.dir.appendingPathComponent("calm.sqlite").path])
+        let calmModel = calmShow.stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
+        // Killed with SIGKILL after 6 of 10 epochs.
+        let killed = try s.run(["run", script, "--backend", "simd", "--", "10"], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "6"])
+        #expect(killed.status == 9 || killed.status == 137 || killed.status != 0, "killed: \(killed.status)")
+        let id = try s.last()
+        let list = try s.run(["runs", "list"])
+        #expect(list.stdout.contains(id) && list.stdout.split(separator: "\n").contains { $0.contains(id) && $0.contains("interrupted") },
+                "a killed run is interrupted, not running: \(list.stdout)")
+        let resumed = try s.run(["run", "--resume", id, "--backend", "simd"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let show = try s.run(["runs", "show", "last"])
+        #expect(show.stdout.contains("resumes \(id)"))
+        let model = show.stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
+        #expect(model != nil && model == calmModel, "resumed model \(model ?? "-") vs uninterrupted \(calmModel ?? "-")")
+    }
+
+    @Test func replayRefusesAChangedScriptUnlessAskedToUseTheRecordedText() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        _ = try s.run(["run", script, "--backend", "simd"])
+        let id = try s.last()
+        _ = try s.write("wf.lua", workflow + "\n-- edited\n")
+        let refused = try s.run(["replay", id])
+        #expect(refused.status == 2 && refused.firstErrorLine.contains("wf.lua changed since the run"), "\(refused.stderr)")
+        let recorded = try s.run(["replay", id, "--recorded", "--quiet"])
+        #expect(recorded.status == 0 && recorded.stdout.contains("identical"), "\(recorded.stdout)\(recorded.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: s.dir.path).allSatisfy { !$0.hasPrefix(".gpuflow-replay") })
+    }
+
+    @Test func compareMarksDifferencesAndBadStoresAreRefused() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        _ = try s.run(["run", script, "--backend", "simd", "--", "4"])
+        let a = try s.last()
+        _ = try s.run(["run", script, "--backend", "simd", "--", "5"])
+        let b = try s.last()
+        let c = try s.run(["runs", "compare", a, b, "--differences"])
+        #expect(c.status == 0)
+        #expect(c.stdout.contains("≠ arguments") && c.stdout.contains("results differ"), "\(c.stdout)")
+        let corrupt = try s.write("bad.sqlite", String(repeating: "not a database ", count: 400))
+        let r = try s.run(["runs", "list", "--store", corrupt])
+        #expect(r.status == 2 && r.firstErrorLine.contains("is not a usable SQLite database"), "\(r.stderr)")
+        let unknown = try s.run(["runs", "show", "r0000"])
+        #expect(unknown.status == 2 && unknown.firstErrorLine.contains("no run 'r0000'"))
+    }
+
+    @Test func theReportRendersInChromiumWithItsCharts() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        _ = try s.run(["run", script, "--backend", "simd"])
+        let html = s.dir.appendingPathComponent("report.html").path
+        let r = try s.run(["report", "last", "--out", html])
+        #expect(r.status == 0, "\(r.stderr)")
+        let text = try String(contentsOfFile: html, encoding: .utf8)
+        for id in ["curves-", "latency-", "gantt", "Manifest"] { #expect(text.contains(id), "report lacks \(id)") }
+        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+            Issue.record("chromium is not installed (scripts/lib/setup.sh installs it)")
+            return
+        }
+        let png = s.dir.appendingPathComponent("shot.png").path
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: chromium)
+        p.arguments = ["--headless", "--disable-gpu", "--no-sandbox", "--screenshot=\(png)", "--window-size=1100,1600", "file://\(html)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        p.waitUntilExit()
+        let data = try Data(contentsOf: URL(fileURLWithPath: png))
+        #expect(data.starts(with: [0x89, 0x50, 0x4E, 0x47]) && data.count > 20_000, "screenshot of \(data.count) bytes")
+        // The rendered DOM keeps the charts as SVG elements (a malformed chart would swallow its siblings).
+        let dom = Process()
+        dom.executableURL = URL(fileURLWithPath: chromium)
+        dom.arguments = ["--headless", "--disable-gpu", "--no-sandbox", "--dump-dom", "file://\(html)"]
+        let pipe = Pipe()
+        dom.standardOutput = pipe
+        dom.standardError = FileHandle.nullDevice
+        try dom.run()
+        let out = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        dom.waitUntilExit()
+        #expect(out.components(separatedBy: "<svg").count - 1 >= 4, "rendered SVG charts")
+        #expect(out.contains("</svg><h2>") || out.contains("</svg>\n<h2>"), "charts close properly")
+    }
+
+    @Test func progressIsQuietOrJSONOnRequest() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        let json = try s.run(["run", script, "--backend", "simd", "--json", "--store", "none"])
+        let lines = json.stdout.split(separator: "\n")
+        #expect(lines.allSatisfy { $0.hasPrefix("{\"event\":") }, "\(json.stdout)")
+        #expect(lines.contains { $0.contains("\"event\":\"epoch\"") } && lines.contains { $0.contains("\"event\":\"output\"") })
+        let quiet = try s.run(["run", script, "--backend", "simd", "--quiet", "--store", "none"])
+        #expect(quiet.stderr.isEmpty && quiet.stdout.hasPrefix("accuracy"))
+    }
+}
