@@ -177,4 +177,30 @@ import Testing
         let quiet = try s.run(["run", script, "--backend", "simd", "--quiet", "--store", "none"])
         #expect(quiet.stderr.isEmpty && quiet.stdout.hasPrefix("accuracy"))
     }
+
+    @Test func severalRunsWriteOneStoreAtOnce() throws {
+        let s = try Sandbox()
+        let script = try s.write("wf.lua", workflow)
+        let group = DispatchGroup()
+        let statuses = LockedStatuses()
+        for i in 0..<4 {
+            group.enter()
+            DispatchQueue.global().async {
+                defer { group.leave() }
+                let out = try? s.run(["run", script, "--backend", "simd", "--seed", String(i), "--quiet"])
+                statuses.add(out?.status ?? -1)
+            }
+        }
+        group.wait()
+        #expect(statuses.all == [0, 0, 0, 0])
+        let list = try s.run(["runs", "list"])
+        #expect(list.stdout.split(separator: "\n").filter { $0.contains("succeeded") }.count == 4, "\(list.stdout)")
+    }
+}
+
+final class LockedStatuses: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [Int32] = []
+    func add(_ s: Int32) { lock.lock(); list.append(s); lock.unlock() }
+    var all: [Int32] { lock.lock(); defer { lock.unlock() }; return list }
 }
