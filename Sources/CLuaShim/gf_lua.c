@@ -19,6 +19,9 @@ const char *gf_trip_message(int trip) {
     case GF_TRIP_MEMORY: return "sandbox: memory limit exceeded";
     case GF_TRIP_WALL: return "sandbox: wall-time limit exceeded";
     case GF_TRIP_CANCELLED: return "run cancelled";
+    case GF_TRIP_DEPTH: return "sandbox: call depth limit exceeded (deep recursion)";
+    case GF_TRIP_OUTPUT: return "sandbox: output limit exceeded";
+    case GF_TRIP_TASKS: return "sandbox: task limit exceeded";
     default: return "no limit tripped";
     }
 }
@@ -57,12 +60,22 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
             lim->tripped = GF_TRIP_INSTRUCTIONS;
         else if (lim->deadline_ns && gf_monotonic_ns() > lim->deadline_ns)
             lim->tripped = GF_TRIP_WALL;
+        else if (lim->depth_limit > 0) {
+            lua_Debug probe;
+            if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
+        }
     }
     if (lim->tripped) {
         /* Raise again at once if a pcall swallowed the first error (redis luaMaskCountHook). */
         lua_sethook(L, gf_hook, LUA_MASKCOUNT, 1);
         luaL_error(L, "%s", gf_trip_message(lim->tripped));
     }
+}
+
+void gf_trip(lua_State *L, int trip) {
+    gf_limits *lim = gf_limits_of(L);
+    if (lim && !lim->tripped) lim->tripped = trip;
+    if (lim) lua_sethook(L, gf_hook, LUA_MASKCOUNT, 1);
 }
 
 void gf_sethook(lua_State *L) { lua_sethook(L, gf_hook, LUA_MASKCOUNT, GF_HOOK_EVERY); }

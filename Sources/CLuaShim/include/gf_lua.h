@@ -31,6 +31,9 @@ enum gf_trip {
     GF_TRIP_MEMORY = 2,
     GF_TRIP_WALL = 3,
     GF_TRIP_CANCELLED = 4,
+    GF_TRIP_DEPTH = 5,
+    GF_TRIP_OUTPUT = 6,
+    GF_TRIP_TASKS = 7,
 };
 
 /* Limits and counters of one lua_State. Zero for a limit means "unlimited". Owned by the host,
@@ -44,6 +47,7 @@ typedef struct gf_limits {
     uint64_t instructions;
     uint64_t deadline_ns;       /* CLOCK_MONOTONIC; 0 = none */
     volatile int cancelled;     /* set from any thread to stop the script */
+    int depth_limit;            /* Lua call depth; checked at each hook */
     int tripped;                /* enum gf_trip */
 } gf_limits;
 
@@ -52,6 +56,8 @@ lua_State *gf_newstate(gf_limits *limits);
 gf_limits *gf_limits_of(lua_State *L);
 uint64_t gf_monotonic_ns(void);
 const char *gf_trip_message(int trip);
+/* Trips a limit from the host (output, tasks): the hook raises it from now on. */
+void gf_trip(lua_State *L, int trip);
 /* Installs the count hook on a thread (coroutines inherit it from their creator). */
 void gf_sethook(lua_State *L);
 

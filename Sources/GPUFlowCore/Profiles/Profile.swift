@@ -73,7 +73,28 @@ public struct Profile: Codable, Sendable, Equatable {
         public var memoryMB = 0
         /// Wall-clock seconds per script; 0 = unlimited.
         public var wallS = 0.0
+        /// Untrusted scripts: no io, debug or os (but clock, time, date), text chunks only, read-only
+        /// gpu modules, and the limits below (defaults applied where a limit is 0).
+        public var enabled = false
+        /// Lua call depth; 0 = unlimited (Lua's own stack limit still holds).
+        public var maxDepth = 0
+        /// Bytes a script may print; 0 = unlimited.
+        public var maxOutputKB = 0
+        /// Tasks a script may submit; 0 = unlimited.
+        public var maxTasks = 0
         public init() {}
+
+        /// The limits a sandboxed script gets where the profile leaves one at 0.
+        public var withDefaults: Sandbox {
+            var s = self
+            if s.instructions == 0 { s.instructions = 2_000_000_000 }
+            if s.memoryMB == 0 { s.memoryMB = 256 }
+            if s.wallS == 0 { s.wallS = 120 }
+            if s.maxDepth == 0 { s.maxDepth = 200 }
+            if s.maxOutputKB == 0 { s.maxOutputKB = 1024 }
+            if s.maxTasks == 0 { s.maxTasks = 1000 }
+            return s
+        }
     }
     public struct Agent: Codable, Sendable, Equatable {
         public var maxMemoryMB: Int?

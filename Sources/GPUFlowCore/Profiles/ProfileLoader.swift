@@ -114,7 +114,11 @@ public enum ProfileLoader {
                     case "instructions": profile.sandbox.instructions = try r.int(v, k, min: 0)
                     case "memory_mb": profile.sandbox.memoryMB = try r.int(v, k, min: 0, max: 1 << 20)
                     case "wall_s": profile.sandbox.wallS = try r.double(v, k, min: 0)
-                    default: throw r.unknown(k, v, in: "sandbox", known: "instructions, memory_mb, wall_s")
+                    case "enabled": profile.sandbox.enabled = try r.bool(v, k)
+                    case "max_depth": profile.sandbox.maxDepth = try r.int(v, k, min: 0, max: 100_000)
+                    case "max_output_kb": profile.sandbox.maxOutputKB = try r.int(v, k, min: 0)
+                    case "max_tasks": profile.sandbox.maxTasks = try r.int(v, k, min: 0)
+                    default: throw r.unknown(k, v, in: "sandbox", known: "enabled, instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
                     }
                 }
             case "fallback":

@@ -271,7 +271,12 @@ public final class LuaHost: @unchecked Sendable {
                 } else {
                     status = .scriptError
                 }
-                job.mainResult = JobResult(script: job.request.path, status: status, message: error, traceback: traceback, warnings: [])
+                var message = error
+                // Lua's own "not enough memory" says nothing of the budget: name the limit.
+                if let trip = job.lua.trippedLimit, !error.contains(trip) {
+                    message = "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(trip) (\(error))"
+                }
+                job.mainResult = JobResult(script: job.request.path, status: status, message: message, traceback: traceback, warnings: [])
                 // The script is gone: nothing can await its tasks any more.
                 let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
                 let orchestrator = environment.orchestrator

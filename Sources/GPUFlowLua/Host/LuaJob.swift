@@ -38,13 +38,49 @@ final class LuaJob: @unchecked Sendable {
         self.request = request
         self.env = env
         self.host = host
-        let sandbox = env.profile.sandbox
+        let sandbox = env.profile.sandbox.enabled ? env.profile.sandbox.withDefaults : env.profile.sandbox
+        self.sandbox = sandbox
         let scriptDir = URL(fileURLWithPath: request.path).deletingLastPathComponent().path
         lua = try LuaState(limits: .init(instructions: UInt64(sandbox.instructions), memoryBytes: sandbox.memoryMB << 20,
                                          wallSeconds: sandbox.wallS),
                            stdlibPath: env.stdlibPath, scriptDirectory: scriptDir.isEmpty ? "." : scriptDir)
+        lua.limits.pointee.depth_limit = Int32(sandbox.maxDepth)
         gf_setcontext(L, Unmanaged.passUnretained(self).toOpaque())
         try installModules()
+        if sandbox.enabled { try SandboxLibraries.restrict(self) }
+    }
+
+    /// The limits this script runs under (the profile's, with defaults when sandboxed).
+    let sandbox: Profile.Sandbox
+    private var outputBytes = 0
+    private var tasksSubmitted = 0
+
+    /// Counts printed bytes; past max_output_kb the script is stopped (exit 3).
+    func chargeOutput(_ bytes: Int) throws {
+        outputBytes += bytes
+        if sandbox.maxOutputKB > 0, outputBytes > sandbox.maxOutputKB << 10 {
+            gf_trip(L, Int32(GF_TRIP_OUTPUT.rawValue))
+            throw LuaArgumentError("sandbox: output limit exceeded (\(sandbox.maxOutputKB) KB)")
+        }
+    }
+
+    /// Counts submitted tasks; past max_tasks the script is stopped (exit 3).
+    func chargeTask() throws {
+        tasksSubmitted += 1
+        if sandbox.maxTasks > 0, tasksSubmitted > sandbox.maxTasks {
+            gf_trip(L, Int32(GF_TRIP_TASKS.rawValue))
+            throw LuaArgumentError("sandbox: task limit exceeded (\(sandbox.maxTasks) tasks)")
+        }
+    }
+
+    /// Runs a chunk of trusted Lua (the sandbox set-up) in this state.
+    func runTrusted(_ code: String, name: String) throws {
+        let status = code.withCString { gf_loadbuffer(L, $0, strlen($0), name, "t") }
+        guard status == LUA_OK, gf_pcall(L, 0, 0, 0) == LUA_OK else {
+            let m = LuaStack.string(L, -1) ?? "?"
+            gf_pop(L, 1)
+            throw LuaError.runtime("\(name) failed: \(m)")
+        }
     }
 
     var isDone: Bool { mainResult != nil && submitted.keys.allSatisfy { outcomes[$0] != nil } }

@@ -38,6 +38,13 @@ enum CoordinationFunctions {
                 return 1
             }
         }),
+        ("sandbox_trip", { L in
+            LuaBinding.call(L) { L, _ in
+                let kinds: [String: gf_trip] = ["memory": GF_TRIP_MEMORY, "instructions": GF_TRIP_INSTRUCTIONS, "output": GF_TRIP_OUTPUT]
+                gf_trip(L, Int32((kinds[LuaStack.string(L, 1) ?? ""] ?? GF_TRIP_MEMORY).rawValue))
+                return 0
+            }
+        }),
         ("now", { L in
             LuaBinding.call(L) { L, _ in
                 lua_pushnumber(L, Double(DispatchTime.now().uptimeNanoseconds) / 1e9)

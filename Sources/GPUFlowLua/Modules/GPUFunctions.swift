@@ -46,6 +46,7 @@ enum GPUFunctions {
         ("write", { L in
             LuaBinding.call(L) { L, job in
                 guard let s = LuaStack.string(L, 1) else { throw LuaArgumentError("write: expected a string") }
+                try job.chargeOutput(s.utf8.count)
                 job.env.output(s)
                 return 0
             }
@@ -120,6 +121,7 @@ enum GPUFunctions {
         let after = try a.intList("after", min: 1) ?? []
         let o = try SubmitOptions.read(a)
         try a.finish()
+        try job.chargeTask()
         let (spec, ref) = try spec(L, job, 1, options: o, dependencies: after, fn: "gpu.submit")
         let orchestrator = job.env.orchestrator
         do {

@@ -51,6 +51,9 @@ struct Run: ParsableCommand {
     @Option(help: "Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.")
     var resume: String?
 
+    @Flag(help: "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults).")
+    var sandbox = false
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -73,6 +76,7 @@ struct Run: ParsableCommand {
                 do { resolved = try ProfileLoader.load(path: profile) } catch { fail("\(error)", code: ExitStatus.badInput) }
             }
             if let backend { resolved.device.backend = backend }
+            if sandbox { resolved.sandbox.enabled = true }
             let (scripts, scriptArguments) = split
             guard !scripts.isEmpty else { fail("no script given (gpuflow run SCRIPT... [-- ARGS])", code: ExitStatus.badInput) }
             let agents: [String?]

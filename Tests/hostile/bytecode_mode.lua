@@ -1,0 +1,2 @@
+-- expect: 1 sandbox: load accepts text chunks only
+load("return 1", "chunk", "b")

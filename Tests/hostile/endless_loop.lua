@@ -1,0 +1,2 @@
+-- expect: 3 sandbox: instruction limit exceeded
+while true do end

@@ -1,0 +1,2 @@
+-- expect: 1 module 'socket.core' not found
+require "socket.core"

@@ -1,0 +1,2 @@
+-- expect: 1 sandbox: collectgarbage('stop') is not allowed
+collectgarbage("stop")
