@@ -20,6 +20,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -43,8 +44,12 @@ let package = Package(
             "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "GPUFlowServer", dependencies: [
+            "GPUFlowCore", "GPUFlowStore", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "gpuflow", dependencies: [
-            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
+            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore", "GPUFlowServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -79,7 +79,96 @@ public final class RunStore: @unchecked Sendable {
                 CREATE INDEX stages_run ON stages (run_id, name);
                 """)
         }
+        m.registerMigration("v2-jobs") { db in
+            try db.execute(sql: """
+                CREATE TABLE jobs (id TEXT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL, script TEXT NOT NULL,
+                                   arguments TEXT NOT NULL, profile TEXT, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
+                                   exit_code INTEGER, run_id TEXT, reason TEXT);
+                CREATE INDEX jobs_agent ON jobs (agent, created_at);
+                CREATE TABLE job_events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+                """)
+        }
         return m
+    }
+
+    // MARK: Jobs (the job server's)
+
+    public struct Job: Sendable, Equatable {
+        public var id: String
+        public var agent: String
+        public var state: String
+        public var script: String
+        public var arguments: [String]
+        public var profile: String?
+        public var createdAt: Double
+        public var startedAt: Double?
+        public var endedAt: Double?
+        public var exitCode: Int?
+        public var runID: String?
+        public var reason: String?
+        public init(id: String, agent: String, state: String, script: String, arguments: [String], profile: String?, createdAt: Double) {
+            self.id = id
+            self.agent = agent
+            self.state = state
+            self.script = script
+            self.arguments = arguments
+            self.profile = profile
+            self.createdAt = createdAt
+        }
+    }
+
+    private static func job(_ r: Row) -> Job {
+        let args = (try? JSONDecoder().decode([String].self, from: Data((r["arguments"] as String).utf8))) ?? []
+        var j = Job(id: r["id"], agent: r["agent"], state: r["state"], script: r["script"], arguments: args, profile: r["profile"],
+                    createdAt: r["created_at"])
+        j.startedAt = r["started_at"]
+        j.endedAt = r["ended_at"]
+        j.exitCode = r["exit_code"]
+        j.runID = r["run_id"]
+        j.reason = r["reason"]
+        return j
+    }
+
+    public func putJob(_ j: Job) throws {
+        let args = String(decoding: try JSONEncoder().encode(j.arguments), as: UTF8.self)
+        try write { db in
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO jobs (id, agent, state, script, arguments, profile, created_at, started_at, ended_at, exit_code, run_id, reason)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """, arguments: [j.id, j.agent, j.state, j.script, args, j.profile, j.createdAt, j.startedAt, j.endedAt, j.exitCode, j.runID, j.reason])
+        }
+    }
+
+    public func job(_ id: String) throws -> Job? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+    }
+
+    public func jobs(agent: String? = nil, state: String? = nil, limit: Int = 200) throws -> [Job] {
+        try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT * FROM jobs WHERE (? IS NULL OR agent = ?) AND (? IS NULL OR state = ?) ORDER BY created_at DESC LIMIT ?
+                """, arguments: [agent, agent, state, state, limit]).map(Self.job)
+        }
+    }
+
+    public func appendJobEvent(_ id: String, seq: Int, line: String) throws {
+        try write { db in try db.execute(sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line]) }
+    }
+
+    public func jobEvents(_ id: String, after seq: Int = -1) throws -> [(seq: Int, line: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT seq, line FROM job_events WHERE job_id = ? AND seq > ? ORDER BY seq", arguments: [id, seq])
+                .map { ($0["seq"], $0["line"]) }
+        }
+    }
+
+    /// Jobs left queued or running by a server that stopped: interrupted (they can be resubmitted).
+    @discardableResult
+    public func interruptUnfinishedJobs() throws -> Int {
+        try write { db in
+            try db.execute(sql: "UPDATE jobs SET state = 'interrupted', reason = 'the server stopped while it was ' || state WHERE state IN ('queued', 'running')")
+            return db.changesCount
+        }
     }
 
     // MARK: Runs

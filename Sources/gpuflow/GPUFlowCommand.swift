@@ -13,7 +13,7 @@ struct GPUFlowCommand: ParsableCommand {
         abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
         discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device.",
         version: GPUFlowVersion.string,
-        subcommands: [Run.self, Runs.self, Replay.self, Report.self, ProfileCommand.self, Devices.self])
+        subcommands: [Run.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self, Devices.self])
 
     /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
     /// (ArgumentParser's default is 64).

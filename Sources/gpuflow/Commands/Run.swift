@@ -61,6 +61,14 @@ struct Run: ParsableCommand {
     var json = false
 
     func run() throws {
+        // A job server's worker dies with its server (no orphan keeps computing for nobody).
+        if let parent = ProcessInfo.processInfo.environment["GPUFLOW_EXIT_WITH_PARENT"].flatMap(Int32.init) {
+            let watcher = Thread {
+                while getppid() == parent { Thread.sleep(forTimeInterval: 0.2) }
+                Foundation.exit(137)
+            }
+            watcher.start()
+        }
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .warning

@@ -1,0 +1,177 @@
+import Foundation
+import GPUFlowStore
+import Hummingbird
+import Logging
+
+/// The HTTP API for agents' jobs (documented in openapi.yaml), bound to loopback by default:
+/// bearer tokens per agent, request size and rate limits, JSON errors of one shape
+/// ({"error": {"code", "message"}}), live events as Server-Sent Events, a dashboard, health and
+/// Prometheus metrics.
+public struct JobServer: Sendable {
+    public struct Settings: Sendable {
+        public var host = "127.0.0.1"
+        public var port = 8080
+        /// Largest request body (a script and its arguments).
+        public var maxBodyBytes = 256 << 10
+        /// Submissions an agent may make per minute.
+        public var submissionsPerMinute = 600
+        public init() {}
+    }
+
+    let settings: Settings
+    let tokens: Tokens
+    let jobs: JobManager
+    let store: RunStore
+    let limiter = RateLimiter()
+
+    public init(settings: Settings, tokens: Tokens, jobs: JobManager, store: RunStore) {
+        self.settings = settings
+        self.tokens = tokens
+        self.jobs = jobs
+        self.store = store
+    }
+
+    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+        json(["error": ["code": code, "message": message]], status: status)
+    }
+
+    static func jobValue(_ j: RunStore.Job) -> [String: Any] {
+        var o: [String: Any] = ["id": j.id, "agent": j.agent, "state": j.state, "arguments": j.arguments, "created_at": j.createdAt]
+        if let v = j.startedAt { o["started_at"] = v }
+        if let v = j.endedAt { o["ended_at"] = v }
+        if let v = j.exitCode { o["exit_code"] = v }
+        if let v = j.runID { o["run_id"] = v; o["report"] = "/v1/runs/\(v)/report" }
+        if let v = j.reason { o["reason"] = v }
+        return o
+    }
+
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        let tokens = self.tokens, jobs = self.jobs, store = self.store, settings = self.settings, limiter = self.limiter
+        @Sendable func identify(_ r: Request) -> Tokens.Identity? { tokens.identify(r.headers[.authorization]) }
+        let unauthorized = Self.error(.unauthorized, "unauthorized", "a valid 'Authorization: Bearer TOKEN' header is required")
+
+        router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
+        router.get("metrics") { _, _ -> Response in
+            let s = await jobs.stats()
+            var text = "# HELP gpuflow_jobs_queued Jobs waiting for a worker.\n# TYPE gpuflow_jobs_queued gauge\ngpuflow_jobs_queued \(s.queued)\n"
+            text += "# HELP gpuflow_jobs_running Jobs in a worker.\n# TYPE gpuflow_jobs_running gauge\ngpuflow_jobs_running \(s.running)\n"
+            text += "# HELP gpuflow_job_submissions_total Jobs accepted.\n# TYPE gpuflow_job_submissions_total counter\ngpuflow_job_submissions_total \(s.submissions)\n"
+            text += "# HELP gpuflow_jobs_finished_total Jobs ended, by state.\n# TYPE gpuflow_jobs_finished_total counter\n"
+            for (state, n) in s.finished.sorted(by: { $0.key < $1.key }) { text += "gpuflow_jobs_finished_total{state=\"\(state)\"} \(n)\n" }
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.post("v1/jobs") { request, _ -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else {
+                return Self.error(.tooManyRequests, "rate_limited", "agent \(who.agent) is over \(settings.submissionsPerMinute) submissions a minute")
+            }
+            var req = request
+            let body: ByteBuffer
+            do { body = try await req.collectBody(upTo: settings.maxBodyBytes) } catch {
+                return Self.error(.contentTooLarge, "too_large", "the request is over \(settings.maxBodyBytes) bytes")
+            }
+            guard let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
+                return Self.error(.badRequest, "bad_json", "the body must be a JSON object {\"script\": \"...\", \"arguments\": [...]}")
+            }
+            guard let script = o["script"] as? String, !script.isEmpty else {
+                return Self.error(.badRequest, "missing_script", "'script' (the Lua text of the job) is required")
+            }
+            let args = o["arguments"] as? [String] ?? []
+            if o["arguments"] != nil && o["arguments"] as? [String] == nil {
+                return Self.error(.badRequest, "bad_arguments", "'arguments' must be a list of strings")
+            }
+            let agent = (o["agent"] as? String) ?? who.agent
+            guard agent == who.agent || who.admin else {
+                return Self.error(.forbidden, "forbidden", "agent \(who.agent) cannot submit as \(agent)")
+            }
+            do {
+                let job = try await jobs.submit(agent: agent, script: script, arguments: args)
+                return Self.json(Self.jobValue(job), status: .created)
+            } catch {
+                return Self.error(.internalServerError, "store", "\(error)")
+            }
+        }
+        router.get("v1/jobs") { request, _ -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            let q = request.uri.queryParameters
+            let agent = who.admin ? q["agent"].map(String.init) : who.agent
+            let list = (try? store.jobs(agent: agent, state: q["state"].map(String.init))) ?? []
+            return Self.json(["jobs": list.map(Self.jobValue)])
+        }
+        router.get("v1/jobs/:id") { request, context -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
+                return Self.error(.notFound, "not_found", "no such job")
+            }
+            var v = Self.jobValue(job)
+            v["output"] = ((try? store.jobEvents(id)) ?? []).compactMap { e -> String? in
+                guard e.line.contains("\"event\":\"output\"") else { return nil }
+                return JobManager.field("text", in: e.line)
+            }.joined()
+            return Self.json(v)
+        }
+        router.delete("v1/jobs/:id") { request, context -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
+                return Self.error(.notFound, "not_found", "no such job")  // another agent's job is not even named
+            }
+            let done = await jobs.cancel(id)
+            return Self.json(["id": id, "cancelled": done, "state": done ? "cancelled" : job.state])
+        }
+        router.get("v1/jobs/:id/events") { request, context -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
+                return Self.error(.notFound, "not_found", "no such job")
+            }
+            let stream = await jobs.events(id)
+            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                            body: ResponseBody { writer in
+                                for await line in stream { try await writer.write(ByteBuffer(string: "data: \(line)\n\n")) }
+                                try await writer.finish(nil)
+                            })
+        }
+        router.get("v1/runs/:id/report") { request, context -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard let id = context.parameters.get("id"), let owner = try? store.jobs(agent: who.admin ? nil : who.agent).first(where: { $0.runID == id }) else {
+                return Self.error(.notFound, "not_found", "no run of yours with that id")
+            }
+            _ = owner
+            guard let html = try? ReportBuilder.html(store: store, run: id) else { return Self.error(.notFound, "not_found", "no report for run \(id)") }
+            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+        }
+        return router
+    }
+
+    public func run() async throws {
+        let app = Application(router: router(), configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "gpuflow"),
+                              logger: Logger(label: "gpuflow.server"))
+        try await app.runService()
+    }
+}
+
+/// A token bucket per agent: `perMinute` submissions, refilled continuously.
+final class RateLimiter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var buckets: [String: (tokens: Double, at: Date)] = [:]
+    func allow(_ agent: String, perMinute: Int) -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        let now = Date(), cap = Double(perMinute)
+        var b = buckets[agent] ?? (cap, now)
+        b.tokens = min(cap, b.tokens + now.timeIntervalSince(b.at) * cap / 60)
+        b.at = now
+        guard b.tokens >= 1 else { buckets[agent] = b; return false }
+        b.tokens -= 1
+        buckets[agent] = b
+        return true
+    }
+}
