@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -46,6 +47,7 @@ let package = Package(
         ]),
         .target(name: "GPUFlowServer", dependencies: [
             "GPUFlowCore", "GPUFlowStore", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "gpuflow", dependencies: [

@@ -11,16 +11,23 @@ public actor JobManager {
         public var storePath: String
         public var profilePath: String?
         public var maxRunning: Int
-        public init(binary: String, storePath: String, profilePath: String?, maxRunning: Int) {
+        /// Where workers ask the server's orchestrator to admit their GPU tasks.
+        public var admissionURL: String?
+        public init(binary: String, storePath: String, profilePath: String?, maxRunning: Int, admissionURL: String? = nil) {
             self.binary = binary
             self.storePath = storePath
             self.profilePath = profilePath
             self.maxRunning = max(1, maxRunning)
+            self.admissionURL = admissionURL
         }
     }
 
     let settings: Settings
     let store: RunStore
+    /// The server's orchestrator, through which every job's GPU tasks are admitted.
+    public let leases: LeaseBoard?
+    /// A secret per running job, with which its worker asks for admission.
+    private var jobTokens: [String: (job: String, agent: String)] = [:]
     private var queue: [RunStore.Job] = []
     private var workers: [String: Process] = [:]
     private var cancelled: Set<String> = []
@@ -29,11 +36,15 @@ public actor JobManager {
     private var submissions = 0
     private var finishedCounts: [String: Int] = [:]
 
-    public init(settings: Settings, store: RunStore) throws {
+    public init(settings: Settings, store: RunStore, leases: LeaseBoard? = nil) throws {
         self.settings = settings
         self.store = store
+        self.leases = leases
         try store.interruptUnfinishedJobs()
     }
+
+    /// The job and agent behind a worker's admission token.
+    public func jobFor(token: String) -> (job: String, agent: String)? { jobTokens[token] }
 
     public static func newJobID() -> String { "j" + String(UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)) }
 
@@ -81,7 +92,14 @@ public actor JobManager {
         var args = ["run", path, "--sandbox", "--json", "--agent", job.agent, "--store", settings.storePath]
         if let profile = settings.profilePath { args += ["--profile", profile] }
         p.arguments = args + ["--"] + job.arguments
-        p.environment = ProcessInfo.processInfo.environment.merging(["GPUFLOW_EXIT_WITH_PARENT": String(getpid())]) { _, b in b }
+        var env = ["GPUFLOW_EXIT_WITH_PARENT": String(getpid())]
+        if let url = settings.admissionURL, leases != nil {
+            let secret = UUID().uuidString + UUID().uuidString
+            jobTokens[secret] = (job.id, job.agent)
+            env["GPUFLOW_ADMISSION_URL"] = url
+            env["GPUFLOW_ADMISSION_TOKEN"] = secret
+        }
+        p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
         let out = Pipe()
         p.standardOutput = out
         p.standardError = out
@@ -133,9 +151,11 @@ public actor JobManager {
         return o[name] as? String
     }
 
-    private func ended(_ id: String, status: Int32, signalled: Bool) {
+    private func ended(_ id: String, status: Int32, signalled: Bool) async {
         workers.removeValue(forKey: id)
         agentOf.removeValue(forKey: id)
+        for (secret, owner) in jobTokens where owner.job == id { jobTokens.removeValue(forKey: secret) }
+        await leases?.releaseAll(job: id)
         guard var job = try? store.job(id) else { pump(); return }
         job.endedAt = Date().timeIntervalSince1970
         job.exitCode = Int(status)

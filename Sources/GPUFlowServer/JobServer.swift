@@ -1,5 +1,7 @@
 import Foundation
+import GPUFlowCore
 import GPUFlowStore
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -138,6 +140,33 @@ public struct JobServer: Sendable {
                                 for await line in stream { try await writer.write(ByteBuffer(string: "data: \(line)\n\n")) }
                                 try await writer.finish(nil)
                             })
+        }
+        // Workers' admission: the server's orchestrator decides when each job's GPU task may run.
+        router.post("internal/admit") { request, _ -> Response in
+            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
+                  let leases = jobs.leases else {
+                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
+            }
+            var req = request
+            guard let body = try? await req.collectBody(upTo: 1 << 20),
+                  let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                  let taskJSON = o["task"] as? String, let task = try? JSONDecoder().decode(GPUTaskType.self, from: Data(taskJSON.utf8)) else {
+                return Self.error(.badRequest, "bad_json", "expected {task, name, memory_mb}")
+            }
+            do {
+                let lease = try await leases.admit(job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
+                                                   memoryMB: o["memory_mb"] as? Int ?? 0)
+                return Self.json(["lease": lease])
+            } catch {
+                return Self.error(.forbidden, "refused", "\(error)")
+            }
+        }
+        router.post("internal/leases/:id/release") { request, context -> Response in
+            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], await jobs.jobFor(token: secret) != nil,
+                  let id = context.parameters.get("id"), let leases = jobs.leases else {
+                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
+            }
+            return Self.json(["released": await leases.release(id)])
         }
         router.get("v1/runs/:id/report") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }

@@ -12,7 +12,7 @@ import Testing
         let port: Int
         var process: Process?
         let store: String
-        init() throws {
+        init(profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n") throws {
             dir = try TestPaths.temporaryDirectory()
             port = Int.random(in: 20_000..<40_000)
             store = dir.appendingPathComponent("runs.sqlite").path
@@ -35,10 +35,7 @@ import Testing
               bob: {token_sha256: \(hash("bob-token"))}
               ops: {token_sha256: \(hash("ops-token")), admin: true}
             """.write(to: dir.appendingPathComponent("tokens.yaml"), atomically: true, encoding: .utf8)
-            try """
-            learning: {history: none}
-            sandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}
-            """.write(to: dir.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
+            try profile.write(to: dir.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
             try start()
         }
         func start() throws {
@@ -166,6 +163,28 @@ import Testing
         #expect(try s.request("GET", "/v1/jobs/\(done)", token: "alice-token").json["state"] as? String == "succeeded")
         let j = try s.request("GET", "/v1/jobs/\(running)", token: "alice-token").json
         #expect(j["state"] as? String == "interrupted" && (j["reason"] as? String)?.contains("server stopped") == true, "\(j)")
+    }
+
+    /// Every job's GPU tasks are admitted by the server's one orchestrator: under an exclusive
+    /// pattern, two agents' jobs in separate workers never train at the same time.
+    @Test func oneOrchestratorAdmitsEveryJobsTasks() throws {
+        let s = try Server(profile: "learning: {history: none}\ncoordination: {pattern: exclusive}\n")
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 60").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let a = try s.submit(long, token: "alice-token"), b = try s.submit(long, token: "bob-token")
+        #expect(try s.wait(a, token: "alice-token")["state"] as? String == "succeeded")
+        #expect(try s.wait(b, token: "bob-token")["state"] as? String == "succeeded")
+        func interval(_ id: String, _ token: String) throws -> (Double, Double) {
+            let text = try s.request("GET", "/v1/jobs/\(id)/events", token: token).text
+            func t(_ event: String) -> Double {
+                let line = text.split(separator: "\n").first { $0.contains("\"event\":\"\(event)\"") && $0.contains("\"training\"") } ?? ""
+                let o = (try? JSONSerialization.jsonObject(with: Data(line.dropFirst("data: ".count).utf8))) as? [String: Any]
+                return o?["t"] as? Double ?? -1
+            }
+            return (t("task_started"), t("task_finished"))
+        }
+        let x = try interval(a, "alice-token"), y = try interval(b, "bob-token")
+        #expect(x.0 > 0 && y.0 > 0)
+        #expect(x.1 <= y.0 || y.1 <= x.0, "alice trained \(x), bob \(y): they overlapped")
     }
 
     @Test func theOpenAPIFileDescribesEveryRoute() throws {

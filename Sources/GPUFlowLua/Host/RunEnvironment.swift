@@ -31,6 +31,7 @@ public struct RunEnvironment: Sendable {
                                   quotas: quotas, buffers: buffers)
         s.observer = observer
         s.checkpoints = store.map { StoreCheckpoints(store: $0) }
+        s.admission = admission
         return s
     }
     /// Where the run is recorded (nil: not recorded), under which id.
@@ -38,6 +39,8 @@ public struct RunEnvironment: Sendable {
     public var runID: String?
     /// Hears task starts, epochs and results (the recorder and the progress display).
     public var observer: RunObserver?
+    /// A job server's admission (set in its workers).
+    public var admission: AdmissionControl?
     /// Whether workflow stages may come from the cache; a replay recomputes every stage.
     public var stageLookups = true
     /// Every module the scripts loaded, with its hash, for the manifest.

@@ -22,6 +22,8 @@ public struct ExecutionServices: Sendable {
     public var observer: RunObserver?
     /// Keeps training checkpoints beyond the process, for resuming a killed run.
     public var checkpoints: CheckpointStore?
+    /// Admission by a job server's orchestrator (nil: this process decides alone).
+    public var admission: AdmissionControl?
 
     public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
                 fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),

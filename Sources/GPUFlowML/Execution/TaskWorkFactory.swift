@@ -68,6 +68,14 @@ public enum TaskWorkFactory {
         }
         return { ctx in
             let token = CancellationToken()
+            // A job server's orchestrator admits the task first; its lease is given back at the end.
+            var lease: String?
+            if let admission = services.admission, task.isDeviceWork {
+                lease = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: task.memoryRequirementMB)
+            }
+            defer {
+                if let lease, let admission = services.admission { Task { await admission.release(lease) } }
+            }
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (c: CheckedContinuation<TaskValue, Error>) in
                     onThread {

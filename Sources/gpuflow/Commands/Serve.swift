@@ -30,9 +30,15 @@ struct Serve: ParsableCommand {
         do { st = try RunStore(path: storePath) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let manager: JobManager
+        // One orchestrator for every job: its GPU tasks are admitted here, under the profile's
+        // pattern, pool and per-agent limits.
+        var serverProfile = resolved
+        serverProfile.learning.history = "none"
+        let leases = LeaseBoard(orchestrator: GPUTaskOrchestrator(profile: serverProfile))
         do {
             manager = try JobManager(settings: .init(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
-                                                     maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks), store: st)
+                                                     maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
+                                                     admissionURL: "http://127.0.0.1:\(port)/internal"), store: st, leases: leases)
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }

@@ -1,0 +1,10 @@
+import GPUFlowCore
+
+/// Admission by an orchestrator outside this process: a job server's workers ask the server's
+/// orchestrator before each GPU task, so coordination patterns and per-agent limits hold across
+/// every job it runs, not only within one.
+public protocol AdmissionControl: Sendable {
+    /// Waits until the task may run; returns the lease to give back when it ends.
+    func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> String
+    func release(_ lease: String) async
+}

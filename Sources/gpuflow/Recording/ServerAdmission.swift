@@ -1,0 +1,51 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import GPUFlowCore
+import GPUFlowML
+
+/// The worker's side of the job server's admission: before each GPU task, ask the server's
+/// orchestrator (long-polling until it admits the task), and give the lease back after.
+/// Configured by the server through GPUFLOW_ADMISSION_URL and GPUFLOW_ADMISSION_TOKEN.
+struct ServerAdmission: AdmissionControl {
+    let base: URL
+    let token: String
+
+    static func fromEnvironment() -> ServerAdmission? {
+        let env = ProcessInfo.processInfo.environment
+        guard let u = env["GPUFLOW_ADMISSION_URL"].flatMap(URL.init(string:)), let t = env["GPUFLOW_ADMISSION_TOKEN"] else { return nil }
+        return ServerAdmission(base: u, token: t)
+    }
+
+    struct Refused: Error, CustomStringConvertible {
+        let message: String
+        var description: String { "the job server refused the task: \(message)" }
+    }
+
+    private func post(_ path: String, _ body: Data?) async throws -> [String: Any] {
+        var r = URLRequest(url: base.appendingPathComponent(path))
+        r.httpMethod = "POST"
+        r.timeoutInterval = 24 * 3600  // admission may wait as long as the queue ahead of it
+        r.setValue(token, forHTTPHeaderField: "X-Job-Token")
+        r.httpBody = body
+        let (data, response) = try await URLSession.shared.data(for: r)
+        let o = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        guard (response as? HTTPURLResponse)?.statusCode == 200 else {
+            throw Refused(message: ((o["error"] as? [String: Any])?["message"] as? String) ?? String(decoding: data, as: UTF8.self))
+        }
+        return o
+    }
+
+    func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> String {
+        let body = try JSONSerialization.data(withJSONObject: [
+            "task": String(decoding: try JSONEncoder().encode(task), as: UTF8.self), "name": name, "memory_mb": memoryMB,
+        ] as [String: Any])
+        guard let lease = try await post("admit", body)["lease"] as? String else { throw Refused(message: "no lease in the answer") }
+        return lease
+    }
+
+    func release(_ lease: String) async {
+        _ = try? await post("leases/\(lease)/release", nil)
+    }
+}
