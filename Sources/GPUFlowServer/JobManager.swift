@@ -75,8 +75,10 @@ public actor JobManager {
 
     private func launch(_ j: RunStore.Job) {
         var job = j
-        let dir = (settings.storePath as NSString).deletingLastPathComponent + "/jobs"
-        let path = dir + "/\(job.id).lua"
+        // A folder per job: in the sandbox a job may read and write files only there, so it
+        // cannot see another job's script.
+        let dir = (settings.storePath as NSString).deletingLastPathComponent + "/jobs/\(job.id)"
+        let path = dir + "/job.lua"
         do {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
             try job.script.write(toFile: path, atomically: true, encoding: .utf8)

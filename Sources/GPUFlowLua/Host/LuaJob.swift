@@ -73,6 +73,35 @@ final class LuaJob: @unchecked Sendable {
         }
     }
 
+    /// A file a binding will read or write: resolved beside the script; in the sandbox only
+    /// inside the script's folder (after resolving `..` and symbolic links), so a job cannot
+    /// read /etc/passwd through data.csv or write outside its folder through model:save.
+    func allowedPath(_ path: String, write: Bool, what: String) throws -> String {
+        let resolved = write ? path : ObjectTypes.resolve(path, self)
+        guard sandbox.enabled else { return resolved }
+        let base = URL(fileURLWithPath: request.path).deletingLastPathComponent().standardizedFileURL.resolvingSymlinksInPath().path
+        let absolute = resolved.hasPrefix("/") ? resolved : base + "/" + resolved
+        let url = URL(fileURLWithPath: absolute).standardizedFileURL
+        // The parent with its symbolic links resolved, then the name: a link cannot lead out.
+        let target = url.deletingLastPathComponent().resolvingSymlinksInPath().appendingPathComponent(url.lastPathComponent).path
+        let real = FileManager.default.fileExists(atPath: target) ? URL(fileURLWithPath: target).resolvingSymlinksInPath().path : target
+        guard real.hasPrefix(base + "/") else {
+            throw LuaArgumentError("sandbox: \(what) may only use files in the job's folder, not \(path)")
+        }
+        return real
+    }
+
+    /// Host memory a binding is about to allocate (in floats): in the sandbox, refused past the
+    /// script's memory budget — the Lua allocator does not see Swift's arrays.
+    func chargeElements(_ count: Int, what: String) throws {
+        guard sandbox.enabled, sandbox.memoryMB > 0 else { return }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: 4)
+        if overflow || bytes > sandbox.memoryMB << 20 {
+            gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+            throw LuaArgumentError("sandbox: \(what) needs \(overflow ? "more than Int.max" : String(bytes)) bytes, over the \(sandbox.memoryMB) MB budget")
+        }
+    }
+
     /// Runs a chunk of trusted Lua (the sandbox set-up) in this state.
     func runTrusted(_ code: String, name: String) throws {
         let status = code.withCString { gf_loadbuffer(L, $0, strlen($0), name, "t") }

@@ -98,6 +98,16 @@ enum GPUFunctions {
         }
         let m = o.merged(over: d.options)
         var type = d.type
+        // In the sandbox, files a task reads or writes stay in the job's folder.
+        if case .training(var t) = type {
+            if let p = t.checkpointPath { t.checkpointPath = try job.allowedPath(p, write: true, what: "checkpoint_path") }
+            if let p = t.resumeFrom { t.resumeFrom = try job.allowedPath(p, write: false, what: "resume_from") }
+            if case .transfer(var tl) = t.algorithm {
+                tl.baseModel = try job.allowedPath(tl.baseModel, write: false, what: "base_model")
+                t.algorithm = .transfer(tl)
+            }
+            type = .training(t)
+        }
         // A batch size fed back for this model replaces the built-in default (never a given one).
         if case .inference(var t) = type, t.batchSizeSource == "default", let model = d.inputs.model,
            let b = job.env.orchestrator.learning.learnedBatchSize(kind: "inference", model: WorkloadShapes.modelSignature(model)) {

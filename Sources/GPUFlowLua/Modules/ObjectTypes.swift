@@ -14,7 +14,7 @@ enum ObjectTypes {
                 LuaBinding.call(L) { L, job in
                     guard let m: MLPModel = LuaObjects.object(L, 1) else { throw LuaArgumentError("model:save: call it as a method, model:save(path)") }
                     guard let path = LuaStack.string(L, 2) else { throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))") }
-                    try ModelFile.save(m, to: path)
+                    try ModelFile.save(m, to: try job.allowedPath(path, write: true, what: "model:save"))
                     LuaStack.push(L, m.objectID)
                     return 1
                 }
@@ -78,7 +78,7 @@ enum ObjectTypes {
         ("nn_load", { L in
             LuaBinding.call(L) { L, job in
                 guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))") }
-                LuaObjects.push(L, try ModelFile.load(path: ObjectTypes.resolve(path, job)))
+                LuaObjects.push(L, try ModelFile.load(path: try job.allowedPath(path, write: false, what: "nn.load")))
                 return 1
             }
         }),
@@ -92,8 +92,8 @@ enum ObjectTypes {
                 let a = try LuaArgs(L, 2, function: "data.npy", optional: true)
                 let labelsPath = try a.string("labels")
                 try a.finish()
-                let x = try BinaryLoaders.npy(path: ObjectTypes.resolve(path, job))
-                let y = try labelsPath.map { try BinaryLoaders.npy(path: ObjectTypes.resolve($0, job)) }
+                let x = try BinaryLoaders.npy(path: try job.allowedPath(path, write: false, what: "data.npy"))
+                let y = try labelsPath.map { try BinaryLoaders.npy(path: try job.allowedPath($0, write: false, what: "data.npy")) }
                 LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: path).lastPathComponent))
                 return 1
             }
@@ -104,13 +104,13 @@ enum ObjectTypes {
                 guard let images = try a.string("images") else { throw LuaArgumentError("data.idx: images is required (an IDX file)") }
                 guard let labels = try a.string("labels") else { throw LuaArgumentError("data.idx: labels is required (an IDX file)") }
                 try a.finish()
-                let x = try BinaryLoaders.idx(path: ObjectTypes.resolve(images, job))
-                let y = try BinaryLoaders.idx(path: ObjectTypes.resolve(labels, job))
+                let x = try BinaryLoaders.idx(path: try job.allowedPath(images, write: false, what: "data.idx"))
+                let y = try BinaryLoaders.idx(path: try job.allowedPath(labels, write: false, what: "data.idx"))
                 LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
                 return 1
             }
         }),
-        ("tensor", { L in LuaBinding.call(L) { L, _ in try makeTensor(L) } }),
+        ("tensor", { L in LuaBinding.call(L) { L, job in try makeTensor(L, job) } }),
     ]
 
     // MARK: models
@@ -133,6 +133,7 @@ enum ObjectTypes {
         try a.finish()
         let params = zip([inputs] + hidden, hidden + [outputs]).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
         guard params <= 50_000_000 else { throw LuaArgumentError("nn.mlp: \(params) parameters is more than the 50M this version allows") }
+        try job.chargeElements(params, what: "nn.mlp")
         LuaObjects.push(L, MLPModel(inputs: inputs, hidden: hidden, outputs: outputs, activation: activation, seed: seed))
         return 1
     }
@@ -192,14 +193,16 @@ enum ObjectTypes {
         }
         gf_pop(L, 1)
         try a.finish()
-        LuaObjects.push(L, try CSVLoader.load(path: resolve(path, job), label: label))
+        LuaObjects.push(L, try CSVLoader.load(path: try job.allowedPath(path, write: false, what: "data.csv"), label: label))
         return 1
     }
 
     private static func blobs(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "data.blobs", optional: true)
-        let d = try Generators.blobs(samples: try a.int("samples", default: 300, min: 1, max: 10_000_000),
-                                     features: try a.int("features", default: 2, min: 1, max: 100_000),
+        let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000), features = try a.int("features", default: 2, min: 1, max: 100_000)
+        try job.chargeElements(samples * (features + 1), what: "data.blobs")
+        let d = try Generators.blobs(samples: samples,
+                                     features: features,
                                      centers: try a.int("centers", default: 3, min: 2, max: 100_000),
                                      spread: Float(try a.double("spread", default: 1, min: 0)),
                                      seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
@@ -210,7 +213,9 @@ enum ObjectTypes {
 
     private static func spirals(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "data.spirals", optional: true)
-        let d = try Generators.spirals(samples: try a.int("samples", default: 300, min: 1, max: 10_000_000),
+        let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000)
+        try job.chargeElements(samples * 3, what: "data.spirals")
+        let d = try Generators.spirals(samples: samples,
                                        classes: try a.int("classes", default: 2, min: 2, max: 1000),
                                        noise: Float(try a.double("noise", default: 0.1, min: 0)),
                                        seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
@@ -342,7 +347,7 @@ enum ObjectTypes {
     }
 
     /// gpu.tensor{1, 2, 3} or gpu.tensor{shape = {2, 3}, fill = 0}
-    private static func makeTensor(_ L: OpaquePointer) throws -> Int32 {
+    private static func makeTensor(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         guard lua_type(L, 1) == LUA_TTABLE else { throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}") }
         let n = Int(lua_rawlen(L, 1))
         if n > 0 {
@@ -364,8 +369,14 @@ enum ObjectTypes {
         guard let shape = try a.intList("shape", min: 0), !shape.isEmpty else { throw LuaArgumentError("gpu.tensor: shape is required") }
         let fill = try a.double("fill", default: 0)
         try a.finish()
-        let count = shape.reduce(1, *)
-        guard count <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: \(count) elements is more than this version allows") }
+        // Overflow-checked: a shape like {1e10, 1e10} is refused, not a crash.
+        var count = 1
+        for d in shape {
+            let (n, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow, n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: shape \(shape) holds more elements than this version allows (2^28)") }
+            count = n
+        }
+        try job.chargeElements(count, what: "gpu.tensor")
         LuaObjects.push(L, HostTensor(values: [Float](repeating: Float(fill), count: count), shape: shape))
         return 1
     }
