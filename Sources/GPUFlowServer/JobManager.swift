@@ -59,6 +59,32 @@ public actor JobManager {
         return job
     }
 
+    /// Runs an interrupted, failed or cancelled job again as a new job of the same agent: its
+    /// recorded run resumes (finished stages from the cache, training from its last epoch).
+    public func resume(_ old: RunStore.Job) async throws -> RunStore.Job {
+        // A worker orphaned by a server crash may take a moment to notice and exit: wait (up
+        // to ten seconds) until its run is no longer marked running.
+        if let run = old.runID {
+            for _ in 0..<100 {
+                _ = try? store.markInterrupted()
+                guard (try? store.summary(run))?.status == "running" else { break }
+                try? await Task.sleep(nanoseconds: 100_000_000)
+            }
+        }
+        var job = RunStore.Job(id: Self.newJobID(), agent: old.agent, state: "queued", script: old.script, arguments: old.arguments,
+                               profile: settings.profilePath, createdAt: Date().timeIntervalSince1970)
+        job.reason = "resumes \(old.id)" + (old.runID.map { " (run \($0))" } ?? "")
+        try store.putJob(job)
+        resumeOf[job.id] = old.runID
+        queue.append(job)
+        submissions += 1
+        pump()
+        return job
+    }
+
+    /// Jobs that resume a recorded run, with that run.
+    private var resumeOf: [String: String] = [:]
+
     /// Starts queued jobs while there is room, taking the next job of the agent with the fewest
     /// jobs running (so one agent's flood does not hold the others back).
     private func pump() {
@@ -94,6 +120,10 @@ public actor JobManager {
         var args = ["run", path, "--sandbox", "--json", "--agent", job.agent, "--store", settings.storePath]
         if let profile = settings.profilePath { args += ["--profile", profile] }
         p.arguments = args + ["--"] + job.arguments
+        if let run = resumeOf.removeValue(forKey: job.id) {
+            // The recorded run's settings; its script text is this job's (the same upload).
+            p.arguments = ["run", "--resume", run, "--json", "--store", settings.storePath]
+        }
         var env = ["GPUFLOW_EXIT_WITH_PARENT": String(getpid())]
         if let url = settings.admissionURL, leases != nil {
             let secret = UUID().uuidString + UUID().uuidString

@@ -129,6 +129,18 @@ public struct JobServer: Sendable {
             let done = await jobs.cancel(id)
             return Self.json(["id": id, "cancelled": done, "state": done ? "cancelled" : job.state])
         }
+        router.post("v1/jobs/:id/resume") { request, context -> Response in
+            guard let who = identify(request) else { return unauthorized }
+            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
+                return Self.error(.notFound, "not_found", "no such job")
+            }
+            guard ["interrupted", "failed", "cancelled", "limit"].contains(job.state) else {
+                return Self.error(.conflict, "not_resumable", "job \(id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
+            }
+            do { return Self.json(Self.jobValue(try await jobs.resume(job)), status: .created) } catch {
+                return Self.error(.internalServerError, "store", "\(error)")
+            }
+        }
         router.get("v1/jobs/:id/events") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
             guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {

@@ -210,12 +210,20 @@ public final class RunStore: @unchecked Sendable {
         var n = 0
         for r in running {
             let pid: Int = r["pid"]
-            if pid > 0, kill(pid_t(pid), 0) == 0 || errno == EPERM { continue }
+            if pid > 0, Self.alive(pid_t(pid)) { continue }
             let id: String = r["id"]
             try write { db in try db.execute(sql: "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", arguments: [id]) }
             n += 1
         }
         return n
+    }
+
+    /// A process that exists and is not a zombie (an exited child no one has reaped yet).
+    static func alive(_ pid: pid_t) -> Bool {
+        guard kill(pid, 0) == 0 || errno == EPERM else { return false }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return true }
+        return !stat[close...].dropFirst(2).hasPrefix("Z")
     }
 
     public struct RunSummary: Sendable {

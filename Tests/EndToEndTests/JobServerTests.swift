@@ -156,13 +156,19 @@ import Testing
         let done = try s.submit(training, token: "alice-token")
         #expect(try s.wait(done, token: "alice-token")["state"] as? String == "succeeded")
         // Long device work (no Lua instructions to run out of), killed with the server.
-        let running = try s.submit(training.replacingOccurrences(of: "epochs = 3", with: "epochs = 100000"), token: "alice-token")
+        let running = try s.submit(training.replacingOccurrences(of: "epochs = 3", with: "epochs = 1200"), token: "alice-token")
         Thread.sleep(forTimeInterval: 0.8)
         s.stop(hard: true)
         try s.start()
         #expect(try s.request("GET", "/v1/jobs/\(done)", token: "alice-token").json["state"] as? String == "succeeded")
         let j = try s.request("GET", "/v1/jobs/\(running)", token: "alice-token").json
         #expect(j["state"] as? String == "interrupted" && (j["reason"] as? String)?.contains("server stopped") == true, "\(j)")
+        // It resumes as a new job of the same agent, and finishes.
+        #expect(try s.request("POST", "/v1/jobs/\(done)/resume", token: "alice-token").status == 409, "a finished job does not resume")
+        let r = try s.request("POST", "/v1/jobs/\(running)/resume", token: "alice-token")
+        #expect(r.status == 201 && (r.json["reason"] as? String)?.hasPrefix("resumes \(running)") == true, "\(r.text)")
+        let again = try s.wait(r.json["id"] as? String ?? "", token: "alice-token")
+        #expect(again["state"] as? String == "succeeded" && (again["output"] as? String)?.hasPrefix("epochs\t1200") == true, "\(again)")
     }
 
     /// Every job's GPU tasks are admitted by the server's one orchestrator: under an exclusive

@@ -65,7 +65,7 @@ struct Run: ParsableCommand {
         if let parent = ProcessInfo.processInfo.environment["GPUFLOW_EXIT_WITH_PARENT"].flatMap(Int32.init) {
             let watcher = Thread {
                 while getppid() == parent { Thread.sleep(forTimeInterval: 0.2) }
-                Foundation.exit(137)
+                _exit(137)  // at once: no exit handlers for an orphan
             }
             watcher.start()
         }
