@@ -10,7 +10,7 @@ enum Dashboard {
     <body><h1>gpuflow jobs</h1>
     <p><input id="token" type="password" placeholder="bearer token" size="40"> <button id="go">show</button> <span id="status"></span></p>
     <h2>Agents</h2><table id="agents"><tr><th>agent</th><th>jobs</th><th>running</th><th>succeeded</th><th>failed</th></tr></table>
-    <h2>Jobs</h2><table id="jobs"><tr><th>id</th><th>agent</th><th>state</th><th>seconds</th><th>reason</th><th>report</th></tr></table>
+    <h2>Jobs</h2><table id="jobs"><tr><th>id</th><th>agent</th><th>state</th><th>progress</th><th>seconds</th><th>reason</th><th>report</th></tr></table>
     <script>
     let token = new URLSearchParams(location.hash.slice(1)).get("token") || "";
     document.getElementById("token").value = token;
@@ -28,7 +28,7 @@ enum Dashboard {
       const agents = {};
       for (const j of jobs) {
         const row = t.insertRow(); row.id = "job-" + j.id; row.dataset.state = j.state;
-        cell(row, j.id); cell(row, j.agent); cell(row, j.state, j.state);
+        cell(row, j.id); cell(row, j.agent); cell(row, j.state, j.state); cell(row, j.progress || "");
         cell(row, j.ended_at && j.started_at ? (j.ended_at - j.started_at).toFixed(3) : "");
         cell(row, j.reason || "");
         const rep = cell(row, "");

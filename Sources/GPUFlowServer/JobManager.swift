@@ -167,7 +167,15 @@ public actor JobManager {
         agentOf[id] = job.agent
     }
 
+    /// The latest progress of running jobs ("epoch 3/10, loss 0.41"), for the dashboard.
+    private var progressOf: [String: String] = [:]
+    public func progress() -> [String: String] { progressOf }
+
     private func received(_ id: String, _ line: String) {
+        if line.contains("\"event\":\"epoch\""), let d = line.data(using: .utf8),
+           let o = try? JSONSerialization.jsonObject(with: d) as? [String: Any], let e = o["epoch"] as? Int, let of = o["of"] as? Int {
+            progressOf[id] = String(format: "%@ epoch %d/%d, loss %.4f", (o["name"] as? String) ?? "task", e, of, (o["loss"] as? Double) ?? .nan)
+        }
         let n = seq[id, default: 0]
         seq[id] = n + 1
         try? store.appendJobEvent(id, seq: n, line: line)
@@ -184,6 +192,7 @@ public actor JobManager {
     }
 
     private func ended(_ id: String, status: Int32, signalled: Bool) async {
+        progressOf.removeValue(forKey: id)
         workers.removeValue(forKey: id)
         agentOf.removeValue(forKey: id)
         for (secret, owner) in jobTokens where owner.job == id { jobTokens.removeValue(forKey: secret) }

@@ -107,7 +107,12 @@ public struct JobServer: Sendable {
             let q = request.uri.queryParameters
             let agent = who.admin ? q["agent"].map(String.init) : who.agent
             let list = (try? store.jobs(agent: agent, state: q["state"].map(String.init))) ?? []
-            return Self.json(["jobs": list.map(Self.jobValue)])
+            let progress = await jobs.progress()
+            return Self.json(["jobs": list.map { j -> [String: Any] in
+                var v = Self.jobValue(j)
+                if let p = progress[j.id] { v["progress"] = p }
+                return v
+            }])
         }
         router.get("v1/jobs/:id") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }

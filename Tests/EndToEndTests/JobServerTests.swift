@@ -193,9 +193,29 @@ import Testing
         #expect(x.1 <= y.0 || y.1 <= x.0, "alice trained \(x), bob \(y): they overlapped")
     }
 
+    /// An agent's memory limit holds across its jobs: two 80 MB tasks of alice's under a 100 MB
+    /// limit, in two workers, run one after the other.
+    @Test func anAgentsMemoryLimitHoldsAcrossItsJobs() throws {
+        let s = try Server(profile: "learning: {history: none}\nagents:\n  alice: {max_memory_mb: 100}\n  bob: {}\n  ops: {}\n")
+        let job = training.replacingOccurrences(of: "epochs = 3}", with: "epochs = 60, memory_mb = 80}")
+            .replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let a = try s.submit(job, token: "alice-token"), b = try s.submit(job, token: "alice-token")
+        for id in [a, b] { #expect(try s.wait(id, token: "alice-token")["state"] as? String == "succeeded") }
+        func interval(_ id: String) throws -> (Double, Double) {
+            let text = try s.request("GET", "/v1/jobs/\(id)/events", token: "alice-token").text
+            func t(_ event: String) -> Double {
+                let line = text.split(separator: "\n").first { $0.contains("\"event\":\"\(event)\"") && $0.contains("\"training\"") } ?? ""
+                return ((try? JSONSerialization.jsonObject(with: Data(line.dropFirst("data: ".count).utf8))) as? [String: Any])?["t"] as? Double ?? -1
+            }
+            return (t("task_started"), t("task_finished"))
+        }
+        let x = try interval(a), y = try interval(b)
+        #expect(x.0 > 0 && y.0 > 0 && (x.1 <= y.0 || y.1 <= x.0), "alice's two 80 MB tasks overlapped: \(x) \(y)")
+    }
+
     @Test func theOpenAPIFileDescribesEveryRoute() throws {
         let text = try String(contentsOf: TestPaths.repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        for path in ["/v1/jobs:", "/v1/jobs/{id}:", "/v1/jobs/{id}/events:", "/v1/runs/{id}/report:", "/metrics:", "/healthz:"] {
+        for path in ["/v1/jobs:", "/v1/jobs/{id}:", "/v1/jobs/{id}/events:", "/v1/jobs/{id}/resume:", "/v1/runs/{id}/report:", "/metrics:", "/healthz:"] {
             #expect(text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
         }
     }

@@ -41,4 +41,20 @@ import Testing
         let flag = try CLIRunner.run(["run", try TestPaths.write("print(io, os.execute)", name: "probe.lua"), "--sandbox", "--store", "none"])
         #expect(flag.stdout == "nil\tnil\n")
     }
+
+    @Test func anAgentsOwnLimitsReplaceTheProfiles() throws {
+        let profile = try TestPaths.write("""
+        store: {path: none}
+        learning: {history: none}
+        sandbox: {enabled: true, max_output_kb: 64}
+        agents:
+          tight: {sandbox: {max_output_kb: 1}}
+          roomy: {}
+        """, name: "agents.yaml")
+        let script = try TestPaths.write("print(string.rep('x', 2000))", name: "chatty.lua")
+        let tight = try CLIRunner.run(["run", script, "--profile", profile, "--agent", "tight"])
+        #expect(tight.status == 3 && tight.firstErrorLine.contains("output limit exceeded (1 KB)"), "\(tight.stderr)")
+        let roomy = try CLIRunner.run(["run", script, "--profile", profile, "--agent", "roomy"])
+        #expect(roomy.status == 0, "\(roomy.stderr)")
+    }
 }

@@ -100,6 +100,9 @@ public struct Profile: Codable, Sendable, Equatable {
         public var maxMemoryMB: Int?
         public var maxConcurrentTasks: Int?
         public var maxComputePercent: Double?
+        /// This agent's script limits, in place of the profile's sandbox section (keys left out
+        /// keep the profile's values).
+        public var sandbox: Sandbox?
         public init() {}
     }
 

@@ -156,9 +156,24 @@ public enum ProfileLoader {
                         case "max_memory_mb": agent.maxMemoryMB = try r.int(av, k, min: 1)
                         case "max_concurrent_tasks": agent.maxConcurrentTasks = try r.int(av, k, min: 1)
                         case "max_compute_percent": agent.maxComputePercent = try r.double(av, k, min: 0.001, max: 100)
+                        case "sandbox":
+                            var sb = profile.sandbox
+                            try r.mapping(av, "sandbox") { sk, sv in
+                                switch sk {
+                                case "instructions": sb.instructions = try r.int(sv, sk, min: 0)
+                                case "memory_mb": sb.memoryMB = try r.int(sv, sk, min: 0, max: 1 << 20)
+                                case "wall_s": sb.wallS = try r.double(sv, sk, min: 0)
+                                case "max_depth": sb.maxDepth = try r.int(sv, sk, min: 0, max: 100_000)
+                                case "max_output_kb": sb.maxOutputKB = try r.int(sv, sk, min: 0)
+                                case "max_tasks": sb.maxTasks = try r.int(sv, sk, min: 0)
+                                default: throw r.unknown(sk, sv, in: "agents.\(agentName).sandbox",
+                                                         known: "instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
+                                }
+                            }
+                            agent.sandbox = sb
                         default:
                             throw r.unknown(k, av, in: "agents.\(agentName)",
-                                            known: "max_memory_mb, max_concurrent_tasks, max_compute_percent")
+                                            known: "max_memory_mb, max_concurrent_tasks, max_compute_percent, sandbox")
                         }
                     }
                     profile.agents[agentName] = agent

@@ -77,6 +77,10 @@ public enum ProfileRenderer {
                 if let m = a.maxMemoryMB { lines.append("    max_memory_mb: \(m)"); any = true }
                 if let n = a.maxConcurrentTasks { lines.append("    max_concurrent_tasks: \(n)"); any = true }
                 if let c = a.maxComputePercent { lines.append("    max_compute_percent: \(num(c))"); any = true }
+                if let sb = a.sandbox {
+                    lines.append("    sandbox: {instructions: \(sb.instructions), memory_mb: \(sb.memoryMB), wall_s: \(num(sb.wallS)), max_depth: \(sb.maxDepth), max_output_kb: \(sb.maxOutputKB), max_tasks: \(sb.maxTasks)}")
+                    any = true
+                }
                 if !any { lines[lines.count - 1] += " {}" }
             }
         }

@@ -38,7 +38,13 @@ final class LuaJob: @unchecked Sendable {
         self.request = request
         self.env = env
         self.host = host
-        let sandbox = env.profile.sandbox.enabled ? env.profile.sandbox.withDefaults : env.profile.sandbox
+        // An agent's own limits, where the profile gives it some, replace the section's.
+        var base = env.profile.sandbox
+        if let agent = request.agent, var own = env.profile.agents[agent]?.sandbox {
+            own.enabled = base.enabled
+            base = own
+        }
+        let sandbox = base.enabled ? base.withDefaults : base
         self.sandbox = sandbox
         let scriptDir = URL(fileURLWithPath: request.path).deletingLastPathComponent().path
         lua = try LuaState(limits: .init(instructions: UInt64(sandbox.instructions), memoryBytes: sandbox.memoryMB << 20,

@@ -117,7 +117,8 @@ enum GPUFunctions {
         }
         let work = TaskWorkFactory.work(for: type, inputs: d.inputs, backend: job.env.backend,
                                         device: job.env.device, seed: job.nextSeed(),
-                                        orchestrator: job.env.orchestrator, services: job.env.services, agent: m.agent ?? job.request.agent)
+                                        orchestrator: job.env.orchestrator, services: job.env.services, agent: m.agent ?? job.request.agent,
+                                        memoryMB: m.memoryMB)
         var spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
                             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
                             agent: m.agent ?? job.request.agent, work: work)

@@ -20,7 +20,7 @@ public enum TaskWorkFactory {
 
     public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
                             seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil,
-                            agent: String? = nil) -> TaskWork {
+                            agent: String? = nil, memoryMB: Int? = nil) -> TaskWork {
         let services = services ?? ExecutionServices(orchestrator: orchestrator)
         if case .resourceCoordination(let rc) = task {
             return { _ in
@@ -71,7 +71,7 @@ public enum TaskWorkFactory {
             // A job server's orchestrator admits the task first; its lease is given back at the end.
             var lease: String?
             if let admission = services.admission, task.isDeviceWork {
-                lease = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: task.memoryRequirementMB)
+                lease = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: memoryMB ?? task.memoryRequirementMB)
             }
             defer {
                 if let lease, let admission = services.admission { Task { await admission.release(lease) } }
