@@ -26,6 +26,8 @@ public actor JobManager {
     let store: RunStore
     /// The server's orchestrator, through which every job's GPU tasks are admitted.
     public let leases: LeaseBoard?
+    /// Time slices across jobs (when the profile's pattern is time_sliced).
+    public let slices: SliceArbiter?
     /// A secret per running job, with which its worker asks for admission.
     private var jobTokens: [String: (job: String, agent: String)] = [:]
     private var queue: [RunStore.Job] = []
@@ -36,10 +38,11 @@ public actor JobManager {
     private var submissions = 0
     private var finishedCounts: [String: Int] = [:]
 
-    public init(settings: Settings, store: RunStore, leases: LeaseBoard? = nil) throws {
+    public init(settings: Settings, store: RunStore, leases: LeaseBoard? = nil, slices: SliceArbiter? = nil) throws {
         self.settings = settings
         self.store = store
         self.leases = leases
+        self.slices = slices
         try store.interruptUnfinishedJobs()
     }
 
@@ -130,6 +133,7 @@ public actor JobManager {
             jobTokens[secret] = (job.id, job.agent)
             env["GPUFLOW_ADMISSION_URL"] = url
             env["GPUFLOW_ADMISSION_TOKEN"] = secret
+            if slices != nil { env["GPUFLOW_SLICES"] = "1" }
         }
         p.environment = ProcessInfo.processInfo.environment.merging(env) { _, b in b }
         let out = Pipe()
@@ -192,11 +196,13 @@ public actor JobManager {
     }
 
     private func ended(_ id: String, status: Int32, signalled: Bool) async {
+        let agentOfEnded = agentOf[id]
         progressOf.removeValue(forKey: id)
         workers.removeValue(forKey: id)
         agentOf.removeValue(forKey: id)
         for (secret, owner) in jobTokens where owner.job == id { jobTokens.removeValue(forKey: secret) }
         await leases?.releaseAll(job: id)
+        if let a = agentOfEnded { await slices?.release(a) }
         guard var job = try? store.job(id) else { pump(); return }
         job.endedAt = Date().timeIntervalSince1970
         job.exitCode = Int(status)

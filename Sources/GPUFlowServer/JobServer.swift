@@ -69,6 +69,14 @@ public struct JobServer: Sendable {
             text += "# HELP gpuflow_job_submissions_total Jobs accepted.\n# TYPE gpuflow_job_submissions_total counter\ngpuflow_job_submissions_total \(s.submissions)\n"
             text += "# HELP gpuflow_jobs_finished_total Jobs ended, by state.\n# TYPE gpuflow_jobs_finished_total counter\n"
             for (state, n) in s.finished.sorted(by: { $0.key < $1.key }) { text += "gpuflow_jobs_finished_total{state=\"\(state)\"} \(n)\n" }
+            if let arbiter = jobs.slices {
+                let h = await arbiter.handovers()
+                text += "# HELP gpuflow_time_slices_total Time slices across jobs, by agent.\n# TYPE gpuflow_time_slices_total counter\n"
+                for (agent, list) in Dictionary(grouping: h, by: \.agent).sorted(by: { $0.key < $1.key }) {
+                    text += "gpuflow_time_slices_total{agent=\"\(agent)\"} \(list.count)\n"
+                    text += "gpuflow_time_slice_seconds_sum{agent=\"\(agent)\"} \(list.reduce(0) { $0 + $1.seconds })\n"
+                }
+            }
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.post("v1/jobs") { request, _ -> Response in
@@ -184,6 +192,21 @@ public struct JobServer: Sendable {
                 return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
             }
             return Self.json(["released": await leases.release(id)])
+        }
+        router.post("internal/slice") { request, _ -> Response in
+            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
+                  let slices = jobs.slices else {
+                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
+            }
+            return Self.json(["until": await slices.acquire(owner.agent)])
+        }
+        router.post("internal/slice/release") { request, _ -> Response in
+            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
+                  let slices = jobs.slices else {
+                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
+            }
+            await slices.release(owner.agent)
+            return Self.json(["released": true])
         }
         router.get("v1/runs/:id/report") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }

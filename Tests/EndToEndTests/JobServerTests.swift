@@ -213,6 +213,25 @@ import Testing
         #expect(x.0 > 0 && y.0 > 0 && (x.1 <= y.0 || y.1 <= x.0), "alice's two 80 MB tasks overlapped: \(x) \(y)")
     }
 
+    /// Under time_sliced, the server grants slices across jobs: two agents' jobs take turns.
+    @Test func timeSlicesAreSharedAcrossJobs() throws {
+        let s = try Server(profile: "learning: {history: none}\ncoordination: {pattern: time_sliced, time_slice_ms: 30}\n")
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 80").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let a = try s.submit(long, token: "alice-token"), b = try s.submit(long, token: "bob-token")
+        #expect(try s.wait(a, token: "alice-token")["state"] as? String == "succeeded")
+        #expect(try s.wait(b, token: "bob-token")["state"] as? String == "succeeded")
+        let metrics = try s.request("GET", "/metrics").text
+        func value(_ name: String, _ agent: String) -> Double {
+            metrics.split(separator: "\n").first { $0.hasPrefix("\(name){agent=\"\(agent)\"}") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        }
+        for agent in ["alice", "bob"] {
+            let n = value("gpuflow_time_slices_total", agent), sum = value("gpuflow_time_slice_seconds_sum", agent)
+            #expect(n >= 3, "\(agent) got \(n) slices:\n\(metrics)")
+            #expect(n == 0 || (sum / n > 0.02 && sum / n < 0.3), "\(agent)'s mean slice \(n > 0 ? sum / n : 0) s for 30 ms slices")
+        }
+    }
+
     @Test func theOpenAPIFileDescribesEveryRoute() throws {
         let text = try String(contentsOf: TestPaths.repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
         for path in ["/v1/jobs:", "/v1/jobs/{id}:", "/v1/jobs/{id}/events:", "/v1/jobs/{id}/resume:", "/v1/runs/{id}/report:", "/metrics:", "/healthz:"] {

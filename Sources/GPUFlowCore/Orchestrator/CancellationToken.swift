@@ -9,6 +9,14 @@ public final class CancellationToken: @unchecked Sendable {
     private let flag = Atomic<Bool>(false)
     private let lock = NSLock()
     private var gate: (DeviceGate, DeviceGate.Ticket)?
+    private var remote: (@Sendable () throws -> Void)?
+
+    /// A further step-boundary check outside this process (a job server's time slices).
+    public func attachRemote(_ check: @escaping @Sendable () throws -> Void) {
+        lock.lock()
+        remote = check
+        lock.unlock()
+    }
 
     public init() {}
     public func cancel() { flag.store(true, ordering: .relaxed) }
@@ -34,8 +42,9 @@ public final class CancellationToken: @unchecked Sendable {
     public func check() throws {
         if isCancelled { throw CancellationError() }
         lock.lock()
-        let g = gate
+        let g = gate, r = remote
         lock.unlock()
         if let (gate, ticket) = g { try gate.step(ticket) { self.isCancelled } }
+        try r?()
     }
 }

@@ -32,6 +32,7 @@ public struct RunEnvironment: Sendable {
         s.observer = observer
         s.checkpoints = store.map { StoreCheckpoints(store: $0) }
         s.admission = admission
+        s.slices = slices
         return s
     }
     /// Where the run is recorded (nil: not recorded), under which id.
@@ -39,8 +40,9 @@ public struct RunEnvironment: Sendable {
     public var runID: String?
     /// Hears task starts, epochs and results (the recorder and the progress display).
     public var observer: RunObserver?
-    /// A job server's admission (set in its workers).
+    /// A job server's admission and time slices (set in its workers).
     public var admission: AdmissionControl?
+    public var slices: SliceControl?
     /// Whether workflow stages may come from the cache; a replay recomputes every stage.
     public var stageLookups = true
     /// Every module the scripts loaded, with its hash, for the manifest.

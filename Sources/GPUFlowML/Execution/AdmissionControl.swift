@@ -8,3 +8,10 @@ public protocol AdmissionControl: Sendable {
     func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> String
     func release(_ lease: String) async
 }
+
+/// Time slices granted by a job server: `ensure` returns at once while the agent's slice lasts
+/// and otherwise waits for the next one; `release` gives the device back when a task ends.
+public protocol SliceControl: Sendable {
+    func ensure(agent: String) throws
+    func release(agent: String)
+}

@@ -24,6 +24,8 @@ public struct ExecutionServices: Sendable {
     public var checkpoints: CheckpointStore?
     /// Admission by a job server's orchestrator (nil: this process decides alone).
     public var admission: AdmissionControl?
+    /// Time slices across jobs, from a job server (nil: none).
+    public var slices: SliceControl?
 
     public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
                 fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),

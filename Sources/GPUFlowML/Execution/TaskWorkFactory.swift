@@ -81,7 +81,14 @@ public enum TaskWorkFactory {
                     onThread {
                         // Every step boundary of the work passes the device gate under its agent.
                         if let gate = services.gate { token.attach(gate, agent: agent ?? "-") }
-                        defer { token.detach() }
+                        if let slices = services.slices, task.isDeviceWork {
+                            let who = agent ?? "-"
+                            token.attachRemote { try slices.ensure(agent: who) }
+                        }
+                        defer {
+                            token.detach()
+                            if let slices = services.slices, task.isDeviceWork { slices.release(agent: agent ?? "-") }
+                        }
                         c.resume(with: Result {
                             try ResilientRunner.run(task, inputs: inputs, backend: backend, services: services, device: device, seed: seed,
                                                     cancel: token, taskID: ctx.id, taskName: ctx.name, agent: agent)

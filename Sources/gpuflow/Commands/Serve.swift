@@ -38,7 +38,9 @@ struct Serve: ParsableCommand {
         do {
             manager = try JobManager(settings: .init(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
                                                      maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
-                                                     admissionURL: "http://127.0.0.1:\(port)/internal"), store: st, leases: leases)
+                                                     admissionURL: "http://127.0.0.1:\(port)/internal"), store: st, leases: leases,
+                                     slices: resolved.coordination.pattern == .time_sliced
+                                         ? SliceArbiter(sliceMS: resolved.coordination.timeSliceMS ?? 50) : nil)
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }

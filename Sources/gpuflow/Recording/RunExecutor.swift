@@ -95,6 +95,7 @@ struct RunExecutor {
         env.store = store
         env.runID = runID
         env.admission = ServerAdmission.fromEnvironment()
+        env.slices = ServerSlices.fromEnvironment()
         env.stageLookups = stageLookups
         env.observer = ObserverChain(observers)
         display.emit("run_started", [("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),

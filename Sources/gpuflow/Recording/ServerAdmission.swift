@@ -49,3 +49,56 @@ struct ServerAdmission: AdmissionControl {
         _ = try? await post("leases/\(lease)/release", nil)
     }
 }
+
+/// The worker's side of the job server's time slices: a step runs at once while the agent's
+/// grant lasts; when it has run out, one request waits for the next grant.
+final class ServerSlices: SliceControl, @unchecked Sendable {
+    let base: URL
+    let token: String
+    private let lock = NSLock()
+    private var expiry: [String: Double] = [:]
+
+    init(base: URL, token: String) {
+        self.base = base
+        self.token = token
+    }
+
+    static func fromEnvironment() -> ServerSlices? {
+        let env = ProcessInfo.processInfo.environment
+        guard env["GPUFLOW_SLICES"] == "1", let u = env["GPUFLOW_ADMISSION_URL"].flatMap(URL.init(string:)),
+              let t = env["GPUFLOW_ADMISSION_TOKEN"] else { return nil }
+        return ServerSlices(base: u, token: t)
+    }
+
+    private func post(_ path: String) -> [String: Any]? {
+        var r = URLRequest(url: base.appendingPathComponent(path))
+        r.httpMethod = "POST"
+        r.timeoutInterval = 3600
+        r.setValue(token, forHTTPHeaderField: "X-Job-Token")
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var body: Data?
+        URLSession.shared.dataTask(with: r) { d, _, _ in body = d; done.signal() }.resume()
+        done.wait()
+        return body.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
+    }
+
+    func ensure(agent: String) throws {
+        lock.lock()
+        let until = expiry[agent] ?? 0
+        lock.unlock()
+        if Date().timeIntervalSince1970 < until { return }
+        guard let granted = post("slice")?["until"] as? Double else {
+            throw ServerAdmission.Refused(message: "no time slice from the job server")
+        }
+        lock.lock()
+        expiry[agent] = granted
+        lock.unlock()
+    }
+
+    func release(agent: String) {
+        lock.lock()
+        expiry[agent] = 0
+        lock.unlock()
+        _ = post("slice/release")
+    }
+}
