@@ -179,9 +179,11 @@ public struct JobServer: Sendable {
                 return Self.error(.badRequest, "bad_json", "expected {task, name, memory_mb}")
             }
             do {
-                let lease = try await leases.admit(job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
-                                                   memoryMB: o["memory_mb"] as? Int ?? 0)
-                return Self.json(["lease": lease])
+                let granted = try await leases.admit(job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
+                                                     memoryMB: o["memory_mb"] as? Int ?? 0)
+                var answer: [String: Any] = ["lease": granted.lease]
+                if let a = granted.allowanceBytes { answer["allowance_bytes"] = a }
+                return Self.json(answer)
             } catch {
                 return Self.error(.forbidden, "refused", "\(error)")
             }

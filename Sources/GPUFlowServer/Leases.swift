@@ -58,7 +58,7 @@ public actor LeaseBoard {
     public init(orchestrator: GPUTaskOrchestrator) { self.orchestrator = orchestrator }
 
     /// Queues the task under `agent` and returns once the orchestrator starts it.
-    public func admit(job: String, agent: String, task: GPUTaskType, name: String, memoryMB: Int) async throws -> String {
+    public func admit(job: String, agent: String, task: GPUTaskType, name: String, memoryMB: Int) async throws -> (lease: String, allowanceBytes: Int?) {
         let lease = Lease(id: "l" + UUID().uuidString.lowercased().prefix(12), job: job)
         leases[lease.id] = lease
         let spec = TaskSpec(name: "\(job)/\(name)", kind: .gpu(task), memoryMB: memoryMB, agent: agent) { _ in
@@ -69,7 +69,14 @@ public actor LeaseBoard {
         let id = try await orchestrator.submit(spec)
         taskOf[lease.id] = id
         await lease.waitStarted()
-        return lease.id
+        // What the agent may hold in tensors in this task's worker: its limit (max_memory_mb or
+        // partition) less what its other running tasks have reserved.
+        var allowance: Int?
+        if let limit = orchestrator.memoryLimits.limit(agent) {
+            let others = await orchestrator.reservedMemoryMB(agent: agent, except: id)
+            allowance = max(0, limit - (others << 20))
+        }
+        return (lease.id, allowance)
     }
 
     public func release(_ id: String) -> Bool {

@@ -12,7 +12,10 @@ import Testing
         let port: Int
         var process: Process?
         let store: String
-        init(profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n") throws {
+        let extra: [String]
+        init(profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n",
+             extra: [String] = []) throws {
+            self.extra = extra
             dir = try TestPaths.temporaryDirectory()
             port = Int.random(in: 20_000..<40_000)
             store = dir.appendingPathComponent("runs.sqlite").path
@@ -42,7 +45,7 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLIRunner.binary)
             p.arguments = ["serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
-                           "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", "4"]
+                           "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", "4"] + extra
             p.standardOutput = FileHandle.nullDevice
             p.standardError = FileHandle.nullDevice
             try p.run()
@@ -213,6 +216,32 @@ import Testing
         #expect(x.0 > 0 && y.0 > 0 && (x.1 <= y.0 || y.1 <= x.0), "alice's two 80 MB tasks overlapped: \(x) \(y)")
     }
 
+    /// The allocator in each worker enforces what the agent may hold across all its jobs: with a
+    /// 40 MB limit and 30 MB reserved by a running job, a second job's 25 MB of tensors is refused.
+    @Test func anAgentsTensorQuotaSpansItsJobs() throws {
+        let s = try Server(profile: "learning: {history: none}\nagents:\n  alice: {max_memory_mb: 40}\n  bob: {}\n  ops: {}\n")
+        let holder = training.replacingOccurrences(of: "epochs = 3}", with: "epochs = 400, memory_mb = 30}")
+            .replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let a = try s.submit(holder, token: "alice-token")
+        for _ in 0..<100 where (try s.request("GET", "/v1/jobs/\(a)", token: "alice-token").json["state"] as? String) != "running" {
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
+        let big = """
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 64, features = 1024, centers = 2, seed = 1}
+        local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 1024, hidden = {2048}, outputs = 2, seed = 1}, data = ds, epochs = 1, memory_mb = 8}):await()
+        print("trained")
+        """
+        let b = try s.submit(big, token: "alice-token")
+        let jb = try s.wait(b, token: "alice-token")
+        #expect(jb["state"] as? String == "failed" && (jb["reason"] as? String)?.contains("agent alice") == true, "\(jb)")
+        // The same job from an agent without a limit trains.
+        let c = try s.submit(big, token: "bob-token")
+        #expect(try s.wait(c, token: "bob-token")["state"] as? String == "succeeded")
+        _ = try s.request("DELETE", "/v1/jobs/\(a)", token: "alice-token")
+    }
+
     /// Under time_sliced, the server grants slices across jobs: two agents' jobs take turns.
     @Test func timeSlicesAreSharedAcrossJobs() throws {
         let s = try Server(profile: "learning: {history: none}\ncoordination: {pattern: time_sliced, time_slice_ms: 30}\n")
@@ -230,6 +259,16 @@ import Testing
             #expect(n >= 3, "\(agent) got \(n) slices:\n\(metrics)")
             #expect(n == 0 || (sum / n > 0.02 && sum / n < 0.3), "\(agent)'s mean slice \(n > 0 ? sum / n : 0) s for 30 ms slices")
         }
+    }
+
+    @Test func submissionsAreRateLimitedPerAgent() throws {
+        let s = try Server(extra: ["--rate-limit", "3"])
+        let body = try JSONSerialization.data(withJSONObject: ["script": "print(1)"])
+        let codes = try (0..<5).map { _ in try s.request("POST", "/v1/jobs", token: "alice-token", body: body).status }
+        #expect(codes.prefix(3).allSatisfy { $0 == 201 } && codes.suffix(2).allSatisfy { $0 == 429 }, "\(codes)")
+        #expect(try s.request("POST", "/v1/jobs", token: "bob-token", body: body).status == 201, "another agent has its own budget")
+        let limited = try s.request("POST", "/v1/jobs", token: "alice-token", body: body)
+        #expect((limited.json["error"] as? [String: Any])?["code"] as? String == "rate_limited")
     }
 
     @Test func theOpenAPIFileDescribesEveryRoute() throws {

@@ -531,6 +531,12 @@ public actor GPUTaskOrchestrator {
     }
 
     public func currentCoordination() -> Coordination { coordination }
+
+    /// Memory (MB) an agent's running tasks hold, excluding `except`.
+    public func reservedMemoryMB(agent: String, except: TaskID? = nil) -> Int {
+        entries.values.filter { $0.record.agent == agent && $0.record.state == .running && $0.record.id != except }
+            .reduce(0) { $0 + $1.record.memoryMB }
+    }
     public func coordinationDecisions() -> [CoordinationDecision] { decisions }
     public func exclusiveLeases() -> [(agent: String, start: Double, end: Double)] { leases }
 

@@ -71,7 +71,10 @@ public enum TaskWorkFactory {
             // A job server's orchestrator admits the task first; its lease is given back at the end.
             var lease: String?
             if let admission = services.admission, task.isDeviceWork {
-                lease = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: memoryMB ?? task.memoryRequirementMB)
+                let granted = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: memoryMB ?? task.memoryRequirementMB)
+                lease = granted.lease
+                // The allocator here enforces what the server allows this agent across all its jobs.
+                if let bytes = granted.allowanceBytes, let agent { orchestrator.memoryLimits.set(agent, bytes: bytes) }
             }
             defer {
                 if let lease, let admission = services.admission { Task { await admission.release(lease) } }

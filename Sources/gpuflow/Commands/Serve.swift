@@ -16,6 +16,7 @@ struct Serve: ParsableCommand {
     @Option(help: "A YAML file of per-agent token hashes (agents: {name: {token_sha256: …, admin: bool}}).") var tokens: String
     @Option(help: "The run store.") var store: String?
     @Option(help: "Jobs running at once (default: the profile's max_concurrent_tasks).") var maxRunning: Int?
+    @Option(help: "Submissions an agent may make per minute.") var rateLimit = 600
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()
@@ -47,6 +48,7 @@ struct Serve: ParsableCommand {
         var settings = JobServer.Settings()
         settings.host = host
         settings.port = port
+        settings.submissionsPerMinute = max(1, rateLimit)
         let server = JobServer(settings: settings, tokens: t, jobs: manager, store: st)
         FileHandle.standardError.write(Data("gpuflow: serving jobs on http://\(host):\(port) (store \(storePath))\n".utf8))
         let done = DispatchSemaphore(value: 0)

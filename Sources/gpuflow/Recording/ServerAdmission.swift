@@ -37,12 +37,13 @@ struct ServerAdmission: AdmissionControl {
         return o
     }
 
-    func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> String {
+    func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> (lease: String, allowanceBytes: Int?) {
         let body = try JSONSerialization.data(withJSONObject: [
             "task": String(decoding: try JSONEncoder().encode(task), as: UTF8.self), "name": name, "memory_mb": memoryMB,
         ] as [String: Any])
-        guard let lease = try await post("admit", body)["lease"] as? String else { throw Refused(message: "no lease in the answer") }
-        return lease
+        let answer = try await post("admit", body)
+        guard let lease = answer["lease"] as? String else { throw Refused(message: "no lease in the answer") }
+        return (lease, answer["allowance_bytes"] as? Int)
     }
 
     func release(_ lease: String) async {
