@@ -3,8 +3,9 @@ import PackageDescription
 
 // Layers follow the data path of DESIGN.md; each target imports only the ones below it:
 //   gpuflow (CLI) → GPUFlowLua → GPUFlowML → GPUFlowCompute
-//                              ↘ GPUFlowStore (run store, SQLite) → GPUFlowCore (task model, profiles,
-//                                orchestrator; no Lua, no Vulkan)
+//                              ↘ GPUFlowStore (run store, SQLite; cluster run directories) → GPUFlowCore
+//                                (task model, profiles, orchestrator; no Lua, no Vulkan)
+//   gpuflow → GPUFlowServer (job server), GPUFlowCluster (Slurm) → GPUFlowStore
 let package = Package(
     name: "gpuflow",
     platforms: [.macOS(.v14)],
@@ -22,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -50,8 +52,11 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "GPUFlowCluster", dependencies: [
+            "GPUFlowCore", "GPUFlowStore", .product(name: "Mustache", package: "swift-mustache"),
+        ]),
         .executableTarget(name: "gpuflow", dependencies: [
-            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore", "GPUFlowServer",
+            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore", "GPUFlowServer", "GPUFlowCluster",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -63,6 +68,7 @@ let package = Package(
         .testTarget(name: "GPUFlowMLTests", dependencies: ["GPUFlowML", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowLuaTests", dependencies: ["GPUFlowLua", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowStoreTests", dependencies: ["GPUFlowStore", "GPUFlowTesting"]),
+        .testTarget(name: "GPUFlowClusterTests", dependencies: ["GPUFlowCluster", "GPUFlowStore", "GPUFlowCore", "GPUFlowTesting"]),
         .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting"]),
     ]
 )

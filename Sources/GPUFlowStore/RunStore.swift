@@ -88,7 +88,74 @@ public final class RunStore: @unchecked Sendable {
                 CREATE TABLE job_events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, seq));
                 """)
         }
+        m.registerMigration("v3-cluster") { db in
+            try db.execute(sql: """
+                CREATE TABLE cluster_jobs (run_id TEXT NOT NULL, stage TEXT NOT NULL, job_id TEXT NOT NULL, array_index INTEGER,
+                                           submitted_at REAL NOT NULL, state TEXT NOT NULL, node TEXT, elapsed TEXT, exit_code TEXT,
+                                           tres TEXT, reason TEXT, updated_at REAL, PRIMARY KEY (run_id, stage));
+                """)
+        }
         return m
+    }
+
+    // MARK: Cluster jobs (gpuflow submit --slurm)
+
+    /// A stage (or sweep element) of a cluster run and the Slurm job that runs it, as last seen.
+    public struct ClusterJob: Sendable, Equatable {
+        public var stage: String
+        public var jobID: String
+        public var arrayIndex: Int?
+        public var submittedAt: Double
+        public var state: String
+        public var node: String?
+        public var elapsed: String?
+        public var exitCode: String?
+        public var tres: String?
+        public var reason: String?
+        public init(stage: String, jobID: String, arrayIndex: Int?, submittedAt: Double, state: String) {
+            self.stage = stage
+            self.jobID = jobID
+            self.arrayIndex = arrayIndex
+            self.submittedAt = submittedAt
+            self.state = state
+        }
+        /// How Slurm names it: 123, or 123_4 for an element of a job array.
+        public var slurmID: String { arrayIndex.map { "\(jobID)_\($0)" } ?? jobID }
+    }
+
+    public func putClusterJobs(_ run: String, _ jobs: [ClusterJob]) throws {
+        try write { db in
+            for j in jobs {
+                try db.execute(sql: """
+                    INSERT OR REPLACE INTO cluster_jobs (run_id, stage, job_id, array_index, submitted_at, state, node, elapsed, exit_code, tres, reason, updated_at)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [run, j.stage, j.jobID, j.arrayIndex, j.submittedAt, j.state, j.node, j.elapsed, j.exitCode, j.tres, j.reason,
+                                     Date().timeIntervalSince1970])
+            }
+        }
+    }
+
+    public func clusterJobs(_ run: String) throws -> [ClusterJob] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY submitted_at, rowid", arguments: [run]).map { r in
+                var j = ClusterJob(stage: r["stage"], jobID: r["job_id"], arrayIndex: r["array_index"], submittedAt: r["submitted_at"], state: r["state"])
+                j.node = r["node"]
+                j.elapsed = r["elapsed"]
+                j.exitCode = r["exit_code"]
+                j.tres = r["tres"]
+                j.reason = r["reason"]
+                return j
+            }
+        }
+    }
+
+    /// A cluster run's state as its stages' jobs make it (submitted, running, succeeded,
+    /// failed, cancelled); it ends when none of them can run any more.
+    public func setRunStatus(_ run: String, status: String, exitCode: Int?, ended: Bool) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = CASE WHEN ? THEN COALESCE(ended_at, ?) ELSE NULL END WHERE id = ?",
+                           arguments: [status, exitCode, ended, Date().timeIntervalSince1970, run])
+        }
     }
 
     // MARK: Jobs (the job server's)
@@ -206,7 +273,12 @@ public final class RunStore: @unchecked Sendable {
     @discardableResult
     public func markInterrupted() throws -> Int {
         let host = ProcessInfo.processInfo.hostName
-        let running = try read { db in try Row.fetchAll(db, sql: "SELECT id, pid FROM runs WHERE status = 'running' AND host = ?", arguments: [host]) }
+        // A cluster run's processes are Slurm's, on other nodes: `gpuflow status` follows those.
+        let running = try read { db in
+            try Row.fetchAll(db, sql: """
+                SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND id NOT IN (SELECT DISTINCT run_id FROM cluster_jobs)
+                """, arguments: [host])
+        }
         var n = 0
         for r in running {
             let pid: Int = r["pid"]

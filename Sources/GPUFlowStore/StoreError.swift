@@ -7,6 +7,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case unknownRun(String)
     case newerManifest(run: String, format: Int, version: String, supported: Int)
     case missingArtifact(String)
+    case runDirectory(path: String, detail: String)
 
     public var description: String {
         switch self {
@@ -24,6 +25,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "run \(r) was recorded by gpuflow \(v) (manifest format \(f)); this gpuflow reads format \(s) and older: upgrade to replay it"
         case .missingArtifact(let h):
             return "artifact \(h) is missing from the store"
+        case .runDirectory(let p, let d):
+            return "run directory \(p): \(d)"
         }
     }
 }

@@ -5,15 +5,16 @@ import Logging
 
 /// The root command. Exit codes (DESIGN.md): 0 success · 1 the script raised an error ·
 /// 2 bad usage, profile or input file · 3 a sandbox or resource limit was hit ·
-/// 4 no usable device and no fallback allowed.
+/// 4 no usable device and no fallback allowed · 5 the cluster scheduler (Slurm) failed.
 @main
 struct GPUFlowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuflow",
         abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
-        discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device.",
+        discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device, 5 Slurm failed.",
         version: GPUFlowVersion.string,
-        subcommands: [Run.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self, Devices.self])
+        subcommands: [Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self,
+                      Devices.self])
 
     /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
     /// (ArgumentParser's default is 64).
@@ -49,6 +50,8 @@ enum ExitStatus {
     static let badInput: Int32 = 2
     static let limit: Int32 = 3
     static let noDevice: Int32 = 4
+    /// Slurm refused or failed (sbatch, sinfo, scancel missing or erroring); what was submitted stays.
+    static let scheduler: Int32 = 5
 }
 
 /// Prints `error: message` to stderr and exits with `code`.

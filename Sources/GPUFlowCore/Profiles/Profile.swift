@@ -106,6 +106,29 @@ public struct Profile: Codable, Sendable, Equatable {
         public init() {}
     }
 
+    /// Where `gpuflow submit` sends a workflow's stages: Slurm's partition, account and limits,
+    /// and the run directory every node reads and writes (it must be on a shared filesystem).
+    public struct Cluster: Codable, Sendable, Equatable {
+        public enum Scheduler: String, NamedChoice { case slurm }
+        public var scheduler: Scheduler?
+        public var partition: String?
+        public var account: String?
+        /// Slurm's --time for stages that name none ("HH:MM:SS", "D-HH:MM:SS" or minutes).
+        public var time: String?
+        public var gpusPerStage = 1
+        /// More `#SBATCH` options, each as written on sbatch's command line ("--qos=high").
+        public var sbatchOptions: [String] = []
+        /// Runs live in RUN_DIR/RUN_ID; default: "gpuflow-runs" under the working directory.
+        public var runDir: String?
+        /// A Mustache template for the batch scripts in place of the built-in one.
+        public var template: String?
+        /// The gpuflow executable the nodes run (default: this one, by absolute path).
+        public var gpuflow: String?
+        /// How many tasks of one job array may run at once (sbatch --array=...%N); 0: no limit.
+        public var arrayThrottle = 0
+        public init() {}
+    }
+
     public var name = "default"
     public var device = Device()
     public var resources = Resources()
@@ -118,6 +141,7 @@ public struct Profile: Codable, Sendable, Equatable {
     /// are not recorded) or a path.
     public var store = "default"
     public var faults = Faults()
+    public var cluster = Cluster()
     public var agents: [String: Agent] = [:]
     /// Where the profile came from ("built-in defaults" or a path), for messages and records.
     public var source = "built-in defaults"

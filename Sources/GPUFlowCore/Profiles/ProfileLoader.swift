@@ -148,6 +148,32 @@ public enum ProfileLoader {
                     default: throw r.unknown(k, v, in: "faults", known: "vulkan_after_dispatches, kind")
                     }
                 }
+            case "cluster":
+                try r.mapping(value, "cluster") { k, v in
+                    switch k {
+                    case "scheduler": profile.cluster.scheduler = try r.choice(v, k)
+                    case "partition": profile.cluster.partition = try r.word(v, k)
+                    case "account": profile.cluster.account = try r.word(v, k)
+                    case "time":
+                        let t = try r.string(v, k)
+                        guard SlurmTime.minutes(t) != nil else {
+                            throw r.error(at: v.mark, "'time' must be minutes, MM:SS, HH:MM:SS or D-HH:MM:SS, got \"\(t)\"")
+                        }
+                        profile.cluster.time = t
+                    case "gpus_per_stage": profile.cluster.gpusPerStage = try r.int(v, k, min: 0, max: 1024)
+                    case "sbatch_options":
+                        profile.cluster.sbatchOptions = try r.list(v, k) { n in
+                            let o = try r.string(n, k)
+                            guard o.hasPrefix("-"), !o.contains("\n") else { throw r.error(at: n.mark, "each of 'sbatch_options' is one sbatch option such as --qos=high, got \"\(o)\"") }
+                            return o
+                        }
+                    case "run_dir": profile.cluster.runDir = try r.string(v, k)
+                    case "template": profile.cluster.template = try r.string(v, k)
+                    case "gpuflow": profile.cluster.gpuflow = try r.string(v, k)
+                    case "array_throttle": profile.cluster.arrayThrottle = try r.int(v, k, min: 0, max: 1_000_000)
+                    default: throw r.unknown(k, v, in: "cluster", known: "scheduler, partition, account, time, gpus_per_stage, sbatch_options, run_dir, template, gpuflow, array_throttle")
+                    }
+                }
             case "agents":
                 try r.mapping(value, key) { agentName, v in
                     var agent = Profile.Agent()
@@ -180,7 +206,7 @@ public enum ProfileLoader {
                 }
             default:
                 throw r.unknown(key, value, in: "the profile",
-                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, store, agents")
+                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, store, cluster, agents")
             }
         }
         // Cross-field checks: each agent's share must fit in what the whole profile grants.
@@ -249,6 +275,15 @@ private final class Reader {
     func string(_ node: Node, _ key: String) throws -> String {
         guard case .scalar(let s) = node else { throw error(at: node.mark, "'\(key)' must be a string, got \(describe(node))") }
         return s.string
+    }
+
+    /// A name handed to another program (a Slurm partition or account): no spaces or quotes.
+    func word(_ node: Node, _ key: String) throws -> String {
+        let s = try string(node, key)
+        guard !s.isEmpty, s.allSatisfy({ $0.isLetter || $0.isNumber || "_-.,:@".contains($0) }) else {
+            throw error(at: node.mark, "'\(key)' must be a plain name (letters, digits, _-.,:@), got \"\(s)\"")
+        }
+        return s
     }
 
     func bool(_ node: Node, _ key: String) throws -> Bool {

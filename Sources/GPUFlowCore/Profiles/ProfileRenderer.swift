@@ -67,6 +67,20 @@ public enum ProfileRenderer {
             if let k = p.faults.vulkanAfterDispatches { lines.append("  vulkan_after_dispatches: \(k)") }
             lines.append("  kind: \(p.faults.kind.rawValue)")
         }
+        let cl = p.cluster
+        if cl != Profile.Cluster() {
+            lines.append("cluster:")
+            if let v = cl.scheduler { lines.append("  scheduler: \(v.rawValue)") }
+            if let v = cl.partition { lines.append("  partition: \(quoted(v))") }
+            if let v = cl.account { lines.append("  account: \(quoted(v))") }
+            if let v = cl.time { lines.append("  time: \(quoted(v))") }
+            lines.append("  gpus_per_stage: \(cl.gpusPerStage)")
+            lines.append("  sbatch_options: [\(cl.sbatchOptions.map(quoted).joined(separator: ", "))]")
+            if let v = cl.runDir { lines.append("  run_dir: \(quoted(v))") }
+            if let v = cl.template { lines.append("  template: \(quoted(v))") }
+            if let v = cl.gpuflow { lines.append("  gpuflow: \(quoted(v))") }
+            lines.append("  array_throttle: \(cl.arrayThrottle)")
+        }
         if p.agents.isEmpty {
             lines.append("agents: {}")
         } else {

@@ -262,7 +262,7 @@ public final class LuaHost: @unchecked Sendable {
                 c.resume(returning: value)
             }
         case .main:
-            if let error {
+            if let error, !job.stageDone {
                 let status: JobResult.Status
                 if job.lua.trippedLimit != nil {
                     status = .limitExceeded

@@ -27,6 +27,8 @@ final class LuaJob: @unchecked Sendable {
     var waiting: [TaskID: [Int32]] = [:]
     /// Set when the main chunk ends; the job is done once its tasks have ended too.
     var mainResult: JobResult?
+    /// Set when a cluster job's stage has written its result: the script ends there, as a success.
+    var stageDone = false
     /// Channels this script put into: closed when it ends, so the next stage sees the end.
     var producedChannels: Set<String> = []
     /// Ids of waits that are not orchestrator tasks (channel operations) count down from -1.

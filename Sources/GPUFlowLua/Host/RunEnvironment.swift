@@ -45,6 +45,8 @@ public struct RunEnvironment: Sendable {
     public var slices: SliceControl?
     /// Whether workflow stages may come from the cache; a replay recomputes every stage.
     public var stageLookups = true
+    /// Run every stage, only plan them, or run one stage of a cluster run.
+    public var stageMode: StageMode = .normal
     /// Every module the scripts loaded, with its hash, for the manifest.
     public let modules = ModuleLog()
     /// Each agent's tensor-memory quota, for the whole run.

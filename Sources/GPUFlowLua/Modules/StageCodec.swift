@@ -31,7 +31,7 @@ enum StageCodec {
     }
 
     /// For the store: JSON with models and data sets saved as artifacts.
-    static func encode(_ v: TaskValue, store: RunStore) throws -> Any {
+    static func encode(_ v: TaskValue, store: any ArtifactStore) throws -> Any {
         switch v {
         case .null: return NSNull()
         case .bool(let b): return b
@@ -48,7 +48,7 @@ enum StageCodec {
         }
     }
 
-    static func decode(_ any: Any, store: RunStore) throws -> TaskValue {
+    static func decode(_ any: Any, store: any ArtifactStore) throws -> TaskValue {
         switch any {
         case is NSNull: return .null
         case let b as Bool: return .bool(b)

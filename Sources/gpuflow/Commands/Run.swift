@@ -54,6 +54,24 @@ struct Run: ParsableCommand {
     @Flag(help: "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults).")
     var sandbox = false
 
+    @Flag(help: "Print the script's stage graph (workflow.stage and workflow.sweep: inputs, resources, lines) without running any stage.")
+    var plan = false
+
+    @Option(help: "Run one stage of a submitted cluster run (what each Slurm job does); needs --run and --run-dir.")
+    var stage: String?
+
+    @Option(help: "With --stage: the sweep element to run (1-based; SLURM_ARRAY_TASK_ID).")
+    var index: Int?
+
+    @Option(name: .customLong("run"), help: "With --stage: the cluster run's id.")
+    var clusterRun: String?
+
+    @Option(help: "With --stage: the cluster run's directory (RUN_DIR/RUN_ID, shared by every node).")
+    var runDir: String?
+
+    @Flag(help: "With --resume: resubmit a cluster run's unfinished stages to Slurm.")
+    var slurm = false
+
     @Flag(help: "No progress display.")
     var quiet = false
 
@@ -73,6 +91,38 @@ struct Run: ParsableCommand {
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .warning
             return h
+        }
+        if slurm {
+            guard let resume else { fail("--slurm goes with --resume RUN; gpuflow submit SCRIPT --slurm starts a cluster run", code: ExitStatus.badInput) }
+            guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("--resume needs a run store", code: ExitStatus.badInput) }
+            let id: String
+            do { id = try st.resolve(resume) } catch { fail("\(error)", code: ExitStatus.badInput) }
+            let jobs = ClusterRuns(store: st).resume(id)
+            print("run \(id): resubmitted \(jobs.count) Slurm jobs/elements")
+            for j in jobs { print("  \(j.stage)\t\(j.slurmID)") }
+            return
+        }
+        if self.plan {
+            let (scripts, arguments) = split
+            guard scripts.count == 1 else { fail("--plan takes one script", code: ExitStatus.badInput) }
+            var resolved = Profile()
+            if let profile {
+                do { resolved = try ProfileLoader.load(path: profile) } catch { fail("\(error)", code: ExitStatus.badInput) }
+            }
+            let graph = StagePlanning.graph(script: scripts[0], arguments: arguments, profile: resolved, seed: seed)
+            if json {
+                let e = JSONEncoder()
+                e.outputFormatting = [.prettyPrinted, .sortedKeys]
+                print(String(decoding: (try? e.encode(graph)) ?? Data(), as: UTF8.self))
+            } else {
+                print(StagePlanning.describe(graph), terminator: "")
+            }
+            return
+        }
+        if let stage {
+            throw ExitCode(ClusterStageJob(stage: stage, index: index, run: clusterRun, runDir: runDir, scripts: split.scripts,
+                                           arguments: split.arguments, profile: profile, seed: seed, backend: backend, store: store,
+                                           progress: ProgressDisplay.mode(quiet: quiet, json: json)).execute())
         }
         let plan: RunPlan
         var resumedFrom: String?

@@ -24,11 +24,15 @@ struct RunExecutor {
     var resumedFrom: String?
     /// false for a replay: every stage is computed again, none read from the cache.
     var stageLookups = true
+    /// Every stage, or one stage of a cluster run (`--stage`).
+    var stageMode: StageMode = .normal
 
     struct Outcome {
         let exitCode: Int32
         let runID: String?
         let store: RunStore?
+        /// The first script's error, if one failed.
+        var message: String? = nil
     }
 
     /// The store a run records into: `--store`, else the profile's `store.path`; "none": none.
@@ -97,6 +101,7 @@ struct RunExecutor {
         env.admission = ServerAdmission.fromEnvironment()
         env.slices = ServerSlices.fromEnvironment()
         env.stageLookups = stageLookups
+        env.stageMode = stageMode
         env.observer = ObserverChain(observers)
         display.emit("run_started", [("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),
                                      ("seed", .integer(Int(truncatingIfNeeded: plan.seed)))])
@@ -126,7 +131,7 @@ struct RunExecutor {
                 FileHandle.standardError.write(Data(text.utf8))
             }
         }
-        return Outcome(exitCode: exitCode, runID: runID, store: store)
+        return Outcome(exitCode: exitCode, runID: runID, store: store, message: results.first(where: { $0.exitCode != 0 })?.message)
     }
 
     /// The run's tasks (states and times), memory samples, modules and end, into the store.
