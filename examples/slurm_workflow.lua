@@ -9,34 +9,30 @@
 -- Each stage's result (models, data sets, tables) is what the next stages take as inputs; on a
 -- cluster each stage is a Slurm job that waits for its inputs' jobs, and the sweep is a job
 -- array. Code outside stages only wires them together: in plan mode stages return placeholders.
--- Options after --: --data FILE, --epochs N, --fail-stage NAME (a test hook: that stage raises).
+-- Options after --: --data FILE, --epochs N, --quick (3 epochs).
 local gpu = require "gpu"
 local workflow = require "workflow"
 
 local opts = {epochs = 20}
 local i = 1
 while i <= #arg do
+  if arg[i] == "--quick" then opts.epochs, i = 3, i + 1 goto continue end
   local key, value = arg[i]:match("^%-%-([%w_-]+)$"), arg[i + 1]
-  if not key or value == nil then error(("bad option '%s' (expected --data FILE, --epochs N, --fail-stage NAME)"):format(arg[i])) end
+  if not key or value == nil then error(("bad option '%s' (expected --data FILE, --epochs N, --quick)"):format(arg[i])) end
   if key == "epochs" then opts.epochs = math.tointeger(tonumber(value)) or error("--epochs needs an integer")
   elseif key == "data" then opts.data = value
-  elseif key == "fail-stage" then opts.fail = value
   else error(("unknown option --%s"):format(key)) end
   i = i + 2
+  ::continue::
 end
 
-local function maybe_fail(name)
-  if opts.fail == name then error(("stage %s failed on purpose (--fail-stage)"):format(name)) end
-end
-
-local prepared = workflow.stage("prepare", {opts.data or "", opts.fail or ""}, function(path, fail)
+local prepared = workflow.stage("prepare", {opts.data or ""}, function(path)
   local raw = path ~= "" and gpu.data.csv(path) or gpu.data.spirals{samples = 600, classes = 3, noise = 0.05, seed = 7}
   local parts = raw:split{train = 0.8, seed = 1}
   return {train = parts.train:standardize(), test = parts.test:standardize{using = parts.train}}
 end, {gpus = 0, time = 5})
 
-local trained = workflow.stage("train", {prepared, opts.epochs, opts.fail or ""}, function(d, epochs, fail)
-  if fail == "train" then error("stage train failed on purpose (--fail-stage)") end
+local trained = workflow.stage("train", {prepared, opts.epochs}, function(d, epochs)
   local model = gpu.nn.mlp{inputs = d.train.cols, hidden = {32, 32}, outputs = d.train.classes, seed = 1}
   local r = gpu.submit(gpu.training{model = model, data = d.train, epochs = epochs, batch_size = 16,
                                     algorithm = gpu.adam{learning_rate = 0.01}}):await()
@@ -44,8 +40,7 @@ local trained = workflow.stage("train", {prepared, opts.epochs, opts.fail or ""}
   return {model = r.model, loss = r.metrics.loss, accuracy = r.metrics.accuracy}
 end, {gpus = 1, memory = "2G", time = "00:20:00"})
 
-local inferred = workflow.stage("infer", {trained.model, prepared.test, opts.fail or ""}, function(model, test, fail)
-  if fail == "infer" then error("stage infer failed on purpose (--fail-stage)") end
+local inferred = workflow.stage("infer", {trained.model, prepared.test}, function(model, test)
   local r = gpu.submit(gpu.inference{model = model, data = test, batch_size = 64}):await()
   print(("infer: test accuracy %.2f%%, p99 %.3f ms"):format(100 * r.accuracy, r.latency_ms.p99))
   return {accuracy = r.accuracy, p99_ms = r.latency_ms.p99}
