@@ -145,6 +145,9 @@ struct SlurmClusterTests {
         let table = try b.run(["status", run])
         #expect(table.stdout.contains("run \(run): failed"))
 
+        // A cluster run is resumed on the cluster, not here.
+        let local = try b.run(["run", "--resume", run])
+        #expect(local.status == 2 && local.firstErrorLine.contains("ran on Slurm: gpuflow run --resume \(run) --slurm"), "\(local.stderr)")
         try FileManager.default.removeItem(atPath: flag)
         let resumed = try b.run(["run", "--resume", run, "--slurm"])
         #expect(resumed.status == 0, "\(resumed.stderr)")

@@ -170,6 +170,9 @@ struct Run: ParsableCommand {
             let s = try st.summary(run)
             guard s.status != "succeeded" else { fail("run \(run) succeeded; there is nothing to resume (gpuflow replay \(run) runs it again)", code: ExitStatus.badInput) }
             guard s.status != "running" else { fail("run \(run) is still running (pid alive); resume it once it has ended", code: ExitStatus.badInput) }
+            guard try st.clusterJobs(run).isEmpty else {
+                fail("run \(run) ran on Slurm: gpuflow run --resume \(run) --slurm resubmits what did not finish", code: ExitStatus.badInput)
+            }
             let m = try st.manifest(run)
             var profile = try ProfileLoader.parse(m.profile, file: "manifest of \(run)")
             profile.source = m.profilePath ?? "built-in defaults"
