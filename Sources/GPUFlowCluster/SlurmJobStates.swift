@@ -97,9 +97,10 @@ public struct SlurmJobStates {
         }
     }
 
-    /// scontrol show job -o: one line of Key=Value words per job or array element.
+    /// scontrol show job -o: one line of Key=Value words per job or array element; elements
+    /// Slurm still keeps together (a pending or cancelled range, "1-4%2") get one state each.
     public static func parseScontrol(_ text: String) -> [SlurmJobState] {
-        text.split(separator: "\n").compactMap { line in
+        text.split(separator: "\n").flatMap { line -> [SlurmJobState] in
             var kv: [String: String] = [:]
             for word in line.split(separator: " ") {
                 let parts = word.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
@@ -107,22 +108,37 @@ public struct SlurmJobStates {
                 let k = String(parts[0])
                 if kv[k] == nil { kv[k] = String(parts[1]) }
             }
-            guard let id = kv["JobId"], let state = kv["JobState"] else { return nil }
-            var name = id
-            if let a = kv["ArrayJobId"], let t = kv["ArrayTaskId"] {
-                guard Int(t) != nil else { return nil }  // a pending range: squeue -r lists its elements
-                name = "\(a)_\(t)"
+            guard let id = kv["JobId"], let state = kv["JobState"] else { return [] }
+            var names = [id]
+            if let a = kv["ArrayJobId"], let t = kv["ArrayTaskId"] { names = expand(t).map { "\(a)_\($0)" } }
+            return names.map { name in
+                var s = SlurmJobState(id: name, state: state)
+                s.elapsed = kv["RunTime"]
+                s.node = kv["NodeList"].flatMap { $0 == "(null)" ? nil : $0 }
+                s.exitCode = kv["ExitCode"]
+                s.tres = kv["AllocTRES"] ?? kv["TRES"]
+                s.reason = kv["Reason"].flatMap { $0 == "None" ? nil : $0 }
+                if let g = kv["TresPerNode"], g.contains("gpu"), let t = s.tres, !t.contains("gpu") {
+                    s.tres = t + "," + g.replacingOccurrences(of: "gres:", with: "gres/").replacingOccurrences(of: "gpu:", with: "gpu=")
+                }
+                return s
             }
-            var s = SlurmJobState(id: name, state: state)
-            s.elapsed = kv["RunTime"]
-            s.node = kv["NodeList"].flatMap { $0 == "(null)" ? nil : $0 }
-            s.exitCode = kv["ExitCode"]
-            s.tres = kv["AllocTRES"] ?? kv["TRES"]
-            s.reason = kv["Reason"].flatMap { $0 == "None" ? nil : $0 }
-            if let g = kv["TresPerNode"], g.contains("gpu"), let t = s.tres, !t.contains("gpu") {
-                s.tres = t + "," + g.replacingOccurrences(of: "gres:", with: "gres/").replacingOccurrences(of: "gpu:", with: "gpu=")
-            }
-            return s
         }
+    }
+
+    /// Array task ids as Slurm writes them: "3", "1-4", "1,3", "1-7:2", with an optional "%N".
+    static func expand(_ spec: String) -> [Int] {
+        let body = spec.split(separator: "%").first ?? ""
+        var out: [Int] = []
+        for part in body.split(separator: ",") {
+            let stepParts = part.split(separator: ":")
+            let step = stepParts.count > 1 ? max(Int(stepParts[1]) ?? 1, 1) : 1
+            let range = (stepParts.first ?? "").split(separator: "-")
+            guard let lo = range.first.flatMap({ Int($0) }) else { continue }
+            let hi = range.count > 1 ? Int(range[1]) ?? lo : lo
+            guard hi >= lo, hi - lo < 1_000_000 else { continue }
+            out += Swift.stride(from: lo, through: hi, by: step)
+        }
+        return out
     }
 }

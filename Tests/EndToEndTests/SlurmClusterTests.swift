@@ -72,7 +72,8 @@ struct SlurmClusterTests {
     }
 
     /// Stages with a switch: "sleep" makes `slow` spin for five minutes; a path makes `check`
-    /// fail while that file exists.
+    /// fail while that file exists. `check` and `audit` have the same inputs and resources, so
+    /// they are one job array of two elements.
     private let workflow = """
         local workflow = require "workflow"
         local switch = arg[1] or ""
@@ -86,6 +87,7 @@ struct SlurmClusterTests {
           if h then h:close(); error("check failed on purpose: " .. s .. " exists") end
           return n * 2
         end, {gpus = 1})
+        workflow.stage("audit", {slow, switch}, function(n) return n + 100 end, {gpus = 1})
         workflow.stage("final", {checked}, function(n) print("final " .. n) return n end, {gpus = 0})
         """
 
@@ -103,9 +105,14 @@ struct SlurmClusterTests {
         #expect(sweepJobs.count == 1)
         #expect(s.stages.first { $0.stage == "train" }?.tres?.contains("gres/gpu=1") == true)
         #expect(s.stages.first { $0.stage == "prepare" }?.tres?.contains("gpu") == false)
+        // This cluster has no slurmdbd: sacct says so and finished jobs come from scontrol.
+        let raw = try b.run(["status", run, "--json"]).stdout
+        #expect(raw.contains("scontrol") && raw.contains("sacct unavailable"))
         // The run store has the run, succeeded; the optimize stage printed into its log.
         let shown = try b.run(["runs", "show", run])
         #expect(shown.stdout.contains("succeeded"), "\(shown.stdout)")
+        let replay = try b.run(["replay", run])
+        #expect(replay.status == 2 && replay.firstErrorLine.contains("ran on Slurm"), "\(replay.stderr)")
         let logs = b.dir.appendingPathComponent("gpuflow-runs/\(run)/logs").path
         let optimizeLog = try FileManager.default.contentsOfDirectory(atPath: logs).first { $0.hasPrefix("optimize-") }
         let text = try String(contentsOfFile: logs + "/" + (optimizeLog ?? "missing"), encoding: .utf8)
@@ -141,6 +148,10 @@ struct SlurmClusterTests {
         #expect(failed.state("check") == "failed")
         #expect(failed.stages.first { $0.stage == "check" }?.detail?.contains("check failed on purpose") == true)
         #expect(failed.state("final") == "cancelled")
+        // check and audit ran as elements 1 and 2 of one array; audit's success is kept.
+        #expect(failed.state("audit") == "succeeded")
+        let checkJob = failed.stages.first { $0.stage == "check" }?.job ?? "", auditJob = failed.stages.first { $0.stage == "audit" }?.job ?? ""
+        #expect(checkJob.hasSuffix("_1") && auditJob.hasSuffix("_2") && checkJob.dropLast(2) == auditJob.dropLast(2), "\(checkJob) \(auditJob)")
         #expect(failed.stages.first { $0.stage == "final" }?.detail?.contains("depends on failed") == true)
         let table = try b.run(["status", run])
         #expect(table.stdout.contains("run \(run): failed"))
@@ -152,7 +163,7 @@ struct SlurmClusterTests {
         let resumed = try b.run(["run", "--resume", run, "--slurm"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         #expect(resumed.stdout.contains("check") && resumed.stdout.contains("final"))
-        #expect(!resumed.stdout.contains("prepare") && !resumed.stdout.contains("slow"))
+        #expect(!resumed.stdout.contains("prepare") && !resumed.stdout.contains("slow") && !resumed.stdout.contains("audit"))
         let done = try b.wait(run) { $0.status != "running" && $0.status != "submitted" }
         #expect(done.status == "succeeded", "\(done.stages.map { "\($0.stage)=\($0.state)" })")
         // The finished stages kept their jobs: nothing of them ran again.
@@ -177,7 +188,7 @@ struct SlurmClusterTests {
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: sbatch)
         let out = try b.run(["submit", script, "--slurm"], extra: ["PATH": wrappers.path + ":" + real])
         #expect(out.status == 5)
-        #expect(out.stderr.contains("submitting stage job 'check'"), "\(out.stderr)")
+        #expect(out.stderr.contains("submitting stage job 'check+audit'"), "\(out.stderr)")
         #expect(out.stderr.contains("Job violates accounting/QOS policy"))
         #expect(out.stderr.contains("already submitted, and left to run"))
         // "error: submitting stage job 'check' of run RUN: ..."
@@ -185,7 +196,7 @@ struct SlurmClusterTests {
         let partial = try b.wait(run) { $0.status != "running" && $0.status != "submitted" }
         #expect(partial.status == "incomplete")
         #expect(partial.state("prepare") == "succeeded" && partial.state("slow") == "succeeded")
-        #expect(partial.state("check") == "not_submitted" && partial.state("final") == "not_submitted")
+        #expect(partial.state("check") == "not_submitted" && partial.state("audit") == "not_submitted" && partial.state("final") == "not_submitted")
         let resumed = try b.run(["run", "--resume", run, "--slurm"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let done = try b.wait(run) { $0.status != "running" && $0.status != "submitted" }

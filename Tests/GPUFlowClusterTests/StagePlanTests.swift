@@ -123,9 +123,10 @@ import Testing
             JobId=2 ArrayJobId=2 ArrayTaskId=3-4 JobState=PENDING Reason=Dependency
             JobId=7 JobName=b JobState=CANCELLED Reason=DependencyNeverSatisfied ExitCode=0:0 RunTime=00:00:00 NodeList=(null)
             """)
-        #expect(c.map(\.id) == ["2_1", "7"])
+        #expect(c.map(\.id) == ["2_1", "2_3", "2_4", "7"])
+        #expect(c[1].state == "PENDING" && c[1].reason == "Dependency")
         #expect(c[0].tres == "cpu=1,mem=512M,node=1,gres/gpu=1")
-        #expect(c[1].node == nil && c[1].reason == "DependencyNeverSatisfied")
+        #expect(c[3].node == nil && c[3].reason == "DependencyNeverSatisfied")
     }
 
     @Test func stageStatesMergeTheRunDirectoryAndSlurm() throws {

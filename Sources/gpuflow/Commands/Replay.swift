@@ -22,6 +22,11 @@ struct Replay: ParsableCommand {
         do {
             id = try st.resolve(runID)
             m = try st.manifest(id)
+            // Its stages' figures are in the run directory's per-stage stores, not here.
+            guard try st.clusterJobs(id).isEmpty else {
+                fail("run \(id) ran on Slurm: replay compares runs made on one machine; gpuflow submit \(m.scripts.first?.path ?? "SCRIPT") --slurm runs it again there, gpuflow run runs it here",
+                     code: ExitStatus.badInput)
+            }
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }

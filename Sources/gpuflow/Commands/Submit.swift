@@ -129,8 +129,8 @@ struct Submit: ParsableCommand {
             try dir.write(ProfileRenderer.yaml(resolved), to: dir.profilePath)
             try dir.writePlan(plan)
             var manifest = Manifest(scripts: [Manifest.Script(path: scriptPath, agent: nil, text: text)], profile: ProfileRenderer.yaml(resolved),
-                                    profilePath: profile, seed: seed, arguments: arguments, backend: backend?.rawValue ?? "per node",
-                                    backendReason: "each stage job chooses on its node", device: "Slurm partition \(resolved.cluster.partition ?? "default")",
+                                    profilePath: profile, seed: seed, arguments: arguments, backend: "slurm",
+                                    backendReason: "each stage job chooses its backend on its node" + (backend.map { " (--backend \($0.rawValue))" } ?? ""), device: "Slurm partition \(resolved.cluster.partition ?? "default")",
                                     driver: "n/a", gpuflowVersion: GPUFlowVersion.string, build: RunExecutor.build)
             manifest.pid = 0
             _ = try st.beginRun(manifest, id: run)
