@@ -59,6 +59,19 @@ public actor GPUTaskOrchestrator {
     private let epoch = Date()
     private var entries: [TaskID: Entry] = [:]
     private var queued: Set<TaskID> = []
+    /// Queued ids in ascending order (ids are submission order), skipped lazily once they leave
+    /// the queue; and how many queued tasks share each ordering signature. While every queued
+    /// task has the same signature, the scheduling order is submission order, and a flood of
+    /// tasks is scheduled without sorting the queue at every start and end.
+    private var fifo: [TaskID] = []
+    private var fifoHead = 0
+    private struct Signature: Hashable { let base: Int; let type: String; let agent: String; let workload: Bool }
+    private var signatures: [Signature: Int] = [:]
+    /// How many queued tasks are device work (the only ones coordination rules order).
+    private var queuedDeviceWork = 0
+    /// Running tasks and their memory per agent, kept as tasks start and end (entries keep every
+    /// task ever submitted, so counting them there on each start grew with the run).
+    private var agentRunning: [String: (tasks: Int, memoryMB: Int)] = [:]
     private var nextID: TaskID = 1
     private var running = 0
     private var memoryInUse = 0
@@ -215,7 +228,7 @@ public actor GPUTaskOrchestrator {
             fail(id, .dependencyFailed(id: dep, name: entries[dep]?.record.name ?? "?", cause: f.cause))
         } else if entry.waitingOn.isEmpty {
             entries[id]?.record.state = .queued
-            queued.insert(id)
+            enqueue(id)
             schedule()
         }
         return id
@@ -234,62 +247,81 @@ public actor GPUTaskOrchestrator {
         return learning.predictedSeconds(e.record.typeName) ?? 0
     }
 
-    private func agentUsage(_ agent: String) -> (tasks: Int, memoryMB: Int) {
-        var tasks = 0, mem = 0
-        for e in entries.values where e.record.state == .running && e.record.agent == agent {
-            tasks += 1
-            mem += e.record.memoryMB
+    private func agentUsage(_ agent: String) -> (tasks: Int, memoryMB: Int) { agentRunning[agent] ?? (0, 0) }
+
+    private func signature(_ e: Entry) -> Signature {
+        Signature(base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
+                  workload: e.spec.workload != nil)
+    }
+
+    private func enqueue(_ id: TaskID) {
+        guard let e = entries[id], queued.insert(id).inserted else { return }
+        signatures[signature(e), default: 0] += 1
+        if Self.isDeviceWork(e) { queuedDeviceWork += 1 }
+        if let last = fifo.last, id < last {
+            let i = fifo[fifoHead...].firstIndex { $0 > id } ?? fifo.count
+            fifo.insert(id, at: i)
+        } else {
+            fifo.append(id)
         }
-        return (tasks, mem)
+    }
+
+    private func dequeue(_ id: TaskID) {
+        guard queued.remove(id) != nil, let e = entries[id] else { return }
+        if Self.isDeviceWork(e) { queuedDeviceWork -= 1 }
+        let sig = signature(e)
+        signatures[sig, default: 1] -= 1
+        if signatures[sig] == 0 { signatures[sig] = nil }
+        while fifoHead < fifo.count, !queued.contains(fifo[fifoHead]) { fifoHead += 1 }
+    }
+
+    /// Whether any queued task is device work (what coordination rules decide on).
+    private func deviceWorkQueued() -> Bool { queuedDeviceWork > 0 }
+
+    private static func isDeviceWork(_ e: Entry) -> Bool {
+        guard case .gpu(let type) = e.spec.kind else { return false }
+        return type.isDeviceWork
     }
 
     private func schedule() {
         let t = now
         let c = coordination
+        // Nothing can start while every slot is taken: skip the ordering, which a flood of queued
+        // tasks makes the costliest thing here. Not under the patterns whose leases, partitions,
+        // negotiations or per-agent slices are decided on the ordered queue as it changes.
+        if running >= configuration.maxConcurrentTasks, c.spec.pattern != .time_sliced {
+            if [.exclusive, .space_partitioned, .collaborative].allSatisfy({ $0 != c.spec.pattern }) { return }
+            // The coordinated patterns decide on the queue's device work; plain tasks (Lua
+            // functions) alone leave them nothing to decide.
+            if !deviceWorkQueued() { return }
+        }
+        if fifoHead > 1024, fifoHead * 2 > fifo.count {
+            fifo.removeFirst(fifoHead)
+            fifoHead = 0
+        }
         let starvation = c.policy.maxStarvationS
         func starving(_ e: Entry) -> Bool { starvation.map { t - e.record.submittedAt >= $0 } ?? false }
-        let used = c.policy.priorityStrategy == .fair_share ? gate.stepSeconds() : [:]
-        // Starving tasks first; then highest effective priority; among equals (fair share) the
-        // agent with the least step time, then the shorter predicted run, then FIFO.
-        var order = queued.compactMap { entries[$0] }.sorted { a, b in
-            let sa = starving(a), sb = starving(b)
-            if sa != sb { return sa }
-            let pa = effectivePriority(a, at: t), pb = effectivePriority(b, at: t)
-            if pa != pb { return pa > pb }
-            if !used.isEmpty {
-                let ua = used[agentName(a)] ?? 0, ub = used[agentName(b)] ?? 0
-                if ua != ub { return ua < ub }
-            }
-            let da = predictedSeconds(a), db = predictedSeconds(b)
-            if da != db { return da < db }
-            return a.sequence < b.sequence
-        }
-        switch c.spec.pattern {
-        case .exclusive: updateLease(order, at: t)
-        case .collaborative: order = negotiate(order, at: t)
-        case .space_partitioned: updatePartitions(order)
-        default: break
-        }
-        for e in order {
+        /// Starts `e` if everything allows it; false once nothing more can start.
+        func consider(_ e: Entry, order: () -> [Entry]) -> Bool {
             let coordinated = isCoordinated(e)
             // Time slicing runs one agent's steps at a time, so the slots are each agent's: every
             // agent gets tasks admitted and the gate shares the device between them.
             if coordinated && c.spec.pattern == .time_sliced {
-                if agentState(agentName(e)).running >= configuration.maxConcurrentTasks { continue }
+                if agentState(agentName(e)).running >= configuration.maxConcurrentTasks { return true }
             } else if runningOutsideSlices() >= configuration.maxConcurrentTasks {
-                return
+                return false
             }
-            if coordinated, !coordinationAllows(e, order: order, at: t) { continue }
+            if coordinated, !coordinationAllows(e, order: order(), at: t) { return true }
             if memoryInUse + e.record.memoryMB > configuration.memoryPoolMB {
                 // Strict priority holds lower tasks back, except between agents that share by
                 // rule (partitions, negotiation), where another agent's task may fit.
-                if coordinated, [.space_partitioned, .collaborative].contains(c.spec.pattern) { continue }
-                return
+                if coordinated, [.space_partitioned, .collaborative].contains(c.spec.pattern) { return true }
+                return false
             }
             if let agent = e.record.agent, let limits = agentLimits[agent] {
                 let use = agentUsage(agent)
-                if let n = limits.maxConcurrentTasks, use.tasks >= n { continue }
-                if let m = limits.maxMemoryMB, use.memoryMB + e.record.memoryMB > m { continue }
+                if let n = limits.maxConcurrentTasks, use.tasks >= n { return true }
+                if let m = limits.maxMemoryMB, use.memoryMB + e.record.memoryMB > m { return true }
             }
             if starving(e) {
                 record("starvation", agents: [agentName(e)], winner: agentName(e),
@@ -297,6 +329,68 @@ public actor GPUTaskOrchestrator {
                                       e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0))
             }
             start(e.record.id)
+            return true
+        }
+        // One signature queued and no coordination rule to apply: submission order is the order
+        // (equal base priority, type and agent: aging and starvation favour the older task).
+        let ruled: Bool
+        switch c.spec.pattern {
+        case .time_sliced: ruled = true
+        case .exclusive, .space_partitioned, .collaborative: ruled = deviceWorkQueued()
+        case .pipeline: ruled = false
+        }
+        // (Work with sizes is ordered by its learned duration, which differs task by task.)
+        if signatures.count <= 1, signatures.keys.first?.workload != true, !ruled, c.policy.priorityStrategy != .fair_share {
+            var i = fifoHead
+            while i < fifo.count {
+                let id = fifo[i]
+                i += 1
+                guard queued.contains(id), let e = entries[id] else { continue }
+                if !consider(e, order: { [] }) { return }
+            }
+            return
+        }
+        let used = c.policy.priorityStrategy == .fair_share ? gate.stepSeconds() : [:]
+        // Starving tasks first; then highest effective priority; among equals (fair share) the
+        // agent with the least step time, then the shorter predicted run, then FIFO. Each key is
+        // computed once per task (the learned ones are lookups), not once per comparison.
+        struct Key { let id: TaskID; let starving: Bool; let priority: Int; let used: Double; let predicted: Double; let sequence: Int }
+        var typeSeconds: [String: Double] = [:]  // a type's learned mean, looked up once per pass
+        let keys = queued.compactMap { id -> Key? in
+            guard let e = entries[id] else { return nil }
+            let predicted: Double
+            if e.spec.workload == nil {
+                if let known = typeSeconds[e.record.typeName] {
+                    predicted = known
+                } else {
+                    predicted = predictedSeconds(e)
+                    typeSeconds[e.record.typeName] = predicted
+                }
+            } else {
+                predicted = predictedSeconds(e)
+            }
+            return Key(id: id, starving: starving(e), priority: effectivePriority(e, at: t), used: used.isEmpty ? 0 : used[agentName(e)] ?? 0,
+                       predicted: predicted, sequence: e.sequence)
+        }
+        // Sorting the small keys, not the entries (each holds its spec, record and closures).
+        var ids = keys.sorted { a, b in
+            if a.starving != b.starving { return a.starving }
+            if a.priority != b.priority { return a.priority > b.priority }
+            if a.used != b.used { return a.used < b.used }
+            if a.predicted != b.predicted { return a.predicted < b.predicted }
+            return a.sequence < b.sequence
+        }.map(\.id)
+        switch c.spec.pattern {
+        case .exclusive: updateLease(ids.compactMap { entries[$0] }, at: t)
+        case .collaborative: ids = negotiate(ids.compactMap { entries[$0] }, at: t).map(\.record.id)
+        case .space_partitioned: updatePartitions(ids.compactMap { entries[$0] })
+        default: break
+        }
+        // The whole ordered queue, only where a coordination rule looks at it.
+        lazy var order = ids.compactMap { entries[$0] }
+        for id in ids {
+            guard let e = entries[id] else { continue }
+            if !consider(e, order: { order }) { return }
         }
     }
 
@@ -565,13 +659,15 @@ public actor GPUTaskOrchestrator {
 
     private func start(_ id: TaskID) {
         guard var e = entries[id] else { return }
-        queued.remove(id)
+        dequeue(id)
         e.record.state = .running
         e.record.startedAt = now
         running += 1
         memoryInUse += e.record.memoryMB
         let a = agentName(e)
-        agentPeakMemory[a] = max(agentPeakMemory[a] ?? 0, agentState(a).memoryMB + e.record.memoryMB)
+        let before = agentRunning[a] ?? (0, 0)
+        agentRunning[a] = (before.tasks + 1, before.memoryMB + e.record.memoryMB)
+        agentPeakMemory[a] = max(agentPeakMemory[a] ?? 0, before.memoryMB + e.record.memoryMB)
         peakRunning = max(peakRunning, running)
         peakMemory = max(peakMemory, memoryInUse)
         let context = TaskContext(id: id, name: e.spec.name,
@@ -614,6 +710,8 @@ public actor GPUTaskOrchestrator {
         if e.record.state == .running {
             running -= 1
             memoryInUse -= e.record.memoryMB
+            let a = agentName(e), held = agentRunning[a] ?? (1, e.record.memoryMB)
+            agentRunning[a] = (held.tasks - 1, held.memoryMB - e.record.memoryMB)
         }
         e.timer?.cancel()
         e.timer = nil
@@ -646,7 +744,7 @@ public actor GPUTaskOrchestrator {
                 de.waitingOn.remove(id)
                 if de.waitingOn.isEmpty {
                     de.record.state = .queued
-                    queued.insert(d)
+                    enqueue(d)
                 }
                 entries[d] = de
             }
@@ -657,7 +755,7 @@ public actor GPUTaskOrchestrator {
     /// Fails a task that has not started (and so its dependants, transitively).
     private func fail(_ id: TaskID, _ reason: TaskFailure.Reason) {
         guard let e = entries[id], !e.record.state.isFinal else { return }
-        queued.remove(id)
+        dequeue(id)
         complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: reason)))
     }
 
