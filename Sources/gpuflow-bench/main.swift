@@ -165,6 +165,38 @@ do {
         }
         done.wait()
         if let failure { throw failure }
+    case "gemm-shapes":
+        // gpuflow-bench gemm-shapes BACKEND REPS MxNxK...: one TSV line per shape.
+        guard args.count >= 3, let kind = BackendKind(rawValue: args[1]), let reps = Int(args[2]) else {
+            throw DataError("usage: gpuflow-bench gemm-shapes cpu|simd|vulkan REPS MxNxK...")
+        }
+        let shapes = args.dropFirst(3).compactMap { s -> (Int, Int, Int)? in
+            let p = s.split(separator: "x").compactMap { Int($0) }
+            return p.count == 3 ? (p[0], p[1], p[2]) : nil
+        }
+        try SuiteBench.gemm(kind, shapes: shapes, reps: reps)
+    case "infer":
+        // gpuflow-bench infer BACKEND ROWS BATCH...: one TSV line per batch size.
+        guard args.count >= 4, let kind = BackendKind(rawValue: args[1]), let rows = Int(args[2]) else {
+            throw DataError("usage: gpuflow-bench infer cpu|simd|vulkan ROWS BATCH...")
+        }
+        try SuiteBench.infer(kind, batches: args.dropFirst(3).compactMap { Int($0) }, rows: rows)
+    case "orchestrate":
+        // gpuflow-bench orchestrate [TASKS] [ROUNDS]: no-op tasks from Swift, one TSV line per round.
+        let n = args.count > 1 ? Int(args[1]) ?? 10000 : 10000, rounds = args.count > 2 ? Int(args[2]) ?? 3 : 3
+        LoggingSystem.bootstrap { label in
+            var h = StreamLogHandler.standardError(label: label)
+            h.logLevel = .error
+            return h
+        }
+        let done = DispatchSemaphore(value: 0)
+        nonisolated(unsafe) var failure: Error?
+        Task.detached {
+            do { try await OrchestrationBench.run(tasks: n, rounds: rounds) } catch { failure = error }
+            done.signal()
+        }
+        done.wait()
+        if let failure { throw failure }
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0

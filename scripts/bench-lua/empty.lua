@@ -1,0 +1,1 @@
+-- Start-up time: `gpuflow run` of a script that does nothing.
