@@ -128,6 +128,24 @@ import Testing
     }
 
     @Test(arguments: BackendUnderTest.allCases)
+    func biasActivationKeepsThePreActivationAndRefusesAWrongOutput(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
+        // Eleven columns: one SIMD8 block and a tail on the SIMD backend.
+        let values: [Float] = (0..<22).map { Float($0 % 7) - 3 }, bias: [Float] = (0..<11).map { Float($0) * 0.5 - 2 }
+        let x = try b.tensor(values, shape: [2, 11]), y = try b.zeros(shape: [2, 11])
+        try b.biasActivation(.relu, x, try b.tensor(bias, shape: [11]), y, rows: 2, cols: 11)
+        let pre = values.enumerated().map { $1 + bias[$0 % 11] }
+        #expect(try b.read(x) == pre, "x holds x + bias for the backward pass")
+        #expect(try b.read(y) == pre.map { max(0, $0) })
+        do {
+            try b.biasActivation(.tanh, x, try b.tensor(bias, shape: [11]), try b.zeros(shape: [3]), rows: 2, cols: 11)
+            Issue.record("biasActivation accepted a 3-element output for 2×11")
+        } catch let e as BackendError {
+            #expect(e.code == .shapeMismatch && e.message.contains("biasActivation: y has 3 elements, expected 22"), "\(e)")
+        }
+    }
+
+    @Test(arguments: BackendUnderTest.allCases)
     func sgdMomentumTwoSteps(_ kind: BackendUnderTest) throws {
         let b = try kind.make()
         let p = try b.tensor([1], shape: [1]), v = try b.zeros(shape: [1]), g = try b.tensor([0.5], shape: [1])

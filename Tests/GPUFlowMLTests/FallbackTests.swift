@@ -27,7 +27,7 @@ import Testing
     @Test func deviceLossOpensTheBreakerAndTrainingFinishesOnSIMDWithTheSameNumbers() throws {
         let inputs = TaskInputs(model: model, data: data, inner: .training(training))
         let calm = try ResilientRunner.run(hybrid(.fail), inputs: inputs, backend: .auto, services: services(threshold: 2), seed: 1)
-        let faults = FaultInjector(afterDispatches: 500)  // inside epoch 3 of 6
+        let faults = FaultInjector(afterDispatches: 400)  // inside epoch 3 of 6
         let s = services(threshold: 2)
         let hurt = try ResilientRunner.run(hybrid(.cascade([.simd])), inputs: inputs, backend: .auto, services: s,
                                            device: DeviceSelection(faults: faults), seed: 1)

@@ -30,6 +30,9 @@ public protocol Backend: AnyObject, Sendable {
                      strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
     /// x[r, c] += bias[c] for an rows×cols x.
     func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws
+    /// x[r, c] += bias[c], then y = f(x): a dense layer's bias and activation fused, so the
+    /// layer reads its output once more instead of twice. x keeps the pre-activation.
+    func biasActivation(_ f: Activation, _ x: Tensor, _ bias: Tensor, _ y: Tensor, rows: Int, cols: Int) throws
     /// y = f(x), elementwise.
     func activation(_ f: Activation, _ x: Tensor, _ y: Tensor) throws
     /// dx = dy · f'(x), where x is the pre-activation.

@@ -104,6 +104,12 @@ public enum KernelParity {
                 try b.addBias(t[0], t[1], rows: rows, cols: cols)
                 return [t[0]]
             })
+            for f in Activation.allCases {
+                out.append(try compare("biasActivation \(f) \(rows)x\(cols)", cpu, other, [x, random(cols, seed: 11), x]) { b, t in
+                    try b.biasActivation(f, t[0], t[1], t[2], rows: rows, cols: cols)
+                    return [t[0], t[2]]
+                })
+            }
             out.append(try compare("softmaxCrossEntropy \(rows)x\(cols)", cpu, other, [x, labels, perRow, x]) { b, t in
                 try b.softmaxCrossEntropy(t[0], t[1], rows: rows, cols: cols, losses: t[2], grad: t[3])
                 return [t[2], t[3]]

@@ -38,6 +38,6 @@ public enum Activation: String, CaseIterable, Sendable, Codable {
 
 /// The kernels a backend may provide; `Backend.supports` says which it does.
 public enum KernelOp: String, CaseIterable, Sendable {
-    case gemm, gemmBatched, addBias, activation, activationBackward, softmaxCrossEntropy, mse
+    case gemm, gemmBatched, addBias, biasActivation, activation, activationBackward, softmaxCrossEntropy, mse
     case columnSum, rowArgmax, sum, sumOfSquares, scale, axpy, sgdMomentum, adam
 }

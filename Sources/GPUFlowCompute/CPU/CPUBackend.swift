@@ -77,6 +77,13 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for r in 0..<rows { for c in 0..<cols { sx.values[r * cols + c] += sb.values[c] } }
     }
 
+    /// The definition: addBias, then the activation of the result.
+    public func biasActivation(_ f: Activation, _ x: Tensor, _ bias: Tensor, _ y: Tensor, rows: Int, cols: Int) throws {
+        _ = try expect(y, rows * cols, "biasActivation", "y")
+        try addBias(x, bias, rows: rows, cols: cols)
+        try activation(f, x, y)
+    }
+
     public func activation(_ f: Activation, _ x: Tensor, _ y: Tensor) throws {
         let sx = try storage(x, "activation"), sy = try expect(y, x.count, "activation", "y")
         sy.values = sx.values.map { CPUBackend.apply(f, $0) }

@@ -61,6 +61,7 @@ struct KernelSpec: Sendable {
     }
     static let gemmBatchedPlain = gemmBatched(transA: false, transB: false)
     static let biasAdd = KernelSpec(name: "bias_add", bindings: 2, pushWords: 2, specialization: elementwise)
+    static let biasActivation = KernelSpec(name: "bias_activation", bindings: 3, pushWords: 3, specialization: elementwise)
     static let activation = KernelSpec(name: "activation", bindings: 2, pushWords: 2, specialization: elementwise)
     static let activationBackward = KernelSpec(name: "activation_backward", bindings: 3, pushWords: 2, specialization: elementwise)
     static let softmaxXent = KernelSpec(name: "softmax_xent", bindings: 4, pushWords: 2, specialization: elementwise)
@@ -77,6 +78,6 @@ struct KernelSpec: Sendable {
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 
-    static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
+    static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
                                      reduceSum, scale, axpy, sgdMomentum, adam, philoxUniform]
 }

@@ -203,6 +203,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         try run(.biasAdd, [bx, bb], [u(rows), u(cols)], groups(rows * cols, "addBias"))
     }
 
+    public func biasActivation(_ fn: Activation, _ x: Tensor, _ bias: Tensor, _ y: Tensor, rows: Int, cols: Int) throws {
+        let bx = try buffer(x, rows * cols, "biasActivation", "x"), bb = try buffer(bias, cols, "biasActivation", "bias")
+        let by = try buffer(y, rows * cols, "biasActivation", "y")
+        try run(.biasActivation, [bx, bb, by], [u(rows), u(cols), activationIndex(fn)], groups(rows * cols, "biasActivation"))
+    }
+
     private func activationIndex(_ f: Activation) -> UInt32 {
         switch f {
         case .identity: return 0

@@ -31,13 +31,13 @@ final class NetworkOnBackend {
             let pre = try backend.zeros(shape: [rows, l.outputs])
             try backend.gemm(current, weights[i], pre, m: rows, n: l.outputs, k: l.inputs,
                              transA: false, transB: false, alpha: 1, beta: 0)
-            try backend.addBias(pre, biases[i], rows: rows, cols: l.outputs)
             let post: Tensor
             if l.activation == .identity {
+                try backend.addBias(pre, biases[i], rows: rows, cols: l.outputs)
                 post = pre
             } else {
                 post = try backend.zeros(shape: [rows, l.outputs])
-                try backend.activation(l.activation, pre, post)
+                try backend.biasActivation(l.activation, pre, biases[i], post, rows: rows, cols: l.outputs)
             }
             pass.pre.append(pre)
             pass.post.append(post)
