@@ -53,7 +53,68 @@ private func failure(_ o: TaskOutcome) -> TaskFailure? {
     return nil
 }
 
+/// Outcomes delivered to `enqueue`'s callback, with how often each task's arrived.
+private final class EndLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var calls: [TaskID: Int] = [:]
+    private var values: [TaskID: TaskValue] = [:]
+    func add(_ id: TaskID, _ o: TaskOutcome) {
+        lock.lock()
+        calls[id, default: 0] += 1
+        if case .success(let v) = o { values[id] = v }
+        lock.unlock()
+    }
+    var snapshot: (calls: [TaskID: Int], values: [TaskID: TaskValue]) {
+        lock.lock()
+        defer { lock.unlock() }
+        return (calls, values)
+    }
+}
+
 @Suite struct OrchestratorTests {
+    @Test func enqueueHandsOutIdsAtOnceInOrderWithSubmitAndReportsEachEndOnce() async throws {
+        let o = GPUTaskOrchestrator(configuration: config(concurrent: 2, poolMB: 100))
+        let t = Trace(), log = EndLog()
+        let first = try o.enqueue(task("a", t, result: .integer(1)), onEnd: log.add)
+        let second = try o.enqueue(task("b", t, after: [first], result: .integer(2)), onEnd: log.add)
+        let third = try await o.submit(task("c", t, after: [second]))
+        #expect(second == first + 1 && third == first + 2, "enqueue and submit share one id sequence")
+        #expect(await o.status(second)?.name == "b", "an enqueued task is visible to every query at once")
+        // The same refusals as submit, at once, and no id is spent on them.
+        #expect(throws: SubmitError.self) { try o.enqueue(task("future", t, after: [third + 5])) }
+        #expect(throws: SubmitError.self) { try o.enqueue(task("huge", t, memoryMB: 101)) }
+        let fourth = try o.enqueue(task("d", t, result: .integer(4)), onEnd: log.add)
+        #expect(fourth == third + 1)
+        for id in [first, second, third, fourth] {
+            if case .failure(let f) = await o.wait(id) { Issue.record("task #\(id) failed: \(f)") }
+        }
+        let ended = log.snapshot
+        #expect(ended.calls == [first: 1, second: 1, fourth: 1], "one callback per enqueued task, none for submitted ones")
+        #expect(ended.values[second]?.doubleValue == 2 && ended.values[fourth]?.doubleValue == 4)
+        let order = await t.starts
+        let a = try #require(order.firstIndex(of: "a")), b = try #require(order.firstIndex(of: "b")), c = try #require(order.firstIndex(of: "c"))
+        #expect(a < b && b < c, "dependencies across enqueue and submit hold: \(order)")
+    }
+
+    @Test func enqueueFromManyThreadsLosesNoTask() async throws {
+        let o = GPUTaskOrchestrator(configuration: config(concurrent: 4))
+        let log = EndLog()
+        let ids = try await withThrowingTaskGroup(of: [TaskID].self) { group in
+            for w in 0..<4 {
+                group.addTask {
+                    try (0..<250).map { i in
+                        try o.enqueue(TaskSpec(name: "w\(w)-\(i)", kind: .plain) { _ in .integer(i) }, onEnd: log.add)
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(Set(ids).count == 1000 && ids.min() == 1 && ids.max() == 1000)
+        for id in ids { _ = await o.wait(id) }
+        #expect(log.snapshot.calls.count == 1000 && log.snapshot.calls.values.allSatisfy { $0 == 1 })
+        #expect(await o.records().allSatisfy { $0.state == .succeeded })
+    }
+
     @Test func startsQueuedTasksInPriorityOrder() async throws {
         let o = GPUTaskOrchestrator(configuration: config(concurrent: 1))
         let t = Trace()

@@ -72,7 +72,10 @@ public actor GPUTaskOrchestrator {
     /// Running tasks and their memory per agent, kept as tasks start and end (entries keep every
     /// task ever submitted, so counting them there on each start grew with the run).
     private var agentRunning: [String: (tasks: Int, memoryMB: Int)] = [:]
-    private var nextID: TaskID = 1
+    /// Ids and submissions from `enqueue`, absorbed before any other work of the actor.
+    private nonisolated let inbox = SubmissionInbox()
+    /// Callbacks of enqueued tasks, called once when the task ends.
+    private var endCallbacks: [TaskID: @Sendable (TaskID, TaskOutcome) -> Void] = [:]
     private var running = 0
     private var memoryInUse = 0
     private var peakRunning = 0
@@ -107,6 +110,7 @@ public actor GPUTaskOrchestrator {
         self.breakers = breakers ?? CircuitBreakerBoard()
         coordination = configuration.coordination
         agentLimits = configuration.agents
+        inbox.setAgentMemoryLimits(configuration.agents.compactMapValues(\.maxMemoryMB))
         for (name, a) in configuration.agents {
             if let m = a.maxMemoryMB { memoryLimits.set(name, bytes: m << 20) }
             if let c = a.maxComputePercent { gate.limitCompute(name, fraction: c / 100) }
@@ -136,6 +140,7 @@ public actor GPUTaskOrchestrator {
     /// Queues one task. Throws `SubmitError` (and queues nothing) for unknown dependencies or a
     /// task that could never fit the pool.
     public func submit(_ spec: TaskSpec) throws -> TaskID {
+        absorbInbox()
         try check(spec)
         for dep in spec.dependencies where entries[dep] == nil {
             throw SubmitError.unknownDependency("#\(dep) (task \(spec.name))")
@@ -143,9 +148,39 @@ public actor GPUTaskOrchestrator {
         return insert(spec)
     }
 
+    /// Queues one task without waiting for the actor: the same checks as `submit`, made off the
+    /// actor against what they read (the pool size, agents' memory limits, ids handed out), and
+    /// the same errors; the id comes back at once and the task reaches the queue, in id order,
+    /// before the actor does anything else. `onEnd` is called once when the task ends, in place
+    /// of a `wait` per task. For callers that submit in bulk from a thread of their own (Lua).
+    public nonisolated func enqueue(_ spec: TaskSpec, onEnd: (@Sendable (TaskID, TaskOutcome) -> Void)? = nil) throws -> TaskID {
+        try Self.check(spec, poolMB: configuration.memoryPoolMB, agentLimitMB: spec.agent.flatMap { inbox.agentMemoryLimit($0) })
+        let (id, wake) = try inbox.add { id in
+            for dep in spec.dependencies where !(1..<id).contains(dep) {
+                throw SubmitError.unknownDependency("#\(dep) (task \(spec.name))")
+            }
+            return .init(id: id, spec: spec, onEnd: onEnd)
+        }
+        if wake { Task { await self.absorbInbox() } }
+        return id
+    }
+
+    /// Moves enqueued tasks into the queue, in id order.
+    private func absorbInbox() {
+        absorb(inbox.take(reserve: false).pending)
+    }
+
+    private func absorb(_ pending: [SubmissionInbox.Pending]) {
+        for p in pending {
+            if let onEnd = p.onEnd { endCallbacks[p.id] = onEnd }
+            _ = insert(p.spec, id: p.id)
+        }
+    }
+
     /// Queues a whole graph at once, or nothing: keys must be unique, every `after` must name a
     /// key of the graph, and the graph must be acyclic.
     public func submitGraph(_ nodes: [GraphNode]) throws -> [String: TaskID] {
+        absorbInbox()
         var byKey: [String: Int] = [:]
         for (i, n) in nodes.enumerated() {
             if byKey[n.key] != nil { throw SubmitError.duplicateKey(n.key) }
@@ -186,19 +221,28 @@ public actor GPUTaskOrchestrator {
     }
 
     private func check(_ spec: TaskSpec) throws {
+        try Self.check(spec, poolMB: configuration.memoryPoolMB, agentLimitMB: spec.agent.flatMap { agentLimits[$0]?.maxMemoryMB })
+    }
+
+    private static func check(_ spec: TaskSpec, poolMB: Int, agentLimitMB: Int?) throws {
         if spec.memoryMB < 0 { throw SubmitError.invalid("task \(spec.name): memory must not be negative") }
-        if spec.memoryMB > configuration.memoryPoolMB {
-            throw SubmitError.exceedsPool(name: spec.name, memoryMB: spec.memoryMB, poolMB: configuration.memoryPoolMB)
+        if spec.memoryMB > poolMB {
+            throw SubmitError.exceedsPool(name: spec.name, memoryMB: spec.memoryMB, poolMB: poolMB)
         }
-        if let agent = spec.agent, let limit = agentLimits[agent]?.maxMemoryMB, spec.memoryMB > limit {
+        if let agent = spec.agent, let limit = agentLimitMB, spec.memoryMB > limit {
             throw SubmitError.invalid("task \(spec.name) needs \(spec.memoryMB) MB but agent \(agent) may hold at most \(limit) MB")
         }
         if let t = spec.timeoutS, !(t > 0) { throw SubmitError.invalid("task \(spec.name): timeout must be positive") }
     }
 
+    /// Inserts with the next id, after whatever the inbox holds (which has smaller ids).
     private func insert(_ spec: TaskSpec) -> TaskID {
-        let id = nextID
-        nextID += 1
+        let (pending, reserved) = inbox.take(reserve: true)
+        absorb(pending)
+        return insert(spec, id: reserved ?? 0)
+    }
+
+    private func insert(_ spec: TaskSpec, id: TaskID) -> TaskID {
         // A task that declared no memory is admitted with the learned peak of such work.
         var memoryMB = spec.memoryMB, source = spec.memoryMB > 0 ? "declared" : "none"
         if memoryMB == 0, let w = spec.workload, let p = learning.predictedMemoryMB(kind: w.kind, features: w.features), p > 0 {
@@ -587,6 +631,7 @@ public actor GPUTaskOrchestrator {
     /// apply to each participating agent (memory at admission and in the allocator, concurrent
     /// tasks, compute share at the step gate).
     public func coordinate(_ c: Coordination, limits: SharingPolicy = .init()) throws {
+        absorbInbox()
         if let m = limits.maxMemoryMB, m > configuration.memoryPoolMB {
             throw SubmitError.invalid("sharing_policy.max_memory_mb \(m) exceeds the pool (\(configuration.memoryPoolMB) MB)")
         }
@@ -596,6 +641,7 @@ public actor GPUTaskOrchestrator {
             if let n = limits.maxConcurrentTasks { l.maxConcurrentTasks = n }
             if let p = limits.maxComputePercent { l.maxComputePercent = p }
             agentLimits[a] = l
+            inbox.setAgentMemoryLimits(agentLimits.compactMapValues(\.maxMemoryMB))
             if c.policy.computeIsolation, let p = l.maxComputePercent { gate.limitCompute(a, fraction: p / 100) }
         }
         if let s = c.policy.minResourceShare, !(0...1).contains(s) || (Double(max(c.agents.count, 1)) * s > 1) {
@@ -617,6 +663,7 @@ public actor GPUTaskOrchestrator {
     /// Ends `agent`'s exclusive lease now (its running tasks finish; it queues again for more).
     @discardableResult
     public func releaseLease(agent: String) -> Bool {
+        absorbInbox()
         guard leaseHolder == agent else { return false }
         leaseRevoked = true
         if agentState(agent).running == 0 { endLease(at: now, why: "released") }
@@ -628,7 +675,8 @@ public actor GPUTaskOrchestrator {
 
     /// Memory (MB) an agent's running tasks hold, excluding `except`.
     public func reservedMemoryMB(agent: String, except: TaskID? = nil) -> Int {
-        entries.values.filter { $0.record.agent == agent && $0.record.state == .running && $0.record.id != except }
+        absorbInbox()
+        return entries.values.filter { $0.record.agent == agent && $0.record.state == .running && $0.record.id != except }
             .reduce(0) { $0 + $1.record.memoryMB }
     }
     public func coordinationDecisions() -> [CoordinationDecision] { decisions }
@@ -636,6 +684,7 @@ public actor GPUTaskOrchestrator {
 
     /// Per agent: tasks by state, waits, run time, reserved-memory high-water, step time.
     public func agentMetrics() -> [AgentMetrics] {
+        absorbInbox()
         var by: [String: AgentMetrics] = [:]
         let steps = gate.stepSeconds(), longest = gate.longestWait()
         for e in entries.values {
@@ -736,6 +785,7 @@ public actor GPUTaskOrchestrator {
             endLease(at: now, why: leaseRevoked ? "released" : "its tasks ended")
         }
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
+        endCallbacks.removeValue(forKey: id)?(id, outcome)
         for d in e.dependents {
             guard var de = entries[d], !de.record.state.isFinal else { continue }
             if case .failure(let f) = outcome {
@@ -763,6 +813,7 @@ public actor GPUTaskOrchestrator {
 
     /// Waits, without polling, until the task ends.
     public func wait(_ id: TaskID) async -> TaskOutcome {
+        absorbInbox()
         guard let e = entries[id] else {
             return .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("unknown task #\(id)")))
         }
@@ -777,6 +828,7 @@ public actor GPUTaskOrchestrator {
     /// and its resources are released at once. Returns false if the task had already ended.
     @discardableResult
     public func cancel(_ id: TaskID) -> Bool {
+        absorbInbox()
         guard let e = entries[id], !e.record.state.isFinal else { return false }
         if e.record.state == .running {
             e.workTask?.cancel()
@@ -787,12 +839,19 @@ public actor GPUTaskOrchestrator {
         return true
     }
 
-    public func status(_ id: TaskID) -> TaskRecord? { entries[id]?.record }
+    public func status(_ id: TaskID) -> TaskRecord? {
+        absorbInbox()
+        return entries[id]?.record
+    }
 
-    public func records() -> [TaskRecord] { entries.values.map(\.record).sorted { $0.id < $1.id } }
+    public func records() -> [TaskRecord] {
+        absorbInbox()
+        return entries.values.map(\.record).sorted { $0.id < $1.id }
+    }
 
     public func usage() -> PoolUsage {
-        PoolUsage(runningTasks: running, queuedTasks: queued.count, memoryInUseMB: memoryInUse,
+        absorbInbox()
+        return PoolUsage(runningTasks: running, queuedTasks: queued.count, memoryInUseMB: memoryInUse,
                   memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: peakRunning, peakMemoryMB: peakMemory)
     }
 
@@ -802,6 +861,7 @@ public actor GPUTaskOrchestrator {
     /// it, and of its kind and backend where the task ran GPU work (see `GPULearningEngine`).
     /// `durationRatio` is actual / expected duration where the user gave both.
     public func feedback(_ id: TaskID, satisfaction: Double, suggestions: [String], durationRatio: Double? = nil) throws {
+        absorbInbox()
         guard let e = entries[id] else { throw SubmitError.unknownDependency("#\(id) (feedback)") }
         guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
         guard (0...1).contains(satisfaction) else {
@@ -819,7 +879,10 @@ public actor GPUTaskOrchestrator {
     }
 
     /// The learning engine's kind for a task's work ("training", ...), nil for plain tasks.
-    public func workloadKind(_ id: TaskID) -> String? { entries[id]?.spec.workload?.kind }
+    public func workloadKind(_ id: TaskID) -> String? {
+        absorbInbox()
+        return entries[id]?.spec.workload?.kind
+    }
 
     public func insights() -> [Insight] { learning.insights(poolMB: configuration.memoryPoolMB) }
 

@@ -140,6 +140,14 @@ public final class LuaHost: @unchecked Sendable {
     }
 
     /// Watches a submitted task so the job hears of its end whether or not it awaits it.
+    /// Queues a task without a round trip to the orchestrator actor (see `enqueue`); its end
+    /// reaches this thread as an event, like a watched task's.
+    func enqueue(_ job: LuaJob, _ spec: TaskSpec) throws -> TaskID {
+        let id = try environment.orchestrator.enqueue(spec) { [self] id, outcome in post(.taskEnded(job, id, outcome)) }
+        job.submitted[id] = spec.name
+        return id
+    }
+
     func watch(_ job: LuaJob, _ id: TaskID, name: String) {
         job.submitted[id] = name
         let orchestrator = environment.orchestrator

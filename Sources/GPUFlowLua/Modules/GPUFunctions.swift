@@ -134,10 +134,8 @@ enum GPUFunctions {
         try a.finish()
         try job.chargeTask()
         let (spec, ref) = try spec(L, job, 1, options: o, dependencies: after, fn: "gpu.submit")
-        let orchestrator = job.env.orchestrator
         do {
-            let id = try job.host.blocking { try await orchestrator.submit(spec) }
-            job.host.watch(job, id, name: spec.name)
+            let id = try job.host.enqueue(job, spec)
             lua_pushinteger(L, lua_Integer(id))
             LuaStack.push(L, spec.name)
             return 2

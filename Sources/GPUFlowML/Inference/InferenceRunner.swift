@@ -66,14 +66,26 @@ public enum InferenceRunner {
         predictions.reserveCapacity(data.rows)
         let start = Date()
         var offset = 0
+        // Full batches share one set of buffers (input, activations, argmax); a short last batch
+        // gets its own.
+        let full = min(batchSize, data.rows)
+        let workspace = try net.workspace(rows: full)
+        let fullInput = try backend.zeros(shape: [full, data.cols]), fullArg = try backend.zeros(shape: [full])
         while offset < data.rows {
             try cancel.check()
             let n = min(batchSize, data.rows - offset)
             let t0 = Date()
-            let x = try backend.tensor(Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)]), shape: [n, data.cols])
-            let pass = try net.forward(x, rows: n)
+            let values = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
+            let x: Tensor
+            if n == full {
+                try backend.write(fullInput, values)
+                x = fullInput
+            } else {
+                x = try backend.tensor(values, shape: [n, data.cols])
+            }
+            let pass = try net.forward(x, rows: n, workspace: workspace)
             if model.outputs > 1 {
-                let arg = try backend.zeros(shape: [n])
+                let arg = try n == full ? fullArg : backend.zeros(shape: [n])
                 try backend.rowArgmax(pass.output, rows: n, cols: model.outputs, arg)
                 predictions += try backend.read(arg)
             } else {

@@ -24,11 +24,29 @@ final class NetworkOnBackend {
         biases = try model.layers.map { try backend.tensor($0.bias, shape: [$0.outputs]) }
     }
 
-    func forward(_ x: Tensor, rows: Int) throws -> Pass {
+    /// Activation buffers for batches of `rows`, which inference reuses batch after batch: one
+    /// allocation (and, on the host, no page faults or zero fill) per run instead of per batch.
+    /// Every buffer is overwritten whole by the pass (GEMM with beta 0, then bias+activation).
+    struct Workspace {
+        let rows: Int
+        let pre: [Tensor]
+        let post: [Tensor]
+    }
+
+    func workspace(rows: Int) throws -> Workspace {
+        let pre = try layers.map { try backend.zeros(shape: [rows, $0.outputs]) }
+        let post = try zip(layers, pre).map { l, p in l.activation == .identity ? p : try backend.zeros(shape: [rows, l.outputs]) }
+        return Workspace(rows: rows, pre: pre, post: post)
+    }
+
+    /// The pass over `rows` rows of x; with a workspace of the same row count its buffers hold
+    /// the activations (and are overwritten by the next pass), otherwise fresh tensors do.
+    func forward(_ x: Tensor, rows: Int, workspace: Workspace? = nil) throws -> Pass {
         var pass = Pass(rows: rows, input: x)
         var current = x
+        let reuse = workspace?.rows == rows ? workspace : nil
         for (i, l) in layers.enumerated() {
-            let pre = try backend.zeros(shape: [rows, l.outputs])
+            let pre = try reuse?.pre[i] ?? backend.zeros(shape: [rows, l.outputs])
             try backend.gemm(current, weights[i], pre, m: rows, n: l.outputs, k: l.inputs,
                              transA: false, transB: false, alpha: 1, beta: 0)
             let post: Tensor
@@ -36,7 +54,7 @@ final class NetworkOnBackend {
                 try backend.addBias(pre, biases[i], rows: rows, cols: l.outputs)
                 post = pre
             } else {
-                post = try backend.zeros(shape: [rows, l.outputs])
+                post = try reuse?.post[i] ?? backend.zeros(shape: [rows, l.outputs])
                 try backend.biasActivation(l.activation, pre, biases[i], post, rows: rows, cols: l.outputs)
             }
             pass.pre.append(pre)
