@@ -1,6 +1,7 @@
 -- The suite's Lua-bridge row: seconds per call of a trivial gpu function (gpu.now), of a plain
 -- Lua function for scale, and per element to move a 1M-float array into a tensor and back.
--- Prints: calls, s/gpu call, s/lua call, elements, s/element in, s/element out.
+-- Peer for the array: copying the same table into a new Lua table in a plain loop.
+-- Prints: calls, s/gpu call, s/lua call, elements, s/element in, s/element out, s/element Lua copy.
 local gpu = require "gpu"
 local n = tonumber(arg[1]) or 1000000
 local now = gpu.now
@@ -20,4 +21,9 @@ t0 = now()
 local back = t:to_table()
 local per_out = (now() - t0) / n
 assert(#back == n and back[n] == n * 0.5, "the array came back changed")
-print(("%d\t%.3e\t%.3e\t%d\t%.3e\t%.3e"):format(n, per_call, per_lua, n, per_in, per_out))
+t0 = now()
+local copy = {}
+for i = 1, n do copy[i] = xs[i] end
+local per_copy = (now() - t0) / n
+assert(#copy == n)
+print(("%d\t%.3e\t%.3e\t%d\t%.3e\t%.3e\t%.3e"):format(n, per_call, per_lua, n, per_in, per_out, per_copy))
