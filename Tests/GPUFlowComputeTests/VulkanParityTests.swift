@@ -26,6 +26,12 @@ import Testing
         for r in results { #expect(r.passed, "\(r)") }
     }
 
+    /// scripts/lib/setup.sh installs OpenBLAS's OpenMP build and the run path prefers it; the
+    /// pthreads build runs half of all mid-sized products at one-thread speed on 2 cores.
+    @Test func theSIMDBackendLoadsOpenBLASsOpenMPBuild() {
+        #expect(SIMDBackend().deviceDescription.contains("OpenBLAS (OpenMP)"), "\(SIMDBackend().deviceDescription)")
+    }
+
     /// The GEMM workgroup the optimizer may choose (4×4, 8×8) gives the same results.
     @Test(arguments: [UInt32(4), 8])
     func otherGemmTilesMatchTheCPUReference(_ tile: UInt32) throws {

@@ -6,7 +6,19 @@ import Foundation
 /// it must match (KernelParity).
 public final class SIMDBackend: Backend, @unchecked Sendable {
     public let name = "simd"
-    public var deviceDescription: String { "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), OpenBLAS + SIMD8" }
+    public var deviceDescription: String {
+        "host CPU (\(ProcessInfo.processInfo.activeProcessorCount) cores), OpenBLAS (\(Self.blasThreading)) + SIMD8"
+    }
+
+    /// Which OpenBLAS build the process loaded (Package.swift prefers the OpenMP one).
+    static var blasThreading: String {
+        switch openblas_get_parallel() {
+        case 0: return "sequential"
+        case 1: return "pthreads"
+        case 2: return "OpenMP"
+        default: return "unknown threading"
+        }
+    }
     private let host = HostTensors(backend: "simd")
     public var tensorBytesPeak: Int? { host.meter.peakBytes }
     public var tensorMeter: TensorMeter? { host.meter }
