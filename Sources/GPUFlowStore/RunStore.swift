@@ -29,12 +29,33 @@ public final class RunStore: @unchecked Sendable {
         }
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
+        // Processes that open a new store at once would each find no schema and each create it
+        // (the second failing with "table runs already exists"): the migrator reads what is
+        // applied outside the transaction that applies it. One advisory lock per store file
+        // makes opening and migrating one process at a time; later writes rely on SQLite's.
+        let lock = Self.lockOpening(path)
+        defer { Self.unlock(lock) }
         do {
             db = try DatabasePool(path: path, configuration: config)
             try Self.migrator.migrate(db)
         } catch {
             throw Self.map(error, path: path)
         }
+    }
+
+    /// An exclusive flock on `PATH.lock`, or -1 where the file cannot be made (a read-only
+    /// directory: opening then fails with SQLite's own, clearer error).
+    private static func lockOpening(_ path: String) -> Int32 {
+        let fd = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return -1 }
+        while flock(fd, LOCK_EX) != 0 && errno == EINTR {}
+        return fd
+    }
+
+    private static func unlock(_ fd: Int32) {
+        guard fd >= 0 else { return }
+        flock(fd, LOCK_UN)
+        close(fd)
     }
 
     static func map(_ error: Error, path: String) -> Error {

@@ -189,6 +189,7 @@ import Testing
                 defer { group.leave() }
                 let out = try? s.run(["run", script, "--backend", "simd", "--seed", String(i), "--quiet"])
                 statuses.add(out?.status ?? -1)
+                if let out, out.status != 0 { Issue.record("run \(i) exited \(out.status): \(out.stderr)") }
             }
         }
         group.wait()

@@ -47,6 +47,20 @@ import Testing
         #expect(try s.runs().first { $0.id == alive }?.status == "running")
     }
 
+    /// Four processes starting on a new machine open one new store at once: each must find the
+    /// schema made exactly once (without the lock, one in a few failed with "table runs already
+    /// exists"). Separate connections in one process race the same way.
+    @Test func manyOpenersOfANewStoreAllSucceed() throws {
+        for _ in 0..<5 {
+            let path = try TestPaths.temporaryDirectory().appendingPathComponent("runs.sqlite").path
+            let failures = LockedErrors()
+            DispatchQueue.concurrentPerform(iterations: 8) { _ in
+                do { _ = try RunStore(path: path) } catch { failures.add("\(error)") }
+            }
+            #expect(failures.all.isEmpty, "\(failures.all)")
+        }
+    }
+
     @Test func aCorruptDatabaseIsRefusedByName() throws {
         let path = try TestPaths.temporaryDirectory().appendingPathComponent("runs.sqlite").path
         try Data(repeating: 0x42, count: 8192).write(to: URL(fileURLWithPath: path))
@@ -101,4 +115,11 @@ import Testing
         try Data("tampered".utf8).write(to: URL(fileURLWithPath: s.artifactPath(hash)))
         #expect(throws: StoreError.self) { try s.artifact(hash) }
     }
+}
+
+private final class LockedErrors: @unchecked Sendable {
+    private let lock = NSLock()
+    private var list: [String] = []
+    func add(_ s: String) { lock.lock(); list.append(s); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return list }
 }

@@ -61,7 +61,7 @@ enum ObjectTypes {
             }),
             ("to_table", { L in
                 LuaBinding.call(L) { L, _ in
-                    LuaStack.push(L, .array(try ObjectTypes.tensor(L).values.map { .number(Double($0)) }))
+                    LuaStack.push(L, floats: try ObjectTypes.tensor(L).values)
                     return 1
                 }
             }),

@@ -23,6 +23,16 @@ enum LuaStack {
         s.withUTF8 { buf in _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count) }
     }
 
+    /// A float array as a Lua sequence: straight onto a presized table with raw sets, without
+    /// a TaskValue per element (tensor:to_table of a million floats).
+    static func push(_ L: OpaquePointer, floats: [Float]) {
+        lua_createtable(L, Int32(clamping: floats.count), 0)
+        for (i, v) in floats.enumerated() {
+            lua_pushnumber(L, Double(v))
+            lua_rawseti(L, -2, lua_Integer(i + 1))
+        }
+    }
+
     static func push(_ L: OpaquePointer, _ value: TaskValue) {
         switch value {
         case .null: lua_pushnil(L)

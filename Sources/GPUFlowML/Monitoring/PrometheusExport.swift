@@ -6,6 +6,11 @@ import Prometheus
 /// exporter (utilization as a 0–1 ratio, bytes, watts, joules, seconds). A figure this machine
 /// cannot measure is absent, and `gpuflow_metric_available{metric=...}` says so with 0.
 public enum PrometheusExport {
+    /// A full metric name as it is exposed (the descriptor joins non-empty parts with "_").
+    static func named(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     public static func text(_ m: GPUPerformanceMonitor, breakers: CircuitBreakerBoard?) -> String {
         let registry = PrometheusCollectorRegistry()
         let o = m.overview()
@@ -13,7 +18,7 @@ public enum PrometheusExport {
         let device = nvml?.name ?? "none"
         func gauge(_ name: String, _ help: String, _ value: Double?, _ labels: [(String, String)] = []) {
             guard let value, value.isFinite else { return }
-            registry.makeGauge(name: name, labels: labels, help: help).set(to: value)
+            registry.makeGauge(descriptor: named(name, help), labels: labels).set(to: value)
         }
         let nvmlFigures: [(String, String, String, Double?)] = [
             ("gpuflow_gpu_utilization_ratio", "utilization", "Fraction of the last sample period a kernel ran (NVML).",
@@ -25,8 +30,7 @@ public enum PrometheusExport {
         ]
         for (name, metric, help, value) in nvmlFigures {
             gauge(name, help, value, [("device", device)])
-            registry.makeGauge(name: "gpuflow_metric_available", labels: [("metric", metric)],
-                               help: "1 where this machine can measure the figure, 0 where it is unavailable.").set(to: value == nil ? 0.0 : 1.0)
+            registry.makeGauge(descriptor: named("gpuflow_metric_available", "1 where this machine can measure the figure, 0 where it is unavailable."), labels: [("metric", metric)]).set(to: value == nil ? 0.0 : 1.0)
         }
         for q in o.queueBusy {
             gauge("gpuflow_queue_utilization_ratio", "Kernel time over wall time per device queue (timestamp queries).",
@@ -40,9 +44,8 @@ public enum PrometheusExport {
             gauge("gpuflow_pool_fragmentation_ratio", "1 - largest free range / free bytes.", s.fragmentation, [("device", c.info.name)])
         }
         for k in m.kernelTotals() {
-            registry.makeCounter(name: "gpuflow_kernel_seconds", labels: [("kernel", k.kernel)],
-                                 help: "Device time of a kernel, all tasks (timestamp queries).").increment(by: k.totalNS / 1e9)
-            registry.makeCounter(name: "gpuflow_kernel_dispatches", labels: [("kernel", k.kernel)], help: "Dispatches of a kernel.")
+            registry.makeCounter(descriptor: named("gpuflow_kernel_seconds", "Device time of a kernel, all tasks (timestamp queries)."), labels: [("kernel", k.kernel)]).increment(by: k.totalNS / 1e9)
+            registry.makeCounter(descriptor: named("gpuflow_kernel_dispatches", "Dispatches of a kernel."), labels: [("kernel", k.kernel)])
                 .increment(by: Int64(k.dispatches))
         }
         var taskSeconds: [[String]: Double] = [:], taskCount: [[String]: Int] = [:]
@@ -54,20 +57,20 @@ public enum PrometheusExport {
             down += t.transfers?.downloadBytes ?? 0
         }
         for (k, s) in taskSeconds.sorted(by: { $0.key.joined() < $1.key.joined() }) {
-            registry.makeCounter(name: "gpuflow_task_seconds", labels: [("kind", k[0]), ("backend", k[1])], help: "Wall time of finished tasks.")
+            registry.makeCounter(descriptor: named("gpuflow_task_seconds", "Wall time of finished tasks."), labels: [("kind", k[0]), ("backend", k[1])])
                 .increment(by: s)
-            registry.makeCounter(name: "gpuflow_tasks", labels: [("kind", k[0]), ("backend", k[1])], help: "Finished tasks.")
+            registry.makeCounter(descriptor: named("gpuflow_tasks", "Finished tasks."), labels: [("kind", k[0]), ("backend", k[1])])
                 .increment(by: Int64(taskCount[k] ?? 0))
         }
         for (direction, bytes) in [("host_to_device", up), ("device_to_host", down)] {
-            registry.makeCounter(name: "gpuflow_transfer_bytes", labels: [("direction", direction)], help: "Bytes copied between host and device.")
+            registry.makeCounter(descriptor: named("gpuflow_transfer_bytes", "Bytes copied between host and device."), labels: [("direction", direction)])
                 .increment(by: Int64(bytes))
         }
         gauge("gpuflow_process_resident_bytes", "Resident memory of the gpuflow process.", o.latest?.residentBytes ?? ProcessStats.residentBytes())
         gauge("gpuflow_monitor_sampling_ratio", "Time spent sampling over wall time.", o.wallS > 0 ? o.samplingS / o.wallS : 0)
         for e in breakers?.snapshot() ?? [] {
             gauge("gpuflow_breaker_open", "1 while a backend's circuit breaker is open.", e.breaker.state == .open ? 1 : 0, [("backend", e.key)])
-            registry.makeCounter(name: "gpuflow_breaker_failures", labels: [("backend", e.key)], help: "Device faults counted by a breaker.")
+            registry.makeCounter(descriptor: named("gpuflow_breaker_failures", "Device faults counted by a breaker."), labels: [("backend", e.key)])
                 .increment(by: Int64(e.breaker.failures))
         }
         return registry.emitToString()
