@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
+        // Microbenchmarks of Swift code (Benchmarks/, `swift package benchmark`, run by scripts/bench).
+        .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]),
     ],
     targets: [
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
@@ -67,6 +69,9 @@ let package = Package(
         ]),
         .executableTarget(name: "gpuflow-bench", dependencies: ["GPUFlowCompute", "GPUFlowML", "GPUFlowCore",
                                                              .product(name: "Logging", package: "swift-log")]),
+        .executableTarget(name: "GPUFlowBenchmarks", dependencies: [
+            "GPUFlowCompute", "GPUFlowCore", "GPUFlowML", .product(name: "Benchmark", package: "benchmark"),
+        ], path: "Benchmarks/GPUFlowBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .target(name: "GPUFlowTesting", dependencies: ["GPUFlowCore", "GPUFlowCompute"], path: "Tests/GPUFlowTesting"),
         .testTarget(name: "GPUFlowCoreTests", dependencies: ["GPUFlowCore", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowComputeTests", dependencies: ["GPUFlowCompute", "GPUFlowTesting"]),

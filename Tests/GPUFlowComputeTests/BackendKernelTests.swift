@@ -145,6 +145,25 @@ import Testing
         }
     }
 
+    /// The host backends write activations into the output's own array; the same tensor as
+    /// input and output (in place), or dx sharing dy, must still see the inputs it started with.
+    @Test(arguments: [BackendUnderTest.cpu, .simd])
+    func activationsInPlaceKeepTheirInputs(_ kind: BackendUnderTest) throws {
+        let b = try kind.make()
+        let values: [Float] = (0..<19).map { Float($0) - 9 }
+        let x = try b.tensor(values, shape: [19])
+        try b.activation(.relu, x, x)
+        #expect(try b.read(x) == values.map { max(0, $0) })
+        let pre = try b.tensor(values, shape: [19]), g = try b.tensor(values.map { $0 * 2 }, shape: [19])
+        try b.activationBackward(.relu, pre, g, g)
+        #expect(try b.read(g) == values.map { $0 > 0 ? $0 * 2 : 0 })
+        #expect(try b.read(pre) == values, "x is only read")
+        let t = try b.tensor(values, shape: [19]), out = try b.zeros(shape: [19])
+        try b.activation(.tanh, t, out)
+        #expect(try b.read(t) == values)
+        #expect(zip(try b.read(out), values).allSatisfy { abs($0 - CPUBackend.apply(.tanh, $1)) < 1e-6 })
+    }
+
     @Test(arguments: BackendUnderTest.allCases)
     func sgdMomentumTwoSteps(_ kind: BackendUnderTest) throws {
         let b = try kind.make()

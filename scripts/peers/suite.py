@@ -8,6 +8,7 @@ ROOT is the repository; PYTHON the virtual environment's interpreter (numpy, sci
 wgpu, ray). gpuflow's side runs through .build/release/gpuflow-bench and .build/release/gpuflow.
 """
 import datetime
+import re
 import json
 import os
 import platform
@@ -292,6 +293,30 @@ def gpu_rows():
 
 
 
+def micro_rows():
+    """Row 7: the ordo-one benchmark pairs from bench-out/microbenchmarks.md (scripts/bench runs
+    them first): each change against what it replaced, p50 wall-clock time per iteration."""
+    path = f"{ROOT}/bench-out/microbenchmarks.md"
+    if not os.path.exists(path):
+        return
+    p50, name = {}, None
+    scale = {"ns": 1e-3, "μs": 1.0, "us": 1.0, "ms": 1e3, "s": 1e6}
+    for line in open(path):
+        if line.startswith("### "):
+            name = line[4:].strip()
+        m = re.match(r"\| Time \(wall clock\) \((ns|μs|us|ms|s)\) \*?\s*\|([^|]*)\|([^|]*)\|([^|]*)\|", line)
+        if name and m:
+            p50[name] = float(m.group(4).strip().replace(",", "")) * scale[m.group(1)]
+    pairs = [("SIMD bias+relu fused, 1024x128", "SIMD bias+relu separate, 1024x128", "fused", "addBias then activation",
+              "a dense layer's bias and activation"),
+             ("orchestrator enqueue 1000 no-op tasks from a thread", "orchestrator blocking submit 1000 no-op tasks from a thread",
+              "enqueue", "blocking submit", "1,000 no-op tasks queued from a plain thread (as the Lua host does), all awaited")]
+    for ours, peer, ol, pl, what in pairs:
+        row("7. Swift microbenchmarks", what + " — ordo-one benchmark, p50 per iteration", "µs", "lower",
+            {ol: [p50[ours]] if ours in p50 else []}, {pl: [p50[peer]] if peer in p50 else []},
+            note="the rest in bench-out/microbenchmarks.md")
+
+
 def machine():
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), platform.processor())
     dev = subprocess.run([GPUFLOW, "devices"], capture_output=True, text=True).stdout.strip().splitlines()
@@ -308,6 +333,7 @@ if GPU:
     gpu_rows()
 else:
     cpu_rows()
+    micro_rows()
 now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 info = machine()
 MD, JS = ("BENCHMARKS-GPU.md", "bench-out/benchmarks-gpu.json") if GPU else ("BENCHMARKS.md", "bench-out/benchmarks.json")
