@@ -5,27 +5,6 @@ import Testing
 /// The experiment loop through the binary: record, replay bit for bit, cache stages, resume a
 /// killed run, compare, report — each run with a store of its own.
 @Suite struct ReproducibilityTests {
-    private struct Sandbox {
-        let dir: URL
-        let env: [String: String]
-        init() throws {
-            dir = try TestPaths.temporaryDirectory()
-            env = ["GPUFLOW_DATA_DIR": dir.appendingPathComponent("data").path]
-        }
-        func write(_ name: String, _ text: String) throws -> String {
-            let p = dir.appendingPathComponent(name).path
-            try text.write(toFile: p, atomically: true, encoding: .utf8)
-            return p
-        }
-        func run(_ args: [String], extra: [String: String] = [:]) throws -> CLIRunner.Output {
-            try CLIRunner.run(args, currentDirectory: dir.path, environment: env.merging(extra) { _, b in b })
-        }
-        /// The newest run's id.
-        func last() throws -> String {
-            let out = try run(["runs", "list"])
-            return String(out.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").first ?? "")
-        }
-    }
 
     private let workflow = """
     local gpu = require "gpu"
@@ -44,7 +23,7 @@ import Testing
 
     @Test(arguments: ["cpu", "vulkan"])
     func aReplayIsBitIdentical(_ backend: String) throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         let first = try s.run(["run", script, "--backend", backend, "--seed", "11", "--", "6"])
         #expect(first.status == 0, "\(first.stderr)")
@@ -58,7 +37,7 @@ import Testing
     }
 
     @Test func stagesAreCachedAndAnEditedStageRunsAgain() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         _ = try s.run(["run", script, "--backend", "simd"])
         let second = try s.run(["run", script, "--backend", "simd", "--json"])
@@ -78,7 +57,7 @@ import Testing
     }
 
     @Test func aKilledRunResumesToTheSameModel() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         // Uninterrupted, in a store of its own.
         let calm = try s.run(["run", script, "--backend", "simd", "--store", s.dir.appendingPathComponent("calm.sqlite").path, "--", "10"])
@@ -101,7 +80,7 @@ import Testing
     }
 
     @Test func replayRefusesAChangedScriptUnlessAskedToUseTheRecordedText() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         _ = try s.run(["run", script, "--backend", "simd"])
         let id = try s.last()
@@ -114,7 +93,7 @@ import Testing
     }
 
     @Test func compareMarksDifferencesAndBadStoresAreRefused() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         _ = try s.run(["run", script, "--backend", "simd", "--", "4"])
         let a = try s.last()
@@ -131,7 +110,7 @@ import Testing
     }
 
     @Test func theReportRendersInChromiumWithItsCharts() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         _ = try s.run(["run", script, "--backend", "simd"])
         let html = s.dir.appendingPathComponent("report.html").path
@@ -168,7 +147,7 @@ import Testing
     }
 
     @Test func progressIsQuietOrJSONOnRequest() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         let json = try s.run(["run", script, "--backend", "simd", "--json", "--store", "none"])
         let lines = json.stdout.split(separator: "\n")
@@ -179,7 +158,7 @@ import Testing
     }
 
     @Test func severalRunsWriteOneStoreAtOnce() throws {
-        let s = try Sandbox()
+        let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         let group = DispatchGroup()
         let statuses = LockedStatuses()
@@ -204,4 +183,12 @@ final class LockedStatuses: @unchecked Sendable {
     private var list: [Int32] = []
     func add(_ s: Int32) { lock.lock(); list.append(s); lock.unlock() }
     var all: [Int32] { lock.lock(); defer { lock.unlock() }; return list }
+}
+
+private extension CLISandbox {
+    /// The newest run's id.
+    func last() throws -> String {
+        let out = try run(["runs", "list"])
+        return String(out.stdout.split(separator: "\n").dropFirst().first?.split(separator: " ").first ?? "")
+    }
 }

@@ -23,48 +23,6 @@ enum SlurmCluster {
 /// sbatch failing half-way, and a stage asking for more GPUs than the partition has.
 @Suite(.serialized, .enabled(if: SlurmCluster.ready, "no Slurm cluster: scripts/test starts one with scripts/slurm-local start; set SLURM_CONF to run these"))
 struct SlurmClusterTests {
-    private struct Box {
-        let dir: URL
-        let env: [String: String]
-        init() throws {
-            dir = try TestPaths.temporaryDirectory()
-            env = ["GPUFLOW_DATA_DIR": dir.appendingPathComponent("data").path]
-        }
-        func write(_ name: String, _ text: String) throws -> String {
-            let p = dir.appendingPathComponent(name).path
-            try text.write(toFile: p, atomically: true, encoding: .utf8)
-            return p
-        }
-        func run(_ args: [String], extra: [String: String] = [:]) throws -> CLIRunner.Output {
-            try CLIRunner.run(args, currentDirectory: dir.path, environment: env.merging(extra) { _, b in b })
-        }
-        /// The run id `gpuflow submit` printed.
-        func runID(_ out: CLIRunner.Output) -> String {
-            String(out.stdout.split(separator: "\n").first { $0.hasPrefix("run ") }?.dropFirst(4).split(separator: ":").first ?? "")
-        }
-        struct Status: Decodable {
-            struct Stage: Decodable { var stage: String; var job: String?; var state: String; var detail: String?; var tres: String?; var node: String? }
-            var status: String
-            var stages: [Stage]
-            func state(_ name: String) -> String? { stages.first { $0.stage == name }?.state }
-        }
-        func status(_ run: String) throws -> Status {
-            let out = try self.run(["status", run, "--json"])
-            guard out.status == 0 else { throw CLIError(message: out.stderr) }
-            return try JSONDecoder().decode(Status.self, from: Data(out.stdout.utf8))
-        }
-        /// Polls `gpuflow status` until `done` holds (or fails the test after `timeout` seconds).
-        func wait(_ run: String, timeout: Double = 240, until done: (Status) -> Bool) throws -> Status {
-            let end = Date().addingTimeInterval(timeout)
-            var last = try status(run)
-            while !done(last) {
-                guard Date() < end else { throw CLIError(message: "timed out waiting; last status \(last.status): \(last.stages.map { "\($0.stage)=\($0.state)" })") }
-                Thread.sleep(forTimeInterval: 0.5)
-                last = try status(run)
-            }
-            return last
-        }
-    }
 
     struct CLIError: Error, CustomStringConvertible {
         let message: String
@@ -92,7 +50,7 @@ struct SlurmClusterTests {
         """
 
     @Test func theExampleWorkflowAndItsSweepRunOnSlurm() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let example = TestPaths.repository.appendingPathComponent("examples/slurm_workflow.lua").path
         let out = try b.run(["submit", example, "--slurm", "--time", "10", "--", "--epochs", "3"])
         #expect(out.status == 0, "\(out.stderr)")
@@ -120,7 +78,7 @@ struct SlurmClusterTests {
     }
 
     @Test func cancellingARunStopsItsRunningJobAndItsDependants() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let script = try b.write("w.lua", workflow)
         let out = try b.run(["submit", script, "--slurm", "--", "sleep"])
         #expect(out.status == 0, "\(out.stderr)")
@@ -136,7 +94,7 @@ struct SlurmClusterTests {
     }
 
     @Test func aFailedStageCancelsItsDependantsAndResumeRunsOnlyWhatDidNotFinish() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let script = try b.write("w.lua", workflow)
         let flag = try b.write("fail-check", "1")
         let out = try b.run(["submit", script, "--slurm", "--", flag])
@@ -172,7 +130,7 @@ struct SlurmClusterTests {
     }
 
     @Test func sbatchFailingHalfWayKeepsWhatWasSubmittedAndResumeSubmitsTheRest() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let script = try b.write("w.lua", workflow)
         let real = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         let wrappers = b.dir.appendingPathComponent("bin")
@@ -204,7 +162,7 @@ struct SlurmClusterTests {
     }
 
     @Test func aStageAskingForMoreGPUsThanThePartitionHasIsRefused() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let script = try b.write("big.lua", """
             local workflow = require "workflow"
             workflow.stage("small", {}, function() return 1 end, {gpus = 1})
@@ -215,5 +173,34 @@ struct SlurmClusterTests {
         #expect(out.firstErrorLine.contains("big.lua:3: stage 'huge' asks for 8 GPUs, but no node of partition gpu has more than 2; nothing was submitted"),
                 "\(out.stderr)")
         #expect(try b.run(["runs", "list"]).stdout.split(separator: "\n").count <= 1)
+    }
+}
+
+private extension CLISandbox {
+    /// The run id `gpuflow submit` printed.
+    func runID(_ out: CLIRunner.Output) -> String {
+        String(out.stdout.split(separator: "\n").first { $0.hasPrefix("run ") }?.dropFirst(4).split(separator: ":").first ?? "")
+    }
+    struct Status: Decodable {
+        struct Stage: Decodable { var stage: String; var job: String?; var state: String; var detail: String?; var tres: String?; var node: String? }
+        var status: String
+        var stages: [Stage]
+        func state(_ name: String) -> String? { stages.first { $0.stage == name }?.state }
+    }
+    func status(_ run: String) throws -> Status {
+        let out = try self.run(["status", run, "--json"])
+        guard out.status == 0 else { throw SlurmClusterTests.CLIError(message: out.stderr) }
+        return try JSONDecoder().decode(Status.self, from: Data(out.stdout.utf8))
+    }
+    /// Polls `gpuflow status` until `done` holds (or fails the test after `timeout` seconds).
+    func wait(_ run: String, timeout: Double = 240, until done: (Status) -> Bool) throws -> Status {
+        let end = Date().addingTimeInterval(timeout)
+        var last = try status(run)
+        while !done(last) {
+            guard Date() < end else { throw SlurmClusterTests.CLIError(message: "timed out waiting; last status \(last.status): \(last.stages.map { "\($0.stage)=\($0.state)" })") }
+            Thread.sleep(forTimeInterval: 0.5)
+            last = try status(run)
+        }
+        return last
     }
 }

@@ -5,27 +5,10 @@ import Testing
 /// Plan mode, stage options and the bad inputs of `gpuflow submit` that are refused before
 /// Slurm is asked anything — so these need no cluster.
 @Suite struct StagePlanCLITests {
-    private struct Box {
-        let dir: URL
-        let env: [String: String]
-        init() throws {
-            dir = try TestPaths.temporaryDirectory()
-            env = ["GPUFLOW_DATA_DIR": dir.appendingPathComponent("data").path]
-        }
-        func write(_ name: String, _ text: String) throws -> String {
-            let p = dir.appendingPathComponent(name).path
-            try text.write(toFile: p, atomically: true, encoding: .utf8)
-            return p
-        }
-        func run(_ args: [String], extra: [String: String] = [:]) throws -> CLIRunner.Output {
-            try CLIRunner.run(args, currentDirectory: dir.path, environment: env.merging(extra) { _, b in b })
-        }
-    }
-
     private var example: String { TestPaths.repository.appendingPathComponent("examples/slurm_workflow.lua").path }
 
     @Test func planShowsStagesTheirInputsResourcesAndSweepElements() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let out = try b.run(["run", example, "--plan", "--json"])
         #expect(out.status == 0, "\(out.stderr)")
         struct Graph: Decodable {
@@ -43,7 +26,7 @@ import Testing
     }
 
     @Test func aSweepRunsLocallyAsCachedStages() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let s = try b.write("sweep.lua", """
             local workflow = require "workflow"
             local base = workflow.stage("base", {10}, function(n) return n * 2 end)
@@ -63,7 +46,7 @@ import Testing
     }
 
     @Test func usingAPlaceholderOutsideAStageIsAClearPlanError() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let s = try b.write("misuse.lua", """
             local workflow = require "workflow"
             local r = workflow.stage("train", {}, function() return {accuracy = 0.9} end)
@@ -78,7 +61,7 @@ import Testing
     }
 
     @Test func aStageCycleIsRefusedBeforeAnythingIsSubmitted() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let s = try b.write("cycle.lua", """
             local workflow = require "workflow"
             local a = workflow.stage("a", {}, function() return 1 end, {after = "c"})
@@ -92,7 +75,7 @@ import Testing
     }
 
     @Test func badStageOptionsNameTheStageAndTheLine() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let cases: [(String, String)] = [
             ("{gpus = -1}", "gpus must be a whole number from 0 to 1024, got -1"),
             ("{memory = \"lots\"}", "memory must be megabytes"),
@@ -110,7 +93,7 @@ import Testing
     }
 
     @Test func submitRefusesWhatItCanKnowIsWrongBeforeSubmitting() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         // No --slurm and no cluster.scheduler.
         let noSlurm = try b.run(["submit", example])
         #expect(noSlurm.status == 2 && noSlurm.firstErrorLine.contains("needs --slurm"))
@@ -132,7 +115,7 @@ import Testing
     }
 
     @Test func dryRunPrintsEveryBatchScriptWithoutSlurm() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let out = try b.run(["submit", example, "--slurm", "--dry-run", "--partition", "gpu", "--account", "ml", "--time", "30", "--", "--epochs", "2"],
                             extra: ["PATH": b.dir.path])
         #expect(out.status == 0, "\(out.stderr)")
@@ -146,7 +129,7 @@ import Testing
     }
 
     @Test func aStageJobNeedsItsRunAndRefusesAnEditedScript() throws {
-        let b = try Box()
+        let b = try CLISandbox()
         let noRun = try b.run(["run", example, "--stage", "train"])
         #expect(noRun.status == 2 && noRun.firstErrorLine.contains("--stage needs --run RUN and --run-dir DIR"))
     }
