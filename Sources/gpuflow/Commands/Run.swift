@@ -39,10 +39,7 @@ struct Run: ParsableCommand {
 
     /// Everything after `--` (ArgumentParser hands it over as further positionals).
     private var split: (scripts: [String], arguments: [String]) {
-        let raw = CommandLine.arguments
-        guard let i = raw.firstIndex(of: "--") else { return (scripts, []) }
-        let n = min(raw.count - i - 1, scripts.count)
-        return (Array(scripts.dropLast(n)), Array(scripts.suffix(n)))
+        splitAtDoubleDash(scripts).map { ($0.before, $0.after) } ?? (scripts, [])
     }
 
     @Option(help: "The run store (SQLite) to record into: a path, or none; default: the profile's store.path, else runs.sqlite under the data directory.")

@@ -52,10 +52,7 @@ struct Submit: ParsableCommand {
     var dryRun = false
 
     private var split: (script: String?, arguments: [String]) {
-        let raw = CommandLine.arguments
-        guard let i = raw.firstIndex(of: "--") else { return (script.first, Array(script.dropFirst())) }
-        let n = min(raw.count - i - 1, script.count)
-        return (script.dropLast(n).first, Array(script.suffix(n)))
+        splitAtDoubleDash(script).map { ($0.before.first, $0.after) } ?? (script.first, Array(script.dropFirst()))
     }
 
     func run() throws {
@@ -99,7 +96,7 @@ struct Submit: ParsableCommand {
         let commands = SlurmCommands()
         let submitter = SlurmSubmitter(commands: commands, settings: resolved.cluster, template: template, plan: plan, directory: directory)
         let all = Set(graph.stages.flatMap(\.elementNames))
-        let jobs = SlurmJobPlanner.jobs(graph, settings: resolved.cluster, todo: all)
+        let jobs = SlurmJobPlanner.jobs(graph, settings: resolved.cluster, toSubmit: all)
 
         if dryRun {
             print(StagePlanning.describe(graph), terminator: "")
@@ -139,7 +136,7 @@ struct Submit: ParsableCommand {
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }
-        let submitted = ClusterRuns(store: st).submit(run: run, plan: plan, directory: directory, settings: resolved.cluster, todo: all, refs: [:])
+        let submitted = ClusterRuns(store: st).submit(run: run, plan: plan, directory: directory, settings: resolved.cluster, toSubmit: all, refs: [:])
         print("run \(run): \(graph.stages.count) stages, \(submitted.count) Slurm jobs/elements submitted; run directory \(directory.path)")
         for j in submitted { print("  \(j.stage)\t\(j.slurmID)") }
         print("follow it with: gpuflow status \(run)")
