@@ -39,16 +39,16 @@ public struct SlurmJobSpec: Sendable, Equatable {
 
 /// Turns a stage graph into Slurm jobs, for the elements still to run.
 public enum SlurmJobPlanner {
-    /// `todo`: the element names to submit (all of them for a new run; what did not finish for a
+    /// `toSubmit`: the element names to submit (all of them for a new run; what did not finish for a
     /// resume). Jobs come in an order where every job's prerequisites come before it.
-    public static func jobs(_ graph: StageGraph, settings: Profile.Cluster, todo: Set<String>) -> [SlurmJobSpec] {
+    public static func jobs(_ graph: StageGraph, settings: Profile.Cluster, toSubmit: Set<String>) -> [SlurmJobSpec] {
         var out: [SlurmJobSpec] = []
         var grouped = Set<String>()
         let order = graph.topologicalOrder
         for s in order where !grouped.contains(s.name) {
             let base = spec(s, settings)
             if let n = s.count {
-                let left = (1...n).filter { todo.contains("\(s.name)[\($0)]") }
+                let left = (1...n).filter { toSubmit.contains("\(s.name)[\($0)]") }
                 guard !left.isEmpty else { continue }
                 var j = base
                 j.indices = left
@@ -57,10 +57,10 @@ public enum SlurmJobPlanner {
                 out.append(j)
                 continue
             }
-            guard todo.contains(s.name) else { continue }
+            guard toSubmit.contains(s.name) else { continue }
             // Independent siblings: same prerequisites and resources, none a sweep, all to run.
             let siblings = order.filter { o in
-                o.count == nil && !grouped.contains(o.name) && todo.contains(o.name)
+                o.count == nil && !grouped.contains(o.name) && toSubmit.contains(o.name)
                     && Set(o.prerequisites) == Set(s.prerequisites) && spec(o, settings).sameResources(base)
             }
             if siblings.count > 1 {

@@ -54,7 +54,7 @@ import Testing
     @Test func independentStagesAndSweepsBecomeJobArrays() throws {
         let g = try workflow()
         let all = Set(g.stages.flatMap(\.elementNames))
-        let jobs = SlurmJobPlanner.jobs(g, settings: Profile.Cluster(), todo: all)
+        let jobs = SlurmJobPlanner.jobs(g, settings: Profile.Cluster(), toSubmit: all)
         #expect(jobs.map(\.name) == ["prepare", "train_a+train_b", "tune", "report"])
         #expect(jobs[1].arraySpec == "1-2")
         #expect(jobs[1].elements.map(\.element) == ["train_a", "train_b"])
@@ -62,7 +62,7 @@ import Testing
         #expect(jobs[2].elements.map(\.element) == ["tune[1]", "tune[2]", "tune[3]", "tune[4]"])
         #expect(jobs[0].arraySpec == nil)
         // A resume submits only what is left: two sweep elements, then the report.
-        let left = SlurmJobPlanner.jobs(g, settings: Profile.Cluster(), todo: ["tune[2]", "tune[4]", "report"])
+        let left = SlurmJobPlanner.jobs(g, settings: Profile.Cluster(), toSubmit: ["tune[2]", "tune[4]", "report"])
         #expect(left.map(\.name) == ["tune", "report"])
         #expect(left[0].arraySpec == "2,4")
     }
@@ -78,7 +78,7 @@ import Testing
         settings.time = "01:00:00"
         settings.sbatchOptions = ["--qos=high"]
         let sub = SlurmSubmitter(commands: SlurmCommands(), settings: settings, template: try SbatchTemplate(file: nil), plan: plan, directory: dir)
-        let jobs = SlurmJobPlanner.jobs(g, settings: settings, todo: Set(g.stages.flatMap(\.elementNames)))
+        let jobs = SlurmJobPlanner.jobs(g, settings: settings, toSubmit: Set(g.stages.flatMap(\.elementNames)))
         let tune = sub.script(for: jobs[2])
         #expect(tune.contains("#SBATCH --partition=gpu\n"))
         #expect(tune.contains("#SBATCH --account=ml\n"))

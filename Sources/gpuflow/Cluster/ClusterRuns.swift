@@ -44,15 +44,15 @@ struct ClusterRuns {
         return (views, reading, plan)
     }
 
-    /// Submits `todo` (element names) of a run whose plan and directory exist, waiting on
+    /// Submits `toSubmit` (element names) of a run whose plan and directory exist, waiting on
     /// `refs` (elements still queued or running from before). Exits 5 when sbatch fails, with
     /// what was submitted kept and the run marked incomplete.
-    func submit(run: String, plan: ClusterPlan, directory: RunDirectory, settings: Profile.Cluster, todo: Set<String>,
+    func submit(run: String, plan: ClusterPlan, directory: RunDirectory, settings: Profile.Cluster, toSubmit: Set<String>,
                 refs: [String: String]) -> [RunStore.ClusterJob] {
         let template: SbatchTemplate
         do { template = try SbatchTemplate(file: settings.template) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let submitter = SlurmSubmitter(commands: commands, settings: settings, template: template, plan: plan, directory: directory)
-        let jobs = SlurmJobPlanner.jobs(plan.graph, settings: settings, todo: todo)
+        let jobs = SlurmJobPlanner.jobs(plan.graph, settings: settings, toSubmit: toSubmit)
         let outcome = submitter.submit(jobs, refs: refs) { rows in try store.putClusterJobs(run, rows) }
         let ids = outcome.submitted.map(\.slurmID).joined(separator: " ")
         if let failure = outcome.failure {
@@ -82,13 +82,13 @@ struct ClusterRuns {
             guard ContentHash.of(text) == plan.scriptHash else { throw ClusterError.scriptChanged(script: plan.script, run: run) }
             let profile = try ProfileLoader.load(path: dir.profilePath)
             let live = ClusterStatus.live(views)
-            let todo = Set(views.filter { $0.state != "succeeded" && live[$0.element] == nil }.map(\.element))
-            guard !todo.isEmpty else {
+            let unfinished = Set(views.filter { $0.state != "succeeded" && live[$0.element] == nil }.map(\.element))
+            guard !unfinished.isEmpty else {
                 fail(live.isEmpty ? "run \(run) has no stage left to run (gpuflow status \(run))"
                      : "every unfinished stage of run \(run) is still queued or running (gpuflow status \(run))", code: ExitStatus.badInput)
             }
-            try store.recordEvent(run, kind: "resumed", body: TaskValueJSON.encode(.array(todo.sorted().map { .string($0) }), indent: nil))
-            return submit(run: run, plan: plan, directory: dir, settings: profile.cluster, todo: todo, refs: live)
+            try store.recordEvent(run, kind: "resumed", body: TaskValueJSON.encode(.array(unfinished.sorted().map { .string($0) }), indent: nil))
+            return submit(run: run, plan: plan, directory: dir, settings: profile.cluster, toSubmit: unfinished, refs: live)
         } catch let e as ClusterError {
             if case .slurm = e { fail("\(e)", code: ExitStatus.scheduler) }
             fail("\(e)", code: ExitStatus.badInput)
