@@ -167,7 +167,7 @@ public actor GPUTaskOrchestrator {
 
     /// Moves enqueued tasks into the queue, in id order.
     private func absorbInbox() {
-        absorb(inbox.take(reserve: false).pending)
+        absorb(inbox.take())
     }
 
     private func absorb(_ pending: [SubmissionInbox.Pending]) {
@@ -237,9 +237,9 @@ public actor GPUTaskOrchestrator {
 
     /// Inserts with the next id, after whatever the inbox holds (which has smaller ids).
     private func insert(_ spec: TaskSpec) -> TaskID {
-        let (pending, reserved) = inbox.take(reserve: true)
+        let (pending, id) = inbox.takeAndReserve()
         absorb(pending)
-        return insert(spec, id: reserved ?? 0)
+        return insert(spec, id: id)
     }
 
     private func insert(_ spec: TaskSpec, id: TaskID) -> TaskID {

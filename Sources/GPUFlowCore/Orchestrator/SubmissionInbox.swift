@@ -32,23 +32,21 @@ final class SubmissionInbox: @unchecked Sendable {
         return (p.id, pending.count == 1)
     }
 
-    /// Everything pending, in id order, and — when `reserve` — one more id for the caller,
-    /// taken under the same lock so that no pending task is given a larger id than it.
-    func take(reserve: Bool) -> (pending: [Pending], id: TaskID?) {
+    /// Everything pending, in id order.
+    func take() -> [Pending] {
         lock.lock()
         defer { lock.unlock() }
-        let p = pending
-        pending = []
-        guard reserve else { return (p, nil) }
-        defer { nextID += 1 }
-        return (p, nextID)
+        defer { pending = [] }
+        return pending
     }
 
-    /// Whether `id` was ever handed out (ids are never reused, tasks never forgotten).
-    func issued(_ id: TaskID) -> Bool {
+    /// Everything pending and one more id for the caller, taken under the same lock so that no
+    /// pending task is given a larger id than it.
+    func takeAndReserve() -> (pending: [Pending], id: TaskID) {
         lock.lock()
         defer { lock.unlock() }
-        return id >= 1 && id < nextID
+        defer { pending = []; nextID += 1 }
+        return (pending, nextID)
     }
 
     func agentMemoryLimit(_ agent: String) -> Int? {
