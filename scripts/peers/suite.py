@@ -85,6 +85,44 @@ def train(cmd):
     return {"seconds": sum(l[1] for l in lines), "accuracy": lines[-1][2]}
 
 
+MLP = f"{ROOT}/scripts/peers/mlp_peers.py"
+INFER_ROWS = "16384"  # 16 batches of 1,024: enough samples for a p99
+
+
+def vulkan_gemm_row(n, note):
+    """Row 1's n×n GEMM on gpuflow's Vulkan backend against the same register-blocked algorithm
+    in WGSL through wgpu on the same device; note(medians by side) completes the row's name."""
+    flop = 2.0 * n ** 3
+    got = alternate({
+        "gpuflow vulkan": lambda: flop / float(run([BENCH, "gemm", str(n), "--tsv"])[0][1]) / 1e9,
+        "wgpu": lambda: flop / float(run([PY, f"{ROOT}/scripts/peers/wgpu_gemm.py", "--kernel", "blocked", str(n)])[0][0].split()[1]) / 1e9,
+    })
+    row("1. GEMM (Vulkan)", f"{n}×{n}", "GFLOP/s", "higher", {"gpuflow vulkan": got["gpuflow vulkan"]}, {"wgpu": got["wgpu"]},
+        target="Vulkan ≥ 1.0× wgpu", verdict=lambda r, m: r["gpuflow vulkan vs wgpu"] >= 1.0, note=note(got))
+
+
+def mlp_training(sides):
+    """Row 2's MLP trained by each named side in alternation: (epochs, {side: [{seconds, accuracy}]})."""
+    data = tempfile.mkdtemp()
+    run([PY, MLP, "prepare", data])
+    epochs = "10" if QUICK else "30"
+    commands = {"gpuflow simd": [BENCH, "mlp", data, epochs, "simd"], "gpuflow vulkan": [BENCH, "mlp", data, epochs, "vulkan"],
+                "scikit-learn": [PY, MLP, "sklearn", data, epochs], "jax (jit)": [PY, MLP, "jax", data, epochs]}
+    return epochs, alternate({k: (lambda c=commands[k]: train(c)) for k in sides})
+
+
+def inference(sides, batch):
+    """Row 3's network over INFER_ROWS rows at `batch`, each named side in alternation:
+    {side: [{throughput, p99}]}."""
+    commands = {"gpuflow simd": [BENCH, "infer", "simd"], "gpuflow vulkan": [BENCH, "infer", "vulkan"],
+                "numpy": [PY, PEERS, "infer", "numpy"], "jax (jit)": [PY, PEERS, "infer", "jax"]}
+
+    def side(cmd):
+        r = run(cmd + [INFER_ROWS, batch])[0]
+        return {"throughput": float(r[1]), "p99": float(r[2])}
+    return alternate({k: (lambda c=commands[k]: side(c)) for k in sides})
+
+
 def cpu_rows():
     """Rows 1–6 on this machine's CPU and Vulkan device, each against its peer."""
     # 1. GEMM: SIMD (OpenBLAS) vs numpy (OpenBLAS), square and the MLP's forward shapes.
@@ -103,26 +141,10 @@ def cpu_rows():
 
     # 1b. GEMM on Vulkan vs wgpu on the same device (lavapipe here).
     for n in [128, 256] + ([] if QUICK else [512]):
-        flop = 2.0 * n ** 3
-        got = alternate({
-            "gpuflow vulkan": lambda: flop / float(run([BENCH, "gemm", str(n), "--tsv"])[0][1]) / 1e9,
-            "wgpu": lambda: flop / float(run([PY, f"{ROOT}/scripts/peers/wgpu_gemm.py", "--kernel", "blocked", str(n)])[0][0].split()[1]) / 1e9,
-        })
-        row("1. GEMM (Vulkan)", f"{n}×{n}", "GFLOP/s", "higher", {"gpuflow vulkan": got["gpuflow vulkan"]}, {"wgpu": got["wgpu"]},
-            target="Vulkan ≥ 1.0× wgpu", verdict=lambda r, m: r["gpuflow vulkan vs wgpu"] >= 1.0, note="the same register-blocked algorithm in WGSL on the same device")
+        vulkan_gemm_row(n, lambda got: "the same register-blocked algorithm in WGSL on the same device")
 
     # 2. MLP training: 64-128-64-10, Adam, batch 64, 30 epochs on digits.
-    data = tempfile.mkdtemp()
-    run([PY, f"{ROOT}/scripts/peers/mlp_peers.py", "prepare", data])
-    epochs = "10" if QUICK else "30"
-
-
-    got = alternate({
-        "gpuflow simd": lambda: train([BENCH, "mlp", data, epochs, "simd"]),
-        "gpuflow vulkan": lambda: train([BENCH, "mlp", data, epochs, "vulkan"]),
-        "scikit-learn": lambda: train([PY, f"{ROOT}/scripts/peers/mlp_peers.py", "sklearn", data, epochs]),
-        "jax (jit)": lambda: train([PY, f"{ROOT}/scripts/peers/mlp_peers.py", "jax", data, epochs]),
-    })
+    epochs, got = mlp_training(["gpuflow simd", "gpuflow vulkan", "scikit-learn", "jax (jit)"])
     acc = split(got, "accuracy")
     ours = ("gpuflow simd", "gpuflow vulkan")
     row("2. MLP training", f"{epochs} epochs, train seconds", "s", "lower", {k: split(got, "seconds")[k] for k in ours},
@@ -132,16 +154,8 @@ def cpu_rows():
         note="final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
 
     # 3. Inference throughput and p99 latency at batch 1, 64, 1024.
-    rows_n = "16384"  # 16 batches of 1,024: enough samples for a p99
     for b in ["1", "64", "1024"]:
-        def side(cmd):
-            r = run(cmd + [b])[0]
-            return {"throughput": float(r[1]), "p99": float(r[2])}
-        got = alternate({
-            "gpuflow simd": lambda: side([BENCH, "infer", "simd", rows_n]),
-            "numpy": lambda: side([PY, PEERS, "infer", "numpy", rows_n]),
-            "jax (jit)": lambda: side([PY, PEERS, "infer", "jax", rows_n]),
-        })
+        got = inference(["gpuflow simd", "numpy", "jax (jit)"], b)
         t, p = split(got, "throughput"), split(got, "p99")
         row("3. Inference", f"batch {b}: throughput", "rows/s", "higher", {"gpuflow simd": t["gpuflow simd"]},
             {k: v for k, v in t.items() if k != "gpuflow simd"})
@@ -218,7 +232,6 @@ def cpu_rows():
     # 6. The other claimed figures, each measured by gpuflow-bench (which alternates its own sides
     # and reports medians): SIMD fallback vs the Vulkan device, warm-started optimisation, and the
     # coordination patterns against the same shared queue with no pattern.
-    import re
 
     quick = ["--quick"] if QUICK else []
     os.makedirs(f"{ROOT}/bench-out", exist_ok=True)
@@ -260,35 +273,20 @@ def gpu_rows():
     GEMM against wgpu on the same device and as a fraction of the FP32 peak, training and
     inference on the Vulkan backend against the CPU peers."""
     peak = PEAK_TFLOPS
-    sizes = [512, 1024] + ([] if QUICK else [2048, 4096])
-    for n in sizes:
-        flop = 2.0 * n ** 3
-        got = alternate({
-            "gpuflow vulkan": lambda: flop / float(run([BENCH, "gemm", str(n), "--tsv"])[0][1]) / 1e9,
-            "wgpu": lambda: flop / float(run([PY, f"{ROOT}/scripts/peers/wgpu_gemm.py", "--kernel", "blocked", str(n)])[0][0].split()[1]) / 1e9,
-        })
-        frac = (f"{statistics.median(got['gpuflow vulkan']) / (peak * 1e3):.1%} of the {peak:g} TFLOP/s FP32 peak" if peak
-                else "fraction of peak unavailable (set GPUFLOW_PEAK_TFLOPS)")
-        row("1. GEMM (Vulkan)", f"{n}×{n}", "GFLOP/s", "higher", {"gpuflow vulkan": got["gpuflow vulkan"]}, {"wgpu": got["wgpu"]},
-            target="Vulkan ≥ 1.0× wgpu", verdict=lambda r, m: r["gpuflow vulkan vs wgpu"] >= 1.0, note=frac)
-    data = tempfile.mkdtemp()
-    run([PY, f"{ROOT}/scripts/peers/mlp_peers.py", "prepare", data])
-    epochs = "10" if QUICK else "30"
-    got = alternate({
-        "gpuflow vulkan": lambda: train([BENCH, "mlp", data, epochs, "vulkan"]),
-        "scikit-learn": lambda: train([PY, f"{ROOT}/scripts/peers/mlp_peers.py", "sklearn", data, epochs]),
-    })
+
+    def fraction(got):
+        if not peak:
+            return "fraction of peak unavailable (set GPUFLOW_PEAK_TFLOPS)"
+        return f"{statistics.median(got['gpuflow vulkan']) / (peak * 1e3):.1%} of the {peak:g} TFLOP/s FP32 peak"
+    for n in [512, 1024] + ([] if QUICK else [2048, 4096]):
+        vulkan_gemm_row(n, fraction)
+    epochs, got = mlp_training(["gpuflow vulkan", "scikit-learn"])
     acc = split(got, "accuracy")
     row("2. MLP training", f"{epochs} epochs, train seconds", "s", "lower", {"gpuflow vulkan": split(got, "seconds")["gpuflow vulkan"]},
         {"scikit-learn": split(got, "seconds")["scikit-learn"]},
         note="final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
     for b in ["64", "1024"]:
-        def side(cmd):
-            r = run(cmd + [b])[0]
-            return {"throughput": float(r[1]), "p99": float(r[2])}
-        got = alternate({"gpuflow vulkan": lambda: side([BENCH, "infer", "vulkan", "16384"]),
-                         "numpy": lambda: side([PY, PEERS, "infer", "numpy", "16384"])})
-        t = split(got, "throughput")
+        t = split(inference(["gpuflow vulkan", "numpy"], b), "throughput")
         row("3. Inference", f"batch {b}: throughput", "rows/s", "higher", {"gpuflow vulkan": t["gpuflow vulkan"]}, {"numpy": t["numpy"]})
 
 
