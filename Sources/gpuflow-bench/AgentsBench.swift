@@ -171,21 +171,7 @@ enum AgentsBench {
         if let e = failures.first { throw DataError(e) }
         let stats = context.pool.statistics()
         let trace = context.pool.recordTrace(false)
-        var live: [Int: PoolTraceEvent] = [:]
-        var requested = 0, perRequest = 0, peakRequested = 0, peakPerRequest = 0, allocations = 0
-        for e in trace {
-            if e.allocate {
-                live[e.id] = e
-                requested += e.requested
-                perRequest += e.size
-                allocations += 1
-            } else if let x = live.removeValue(forKey: e.id) {
-                requested -= x.requested
-                perRequest -= x.size
-            }
-            peakRequested = max(peakRequested, requested)
-            peakPerRequest = max(peakPerRequest, perRequest)
-        }
+        let (allocations, peakRequested, peakPerRequest) = replayPerRequest(trace)
         print("## memory on a multi-agent trace: 4 agents training at once on \(context.info.name) (MLPs 32-128/64-64-10, batch 32…128)")
         print("allocations in the trace: \(allocations); peak bytes requested: \(peakRequested)")
         print(String(format: "one allocation per request: peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",

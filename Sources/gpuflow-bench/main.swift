@@ -62,17 +62,9 @@ func gemmBenchmark(sizes: [Int], tsv: Bool) throws {
     }
 }
 
-func poolTrace() throws {
-    let context = try VulkanContext(preference: .any)  // a fresh pool, so its statistics are this run's
-    let data = try Generators.blobs(samples: 2048, features: 32, centers: 10, seed: 1)
-    let model = MLPModel(inputs: 32, hidden: [128, 64], outputs: 10, activation: .relu, seed: 1)
-    context.pool.recordTrace(true)
-    let backend = try VulkanBackend(context: context)
-    _ = try Trainer.train(model: model, data: data,
-                          task: TrainingTask(algorithm: .adam(Adam()), epochs: 3, batchSize: 64), backend: backend, seed: 1)
-    let stats = context.pool.statistics()
-    let trace = context.pool.recordTrace(false)
-    // Replay: what one driver allocation per request would have held, at its peak.
+/// Replays a pool trace as one driver allocation per request: how many allocations, and the
+/// peaks of bytes requested and of bytes such allocations (the driver's rounded sizes) would hold.
+func replayPerRequest(_ trace: [PoolTraceEvent]) -> (allocations: Int, peakRequested: Int, peakPerRequest: Int) {
     var live: [Int: PoolTraceEvent] = [:]
     var requested = 0, perRequest = 0, peakRequested = 0, peakPerRequest = 0, allocations = 0
     for e in trace {
@@ -88,6 +80,20 @@ func poolTrace() throws {
         peakRequested = max(peakRequested, requested)
         peakPerRequest = max(peakPerRequest, perRequest)
     }
+    return (allocations, peakRequested, peakPerRequest)
+}
+
+func poolTrace() throws {
+    let context = try VulkanContext(preference: .any)  // a fresh pool, so its statistics are this run's
+    let data = try Generators.blobs(samples: 2048, features: 32, centers: 10, seed: 1)
+    let model = MLPModel(inputs: 32, hidden: [128, 64], outputs: 10, activation: .relu, seed: 1)
+    context.pool.recordTrace(true)
+    let backend = try VulkanBackend(context: context)
+    _ = try Trainer.train(model: model, data: data,
+                          task: TrainingTask(algorithm: .adam(Adam()), epochs: 3, batchSize: 64), backend: backend, seed: 1)
+    let stats = context.pool.statistics()
+    let trace = context.pool.recordTrace(false)
+    let (allocations, peakRequested, peakPerRequest) = replayPerRequest(trace)
     print("# memory on the allocation trace of a real training run (MLP 32-128-64-10, Adam, batch 64, 3 epochs, 2048 rows) on \(context.info.name)")
     print("allocations in the trace:            \(allocations)")
     print("peak bytes requested:                \(peakRequested)")
