@@ -34,10 +34,11 @@ static void *gf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         lim->memory_used -= old;
         return NULL;
     }
-    /* Refuse only while Lua itself runs; during a Swift binding the refusal would longjmp
-     * through Swift, so the trampoline checks the budget after the binding returns. */
-    if (lim->memory_limit && lim->native_depth == 0 && nsize > old &&
-        lim->memory_used + (nsize - old) > lim->memory_limit) {
+    /* Refuse only while Lua itself runs inside a protected call of the host's; during a Swift
+     * binding the refusal would longjmp through Swift (the trampoline checks the budget after
+     * the binding returns), and outside any protected call it would panic. */
+    if (lim->memory_limit && lim->native_depth == 0 && lim->protected_depth > 0 && nsize > old &&
+        lim->memory_used + __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED) + (nsize - old) > lim->memory_limit) {
         lim->tripped = GF_TRIP_MEMORY;
         return NULL;
     }
@@ -120,7 +121,7 @@ static int gf_trampoline(lua_State *L) {
         }
         return lua_error(L);
     }
-    if (lim->memory_limit && lim->native_depth == 0 && lim->memory_used > lim->memory_limit) {
+    if (lim->memory_limit && lim->native_depth == 0 && gf_budget_used(lim) > lim->memory_limit) {
         lim->tripped = GF_TRIP_MEMORY;
         return luaL_error(L, "%s", gf_trip_message(GF_TRIP_MEMORY));
     }
@@ -144,7 +145,73 @@ int gf_upvalueindex(int i) { return lua_upvalueindex(i); }
 void gf_pop(lua_State *L, int n) { lua_pop(L, n); }
 void gf_newtable(lua_State *L) { lua_newtable(L); }
 const char *gf_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstring(L, idx, len); }
-int gf_pcall(lua_State *L, int nargs, int nresults, int msgh) { return lua_pcall(L, nargs, nresults, msgh); }
+int gf_pcall(lua_State *L, int nargs, int nresults, int msgh) {
+    gf_limits *lim = gf_limits_of(L);
+    lim->protected_depth++;
+    int status = lua_pcall(L, nargs, nresults, msgh);
+    lim->protected_depth--;
+    return status;
+}
+
+int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
+    gf_limits *lim = gf_limits_of(co);
+    lim->protected_depth++;
+    int status = lua_resume(co, from, nargs, nres);
+    lim->protected_depth--;
+    return status;
+}
+
+static int gf_traceback_call(lua_State *L) {
+    lua_State *co = (lua_State *)lua_touserdata(L, 1);
+    luaL_traceback(L, co, NULL, 0);
+    return 1;
+}
+
+int gf_traceback_protected(lua_State *L, lua_State *co) {
+    if (!lua_checkstack(L, 3)) return 0;
+    lua_pushcfunction(L, gf_traceback_call);
+    lua_pushlightuserdata(L, co);
+    if (gf_pcall(L, 1, 1, 0) != LUA_OK) {
+        lua_pop(L, 1);
+        return 0;
+    }
+    return 1;
+}
+
+size_t gf_budget_used(gf_limits *lim) {
+    return lim->memory_used + __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED);
+}
+
+int gf_fits(gf_limits *lim, size_t bytes) {
+    if (!lim->memory_limit) return 1;
+    size_t used = gf_budget_used(lim);
+    return bytes <= lim->memory_limit && used <= lim->memory_limit - bytes;
+}
+
+int gf_charge(gf_limits *lim, size_t bytes) {
+    if (!lim->memory_limit) {
+        __atomic_add_fetch(&lim->external_used, bytes, __ATOMIC_RELAXED);
+        return 0;
+    }
+    size_t cur = __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED);
+    for (;;) {
+        /* memory_used is the host thread's; a charge from another thread reads a recent value. */
+        size_t heap = lim->memory_used;
+        if (bytes > lim->memory_limit || cur + heap > lim->memory_limit - bytes) {
+            if (!lim->tripped) lim->tripped = GF_TRIP_MEMORY;
+            return -1;
+        }
+        if (__atomic_compare_exchange_n(&lim->external_used, &cur, cur + bytes, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return 0;
+    }
+}
+
+void gf_release(gf_limits *lim, size_t bytes) {
+    size_t cur = __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED);
+    for (;;) {
+        size_t next = bytes > cur ? 0 : cur - bytes;
+        if (__atomic_compare_exchange_n(&lim->external_used, &cur, next, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
+    }
+}
 int gf_loadbuffer(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
     return luaL_loadbufferx(L, buf, len, name, mode);
 }

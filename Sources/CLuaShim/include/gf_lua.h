@@ -49,6 +49,13 @@ typedef struct gf_limits {
     volatile int cancelled;     /* set from any thread to stop the script */
     int depth_limit;            /* Lua call depth; checked at each hook */
     int tripped;                /* enum gf_trip */
+    /* Bytes the host holds for this state outside the Lua heap (tensors, data sets, models,
+     * results): one budget with the heap. Changed from any thread through gf_charge/gf_release. */
+    size_t external_used;
+    /* >0 while the host is inside lua_resume or lua_pcall (gf_resume, gf_pcall): only then may
+     * the allocator refuse, because only then is a memory error caught. Outside, a refusal would
+     * raise with no protected call to land in (a panic), or longjmp through Swift. */
+    int protected_depth;
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */
@@ -60,6 +67,25 @@ const char *gf_trip_message(int trip);
 void gf_trip(lua_State *L, int trip);
 /* Installs the count hook on a thread (coroutines inherit it from their creator). */
 void gf_sethook(lua_State *L);
+
+/* Reserves `bytes` of the state's memory budget for host-side data: 0 when it fits beside the Lua
+ * heap and what is already reserved, else -1 (nothing reserved; the memory limit is tripped). */
+int gf_charge(gf_limits *lim, size_t bytes);
+/* Returns bytes reserved by gf_charge. */
+void gf_release(gf_limits *lim, size_t bytes);
+/* Whether `bytes` more would fit the budget now (nothing is reserved). */
+int gf_fits(gf_limits *lim, size_t bytes);
+/* Heap plus host-side bytes. */
+size_t gf_budget_used(gf_limits *lim);
+
+/* lua_resume with the state marked protected for the allocator (see protected_depth). */
+int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres);
+/* Pushes the traceback of `co` onto L from inside a protected call, so that running out of
+ * memory there cannot panic; returns 1 when pushed, 0 when it could not be made (nothing pushed). */
+int gf_traceback_protected(lua_State *L, lua_State *co);
+/* Replaces string.find, match, gmatch and gsub by versions whose steps count as instructions and
+ * honour the limits (gf_patterns.c). */
+void gf_open_counted_patterns(lua_State *L);
 
 /* Pushes a Lua function that calls `fn` through the trampoline. */
 void gf_pushswiftfunction(lua_State *L, gf_swift_fn fn);

@@ -15,6 +15,8 @@ public final class LuaHost: @unchecked Sendable {
         case resume(LuaJob, thread: Int32, TaskID, TaskOutcome)
         /// Run a closure with the job's state on the host thread (calls into Lua from workloads).
         case onHost(LuaJob, (OpaquePointer) -> Void)
+        /// The job's wall-time limit has passed (from the watchdog).
+        case deadline(LuaJob)
     }
 
     /// The value a coroutine yields to mean "await"; its address is unique to this process.
@@ -23,6 +25,8 @@ public final class LuaHost: @unchecked Sendable {
     public let environment: RunEnvironment
     private let condition = NSCondition()
     private var events: [Event] = []
+    /// Sandboxed jobs the watchdog watches, by identity (guarded by `condition`).
+    private var watched: [ObjectIdentifier: LuaJob] = [:]
 
     public init(environment: RunEnvironment) { self.environment = environment }
 
@@ -33,13 +37,33 @@ public final class LuaHost: @unchecked Sendable {
         defer { environment.monitor.stop() }
         var results = [JobResult?](repeating: nil, count: requests.count)
         var jobs: [(Int, LuaJob)] = []
+        let expired = environment.watchdogExpired
+        let watchdog = Watchdog(onDeadline: { [self] id in
+            condition.lock()
+            let job = watched[id]
+            condition.unlock()
+            if let job { post(.deadline(job)) }
+        }, onExpired: { message in expired(message) })
+        watchdog.start()
+        defer { watchdog.stop() }
         for (i, r) in requests.enumerated() {
+            if let problem = ScriptRequest.argumentProblem(r.arguments) {
+                results[i] = JobResult(script: r.path, status: .inputError, message: problem, traceback: nil, warnings: [])
+                continue
+            }
             do {
                 let job = try LuaJob(request: r, env: environment, host: self)
                 let ref = try job.loadMain()
                 environment.logger.debug("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
                 jobs.append((i, job))
+                if job.sandbox.enabled {
+                    condition.lock()
+                    watched[ObjectIdentifier(job)] = job
+                    condition.unlock()
+                    watchdog.watch(ObjectIdentifier(job), script: r.path, deadlineNS: job.lua.deadlineNS)
+                }
                 resume(job, ref) { co in
+                    guard lua_checkstack(co, Int32(r.arguments.count) + 1) != 0 else { return 0 }
                     for a in r.arguments { LuaStack.push(co, a) }
                     return Int32(r.arguments.count)
                 }
@@ -55,6 +79,7 @@ public final class LuaHost: @unchecked Sendable {
         }
         while jobs.contains(where: { !$0.1.isDone }) {
             handle(next())
+            for (_, job) in jobs where job.isDone { watchdog.ended(ObjectIdentifier(job)) }
         }
         for (i, job) in jobs {
             results[i] = finalResult(job)
@@ -168,6 +193,26 @@ public final class LuaHost: @unchecked Sendable {
             deliver(job, ref, id, outcome)
         case .onHost(let job, let body):
             body(job.L)
+        case .deadline(let job):
+            guard !job.isDone else { return }
+            // Lua code stops at its next hook; a script awaiting a task is woken with the limit;
+            // tasks it left running are cancelled.
+            gf_trip(job.L, Int32(GF_TRIP_WALL.rawValue))
+            let message = String(cString: gf_trip_message(Int32(GF_TRIP_WALL.rawValue)))
+            let pending = job.submitted.keys.filter { job.outcomes[$0] == nil && $0 > 0 }
+            let orchestrator = environment.orchestrator
+            Task.detached { for id in pending { await orchestrator.cancel(id) } }
+            if job.mainResult?.status == .success {
+                job.mainResult = JobResult(script: job.request.path, status: .limitExceeded,
+                                           message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(message) (its tasks were still running)",
+                                           traceback: nil, warnings: [])
+            }
+            for (id, refs) in job.waiting {
+                job.waiting[id] = nil
+                for ref in refs {
+                    deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message))))
+                }
+            }
         case .startTask(let job, let fn, let args, let id, let token, let continuation):
             guard !token.isCancelled, job.mainResult == nil || job.mainResult?.status == .success else {
                 luaL_unref(job.L, gf_registryindex(), fn)
@@ -188,6 +233,7 @@ public final class LuaHost: @unchecked Sendable {
     private func deliver(_ job: LuaJob, _ ref: Int32, _ id: TaskID, _ outcome: TaskOutcome) {
         job.awaited.insert(id)
         resume(job, ref) { co in
+            guard lua_checkstack(co, 4) != 0 else { return 0 }
             switch outcome {
             case .success(let value):
                 lua_pushboolean(co, 1)
@@ -214,7 +260,7 @@ public final class LuaHost: @unchecked Sendable {
         gf_pop(L, 1)
         let nargs = push(co)
         var nres: Int32 = 0
-        let status = lua_resume(co, L, nargs, &nres)
+        let status = gf_resume(co, L, nargs, &nres)
         if status == LUA_YIELD {
             if nres == 2, lua_type(co, -2) == LUA_TLIGHTUSERDATA, lua_touserdata(co, -2) == LuaHost.awaitToken,
                gf_isinteger(co, -1) != 0 {
@@ -240,9 +286,13 @@ public final class LuaHost: @unchecked Sendable {
             }
         } else {
             let message = LuaStack.string(co, -1) ?? "(error object is a \(LuaStack.typeName(co, -1)) value)"
-            gf_traceback(L, co, nil, 0)
-            let traceback = LuaStack.string(L, -1)
-            gf_pop(L, 1)
+            // After an out-of-memory the traceback itself may not fit: it is made in a protected
+            // call, and left out when it cannot be.
+            var traceback: String?
+            if gf_traceback_protected(L, co) != 0 {
+                traceback = LuaStack.string(L, -1)
+                gf_pop(L, 1)
+            }
             finish(job, ref, role, error: message, traceback: traceback)
         }
     }
@@ -286,6 +336,15 @@ public final class LuaHost: @unchecked Sendable {
                 }
                 job.mainResult = JobResult(script: job.request.path, status: status, message: message, traceback: traceback, warnings: [])
                 // The script is gone: nothing can await its tasks any more.
+                let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
+                let orchestrator = environment.orchestrator
+                Task.detached { for id in pending { await orchestrator.cancel(id) } }
+            } else if let trip = job.lua.trippedLimit, !job.stageDone {
+                // A limit once hit ends the job as limited, even when the script caught the
+                // error and ended normally.
+                job.mainResult = JobResult(script: job.request.path, status: .limitExceeded,
+                                           message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(trip)", traceback: nil,
+                                           warnings: [])
                 let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
                 let orchestrator = environment.orchestrator
                 Task.detached { for id in pending { await orchestrator.cancel(id) } }

@@ -72,6 +72,16 @@ final class LuaJob: @unchecked Sendable {
         }
     }
 
+    /// A task's timeout in the sandbox: never past the script's own wall-time limit, so a task
+    /// cannot outlive the job that submitted it.
+    func cappedTimeout(_ seconds: Double?) -> Double? {
+        let deadline = lua.deadlineNS
+        guard sandbox.enabled, deadline > 0 else { return seconds }
+        let now = gf_monotonic_ns()
+        let left = max(0.001, Double(deadline > now ? deadline - now : 0) / 1e9)
+        return min(seconds ?? left, left)
+    }
+
     /// Counts submitted tasks; past max_tasks the script is stopped (exit 3).
     func chargeTask() throws {
         tasksSubmitted += 1
@@ -99,14 +109,21 @@ final class LuaJob: @unchecked Sendable {
         return real
     }
 
-    /// Host memory a binding is about to allocate (in floats): in the sandbox, refused past the
-    /// script's memory budget — the Lua allocator does not see Swift's arrays.
-    func chargeElements(_ count: Int, what: String) throws {
-        guard sandbox.enabled, sandbox.memoryMB > 0 else { return }
-        let (bytes, overflow) = count.multipliedReportingOverflow(by: 4)
-        if overflow || bytes > sandbox.memoryMB << 20 {
+    /// Host memory a binding is about to allocate, checked before it allocates: refused past what
+    /// is left of the script's one budget (Lua heap, plus every host object it holds, which
+    /// `LuaObjects.push` charges), so no sum of allocations can pass the limit either.
+    func chargeElements(_ count: Int, what: String, bytesPerElement: Int = 4) throws {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: bytesPerElement)
+        guard !overflow, count >= 0 else {
             gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
-            throw LuaArgumentError("sandbox: \(what) needs \(overflow ? "more than Int.max" : String(bytes)) bytes, over the \(sandbox.memoryMB) MB budget")
+            throw LuaArgumentError("sandbox: \(what) needs more than Int.max bytes")
+        }
+        guard lua.limits.pointee.memory_limit > 0 else { return }
+        if gf_fits(lua.limits, bytes) == 0 {
+            gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+            let used = gf_budget_used(lua.limits)
+            throw LuaArgumentError(
+                "sandbox: \(what) needs \(bytes) bytes, over the \(sandbox.memoryMB) MB budget (\(used) bytes already in use: memory limit exceeded)")
         }
     }
 

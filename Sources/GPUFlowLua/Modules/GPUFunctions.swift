@@ -70,15 +70,21 @@ enum GPUFunctions {
     }
 
     /// Builds the orchestrator's spec for a task descriptor or a Lua function at `idx`.
+    /// Every way of submitting a task comes through here, so this is where tasks are counted
+    /// against the sandbox's max_tasks (a graph of 5,000 nodes is 5,000 tasks).
     private static func spec(_ L: OpaquePointer, _ job: LuaJob, _ idx: Int32, options o: SubmitOptions,
                              dependencies: [TaskID], fn: String) throws -> (TaskSpec, Int32?) {
+        try job.chargeTask()
+        if job.sandbox.enabled, let other = o.agent, other != job.request.agent {
+            throw LuaArgumentError("\(fn): sandbox: a task cannot be submitted as another agent ('\(other)')")
+        }
         if lua_type(L, idx) == LUA_TFUNCTION {
             lua_pushvalue(L, idx)
             let ref = luaL_ref(L, gf_registryindex())
             let host = job.host
             let spec = TaskSpec(
                 name: o.name ?? "function", kind: .plain, priority: o.priority ?? .normal, boost: o.boost ?? 0,
-                dependencies: dependencies, memoryMB: o.memoryMB ?? 0, timeoutS: o.timeoutS,
+                dependencies: dependencies, memoryMB: o.memoryMB ?? 0, timeoutS: job.cappedTimeout(o.timeoutS),
                 agent: o.agent ?? job.request.agent,
                 work: { ctx in
                     // A task cancelled before the host got to it must not start at all.
@@ -96,7 +102,11 @@ enum GPUFunctions {
         guard let d: TaskDescriptor = LuaObjects.object(L, idx) else {
             throw LuaArgumentError("\(fn): expected a task (gpu.training{...} etc.) or a function, got \(LuaStack.typeName(L, idx))")
         }
-        let m = o.merged(over: d.options)
+        var m = o.merged(over: d.options)
+        m.timeoutS = job.cappedTimeout(m.timeoutS)
+        if job.sandbox.enabled, let other = m.agent, other != job.request.agent {
+            throw LuaArgumentError("\(fn): sandbox: a task cannot be submitted as another agent ('\(other)')")
+        }
         var type = d.type
         // In the sandbox, files a task reads or writes stay in the job's folder.
         if case .training(var t) = type {
@@ -132,7 +142,6 @@ enum GPUFunctions {
         let after = try a.intList("after", min: 1) ?? []
         let o = try SubmitOptions.read(a)
         try a.finish()
-        try job.chargeTask()
         let (spec, ref) = try spec(L, job, 1, options: o, dependencies: after, fn: "gpu.submit")
         do {
             let id = try job.host.enqueue(job, spec)

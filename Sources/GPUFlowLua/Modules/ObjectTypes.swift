@@ -200,10 +200,12 @@ enum ObjectTypes {
     private static func blobs(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "data.blobs", optional: true)
         let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000), features = try a.int("features", default: 2, min: 1, max: 100_000)
-        try job.chargeElements(samples * (features + 1), what: "data.blobs")
+        let centers = try a.int("centers", default: 3, min: 2, max: 100_000)
+        // The rows, their labels and the centres (centers × features floats) are all allocated.
+        try job.chargeElements(samples * (features + 1) + centers * features, what: "data.blobs")
         let d = try Generators.blobs(samples: samples,
                                      features: features,
-                                     centers: try a.int("centers", default: 3, min: 2, max: 100_000),
+                                     centers: centers,
                                      spread: Float(try a.double("spread", default: 1, min: 0)),
                                      seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
         try a.finish()
@@ -351,7 +353,12 @@ enum ObjectTypes {
         guard lua_type(L, 1) == LUA_TTABLE else { throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}") }
         let n = Int(lua_rawlen(L, 1))
         if n > 0 {
-            var values = [Float](repeating: 0, count: n)
+            // The border (#t) of a sparse table can be 2^40 with a few dozen entries: charge it
+            // first and grow the array as elements are read, so a fake border costs nothing.
+            guard n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: a list of \(n) elements is more than this version allows (2^28)") }
+            try job.chargeElements(n, what: "gpu.tensor")
+            var values: [Float] = []
+            values.reserveCapacity(min(n, 1 << 16))
             for i in 0..<n {
                 lua_rawgeti(L, 1, lua_Integer(i + 1))
                 guard lua_type(L, -1) == LUA_TNUMBER else {
@@ -359,7 +366,7 @@ enum ObjectTypes {
                     gf_pop(L, 1)
                     throw LuaArgumentError("gpu.tensor: element \(i + 1) must be a number, got \(t)")
                 }
-                values[i] = Float(lua_tonumberx(L, -1, nil))
+                values.append(Float(lua_tonumberx(L, -1, nil)))
                 gf_pop(L, 1)
             }
             LuaObjects.push(L, HostTensor(values: values, shape: [n]))

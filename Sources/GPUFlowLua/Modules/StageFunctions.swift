@@ -53,8 +53,11 @@ enum StageFunctions {
         let first = Int(lua_tointegerx(L, 4, &ok)), last = Int(lua_tointegerx(L, 5, &ok))
         var h = Hasher256()
         h.add("stage/1")
+        // Scoped: one agent's (or a sandboxed job's) cached stages are never another's.
+        if let agent = job.request.agent { h.add("agent/" + agent) }
+        if job.sandbox.enabled { h.add("sandboxed") }
         h.add(name)
-        h.add(functionText(source: source, first: first, last: last))
+        h.add(functionText(source: source, first: first, last: last, job: job))
         h.add(try StageCodec.canonical(inputs))
         h.add(String(job.env.seed))
         h.add(job.env.backendName)
@@ -64,11 +67,17 @@ enum StageFunctions {
 
     /// The text of a function: its lines in the file it came from (so an edit anywhere in it,
     /// comments aside from none, changes the key), or the chunk string itself.
-    static func functionText(source: String, first: Int, last: Int) -> String {
+    /// In the sandbox only files of the job's folder are read: a chunk named after any other
+    /// file would make the key (and so the cache) an oracle for that file's existence and text.
+    static func functionText(source: String, first: Int, last: Int, job: LuaJob? = nil) -> String {
         guard source.hasPrefix("@") else { return source }
         var path = String(source.dropFirst())
         if path.hasPrefix("stdlib/") { return source }
         if !path.hasPrefix("/") { path = FileManager.default.currentDirectoryPath + "/" + path }
+        if let job, job.sandbox.enabled {
+            guard let allowed = try? job.allowedPath(path, write: false, what: "workflow.stage") else { return source }
+            path = allowed
+        }
         guard let d = FileManager.default.contents(atPath: path) else { return source }
         let lines = String(decoding: d, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
         guard first >= 1, last >= first, last <= lines.count else { return String(decoding: d, as: UTF8.self) }

@@ -4,9 +4,14 @@ import CLuaShim
 import GPUFlowCore
 import GPUFlowML
 
-/// Swift objects living in Lua as full userdata: the userdata holds one retained pointer,
-/// released by `__gc`. Each type has a metatable named `gpu.<kind>` with `__gpuflow = true`,
-/// so any of our userdata can be recognised without knowing its type first.
+/// Swift objects living in Lua as full userdata: the userdata holds one retained pointer and the
+/// bytes it was charged to the state's memory budget, both released by `__gc`. Each type has a
+/// metatable named `gpu.<kind>` with `__gpuflow = true`, so any of our userdata can be
+/// recognised without knowing its type first.
+///
+/// Every host object a script holds passes through `push`, so charging there makes one budget of
+/// the Lua heap and the Swift arrays behind tensors, data sets, models and task results: twenty
+/// 60 MB tensors cannot sit beside each other under a 64 MB limit.
 enum LuaObjects {
     /// Creates the metatable for one kind. `index` handles property reads; method lookups fall
     /// through to `methods`.
@@ -51,9 +56,34 @@ enum LuaObjects {
         case is PatternBox: name = "gpu.pattern"
         default: name = "gpu.object"
         }
-        guard let slot = gf_newuserdata(L, MemoryLayout<UnsafeMutableRawPointer?>.size) else { return }
+        let bytes = hostBytes(object)
+        var charged = 0
+        if let limits = gf_limits_of(L) {
+            if gf_charge(limits, bytes) == 0 {
+                charged = bytes
+            } else {
+                // Over the budget: the object still reaches the script, which is stopped at its
+                // next instruction (a limit once hit ends the job, even under pcall).
+                gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+            }
+        }
+        guard let slot = gf_newuserdata(L, slotSize) else { return }
         slot.storeBytes(of: Unmanaged.passRetained(object).toOpaque(), as: UnsafeMutableRawPointer?.self)
+        slot.storeBytes(of: charged, toByteOffset: MemoryLayout<UnsafeMutableRawPointer?>.stride, as: Int.self)
         luaL_setmetatable(L, name)
+    }
+
+    /// A pointer to the object and the bytes charged for it.
+    private static let slotSize = MemoryLayout<UnsafeMutableRawPointer?>.stride + MemoryLayout<Int>.stride
+
+    /// What an object holds in host memory, as charged to the budget of the script holding it.
+    static func hostBytes(_ object: AnyObject) -> Int {
+        switch object {
+        case let t as HostTensor: return 64 + 4 * t.values.count
+        case let d as Dataset: return 256 + 4 * (d.features.count + d.labels.count)
+        case let m as MLPModel: return 256 + 4 * m.parameterCount
+        default: return 64
+        }
     }
 
     /// The object behind our userdata at `idx`, if it is one and of type T.
@@ -92,6 +122,10 @@ enum LuaObjects {
         if let p = slot.load(as: UnsafeMutableRawPointer?.self) {
             Unmanaged<AnyObject>.fromOpaque(p).release()
             slot.storeBytes(of: nil, as: UnsafeMutableRawPointer?.self)
+            let offset = MemoryLayout<UnsafeMutableRawPointer?>.stride
+            let charged = slot.load(fromByteOffset: offset, as: Int.self)
+            if charged > 0, let limits = gf_limits_of(L) { gf_release(limits, charged) }
+            slot.storeBytes(of: 0, toByteOffset: offset, as: Int.self)
         }
         return 0
     }

@@ -41,13 +41,15 @@ enum LuaStack {
         case .number(let d): lua_pushnumber(L, d)
         case .string(let s): push(L, s)
         case .array(let items):
-            lua_createtable(L, Int32(items.count), 0)
+            _ = lua_checkstack(L, 3)
+            lua_createtable(L, Int32(clamping: items.count), 0)
             for (i, item) in items.enumerated() {
                 push(L, item)
-                lua_seti(L, -2, lua_Integer(i + 1))
+                lua_rawseti(L, -2, lua_Integer(i + 1))
             }
         case .table(let pairs):
-            lua_createtable(L, 0, Int32(pairs.count))
+            _ = lua_checkstack(L, 3)
+            lua_createtable(L, 0, Int32(clamping: pairs.count))
             for (k, v) in pairs {
                 push(L, v)
                 lua_setfield(L, -2, k)
@@ -59,6 +61,8 @@ enum LuaStack {
 
     /// Reads the value at `idx` as a TaskValue. Sequences (keys 1..n) become arrays; tables
     /// with string keys become tables; functions, threads and cyclic tables are refused.
+    /// Each table's entries are checked against the state's memory budget before Swift
+    /// allocates for them, so a huge table cannot make Swift allocate past the limit.
     static func read(_ L: OpaquePointer, _ idx: Int32, what: String, depth: Int = 0) throws -> TaskValue {
         let idx = lua_absindex(L, idx)
         guard depth < 64 else { throw LuaArgumentError("\(what): nested deeper than 64 levels (a cycle?)") }
@@ -74,11 +78,25 @@ enum LuaStack {
             if let o: any TaskObject = LuaObjects.taskObject(L, idx) { return .object(o) }
             throw LuaArgumentError("\(what): a \(typeName(L, idx)) cannot be passed here")
         case LUA_TTABLE:
-            let n = Int(lua_rawlen(L, idx))
+            // Entries first: the border (#t) of a sparse table can be 2^40 with a few dozen
+            // entries, so nothing is allocated by the border; a sequence has as many entries.
+            var entries = 0
+            guard lua_checkstack(L, 3) != 0 else { throw LuaArgumentError("\(what): nested too deeply") }
+            lua_pushnil(L)
+            while lua_next(L, idx) != 0 {
+                entries += 1
+                gf_pop(L, 1)
+            }
+            let bytes = entries * (MemoryLayout<TaskValue>.stride + 16)
+            if let limits = gf_limits_of(L), limits.pointee.memory_limit > 0, gf_fits(limits, bytes) == 0 {
+                gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+                throw LuaArgumentError("\(what): a table of \(entries) entries needs \(bytes) bytes in the host: memory limit exceeded")
+            }
+            let n = min(Int(lua_rawlen(L, idx)), entries)
             var count = 0
             var pairs: [(String, TaskValue)] = []
             var items = [TaskValue](repeating: .null, count: n)
-            var isSequence = true
+            var isSequence = Int(lua_rawlen(L, idx)) == n
             lua_pushnil(L)
             while lua_next(L, idx) != 0 {
                 count += 1

@@ -44,6 +44,8 @@ final class LuaState {
     /// reachable, so `require` cannot load native code.
     private func openLibraries(stdlibPath: String, scriptDirectory: String) {
         gf_openlibs(L)
+        // Pattern matching runs in one C call where no hook fires: these count their steps.
+        gf_open_counted_patterns(L)
         lua_getglobal(L, "package")
         let path = "\(stdlibPath)/?.lua;\(stdlibPath)/?/init.lua;\(scriptDirectory)/?.lua;\(scriptDirectory)/?/init.lua"
         lua_pushstring(L, path)
@@ -76,6 +78,9 @@ final class LuaState {
 
     /// Asks the script to stop at its next hook (any thread may call this).
     func cancel() { limits.pointee.cancelled = 1 }
+
+    /// The wall-time deadline (CLOCK_MONOTONIC nanoseconds), 0 for none.
+    var deadlineNS: UInt64 { limits.pointee.deadline_ns }
 }
 
 /// Errors of the embedding itself (not of a script's logic).
