@@ -59,12 +59,20 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
         if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
         else if (lim->instruction_limit && lim->instructions > lim->instruction_limit)
             lim->tripped = GF_TRIP_INSTRUCTIONS;
-        else if (lim->deadline_ns && gf_monotonic_ns() > lim->deadline_ns)
+        else if (lim->deadline_ns && gf_monotonic_ns() > gf_deadline(lim))
             lim->tripped = GF_TRIP_WALL;
         else if (lim->depth_limit > 0) {
             lua_Debug probe;
             if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
         }
+    }
+    if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->running && lua_isyieldable(L) &&
+        gf_monotonic_ns() > lim->slice_deadline_ns) {
+        /* The script's slice of the host thread is over: hand it to the other scripts. */
+        lim->slice_deadline_ns = 0;
+        lim->preempted = 1;
+        lua_yield(L, 0);
+        return;
     }
     if (lim->tripped) {
         /* Raise again at once if a pcall swallowed the first error (redis luaMaskCountHook). */
@@ -84,7 +92,11 @@ void gf_sethook(lua_State *L) { lua_sethook(L, gf_hook, LUA_MASKCOUNT, GF_HOOK_E
 lua_State *gf_newstate(gf_limits *limits) {
     lua_State *L = lua_newstate(gf_alloc, limits);
     if (!L) return NULL;
-    gf_sethook(L);
+    /* Fault injection for the tests of the watchdog: with GPUFLOW_FAULT_NO_HOOK set, the count
+     * hook is never installed, as if the script sat in one call that no hook reaches. It only
+     * removes a protection; nothing a script can set. */
+    const char *nohook = getenv("GPUFLOW_FAULT_NO_HOOK");
+    if (!(nohook && *nohook)) gf_sethook(L);
     return L;
 }
 
@@ -155,10 +167,19 @@ int gf_pcall(lua_State *L, int nargs, int nresults, int msgh) {
 
 int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
     gf_limits *lim = gf_limits_of(co);
+    void *outer = lim->running;
     lim->protected_depth++;
+    lim->running = co;
+    lim->preempted = 0;
     int status = lua_resume(co, from, nargs, nres);
+    lim->running = outer;
     lim->protected_depth--;
     return status;
+}
+
+uint64_t gf_deadline(gf_limits *lim) { return __atomic_load_n(&lim->deadline_ns, __ATOMIC_RELAXED); }
+void gf_extend_deadline(gf_limits *lim, uint64_t ns) {
+    if (__atomic_load_n(&lim->deadline_ns, __ATOMIC_RELAXED)) __atomic_add_fetch(&lim->deadline_ns, ns, __ATOMIC_RELAXED);
 }
 
 static int gf_traceback_call(lua_State *L) {
@@ -177,6 +198,23 @@ int gf_traceback_protected(lua_State *L, lua_State *co) {
     }
     return 1;
 }
+
+/* obj, name, args... → obj[name](obj, args...): the lookup runs inside the caller's pcall, so a
+ * raising __index is an error like any other, not a longjmp through the host. */
+static int gf_method_call(lua_State *L) {
+    int n = lua_gettop(L);
+    const char *name = lua_tostring(L, 2);
+    lua_getfield(L, 1, name ? name : "?");
+    if (!lua_isfunction(L, -1)) return luaL_error(L, "the table has no %s method", name ? name : "?");
+    lua_replace(L, 2);
+    lua_pushvalue(L, 2);
+    lua_insert(L, 1);
+    lua_remove(L, 3);
+    lua_call(L, n - 1, LUA_MULTRET);
+    return lua_gettop(L);
+}
+
+void gf_pushmethodcaller(lua_State *L) { lua_pushcfunction(L, gf_method_call); }
 
 size_t gf_budget_used(gf_limits *lim) {
     return lim->memory_used + __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED);

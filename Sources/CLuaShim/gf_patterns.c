@@ -717,7 +717,7 @@ static void gf_charge_steps (MatchState *ms, unsigned n) {
   if (!lim->tripped) {
     if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
     else if (lim->instruction_limit && lim->instructions > lim->instruction_limit) lim->tripped = GF_TRIP_INSTRUCTIONS;
-    else if (lim->deadline_ns && gf_monotonic_ns() > lim->deadline_ns) lim->tripped = GF_TRIP_WALL;
+    else if (lim->deadline_ns && gf_monotonic_ns() > gf_deadline(lim)) lim->tripped = GF_TRIP_WALL;
   }
   if (lim->tripped) {
     gf_trip(ms->L, lim->tripped);

@@ -6,6 +6,10 @@ public enum CLIRunner {
         public let status: Int32
         public let stdout: String
         public let stderr: String
+        /// True when the process was ended by a signal (then `status` is the signal's number).
+        public var signalled = false
+        /// Seconds from start to exit.
+        public var seconds = 0.0
         /// The first line of stderr: where DESIGN.md puts the one clear error line.
         public var firstErrorLine: String { stderr.split(separator: "\n").first.map(String.init) ?? "" }
     }
@@ -29,6 +33,7 @@ public enum CLIRunner {
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
+        let started = Date()
         try p.run()
         // Read both pipes to the end before waiting, so a chatty child cannot block on a full pipe.
         let group = DispatchGroup()
@@ -38,7 +43,10 @@ public enum CLIRunner {
         errData = err.fileHandleForReading.readDataToEndOfFile()
         group.wait()
         p.waitUntilExit()
-        return Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
+        var output = Output(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                            stderr: String(decoding: errData, as: UTF8.self))
+        output.signalled = p.terminationReason == .uncaughtSignal
+        output.seconds = Date().timeIntervalSince(started)
+        return output
     }
 }

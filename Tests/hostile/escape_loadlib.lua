@@ -1,2 +1,2 @@
--- expect: 1 attempt to call a nil value (field 'loadlib')
+-- expect: 1 attempt to index a nil value (global 'package')
 package.loadlib("libc.so.6", "system")

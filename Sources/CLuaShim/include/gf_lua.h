@@ -56,6 +56,13 @@ typedef struct gf_limits {
      * the allocator refuse, because only then is a memory error caught. Outside, a refusal would
      * raise with no protected call to land in (a panic), or longjmp through Swift. */
     int protected_depth;
+    /* Time slicing between the scripts of one run, which share the host thread: while the host
+     * has resumed `running`, the hook yields it at `slice_deadline_ns` (0: never) if it can
+     * yield, and sets `preempted` so the host resumes it later instead of taking the yield for an
+     * await. */
+    void *running;
+    uint64_t slice_deadline_ns;
+    int preempted;
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */
@@ -78,11 +85,17 @@ int gf_fits(gf_limits *lim, size_t bytes);
 /* Heap plus host-side bytes. */
 size_t gf_budget_used(gf_limits *lim);
 
+/* The wall-time deadline, read and moved from any thread. */
+uint64_t gf_deadline(gf_limits *lim);
+void gf_extend_deadline(gf_limits *lim, uint64_t ns);
 /* lua_resume with the state marked protected for the allocator (see protected_depth). */
 int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres);
 /* Pushes the traceback of `co` onto L from inside a protected call, so that running out of
  * memory there cannot panic; returns 1 when pushed, 0 when it could not be made (nothing pushed). */
 int gf_traceback_protected(lua_State *L, lua_State *co);
+/* Pushes a C function f(obj, name, args...) that calls obj:name(args...); call it with gf_pcall so
+ * that reading a user table's method (its __index may raise) is protected. */
+void gf_pushmethodcaller(lua_State *L);
 /* Replaces string.find, match, gmatch and gsub by versions whose steps count as instructions and
  * honour the limits (gf_patterns.c). */
 void gf_open_counted_patterns(lua_State *L);

@@ -17,6 +17,8 @@ public final class LuaHost: @unchecked Sendable {
         case onHost(LuaJob, (OpaquePointer) -> Void)
         /// The job's wall-time limit has passed (from the watchdog).
         case deadline(LuaJob)
+        /// A thread whose time slice ended, to be resumed where it stopped.
+        case continueThread(LuaJob, Int32)
     }
 
     /// The value a coroutine yields to mean "await"; its address is unique to this process.
@@ -27,6 +29,10 @@ public final class LuaHost: @unchecked Sendable {
     private var events: [Event] = []
     /// Sandboxed jobs the watchdog watches, by identity (guarded by `condition`).
     private var watched: [ObjectIdentifier: LuaJob] = [:]
+    /// The run's jobs (host thread only): they share this thread, in slices.
+    private var live: [LuaJob] = []
+    /// How long one script may run Lua before the others get the host thread, when it can yield.
+    static let sliceNS: UInt64 = 20_000_000
 
     public init(environment: RunEnvironment) { self.environment = environment }
 
@@ -56,11 +62,13 @@ public final class LuaHost: @unchecked Sendable {
                 let ref = try job.loadMain()
                 environment.logger.debug("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
                 jobs.append((i, job))
+                live.append(job)
                 if job.sandbox.enabled {
                     condition.lock()
                     watched[ObjectIdentifier(job)] = job
                     condition.unlock()
-                    watchdog.watch(ObjectIdentifier(job), script: r.path, deadlineNS: job.lua.deadlineNS)
+                    let lua = job.lua
+                    watchdog.watch(ObjectIdentifier(job), script: r.path, deadlineNS: { lua.deadlineNS })
                 }
                 resume(job, ref) { co in
                     guard lua_checkstack(co, Int32(r.arguments.count) + 1) != 0 else { return 0 }
@@ -193,6 +201,8 @@ public final class LuaHost: @unchecked Sendable {
             deliver(job, ref, id, outcome)
         case .onHost(let job, let body):
             body(job.L)
+        case .continueThread(let job, let ref):
+            resume(job, ref) { _ in 0 }
         case .deadline(let job):
             guard !job.isDone else { return }
             // Lua code stops at its next hook; a script awaiting a task is woken with the limit;
@@ -260,7 +270,20 @@ public final class LuaHost: @unchecked Sendable {
         gf_pop(L, 1)
         let nargs = push(co)
         var nres: Int32 = 0
+        let others = live.filter { $0 !== job && !$0.isDone }
+        let started = gf_monotonic_ns()
+        if !others.isEmpty { job.lua.limits.pointee.slice_deadline_ns = started + Self.sliceNS }
         let status = gf_resume(co, L, nargs, &nres)
+        job.lua.limits.pointee.slice_deadline_ns = 0
+        // The other scripts could not run Lua meanwhile: that time is not theirs to lose.
+        let held = gf_monotonic_ns() - started
+        for other in others { gf_extend_deadline(other.lua.limits, held) }
+        if status == LUA_YIELD, nres == 0, job.lua.limits.pointee.preempted != 0 {
+            // Its slice ended: it goes on after the others have had theirs.
+            job.lua.limits.pointee.preempted = 0
+            post(.continueThread(job, ref))
+            return
+        }
         if status == LUA_YIELD {
             if nres == 2, lua_type(co, -2) == LUA_TLIGHTUSERDATA, lua_touserdata(co, -2) == LuaHost.awaitToken,
                gf_isinteger(co, -1) != 0 {

@@ -13,7 +13,9 @@ import Foundation
 final class Watchdog: @unchecked Sendable {
     struct Entry {
         let script: String
-        let deadlineNS: UInt64
+        /// Read at each look: the host moves a script's deadline on by the time other scripts
+        /// held the host thread, which this script could not use.
+        let deadlineNS: () -> UInt64
         var notified = false
         var ended = false
     }
@@ -33,8 +35,8 @@ final class Watchdog: @unchecked Sendable {
         self.onExpired = onExpired
     }
 
-    func watch(_ id: ObjectIdentifier, script: String, deadlineNS: UInt64) {
-        guard deadlineNS > 0 else { return }
+    func watch(_ id: ObjectIdentifier, script: String, deadlineNS: @escaping () -> UInt64) {
+        guard deadlineNS() > 0 else { return }
         condition.lock()
         entries[id] = Entry(script: script, deadlineNS: deadlineNS)
         condition.signal()
@@ -69,24 +71,25 @@ final class Watchdog: @unchecked Sendable {
             let now = gf_monotonic_ns()
             var next = UInt64.max
             for (id, e) in entries where !e.ended {
+                let deadline = e.deadlineNS()
                 if !e.notified {
-                    if now >= e.deadlineNS {
+                    if now >= deadline {
                         entries[id]?.notified = true
                         condition.unlock()
                         onDeadline(id)
                         condition.lock()
                     } else {
-                        next = min(next, e.deadlineNS)
+                        next = min(next, deadline)
                     }
                 }
                 if let e = entries[id], e.notified, !e.ended {
-                    if now >= e.deadlineNS + Self.graceNS {
+                    if now >= deadline + Self.graceNS {
                         let seconds = Double(Self.graceNS) / 1e9
                         onExpired("\(URL(fileURLWithPath: e.script).lastPathComponent): sandbox: wall-time limit exceeded (the script "
                                   + "was still running \(seconds) s past its limit, inside a call no hook reaches; the process was ended)")
                         entries[id]?.ended = true
                     } else {
-                        next = min(next, e.deadlineNS + Self.graceNS)
+                        next = min(next, deadline + Self.graceNS)
                     }
                 }
             }

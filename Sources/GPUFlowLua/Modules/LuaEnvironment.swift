@@ -48,14 +48,13 @@ final class LuaEnvironmentFactory: @unchecked Sendable {
         try job.host.callOnHost(job) { L in
             let top = lua_gettop(L)
             defer { lua_settop(L, top) }
+            guard lua_checkstack(L, Int32(args.count) + 4) != 0 else { throw LuaError.runtime("environment \(method): out of stack") }
+            // The method is looked up inside the protected call: an instance's __index may raise.
+            gf_pushmethodcaller(L)
             lua_rawgeti(L, gf_registryindex(), lua_Integer(instance))
-            lua_getfield(L, -1, method)
-            guard lua_type(L, -1) == LUA_TFUNCTION else {
-                throw LuaError.runtime("environment instance has no \(method) method")
-            }
-            lua_pushvalue(L, -2)  // self
+            LuaStack.push(L, method)
             for a in args { lua_pushinteger(L, lua_Integer(a)) }
-            if gf_pcall(L, Int32(args.count + 1), results, 0) != LUA_OK {
+            if gf_pcall(L, Int32(args.count + 2), results, 0) != LUA_OK {
                 throw LuaError.runtime("environment \(method): \(LuaStack.string(L, -1) ?? "error")")
             }
             return try (0..<Int(results)).map { i in

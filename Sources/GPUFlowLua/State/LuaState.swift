@@ -80,7 +80,7 @@ final class LuaState {
     func cancel() { limits.pointee.cancelled = 1 }
 
     /// The wall-time deadline (CLOCK_MONOTONIC nanoseconds), 0 for none.
-    var deadlineNS: UInt64 { limits.pointee.deadline_ns }
+    var deadlineNS: UInt64 { gf_deadline(limits) }
 }
 
 /// Errors of the embedding itself (not of a script's logic).

@@ -22,6 +22,9 @@ struct RunExecutor {
     var metricsOut: String?
     var storePath: String?
     var resumedFrom: String?
+    /// The id to record the run under (`--run-id`: the job server names its jobs' runs); a new
+    /// one when nil.
+    var runID: String? = nil
     /// false for a replay: every stage is computed again, none read from the cache.
     var stageLookups = true
     /// Every stage, or one stage of a cluster run (`--stage`).
@@ -85,7 +88,7 @@ struct RunExecutor {
         if let store {
             do {
                 try store.markInterrupted()
-                runID = try store.beginRun(manifest, resumedFrom: resumedFrom)
+                runID = try store.beginRun(manifest, id: self.runID ?? RunStore.newRunID(), resumedFrom: resumedFrom)
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }
@@ -98,6 +101,18 @@ struct RunExecutor {
         }
         env.store = store
         env.runID = runID
+        if let store, let runID {
+            // The watchdog ends a stuck sandboxed run with _exit: record its end first, so the
+            // store shows it failed with exit 3 rather than running.
+            let started = manifest
+            env.watchdogExpired = { message in
+                var ended = started
+                ended.endedAt = Date().timeIntervalSince1970
+                ended.exitStatus = 3
+                try? store.finishRun(runID, status: "failed", exitCode: 3, manifest: ended)
+                RunEnvironment.exitForLimit(message)
+            }
+        }
         env.admission = ServerAdmission.fromEnvironment()
         env.slices = ServerSlices.fromEnvironment()
         env.stageLookups = stageLookups

@@ -1,0 +1,4 @@
+-- expect: 0
+-- stdout: nil
+local workflow = require "workflow"
+print(workflow.native)

@@ -1,0 +1,3 @@
+-- expect: 1 attempt to index a nil value (field 'native')
+local gpu = require "gpu"
+gpu.native.stage_store("k", "train", 42)

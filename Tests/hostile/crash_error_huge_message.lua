@@ -1,0 +1,2 @@
+-- expect: 1 xxxxxxxx
+error(("x"):rep(10000000))

@@ -1,0 +1,2 @@
+-- expect: 1 attempt to index a nil value (global 'package')
+print(package.loaded.gpu)

@@ -1,0 +1,2 @@
+-- expect: 1 sandbox: os is read-only (cannot set 'execute')
+rawset(os, "execute", print)

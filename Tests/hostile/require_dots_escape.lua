@@ -1,0 +1,2 @@
+-- expect: 1 module 'modules..passwd' not found
+require "modules..passwd"

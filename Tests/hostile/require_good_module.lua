@@ -1,0 +1,3 @@
+-- expect: 0
+-- stdout: 42
+print(require("modules.good").answer)

@@ -1,0 +1,2 @@
+-- expect: 1 requires itself (a loop)
+require "modules.loop_a"

@@ -1,0 +1,2 @@
+-- expect: 1 module 'gpu.native' not found
+require "gpu.prelude"

@@ -1,0 +1,3 @@
+-- expect: 3 limit exceeded
+local co = coroutine.wrap(function() while true do end end)
+co()

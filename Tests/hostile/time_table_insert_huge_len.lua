@@ -1,0 +1,3 @@
+-- expect: 3 limit exceeded
+local t = setmetatable({}, {__len = function() return 1 << 62 end})
+table.insert(t, 1, "x")

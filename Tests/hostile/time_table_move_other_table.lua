@@ -1,0 +1,2 @@
+-- expect: 3 limit exceeded
+table.move({}, 1, 1 << 62, 2, {})

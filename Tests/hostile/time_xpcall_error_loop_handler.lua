@@ -1,0 +1,2 @@
+-- expect: 3 limit exceeded
+xpcall(error, function(m) while true do end end, "boom")
