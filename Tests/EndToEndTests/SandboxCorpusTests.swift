@@ -2,6 +2,8 @@ import Foundation
 import GPUFlowTesting
 import Testing
 
+/// The hostile corpus: each attack ends with its exit code and reason.
+///
 /// The hostile corpus (Tests/hostile/*.lua), one attack a file, grouped by the class of issue 14
 /// it belongs to (the file name's first word: time, memory, crash, require, rawset, cache, ...).
 /// Each file starts with `-- expect: CODE reason` (the exit code and a part of the first error
@@ -78,47 +80,57 @@ import Testing
 
     @Test(arguments: timeAttacks)
     func aGoodScriptBesideATimeAttackFinishes(_ name: String) throws {
-        let good = try TestPaths.write("""
-        local gpu = require "gpu"
-        local ds = gpu.data.blobs{samples = 200, features = 4, centers = 2, seed = 1}
-        local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 2}):await()
-        print("good finished", r.metrics.accuracy > 0)
-        """, name: "good_\(name)")
+        let good = try TestPaths.write(
+            """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 200, features = 4, centers = 2, seed = 1}
+            local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 2}):await()
+            print("good finished", r.metrics.accuracy > 0)
+            """, name: "good_\(name)")
         let c = try Case(file: name)
         let out = try c.run(name, beside: good)
         #expect(!out.signalled, "\(name) ended by signal \(out.status): \(out.stderr.prefix(2000))")
         #expect(out.status == 3, "\(name) beside a good script: exit \(out.status): \(out.stderr.prefix(2000))")
-        #expect(out.stdout.contains("good finished\ttrue"), "\(name): the good script did not finish: \(out.stdout.prefix(500)) \(out.stderr.prefix(1000))")
+        #expect(
+            out.stdout.contains("good finished\ttrue"),
+            "\(name): the good script did not finish: \(out.stdout.prefix(500)) \(out.stderr.prefix(1000))")
     }
 
     @Test func wellBehavedWorkRunsInTheSandbox() throws {
-        let script = try TestPaths.write("""
-        local gpu = require "gpu"
-        local ds = gpu.data.blobs{samples = 120, features = 4, centers = 2, seed = 1}
-        local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 3}):await()
-        local t = {5, 3, 9, 1}
-        table.sort(t)
-        table.insert(t, 2, 7)
-        print(os.time() > 0, os.clock() >= 0, math.floor(r.metrics.accuracy * 0) == 0, load("return 41 + 1")(),
-              table.concat(t, ","), table.remove(t), #table.move({1, 2, 3}, 1, 3, 2), ("a1b22"):gsub("%d+", "#"),
-              select(2, xpcall(error, function(m) return "handled " .. m end, "boom")))
-        """, name: "fine.lua")
-        let out = try CLIRunner.run(["run", script, "--profile", Self.folder.appendingPathComponent("sandbox.yaml").path, "--backend", "simd"])
-        #expect(out.status == 0 && out.stdout == "true\ttrue\ttrue\t42\t1,7,3,5,9\t9\t4\ta#b#\t2\thandled boom\n", "\(out.stdout)\(out.stderr)")
+        let script = try TestPaths.write(
+            """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 120, features = 4, centers = 2, seed = 1}
+            local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 3}):await()
+            local t = {5, 3, 9, 1}
+            table.sort(t)
+            table.insert(t, 2, 7)
+            print(os.time() > 0, os.clock() >= 0, math.floor(r.metrics.accuracy * 0) == 0, load("return 41 + 1")(),
+                  table.concat(t, ","), table.remove(t), #table.move({1, 2, 3}, 1, 3, 2), ("a1b22"):gsub("%d+", "#"),
+                  select(2, xpcall(error, function(m) return "handled " .. m end, "boom")))
+            """, name: "fine.lua")
+        let out = try CLIRunner.run([
+            "run", script, "--profile", Self.folder.appendingPathComponent("sandbox.yaml").path, "--backend", "simd",
+        ])
+        #expect(
+            out.status == 0 && out.stdout == "true\ttrue\ttrue\t42\t1,7,3,5,9\t9\t4\ta#b#\thandled boom\n", "\(out.stdout)\(out.stderr)")
         // --sandbox on the command line turns it on with default limits.
-        let flag = try CLIRunner.run(["run", try TestPaths.write("print(io, os.execute, package)", name: "probe.lua"), "--sandbox", "--store", "none"])
+        let flag = try CLIRunner.run([
+            "run", try TestPaths.write("print(io, os.execute, package)", name: "probe.lua"), "--sandbox", "--store", "none",
+        ])
         #expect(flag.stdout == "nil\tnil\tnil\n")
     }
 
     @Test func anAgentsOwnLimitsReplaceTheProfiles() throws {
-        let profile = try TestPaths.write("""
-        store: {path: none}
-        learning: {history: none}
-        sandbox: {enabled: true, max_output_kb: 64}
-        agents:
-          tight: {sandbox: {max_output_kb: 1}}
-          roomy: {}
-        """, name: "agents.yaml")
+        let profile = try TestPaths.write(
+            """
+            store: {path: none}
+            learning: {history: none}
+            sandbox: {enabled: true, max_output_kb: 64}
+            agents:
+              tight: {sandbox: {max_output_kb: 1}}
+              roomy: {}
+            """, name: "agents.yaml")
         let script = try TestPaths.write("print(string.rep('x', 2000))", name: "chatty.lua")
         let tight = try CLIRunner.run(["run", script, "--profile", profile, "--agent", "tight"])
         #expect(tight.status == 3 && tight.firstErrorLine.contains("output limit exceeded (1 KB)"), "\(tight.stderr)")
@@ -135,11 +147,13 @@ import Testing
         let script = try box.write("spin.lua", "print('started')\nwhile true do end\n")
         let out = try box.run(["run", script, "--profile", "p.yaml", "--backend", "simd"], extra: ["GPUFLOW_FAULT_NO_HOOK": "1"])
         #expect(!out.signalled && out.status == 3, "exit \(out.status): \(out.stderr)")
-        #expect(out.firstErrorLine.contains("sandbox: wall-time limit exceeded") && out.firstErrorLine.contains("the process was ended"),
-                "\(out.stderr)")
+        #expect(
+            out.firstErrorLine.contains("sandbox: wall-time limit exceeded") && out.firstErrorLine.contains("the process was ended"),
+            "\(out.stderr)")
         #expect(out.seconds < 1 + 4, "took \(out.seconds) s")
         let runs = try box.run(["runs", "list"])
-        #expect(runs.stdout.contains("failed") && !runs.stdout.contains("running") && !runs.stdout.contains("interrupted"), "\(runs.stdout)")
+        #expect(
+            runs.stdout.contains("failed") && !runs.stdout.contains("running") && !runs.stdout.contains("interrupted"), "\(runs.stdout)")
     }
 
     /// A stage's key must not depend on a file outside the job's folder: a chunk named after a
@@ -162,16 +176,18 @@ import Testing
         #expect(second.status == 0 && !second.stdout.contains("computed"), "the key changed with a file outside the job: \(second.stdout)")
     }
 
-    /// One agent cannot poison another's cached stage: keys are scoped by agent, and the bindings
+    /// One agent cannot poison another's cached stage.
+    ///
+    /// Keys are scoped by agent, and the bindings
     /// under workflow.stage are out of a sandboxed script's reach. The stage's result depends on
     /// a global its key does not see, so with one shared key alice would get bob's value.
     @Test func oneAgentCannotPoisonAnothersCachedStage() throws {
         let box = try CLISandbox()
         let text = """
-        local workflow = require "workflow"
-        VALUE = tonumber(arg[1])
-        print(workflow.stage("train", {1}, function(x) return VALUE end))
-        """
+            local workflow = require "workflow"
+            VALUE = tonumber(arg[1])
+            print(workflow.stage("train", {1}, function(x) return VALUE end))
+            """
         let bobs = try box.write("bob.lua", text), alices = try box.write("alice.lua", text)
         let poison = try box.run(["run", bobs, "--sandbox", "--agent", "bob", "--backend", "simd", "--", "666"])
         #expect(poison.status == 0 && poison.stdout == "666\n", "\(poison.stdout)\(poison.stderr)")

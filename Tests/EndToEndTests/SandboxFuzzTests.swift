@@ -2,6 +2,8 @@ import Foundation
 import GPUFlowTesting
 import Testing
 
+/// Random hostile scripts, seeded, must never end the process by a signal.
+///
 /// A seeded generator of hostile scripts: random statements built from the attack classes of
 /// issue 14 (runaway loops, memory bombs, pattern backtracking, raising metamethods, loops in
 /// handlers and coroutines, every gpu binding called with hostile values, deep recursion, bad
@@ -116,11 +118,15 @@ import Testing
             }
             let out = try CLIRunner.run(["run"] + names + ["--profile", "tight.yaml", "--backend", "simd"], currentDirectory: dir.path)
             let texts = names.map { (try? String(contentsOf: dir.appendingPathComponent($0), encoding: .utf8)) ?? "" }
-            #expect(!out.signalled, "scripts \(names) ended the process by signal \(out.status):\n\(texts.joined(separator: "\n----\n"))\n\(out.stderr.suffix(3000))")
+            #expect(
+                !out.signalled,
+                "scripts \(names) ended the process by signal \(out.status):\n\(texts.joined(separator: "\n----\n"))\n\(out.stderr.suffix(3000))"
+            )
             #expect([0, 1, 2, 3].contains(out.status), "exit \(out.status) for \(names): \(out.stderr.suffix(2000))")
             codes[out.status, default: 0] += 1
         }
-        print("sandbox fuzz: \(total) scripts in \((total + perProcess - 1) / perProcess) processes, "
-              + "\(String(format: "%.1f", Date().timeIntervalSince(started))) s, exit codes \(codes.sorted { $0.key < $1.key })")
+        print(
+            "sandbox fuzz: \(total) scripts in \((total + perProcess - 1) / perProcess) processes, "
+                + "\(String(format: "%.1f", Date().timeIntervalSince(started))) s, exit codes \(codes.sorted { $0.key < $1.key })")
     }
 }

@@ -78,7 +78,9 @@ final class LuaJob: @unchecked Sendable {
         let deadline = lua.deadlineNS
         guard sandbox.enabled, deadline > 0 else { return seconds }
         let now = gf_monotonic_ns()
-        let left = max(0.001, Double(deadline > now ? deadline - now : 0) / 1e9)
+        // A little past the deadline: the host's own handling of the deadline (a limit, exit 3)
+        // comes first, the task's timeout is the backstop.
+        let left = max(0.001, Double(deadline > now ? deadline - now : 0) / 1e9) + 0.25
         return min(seconds ?? left, left)
     }
 

@@ -85,8 +85,9 @@ final class Watchdog: @unchecked Sendable {
                 if let e = entries[id], e.notified, !e.ended {
                     if now >= deadline + Self.graceNS {
                         let seconds = Double(Self.graceNS) / 1e9
-                        onExpired("\(URL(fileURLWithPath: e.script).lastPathComponent): sandbox: wall-time limit exceeded (the script "
-                                  + "was still running \(seconds) s past its limit, inside a call no hook reaches; the process was ended)")
+                        onExpired(
+                            "\(URL(fileURLWithPath: e.script).lastPathComponent): sandbox: wall-time limit exceeded (the script "
+                                + "was still running \(seconds) s past its limit, inside a call no hook reaches; the process was ended)")
                         entries[id]?.ended = true
                     } else {
                         next = min(next, deadline + Self.graceNS)

@@ -2,8 +2,9 @@ import CLua
 import CLuaShim
 import Foundation
 
-/// The sandbox's `require`: finds a module by name in the stdlib or the job's folder, and
-/// nowhere else. Lua's own searchers follow `package.path` (which a script could point at
+/// The sandbox's `require`, which finds modules in the stdlib and the job's folder only.
+///
+/// It finds a module by name in the stdlib or the job's folder, and nowhere else. Lua's own searchers follow `package.path` (which a script could point at
 /// `/etc/?`), accept precompiled chunks (mutated bytecode corrupts memory) and answer
 /// `package.searchpath` for any file on the host; this one takes module names only, resolves
 /// symbolic links, stays inside the two folders, reads text and refuses bytecode.
@@ -15,7 +16,7 @@ enum SandboxFunctions {
     /// A module's source may not be larger than this (it is read whole into the host).
     static let maxModuleBytes = 4 << 20
 
-    /// sandbox_module(name) → text, path | nil, message
+    /// Answers `sandbox_module(name)` with text and path, or nil and a message.
     private static func module(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         guard let name = LuaStack.string(L, 1) else { throw LuaArgumentError("require: expected a module name") }
         switch locate(name, job: job) {
@@ -41,10 +42,12 @@ enum SandboxFunctions {
     /// under the job's folder.
     static func locate(_ name: String, job: LuaJob) -> Result<Found, Refusal> {
         let parts = name.split(separator: ".", omittingEmptySubsequences: false)
-        let valid = !parts.isEmpty && parts.allSatisfy { p in
-            guard let first = p.first, first == "_" || first.isASCII && first.isLetter else { return false }
-            return p.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) }
-        }
+        let valid =
+            !parts.isEmpty
+            && parts.allSatisfy { p in
+                guard let first = p.first, first == "_" || first.isASCII && first.isLetter else { return false }
+                return p.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) }
+            }
         guard valid, name.utf8.count <= 200 else {
             return .failure(Refusal(description: "module '\(name.prefix(200))' not found: a module name is words separated by dots"))
         }

@@ -138,13 +138,16 @@ struct RunExecutor {
             record(env, store: store, run: runID, manifest: &manifest, exitCode: exitCode)
         }
         display.emit("run_finished", [("run", runID.map { .string($0) } ?? .null), ("exit_code", .integer(Int(exitCode)))])
+        // The one clear error line comes first (DESIGN), warnings after.
         for result in results {
-            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
             if let message = result.message {
                 var text = "error: \(message)\n"
                 if let tb = result.traceback { text += tb + "\n" }
                 FileHandle.standardError.write(Data(text.utf8))
             }
+        }
+        for result in results {
+            for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         }
         return Outcome(exitCode: exitCode, runID: runID, store: store, message: results.first(where: { $0.exitCode != 0 })?.message)
     }
