@@ -12,9 +12,19 @@ public final class RunStore: @unchecked Sendable {
 
     /// `$GPUFLOW_DATA_DIR/runs.sqlite` (or the XDG / ~/.local/share equivalent).
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let d = environment["GPUFLOW_DATA_DIR"], !d.isEmpty { return d + "/runs.sqlite" }
-        if let x = environment["XDG_DATA_HOME"], !x.isEmpty { return x + "/gpuflow/runs.sqlite" }
-        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/gpuflow/runs.sqlite"
+        dataDirectory(environment) + "/runs.sqlite"
+    }
+
+    /// `$GPUFLOW_DATA_DIR/server.sqlite`: the job server's own store, apart from the runs of
+    /// `gpuflow run`, so a server job can never reach (report, resume) an operator's run.
+    public static func defaultServerPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        dataDirectory(environment) + "/server.sqlite"
+    }
+
+    private static func dataDirectory(_ environment: [String: String]) -> String {
+        if let d = environment["GPUFLOW_DATA_DIR"], !d.isEmpty { return d }
+        if let x = environment["XDG_DATA_HOME"], !x.isEmpty { return x + "/gpuflow" }
+        return (environment["HOME"] ?? NSHomeDirectory()) + "/.local/share/gpuflow"
     }
 
     /// `busyTimeout`: how long a write waits for another process's write before giving up.
@@ -116,6 +126,14 @@ public final class RunStore: @unchecked Sendable {
                                            tres TEXT, reason TEXT, updated_at REAL, PRIMARY KEY (run_id, stage));
                 """)
         }
+        m.registerMigration("v4-job-resumes") { db in
+            // The job that resumed this one (a job resumes at most once), and the run lookup
+            // by run id that report ownership needs.
+            try db.execute(sql: """
+                ALTER TABLE jobs ADD COLUMN resumed_by TEXT;
+                CREATE INDEX jobs_run ON jobs (run_id);
+                """)
+        }
         return m
     }
 
@@ -194,6 +212,8 @@ public final class RunStore: @unchecked Sendable {
         public var exitCode: Int?
         public var runID: String?
         public var reason: String?
+        /// The job that resumed this one, once one has.
+        public var resumedBy: String?
         public init(id: String, agent: String, state: String, script: String, arguments: [String], profile: String?, createdAt: Double) {
             self.id = id
             self.agent = agent
@@ -214,21 +234,36 @@ public final class RunStore: @unchecked Sendable {
         j.exitCode = r["exit_code"]
         j.runID = r["run_id"]
         j.reason = r["reason"]
+        j.resumedBy = r["resumed_by"]
         return j
     }
 
+    /// Writes the job's record; `resumed_by` is kept as `putResumingJob` set it (it only ever
+    /// goes from nothing to one job).
     public func putJob(_ j: Job) throws {
         let args = String(decoding: try JSONEncoder().encode(j.arguments), as: UTF8.self)
-        try write { db in
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO jobs (id, agent, state, script, arguments, profile, created_at, started_at, ended_at, exit_code, run_id, reason)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [j.id, j.agent, j.state, j.script, args, j.profile, j.createdAt, j.startedAt, j.endedAt, j.exitCode, j.runID, j.reason])
-        }
+        try write { db in try Self.upsert(j, arguments: args, in: db) }
+    }
+
+    private static func upsert(_ j: Job, arguments args: String, in db: Database) throws {
+        try db.execute(sql: """
+            INSERT INTO jobs (id, agent, state, script, arguments, profile, created_at, started_at, ended_at, exit_code, run_id, reason, resumed_by)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (id) DO UPDATE SET agent = excluded.agent, state = excluded.state, script = excluded.script,
+                arguments = excluded.arguments, profile = excluded.profile, created_at = excluded.created_at,
+                started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code,
+                run_id = excluded.run_id, reason = excluded.reason, resumed_by = COALESCE(jobs.resumed_by, excluded.resumed_by)
+            """, arguments: [j.id, j.agent, j.state, j.script, args, j.profile, j.createdAt, j.startedAt, j.endedAt, j.exitCode, j.runID, j.reason,
+                             j.resumedBy])
     }
 
     public func job(_ id: String) throws -> Job? {
         try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE id = ?", arguments: [id]).map(Self.job) }
+    }
+
+    /// The job whose worker recorded run `run` (exact id), as the server assigned it.
+    public func job(recording run: String) throws -> Job? {
+        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE run_id = ? ORDER BY created_at LIMIT 1", arguments: [run]).map(Self.job) }
     }
 
     public func jobs(agent: String? = nil, state: String? = nil, limit: Int = 200) throws -> [Job] {
@@ -236,6 +271,42 @@ public final class RunStore: @unchecked Sendable {
             try Row.fetchAll(db, sql: """
                 SELECT * FROM jobs WHERE (? IS NULL OR agent = ?) AND (? IS NULL OR state = ?) ORDER BY created_at DESC LIMIT ?
                 """, arguments: [agent, agent, state, state, limit]).map(Self.job)
+        }
+    }
+
+    /// A write the job server makes for a job: its record, or one of its events.
+    public enum JobRecord: Sendable {
+        case job(Job)
+        case event(job: String, seq: Int, line: String)
+    }
+
+    /// Writes job records and events in one transaction, in order.
+    public func record(_ items: [JobRecord]) throws {
+        guard !items.isEmpty else { return }
+        let encoded = try items.map { item -> (JobRecord, String?) in
+            if case .job(let j) = item { return (item, String(decoding: try JSONEncoder().encode(j.arguments), as: UTF8.self)) }
+            return (item, nil)
+        }
+        try write { db in
+            for (item, args) in encoded {
+                switch item {
+                case .job(let j):
+                    try Self.upsert(j, arguments: args ?? "[]", in: db)
+                case .event(let id, let seq, let line):
+                    try db.execute(sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line])
+                }
+            }
+        }
+    }
+
+    /// Inserts `j`, a job that resumes job `old`, unless another job resumed `old` already; one
+    /// transaction. Returns the job that resumes `old`: `j.id` when this call made it.
+    public func putResumingJob(_ j: Job, resuming old: String) throws -> String? {
+        let args = String(decoding: try JSONEncoder().encode(j.arguments), as: UTF8.self)
+        return try write { db in
+            try db.execute(sql: "UPDATE jobs SET resumed_by = ? WHERE id = ? AND resumed_by IS NULL", arguments: [j.id, old])
+            if db.changesCount == 1 { try Self.upsert(j, arguments: args, in: db) }
+            return try String.fetchOne(db, sql: "SELECT resumed_by FROM jobs WHERE id = ?", arguments: [old])
         }
     }
 
@@ -345,20 +416,28 @@ public final class RunStore: @unchecked Sendable {
                    script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])
     }
 
-    /// A run id, or a unique prefix of one, or "last".
+    /// A run id, or a unique prefix of one, or "last" (for the command line; the job server
+    /// names runs by exact id only). The prefix is compared as text, never as a pattern, so
+    /// `%` or `_` match only themselves; a prefix that fits several runs is an error naming them.
     public func resolve(_ idOrPrefix: String) throws -> String {
         try markInterrupted()
+        guard !idOrPrefix.isEmpty else { throw StoreError.unknownRun(idOrPrefix) }
         let ids: [String] = try read { db in
             if idOrPrefix == "last" { return try String.fetchAll(db, sql: "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1") }
-            return try String.fetchAll(db, sql: "SELECT id FROM runs WHERE id = ? OR id LIKE ? ORDER BY started_at DESC",
-                                       arguments: [idOrPrefix, idOrPrefix + "%"])
+            return try String.fetchAll(db, sql: "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started_at DESC",
+                                       arguments: [idOrPrefix.unicodeScalars.count, idOrPrefix])
         }
         if ids.contains(idOrPrefix) { return idOrPrefix }
         guard ids.count == 1, let only = ids.first else {
-            if ids.count > 1 { throw StoreError.unknownRun("\(idOrPrefix) (ambiguous: \(ids.prefix(5).joined(separator: ", ")))") }
+            if ids.count > 1 { throw StoreError.ambiguousRun(idOrPrefix, candidates: ids) }
             throw StoreError.unknownRun(idOrPrefix)
         }
         return only
+    }
+
+    /// Whether a run with exactly this id is recorded.
+    public func hasRun(_ id: String) throws -> Bool {
+        try read { db in try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?)", arguments: [id]) ?? false }
     }
 
     public func summary(_ id: String) throws -> RunSummary {

@@ -5,6 +5,7 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case unwritable(path: String, detail: String)
     case full(path: String)
     case unknownRun(String)
+    case ambiguousRun(String, candidates: [String])
     case newerManifest(run: String, format: Int, version: String, supported: Int)
     case missingArtifact(String)
     case runDirectory(path: String, detail: String)
@@ -21,6 +22,9 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "run store \(p): the disk is full; what was recorded before is kept"
         case .unknownRun(let r):
             return "no run '\(r)' in the store (gpuflow runs list shows them)"
+        case .ambiguousRun(let r, let c):
+            let shown = c.prefix(10).joined(separator: ", ") + (c.count > 10 ? " and \(c.count - 10) more" : "")
+            return "run id prefix '\(r)' fits \(c.count) runs (\(shown)): give more of the id"
         case .newerManifest(let r, let f, let v, let s):
             return "run \(r) was recorded by gpuflow \(v) (manifest format \(f)); this gpuflow reads format \(s) and older: upgrade to replay it"
         case .missingArtifact(let h):
