@@ -45,8 +45,12 @@ struct Run: ParsableCommand {
     @Option(help: "The run store (SQLite) to record into: a path, or none; default: the profile's store.path, else runs.sqlite under the data directory.")
     var store: String?
 
-    @Option(help: "Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.")
+    @Option(help: ArgumentHelp("Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.",
+                               discussion: "With it, --profile replaces the recorded profile, --sandbox and --agent hold as for a new run, and scripts given replace the recorded ones' paths, one for one."))
     var resume: String?
+
+    @Option(help: "Record the run under this id (letters, digits, '.', '_', '-'; at most 64) instead of a new one: how the job server names its jobs' runs.")
+    var runID: String?
 
     @Flag(help: "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults).")
     var sandbox = false
@@ -149,7 +153,7 @@ struct Run: ParsableCommand {
             plan = RunPlan(scripts: scripts, agents: agents, arguments: scriptArguments, profile: resolved, seed: seed)
         }
         let executor = RunExecutor(progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
-                                   resumedFrom: resumedFrom)
+                                   resumedFrom: resumedFrom, runID: runID)
         let outcome = executor.execute(plan)
         if let id = outcome.runID, isatty(STDERR_FILENO) != 0, !quiet, !json {
             FileHandle.standardError.write(Data("gpuflow: run \(id) recorded (gpuflow runs show \(id))\n".utf8))
@@ -157,7 +161,20 @@ struct Run: ParsableCommand {
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }
 
-    /// The plan of a recorded run, to go on with: its scripts, agents, arguments, profile and seed.
+    func validate() throws {
+        if let runID {
+            let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
+            guard (1...64).contains(runID.count), runID.allSatisfy(allowed.contains), runID.first != "." && runID.first != "-" else {
+                throw ValidationError("--run-id \(runID): use 1 to 64 letters, digits, '.', '_' or '-', not starting with '.' or '-'")
+            }
+        }
+    }
+
+    /// The plan of a recorded run, to go on with: its scripts, agents, arguments, profile and
+    /// seed. `--profile` replaces the recorded profile (a job server resumes under its own
+    /// limits), `--sandbox` and `--agent` hold as they do for a new run (a server's resumed job
+    /// is sandboxed as the agent the server names, whatever the recording says), and scripts on
+    /// the command line replace the recorded paths one for one (the resumed job's own copy).
     private func resumePlan(_ id: String) -> (RunPlan, String) {
         guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else {
             fail("--resume needs a run store (not --store none)", code: ExitStatus.badInput)
@@ -171,10 +188,34 @@ struct Run: ParsableCommand {
                 fail("run \(run) ran on Slurm: gpuflow run --resume \(run) --slurm resubmits what did not finish", code: ExitStatus.badInput)
             }
             let m = try st.manifest(run)
-            var profile = try ProfileLoader.parse(m.profile, file: "manifest of \(run)")
-            profile.source = m.profilePath ?? "built-in defaults"
+            var profile: Profile
+            if let path = self.profile {
+                profile = try ProfileLoader.load(path: path)
+            } else {
+                profile = try ProfileLoader.parse(m.profile, file: "manifest of \(run)")
+                profile.source = m.profilePath ?? "built-in defaults"
+            }
             if let backend { profile.device.backend = backend }
-            return (RunPlan(scripts: m.scripts.map(\.path), agents: m.scripts.map(\.agent), arguments: m.arguments, profile: profile, seed: m.seed), run)
+            if sandbox { profile.sandbox.enabled = true }
+            var scripts = m.scripts.map(\.path), agents = m.scripts.map(\.agent)
+            let given = split.scripts
+            if !given.isEmpty {
+                guard given.count == scripts.count else {
+                    fail("run \(run) ran \(scripts.count) scripts; --resume takes none (the recorded paths) or as many, in order", code: ExitStatus.badInput)
+                }
+                scripts = given
+            }
+            if !agent.isEmpty {
+                guard agent.count == agents.count else {
+                    fail("run \(run) ran \(agents.count) scripts: give one --agent per script, in order, or none", code: ExitStatus.badInput)
+                }
+                agents = agent
+            }
+            for case let a? in agents where !profile.agents.isEmpty && profile.agents[a] == nil {
+                fail("agent '\(a)' is not defined in profile \(profile.source) (agents: \(profile.agents.keys.sorted().joined(separator: ", ")))",
+                     code: ExitStatus.badInput)
+            }
+            return (RunPlan(scripts: scripts, agents: agents, arguments: m.arguments, profile: profile, seed: m.seed), run)
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }

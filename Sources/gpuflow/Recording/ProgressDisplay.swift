@@ -4,7 +4,9 @@ import GPUFlowML
 
 /// Progress of long work: on a terminal, one bar per task (epoch, loss, samples/s, ETA) redrawn
 /// in place on stderr; otherwise plain lines for tasks that run longer than a second (at most
-/// one every two seconds each); `--json`, newline-delimited events on stdout; `--quiet`, nothing.
+/// one every two seconds each); `--json`, newline-delimited events on stdout, or on the
+/// descriptor `GPUFLOW_EVENTS_FD` names (a job server's worker: there the events travel apart
+/// from anything printed, so no text can pass for an event); `--quiet`, nothing.
 final class ProgressDisplay: RunObserver, @unchecked Sendable {
     enum Mode: Equatable { case terminal, plain, json, quiet }
 
@@ -12,9 +14,45 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var started: [String: Date] = [:]
     private var lastLine: [String: Date] = [:]
-    private let out = FileHandle.standardOutput, err = FileHandle.standardError
+    private let err = FileHandle.standardError
+    /// Where `--json` events go: stdout, or the events descriptor.
+    private let eventsFD: Int32
 
-    init(mode: Mode) { self.mode = mode }
+    init(mode: Mode, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.mode = mode
+        eventsFD = mode == .json ? Self.eventsDescriptor(environment) : STDOUT_FILENO
+    }
+
+    /// The descriptor `GPUFLOW_EVENTS_FD` names, when it is open; else stdout. One that is named
+    /// but not open is an error: the server would otherwise read no events at all.
+    static func eventsDescriptor(_ environment: [String: String]) -> Int32 {
+        guard let text = environment["GPUFLOW_EVENTS_FD"] else { return STDOUT_FILENO }
+        guard let fd = Int32(text), fd >= 0, fcntl(fd, F_GETFD) >= 0 else {
+            fail("GPUFLOW_EVENTS_FD=\(text) is not an open descriptor", code: ExitStatus.badInput)
+        }
+        return fd
+    }
+
+    /// Writes the whole line in one go where the pipe takes it (lines from several threads
+    /// never interleave: the caller holds the lock). A reader gone away (the server died) ends
+    /// the worker by SIGPIPE, as its lifeline would.
+    private func write(line: String) {
+        let bytes = Array((line + "\n").utf8)
+        bytes.withUnsafeBytes { raw in
+            guard let base = raw.baseAddress else { return }
+            var done = 0
+            while done < raw.count {
+                let n = Glibc.write(eventsFD, base + done, raw.count - done)
+                if n > 0 {
+                    done += n
+                } else if n < 0 && errno == EINTR {
+                    continue
+                } else {
+                    return
+                }
+            }
+        }
+    }
 
     static func mode(quiet: Bool, json: Bool) -> Mode {
         if json { return .json }
@@ -28,7 +66,7 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
         guard mode == .json else { return }
         let line = TaskValueJSON.encode(.table([("event", .string(event)), ("t", .number(Date().timeIntervalSince1970))] + fields), indent: nil)
         lock.lock()
-        out.write(Data((line + "\n").utf8))
+        write(line: line)
         lock.unlock()
     }
 
