@@ -3,20 +3,29 @@ import GPUFlowCore
 import GPUFlowStore
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Logging
+import NIOCore
 
 /// The HTTP API for agents' jobs (documented in openapi.yaml), bound to loopback by default:
 /// bearer tokens per agent, request size and rate limits, JSON errors of one shape
 /// ({"error": {"code", "message"}}), live events as Server-Sent Events, a dashboard, health and
-/// Prometheus metrics.
+/// Prometheus metrics. A connection that sends nothing whole for `idleTimeout` seconds (no
+/// request head, however slowly its bytes come) is closed, as is one whose request body takes
+/// longer than `requestTimeout`.
 public struct JobServer: Sendable {
     public struct Settings: Sendable {
         public var host = "127.0.0.1"
         public var port = 8080
         /// Largest request body (a script and its arguments).
         public var maxBodyBytes = 256 << 10
-        /// Submissions an agent may make per minute.
+        /// Submissions (and resumes) an agent may make per minute.
         public var submissionsPerMinute = 600
+        /// Seconds a connection may sit without a whole request head (idle between requests,
+        /// or sending its headers slowly) before it is closed.
+        public var idleTimeout = 30.0
+        /// Seconds from a request's head to the end of its body.
+        public var requestTimeout = 30.0
         public init() {}
     }
 
@@ -42,6 +51,19 @@ public struct JobServer: Sendable {
         json(["error": ["code": code, "message": message]], status: status)
     }
 
+    /// 413, closing the connection after it (the body is never read).
+    static func tooLarge(_ limit: Int) -> Response {
+        var r = error(.contentTooLarge, "too_large", "the request is over \(limit) bytes")
+        r.headers[.connection] = "close"
+        return r
+    }
+
+    /// The limit on a request's body: the API's, or 1 MiB for workers' admission requests.
+    static func bodyLimit(_ settings: Settings) -> @Sendable (String) -> Int {
+        let api = settings.maxBodyBytes
+        return { path in path.hasPrefix("/internal/") ? max(api, 1 << 20) : api }
+    }
+
     static func jobValue(_ j: RunStore.Job) -> [String: Any] {
         var o: [String: Any] = ["id": j.id, "agent": j.agent, "state": j.state, "arguments": j.arguments, "created_at": j.createdAt]
         if let v = j.startedAt { o["started_at"] = v }
@@ -54,9 +76,17 @@ public struct JobServer: Sendable {
 
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: APIErrorMiddleware())
+        router.add(middleware: BodyLimitMiddleware(limit: Self.bodyLimit(settings)))
         let tokens = self.tokens, jobs = self.jobs, store = self.store, settings = self.settings, limiter = self.limiter
         @Sendable func identify(_ r: Request) -> Tokens.Identity? { tokens.identify(r.headers[.authorization]) }
         let unauthorized = Self.error(.unauthorized, "unauthorized", "a valid 'Authorization: Bearer TOKEN' header is required")
+        @Sendable func rateLimited(_ agent: String) -> Response {
+            Self.error(.tooManyRequests, "rate_limited", "agent \(agent) is over \(settings.submissionsPerMinute) submissions and resumes a minute")
+        }
+        @Sendable func failure(_ error: Error) -> Response {
+            error is StoreError ? Self.error(.internalServerError, "store", "\(error)") : Self.error(.internalServerError, "internal", "\(error)")
+        }
 
         router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/") { _, _ in
@@ -69,6 +99,8 @@ public struct JobServer: Sendable {
             text += "# HELP gpuflow_job_submissions_total Jobs accepted.\n# TYPE gpuflow_job_submissions_total counter\ngpuflow_job_submissions_total \(s.submissions)\n"
             text += "# HELP gpuflow_jobs_finished_total Jobs ended, by state.\n# TYPE gpuflow_jobs_finished_total counter\n"
             for (state, n) in s.finished.sorted(by: { $0.key < $1.key }) { text += "gpuflow_jobs_finished_total{state=\"\(state)\"} \(n)\n" }
+            text += "# HELP gpuflow_store_writes_waiting Job records and events not yet in the run store (it is busy or locked).\n"
+            text += "# TYPE gpuflow_store_writes_waiting gauge\ngpuflow_store_writes_waiting \(s.unwritten)\n"
             if let arbiter = jobs.slices {
                 let h = await arbiter.handovers()
                 text += "# HELP gpuflow_time_slices_total Time slices across jobs, by agent.\n# TYPE gpuflow_time_slices_total counter\n"
@@ -81,14 +113,10 @@ public struct JobServer: Sendable {
         }
         router.post("v1/jobs") { request, _ -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else {
-                return Self.error(.tooManyRequests, "rate_limited", "agent \(who.agent) is over \(settings.submissionsPerMinute) submissions a minute")
-            }
+            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else { return rateLimited(who.agent) }
             var req = request
             let body: ByteBuffer
-            do { body = try await req.collectBody(upTo: settings.maxBodyBytes) } catch {
-                return Self.error(.contentTooLarge, "too_large", "the request is over \(settings.maxBodyBytes) bytes")
-            }
+            do { body = try await req.collectBody(upTo: settings.maxBodyBytes) } catch { return Self.tooLarge(settings.maxBodyBytes) }
             guard let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
                 return Self.error(.badRequest, "bad_json", "the body must be a JSON object {\"script\": \"...\", \"arguments\": [...]}")
             }
@@ -99,6 +127,13 @@ public struct JobServer: Sendable {
             if o["arguments"] != nil && o["arguments"] as? [String] == nil {
                 return Self.error(.badRequest, "bad_arguments", "'arguments' must be a list of strings")
             }
+            // Arguments reach the worker on its command line, where a NUL would cut one short.
+            if args.contains(where: { $0.utf8.contains(0) }) {
+                return Self.error(.badRequest, "bad_arguments", "'arguments' cannot hold NUL characters")
+            }
+            if o["agent"] != nil && o["agent"] as? String == nil {
+                return Self.error(.badRequest, "bad_agent", "'agent' must be a string (an agent's name)")
+            }
             let agent = (o["agent"] as? String) ?? who.agent
             guard agent == who.agent || who.admin else {
                 return Self.error(.forbidden, "forbidden", "agent \(who.agent) cannot submit as \(agent)")
@@ -107,7 +142,7 @@ public struct JobServer: Sendable {
                 let job = try await jobs.submit(agent: agent, script: script, arguments: args)
                 return Self.json(Self.jobValue(job), status: .created)
             } catch {
-                return Self.error(.internalServerError, "store", "\(error)")
+                return failure(error)
             }
         }
         router.get("v1/jobs") { request, _ -> Response in
@@ -122,43 +157,45 @@ public struct JobServer: Sendable {
                 return v
             }])
         }
+        // Another agent's job is not even named: it answers as a job that does not exist.
+        @Sendable func ownJob(_ who: Tokens.Identity, _ context: BasicRequestContext) async -> RunStore.Job? {
+            guard let id = context.parameters.get("id"), let job = await jobs.job(id), who.admin || job.agent == who.agent else { return nil }
+            return job
+        }
+        let noSuchJob = Self.error(.notFound, "not_found", "no such job")
         router.get("v1/jobs/:id") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
-                return Self.error(.notFound, "not_found", "no such job")
-            }
+            guard let job = await ownJob(who, context) else { return noSuchJob }
             var v = Self.jobValue(job)
-            v["output"] = ((try? store.jobEvents(id)) ?? []).compactMap { e -> String? in
-                guard e.line.contains("\"event\":\"output\"") else { return nil }
-                return JobManager.field("text", in: e.line)
-            }.joined()
+            v["output"] = await jobs.output(job.id)
             return Self.json(v)
         }
         router.delete("v1/jobs/:id") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
-                return Self.error(.notFound, "not_found", "no such job")  // another agent's job is not even named
-            }
-            let done = await jobs.cancel(id)
-            return Self.json(["id": id, "cancelled": done, "state": done ? "cancelled" : job.state])
+            guard let job = await ownJob(who, context) else { return noSuchJob }
+            let done = await jobs.cancel(job.id)
+            return Self.json(["id": job.id, "cancelled": done, "state": done ? "cancelled" : job.state])
         }
         router.post("v1/jobs/:id/resume") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
-                return Self.error(.notFound, "not_found", "no such job")
-            }
+            guard let job = await ownJob(who, context) else { return noSuchJob }
             guard ["interrupted", "failed", "cancelled", "limit"].contains(job.state) else {
-                return Self.error(.conflict, "not_resumable", "job \(id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
+                return Self.error(.conflict, "not_resumable", "job \(job.id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
             }
-            do { return Self.json(Self.jobValue(try await jobs.resume(job)), status: .created) } catch {
-                return Self.error(.internalServerError, "store", "\(error)")
+            // A resume is a submission: the same per-agent budget (asking again for a job
+            // already resumed costs one too, so the answer cannot be polled at will).
+            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else { return rateLimited(who.agent) }
+            do {
+                let (resumed, created) = try await jobs.resume(job)
+                return Self.json(Self.jobValue(resumed), status: created ? .created : .ok)
+            } catch {
+                return failure(error)
             }
         }
         router.get("v1/jobs/:id/events") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard let id = context.parameters.get("id"), let job = try? store.job(id), who.admin || job.agent == who.agent else {
-                return Self.error(.notFound, "not_found", "no such job")
-            }
+            guard let job = await ownJob(who, context) else { return noSuchJob }
+            let id = job.id
             let stream = await jobs.events(id)
             return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                             body: ResponseBody { writer in
@@ -212,10 +249,11 @@ public struct JobServer: Sendable {
         }
         router.get("v1/runs/:id/report") { request, context -> Response in
             guard let who = identify(request) else { return unauthorized }
-            guard let id = context.parameters.get("id"), let owner = try? store.jobs(agent: who.admin ? nil : who.agent).first(where: { $0.runID == id }) else {
+            // The run is the caller's when the server's own record of one of the caller's jobs
+            // names it (exact id): the server gave the job's worker that id.
+            guard let id = context.parameters.get("id"), let owner = try? store.job(recording: id), who.admin || owner.agent == who.agent else {
                 return Self.error(.notFound, "not_found", "no run of yours with that id")
             }
-            _ = owner
             guard let html = try? ReportBuilder.html(store: store, run: id) else { return Self.error(.notFound, "not_found", "no report for run \(id)") }
             return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
         }
@@ -223,7 +261,11 @@ public struct JobServer: Sendable {
     }
 
     public func run() async throws {
-        let app = Application(router: router(), configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "gpuflow"),
+        let requestTimeout = TimeAmount.nanoseconds(Int64(settings.requestTimeout * 1e9))
+        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(requestTimeout: requestTimeout)],
+                                              idleTimeout: .nanoseconds(Int64(settings.idleTimeout * 1e9)))
+        let app = Application(router: router(), server: .http1(configuration: http),
+                              configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "gpuflow"),
                               logger: Logger(label: "gpuflow.server"))
         try await app.runService()
     }

@@ -49,9 +49,19 @@ public struct Tokens: Sendable {
 
 public enum ServerError: Error, CustomStringConvertible, Sendable {
     case badTokens(path: String, reason: String)
+    /// The kernel's random source failed (errno).
+    case noRandomness(errno: Int32)
+    /// Another `gpuflow serve` holds the store (its pid, when it wrote one).
+    case storeInUse(path: String, holder: String?)
+    /// The store's lock file could not be opened or locked.
+    case storeLock(path: String, errno: Int32)
     public var description: String {
         switch self {
         case .badTokens(let p, let r): return "tokens file \(p): \(r)"
+        case .noRandomness(let e): return "the system's random source failed: \(String(cString: strerror(e))) (errno \(e))"
+        case .storeInUse(let p, let h):
+            return "another gpuflow serve\(h.map { " (pid \($0))" } ?? "") is serving from store \(p): give this one its own --store"
+        case .storeLock(let p, let e): return "cannot lock \(p): \(String(cString: strerror(e))) (errno \(e))"
         }
     }
 }

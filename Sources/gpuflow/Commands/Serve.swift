@@ -6,7 +6,8 @@ import GPUFlowStore
 import Logging
 
 /// `gpuflow serve`: the job server for agents. Every job runs sandboxed in a worker process of
-/// its own; jobs, events and results go to the run store, so a restart loses nothing.
+/// its own; jobs, events and results go to the server's run store (its own, `server.sqlite`
+/// under the data directory, apart from `gpuflow run`'s), so a restart loses nothing.
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Serve the job API for agents (HTTP, loopback by default).")
 
@@ -14,9 +15,18 @@ struct Serve: ParsableCommand {
     @Option(help: "The port.") var port = 8080
     @Option(help: "The address to bind (127.0.0.1 unless you mean to expose it).") var host = "127.0.0.1"
     @Option(help: "A YAML file of per-agent token hashes (agents: {name: {token_sha256: …, admin: bool}}).") var tokens: String
-    @Option(help: "The run store.") var store: String?
+    @Option(help: "The server's run store (default: the profile's store.path, else server.sqlite under the data directory; one server per store).") var store: String?
     @Option(help: "Jobs running at once (default: the profile's max_concurrent_tasks).") var maxRunning: Int?
-    @Option(help: "Submissions an agent may make per minute.") var rateLimit = 600
+    @Option(help: "Submissions and resumes an agent may make per minute.") var rateLimit = 600
+    @Option(help: "Seconds a connection may go without sending a whole request head before it is closed.") var idleTimeout = 30.0
+    @Option(help: "Seconds a request's body may take to arrive, from its head.") var requestTimeout = 30.0
+    @Option(help: "Seconds a job may run past its sandbox wall_s before the server kills its worker.") var deadlineGrace = 5.0
+
+    func validate() throws {
+        guard idleTimeout > 0, requestTimeout > 0, deadlineGrace >= 0 else {
+            throw ValidationError("--idle-timeout and --request-timeout must be positive, --deadline-grace 0 or more")
+        }
+    }
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()
@@ -26,7 +36,7 @@ struct Serve: ParsableCommand {
         }
         let t: Tokens
         do { t = try Tokens.load(path: tokens) } catch { fail("\(error)", code: ExitStatus.badInput) }
-        let storePath = store ?? (resolved.store == "default" || resolved.store == "none" ? RunStore.defaultPath() : resolved.store)
+        let storePath = store ?? (resolved.store == "default" || resolved.store == "none" ? RunStore.defaultServerPath() : resolved.store)
         let st: RunStore
         do { st = try RunStore(path: storePath) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
@@ -39,9 +49,11 @@ struct Serve: ParsableCommand {
         do {
             manager = try JobManager(settings: .init(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
                                                      maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
-                                                     admissionURL: "http://127.0.0.1:\(port)/internal"), store: st, leases: leases,
+                                                     admissionURL: "http://127.0.0.1:\(port)/internal", profile: resolved, deadlineGrace: deadlineGrace),
+                                     store: st, leases: leases,
                                      slices: resolved.coordination.pattern == .time_sliced
-                                         ? SliceArbiter(sliceMS: resolved.coordination.timeSliceMS ?? 50) : nil)
+                                         ? SliceArbiter(sliceMS: resolved.coordination.timeSliceMS ?? 50) : nil,
+                                     logger: Logger(label: "gpuflow.server.jobs"))
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }
@@ -49,6 +61,8 @@ struct Serve: ParsableCommand {
         settings.host = host
         settings.port = port
         settings.submissionsPerMinute = max(1, rateLimit)
+        settings.idleTimeout = idleTimeout
+        settings.requestTimeout = requestTimeout
         let server = JobServer(settings: settings, tokens: t, jobs: manager, store: st)
         FileHandle.standardError.write(Data("gpuflow: serving jobs on http://\(host):\(port) (store \(storePath))\n".utf8))
         let done = DispatchSemaphore(value: 0)
