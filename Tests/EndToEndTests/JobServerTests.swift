@@ -13,9 +13,14 @@ import Testing
         var process: Process?
         let store: String
         let extra: [String]
+        let maxRunning: Int
+        /// The server's stderr, for a failing test to show.
+        var log: String { (try? String(contentsOf: dir.appendingPathComponent("serve.log"), encoding: .utf8)) ?? "" }
+        var pid: Int32 { process?.processIdentifier ?? 0 }
         init(profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n",
-             extra: [String] = []) throws {
+             extra: [String] = [], maxRunning: Int = 4) throws {
             self.extra = extra
+            self.maxRunning = maxRunning
             dir = try TestPaths.temporaryDirectory()
             port = Int.random(in: 20_000..<40_000)
             store = dir.appendingPathComponent("runs.sqlite").path
@@ -45,9 +50,11 @@ import Testing
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLIRunner.binary)
             p.arguments = ["serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
-                           "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", "4"] + extra
+                           "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", String(maxRunning)] + extra
             p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
+            let logPath = dir.appendingPathComponent("serve.log").path
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
             try p.run()
             process = p
             for _ in 0..<100 {
