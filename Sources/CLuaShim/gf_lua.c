@@ -26,6 +26,10 @@ const char *gf_trip_message(int trip) {
     }
 }
 
+static void gf_hook(lua_State *L, lua_Debug *ar);
+static lua_Hook gf_hook_fn(void) { return gf_hook; }
+static void *gf_set_running(gf_limits *lim, void *thread);
+
 static void *gf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
     gf_limits *lim = (gf_limits *)ud;
     size_t old = ptr ? osize : 0;
@@ -39,22 +43,51 @@ static void *gf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
      * the binding returns), and outside any protected call it would panic. */
     if (lim->memory_limit && lim->native_depth == 0 && lim->protected_depth > 0 && nsize > old &&
         lim->memory_used + __atomic_load_n(&lim->external_used, __ATOMIC_RELAXED) + (nsize - old) > lim->memory_limit) {
-        lim->tripped = GF_TRIP_MEMORY;
+        /* Lua answers a refusal with an emergency collection and one more try of the same
+         * size; only a second refusal of that size (no growth granted between) is a real error,
+         * and the limit then counts as hit even if a pcall catches it. */
+        if (lim->refused_size == nsize) {
+            if (!lim->tripped) lim->tripped = GF_TRIP_MEMORY;  /* the first limit hit is the reason */
+        }
+        lim->refused_size = nsize;
         return NULL;
     }
     void *p = realloc(ptr, nsize);
     if (p) {
+        if (nsize > old) lim->refused_size = 0;
         lim->memory_used = lim->memory_used - old + nsize;
         if (lim->memory_used > lim->memory_peak) lim->memory_peak = lim->memory_used;
     }
     return p;
 }
 
+/* The hook runs every GF_HOOK_EVERY instructions, unless instructions come slowly: a loop
+ * whose every turn calls a C function that takes milliseconds (s:upper() on 16 MB, load of a
+ * large chunk) would otherwise look at the clock only every few seconds. So the count adapts:
+ * a gap of more than GF_HOOK_SLOW_NS between two hooks divides it by ten (down to 1, a look per
+ * instruction), a gap under GF_HOOK_FAST_NS doubles it back. */
+#define GF_HOOK_SLOW_NS 2000000ull
+#define GF_HOOK_FAST_NS 200000ull
+
+static void gf_adapt_count(lua_State *L, gf_limits *lim, uint64_t now) {
+    int count = lua_gethookcount(L);
+    if (lim->last_hook_ns && count > 0) {
+        uint64_t gap = now - lim->last_hook_ns;
+        int next = count;
+        if (gap > GF_HOOK_SLOW_NS && count > 1) next = count / 10 > 0 ? count / 10 : 1;
+        else if (gap < GF_HOOK_FAST_NS && count < GF_HOOK_EVERY) next = count * 2 < GF_HOOK_EVERY ? count * 2 : GF_HOOK_EVERY;
+        if (next != count) lua_sethook(L, gf_hook_fn(), LUA_MASKCOUNT, next);
+    }
+    lim->last_hook_ns = now;
+}
+
 static void gf_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     gf_limits *lim = gf_limits_of(L);
     if (!lim) return;
-    lim->instructions += GF_HOOK_EVERY;
+    int count = lua_gethookcount(L);
+    lim->instructions += (uint64_t)(count > 0 ? count : 1);
+    if (!lim->tripped) gf_adapt_count(L, lim, gf_monotonic_ns());
     if (!lim->tripped) {
         if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
         else if (lim->instruction_limit && lim->instructions > lim->instruction_limit)
@@ -66,7 +99,7 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
             if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
         }
     }
-    if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->running && lua_isyieldable(L) &&
+    if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->host_thread && lua_isyieldable(L) &&
         gf_monotonic_ns() > lim->slice_deadline_ns) {
         /* The script's slice of the host thread is over: hand it to the other scripts. */
         lim->slice_deadline_ns = 0;
@@ -134,7 +167,7 @@ static int gf_trampoline(lua_State *L) {
         return lua_error(L);
     }
     if (lim->memory_limit && lim->native_depth == 0 && gf_budget_used(lim) > lim->memory_limit) {
-        lim->tripped = GF_TRIP_MEMORY;
+        if (!lim->tripped) lim->tripped = GF_TRIP_MEMORY;
         return luaL_error(L, "%s", gf_trip_message(GF_TRIP_MEMORY));
     }
     return n;
@@ -160,21 +193,87 @@ const char *gf_tostring(lua_State *L, int idx, size_t *len) { return lua_tolstri
 int gf_pcall(lua_State *L, int nargs, int nresults, int msgh) {
     gf_limits *lim = gf_limits_of(L);
     lim->protected_depth++;
+    void *outer = gf_set_running(lim, L);
     int status = lua_pcall(L, nargs, nresults, msgh);
+    gf_set_running(lim, outer);
     lim->protected_depth--;
     return status;
 }
 
+static void gf_lock_running(gf_limits *lim) {
+    while (__atomic_exchange_n(&lim->running_lock, 1, __ATOMIC_ACQUIRE)) { }
+}
+static void gf_unlock_running(gf_limits *lim) { __atomic_store_n(&lim->running_lock, 0, __ATOMIC_RELEASE); }
+
+/* Sets `running`, returning what it was; under the lock, so that gf_interrupt never touches a
+ * thread that has stopped running (and may be collected). */
+static void *gf_set_running(gf_limits *lim, void *thread) {
+    gf_lock_running(lim);
+    void *outer = lim->running;
+    lim->running = thread;
+    gf_unlock_running(lim);
+    return outer;
+}
+
+void gf_interrupt(gf_limits *lim) {
+    gf_lock_running(lim);
+    if (lim->running) lua_sethook((lua_State *)lim->running, gf_hook, LUA_MASKCOUNT, 1);
+    gf_unlock_running(lim);
+}
+
 int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
     gf_limits *lim = gf_limits_of(co);
-    void *outer = lim->running;
     lim->protected_depth++;
-    lim->running = co;
     lim->preempted = 0;
+    void *outer = gf_set_running(lim, co);
+    void *outer_host = lim->host_thread;
+    lim->host_thread = co;
     int status = lua_resume(co, from, nargs, nres);
-    lim->running = outer;
+    lim->host_thread = outer_host;
+    gf_set_running(lim, outer);
     lim->protected_depth--;
     return status;
+}
+
+/* coroutine.resume as in Lua 5.4.4's lcorolib.c (auxresume, luaB_coresume), with the resumed
+ * thread recorded as running while it runs. */
+static int gf_coresume(lua_State *L) {
+    lua_State *co = lua_tothread(L, 1);
+    luaL_argexpected(L, co, 1, "coroutine");
+    int narg = lua_gettop(L) - 1, nres = 0;
+    if (!lua_checkstack(co, narg)) {
+        lua_pushboolean(L, 0);
+        lua_pushliteral(L, "too many arguments to resume");
+        return 2;
+    }
+    lua_xmove(L, co, narg);
+    gf_limits *lim = gf_limits_of(L);
+    void *outer = gf_set_running(lim, co);
+    int status = lua_resume(co, L, narg, &nres);
+    gf_set_running(lim, outer);
+    if (status == LUA_OK || status == LUA_YIELD) {
+        if (!lua_checkstack(L, nres + 1)) {
+            lua_pop(co, nres);
+            lua_pushboolean(L, 0);
+            lua_pushliteral(L, "too many results to resume");
+            return 2;
+        }
+        lua_pushboolean(L, 1);
+        lua_xmove(co, L, nres);
+        return nres + 1;
+    }
+    lua_pushboolean(L, 0);
+    lua_xmove(co, L, 1);
+    return 2;
+}
+
+void gf_open_tracked_coroutines(lua_State *L) {
+    lua_getglobal(L, "coroutine");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, gf_coresume);
+        lua_setfield(L, -2, "resume");
+    }
+    lua_pop(L, 1);
 }
 
 uint64_t gf_deadline(gf_limits *lim) { return __atomic_load_n(&lim->deadline_ns, __ATOMIC_RELAXED); }

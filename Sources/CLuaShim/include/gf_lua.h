@@ -56,13 +56,18 @@ typedef struct gf_limits {
      * the allocator refuse, because only then is a memory error caught. Outside, a refusal would
      * raise with no protected call to land in (a panic), or longjmp through Swift. */
     int protected_depth;
+    /* The Lua thread running now (the innermost one, coroutine.resume included), or NULL. */
+    void *running;
     /* Time slicing between the scripts of one run, which share the host thread: while the host
-     * has resumed `running`, the hook yields it at `slice_deadline_ns` (0: never) if it can
+     * has resumed `host_thread`, the hook yields it at `slice_deadline_ns` (0: never) if it can
      * yield, and sets `preempted` so the host resumes it later instead of taking the yield for an
      * await. */
-    void *running;
+    void *host_thread;
     uint64_t slice_deadline_ns;
     int preempted;
+    uint64_t last_hook_ns;      /* when the hook last ran, for its adaptive count */
+    int running_lock;           /* a spin lock over `running` (see gf_interrupt) */
+    size_t refused_size;        /* the size the allocator last refused, until a growth is granted */
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */
@@ -85,6 +90,12 @@ int gf_fits(gf_limits *lim, size_t bytes);
 /* Heap plus host-side bytes. */
 size_t gf_budget_used(gf_limits *lim);
 
+/* From any thread: makes the hook run at the next instruction of the Lua thread running now
+ * (the watchdog's way to stop a loop whose every turn is a slow C call, where the hook's
+ * instruction count would otherwise take seconds to come round). */
+void gf_interrupt(gf_limits *lim);
+/* Replaces coroutine.resume by one that keeps `running` up to date (same semantics). */
+void gf_open_tracked_coroutines(lua_State *L);
 /* The wall-time deadline, read and moved from any thread. */
 uint64_t gf_deadline(gf_limits *lim);
 void gf_extend_deadline(gf_limits *lim, uint64_t ns);

@@ -48,7 +48,11 @@ public final class LuaHost: @unchecked Sendable {
             condition.lock()
             let job = watched[id]
             condition.unlock()
-            if let job { post(.deadline(job)) }
+            guard let job else { return }
+            // Lua that is running sees the limit at its next instruction; one that awaits is
+            // woken by the host.
+            gf_interrupt(job.lua.limits)
+            post(.deadline(job))
         }, onExpired: { message in expired(message) })
         watchdog.start()
         defer { watchdog.stop() }
@@ -308,6 +312,8 @@ public final class LuaHost: @unchecked Sendable {
                 finish(job, ref, role, value: value)
             }
         } else {
+            // Out of memory under a budget is the memory limit, whichever refusal it was.
+            if status == LUA_ERRMEM, job.lua.limits.pointee.memory_limit > 0 { gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue)) }
             let message = LuaStack.string(co, -1) ?? "(error object is a \(LuaStack.typeName(co, -1)) value)"
             // After an out-of-memory the traceback itself may not fit: it is made in a protected
             // call, and left out when it cannot be.

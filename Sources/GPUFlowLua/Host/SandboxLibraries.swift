@@ -7,8 +7,9 @@
 ///     only, and its search path, searchers and loaded table are not the script's;
 ///   - `gpu.native` (the bindings under the stdlib) is not reachable: the stage cache, say, is
 ///     used only through `workflow.stage`;
-///   - load accepts text only (mode "t"; a chunk starting with ESC is refused), and a chunk
-///     cannot name itself after a file (`@/etc/shadow`);
+///   - load accepts text only (mode "t"; a chunk starting with ESC is refused), at most 1 MiB
+///     of it (the parser runs in one C call), and a chunk cannot name itself after a file
+///     (`@/etc/shadow`);
 ///   - collectgarbage can count and collect, not stop the collector or change its tuning;
 ///   - string.rep is bounded (a memory bomb fails before it allocates); string.find, match,
 ///     gmatch and gsub count their steps as instructions (gf_patterns.c, for every state);
@@ -60,9 +61,25 @@ enum SandboxLibraries {
     modules._G = _G
 
     local raw_load = load
+    -- The parser runs in one C call: a chunk is at most LOAD_LIMIT bytes, so one load is short.
+    local load_limit = LOAD_LIMIT
     local function text_load(chunk, name, mode, env)
       if mode ~= nil and mode ~= "t" then error("sandbox: load accepts text chunks only (mode 't')", 2) end
       if type(chunk) == "string" and chunk:byte(1) == 27 then error("sandbox: binary chunks cannot be loaded", 2) end
+      if type(chunk) == "string" and #chunk > load_limit then
+        error(("sandbox: load of a %d-byte chunk is over the %d-byte limit"):format(#chunk, load_limit), 2)
+      end
+      if type(chunk) == "function" then
+        local reader, total = chunk, 0
+        chunk = function()
+          local piece = reader()
+          if type(piece) == "string" then
+            total = total + #piece
+            if total > load_limit then error(("sandbox: load of more than %d bytes"):format(load_limit), 0) end
+          end
+          return piece
+        end
+      end
       -- "@name" means "the file name": only the host names files.
       if type(name) == "string" and name:byte(1) == 64 then name = "=" .. name:sub(2) end
       if env == nil then return raw_load(chunk, name, "t") end
@@ -234,9 +251,13 @@ enum SandboxLibraries {
     raw_getmetatable("").__metatable = "locked"
     """
 
+    /// The largest chunk `load` takes in the sandbox (parsing it takes a few tens of ms).
+    static let loadLimit = 1 << 20
+
     static func restrict(_ job: LuaJob) throws {
         // A single string.rep may not take more than a quarter of the memory budget.
         let limit = max(1 << 20, (job.sandbox.memoryMB << 20) / 4)
-        try job.runTrusted(code.replacingOccurrences(of: "REP_LIMIT", with: String(limit)), name: "=sandbox")
+        try job.runTrusted(code.replacingOccurrences(of: "REP_LIMIT", with: String(limit))
+            .replacingOccurrences(of: "LOAD_LIMIT", with: String(loadLimit)), name: "=sandbox")
     }
 }

@@ -46,6 +46,8 @@ final class LuaState {
         gf_openlibs(L)
         // Pattern matching runs in one C call where no hook fires: these count their steps.
         gf_open_counted_patterns(L)
+        // coroutine.resume that tells the watchdog which Lua thread is running (gf_interrupt).
+        gf_open_tracked_coroutines(L)
         lua_getglobal(L, "package")
         let path = "\(stdlibPath)/?.lua;\(stdlibPath)/?/init.lua;\(scriptDirectory)/?.lua;\(scriptDirectory)/?/init.lua"
         lua_pushstring(L, path)
