@@ -1,3 +1,3 @@
 -- expect: 1 sandbox: load of more than 1048576 bytes
 local piece = ("x=1 "):rep(100000)
-load(function() return piece end)
+assert(load(function() return piece end))
