@@ -129,7 +129,8 @@ lua_State *gf_newstate(gf_limits *limits) {
      * hook is never installed, as if the script sat in one call that no hook reaches. It only
      * removes a protection; nothing a script can set. */
     const char *nohook = getenv("GPUFLOW_FAULT_NO_HOOK");
-    if (!(nohook && *nohook)) gf_sethook(L);
+    limits->no_hook = nohook && *nohook;
+    if (!limits->no_hook) gf_sethook(L);
     return L;
 }
 
@@ -217,7 +218,7 @@ static void *gf_set_running(gf_limits *lim, void *thread) {
 
 void gf_interrupt(gf_limits *lim) {
     gf_lock_running(lim);
-    if (lim->running) lua_sethook((lua_State *)lim->running, gf_hook, LUA_MASKCOUNT, 1);
+    if (lim->running && !lim->no_hook) lua_sethook((lua_State *)lim->running, gf_hook, LUA_MASKCOUNT, 1);
     gf_unlock_running(lim);
 }
 

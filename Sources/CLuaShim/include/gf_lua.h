@@ -68,6 +68,7 @@ typedef struct gf_limits {
     uint64_t last_hook_ns;      /* when the hook last ran, for its adaptive count */
     int running_lock;           /* a spin lock over `running` (see gf_interrupt) */
     size_t refused_size;        /* the size the allocator last refused, until a growth is granted */
+    int no_hook;                /* fault injection (GPUFLOW_FAULT_NO_HOOK): no hook, no interrupt */
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */

@@ -60,8 +60,12 @@ enum ObjectTypes {
                 }
             }),
             ("to_table", { L in
-                LuaBinding.call(L) { L, _ in
-                    LuaStack.push(L, floats: try ObjectTypes.tensor(L).values)
+                LuaBinding.call(L) { L, job in
+                    let values = try ObjectTypes.tensor(L).values
+                    // A binding's own Lua allocations are not refused as they happen (that would
+                    // longjmp through Swift): the table's size is checked against the budget first.
+                    try job.chargeElements(values.count, what: "tensor:to_table", bytesPerElement: 16)
+                    LuaStack.push(L, floats: values)
                     return 1
                 }
             }),
