@@ -26,6 +26,10 @@ public actor JobManager {
         /// Seconds a worker may run past that limit (start-up, recording the run) before the
         /// server kills it.
         public var deadlineGrace: Double
+        /// Epoch events kept per job (a long training of a tiny model sends thousands a
+        /// second); past that, each task's last epoch only. Every other event is bounded by the
+        /// sandbox (max_tasks, max_output_kb) or here (printed text).
+        public var maxEpochEvents = 10_000
         public init(binary: String, storePath: String, profilePath: String?, maxRunning: Int, admissionURL: String? = nil,
                     profile: Profile = Profile(), deadlineGrace: Double = 5) {
             self.binary = binary
@@ -60,6 +64,7 @@ public actor JobManager {
         /// The first `error: ` line the worker printed: the reason a failed job gives.
         var firstError: String?
         var textBytes = 0
+        var epochEvents = 0
     }
 
     /// Most bytes of a worker's printed text kept per line and per job (past that, one line says
@@ -264,9 +269,18 @@ public actor JobManager {
         switch item {
         case .event(let line):
             if let event = Self.workerEvent(line) {
-                if event["event"] as? String == "epoch", let e = event["epoch"] as? Int, let of = event["of"] as? Int {
+                if event["event"] as? String == "epoch", var r = running[id] {
+                    let e = event["epoch"] as? Int ?? 0, of = event["of"] as? Int ?? 0
                     progressOf[id] = String(format: "%@ epoch %d/%d, loss %.4f", (event["name"] as? String) ?? "task", e, of,
                                             (event["loss"] as? Double) ?? .nan)
+                    r.epochEvents += 1
+                    running[id] = r
+                    if r.epochEvents > settings.maxEpochEvents && e != of {
+                        if r.epochEvents == settings.maxEpochEvents + 1 {
+                            record(id, Self.encode(["event": "log", "text": "(epoch events past \(settings.maxEpochEvents): only each task's last one is kept)"]))
+                        }
+                        return
+                    }
                 }
                 record(id, line)
             } else {

@@ -425,6 +425,28 @@ import Testing
         #expect(try s.wait(after, token: "alice-token")["state"] as? String == "succeeded")
     }
 
+    /// What a job can make the server store is bounded: epoch events past --max-epoch-events
+    /// (10,000 by default, 100 here) keep only each task's last epoch; printed text past 16 KiB a
+    /// line is cut.
+    @Test func aJobsStoredEventsAreBounded() throws {
+        let s = try Server(profile: "learning: {history: none}\nsandbox: {instructions: 2000000000, memory_mb: 64, wall_s: 60}\n",
+                           extra: ["--max-epoch-events", "100"])
+        let train = """
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 8, features = 2, centers = 2, seed = 1}
+        gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 2, hidden = {2}, outputs = 2, seed = 1}, data = ds, epochs = 150, batch_size = 8}):await()
+        error(string.rep("x", 100000))
+        """
+        let id = try s.submit(train, token: "alice-token")
+        let job = try s.wait(id, token: "alice-token")
+        #expect(job["state"] as? String == "failed", "\(job)")
+        let events = try Self.events(s, id, token: "alice-token")
+        let epochs = events.filter { $0["event"] as? String == "epoch" }
+        #expect(epochs.count == 101 && epochs.last?["epoch"] as? Int == 150, "\(epochs.count) epoch events")
+        let longest = events.filter { $0["event"] as? String == "log" }.map { ($0["text"] as? String)?.utf8.count ?? 0 }.max() ?? 0
+        #expect(longest > 0 && longest <= (16 << 10) + 8, "a log line of \(longest) bytes")
+    }
+
     /// Every authenticated route answers 401 without a token; unknown routes and methods answer
     /// with the error shape (404, 405 with Allow); an empty script is refused.
     @Test func everyErrorHasTheOneShape() throws {

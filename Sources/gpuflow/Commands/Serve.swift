@@ -21,10 +21,11 @@ struct Serve: ParsableCommand {
     @Option(help: "Seconds a connection may go without sending a whole request head before it is closed.") var idleTimeout = 30.0
     @Option(help: "Seconds a request's body may take to arrive, from its head.") var requestTimeout = 30.0
     @Option(help: "Seconds a job may run past its sandbox wall_s before the server kills its worker.") var deadlineGrace = 5.0
+    @Option(help: "Epoch events a job's record keeps; past that, only each task's last epoch.") var maxEpochEvents = 10_000
 
     func validate() throws {
-        guard idleTimeout > 0, requestTimeout > 0, deadlineGrace >= 0 else {
-            throw ValidationError("--idle-timeout and --request-timeout must be positive, --deadline-grace 0 or more")
+        guard idleTimeout > 0, requestTimeout > 0, deadlineGrace >= 0, maxEpochEvents >= 0 else {
+            throw ValidationError("--idle-timeout and --request-timeout must be positive, --deadline-grace and --max-epoch-events 0 or more")
         }
     }
 
@@ -41,16 +42,17 @@ struct Serve: ParsableCommand {
         do { st = try RunStore(path: storePath) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let manager: JobManager
+        var jobSettings = JobManager.Settings(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
+                                              maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
+                                              admissionURL: "http://127.0.0.1:\(port)/internal", profile: resolved, deadlineGrace: deadlineGrace)
+        jobSettings.maxEpochEvents = maxEpochEvents
         // One orchestrator for every job: its GPU tasks are admitted here, under the profile's
         // pattern, pool and per-agent limits.
         var serverProfile = resolved
         serverProfile.learning.history = "none"
         let leases = LeaseBoard(orchestrator: GPUTaskOrchestrator(profile: serverProfile))
         do {
-            manager = try JobManager(settings: .init(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
-                                                     maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
-                                                     admissionURL: "http://127.0.0.1:\(port)/internal", profile: resolved, deadlineGrace: deadlineGrace),
-                                     store: st, leases: leases,
+            manager = try JobManager(settings: jobSettings, store: st, leases: leases,
                                      slices: resolved.coordination.pattern == .time_sliced
                                          ? SliceArbiter(sliceMS: resolved.coordination.timeSliceMS ?? 50) : nil,
                                      logger: Logger(label: "gpuflow.server.jobs"))
