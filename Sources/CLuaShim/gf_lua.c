@@ -81,6 +81,15 @@ static void gf_adapt_count(lua_State *L, gf_limits *lim, uint64_t now) {
     lim->last_hook_ns = now;
 }
 
+int gf_check_limits(gf_limits *lim) {
+    if (!lim->tripped) {
+        if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
+        else if (lim->instruction_limit && lim->instructions > lim->instruction_limit) lim->tripped = GF_TRIP_INSTRUCTIONS;
+        else if (lim->deadline_ns && gf_monotonic_ns() > gf_deadline(lim)) lim->tripped = GF_TRIP_WALL;
+    }
+    return lim->tripped;
+}
+
 static void gf_hook(lua_State *L, lua_Debug *ar) {
     (void)ar;
     gf_limits *lim = gf_limits_of(L);
@@ -88,16 +97,9 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
     int count = lua_gethookcount(L);
     lim->instructions += (uint64_t)(count > 0 ? count : 1);
     if (!lim->tripped) gf_adapt_count(L, lim, gf_monotonic_ns());
-    if (!lim->tripped) {
-        if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
-        else if (lim->instruction_limit && lim->instructions > lim->instruction_limit)
-            lim->tripped = GF_TRIP_INSTRUCTIONS;
-        else if (lim->deadline_ns && gf_monotonic_ns() > gf_deadline(lim))
-            lim->tripped = GF_TRIP_WALL;
-        else if (lim->depth_limit > 0) {
-            lua_Debug probe;
-            if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
-        }
+    if (!gf_check_limits(lim) && lim->depth_limit > 0) {
+        lua_Debug probe;
+        if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
     }
     if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->host_thread && lua_isyieldable(L) &&
         gf_monotonic_ns() > lim->slice_deadline_ns) {

@@ -714,12 +714,7 @@ static void gf_charge_steps (MatchState *ms, unsigned n) {
   ms->steps = 0;
   if (!lim) return;
   lim->instructions += n;
-  if (!lim->tripped) {
-    if (lim->cancelled) lim->tripped = GF_TRIP_CANCELLED;
-    else if (lim->instruction_limit && lim->instructions > lim->instruction_limit) lim->tripped = GF_TRIP_INSTRUCTIONS;
-    else if (lim->deadline_ns && gf_monotonic_ns() > gf_deadline(lim)) lim->tripped = GF_TRIP_WALL;
-  }
-  if (lim->tripped) {
+  if (gf_check_limits(lim)) {
     gf_trip(ms->L, lim->tripped);
     luaL_error(ms->L, "%s", gf_trip_message(lim->tripped));
   }

@@ -76,6 +76,9 @@ lua_State *gf_newstate(gf_limits *limits);
 gf_limits *gf_limits_of(lua_State *L);
 uint64_t gf_monotonic_ns(void);
 const char *gf_trip_message(int trip);
+/* Trips the first of cancellation, instructions and wall time that is past (shared by the hook
+ * and the counted pattern functions); returns the trip, 0 when none. */
+int gf_check_limits(gf_limits *lim);
 /* Trips a limit from the host (output, tasks): the hook raises it from now on. */
 void gf_trip(lua_State *L, int trip);
 /* Installs the count hook on a thread (coroutines inherit it from their creator). */
