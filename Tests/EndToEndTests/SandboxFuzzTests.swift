@@ -129,4 +129,70 @@ import Testing
             "sandbox fuzz: \(total) scripts in \((total + perProcess - 1) / perProcess) processes, "
                 + "\(String(format: "%.1f", Date().timeIntervalSince(started))) s, exit codes \(codes.sorted { $0.key < $1.key })")
     }
+
+    /// Every function of every gpu module (found by walking the modules, so a new binding is
+    /// covered without a change here) called with every hostile value, alone, twice, and inside
+    /// a table of options, and every method of every object type the same way, under a 16 MB
+    /// budget: sandboxed, and unsandboxed with a memory limit (where `__gc` metatables are allowed).
+    @Test(arguments: [true, false])
+    func everyBindingWithHostileValuesEndsByAnExitCode(sandboxed: Bool) throws {
+        let box = try CLISandbox()
+        try box.write(
+            "p.yaml",
+            """
+            learning: {history: none}
+            store: {path: none}
+            sandbox: {enabled: \(sandboxed), instructions: 400000000, memory_mb: 16, wall_s: 60, max_depth: 200, max_output_kb: 256, max_tasks: 100000}
+            """)
+        let gc = sandboxed ? "" : "setmetatable({}, {__gc = function() error('gc') end}),"
+        let script = try box.write(
+            "sweep.lua",
+            """
+            local gpu = require "gpu"
+            local modules = {gpu = gpu, nn = require "gpu.nn", data = require "gpu.data", metrics = require "gpu.metrics",
+                             workflow = require "workflow"}
+            local function hostile()
+              return {0, -1, 1e308, 0/0, math.huge, 1 << 62, "", "x", ("x"):rep(100000), true, {}, {1, 2, 3}, {{}},
+                print, coroutine.create(function() end),
+                setmetatable({}, {__index = function(_, k) error("index " .. tostring(k)) end}),
+                setmetatable({}, {__len = function() error("len") end}),
+                setmetatable({}, {__len = function() return 1 << 62 end}),
+                setmetatable({}, {__pairs = function() error("pairs") end}),
+                setmetatable({}, {__tostring = function() error("tostring") end}),
+                setmetatable({}, {__newindex = function() error("newindex") end}),
+                \(gc)
+                {shape = {1 << 30, 1 << 30}}, {samples = 1e12, features = 1e5, centers = 1e5}, {inputs = 1 << 30, outputs = 1 << 30},
+                {key = "k", task = function() end}, {1, n = 1e9}}
+            end
+            local calls, failures = 0, 0
+            local function try(f, ...)
+              calls = calls + 1
+              if not pcall(f, ...) then failures = failures + 1 end
+            end
+            local function sweep(f)
+              for _, v in ipairs(hostile()) do
+                try(f, v); try(f, v, v); try(f, {v}); try(f, {model = v, data = v, epochs = v, shape = v, name = v, after = v})
+              end
+              try(f); try(f, nil, 0)
+            end
+            for name, m in pairs(modules) do
+              for k, f in pairs(m) do
+                if type(f) == "function" and k ~= "await_all" then sweep(f) end
+              end
+            end
+            local objects = {gpu.tensor{1, 2, 3}, gpu.data.blobs{samples = 30, features = 2, seed = 1}, gpu.nn.mlp{inputs = 2, outputs = 2}}
+            for _, o in ipairs(objects) do
+              for _, method in ipairs{"save", "standardize", "split", "one_hot", "normalize", "size", "sum", "mean", "to_table"} do
+                local ok, f = pcall(function() return o[method] end)
+                if ok and type(f) == "function" then sweep(function(...) return f(o, ...) end) end
+              end
+              for _, v in ipairs(hostile()) do try(function() return o[v] end) end
+            end
+            print("calls", calls, "failures", failures)
+            """)
+        let out = try box.run(["run", script, "--profile", "p.yaml", "--backend", "simd"])
+        #expect(!out.signalled, "ended by signal \(out.status): \(out.stderr.suffix(3000))")
+        #expect([0, 1, 2, 3].contains(out.status), "exit \(out.status): \(out.stderr.suffix(2000))")
+        print("binding sweep (sandboxed: \(sandboxed)): exit \(out.status), \(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), \(out.firstErrorLine.prefix(200))")
+    }
 }
