@@ -91,6 +91,8 @@ public actor JobManager {
     private var finishedCounts: [String: Int] = [:]
     /// Jobs that resume a recorded run, with that run.
     private var resumeOf: [String: String] = [:]
+    /// Resuming jobs waiting for the run they resume to be seen ended, before they queue.
+    private var waitingToQueue: [String: RunStore.Job] = [:]
     /// The latest progress of running jobs ("epoch 3/10, loss 0.41"), for the dashboard.
     private var progressOf: [String: String] = [:]
 
@@ -127,7 +129,7 @@ public actor JobManager {
     /// written yet), else from the store.
     public func job(_ id: String) -> RunStore.Job? {
         if let r = running[id] { return r.job }
-        if let q = queue.first(where: { $0.id == id }) { return q }
+        if let q = queue.first(where: { $0.id == id }) ?? waitingToQueue[id] { return q }
         if let p = writer.pendingJob(id) { return p }
         return try? store.job(id)
     }
@@ -163,14 +165,17 @@ public actor JobManager {
         }
         if let run { resumeOf[job.id] = run }
         submissions += 1
-        // A worker orphaned by a server crash exits at once (its lifeline); should its run
-        // still be marked running, wait (up to ten seconds) until the store sees it gone.
+        // A worker orphaned by a server crash exits within a fraction of a second; should its
+        // run still be marked running, wait (up to ten seconds) until the store sees it gone.
+        // Meanwhile the new job counts as queued (it can be cancelled).
         if let run {
+            waitingToQueue[job.id] = job
             for _ in 0..<100 {
                 _ = try? store.markInterrupted()
                 guard (try? store.summary(run))?.status == "running" else { break }
                 try? await Task.sleep(nanoseconds: 100_000_000)
             }
+            guard waitingToQueue.removeValue(forKey: job.id) != nil else { return (self.job(job.id) ?? job, true) }
         }
         queue.append(job)
         pump()
@@ -377,8 +382,8 @@ public actor JobManager {
 
     /// Cancels a queued or running job; false when it had already ended.
     public func cancel(_ id: String) -> Bool {
-        if let i = queue.firstIndex(where: { $0.id == id }) {
-            let job = queue.remove(at: i)
+        let waiting = queue.firstIndex(where: { $0.id == id }).map { queue.remove(at: $0) } ?? waitingToQueue.removeValue(forKey: id)
+        if let job = waiting {
             resumeOf.removeValue(forKey: id)
             finish(job, state: "cancelled", reason: "cancelled before it started", exitCode: nil)
             return true
@@ -412,7 +417,7 @@ public actor JobManager {
     /// The job's events so far, then live ones until it ends.
     public func events(_ id: String) -> AsyncStream<String> {
         let past = pastEvents(id)
-        let live = running[id] != nil || queue.contains { $0.id == id }
+        let live = running[id] != nil || waitingToQueue[id] != nil || queue.contains { $0.id == id }
         let key = UUID()
         return AsyncStream { c in
             for l in past { c.yield(l) }
@@ -434,7 +439,7 @@ public actor JobManager {
     }
 
     public func stats() -> Stats {
-        Stats(queued: queue.count, running: running.count, submissions: submissions, finished: finishedCounts, unwritten: writer.waiting)
+        Stats(queued: queue.count + waitingToQueue.count, running: running.count, submissions: submissions, finished: finishedCounts, unwritten: writer.waiting)
     }
 
     /// Kills every worker (server shutdown) and writes what is still waiting for the store;

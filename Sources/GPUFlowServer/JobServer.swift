@@ -138,6 +138,9 @@ public struct JobServer: Sendable {
             guard agent == who.agent || who.admin else {
                 return Self.error(.forbidden, "forbidden", "agent \(who.agent) cannot submit as \(agent)")
             }
+            guard !agent.isEmpty, !agent.utf8.contains(0) else {
+                return Self.error(.badRequest, "bad_agent", "'agent' must name an agent (not empty, no NUL characters)")
+            }
             do {
                 let job = try await jobs.submit(agent: agent, script: script, arguments: args)
                 return Self.json(Self.jobValue(job), status: .created)
