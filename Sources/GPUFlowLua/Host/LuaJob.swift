@@ -111,6 +111,16 @@ final class LuaJob: @unchecked Sendable {
         return real
     }
 
+    /// A file a binding is about to load: allowed as `allowedPath` says, and its size times
+    /// `factor` (the file's bytes held while it is read, plus what they become) checked
+    /// against the budget before it is read.
+    func readablePath(_ path: String, what: String, factor: Int) throws -> String {
+        let allowed = try allowedPath(path, write: false, what: what)
+        let size = ((try? FileManager.default.attributesOfItem(atPath: allowed))?[.size] as? Int) ?? 0
+        try chargeElements(size, what: "\(what) of \(URL(fileURLWithPath: path).lastPathComponent)", bytesPerElement: factor)
+        return allowed
+    }
+
     /// Host memory a binding is about to allocate, checked before it allocates: refused past what
     /// is left of the script's one budget (Lua heap, plus every host object it holds, which
     /// `LuaObjects.push` charges), so no sum of allocations can pass the limit either.

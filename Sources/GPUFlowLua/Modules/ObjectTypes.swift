@@ -21,14 +21,16 @@ enum ObjectTypes {
             }),
         ])
         LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
-            ("standardize", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.standardize(L) } }),
-            ("split", { L in LuaBinding.call(L) { L, _ in try ObjectTypes.split(L) } }),
+            ("standardize", { L in LuaBinding.call(L) { L, job in try ObjectTypes.standardize(L, job) } }),
+            ("split", { L in LuaBinding.call(L) { L, job in try ObjectTypes.split(L, job) } }),
             ("one_hot", { L in
-                LuaBinding.call(L) { L, _ in
+                LuaBinding.call(L) { L, job in
                     let d = try ObjectTypes.dataset(L, "dataset.one_hot")
                     guard let k = d.classCount, k > 0 else {
                         throw LuaArgumentError("dataset:one_hot: the labels of \(d.source) are not class indices")
                     }
+                    let (cells, overflow) = d.rows.multipliedReportingOverflow(by: k)
+                    try job.chargeElements(overflow ? Int.max / 4 + 1 : cells, what: "dataset:one_hot")
                     var values = [Float](repeating: 0, count: d.rows * k)
                     for (r, l) in d.labels.enumerated() { values[r * k + Int(l)] = 1 }
                     LuaObjects.push(L, HostTensor(values: values, shape: [d.rows, k]))
@@ -36,8 +38,9 @@ enum ObjectTypes {
                 }
             }),
             ("normalize", { L in
-                LuaBinding.call(L) { L, _ in
+                LuaBinding.call(L) { L, job in
                     let d = try ObjectTypes.dataset(L, "dataset.normalize")
+                    try job.chargeElements(d.features.count + d.labels.count, what: "dataset:normalize")
                     let a = try LuaArgs(L, 2, function: "dataset:normalize", optional: true)
                     let using: Dataset? = try a.object("using", kind: "dataset")
                     try a.finish()
@@ -82,7 +85,7 @@ enum ObjectTypes {
         ("nn_load", { L in
             LuaBinding.call(L) { L, job in
                 guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))") }
-                LuaObjects.push(L, try ModelFile.load(path: try job.allowedPath(path, write: false, what: "nn.load")))
+                LuaObjects.push(L, try ModelFile.load(path: try job.readablePath(path, what: "nn.load", factor: 2)))
                 return 1
             }
         }),
@@ -96,8 +99,8 @@ enum ObjectTypes {
                 let a = try LuaArgs(L, 2, function: "data.npy", optional: true)
                 let labelsPath = try a.string("labels")
                 try a.finish()
-                let x = try BinaryLoaders.npy(path: try job.allowedPath(path, write: false, what: "data.npy"))
-                let y = try labelsPath.map { try BinaryLoaders.npy(path: try job.allowedPath($0, write: false, what: "data.npy")) }
+                let x = try BinaryLoaders.npy(path: try job.readablePath(path, what: "data.npy", factor: 5))
+                let y = try labelsPath.map { try BinaryLoaders.npy(path: try job.readablePath($0, what: "data.npy", factor: 5)) }
                 LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: path).lastPathComponent))
                 return 1
             }
@@ -108,8 +111,8 @@ enum ObjectTypes {
                 guard let images = try a.string("images") else { throw LuaArgumentError("data.idx: images is required (an IDX file)") }
                 guard let labels = try a.string("labels") else { throw LuaArgumentError("data.idx: labels is required (an IDX file)") }
                 try a.finish()
-                let x = try BinaryLoaders.idx(path: try job.allowedPath(images, write: false, what: "data.idx"))
-                let y = try BinaryLoaders.idx(path: try job.allowedPath(labels, write: false, what: "data.idx"))
+                let x = try BinaryLoaders.idx(path: try job.readablePath(images, what: "data.idx", factor: 5))
+                let y = try BinaryLoaders.idx(path: try job.readablePath(labels, what: "data.idx", factor: 5))
                 LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
                 return 1
             }
@@ -123,7 +126,7 @@ enum ObjectTypes {
         let a = try LuaArgs(L, 1, function: "nn.mlp")
         guard let inputs = try a.int("inputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("nn.mlp: inputs is required") }
         guard let outputs = try a.int("outputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("nn.mlp: outputs is required") }
-        let hidden = try a.intList("hidden", min: 1) ?? []
+        let hidden = try a.intList("hidden", min: 1, max: 1 << 20) ?? []
         let activation: Activation
         if let name = try a.string("activation") {
             guard let act = Activation(rawValue: name), act != .identity else {
@@ -133,7 +136,7 @@ enum ObjectTypes {
         } else {
             activation = .relu
         }
-        let seed = try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed()
+        let seed = try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed()
         try a.finish()
         let params = zip([inputs] + hidden, hidden + [outputs]).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
         guard params <= 50_000_000 else { throw LuaArgumentError("nn.mlp: \(params) parameters is more than the 50M this version allows") }
@@ -197,7 +200,7 @@ enum ObjectTypes {
         }
         gf_pop(L, 1)
         try a.finish()
-        LuaObjects.push(L, try CSVLoader.load(path: try job.allowedPath(path, write: false, what: "data.csv"), label: label))
+        LuaObjects.push(L, try CSVLoader.load(path: try job.readablePath(path, what: "data.csv", factor: 3), label: label))
         return 1
     }
 
@@ -211,7 +214,7 @@ enum ObjectTypes {
                                      features: features,
                                      centers: centers,
                                      spread: Float(try a.double("spread", default: 1, min: 0)),
-                                     seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
+                                     seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
         try a.finish()
         LuaObjects.push(L, d)
         return 1
@@ -224,7 +227,7 @@ enum ObjectTypes {
         let d = try Generators.spirals(samples: samples,
                                        classes: try a.int("classes", default: 2, min: 2, max: 1000),
                                        noise: Float(try a.double("noise", default: 0.1, min: 0)),
-                                       seed: try a.int("seed", min: 0).map(UInt64.init) ?? job.nextSeed())
+                                       seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
         try a.finish()
         LuaObjects.push(L, d)
         return 1
@@ -275,8 +278,9 @@ enum ObjectTypes {
         return d
     }
 
-    private static func standardize(_ L: OpaquePointer) throws -> Int32 {
+    private static func standardize(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let d = try dataset(L, "dataset.standardize")
+        try job.chargeElements(d.features.count + d.labels.count, what: "dataset:standardize")
         let a = try LuaArgs(L, 2, function: "dataset:standardize", optional: true)
         let using: Dataset? = try a.object("using", kind: "dataset")
         try a.finish()
@@ -288,8 +292,9 @@ enum ObjectTypes {
     }
 
     /// ds:split{train = 0.8, validation = 0.1, seed = 1} → {train = ..., validation = ..., test = ...}
-    private static func split(_ L: OpaquePointer) throws -> Int32 {
+    private static func split(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let d = try dataset(L, "dataset.split")
+        try job.chargeElements(d.features.count + d.labels.count, what: "dataset:split")
         guard case .table(let pairs) = try LuaStack.read(L, 2, what: "dataset:split") else {
             throw LuaArgumentError("dataset:split: expected {train = fraction, ..., seed = n}")
         }

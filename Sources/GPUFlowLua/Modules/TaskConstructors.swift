@@ -90,7 +90,7 @@ enum TaskConstructors {
             memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
             computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
             validationSplit: try a.double("validation_split", default: 0, min: 0, max: 0.9),
-            seed: try a.int("seed", min: 0).map(UInt64.init),
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init),
             gradientClipNorm: try a.double("gradient_clip", min: 0, exclusiveMin: true),
             earlyStopping: try a.table("early_stopping") { e in
                 EarlyStopping(patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
@@ -134,7 +134,7 @@ enum TaskConstructors {
         let task = TrainingTask(algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
                                 durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
                                 memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
-                                computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0).map(UInt64.init))
+                                computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         let options = try SubmitOptions.read(a)
         try a.finish()
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, environment: env), options: options)
@@ -160,7 +160,7 @@ enum TaskConstructors {
         case "cartpole": return .cartpole(maxSteps: try e?.int("max_steps", default: 200, min: 1, max: 100_000) ?? 200)
         case "gridworld": return .gridworld(size: try e?.int("size", default: 5, min: 2, max: 64) ?? 5)
         case "bandit": return .bandit(arms: try e?.int("arms", default: 10, min: 2, max: 10_000) ?? 10,
-                                      seed: UInt64(try e?.int("seed", default: 0, min: 0) ?? 0))
+                                      seed: UInt64(try e?.int("seed", default: 0, min: 0, max: .max) ?? 0))
         default:
             throw LuaArgumentError("\(a.function): unknown environment '\(name)' (expected \(EnvironmentSpec.names))")
         }
@@ -234,7 +234,7 @@ enum TaskConstructors {
         } ?? OptimizationConstraints()
         var task = OptimizationTask(target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
                                     budget: try a.int("budget", default: 8, min: 1, max: 256),
-                                    seed: try a.int("seed", min: 0).map(UInt64.init))
+                                    seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         task.trainingEpochs = try a.int("training_epochs", default: 5, min: 1, max: 10_000)
         task.warmStart = try a.bool("warm_start") ?? true
         // search = {batch_size = {16, 64}, backend = {"cpu", "vulkan"}, learning_rate = {1e-3, 1e-2}, hidden = {16, 64}}

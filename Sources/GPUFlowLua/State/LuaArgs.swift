@@ -66,7 +66,11 @@ final class LuaArgs {
         return lua_type(L, -1) > LUA_TNIL
     }
 
-    func int(_ key: String, min: Int = .min, max: Int = .max) throws -> Int? {
+    /// The largest integer an option takes unless it says otherwise: sizes and counts past 2^40
+    /// only ever overflow what is computed from them (a hidden layer of 2^62 units trapped).
+    static let defaultMax = 1 << 40
+
+    func int(_ key: String, min: Int = .min, max: Int = LuaArgs.defaultMax) throws -> Int? {
         try with(key) {
             let expectation = min == 1 ? "a positive integer" : min == 0 ? "a non-negative integer" : "an integer"
             guard lua_type(L, -1) == LUA_TNUMBER else { throw fail(key, expectation) }
@@ -79,7 +83,7 @@ final class LuaArgs {
         }
     }
 
-    func int(_ key: String, default value: Int, min: Int = .min, max: Int = .max) throws -> Int {
+    func int(_ key: String, default value: Int, min: Int = .min, max: Int = LuaArgs.defaultMax) throws -> Int {
         try int(key, min: min, max: max) ?? value
     }
 
@@ -136,7 +140,7 @@ final class LuaArgs {
         }
     }
 
-    func intList(_ key: String, min: Int = .min) throws -> [Int]? {
+    func intList(_ key: String, min: Int = .min, max: Int = LuaArgs.defaultMax) throws -> [Int]? {
         try with(key) {
             guard case .array(let items) = try LuaStack.read(L, -1, what: "\(function): \(key)") else {
                 throw fail(key, "a list of integers")
@@ -145,6 +149,7 @@ final class LuaArgs {
                 guard case .integer(let i) = item, i >= min else {
                     throw fail(key, min == 1 ? "a list of positive integers" : "a list of integers")
                 }
+                guard i <= max else { throw fail(key, "a list of integers of at most \(max)") }
                 return i
             }
         }

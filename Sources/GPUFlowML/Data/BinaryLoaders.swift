@@ -3,6 +3,23 @@ import Foundation
 /// NumPy `.npy` (format 1–3, little-endian float32/float64/int8–int64/uint8, C or Fortran order)
 /// and IDX (the MNIST format, big-endian). Every problem names the file and the byte offset.
 public enum BinaryLoaders {
+
+    /// The number of elements a shape holds, checked against the bytes the file really has: a
+    /// header may claim any shape (2^62 rows), so the product is computed without overflow and
+    /// must match the data before anything is allocated for it.
+    static func elementCount(_ shape: [Int], width: Int, available: Int, path: String, offset: Int, what: String) throws -> Int {
+        var count = 1
+        for d in shape {
+            let (n, overflow) = count.multipliedReportingOverflow(by: d)
+            guard !overflow else { throw DataError(file: path, "\(what) at offset \(offset) holds more elements than any file can") }
+            count = n
+        }
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow, bytes == available else {
+            throw DataError(file: path, "data at offset \(offset) holds \(available) bytes; \(what) needs \(overflow ? "more than Int.max" : String(bytes))")
+        }
+        return count
+    }
     /// An n-dimensional array of numbers, row-major.
     public struct Array: Sendable {
         public let shape: [Int]
@@ -55,7 +72,6 @@ public enum BinaryLoaders {
             }
             return n
         }
-        let count = shape.reduce(1, *)
         let start = headerStart + headerLength
         guard let first = descr.first, first == "<" || first == "|" else {
             throw DataError(file: path, "dtype '\(descr)' is not little-endian; save the array with '<' byte order")
@@ -69,9 +85,7 @@ public enum BinaryLoaders {
         case "i1", "u1", "b1": width = 1
         default: throw DataError(file: path, "dtype '\(descr)' is not supported (float32/64, int8–64, uint8–64)")
         }
-        guard b.count - start == count * width else {
-            throw DataError(file: path, "data at offset \(start) holds \(b.count - start) bytes; shape \(shape) of \(descr) needs \(count * width)")
-        }
+        let count = try Self.elementCount(shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape) of \(descr)")
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let o = start + i * width
@@ -117,10 +131,8 @@ public enum BinaryLoaders {
             let o = 4 + 4 * d
             return Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
         }
-        let count = shape.reduce(1, *), start = 4 + 4 * dims
-        guard b.count - start == count * width else {
-            throw DataError(file: path, "data at offset \(start) holds \(b.count - start) bytes; shape \(shape) needs \(count * width)")
-        }
+        let start = 4 + 4 * dims
+        let count = try Self.elementCount(shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape)")
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let o = start + i * width

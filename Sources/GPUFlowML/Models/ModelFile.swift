@@ -86,8 +86,11 @@ public enum ModelFile {
             if i > 0, header.layers[i - 1].outputs != l.inputs {
                 throw DataError(file: path, "layer \(i + 1) takes \(l.inputs) inputs but layer \(i) gives \(header.layers[i - 1].outputs)")
             }
-            let count = l.inputs * l.outputs + l.outputs
-            guard offset + 4 * count <= bytes.count else {
+            // The header may claim any size: products without overflow, bounded by the file.
+            let (weights, o1) = l.inputs.multipliedReportingOverflow(by: l.outputs)
+            let (count, o2) = weights.addingReportingOverflow(l.outputs)
+            let (needed, o3) = count.multipliedReportingOverflow(by: 4)
+            guard !o1, !o2, !o3, l.inputs <= 1 << 24, l.outputs <= 1 << 24, offset + needed <= bytes.count else {
                 throw DataError(file: path, "weights of layer \(i + 1) run past the end of the file (offset \(offset))")
             }
             let values = FloatBytes.decode(bytes, offset: offset, count: count)

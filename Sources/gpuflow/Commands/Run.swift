@@ -81,13 +81,7 @@ struct Run: ParsableCommand {
 
     func run() throws {
         // A job server's worker dies with its server (no orphan keeps computing for nobody).
-        if let parent = ProcessInfo.processInfo.environment["GPUFLOW_EXIT_WITH_PARENT"].flatMap(Int32.init) {
-            let watcher = Thread {
-                while getppid() == parent { Thread.sleep(forTimeInterval: 0.2) }
-                _exit(137)  // at once: no exit handlers for an orphan
-            }
-            watcher.start()
-        }
+        ServerLifeline.watch()
         LoggingSystem.bootstrap { label in
             var h = StreamLogHandler.standardError(label: label)
             h.logLevel = verbose ? .debug : .warning
