@@ -98,8 +98,10 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
     lim->instructions += (uint64_t)(count > 0 ? count : 1);
     if (!lim->tripped) gf_adapt_count(L, lim, gf_monotonic_ns());
     if (!gf_check_limits(lim) && lim->depth_limit > 0) {
+        /* The depth of the coroutines that resumed this one counts too (outer_depth). */
+        int level = lim->depth_limit - lim->outer_depth;
         lua_Debug probe;
-        if (lua_getstack(L, lim->depth_limit, &probe)) lim->tripped = GF_TRIP_DEPTH;
+        if (lua_getstack(L, level > 0 ? level : 0, &probe)) lim->tripped = GF_TRIP_DEPTH;
     }
     if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->host_thread && lua_isyieldable(L) &&
         gf_monotonic_ns() > lim->slice_deadline_ns) {
@@ -226,6 +228,10 @@ void gf_interrupt(gf_limits *lim) {
 
 int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
     gf_limits *lim = gf_limits_of(co);
+    /* Whatever a resume leaves behind (an error that jumped out of a binding would leave
+     * native_depth raised, and the allocator would never refuse again), the next one starts
+     * from the host's own counts. */
+    int native = lim->native_depth, outer_depth = lim->outer_depth;
     lim->protected_depth++;
     lim->preempted = 0;
     void *outer = gf_set_running(lim, co);
@@ -235,7 +241,21 @@ int gf_resume(lua_State *co, lua_State *from, int nargs, int *nres) {
     lim->host_thread = outer_host;
     gf_set_running(lim, outer);
     lim->protected_depth--;
+    lim->native_depth = native;
+    lim->outer_depth = outer_depth;
     return status;
+}
+
+/* The number of call levels on L's stack (exponential, then binary search with lua_getstack). */
+static int gf_stack_depth(lua_State *L) {
+    lua_Debug ar;
+    int lo = 0, hi = 1;
+    while (lua_getstack(L, hi, &ar)) { lo = hi; hi *= 2; if (hi > (1 << 20)) break; }
+    while (hi - lo > 1) {
+        int mid = lo + (hi - lo) / 2;
+        if (lua_getstack(L, mid, &ar)) lo = mid; else hi = mid;
+    }
+    return lo + 1;
 }
 
 /* coroutine.resume as in Lua 5.4.4's lcorolib.c (auxresume, luaB_coresume), with the resumed
@@ -251,9 +271,12 @@ static int gf_coresume(lua_State *L) {
     }
     lua_xmove(L, co, narg);
     gf_limits *lim = gf_limits_of(L);
+    int depth = lim->depth_limit > 0 ? gf_stack_depth(L) : 0;
+    lim->outer_depth += depth;
     void *outer = gf_set_running(lim, co);
     int status = lua_resume(co, L, narg, &nres);
     gf_set_running(lim, outer);
+    lim->outer_depth -= depth;
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 1)) {
             lua_pop(co, nres);
@@ -352,8 +375,14 @@ void gf_release(gf_limits *lim, size_t bytes) {
         if (__atomic_compare_exchange_n(&lim->external_used, &cur, next, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) return;
     }
 }
+/* The parser runs protected inside lua_load, so the allocator may refuse there: a huge chunk
+ * fails with a memory error instead of growing past the budget. */
 int gf_loadbuffer(lua_State *L, const char *buf, size_t len, const char *name, const char *mode) {
-    return luaL_loadbufferx(L, buf, len, name, mode);
+    gf_limits *lim = gf_limits_of(L);
+    lim->protected_depth++;
+    int status = luaL_loadbufferx(L, buf, len, name, mode);
+    lim->protected_depth--;
+    return status;
 }
 void gf_insert(lua_State *L, int idx) { lua_insert(L, idx); }
 void gf_remove(lua_State *L, int idx) { lua_remove(L, idx); }

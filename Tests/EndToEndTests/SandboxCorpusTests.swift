@@ -198,4 +198,43 @@ import Testing
         let direct = try box.run(["run", try box.write("direct.lua", "require('gpu').native.stage_store('k', 'train', 666)"), "--sandbox"])
         #expect(direct.status == 1 && direct.firstErrorLine.contains("attempt to index a nil value (field 'native')"), "\(direct.stderr)")
     }
+
+    /// Two agents in one run: a sandboxed script cannot see, cancel or depend on (and so read the
+    /// result of) a task the other agent submitted.
+    @Test func aSandboxedAgentCannotReachAnotherAgentsTasks() throws {
+        let box = try CLISandbox()
+        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, wall_s: 20}\n")
+        let victim = try box.write(
+            "victim.lua",
+            """
+            local gpu = require "gpu"
+            local h = gpu.submit(function() return {secret = "alice-private-value-42"} end, {name = "alice-job"})
+            print("victim", h:await().secret)
+            """)
+        let attacker = try box.write(
+            "attacker.lua",
+            """
+            local gpu = require "gpu"
+            print("status", pcall(gpu.status, 1))
+            print("cancel", pcall(gpu.cancel, 1))
+            print("after", pcall(gpu.submit, function(r) return r end, {after = {1}}))
+            print("metrics", #gpu.metrics.snapshot().tasks)
+            """)
+        let out = try box.run(["run", victim, attacker, "--agent", "alice", "--agent", "mallory", "--profile", "p.yaml", "--backend", "simd"])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("victim\talice-private-value-42"), "\(out.stdout)")
+        for verb in ["status", "cancel", "after"] {
+            #expect(out.stdout.contains("\(verb)\tfalse") && out.stdout.contains("no task #1 was submitted by this script"), "\(out.stdout)")
+        }
+        #expect(out.stdout.contains("metrics\t0"), "\(out.stdout)")
+    }
+
+    /// A sandboxed script is bounded like a module (it is read whole and parsed in one C call).
+    @Test func anOversizedSandboxedScriptIsRefused() throws {
+        let box = try CLISandbox()
+        let script = try box.write("huge.lua", String(repeating: ";", count: 5 << 20) + "\nprint(1)\n")
+        let out = try box.run(["run", script, "--sandbox", "--store", "none"])
+        #expect(!out.signalled && out.status == 2, "exit \(out.status): \(out.stderr)")
+        #expect(out.firstErrorLine.contains("bytes a sandboxed script may have"), "\(out.stderr)")
+    }
 }

@@ -69,6 +69,7 @@ typedef struct gf_limits {
     int running_lock;           /* a spin lock over `running` (see gf_interrupt) */
     size_t refused_size;        /* the size the allocator last refused, until a growth is granted */
     int no_hook;                /* fault injection (GPUFLOW_FAULT_NO_HOOK): no hook, no interrupt */
+    int outer_depth;            /* call levels of the coroutines that resumed the running one */
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */

@@ -16,8 +16,11 @@ public actor BoundedChannel {
 
     public nonisolated let name: String
     public nonisolated let capacity: Int
-    private var buffer: [TaskValue] = []
-    private var putters: [(value: TaskValue, since: Date, continuation: CheckedContinuation<Void, Error>)] = []
+    /// Called once an item has left the channel (taken, or dropped when a waiting put fails):
+    /// how a producer's memory budget gets back what the item held.
+    public typealias Release = @Sendable () -> Void
+    private var buffer: [(value: TaskValue, release: Release?)] = []
+    private var putters: [(value: TaskValue, release: Release?, since: Date, continuation: CheckedContinuation<Void, Error>)] = []
     private var getters: [(since: Date, continuation: CheckedContinuation<TaskValue?, Never>)] = []
     private var stats = Statistics()
 
@@ -26,34 +29,39 @@ public actor BoundedChannel {
         self.capacity = max(1, capacity)
     }
 
-    public func put(_ value: TaskValue) async throws {
-        if stats.closed { throw ChannelError.closed(name) }
+    public func put(_ value: TaskValue, release: Release? = nil) async throws {
+        if stats.closed {
+            release?()
+            throw ChannelError.closed(name)
+        }
         if let g = getters.first {  // someone waits: hand over directly
             getters.removeFirst()
             stats.puts += 1
             stats.gets += 1
             stats.consumerWaitS += Date().timeIntervalSince(g.since)
+            release?()
             g.continuation.resume(returning: value)
             return
         }
         if buffer.count < capacity {
-            buffer.append(value)
+            buffer.append((value, release))
             stats.puts += 1
             stats.peakOccupancy = max(stats.peakOccupancy, buffer.count)
             return
         }
         try await withCheckedThrowingContinuation { (c: CheckedContinuation<Void, Error>) in
-            putters.append((value, Date(), c))
+            putters.append((value, release, Date(), c))
         }
     }
 
     /// The next item, or nil once the channel is closed and drained.
     public func get() async -> TaskValue? {
         if !buffer.isEmpty {
-            let v = buffer.removeFirst()
+            let item = buffer.removeFirst()
             stats.gets += 1
+            item.release?()
             admitPutter()
-            return v
+            return item.value
         }
         if stats.closed { return nil }
         return await withCheckedContinuation { (c: CheckedContinuation<TaskValue?, Never>) in
@@ -65,7 +73,7 @@ public actor BoundedChannel {
     private func admitPutter() {
         guard let p = putters.first, buffer.count < capacity else { return }
         putters.removeFirst()
-        buffer.append(p.value)
+        buffer.append((p.value, p.release))
         stats.puts += 1
         stats.peakOccupancy = max(stats.peakOccupancy, buffer.count)
         stats.producerWaitS += Date().timeIntervalSince(p.since)
@@ -77,7 +85,10 @@ public actor BoundedChannel {
         stats.closed = true
         for g in getters { g.continuation.resume(returning: nil) }
         getters.removeAll()
-        for p in putters { p.continuation.resume(throwing: ChannelError.closed(name)) }
+        for p in putters {
+            p.release?()
+            p.continuation.resume(throwing: ChannelError.closed(name))
+        }
         putters.removeAll()
     }
 

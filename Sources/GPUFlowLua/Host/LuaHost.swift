@@ -63,10 +63,7 @@ public final class LuaHost: @unchecked Sendable {
             }
             do {
                 let job = try LuaJob(request: r, env: environment, host: self)
-                let ref = try job.loadMain()
-                environment.logger.debug("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
-                jobs.append((i, job))
-                live.append(job)
+                // Watched from here on: parsing the script is part of its time.
                 if job.sandbox.enabled {
                     condition.lock()
                     watched[ObjectIdentifier(job)] = job
@@ -74,6 +71,14 @@ public final class LuaHost: @unchecked Sendable {
                     let lua = job.lua
                     watchdog.watch(ObjectIdentifier(job), script: r.path, deadlineNS: { lua.deadlineNS })
                 }
+                let ref: Int32
+                do { ref = try job.loadMain() } catch {
+                    watchdog.ended(ObjectIdentifier(job))
+                    throw error
+                }
+                environment.logger.debug("script started", metadata: ["run.script": "\(r.path)", "run.agent": "\(r.agent ?? "-")"])
+                jobs.append((i, job))
+                live.append(job)
                 resume(job, ref) { co in
                     guard lua_checkstack(co, Int32(r.arguments.count) + 1) != 0 else { return 0 }
                     for a in r.arguments { LuaStack.push(co, a) }
@@ -199,6 +204,10 @@ public final class LuaHost: @unchecked Sendable {
     private func handle(_ e: Event) {
         switch e {
         case .taskEnded(let job, let id, let outcome):
+            // The result is kept for the script (it may await it later, or twice): charged.
+            if case .success(let value) = outcome, !job.lua.account.charge(MemoryAccount.bytes(of: value)) {
+                gf_trip(job.L, Int32(GF_TRIP_MEMORY.rawValue))
+            }
             job.outcomes[id] = outcome
             for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
         case .resume(let job, let ref, let id, let outcome):

@@ -243,6 +243,11 @@ final class LuaJob: @unchecked Sendable {
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
             throw LuaError.file("cannot open script \(path): no such file")
         }
+        // A sandboxed script is read whole and parsed in one C call: bounded like a module.
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        if sandbox.enabled, size > SandboxFunctions.maxModuleBytes {
+            throw LuaError.file("script \(path) is \(size) bytes, over the \(SandboxFunctions.maxModuleBytes) bytes a sandboxed script may have")
+        }
         try loadFile(path, chunkName: "@\(path)")
         scriptText = lastLoadedText
         return makeThread(role: .main)

@@ -40,7 +40,15 @@ enum SandboxLibraries {
       raw_setmetatable(proxy, {
         __index = t,
         __newindex = function(_, k) error(("sandbox: %s is read-only (cannot set '%s')"):format(name, tostring(k)), 2) end,
-        __pairs = function() return next, t, nil end,
+        -- An iterator over t that does not hand t itself out (next, t, nil would).
+        __pairs = function()
+          local k
+          return function()
+            local v
+            k, v = next(t, k)
+            return k, v
+          end
+        end,
         __len = function() return #t end,
         __metatable = "locked",
       })

@@ -70,9 +70,16 @@ enum CoordinationFunctions {
             LuaBinding.call(L) { L, job in
                 let c = try channel(L, job, "put")
                 let value = try LuaStack.read(L, 2, what: "channel '\(c.name)' put")
+                // The item is held by the channel until someone takes it: charged to the putter
+                // until then, so a channel cannot hold more than the putter's budget.
+                let bytes = MemoryAccount.bytes(of: value), account = job.lua.account
+                guard account.charge(bytes) else {
+                    gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+                    throw LuaArgumentError("channel '\(c.name)' put: the item's \(bytes) bytes are over what is left of the budget: memory limit exceeded")
+                }
                 job.producedChannels.insert(c.name)
                 lua_pushinteger(L, lua_Integer(job.host.external(job, name: "put to \(c.name)") {
-                    try await c.put(value)
+                    try await c.put(value, release: { account.release(bytes) })
                     return .bool(true)
                 }))
                 return 1

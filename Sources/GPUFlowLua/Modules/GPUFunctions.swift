@@ -12,7 +12,7 @@ enum GPUFunctions {
         ("status", { L in LuaBinding.call(L) { L, job in try status(L, job) } }),
         ("cancel", { L in
             LuaBinding.call(L) { L, job in
-                let id = try taskID(L, 1, "gpu.cancel")
+                let id = try ownTask(try taskID(L, 1, "gpu.cancel"), job, "gpu.cancel")
                 let orchestrator = job.env.orchestrator
                 lua_pushboolean(L, try job.host.blocking { await orchestrator.cancel(id) } ? 1 : 0)
                 return 1
@@ -69,12 +69,20 @@ enum GPUFunctions {
         return TaskID(v)
     }
 
+    /// In the sandbox a script may query, cancel, depend on or rate only the tasks it submitted:
+    /// the ids of the run's other agents' tasks are not its to use.
+    static func ownTask(_ id: TaskID, _ job: LuaJob, _ fn: String) throws -> TaskID {
+        guard job.sandbox.enabled, job.submitted[id] == nil else { return id }
+        throw LuaArgumentError("\(fn): no task #\(id) was submitted by this script")
+    }
+
     /// Builds the orchestrator's spec for a task descriptor or a Lua function at `idx`.
     /// Every way of submitting a task comes through here, so this is where tasks are counted
     /// against the sandbox's max_tasks (a graph of 5,000 nodes is 5,000 tasks).
     private static func spec(_ L: OpaquePointer, _ job: LuaJob, _ idx: Int32, options o: SubmitOptions,
                              dependencies: [TaskID], fn: String) throws -> (TaskSpec, Int32?) {
         try job.chargeTask()
+        for d in dependencies { _ = try ownTask(d, job, fn) }
         if job.sandbox.enabled, let other = o.agent, other != job.request.agent {
             throw LuaArgumentError("\(fn): sandbox: a task cannot be submitted as another agent ('\(other)')")
         }
@@ -108,14 +116,11 @@ enum GPUFunctions {
             throw LuaArgumentError("\(fn): sandbox: a task cannot be submitted as another agent ('\(other)')")
         }
         var type = d.type
-        // In the sandbox, files a task reads or writes stay in the job's folder.
-        if case .training(var t) = type {
-            if let p = t.checkpointPath { t.checkpointPath = try job.allowedPath(p, write: true, what: "checkpoint_path") }
-            if let p = t.resumeFrom { t.resumeFrom = try job.allowedPath(p, write: false, what: "resume_from") }
-            if case .transfer(var tl) = t.algorithm {
-                tl.baseModel = try job.allowedPath(tl.baseModel, write: false, what: "base_model")
-                t.algorithm = .transfer(tl)
-            }
+        // Files a task reads or writes were checked where the task was made (gpu.training).
+        // A transfer's base model was loaded there too; its name is resolved for the record.
+        if case .training(var t) = type, case .transfer(var tl) = t.algorithm, d.inputs.model == nil {
+            tl.baseModel = try job.allowedPath(tl.baseModel, write: false, what: "base_model")
+            t.algorithm = .transfer(tl)
             type = .training(t)
         }
         // A batch size fed back for this model replaces the built-in default (never a given one).
@@ -204,7 +209,7 @@ enum GPUFunctions {
     }
 
     private static func status(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        let id = try taskID(L, 1, "gpu.status")
+        let id = try ownTask(try taskID(L, 1, "gpu.status"), job, "gpu.status")
         let orchestrator = job.env.orchestrator
         guard let r = try job.host.blocking({ await orchestrator.status(id) }) else {
             throw LuaArgumentError("gpu.status: unknown task #\(id)")
@@ -240,7 +245,7 @@ enum GPUFunctions {
             lua_rawgeti(L, 1, lua_Integer(i))
             let fn = "gpu.optimize_scheduling[\(i)]"
             let a = try LuaArgs(L, -1, function: fn)
-            guard let id = try a.int("task_id", min: 1) else {
+            guard let id = try a.int("task_id", min: 1).map({ try ownTask(TaskID($0), job, fn) }) else {
                 throw LuaArgumentError("\(fn): task is required (a handle or an awaited result)")
             }
             guard let s = try a.double("satisfaction", min: 0, max: 1) else {
@@ -291,7 +296,19 @@ enum GPUFunctions {
     }
 
     private static func metricsSnapshot(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        LuaStack.push(L, try RunMetrics.collect(job.env, blocking: { body in try job.host.blocking(body) }))
+        var snapshot = try RunMetrics.collect(job.env, blocking: { body in try job.host.blocking(body) })
+        // A sandboxed script sees its own tasks only, not those of the run's other agents.
+        if job.sandbox.enabled, case .table(let pairs) = snapshot {
+            snapshot = .table(pairs.map { key, value in
+                guard ["tasks", "task_metrics"].contains(key), case .array(let items) = value else { return (key, value) }
+                return (key, .array(items.filter { item in
+                    guard case .table(let fields) = item, let id = fields.first(where: { $0.0 == "id" })?.1,
+                          case .integer(let n) = id else { return false }
+                    return job.submitted[TaskID(n)] != nil
+                }))
+            })
+        }
+        LuaStack.push(L, snapshot)
         return 1
     }
 }

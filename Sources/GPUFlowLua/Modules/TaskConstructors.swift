@@ -78,7 +78,9 @@ enum TaskConstructors {
         var model = given
         if case .transfer(let t) = algorithm {
             if given != nil { throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well") }
-            model = try box?.baseModel ?? ModelFile.load(path: t.baseModel)
+            // In the sandbox, only a file of the job's folder (checked before it is opened: its
+            // contents and its very existence are not the script's to learn elsewhere).
+            model = try box?.baseModel ?? ModelFile.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
         }
         guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp)") }
         var task = TrainingTask(
@@ -98,8 +100,10 @@ enum TaskConstructors {
             },
             schedule: try schedule(a))
         task.checkpointEvery = try a.int("checkpoint_every", min: 1)
-        task.checkpointPath = try a.string("checkpoint_path")
-        task.resumeFrom = try a.string("resume_from")
+        // Checked where every training task is made, so that no way of submitting it (nested
+        // in gpu.hybrid_compute, say) skips the check.
+        task.checkpointPath = try a.string("checkpoint_path").map { try job.allowedPath($0, write: true, what: "checkpoint_path") }
+        task.resumeFrom = try a.string("resume_from").map { try job.allowedPath($0, write: false, what: "resume_from") }
         if task.checkpointEvery != nil, task.checkpointPath == nil {
             throw LuaArgumentError("\(a.function): checkpoint_every needs checkpoint_path")
         }
@@ -259,7 +263,13 @@ enum TaskConstructors {
                     })
                 } else {
                     task.space[name] = .numbers(try items.map { i in
-                        guard let d = i.doubleValue, d > 0 else { throw LuaArgumentError("\(a.function): search.\(name) values must be positive numbers") }
+                        guard let d = i.doubleValue, d > 0, d.isFinite else {
+                            throw LuaArgumentError("\(a.function): search.\(name) values must be positive numbers")
+                        }
+                        // Sizes become integers: whole numbers in range, so none overflows later.
+                        if name != "learning_rate", d != d.rounded() || d > Double(1 << 20) {
+                            throw LuaArgumentError("\(a.function): search.\(name) values must be whole numbers from 1 to \(1 << 20), got \(d)")
+                        }
                         return d
                     })
                 }

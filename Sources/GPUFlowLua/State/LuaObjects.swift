@@ -34,8 +34,10 @@ enum LuaObjects {
             lua_getfield(L, -1, "__methods")
         }
         lua_setfield(L, -2, "__index")
-        lua_pushvalue(L, -1)
-        lua_setfield(L, -2, "__metatable")  // getmetatable() returns it but setmetatable() is refused
+        // getmetatable() answers with the type's name and setmetatable() is refused: the real
+        // metatable (its __index, __gc, __gpuflow) is never the script's to change.
+        LuaStack.push(L, name)
+        lua_setfield(L, -2, "__metatable")
         gf_pushswiftfunction(L, LuaObjects.tostring)
         lua_setfield(L, -2, "__tostring")
         for (n, f) in metamethods {
@@ -103,7 +105,8 @@ enum LuaObjects {
     static func kind(_ L: OpaquePointer, _ idx: Int32) -> String? {
         guard isOurs(L, idx) else { return nil }
         lua_getmetatable(L, idx)
-        lua_getfield(L, -1, "__name")
+        LuaStack.push(L, "__name")
+        lua_rawget(L, -2)
         let name = LuaStack.string(L, -1)
         gf_pop(L, 2)
         return name.map { $0.hasPrefix("gpu.") ? String($0.dropFirst(4)) : $0 }
@@ -111,7 +114,8 @@ enum LuaObjects {
 
     private static func isOurs(_ L: OpaquePointer, _ idx: Int32) -> Bool {
         guard lua_type(L, idx) == LUA_TUSERDATA, lua_getmetatable(L, idx) != 0 else { return false }
-        lua_getfield(L, -1, "__gpuflow")
+        LuaStack.push(L, "__gpuflow")
+        lua_rawget(L, -2)
         let ours = lua_toboolean(L, -1) != 0
         gf_pop(L, 2)
         return ours
@@ -144,9 +148,12 @@ enum LuaObjects {
 
     /// Looks `key` up in the `__methods` table of the userdata at 1 and pushes it (or nil).
     static func pushMethod(_ L: OpaquePointer, _ key: String) {
-        lua_getmetatable(L, 1)
-        lua_getfield(L, -1, "__methods")
-        lua_getfield(L, -1, key)
+        guard lua_getmetatable(L, 1) != 0 else { lua_pushnil(L); return }
+        LuaStack.push(L, "__methods")
+        lua_rawget(L, -2)
+        guard lua_type(L, -1) == LUA_TTABLE else { gf_pop(L, 2); lua_pushnil(L); return }
+        LuaStack.push(L, key)
+        lua_rawget(L, -2)
         gf_remove(L, -2)
         gf_remove(L, -2)
     }

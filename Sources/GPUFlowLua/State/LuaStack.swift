@@ -63,7 +63,14 @@ enum LuaStack {
     /// with string keys become tables; functions, threads and cyclic tables are refused.
     /// Each table's entries are checked against the state's memory budget before Swift
     /// allocates for them, so a huge table cannot make Swift allocate past the limit.
-    static func read(_ L: OpaquePointer, _ idx: Int32, what: String, depth: Int = 0) throws -> TaskValue {
+    static func read(_ L: OpaquePointer, _ idx: Int32, what: String) throws -> TaskValue {
+        var total = 0
+        return try read(L, idx, what: what, depth: 0, total: &total)
+    }
+
+    /// `total` counts the host bytes of the whole conversion so far (one 16 MB string in forty
+    /// places is 640 MB in Swift): checked against what is left of the budget as it grows.
+    private static func read(_ L: OpaquePointer, _ idx: Int32, what: String, depth: Int, total: inout Int) throws -> TaskValue {
         let idx = lua_absindex(L, idx)
         guard depth < 64 else { throw LuaArgumentError("\(what): nested deeper than 64 levels (a cycle?)") }
         switch lua_type(L, idx) {
@@ -72,9 +79,11 @@ enum LuaStack {
         case LUA_TNUMBER:
             if gf_isinteger(L, idx) != 0 { return .integer(Int(lua_tointegerx(L, idx, nil))) }
             return .number(lua_tonumberx(L, idx, nil))
-        case LUA_TSTRING: return .string(string(L, idx) ?? "")
+        case LUA_TSTRING:
+            try charge(L, Int(lua_rawlen(L, idx)) + 32, what: what, total: &total)
+            return .string(string(L, idx) ?? "")
         case LUA_TUSERDATA:
-            if let t: HostTensor = LuaObjects.object(L, idx) { return .floats(t.values) }
+            if let t: HostTensor = LuaObjects.object(L, idx) { return .floats(t.values) }  // shared, not copied
             if let o: any TaskObject = LuaObjects.taskObject(L, idx) { return .object(o) }
             throw LuaArgumentError("\(what): a \(typeName(L, idx)) cannot be passed here")
         case LUA_TTABLE:
@@ -87,11 +96,7 @@ enum LuaStack {
                 entries += 1
                 gf_pop(L, 1)
             }
-            let bytes = entries * (MemoryLayout<TaskValue>.stride + 16)
-            if let limits = gf_limits_of(L), limits.pointee.memory_limit > 0, gf_fits(limits, bytes) == 0 {
-                gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
-                throw LuaArgumentError("\(what): a table of \(entries) entries needs \(bytes) bytes in the host: memory limit exceeded")
-            }
+            try charge(L, entries * (MemoryLayout<TaskValue>.stride + 16), what: what, total: &total)
             let n = min(Int(lua_rawlen(L, idx)), entries)
             var count = 0
             var pairs: [(String, TaskValue)] = []
@@ -101,10 +106,10 @@ enum LuaStack {
             while lua_next(L, idx) != 0 {
                 count += 1
                 if gf_isinteger(L, -2) != 0, case let k = Int(lua_tointegerx(L, -2, nil)), k >= 1, k <= n {
-                    items[k - 1] = try read(L, -1, what: "\(what)[\(k)]", depth: depth + 1)
+                    items[k - 1] = try read(L, -1, what: "\(what)[\(k)]", depth: depth + 1, total: &total)
                 } else if lua_type(L, -2) == LUA_TSTRING, let key = string(L, -2) {
                     isSequence = false
-                    pairs.append((key, try read(L, -1, what: "\(what).\(key)", depth: depth + 1)))
+                    pairs.append((key, try read(L, -1, what: "\(what).\(key)", depth: depth + 1, total: &total)))
                 } else {
                     let keyType = typeName(L, -2)
                     gf_pop(L, 2)
@@ -118,6 +123,15 @@ enum LuaStack {
         default:
             throw LuaArgumentError("\(what): a \(typeName(L, idx)) cannot cross into a task")
         }
+    }
+}
+
+extension LuaStack {
+    fileprivate static func charge(_ L: OpaquePointer, _ bytes: Int, what: String, total: inout Int) throws {
+        total += bytes
+        guard let limits = gf_limits_of(L), limits.pointee.memory_limit > 0, gf_fits(limits, total) == 0 else { return }
+        gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+        throw LuaArgumentError("\(what): the value needs \(total) bytes in the host, over what is left of the budget: memory limit exceeded")
     }
 }
 

@@ -31,10 +31,15 @@ final class LuaState {
             throw LuaError.runtime("cannot create a Lua state (out of memory)")
         }
         L = state
+        account = MemoryAccount(self.limits)
         openLibraries(stdlibPath: stdlibPath, scriptDirectory: scriptDirectory)
     }
 
+    /// The budget, for host objects that outlive a binding call (channel items, task results).
+    let account: MemoryAccount
+
     deinit {
+        account.close()
         lua_close(L)
         limits.deallocate()
     }

@@ -1,0 +1,5 @@
+-- expect: 1 search.hidden values must be whole numbers
+local gpu = require "gpu"
+local d = gpu.data.blobs{samples = 100, features = 2, centers = 2}
+local m = gpu.nn.mlp{inputs = 2, hidden = {4}, outputs = 2}
+gpu.optimization{target = "throughput", model = m, data = d, search = {hidden = {1e300}}}
