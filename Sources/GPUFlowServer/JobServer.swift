@@ -131,6 +131,9 @@ public struct JobServer: Sendable {
             if args.contains(where: { $0.utf8.contains(0) }) {
                 return Self.error(.badRequest, "bad_arguments", "'arguments' cannot hold NUL characters")
             }
+            if let problem = ScriptArgumentLimits.problem(args) {
+                return Self.error(.badRequest, "bad_arguments", problem)
+            }
             if o["agent"] != nil && o["agent"] as? String == nil {
                 return Self.error(.badRequest, "bad_agent", "'agent' must be a string (an agent's name)")
             }

@@ -462,5 +462,12 @@ import Testing
         #expect(method.status == 405 && (method.json["error"] as? [String: Any])?["code"] as? String == "method_not_allowed", "\(method.text)")
         let empty = try s.request("POST", "/v1/jobs", token: "alice-token", body: Data("{\"script\": \"\"}".utf8))
         #expect(empty.status == 400 && (empty.json["error"] as? [String: Any])?["code"] as? String == "missing_script")
+        // Sixty arguments once crashed a worker (signal 11); past the limit the server says so at once.
+        let many = try JSONSerialization.data(withJSONObject: ["script": "print(select('#', ...))", "arguments": (1...300).map(String.init)])
+        let refused = try s.request("POST", "/v1/jobs", token: "alice-token", body: many)
+        #expect(refused.status == 400 && (refused.json["error"] as? [String: Any])?["code"] as? String == "bad_arguments", "\(refused.text)")
+        let sixty = try JSONSerialization.data(withJSONObject: ["script": "print(select('#', ...))", "arguments": (1...60).map(String.init)])
+        let accepted = try s.request("POST", "/v1/jobs", token: "alice-token", body: sixty)
+        #expect(accepted.status == 201, "\(accepted.text)")
     }
 }

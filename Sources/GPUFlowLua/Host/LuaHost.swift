@@ -57,7 +57,7 @@ public final class LuaHost: @unchecked Sendable {
         watchdog.start()
         defer { watchdog.stop() }
         for (i, r) in requests.enumerated() {
-            if let problem = ScriptRequest.argumentProblem(r.arguments) {
+            if let problem = ScriptArgumentLimits.problem(r.arguments) {
                 results[i] = JobResult(script: r.path, status: .inputError, message: problem, traceback: nil, warnings: [])
                 continue
             }

@@ -89,25 +89,6 @@ public struct RunEnvironment: Sendable {
 
 /// A script to run and the arguments it sees as `arg`.
 public struct ScriptRequest: Sendable {
-    /// At most this many arguments, each at most `maxArgumentBytes`, `maxTotalArgumentBytes`
-    /// in all: they are pushed onto the script's stack, so they are bounded like any input.
-    public static let maxArguments = 256
-    public static let maxArgumentBytes = 64 << 10
-    public static let maxTotalArgumentBytes = 1 << 20
-
-    /// Why these arguments cannot be passed to a script, or nil when they can.
-    public static func argumentProblem(_ arguments: [String]) -> String? {
-        if arguments.count > maxArguments {
-            return "\(arguments.count) script arguments is more than the \(maxArguments) a script may take"
-        }
-        if let (i, a) = arguments.enumerated().first(where: { $0.element.utf8.count > maxArgumentBytes }) {
-            return "script argument \(i + 1) is \(a.utf8.count) bytes, over the \(maxArgumentBytes)-byte limit"
-        }
-        let total = arguments.reduce(0) { $0 + $1.utf8.count }
-        if total > maxTotalArgumentBytes { return "the script arguments are \(total) bytes in all, over the \(maxTotalArgumentBytes)-byte limit" }
-        return nil
-    }
-
     public let path: String
     public let arguments: [String]
     public let agent: String?
