@@ -237,4 +237,84 @@ import Testing
         #expect(!out.signalled && out.status == 2, "exit \(out.status): \(out.stderr)")
         #expect(out.firstErrorLine.contains("bytes a sandboxed script may have"), "\(out.stderr)")
     }
+
+    /// A pipeline's link is its two ends' only: a third sandboxed agent that opens "alice->bob"
+    /// gets a channel of its own, and cannot steal, forge or close alice's items.
+    @Test func aSandboxedAgentCannotTapAnotherAgentsPipeline() throws {
+        let box = try CLISandbox()
+        try box.write(
+            "pipe.yaml",
+            """
+            learning: {history: none}
+            store: {path: none}
+            sandbox: {enabled: true, wall_s: 3}
+            coordination: {pattern: pipeline, stages: [alice, bob], buffer_sizes: [4]}
+            """)
+        let alice = try box.write(
+            "alice.lua", "local s = require('gpu').stage()\nfor i = 1, 3 do s.output:put({secret = 'alice-secret-' .. i}) end\n")
+        let bob = try box.write(
+            "bob.lua",
+            "local s = require('gpu').stage()\nwhile true do local v = s.input:get() if v == nil then break end print('bob got', v.secret) end\n")
+        let mallory = try box.write(
+            "mallory.lua",
+            """
+            local gpu = require "gpu"
+            local c = gpu.channel("alice->bob")
+            print("mallory opened", c.name)
+            print("coordinate", pcall(gpu.coordinate, {agents = {"alice", "mallory"}, pattern = gpu.pipeline{stages = {"alice", "mallory"}}}))
+            """)
+        let out = try box.run(["run", mallory, alice, bob, "--agent", "mallory", "--agent", "alice", "--agent", "bob", "--profile", "pipe.yaml",
+                               "--backend", "simd"])
+        #expect(!out.signalled, "\(out.stderr)")
+        #expect(out.stdout.contains("mallory opened\tmallory/alice->bob"), "\(out.stdout)")
+        #expect(out.stdout.contains("coordinate\tfalse") && out.stdout.contains("set by its profile"), "\(out.stdout)")
+        for i in 1...3 { #expect(out.stdout.contains("bob got\talice-secret-\(i)"), "\(out.stdout)\(out.stderr)") }
+    }
+
+    /// A sandboxed agent's scheduling feedback does not steer another agent's batch size.
+    @Test func aSandboxedAgentCannotSteerAnothersScheduling() throws {
+        let box = try CLISandbox()
+        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, wall_s: 20}\n")
+        let mallory = try box.write(
+            "mallory.lua",
+            """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 50, features = 4, centers = 2, seed = 1}
+            local h = gpu.submit(gpu.inference{model = gpu.nn.mlp{inputs = 4, hidden = {4}, outputs = 2, seed = 1}, data = ds})
+            h:await()
+            local r
+            for i = 1, 20 do r = gpu.optimize_scheduling{{task = h, satisfaction = 0, suggestions = {"batch_size=1", "avoid_backend=simd"}}} end
+            print("mallory", r.changes[#r.changes])
+            """)
+        let alice = try box.write(
+            "alice.lua",
+            """
+            local gpu = require "gpu"
+            for i = 1, 5 do gpu.submit(function() end):await() end
+            local ds = gpu.data.blobs{samples = 3000, features = 4, centers = 2, seed = 1}
+            local r = gpu.submit(gpu.inference{model = gpu.nn.mlp{inputs = 4, hidden = {4}, outputs = 2, seed = 1}, data = ds}):await()
+            print("alice", r.batch_size, r.batch_size_source)
+            """)
+        let out = try box.run(["run", mallory, alice, "--agent", "mallory", "--agent", "alice", "--profile", "p.yaml", "--backend", "simd"])
+        #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
+        #expect(out.stdout.contains("alice\t64\tdefault"), "\(out.stdout)")
+        #expect(out.stdout.contains("are not applied"), "\(out.stdout)")
+    }
+
+    /// Two scripts stuck in calls that cannot yield, beside a good one: each gets its own wall
+    /// limit of the host thread (none is charged for the time the others held it), every one
+    /// ends with its reason, and the good script finishes.
+    @Test func scriptsThatCannotYieldDoNotStarveTheRest() throws {
+        let box = try CLISandbox()
+        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, instructions: 4000000000, wall_s: 2}\n")
+        let slow = try box.write(
+            "slow.lua", "local s = string.rep('a', 4 << 20)\nstring.gsub('x', 'x', function() while true do local u = s:upper() end end)\n")
+        let good = try box.write(
+            "good.lua", "local gpu = require 'gpu'\nlocal n = 0\nfor i = 1, 20 do n = n + gpu.submit(function() return i end):await() end\nprint('good done', n)\n")
+        let out = try box.run(["run", slow, slow, good, "--agent", "m1", "--agent", "m2", "--agent", "alice", "--profile", "p.yaml",
+                               "--backend", "simd"])
+        #expect(!out.signalled && out.status == 3, "exit \(out.status): \(out.stderr)")
+        #expect(out.stdout.contains("good done\t210"), "\(out.stdout)\(out.stderr)")
+        #expect(!out.stderr.contains("the process was ended"), "\(out.stderr)")
+    }
 }

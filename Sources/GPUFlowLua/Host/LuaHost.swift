@@ -29,6 +29,8 @@ public final class LuaHost: @unchecked Sendable {
     private var events: [Event] = []
     /// Sandboxed jobs the watchdog watches, by identity (guarded by `condition`).
     private var watched: [ObjectIdentifier: LuaJob] = [:]
+    /// Watches the sandboxed jobs' deadlines while `run` runs.
+    private var watchdog: Watchdog?
     /// The run's jobs (host thread only): they share this thread, in slices.
     private var live: [LuaJob] = []
     /// How long one script may run Lua before the others get the host thread, when it can yield.
@@ -55,7 +57,11 @@ public final class LuaHost: @unchecked Sendable {
             post(.deadline(job))
         }, onExpired: { message in expired(message) })
         watchdog.start()
-        defer { watchdog.stop() }
+        self.watchdog = watchdog
+        defer {
+            watchdog.stop()
+            self.watchdog = nil
+        }
         for (i, r) in requests.enumerated() {
             if let problem = ScriptArgumentLimits.problem(r.arguments) {
                 results[i] = JobResult(script: r.path, status: .inputError, message: problem, traceback: nil, warnings: [])
@@ -204,6 +210,7 @@ public final class LuaHost: @unchecked Sendable {
     private func handle(_ e: Event) {
         switch e {
         case .taskEnded(let job, let id, let outcome):
+            job.charges.removeValue(forKey: id)?.release()
             // The result is kept for the script (it may await it later, or twice): charged.
             if case .success(let value) = outcome, !job.lua.account.charge(MemoryAccount.bytes(of: value)) {
                 gf_trip(job.L, Int32(GF_TRIP_MEMORY.rawValue))
@@ -218,6 +225,11 @@ public final class LuaHost: @unchecked Sendable {
             resume(job, ref) { _ in 0 }
         case .deadline(let job):
             guard !job.isDone else { return }
+            // Time other scripts held the thread was credited after the watchdog looked.
+            if job.lua.deadlineNS > gf_monotonic_ns() {
+                watchdog?.rearm(ObjectIdentifier(job))
+                return
+            }
             // Lua code stops at its next hook; a script awaiting a task is woken with the limit;
             // tasks it left running are cancelled.
             gf_trip(job.L, Int32(GF_TRIP_WALL.rawValue))
@@ -286,7 +298,10 @@ public final class LuaHost: @unchecked Sendable {
         let others = live.filter { $0 !== job && !$0.isDone }
         let started = gf_monotonic_ns()
         if !others.isEmpty { job.lua.limits.pointee.slice_deadline_ns = started + Self.sliceNS }
+        watchdog?.hold(ObjectIdentifier(job))
         let status = gf_resume(co, L, nargs, &nres)
+        watchdog?.hold(nil)
+        defer { if job.isDone { watchdog?.ended(ObjectIdentifier(job)) } }
         job.lua.limits.pointee.slice_deadline_ns = 0
         // The other scripts could not run Lua meanwhile: that time is not theirs to lose.
         let held = gf_monotonic_ns() - started

@@ -31,6 +31,10 @@ final class LuaJob: @unchecked Sendable {
     var stageDone = false
     /// Channels this script put into: closed when it ends, so the next stage sees the end.
     var producedChannels: Set<String> = []
+    /// The host memory charged for each submitted task's workload (sandbox), given back when it
+    /// ends; `lastCharge` carries the one just made from the spec to the id it gets.
+    var charges: [TaskID: TaskCharge] = [:]
+    var lastCharge: TaskCharge?
     /// Ids of waits that are not orchestrator tasks (channel operations) count down from -1.
     var nextExternalID: TaskID = -1
     private var inputErrors: [String] = []

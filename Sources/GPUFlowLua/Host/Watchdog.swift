@@ -27,6 +27,9 @@ final class Watchdog: @unchecked Sendable {
     private var stopped = false
     private let onDeadline: (ObjectIdentifier) -> Void
     private let onExpired: (String) -> Void
+    /// The script whose Lua holds the host thread now, if any: the others cannot run meanwhile,
+    /// and the host credits them that time when it ends, so none of them is judged until then.
+    private var holder: ObjectIdentifier?
 
     /// `onDeadline` is called (on the watchdog's thread) once per script at its deadline;
     /// `onExpired` when a script outlives its deadline by the grace period.
@@ -39,6 +42,22 @@ final class Watchdog: @unchecked Sendable {
         guard deadlineNS() > 0 else { return }
         condition.lock()
         entries[id] = Entry(script: script, deadlineNS: deadlineNS)
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The host thread now runs this script's Lua (nil: none).
+    func hold(_ id: ObjectIdentifier?) {
+        condition.lock()
+        holder = id
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// The deadline moved on after it was reported: watch for it again.
+    func rearm(_ id: ObjectIdentifier) {
+        condition.lock()
+        entries[id]?.notified = false
         condition.signal()
         condition.unlock()
     }
@@ -71,6 +90,10 @@ final class Watchdog: @unchecked Sendable {
             let now = gf_monotonic_ns()
             var next = UInt64.max
             for (id, e) in entries where !e.ended {
+                if let h = holder, h != id {
+                    next = min(next, now + 50_000_000)  // look again once the holder is done
+                    continue
+                }
                 let deadline = e.deadlineNS()
                 if !e.notified {
                     if now >= deadline {

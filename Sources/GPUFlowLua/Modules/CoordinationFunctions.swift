@@ -53,7 +53,12 @@ enum CoordinationFunctions {
         }),
         ("channel_open", { L in
             LuaBinding.call(L) { L, job in
-                guard let name = LuaStack.string(L, 1), !name.isEmpty else { throw LuaArgumentError("gpu.channel: name must be a non-empty string") }
+                guard var name = LuaStack.string(L, 1), !name.isEmpty else { throw LuaArgumentError("gpu.channel: name must be a non-empty string") }
+                // Names are kept for the run: bounded. In the sandbox a script's own channels
+                // are its agent's (AGENT/NAME); a pipeline's links come from gpu.stage.
+                guard name.utf8.count <= 256 else { throw LuaArgumentError("gpu.channel: name is \(name.utf8.count) bytes, at most 256") }
+                if job.sandbox.enabled, !isLinkOf(job, name) { name = "\(job.request.agent ?? "-")/\(name)" }
+                let scoped = name
                 var ok: Int32 = 0
                 let absent = lua_type(L, 2) <= LUA_TNIL
                 let capacity = absent ? 4 : Int(lua_tointegerx(L, 2, &ok))
@@ -61,7 +66,7 @@ enum CoordinationFunctions {
                     throw LuaArgumentError("gpu.channel: capacity must be an integer between 1 and 1000000")
                 }
                 let channels = job.env.channels
-                let c = try job.host.blocking { await channels.channel(name, capacity: capacity) }
+                let c = try job.host.blocking { await channels.channel(scoped, capacity: capacity) }
                 LuaStack.push(L, .table([("name", .string(c.name)), ("capacity", .integer(c.capacity))]))
                 return 1
             }
@@ -137,8 +142,24 @@ enum CoordinationFunctions {
 
     static func linkName(_ stages: [String], _ k: Int) -> String { "\(stages[k])->\(stages[k + 1])" }
 
+    /// Whether `name` is a pipeline link ("a->b") with this script's agent at one end.
+    static func isLinkOf(_ job: LuaJob, _ name: String) -> Bool {
+        let ends = name.components(separatedBy: "->")
+        return ends.count == 2 && ends.contains(job.request.agent ?? "-")
+    }
+
     private static func channel(_ L: OpaquePointer, _ job: LuaJob, _ op: String) throws -> BoundedChannel {
         guard let name = LuaStack.string(L, 1) else { throw LuaArgumentError("channel \(op): expected a channel") }
+        // In the sandbox: the agent's own channels, and a pipeline link only in its direction
+        // (the producer puts and closes, the consumer gets): no agent reads, forges or closes
+        // another's items.
+        if job.sandbox.enabled {
+            let agent = job.request.agent ?? "-", ends = name.components(separatedBy: "->")
+            let own = name.hasPrefix(agent + "/")
+            let producer = ends.count == 2 && ends[0] == agent, consumer = ends.count == 2 && ends[1] == agent
+            let allowed = own || (op == "get" ? consumer : op == "stats" ? producer || consumer : producer)
+            guard allowed else { throw LuaArgumentError("channel \(op): sandbox: channel '\(name)' is not this agent's to \(op)") }
+        }
         let channels = job.env.channels
         guard let c = try job.host.blocking({ await channels.existing(name) }) else { throw LuaArgumentError("\(ChannelError.unknown(name))") }
         return c

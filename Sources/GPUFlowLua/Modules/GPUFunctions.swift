@@ -83,6 +83,9 @@ enum GPUFunctions {
                              dependencies: [TaskID], fn: String) throws -> (TaskSpec, Int32?) {
         try job.chargeTask()
         for d in dependencies { _ = try ownTask(d, job, fn) }
+        if job.sandbox.enabled, let d: TaskDescriptor = LuaObjects.object(L, idx), case .resourceCoordination = d.type {
+            throw LuaArgumentError("\(fn): sandbox: the coordination of a run is set by its profile, not by a script")
+        }
         if job.sandbox.enabled, let other = o.agent, other != job.request.agent {
             throw LuaArgumentError("\(fn): sandbox: a task cannot be submitted as another agent ('\(other)')")
         }
@@ -137,6 +140,20 @@ enum GPUFunctions {
         var spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
                             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
                             agent: m.agent ?? job.request.agent, work: work)
+        if job.sandbox.enabled {
+            // The workload's own allocations, charged now and given back when the task ends.
+            let cost = TaskCost.bytes(type, d.inputs), account = job.lua.account
+            guard account.charge(cost) else {
+                gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
+                throw LuaArgumentError("\(fn): sandbox: the task would need about \(cost) bytes of host memory, over what is left of the budget: memory limit exceeded")
+            }
+            let charge = TaskCharge(account, cost), inner = spec.work
+            spec.work = { ctx in
+                defer { charge.release() }
+                return try await inner(ctx)
+            }
+            job.lastCharge = charge
+        }
         spec.workload = WorkloadShapes.shape(type, inputs: d.inputs)
         return (spec, nil)
     }
@@ -148,13 +165,17 @@ enum GPUFunctions {
         let o = try SubmitOptions.read(a)
         try a.finish()
         let (spec, ref) = try spec(L, job, 1, options: o, dependencies: after, fn: "gpu.submit")
+        let charge = job.lastCharge
+        job.lastCharge = nil
         do {
             let id = try job.host.enqueue(job, spec)
+            if let charge { job.charges[id] = charge }
             lua_pushinteger(L, lua_Integer(id))
             LuaStack.push(L, spec.name)
             return 2
         } catch {
             if let ref { luaL_unref(L, gf_registryindex(), ref) }
+            charge?.release()
             throw LuaArgumentError("gpu.submit: \(error)")
         }
     }
@@ -168,6 +189,8 @@ enum GPUFunctions {
         guard n > 0 else { throw LuaArgumentError("gpu.submit_graph: the graph is empty") }
         var nodes: [GPUTaskOrchestrator.GraphNode] = []
         var refs: [Int32] = []
+        var graphCharges: [String: TaskCharge] = [:]
+        defer { job.lastCharge = nil }
         do {
             for i in 1...n {
                 lua_rawgeti(L, 1, lua_Integer(i))
@@ -181,12 +204,15 @@ enum GPUFunctions {
                                            fn: "gpu.submit_graph[\(i)].task")
                 gf_pop(L, 1)
                 if let ref { refs.append(ref) }
+                if let c = job.lastCharge { graphCharges[key] = c }
+                job.lastCharge = nil
                 try a.finish()
                 gf_pop(L, 1)
                 nodes.append(.init(key: key, spec: spec, after: after))
             }
         } catch {
             for r in refs { luaL_unref(L, gf_registryindex(), r) }
+            for c in graphCharges.values { c.release() }
             throw error
         }
         let orchestrator = job.env.orchestrator
@@ -196,11 +222,13 @@ enum GPUFunctions {
             ids = try job.host.blocking { try await orchestrator.submitGraph(graph) }
         } catch {
             for r in refs { luaL_unref(L, gf_registryindex(), r) }
+            for c in graphCharges.values { c.release() }
             throw LuaArgumentError("gpu.submit_graph: \(error)")
         }
         lua_createtable(L, 0, Int32(ids.count))
         for node in nodes {
             guard let id = ids[node.key] else { continue }
+            if let c = graphCharges[node.key] { job.charges[id] = c }
             job.host.watch(job, id, name: node.spec.name)
             lua_pushinteger(L, lua_Integer(id))
             lua_setfield(L, -2, node.key)
@@ -252,6 +280,10 @@ enum GPUFunctions {
                 throw LuaArgumentError("\(fn): satisfaction is required (0..1)")
             }
             let sug = try a.stringList("suggestions") ?? []
+            // Kept by the learning engine: bounded like any input it holds on to.
+            guard sug.count <= 32, sug.allSatisfy({ $0.utf8.count <= 1024 }) else {
+                throw LuaArgumentError("\(fn): suggestions are at most 32 strings of at most 1024 bytes")
+            }
             let actual = try a.table("actual") { t in try t.double("duration_s", min: 0, exclusiveMin: true) } ?? nil
             let expected = try a.table("expected") { t in try t.double("duration_s", min: 0, exclusiveMin: true) } ?? nil
             if (actual == nil) != (expected == nil) {
@@ -263,7 +295,11 @@ enum GPUFunctions {
         }
         let orchestrator = job.env.orchestrator
         let learning = orchestrator.learning
-        let feedback = entries
+        // The learning engine is the run's (and, through its history, later runs'): a sandboxed
+        // script's suggestions and duration ratios would steer other agents' batch sizes and
+        // backends, so in the sandbox only its satisfaction is recorded.
+        let sandboxed = job.sandbox.enabled
+        let feedback = sandboxed ? entries.map { ($0.0, $0.1, [String](), Double?.none) } : entries
         let (boosts, kinds) = try job.host.blocking { () async throws -> ([(String, Int)], [String]) in
             var types: [String] = [], kinds: [String] = []
             for (id, s, sug, ratio) in feedback {
@@ -285,6 +321,9 @@ enum GPUFunctions {
             for (b, v) in learning.backendBias(kind: k).sorted(by: { $0.key < $1.key }) {
                 changes.append(.string(String(format: "%@: adaptive backend score of %@ %+.2f", k, b, v)))
             }
+        }
+        if sandboxed, entries.contains(where: { !$0.2.isEmpty || $0.3 != nil }) {
+            changes.append(.string("sandbox: suggestions and actual/expected durations are not applied (they would change other agents' scheduling)"))
         }
         LuaStack.push(L, .table(boosts.map { ($0.0, .integer($0.1)) } + [("changes", .array(changes))]))
         return 1

@@ -210,6 +210,7 @@ enum TaskConstructors {
     static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
         let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
+        guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
         var task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
                                  maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
                                  minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))

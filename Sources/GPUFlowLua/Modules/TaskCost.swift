@@ -1,0 +1,61 @@
+import Foundation
+import GPUFlowCore
+import GPUFlowML
+
+/// An upper estimate of the host memory a task's own workload allocates while it runs (working
+/// copies of the model, optimiser state, batches and activations, an evolutionary population,
+/// a stream's arrival schedule and batches): in the sandbox it is charged to the script's budget
+/// when the task is submitted and given back when it ends, so no task type can allocate far past
+/// the limit where the Lua allocator does not see it.
+enum TaskCost {
+    static func bytes(_ type: GPUTaskType, _ inputs: TaskInputs) -> Int {
+        let params = inputs.model?.parameterCount ?? 0
+        let width = max(1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [1]).max() ?? 1)
+        let rows = inputs.data?.rows ?? 0, cols = inputs.data?.cols ?? 0
+        func product(_ xs: Int...) -> Int {
+            xs.reduce(1) { a, b in
+                let (p, o) = a.multipliedReportingOverflow(by: max(0, b))
+                return o ? Int.max / 8 : p
+            }
+        }
+        func sum(_ xs: Int...) -> Int { xs.reduce(0) { a, b in a > Int.max / 4 || b > Int.max / 4 ? Int.max / 4 : a + b } }
+        switch type {
+        case .training(let t):
+            let batch = min(max(1, t.batchSize), max(1, rows))
+            var total = sum(product(4, params, 4), product(4, batch, width, 4), product(4, rows, cols + 1))
+            if case .evolutionary(let e) = t.algorithm {
+                total = sum(total, product(4, e.populationSize, params, 2), product(4, e.populationSize, max(1, rows), width))
+            }
+            return total
+        case .inference(let t):
+            let batch = max(1, t.batchSize)
+            let requests = t.stream?.requests ?? rows
+            return sum(product(4, params, 2), product(4, min(batch, max(1, requests)), max(cols, width), 4), product(48, requests))
+        case .optimization:
+            return sum(product(4, params, 8), product(4, rows, cols + 1, 2))
+        case .hybridCompute:
+            return inputs.inner.map { bytes($0, TaskInputs(model: inputs.model, data: inputs.data)) } ?? product(4, params, 4)
+        default:
+            return sum(product(4, params, 2), product(4, rows, cols + 1))
+        }
+    }
+}
+
+/// A charge given back exactly once: when the task's work ends, or when the task ends without
+/// its work ever running (cancelled while queued).
+final class TaskCharge: @unchecked Sendable {
+    private let lock = NSLock()
+    private var account: MemoryAccount?
+    private let bytes: Int
+    init(_ account: MemoryAccount, _ bytes: Int) {
+        self.account = account
+        self.bytes = bytes
+    }
+    func release() {
+        lock.lock()
+        let a = account
+        account = nil
+        lock.unlock()
+        a?.release(bytes)
+    }
+}
