@@ -77,6 +77,11 @@ public actor GPUTaskOrchestrator {
     /// Callbacks of enqueued tasks, called once when the task ends.
     private var endCallbacks: [TaskID: @Sendable (TaskID, TaskOutcome) -> Void] = [:]
     private var running = 0
+    /// Workloads whose code is still running, cancelled ones included (a cancelled task's
+    /// outcome is reported at once, its work stops at its next check): a process waits for
+    /// these before it exits, since a workload inside a library call (OpenBLAS) crashed when the
+    /// process tore the library down under it.
+    public nonisolated let workInFlight = WorkInFlight()
     private var memoryInUse = 0
     private var peakRunning = 0
     private var peakMemory = 0
@@ -722,7 +727,10 @@ public actor GPUTaskOrchestrator {
         let context = TaskContext(id: id, name: e.spec.name,
                                   dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? .null })
         let work = e.spec.work
+        let inFlight = workInFlight
+        inFlight.begin()
         e.workTask = Task.detached { [weak self] in
+            defer { inFlight.end() }
             let outcome: TaskOutcome
             do {
                 outcome = .success(try await work(context))

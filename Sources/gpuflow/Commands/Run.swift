@@ -149,6 +149,11 @@ struct Run: ParsableCommand {
         let executor = RunExecutor(progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
                                    resumedFrom: resumedFrom, runID: runID)
         let outcome = executor.execute(plan)
+        if outcome.workStillRunning {
+            FileHandle.standardError.write(Data("warning: a cancelled task was still running when the run ended; exiting without teardown\n".utf8))
+            fflush(nil)
+            _exit(outcome.exitCode)
+        }
         if let id = outcome.runID, isatty(STDERR_FILENO) != 0, !quiet, !json {
             FileHandle.standardError.write(Data("gpuflow: run \(id) recorded (gpuflow runs show \(id))\n".utf8))
         }

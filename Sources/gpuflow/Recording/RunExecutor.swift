@@ -36,6 +36,9 @@ struct RunExecutor {
         let store: RunStore?
         /// The first script's error, if one failed.
         var message: String? = nil
+        /// A cancelled workload was still inside its code when the run ended: the process must
+        /// end without tearing libraries down under it (`_exit`).
+        var workStillRunning = false
     }
 
     /// The store a run records into: `--store`, else the profile's `store.path`; "none": none.
@@ -122,6 +125,8 @@ struct RunExecutor {
                                      ("seed", .integer(Int(truncatingIfNeeded: plan.seed)))])
         let requests = zip(plan.scripts, plan.agents).map { ScriptRequest(path: $0, arguments: plan.arguments, agent: $1) }
         let results = LuaHost(environment: env).run(requests)
+        // Cancelled tasks' work stops at its next check: let it, before the process exits.
+        let workStopped = env.orchestrator.workInFlight.waitUntilIdle(seconds: 10)
         env.monitor.stop()
         let exitCode = results.first(where: { $0.exitCode != 0 })?.exitCode ?? 0
         if let m = metricsOut {
@@ -149,7 +154,9 @@ struct RunExecutor {
         for result in results {
             for w in result.warnings { FileHandle.standardError.write(Data("warning: \(w)\n".utf8)) }
         }
-        return Outcome(exitCode: exitCode, runID: runID, store: store, message: results.first(where: { $0.exitCode != 0 })?.message)
+        var outcome = Outcome(exitCode: exitCode, runID: runID, store: store, message: results.first(where: { $0.exitCode != 0 })?.message)
+        outcome.workStillRunning = !workStopped
+        return outcome
     }
 
     /// The run's tasks (states and times), memory samples, modules and end, into the store.
