@@ -45,6 +45,9 @@ public final class LuaHost: @unchecked Sendable {
         defer { environment.monitor.stop() }
         var results = [JobResult?](repeating: nil, count: requests.count)
         var jobs: [(Int, LuaJob)] = []
+        condition.lock()
+        closed = false
+        condition.unlock()
         let expired = environment.watchdogExpired
         let watchdog = Watchdog(onDeadline: { [self] id in
             condition.lock()
@@ -104,6 +107,7 @@ public final class LuaHost: @unchecked Sendable {
             handle(next())
             for (_, job) in jobs where job.isDone { watchdog.ended(ObjectIdentifier(job)) }
         }
+        closeQueue()
         for (i, job) in jobs {
             results[i] = finalResult(job)
             environment.logger.debug("script ended", metadata: [
@@ -129,11 +133,45 @@ public final class LuaHost: @unchecked Sendable {
         }
     }
 
-    func post(_ e: Event) {
+    /// Queues an event for the host thread; after the run has ended, nothing is queued: a task
+    /// that would start is cancelled at once, and false says the event was not taken.
+    @discardableResult
+    func post(_ e: Event) -> Bool {
         condition.lock()
+        guard !closed else {
+            condition.unlock()
+            if case .startTask(_, _, _, _, _, let c) = e { c.resume(throwing: CancellationError()) }
+            return false
+        }
         events.append(e)
         condition.signal()
         condition.unlock()
+        return true
+    }
+
+    /// Set when `run` returns: the scripts' states are no longer driven.
+    private var closed = false
+
+    /// Ends the run's event queue: every task still waiting to start on the host is cancelled
+    /// and every workload waiting for a call into Lua gets its answer, so no workload stays
+    /// blocked (and the process can wait for every workload to stop before it exits).
+    private func closeQueue() {
+        condition.lock()
+        closed = true
+        let pending = events
+        events.removeAll()
+        condition.unlock()
+        for e in pending {
+            switch e {
+            case .startTask(let job, let fn, _, _, _, let c):
+                luaL_unref(job.L, gf_registryindex(), fn)
+                c.resume(throwing: CancellationError())
+            case .onHost(let job, let body):
+                body(job.L)
+            default:
+                continue
+            }
+        }
     }
 
     private func next() -> Event {
@@ -161,10 +199,10 @@ public final class LuaHost: @unchecked Sendable {
     func callOnHost<T>(_ job: LuaJob, _ body: @escaping (OpaquePointer) throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        post(.onHost(job) { L in
+        guard post(.onHost(job) { L in
             box.result = Result { try body(L) }
             done.signal()
-        })
+        }) else { throw CancellationError() }
         done.wait()
         guard let r = box.result else { throw CancellationError() }
         return try r.get()
