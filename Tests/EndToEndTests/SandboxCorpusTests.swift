@@ -202,8 +202,7 @@ import Testing
     /// Two agents in one run: a sandboxed script cannot see, cancel or depend on (and so read the
     /// result of) a task the other agent submitted.
     @Test func aSandboxedAgentCannotReachAnotherAgentsTasks() throws {
-        let box = try CLISandbox()
-        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, wall_s: 20}\n")
+        let box = try Self.agentsBox()
         let victim = try box.write(
             "victim.lua",
             """
@@ -273,8 +272,7 @@ import Testing
 
     /// A sandboxed agent's scheduling feedback does not steer another agent's batch size.
     @Test func aSandboxedAgentCannotSteerAnothersScheduling() throws {
-        let box = try CLISandbox()
-        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, wall_s: 20}\n")
+        let box = try Self.agentsBox()
         let mallory = try box.write(
             "mallory.lua",
             """
@@ -316,5 +314,12 @@ import Testing
         #expect(!out.signalled && out.status == 3, "exit \(out.status): \(out.stderr)")
         #expect(out.stdout.contains("good done\t210"), "\(out.stdout)\(out.stderr)")
         #expect(!out.stderr.contains("the process was ended"), "\(out.stderr)")
+    }
+
+    /// A test folder with p.yaml: sandboxed, 20 s of wall time, nothing recorded.
+    static func agentsBox() throws -> CLISandbox {
+        let box = try CLISandbox()
+        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, wall_s: 20}\n")
+        return box
     }
 }

@@ -333,7 +333,7 @@ public final class LuaHost: @unchecked Sendable {
         gf_pop(L, 1)
         let nargs = push(co)
         var nres: Int32 = 0
-        let others = live.filter { $0 !== job && !$0.isDone }
+        let others = live.count > 1 ? live.filter { $0 !== job && !$0.isDone } : []
         let started = gf_monotonic_ns()
         if !others.isEmpty { job.lua.limits.pointee.slice_deadline_ns = started + Self.sliceNS }
         watchdog?.hold(ObjectIdentifier(job))

@@ -47,10 +47,10 @@ final class Watchdog: @unchecked Sendable {
     }
 
     /// The host thread now runs this script's Lua (nil: none).
+    /// Called twice per resume, so it wakes nobody: the watchdog reads it when it next looks.
     func hold(_ id: ObjectIdentifier?) {
         condition.lock()
         holder = id
-        condition.signal()
         condition.unlock()
     }
 

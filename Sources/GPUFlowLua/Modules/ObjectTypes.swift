@@ -367,7 +367,7 @@ enum ObjectTypes {
             guard n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: a list of \(n) elements is more than this version allows (2^28)") }
             try job.chargeElements(n, what: "gpu.tensor")
             var values: [Float] = []
-            values.reserveCapacity(min(n, 1 << 16))
+            values.reserveCapacity(min(n, 1 << 20))
             for i in 0..<n {
                 lua_rawgeti(L, 1, lua_Integer(i + 1))
                 guard lua_type(L, -1) == LUA_TNUMBER else {
