@@ -27,7 +27,6 @@ const char *gf_trip_message(int trip) {
 }
 
 static void gf_hook(lua_State *L, lua_Debug *ar);
-static lua_Hook gf_hook_fn(void) { return gf_hook; }
 static void *gf_set_running(gf_limits *lim, void *thread);
 
 static void *gf_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -76,7 +75,7 @@ static void gf_adapt_count(lua_State *L, gf_limits *lim, uint64_t now) {
         int next = count;
         if (gap > GF_HOOK_SLOW_NS && count > 1) next = count / 10 > 0 ? count / 10 : 1;
         else if (gap < GF_HOOK_FAST_NS && count < GF_HOOK_EVERY) next = count * 2 < GF_HOOK_EVERY ? count * 2 : GF_HOOK_EVERY;
-        if (next != count) lua_sethook(L, gf_hook_fn(), LUA_MASKCOUNT, next);
+        if (next != count) lua_sethook(L, gf_hook, LUA_MASKCOUNT, next);
     }
     lim->last_hook_ns = now;
 }
@@ -96,7 +95,8 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
     if (!lim) return;
     int count = lua_gethookcount(L);
     lim->instructions += (uint64_t)(count > 0 ? count : 1);
-    if (!lim->tripped) gf_adapt_count(L, lim, gf_monotonic_ns());
+    uint64_t now = gf_monotonic_ns();
+    if (!lim->tripped) gf_adapt_count(L, lim, now);
     if (!gf_check_limits(lim) && lim->depth_limit > 0) {
         /* The depth of the coroutines that resumed this one counts too (outer_depth). */
         int level = lim->depth_limit - lim->outer_depth;
@@ -104,7 +104,7 @@ static void gf_hook(lua_State *L, lua_Debug *ar) {
         if (lua_getstack(L, level > 0 ? level : 0, &probe)) lim->tripped = GF_TRIP_DEPTH;
     }
     if (!lim->tripped && lim->slice_deadline_ns && (void *)L == lim->host_thread && lua_isyieldable(L) &&
-        gf_monotonic_ns() > lim->slice_deadline_ns) {
+        now > lim->slice_deadline_ns) {
         /* The script's slice of the host thread is over: hand it to the other scripts. */
         lim->slice_deadline_ns = 0;
         lim->preempted = 1;

@@ -105,7 +105,6 @@ public final class LuaHost: @unchecked Sendable {
         }
         while jobs.contains(where: { !$0.1.isDone }) {
             handle(next())
-            for (_, job) in jobs where job.isDone { watchdog.ended(ObjectIdentifier(job)) }
         }
         closeQueue()
         for (i, job) in jobs {
@@ -255,6 +254,8 @@ public final class LuaHost: @unchecked Sendable {
             }
             job.outcomes[id] = outcome
             for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
+            // The last task of a script that has already ended: no resume will say it is done.
+            if job.isDone { watchdog?.ended(ObjectIdentifier(job)) }
         case .resume(let job, let ref, let id, let outcome):
             deliver(job, ref, id, outcome)
         case .onHost(let job, let body):
@@ -272,14 +273,8 @@ public final class LuaHost: @unchecked Sendable {
             // tasks it left running are cancelled.
             gf_trip(job.L, Int32(GF_TRIP_WALL.rawValue))
             let message = String(cString: gf_trip_message(Int32(GF_TRIP_WALL.rawValue)))
-            let pending = job.submitted.keys.filter { job.outcomes[$0] == nil && $0 > 0 }
-            let orchestrator = environment.orchestrator
-            Task.detached { for id in pending { await orchestrator.cancel(id) } }
-            if job.mainResult?.status == .success {
-                job.mainResult = JobResult(script: job.request.path, status: .limitExceeded,
-                                           message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(message) (its tasks were still running)",
-                                           traceback: nil, warnings: [])
-            }
+            cancelPendingTasks(job)
+            if job.mainResult?.status == .success { job.mainResult = limited(job, "\(message) (its tasks were still running)") }
             for (id, refs) in job.waiting {
                 job.waiting[id] = nil
                 for ref in refs {
@@ -427,18 +422,12 @@ public final class LuaHost: @unchecked Sendable {
                 }
                 job.mainResult = JobResult(script: job.request.path, status: status, message: message, traceback: traceback, warnings: [])
                 // The script is gone: nothing can await its tasks any more.
-                let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
-                let orchestrator = environment.orchestrator
-                Task.detached { for id in pending { await orchestrator.cancel(id) } }
+                cancelPendingTasks(job)
             } else if let trip = job.lua.trippedLimit, !job.stageDone {
                 // A limit once hit ends the job as limited, even when the script caught the
                 // error and ended normally.
-                job.mainResult = JobResult(script: job.request.path, status: .limitExceeded,
-                                           message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(trip)", traceback: nil,
-                                           warnings: [])
-                let pending = job.submitted.keys.filter { job.outcomes[$0] == nil }
-                let orchestrator = environment.orchestrator
-                Task.detached { for id in pending { await orchestrator.cancel(id) } }
+                job.mainResult = limited(job, trip)
+                cancelPendingTasks(job)
             } else {
                 job.mainResult = JobResult(script: job.request.path, status: .success, message: nil, traceback: nil, warnings: [])
             }
@@ -450,6 +439,20 @@ public final class LuaHost: @unchecked Sendable {
                 job.outcomes[id] = .failure(TaskFailure(taskID: id, taskName: name, reason: .cancelled))
             }
         }
+    }
+
+    /// Cancels the orchestrator tasks the job submitted that have not ended (channel waits,
+    /// with negative ids, are not the orchestrator's).
+    private func cancelPendingTasks(_ job: LuaJob) {
+        let pending = job.submitted.keys.filter { $0 > 0 && job.outcomes[$0] == nil }
+        let orchestrator = environment.orchestrator
+        Task.detached { for id in pending { await orchestrator.cancel(id) } }
+    }
+
+    /// How a job that hit a limit ends: exit 3, the script's name and the limit's reason.
+    private func limited(_ job: LuaJob, _ reason: String) -> JobResult {
+        JobResult(script: job.request.path, status: .limitExceeded,
+                  message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(reason)", traceback: nil, warnings: [])
     }
 
     private func finalResult(_ job: LuaJob) -> JobResult {

@@ -120,7 +120,7 @@ final class LuaJob: @unchecked Sendable {
     /// against the budget before it is read.
     func readablePath(_ path: String, what: String, factor: Int) throws -> String {
         let allowed = try allowedPath(path, write: false, what: what)
-        let size = ((try? FileManager.default.attributesOfItem(atPath: allowed))?[.size] as? Int) ?? 0
+        let size = SandboxFunctions.fileSize(allowed)
         try chargeElements(size, what: "\(what) of \(URL(fileURLWithPath: path).lastPathComponent)", bytesPerElement: factor)
         return allowed
     }
@@ -248,7 +248,7 @@ final class LuaJob: @unchecked Sendable {
             throw LuaError.file("cannot open script \(path): no such file")
         }
         // A sandboxed script is read whole and parsed in one C call: bounded like a module.
-        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+        let size = SandboxFunctions.fileSize(path)
         if sandbox.enabled, size > SandboxFunctions.maxModuleBytes {
             throw LuaError.file("script \(path) is \(size) bytes, over the \(SandboxFunctions.maxModuleBytes) bytes a sandboxed script may have")
         }

@@ -362,8 +362,9 @@ enum ObjectTypes {
         guard lua_type(L, 1) == LUA_TTABLE else { throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}") }
         let n = Int(lua_rawlen(L, 1))
         if n > 0 {
-            // The border (#t) of a sparse table can be 2^40 with a few dozen entries: charge it
-            // first and grow the array as elements are read, so a fake border costs nothing.
+            // The border (#t) of a sparse table can be 2^40 with a few dozen entries. So the
+            // border is capped and charged before anything is allocated, and the array grows as
+            // elements are read: a hole ends the read long before a fake border is allocated.
             guard n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: a list of \(n) elements is more than this version allows (2^28)") }
             try job.chargeElements(n, what: "gpu.tensor")
             var values: [Float] = []

@@ -31,6 +31,11 @@ enum SandboxFunctions {
         return 2
     }
 
+    /// The size of a file in bytes, 0 when it cannot be read.
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
     struct Found {
         let path: String
         let text: String
@@ -60,7 +65,7 @@ enum SandboxFunctions {
                 guard real.hasPrefix(base + "/") else { continue }  // a link out of the folder
                 var isDirectory: ObjCBool = false
                 guard FileManager.default.fileExists(atPath: real, isDirectory: &isDirectory), !isDirectory.boolValue else { continue }
-                let size = (try? FileManager.default.attributesOfItem(atPath: real)[.size] as? Int) ?? 0
+                let size = fileSize(real)
                 guard size <= maxModuleBytes else {
                     return .failure(Refusal(description: "module '\(name)': \(candidate) is over \(maxModuleBytes) bytes"))
                 }
