@@ -79,6 +79,6 @@ let package = Package(
         .testTarget(name: "GPUFlowLuaTests", dependencies: ["GPUFlowLua", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowStoreTests", dependencies: ["GPUFlowStore", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowClusterTests", dependencies: ["GPUFlowCluster", "GPUFlowStore", "GPUFlowCore", "GPUFlowTesting"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting", "GPUFlowStore"]),
     ]
 )

@@ -79,11 +79,11 @@ public final class RunStore: @unchecked Sendable {
         }
     }
 
-    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+    func write<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try db.write(body) } catch { throw Self.map(error, path: path) }
     }
 
-    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+    func read<T>(_ body: (Database) throws -> T) throws -> T {
         do { return try db.read(body) } catch { throw Self.map(error, path: path) }
     }
 
@@ -132,6 +132,17 @@ public final class RunStore: @unchecked Sendable {
             try db.execute(sql: """
                 ALTER TABLE jobs ADD COLUMN resumed_by TEXT;
                 CREATE INDEX jobs_run ON jobs (run_id);
+                """)
+        }
+        m.registerMigration("v5-checkpoints") { db in
+            // Training checkpoints get a table of their own (they were stage rows, one per
+            // epoch, never dropped); the newest of each task moves over.
+            try db.execute(sql: """
+                CREATE TABLE checkpoints (key TEXT NOT NULL, hash TEXT NOT NULL, created_at REAL NOT NULL);
+                CREATE INDEX checkpoints_key ON checkpoints (key, created_at);
+                INSERT INTO checkpoints (key, hash, created_at)
+                    SELECT substr(key, 12), result, created_at FROM stages WHERE key LIKE 'checkpoint:%';
+                DELETE FROM stages WHERE key LIKE 'checkpoint:%';
                 """)
         }
         return m

@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowStore
 import GPUFlowTesting
 import Testing
 
@@ -77,6 +78,69 @@ import Testing
         #expect(show.stdout.contains("resumes \(id)"))
         let model = show.stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
         #expect(model != nil && model == calmModel, "resumed model \(model ?? "-") vs uninterrupted \(calmModel ?? "-")")
+    }
+
+    /// A training at the top of a script (no stage), killed half-way, goes on from its last
+    /// checkpoint: the first epoch the resumed run reports follows the checkpoint's, the result
+    /// says where it resumed, and the model is the uninterrupted run's. (The task's key was
+    /// hashed from JSON whose key order changes between processes, so a resume never found its
+    /// checkpoint and trained from epoch 1 to the same model.)
+    @Test func aKilledTopLevelTrainingResumesAtItsLastCheckpoint() throws {
+        let s = try CLISandbox()
+        let script = try s.write("top.lua", """
+            local gpu = require "gpu"
+            local d = gpu.data.blobs{samples = 240, features = 8, centers = 3, seed = 5}:standardize()
+            local m = gpu.nn.mlp{inputs = 8, hidden = {24}, outputs = 3, seed = 1}
+            local r = gpu.submit(gpu.training{model = m, data = d, epochs = 200, batch_size = 16}):await()
+            print("resumed_from_epoch", r.metrics.resumed_from_epoch, "epochs", r.metrics.epochs)
+            """)
+        let calmStore = s.dir.appendingPathComponent("calm.sqlite").path
+        let calm = try s.run(["run", script, "--backend", "simd", "--seed", "3", "--store", calmStore])
+        #expect(calm.status == 0, "\(calm.stderr)")
+        let model = { (args: [String]) throws -> Substring? in
+            try s.run(["runs", "show", "last"] + args).stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
+        }
+        let calmModel = try model(["--store", calmStore])
+        let killed = try s.run(["run", script, "--backend", "simd", "--seed", "3"], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "100"])
+        #expect(killed.status != 0)
+        let id = try s.last()
+        let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
+        #expect(try store.checkpointUsage().count == 1, "a killed training leaves its newest checkpoint, only that one")
+        let resumed = try s.run(["run", "--resume", id, "--backend", "simd", "--json"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let epochs = resumed.stdout.split(separator: "\n").filter { $0.contains("\"event\":\"epoch\"") }
+        let first = epochs.first.flatMap { line in line.range(of: "\"epoch\":").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) } } ?? nil
+        let from = resumed.stdout.range(of: "resumed_from_epoch\\t").flatMap { r in Int(resumed.stdout[r.upperBound...].prefix { $0.isNumber }) }
+        #expect(from != nil && (1...99).contains(from ?? 0), "resumed from \(from.map(String.init) ?? "nil"): \(resumed.stdout.prefix(600))")
+        #expect(first == (from ?? -1) + 1, "the first epoch after resume is \(first.map(String.init) ?? "none")")
+        #expect(epochs.count == 200 - (from ?? 0), "only the remaining epochs ran")
+        let resumedModel = try model([])
+        #expect(resumedModel != nil && resumedModel == calmModel, "resumed model vs uninterrupted")
+        #expect(try store.checkpointUsage().count == 0, "the task succeeded: its checkpoint is dropped")
+    }
+
+    /// The profile keeps the newest N checkpoints, and the last one after success when asked.
+    @Test func checkpointsAreKeptAsTheProfileSays() throws {
+        let s = try CLISandbox()
+        let script = try s.write("top.lua", """
+            local gpu = require "gpu"
+            local d = gpu.data.blobs{samples = 120, features = 4, centers = 2, seed = 5}
+            local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}
+            gpu.submit(gpu.training{model = m, data = d, epochs = 60, batch_size = 16}):await()
+            """)
+        let keep = try s.write("keep.yaml", "store: {checkpoint_keep_last: 3, checkpoint_max_overhead: 1, checkpoint_keep_on_success: true}\n")
+        let killed = try s.run(["run", script, "--backend", "simd", "--profile", keep], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "30"])
+        #expect(killed.status != 0)
+        let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
+        #expect(try store.checkpointUsage().count == 3, "every epoch checkpointed (overhead 1), the newest 3 kept")
+        let done = try s.run(["run", script, "--backend", "simd", "--profile", keep])
+        #expect(done.status == 0, "\(done.stderr)")
+        #expect(try store.checkpointUsage().count == 3, "the same task went on from its checkpoint and kept its newest 3 on success")
+        let plain = try s.run(["run", script, "--backend", "simd"])
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(try store.checkpointUsage() == (0, 0), "by default a succeeded task's checkpoints are dropped, files too")
+        let files = FileManager.default.enumerator(atPath: s.dir.appendingPathComponent("data/artifacts").path)?.allObjects.count ?? 0
+        #expect(files <= 4, "left: the model artifacts and their folders, no checkpoint files (\(files))")
     }
 
     @Test func replayRefusesAChangedScriptUnlessAskedToUseTheRecordedText() throws {

@@ -11,6 +11,18 @@ import Testing
         #expect(p.learning.enabled && p.learning.crossAgent)
     }
 
+    /// Like Ray and PyTorch, a task has no time limit unless one is set: a long training is never
+    /// killed by a default guess (it was 300 s).
+    @Test func taskTimeoutIsNoneUnlessSet() throws {
+        #expect(Profile().resources.taskTimeoutS == nil)
+        #expect(GPUTaskOrchestrator.Configuration(profile: Profile()).defaultTimeoutS == nil)
+        #expect(try ProfileLoader.parse("resources: {task_timeout_s: none}", file: "t.yaml").resources.taskTimeoutS == nil)
+        #expect(try ProfileLoader.parse("resources: {task_timeout_s: 90}", file: "t.yaml").resources.taskTimeoutS == 90)
+        let back = try ProfileLoader.parse(ProfileRenderer.yaml(Profile()), file: "r.yaml")
+        #expect(back.resources.taskTimeoutS == nil)
+        #expect(throws: ProfileError.self) { try ProfileLoader.parse("resources: {task_timeout_s: soon}", file: "t.yaml") }
+    }
+
     @Test func readsEverySection() throws {
         let yaml = """
         name: lab

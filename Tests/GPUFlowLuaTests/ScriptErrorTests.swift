@@ -122,6 +122,8 @@ import Testing
         """)
         #expect(run.result.status == .success, "\(run.result.message ?? "")")
         #expect(run.lines.first?.contains("timed out after 0.2 s") == true, "\(run.output)")
+        // The message says which two settings govern the limit.
+        #expect(run.lines.first?.contains("timeout_s") == true && run.lines.first?.contains("resources.task_timeout_s") == true, "\(run.output)")
         #expect(run.lines.last == "failed")
         // The freed slot and memory are visible at once.
         #expect(await run.orchestrator.usage().memoryInUseMB == 0)

@@ -135,6 +135,43 @@ import Testing
         #expect(resumed.model.objectID == uninterrupted.model.objectID)
         #expect(resumed.epochs.map(\.loss) == uninterrupted.epochs.map(\.loss))
         #expect(resumed.bestEpoch == uninterrupted.bestEpoch)
+        // Throughput counts the rows this call trained: the 80 % training split × the 3
+        // epochs after the checkpoint (it counted all 150 rows × 6 epochs).
+        #expect(resumed.samplesTrained == 120 * 3)
+        #expect(uninterrupted.samplesTrained == 120 * 6)
+    }
+
+    /// Checkpoints to the store: the first epoch's always, later ones only once their cost is a
+    /// small share of the time since the last; 1 writes every epoch.
+    @Test func checkpointPolicyBoundsTheShareOfTimeSpentWriting() {
+        let p = CheckpointPolicy(maxOverhead: 0.05)
+        #expect(p.due(sinceLastWrite: nil, lastCost: 10))
+        #expect(!p.due(sinceLastWrite: 0.1, lastCost: 0.01), "10 ms per 100 ms is 9 %")
+        #expect(p.due(sinceLastWrite: 0.2, lastCost: 0.01), "10 ms per 200 ms is under 5 %")
+        #expect(CheckpointPolicy(maxOverhead: 1).due(sinceLastWrite: 0, lastCost: 1))
+    }
+
+    /// A recovery hands checkpoints to the store as the policy allows, and `flush` writes the
+    /// newest held-back one (a task that fails or is cancelled loses nothing).
+    @Test func recoveryWritesAsThePolicySaysAndFlushesTheLast() throws {
+        let data = try Generators.spirals(samples: 90, classes: 3, seed: 3)
+        let model = MLPModel(inputs: 2, hidden: [8], outputs: 3, activation: .tanh, seed: 5)
+        let task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.02)), epochs: 20, batchSize: 16)
+        final class Box: @unchecked Sendable { var epochs: [Int] = [] }
+        let box = Box()
+        let recovery = TrainingRecovery()
+        recovery.policy = CheckpointPolicy(maxOverhead: 0.0001)  // nearly never after the first
+        recovery.onCheckpoint = { d in box.epochs.append((try? TrainingRecovery(resumingFrom: d).completedEpochs) ?? -1) }
+        _ = try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1, recovery: recovery)
+        #expect(box.epochs.first == 1)
+        #expect(box.epochs.count < 20)
+        recovery.flush()
+        #expect(box.epochs.last == 20, "flush writes the newest: \(box.epochs)")
+        let all = TrainingRecovery()
+        all.policy = CheckpointPolicy(maxOverhead: 1)
+        all.onCheckpoint = { _ in }
+        _ = try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1, recovery: all)
+        #expect(all.writes == 20)
     }
 
     @Test func mismatchedOrDamagedCheckpointsAreRefused() throws {

@@ -12,7 +12,7 @@ public actor GPUTaskOrchestrator {
     public struct Configuration: Sendable {
         public var maxConcurrentTasks: Int
         public var memoryPoolMB: Int
-        public var defaultTimeoutS: Double
+        public var defaultTimeoutS: Double?
         public var priorityAgingS: Double
         public var learningEnabled: Bool
         public var agents: [String: Profile.Agent]
@@ -741,10 +741,11 @@ public actor GPUTaskOrchestrator {
             }
             await self?.finish(id, outcome)
         }
-        let timeout = e.spec.timeoutS ?? configuration.defaultTimeoutS
-        e.timer = Task.detached { [weak self] in
-            do { try await Task.sleep(nanoseconds: UInt64(timeout * 1e9)) } catch { return }
-            await self?.timeOut(id, after: timeout)
+        if let timeout = e.spec.timeoutS ?? configuration.defaultTimeoutS {
+            e.timer = Task.detached { [weak self] in
+                do { try await Task.sleep(nanoseconds: UInt64(timeout * 1e9)) } catch { return }
+                await self?.timeOut(id, after: timeout)
+            }
         }
         entries[id] = e
         logger.debug("started", metadata: ["task.id": "\(id)", "task.name": "\(e.spec.name)"])

@@ -12,7 +12,9 @@ public struct Profile: Codable, Sendable, Equatable {
     public struct Resources: Codable, Sendable, Equatable {
         public var maxConcurrentTasks = 10
         public var memoryPoolMB = 4096
-        public var taskTimeoutS = 300.0
+        /// Seconds a task may run unless it sets `timeout_s`; nil (the default): no limit, as in
+        /// Ray and PyTorch, so an ordinary long training is never killed by a guess.
+        public var taskTimeoutS: Double?
         public var allocationStrategy: AllocationStrategy = .best_fit
         /// Seconds of waiting that raise a queued task's priority by one step (starvation guard).
         public var priorityAgingS = 5.0
@@ -129,6 +131,20 @@ public struct Profile: Codable, Sendable, Equatable {
         public init() {}
     }
 
+    /// How the run store keeps training checkpoints for `gpuflow run --resume`: written at most
+    /// as often as keeps their cost under a share of the training time, only the newest few per
+    /// task, dropped once the task succeeds. (Every epoch's checkpoint, each with the whole
+    /// history, grew the store with the square of the epochs.)
+    public struct Checkpoints: Codable, Sendable, Equatable {
+        /// Checkpoints kept per running task, newest first.
+        public var keepLast = 1
+        /// The share of a training's time that writing checkpoints may take (1: every epoch).
+        public var maxOverhead = 0.05
+        /// Keep the task's last checkpoint after it succeeds (default: drop it).
+        public var keepOnSuccess = false
+        public init() {}
+    }
+
     public var name = "default"
     public var device = Device()
     public var resources = Resources()
@@ -140,6 +156,7 @@ public struct Profile: Codable, Sendable, Equatable {
     /// The run store: "default" (runs.sqlite under the user's data directory), "none" (runs
     /// are not recorded) or a path.
     public var store = "default"
+    public var checkpoints = Checkpoints()
     public var faults = Faults()
     public var cluster = Cluster()
     public var agents: [String: Agent] = [:]

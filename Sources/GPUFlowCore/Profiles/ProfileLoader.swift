@@ -43,7 +43,8 @@ public enum ProfileLoader {
                     switch k {
                     case "max_concurrent_tasks": profile.resources.maxConcurrentTasks = try r.int(v, k, min: 1, max: 4096)
                     case "memory_pool_mb": profile.resources.memoryPoolMB = try r.int(v, k, min: 1, max: 1 << 24)
-                    case "task_timeout_s": profile.resources.taskTimeoutS = try r.double(v, k, min: 0.001)
+                    case "task_timeout_s":
+                        profile.resources.taskTimeoutS = try r.optionalDouble(v, k, min: 0.001)
                     case "allocation_strategy": profile.resources.allocationStrategy = try r.choice(v, k)
                     case "priority_aging_s": profile.resources.priorityAgingS = try r.double(v, k, min: 0.001)
                     default:
@@ -137,7 +138,11 @@ public enum ProfileLoader {
                         let path = try r.string(v, k)
                         if path.isEmpty { throw r.error(at: v.mark, "'path' must be \"default\", \"none\" or a file path, got an empty string") }
                         profile.store = path
-                    default: throw r.unknown(k, v, in: "store", known: "path")
+                    case "checkpoint_keep_last": profile.checkpoints.keepLast = try r.int(v, k, min: 1, max: 1000)
+                    case "checkpoint_max_overhead": profile.checkpoints.maxOverhead = try r.double(v, k, min: 0.0001, max: 1)
+                    case "checkpoint_keep_on_success": profile.checkpoints.keepOnSuccess = try r.bool(v, k)
+                    default:
+                        throw r.unknown(k, v, in: "store", known: "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_keep_on_success")
                     }
                 }
             case "faults":
@@ -311,6 +316,12 @@ private final class Reader {
             throw error(at: node.mark, "'\(key)' must be \(range(min, max)), got \(d)")
         }
         return d
+    }
+
+    /// A number, or `none` / `null` / `~` for "no limit".
+    func optionalDouble(_ node: Node, _ key: String, min: Double = -.infinity) throws -> Double? {
+        if case .scalar(let s) = node, s.style == .plain, ["none", "null", "~", ""].contains(s.string) { return nil }
+        return try double(node, key, min: min)
     }
 
     func list<T>(_ node: Node, _ key: String, _ element: (Node) throws -> T) throws -> [T] {

@@ -50,7 +50,8 @@ public struct TaskSpec: Sendable {
     public var dependencies: [TaskID]
     /// Memory reserved from the pool while the task runs.
     public var memoryMB: Int
-    /// Seconds before the task is failed as timed out; nil takes the profile's task_timeout_s.
+    /// Seconds before the task is failed as timed out; nil takes the profile's task_timeout_s
+    /// (itself none unless set).
     public var timeoutS: Double?
     public var durationEstimateS: Double?
     public var agent: String?
@@ -129,7 +130,8 @@ public struct TaskFailure: Error, Sendable, CustomStringConvertible {
         case .dependencyFailed(let id, let name, let cause):
             return "task \(taskName) (#\(taskID)) not run: dependency \(name) (#\(id)) failed: \(cause)"
         case .cancelled: return "task \(taskName) (#\(taskID)) was cancelled"
-        case .timedOut(let s): return "task \(taskName) (#\(taskID)) timed out after \(s) s"
+        case .timedOut(let s):
+            return "task \(taskName) (#\(taskID)) timed out after \(s) s (raise the task's timeout_s or the profile's resources.task_timeout_s)"
         }
     }
 

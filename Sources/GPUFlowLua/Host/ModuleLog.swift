@@ -28,20 +28,22 @@ public final class ModuleLog: @unchecked Sendable {
     }
 }
 
-/// Training checkpoints kept in the run store (content-addressed), found again by task key.
+/// Training checkpoints kept in the run store (content-addressed), found again by task key;
+/// only the newest `keepLast` of a task stay.
 final class StoreCheckpoints: CheckpointStore, @unchecked Sendable {
     let store: RunStore
-    init(store: RunStore) { self.store = store }
+    let policy: CheckpointPolicy
+    init(store: RunStore, policy: CheckpointPolicy) {
+        self.store = store
+        self.policy = policy
+    }
 
     func save(key: String, checkpoint: Data) {
         // A failed write loses only the chance to resume from this epoch, never the run.
-        if let hash = try? store.putArtifact(checkpoint, kind: "checkpoint") {
-            try? store.putStage(key: "checkpoint:" + key, name: "checkpoint", run: "-", result: hash)
-        }
+        try? store.putCheckpoint(key: key, data: checkpoint, keep: policy.keepLast)
     }
 
-    func load(key: String) -> Data? {
-        guard let s = try? store.stage("checkpoint:" + key) else { return nil }
-        return try? store.artifact(s.result)
-    }
+    func load(key: String) -> Data? { try? store.latestCheckpoint(key: key) }
+
+    func drop(key: String) { try? store.dropCheckpoints(key: key) }
 }

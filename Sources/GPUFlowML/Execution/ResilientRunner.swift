@@ -94,6 +94,17 @@ public enum ResilientRunner {
                 services.logger.info("resuming training from a stored checkpoint", metadata: ["epoch": "\(r.completedEpochs)"])
             }
             recovery?.onCheckpoint = { store.save(key: key, checkpoint: $0) }
+            recovery?.policy = store.policy
+        }
+        var succeeded = false
+        defer {
+            if succeeded {
+                if let store = services.checkpoints, !store.policy.keepOnSuccess, let key = Self.checkpointKey(work, inputs: inputs, seed: seed) {
+                    store.drop(key: key)
+                }
+            } else {
+                recovery?.flush()
+            }
         }
         var epochs: Int?
         if case .training(let t) = work { epochs = t.epochs }
@@ -156,6 +167,7 @@ public enum ResilientRunner {
                                               attempts: attempts.count, energyJ: energy)
                     metrics.agent = agent
                     services.monitor?.record(metrics)
+                    succeeded = true
                     return compose(result, hybrid: hybrid, backend: backend.name, plan: plan, refusals: refusals, attempts: attempts,
                                    faults: faults, seconds: Date().timeIntervalSince(started))
                 } catch let e as BackendError where e.code == .deviceLost || e.code == .outOfMemory {
@@ -189,11 +201,19 @@ public enum ResilientRunner {
         return (a, b)
     }
 
+    /// Keys in a fixed order: Foundation's encoder orders them differently in every process,
+    /// which gave a resumed run a key of its own and started it at epoch 1.
+    private static let sortedJSON: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        return e
+    }()
+
     /// The identity of a training task's work: its parameters, its model's and data's bytes and
     /// its seed. Two runs with the same key train identically.
     static func checkpointKey(_ t: GPUTaskType, inputs: TaskInputs, seed: UInt64) -> String? {
         guard case .training(let tr) = t, let model = inputs.model, let data = inputs.data,
-              let spec = try? JSONEncoder().encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
+              let spec = try? Self.sortedJSON.encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
         var h = Hasher256()
         h.add(spec)
         h.add(Data(modelBytes))

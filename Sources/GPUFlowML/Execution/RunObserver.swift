@@ -9,10 +9,13 @@ public protocol RunObserver: AnyObject, Sendable {
     func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue)
 }
 
-/// Where training keeps its per-epoch checkpoints beyond the process, so a run killed mid-way
-/// resumes from its last finished epoch (`gpuflow run --resume`). Keyed by a hash of the task,
-/// its model, its data and its seed.
+/// Where training keeps its checkpoints beyond the process, so a run killed mid-way resumes
+/// from its last written epoch (`gpuflow run --resume`). Keyed by a hash of the task, its
+/// model, its data and its seed.
 public protocol CheckpointStore: AnyObject, Sendable {
+    var policy: CheckpointPolicy { get }
     func save(key: String, checkpoint: Data)
     func load(key: String) -> Data?
+    /// The task succeeded: its checkpoints are no longer needed.
+    func drop(key: String)
 }

@@ -55,7 +55,7 @@ public enum WorkloadRunner {
             var metrics: [(String, TaskValue)] = [
                 ("loss", .number(last?.loss ?? .nan)),
                 ("seconds", .number(r.seconds)),
-                ("samples_per_sec", .number(Double(data.rows * t.epochs) / max(r.seconds, 1e-9))),
+                ("samples_per_sec", .number(Double(r.samplesTrained ?? data.rows * r.epochs.count) / max(r.seconds, 1e-9))),
                 ("epochs", .integer(r.epochs.count)),
             ]
             if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }

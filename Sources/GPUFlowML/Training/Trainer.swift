@@ -29,6 +29,9 @@ public struct TrainingResult: Sendable {
     public var checkpointsWritten = 0
     /// The epoch a resumed run started after.
     public var resumedFromEpoch: Int?
+    /// Rows this call trained on: the training split × the epochs it ran (a resumed run's
+    /// earlier epochs, the validation split and epochs early stopping skipped are not work done).
+    public var samplesTrained: Int?
 }
 
 /// Mini-batch gradient descent for MLPs with the Backpropagation (SGD + momentum) and Adam
@@ -106,7 +109,9 @@ public enum Trainer {
             sinceBest = c.sinceBest
         }
         let start = Date()
+        var epochsRun = 0
         for epoch in ((resumed?.epoch ?? 0) + 1)..<(task.epochs + 1) {
+            epochsRun += 1
             let epochStart = Date()
             optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
@@ -176,7 +181,8 @@ public enum Trainer {
         result.stoppedEarly = stoppedEarly
         result.frozenLayers = trainable.indices.filter { !trainable[$0] }
         result.checkpointsWritten = checkpoints
-        result.resumedFromEpoch = resumed?.epoch
+        result.resumedFromEpoch = resumed.map(\.epoch)
+        result.samplesTrained = train.rows * epochsRun
         return result
     }
 

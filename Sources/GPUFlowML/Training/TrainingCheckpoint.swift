@@ -96,7 +96,11 @@ struct TrainingCheckpoint: Codable {
         try c.encode(optimizerState.map(Self.pack), forKey: .optimizerState)
     }
 
-    func encoded() throws -> Data { try JSONEncoder().encode(self) }
+    func encoded() throws -> Data {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]  // the same state, the same bytes (and artifact hash)
+        return try e.encode(self)
+    }
 
     /// Written beside and renamed into place, so a crash never leaves half a checkpoint.
     func save(path: String) throws {
@@ -127,11 +131,33 @@ struct TrainingCheckpoint: Codable {
 /// finished epoch is trained twice or lost.
 public final class TrainingRecovery: @unchecked Sendable {
     var checkpoint: TrainingCheckpoint? {
-        didSet { if let c = checkpoint, let onCheckpoint, let data = try? c.encoded() { onCheckpoint(data) } }
+        didSet { persist(force: false) }
     }
-    /// Called with each new checkpoint, encoded (the run store keeps it).
+    /// Called with a checkpoint, encoded, when the policy says one is due (the run store keeps it).
     var onCheckpoint: ((Data) -> Void)?
+    var policy = CheckpointPolicy()
+    private var lastWrite: Date?
+    private var lastCost = 0.0
+    private var writtenEpoch: Int?
+    /// Checkpoints handed to `onCheckpoint`.
+    public private(set) var writes = 0
     public init() {}
+
+    private func persist(force: Bool) {
+        guard let c = checkpoint, let onCheckpoint, c.epoch != writtenEpoch else { return }
+        let now = Date()
+        guard force || policy.due(sinceLastWrite: lastWrite.map { now.timeIntervalSince($0) }, lastCost: lastCost) else { return }
+        guard let data = try? c.encoded() else { return }
+        onCheckpoint(data)
+        lastWrite = Date()
+        lastCost = lastWrite.map { $0.timeIntervalSince(now) } ?? 0
+        writtenEpoch = c.epoch
+        writes += 1
+    }
+
+    /// Writes the newest checkpoint if the policy held it back: the task is ending without
+    /// success (an error, a cancel), and a resume should lose nothing.
+    public func flush() { persist(force: true) }
 
     /// Starts from an encoded checkpoint (one a killed run left in the store).
     public init(resumingFrom data: Data) throws {

@@ -88,6 +88,7 @@ struct RunExecutor {
             device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string, build: Self.build)
         var runID: String?
         var observers: [RunObserver] = [display]
+        var recorder: RunRecorder?
         if let store {
             do {
                 try store.markInterrupted()
@@ -96,7 +97,9 @@ struct RunExecutor {
                 fail("\(error)", code: ExitStatus.badInput)
             }
             if let runID {
-                observers.append(RunRecorder(store: store, run: runID))
+                let r = RunRecorder(store: store, run: runID)
+                recorder = r
+                observers.append(r)
                 try? store.recordParams(runID, ["seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
                                                 "arguments": plan.arguments.joined(separator: " "),
                                                 "scripts": plan.scripts.joined(separator: " ")])
@@ -107,8 +110,9 @@ struct RunExecutor {
         if let store, let runID {
             // The watchdog ends a stuck sandboxed run with _exit: record its end first, so the
             // store shows it failed with exit 3 rather than running.
-            let started = manifest
+            let started = manifest, held = recorder
             env.watchdogExpired = { message in
+                held?.flush()
                 var ended = started
                 ended.endedAt = Date().timeIntervalSince1970
                 ended.exitStatus = 3
@@ -128,6 +132,7 @@ struct RunExecutor {
         // Cancelled tasks' work stops at its next check: let it, before the process exits.
         let workStopped = env.orchestrator.workInFlight.waitUntilIdle(seconds: 10)
         env.monitor.stop()
+        recorder?.flush()
         let exitCode = results.first(where: { $0.exitCode != 0 })?.exitCode ?? 0
         if let m = metricsOut {
             let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
