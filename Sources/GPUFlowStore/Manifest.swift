@@ -9,7 +9,10 @@ public struct Manifest: Codable, Sendable, Equatable {
 
     public struct Module: Codable, Sendable, Equatable {
         public var name: String
+        /// Absolute (or stdlib/… for gpuflow's own).
         public var path: String
+        /// Relative to the first script's folder, where it lies inside it.
+        public var relativePath: String?
         public var hash: String
         public init(name: String, path: String, hash: String) {
             self.name = name
@@ -18,7 +21,29 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
+    /// The learning history the run read at its start (warm starts, learned batch sizes, the
+    /// adaptive backend choice and the orchestrator's estimates all answer from it), stored as
+    /// artifacts; a replay starts from exactly this. nil: the run read an empty history.
+    public struct History: Codable, Sendable, Equatable {
+        public var entries: Int
+        /// The index of the first entry among the history file's readable lines.
+        public var firstIndex: Int
+        /// Artifacts (kind "history") holding the entries' lines in order; cut at fixed line
+        /// numbers of the file, so runs that read the same lines share the same chunks.
+        public var chunks: [String]
+        /// SHA-256 of all the lines, each followed by a newline.
+        public var hash: String
+        public static let chunkLines = 1024
+        public init(entries: Int, firstIndex: Int, chunks: [String], hash: String) {
+            self.entries = entries
+            self.firstIndex = firstIndex
+            self.chunks = chunks
+            self.hash = hash
+        }
+    }
+
     public var format = Manifest.currentFormat
+    public var history: History?
     public var scripts: [Script]
     public var modules: [Module] = []
     /// The resolved profile as YAML (loads back unchanged).

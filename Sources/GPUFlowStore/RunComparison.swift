@@ -23,12 +23,22 @@ public struct RunComparison: Sendable {
                 "batches", "cache", "eviction", "resident", "utilization", "memory_mb", "score", "bucket", "peak", "_s"].contains { k.contains($0) }
     }
 
+    /// Set on a task whose choices follow measurements (a search for throughput, latency,
+    /// memory or power): its trials' configurations and its best are not judged.
+    public static let measuredObjective = "search.objective_measured_time"
+
+    static func chosenByMeasurement(_ key: String) -> Bool {
+        key.hasPrefix("trial.") || key.hasPrefix("best") || key == "evaluations" || key.hasPrefix("warm_start")
+    }
+
     public static func compare(_ store: RunStore, _ a: String, _ b: String) throws -> RunComparison {
         let pa = try store.params(a), pb = try store.params(b)
         let params = Set(pa.keys).union(pb.keys).sorted().map { Row(key: $0, a: pa[$0] ?? "—", b: pb[$0] ?? "—") }
         func table(_ run: String) throws -> [String: String] {
             var out: [String: String] = [:]
-            for m in try store.metrics(run) where !isTiming(m.key) {
+            let all = try store.metrics(run)
+            let measured = Set(all.filter { $0.key == measuredObjective }.map(\.taskID))
+            for m in all where !isTiming(m.key) && !(measured.contains(m.taskID) && chosenByMeasurement(m.key)) {
                 let key = "task \(m.taskID) \(m.key)" + (m.step.map { "[\($0)]" } ?? "")
                 out[key] = String(m.value.bitPattern == (-0.0).bitPattern ? 0 : m.value)
             }

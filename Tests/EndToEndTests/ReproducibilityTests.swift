@@ -41,9 +41,20 @@ import Testing
         let s = try CLISandbox()
         let script = try s.write("wf.lua", workflow)
         _ = try s.run(["run", script, "--backend", "simd"])
+        let firstID = try s.last()
         let second = try s.run(["run", script, "--backend", "simd", "--json"])
         let events = second.stdout.split(separator: "\n")
         #expect(!events.contains { $0.contains("\"task_started\"") && $0.contains("\"training\"") }, "both stages came from the cache")
+        // Each says so: an event in --json, a line on stdout otherwise, and in `runs show`.
+        for stage in ["prepare", "train"] {
+            #expect(events.contains { $0.contains("\"event\":\"stage_cached\"") && $0.contains("\"stage\":\"\(stage)\"") && $0.contains(firstID) },
+                    "\(second.stdout)")
+        }
+        let plain = try s.run(["run", script, "--backend", "simd"])
+        #expect(plain.stdout.contains("stage prepare: from the cache (the result of run \(firstID))"), "\(plain.stdout)")
+        #expect(plain.stdout.contains("stage train: from the cache"), "\(plain.stdout)")
+        let shownCached = try s.run(["runs", "show", "last"])
+        #expect(shownCached.stdout.contains("stages from the cache: prepare (from run \(firstID)), train (from run \(firstID))"), "\(shownCached.stdout)")
         // Edit inside the train stage: it runs again; prepare still comes from the cache.
         _ = try s.write("wf.lua", workflow.replacingOccurrences(of: "batch_size = 16", with: "batch_size = 8"))
         let third = try s.run(["run", script, "--backend", "simd", "--json"])
@@ -141,6 +152,74 @@ import Testing
         #expect(try store.checkpointUsage() == (0, 0), "by default a succeeded task's checkpoints are dropped, files too")
         let files = FileManager.default.enumerator(atPath: s.dir.appendingPathComponent("data/artifacts").path)?.allObjects.count ?? 0
         #expect(files <= 4, "left: the model artifacts and their folders, no checkpoint files (\(files))")
+    }
+
+    /// Learned defaults, warm starts and backend choices read the learning history; a replay
+    /// starts from the history the run read (recorded with it), not from the history as later
+    /// runs left it. Here the inference batch size is learned from feedback and then sizes a
+    /// training, so a replay that read the newer feedback would train differently.
+    @Test func aReplayUsesTheLearningHistoryTheRunRead() throws {
+        let s = try CLISandbox()
+        let script = try s.write("learned.lua", """
+            local gpu = require "gpu"
+            local d = gpu.data.blobs{samples = 160, features = 4, centers = 3, seed = 2}:standardize()
+            local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 3, seed = 1}
+            if arg[1] == "feedback" then
+              local h = gpu.submit(gpu.inference{model = m, data = d, batch_size = 64})
+              h:await()
+              gpu.optimize_scheduling{{task = h, satisfaction = 0.5, suggestions = {"batch_size=" .. arg[2]}}}
+            else
+              local r = gpu.submit(gpu.inference{model = m, data = d}):await()
+              print("batch", r.batch_size, r.batch_size_source)
+              local w = gpu.submit(gpu.optimization{target = "accuracy", model = m, data = d, strategy = "grid", budget = 2,
+                training_epochs = 1, search = {learning_rate = {0.01, 0.1}}}):await()
+              gpu.submit(gpu.training{model = m, data = d, epochs = 2, batch_size = r.batch_size}):await()
+            end
+            """)
+        _ = try s.run(["run", script, "--backend", "simd", "--", "feedback", "16"])
+        let served = try s.run(["run", script, "--backend", "simd", "--", "serve"])
+        #expect(served.stdout.contains("batch\t16\tlearned"), "\(served.stdout)\(served.stderr)")
+        let id = try s.last()
+        let shown = try s.run(["runs", "show", id])
+        #expect(shown.stdout.contains("learning history read: ") && !shown.stdout.contains("learning history read: none"), "\(shown.stdout)")
+        // Newer feedback: a run now learns another batch size.
+        _ = try s.run(["run", script, "--backend", "simd", "--", "feedback", "4"])
+        let now = try s.run(["run", script, "--backend", "simd", "--", "serve"])
+        #expect(now.stdout.contains("batch\t4\tlearned"), "\(now.stdout)")
+        let replay = try s.run(["replay", id, "--quiet"])
+        #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
+        // The replay wrote nothing to the history: a run after it still learns 4.
+        #expect(try s.run(["run", script, "--backend", "simd", "--", "serve"]).stdout.contains("batch\t4\tlearned"))
+    }
+
+    /// Replay works from any directory (the manifest holds absolute paths), and --recorded writes
+    /// nothing: it runs the recorded text as if from the script's own path.
+    @Test func replayWorksFromAnyDirectoryAndRecordedWritesNothing() throws {
+        let s = try CLISandbox()
+        let project = s.dir.appendingPathComponent("project")
+        try FileManager.default.createDirectory(at: project, withIntermediateDirectories: true)
+        try "return {scale = 2}\n".write(to: project.appendingPathComponent("helper.lua"), atomically: true, encoding: .utf8)
+        let text = """
+            local gpu = require "gpu"
+            local helper = require "helper"
+            local d = gpu.data.blobs{samples = 60, features = 3, centers = 2, seed = helper.scale}
+            local m = gpu.nn.mlp{inputs = 3, hidden = {4}, outputs = 2, seed = 1}
+            print(gpu.submit(gpu.training{model = m, data = d, epochs = 3}):await().metrics.loss)
+            """
+        try text.write(to: project.appendingPathComponent("wf.lua"), atomically: true, encoding: .utf8)
+        let first = try CLIRunner.run(["run", "wf.lua", "--backend", "simd"], currentDirectory: project.path, environment: s.env)
+        #expect(first.status == 0, "\(first.stderr)")
+        let id = try s.last()
+        let elsewhere = try CLIRunner.run(["replay", id, "--quiet"], currentDirectory: "/", environment: s.env)
+        #expect(elsewhere.status == 0 && elsewhere.stdout.contains("identical"), "\(elsewhere.stdout)\(elsewhere.stderr)")
+        // Change the script, and take the name a copy beside it would have had (so a folder that
+        // cannot be written is simulated even for root): --recorded still replays, writing nothing.
+        try (text + "\n-- edited\n").write(to: project.appendingPathComponent("wf.lua"), atomically: true, encoding: .utf8)
+        let taken = project.appendingPathComponent(".gpuflow-replay-\(ContentHash.of(text).prefix(12)).lua")
+        try FileManager.default.createDirectory(at: taken, withIntermediateDirectories: false)
+        let recorded = try CLIRunner.run(["replay", id, "--recorded", "--quiet"], currentDirectory: "/", environment: s.env)
+        #expect(recorded.status == 0 && recorded.stdout.contains("identical"), "\(recorded.stdout)\(recorded.stderr)")
+        #expect(try FileManager.default.contentsOfDirectory(atPath: project.path).count == 3, "nothing written beside the script")
     }
 
     @Test func replayRefusesAChangedScriptUnlessAskedToUseTheRecordedText() throws {

@@ -54,16 +54,49 @@ public final class ExecutionHistoryStore: @unchecked Sendable {
     /// Every readable entry, oldest first (at most the newest `limit`), and how many lines were
     /// skipped as unreadable. A missing file is an empty history.
     public func load(limit: Int = 50_000) -> (entries: [Entry], skipped: Int) {
+        let s = snapshot(limit: limit)
+        return (s.entries, s.skipped)
+    }
+
+    /// What a run read: the entries with their lines as written, and the index of the first
+    /// among all readable lines (so a run's record can be cut into chunks at fixed places and
+    /// runs that read the same lines share them).
+    public struct Snapshot: Sendable {
+        public var entries: [Entry] = []
+        public var lines: [Data] = []
+        public var firstIndex = 0
+        public var skipped = 0
+        public init() {}
+    }
+
+    public func snapshot(limit: Int = 50_000) -> Snapshot {
         lock.lock()
         defer { lock.unlock() }
-        guard let data = FileManager.default.contents(atPath: path) else { return ([], 0) }
-        var entries: [Entry] = [], skipped = 0
+        guard let data = FileManager.default.contents(atPath: path) else { return Snapshot() }
+        var s = Self.decode(data)
+        if s.entries.count > limit {
+            let drop = s.entries.count - limit
+            s.entries.removeFirst(drop)
+            s.lines.removeFirst(drop)
+            s.firstIndex = drop
+        }
+        return s
+    }
+
+    /// Reads JSON Lines: a torn or foreign line is counted and skipped.
+    public static func decode(_ data: Data) -> Snapshot {
+        var s = Snapshot()
         let decoder = JSONDecoder()
         for line in data.split(separator: UInt8(ascii: "\n")) where !line.isEmpty {
-            if let e = try? decoder.decode(Entry.self, from: Data(line)) { entries.append(e) } else { skipped += 1 }
+            let bytes = Data(line)
+            if let e = try? decoder.decode(Entry.self, from: bytes) {
+                s.entries.append(e)
+                s.lines.append(bytes)
+            } else {
+                s.skipped += 1
+            }
         }
-        if entries.count > limit { entries.removeFirst(entries.count - limit) }
-        return (entries, skipped)
+        return s
     }
 
     /// Appends entries; throws with the path when the directory or file cannot be written.

@@ -36,22 +36,25 @@ public final class GPULearningEngine: @unchecked Sendable {
         var suggestions: [String: Int] = [:]
     }
 
-    public init(enabled: Bool, store: ExecutionHistoryStore? = nil) {
+    /// The history as this engine read it at the start: every later answer derives from it and
+    /// from what the run itself adds, so a run's manifest records it and a replay starts from it.
+    public let initialHistory: ExecutionHistoryStore.Snapshot
+
+    /// `frozen`: start from this history instead of the store's, and write nothing back (a
+    /// replay answers as the recorded run did, and leaves the user's history as it was).
+    public init(enabled: Bool, store: ExecutionHistoryStore? = nil, frozen: ExecutionHistoryStore.Snapshot? = nil) {
         self.enabled = enabled
-        self.store = store
-        var skipped = 0
-        if let store {
-            let loaded = store.load()
-            skipped = loaded.skipped
-            for e in loaded.entries {
-                switch e {
-                case .execution(let r): executions.append(r)
-                case .feedback(let f): judgements.append(f)
-                case .trial(let t): trials.append(t)
-                }
+        self.store = frozen == nil ? store : nil
+        let loaded = frozen ?? store?.snapshot() ?? ExecutionHistoryStore.Snapshot()
+        for e in loaded.entries {
+            switch e {
+            case .execution(let r): executions.append(r)
+            case .feedback(let f): judgements.append(f)
+            case .trial(let t): trials.append(t)
             }
         }
-        skippedHistoryLines = skipped
+        initialHistory = loaded
+        skippedHistoryLines = loaded.skipped
     }
 
     private func locked<T>(_ body: () throws -> T) rethrows -> T {

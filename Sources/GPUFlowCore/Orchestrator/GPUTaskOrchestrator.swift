@@ -123,8 +123,9 @@ public actor GPUTaskOrchestrator {
         Self.apply(coordination, to: gate)
     }
 
-    /// The profile's learning history file and breaker settings, opened for this process.
-    public init(profile: Profile, logger: Logger = Logger(label: "gpuflow.orchestrator")) {
+    /// The profile's learning history file and breaker settings, opened for this process;
+    /// `history`: a recorded history to start from instead (a replay), written nowhere.
+    public init(profile: Profile, history: ExecutionHistoryStore.Snapshot? = nil, logger: Logger = Logger(label: "gpuflow.orchestrator")) {
         let store: ExecutionHistoryStore?
         switch profile.learning.history {
         case "none": store = nil
@@ -134,7 +135,7 @@ public actor GPUTaskOrchestrator {
         let settings = CircuitBreaker.Settings(failureThreshold: profile.fallback.failureThreshold,
                                                cooldownS: Double(profile.fallback.cooldownMS) / 1000)
         self.init(configuration: Configuration(profile: profile),
-                  learning: GPULearningEngine(enabled: profile.learning.enabled, store: store),
+                  learning: GPULearningEngine(enabled: profile.learning.enabled, store: store, frozen: history),
                   breakers: CircuitBreakerBoard(settings: settings), logger: logger)
     }
 

@@ -27,6 +27,11 @@ public enum TaskValue: Sendable {
         default: return nil
         }
     }
+
+    public var stringValue: String? {
+        guard case .string(let s) = self else { return nil }
+        return s
+    }
 }
 
 /// An object a task can return or take as input without the core knowing its type.

@@ -225,8 +225,8 @@ final class LuaJob: @unchecked Sendable {
     /// The main script's text as it was loaded (what the manifest records).
     private(set) var scriptText = ""
 
-    private func loadFile(_ path: String, chunkName: String) throws {
-        guard let data = FileManager.default.contents(atPath: path) else {
+    private func loadFile(_ path: String, chunkName: String, text: String? = nil) throws {
+        guard let data = text.map({ Data($0.utf8) }) ?? FileManager.default.contents(atPath: path) else {
             throw LuaError.file("cannot open \(path)")
         }
         lastLoadedText = String(decoding: data, as: UTF8.self)
@@ -244,15 +244,15 @@ final class LuaJob: @unchecked Sendable {
     func loadMain() throws -> Int32 {
         let path = request.path
         var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir), !isDir.boolValue else {
+        guard request.text != nil || (FileManager.default.fileExists(atPath: path, isDirectory: &isDir) && !isDir.boolValue) else {
             throw LuaError.file("cannot open script \(path): no such file")
         }
         // A sandboxed script is read whole and parsed in one C call: bounded like a module.
-        let size = SandboxFunctions.fileSize(path)
+        let size = request.text.map { $0.utf8.count } ?? SandboxFunctions.fileSize(path)
         if sandbox.enabled, size > SandboxFunctions.maxModuleBytes {
             throw LuaError.file("script \(path) is \(size) bytes, over the \(SandboxFunctions.maxModuleBytes) bytes a sandboxed script may have")
         }
-        try loadFile(path, chunkName: "@\(path)")
+        try loadFile(path, chunkName: "@\(path)", text: request.text)
         scriptText = lastLoadedText
         return makeThread(role: .main)
     }

@@ -10,10 +10,21 @@ public final class ModuleLog: @unchecked Sendable {
 
     public init() {}
 
-    public func note(name: String, path: String, text: String) {
+    /// The first script's folder: user modules are also recorded relative to it, so a replay
+    /// of a project that moved still finds them.
+    public var scriptDirectory: String?
+
+    public func note(name: String, path given: String, text: String) {
+        // Absolute, so a replay from another directory checks the same file (stdlib modules are
+        // recorded as stdlib/…, the stdlib of the gpuflow that replays).
+        let path = given.hasPrefix("stdlib/") || given.hasPrefix("/") ? given
+            : URL(fileURLWithPath: given, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
         lock.lock()
         defer { lock.unlock() }
-        if modules[path] == nil { modules[path] = Manifest.Module(name: name, path: path, hash: ContentHash.of(text)) }
+        guard modules[path] == nil else { return }
+        var m = Manifest.Module(name: name, path: path, hash: ContentHash.of(text))
+        if let dir = scriptDirectory, path.hasPrefix(dir + "/") { m.relativePath = String(path.dropFirst(dir.count + 1)) }
+        modules[path] = m
     }
 
     public func note(name: String, path: String) {

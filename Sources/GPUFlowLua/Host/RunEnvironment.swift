@@ -95,10 +95,14 @@ public struct ScriptRequest: Sendable {
     public let path: String
     public let arguments: [String]
     public let agent: String?
-    public init(path: String, arguments: [String] = [], agent: String? = nil) {
+    /// Text to run in place of the file's (`replay --recorded`): it runs as if from `path`, so
+    /// its requires resolve from the script's folder and nothing is written beside it.
+    public let text: String?
+    public init(path: String, arguments: [String] = [], agent: String? = nil, text: String? = nil) {
         self.path = path
         self.arguments = arguments
         self.agent = agent
+        self.text = text
     }
 }
 

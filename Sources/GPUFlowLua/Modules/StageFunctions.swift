@@ -95,11 +95,13 @@ enum StageFunctions {
                 let any = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
                 value = try StageCodec.decode(any, store: store)
                 if let run = job.env.runID { try? store.recordEvent(run, kind: "stage_cached", body: "{\"stage\": \(TaskValueJSON.encode(.string(name), indent: nil)), \"from_run\": \"\(s.run)\"}") }
+                job.env.observer?.stageCached(name: name, fromRun: s.run)
             }
         } else {
             memo.lock.lock()
             value = memo.values[key]
             memo.lock.unlock()
+            if value != nil { job.env.observer?.stageCached(name: name, fromRun: nil) }
         }
         guard let value else {
             lua_pushboolean(L, 0)

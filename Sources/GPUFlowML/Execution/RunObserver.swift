@@ -7,6 +7,13 @@ public protocol RunObserver: AnyObject, Sendable {
     func taskStarted(id: Int?, name: String, kind: String, agent: String?, epochs: Int?)
     func epoch(id: Int?, name: String, metrics: EpochMetrics, of total: Int)
     func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue)
+    /// A `workflow.stage` returned its stored result instead of running (`fromRun`: the run that
+    /// computed it; nil: earlier in this run).
+    func stageCached(name: String, fromRun: String?)
+}
+
+extension RunObserver {
+    public func stageCached(name: String, fromRun: String?) {}
 }
 
 /// Where training keeps its checkpoints beyond the process, so a run killed mid-way resumes

@@ -30,29 +30,27 @@ struct Replay: ParsableCommand {
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }
-        var scripts: [String] = []
-        var temporary: [String] = []
-        defer { for t in temporary { try? FileManager.default.removeItem(atPath: t) } }
+        var scripts: [String] = [], texts: [String?] = []
         for s in m.scripts {
             let now = FileManager.default.contents(atPath: s.path).map { ContentHash.of($0) }
+            scripts.append(s.path)
             if now == s.hash {
-                scripts.append(s.path)
+                texts.append(nil)
             } else if recorded {
-                // Beside the original, so its requires resolve as they did.
-                let dir = (s.path as NSString).deletingLastPathComponent
-                let copy = (dir.isEmpty ? "." : dir) + "/.gpuflow-replay-\(s.hash.prefix(12)).lua"
-                guard FileManager.default.createFile(atPath: copy, contents: Data(s.text.utf8)) else {
-                    fail("cannot write the recorded script beside \(s.path)", code: ExitStatus.badInput)
-                }
-                temporary.append(copy)
-                scripts.append(copy)
+                // Run as if from its own path (its requires resolve from its folder); nothing is
+                // written anywhere, so a read-only folder replays too.
+                texts.append(s.text)
             } else {
                 let why = now == nil ? "is missing" : "changed since the run (sha256 \(s.hash.prefix(12))… then, \(now?.prefix(12) ?? "")… now)"
                 fail("cannot replay \(id) exactly: \(s.path) \(why); --recorded runs the text the manifest recorded", code: ExitStatus.badInput)
             }
         }
+        let scriptDirectory = m.scripts.first.map { ($0.path as NSString).deletingLastPathComponent }
         for mod in m.modules where !mod.path.hasPrefix("stdlib/") {
-            let now = FileManager.default.contents(atPath: mod.path).map { ContentHash.of($0) }
+            var now = FileManager.default.contents(atPath: mod.path).map { ContentHash.of($0) }
+            if now == nil, let rel = mod.relativePath, let dir = scriptDirectory {
+                now = FileManager.default.contents(atPath: dir + "/" + rel).map { ContentHash.of($0) }
+            }
             guard now == mod.hash else {
                 fail("cannot replay \(id) exactly: module \(mod.name) (\(mod.path)) \(now == nil ? "is missing" : "changed since the run")", code: ExitStatus.badInput)
             }
@@ -60,7 +58,14 @@ struct Replay: ParsableCommand {
         var profile: Profile
         do { profile = try ProfileLoader.parse(m.profile, file: "manifest of \(id)") } catch { fail("\(error)", code: ExitStatus.badInput) }
         profile.device.backend = BackendKind(rawValue: m.backend) ?? profile.device.backend
-        let plan = RunPlan(scripts: scripts, agents: m.scripts.map(\.agent), arguments: m.arguments, profile: profile, seed: m.seed)
+        var plan = RunPlan(scripts: scripts, agents: m.scripts.map(\.agent), arguments: m.arguments, profile: profile, seed: m.seed)
+        plan.texts = texts.contains { $0 != nil } ? texts : nil
+        // The learning history exactly as the run read it (empty if it read none), not the
+        // history as it is now: warm starts, learned batch sizes and backend choices answer
+        // from it. The replay writes nothing back to the user's history.
+        do { plan.history = try m.history.map { try st.history($0, run: id) } ?? ExecutionHistoryStore.Snapshot() } catch {
+            fail("cannot replay \(id) exactly: \(error)", code: ExitStatus.badInput)
+        }
         let outcome = RunExecutor(progress: quiet ? .quiet : ProgressDisplay.mode(quiet: false, json: false), metricsOut: nil,
                                   storePath: store ?? st.path, resumedFrom: nil, stageLookups: false).execute(plan)
         guard let new = outcome.runID else { fail("the replay was not recorded", code: ExitStatus.badInput) }

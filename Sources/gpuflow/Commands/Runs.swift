@@ -60,6 +60,8 @@ struct Runs: ParsableCommand {
                 for mod in m.modules { print("module  \(mod.name)  \(mod.path)  sha256 \(mod.hash.prefix(16))…") }
                 print("seed \(m.seed), arguments [\(m.arguments.joined(separator: " "))], backend \(m.backend) (\(m.backendReason))")
                 print("device \(m.device); driver \(m.driver); gpuflow \(m.gpuflowVersion) (\(m.build)) on \(m.host)")
+                print(m.history.map { "learning history read: \($0.entries) entries (sha256 \($0.hash.prefix(12))…, \($0.chunks.count) chunks in the store)" }
+                      ?? "learning history read: none")
                 print("\ntasks:")
                 for t in try store.tasks(id) {
                     let secs = (t.startedAt != nil && t.finishedAt != nil) ? String(format: "%.3f s", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
@@ -77,6 +79,11 @@ struct Runs: ParsableCommand {
                 }
                 let stages = try store.stages(run: id)
                 if !stages.isEmpty { print("\nstages run and cached: " + stages.map(\.name).joined(separator: ", ")) }
+                let reused = try store.events(id).filter { $0.kind == "stage_cached" }.compactMap { e -> String? in
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(e.body.utf8)) as? [String: Any], let name = o["stage"] as? String else { return nil }
+                    return "\(name) (from run \(o["from_run"] as? String ?? "?"))"
+                }
+                if !reused.isEmpty { print("stages from the cache: " + reused.joined(separator: ", ")) }
                 print("\nprofile:\n" + m.profile.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)

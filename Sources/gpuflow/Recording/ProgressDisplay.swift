@@ -111,6 +111,15 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
         emit("task_finished", [("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind)), ("backend", .string(backend)),
                                ("seconds", .number(begun.map { Date().timeIntervalSince($0) } ?? 0))])
     }
+
+    /// Said on stdout, where the script's own output goes, so a reader of the output knows the
+    /// result was not computed now (an event in --json; nothing with --quiet).
+    func stageCached(name: String, fromRun: String?) {
+        emit("stage_cached", [("stage", .string(name)), ("from_run", fromRun.map { .string($0) } ?? .null)])
+        guard mode == .terminal || mode == .plain else { return }
+        let origin = fromRun.map { "the result of run \($0)" } ?? "the result computed earlier in this run"
+        FileHandle.standardOutput.write(Data("stage \(name): from the cache (\(origin))\n".utf8))
+    }
 }
 
 /// Several observers as one.
@@ -125,5 +134,8 @@ final class ObserverChain: RunObserver, @unchecked Sendable {
     }
     func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue) {
         for o in observers { o.taskFinished(id: id, name: name, kind: kind, agent: agent, backend: backend, result: result) }
+    }
+    func stageCached(name: String, fromRun: String?) {
+        for o in observers { o.stageCached(name: name, fromRun: fromRun) }
     }
 }

@@ -13,6 +13,16 @@ struct RunPlan {
     var arguments: [String]
     var profile: Profile
     var seed: UInt64
+    /// Recorded texts to run in place of the files' (`replay --recorded`); nil: the files.
+    var texts: [String?]? = nil
+    /// The learning history a replay runs against (the one its run read); nil: the profile's.
+    var history: ExecutionHistoryStore.Snapshot? = nil
+
+    /// A path as the manifest records it: absolute, so a replay finds it from any directory.
+    static func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            .standardizedFileURL.path
+    }
 }
 
 /// Runs a plan: opens the device, the run store and the monitor, runs the scripts, records the
@@ -67,7 +77,7 @@ struct RunExecutor {
         let store = Self.openStore(flag: storePath, profile: resolved)
         // Tasks run on the backend resolved here ("auto" becomes one backend, for the whole run).
         let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
-        var env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved), profile: resolved, backend: concrete,
+        var env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved, history: plan.history), profile: resolved, backend: concrete,
                                  backendName: choice.backend.name, backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib)
         let display = ProgressDisplay(mode: progress)
         if progress == .json {
@@ -79,13 +89,15 @@ struct RunExecutor {
             FileHandle.standardError.write(Data("warning: learning history \(h.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
         }
         var manifest = Manifest(
-            scripts: zip(plan.scripts, plan.agents).map { path, agent in
-                Manifest.Script(path: path, agent: agent,
-                                text: FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
+            scripts: plan.scripts.indices.map { i in
+                let path = plan.scripts[i]
+                return Manifest.Script(path: RunPlan.absolute(path), agent: plan.agents[i],
+                                       text: plan.texts?[i] ?? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
             },
             profile: ProfileRenderer.yaml(resolved), profilePath: resolved.source == "built-in defaults" ? nil : resolved.source,
             seed: plan.seed, arguments: plan.arguments, backend: choice.backend.name, backendReason: choice.reason,
             device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string, build: Self.build)
+        if let first = plan.scripts.first { env.modules.scriptDirectory = (RunPlan.absolute(first) as NSString).deletingLastPathComponent }
         var runID: String?
         var observers: [RunObserver] = [display]
         var recorder: RunRecorder?
@@ -127,7 +139,9 @@ struct RunExecutor {
         env.observer = ObserverChain(observers)
         display.emit("run_started", [("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),
                                      ("seed", .integer(Int(truncatingIfNeeded: plan.seed)))])
-        let requests = zip(plan.scripts, plan.agents).map { ScriptRequest(path: $0, arguments: plan.arguments, agent: $1) }
+        let requests = plan.scripts.indices.map {
+            ScriptRequest(path: plan.scripts[$0], arguments: plan.arguments, agent: plan.agents[$0], text: plan.texts?[$0])
+        }
         let results = LuaHost(environment: env).run(requests)
         // Cancelled tasks' work stops at its next check: let it, before the process exits.
         let workStopped = env.orchestrator.workInFlight.waitUntilIdle(seconds: 10)
@@ -180,6 +194,11 @@ struct RunExecutor {
             FileHandle.standardError.write(Data("warning: recording the run's tasks: \(error)\n".utf8))
         }
         manifest.modules = env.modules.all
+        if env.orchestrator.learning.enabled {
+            do { manifest.history = try store.putHistory(env.orchestrator.learning.initialHistory) } catch {
+                FileHandle.standardError.write(Data("warning: recording the learning history the run read: \(error) (a replay of it may differ)\n".utf8))
+            }
+        }
         manifest.endedAt = Date().timeIntervalSince1970
         manifest.exitStatus = exitCode
         do {

@@ -107,6 +107,11 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
             }
         }
         walk(result, "", depth: 0)
+        // A search whose objective is a measured time, rate or size chooses by measurement:
+        // marked so a replay shows its choices without judging them.
+        if kind == "optimization", let target = result["target"]?.stringValue, target != "accuracy" {
+            rows.append(.init(taskID: t, key: RunComparison.measuredObjective, value: 1))
+        }
         attempt("task metrics") { try store.recordMetrics(run, rows) }
         for (path, m) in models {
             attempt("a model") {
