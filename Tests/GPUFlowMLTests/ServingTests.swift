@@ -1,6 +1,7 @@
 import GPUFlowCompute
 import GPUFlowCore
 @testable import GPUFlowML
+import GPUFlowTesting
 import Testing
 
 @Suite struct ServingTests {
@@ -9,13 +10,38 @@ import Testing
         let backend = CPUBackend()
         let a = MLPModel(inputs: 10, hidden: [100], outputs: 2, activation: .relu, seed: 1)   // 1,302 params = 5,208 bytes
         let b = MLPModel(inputs: 10, hidden: [100], outputs: 2, activation: .relu, seed: 2)
-        #expect(try cache.withNetwork(a, on: backend) { _ in 1 }.hit == false)
-        #expect(try cache.withNetwork(a, on: backend) { _ in 1 }.hit == true)
-        _ = try cache.withNetwork(b, on: backend) { _ in 1 }  // 10,416 bytes > 10,000: a goes
+        #expect(try cache.withNetwork(a, on: backend, owner: { CPUBackend() }) { _ in 1 }.hit == false)
+        #expect(try cache.withNetwork(a, on: backend, owner: { CPUBackend() }) { _ in 1 }.hit == true)
+        _ = try cache.withNetwork(b, on: backend, owner: { CPUBackend() }) { _ in 1 }  // 10,416 bytes > 10,000: a goes
         let s = cache.statistics()
         #expect(s.residentModels == 1 && s.evictions == 1 && s.hits == 1 && s.misses == 2)
-        #expect(try cache.withNetwork(b, on: backend) { _ in 1 }.hit == true)
-        #expect(try cache.withNetwork(a, on: backend) { _ in 1 }.hit == false, "a was evicted")
+        #expect(try cache.withNetwork(b, on: backend, owner: { CPUBackend() }) { _ in 1 }.hit == true)
+        #expect(try cache.withNetwork(a, on: backend, owner: { CPUBackend() }) { _ in 1 }.hit == false, "a was evicted")
+    }
+
+    /// A hit serves the current task on its own backend and charges its own agent: the cached
+    /// weights kept an earlier task's backend, so Vulkan inference reported its GPU time
+    /// "unavailable" and the weights stayed charged to the first agent.
+    @Test(arguments: [BackendUnderTest.cpu, .vulkan])
+    func aCacheHitRunsOnTheTasksBackendAndChargesItsAgent(_ kind: BackendUnderTest) throws {
+        let quotas = AgentQuotas(limits: AgentMemoryLimits())
+        let data = try Generators.blobs(samples: 256, features: 8, centers: 2, seed: 1)
+        let model = MLPModel(inputs: 8, hidden: [64], outputs: 2, activation: .relu, seed: 41)
+        let weights = 4 * model.parameterCount
+        let task = InferenceTask(modelID: model.objectID, batchSize: 64)
+        for (agent, expectHit) in [("alice", false), ("bob", true)] {
+            let backend = try kind.make()
+            backend.tensorMeter?.quota = quotas.quota(for: agent)
+            let r = try WorkloadRunner.run(.inference(task), inputs: TaskInputs(model: model, data: data), backend: backend, seed: 1)
+            let peak = backend.tensorBytesPeak ?? 0
+            #expect(r["model_cache"]?["hit"]?.boolValue == expectHit, "\(agent)")
+            #expect(peak >= weights, "\(agent)'s backend counted the weights it used (\(peak) of \(weights) bytes)")
+            if kind == .vulkan, backend.name == "vulkan" {
+                #expect(r["device"]?["gpu_time_ms"]?.doubleValue != nil, "\(agent): GPU time on the task's own backend")
+            }
+            #expect(quotas.quota(for: agent).usedBytes == 0, "\(agent) holds nothing once its task ended")
+            #expect(quotas.quota(for: agent).peakBytes >= weights, "\(agent) was charged the weights while it served")
+        }
     }
 
     @Test func dynamicBatchingFillsBatchesUnderLoadAndWaitsNoLongerThanItsBudget() throws {

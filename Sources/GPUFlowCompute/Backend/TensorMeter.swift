@@ -38,6 +38,11 @@ public final class TensorMeter: @unchecked Sendable {
         defer { lock.unlock() }
         return peak
     }
+
+    /// Counts bytes a task uses without owning them (a cached network's weights) against this
+    /// backend and its agent while it uses them; `discharge` gives them back.
+    public func charge(_ bytes: Int) throws { try add(bytes) }
+    public func discharge(_ bytes: Int) { remove(bytes) }
 }
 
 /// One agent's tensor memory across all its tasks and backends: the limit comes from the

@@ -90,7 +90,7 @@ public enum WorkloadRunner {
             }
             var fields: [(String, TaskValue)] = []
             var p99 = 0.0, throughput = 0.0
-            let (_, hit) = try ModelCache.shared.withNetwork(model, on: backend) { net in
+            let (_, hit) = try ModelCache.shared.withNetwork(model, on: backend, owner: { try BackendSelector.sibling(of: backend) }) { net in
                 if let s = t.stream {
                     let r = try StreamingInference.run(net: net, data: data, batchSize: t.batchSize, requests: s.requests,
                                                        arrivalRate: s.arrivalRate, maxWaitMS: (t.maxLatencyMS ?? 2) / 2, seed: seed, cancel: cancel)

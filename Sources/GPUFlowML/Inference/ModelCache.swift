@@ -35,10 +35,13 @@ public final class ModelCache: @unchecked Sendable {
 
     public init(capacityBytes: Int) { self.capacityBytes = capacityBytes }
 
-    /// Runs `body` with `model` resident on `backend` (uploading it on a miss); returns whether
-    /// it was already resident.
-    func withNetwork<T>(_ model: MLPModel, on backend: Backend, _ body: (NetworkOnBackend) throws -> T) throws -> (T, hit: Bool) {
-        let key = "\(backend.name)/\(model.objectID)"
+    /// Runs `body` with `model` resident on `backend`'s device (uploading it on a miss); returns
+    /// whether it was already resident. The weights belong to the cache (allocated through a
+    /// backend `owner` makes, charged to no task); `body` gets them bound to `backend`, so the
+    /// task's own backend times its work and its agent is charged the weights while it runs.
+    func withNetwork<T>(_ model: MLPModel, on backend: Backend, owner: () throws -> Backend,
+                        _ body: (NetworkOnBackend) throws -> T) throws -> (T, hit: Bool) {
+        let key = "\(backend.name)/\(backend.deviceDescription)/\(model.objectID)"
         lock.lock()
         clock += 1
         let entry: Entry
@@ -51,7 +54,7 @@ public final class ModelCache: @unchecked Sendable {
             lock.unlock()
         } else {
             lock.unlock()
-            let e = Entry(net: try NetworkOnBackend(model, on: backend), bytes: 4 * model.parameterCount, lastUse: 0)
+            let e = Entry(net: try NetworkOnBackend(model, on: try owner()), bytes: 4 * model.parameterCount, lastUse: 0)
             lock.lock()
             e.lastUse = clock
             entries[key] = entries[key] ?? e
@@ -63,7 +66,9 @@ public final class ModelCache: @unchecked Sendable {
         }
         entry.busy.lock()
         defer { entry.busy.unlock() }
-        return (try body(entry.net), hit)
+        try backend.tensorMeter?.charge(entry.bytes)
+        defer { backend.tensorMeter?.discharge(entry.bytes) }
+        return (try body(NetworkOnBackend(sharing: entry.net, on: backend)), hit)
     }
 
     private func evictLocked(keeping key: String) {

@@ -17,6 +17,15 @@ final class NetworkOnBackend {
         var output: Tensor { post.last ?? input }
     }
 
+    /// The same weight tensors, run by another backend of the same device (a cached network
+    /// serving a new task: its work is timed and metered on that task's backend).
+    init(sharing other: NetworkOnBackend, on backend: Backend) {
+        self.backend = backend
+        layers = other.layers
+        weights = other.weights
+        biases = other.biases
+    }
+
     init(_ model: MLPModel, on backend: Backend) throws {
         self.backend = backend
         self.layers = model.layers
