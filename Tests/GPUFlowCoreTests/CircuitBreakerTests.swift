@@ -30,6 +30,27 @@ import Testing
         #expect(b.failures == 6 && b.successes == 2)
     }
 
+    /// A half-open trial that ends in an input error, a cancel or a timeout says nothing about
+    /// the device: the trial's place goes back and the next task is the trial (before, the
+    /// breaker stayed half-open with its trial out, refusing every task forever).
+    @Test func anInconclusiveTrialGivesItsPlaceBack() {
+        var b = CircuitBreaker(settings: .init(failureThreshold: 1, cooldownS: 10))
+        b.recordFailure(at: 0)
+        let trial = b.allow(at: 10), second = b.allow(at: 10.5)
+        #expect(trial && b.state == .halfOpen)
+        #expect(!second, "one trial at a time")
+        b.recordInconclusive()
+        #expect(b.state == .halfOpen && b.failures == 1 && b.successes == 0)
+        let next = b.allow(at: 11)
+        #expect(next, "the next task is the trial")
+        b.recordSuccess()
+        #expect(b.state == .closed)
+        // In the closed state it changes nothing.
+        b.recordInconclusive()
+        let closed = b.allow(at: 12)
+        #expect(b.state == .closed && closed)
+    }
+
     @Test func boardKeepsOneBreakerPerBackendAndLogsTransitions() {
         final class Clock: @unchecked Sendable { var now = 0.0 }
         let clock = Clock()

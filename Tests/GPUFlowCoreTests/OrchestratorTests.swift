@@ -253,6 +253,43 @@ private final class EndLog: @unchecked Sendable {
         }
     }
 
+    /// A cancelled (or timed-out) task whose work has not stopped yet keeps its slot and memory
+    /// — counted as draining — so admission never over-commits; they come back when it returns.
+    @Test func aCancelledTaskDrainsBeforeItsSlotAndMemoryAreGivenBack() async throws {
+        final class Gate: @unchecked Sendable {
+            private let lock = NSLock()
+            private var flags = (open: false, started: false)
+            var open: Bool { get { lock.withLock { flags.open } } set { lock.withLock { flags.open = newValue } } }
+            var started: Bool { get { lock.withLock { flags.started } } set { lock.withLock { flags.started = newValue } } }
+        }
+        let gate = Gate()
+        let o = GPUTaskOrchestrator(configuration: config(concurrent: 1, poolMB: 100))
+        let stubborn = TaskSpec(name: "stubborn", kind: .plain, memoryMB: 60) { _ in
+            gate.started = true
+            // Ignores cancellation until the gate opens, as a kernel mid-dispatch would.
+            while true {
+                if gate.open { return .null }
+                await Task.yield()
+            }
+        }
+        let id = try await o.submit(stubborn)
+        let t = Trace()
+        let next = try await o.submit(task("next", t, memoryMB: 60))
+        while !gate.started { await Task.yield() }
+        #expect(await o.cancel(id))
+        #expect(failure(await o.wait(id))?.reason == .cancelled, "waiters hear of the cancel at once")
+        let during = await o.usage()
+        #expect(during.drainingTasks == 1 && during.runningTasks == 1 && during.memoryInUseMB == 60, "still held while it drains")
+        #expect(await o.status(next)?.state == .queued, "admission does not count the draining slot or memory free")
+        gate.open = true
+        guard case .success = await o.wait(next) else {
+            Issue.record("the next task did not run once the cancelled work stopped")
+            return
+        }
+        let after = await o.usage()
+        #expect(after.drainingTasks == 0 && after.runningTasks == 0 && after.memoryInUseMB == 0)
+    }
+
     @Test func cancelsQueuedTasksAndTheirDependants() async throws {
         let o = GPUTaskOrchestrator(configuration: config(concurrent: 1))
         let t = Trace()

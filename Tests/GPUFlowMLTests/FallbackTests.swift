@@ -24,6 +24,34 @@ import Testing
         return a.compactMap { if case .string(let s)? = $0[key] { return s } else { return nil } }
     }
 
+    /// Through the runner: the half-open trial is a task whose data does not fit its model (an
+    /// input error) and then one that is cancelled; each gives the trial back, and a good task
+    /// after them closes the breaker.
+    @Test func aHalfOpenTrialEndingInAnInputErrorOrACancelLeavesTheBreakerUsable() throws {
+        final class Clock: @unchecked Sendable { var now = 0.0 }
+        let clock = Clock()
+        let board = CircuitBreakerBoard(settings: .init(failureThreshold: 1, cooldownS: 5), clock: { clock.now })
+        let s = ExecutionServices(learning: GPULearningEngine(enabled: true), breakers: board)
+        board.recordFailure("cpu")
+        clock.now = 6
+        let wrong = try Generators.blobs(samples: 20, features: 5, centers: 3, seed: 1)
+        #expect(throws: DataError.self) {
+            try ResilientRunner.run(.inference(InferenceTask(modelID: self.model.objectID)), inputs: TaskInputs(model: self.model, data: wrong),
+                                    backend: .cpu, services: s, seed: 1)
+        }
+        #expect(board.breaker("cpu").state == .halfOpen)
+        let cancelled = CancellationToken()
+        cancelled.cancel()
+        #expect(throws: (any Error).self) {
+            try ResilientRunner.run(.training(self.training), inputs: TaskInputs(model: self.model, data: self.data), backend: .cpu, services: s,
+                                    seed: 1, cancel: cancelled)
+        }
+        let ok = try ResilientRunner.run(.inference(InferenceTask(modelID: model.objectID)), inputs: TaskInputs(model: model, data: data),
+                                         backend: .cpu, services: s, seed: 1)
+        #expect(ok["accuracy"] != nil)
+        #expect(board.breaker("cpu").state == .closed, "the good task was admitted as the trial and closed the breaker")
+    }
+
     @Test func deviceLossOpensTheBreakerAndTrainingFinishesOnSIMDWithTheSameNumbers() throws {
         let inputs = TaskInputs(model: model, data: data, inner: .training(training))
         let calm = try ResilientRunner.run(hybrid(.fail), inputs: inputs, backend: .auto, services: services(threshold: 2), seed: 1)

@@ -52,6 +52,10 @@ public actor GPUTaskOrchestrator {
         var result: TaskValue?
         var workTask: Task<Void, Never>?
         var timer: Task<Void, Never>?
+        /// Cancelled or timed out while its work still runs: it has ended for its waiters, but
+        /// keeps its slot and memory until the work returns, so admission never counts them
+        /// free while they are still in use.
+        var draining = false
     }
 
     public let configuration: Configuration
@@ -755,22 +759,46 @@ public actor GPUTaskOrchestrator {
     private func timeOut(_ id: TaskID, after seconds: Double) {
         guard let e = entries[id], e.record.state == .running else { return }
         e.workTask?.cancel()
-        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .timedOut(seconds: seconds))))
+        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .timedOut(seconds: seconds))), workStopped: false)
     }
 
     private func finish(_ id: TaskID, _ outcome: TaskOutcome) {
-        guard let e = entries[id], e.record.state == .running else { return }  // already timed out or cancelled
+        guard var e = entries[id] else { return }
+        if e.draining {  // cancelled or timed out earlier: its work has stopped only now
+            e.draining = false
+            entries[id] = e
+            release(e)
+            endLeaseIfDone(after: e)
+            schedule()
+            return
+        }
+        guard e.record.state == .running else { return }
         complete(id, outcome)
     }
 
+    /// An exclusive lease ends once its holder has nothing running (draining work included).
+    private func endLeaseIfDone(after e: Entry) {
+        if coordination.spec.pattern == .exclusive, let h = leaseHolder, agentName(e) == h, agentState(h).running == 0,
+           leaseRevoked || agentState(h).pending == 0 {
+            endLease(at: now, why: leaseRevoked ? "released" : "its tasks ended")
+        }
+    }
+
+    /// Gives back a running task's slot and memory.
+    private func release(_ e: Entry) {
+        running -= 1
+        memoryInUse -= e.record.memoryMB
+        let a = agentName(e), held = agentRunning[a] ?? (1, e.record.memoryMB)
+        agentRunning[a] = (held.tasks - 1, held.memoryMB - e.record.memoryMB)
+    }
+
     /// Ends a running task: frees what it held, wakes waiters, releases or fails dependants.
-    private func complete(_ id: TaskID, _ outcome: TaskOutcome) {
+    /// `workStopped` false: the task's work was told to stop but may still be running; its slot
+    /// and memory stay taken until it returns (`finish`).
+    private func complete(_ id: TaskID, _ outcome: TaskOutcome, workStopped: Bool = true) {
         guard var e = entries[id] else { return }
         if e.record.state == .running {
-            running -= 1
-            memoryInUse -= e.record.memoryMB
-            let a = agentName(e), held = agentRunning[a] ?? (1, e.record.memoryMB)
-            agentRunning[a] = (held.tasks - 1, held.memoryMB - e.record.memoryMB)
+            if workStopped || e.workTask == nil { release(e) } else { e.draining = true }
         }
         e.timer?.cancel()
         e.timer = nil
@@ -790,10 +818,7 @@ public actor GPUTaskOrchestrator {
             "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
         ])
         learning.observe(e.record)
-        if coordination.spec.pattern == .exclusive, let h = leaseHolder, agentName(e) == h, agentState(h).running == 0,
-           leaseRevoked || agentState(h).pending == 0 {
-            endLease(at: now, why: leaseRevoked ? "released" : "its tasks ended")
-        }
+        endLeaseIfDone(after: e)
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
         endCallbacks.removeValue(forKey: id)?(id, outcome)
         for d in e.dependents {
@@ -842,7 +867,7 @@ public actor GPUTaskOrchestrator {
         guard let e = entries[id], !e.record.state.isFinal else { return false }
         if e.record.state == .running {
             e.workTask?.cancel()
-            complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .cancelled)))
+            complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .cancelled)), workStopped: false)
         } else {
             fail(id, .cancelled)
         }
@@ -861,8 +886,10 @@ public actor GPUTaskOrchestrator {
 
     public func usage() -> PoolUsage {
         absorbInbox()
-        return PoolUsage(runningTasks: running, queuedTasks: queued.count, memoryInUseMB: memoryInUse,
-                  memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: peakRunning, peakMemoryMB: peakMemory)
+        var u = PoolUsage(runningTasks: running, queuedTasks: queued.count, memoryInUseMB: memoryInUse,
+                          memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: peakRunning, peakMemoryMB: peakMemory)
+        u.drainingTasks = entries.values.filter(\.draining).count
+        return u
     }
 
     // MARK: Learning
@@ -917,7 +944,11 @@ public struct AgentMetrics: Sendable {
 
 /// The pool's occupancy and its high-water marks.
 public struct PoolUsage: Sendable {
+    /// Slots taken, draining tasks included.
     public let runningTasks: Int
+    /// Cancelled or timed-out tasks whose work has not stopped yet (their slot and memory are
+    /// still counted as in use).
+    public var drainingTasks = 0
     public let queuedTasks: Int
     public let memoryInUseMB: Int
     public let memoryPoolMB: Int

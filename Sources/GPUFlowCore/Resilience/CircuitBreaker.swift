@@ -66,6 +66,13 @@ public struct CircuitBreaker: Sendable, Equatable {
         }
     }
 
+    /// Work ended without a verdict on the device (an input error, a cancel, a timeout): a
+    /// half-open trial gives its place back, so the next task is the trial (it stayed half-open
+    /// with its trial out forever); counts neither way.
+    public mutating func recordInconclusive() {
+        trialOut = false
+    }
+
     /// Seconds until an open breaker half-opens (0 when it already may).
     public func remainingCooldown(at now: Double) -> Double {
         guard state == .open, let t = openedAt else { return 0 }
@@ -111,6 +118,7 @@ public final class CircuitBreakerBoard: @unchecked Sendable {
     public func allow(_ key: String) -> Bool { mutate(key) { b, now in b.allow(at: now) } }
     public func recordSuccess(_ key: String) { mutate(key) { b, _ in b.recordSuccess() } }
     public func recordFailure(_ key: String) { mutate(key) { b, now in b.recordFailure(at: now) } }
+    public func recordInconclusive(_ key: String) { mutate(key) { b, _ in b.recordInconclusive() } }
 
     /// The breaker for `key` as it stands (closed if never used).
     public func breaker(_ key: String) -> CircuitBreaker {

@@ -190,6 +190,9 @@ public enum ResilientRunner {
                     refusals.append("\(backend.name): \(e)")
                     // Device loss may pass; out-of-memory will not on the same device.
                     retry = e.code == .deviceLost && state == .closed
+                } catch {
+                    services.breakers.recordInconclusive(key)
+                    throw error
                 }
             }
         }
