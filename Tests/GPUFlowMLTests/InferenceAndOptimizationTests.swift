@@ -67,6 +67,38 @@ import Testing
         #expect(r.trials.allSatisfy { $0.accuracy != nil })
     }
 
+    /// A search over training hyper-parameters spends its budget on them alone (the serving
+    /// batch size was added as a hidden dimension: 2 rates became 2 × 9 points); `best` is flat;
+    /// a grid larger than the budget says so; memory is what the tensor meter saw.
+    @Test func aTrainingSearchHasNoHiddenDimensionAndItsFiguresAreMeasured() throws {
+        let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .relu, seed: 1)
+        let data = try Generators.blobs(samples: 150, features: 4, centers: 3, seed: 4).standardized()
+        var task = OptimizationTask(target: .accuracy, strategy: .grid, budget: 3, seed: 1)
+        task.space = ["learning_rate": .numbers([0.001, 0.01, 0.1])]
+        task.trainingEpochs = 2
+        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+        #expect(r.dimensions.map(\.0) == ["learning_rate"] && r.spaceSize == 3)
+        #expect(r.trials.count == 3 && Set(r.trials.map { $0.configuration.first?.1.doubleValue ?? 0 }).count == 3, "three distinct rates")
+        #expect(r.trials.allSatisfy { $0.batchSize == 64 })
+        let value = try WorkloadRunner.run(.optimization(task), inputs: TaskInputs(model: model, data: data), backend: backend, seed: 1)
+        #expect(value["best"]?["learning_rate"]?.doubleValue != nil, "best.learning_rate, flat")
+        #expect(value["best"]?["batch_size"]?.doubleValue == 64)
+        #expect(value["note"] == nil, "budget 3 covers the grid of 3")
+        var wide = task
+        wide.space = ["learning_rate": .numbers([0.001, 0.003, 0.01, 0.03, 0.1])]
+        wide.budget = 2
+        let partial = try WorkloadRunner.run(.optimization(wide), inputs: TaskInputs(model: model, data: data), backend: backend, seed: 1)
+        #expect(partial["note"]?.stringValue?.contains("the grid has 5 points and the budget is 2") == true, "\(partial["note"] ?? .null)")
+        // Memory is the meter's peak during the measured run: the same as metering that run alone.
+        let sizes = OptimizationTask(target: .memory, strategy: .grid, budget: 2, seed: 1)
+        let m = try BatchSizeSearch.run(model: model, data: data, task: sizes, backend: CPUBackend(), seed: 1)
+        for t in m.trials {
+            let alone = CPUBackend()
+            _ = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: alone)
+            #expect(abs(t.memoryMB - Double(alone.tensorBytesPeak ?? 0) / 1_048_576) < 1e-9, "batch \(t.batchSize): \(t.memoryMB) MB")
+        }
+    }
+
     @Test func powerTargetsNeedAPowerReading() throws {
         let model = MLPModel(inputs: 4, hidden: [4], outputs: 2, activation: .relu, seed: 1)
         let data = try Generators.blobs(samples: 32, features: 4, centers: 2, seed: 1)

@@ -39,6 +39,15 @@ public final class TensorMeter: @unchecked Sendable {
         return peak
     }
 
+    /// Starts a measurement window: the peak falls to what is live now, which it returns, so
+    /// `peakBytes - base` afterwards is the most the work in between held at once.
+    public func startWindow() -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        peak = live
+        return live
+    }
+
     /// Counts bytes a task uses without owning them (a cached network's weights) against this
     /// backend and its agent while it uses them; `discharge` gives them back.
     public func charge(_ bytes: Int) throws { try add(bytes) }

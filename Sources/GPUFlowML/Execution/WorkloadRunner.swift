@@ -124,7 +124,9 @@ public enum WorkloadRunner {
             let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
                                             cancel: cancel)
             func trialValue(_ x: Trial) -> TaskValue {
-                var f: [(String, TaskValue)] = [("configuration", .table(x.configuration)), ("batch_size", .integer(x.batchSize)),
+                // The searched values also at the top (`best.learning_rate`), beside the measurements.
+                var f: [(String, TaskValue)] = x.configuration.filter { $0.0 != "batch_size" }
+                f += [("configuration", .table(x.configuration)), ("batch_size", .integer(x.batchSize)),
                                                 ("p99_latency_ms", .number(x.p99LatencyMS)), ("throughput_per_sec", .number(x.throughputPerSec)),
                                                 ("memory_mb", .number(x.memoryMB)), ("feasible", .bool(x.feasible))]
                 if let a = x.accuracy { f.append(("accuracy", .number(a))) }
@@ -144,6 +146,11 @@ public enum WorkloadRunner {
                 fields.append(("best_trial", .integer(i + 1)))
             }
             if let b = r.best { fields.insert(("best", trialValue(b)), at: 0) }
+            fields.append(("space_size", .integer(r.spaceSize)))
+            if t.strategy == .grid, r.spaceSize > t.budget {
+                fields.append(("note", .string("the grid has \(r.spaceSize) points and the budget is \(t.budget): \(r.trials.count) evenly spaced "
+                                                + "points were measured, not the whole grid (raise budget to \(r.spaceSize) to measure it all)")))
+            }
             return .table(fields)
 
         case .hybridCompute:

@@ -25,6 +25,8 @@ public struct SearchResult: Sendable {
     public let target: OptimizationTarget
     /// Dimension names and their value counts.
     public let dimensions: [(String, Int)]
+    /// Points in the whole space (a grid larger than the budget measures only part of it).
+    public var spaceSize = 0
 }
 
 /// Searches configurations for an optimization target under constraints. Dimensions: the
@@ -38,7 +40,11 @@ public enum BatchSizeSearch {
     public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
                            device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
         var space = task.space
-        if space["batch_size"] == nil {
+        // The serving batch size is searched when asked for, or when nothing else is: a search
+        // over training hyper-parameters serves every candidate at batch size 64 instead of
+        // spending the budget on a dimension nobody asked about.
+        let trainingOnly = space["learning_rate"] != nil || space["hidden"] != nil
+        if space["batch_size"] == nil, !trainingOnly {
             var b = 1, sizes: [Double] = []
             while b <= min(1024, data.rows) { sizes.append(Double(b)); b *= 2 }
             space["batch_size"] = .numbers(sizes.isEmpty ? [1] : sizes)
@@ -120,9 +126,13 @@ public enum BatchSizeSearch {
             }
             _ = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)  // warm-up
             let joules0 = meter?.joules()
+            // Memory as the tensor meter saw it during the measured run (weights, inputs,
+            // activations, outputs), not as computed from layer sizes.
+            let base = trialBackend.tensorMeter?.startWindow()
             let r = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)
             let power = zip2(joules0, meter?.joules()).map { ($1 - $0) / max(r.seconds, 1e-9) }
-            let mem = Double(served.forwardTensorBytes(batch: batch)) / 1_048_576
+            let metered = zip2(base, trialBackend.tensorMeter?.peakBytes).map { Double($1 - $0) }
+            let mem = (metered ?? Double(served.forwardTensorBytes(batch: batch))) / 1_048_576
             let c = task.constraints
             var broken: [String] = []
             if let m = c.maxMemoryMB, mem > Double(m) { broken.append(String(format: "memory %.3f MB > %d", mem, m)) }
@@ -162,8 +172,10 @@ public enum BatchSizeSearch {
         } else {
             for t in trials where t.feasible && t.score < (best?.score ?? .infinity) { best = t }
         }
-        return SearchResult(best: best, trials: trials, strategy: task.strategy, target: task.target,
-                            dimensions: names.map { ($0, space[$0]?.count ?? 0) })
+        var result = SearchResult(best: best, trials: trials, strategy: task.strategy, target: task.target,
+                                  dimensions: names.map { ($0, space[$0]?.count ?? 0) })
+        result.spaceSize = sizes.reduce(1, *)
+        return result
     }
 
     /// A dimension value as the text trials are remembered by.
