@@ -53,6 +53,8 @@ public protocol Backend: AnyObject, Sendable {
     func scale(_ x: Tensor, _ alpha: Float) throws
     /// y += alpha · x.
     func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws
+    /// y = x (on the device: the bandwidth probe's kernel).
+    func copy(_ x: Tensor, into y: Tensor) throws
     /// PyTorch's form: v = μ·v + g; p −= lr·v.
     func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws
     /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.

@@ -78,6 +78,10 @@ public enum KernelParity {
                     return [t[2]]
                 })
             }
+            out.append(try compare("copy n=\(n)", cpu, other, [x, y]) { b, t in
+                try b.copy(t[0], into: t[1])
+                return [t[1]]
+            })
             out.append(try compare("scale+axpy n=\(n)", cpu, other, [x, y]) { b, t in
                 try b.scale(t[0], -1.5)
                 try b.axpy(0.3, t[0], t[1])

@@ -20,7 +20,9 @@ public struct KernelTiming: Sendable, Equatable {
     }
 }
 
-/// Host↔device copies: bytes moved and host time spent, each way.
+/// Host↔device copies: bytes moved and host time spent, each way, and the device's own time
+/// for the copies it ran (staged memory, timestamped; nil where it ran none or cannot time —
+/// on mapped memory a transfer is the host's memcpy, and its host time is the figure).
 public struct TransferStats: Sendable, Equatable {
     public var uploads = 0
     public var uploadBytes = 0
@@ -28,5 +30,7 @@ public struct TransferStats: Sendable, Equatable {
     public var downloads = 0
     public var downloadBytes = 0
     public var downloadSeconds = 0.0
+    public var uploadDeviceSeconds: Double?
+    public var downloadDeviceSeconds: Double?
     public init() {}
 }

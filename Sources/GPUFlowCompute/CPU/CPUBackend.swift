@@ -198,6 +198,11 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for i in 0..<x.count { sy.values[i] += alpha * sx.values[i] }
     }
 
+    public func copy(_ x: Tensor, into y: Tensor) throws {
+        let sx = try storage(x, "copy"), sy = try expect(y, x.count, "copy", "y")
+        for i in 0..<x.count { sy.values[i] = sx.values[i] }
+    }
+
     public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
         let sp = try storage(param, "sgdMomentum")
         let sg = try expect(grad, param.count, "sgdMomentum", "grad"), sv = try expect(velocity, param.count, "sgdMomentum", "velocity")

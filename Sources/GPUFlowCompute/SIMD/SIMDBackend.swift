@@ -234,6 +234,14 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         s.values.withUnsafeMutableBufferPointer { p in cblas_sscal(Int32(p.count), alpha, p.baseAddress, 1) }
     }
 
+    public func copy(_ x: Tensor, into y: Tensor) throws {
+        let sx = try storage(x, "copy"), sy = try expect(y, x.count, "copy", "y")
+        let xv = sx.values
+        sy.values.withUnsafeMutableBufferPointer { py in
+            xv.withUnsafeBufferPointer { px in cblas_scopy(Int32(px.count), px.baseAddress, 1, py.baseAddress, 1) }
+        }
+    }
+
     public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws {
         let sx = try storage(x, "axpy"), sy = try expect(y, x.count, "axpy", "y")
         let xv = sx.values

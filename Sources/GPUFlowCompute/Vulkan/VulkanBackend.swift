@@ -34,7 +34,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public func supports(_ op: KernelOp) -> Bool { true }
 
     public var kernelTimings: [KernelTiming] { sequence.timings.values.sorted { $0.totalNS > $1.totalNS } }
-    public var transferStats: TransferStats? { transfers }
+    public var transferStats: TransferStats? {
+        var t = transfers
+        t.uploadDeviceSeconds = sequence.copies[.upload].map { $0.ns / 1e9 }
+        t.downloadDeviceSeconds = sequence.copies[.download].map { $0.ns / 1e9 }
+        return t
+    }
     private let meter = TensorMeter()
     public var tensorBytesPeak: Int? { meter.peakBytes }
     public var tensorMeter: TensorMeter? { meter }
@@ -86,7 +91,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
                 sources.append(b)
             } else {
                 let staging = try VulkanBuffer(context: context, bytes: b.size, role: .staging)
-                try sequence.copy(from: b, to: staging, bytes: max(4, t.count * 4))
+                try sequence.copy(from: b, to: staging, bytes: max(4, t.count * 4), kind: .download)
                 sources.append(staging)
             }
         }
@@ -125,7 +130,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         values.withUnsafeBufferPointer { src in
             if let base = src.baseAddress, let host = target.mapped { host.copyMemory(from: base, byteCount: values.count * 4) }
         }
-        if target !== b { try sequence.copy(from: target, to: b, bytes: max(4, values.count * 4)) }
+        if target !== b { try sequence.copy(from: target, to: b, bytes: max(4, values.count * 4), kind: .upload) }
         transfers.uploads += 1
         transfers.uploadBytes += values.count * 4
         transfers.uploadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
@@ -302,6 +307,11 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
     public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws {
         let bx = try buffer(x, "axpy"), by = try buffer(y, x.count, "axpy", "y")
         try run(.axpy, [bx, by], [u(x.count), f(alpha)], groups(x.count, "axpy"))
+    }
+
+    public func copy(_ x: Tensor, into y: Tensor) throws {
+        let bx = try buffer(x, "copy"), by = try buffer(y, x.count, "copy", "y")
+        try run(.copy, [bx, by], [u(x.count)], groups(x.count, "copy"))
     }
 
     public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {

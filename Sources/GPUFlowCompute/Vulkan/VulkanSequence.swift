@@ -14,7 +14,13 @@ final class VulkanSequence {
     /// Timestamp queries, two per dispatch; nil when the queue cannot time kernels.
     private let queryPool: VkQueryPool?
     private var batchKernels: [String] = []
+    /// Per timed entry of the batch: the copy's direction and bytes, nil for a dispatch.
+    private var batchCopies: [(CopyKind, Int)?] = []
     private(set) var timings: [String: KernelTiming] = [:]
+    /// Which way a recorded copy moves data, for the transfer figures.
+    enum CopyKind: Hashable { case upload, download, device }
+    /// Recorded copies timed on the device: count, bytes and nanoseconds, by direction.
+    private(set) var copies: [CopyKind: (count: Int, bytes: Int, ns: Double)] = [:]
     /// Dispatches one submission may hold before it is flushed (bounded by the query pool).
     static let maxDispatchesPerSubmit = 1024
     /// Buffers the recorded commands use, kept alive until the submission completes.
@@ -92,12 +98,20 @@ final class VulkanSequence {
 
     /// Records a copy of `bytes` bytes between buffers, with the barriers that order it after
     /// earlier kernels and copies and before later ones (and before host reads of `to`).
-    func copy(from: VulkanBuffer, to: VulkanBuffer, bytes: Int) throws {
+    /// Timestamped like a dispatch, so transfer figures are the device's copy time, not the
+    /// host's wait for a submission.
+    func copy(from: VulkanBuffer, to: VulkanBuffer, bytes: Int, kind: CopyKind = .device) throws {
+        if batchKernels.count >= Self.maxDispatchesPerSubmit { try flush() }
         try beginIfNeeded()
         transferBarrier(before: true)
         var region = VkBufferCopy()
         region.size = VkDeviceSize(bytes)
+        let query = UInt32(2 * batchKernels.count)
+        if let queryPool { vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, queryPool, query) }
         vkCmdCopyBuffer(commandBuffer, from.buffer, to.buffer, 1, &region)
+        if let queryPool { vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, query + 1) }
+        batchKernels.append("copy")
+        batchCopies.append((kind, bytes))
         transferBarrier(before: false)
         retain([from, to])
     }
@@ -187,6 +201,7 @@ final class VulkanSequence {
         vkCmdDispatch(commandBuffer, groups.0, groups.1, groups.2)
         if let queryPool { vkCmdWriteTimestamp(commandBuffer, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, queryPool, query + 1) }
         batchKernels.append(kernel.spec.name)
+        batchCopies.append(nil)
         var barrier = VkMemoryBarrier()
         barrier.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER
         barrier.srcAccessMask = UInt32(VK_ACCESS_SHADER_WRITE_BIT.rawValue)
@@ -242,7 +257,13 @@ final class VulkanSequence {
         let mask: UInt64 = bits >= 64 ? .max : (1 << UInt64(bits)) - 1
         for (i, name) in batchKernels.enumerated() {
             let ticks = (stamps[2 * i + 1] &- stamps[2 * i]) & mask
-            timings[name, default: KernelTiming(kernel: name)].add(Double(ticks) * context.timestampPeriodNS)
+            let ns = Double(ticks) * context.timestampPeriodNS
+            if let (kind, bytes) = batchCopies[i] {
+                let c = copies[kind] ?? (0, 0, 0)
+                copies[kind] = (c.count + 1, c.bytes + bytes, c.ns + ns)
+            } else {
+                timings[name, default: KernelTiming(kernel: name)].add(ns)
+            }
         }
     }
 
@@ -253,6 +274,7 @@ final class VulkanSequence {
         defer {
             context.sequenceRecording(false)
             batchKernels.removeAll(keepingCapacity: true)
+            batchCopies.removeAll(keepingCapacity: true)
             retained.removeAll(keepingCapacity: true)
             pending.removeAll(keepingCapacity: true)
             vkResetDescriptorPool(context.device, descriptorPool, 0)

@@ -43,9 +43,17 @@ enum MemoryTasks {
             }
         case .transfer:
             let direction = VulkanBackend.TransferDirection(rawValue: task.direction.rawValue) ?? .cpu_to_gpu
-            let seconds = try vulkan.measureTransfer(direction, bytes: task.sizeBytes)
-            fields += [("direction", .string(direction.rawValue)), ("bytes", .integer(task.sizeBytes)), ("seconds", .number(seconds)),
-                       ("gb_per_s", .number(Double(task.sizeBytes) / max(seconds, 1e-9) / 1e9))]
+            let m = try vulkan.measureTransfer(direction, bytes: task.sizeBytes)
+            fields += [("direction", .string(direction.rawValue)), ("bytes", .integer(task.sizeBytes)), ("seconds", .number(m.seconds)),
+                       ("gb_per_s", .number(Double(task.sizeBytes) / max(m.seconds, 1e-9) / 1e9)), ("clock", .string(m.clock)),
+                       ("memory_path", .string(vulkan.context.memoryPath.rawValue))]
+            if direction == .gpu_to_gpu {
+                if let bw = try vulkan.measureDeviceBandwidth(bytes: task.sizeBytes) {
+                    fields.append(("device_bandwidth_gb_per_s", .number(bw.gbPerS)))
+                } else {
+                    fields.append(("device_bandwidth_gb_per_s", .string("unavailable (the queue has no timestamps)")))
+                }
+            }
         case .garbage_collection:
             if task.aggressive {
                 fields.append(("released_bytes", .integer(pool.releaseIdle(keepBytes: 0, keepPerTier: task.preserveCache))))

@@ -208,6 +208,8 @@ public enum WorkloadRunner {
                 ("uploads", .integer(t.uploads)), ("upload_bytes", .integer(t.uploadBytes)), ("upload_ms", .number(t.uploadSeconds * 1e3)),
                 ("downloads", .integer(t.downloads)), ("download_bytes", .integer(t.downloadBytes)),
                 ("download_ms", .number(t.downloadSeconds * 1e3)),
+                ("upload_device_ms", t.uploadDeviceSeconds.map { .number($0 * 1e3) } ?? .string("unavailable (no staged copies timed)")),
+                ("download_device_ms", t.downloadDeviceSeconds.map { .number($0 * 1e3) } ?? .string("unavailable (no staged copies timed)")),
             ])))
         }
         return .table(fields)

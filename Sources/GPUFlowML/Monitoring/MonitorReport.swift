@@ -92,7 +92,8 @@ public enum MonitorReport {
         if let x = t.transfers {
             f += [("upload_bytes", .integer(x.uploadBytes)), ("upload_s", .number(x.uploadSeconds)),
                   ("upload_bytes_per_s", opt(t.uploadBytesPerSecond)), ("download_bytes", .integer(x.downloadBytes)),
-                  ("download_s", .number(x.downloadSeconds)), ("download_bytes_per_s", opt(t.downloadBytesPerSecond))]
+                  ("download_s", .number(x.downloadSeconds)), ("download_bytes_per_s", opt(t.downloadBytesPerSecond)),
+                  ("transfer_clock", .string(t.transferClock ?? "none"))]
         } else {
             f.append(("transfers", .string("none (host backend: tensors live in host memory)")))
         }

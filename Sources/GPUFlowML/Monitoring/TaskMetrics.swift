@@ -27,13 +27,20 @@ public struct TaskMetrics: Sendable {
     public var hostS: Double { max(0, wallS - (gpuS ?? 0)) }
     /// Device-busy time over wall time on the task's queue.
     public var utilization: Double? { gpuS.map { wallS > 0 ? $0 / wallS : 0 } }
+    /// The device's copy time where its copies were timestamped (staged memory), else the
+    /// host's (mapped memory, where a transfer is the host's memcpy).
     public var uploadBytesPerSecond: Double? {
-        guard let t = transfers, t.uploadSeconds > 0 else { return nil }
-        return Double(t.uploadBytes) / t.uploadSeconds
+        guard let t = transfers, let s = t.uploadDeviceSeconds ?? (t.uploadSeconds > 0 ? t.uploadSeconds : nil), s > 0 else { return nil }
+        return Double(t.uploadBytes) / s
     }
     public var downloadBytesPerSecond: Double? {
-        guard let t = transfers, t.downloadSeconds > 0 else { return nil }
-        return Double(t.downloadBytes) / t.downloadSeconds
+        guard let t = transfers, let s = t.downloadDeviceSeconds ?? (t.downloadSeconds > 0 ? t.downloadSeconds : nil), s > 0 else { return nil }
+        return Double(t.downloadBytes) / s
+    }
+    /// Which clock the transfer rates come from.
+    public var transferClock: String? {
+        guard let t = transfers else { return nil }
+        return t.uploadDeviceSeconds != nil || t.downloadDeviceSeconds != nil ? "device timestamps" : "host clock (mapped memory)"
     }
 
     public init(id: Int?, name: String, kind: String, backend: Backend, startedAt: Double, wallS: Double, attempts: Int, energyJ: Double?) {
