@@ -112,10 +112,13 @@ enum AgentsBench {
             ("collaborative", Coordination(spec: .init(pattern: .collaborative), negotiation: .auction, conflictResolution: .fairness)),
         ]
         print("## 4 agents × \(w.tasksPerAgent) training tasks (MLP 16-128-64-4, Adam, \(w.epochs) epochs on 2,000 rows, SIMD backend), 2 concurrent slots")
-        print("## back to back alone = every task one after another with no coordination; medians of 3 alternating rounds")
+        // Enough rounds that the spread between rounds is shown beside each overhead: an
+        // overhead smaller than that spread is noise, not an effect.
+        let rounds = quick ? 3 : 7
+        print("## back to back alone = every task one after another with no coordination; medians of \(rounds) alternating rounds")
         var aloneTimes: [Double] = [], per: [String: [Double]] = [:]
         var sharedTimes: [String: [Double]] = [:], fairness: [String: [Double]] = [:], slices: [String: Int] = [:]
-        for _ in 0..<3 {
+        for _ in 0..<rounds {
             let a = try await alone(w)
             aloneTimes.append(a.total)
             for (k, v) in a.perAgent { per[k, default: []].append(v) }
@@ -131,15 +134,20 @@ enum AgentsBench {
             cells[0].padding(toLength: 18, withPad: " ", startingAt: 0) + cells.dropFirst().map { pad($0, 12) }.joined(separator: " ")
         }
         let free = median(sharedTimes["shared, no pattern"] ?? [])
-        print(row(["pattern", "total s", "vs alone", "overhead", "Jain index"]))
-        print(row(["back to back", String(format: "%.3f", base), "1.000×", "-", "-"]))
+        /// Half the range of a side's rounds, as a share of its median.
+        func spread(_ v: [Double]) -> Double { v.isEmpty ? 0 : ((v.max() ?? 0) - (v.min() ?? 0)) / 2 / max(median(v), 1e-9) }
+        let noise = spread(sharedTimes["shared, no pattern"] ?? [])
+        print(row(["pattern", "total s", "vs alone", "overhead", "spread", "Jain index"]))
+        print(row(["back to back", String(format: "%.3f", base), "1.000×", "-", String(format: "±%.1f%%", 100 * spread(aloneTimes)), "-"]))
         for (name, _) in patterns {
             let t = median(sharedTimes[name] ?? [])
             print(row([name, String(format: "%.3f", t), String(format: "%.3f×", t / base), String(format: "%+.1f%%", 100 * (t / free - 1)),
+                       String(format: "±%.1f%%", 100 * max(spread(sharedTimes[name] ?? []), noise)),
                        String(format: "%.3f", median(fairness[name] ?? []))]))
         }
         print("(vs alone below 1: the shared run finished sooner — two slots on two cores overlap what back to back runs serially;")
         print(" overhead = total time against the same shared queue with no pattern, i.e. what coordinating costs or saves;")
+        print(" spread = half the range over the rounds (the larger of the pattern's and the reference's): an overhead inside it is noise;")
         print(" Jain's index over each agent's speed relative to running alone: 1 = every agent slowed equally)")
         print()
         try multiAgentTrace(quick: quick)
@@ -174,7 +182,7 @@ enum AgentsBench {
         let (allocations, peakRequested, peakPerRequest) = replayPerRequest(trace)
         print("## memory on a multi-agent trace: 4 agents training at once on \(context.info.name) (MLPs 32-128/64-64-10, batch 32…128)")
         print("allocations in the trace: \(allocations); peak bytes requested: \(peakRequested)")
-        print(String(format: "one allocation per request: peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
+        print(String(format: "one allocation per request (modeled: the trace replayed): peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
                      peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), peakPerRequest - peakRequested, allocations))
         print(String(format: "pooled (tiered):            peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
                      stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)), stats.peakReservedBytes - peakRequested,

@@ -97,7 +97,7 @@ func poolTrace() throws {
     print("# memory on the allocation trace of a real training run (MLP 32-128-64-10, Adam, batch 64, 3 epochs, 2048 rows) on \(context.info.name)")
     print("allocations in the trace:            \(allocations)")
     print("peak bytes requested:                \(peakRequested)")
-    print(String(format: "one allocation per request: peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls",
+    print(String(format: "one allocation per request: peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (modeled: the trace replayed, each request its own allocation of its aligned size)",
                  peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), allocations))
     print(String(format: "tiered pool:                peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (%d blocks)",
                  stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)), stats.driverAllocations,

@@ -44,9 +44,11 @@ def summary(xs):
     return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
 
 
-def row(group, name, unit, better, gpuflow, peers, target=None, note="", verdict=None):
+def row(group, name, unit, better, gpuflow, peers, target=None, note="", verdict=None, unmeasurable=None):
     """gpuflow: {label: [values]}; peers: {label: [values]}; better: 'lower' or 'higher'.
-    verdict(ratios, medians) -> True/False says whether the target is met (None: not judged)."""
+    verdict(ratios, medians) -> True/False says whether the target is met (None: not judged).
+    unmeasurable: why this machine cannot test the target (a GPU figure on lavapipe): the row
+    is shown, and its target is "not measurable here", never met or missed."""
     g = {k: summary(v) for k, v in gpuflow.items()}
     p = {k: summary(v) for k, v in peers.items()}
     ratios = {}
@@ -57,13 +59,17 @@ def row(group, name, unit, better, gpuflow, peers, target=None, note="", verdict
                 ratios[f"{gl} vs {pl}"] = ps["median"] / gs["median"] if better == "lower" else gs["median"] / ps["median"]
     medians = {k: v["median"] for k, v in list(g.items()) + list(p.items())}
     met = None
+    if unmeasurable:
+        verdict = None
+        note = (note + "; " if note else "") + "not measurable here: " + unmeasurable
     if verdict:
         try:
-            met = bool(verdict(ratios, medians))
+            v = verdict(ratios, medians)
+            met = None if v is None else bool(v)
         except (TypeError, KeyError, ZeroDivisionError):
             met = None  # a side is unavailable: the target cannot be judged
     rows.append({"group": group, "name": name, "unit": unit, "better": better, "gpuflow": g, "peers": p, "ratios": ratios,
-                 "target": target, "met": met, "note": note})
+                 "target": target, "met": met, "note": note, "unmeasurable": bool(unmeasurable)})
     print(f"{group} | {name}: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()), flush=True)
 
 
@@ -108,7 +114,18 @@ def mlp_training(sides):
     epochs = "10" if QUICK else "30"
     commands = {"gpuflow simd": [BENCH, "mlp", data, epochs, "simd"], "gpuflow vulkan": [BENCH, "mlp", data, epochs, "vulkan"],
                 "scikit-learn": [PY, MLP, "sklearn", data, epochs], "jax (jit)": [PY, MLP, "jax", data, epochs]}
-    return epochs, alternate({k: (lambda c=commands[k]: train(c)) for k in sides})
+    store = tempfile.mkdtemp()
+
+    def lua(backend):
+        # The user's path: `gpuflow run` of a Lua script with the default store (in a fresh data
+        # directory), training seconds as the script measures them around its await.
+        r = run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/train_mlp.lua", "--backend", backend, "--quiet", "--", data, epochs],
+                env=dict(os.environ, GPUFLOW_DATA_DIR=store))[-1]
+        return {"seconds": float(r[0]), "accuracy": float(r[1])}
+    sides_of = {k: (lambda c=commands[k]: train(c)) for k in sides if k in commands}
+    if "gpuflow run (lua, simd)" in sides:
+        sides_of["gpuflow run (lua, simd)"] = lambda: lua("simd")
+    return epochs, alternate(sides_of)
 
 
 def inference(sides, batch):
@@ -123,8 +140,39 @@ def inference(sides, batch):
     return alternate({k: (lambda c=commands[k]: side(c)) for k in sides})
 
 
+def vulkan_is_cpu():
+    """Whether this machine's Vulkan device is a CPU implementation (lavapipe): then a claim
+    about GPU speed cannot be tested here."""
+    try:
+        out = subprocess.run([GPUFLOW, "devices"], capture_output=True, text=True).stdout.lower()
+    except OSError:
+        return True
+    return "llvmpipe" in out or "lavapipe" in out or "type cpu" in out or " cpu " in out
+
+
+def store_rows():
+    """Row 2b: training through `gpuflow run` with the default run store against `--store none`,
+    whole processes side by side (the store's checkpoints and metrics are its whole cost)."""
+    epochs = "500" if QUICK else "2000"
+    script = f"{ROOT}/scripts/bench-lua/train_store.lua"
+    data_dir = tempfile.mkdtemp()
+
+    def timed(args, env=None):
+        t0 = time.perf_counter()
+        run([GPUFLOW, "run", script, "--backend", "simd", "--quiet"] + args + ["--", epochs], env=env)
+        return time.perf_counter() - t0
+    env = dict(os.environ, GPUFLOW_DATA_DIR=data_dir)
+    got = alternate({"default store": lambda: timed([], env), "--store none": lambda: timed(["--store", "none"], env)})
+    size = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(data_dir) for f in fs)
+    row("2. MLP training", f"`gpuflow run`, {epochs} epochs of a small MLP (256 rows): default store vs --store none, whole process", "s",
+        "lower", {"default store": got["default store"]}, {"--store none": got["--store none"]},
+        target="within 10 % of --store none", verdict=lambda r, m: r["default store vs --store none"] >= 1 / 1.10,
+        note=f"store left {size / 1e6:.2f} MB after {ROUNDS} runs (checkpoints dropped on success)")
+
+
 def cpu_rows():
     """Rows 1–6 on this machine's CPU and Vulkan device, each against its peer."""
+    lavapipe = vulkan_is_cpu()
     # 1. GEMM: SIMD (OpenBLAS) vs numpy (OpenBLAS), square and the MLP's forward shapes.
     square = [128, 256, 512] + ([] if QUICK else [1024, 2048])
     shapes = [f"{n}x{n}x{n}" for n in square] + ["64x128x64", "64x64x128", "64x10x64"]
@@ -144,14 +192,16 @@ def cpu_rows():
         vulkan_gemm_row(n, lambda got: "the same register-blocked algorithm in WGSL on the same device")
 
     # 2. MLP training: 64-128-64-10, Adam, batch 64, 30 epochs on digits.
-    epochs, got = mlp_training(["gpuflow simd", "gpuflow vulkan", "scikit-learn", "jax (jit)"])
+    epochs, got = mlp_training(["gpuflow simd", "gpuflow run (lua, simd)", "gpuflow vulkan", "scikit-learn", "jax (jit)"])
     acc = split(got, "accuracy")
-    ours = ("gpuflow simd", "gpuflow vulkan")
+    ours = ("gpuflow simd", "gpuflow run (lua, simd)", "gpuflow vulkan")
     row("2. MLP training", f"{epochs} epochs, train seconds", "s", "lower", {k: split(got, "seconds")[k] for k in ours},
         {k: v for k, v in split(got, "seconds").items() if k not in ours}, target="SIMD faster than both at equal accuracy (within 1 point)",
         verdict=lambda r, m: all(r[f"gpuflow simd vs {k}"] > 1 and statistics.median(acc["gpuflow simd"]) >= statistics.median(acc[k]) - 0.01
                                  for k in ("scikit-learn", "jax (jit)")),
-        note="final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
+        note="gpuflow simd = the Swift entry point; gpuflow run (lua, simd) = `gpuflow run` of scripts/bench-lua/train_mlp.lua with the default store; "
+             "final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
+    store_rows()
 
     # 3. Inference throughput and p99 latency at batch 1, 64, 1024.
     for b in ["1", "64", "1024"]:
@@ -225,8 +275,8 @@ def cpu_rows():
 
 
     row("6. Claims", "memory held at peak: pool vs one allocation per request", "bytes", "lower", {"tiered pool": [held(tiered)]},
-        {"per request": [held(per)]}, target="claimed 32.3% less memory waste", verdict=lambda r, m: r["tiered pool vs per request"] >= 1 / (1 - 0.323),
-        note="driver allocations: " + (tiered.split("× requested, ")[-1] if tiered else "unavailable"))
+        {"per request (modeled)": [held(per)]}, target="claimed 32.3% less memory waste", verdict=lambda r, m: r["tiered pool vs per request (modeled)"] >= 1 / (1 - 0.323),
+        note="the pool measured on a real training's allocation trace; per request is modeled — the same trace replayed as one allocation of each request's aligned size; driver allocations: " + (tiered.split("× requested, ")[-1] if tiered else "unavailable"))
 
 
     # 6. The other claimed figures, each measured by gpuflow-bench (which alternates its own sides
@@ -248,10 +298,10 @@ def cpu_rows():
         {"simd fallback": seconds("simd", hybrid)}, {"vulkan": seconds("vulkan", hybrid)}, target="claimed: fallback at 84% of GPU speed",
         verdict=lambda r, m: r["simd fallback vs vulkan"] >= 0.84,
         note="gpuflow-bench hybrid, median of alternating rounds; the Vulkan device here is " + ("lavapipe, itself a CPU" if "llvmpipe" in hybrid or "cpu" in hybrid.lower() else "a GPU"))
-    warm = re.search(r"cold ([0-9.]+), warm ([0-9.]+) — warm-started", hybrid)
+    warm = re.search(r"cold ([0-9.]+), warm ([0-9.]+) \(history's trials counted\) — warm-started", hybrid)
     row("6. Claims", "optimiser: trials to within 5% of the best, warm-started from history vs cold", "trials", "lower",
         {"warm start": [float(warm.group(2))] if warm else []}, {"cold": [float(warm.group(1))] if warm else []},
-        target="claimed 2.8× faster convergence", verdict=lambda r, m: r["warm start vs cold"] >= 2.8, note="gpuflow-bench hybrid (b): mean over 5 tasks, bayesian search")
+        target="claimed 2.8× faster convergence", verdict=lambda r, m: r["warm start vs cold"] >= 2.8, note="gpuflow-bench hybrid (b): mean over 5 tasks, bayesian search; history from a different task (blobs, not spirals), its 12 trials counted in warm")
     agents = subprocess.run([BENCH, "agents"] + quick, capture_output=True, text=True).stdout
     open(f"{ROOT}/bench-out/agents.txt", "w").write(agents)
 
@@ -260,12 +310,27 @@ def cpu_rows():
         m = re.search(rf"^{re.escape(name)}\s+([0-9.]+)\s", agents, re.M)
         return [float(m.group(1))] if m else []
 
+    def pattern_spread(name):
+        m = re.search(rf"^{re.escape(name)}\s+.*±([0-9.]+)%", agents, re.M)
+        return float(m.group(1)) / 100 if m else None
 
+    rounds_line = re.search(r"medians of (\d+) alternating rounds", agents)
     for pattern in ("exclusive", "time_sliced", "space_partitioned", "pipeline", "collaborative"):
-        row("6. Claims", f"coordination overhead: {pattern}", "s", "lower", {pattern: pattern_total(pattern)},
-            {"no pattern": pattern_total("shared, no pattern")}, target="claimed < 5% overhead (ratio ≥ 0.95)",
-            verdict=lambda r, m, p=pattern: r[f"{p} vs no pattern"] >= 1 / 1.05,
-            note="gpuflow-bench agents: 4 agents' training tasks, total wall time, median of 3 alternating rounds")
+        t, base, spread = pattern_total(pattern), pattern_total("shared, no pattern"), pattern_spread(pattern)
+        overhead = t[0] / base[0] - 1 if t and base else None
+
+        def verdict(r, m, o=overhead, s=spread):
+            # Met only when the overhead is under 5 % even at the top of its spread; missed only
+            # when it is over 5 % even at the bottom; otherwise the rounds cannot tell.
+            if o is None or s is None:
+                return None
+            return True if o + s < 0.05 else False if o - s > 0.05 else None
+        row("6. Claims", f"coordination overhead: {pattern}", "s", "lower", {pattern: t}, {"no pattern": base},
+            target="claimed < 5% overhead (ratio ≥ 0.95)", verdict=verdict,
+            note=f"gpuflow-bench agents: 4 agents' training tasks, total wall time, median of {rounds_line.group(1) if rounds_line else '?'} "
+                 f"alternating rounds; overhead {overhead * 100:+.1f}% ± {spread * 100:.1f}% (spread between rounds)"
+                 + ("" if verdict(None, None) is not None else " — within the spread, not judged")
+                 if overhead is not None and spread is not None else "gpuflow-bench agents: figures unavailable")
 
 
 def gpu_rows():
@@ -363,10 +428,12 @@ for r in rows:
     p = "<br>".join(f"{k}: {fmt(v)}" for k, v in r["peers"].items()) or "—"
     ratio = "<br>".join(f"{v:.2f}× ({k})" for k, v in r["ratios"].items()) or "—"
     name = r["name"] + (f" — {r['note']}" if r["note"] else "")
-    judged = {True: " — **met**", False: " — **missed**", None: ""}[r["met"]] if r["target"] else ""
+    judged = ({True: " — **met**", False: " — **missed**", None: ""}[r["met"]] if not r.get("unmeasurable") else " — not measurable here") if r["target"] else ""
     out.append(f"| {r['group']} | {name} | {r['unit']} | {g} | {p} | {ratio} | {(r['target'] or '') + judged} |")
 judged = [r for r in rows if r["met"] is not None]
-out += ["", f"Targets: {sum(r['met'] for r in judged)} of {len(judged)} judged rows met; the closing notes of issue 10 in the README give the reasons for each miss."]
+unmeasured = sum(1 for r in rows if r.get("unmeasurable"))
+out += ["", f"Targets: {sum(r['met'] for r in judged)} of {len(judged)} judged rows met; {unmeasured} not measurable on this machine (they need a real GPU); "
+        "rows whose effect lies within their spread are not judged. The closing notes in the README give the reasons for each miss."]
 gpu_page = os.path.exists(f"{ROOT}/BENCHMARKS-GPU.md")
 out += ["", f"The JSON with every value is {JS}."]
 if not GPU:
