@@ -111,8 +111,9 @@ public enum Trainer {
             optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
             var lossSum = 0.0, correct = 0
-            var offset = 0
+            var offset = 0, batchNumber = 0
             while offset < train.rows {
+                batchNumber += 1
                 try cancel.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
@@ -125,9 +126,14 @@ public enum Trainer {
                 if let clip = task.gradientClipNorm { try Self.clip(grads, trainable: trainable, to: Float(clip), backend: backend) }
                 try optimizer.step(net: net, grads: grads)
                 let m = try batch.metrics(output: pass.output, losses: losses, backend: backend)
+                guard m.loss.isFinite else {
+                    throw TrainingError.diverged(epoch: epoch, batch: batchNumber, what: "the loss is \(m.loss)", learningRate: Self.rate(update),
+                                                 gradientClip: task.gradientClipNorm)
+                }
                 lossSum += m.loss
                 correct += m.correct
             }
+            try Self.checkFinite(net, epoch: epoch, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
             let seconds = Date().timeIntervalSince(epochStart)
             var vLoss: Double?, vAcc: Double?
             if let validation {
@@ -178,6 +184,29 @@ public enum Trainer {
         result.checkpointsWritten = checkpoints
         result.resumedFromEpoch = resumed?.epoch
         return result
+    }
+
+    /// The learning rate a divergence message quotes.
+    static func rate(_ algorithm: TrainingAlgorithm) -> Double? {
+        switch algorithm {
+        case .backpropagation(let b): return b.learningRate
+        case .adam(let a): return a.learningRate
+        default: return nil
+        }
+    }
+
+    /// Stops a run whose weights overflowed, before it reports a loss or saves a model of NaNs.
+    /// One sum of squares per tensor screens (NaN or Inf anywhere makes it non-finite, as do
+    /// weights past 1.8e19); only then is the tensor read, so the message is exact.
+    static func checkFinite(_ net: NetworkOnBackend, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {
+        for (i, (w, b)) in zip(net.weights, net.biases).enumerated() {
+            for (t, name) in [(w, "weights"), (b, "biases")] where !(try net.backend.sumOfSquares(t)).isFinite {
+                let values = try net.backend.read(t)
+                guard let bad = values.firstIndex(where: { !$0.isFinite }) else { continue }
+                throw TrainingError.diverged(epoch: epoch, what: "layer \(i + 1)'s \(name) hold \(values[bad]) (element \(bad + 1))",
+                                             learningRate: learningRate, gradientClip: gradientClip)
+            }
+        }
     }
 
     /// Scales the trainable gradients so their global L2 norm is at most `limit` (one read of
@@ -312,10 +341,7 @@ struct Batch {
         let arg = try backend.zeros(shape: [rows])
         try backend.rowArgmax(output, rows: rows, cols: cols, arg)
         let values = try backend.read([losses, arg])
-        let lossSum = values[0].reduce(0, +)
-        guard !lossSum.isNaN else {
-            throw DataError("training: the loss is NaN (a label outside 0..<\(cols), or the learning rate diverged)")
-        }
+        let lossSum = values[0].reduce(0, +)  // the trainer and the evaluator check it is finite
         return (Double(lossSum), zip(values[1], labels).filter { $0 == $1 }.count)
     }
 }
@@ -332,6 +358,9 @@ enum Evaluator {
             let pass = try net.forward(batch.x, rows: idx.count)
             let (losses, _) = try batch.loss(pass.output, backend: net.backend)
             let m = try batch.metrics(output: pass.output, losses: losses, backend: net.backend)
+            guard !m.loss.isNaN else {
+                throw DataError("evaluation: the loss over \(data.source) is NaN (the model's weights are not finite numbers)")
+            }
             lossSum += m.loss
             correct += m.correct
         }
