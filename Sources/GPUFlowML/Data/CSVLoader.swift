@@ -1,6 +1,8 @@
 import Foundation
 
-/// Reads a CSV file (RFC 4180, through libcsv) into a data set: numeric feature columns,
+/// Reads a CSV file (RFC 4180, through libcsv) into a data set.
+///
+/// Numeric feature columns,
 /// categorical feature columns (text, coded 0, 1, ... per distinct value) and a label column of
 /// numbers or class names (mapped to indices in order of first appearance). Every problem is
 /// reported as `file:line:column: ...`; NaN and ±Inf cells are refused, missing cells too unless
@@ -35,12 +37,14 @@ public enum CSVLoader {
         var features = table.features, labels = table.labels
         let cols = table.columnCount - 1
         let categories = table.categories()
-        let note = try CSVMissingValues.apply(options.missing, features: &features, labels: &labels, cols: cols,
-                                              categorical: Set(categories.map(\.column)), names: featureNames(table), file: file)
+        let note = try CSVMissingValues.apply(
+            options.missing, features: &features, labels: &labels, cols: cols,
+            categorical: Set(categories.map(\.column)), names: featureNames(table), file: file)
         let name = URL(fileURLWithPath: file).lastPathComponent
-        return Dataset(features: features, rows: labels.count, cols: cols, labels: labels, featureNames: featureNames(table),
-                       labelName: table.names[table.labelIndex], classNames: table.classNames, categories: categories,
-                       source: note.map { "\(name) (\($0))" } ?? name)
+        return Dataset(
+            features: features, rows: labels.count, cols: cols, labels: labels, featureNames: featureNames(table),
+            labelName: table.names[table.labelIndex], classNames: table.classNames, categories: categories,
+            source: note.map { "\(name) (\($0))" } ?? name)
     }
 
     private static func featureNames(_ table: CSVTableBuilder) -> [String] {

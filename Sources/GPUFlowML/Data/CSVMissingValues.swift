@@ -2,8 +2,10 @@
 /// left for missing cells (under `missing = "error"` there are none: the first stopped the read).
 enum CSVMissingValues {
     /// The table after the policy, and a note for the data set's source ("11 rows dropped").
-    static func apply(_ policy: CSVOptions.Missing, features: inout [Float], labels: inout [Float], cols: Int,
-                      categorical: Set<Int>, names: [String], file: String) throws -> String? {
+    static func apply(
+        _ policy: CSVOptions.Missing, features: inout [Float], labels: inout [Float], cols: Int,
+        categorical: Set<Int>, names: [String], file: String
+    ) throws -> String? {
         let rows = labels.count
         switch policy {
         case .error:

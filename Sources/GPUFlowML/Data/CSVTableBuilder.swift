@@ -1,7 +1,8 @@
 import CFastFloat
 
-/// Turns the fields of a CSV file into a table: numeric and categorical feature columns, and a
-/// label column of numbers or class names. A column's kind is decided by its first present
+/// Turns the fields of a CSV file into a table.
+///
+/// Numeric and categorical feature columns, and a label column of numbers or class names. A column's kind is decided by its first present
 /// cell; a number after text is a category named by that text, text after numbers is an error
 /// (a stray word in a numeric column is more often a typo than a category). Missing cells are
 /// kept as NaN placeholders (the file's own NaN is refused, so NaN means missing) for
@@ -45,7 +46,10 @@ final class CSVTableBuilder: CSVFieldSink {
         guard failure == nil else { return }
         defer { fieldIndex += 1 }
         if fieldIndex == 0 { recordFirstLine = line }
-        if firstRecord != nil { return firstRecord?.append(Array(bytes)) ?? () }
+        if firstRecord != nil {
+            firstRecord?.append(Array(bytes))
+            return
+        }
         if fieldIndex == 0 && bytes.isEmpty {
             emptyFirstField = true
             return
@@ -63,7 +67,10 @@ final class CSVTableBuilder: CSVFieldSink {
         let count = fieldIndex
         fieldIndex = 0
         if let first = firstRecord {
-            if first.count == 1 && first[0].isEmpty { return firstRecord = [] }  // a blank line
+            if first.count == 1 && first[0].isEmpty {  // a blank line before the first record
+                firstRecord = []
+                return
+            }
             firstRecord = nil
             start(names: options.header ? first.map { text($0, what: "header") } : (1...first.count).map(String.init))
             guard failure == nil, !options.header else { return }
@@ -81,13 +88,18 @@ final class CSVTableBuilder: CSVFieldSink {
     private func start(names header: [String]) {
         names = header
         guard header.count >= 2 else {
-            return fail(line: recordFirstLine, nil, "need at least one feature column and a label column (the \(options.header ? "header" : "first row") has \(header.count)); is the delimiter right?")
+            return fail(
+                line: recordFirstLine, nil,
+                "need at least one feature column and a label column (the \(options.header ? "header" : "first row") has \(header.count)); is the delimiter right?"
+            )
         }
         switch options.label {
         case .last: labelIndex = header.count - 1
         case .index(let i):
             guard i >= 0, i < header.count else {
-                return fail(line: recordFirstLine, nil, "label column \(i + 1) does not exist (the \(options.header ? "header" : "first row") has \(header.count) columns)")
+                return fail(
+                    line: recordFirstLine, nil,
+                    "label column \(i + 1) does not exist (the \(options.header ? "header" : "first row") has \(header.count) columns)")
             }
             labelIndex = i
         case .name(let n):
@@ -120,7 +132,10 @@ final class CSVTableBuilder: CSVFieldSink {
                 labels.append(.nan)
             } else {
                 guard options.missing != .error else {
-                    return fail(line: line, c, "column '\(names[c])' is missing a value (an empty cell\(markers.isEmpty ? "" : " or " + options.missingMarkers.map { "'\($0)'" }.joined(separator: ", "))); give missing = \"drop\" or missing = \"mean\" to load such rows")
+                    return fail(
+                        line: line, c,
+                        "column '\(names[c])' is missing a value (an empty cell\(markers.isEmpty ? "" : " or " + options.missingMarkers.map { "'\($0)'" }.joined(separator: ", "))); give missing = \"drop\" or missing = \"mean\" to load such rows"
+                    )
                 }
                 features.append(.nan)
             }
@@ -130,12 +145,17 @@ final class CSVTableBuilder: CSVFieldSink {
         let value: Float
         if kinds[c] == .numeric {
             guard let v = number(bytes) else {
-                let what = isLabel ? "label '\(text(bytes, what: "cell"))' is not a number like the labels above it"
+                let what =
+                    isLabel
+                    ? "label '\(text(bytes, what: "cell"))' is not a number like the labels above it"
                     : "column '\(names[c])' holds '\(text(bytes, what: "cell"))', which is not a number like the cells above it"
                 return fail(line: line, c, what)
             }
             guard v.isFinite else {
-                return fail(line: line, c, "column '\(names[c])' holds '\(text(bytes, what: "cell"))', which is not a finite number (NaN and ±Inf are refused; outside float32's ±3.4e38 too)")
+                return fail(
+                    line: line, c,
+                    "column '\(names[c])' holds '\(text(bytes, what: "cell"))', which is not a finite number (NaN and ±Inf are refused; outside float32's ±3.4e38 too)"
+                )
             }
             value = v
         } else {

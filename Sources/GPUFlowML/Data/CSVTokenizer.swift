@@ -2,6 +2,7 @@ import CCSV
 import Foundation
 
 /// Receives the fields of an RFC 4180 file one at a time, with the line each ends on.
+///
 /// A class, not a protocol with generics: libcsv calls back through a C function pointer.
 class CSVFieldSink {
     /// The 1-based line the tokenizer is reading; a field's line is the one it ends on.
@@ -71,8 +72,10 @@ enum CSVTokenizer {
         var p = parser
         switch Int32(csv_error(&p)) {
         case CSV_EPARSE:
-            return DataError(file: file, line: line, column: column,
-                             "malformed quoting: a quote inside an unquoted field or text after a closing quote (RFC 4180 writes a quote inside a quoted field as \"\")")
+            return DataError(
+                file: file, line: line, column: column,
+                "malformed quoting: a quote inside an unquoted field or text after a closing quote (RFC 4180 writes a quote inside a quoted field as \"\")"
+            )
         case CSV_ENOMEM: return DataError(file: file, line: line, "out of memory while reading a field")
         default: return DataError(file: file, line: line, "a field too long to read")
         }

@@ -1,4 +1,6 @@
-/// A feature column read from text: each distinct value became an integer code (0, 1, ... in
+/// A feature column read from text.
+///
+/// Each distinct value became an integer code (0, 1, ... in
 /// order of first appearance), kept with the data set so scripts (and, later, embedding layers)
 /// can map codes back to values. Standardizing and normalizing leave these columns' codes alone.
 public struct CategoricalColumn: Sendable, Equatable {

@@ -11,13 +11,18 @@ struct NpyDtype: Equatable {
     static func parse(_ field: String, path: String, offset: Int) throws -> NpyDtype {
         let hint = "save a plain float32 or float64 array (arr.astype('<f4'))"
         if field.hasPrefix("[") {
-            throw DataError(file: path, "header at offset \(offset): structured dtypes (a record of named fields, \(field.prefix(60))...) are not supported; \(hint), one column per field")
+            throw DataError(
+                file: path,
+                "header at offset \(offset): structured dtypes (a record of named fields, \(field.prefix(60))...) are not supported; \(hint), one column per field"
+            )
         }
         guard let q1 = field.first, q1 == "'" || q1 == "\"", let q2 = field.dropFirst().firstIndex(of: q1) else {
             throw DataError(file: path, "header at offset \(offset) has no 'descr' string")
         }
         let descr = String(field[field.index(after: field.startIndex)..<q2])
-        guard let order = descr.first, descr.count >= 2 else { throw DataError(file: path, "dtype '\(descr)' at offset \(offset) is not a NumPy type string") }
+        guard let order = descr.first, descr.count >= 2 else {
+            throw DataError(file: path, "dtype '\(descr)' at offset \(offset) is not a NumPy type string")
+        }
         let kind = String(descr.dropFirst())
         switch order {
         case "<", "|", "=": break  // '=' is native order, and gpuflow runs on little-endian machines

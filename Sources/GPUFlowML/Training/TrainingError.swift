@@ -1,5 +1,6 @@
-/// A training run that cannot go on: its numbers left float32 (the loss or the weights became
-/// NaN or ±Inf). Not a `DataError`: the data was fine, the run went wrong, so a script awaiting
+/// A training run that cannot go on: the loss or the weights became NaN or ±Inf.
+///
+/// Not a `DataError`: the data was fine, the run went wrong, so a script awaiting
 /// the task fails with exit code 1 (a failed task), where a bad file gives 2. The task's name is
 /// added by the task's failure message ("task NAME (#ID) failed: ...").
 public struct TrainingError: Error, CustomStringConvertible, Sendable {
@@ -10,12 +11,15 @@ public struct TrainingError: Error, CustomStringConvertible, Sendable {
     private let kind: Kind
 
     /// `what`: what became non-finite ("the loss is NaN", "layer 2's weights hold inf").
-    public static func diverged(epoch: Int, batch: Int? = nil, what: String, learningRate: Double?, gradientClip: Double?) -> TrainingError {
+    public static func diverged(epoch: Int, batch: Int? = nil, what: String, learningRate: Double?, gradientClip: Double?) -> TrainingError
+    {
         TrainingError(kind: .diverged(epoch: epoch, batch: batch, what: what, learningRate: learningRate, clipped: gradientClip))
     }
 
     public var epoch: Int {
-        switch kind { case .diverged(let epoch, _, _, _, _): return epoch }
+        switch kind {
+        case .diverged(let epoch, _, _, _, _): return epoch
+        }
     }
 
     public var description: String {
