@@ -47,7 +47,7 @@ enum CSVTokenizer {
         // A UTF-8 byte-order mark (Excel writes one) is not part of the first column's name.
         if bytes.count >= 3, bytes[0] == 0xEF, bytes[1] == 0xBB, bytes[2] == 0xBF { start = 3 }
         // Lines end at '\n' ("\r\n" included); a file with none but '\r' uses old Mac endings.
-        let newline: UInt8 = bytes.contains(0x0A) ? 0x0A : 0x0D
+        let newline: UInt8 = memchr(base, 0x0A, bytes.count) != nil ? 0x0A : 0x0D
         while start < bytes.count {
             var end = bytes.count
             if let p = memchr(base + start, Int32(newline), bytes.count - start) {
