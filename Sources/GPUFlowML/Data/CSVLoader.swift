@@ -15,7 +15,8 @@ public enum CSVLoader {
     }
 
     public static func load(path: String, options: CSVOptions) throws -> Dataset {
-        guard let data = FileManager.default.contents(atPath: path) else {
+        // Mapped, not copied: a 172 MB file read into memory cost a tenth of the load in page clearing.
+        guard let data = try? Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped) else {
             throw DataError(file: path, "cannot read CSV file (missing or unreadable)")
         }
         return try parse(data, file: path, options: options)

@@ -6,9 +6,9 @@ import Foundation
 /// A class, not a protocol with generics: libcsv calls back through a C function pointer.
 class CSVFieldSink {
     /// The 1-based line the tokenizer is reading; a field's line is the one it ends on.
-    var line = 1
+    @exclusivity(unchecked) var line = 1
     /// Set by a subclass to stop the tokenizer at the end of the current line.
-    var failure: DataError?
+    @exclusivity(unchecked) var failure: DataError?
     /// `bytes` is valid only during the call; the surrounding quotes and "" escapes are undone.
     func field(_ bytes: UnsafeRawBufferPointer) {}
     func endRecord() {}
@@ -34,12 +34,14 @@ enum CSVTokenizer {
         }
         let onField: @convention(c) (UnsafeMutableRawPointer?, Int, UnsafeMutableRawPointer?) -> Void = { data, length, ctx in
             guard let ctx else { return }
-            let sink = Unmanaged<CSVFieldSink>.fromOpaque(ctx).takeUnretainedValue()
-            sink.field(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : length))
+            // The sink outlives the parse (the caller holds it): no retain and release per field.
+            Unmanaged<CSVFieldSink>.fromOpaque(ctx)._withUnsafeGuaranteedRef {
+                $0.field(UnsafeRawBufferPointer(start: data, count: data == nil ? 0 : length))
+            }
         }
         let onRecord: @convention(c) (Int32, UnsafeMutableRawPointer?) -> Void = { _, ctx in
             guard let ctx else { return }
-            Unmanaged<CSVFieldSink>.fromOpaque(ctx).takeUnretainedValue().endRecord()
+            Unmanaged<CSVFieldSink>.fromOpaque(ctx)._withUnsafeGuaranteedRef { $0.endRecord() }
         }
         let ctx = Unmanaged.passUnretained(sink).toOpaque()
         guard let base = bytes.baseAddress?.assumingMemoryBound(to: CChar.self) else { return }

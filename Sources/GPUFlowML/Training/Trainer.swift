@@ -133,7 +133,6 @@ public enum Trainer {
                 lossSum += m.loss
                 correct += m.correct
             }
-            try Self.checkFinite(net, epoch: epoch, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
             let seconds = Date().timeIntervalSince(epochStart)
             var vLoss: Double?, vAcc: Double?
             if let validation {
@@ -163,11 +162,13 @@ public enum Trainer {
             // continues exactly as an uninterrupted one.
             let fileDue = task.checkpointEvery.map { epoch % $0 == 0 } ?? false
             if fileDue || recovery != nil {
+                let exported = try net.export()
+                try Self.checkFinite(exported, epoch: epoch, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
                 let position = rng.position
                 let c = TrainingCheckpoint(
                     seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
                     rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
-                    model: try net.export(), bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
+                    model: exported, bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
                 if fileDue, let path = task.checkpointPath {
                     try c.save(path: path)
                     checkpoints += 1
@@ -176,8 +177,9 @@ public enum Trainer {
             }
             if stoppedEarly { break }
         }
-        var result = TrainingResult(model: try best?.model ?? net.export(), epochs: history,
-                                    seconds: Date().timeIntervalSince(start), backend: backend.name)
+        let final = try best?.model ?? net.export()
+        try Self.checkFinite(final, epoch: history.last?.epoch ?? 0, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
+        var result = TrainingResult(model: final, epochs: history, seconds: Date().timeIntervalSince(start), backend: backend.name)
         result.bestEpoch = best?.model != nil ? best?.epoch : nil
         result.stoppedEarly = stoppedEarly
         result.frozenLayers = trainable.indices.filter { !trainable[$0] }
@@ -195,13 +197,13 @@ public enum Trainer {
         }
     }
 
-    /// Stops a run whose weights overflowed, before it reports a loss or saves a model of NaNs.
-    /// One sum of squares per tensor screens (NaN or Inf anywhere makes it non-finite, as do
-    /// weights past 1.8e19); only then is the tensor read, so the message is exact.
-    static func checkFinite(_ net: NetworkOnBackend, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {
-        for (i, (w, b)) in zip(net.weights, net.biases).enumerated() {
-            for (t, name) in [(w, "weights"), (b, "biases")] where !(try net.backend.sumOfSquares(t)).isFinite {
-                let values = try net.backend.read(t)
+    /// Refuses a model whose weights overflowed, before it is saved or returned. Every batch's
+    /// loss is checked already (it is read anyway); this catches what the loss can miss: the
+    /// last step's update, and NaNs that ReLU turns into zeros. It reads only weights the run
+    /// exports anyway, so a step stays one device submission.
+    static func checkFinite(_ model: MLPModel, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {
+        for (i, layer) in model.layers.enumerated() {
+            for (values, name) in [(layer.weights, "weights"), (layer.bias, "biases")] {
                 guard let bad = values.firstIndex(where: { !$0.isFinite }) else { continue }
                 throw TrainingError.diverged(epoch: epoch, what: "layer \(i + 1)'s \(name) hold \(values[bad]) (element \(bad + 1))",
                                              learningRate: learningRate, gradientClip: gradientClip)
