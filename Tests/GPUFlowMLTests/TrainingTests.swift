@@ -115,4 +115,14 @@ import Testing
         #expect(e.description.hasPrefix("training diverged in epoch 1"), "\(e)")
         #expect(e.description.hasSuffix("lower the learning rate (it is 1e+30) or clip gradients (gradient_clip = 1)"), "\(e)")
     }
+
+    @Test func weightsThatOverflowWithoutTheLossShowingItAreRefused() throws {
+        let layer = MLPModel.Layer(inputs: 2, outputs: 1, weights: [1, .infinity], bias: [0], activation: .identity)
+        let e = try #require(throws: TrainingError.self) {
+            try Trainer.checkFinite(MLPModel(layers: [layer]), epoch: 7, learningRate: 0.5, gradientClip: 2)
+        }
+        #expect(e.description == "training diverged in epoch 7: layer 1's weights hold inf (element 2), so the weights are no longer numbers; "
+            + "lower the learning rate (it is 0.5) or clip gradients harder (gradient_clip is 2.0)")
+        #expect(throws: Never.self) { try Trainer.checkFinite(MLPModel(inputs: 2, hidden: [3], outputs: 1, activation: .relu, seed: 1), epoch: 1, learningRate: nil, gradientClip: nil) }
+    }
 }
