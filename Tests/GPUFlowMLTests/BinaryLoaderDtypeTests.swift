@@ -1,7 +1,8 @@
 import Foundation
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// The dtype forms NumPy writes, each loaded or refused with an accurate message, and the
 /// refusal of NaN and ±Inf elements by place (.npy and IDX files written byte by byte).
@@ -33,7 +34,8 @@ import Testing
     private func f4(_ v: [Float]) -> [UInt8] { v.flatMap { BinaryLoaderTests.le($0.bitPattern) } }
 
     @Test func structuredDtypesAreNamedAsSuch() throws {
-        let p = try write(npy(rawDescr: "[('a', '<f4'), ('b', '<i4')]", shape: "(2,)", payload: [UInt8](repeating: 0, count: 16)), "rec.npy")
+        let p = try write(
+            npy(rawDescr: "[('a', '<f4'), ('b', '<i4')]", shape: "(2,)", payload: [UInt8](repeating: 0, count: 16)), "rec.npy")
         let m = try #require(message(p))
         #expect(m.contains("structured dtypes") && m.contains("are not supported; save a plain float32 or float64 array"), "\(m)")
         #expect(!m.contains("little-endian"), "\(m)")
@@ -42,25 +44,34 @@ import Testing
     @Test func everyDescrFormGetsAnAccurateMessage() throws {
         let u1 = try write(npy(rawDescr: "'|u1'", shape: "(2, 2)", payload: [1, 2, 3, 255]), "u1.npy")
         #expect(try BinaryLoaders.npy(path: u1).values == [1, 2, 3, 255])
-        let f8 = try write(npy(rawDescr: "'<f8'", shape: "(2,)", payload: [0.5, -2].flatMap { BinaryLoaderTests.le(($0 as Double).bitPattern) }), "f8.npy")
+        let f8 = try write(
+            npy(rawDescr: "'<f8'", shape: "(2,)", payload: [0.5, -2].flatMap { BinaryLoaderTests.le(($0 as Double).bitPattern) }), "f8.npy")
         #expect(try BinaryLoaders.npy(path: f8).values == [0.5, -2])
         let big = try write(npy(rawDescr: "'>f4'", shape: "(1,)", payload: [0, 0, 0, 0]), "big.npy")
         #expect(try #require(message(big)).hasSuffix("dtype '>f4' is big-endian; save it little-endian (arr.astype('<f4'))"))
-        let cases = [("'<c8'", "(complex)"), ("'<f2'", "(float16 (only float32 and float64 are read))"), ("'<U3'", "(text)"), ("'|O'", "(Python objects)"),
-                     ("'<M8[ns]'", "(dates or time spans)")]
+        let cases = [
+            ("'<c8'", "(complex)"), ("'<f2'", "(float16 (only float32 and float64 are read))"), ("'<U3'", "(text)"),
+            ("'|O'", "(Python objects)"),
+            ("'<M8[ns]'", "(dates or time spans)"),
+        ]
         for (descr, kind) in cases {
             let p = try write(npy(rawDescr: descr, shape: "(1,)", payload: [0, 0, 0, 0, 0, 0, 0, 0]), "k.npy")
             let m = try #require(message(p))
             #expect(m.contains("\(kind) is not supported; save a plain float32 or float64 array"), "\(descr): \(m)")
         }
         let cube = try write(npy(rawDescr: "'<f4'", shape: "(1, 1, 1)", payload: f4([1]), fortran: true), "cube.npy")
-        #expect(try #require(message(cube)).contains("Fortran-ordered arrays of more than 2 dimensions are not supported; save with np.ascontiguousarray(arr)"))
+        #expect(
+            try #require(message(cube)).contains(
+                "Fortran-ordered arrays of more than 2 dimensions are not supported; save with np.ascontiguousarray(arr)"))
     }
 
     @Test func nanAndInfElementsAreRefusedByPlace() throws {
         let nan = try write(npy(rawDescr: "'<f4'", shape: "(2, 3)", payload: f4([1, 2, 3, 4, .nan, 6])), "nan.npy")
         let nanMessage = try #require(message(nan))
-        #expect(nanMessage == "\(nan): element 4 (index [1, 1]) at offset 144 is NaN and a data set holds finite numbers only; clean the array first (np.isfinite)")
+        #expect(
+            nanMessage
+                == "\(nan): element 4 (index [1, 1]) at offset 144 is NaN and a data set holds finite numbers only; clean the array first (np.isfinite)"
+        )
         // Fortran order: the 4th stored element of a 2×3 array is [1, 1] too; the 3rd is [0, 1].
         let fortran = try write(npy(rawDescr: "'<f4'", shape: "(2, 3)", payload: f4([1, 2, .infinity, 4, 5, 6]), fortran: true), "f.npy")
         #expect(try #require(message(fortran)).contains("element 2 (index [0, 1]) at offset 136 is inf"))
@@ -76,7 +87,10 @@ import Testing
             _ = try BinaryLoaders.idx(path: p)
             Issue.record("an IDX file with -inf loaded")
         } catch let e as DataError {
-            #expect(e.description == "\(p): element 1 (index [1]) at offset 12 is -inf and a data set holds finite numbers only; clean the array first (np.isfinite)")
+            #expect(
+                e.description
+                    == "\(p): element 1 (index [1]) at offset 12 is -inf and a data set holds finite numbers only; clean the array first (np.isfinite)"
+            )
         }
     }
 }

@@ -24,7 +24,10 @@ import Testing
         let d = try load(text)
         #expect(d.featureNames == ["size, cm", "note"] && d.labelName == "label")
         #expect(d.features == [1.5, 0, 2, 1, 3, 2] && d.labels == [0, 1, 0])
-        #expect(d.categories == [CategoricalColumn(name: "note", column: 1, values: ["say \"hi\", then go", "two\nlines, and a comma", "plain"])])
+        #expect(
+            d.categories == [
+                CategoricalColumn(name: "note", column: 1, values: ["say \"hi\", then go", "two\nlines, and a comma", "plain"])
+            ])
     }
 
     @Test func linesAreCountedAcrossQuotedLineBreaks() throws {
@@ -44,20 +47,27 @@ import Testing
         let tab = try load("a\tb\tlabel\n 1 \t2\t1\n", CSVOptions(delimiter: 0x09))
         #expect(tab.features == [1, 2] && tab.labels == [1])
         let bare = try load("1,2,0\n3,4,1\n", CSVOptions(label: .index(0), header: false))
-        #expect(bare.rows == 2 && bare.featureNames == ["2", "3"] && bare.labelName == "1" && bare.features == [2, 0, 4, 1] && bare.labels == [1, 3])
+        #expect(
+            bare.rows == 2 && bare.featureNames == ["2", "3"] && bare.labelName == "1" && bare.features == [2, 0, 4, 1]
+                && bare.labels == [1, 3])
         #expect(throws: DataError.self) { try CSVOptions.delimiter("\"") }
         #expect(throws: DataError.self) { try CSVOptions.delimiter(";;") }
     }
 
     @Test func nonFiniteCellsAreRefusedWithLineAndColumn() throws {
-        #expect(error("a,b,label\n1,2,0\n1,nan,1\n") == "t.csv:3:2: column 'b' holds 'nan', which is not a finite number (NaN and ±Inf are refused; outside float32's ±3.4e38 too)")
+        #expect(
+            error("a,b,label\n1,2,0\n1,nan,1\n")
+                == "t.csv:3:2: column 'b' holds 'nan', which is not a finite number (NaN and ±Inf are refused; outside float32's ±3.4e38 too)"
+        )
         #expect(try #require(error("a,b,label\n1,-inf,0\n")).hasPrefix("t.csv:2:2: column 'b' holds '-inf'"))
         #expect(try #require(error("a,b,label\n1,1e39,0\n")).hasPrefix("t.csv:2:2: column 'b' holds '1e39', which is not a finite number"))
     }
 
     @Test func missingCellsAreAnErrorUnlessDroppedOrFilled() throws {
         let text = "a,kind,label\n1,x,0\n,y,1\n3,NA,0\n5,y,1\n"
-        #expect(try #require(error(text)).hasPrefix("t.csv:3:1: column 'a' is missing a value (an empty cell or 'NA'); give missing = \"drop\""))
+        #expect(
+            try #require(error(text)).hasPrefix("t.csv:3:1: column 'a' is missing a value (an empty cell or 'NA'); give missing = \"drop\"")
+        )
         let dropped = try load(text, CSVOptions(missing: .drop))
         #expect(dropped.rows == 2 && dropped.features == [1, 0, 5, 1] && dropped.labels == [0, 1])
         #expect(dropped.source == "t.csv (missing=drop: 2 of 4 rows dropped)")
