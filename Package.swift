@@ -32,6 +32,10 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .systemLibrary(name: "CVulkan", pkgConfig: "vulkan", providers: [.apt(["libvulkan-dev"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        // CSV: libcsv tokenizes (RFC 4180), fast_float parses the numbers; measured against
+        // strtof and the Swift CSV packages in the README's data-loading figures.
+        .systemLibrary(name: "CCSV", providers: [.apt(["libcsv-dev"])]),
+        .target(name: "CFastFloat", cxxSettings: [.unsafeFlags(["-O3"])]),
         .target(name: "GPUFlowCore", dependencies: [
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
@@ -43,7 +47,7 @@ let package = Package(
         .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/x86_64-linux-gnu/openblas-openmp"])]),
         .target(name: "GPUFlowML", dependencies: [
-            "GPUFlowCore", "GPUFlowCompute", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -70,7 +70,7 @@ import Testing
         let csv = try TestPaths.write("a,b,label\n1,2,0\n1,oops,1\n", name: "bad.csv")
         let run = try await runLua("local d = require('gpu.data').csv('\(csv)')")
         #expect(run.result.status == .inputError && run.result.exitCode == 2)
-        #expect(run.result.message?.contains("bad.csv:3: column 'b' holds 'oops', which is not a number") == true)
+        #expect(run.result.message?.contains("bad.csv:3:2: column 'b' holds 'oops', which is not a number like the cells above it") == true)
         let ragged = try TestPaths.write("a,b,label\n1,2,0\n1,1\n", name: "ragged.csv")
         let r2 = try await runLua("require('gpu.data').csv('\(ragged)')")
         #expect(r2.result.exitCode == 2)

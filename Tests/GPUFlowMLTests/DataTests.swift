@@ -36,13 +36,13 @@ import Testing
 
     @Test func nonNumericCellNamesFileLineAndColumn() throws {
         let e = try #require(dataError("a,b,label\n1,2,0\n1,x,1\n"))
-        #expect(e.description == "bad.csv:3: column 'b' holds 'x', which is not a number")
+        #expect(e.description == "bad.csv:3:2: column 'b' holds 'x', which is not a number like the cells above it")
     }
 
     @Test func labelColumnProblems() throws {
         #expect(try #require(dataError("a,b\n1,2\n", label: .name("y"))).description.contains("no column named 'y'"))
         #expect(try #require(dataError("a,b\n1,2\n", label: .index(5))).description.contains("label column 6 does not exist"))
-        #expect(try #require(dataError("a,label\n1,0\n2,cat\n")).description == "bad.csv:3: label 'cat' is not a number like the labels above it")
+        #expect(try #require(dataError("a,label\n1,0\n2,cat\n")).description == "bad.csv:3:2: label 'cat' is not a number like the labels above it")
         #expect(try #require(dataError("a,label\n")).description.contains("no data rows"))
     }
 

@@ -100,3 +100,29 @@ import Testing
         }
     }
 }
+
+/// A run whose numbers overflow stops with the epoch and a hint, as a `TrainingError` (a failed
+/// run, exit 1), not a `DataError` (a bad file, exit 2).
+@Suite struct TrainingDivergenceTests {
+    @Test func aHugeLearningRateStopsWithTheEpochAndAHint() throws {
+        let data = try Generators.blobs(samples: 64, features: 4, centers: 3, seed: 2)
+        let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .relu, seed: 1)
+        let task = TrainingTask(algorithm: .backpropagation(.init(learningRate: 1e30, momentum: 0.9)), epochs: 5, batchSize: 16)
+        let e = try #require(throws: TrainingError.self) {
+            try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1)
+        }
+        #expect(e.epoch == 1)
+        #expect(e.description.hasPrefix("training diverged in epoch 1"), "\(e)")
+        #expect(e.description.hasSuffix("lower the learning rate (it is 1e+30) or clip gradients (gradient_clip = 1)"), "\(e)")
+    }
+
+    @Test func weightsThatOverflowWithoutTheLossShowingItAreRefused() throws {
+        let layer = MLPModel.Layer(inputs: 2, outputs: 1, weights: [1, .infinity], bias: [0], activation: .identity)
+        let e = try #require(throws: TrainingError.self) {
+            try Trainer.checkFinite(MLPModel(layers: [layer]), epoch: 7, learningRate: 0.5, gradientClip: 2)
+        }
+        #expect(e.description == "training diverged in epoch 7: layer 1's weights hold inf (element 2), so the weights are no longer numbers; "
+            + "lower the learning rate (it is 0.5) or clip gradients harder (gradient_clip is 2.0)")
+        #expect(throws: Never.self) { try Trainer.checkFinite(MLPModel(inputs: 2, hidden: [3], outputs: 1, activation: .relu, seed: 1), epoch: 1, learningRate: nil, gradientClip: nil) }
+    }
+}

@@ -2,7 +2,7 @@
 # packages gpuflow needs when any is missing, and checks the Swift toolchain. Sourced, not run.
 
 GPUFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-GPUFLOW_PACKAGES=(liblua5.4-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev chromium)
+GPUFLOW_PACKAGES=(liblua5.4-dev libcsv-dev libfast-float-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev chromium)
 
 gpuflow_log() { printf 'gpuflow-setup: %s\n' "$*" >&2; }
 

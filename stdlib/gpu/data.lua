@@ -1,11 +1,13 @@
 -- gpu.data: data sets. Paths are read relative to the working directory, then to the script.
---   data.csv(path, {label = "name" or column number})   header row required
+--   data.csv(path, {label = "name" or column number, delimiter = ",", header = true,
+--                   missing = "error" | "drop" | "mean", na = {"NA"}})  RFC 4180; text columns
+--                   become codes (ds.categories.NAME = {column = n, values = {...}})
 --   data.npy(path, {labels = "y.npy"})                  NumPy .npy; without labels the last column is the label
 --   data.idx{images = path, labels = path}               IDX (the MNIST format); images flattened per row
 --   data.blobs{samples, features, centers, spread, seed}
 --   data.spirals{samples, classes, noise, seed}
 --   data.from_table{features = {{...}, ...}, labels = {...}}
--- A data set has rows, cols, classes, source, feature_names, labels and the methods
+-- A data set has rows, cols, classes, source, feature_names, class_names, categories, labels and the methods
 -- ds:standardize{using = other}, ds:normalize{using = other} (min-max to [0, 1]) and
 -- ds:split{train = 0.8, validation = 0.1, seed = 1}.
 local native = require "gpu.native"

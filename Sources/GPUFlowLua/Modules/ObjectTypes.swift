@@ -184,23 +184,38 @@ enum ObjectTypes {
         return FileManager.default.fileExists(atPath: beside) ? beside : path
     }
 
+    /// data.csv(path, {label = "name" | n, delimiter = ";", header = false, missing = "drop" | "mean", na = {"NA", "?"}})
     private static func csv(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         guard let path = LuaStack.string(L, 1) else {
             throw LuaArgumentError("data.csv: expected a file path, got \(LuaStack.typeName(L, 1))")
         }
         let a = try LuaArgs(L, 2, function: "data.csv", optional: true)
-        var label = CSVLoader.LabelColumn.last
+        var options = CSVOptions()
         a.pushField("label")
         switch lua_type(L, -1) {
         case LUA_TNIL: break
-        case LUA_TSTRING: label = .name(LuaStack.string(L, -1) ?? "")
+        case LUA_TSTRING: options.label = .name(LuaStack.string(L, -1) ?? "")
         case LUA_TNUMBER where gf_isinteger(L, -1) != 0 && lua_tointegerx(L, -1, nil) >= 1:
-            label = .index(Int(lua_tointegerx(L, -1, nil)) - 1)
+            options.label = .index(Int(lua_tointegerx(L, -1, nil)) - 1)
         default: throw a.fail("label", "a column name or a 1-based column number")
         }
         gf_pop(L, 1)
+        if let d = try a.string("delimiter") {
+            guard let b = try? CSVOptions.delimiter(d) else {
+                throw LuaArgumentError("data.csv: delimiter must be one character other than a quote, a space or a line break (',' ';' '\\t' '|'), got '\(d)'")
+            }
+            options.delimiter = b
+        }
+        options.header = try a.bool("header") ?? true
+        if let m = try a.string("missing") {
+            guard let policy = CSVOptions.Missing(rawValue: m) else {
+                throw LuaArgumentError("data.csv: missing must be \"error\", \"drop\" or \"mean\", got '\(m)'")
+            }
+            options.missing = policy
+        }
+        if let na = try a.stringList("na") { options.missingMarkers = na }
         try a.finish()
-        LuaObjects.push(L, try CSVLoader.load(path: try job.readablePath(path, what: "data.csv", factor: 3), label: label))
+        LuaObjects.push(L, try CSVLoader.load(path: try job.readablePath(path, what: "data.csv", factor: 3), options: options))
         return 1
     }
 
@@ -257,7 +272,7 @@ enum ObjectTypes {
             }
             for (j, c) in cells.enumerated() {
                 guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: features[\(i + 1)][\(j + 1)] is not a number") }
-                x.append(Float(v))
+                x.append(try finite(v, "features[\(i + 1)][\(j + 1)]"))
             }
         }
         guard labels.count == rows.count else {
@@ -265,10 +280,21 @@ enum ObjectTypes {
         }
         let y = try labels.enumerated().map { i, l -> Float in
             guard let v = l.doubleValue else { throw LuaArgumentError("data.from_table: labels[\(i + 1)] is not a number") }
-            return Float(v)
+            return try finite(v, "labels[\(i + 1)]")
         }
         LuaObjects.push(L, Dataset(features: x, rows: rows.count, cols: cols, labels: y, source: "table"))
         return 1
+    }
+
+    /// A table's number as the float32 a data set holds: NaN, ±Inf and numbers beyond float32's
+    /// range (which would become ±Inf) are refused with the element's place, never stored.
+    private static func finite(_ v: Double, _ place: String) throws -> Float {
+        let f = Float(v)
+        guard v.isFinite, f.isFinite else {
+            let what = v.isNaN ? "NaN" : v.isInfinite ? (v > 0 ? "inf" : "-inf") : "\(v), beyond float32's ±3.4e38"
+            throw LuaArgumentError("data.from_table: \(place) is \(what); a data set holds finite numbers only")
+        }
+        return f
     }
 
     static func dataset(_ L: OpaquePointer, _ fn: String) throws -> Dataset {
@@ -343,6 +369,11 @@ enum ObjectTypes {
                 case "feature_names": return .array(d.featureNames.map { .string($0) })
                 case "label_name": return .string(d.labelName)
                 case "class_names": return .array(d.classNames.map { .string($0) })
+                // {island = {column = 2, values = {"Torgersen", "Biscoe", "Dream"}}, ...}: code k is values[k + 1]
+                case "categories":
+                    return .table(d.categories.map { c in
+                        (c.name, .table([("column", .integer(c.column + 1)), ("values", .array(c.values.map { .string($0) }))]))
+                    })
                 case "labels": return .floats(d.labels)
                 default: return nil
                 }

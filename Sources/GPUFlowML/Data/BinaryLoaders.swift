@@ -57,11 +57,9 @@ public enum BinaryLoaders {
             guard let r = header.range(of: "'\(name)':") else { return nil }
             return String(header[r.upperBound...]).trimmingCharacters(in: .whitespaces)
         }
-        guard let descrField = field("descr"), let q1 = descrField.firstIndex(of: "'"),
-              let q2 = descrField[descrField.index(after: q1)...].firstIndex(of: "'") else {
-            throw DataError(file: path, "header at offset \(headerStart) has no 'descr'")
-        }
-        let descr = String(descrField[descrField.index(after: q1)..<q2])
+        guard let descrField = field("descr") else { throw DataError(file: path, "header at offset \(headerStart) has no 'descr'") }
+        let dtype = try NpyDtype.parse(descrField, path: path, offset: headerStart)
+        let descr = dtype.descr
         let fortran = field("fortran_order")?.hasPrefix("True") ?? false
         guard let shapeField = field("shape"), let open = shapeField.firstIndex(of: "("), let close = shapeField.firstIndex(of: ")") else {
             throw DataError(file: path, "header at offset \(headerStart) has no 'shape'")
@@ -73,17 +71,9 @@ public enum BinaryLoaders {
             return n
         }
         let start = headerStart + headerLength
-        guard let first = descr.first, first == "<" || first == "|" else {
-            throw DataError(file: path, "dtype '\(descr)' is not little-endian; save the array with '<' byte order")
-        }
-        let kind = descr.dropFirst()
-        let width: Int
-        switch kind {
-        case "f4", "i4", "u4": width = 4
-        case "f8", "i8", "u8": width = 8
-        case "i2", "u2": width = 2
-        case "i1", "u1", "b1": width = 1
-        default: throw DataError(file: path, "dtype '\(descr)' is not supported (float32/64, int8–64, uint8–64)")
+        let kind = dtype.kind, width = dtype.width
+        if fortran && shape.count > 2 {
+            throw DataError(file: path, "Fortran-ordered arrays of more than 2 dimensions are not supported; save with np.ascontiguousarray(arr)")
         }
         let count = try Self.elementCount(shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape) of \(descr)")
         var values = [Float](repeating: 0, count: count)
@@ -92,8 +82,8 @@ public enum BinaryLoaders {
             var raw: UInt64 = 0
             for k in 0..<width { raw |= UInt64(b[o + k]) << (8 * UInt64(k)) }
             switch kind {
-            case "f4": values[i] = Float(bitPattern: UInt32(raw))
-            case "f8": values[i] = Float(Double(bitPattern: raw))
+            case "f4": values[i] = try finite(Float(bitPattern: UInt32(raw)), i, o, shape, fortran: fortran, path: path)
+            case "f8": values[i] = try finite(Double(bitPattern: raw), i, o, shape, fortran: fortran, path: path)
             case "i1": values[i] = Float(Int8(truncatingIfNeeded: raw))
             case "i2": values[i] = Float(Int16(truncatingIfNeeded: raw))
             case "i4": values[i] = Float(Int32(truncatingIfNeeded: raw))
@@ -106,10 +96,30 @@ public enum BinaryLoaders {
             var t = [Float](repeating: 0, count: count)
             for i in 0..<r { for j in 0..<c { t[i * c + j] = values[j * r + i] } }
             values = t
-        } else if fortran && shape.count > 2 {
-            throw DataError(file: path, "Fortran-ordered arrays of more than 2 dimensions are not supported")
         }
         return Array(shape: shape, values: values)
+    }
+
+    /// A stored float as the float32 a data set holds. NaN, ±Inf and float64 values beyond
+    /// float32's range (which would become ±Inf) are refused, naming the element: its index in
+    /// the array, as NumPy would print it, and its byte offset in the file.
+    static func finite<F: BinaryFloatingPoint>(_ v: F, _ i: Int, _ offset: Int, _ shape: [Int], fortran: Bool, path: String) throws -> Float {
+        let f = Float(v)
+        guard v.isFinite, f.isFinite else {
+            let what = v.isNaN ? "NaN" : v.isInfinite ? (v > 0 ? "inf" : "-inf") : "\(Double(v)), beyond float32's ±3.4e38,"
+            throw DataError(file: path, "element \(i) (index \(position(i, shape, fortran: fortran))) at offset \(offset) is \(what) and a data set holds finite numbers only; clean the array first (np.isfinite)")
+        }
+        return f
+    }
+
+    /// The n-dimensional index of the i-th element stored, "[r, c]" (column-major when Fortran-ordered).
+    static func position(_ i: Int, _ shape: [Int], fortran: Bool) -> String {
+        var rest = i, index = [Int](repeating: 0, count: shape.count)
+        for d in (fortran ? Swift.Array(shape.indices) : shape.indices.reversed()) where shape[d] > 0 {
+            index[d] = rest % shape[d]
+            rest /= shape[d]
+        }
+        return "[" + index.map(String.init).joined(separator: ", ") + "]"
     }
 
     // MARK: IDX
@@ -143,8 +153,8 @@ public enum BinaryLoaders {
             case 0x09: values[i] = Float(Int8(truncatingIfNeeded: raw))
             case 0x0B: values[i] = Float(Int16(truncatingIfNeeded: raw))
             case 0x0C: values[i] = Float(Int32(truncatingIfNeeded: raw))
-            case 0x0D: values[i] = Float(bitPattern: UInt32(raw))
-            default: values[i] = Float(Double(bitPattern: raw))
+            case 0x0D: values[i] = try finite(Float(bitPattern: UInt32(raw)), i, o, shape, fortran: false, path: path)
+            default: values[i] = try finite(Double(bitPattern: raw), i, o, shape, fortran: false, path: path)
             }
         }
         return Array(shape: shape, values: values)

@@ -16,11 +16,13 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     public let labelName: String
     /// Names of the classes when the label column held text, in index order; empty otherwise.
     public let classNames: [String]
+    /// The feature columns that held text, with their code tables; empty for numeric data.
+    public let categories: [CategoricalColumn]
     /// Where the rows came from ("iris.csv", "blobs(n=300, seed=1)"), for messages and records.
     public let source: String
 
     public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
-                labelName: String = "label", classNames: [String] = [], source: String) {
+                labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         self.features = features
         self.rows = rows
@@ -29,6 +31,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         self.featureNames = featureNames ?? (0..<cols).map { "x\($0 + 1)" }
         self.labelName = labelName
         self.classNames = classNames
+        self.categories = categories
         self.source = source
         self.objectID = "data-" + Fingerprint.hex(features, labels)
     }
@@ -51,7 +54,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         f.reserveCapacity(indices.count * cols)
         for i in indices { f.append(contentsOf: row(i)) }
         return Dataset(features: f, rows: indices.count, cols: cols, labels: indices.map { labels[$0] },
-                       featureNames: featureNames, labelName: labelName, classNames: classNames, source: source)
+                       featureNames: featureNames, labelName: labelName, classNames: classNames, categories: categories, source: source)
     }
 
     /// Column means and standard deviations (population; a constant column gets 1 so it maps to 0).
@@ -67,11 +70,15 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     /// Zero mean, unit variance per column, using `stats` (another set's, to avoid leaking test
     /// data into training) or this set's own.
     public func standardized(using stats: (mean: [Float], std: [Float])? = nil) -> Dataset {
-        let (mean, std) = stats ?? statistics()
+        var (mean, std) = stats ?? statistics()
+        for c in categories where c.column < cols {  // codes name values, they are not magnitudes
+            mean[c.column] = 0
+            std[c.column] = 1
+        }
         var f = features
         for r in 0..<rows { for c in 0..<cols { f[r * cols + c] = (f[r * cols + c] - mean[c]) / std[c] } }
         return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
-                       labelName: labelName, classNames: classNames, source: source + " standardized")
+                       labelName: labelName, classNames: classNames, categories: categories, source: source + " standardized")
     }
 
     /// Each column scaled to [0, 1] by its minimum and maximum (another set's, or this set's own);
@@ -80,6 +87,10 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         let ref = other ?? self
         var lo = [Float](repeating: .infinity, count: cols), hi = [Float](repeating: -.infinity, count: cols)
         for r in 0..<ref.rows { for c in 0..<cols { lo[c] = min(lo[c], ref.features[r * cols + c]); hi[c] = max(hi[c], ref.features[r * cols + c]) } }
+        for c in categories where c.column < cols {  // codes stay codes
+            lo[c.column] = 0
+            hi[c.column] = 1
+        }
         var f = features
         for r in 0..<rows {
             for c in 0..<cols {
@@ -88,7 +99,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
             }
         }
         return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
-                       labelName: labelName, classNames: classNames, source: source + " normalized")
+                       labelName: labelName, classNames: classNames, categories: categories, source: source + " normalized")
     }
 
     /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.

@@ -16,11 +16,17 @@ public struct Hasher256 {
 
 extension Dataset {
     /// SHA-256 of the shape, features and labels: equal for equal data, whatever its source.
+    /// Categorical columns add their code tables (two files whose codes agree but whose values
+    /// differ are different data); numeric data sets hash exactly as before they existed.
     public var fingerprint: Data {
         var h = Hasher256()
         h.add("\(rows)x\(cols)")
         h.add(Data(FloatBytes.encode(features)))
         h.add(Data(FloatBytes.encode(labels)))
+        for c in categories {
+            h.add("category \(c.column) \(c.name)")
+            for v in c.values { h.add(v) }
+        }
         return Data(h.hex.utf8)
     }
 }

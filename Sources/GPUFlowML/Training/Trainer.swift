@@ -116,8 +116,9 @@ public enum Trainer {
             optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
             var lossSum = 0.0, correct = 0
-            var offset = 0
+            var offset = 0, batchNumber = 0
             while offset < train.rows {
+                batchNumber += 1
                 try cancel.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
@@ -130,6 +131,10 @@ public enum Trainer {
                 if let clip = task.gradientClipNorm { try Self.clip(grads, trainable: trainable, to: Float(clip), backend: backend) }
                 try optimizer.step(net: net, grads: grads)
                 let m = try batch.metrics(output: pass.output, losses: losses, backend: backend)
+                guard m.loss.isFinite else {
+                    throw TrainingError.diverged(epoch: epoch, batch: batchNumber, what: "the loss is \(m.loss)", learningRate: Self.rate(update),
+                                                 gradientClip: task.gradientClipNorm)
+                }
                 lossSum += m.loss
                 correct += m.correct
             }
@@ -162,11 +167,13 @@ public enum Trainer {
             // continues exactly as an uninterrupted one.
             let fileDue = task.checkpointEvery.map { epoch % $0 == 0 } ?? false
             if fileDue || recovery != nil {
+                let exported = try net.export()
+                try Self.checkFinite(exported, epoch: epoch, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
                 let position = rng.position
                 let c = TrainingCheckpoint(
                     seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
                     rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
-                    model: try net.export(), bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
+                    model: exported, bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
                 if fileDue, let path = task.checkpointPath {
                     try c.save(path: path)
                     checkpoints += 1
@@ -175,8 +182,9 @@ public enum Trainer {
             }
             if stoppedEarly { break }
         }
-        var result = TrainingResult(model: try best?.model ?? net.export(), epochs: history,
-                                    seconds: Date().timeIntervalSince(start), backend: backend.name)
+        let final = try best?.model ?? net.export()
+        try Self.checkFinite(final, epoch: history.last?.epoch ?? 0, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
+        var result = TrainingResult(model: final, epochs: history, seconds: Date().timeIntervalSince(start), backend: backend.name)
         result.bestEpoch = best?.model != nil ? best?.epoch : nil
         result.stoppedEarly = stoppedEarly
         result.frozenLayers = trainable.indices.filter { !trainable[$0] }
@@ -184,6 +192,29 @@ public enum Trainer {
         result.resumedFromEpoch = resumed.map(\.epoch)
         result.samplesTrained = train.rows * epochsRun
         return result
+    }
+
+    /// The learning rate a divergence message quotes.
+    static func rate(_ algorithm: TrainingAlgorithm) -> Double? {
+        switch algorithm {
+        case .backpropagation(let b): return b.learningRate
+        case .adam(let a): return a.learningRate
+        default: return nil
+        }
+    }
+
+    /// Refuses a model whose weights overflowed, before it is saved or returned. Every batch's
+    /// loss is checked already (it is read anyway); this catches what the loss can miss: the
+    /// last step's update, and NaNs that ReLU turns into zeros. It reads only weights the run
+    /// exports anyway, so a step stays one device submission.
+    static func checkFinite(_ model: MLPModel, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {
+        for (i, layer) in model.layers.enumerated() {
+            for (values, name) in [(layer.weights, "weights"), (layer.bias, "biases")] {
+                guard let bad = values.firstIndex(where: { !$0.isFinite }) else { continue }
+                throw TrainingError.diverged(epoch: epoch, what: "layer \(i + 1)'s \(name) hold \(values[bad]) (element \(bad + 1))",
+                                             learningRate: learningRate, gradientClip: gradientClip)
+            }
+        }
     }
 
     /// Scales the trainable gradients so their global L2 norm is at most `limit` (one read of
@@ -318,10 +349,7 @@ struct Batch {
         let arg = try backend.zeros(shape: [rows])
         try backend.rowArgmax(output, rows: rows, cols: cols, arg)
         let values = try backend.read([losses, arg])
-        let lossSum = values[0].reduce(0, +)
-        guard !lossSum.isNaN else {
-            throw DataError("training: the loss is NaN (a label outside 0..<\(cols), or the learning rate diverged)")
-        }
+        let lossSum = values[0].reduce(0, +)  // the trainer and the evaluator check it is finite
         return (Double(lossSum), zip(values[1], labels).filter { $0 == $1 }.count)
     }
 }
@@ -338,6 +366,9 @@ enum Evaluator {
             let pass = try net.forward(batch.x, rows: idx.count)
             let (losses, _) = try batch.loss(pass.output, backend: net.backend)
             let m = try batch.metrics(output: pass.output, losses: losses, backend: net.backend)
+            guard !m.loss.isNaN else {
+                throw DataError("evaluation: the loss over \(data.source) is NaN (the model's weights are not finite numbers)")
+            }
             lossSum += m.loss
             correct += m.correct
         }
