@@ -93,22 +93,8 @@ public struct JobServer: Sendable {
             Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
         router.get("metrics") { _, _ -> Response in
-            let s = await jobs.stats()
-            var text = "# HELP gpuflow_jobs_queued Jobs waiting for a worker.\n# TYPE gpuflow_jobs_queued gauge\ngpuflow_jobs_queued \(s.queued)\n"
-            text += "# HELP gpuflow_jobs_running Jobs in a worker.\n# TYPE gpuflow_jobs_running gauge\ngpuflow_jobs_running \(s.running)\n"
-            text += "# HELP gpuflow_job_submissions_total Jobs accepted.\n# TYPE gpuflow_job_submissions_total counter\ngpuflow_job_submissions_total \(s.submissions)\n"
-            text += "# HELP gpuflow_jobs_finished_total Jobs ended, by state.\n# TYPE gpuflow_jobs_finished_total counter\n"
-            for (state, n) in s.finished.sorted(by: { $0.key < $1.key }) { text += "gpuflow_jobs_finished_total{state=\"\(state)\"} \(n)\n" }
-            text += "# HELP gpuflow_store_writes_waiting Job records and events not yet in the run store (it is busy or locked).\n"
-            text += "# TYPE gpuflow_store_writes_waiting gauge\ngpuflow_store_writes_waiting \(s.unwritten)\n"
-            if let arbiter = jobs.slices {
-                let h = await arbiter.handovers()
-                text += "# HELP gpuflow_time_slices_total Time slices across jobs, by agent.\n# TYPE gpuflow_time_slices_total counter\n"
-                for (agent, list) in Dictionary(grouping: h, by: \.agent).sorted(by: { $0.key < $1.key }) {
-                    text += "gpuflow_time_slices_total{agent=\"\(agent)\"} \(list.count)\n"
-                    text += "gpuflow_time_slice_seconds_sum{agent=\"\(agent)\"} \(list.reduce(0) { $0 + $1.seconds })\n"
-                }
-            }
+            let slices = await jobs.slices?.handovers()
+            let text = ServerMetrics.text(await jobs.stats(), slices: slices)
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.post("v1/jobs") { request, _ -> Response in

@@ -262,7 +262,7 @@ import Testing
                 .flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
         }
         for agent in ["alice", "bob"] {
-            let n = value("gpuflow_time_slices_total", agent), sum = value("gpuflow_time_slice_seconds_sum", agent)
+            let n = value("gpuflow_time_slices_total", agent), sum = value("gpuflow_time_slice_seconds_total", agent)
             #expect(n >= 3, "\(agent) got \(n) slices:\n\(metrics)")
             #expect(n == 0 || (sum / n > 0.02 && sum / n < 0.3), "\(agent)'s mean slice \(n > 0 ? sum / n : 0) s for 30 ms slices")
         }

@@ -27,7 +27,7 @@ import Testing
         let b = try CLIRunner.run(["run", script, "--backend", "simd", "--metrics-out", prom])
         #expect(b.status == 0, "\(b.stderr)")
         let text = try String(contentsOfFile: prom, encoding: .utf8)
-        #expect(text.contains("gpuflow_tasks{kind=\"training\",backend=\"simd\"} 1"))
+        #expect(text.contains("gpuflow_tasks_total{kind=\"training\",backend=\"simd\"} 1"))
         let bad = try CLIRunner.run(["run", script, "--metrics-out", "/no/such/dir/m.json"])
         #expect(bad.status == 2 && bad.firstErrorLine == "error: --metrics-out /no/such/dir/m.json: cannot create the file", "\(bad.stderr)")
         #expect(bad.stdout.isEmpty, "nothing ran")

@@ -17,7 +17,7 @@ import Testing
         print(t.name, t.backend, t.wall_s > 0, t.gpu_s, t.peak_tensor_bytes > 0)
         local s = gpu.metrics.snapshot()
         print(s.device.power_w, #s.task_metrics, s.monitor.interval_ms, type(s.process.cpu_s))
-        print(gpu.metrics.prometheus():match("gpuflow_tasks{kind=\\"training\\",backend=\\"cpu\\"} 1") ~= nil)
+        print(gpu.metrics.prometheus():match("gpuflow_tasks_total{kind=\\"training\\",backend=\\"cpu\\"} 1") ~= nil)
         print(gpu.metrics.report():match("monitor: %d+ samples at 100 ms") ~= nil)
         print(pcall(gpu.metrics.task, "x"))
         """)

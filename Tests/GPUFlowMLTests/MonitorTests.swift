@@ -48,8 +48,8 @@ import Testing
                                     backend: .vulkan, services: s, seed: 1)
         s.breakers.recordFailure("vulkan:test")
         let text = PrometheusExport.text(m, breakers: s.breakers)
-        for line in ["# TYPE gpuflow_kernel_seconds counter", "gpuflow_metric_available{metric=\"power\"} 0.0",
-                     "gpuflow_tasks{kind=\"training\",backend=\"vulkan\"} 1", "gpuflow_breaker_failures{backend=\"vulkan:test\"} 1"] {
+        for line in ["# TYPE gpuflow_kernel_seconds_total counter", "gpuflow_metric_available{metric=\"power\"} 0.0",
+                     "gpuflow_tasks_total{kind=\"training\",backend=\"vulkan\"} 1", "gpuflow_breaker_failures_total{backend=\"vulkan:test\"} 1"] {
             #expect(text.contains(line), "missing \(line) in\n\(text)")
         }
         #expect(!text.contains("gpuflow_power_watts"))  // unavailable: absent, not zero

@@ -2,13 +2,22 @@
 # packages gpuflow needs when any is missing, and checks the Swift toolchain. Sourced, not run.
 
 GPUFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-GPUFLOW_PACKAGES=(liblua5.4-dev libcsv-dev libfast-float-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev chromium)
+GPUFLOW_PACKAGES=(liblua5.4-dev libcsv-dev libfast-float-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev)
+# What `scripts/gpu-check --prepare` needs beyond those to pack the GPU kit: patchelf points the
+# binaries at the kit's lib/, xz packs it, libglvnd0 gives NVIDIA's Vulkan driver its dispatcher.
+GPUFLOW_KIT_PACKAGES=(patchelf xz-utils binutils libglvnd0)
+# Test-only tools, installed by scripts/test and never needed to build or run gpuflow: Chromium
+# renders the HTML report in a test, promtool (Debian's prometheus package) lints the Prometheus
+# text, and the kit test packs a kit.
+GPUFLOW_TEST_PACKAGES=(chromium prometheus "${GPUFLOW_KIT_PACKAGES[@]}")
 
 gpuflow_log() { printf 'gpuflow-setup: %s\n' "$*" >&2; }
 
+# gpuflow_ensure_packages [PACKAGE...]: installs those missing (default: GPUFLOW_PACKAGES).
 gpuflow_ensure_packages() {
-  local missing=()
-  for p in "${GPUFLOW_PACKAGES[@]}"; do
+  local missing=() wanted=("$@")
+  [ ${#wanted[@]} -gt 0 ] || wanted=("${GPUFLOW_PACKAGES[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
