@@ -227,7 +227,8 @@ import Testing
     /// 40 MB limit and 30 MB reserved by a running job, a second job's 25 MB of tensors is refused.
     @Test func anAgentsTensorQuotaSpansItsJobs() throws {
         let s = try Server(profile: "learning: {history: none}\nagents:\n  alice: {max_memory_mb: 40}\n  bob: {}\n  ops: {}\n")
-        let holder = training.replacingOccurrences(of: "epochs = 3}", with: "epochs = 400, memory_mb = 30}")
+        // Long enough to be running throughout (it is cancelled at the end), however fast training is.
+        let holder = training.replacingOccurrences(of: "epochs = 3}", with: "epochs = 1000000, memory_mb = 30}")
             .replacingOccurrences(of: "samples = 100", with: "samples = 400")
         let a = try s.submit(holder, token: "alice-token")
         for _ in 0..<100 where (try s.request("GET", "/v1/jobs/\(a)", token: "alice-token").json["state"] as? String) != "running" {
