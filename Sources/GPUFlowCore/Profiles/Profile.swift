@@ -139,7 +139,7 @@ public struct Profile: Codable, Sendable, Equatable {
         /// Checkpoints kept per running task, newest first.
         public var keepLast = 1
         /// The share of a training's time that writing checkpoints may take (1: every epoch).
-        public var maxOverhead = 0.05
+        public var maxOverhead = 0.02
         /// Keep the task's last checkpoint after it succeeds (default: drop it).
         public var keepOnSuccess = false
         public init() {}

@@ -11,7 +11,7 @@ public struct CheckpointPolicy: Sendable, Equatable {
     /// Keep the last checkpoint after the task succeeds.
     public var keepOnSuccess: Bool
 
-    public init(maxOverhead: Double = 0.05, keepLast: Int = 1, keepOnSuccess: Bool = false) {
+    public init(maxOverhead: Double = 0.02, keepLast: Int = 1, keepOnSuccess: Bool = false) {
         self.maxOverhead = maxOverhead
         self.keepLast = keepLast
         self.keepOnSuccess = keepOnSuccess

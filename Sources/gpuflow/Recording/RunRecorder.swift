@@ -13,10 +13,13 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
     private var warned = false
     private var epochsSeen = 0
     /// Epoch rows not yet written: one transaction per epoch made a 2,000-epoch training 30×
-    /// slower with the store than without, so rows go in batches, at most `flushInterval` old.
+    /// slower with the store than without, so rows go in batches, at most `flushInterval` old,
+    /// written on a queue of their own so the training thread never waits for the database.
     private var pending: [RunStore.Metric] = []
     private var pendingSince: Date?
-    private let flushInterval = 0.5
+    private var drainScheduled = false
+    private let flushInterval = 0.1
+    private let writer = DispatchQueue(label: "gpuflow.run-recorder")
     private let crashAfterEpochs = ProcessInfo.processInfo.environment["GPUFLOW_CRASH_AFTER_EPOCHS"].flatMap(Int.init)
 
     init(store: RunStore, run: String) {
@@ -54,21 +57,26 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
         let now = Date()
         let since = pendingSince ?? now
         pendingSince = since
-        let due = now.timeIntervalSince(since) >= flushInterval
+        let due = !drainScheduled && (now.timeIntervalSince(since) >= flushInterval || pending.count >= 4096)
+        if due { drainScheduled = true }
         epochsSeen += 1
         let n = epochsSeen
         lock.unlock()
-        if due { flush() }
+        if due { writer.async { self.drain() } }
         // Test hook: kill -9 of the whole process after this many epochs.
         if let limit = crashAfterEpochs, n >= limit { kill(getpid(), SIGKILL) }
     }
 
-    /// Writes the epoch rows held back (at each task's end and the run's).
-    func flush() {
+    /// Writes the epoch rows held back, after any batch already on its way (at each task's end
+    /// and the run's), so the store has every row when this returns.
+    func flush() { writer.sync { drain() } }
+
+    private func drain() {
         lock.lock()
         let rows = pending
         pending = []
         pendingSince = nil
+        drainScheduled = false
         lock.unlock()
         guard !rows.isEmpty else { return }
         attempt("epoch metrics") { try store.recordMetrics(run, rows) }
