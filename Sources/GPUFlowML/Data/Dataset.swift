@@ -1,3 +1,4 @@
+import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 
@@ -5,7 +6,18 @@ import GPUFlowCore
 /// data set, so a task can share it with others without copying or locking.
 public final class Dataset: TaskObject, @unchecked Sendable {
     public let kind = "dataset"
-    public let objectID: String
+    /// A hash of the content, computed when first asked for (records, the model cache, a
+    /// script's `ds.id`): loading a large file need not pay for a pass nobody uses.
+    public var objectID: String {
+        idLock.lock()
+        defer { idLock.unlock() }
+        if let id = cachedID { return id }
+        let id = "data-" + Fingerprint.hex(features, labels)
+        cachedID = id
+        return id
+    }
+    private let idLock = NSLock()
+    private var cachedID: String?
     /// rows × cols, row-major.
     public let features: [Float]
     public let rows: Int
@@ -33,7 +45,6 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         self.classNames = classNames
         self.categories = categories
         self.source = source
-        self.objectID = "data-" + Fingerprint.hex(features, labels)
     }
 
     /// Number of classes if the labels are class indices (non-negative integers), else nil.
