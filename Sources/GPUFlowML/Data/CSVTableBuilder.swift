@@ -19,15 +19,15 @@ final class CSVTableBuilder: CSVFieldSink {
     private(set) var names: [String] = []
     private(set) var labelIndex = -1
     /// Per column of the file, the label's included.
-    @exclusivity(unchecked) private(set) var kinds: [Kind] = []
+    @exclusivity(unchecked) var kinds: [Kind] = []
     private(set) var codes: [[String: Int]] = []
-    private(set) var values: [[String]] = []
+    var values: [[String]] = []
     /// rows × (columns − 1), row-major; NaN where a cell is missing.
     @exclusivity(unchecked) var features: [Float] = []
     @exclusivity(unchecked) var labels: [Float] = []
     /// Rows whose label is missing (only recorded under `missing = "drop"`).
     var rowsMissingLabel: [Int] = []
-    private(set) var rows = 0
+    var rows = 0
     /// The line of the first data row, for messages after parsing.
     private(set) var firstLine = 0
     @exclusivity(unchecked) private var fieldIndex = 0
@@ -44,6 +44,14 @@ final class CSVTableBuilder: CSVFieldSink {
         self.options = options
         self.markers = options.missingMarkers.map { Array($0.utf8) }
         self.longestMarker = markers.map(\.count).max() ?? 0
+    }
+
+    /// A builder for a later part of the file: the columns are `names` (from the header or the
+    /// first row), and every record it sees is data.
+    convenience init(file: String, options: CSVOptions, continuing names: [String]) {
+        self.init(file: file, options: options)
+        firstRecord = nil
+        start(names: names)
     }
 
     override func field(_ bytes: UnsafeRawBufferPointer) {
@@ -89,7 +97,7 @@ final class CSVTableBuilder: CSVFieldSink {
         finishRow(count: count)
     }
 
-    private func start(names header: [String]) {
+    func start(names header: [String]) {
         names = header
         guard header.count >= 2 else {
             return fail(
