@@ -9,10 +9,12 @@ extension RunStore {
     public func putCheckpoint(key: String, data: Data, keep: Int) throws {
         let hash = try putArtifact(data, kind: "checkpoint")
         let dropped: [String] = try write { db in
-            try db.execute(sql: "INSERT INTO checkpoints (key, hash, created_at) VALUES (?, ?, ?)",
-                           arguments: [key, hash, Date().timeIntervalSince1970])
-            let old = try Row.fetchAll(db, sql: "SELECT rowid, hash FROM checkpoints WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?",
-                                       arguments: [key, max(keep, 1)])
+            try db.execute(
+                sql: "INSERT INTO checkpoints (key, hash, created_at) VALUES (?, ?, ?)",
+                arguments: [key, hash, Date().timeIntervalSince1970])
+            let old = try Row.fetchAll(
+                db, sql: "SELECT rowid, hash FROM checkpoints WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT -1 OFFSET ?",
+                arguments: [key, max(keep, 1)])
             for r in old { try db.execute(sql: "DELETE FROM checkpoints WHERE rowid = ?", arguments: [r["rowid"] as Int64]) }
             return try Self.unreferenced(old.map { $0["hash"] }, in: db)
         }
@@ -22,7 +24,8 @@ extension RunStore {
     /// The newest checkpoint of `key`, or nil (none, or its file is gone or damaged).
     public func latestCheckpoint(key: String) throws -> Data? {
         let hash: String? = try read { db in
-            try String.fetchOne(db, sql: "SELECT hash FROM checkpoints WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", arguments: [key])
+            try String.fetchOne(
+                db, sql: "SELECT hash FROM checkpoints WHERE key = ? ORDER BY created_at DESC, rowid DESC LIMIT 1", arguments: [key])
         }
         return try hash.map { try artifact($0) }
     }
@@ -40,9 +43,11 @@ extension RunStore {
     /// Checkpoints kept, and their bytes on disk.
     public func checkpointUsage() throws -> (count: Int, bytes: Int) {
         try read { db in
-            let row = try Row.fetchOne(db, sql: """
-                SELECT count(*) AS n, coalesce(sum(a.bytes), 0) AS b FROM checkpoints c JOIN artifacts a ON a.hash = c.hash
-                """)
+            let row = try Row.fetchOne(
+                db,
+                sql: """
+                    SELECT count(*) AS n, coalesce(sum(a.bytes), 0) AS b FROM checkpoints c JOIN artifacts a ON a.hash = c.hash
+                    """)
             return (row?["n"] ?? 0, row?["b"] ?? 0)
         }
     }
@@ -52,10 +57,13 @@ extension RunStore {
     private static func unreferenced(_ hashes: [String], in db: Database) throws -> [String] {
         var gone: [String] = []
         for h in Set(hashes) {
-            let used = try Int.fetchOne(db, sql: """
-                SELECT (SELECT count(*) FROM checkpoints WHERE hash = ?) + (SELECT count(*) FROM run_artifacts WHERE hash = ?)
-                     + (SELECT count(*) FROM stages WHERE result = ?)
-                """, arguments: [h, h, h]) ?? 1
+            let used =
+                try Int.fetchOne(
+                    db,
+                    sql: """
+                        SELECT (SELECT count(*) FROM checkpoints WHERE hash = ?) + (SELECT count(*) FROM run_artifacts WHERE hash = ?)
+                             + (SELECT count(*) FROM stages WHERE result = ?)
+                        """, arguments: [h, h, h]) ?? 1
             if used == 0 {
                 try db.execute(sql: "DELETE FROM artifacts WHERE hash = ?", arguments: [h])
                 gone.append(h)

@@ -29,7 +29,8 @@ extension RunStore {
         var s = ExecutionHistoryStore.decode(all)
         s.firstIndex = h.firstIndex
         guard ContentHash.of(all) == h.hash, s.entries.count == h.entries else {
-            throw StoreError.corrupt(path: artifactDirectory, detail: "the learning history run \(run) read (\(h.entries) entries) does not match its record")
+            throw StoreError.corrupt(
+                path: artifactDirectory, detail: "the learning history run \(run) read (\(h.entries) entries) does not match its record")
         }
         return s
     }

@@ -1,6 +1,7 @@
 import Foundation
-@testable import GPUFlowML
 import Testing
+
+@testable import GPUFlowML
 
 /// A large file is parsed in two halves at once; the data set and every error must be the
 /// one-thread parse's, whatever the halves see: categories and classes first met in the second
@@ -72,8 +73,10 @@ import Testing
         var s = "x,tag,label\n"
         for r in 0..<rows { s += "1,\(r < rows / 10 ? "t\(r % 3)" : String(r % 4)),a\n" }
         let mixed = Data(s.utf8)
-        #expect(mixed.withUnsafeBytes { CSVParallelParse.parse($0, file: "m.csv", options: CSVOptions()) } == nil, "decided in order instead")
-        same(try CSVLoader.parse(mixed, file: "m.csv", options: CSVOptions(), parallelAbove: 0),
-             try CSVLoader.parse(mixed, file: "m.csv", options: CSVOptions(), parallelAbove: nil))
+        #expect(
+            mixed.withUnsafeBytes { CSVParallelParse.parse($0, file: "m.csv", options: CSVOptions()) } == nil, "decided in order instead")
+        same(
+            try CSVLoader.parse(mixed, file: "m.csv", options: CSVOptions(), parallelAbove: 0),
+            try CSVLoader.parse(mixed, file: "m.csv", options: CSVOptions(), parallelAbove: nil))
     }
 }

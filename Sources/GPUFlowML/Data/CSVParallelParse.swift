@@ -13,7 +13,9 @@ public enum CSVParallelParse {
     public static let minimumBytes = 8 << 20
 
     static func eligible(_ bytes: UnsafeRawBufferPointer, minimumBytes: Int = minimumBytes) -> Bool {
-        guard bytes.count >= max(minimumBytes, 2), bytes.count >= minimumBytes, ProcessInfo.processInfo.activeProcessorCount >= 2, let base = bytes.baseAddress else { return false }
+        guard bytes.count >= max(minimumBytes, 2), bytes.count >= minimumBytes, ProcessInfo.processInfo.activeProcessorCount >= 2,
+            let base = bytes.baseAddress
+        else { return false }
         return memchr(base, 0x22, bytes.count) == nil && memchr(base, 0x0A, bytes.count) != nil
     }
 
@@ -23,8 +25,11 @@ public enum CSVParallelParse {
         // The header (or first row) alone gives the columns the second half needs.
         guard let headerEnd = memchr(base, 0x0A, bytes.count).map({ base.distance(to: $0) + 1 }) else { return nil }
         let header = CSVTableBuilder(file: file, options: options)
-        guard (try? CSVTokenizer.tokenize(UnsafeRawBufferPointer(rebasing: bytes[0..<headerEnd]), delimiter: options.delimiter, file: file,
-                                          into: header)) != nil, header.columnCount >= 2 else { return nil }
+        guard
+            (try? CSVTokenizer.tokenize(
+                UnsafeRawBufferPointer(rebasing: bytes[0..<headerEnd]), delimiter: options.delimiter, file: file,
+                into: header)) != nil, header.columnCount >= 2
+        else { return nil }
         let names = header.names
         var split = bytes.count / 2
         guard split > headerEnd, let p = memchr(base + split, 0x0A, bytes.count - split) else { return nil }
@@ -38,12 +43,16 @@ public enum CSVParallelParse {
         // touches them meanwhile.
         let handoff = Handoff(bytes: UnsafeRawBufferPointer(rebasing: bytes[split...]), sink: second)
         let worker = Thread {
-            if (try? CSVTokenizer.tokenize(handoff.bytes, delimiter: options.delimiter, file: file, into: handoff.sink)) == nil { failed.set() }
+            if (try? CSVTokenizer.tokenize(handoff.bytes, delimiter: options.delimiter, file: file, into: handoff.sink)) == nil {
+                failed.set()
+            }
             done.signal()
         }
         worker.start()
-        let firstOK = (try? CSVTokenizer.tokenize(UnsafeRawBufferPointer(rebasing: bytes[0..<split]), delimiter: options.delimiter, file: file,
-                                                  into: first)) != nil
+        let firstOK =
+            (try? CSVTokenizer.tokenize(
+                UnsafeRawBufferPointer(rebasing: bytes[0..<split]), delimiter: options.delimiter, file: file,
+                into: first)) != nil
         done.wait()
         guard firstOK, !failed.value, first.rows > 0, second.rows > 0, join(first, second) else { return nil }
         return first

@@ -1,5 +1,6 @@
-/// When a training writes its checkpoint to the run store: after its first epoch, then
-/// whenever the time since the last write is long enough that writing again keeps the share of
+/// When a training writes its checkpoint to the run store.
+///
+/// After its first epoch, then whenever the time since the last write is long enough that writing again keeps the share of
 /// time spent on checkpoints under `maxOverhead`. A fast epoch is never paid for with a
 /// database write each (which made training with a store 2.5–4× slower than without), and a
 /// killed run still loses only a small share of its work.
