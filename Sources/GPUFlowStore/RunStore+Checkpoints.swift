@@ -7,8 +7,9 @@ import GRDB
 extension RunStore {
     /// Stores a checkpoint as the newest of `key` and removes all but the newest `keep`.
     public func putCheckpoint(key: String, data: Data, keep: Int) throws {
-        let hash = try putArtifact(data, kind: "checkpoint")
+        let hash = try writeArtifactFile(data)
         let dropped: [String] = try write { db in
+            try Self.insertArtifact(db, hash: hash, kind: "checkpoint", bytes: data.count)
             try db.execute(
                 sql: "INSERT INTO checkpoints (key, hash, created_at) VALUES (?, ?, ?)",
                 arguments: [key, hash, Date().timeIntervalSince1970])

@@ -351,7 +351,8 @@ public final class RunStore: @unchecked Sendable {
         return "r" + f.string(from: Date()) + "-" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
     }
 
-    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil) throws -> String {
+    /// Records a run's start, with its parameters, in one transaction.
+    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil, params: [String: String] = [:]) throws -> String {
         let json = try m.json()
         try write { db in
             try db.execute(sql: """
@@ -359,16 +360,31 @@ public final class RunStore: @unchecked Sendable {
                 VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """, arguments: [id, m.startedAt, m.scripts.map(\.path).joined(separator: " "), Int64(bitPattern: m.seed), m.backend, m.device,
                                  json, Int(m.pid), m.host, resumedFrom])
+            try Self.recordParams(db, id, params)
         }
         return id
     }
 
-    public func finishRun(_ id: String, status: String, exitCode: Int32, manifest: Manifest) throws {
+    /// A run's end in one transaction: its tasks, memory samples and final status (each write
+    /// is a commit; a short run paid for several at its end).
+    public func endRun(_ id: String, tasks: [TaskRow], samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
+                       exitCode: Int32, manifest: Manifest) throws {
         let json = try manifest.json()
         try write { db in
-            try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
-                           arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
+            try Self.recordTasks(db, id, tasks)
+            try Self.recordSamples(db, id, samples)
+            try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json)
         }
+    }
+
+    public func finishRun(_ id: String, status: String, exitCode: Int32, manifest: Manifest) throws {
+        let json = try manifest.json()
+        try write { db in try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json) }
+    }
+
+    static func finishRun(_ db: Database, _ id: String, status: String, exitCode: Int32, manifest: Manifest, json: String) throws {
+        try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
+                       arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
     }
 
     /// Runs still marked running whose process is gone (killed, crashed, power lost) are
@@ -494,14 +510,16 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func recordTasks(_ run: String, _ rows: [TaskRow]) throws {
-        try write { db in
-            for t in rows {
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
-                    VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
-                    """, arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt, t.startedAt,
-                                     t.finishedAt, t.error])
-            }
+        try write { db in try Self.recordTasks(db, run, rows) }
+    }
+
+    static func recordTasks(_ db: Database, _ run: String, _ rows: [TaskRow]) throws {
+        for t in rows {
+            try db.execute(sql: """
+                INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
+                VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
+                """, arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt, t.startedAt,
+                                 t.finishedAt, t.error])
         }
     }
 
@@ -548,9 +566,11 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func recordParams(_ run: String, _ params: [String: String]) throws {
-        try write { db in
-            for (k, v) in params { try db.execute(sql: "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [run, k, v]) }
-        }
+        try write { db in try Self.recordParams(db, run, params) }
+    }
+
+    static func recordParams(_ db: Database, _ run: String, _ params: [String: String]) throws {
+        for (k, v) in params { try db.execute(sql: "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [run, k, v]) }
     }
 
     public func params(_ run: String) throws -> [String: String] {
@@ -572,11 +592,12 @@ public final class RunStore: @unchecked Sendable {
 
     public func recordSamples(_ run: String, _ samples: [(t: Double, resident: Double?, pool: Double?)]) throws {
         guard !samples.isEmpty else { return }
-        try write { db in
-            for s in samples {
-                try db.execute(sql: "INSERT INTO samples (run_id, t, resident_bytes, pool_bytes) VALUES (?, ?, ?, ?)", arguments: [run, s.t, s.resident, s.pool])
-            }
-        }
+        try write { db in try Self.recordSamples(db, run, samples) }
+    }
+
+    static func recordSamples(_ db: Database, _ run: String, _ samples: [(t: Double, resident: Double?, pool: Double?)]) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO samples (run_id, t, resident_bytes, pool_bytes) VALUES (?, ?, ?, ?)")
+        for s in samples { try insert.execute(arguments: [run, s.t, s.resident, s.pool]) }
     }
 
     public func samples(_ run: String) throws -> [(t: Double, resident: Double?, pool: Double?)] {
@@ -591,6 +612,18 @@ public final class RunStore: @unchecked Sendable {
     /// Stores bytes under their SHA-256 (once) and returns the hash.
     @discardableResult
     public func putArtifact(_ data: Data, kind: String) throws -> String {
+        let hash = try writeArtifactFile(data)
+        try write { db in try Self.insertArtifact(db, hash: hash, kind: kind, bytes: data.count) }
+        return hash
+    }
+
+    static func insertArtifact(_ db: Database, hash: String, kind: String, bytes: Int) throws {
+        try db.execute(sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
+                       arguments: [hash, kind, bytes, Date().timeIntervalSince1970])
+    }
+
+    /// The artifact's file, written once (beside and renamed into place); returns its hash.
+    func writeArtifactFile(_ data: Data) throws -> String {
         let hash = ContentHash.of(data)
         let file = artifactPath(hash)
         if !FileManager.default.fileExists(atPath: file) {
@@ -606,10 +639,6 @@ public final class RunStore: @unchecked Sendable {
                 let full = (error as NSError).code == NSFileWriteOutOfSpaceError
                 throw full ? StoreError.full(path: file) : StoreError.unwritable(path: file, detail: error.localizedDescription)
             }
-        }
-        try write { db in
-            try db.execute(sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
-                           arguments: [hash, kind, data.count, Date().timeIntervalSince1970])
         }
         return hash
     }

@@ -104,7 +104,10 @@ struct RunExecutor {
         if let store {
             do {
                 try store.markInterrupted()
-                runID = try store.beginRun(manifest, id: self.runID ?? RunStore.newRunID(), resumedFrom: resumedFrom)
+                runID = try store.beginRun(manifest, id: self.runID ?? RunStore.newRunID(), resumedFrom: resumedFrom, params: [
+                    "seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
+                    "arguments": plan.arguments.joined(separator: " "), "scripts": plan.scripts.joined(separator: " "),
+                ])
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }
@@ -112,9 +115,6 @@ struct RunExecutor {
                 let r = RunRecorder(store: store, run: runID)
                 recorder = r
                 observers.append(r)
-                try? store.recordParams(runID, ["seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
-                                                "arguments": plan.arguments.joined(separator: " "),
-                                                "scripts": plan.scripts.joined(separator: " ")])
             }
         }
         env.store = store
@@ -181,17 +181,9 @@ struct RunExecutor {
     /// The run's tasks (states and times), memory samples, modules and end, into the store.
     private func record(_ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32) {
         let records = RunMetrics.collectRecords(env)
-        let epoch = Date().timeIntervalSince1970 - env.monitor.elapsed  // the monitor's clock as wall time
         let rows = records.map { r -> RunStore.TaskRow in
             RunStore.TaskRow(taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
                              submittedAt: r.submittedAt, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.failure?.description)
-        }
-        _ = epoch
-        do {
-            try store.recordTasks(run, rows)
-            try store.recordSamples(run, env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) })
-        } catch {
-            FileHandle.standardError.write(Data("warning: recording the run's tasks: \(error)\n".utf8))
         }
         manifest.modules = env.modules.all
         if env.orchestrator.learning.enabled {
@@ -202,7 +194,8 @@ struct RunExecutor {
         manifest.endedAt = Date().timeIntervalSince1970
         manifest.exitStatus = exitCode
         do {
-            try store.finishRun(run, status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
+            try store.endRun(run, tasks: rows, samples: env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) },
+                             status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
         } catch {
             FileHandle.standardError.write(Data("warning: recording the run's end: \(error)\n".utf8))
         }
