@@ -22,7 +22,7 @@ import Testing
     /// A hit serves the current task on its own backend and charges its own agent: the cached
     /// weights kept an earlier task's backend, so Vulkan inference reported its GPU time
     /// "unavailable" and the weights stayed charged to the first agent.
-    @Test(arguments: [BackendUnderTest.cpu, .vulkan])
+    @Test(arguments: [BackendUnderTest.cpu, .vulkan, .vulkanStaged])
     func aCacheHitRunsOnTheTasksBackendAndChargesItsAgent(_ kind: BackendUnderTest) throws {
         let quotas = AgentQuotas(limits: AgentMemoryLimits())
         let data = try Generators.blobs(samples: 256, features: 8, centers: 2, seed: 1)
@@ -39,6 +39,9 @@ import Testing
             if kind == .vulkan, backend.name == "vulkan" {
                 #expect(r["device"]?["gpu_time_ms"]?.doubleValue != nil, "\(agent): GPU time on the task's own backend")
             }
+            // The cached weights are the model's on every memory path (staged uploads submitted).
+            let reference = try WorkloadRunner.run(.inference(task), inputs: TaskInputs(model: model, data: data), backend: CPUBackend(), seed: 1)
+            #expect(r["accuracy"]?.doubleValue == reference["accuracy"]?.doubleValue, "\(agent): same predictions as the CPU")
             #expect(quotas.quota(for: agent).usedBytes == 0, "\(agent) holds nothing once its task ended")
             #expect(quotas.quota(for: agent).peakBytes >= weights, "\(agent) was charged the weights while it served")
         }

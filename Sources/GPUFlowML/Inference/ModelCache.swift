@@ -41,7 +41,9 @@ public final class ModelCache: @unchecked Sendable {
     /// task's own backend times its work and its agent is charged the weights while it runs.
     func withNetwork<T>(_ model: MLPModel, on backend: Backend, owner: () throws -> Backend,
                         _ body: (NetworkOnBackend) throws -> T) throws -> (T, hit: Bool) {
-        let key = "\(backend.name)/\(backend.deviceDescription)/\(model.objectID)"
+        // One device context, not only one device name: tensors of another context cannot be used.
+        let device = (backend as? VulkanBackend).map { "\(ObjectIdentifier($0.context))" } ?? backend.deviceDescription
+        let key = "\(backend.name)/\(device)/\(model.objectID)"
         lock.lock()
         clock += 1
         let entry: Entry
@@ -54,7 +56,12 @@ public final class ModelCache: @unchecked Sendable {
             lock.unlock()
         } else {
             lock.unlock()
-            let e = Entry(net: try NetworkOnBackend(model, on: try owner()), bytes: 4 * model.parameterCount, lastUse: 0)
+            let owned = try owner()
+            let net = try NetworkOnBackend(model, on: owned)
+            // On staged memory the uploads are recorded in the owner's sequence, which runs nothing
+            // else: submit them now, before another backend's kernels read the weights.
+            if let last = net.biases.last { _ = try owned.read(last) }
+            let e = Entry(net: net, bytes: 4 * model.parameterCount, lastUse: 0)
             lock.lock()
             e.lastUse = clock
             entries[key] = entries[key] ?? e
