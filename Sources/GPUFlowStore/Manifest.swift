@@ -94,6 +94,13 @@ public struct Manifest: Codable, Sendable, Equatable {
         startedAt = Date().timeIntervalSince1970
     }
 
+    /// A path as a manifest records it: absolute (against the working directory), so a replay
+    /// finds the same file from any directory.
+    public static func absolutePath(_ path: String) -> String {
+        path.hasPrefix("/") ? path
+            : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+    }
+
     public func json() throws -> String {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys, .prettyPrinted]

@@ -56,8 +56,7 @@ extension VulkanBackend {
     /// timestamps) the host clock times the memcpy or the submission.
     public func measureTransfer(_ direction: TransferDirection, bytes: Int) throws -> TransferMeasurement {
         let count = max(1, bytes / 4)
-        var values = [Float](repeating: 0, count: count)
-        for i in stride(from: 0, to: count, by: 97) { values[i] = Float(i) }
+        let values = Self.probe(count)
         let timed = context.timestampValidBits != nil
         func deviceCopyNS(_ kind: VulkanSequence.CopyKind, _ body: () throws -> Void) throws -> Double? {
             let before = sequence.copies[kind]?.ns ?? 0, n0 = sequence.copies[kind]?.count ?? 0
@@ -70,6 +69,10 @@ extension VulkanBackend {
             try body()
             return Double(DispatchTime.now().uptimeNanoseconds - t0)
         }
+        /// The device's figure where it timed the copy, else the host's.
+        func measurement(device: Double?, host: Double, hostClock: String = "host clock") -> TransferMeasurement {
+            device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") } ?? TransferMeasurement(seconds: host / 1e9, clock: hostClock)
+        }
         switch direction {
         case .cpu_to_gpu:
             let t = try zeros(shape: [count])
@@ -80,8 +83,7 @@ extension VulkanBackend {
                 try sequence.flush()
             }
             guard try read(t).first == values[0] else { throw BackendError(.deviceLost, "transfer: the uploaded values do not read back") }
-            return device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") }
-                ?? TransferMeasurement(seconds: host / 1e9, clock: "host clock")
+            return measurement(device: device, host: host)
         case .gpu_to_cpu:
             let t = try tensor(values, shape: [count])
             try sequence.flush()
@@ -89,8 +91,7 @@ extension VulkanBackend {
             var host = 0.0
             let device = try deviceCopyNS(.download) { host = try hostNS { back = try read(t) } }
             guard back.count == count, back[0] == values[0] else { throw BackendError(.deviceLost, "transfer: read-back mismatch") }
-            return device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") }
-                ?? TransferMeasurement(seconds: host / 1e9, clock: "host clock")
+            return measurement(device: device, host: host)
         case .gpu_to_gpu:
             let a = try VulkanBuffer(context: context, bytes: count * 4, meter: tensorMeter)
             let b = try VulkanBuffer(context: context, bytes: count * 4, meter: tensorMeter)
@@ -102,8 +103,7 @@ extension VulkanBackend {
                     try sequence.flush()
                 }
             }
-            return device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") }
-                ?? TransferMeasurement(seconds: host / 1e9, clock: "host clock (submission and wait)")
+            return measurement(device: device, host: host, hostClock: "host clock (submission and wait)")
         }
     }
 
@@ -113,8 +113,7 @@ extension VulkanBackend {
     public func measureDeviceBandwidth(bytes: Int) throws -> (gbPerS: Double, seconds: Double)? {
         guard context.timestampValidBits != nil else { return nil }
         let count = max(1, bytes / 4)
-        var values = [Float](repeating: 0, count: count)
-        for i in stride(from: 0, to: count, by: 97) { values[i] = Float(i) }
+        let values = Self.probe(count)
         let x = try tensor(values, shape: [count]), y = try zeros(shape: [count])
         try copy(x, into: y)  // warm-up: pipeline creation and first touch
         try sequence.flush()
@@ -124,5 +123,12 @@ extension VulkanBackend {
         let ns = (sequence.timings["copy"]?.totalNS ?? 0) - before
         guard ns > 0, try read(y)[count - 1] == values[count - 1] else { return nil }
         return (2 * Double(count * 4) / ns, ns / 1e9)
+    }
+
+    /// Values to copy, mostly zero, with marks a read-back checks.
+    private static func probe(_ count: Int) -> [Float] {
+        var values = [Float](repeating: 0, count: count)
+        for i in stride(from: 0, to: count, by: 97) { values[i] = Float(i) }
+        return values
     }
 }

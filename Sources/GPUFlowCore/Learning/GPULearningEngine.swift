@@ -36,8 +36,9 @@ public final class GPULearningEngine: @unchecked Sendable {
         var suggestions: [String: Int] = [:]
     }
 
-    /// The history as this engine read it at the start: every later answer derives from it and
-    /// from what the run itself adds, so a run's manifest records it and a replay starts from it.
+    /// The history as this engine read it at the start (its lines; the decoded entries are in the
+    /// engine's own arrays): every later answer derives from it and from what the run itself adds, so a run's
+    /// manifest records it and a replay starts from it.
     public let initialHistory: ExecutionHistoryStore.Snapshot
 
     /// `frozen`: start from this history instead of the store's, and write nothing back (a
@@ -53,7 +54,10 @@ public final class GPULearningEngine: @unchecked Sendable {
             case .trial(let t): trials.append(t)
             }
         }
-        initialHistory = loaded
+        // The lines are what a run's record needs; the decoded entries live in the arrays.
+        var kept = loaded
+        kept.entries = []
+        initialHistory = kept
         skippedHistoryLines = loaded.skipped
     }
 

@@ -17,8 +17,7 @@ public final class ModuleLog: @unchecked Sendable {
     public func note(name: String, path given: String, text: String) {
         // Absolute, so a replay from another directory checks the same file (stdlib modules are
         // recorded as stdlib/…, the stdlib of the gpuflow that replays).
-        let path = given.hasPrefix("stdlib/") || given.hasPrefix("/") ? given
-            : URL(fileURLWithPath: given, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+        let path = given.hasPrefix("stdlib/") ? given : Manifest.absolutePath(given)
         lock.lock()
         defer { lock.unlock() }
         guard modules[path] == nil else { return }

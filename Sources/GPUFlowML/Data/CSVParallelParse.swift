@@ -13,7 +13,7 @@ public enum CSVParallelParse {
     public static let minimumBytes = 8 << 20
 
     static func eligible(_ bytes: UnsafeRawBufferPointer, minimumBytes: Int = minimumBytes) -> Bool {
-        guard bytes.count >= max(minimumBytes, 2), bytes.count >= minimumBytes, ProcessInfo.processInfo.activeProcessorCount >= 2,
+        guard bytes.count >= max(minimumBytes, 2), ProcessInfo.processInfo.activeProcessorCount >= 2,
             let base = bytes.baseAddress
         else { return false }
         return memchr(base, 0x22, bytes.count) == nil && memchr(base, 0x0A, bytes.count) != nil

@@ -87,8 +87,10 @@ public enum ResilientRunner {
         work = SearchMemory.warmStarted(work, inputs: inputs, learning: services.learning)
         var recovery = Self.resumable(work) ? TrainingRecovery() : nil
         // A checkpoint a killed run left for exactly this task (same task, model, data, seed)
-        // lets it go on from its last finished epoch.
-        if recovery != nil, let store = services.checkpoints, let key = Self.checkpointKey(work, inputs: inputs, seed: seed) {
+        // lets it go on from its last finished epoch. The key hashes the data: computed once.
+        let checkpoints = recovery == nil ? nil : services.checkpoints
+        let checkpointKey = checkpoints == nil ? nil : Self.checkpointKey(work, inputs: inputs, seed: seed)
+        if let store = checkpoints, let key = checkpointKey {
             if let data = store.load(key: key), let r = try? TrainingRecovery(resumingFrom: data) {
                 recovery = r
                 services.logger.info("resuming training from a stored checkpoint", metadata: ["epoch": "\(r.completedEpochs)"])
@@ -99,9 +101,7 @@ public enum ResilientRunner {
         var succeeded = false
         defer {
             if succeeded {
-                if let store = services.checkpoints, !store.policy.keepOnSuccess, let key = Self.checkpointKey(work, inputs: inputs, seed: seed) {
-                    store.drop(key: key)
-                }
+                if let store = checkpoints, !store.policy.keepOnSuccess, let key = checkpointKey { store.drop(key: key) }
             } else {
                 recovery?.flush()
             }
@@ -204,19 +204,13 @@ public enum ResilientRunner {
         return (a, b)
     }
 
-    /// Keys in a fixed order: Foundation's encoder orders them differently in every process,
-    /// which gave a resumed run a key of its own and started it at epoch 1.
-    private static let sortedJSON: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        return e
-    }()
-
     /// The identity of a training task's work: its parameters, its model's and data's bytes and
     /// its seed. Two runs with the same key train identically.
     static func checkpointKey(_ t: GPUTaskType, inputs: TaskInputs, seed: UInt64) -> String? {
         guard case .training(let tr) = t, let model = inputs.model, let data = inputs.data,
-              let spec = try? Self.sortedJSON.encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
+              // Stable: with Foundation's per-process key order a resumed run got a key of its own
+              // and started at epoch 1.
+              let spec = try? StableJSON.encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
         var h = Hasher256()
         h.add(spec)
         h.add(Data(modelBytes))

@@ -1,5 +1,6 @@
 import Foundation
 import GPUFlowCompute
+import GPUFlowCore
 
 /// The `.gfmodel` file format: weights bit-identical after a round trip, checked by a hash.
 ///
@@ -28,10 +29,8 @@ public enum ModelFile {
     public static func encode(_ model: MLPModel) throws -> [UInt8] {
         let header = Header(format: 1, id: model.objectID,
                             layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) })
-        // Sorted keys: the same model gives the same bytes in every process (its content hash).
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let json = [UInt8](try encoder.encode(header))
+        // The same model gives the same bytes in every process (its content hash).
+        let json = [UInt8](try StableJSON.encode(header))
         var bytes = magic
         let n = UInt32(json.count)
         bytes += [UInt8(n & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n >> 16 & 0xFF), UInt8(n >> 24)]

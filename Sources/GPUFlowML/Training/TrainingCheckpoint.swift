@@ -1,5 +1,6 @@
 import Foundation
 import GPUFlowCompute
+import GPUFlowCore
 
 /// Everything a training run needs to continue exactly where it stopped: weights, optimizer
 /// moments and step, the shuffling generator's position, the history and early-stopping state.
@@ -96,11 +97,8 @@ struct TrainingCheckpoint: Codable {
         try c.encode(optimizerState.map(Self.pack), forKey: .optimizerState)
     }
 
-    func encoded() throws -> Data {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]  // the same state, the same bytes (and artifact hash)
-        return try e.encode(self)
-    }
+    /// The same state, the same bytes (and artifact hash).
+    func encoded() throws -> Data { try StableJSON.encode(self) }
 
     /// Written beside and renamed into place, so a crash never leaves half a checkpoint.
     func save(path: String) throws {

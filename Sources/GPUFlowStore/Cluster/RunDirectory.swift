@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowCore
 
 /// A cluster run's folder, shared by the submitting host and every node (it must be on a
 /// shared filesystem): the plan, the profile, the batch scripts, each stage's status and
@@ -85,9 +86,7 @@ public struct RunDirectory: Sendable, ArtifactStore {
     }
 
     public func putStatus(_ element: String, _ s: StageStatus) throws {
-        let e = JSONEncoder()
-        e.outputFormatting = [.sortedKeys]
-        try write(String(decoding: try e.encode(s), as: UTF8.self), to: statusPath(element))
+        try write(String(decoding: try StableJSON.encode(s), as: UTF8.self), to: statusPath(element))
     }
 
     // MARK: Artifacts (ArtifactStore)

@@ -17,12 +17,6 @@ struct RunPlan {
     var texts: [String?]? = nil
     /// The learning history a replay runs against (the one its run read); nil: the profile's.
     var history: ExecutionHistoryStore.Snapshot? = nil
-
-    /// A path as the manifest records it: absolute, so a replay finds it from any directory.
-    static func absolute(_ path: String) -> String {
-        path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
-            .standardizedFileURL.path
-    }
 }
 
 /// Runs a plan: opens the device, the run store and the monitor, runs the scripts, records the
@@ -91,13 +85,13 @@ struct RunExecutor {
         var manifest = Manifest(
             scripts: plan.scripts.indices.map { i in
                 let path = plan.scripts[i]
-                return Manifest.Script(path: RunPlan.absolute(path), agent: plan.agents[i],
+                return Manifest.Script(path: Manifest.absolutePath(path), agent: plan.agents[i],
                                        text: plan.texts?[i] ?? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
             },
             profile: ProfileRenderer.yaml(resolved), profilePath: resolved.source == "built-in defaults" ? nil : resolved.source,
             seed: plan.seed, arguments: plan.arguments, backend: choice.backend.name, backendReason: choice.reason,
             device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string, build: Self.build)
-        if let first = plan.scripts.first { env.modules.scriptDirectory = (RunPlan.absolute(first) as NSString).deletingLastPathComponent }
+        if let first = plan.scripts.first { env.modules.scriptDirectory = (Manifest.absolutePath(first) as NSString).deletingLastPathComponent }
         var runID: String?
         var observers: [RunObserver] = [display]
         var recorder: RunRecorder?
