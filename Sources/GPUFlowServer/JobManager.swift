@@ -118,11 +118,7 @@ public actor JobManager {
 
     /// A new run id for a job's worker: r20261129-122931- and 12 random hex digits.
     static func newRunID() throws -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.locale = Locale(identifier: "en_US_POSIX")
-        return "r" + f.string(from: Date()) + "-" + (try SystemRandom.hex(bytes: 6))
+        "r" + UTCStamp.string(Date().timeIntervalSince1970, format: "%Y%m%d-%H%M%S") + "-" + (try SystemRandom.hex(bytes: 6))
     }
 
     /// A job as the server knows it now: a live one from memory (its record may not be

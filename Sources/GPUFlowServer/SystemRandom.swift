@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowCore
 
 #if canImport(Glibc)
 import Glibc
@@ -24,6 +25,6 @@ enum SystemRandom {
             }
             done += chunk
         }
-        return bytes.map { String(format: "%02x", $0) }.joined()
+        return Hex.encode(bytes)
     }
 }

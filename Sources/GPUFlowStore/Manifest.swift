@@ -28,8 +28,9 @@ public struct Manifest: Codable, Sendable, Equatable {
         public var entries: Int
         /// The index of the first entry among the history file's readable lines.
         public var firstIndex: Int
-        /// Artifacts (kind "history") holding the entries' lines in order; cut at fixed line
-        /// numbers of the file, so runs that read the same lines share the same chunks.
+        /// Artifacts (kind "history") holding the entries' lines in order; cut into blocks of
+        /// a power of two lines (at most `chunkLines`) aligned to their size in the file, so
+        /// runs that read overlapping lines share most of their chunks.
         public var chunks: [String]
         /// SHA-256 of all the lines, each followed by a newline.
         public var hash: String

@@ -7,7 +7,8 @@ import GRDB
 extension RunStore {
     /// Stores a checkpoint as the newest of `key` and removes all but the newest `keep`.
     public func putCheckpoint(key: String, data: Data, keep: Int) throws {
-        let hash = try writeArtifactFile(data)
+        let staged = try stageArtifact(data)
+        let hash = staged.hash
         let dropped: [String] = try write { db in
             try Self.insertArtifact(db, hash: hash, kind: "checkpoint", bytes: data.count)
             try db.execute(
@@ -19,6 +20,7 @@ extension RunStore {
             for r in old { try db.execute(sql: "DELETE FROM checkpoints WHERE rowid = ?", arguments: [r["rowid"] as Int64]) }
             return try Self.unreferenced(old.map { $0["hash"] }, in: db)
         }
+        publish([staged])
         removeArtifactFiles(dropped)
     }
 

@@ -7,18 +7,26 @@ extension RunStore {
     /// returns the manifest's record of them; nil for an empty history.
     public func putHistory(_ s: ExecutionHistoryStore.Snapshot) throws -> Manifest.History? {
         guard !s.lines.isEmpty else { return nil }
-        let n = Manifest.History.chunkLines
-        var chunks: [String] = [], all = Data(), chunk = Data()
-        for (k, line) in s.lines.enumerated() {
-            chunk.append(line)
-            chunk.append(UInt8(ascii: "\n"))
-            let index = s.firstIndex + k
-            if (index + 1) % n == 0 || k == s.lines.count - 1 {
-                chunks.append(try putArtifact(chunk, kind: "history"))
-                all.append(chunk)
-                chunk = Data()
+        // Aligned blocks of whole powers of two, at most `chunkLines` lines: the line range a
+        // run read splits into a few blocks that runs reading overlapping ranges share (by
+        // content hash). One chunk for the partial tail, new at every run, grew the store by
+        // up to a chunk a run.
+        var blocks: [Data] = [], all = Data()
+        let end = s.firstIndex + s.lines.count
+        var i = s.firstIndex
+        while i < end {
+            var size = Manifest.History.chunkLines
+            while size > 1 && (i % size != 0 || i + size > end) { size /= 2 }
+            var block = Data()
+            for line in s.lines[(i - s.firstIndex)..<(i - s.firstIndex + size)] {
+                block.append(line)
+                block.append(UInt8(ascii: "\n"))
             }
+            blocks.append(block)
+            all.append(block)
+            i += size
         }
+        let chunks = try putArtifacts(blocks, kind: "history")
         return Manifest.History(entries: s.lines.count, firstIndex: s.firstIndex, chunks: chunks, hash: ContentHash.of(all))
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowCore
 import GRDB
 
 /// Runs, tasks, parameters, metrics, events, artifacts and cached stages in one SQLite file
@@ -39,6 +40,10 @@ public final class RunStore: @unchecked Sendable {
         }
         var config = Configuration()
         config.busyMode = .timeout(busyTimeout)
+        // WAL with synchronous=NORMAL (SQLite's advice for WAL): a commit no longer waits for
+        // an fsync of the log; a crash or kill -9 of gpuflow still loses nothing committed, and
+        // power loss can lose only the last commits, never the database's consistency.
+        config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         // Processes that open a new store at once would each find no schema and each create it
         // (the second failing with "table runs already exists"): the migrator reads what is
         // applied outside the transaction that applies it. One advisory lock per store file
@@ -51,6 +56,7 @@ public final class RunStore: @unchecked Sendable {
         } catch {
             throw Self.map(error, path: path)
         }
+        recoverPartialArtifacts()
     }
 
     /// An exclusive flock on `PATH.lock`, or -1 where the file cannot be made (a read-only
@@ -143,6 +149,13 @@ public final class RunStore: @unchecked Sendable {
                 INSERT INTO checkpoints (key, hash, created_at)
                     SELECT substr(key, 12), result, created_at FROM stages WHERE key LIKE 'checkpoint:%';
                 DELETE FROM stages WHERE key LIKE 'checkpoint:%';
+                """)
+        }
+        m.registerMigration("v6-metric-series") { db in
+            try db.execute(sql: """
+                CREATE TABLE metric_series (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL,
+                                            steps BLOB NOT NULL, vals BLOB NOT NULL);
+                CREATE INDEX metric_series_run ON metric_series (run_id, task_id);
                 """)
         }
         return m
@@ -345,10 +358,8 @@ public final class RunStore: @unchecked Sendable {
 
     /// A run id that sorts by time and says when: r20261129-122931-7f3a.
     public static func newRunID() -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyyMMdd-HHmmss"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return "r" + f.string(from: Date()) + "-" + String(format: "%04x", UInt16.random(in: 0...UInt16.max))
+        "r" + UTCStamp.string(Date().timeIntervalSince1970, format: "%Y%m%d-%H%M%S") + "-"
+            + Hex.encode(withUnsafeBytes(of: UInt16.random(in: 0...UInt16.max).bigEndian) { Array($0) })
     }
 
     /// Records a run's start, with its parameters, in one transaction.
@@ -392,21 +403,23 @@ public final class RunStore: @unchecked Sendable {
     @discardableResult
     public func markInterrupted() throws -> Int {
         let host = ProcessInfo.processInfo.hostName
-        // A cluster run's processes are Slurm's, on other nodes: `gpuflow status` follows those.
-        let running = try read { db in
-            try Row.fetchAll(db, sql: """
+        // One write transaction: the check and the change see the same rows, and a short run
+        // opens no reader connection for it.
+        return try write { db in
+            // A cluster run's processes are Slurm's, on other nodes: `gpuflow status` follows those.
+            let running = try Row.fetchAll(db, sql: """
                 SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND id NOT IN (SELECT DISTINCT run_id FROM cluster_jobs)
                 """, arguments: [host])
+            var n = 0
+            for r in running {
+                let pid: Int = r["pid"]
+                if pid > 0, Self.alive(pid_t(pid)) { continue }
+                let id: String = r["id"]
+                try db.execute(sql: "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", arguments: [id])
+                n += 1
+            }
+            return n
         }
-        var n = 0
-        for r in running {
-            let pid: Int = r["pid"]
-            if pid > 0, Self.alive(pid_t(pid)) { continue }
-            let id: String = r["id"]
-            try write { db in try db.execute(sql: "UPDATE runs SET status = 'interrupted' WHERE id = ? AND status = 'running'", arguments: [id]) }
-            n += 1
-        }
-        return n
     }
 
     /// A process that exists and is not a zombie (an exited child no one has reaped yet).
@@ -547,20 +560,23 @@ public final class RunStore: @unchecked Sendable {
 
     public func recordMetrics(_ run: String, _ metrics: [Metric]) throws {
         guard !metrics.isEmpty else { return }
-        try write { db in
-            // One prepared statement for the batch: parsing the SQL per row was most of the
-            // store's cost on a long training's epoch metrics.
-            let insert = try db.cachedStatement(sql: "INSERT INTO metrics (run_id, task_id, key, step, value) VALUES (?, ?, ?, ?, ?)")
-            for m in metrics where m.value.isFinite {
-                try insert.execute(arguments: [run, m.taskID, m.key, m.step, m.value])
-            }
-        }
+        try write { db in try Self.recordMetrics(db, run, metrics) }
     }
 
+    static func recordMetrics(_ db: Database, _ run: String, _ metrics: [Metric]) throws {
+        let insert = try db.cachedStatement(sql: "INSERT INTO metrics (run_id, task_id, key, step, value) VALUES (?, ?, ?, ?, ?)")
+        for m in metrics where m.value.isFinite { try insert.execute(arguments: [run, m.taskID, m.key, m.step, m.value]) }
+    }
+
+    /// Every metric of a run, the per-step series' points among them, ordered by task, key
+    /// and step.
     public func metrics(_ run: String) throws -> [Metric] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ? ORDER BY task_id, key, step", arguments: [run]).map { r in
+            let scalars = try Row.fetchAll(db, sql: "SELECT * FROM metrics WHERE run_id = ?", arguments: [run]).map { r in
                 Metric(taskID: r["task_id"], key: r["key"], step: r["step"], value: r["value"])
+            }
+            return (scalars + (try Self.seriesPoints(db, run, path: path))).sorted { a, b in
+                (a.taskID, a.key, a.step ?? Int.min) < (b.taskID, b.key, b.step ?? Int.min)
             }
         }
     }
@@ -612,35 +628,22 @@ public final class RunStore: @unchecked Sendable {
     /// Stores bytes under their SHA-256 (once) and returns the hash.
     @discardableResult
     public func putArtifact(_ data: Data, kind: String) throws -> String {
-        let hash = try writeArtifactFile(data)
-        try write { db in try Self.insertArtifact(db, hash: hash, kind: kind, bytes: data.count) }
-        return hash
+        try putArtifacts([data], kind: kind)[0]
+    }
+
+    /// Several artifacts' files, then their rows in one transaction.
+    public func putArtifacts(_ items: [Data], kind: String) throws -> [String] {
+        let staged = try items.map(stageArtifact)
+        try write { db in
+            for a in staged { try Self.insertArtifact(db, hash: a.hash, kind: kind, bytes: a.bytes) }
+        }
+        publish(staged)
+        return staged.map(\.hash)
     }
 
     static func insertArtifact(_ db: Database, hash: String, kind: String, bytes: Int) throws {
         try db.execute(sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
                        arguments: [hash, kind, bytes, Date().timeIntervalSince1970])
-    }
-
-    /// The artifact's file, written once (beside and renamed into place); returns its hash.
-    func writeArtifactFile(_ data: Data) throws -> String {
-        let hash = ContentHash.of(data)
-        let file = artifactPath(hash)
-        if !FileManager.default.fileExists(atPath: file) {
-            let dir = (file as NSString).deletingLastPathComponent
-            do {
-                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-                let tmp = file + ".tmp-\(getpid())"
-                try data.write(to: URL(fileURLWithPath: tmp))
-                if rename(tmp, file) != 0 { throw StoreError.unwritable(path: file, detail: String(cString: strerror(errno))) }
-            } catch let e as StoreError {
-                throw e
-            } catch {
-                let full = (error as NSError).code == NSFileWriteOutOfSpaceError
-                throw full ? StoreError.full(path: file) : StoreError.unwritable(path: file, detail: error.localizedDescription)
-            }
-        }
-        return hash
     }
 
     public func artifactPath(_ hash: String) -> String { artifactDirectory + "/" + hash.prefix(2) + "/" + hash }
@@ -652,10 +655,27 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func linkArtifact(_ run: String, name: String, hash: String, kind: String, taskID: Int? = nil) throws {
+        try write { db in try Self.linkArtifact(db, run, name: name, hash: hash, kind: kind, taskID: taskID) }
+    }
+
+    static func linkArtifact(_ db: Database, _ run: String, name: String, hash: String, kind: String, taskID: Int?) throws {
+        try db.execute(sql: "INSERT INTO run_artifacts (run_id, name, hash, kind, task_id) VALUES (?, ?, ?, ?, ?)",
+                       arguments: [run, name, hash, kind, taskID])
+    }
+
+    /// A finished task's final metrics, its models (files first, then rows) and its row, in one
+    /// transaction: a short task paid for a commit each.
+    public func finishTask(_ run: String, metrics: [Metric], models: [(name: String, data: Data)], task: TaskRow) throws {
+        let staged = try models.map { try stageArtifact($0.data) }
         try write { db in
-            try db.execute(sql: "INSERT INTO run_artifacts (run_id, name, hash, kind, task_id) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [run, name, hash, kind, taskID])
+            try Self.recordMetrics(db, run, metrics)
+            for (m, a) in zip(models, staged) {
+                try Self.insertArtifact(db, hash: a.hash, kind: "model", bytes: a.bytes)
+                try Self.linkArtifact(db, run, name: m.name, hash: a.hash, kind: "model", taskID: task.taskID)
+            }
+            try Self.recordTasks(db, run, [task])
         }
+        publish(staged)
     }
 
     public func artifacts(_ run: String) throws -> [(name: String, hash: String, kind: String, taskID: Int?)] {

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import GPUFlowStore
 import GPUFlowTesting
 import Testing
@@ -112,7 +113,9 @@ import Testing
             try s.run(["runs", "show", "last"] + args).stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
         }
         let calmModel = try model(["--store", calmStore])
-        let killed = try s.run(["run", script, "--backend", "simd", "--seed", "3"], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "100"])
+        // The first write comes after a second of training by default; this one is shorter.
+        let early = try s.write("early.yaml", "store: {checkpoint_first_after_s: 0}\n")
+        let killed = try s.run(["run", script, "--backend", "simd", "--seed", "3", "--profile", early], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "100"])
         #expect(killed.status != 0)
         let id = try s.last()
         let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
@@ -150,8 +153,15 @@ import Testing
         let plain = try s.run(["run", script, "--backend", "simd"])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(try store.checkpointUsage() == (0, 0), "by default a succeeded task's checkpoints are dropped, files too")
-        let files = FileManager.default.enumerator(atPath: s.dir.appendingPathComponent("data/artifacts").path)?.allObjects.count ?? 0
-        #expect(files <= 4, "left: the model artifacts and their folders, no checkpoint files (\(files))")
+        // Every file left is a model's or a learning history block's, none a checkpoint's.
+        let root = s.dir.appendingPathComponent("data/artifacts").path
+        let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter { $0.contains("/") }
+        let kinds = try files.map { f in
+            try DatabaseQueue(path: s.dir.appendingPathComponent("data/runs.sqlite").path).read { db in
+                try String.fetchOne(db, sql: "SELECT kind FROM artifacts WHERE hash = ?", arguments: [(f as NSString).lastPathComponent]) ?? "unrecorded"
+            }
+        }
+        #expect(!files.isEmpty && kinds.allSatisfy { $0 == "model" || $0 == "history" }, "left: \(zip(files, kinds).map { "\($0) \($1)" })")
     }
 
     /// Learned defaults, warm starts and backend choices read the learning history; a replay

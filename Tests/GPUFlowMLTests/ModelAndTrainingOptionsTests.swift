@@ -141,14 +141,17 @@ import Testing
         #expect(uninterrupted.samplesTrained == 120 * 6)
     }
 
-    /// Checkpoints to the store: the first epoch's always, later ones only once their cost is a
-    /// small share of the time since the last; 1 writes every epoch.
+    /// Checkpoints to the store: the first once the training has run `firstWriteAfter`
+    /// seconds, later ones only once their cost is a small share of the time since the last;
+    /// 1 writes every epoch.
     @Test func checkpointPolicyBoundsTheShareOfTimeSpentWriting() {
         let p = CheckpointPolicy(maxOverhead: 0.05)
-        #expect(p.due(sinceLastWrite: nil, lastCost: 10))
-        #expect(!p.due(sinceLastWrite: 0.1, lastCost: 0.01), "10 ms per 100 ms is 9 %")
-        #expect(p.due(sinceLastWrite: 0.2, lastCost: 0.01), "10 ms per 200 ms is under 5 %")
-        #expect(CheckpointPolicy(maxOverhead: 1).due(sinceLastWrite: 0, lastCost: 1))
+        #expect(!p.due(sinceStart: 0.5, sinceLastWrite: nil, lastCost: 0), "half a second in: nothing yet")
+        #expect(p.due(sinceStart: 1, sinceLastWrite: nil, lastCost: 10), "a second in: the first")
+        #expect(CheckpointPolicy(firstWriteAfter: 0).due(sinceStart: 0, sinceLastWrite: nil, lastCost: 0))
+        #expect(!p.due(sinceStart: 5, sinceLastWrite: 0.1, lastCost: 0.01), "10 ms per 100 ms is 9 %")
+        #expect(p.due(sinceStart: 5, sinceLastWrite: 0.2, lastCost: 0.01), "10 ms per 200 ms is under 5 %")
+        #expect(CheckpointPolicy(maxOverhead: 1).due(sinceStart: 0, sinceLastWrite: 0, lastCost: 1))
     }
 
     /// A recovery hands checkpoints to the store as the policy allows, and `flush` writes the
@@ -160,7 +163,7 @@ import Testing
         final class Box: @unchecked Sendable { var epochs: [Int] = [] }
         let box = Box()
         let recovery = TrainingRecovery()
-        recovery.policy = CheckpointPolicy(maxOverhead: 0.0001)  // nearly never after the first
+        recovery.policy = CheckpointPolicy(maxOverhead: 0.0001, firstWriteAfter: 0)  // nearly never after the first
         recovery.onCheckpoint = { d in box.epochs.append((try? TrainingRecovery(resumingFrom: d).completedEpochs) ?? -1) }
         _ = try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1, recovery: recovery)
         #expect(box.epochs.first == 1)
@@ -172,6 +175,15 @@ import Testing
         all.onCheckpoint = { _ in }
         _ = try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1, recovery: all)
         #expect(all.writes == 20)
+        // By default a training shorter than a second writes nothing (it would only be dropped
+        // when the task succeeds); a failure or cancel still flushes the newest.
+        let short = TrainingRecovery()
+        let shortBox = Box()
+        short.onCheckpoint = { d in shortBox.epochs.append((try? TrainingRecovery(resumingFrom: d).completedEpochs) ?? -1) }
+        _ = try Trainer.train(model: model, data: data, task: task, backend: CPUBackend(), seed: 1, recovery: short)
+        #expect(shortBox.epochs.isEmpty, "\(shortBox.epochs)")
+        short.flush()
+        #expect(shortBox.epochs == [20])
     }
 
     @Test func mismatchedOrDamagedCheckpointsAreRefused() throws {

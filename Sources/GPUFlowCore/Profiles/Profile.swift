@@ -131,20 +131,6 @@ public struct Profile: Codable, Sendable, Equatable {
         public init() {}
     }
 
-    /// How the run store keeps training checkpoints for `gpuflow run --resume`: written at most
-    /// as often as keeps their cost under a share of the training time, only the newest few per
-    /// task, dropped once the task succeeds. (Every epoch's checkpoint, each with the whole
-    /// history, grew the store with the square of the epochs.)
-    public struct Checkpoints: Codable, Sendable, Equatable {
-        /// Checkpoints kept per running task, newest first.
-        public var keepLast = 1
-        /// The share of a training's time that writing checkpoints may take (1: every epoch).
-        public var maxOverhead = 0.02
-        /// Keep the task's last checkpoint after it succeeds (default: drop it).
-        public var keepOnSuccess = false
-        public init() {}
-    }
-
     public var name = "default"
     public var device = Device()
     public var resources = Resources()
@@ -156,7 +142,10 @@ public struct Profile: Codable, Sendable, Equatable {
     /// The run store: "default" (runs.sqlite under the user's data directory), "none" (runs
     /// are not recorded) or a path.
     public var store = "default"
-    public var checkpoints = Checkpoints()
+    /// How the run store keeps training checkpoints for `gpuflow run --resume`: written at most
+    /// as often as keeps their cost under a share of the training time, only the newest few per
+    /// task, dropped once the task succeeds.
+    public var checkpoints = CheckpointPolicy()
     public var faults = Faults()
     public var cluster = Cluster()
     public var agents: [String: Agent] = [:]

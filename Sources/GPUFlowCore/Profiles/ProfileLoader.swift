@@ -141,8 +141,9 @@ public enum ProfileLoader {
                     case "checkpoint_keep_last": profile.checkpoints.keepLast = try r.int(v, k, min: 1, max: 1000)
                     case "checkpoint_max_overhead": profile.checkpoints.maxOverhead = try r.double(v, k, min: 0.0001, max: 1)
                     case "checkpoint_keep_on_success": profile.checkpoints.keepOnSuccess = try r.bool(v, k)
+                    case "checkpoint_first_after_s": profile.checkpoints.firstWriteAfter = try r.double(v, k, min: 0, max: 86_400)
                     default:
-                        throw r.unknown(k, v, in: "store", known: "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_keep_on_success")
+                        throw r.unknown(k, v, in: "store", known: "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_first_after_s, checkpoint_keep_on_success")
                     }
                 }
             case "faults":

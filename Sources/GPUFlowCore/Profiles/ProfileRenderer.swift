@@ -59,6 +59,7 @@ public enum ProfileRenderer {
             "  path: \(quoted(p.store))",
             "  checkpoint_keep_last: \(p.checkpoints.keepLast)",
             "  checkpoint_max_overhead: \(num(p.checkpoints.maxOverhead))",
+            "  checkpoint_first_after_s: \(num(p.checkpoints.firstWriteAfter))",
             "  checkpoint_keep_on_success: \(p.checkpoints.keepOnSuccess)",
             "fallback:",
             "  failure_threshold: \(p.fallback.failureThreshold)",

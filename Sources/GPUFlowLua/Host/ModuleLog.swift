@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowCore
 import GPUFlowStore
 import GPUFlowML
 

@@ -30,10 +30,7 @@ public struct RunEnvironment: Sendable {
         var s = ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
                                   quotas: quotas, buffers: buffers)
         s.observer = observer
-        let c = profile.checkpoints
-        s.checkpoints = store.map {
-            StoreCheckpoints(store: $0, policy: CheckpointPolicy(maxOverhead: c.maxOverhead, keepLast: c.keepLast, keepOnSuccess: c.keepOnSuccess))
-        }
+        s.checkpoints = store.map { StoreCheckpoints(store: $0, policy: profile.checkpoints) }
         s.admission = admission
         s.slices = slices
         return s

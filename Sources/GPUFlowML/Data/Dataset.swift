@@ -8,16 +8,8 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     public let kind = "dataset"
     /// A hash of the content, computed when first asked for (records, the model cache, a
     /// script's `ds.id`): loading a large file need not pay for a pass nobody uses.
-    public var objectID: String {
-        idLock.lock()
-        defer { idLock.unlock() }
-        if let id = cachedID { return id }
-        let id = "data-" + Fingerprint.hex(features, labels)
-        cachedID = id
-        return id
-    }
-    private let idLock = NSLock()
-    private var cachedID: String?
+    public var objectID: String { id.get { "data-" + Fingerprint.hex(features, labels) } }
+    private let id = OnceCell<String>()
     /// rows × cols, row-major.
     public let features: [Float]
     public let rows: Int

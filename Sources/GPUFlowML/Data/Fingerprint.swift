@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import GPUFlowCore
 
 /// Incremental SHA-256, for identities built from several parts (a task's key, a data set's).
 public struct Hasher256 {
@@ -11,7 +12,7 @@ public struct Hasher256 {
         h.update(data: d)
     }
     public mutating func add(_ s: String) { add(Data(s.utf8)) }
-    public var hex: String { h.finalize().map { String(format: "%02x", $0) }.joined() }
+    public var hex: String { Hex.encode(h.finalize()) }
 }
 
 extension Dataset {

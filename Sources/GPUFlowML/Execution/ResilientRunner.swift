@@ -101,6 +101,7 @@ public enum ResilientRunner {
         var succeeded = false
         defer {
             if succeeded {
+                recovery?.settle()
                 if let store = checkpoints, !store.policy.keepOnSuccess, let key = checkpointKey { store.drop(key: key) }
             } else {
                 recovery?.flush()

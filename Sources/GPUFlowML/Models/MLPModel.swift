@@ -15,14 +15,21 @@ public final class MLPModel: TaskObject, @unchecked Sendable {
     }
 
     public let kind = "model"
-    public let objectID: String
+    /// A hash of the architecture and weights, computed when first asked for: a training
+    /// exports its model after every epoch (for its checkpoint), and hashing each export was a
+    /// measurable share of a short epoch.
+    public var objectID: String {
+        id.get {
+            var parts: [Float] = []
+            for l in layers { parts += [Float(l.inputs), Float(l.outputs), Float(Activation.allCases.firstIndex(of: l.activation) ?? 0)] }
+            return "mlp-" + String(Fingerprint.hex(parts, layers.flatMap(\.weights), layers.flatMap(\.bias)).prefix(12))
+        }
+    }
+    private let id = OnceCell<String>()
     public let layers: [Layer]
 
     public init(layers: [Layer]) {
         self.layers = layers
-        var parts: [Float] = []
-        for l in layers { parts += [Float(l.inputs), Float(l.outputs), Float(Activation.allCases.firstIndex(of: l.activation) ?? 0)] }
-        self.objectID = "mlp-" + String(Fingerprint.hex(parts, layers.flatMap(\.weights), layers.flatMap(\.bias)).prefix(12))
     }
 
     /// A new network: hidden layers use `activation`, the output layer is linear (logits).

@@ -131,31 +131,77 @@ public final class TrainingRecovery: @unchecked Sendable {
     var checkpoint: TrainingCheckpoint? {
         didSet { persist(force: false) }
     }
-    /// Called with a checkpoint, encoded, when the policy says one is due (the run store keeps it).
-    var onCheckpoint: ((Data) -> Void)?
+    /// Called with a checkpoint, encoded, when the policy says one is due (the run store keeps
+    /// it), on a queue of the recovery's own: the training goes on with its next epoch while
+    /// the last is encoded and written, so the store's cost leaves the training thread.
+    var onCheckpoint: (@Sendable (Data) -> Void)?
     var policy = CheckpointPolicy()
+    private let writer = DispatchQueue(label: "gpuflow.checkpoint-writer")
+    private let lock = NSLock()
+    /// Guarded by `lock`: the last write's end and cost, its epoch, whether one is under way.
     private var lastWrite: Date?
     private var lastCost = 0.0
     private var writtenEpoch: Int?
-    /// Checkpoints handed to `onCheckpoint`.
-    public private(set) var writes = 0
+    private var queuedEpoch: Int?
+    private var inFlight = false
+    private var written = 0
+    /// The policy's first write counts from here (this attempt's start, a resume's too).
+    private let started = Date()
     public init() {}
 
-    private func persist(force: Bool) {
-        guard let c = checkpoint, let onCheckpoint, c.epoch != writtenEpoch else { return }
-        let now = Date()
-        guard force || policy.due(sinceLastWrite: lastWrite.map { now.timeIntervalSince($0) }, lastCost: lastCost) else { return }
-        guard let data = try? c.encoded() else { return }
-        onCheckpoint(data)
-        lastWrite = Date()
-        lastCost = lastWrite.map { $0.timeIntervalSince(now) } ?? 0
-        writtenEpoch = c.epoch
-        writes += 1
+    /// Checkpoints handed to `onCheckpoint` (after any under way).
+    public var writes: Int {
+        settle()
+        lock.lock()
+        defer { lock.unlock() }
+        return written
     }
 
-    /// Writes the newest checkpoint if the policy held it back: the task is ending without
-    /// success (an error, a cancel), and a resume should lose nothing.
-    public func flush() { persist(force: true) }
+    /// Hands the newest checkpoint to the writer when the policy says so. A write still under
+    /// way makes a due one wait for the next epoch (the newest is what a resume wants), except
+    /// when every epoch is asked for (`maxOverhead` 1).
+    private func persist(force: Bool) {
+        guard let c = checkpoint, let onCheckpoint else { return }
+        let now = Date()
+        lock.lock()
+        let due = force || (policy.maxOverhead >= 1 || !inFlight)
+            && policy.due(sinceStart: now.timeIntervalSince(started), sinceLastWrite: lastWrite.map { now.timeIntervalSince($0) },
+                          lastCost: lastCost)
+        guard due, c.epoch != writtenEpoch, c.epoch != queuedEpoch else {
+            lock.unlock()
+            return
+        }
+        inFlight = true
+        queuedEpoch = c.epoch
+        lock.unlock()
+        writer.async { [self] in
+            let begun = Date()
+            let data = try? c.encoded()  // a state that cannot be encoded is not written, the run goes on
+            if let data { onCheckpoint(data) }
+            let end = Date()
+            lock.lock()
+            if data != nil {
+                lastWrite = end
+                lastCost = end.timeIntervalSince(begun)
+                writtenEpoch = c.epoch
+                written += 1
+            }
+            inFlight = false
+            lock.unlock()
+        }
+    }
+
+    /// Waits for the write under way, if any: before a succeeded task's checkpoints are
+    /// dropped (a late write would leave one behind) and before the process ends.
+    public func settle() { writer.sync {} }
+
+    /// Writes the newest checkpoint if the policy held it back and waits until it is written:
+    /// the task is ending without success (an error, a cancel), and a resume should lose nothing.
+    public func flush() {
+        settle()
+        persist(force: true)
+        settle()
+    }
 
     /// Starts from an encoded checkpoint (one a killed run left in the store).
     public init(resumingFrom data: Data) throws {

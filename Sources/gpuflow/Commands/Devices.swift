@@ -4,6 +4,7 @@ import GPUFlowCompute
 
 struct Devices: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "devices",
         abstract: "List the Vulkan devices gpuflow can see, with their limits.",
         discussion: "Says so clearly where there is none; the cpu backend is always available.")
 

@@ -8,6 +8,7 @@ struct ProfileCommand: ParsableCommand {
 
     struct Check: ParsableCommand {
         static let configuration = CommandConfiguration(
+            commandName: "check",
             abstract: "Validate a profile and print it resolved (defaults filled in).",
             discussion: "Errors are printed as FILE:LINE:COL: message and exit with 2.")
 

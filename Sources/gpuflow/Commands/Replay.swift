@@ -8,7 +8,7 @@ import GPUFlowStore
 /// arguments, backend) and says whether the results are identical, or how they differ.
 /// Exit 0 identical, 1 different (or the replay failed), 2 it cannot be replayed as recorded.
 struct Replay: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Run a recorded run again and compare its results bit for bit.")
+    static let configuration = CommandConfiguration(commandName: "replay", abstract: "Run a recorded run again and compare its results bit for bit.")
 
     @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
     @Option(help: "The run store.") var store: String?
@@ -88,7 +88,7 @@ struct Replay: ParsableCommand {
 
 /// `gpuflow report RUN`: one self-contained HTML file with the run's charts and manifest.
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Write a run's report: one HTML file with SVG charts and the manifest.")
+    static let configuration = CommandConfiguration(commandName: "report", abstract: "Write a run's report: one HTML file with SVG charts and the manifest.")
     @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
     @Option(help: "The run store.") var store: String?
     @Option(help: "Where to write it (default: report-RUN.html).") var out: String?

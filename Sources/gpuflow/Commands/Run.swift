@@ -8,6 +8,7 @@ import Logging
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "run",
         abstract: "Run Lua workflow scripts.",
         discussion: """
             Arguments after -- reach every script as its `arg` table and as `...`, as with the lua command. \

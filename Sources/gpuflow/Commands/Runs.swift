@@ -7,6 +7,7 @@ import GPUFlowStore
 /// `gpuflow runs list | show RUN | compare RUN RUN`: the run store, read.
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "runs",
         abstract: "List, show and compare recorded runs.",
         subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
 
@@ -21,14 +22,11 @@ struct Runs: ParsableCommand {
     }
 
     static func time(_ t: Double) -> String {
-        let f = DateFormatter()
-        f.dateFormat = "yyyy-MM-dd HH:mm:ss"
-        f.timeZone = TimeZone(identifier: "UTC")
-        return f.string(from: Date(timeIntervalSince1970: t))
+        UTCStamp.string(t, format: "%Y-%m-%d %H:%M:%S")
     }
 
     struct List: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "The newest runs first.")
+        static let configuration = CommandConfiguration(commandName: "list", abstract: "The newest runs first.")
         @OptionGroup var options: StoreOption
         @Option(help: "How many runs.") var limit = 20
         func run() throws {
@@ -46,7 +44,7 @@ struct Runs: ParsableCommand {
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "A run's manifest, tasks, final metrics, models and stages.")
+        static let configuration = CommandConfiguration(commandName: "show", abstract: "A run's manifest, tasks, final metrics, models and stages.")
         @OptionGroup var options: StoreOption
         @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
         func run() throws {
@@ -92,7 +90,7 @@ struct Runs: ParsableCommand {
     }
 
     struct Compare: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
+        static let configuration = CommandConfiguration(commandName: "compare", abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
         @OptionGroup var options: StoreOption
         @Argument(help: "The first run.") var a: String
         @Argument(help: "The second run.") var b: String

@@ -9,7 +9,7 @@ import Logging
 /// its own; jobs, events and results go to the server's run store (its own, `server.sqlite`
 /// under the data directory, apart from `gpuflow run`'s), so a restart loses nothing.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the job API for agents (HTTP, loopback by default).")
+    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the job API for agents (HTTP, loopback by default).")
 
     @Option(help: "The profile jobs run under (its sandbox: section bounds them).") var profile: String?
     @Option(help: "The port.") var port = 8080

@@ -7,6 +7,7 @@ import Logging
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show a cluster run's stages: state, Slurm job, elapsed, node, exit code, allocated TRES.",
         discussion: "Merges the run store, what each stage wrote in the run directory, and squeue/sacct (or scontrol where accounting is off).")
 
@@ -47,6 +48,7 @@ struct Status: ParsableCommand {
 
 struct Cancel: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "cancel",
         abstract: "Cancel every Slurm job of a cluster run (scancel); finished stages keep their results.")
 
     @Argument(help: "The run: an id, a unique prefix, or last.")

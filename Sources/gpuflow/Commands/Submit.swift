@@ -7,6 +7,7 @@ import Logging
 
 struct Submit: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "submit",
         abstract: "Submit a workflow's stages to Slurm, one job (or job array) per stage.",
         discussion: """
             The script runs once in plan mode to find its stages (workflow.stage, workflow.sweep) and what \

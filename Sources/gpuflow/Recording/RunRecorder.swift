@@ -12,13 +12,15 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
     private let lock = NSLock()
     private var warned = false
     private var epochsSeen = 0
-    /// Epoch rows not yet written: one transaction per epoch made a 2,000-epoch training 30×
-    /// slower with the store than without, so rows go in batches, at most `flushInterval` old,
-    /// written on a queue of their own so the training thread never waits for the database.
-    private var pending: [RunStore.Metric] = []
+    /// Epoch points not yet written, one chunk per task and key: a row per point (and a
+    /// transaction per epoch before that) made long trainings with the store slower than
+    /// without, so points go in chunks, at most `flushInterval` old, written on a queue of
+    /// their own so the training thread never waits for the database.
+    private var pending: [RunStore.SeriesChunk] = []
+    private var pendingPoints = 0
     private var pendingSince: Date?
     private var drainScheduled = false
-    private let flushInterval = 0.1
+    private let flushInterval = 0.5
     private let writer = DispatchQueue(label: "gpuflow.run-recorder")
     private let crashAfterEpochs = ProcessInfo.processInfo.environment["GPUFLOW_CRASH_AFTER_EPOCHS"].flatMap(Int.init)
 
@@ -38,26 +40,32 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
     }
 
     func taskStarted(id: Int?, name: String, kind: String, agent: String?, epochs: Int?) {
-        attempt("a task start") {
-            try store.recordEvent(run, kind: "task_started", body: TaskValueJSON.encode(.table([("task", .integer(id ?? 0)), ("name", .string(name)),
-                                                                                            ("kind", .string(kind))]), indent: nil))
-        }
+        // On the writer's queue, before the task's epoch points: the task does not wait for it.
+        let body = TaskValueJSON.encode(.table([("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind))]), indent: nil)
+        let at = Date().timeIntervalSince1970
+        writer.async { self.attempt("a task start") { try self.store.recordEvent(self.run, kind: "task_started", body: body, at: at) } }
     }
 
     func epoch(id: Int?, name: String, metrics m: EpochMetrics, of total: Int) {
         let t = id ?? 0
-        var rows = [RunStore.Metric(taskID: t, key: "epoch.loss", step: m.epoch, value: m.loss),
-                    RunStore.Metric(taskID: t, key: "epoch.samples_per_sec", step: m.epoch, value: m.samplesPerSecond),
-                    RunStore.Metric(taskID: t, key: "epoch.seconds", step: m.epoch, value: m.seconds)]
-        if let a = m.accuracy { rows.append(.init(taskID: t, key: "epoch.accuracy", step: m.epoch, value: a)) }
-        if let v = m.validationLoss { rows.append(.init(taskID: t, key: "epoch.validation_loss", step: m.epoch, value: v)) }
-        if let v = m.validationAccuracy { rows.append(.init(taskID: t, key: "epoch.validation_accuracy", step: m.epoch, value: v)) }
+        var points: [(String, Double)] = [("epoch.loss", m.loss), ("epoch.samples_per_sec", m.samplesPerSecond), ("epoch.seconds", m.seconds)]
+        if let a = m.accuracy { points.append(("epoch.accuracy", a)) }
+        if let v = m.validationLoss { points.append(("epoch.validation_loss", v)) }
+        if let v = m.validationAccuracy { points.append(("epoch.validation_accuracy", v)) }
         lock.lock()
-        pending += rows
+        for (key, value) in points {
+            if let i = pending.firstIndex(where: { $0.taskID == t && $0.key == key }) {
+                pending[i].steps.append(m.epoch)
+                pending[i].values.append(value)
+            } else {
+                pending.append(RunStore.SeriesChunk(taskID: t, key: key, steps: [m.epoch], values: [value]))
+            }
+        }
+        pendingPoints += points.count
         let now = Date()
         let since = pendingSince ?? now
         pendingSince = since
-        let due = !drainScheduled && (now.timeIntervalSince(since) >= flushInterval || pending.count >= 4096)
+        let due = !drainScheduled && (now.timeIntervalSince(since) >= flushInterval || pendingPoints >= 65_536)
         if due { drainScheduled = true }
         epochsSeen += 1
         let n = epochsSeen
@@ -73,13 +81,14 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
 
     private func drain() {
         lock.lock()
-        let rows = pending
+        let chunks = pending
         pending = []
+        pendingPoints = 0
         pendingSince = nil
         drainScheduled = false
         lock.unlock()
-        guard !rows.isEmpty else { return }
-        attempt("epoch metrics") { try store.recordMetrics(run, rows) }
+        guard !chunks.isEmpty else { return }
+        attempt("epoch metrics") { try store.recordSeries(run, chunks) }
     }
 
     func taskFinished(id: Int?, name: String, kind: String, agent: String?, backend: String, result: TaskValue) {
@@ -120,16 +129,13 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
         if kind == "optimization", let target = result["target"]?.stringValue, target != "accuracy" {
             rows.append(.init(taskID: t, key: RunComparison.measuredObjective, value: 1))
         }
-        attempt("task metrics") { try store.recordMetrics(run, rows) }
-        for (path, m) in models {
-            attempt("a model") {
-                let hash = try store.putArtifact(Data(try ModelFile.encode(m)), kind: "model")
-                try store.linkArtifact(run, name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), hash: hash, kind: "model", taskID: t)
+        attempt("the task's metrics, models and backend") {
+            let encoded = try models.map { (path, m) in
+                (name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), data: Data(try ModelFile.encode(m)))
             }
-        }
-        attempt("the task's backend") {
-            try store.recordTasks(run, [RunStore.TaskRow(taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
-                                                         submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil)])
+            try store.finishTask(run, metrics: rows, models: encoded,
+                                 task: RunStore.TaskRow(taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
+                                                        submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil))
         }
     }
 }
