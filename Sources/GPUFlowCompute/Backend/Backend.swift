@@ -13,6 +13,11 @@ public protocol Backend: AnyObject, Sendable {
     var deviceDescription: String { get }
     /// Whether `op` runs here; callers fall back to another backend for ops that do not.
     func supports(_ op: KernelOp) -> Bool
+    /// Whether this backend has its own kernel for a graph op (an op it declines still runs,
+    /// through `runOnHost`: the CPU reference on the tensors' values).
+    func supports(_ op: Op) -> Bool
+    /// Runs a graph op; the outputs are new tensors of this backend (shapes: `Op.outputShapes`).
+    func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor]
 
     func tensor(_ values: [Float], shape: [Int]) throws -> Tensor
     func zeros(shape: [Int]) throws -> Tensor

@@ -60,6 +60,13 @@ public struct Philox: Sendable {
     /// Uniform in [0, 1) with 24 bits, the resolution of a Float.
     public mutating func uniform() -> Float { Float(nextUInt32() >> 8) * (1.0 / 16_777_216.0) }
 
+    /// `count` uniforms: word i mod 4 of block `offset` + i / 4, as the `philox_uniform` kernel
+    /// writes them (dropout masks on every backend agree element for element).
+    public static func uniforms(count: Int, seed: UInt64, offset: UInt64) -> [Float] {
+        var g = Philox(seed: seed, position: (offset, 4))
+        return (0..<count).map { _ in g.uniform() }
+    }
+
     /// Standard normal by Box–Muller.
     public mutating func normal() -> Float {
         let u1 = max(uniform(), 1e-7), u2 = uniform()

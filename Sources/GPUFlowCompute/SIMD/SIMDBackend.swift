@@ -27,6 +27,30 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
 
     public func supports(_ op: KernelOp) -> Bool { true }
 
+    /// OpenBLAS runs matmul; the other graph ops are declined, and run as the CPU reference on
+    /// the same host arrays (no copy: a host tensor's read is its array).
+    public func supports(_ op: Op) -> Bool {
+        if case .matmul = op { return true }
+        return false
+    }
+
+    public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
+        guard case .matmul(let ta, let tb) = op else { return try runOnHost(op, inputs) }
+        let shape = try op.outputShapes(inputs.map(\.shape))[0]
+        let a = inputs[0], b = inputs[1]
+        let m = shape[shape.count - 2], n = shape[shape.count - 1]
+        let k = ta ? a.shape[a.shape.count - 2] : a.shape[a.shape.count - 1]
+        let batch = shape.dropLast(2).reduce(1, *)
+        let c = try zeros(shape: shape)
+        if batch == 1 {
+            try gemm(a, b, c, m: m, n: n, k: k, transA: ta, transB: tb, alpha: 1, beta: 0)
+        } else {
+            try gemmBatched(a, b, c, batch: batch, m: m, n: n, k: k, strideA: m * k, strideB: b.shape.count == 2 ? 0 : k * n, strideC: m * n,
+                            transA: ta, transB: tb, alpha: 1, beta: 0)
+        }
+        return [c]
+    }
+
     private func storage(_ t: Tensor, _ op: String) throws -> HostTensors.Storage { try host.storage(t, op) }
 
     private func expect(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> HostTensors.Storage {

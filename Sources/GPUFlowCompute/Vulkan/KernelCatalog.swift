@@ -79,6 +79,22 @@ struct KernelSpec: Sendable {
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 
+    static let unary = KernelSpec(name: "unary", bindings: 2, pushWords: 3, specialization: elementwise)
+    static let unaryGrad = KernelSpec(name: "unary_grad", bindings: 3, pushWords: 3, specialization: elementwise)
+    static let binary = KernelSpec(name: "binary", bindings: 3, pushWords: 21, specialization: elementwise)
+    static let stridedCopy = KernelSpec(name: "strided_copy", bindings: 2, pushWords: 22, specialization: elementwise)
+    static let gatherRows = KernelSpec(name: "gather_rows", bindings: 3, pushWords: 2, specialization: elementwise)
+    static let scatterAddRows = KernelSpec(name: "scatter_add_rows", bindings: 3, pushWords: 3, specialization: elementwise)
+    static let dropout = KernelSpec(name: "dropout", bindings: 3, pushWords: 6, specialization: elementwise)
+    /// One workgroup per row or output, a power of two for the shared-memory tree.
+    static let rowWorkgroup: @Sendable (VulkanContext) -> [UInt32] = { [reductionShape($0).workgroup] }
+    static let reduceAxis = KernelSpec(name: "reduce_axis", bindings: 2, pushWords: 5, specialization: rowWorkgroup)
+    static let softmaxAxis = KernelSpec(name: "softmax_axis", bindings: 2, pushWords: 5, specialization: rowWorkgroup)
+    static let softmaxGradAxis = KernelSpec(name: "softmax_grad_axis", bindings: 3, pushWords: 5, specialization: rowWorkgroup)
+    static let layerNorm = KernelSpec(name: "layer_norm", bindings: 6, pushWords: 4, specialization: rowWorkgroup)
+    static let layerNormGrad = KernelSpec(name: "layer_norm_grad", bindings: 7, pushWords: 3, specialization: rowWorkgroup)
+
     static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
-                                     reduceSum, scale, axpy, copy, sgdMomentum, adam, philoxUniform]
+                                     reduceSum, scale, axpy, copy, sgdMomentum, adam, philoxUniform, unary, unaryGrad, binary, stridedCopy,
+                                     gatherRows, scatterAddRows, dropout, reduceAxis, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad]
 }

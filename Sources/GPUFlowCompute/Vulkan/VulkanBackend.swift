@@ -136,7 +136,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         transfers.uploadSeconds += Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
     }
 
-    private func buffer(_ t: Tensor, _ op: String) throws -> VulkanBuffer {
+    func buffer(_ t: Tensor, _ op: String) throws -> VulkanBuffer {
         let b = try t.storage(as: VulkanBuffer.self, backend: name, op)
         guard b.context === context else {
             throw BackendError(.foreignTensor, "\(op): tensor lives on another Vulkan device")
@@ -144,19 +144,19 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         return b
     }
 
-    private func buffer(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> VulkanBuffer {
+    func buffer(_ t: Tensor, _ count: Int, _ op: String, _ role: String) throws -> VulkanBuffer {
         let b = try buffer(t, op)
         try t.require(count, op, role)
         return b
     }
 
-    private func loop(_ n: Int, _ op: String, _ what: String) throws {
+    func loop(_ n: Int, _ op: String, _ what: String) throws {
         guard n <= Self.maxLoop else {
             throw BackendError(.unsupported, "\(op): \(what) = \(n) exceeds the \(Self.maxLoop) loop iterations one shader invocation may run")
         }
     }
 
-    private func groups(_ count: Int, _ op: String) throws -> (UInt32, UInt32, UInt32) {
+    func groups(_ count: Int, _ op: String) throws -> (UInt32, UInt32, UInt32) {
         let wg = Int(context.elementWorkgroup)
         let n = (count + wg - 1) / wg
         guard n <= 65_535 else {
@@ -165,13 +165,13 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         return (UInt32(n), 1, 1)
     }
 
-    private func run(_ spec: KernelSpec, _ buffers: [VulkanBuffer], _ push: [UInt32], _ groups: (UInt32, UInt32, UInt32)) throws {
+    func run(_ spec: KernelSpec, _ buffers: [VulkanBuffer], _ push: [UInt32], _ groups: (UInt32, UInt32, UInt32)) throws {
         try faults?.beforeDispatch(spec.name)
         try sequence.dispatch(context.kernel(spec), buffers, push: push, groups: groups)
     }
 
-    private func u(_ v: Int) -> UInt32 { UInt32(truncatingIfNeeded: v) }
-    private func f(_ v: Float) -> UInt32 { v.bitPattern }
+    func u(_ v: Int) -> UInt32 { UInt32(truncatingIfNeeded: v) }
+    func f(_ v: Float) -> UInt32 { v.bitPattern }
 
     // MARK: kernels
 

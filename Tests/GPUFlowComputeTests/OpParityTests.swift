@@ -1,0 +1,89 @@
+import GPUFlowCompute
+import GPUFlowTesting
+import Testing
+
+/// ggml's test-backend-ops in spirit: every op of the graph core on every backend, compared
+/// with the CPU reference at odd sizes; `supports` must tell the truth about which backend has
+/// its own kernel (an op a backend declines still runs, through the reference on its memory).
+@Suite struct OpParityTests {
+    @Test(arguments: BackendUnderTest.allCases)
+    func everyOpMatchesTheReference(_ which: BackendUnderTest) throws {
+        let backend = try which.make()
+        for c in OpCases.all {
+            let expected = try ReferenceOps.run(c.op, c.inputs)
+            let inputs = try c.inputs.map { try backend.tensor($0.values, shape: $0.shape) }
+            let out = try backend.run(c.op, inputs)
+            let shapes = try c.op.outputShapes(c.inputs.map(\.shape))
+            #expect(out.map(\.shape) == shapes, "\(which) \(c): shapes")
+            let got = try backend.read(out)
+            for (k, (g, e)) in zip(got, expected).enumerated() {
+                let worst = zip(g, e).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? 0
+                #expect(g.count == e.count && worst <= 1e-5, "\(which) \(c) output \(k): worst relative error \(worst)")
+            }
+        }
+    }
+
+    /// What each backend runs with its own kernel; the README's table is this list.
+    @Test func supportsSaysWhichBackendHasItsOwnKernel() throws {
+        let cpu = CPUBackend(), simd = SIMDBackend()
+        for c in OpCases.all { #expect(cpu.supports(c.op), "the reference runs every op: \(c)") }
+        #expect(simd.supports(Op.matmul(transA: false, transB: true)), "SIMD multiplies through OpenBLAS")
+        #expect(!simd.supports(Op.softmax(axis: -1)), "SIMD declines what it does not speed up")
+    }
+
+    /// Vulkan's strided kernels take six axes; a seventh runs through the reference, and
+    /// `supports(_:shapes:)` says so beforehand.
+    @Test(.enabled(if: (try? VulkanContext.shared()) != nil, "no Vulkan device"))
+    func vulkanRunsRanksAboveSixOnTheHost() throws {
+        let v = try VulkanBackend(context: VulkanContext.shared())
+        let shape = [2, 1, 2, 1, 2, 1, 2]
+        let op = Op.broadcast(to: [2, 3, 2, 1, 2, 1, 2])
+        #expect(!v.supports(op, shapes: [shape]) && v.supports(Op.broadcast(to: [2, 3, 2]), shapes: [[2, 1, 2]]))
+        let x = HostArray(OpCases.values(16, seed: 1), shape)
+        let out = try v.read(try v.run(op, [try v.tensor(x.values, shape: shape)])[0])
+        #expect(out == (try ReferenceOps.run(op, [x])[0]))
+    }
+
+    @Test func shapeErrorsNameTheOpAndWhatDoesNotFit() throws {
+        let cpu = CPUBackend()
+        let a = try cpu.tensor([1, 2, 3, 4, 5, 6], shape: [2, 3]), b = try cpu.tensor([1, 2, 3, 4], shape: [2, 2])
+        #expect(throws: BackendError.self) { try cpu.run(.matmul(transA: false, transB: false), [a, b]) }
+        do {
+            _ = try cpu.run(.matmul(transA: false, transB: false), [a, b])
+        } catch let e as BackendError {
+            #expect(e.code == .shapeMismatch && e.message.contains("matmul") && e.message.contains("3 vs 2"), "\(e.message)")
+        }
+        do {
+            _ = try cpu.run(.binary(.add), [a, b])
+        } catch let e as BackendError {
+            #expect(e.message == "add: shapes [2, 3] and [2, 2] do not broadcast", "\(e.message)")
+        }
+        do {
+            _ = try cpu.run(.gather, [a, try cpu.tensor([0, 5], shape: [2])])
+        } catch let e as BackendError {
+            #expect(e.message.contains("index 5.0 at position 1 is not a row of 0..<2"), "\(e.message)")
+        }
+    }
+
+    /// Values PyTorch prints for the same inputs (torch 2.x, float32), so the reference is right
+    /// and not only self-consistent.
+    @Test func theReferenceAgreesWithKnownValues() throws {
+        let x = HostArray([-1, 0, 0.5, 1, 2], [5])
+        let close = { (a: [Float], b: [Float]) in zip(a, b).allSatisfy { Swift.abs($0 - $1) < 1e-5 } }
+        #expect(close(try ReferenceOps.run(.unary(.gelu), [x])[0], [-0.158655, 0, 0.345731, 0.841345, 1.954500]))
+        #expect(close(try ReferenceOps.run(.unary(.geluTanh), [x])[0], [-0.158808, 0, 0.345714, 0.841192, 1.954598]))
+        #expect(close(try ReferenceOps.run(.unary(.silu), [x])[0], [-0.268941, 0, 0.311234, 0.731059, 1.761594]))
+        let s = try ReferenceOps.run(.softmax(axis: -1), [HostArray([1, 2, 3], [1, 3])])[0]
+        #expect(close(s, [0.090031, 0.244728, 0.665241]))
+        let ln = try ReferenceOps.run(
+            .layerNorm(epsilon: 1e-5),
+            [
+                HostArray([1, 2, 3, 4], [1, 4]),
+                HostArray([1, 1, 1, 1], [4]), HostArray([0, 0, 0, 0], [4]),
+            ])
+        #expect(close(ln[0], [-1.341635, -0.447212, 0.447212, 1.341635]))
+        let mask = ReferenceOps.dropoutMask(count: 10_000, p: 0.25, seed: 3, offset: 0)
+        let kept = mask.filter { $0 > 0 }
+        #expect(kept.allSatisfy { $0 == Float(1) / 0.75 } && Swift.abs(Double(kept.count) / 10_000 - 0.75) < 0.02)
+    }
+}

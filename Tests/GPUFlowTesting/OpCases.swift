@@ -1,0 +1,85 @@
+import GPUFlowCompute
+
+/// Every op of the graph core at odd sizes, with inputs away from kinks and poles, for the
+/// gradient checks and the backend parity table (ggml's test-backend-ops in spirit: one list,
+/// every backend compared with the CPU reference).
+public struct OpCase: Sendable, CustomStringConvertible {
+    public let label: String
+    public let op: Op
+    public let inputs: [HostArray]
+    /// Inputs with a gradient (indices and masks have none).
+    public let differentiable: [Int]
+    public var description: String { label }
+}
+
+public enum OpCases {
+    /// Deterministic values in [lo, hi) whose magnitude is at least `away` (off kinks at 0).
+    public static func values(_ n: Int, seed: UInt64, lo: Float = -2, hi: Float = 2, away: Float = 0) -> [Float] {
+        var g = Philox(seed: seed)
+        return (0..<n).map { _ in
+            var v = lo + (hi - lo) * g.uniform()
+            if Swift.abs(v) < away { v = v < 0 ? -away - Swift.abs(v) : away + v }
+            return v
+        }
+    }
+
+    static func a(_ shape: [Int], seed: UInt64, lo: Float = -2, hi: Float = 2, away: Float = 0) -> HostArray {
+        HostArray(values(Shapes.count(shape), seed: seed, lo: lo, hi: hi, away: away), shape)
+    }
+
+    public static let all: [OpCase] = {
+        var cases: [OpCase] = []
+        func add(_ label: String, _ op: Op, _ inputs: [HostArray], grad: [Int]? = nil) {
+            cases.append(OpCase(label: label, op: op, inputs: inputs, differentiable: grad ?? Array(inputs.indices)))
+        }
+        let unaries: [(UnaryOp, Float, Float, Float)] = [
+            (.neg, -2, 2, 0), (.exp, -2, 2, 0), (.log, 0.3, 2, 0), (.sqrt, 0.3, 2, 0), (.abs, -2, 2, 0.2), (.square, -2, 2, 0),
+            (.reciprocal, 0.5, 2, 0), (.relu, -2, 2, 0.2), (.leakyRelu(slope: 0.1), -2, 2, 0.2), (.gelu, -3, 3, 0), (.geluTanh, -3, 3, 0),
+            (.silu, -3, 3, 0), (.sigmoid, -3, 3, 0), (.tanh, -2, 2, 0), (.scale(-0.7), -2, 2, 0), (.add(0.5), -2, 2, 0),
+        ]
+        for (i, (f, lo, hi, away)) in unaries.enumerated() {
+            add(f.name, .unary(f), [a([3, 7], seed: UInt64(10 + i), lo: lo, hi: hi, away: away)])
+        }
+        for (i, f) in BinaryOp.allCases.enumerated() where f != .equal {
+            let (lo, hi): (Float, Float) = f == .div ? (0.5, 2) : (-2, 2)
+            add("\(f.rawValue) [3,5]·[5]", .binary(f), [a([3, 5], seed: UInt64(40 + i)), a([5], seed: UInt64(50 + i), lo: lo, hi: hi)])
+            add(
+                "\(f.rawValue) [2,1,3]·[4,1]", .binary(f),
+                [a([2, 1, 3], seed: UInt64(60 + i)), a([4, 1], seed: UInt64(70 + i), lo: lo, hi: hi)])
+        }
+        add("equal", .binary(.equal), [HostArray([1, 2, 3, 4, 5, 6], [2, 3]), HostArray([1, 0, 3], [3])], grad: [])
+        for r in ReduceOp.allCases {
+            add("\(r.rawValue) axis 0 of [3,5]", .reduce(r, axis: 0), [a([3, 5], seed: 80)], grad: r == .argmax ? [] : nil)
+            add("\(r.rawValue) axis -1 of [2,3,7]", .reduce(r, axis: -1), [a([2, 3, 7], seed: 81)], grad: r == .argmax ? [] : nil)
+            add("\(r.rawValue) axis 1 of [2,3,7]", .reduce(r, axis: 1), [a([2, 3, 7], seed: 82)], grad: r == .argmax ? [] : nil)
+        }
+        add("broadcast [3,1]→[2,3,4]", .broadcast(to: [2, 3, 4]), [a([3, 1], seed: 90)])
+        add("sum_to [2,3,4]→[3,1]", .sumTo([3, 1]), [a([2, 3, 4], seed: 91)])
+        for (ta, tb) in [(false, false), (true, false), (false, true), (true, true)] {
+            let lhs = ta ? [5, 3] : [3, 5], rhs = tb ? [7, 5] : [5, 7]
+            add(
+                "matmul \(ta ? "Aᵀ" : "A")·\(tb ? "Bᵀ" : "B") 3×5×7", .matmul(transA: ta, transB: tb),
+                [a(lhs, seed: 100), a(rhs, seed: 101)])
+            add(
+                "matmul batched \(ta ? "Aᵀ" : "A")·\(tb ? "Bᵀ" : "B")", .matmul(transA: ta, transB: tb),
+                [a([2] + lhs, seed: 102), a([2] + rhs, seed: 103)])
+            add(
+                "matmul shared B \(ta ? "Aᵀ" : "A")·\(tb ? "Bᵀ" : "B")", .matmul(transA: ta, transB: tb),
+                [a([2] + lhs, seed: 104), a(rhs, seed: 105)])
+        }
+        add("reshape [2,3,4]→[6,-1]", .reshape([6, -1]), [a([2, 3, 4], seed: 110)])
+        add("permute [2,3,4] (2,0,1)", .permute([2, 0, 1]), [a([2, 3, 4], seed: 111)])
+        add("slice axis 1 of [2,5,3]", .slice(axis: 1, start: 1, count: 3), [a([2, 5, 3], seed: 112)])
+        add("unslice axis 1 into 6", .unslice(axis: 1, start: 2, size: 6), [a([2, 3, 3], seed: 113)])
+        add("concat axis 1", .concat(axis: 1), [a([2, 3], seed: 114), a([2, 2], seed: 115), a([2, 1], seed: 116)])
+        add("softmax axis -1", .softmax(axis: -1), [a([3, 7], seed: 120)])
+        add("softmax axis 0", .softmax(axis: 0), [a([4, 3], seed: 121)])
+        add("log_softmax axis -1", .logSoftmax(axis: -1), [a([3, 7], seed: 122)])
+        add("log_softmax axis 1 of [2,3,4]", .logSoftmax(axis: 1), [a([2, 3, 4], seed: 123)])
+        add("layer_norm [3,7]", .layerNorm(epsilon: 1e-5), [a([3, 7], seed: 130), a([7], seed: 131), a([7], seed: 132)])
+        add("dropout p 0.3", .dropout(p: 0.3, seed: 9, offset: 4), [a([5, 7], seed: 140)])
+        add("gather [5,3] by [2,2]", .gather, [a([5, 3], seed: 150), HostArray([0, 2, 2, 4], [2, 2])], grad: [0])
+        add("scatter_add into 5 rows", .scatterAdd(rows: 5), [a([4, 3], seed: 151), HostArray([4, 0, 4, 1], [4])], grad: [0])
+        return cases
+    }()
+}
