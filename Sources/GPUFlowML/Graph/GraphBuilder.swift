@@ -1,0 +1,115 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// Builds a `GraphModel` layer by layer, checking every shape as it goes, so a model that does
+/// not fit is refused when it is built, with the layer's name. The vocabulary is Torch7 `nn`'s
+/// and PyTorch's: linear, activations, layer norm, dropout, residual, embedding. Weights are
+/// drawn from Philox(seed): He-normal before ReLU-like activations, Xavier-normal otherwise.
+public struct GraphBuilder {
+    public private(set) var model: GraphModel
+    private var current: GraphModel.Source = .input
+    private var shape: [Int]
+    private var rng: Philox
+    private var counts: [String: Int] = [:]
+
+    /// `inputShape`: one sample's shape.
+    public init(inputShape: [Int], seed: UInt64) {
+        model = GraphModel(inputShape: inputShape, nodes: [], parameters: [], output: .input)
+        shape = [1] + inputShape
+        rng = Philox(seed: seed)
+    }
+
+    /// The features of the current output (its last axis).
+    public var width: Int { shape.last ?? 0 }
+
+    public func finished() -> GraphModel {
+        var m = model
+        m.output = current
+        return m
+    }
+
+    private mutating func name(_ kind: String, _ given: String?) -> String {
+        if let given { return given }
+        counts[kind, default: 0] += 1
+        return "\(kind)\(counts[kind] ?? 1)"
+    }
+
+    private mutating func parameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
+        let name = "\(layer).\(suffix)"
+        model.parameters.append(GraphModel.Parameter(name: name, shape: shape, values: values, layer: layer))
+        return .parameter(name)
+    }
+
+    @discardableResult
+    private mutating func node(_ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false) throws
+        -> GraphModel.Source
+    {
+        let params = Dictionary(model.parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        let shapes = inputs.map { s -> [Int] in
+            switch s {
+            case .parameter(let p): return params[p] ?? []
+            default: return shape
+            }
+        }
+        let out: [[Int]]
+        do { out = try op.outputShapes(shapes) } catch let e as BackendError { throw DataError("layer \(layer): \(e.message)") }
+        model.nodes.append(GraphModel.Node(op: op, inputs: inputs, layer: layer, trainingOnly: trainingOnly))
+        current = .node(model.nodes.count - 1, output: 0)
+        shape = out[0]
+        return current
+    }
+
+    /// y = x·W + b, W [in, out] (the layout of today's dense layers).
+    public mutating func linear(outputs: Int, bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil) throws {
+        let layer = name("linear", given)
+        guard outputs > 0 else { throw DataError("layer \(layer): outputs must be at least 1, got \(outputs)") }
+        let inputs = width
+        guard inputs > 0 else { throw DataError("layer \(layer): its input has no features (shape \(shape))") }
+        let he: Bool
+        switch activation {
+        case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
+        default: he = false
+        }
+        let std = he ? (2 / Float(inputs)).squareRoot() : (2 / Float(inputs + outputs)).squareRoot()
+        let w = parameter(layer, "weight", shape: [inputs, outputs], values: (0..<(inputs * outputs)).map { _ in rng.normal() * std })
+        let x = current
+        try node(.matmul(transA: false, transB: false), [x, w], layer: layer)
+        if bias {
+            let b = parameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
+            try node(.binary(.add), [current, b], layer: layer)
+        }
+    }
+
+    public mutating func activation(_ f: UnaryOp, name given: String? = nil) throws {
+        try node(.unary(f), [current], layer: name(f.name, given))
+    }
+
+    public mutating func layerNorm(epsilon: Float = 1e-5, name given: String? = nil) throws {
+        let layer = name("layer_norm", given)
+        let c = width
+        let g = parameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
+        let b = parameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
+        try node(.layerNorm(epsilon: epsilon), [current, g, b], layer: layer)
+    }
+
+    /// Seed and offset are filled in per step by the runner, so every step draws its own mask
+    /// and a replay draws the same ones.
+    public mutating func dropout(p: Float, name given: String? = nil) throws {
+        let layer = name("dropout", given)
+        guard p >= 0 && p < 1 else { throw DataError("layer \(layer): p must be in [0, 1), got \(p)") }
+        try node(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
+    }
+
+    /// x + body(x): the body must give back the width it was given.
+    public mutating func residual(name given: String? = nil, _ body: (inout GraphBuilder) throws -> Void) throws {
+        let layer = name("residual", given)
+        let skip = current, skipShape = shape
+        try body(&self)
+        guard shape == skipShape else {
+            throw DataError(
+                "layer \(layer): its body turns \(skipShape.dropFirst()) into \(shape.dropFirst()); a residual needs the same shape")
+        }
+        try node(.binary(.add), [current, skip], layer: layer)
+    }
+}

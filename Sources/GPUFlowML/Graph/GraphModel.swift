@@ -1,0 +1,84 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// A model as a graph of the core's ops over named parameters: serializable (JSON, sorted
+/// keys, so equal models have equal bytes and hash), immutable, and run on any backend by
+/// `GraphRunner`. Layers (`GraphBuilder`) only add nodes and parameters; the ops do the work.
+public struct GraphModel: Codable, Sendable, Equatable {
+    /// Where a node's input comes from.
+    public enum Source: Codable, Sendable, Hashable {
+        /// The batch: [rows] + `inputShape`.
+        case input
+        case parameter(String)
+        /// Output `output` of node `node` (earlier in `nodes`).
+        case node(Int, output: Int)
+    }
+
+    public struct Node: Codable, Sendable, Equatable {
+        public var op: Op
+        public var inputs: [Source]
+        /// The layer this node belongs to ("linear1", "norm2"): freezing and messages use it.
+        public var layer: String
+        /// Only while training (dropout): at inference the node passes its input through.
+        public var trainingOnly: Bool
+    }
+
+    public struct Parameter: Codable, Sendable, Equatable {
+        public var name: String
+        public var shape: [Int]
+        public var values: [Float]
+        /// The layer whose parameter this is.
+        public var layer: String
+    }
+
+    public var format = 1
+    /// One sample's shape (a row of features: [features]).
+    public var inputShape: [Int]
+    public var nodes: [Node]
+    public var parameters: [Parameter]
+    public var output: Source
+
+    /// The output's shape for a batch of `rows` (every node's shape checked on the way).
+    public func outputShape(rows: Int) throws -> [Int] {
+        var shapes: [[[Int]]] = []
+        let params = Dictionary(parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
+        func shape(_ s: Source) throws -> [Int] {
+            switch s {
+            case .input: return [rows] + inputShape
+            case .parameter(let p):
+                guard let sh = params[p] else { throw DataError("model graph: no parameter '\(p)'") }
+                return sh
+            case .node(let n, let o):
+                guard n < shapes.count, o < shapes[n].count else {
+                    throw DataError("model graph: node \(n) output \(o) is used before it exists")
+                }
+                return shapes[n][o]
+            }
+        }
+        for (i, n) in nodes.enumerated() {
+            do {
+                shapes.append(try n.op.outputShapes(try n.inputs.map(shape)))
+            } catch let e as BackendError {
+                throw DataError("layer \(n.layer) (node \(i), \(n.op.name)): \(e.message)")
+            }
+        }
+        return try shape(output)
+    }
+
+    public var parameterCount: Int { parameters.reduce(0) { $0 + $1.values.count } }
+
+    /// The graph with other parameter values (a trained copy), in the same order.
+    public func with(values: [[Float]]) -> GraphModel {
+        var m = self
+        for i in m.parameters.indices where i < values.count { m.parameters[i].values = values[i] }
+        return m
+    }
+
+    /// SHA-256 of the canonical JSON: the model's identity in records and caches.
+    public var contentHash: String {
+        var h = Hasher256()
+        h.add((try? StableJSON.encode(self)) ?? Data())
+        return h.hex
+    }
+}
