@@ -15,7 +15,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     public func supports(_ op: KernelOp) -> Bool { true }
     /// The reference is this backend: every op.
     public func supports(_ op: Op) -> Bool { true }
-    public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] { try runOnHost(op, inputs) }
+    public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
+        op.isDenseKernel ? try runDense(op, inputs) : try runOnHost(op, inputs)
+    }
 
     public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor { try host.tensor(values, shape: shape) }
     public func zeros(shape: [Int]) throws -> Tensor { try filled(0, shape: shape) }

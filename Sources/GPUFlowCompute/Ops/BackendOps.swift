@@ -3,9 +3,44 @@
 /// runs the CPU reference and puts the outputs back (on a host backend that is the same
 /// memory; on a device it is a round trip, which `supports` lets a caller see and avoid).
 extension Backend {
-    public func supports(_ op: Op) -> Bool { false }
+    public func supports(_ op: Op) -> Bool { op.isDenseKernel }
 
-    public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] { try runOnHost(op, inputs) }
+    public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
+        op.isDenseKernel ? try runDense(op, inputs) : try runOnHost(op, inputs)
+    }
+
+    /// The fused dense-layer ops through this backend's own kernels (`biasActivation`,
+    /// `addBias`, `activationBackward`, `columnSum`), which every backend has: a graph MLP runs
+    /// exactly the kernels, in the order, of today's dense layers. The input is copied first,
+    /// since the kernels overwrite it and a graph's values stay what they were.
+    public func runDense(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
+        let shapes = try op.outputShapes(inputs.map(\.shape))
+        let x = inputs[0]
+        let cols = x.shape.last ?? 1, rows = cols == 0 ? 0 : x.count / cols
+        switch op {
+        case .biasActivation(let f):
+            let pre = try zeros(shape: x.shape)
+            try copy(x, into: pre)
+            if f == .identity {
+                try addBias(pre, inputs[1], rows: rows, cols: cols)
+                return [pre, pre]
+            }
+            let y = try zeros(shape: x.shape)
+            try biasActivation(f, pre, inputs[1], y, rows: rows, cols: cols)
+            return [y, pre]
+        case .biasActivationGrad(let f):
+            var dx = inputs[1]
+            if f != .identity {
+                dx = try zeros(shape: x.shape)
+                try activationBackward(f, x, inputs[1], dx)
+            }
+            let db = try zeros(shape: shapes[1])
+            try columnSum(dx, rows: rows, cols: cols, db)
+            return [dx, db]
+        default:
+            return try runOnHost(op, inputs)
+        }
+    }
 
     /// The CPU reference on this backend's tensors.
     public func runOnHost(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {

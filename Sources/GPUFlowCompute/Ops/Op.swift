@@ -90,6 +90,19 @@ public enum Op: Hashable, Codable, Sendable {
     case gather
     /// values [..., D], indices [...] → [rows, D], rows of values summed into their index.
     case scatterAdd(rows: Int)
+    /// x [..., C], bias [C] → y = f(x + bias), pre = x + bias: a dense layer's bias and
+    /// activation through the fused kernel every backend has (the MLP's path, bit for bit).
+    case biasActivation(Activation)
+    /// pre, dy → dx = dy · f'(pre), dbias = Σ over rows of dx.
+    case biasActivationGrad(Activation)
+
+    /// The fused dense-layer ops, which run through every backend's own kernels.
+    public var isDenseKernel: Bool {
+        switch self {
+        case .biasActivation, .biasActivationGrad: return true
+        default: return false
+        }
+    }
 
     public var name: String {
         switch self {
@@ -113,6 +126,8 @@ public enum Op: Hashable, Codable, Sendable {
         case .dropout: return "dropout"
         case .gather: return "gather"
         case .scatterAdd: return "scatter_add"
+        case .biasActivation(let f): return "bias_" + f.rawValue
+        case .biasActivationGrad(let f): return "bias_" + f.rawValue + "_grad"
         }
     }
 }

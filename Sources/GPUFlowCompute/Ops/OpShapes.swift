@@ -3,7 +3,7 @@ extension Op {
     public var inputCount: Int? {
         switch self {
         case .unary, .reduce, .broadcast, .sumTo, .reshape, .permute, .slice, .unslice, .softmax, .logSoftmax, .dropout: return 1
-        case .unaryGrad, .binary, .matmul, .softmaxGrad, .gather, .scatterAdd: return 2
+        case .unaryGrad, .binary, .matmul, .softmaxGrad, .gather, .scatterAdd, .biasActivation, .biasActivationGrad: return 2
         case .layerNorm: return 3
         case .layerNormGrad: return 5
         case .concat: return nil
@@ -115,6 +115,12 @@ extension Op {
         case .gather:
             guard x.count == 2 else { throw fail("the table must be [rows, dims], got \(x)") }
             return [inputs[1] + [x[1]]]
+        case .biasActivation:
+            guard let c = x.last, inputs[1] == [c] else { throw fail("bias \(inputs[1]) must be [\(x.last ?? 0)] for input \(x)") }
+            return [x, x]
+        case .biasActivationGrad:
+            guard let c = x.last, inputs[1] == x else { throw fail("dy \(inputs[1]) must have the pre-activation's shape \(x)") }
+            return [x, [c]]
         case .scatterAdd(let rows):
             let idx = inputs[1]
             guard rows > 0, x.count == idx.count + 1, Array(x.dropLast()) == idx else {

@@ -97,6 +97,16 @@ public enum ReferenceOps {
                 out += x.values[r * d..<(r + 1) * d]
             }
             return [out]
+        case .biasActivation(let f):
+            let c = x.shape.last ?? 1
+            let pre = x.values.enumerated().map { i, v in v + inputs[1].values[i % c] }
+            return [pre.map { CPUBackend.apply(f, $0) }, pre]
+        case .biasActivationGrad(let f):
+            let c = x.shape.last ?? 1
+            let dx = zip(x.values, inputs[1].values).map { f == .identity ? $1 : $1 * CPUBackend.derivative(f, $0) }
+            var db = [Float](repeating: 0, count: c)
+            for (i, v) in dx.enumerated() { db[i % c] += v }
+            return [dx, db]
         case .scatterAdd(let rows):
             let d = x.shape[x.shape.count - 1]
             var out = [Float](repeating: 0, count: rows * d)

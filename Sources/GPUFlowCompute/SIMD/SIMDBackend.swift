@@ -31,10 +31,11 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     /// the same host arrays (no copy: a host tensor's read is its array).
     public func supports(_ op: Op) -> Bool {
         if case .matmul = op { return true }
-        return false
+        return op.isDenseKernel
     }
 
     public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
+        if op.isDenseKernel { return try runDense(op, inputs) }
         guard case .matmul(let ta, let tb) = op else { return try runOnHost(op, inputs) }
         let shape = try op.outputShapes(inputs.map(\.shape))[0]
         let a = inputs[0], b = inputs[1]

@@ -18,6 +18,8 @@ extension VulkanBackend {
         guard supports(op, shapes: inputs.map(\.shape)) else { return try runOnHost(op, inputs) }
         let x = inputs[0]
         switch op {
+        case .biasActivation, .biasActivationGrad:
+            return try runDense(op, inputs)
         case .unary(let fn):
             let y = try zeros(shape: shapes[0])
             try dispatch(.unary, [x, y], [u(x.count), unaryCode(fn), f(unaryConstant(fn))], count: x.count)

@@ -8,14 +8,16 @@ enum GradientRules {
     /// gradient ops themselves (second derivatives are not offered).
     static func differentiable(_ op: Op) -> Bool {
         switch op {
-        case .binary(.equal), .reduce(.argmax, _), .unaryGrad, .softmaxGrad, .layerNormGrad: return false
+        case .binary(.equal), .reduce(.argmax, _), .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad: return false
         default: return true
         }
     }
 
-    static func gradients(_ op: Op, inputs x: [Tensor], outputs y: [Tensor], outputGradients dy: [Tensor?], backend b: Backend) throws
-        -> [Tensor?]
-    {
+    /// `needed`: which inputs' gradients are wanted; a rule may skip the others (a first
+    /// layer's matmul computes none for the batch).
+    static func gradients(
+        _ op: Op, inputs x: [Tensor], outputs y: [Tensor], outputGradients dy: [Tensor?], needed: [Bool], backend b: Backend
+    ) throws -> [Tensor?] {
         func run(_ op: Op, _ t: Tensor...) throws -> Tensor { try b.run(op, t)[0] }
         // The first output's gradient; ops with statistics outputs (layer norm, dropout's mask)
         // take gradients only through their first.
@@ -60,8 +62,10 @@ enum GradientRules {
             return [try run(.broadcast(to: x[0].shape), g)]
         case .matmul(let ta, let tb):
             let (a, c) = (x[0], x[1])
-            let da: Tensor
-            if !ta {
+            let da: Tensor?
+            if !needed[0] {
+                da = nil
+            } else if !ta {
                 da = try run(.matmul(transA: false, transB: !tb), g, c)
             } else if c.shape.count == 2 && a.shape.count > 2 {
                 // Aᵀ per batch against a shared B: dA' = dC·B'ᵀ, then each batch transposed.
@@ -72,8 +76,10 @@ enum GradientRules {
             } else {
                 da = try run(.matmul(transA: tb, transB: true), c, g)
             }
-            var dc: Tensor
-            if c.shape.count == 2 && a.shape.count > 2 {
+            let dc: Tensor?
+            if !needed[1] {
+                dc = nil
+            } else if c.shape.count == 2 && a.shape.count > 2 {
                 // A shared right operand: its gradient sums every batch's.
                 let k = ta ? a.shape[a.shape.count - 2] : a.shape[a.shape.count - 1]
                 let m = ta ? a.shape[a.shape.count - 1] : a.shape[a.shape.count - 2]
@@ -117,11 +123,14 @@ enum GradientRules {
             return [d[0], d[1], d[2]]
         case .dropout:
             return [try run(.binary(.mul), g, y[1])]
+        case .biasActivation(let f):
+            let d = try b.run(.biasActivationGrad(f), [y[1], g])
+            return [d[0], d[1]]
         case .gather:
             return [try run(.scatterAdd(rows: x[0].shape[0]), g, x[1]), nil]
         case .scatterAdd:
             return [try run(.gather, g, x[1]), nil]
-        case .unaryGrad, .softmaxGrad, .layerNormGrad:
+        case .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad:
             throw BackendError(.unsupported, "\(op.name): second derivatives are not offered")
         }
     }

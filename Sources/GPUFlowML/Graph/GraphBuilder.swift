@@ -8,7 +8,7 @@ import GPUFlowCore
 /// drawn from Philox(seed): He-normal before ReLU-like activations, Xavier-normal otherwise.
 public struct GraphBuilder {
     public private(set) var model: GraphModel
-    private var current: GraphModel.Source = .input
+    fileprivate(set) var current: GraphModel.Source = .input
     private var shape: [Int]
     private var rng: Philox
     private var counts: [String: Int] = [:]
@@ -35,14 +35,14 @@ public struct GraphBuilder {
         return "\(kind)\(counts[kind] ?? 1)"
     }
 
-    private mutating func parameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
+    fileprivate mutating func addParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
         let name = "\(layer).\(suffix)"
         model.parameters.append(GraphModel.Parameter(name: name, shape: shape, values: values, layer: layer))
         return .parameter(name)
     }
 
     @discardableResult
-    private mutating func node(_ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false) throws
+    fileprivate mutating func addNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false) throws
         -> GraphModel.Source
     {
         let params = Dictionary(model.parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
@@ -72,25 +72,25 @@ public struct GraphBuilder {
         default: he = false
         }
         let std = he ? (2 / Float(inputs)).squareRoot() : (2 / Float(inputs + outputs)).squareRoot()
-        let w = parameter(layer, "weight", shape: [inputs, outputs], values: (0..<(inputs * outputs)).map { _ in rng.normal() * std })
+        let w = addParameter(layer, "weight", shape: [inputs, outputs], values: (0..<(inputs * outputs)).map { _ in rng.normal() * std })
         let x = current
-        try node(.matmul(transA: false, transB: false), [x, w], layer: layer)
+        try addNode(.matmul(transA: false, transB: false), [x, w], layer: layer)
         if bias {
-            let b = parameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
-            try node(.binary(.add), [current, b], layer: layer)
+            let b = addParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
+            try addNode(.binary(.add), [current, b], layer: layer)
         }
     }
 
     public mutating func activation(_ f: UnaryOp, name given: String? = nil) throws {
-        try node(.unary(f), [current], layer: name(f.name, given))
+        try addNode(.unary(f), [current], layer: name(f.name, given))
     }
 
     public mutating func layerNorm(epsilon: Float = 1e-5, name given: String? = nil) throws {
         let layer = name("layer_norm", given)
         let c = width
-        let g = parameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
-        let b = parameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
-        try node(.layerNorm(epsilon: epsilon), [current, g, b], layer: layer)
+        let g = addParameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
+        let b = addParameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
+        try addNode(.layerNorm(epsilon: epsilon), [current, g, b], layer: layer)
     }
 
     /// Seed and offset are filled in per step by the runner, so every step draws its own mask
@@ -98,7 +98,7 @@ public struct GraphBuilder {
     public mutating func dropout(p: Float, name given: String? = nil) throws {
         let layer = name("dropout", given)
         guard p >= 0 && p < 1 else { throw DataError("layer \(layer): p must be in [0, 1), got \(p)") }
-        try node(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
+        try addNode(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
     }
 
     /// x + body(x): the body must give back the width it was given.
@@ -110,6 +110,34 @@ public struct GraphBuilder {
             throw DataError(
                 "layer \(layer): its body turns \(skipShape.dropFirst()) into \(shape.dropFirst()); a residual needs the same shape")
         }
-        try node(.binary(.add), [current, skip], layer: layer)
+        try addNode(.binary(.add), [current, skip], layer: layer)
+    }
+}
+
+extension GraphBuilder {
+    /// A dense layer as today's MLP has it: y = f(x·W + b) through the fused bias+activation
+    /// kernel, so a graph built from these trains to the MLP's numbers bit for bit.
+    public mutating func dense(weights: [Float], bias: [Float], outputs: Int, activation: Activation, name given: String? = nil) throws {
+        let layer = given ?? "dense\(model.nodes.filter { $0.op.isDenseKernel }.count + 1)"
+        let inputs = width
+        guard weights.count == inputs * outputs, bias.count == outputs else {
+            throw DataError("layer \(layer): \(weights.count) weights and \(bias.count) biases do not make a \(inputs)×\(outputs) layer")
+        }
+        let w = addParameter(layer, "weight", shape: [inputs, outputs], values: weights)
+        let b = addParameter(layer, "bias", shape: [outputs], values: bias)
+        try addNode(.matmul(transA: false, transB: false), [current, w], layer: layer)
+        try addNode(.biasActivation(activation), [current, b], layer: layer)
+    }
+}
+
+extension GraphModel {
+    /// Today's MLP as a graph: one dense layer (matmul, then the fused bias and activation) per
+    /// layer, named dense1, dense2, …, with the same weights.
+    public init(mlp: MLPModel) throws {
+        var b = GraphBuilder(inputShape: [mlp.inputs], seed: 0)
+        for (i, l) in mlp.layers.enumerated() {
+            try b.dense(weights: l.weights, bias: l.bias, outputs: l.outputs, activation: l.activation, name: "dense\(i + 1)")
+        }
+        self = b.finished()
     }
 }

@@ -63,7 +63,7 @@ public final class Tape {
             guard dOut.contains(where: { $0 != nil }) else { continue }
             let dIn = try GradientRules.gradients(
                 r.op, inputs: r.inputs.map { tensors[$0.id] }, outputs: r.outputs.map { tensors[$0.id] },
-                outputGradients: dOut, backend: backend)
+                outputGradients: dOut, needed: r.inputs.map { wantsGradient[$0.id] }, backend: backend)
             for (v, g) in zip(r.inputs, dIn) {
                 guard let g, wantsGradient[v.id] else { continue }
                 if let have = grads[v.id] {

@@ -1,0 +1,51 @@
+import GPUFlowCompute
+import GPUFlowCore
+import GPUFlowML
+import GPUFlowTesting
+import Testing
+
+/// The gate of the graph core: today's MLP, as a graph of matmuls and fused bias+activation
+/// ops trained through the tape, gives the fixed pipeline's numbers bit for bit — same weights
+/// after training, same losses — on every backend.
+@Suite struct GraphMLPIdentityTests {
+    static let algorithms: [TrainingAlgorithm] = [
+        .adam(Adam(learningRate: 0.01)), .backpropagation(Backpropagation(learningRate: 0.05, momentum: 0.9)),
+    ]
+
+    @Test(arguments: BackendUnderTest.allCases, Activation.allCases.filter { $0 != .identity })
+    func theGraphOfAnMLPTrainsToTheSameBits(_ which: BackendUnderTest, _ activation: Activation) throws {
+        let data = try Generators.spirals(samples: 90, classes: 3, seed: 3)
+        let mlp = MLPModel(inputs: 2, hidden: [12, 8], outputs: 3, activation: activation, seed: 5)
+        for algorithm in Self.algorithms {
+            let task = TrainingTask(algorithm: algorithm, epochs: 4, batchSize: 16)
+            let fixed = try Trainer.train(model: mlp, data: data, task: task, backend: try which.make(), seed: 7)
+            let graph = try GraphTrainer.train(
+                try GraphModel(mlp: mlp), data: data, epochs: 4, batchSize: 16, algorithm: algorithm,
+                backend: try which.make(), seed: 7)
+            let expected = fixed.model.layers.flatMap { [$0.weights, $0.bias] }
+            #expect(graph.model.parameters.map(\.values) == expected, "\(which) \(activation) \(algorithm.name): weights differ")
+            #expect(
+                graph.losses == fixed.epochs.map(\.loss),
+                "\(which) \(activation) \(algorithm.name): losses \(graph.losses) vs \(fixed.epochs.map(\.loss))")
+        }
+    }
+
+    @Test func anMLPBecomesDenseLayersWithItsWeights() throws {
+        let mlp = MLPModel(inputs: 4, hidden: [6], outputs: 2, activation: .tanh, seed: 1)
+        let g = try GraphModel(mlp: mlp)
+        #expect(g.parameters.map(\.name) == ["dense1.weight", "dense1.bias", "dense2.weight", "dense2.bias"])
+        #expect(g.parameters[0].values == mlp.layers[0].weights && g.parameters[0].shape == [4, 6])
+        #expect(try g.outputShape(rows: 3) == [3, 2])
+        let cpu = CPUBackend()
+        let xs = OpCases.values(12, seed: 2)
+        let graphOut = try cpu.read(try GraphRunner(g, on: cpu).predict(try cpu.tensor(xs, shape: [3, 4])))
+        var h = HostArray(xs, [3, 4])
+        for l in mlp.layers {
+            let z = try ReferenceOps.run(.matmul(transA: false, transB: false), [h, HostArray(l.weights, [l.inputs, l.outputs])])[0]
+            h = HostArray(
+                try ReferenceOps.run(.biasActivation(l.activation), [HostArray(z, [3, l.outputs]), HostArray(l.bias, [l.outputs])])[0],
+                [3, l.outputs])
+        }
+        #expect(graphOut == h.values)
+    }
+}
