@@ -132,6 +132,32 @@ do {
                               backend: backend, seed: 0, monitor: test) { e in
             print(e.epoch, String(format: "%.6f", e.seconds), String(format: "%.6f", e.monitorAccuracy ?? 0))
         }
+    case "graph-mlp":
+        // gpuflow-bench graph-mlp EPOCHS cpu|simd|vulkan [ROUNDS]: the suite's MLP (64-128-64-10,
+        // Adam, batch 64, 1,437 rows) trained by the fixed pipeline and as a graph through the
+        // tape, alternating; prints each round's seconds and the median ratio graph / fixed.
+        guard args.count >= 3, let epochs = Int(args[1]), let kind = BackendKind(rawValue: args[2]) else {
+            FileHandle.standardError.write(Data("usage: gpuflow-bench graph-mlp EPOCHS cpu|simd|vulkan [ROUNDS]\n".utf8))
+            exit(2)
+        }
+        let rounds = args.count > 3 ? Int(args[3]) ?? 5 : 5
+        let data = try Generators.blobs(samples: 1437, features: 64, centers: 10, seed: 1)
+        let model = MLPModel(inputs: 64, hidden: [128, 64], outputs: 10, activation: .relu, seed: 0)
+        let graph = try GraphModel(mlp: model)
+        var fixedTimes: [Double] = [], graphTimes: [Double] = []
+        for _ in 0..<rounds {
+            let backend = try BackendSelector.make(kind).backend
+            var t0 = Date()
+            _ = try Trainer.train(model: model, data: data, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
+                                  backend: backend, seed: 0)
+            fixedTimes.append(Date().timeIntervalSince(t0))
+            t0 = Date()
+            _ = try GraphTrainer.train(graph, data: data, epochs: epochs, batchSize: 64, algorithm: .adam(Adam(learningRate: 1e-3)), backend: backend, seed: 0)
+            graphTimes.append(Date().timeIntervalSince(t0))
+            print(String(format: "fixed %.4f s\tgraph %.4f s", fixedTimes.last ?? 0, graphTimes.last ?? 0))
+        }
+        let ratios = zip(graphTimes, fixedTimes).map { $0 / $1 }.sorted()
+        print(String(format: "median graph / fixed: %.3f (min %.3f, max %.3f)", ratios[ratios.count / 2], ratios.first ?? 0, ratios.last ?? 0))
     case "cartpole":
         // CartPole with each policy type: episodes until the 100-episode average reaches 195.
         let kinds = args.dropFirst().compactMap { PolicyType(rawValue: $0) }
