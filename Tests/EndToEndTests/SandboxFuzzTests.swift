@@ -42,6 +42,9 @@ import Testing
         "gpu.nn.mlp(V)", "gpu.training(V)", "gpu.inference(V)", "gpu.optimization(V)", "gpu.submit_graph(V)", "gpu.channel(V)",
         "gpu.optimize_scheduling(V)", "gpu.status(V)", "gpu.cancel(V)", "gpu.adam(V)", "gpu.reinforcement(V)", "gpu.data.csv(V)",
         "gpu.nn.load(V)", "gpu.tensor{shape = {4}}:to_table(V)", "gpu.coordinate(V)", "gpu.time_sliced(V)", "gpu.seed(V)",
+        "gpu.nn.sequential(V)", "gpu.nn.sequential{inputs = 2, V}", "gpu.nn.sequential{inputs = 2, gpu.nn.residual{V}}",
+        "gpu.nn.linear(V)", "gpu.nn.dropout(V)", "gpu.nn.residual(V)",
+        "gpu.submit(gpu.training{model = gpu.nn.sequential{inputs = 2, gpu.nn.linear{outputs = 2}}, data = V}):await()",
         "gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 2, outputs = 2}, environment = {name = 'walk', observations = 2, "
             + "actions = 2, max_steps = 3, new = function() return V end}, algorithm = gpu.reinforcement{episodes = 2, "
             + "parallel_episodes = 1}}):await()",

@@ -20,6 +20,17 @@ enum ObjectTypes {
                 }
             }),
         ])
+        LuaObjects.register(L, name: "gpu.graph", index: graphIndex, methods: [
+            ("save", { L in
+                LuaBinding.call(L) { L, job in
+                    guard let m: GraphNetwork = LuaObjects.object(L, 1) else { throw LuaArgumentError("model:save: call it as a method, model:save(path)") }
+                    guard let path = LuaStack.string(L, 2) else { throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))") }
+                    try m.save(to: try job.allowedPath(path, write: true, what: "model:save"))
+                    LuaStack.push(L, m.objectID)
+                    return 1
+                }
+            }),
+        ])
         LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
             ("standardize", { L in LuaBinding.call(L) { L, job in try ObjectTypes.standardize(L, job) } }),
             ("split", { L in LuaBinding.call(L) { L, job in try ObjectTypes.split(L, job) } }),
@@ -82,10 +93,20 @@ enum ObjectTypes {
 
     static let functions: [(String, gf_swift_fn)] = [
         ("nn_mlp", { L in LuaBinding.call(L) { L, job in try mlp(L, job) } }),
+        ("nn_sequential", { L in LuaBinding.call(L) { L, job in try GraphLayers.sequential(L, job) } }),
         ("nn_load", { L in
             LuaBinding.call(L) { L, job in
                 guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))") }
-                LuaObjects.push(L, try ModelFile.load(path: try job.readablePath(path, what: "nn.load", factor: 2)))
+                let file = try job.readablePath(path, what: "nn.load", factor: 2)
+                // A version-2 file (safetensors, a graph) or a version-1 .gfmodel (an MLP).
+                guard let bytes = FileManager.default.contents(atPath: file) else {
+                    throw DataError(file: file, "cannot read model file (missing or unreadable)")
+                }
+                if GraphNetwork.isGraphFile([UInt8](bytes.prefix(8))) {
+                    LuaObjects.push(L, GraphNetwork(try GraphModelFile.decode([UInt8](bytes), file: file)))
+                } else {
+                    LuaObjects.push(L, try ModelFile.decode([UInt8](bytes), file: file))
+                }
                 return 1
             }
         }),
@@ -155,6 +176,21 @@ enum ObjectTypes {
                 case "hidden": return .array(m.hidden.map { .integer($0) })
                 case "parameters": return .integer(m.parameterCount)
                 case "activation": return .string(m.layers.first?.activation.rawValue ?? "identity")
+                default: return nil
+                }
+            }
+        }
+    }
+
+    private static let graphIndex: gf_swift_fn = { L in
+        LuaBinding.call(L) { L, _ in
+            ObjectTypes.index(L) { (m: GraphNetwork, key) -> TaskValue? in
+                switch key {
+                case "id": return .string(m.objectID)
+                case "inputs": return .integer(m.inputs)
+                case "outputs": return .integer(m.outputs)
+                case "parameters": return .integer(m.parameterCount)
+                case "layers": return .array(m.layers.map { .string($0) })
                 default: return nil
                 }
             }

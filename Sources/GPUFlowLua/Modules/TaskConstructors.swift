@@ -65,6 +65,7 @@ enum TaskConstructors {
     // MARK: task types
 
     static func training(_ a: LuaArgs, job: LuaJob) throws -> TaskDescriptor {
+        if let graph: GraphNetwork = try? a.object("model", kind: "model") { return try graphTraining(a, graph: graph) }
         let given: MLPModel? = try a.object("model", kind: "model")
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
@@ -115,6 +116,60 @@ enum TaskConstructors {
         try a.finish()
         try Validation.check(model: model, data: data, loss: task.loss, context: a.function)
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    /// gpu.training{model = nn.sequential{...}, data, epochs, batch_size, loss, algorithm}: a
+    /// graph model trains with backprop (SGD with momentum) or Adam; the MLP-only options are
+    /// refused by name rather than ignored.
+    private static func graphTraining(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
+        let algorithm = try algorithmArgument(a)
+        switch algorithm {
+        case .adam, .backpropagation: break
+        default: throw LuaArgumentError("\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
+        }
+        for key in ["validation_split", "early_stopping", "gradient_clip", "schedule", "checkpoint_every", "checkpoint_path", "resume_from", "environment"]
+        where a.has(key) {
+            throw LuaArgumentError("\(a.function): \(key) is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
+        }
+        let task = TrainingTask(
+            algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000), batchSize: try a.int("batch_size", default: 32, min: 1),
+            loss: try a.choice("loss") ?? .cross_entropy, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
+            memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
+            computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
+        var options = try SubmitOptions.read(a)
+        if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
+        try a.finish()
+        try checkGraph(graph, data: data, loss: task.loss, context: a.function)
+        return TaskDescriptor(type: .training(task), inputs: TaskInputs(data: data, graph: graph), options: options)
+    }
+
+    private static func graphInference(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
+        guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
+        if a.has("stream") { throw LuaArgumentError("\(a.function): stream is not yet taken with a graph model (nn.sequential); it serves batches") }
+        var task = InferenceTask(modelID: graph.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+                                 maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
+                                 minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        if !a.has("batch_size") { task.batchSizeSource = "default" }
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        guard data.cols == graph.inputs else {
+            throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(graph.inputs) inputs")
+        }
+        return TaskDescriptor(type: .inference(task), inputs: TaskInputs(data: data, graph: graph), options: options)
+    }
+
+    private static func checkGraph(_ g: GraphNetwork, data: Dataset, loss: LossKind, context: String) throws {
+        guard data.cols == g.inputs else {
+            throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(g.inputs) inputs")
+        }
+        guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        if loss == .cross_entropy {
+            guard let k = data.classCount else { throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)") }
+            guard k <= g.outputs else { throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(g.outputs) outputs") }
+        }
     }
 
     /// gpu.training{model = policy, algorithm = gpu.reinforcement{...} or gpu.evolutionary{...},
@@ -208,6 +263,7 @@ enum TaskConstructors {
     }
 
     static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
+        if let graph: GraphNetwork = try? a.object("model", kind: "model") { return try graphInference(a, graph: graph) }
         let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }

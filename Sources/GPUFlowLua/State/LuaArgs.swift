@@ -183,11 +183,34 @@ final class LuaArgs {
         }
     }
 
-    /// Refuses keys no getter asked for, naming the ones that exist.
-    func finish() throws {
+    /// The positional entries 1, 2, … (up to the first nil), each pushed for `body` to read
+    /// at the top of the stack and popped after; at most `limit`.
+    func positional<T>(limit: Int, _ body: (Int) throws -> T) throws -> [T] {
+        var out: [T] = []
+        var i: lua_Integer = 1
+        while true {
+            lua_rawgeti(L, index, i)
+            if lua_type(L, -1) <= LUA_TNIL {
+                gf_pop(L, 1)
+                return out
+            }
+            guard out.count < limit else {
+                gf_pop(L, 1)
+                throw LuaArgumentError("\(function): more than \(limit) positional entries")
+            }
+            defer { gf_pop(L, 1) }
+            out.append(try body(Int(i)))
+            i += 1
+        }
+    }
+
+    /// Refuses keys no getter asked for, naming the ones that exist; `positional`: integer keys
+    /// (read with `positional`) are allowed too.
+    func finish(positional allowed: Bool = false) throws {
         lua_pushnil(L)
         while lua_next(L, index) != 0 {
             gf_pop(L, 1)
+            if allowed && gf_isinteger(L, -1) != 0 { continue }
             guard lua_type(L, -1) == LUA_TSTRING, let key = LuaStack.string(L, -1) else {
                 let t = LuaStack.typeName(L, -1)
                 gf_pop(L, 1)

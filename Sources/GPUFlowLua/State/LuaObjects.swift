@@ -51,6 +51,7 @@ enum LuaObjects {
         let name: String
         switch object {
         case is MLPModel: name = "gpu.model"
+        case is GraphNetwork: name = "gpu.graph"
         case is Dataset: name = "gpu.dataset"
         case is HostTensor: name = "gpu.tensor"
         case is TaskDescriptor: name = "gpu.task"
@@ -84,6 +85,7 @@ enum LuaObjects {
         case let t as HostTensor: return 64 + 4 * t.values.count
         case let d as Dataset: return 256 + 4 * (d.features.count + d.labels.count)
         case let m as MLPModel: return 256 + 4 * m.parameterCount
+        case let g as GraphNetwork: return 512 + 4 * g.parameterCount
         default: return 64
         }
     }
@@ -199,6 +201,10 @@ extension MLPModel: LuaDescribable {
     var luaDescription: String {
         "model(\(objectID): \(([inputs] + hidden + [outputs]).map(String.init).joined(separator: "-")), \(parameterCount) parameters)"
     }
+}
+
+extension GraphNetwork: LuaDescribable {
+    var luaDescription: String { "model(\(objectID): \(layers.joined(separator: " → ")), \(parameterCount) parameters)" }
 }
 
 extension Dataset: LuaDescribable {

@@ -5,12 +5,16 @@ import GPUFlowCore
 /// The objects a GPU task works on, beside its parameters.
 public struct TaskInputs: Sendable {
     public var model: MLPModel?
+    /// A graph model (nn.sequential) in place of `model`.
+    public var graph: GraphNetwork?
     public var data: Dataset?
     /// For hybrid compute: the task it runs on the backend it chooses.
     public var inner: GPUTaskType?
     /// For reinforcement learning: the environment episodes run in.
     public var environment: EnvironmentSpec?
-    public init(model: MLPModel? = nil, data: Dataset? = nil, inner: GPUTaskType? = nil, environment: EnvironmentSpec? = nil) {
+    public init(model: MLPModel? = nil, data: Dataset? = nil, inner: GPUTaskType? = nil, environment: EnvironmentSpec? = nil,
+                graph: GraphNetwork? = nil) {
+        self.graph = graph
         self.model = model
         self.data = data
         self.inner = inner
@@ -25,6 +29,16 @@ public enum WorkloadRunner {
     public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, device: DeviceSelection = .init(), seed: UInt64,
                            cancel: CancellationToken = CancellationToken(), recovery: TrainingRecovery? = nil,
                            onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TaskValue {
+        if let graph = inputs.graph, let data = inputs.data {
+            switch task {
+            case .training(let t):
+                return try graphTraining(t, graph: graph, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch)
+            case .inference(let t):
+                return try graphInference(t, graph: graph, data: data, backend: backend, cancel: cancel)
+            default:
+                throw DataError("\(task.name): a graph model (nn.sequential) is taken by training and inference tasks so far")
+            }
+        }
         switch task {
         case .training(let t):
             if case .reinforcement(let rl) = t.algorithm {

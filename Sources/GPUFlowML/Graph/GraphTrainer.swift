@@ -12,12 +12,14 @@ public enum GraphTrainer {
         /// Mean loss per epoch.
         public let losses: [Double]
         public let accuracy: Double?
+        public var epochs: [EpochMetrics] = []
+        public var seconds: Double = 0
     }
 
     public static func train(
         _ model: GraphModel, data: Dataset, epochs: Int, batchSize: Int, algorithm: TrainingAlgorithm,
         loss: LossKind = .cross_entropy, backend: Backend, seed: UInt64,
-        frozen: Set<String> = []
+        frozen: Set<String> = [], cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil
     ) throws -> Result {
         guard model.inputShape == [data.cols] else {
             throw DataError("the model takes samples of shape \(model.inputShape), the data set's are [\(data.cols)]")
@@ -34,12 +36,16 @@ public enum GraphTrainer {
         var losses: [Double] = []
         var correct = 0
         var step = 0
-        for _ in 0..<epochs {
+        var history: [EpochMetrics] = []
+        let started = Date()
+        for epoch in 1...max(epochs, 1) {
+            let epochStart = Date()
             let order = rng.permutation(data.rows)
             var sum = 0.0
             correct = 0
             var offset = 0
             while offset < data.rows {
+                try cancel?.check()
                 let idx = Array(order[offset..<min(offset + batchSize, data.rows)])
                 offset += idx.count
                 step += 1
@@ -74,8 +80,16 @@ public enum GraphTrainer {
                 correct += m.correct
             }
             losses.append(sum / Double(data.rows))
+            let seconds = Date().timeIntervalSince(epochStart)
+            let m = EpochMetrics(epoch: epoch, loss: sum / Double(data.rows),
+                                 accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
+                                 validationLoss: nil, validationAccuracy: nil, seconds: seconds,
+                                 samplesPerSecond: Double(data.rows) / max(seconds, 1e-9))
+            history.append(m)
+            onEpoch?(m)
         }
         return Result(
-            model: try runner.export(), losses: losses, accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil)
+            model: try runner.export(), losses: losses, accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
+            epochs: history, seconds: Date().timeIntervalSince(started))
     }
 }

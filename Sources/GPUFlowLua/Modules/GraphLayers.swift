@@ -1,0 +1,131 @@
+import CLua
+import CLuaShim
+import GPUFlowCompute
+import GPUFlowCore
+import GPUFlowML
+
+/// `nn.sequential{inputs = N | data = ds, seed = S, layer, ...}`: the layer descriptions made
+/// by gpu.nn's constructors (plain tables, checked key by key where they were written) become a
+/// `GraphModel` here, every shape checked as each layer is added; an error names the layer,
+/// its position and the line that wrote it.
+enum GraphLayers {
+    /// One layer as described in Lua.
+    indirect enum Spec {
+        case linear(outputs: Int, bias: Bool)
+        case activation(UnaryOp)
+        case layerNorm(epsilon: Float)
+        case dropout(p: Float)
+        case residual([Described])
+    }
+
+    struct Described {
+        let spec: Spec
+        let name: String?
+        let kind: String
+        let position: String
+        let at: String?
+    }
+
+    static let maxLayers = 4096
+    static let maxDepth = 16
+
+    static func sequential(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "nn.sequential")
+        let data: Dataset? = try a.object("data", kind: "dataset")
+        let inputs = try a.int("inputs", min: 1, max: 1 << 20) ?? data?.cols
+        let seed = UInt64(try a.int("seed", default: 0, min: 0, max: .max))
+        let layers = try a.positional(limit: maxLayers) { i in try describe(L, position: "layer \(i)", depth: 0) }
+        try a.finish(positional: true)
+        guard let inputs else { throw LuaArgumentError("nn.sequential: give inputs = N (features per sample) or data = a data set") }
+        if let data, data.cols != inputs {
+            throw LuaArgumentError("nn.sequential: inputs = \(inputs), but the data set has \(data.cols) features")
+        }
+        guard !layers.isEmpty else {
+            throw LuaArgumentError("nn.sequential: no layers (give them in order: nn.sequential{inputs = 4, nn.linear{outputs = 8}, ...})")
+        }
+        var b = GraphBuilder(inputShape: [inputs], seed: seed)
+        try add(layers, to: &b)
+        let model = b.finished()
+        guard model.parameterCount <= 50_000_000 else {
+            throw LuaArgumentError("nn.sequential: \(model.parameterCount) parameters is more than the 50M this version allows")
+        }
+        try job.chargeElements(model.parameterCount, what: "nn.sequential")
+        LuaObjects.push(L, GraphNetwork(model))
+        return 1
+    }
+
+    private static func add(_ layers: [Described], to b: inout GraphBuilder) throws {
+        for (i, d) in layers.enumerated() {
+            do {
+                switch d.spec {
+                case .linear(let outputs, let bias):
+                    // He-normal weights when a ReLU-like activation follows, Xavier otherwise.
+                    var next: UnaryOp?
+                    if i + 1 < layers.count, case .activation(let f) = layers[i + 1].spec { next = f }
+                    try b.linear(outputs: outputs, bias: bias, init: next, name: d.name)
+                case .activation(let f): try b.activation(f, name: d.name)
+                case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
+                case .dropout(let p): try b.dropout(p: p, name: d.name)
+                case .residual(let body):
+                    try b.residual(name: d.name) { r in try add(body, to: &r) }
+                }
+            } catch let e as LuaArgumentError {
+                throw e
+            } catch {
+                throw LuaArgumentError("nn.sequential: \(d.position) (nn.\(d.kind)\(d.at.map { " at \($0)" } ?? "")): \(error)")
+            }
+        }
+    }
+
+    /// The layer table at the top of the stack.
+    private static func describe(_ L: OpaquePointer, position: String, depth: Int) throws -> Described {
+        guard depth < maxDepth else { throw LuaArgumentError("nn.sequential: residuals nest deeper than \(maxDepth)") }
+        guard lua_type(L, -1) == LUA_TTABLE else {
+            throw LuaArgumentError(
+                "nn.sequential: \(position) is a \(LuaStack.typeName(L, -1)), not a layer (make layers with nn.linear{...}, nn.relu{}, ...)"
+            )
+        }
+        let first = try LuaArgs(L, -1, function: "nn.sequential: \(position)")
+        guard let kind = try first.string("layer") else {
+            throw LuaArgumentError("nn.sequential: \(position) is a table, not a layer (make layers with nn.linear{...}, nn.relu{}, ...)")
+        }
+        let where_ = try first.string("where")
+        let label = "nn.sequential: \(position) (nn.\(kind)\(where_.map { " at \($0)" } ?? ""))"
+        // Read again under a name that says which layer and where it was written.
+        let a = try LuaArgs(L, -1, function: label)
+        _ = try a.string("layer")
+        let name = try a.string("name"), at = try a.string("where")
+        let spec: Spec
+        switch kind {
+        case "linear":
+            guard let outputs = try a.int("outputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("\(label): outputs is required") }
+            spec = .linear(outputs: outputs, bias: try a.bool("bias") ?? true)
+        case "relu": spec = .activation(.relu)
+        case "silu": spec = .activation(.silu)
+        case "sigmoid": spec = .activation(.sigmoid)
+        case "tanh": spec = .activation(.tanh)
+        case "gelu":
+            switch try a.string("approximate") {
+            case nil, "none": spec = .activation(.gelu)
+            case "tanh": spec = .activation(.geluTanh)
+            case let other?: throw LuaArgumentError("\(label): approximate must be \"none\" or \"tanh\", got '\(other)'")
+            }
+        case "leaky_relu": spec = .activation(.leakyRelu(slope: Float(try a.double("slope", default: 0.01, min: 0, max: 1))))
+        case "layer_norm": spec = .layerNorm(epsilon: Float(try a.double("eps", default: 1e-5, min: 0, max: 1, exclusiveMin: true)))
+        case "dropout":
+            guard let p = try a.double("p", min: 0, max: 1) else {
+                throw LuaArgumentError("\(label): p is required (the share of units dropped)")
+            }
+            guard p < 1 else { throw LuaArgumentError("\(label): p must be below 1, got \(p)") }
+            spec = .dropout(p: Float(p))
+        case "residual":
+            let body = try a.positional(limit: maxLayers) { i in try describe(L, position: "\(position).\(i)", depth: depth + 1) }
+            guard !body.isEmpty else { throw LuaArgumentError("\(label): a residual needs at least one layer") }
+            spec = .residual(body)
+        default:
+            throw LuaArgumentError("nn.sequential: \(position) is an unknown layer '\(kind)'")
+        }
+        try a.finish(positional: kind == "residual")
+        return Described(spec: spec, name: name, kind: kind, position: position, at: at)
+    }
+}

@@ -1,0 +1,87 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// Training and inference tasks on graph models (`nn.sequential`): the tape trains them, the
+/// runner serves them, and their results have the shape of the MLP tasks' (model, metrics,
+/// history; predictions, latency, accuracy).
+extension WorkloadRunner {
+    static func graphTraining(
+        _ t: TrainingTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken,
+        onEpoch: ((EpochMetrics) -> Void)?
+    ) throws -> TaskValue {
+        let r = try GraphTrainer.train(
+            graph.graph, data: data, epochs: t.epochs, batchSize: t.batchSize, algorithm: t.algorithm, loss: t.loss,
+            backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
+        let last = r.epochs.last
+        var metrics: [(String, TaskValue)] = [
+            ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),
+            ("samples_per_sec", .number(Double(data.rows * r.epochs.count) / max(r.seconds, 1e-9))), ("epochs", .integer(r.epochs.count)),
+        ]
+        if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
+        let history: [TaskValue] = r.epochs.map { e in
+            var row: [(String, TaskValue)] = [
+                ("epoch", .integer(e.epoch)), ("loss", .number(e.loss)), ("seconds", .number(e.seconds)),
+                ("samples_per_sec", .number(e.samplesPerSecond)),
+            ]
+            if let a = e.accuracy { row.append(("accuracy", .number(a))) }
+            return .table(row)
+        }
+        return .table([
+            ("model", .object(GraphNetwork(r.model))), ("metrics", .table(metrics)), ("history", .array(history)),
+            ("backend", .string(backend.name)), ("device", deviceReport(backend)),
+        ])
+    }
+
+    static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, cancel: CancellationToken) throws
+        -> TaskValue
+    {
+        guard t.stream == nil else {
+            throw DataError("inference: streams of requests serve MLP models so far; a graph model serves batches")
+        }
+        let runner = try GraphRunner(graph.graph, on: backend)
+        let outputs = graph.outputs
+        var predictions: [Float] = [], latencies: [Double] = []
+        let start = Date()
+        var offset = 0
+        while offset < data.rows {
+            try cancel.check()
+            let n = min(t.batchSize, data.rows - offset)
+            let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
+            let t0 = Date()
+            let out = try backend.read(try runner.predict(try backend.tensor(rows, shape: [n, data.cols])))
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
+            for r in 0..<n {
+                let row = out[(r * outputs)..<((r + 1) * outputs)]
+                predictions.append(
+                    outputs == 1 ? row[row.startIndex] : Float(row.indices.max { row[$0] < row[$1] }.map { $0 - row.startIndex } ?? 0))
+            }
+            offset += n
+        }
+        let seconds = Date().timeIntervalSince(start)
+        let sorted = latencies.sorted()
+        func pct(_ p: Double) -> Double {
+            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
+        }
+        var fields: [(String, TaskValue)] = [
+            ("mode", .string("batch")), ("predictions", .floats(predictions)), ("rows", .integer(data.rows)),
+            ("batch_size", .integer(t.batchSize)),
+            ("batches", .integer(latencies.count)),
+            (
+                "latency_ms",
+                .table([
+                    ("p50", .number(pct(0.5))), ("p95", .number(pct(0.95))), ("p99", .number(pct(0.99))),
+                    ("max", .number(sorted.last ?? 0)),
+                ])
+            ),
+            ("throughput_per_sec", .number(Double(data.rows) / max(seconds, 1e-9))), ("seconds", .number(seconds)),
+        ]
+        if outputs > 1, data.classCount != nil {
+            fields.append(("accuracy", .number(Double(zip(predictions, data.labels).filter { $0 == $1 }.count) / Double(data.rows))))
+        }
+        fields += [
+            ("batch_size_source", .string(t.batchSizeSource)), ("backend", .string(backend.name)), ("device", deviceReport(backend)),
+        ]
+        return .table(fields)
+    }
+}
