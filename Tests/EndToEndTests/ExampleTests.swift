@@ -30,6 +30,21 @@ import Testing
         #expect(accuracy >= 80)
     }
 
+    /// The graph-model example: penguins with embeddings, tuned, trained, served, saved and
+    /// loaded; then replayed bit for bit from its record.
+    @Test func tabularEmbeddingsLearnsPenguinsAndReplays() throws {
+        let s = try CLISandbox()
+        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/tabular_embeddings.lua").path, "--backend", "simd",
+                             "--", "--data", TestPaths.sharedData("penguins.csv"), "--epochs", "16"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("categorical: island (3 values), sex (2 values)"), "\(out.stdout)")
+        let accuracy = try #require(number(after: "test: accuracy", in: out.stdout))
+        #expect(accuracy >= 0.9, "test accuracy \(accuracy)")
+        #expect(out.stdout.contains("same model true, same test accuracy true"), "\(out.stdout)")
+        let replay = try s.run(["replay", "last"])
+        #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
+    }
+
     /// Every example, at small sizes (`-- --quick`), on the CPU and on Vulkan (lavapipe in CI).
     @Test(arguments: ["cpu", "vulkan"])
     func everyExampleScriptRuns(_ backend: String) throws {

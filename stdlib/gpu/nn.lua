@@ -3,7 +3,8 @@
 --   nn.sequential{inputs = N | data = ds, seed = S, layer, layer, ...}    a graph of ops
 --     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
---     nn.dropout{p}, nn.residual{layer, ...}; every layer takes name = "..." too.
+--     nn.dropout{p}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
+--     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
 --   nn.load(path)            a model saved with model:save(path) (.gfmodel or safetensors)
 -- Layers are plain descriptions: nothing runs in Lua inside a training step. Unknown keys are
 -- refused at the line that wrote them; shapes are checked when nn.sequential builds the graph.
@@ -23,7 +24,9 @@ local function layer(kind, keys)
         if type(v) ~= "string" or v == "" then error(("nn.%s: name must be a non-empty string"):format(kind), 2) end
         out.name = v
       elseif keys[k] then
-        if type(v) ~= keys[k] then error(("nn.%s: %s must be a %s, got %s"):format(kind, k, keys[k], type(v)), 2) end
+        if not (("|" .. keys[k] .. "|"):find("|" .. type(v) .. "|", 1, true)) then
+          error(("nn.%s: %s must be a %s, got %s"):format(kind, k, keys[k]:gsub("|", " or "), type(v)), 2)
+        end
         out[k] = v
       else
         local known = {}
@@ -53,4 +56,5 @@ return {
   layer_norm = layer("layer_norm", {eps = "number"}),
   dropout = layer("dropout", {p = "number"}),
   residual = layer("residual", {}),
+  embedding = layer("embedding", {dims = "number|table", columns = "table"}),
 }

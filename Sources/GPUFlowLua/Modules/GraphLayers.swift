@@ -16,6 +16,8 @@ enum GraphLayers {
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
         case residual([Described])
+        /// Per categorical column to embed: its name and dims (nil: every column, `dims` each).
+        case embedding(dims: Int?, perColumn: [String: Int], columns: [String]?)
     }
 
     struct Described {
@@ -44,7 +46,7 @@ enum GraphLayers {
             throw LuaArgumentError("nn.sequential: no layers (give them in order: nn.sequential{inputs = 4, nn.linear{outputs = 8}, ...})")
         }
         var b = GraphBuilder(inputShape: [inputs], seed: seed)
-        try add(layers, to: &b)
+        try add(layers, to: &b, data: data)
         let model = b.finished()
         guard model.parameterCount <= 50_000_000 else {
             throw LuaArgumentError("nn.sequential: \(model.parameterCount) parameters is more than the 50M this version allows")
@@ -54,7 +56,7 @@ enum GraphLayers {
         return 1
     }
 
-    private static func add(_ layers: [Described], to b: inout GraphBuilder) throws {
+    private static func add(_ layers: [Described], to b: inout GraphBuilder, data: Dataset?) throws {
         for (i, d) in layers.enumerated() {
             do {
                 switch d.spec {
@@ -67,7 +69,22 @@ enum GraphLayers {
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
                 case .residual(let body):
-                    try b.residual(name: d.name) { r in try add(body, to: &r) }
+                    try b.residual(name: d.name) { r in try add(body, to: &r, data: data) }
+                case .embedding(let dims, let perColumn, let names):
+                    guard let data else { throw DataError("an embedding needs the data set: give nn.sequential data = ds") }
+                    let known = Dictionary(data.categories.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+                    guard !data.categories.isEmpty else { throw DataError("data set \(data.source) has no categorical columns to embed") }
+                    let chosen = names ?? (perColumn.isEmpty ? data.categories.map(\.name) : Array(perColumn.keys))
+                    let columns = try chosen.map { n -> (column: Int, cardinality: Int, dims: Int, name: String) in
+                        guard let c = known[n] else {
+                            throw DataError(
+                                "'\(n)' is not a categorical column of \(data.source) (they are: \(data.categories.map(\.name).joined(separator: ", ")))"
+                            )
+                        }
+                        guard let k = perColumn[n] ?? dims else { throw DataError("no dims for column '\(n)'") }
+                        return (c.column, c.values.count, k, n)
+                    }
+                    try b.embedding(columns, name: d.name)
                 }
             } catch let e as LuaArgumentError {
                 throw e
@@ -118,6 +135,45 @@ enum GraphLayers {
             }
             guard p < 1 else { throw LuaArgumentError("\(label): p must be below 1, got \(p)") }
             spec = .dropout(p: Float(p))
+        case "embedding":
+            var dims: Int?, perColumn: [String: Int] = [:]
+            a.pushField("dims")
+            if lua_type(L, -1) == LUA_TNUMBER {
+                gf_pop(L, 1)
+                dims = try a.int("dims", min: 1, max: 4096)
+            } else if lua_type(L, -1) == LUA_TTABLE {
+                let t = try LuaArgs(L, -1, function: "\(label): dims")
+                var keys: [String] = []
+                lua_pushnil(L)
+                while lua_next(L, t.index) != 0 {
+                    gf_pop(L, 1)
+                    if let k = LuaStack.string(L, -1), lua_type(L, -1) == LUA_TSTRING { keys.append(k) }
+                    guard keys.count <= 1024 else {
+                        gf_pop(L, 2)  // the key and the dims table
+                        throw LuaArgumentError("\(label): dims names more than 1,024 columns")
+                    }
+                }
+                for k in keys { perColumn[k] = try t.int(k, min: 1, max: 4096) }
+                try t.finish()
+                gf_pop(L, 1)
+            } else {
+                gf_pop(L, 1)
+                throw LuaArgumentError("\(label): dims is required (a number, or a table of column = dims)")
+            }
+            var columns: [String]?
+            if a.has("columns") {
+                a.pushField("columns")
+                defer { gf_pop(L, 1) }
+                let list = try LuaArgs(L, -1, function: "\(label): columns")
+                columns = try list.positional(limit: 1024) { _ in
+                    guard let n = LuaStack.string(L, -1), lua_type(L, -1) == LUA_TSTRING else {
+                        throw LuaArgumentError("\(label): columns must list column names")
+                    }
+                    return n
+                }
+                try list.finish(positional: true)
+            }
+            spec = .embedding(dims: dims, perColumn: perColumn, columns: columns)
         case "residual":
             let body = try a.positional(limit: maxLayers) { i in try describe(L, position: "\(position).\(i)", depth: depth + 1) }
             guard !body.isEmpty else { throw LuaArgumentError("\(label): a residual needs at least one layer") }

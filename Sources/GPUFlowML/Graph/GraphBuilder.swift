@@ -10,6 +10,7 @@ public struct GraphBuilder {
     public private(set) var model: GraphModel
     fileprivate(set) var current: GraphModel.Source = .input
     private var shape: [Int]
+    private var nodeShapes: [[[Int]]] = []
     private var rng: Philox
     private var counts: [String: Int] = [:]
 
@@ -45,19 +46,24 @@ public struct GraphBuilder {
     fileprivate mutating func addNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false) throws
         -> GraphModel.Source
     {
-        let params = Dictionary(model.parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
-        let shapes = inputs.map { s -> [Int] in
-            switch s {
-            case .parameter(let p): return params[p] ?? []
-            default: return shape
-            }
-        }
         let out: [[Int]]
-        do { out = try op.outputShapes(shapes) } catch let e as BackendError { throw DataError("layer \(layer): \(e.message)") }
+        do { out = try op.outputShapes(inputs.map(shapeOf)) } catch let e as BackendError {
+            throw DataError("layer \(layer): \(e.message)")
+        }
         model.nodes.append(GraphModel.Node(op: op, inputs: inputs, layer: layer, trainingOnly: trainingOnly))
+        nodeShapes.append(out)
         current = .node(model.nodes.count - 1, output: 0)
         shape = out[0]
         return current
+    }
+
+    /// The shape a source has for a batch of one row.
+    fileprivate func shapeOf(_ s: GraphModel.Source) -> [Int] {
+        switch s {
+        case .input: return [1] + model.inputShape
+        case .parameter(let p): return model.parameters.first { $0.name == p }?.shape ?? []
+        case .node(let n, let o): return n < nodeShapes.count && o < nodeShapes[n].count ? nodeShapes[n][o] : []
+        }
     }
 
     /// y = x·W + b, W [in, out] (the layout of today's dense layers).
@@ -99,6 +105,47 @@ public struct GraphBuilder {
         let layer = name("dropout", given)
         guard p >= 0 && p < 1 else { throw DataError("layer \(layer): p must be in [0, 1), got \(p)") }
         try addNode(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
+    }
+
+    /// Categorical columns of the input replaced by learned vectors: each listed column's
+    /// integer code picks a row of its own [cardinality, dims] table (N(0, 1) at the start, as
+    /// PyTorch's nn.Embedding); the other columns pass through, and the pieces are joined in
+    /// column order. Must come first, where the input's columns are the data set's.
+    public mutating func embedding(_ columns: [(column: Int, cardinality: Int, dims: Int, name: String)], name given: String? = nil) throws
+    {
+        let layer = name("embedding", given)
+        guard current == .input else {
+            throw DataError("layer \(layer): an embedding reads the data set's columns, so it must be the first layer")
+        }
+        let width = self.width
+        guard !columns.isEmpty else { throw DataError("layer \(layer): no categorical columns to embed") }
+        for c in columns {
+            guard c.column >= 0 && c.column < width else {
+                throw DataError("layer \(layer): column \(c.column + 1) is outside the \(width) features")
+            }
+            guard c.cardinality > 0, c.dims > 0 else {
+                throw DataError("layer \(layer): column \(c.name) needs at least one value and one dimension")
+            }
+        }
+        let byColumn = Dictionary(columns.map { ($0.column, $0) }, uniquingKeysWith: { a, _ in a })
+        var pieces: [GraphModel.Source] = []
+        var start = 0
+        func numeric(upTo end: Int) throws {
+            if end > start { pieces.append(try addNode(.slice(axis: 1, start: start, count: end - start), [.input], layer: layer)) }
+        }
+        for col in 0..<width {
+            guard let c = byColumn[col] else { continue }
+            try numeric(upTo: col)
+            let table = addParameter(
+                layer, c.name, shape: [c.cardinality, c.dims], values: (0..<(c.cardinality * c.dims)).map { _ in rng.normal() })
+            let code = try addNode(.slice(axis: 1, start: col, count: 1), [.input], layer: layer)
+            let flat = try addNode(.reshape([-1]), [code], layer: layer)
+            pieces.append(try addNode(.gather, [table, flat], layer: layer))
+            start = col + 1
+        }
+        try numeric(upTo: width)
+        if pieces.count > 1 { try addNode(.concat(axis: 1), pieces, layer: layer) } else { current = pieces[0] }
+        shape = shapeOf(current)
     }
 
     /// x + body(x): the body must give back the width it was given.
