@@ -39,6 +39,24 @@ import Testing
         #expect(run.lines.contains("loaded\ttrue\t6\t3"), "\(run.output)")
     }
 
+    /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
+    @Test func everyLossTrainsFromLua() async throws {
+        let run = try await runLua(Self.prelude + """
+            for _, spec in ipairs{{loss = "l1"}, {loss = "huber", huber_delta = 0.5}, {loss = "bce_with_logits"},
+                                  {loss = "cross_entropy", label_smoothing = 0.1}} do
+              for _, model in ipairs{nn.mlp{inputs = 6, hidden = {8}, outputs = 3, seed = 1},
+                                     nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}} do
+                local r = gpu.submit(gpu.training{model = model, data = parts.train, epochs = 8, batch_size = 16, loss = spec.loss,
+                                                  huber_delta = spec.huber_delta, label_smoothing = spec.label_smoothing,
+                                                  algorithm = gpu.adam{learning_rate = 0.02}}):await()
+                print(spec.loss, r.history[#r.history].loss < r.history[1].loss)
+              end
+            end
+            """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.count == 8 && run.lines.allSatisfy { $0.hasSuffix("\ttrue") }, "\(run.output)")
+    }
+
     @Test func badLayersAreRefusedWhereTheyWereWritten() async throws {
         let cases: [(String, String)] = [
             ("nn.linear{outputs = 8, widht = 3}", "script1.lua:5: nn.linear: unknown option 'widht' (known: bias, outputs, name)"),
@@ -60,6 +78,12 @@ import Testing
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 2}}, data = d}",
                 "gpu.training: data set blobs(samples=240, features=6, centers=3, seed=2) standardized has 3 classes but the model has 2 outputs"
             ),
+            ("gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, loss = 'mse', label_smoothing = 0.1}",
+             "gpu.training: label_smoothing goes with loss = \"cross_entropy\", not mse"),
+            ("gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, huber_delta = 1}",
+             "gpu.training: huber_delta goes with loss = \"huber\", not cross_entropy"),
+            ("gpu.training{model = nn.mlp{inputs = 6, outputs = 1}, data = d, loss = 'bce_with_logits'}",
+             "bce_with_logits with one output needs labels 0 or 1"),
             (
                 "gpu.inference{model = nn.sequential{inputs = 5, nn.linear{outputs = 3}}, data = d}",
                 "gpu.inference: data has 6 features but the model expects 5 inputs"

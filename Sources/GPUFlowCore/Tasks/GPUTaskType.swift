@@ -96,6 +96,8 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     public var checkpointPath: String?
     /// Continue from a checkpoint: same result as an uninterrupted run with the same seed.
     public var resumeFrom: String?
+    /// The loss's constants (label smoothing, Huber's delta); nil: the defaults.
+    public var lossOptions: LossOptions?
     public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
                 durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
                 computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,

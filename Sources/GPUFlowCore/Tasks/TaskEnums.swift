@@ -37,4 +37,18 @@ public enum RewardShaping: String, NamedChoice { case sparse, dense, shaped }
 public enum Exploration: String, NamedChoice { case epsilon_greedy, boltzmann, ucb }
 public enum FreezingStrategy: String, NamedChoice { case early_layers, late_layers, alternating }
 public enum SelectionMethod: String, NamedChoice { case tournament, roulette, elitist }
-public enum LossKind: String, NamedChoice { case cross_entropy, mse }
+/// cross_entropy: softmax over the outputs against a class index; mse, l1, huber: regression
+/// (a class index becomes a one-hot target); bce_with_logits: a sigmoid per output against 0/1.
+public enum LossKind: String, NamedChoice { case cross_entropy, mse, l1, huber, bce_with_logits }
+
+/// The constants some losses take; the defaults are PyTorch's.
+public struct LossOptions: Codable, Sendable, Equatable {
+    /// Cross-entropy against (1 − ε)·one-hot + ε/K (0: none).
+    public var labelSmoothing: Double = 0
+    /// Where the Huber loss turns from quadratic to linear.
+    public var huberDelta: Double = 1
+    public init(labelSmoothing: Double = 0, huberDelta: Double = 1) {
+        self.labelSmoothing = labelSmoothing
+        self.huberDelta = huberDelta
+    }
+}

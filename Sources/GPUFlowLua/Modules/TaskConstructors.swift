@@ -100,6 +100,7 @@ enum TaskConstructors {
                               restoreBest: try e.bool("restore_best") ?? true)
             },
             schedule: try schedule(a))
+        task.lossOptions = try lossOptions(a, loss: task.loss)
         task.checkpointEvery = try a.int("checkpoint_every", min: 1)
         // Checked where every training task is made, so that no way of submitting it (nested
         // in gpu.hybrid_compute, say) skips the check.
@@ -132,12 +133,13 @@ enum TaskConstructors {
         where a.has(key) {
             throw LuaArgumentError("\(a.function): \(key) is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
         }
-        let task = TrainingTask(
+        var task = TrainingTask(
             algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000), batchSize: try a.int("batch_size", default: 32, min: 1),
             loss: try a.choice("loss") ?? .cross_entropy, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
             memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
             computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
             seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
+        task.lossOptions = try lossOptions(a, loss: task.loss)
         var options = try SubmitOptions.read(a)
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
         try a.finish()
@@ -161,12 +163,26 @@ enum TaskConstructors {
         return TaskDescriptor(type: .inference(task), inputs: TaskInputs(data: data, graph: graph), options: options)
     }
 
+    /// label_smoothing (cross-entropy) and huber_delta (huber); nil when neither is given.
+    private static func lossOptions(_ a: LuaArgs, loss: LossKind) throws -> LossOptions? {
+        let smoothing = try a.double("label_smoothing", min: 0, max: 1)
+        let delta = try a.double("huber_delta", min: 0, exclusiveMin: true)
+        if smoothing != nil, loss != .cross_entropy { throw LuaArgumentError("\(a.function): label_smoothing goes with loss = \"cross_entropy\", not \(loss.rawValue)") }
+        if let s = smoothing, s >= 1 { throw LuaArgumentError("\(a.function): label_smoothing must be below 1, got \(s)") }
+        if delta != nil, loss != .huber { throw LuaArgumentError("\(a.function): huber_delta goes with loss = \"huber\", not \(loss.rawValue)") }
+        guard smoothing != nil || delta != nil else { return nil }
+        return LossOptions(labelSmoothing: smoothing ?? 0, huberDelta: delta ?? 1)
+    }
+
     private static func checkGraph(_ g: GraphNetwork, data: Dataset, loss: LossKind, context: String) throws {
         guard data.cols == g.inputs else {
             throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(g.inputs) inputs")
         }
         guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
-        if loss == .cross_entropy {
+        if loss == .bce_with_logits, g.outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw DataError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
+        }
+        if loss == .cross_entropy || g.outputs > 1 {
             guard let k = data.classCount else { throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)") }
             guard k <= g.outputs else { throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(g.outputs) outputs") }
         }

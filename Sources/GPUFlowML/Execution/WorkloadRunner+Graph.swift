@@ -12,7 +12,7 @@ extension WorkloadRunner {
     ) throws -> TaskValue {
         let r = try GraphTrainer.train(
             graph.graph, data: data, epochs: t.epochs, batchSize: t.batchSize, algorithm: t.algorithm, loss: t.loss,
-            backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
+            backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch, lossOptions: t.lossOptions ?? LossOptions())
         let last = r.epochs.last
         var metrics: [(String, TaskValue)] = [
             ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),

@@ -19,7 +19,7 @@ public enum GraphTrainer {
     public static func train(
         _ model: GraphModel, data: Dataset, epochs: Int, batchSize: Int, algorithm: TrainingAlgorithm,
         loss: LossKind = .cross_entropy, backend: Backend, seed: UInt64,
-        frozen: Set<String> = [], cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil
+        frozen: Set<String> = [], cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil, lossOptions: LossOptions = LossOptions()
     ) throws -> Result {
         guard model.inputShape == [data.cols] else {
             throw DataError("the model takes samples of shape \(model.inputShape), the data set's are [\(data.cols)]")
@@ -49,7 +49,7 @@ public enum GraphTrainer {
                 let idx = Array(order[offset..<min(offset + batchSize, data.rows)])
                 offset += idx.count
                 step += 1
-                let batch = try Batch(data, rows: idx, backend: backend, loss: loss, outputs: outputs)
+                let batch = try Batch(data, rows: idx, backend: backend, loss: loss, outputs: outputs, options: lossOptions)
                 let tape = Tape(backend: backend)
                 let pass = try runner.forward(
                     batch.x, on: tape, training: true, seed: seed, step: step,

@@ -122,6 +122,8 @@ public enum EvolutionaryTrainer {
             let a = try backend.zeros(shape: [rowsAll])
             try backend.rowArgmax(current, rows: rowsAll, cols: k, a)
             argmax = a
+        case .l1, .huber, .bce_with_logits:
+            throw DataError("evolutionary training scores members by cross_entropy or mse, not \(loss.rawValue)")
         case .mse:
             var target = [Float](repeating: 0, count: n * k)
             for (i, l) in labels.enumerated() { if k == 1 { target[i] = l } else { target[i * k + Int(l)] = 1 } }

@@ -122,7 +122,7 @@ public enum Trainer {
                 try cancel.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
-                let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs)
+                let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs, options: task.lossOptions ?? LossOptions())
                 // The whole step — forward, loss, backward, update, argmax — is recorded before the
                 // one read that needs the device, so a GPU backend submits it once.
                 let pass = try net.forward(batch.x, rows: idx.count)
@@ -141,7 +141,7 @@ public enum Trainer {
             let seconds = Date().timeIntervalSince(epochStart)
             var vLoss: Double?, vAcc: Double?
             if let validation {
-                let e = try Evaluator.evaluate(net: net, data: validation, loss: task.loss, batchSize: max(batchSize, 256))
+                let e = try Evaluator.evaluate(net: net, data: validation, loss: task.loss, batchSize: max(batchSize, 256), options: task.lossOptions ?? LossOptions())
                 vLoss = e.loss
                 vAcc = e.accuracy
             }
@@ -305,8 +305,9 @@ struct Batch {
     let rows: Int
     let cols: Int
     let lossKind: LossKind
+    let lossOptions: LossOptions
 
-    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int) throws {
+    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions()) throws {
         var xs: [Float] = []
         xs.reserveCapacity(idx.count * data.cols)
         for r in idx { xs.append(contentsOf: data.row(r)) }
@@ -315,15 +316,24 @@ struct Batch {
         rows = idx.count
         cols = outputs
         lossKind = loss
+        lossOptions = options
         switch loss {
+        case .cross_entropy where options.labelSmoothing > 0:
+            // The smoothed distribution: (1 − ε) on the label, ε spread over every class.
+            let e = Float(options.labelSmoothing)
+            var q = [Float](repeating: e / Float(outputs), count: idx.count * outputs)
+            for (r, l) in labels.enumerated() { q[r * outputs + Int(l)] += 1 - e }
+            target = try backend.tensor(q, shape: [idx.count, outputs])
         case .cross_entropy:
             target = try backend.tensor(labels, shape: [idx.count])
-        case .mse where outputs == 1:
-            target = try backend.tensor(labels, shape: [idx.count, 1])
-        case .mse:  // classification with squared error: one-hot targets
-            var onehot = [Float](repeating: 0, count: idx.count * outputs)
-            for (r, l) in labels.enumerated() { onehot[r * outputs + Int(l)] = 1 }
-            target = try backend.tensor(onehot, shape: [idx.count, outputs])
+        case .mse, .l1, .huber, .bce_with_logits:
+            if outputs == 1 {
+                target = try backend.tensor(labels, shape: [idx.count, 1])
+            } else {  // a class index against several outputs: one-hot targets
+                var onehot = [Float](repeating: 0, count: idx.count * outputs)
+                for (r, l) in labels.enumerated() { onehot[r * outputs + Int(l)] = 1 }
+                target = try backend.tensor(onehot, shape: [idx.count, outputs])
+            }
         }
     }
 
@@ -332,10 +342,12 @@ struct Batch {
         let losses = try backend.zeros(shape: [rows])
         let grad = try backend.zeros(shape: [rows, cols])
         switch lossKind {
-        case .cross_entropy:
+        case .cross_entropy where lossOptions.labelSmoothing == 0:
             try backend.softmaxCrossEntropy(output, target, rows: rows, cols: cols, losses: losses, grad: grad)
         case .mse:
             try backend.mse(output, target, rows: rows, cols: cols, losses: losses, grad: grad)
+        default:
+            return try LossFunctions.rowsAndGradient(lossKind, options: lossOptions, output: output, target: target, backend: backend)
         }
         return (losses, grad)
     }
@@ -356,13 +368,15 @@ struct Batch {
 
 /// Loss and accuracy of a network over a whole data set, in batches.
 enum Evaluator {
-    static func evaluate(net: NetworkOnBackend, data: Dataset, loss: LossKind, batchSize: Int) throws -> (loss: Double, accuracy: Double?) {
+    static func evaluate(net: NetworkOnBackend, data: Dataset, loss: LossKind, batchSize: Int, options: LossOptions = LossOptions()) throws
+        -> (loss: Double, accuracy: Double?)
+    {
         var lossSum = 0.0, correct = 0, offset = 0
         let outputs = net.layers.last?.outputs ?? 0
         while offset < data.rows {
             let idx = Array(offset..<min(offset + batchSize, data.rows))
             offset += idx.count
-            let batch = try Batch(data, rows: idx, backend: net.backend, loss: loss, outputs: outputs)
+            let batch = try Batch(data, rows: idx, backend: net.backend, loss: loss, outputs: outputs, options: options)
             let pass = try net.forward(batch.x, rows: idx.count)
             let (losses, _) = try batch.loss(pass.output, backend: net.backend)
             let m = try batch.metrics(output: pass.output, losses: losses, backend: net.backend)
@@ -383,6 +397,9 @@ public enum Validation {
             throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
         guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        if loss == .bce_with_logits, model.outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+            throw DataError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
+        }
         if loss == .cross_entropy || model.outputs > 1 {
             guard let k = data.classCount else {
                 throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
