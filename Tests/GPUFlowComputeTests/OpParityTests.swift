@@ -9,7 +9,7 @@ import Testing
     @Test(arguments: BackendUnderTest.allCases)
     func everyOpMatchesTheReference(_ which: BackendUnderTest) throws {
         let backend = try which.make()
-        for c in OpCases.all {
+        for c in OpSamples.all {
             let expected = try ReferenceOps.run(c.op, c.inputs)
             let inputs = try c.inputs.map { try backend.tensor($0.values, shape: $0.shape) }
             let out = try backend.run(c.op, inputs)
@@ -26,7 +26,7 @@ import Testing
     /// What each backend runs with its own kernel; the README's table is this list.
     @Test func supportsSaysWhichBackendHasItsOwnKernel() throws {
         let cpu = CPUBackend(), simd = SIMDBackend()
-        for c in OpCases.all { #expect(cpu.supports(c.op), "the reference runs every op: \(c)") }
+        for c in OpSamples.all { #expect(cpu.supports(c.op), "the reference runs every op: \(c)") }
         #expect(simd.supports(Op.matmul(transA: false, transB: true)), "SIMD multiplies through OpenBLAS")
         #expect(!simd.supports(Op.softmax(axis: -1)), "SIMD declines what it does not speed up")
     }
@@ -39,7 +39,7 @@ import Testing
         let shape = [2, 1, 2, 1, 2, 1, 2]
         let op = Op.broadcast(to: [2, 3, 2, 1, 2, 1, 2])
         #expect(!v.supports(op, shapes: [shape]) && v.supports(Op.broadcast(to: [2, 3, 2]), shapes: [[2, 1, 2]]))
-        let x = HostArray(OpCases.values(16, seed: 1), shape)
+        let x = HostArray(OpSamples.values(16, seed: 1), shape)
         let out = try v.read(try v.run(op, [try v.tensor(x.values, shape: shape)])[0])
         #expect(out == (try ReferenceOps.run(op, [x])[0]))
     }

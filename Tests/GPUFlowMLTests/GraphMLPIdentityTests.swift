@@ -37,7 +37,7 @@ import Testing
         #expect(g.parameters[0].values == mlp.layers[0].weights && g.parameters[0].shape == [4, 6])
         #expect(try g.outputShape(rows: 3) == [3, 2])
         let cpu = CPUBackend()
-        let xs = OpCases.values(12, seed: 2)
+        let xs = OpSamples.values(12, seed: 2)
         let graphOut = try cpu.read(try GraphRunner(g, on: cpu).predict(try cpu.tensor(xs, shape: [3, 4])))
         var h = HostArray(xs, [3, 4])
         for l in mlp.layers {

@@ -40,8 +40,8 @@ import Testing
     @Test(arguments: [LossKind.l1, .huber, .bce_with_logits, .cross_entropy])
     func gradientsMatchFiniteDifferences(_ kind: LossKind) throws {
         let rows = 3, cols = 4
-        let x = OpCases.values(rows * cols, seed: 21, away: 0.05)
-        var y = OpCases.values(rows * cols, seed: 22, lo: 0, hi: 1)
+        let x = OpSamples.values(rows * cols, seed: 21, away: 0.05)
+        var y = OpSamples.values(rows * cols, seed: 22, lo: 0, hi: 1)
         if kind == .cross_entropy {  // a distribution per row
             for r in 0..<rows {
                 let s = y[(r * cols)..<((r + 1) * cols)].reduce(0, +)

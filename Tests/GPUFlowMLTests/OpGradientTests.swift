@@ -6,10 +6,10 @@ import Testing
 /// Every op's backward rule against central finite differences of its CPU reference: the
 /// tape's gradient of Σ(output ⊙ R), for a fixed random R, at every differentiable input.
 @Suite struct OpGradientTests {
-    static let cases = OpCases.all.filter { !$0.differentiable.isEmpty }
+    static let cases = OpSamples.all.filter { !$0.differentiable.isEmpty }
 
     @Test(arguments: cases)
-    func backwardRuleMatchesFiniteDifferences(_ c: OpCase) throws {
+    func backwardRuleMatchesFiniteDifferences(_ c: OpSample) throws {
         try check(c, on: CPUBackend())
     }
 
@@ -18,9 +18,9 @@ import Testing
         for c in Self.cases where SIMDBackend().supports(c.op) { try check(c, on: SIMDBackend()) }
     }
 
-    func check(_ c: OpCase, on backend: Backend) throws {
+    func check(_ c: OpSample, on backend: Backend) throws {
         let outShape = try c.op.outputShapes(c.inputs.map(\.shape))[0]
-        let r = OpCases.values(Shapes.count(outShape), seed: 7)
+        let r = OpSamples.values(Shapes.count(outShape), seed: 7)
         let tape = Tape(backend: backend)
         let leaves = try c.inputs.enumerated().map { i, a in
             tape.leaf(try backend.tensor(a.values, shape: a.shape), gradient: c.differentiable.contains(i))

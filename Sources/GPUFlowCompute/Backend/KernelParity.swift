@@ -131,6 +131,13 @@ public enum KernelParity {
                 return [t[1]]
             })
         }
+        // The graph core's ops, each against the reference (OpSamples: the tests' list).
+        for sample in OpSamples.all {
+            let expected = try ReferenceOps.run(sample.op, sample.inputs)
+            let got = try other.read(try other.run(sample.op, try sample.inputs.map { try other.tensor($0.values, shape: $0.shape) }))
+            let worst = zip(got, expected).map { error($0, $1) }.max() ?? 0
+            out.append(Result(check: "op \(sample.label)\(other.supports(sample.op) ? "" : " (reference on the host)")", error: worst, tolerance: tolerance))
+        }
         return out
     }
 }

@@ -1,9 +1,7 @@
-import GPUFlowCompute
-
-/// Every op of the graph core at odd sizes, with inputs away from kinks and poles, for the
-/// gradient checks and the backend parity table (ggml's test-backend-ops in spirit: one list,
-/// every backend compared with the CPU reference).
-public struct OpCase: Sendable, CustomStringConvertible {
+/// Every op of the graph core at odd sizes, with inputs away from kinks and poles: the list the
+/// gradient checks, the parity tests and `gpuflow-bench parity` (scripts/gpu-check on a GPU)
+/// share (ggml's test-backend-ops in spirit: one list, every backend against the reference).
+public struct OpSample: Sendable, CustomStringConvertible {
     public let label: String
     public let op: Op
     public let inputs: [HostArray]
@@ -12,7 +10,7 @@ public struct OpCase: Sendable, CustomStringConvertible {
     public var description: String { label }
 }
 
-public enum OpCases {
+public enum OpSamples {
     /// Deterministic values in [lo, hi) whose magnitude is at least `away` (off kinks at 0).
     public static func values(_ n: Int, seed: UInt64, lo: Float = -2, hi: Float = 2, away: Float = 0) -> [Float] {
         var g = Philox(seed: seed)
@@ -27,10 +25,10 @@ public enum OpCases {
         HostArray(values(Shapes.count(shape), seed: seed, lo: lo, hi: hi, away: away), shape)
     }
 
-    public static let all: [OpCase] = {
-        var cases: [OpCase] = []
+    public static let all: [OpSample] = {
+        var cases: [OpSample] = []
         func add(_ label: String, _ op: Op, _ inputs: [HostArray], grad: [Int]? = nil) {
-            cases.append(OpCase(label: label, op: op, inputs: inputs, differentiable: grad ?? Array(inputs.indices)))
+            cases.append(OpSample(label: label, op: op, inputs: inputs, differentiable: grad ?? Array(inputs.indices)))
         }
         let unaries: [(UnaryOp, Float, Float, Float)] = [
             (.neg, -2, 2, 0), (.exp, -2, 2, 0), (.log, 0.3, 2, 0), (.sqrt, 0.3, 2, 0), (.abs, -2, 2, 0.2), (.square, -2, 2, 0),
