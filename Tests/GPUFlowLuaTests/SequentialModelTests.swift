@@ -39,6 +39,25 @@ import Testing
         #expect(run.lines.contains("loaded\ttrue\t6\t3"), "\(run.output)")
     }
 
+    /// Fine-tuning: the layers named in `freeze` keep their weights bit for bit, the rest train.
+    @Test func frozenLayersKeepTheirWeightsFromLua() async throws {
+        let run = try await runLua(Self.prelude + """
+            local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8, name = "body"}, nn.relu{}, nn.linear{outputs = 3, name = "head"}}
+            local before = m:parameter("body.weight"):to_table()
+            local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 3, freeze = {"body"}}):await()
+            local after = r.model:parameter("body.weight"):to_table()
+            local same = #before == #after
+            for i = 1, #before do same = same and before[i] == after[i] end
+            print("body kept", same, "head moved", r.model:parameter("head.weight"):sum() ~= m:parameter("head.weight"):sum(),
+                  table.concat(r.metrics.frozen_layers, ","))
+            local ok, e = pcall(function() return gpu.training{model = m, data = parts.train, freeze = {"tail"}} end)
+            print(e)
+            """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.first == "body kept\ttrue\thead moved\ttrue\tbody", "\(run.output)")
+        #expect(run.lines.last?.contains("freeze names 'tail', not a layer of the model (its layers: body, relu1, head)") == true, "\(run.output)")
+    }
+
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
         let run = try await runLua(Self.prelude + """

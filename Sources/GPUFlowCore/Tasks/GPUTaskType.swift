@@ -98,6 +98,8 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     public var resumeFrom: String?
     /// The loss's constants (label smoothing, Huber's delta); nil: the defaults.
     public var lossOptions: LossOptions?
+    /// Layers of a graph model whose parameters stay as they are (fine-tuning), by name.
+    public var frozenLayers: [String]?
     public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
                 durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
                 computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,

@@ -9,83 +9,161 @@ import GPUFlowML
 /// functions of `gpu.nn` and `gpu.data` that make them.
 enum ObjectTypes {
     static func registerMetatables(_ L: OpaquePointer) {
-        LuaObjects.register(L, name: "gpu.model", index: modelIndex, methods: [
-            ("save", { L in
-                LuaBinding.call(L) { L, job in
-                    guard let m: MLPModel = LuaObjects.object(L, 1) else { throw LuaArgumentError("model:save: call it as a method, model:save(path)") }
-                    guard let path = LuaStack.string(L, 2) else { throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))") }
-                    try ModelFile.save(m, to: try job.allowedPath(path, write: true, what: "model:save"))
-                    LuaStack.push(L, m.objectID)
-                    return 1
-                }
-            }),
-        ])
-        LuaObjects.register(L, name: "gpu.graph", index: graphIndex, methods: [
-            ("save", { L in
-                LuaBinding.call(L) { L, job in
-                    guard let m: GraphNetwork = LuaObjects.object(L, 1) else { throw LuaArgumentError("model:save: call it as a method, model:save(path)") }
-                    guard let path = LuaStack.string(L, 2) else { throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))") }
-                    try m.save(to: try job.allowedPath(path, write: true, what: "model:save"))
-                    LuaStack.push(L, m.objectID)
-                    return 1
-                }
-            }),
-        ])
-        LuaObjects.register(L, name: "gpu.dataset", index: datasetIndex, methods: [
-            ("standardize", { L in LuaBinding.call(L) { L, job in try ObjectTypes.standardize(L, job) } }),
-            ("split", { L in LuaBinding.call(L) { L, job in try ObjectTypes.split(L, job) } }),
-            ("one_hot", { L in
-                LuaBinding.call(L) { L, job in
-                    let d = try ObjectTypes.dataset(L, "dataset.one_hot")
-                    guard let k = d.classCount, k > 0 else {
-                        throw LuaArgumentError("dataset:one_hot: the labels of \(d.source) are not class indices")
+        LuaObjects.register(
+            L, name: "gpu.model", index: modelIndex,
+            methods: [
+                (
+                    "save",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            guard let m: MLPModel = LuaObjects.object(L, 1) else {
+                                throw LuaArgumentError("model:save: call it as a method, model:save(path)")
+                            }
+                            guard let path = LuaStack.string(L, 2) else {
+                                throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))")
+                            }
+                            try ModelFile.save(m, to: try job.allowedPath(path, write: true, what: "model:save"))
+                            LuaStack.push(L, m.objectID)
+                            return 1
+                        }
                     }
-                    let (cells, overflow) = d.rows.multipliedReportingOverflow(by: k)
-                    try job.chargeElements(overflow ? Int.max / 4 + 1 : cells, what: "dataset:one_hot")
-                    var values = [Float](repeating: 0, count: d.rows * k)
-                    for (r, l) in d.labels.enumerated() { values[r * k + Int(l)] = 1 }
-                    LuaObjects.push(L, HostTensor(values: values, shape: [d.rows, k]))
-                    return 1
-                }
-            }),
-            ("normalize", { L in
-                LuaBinding.call(L) { L, job in
-                    let d = try ObjectTypes.dataset(L, "dataset.normalize")
-                    try job.chargeElements(d.features.count + d.labels.count, what: "dataset:normalize")
-                    let a = try LuaArgs(L, 2, function: "dataset:normalize", optional: true)
-                    let using: Dataset? = try a.object("using", kind: "dataset")
-                    try a.finish()
-                    if let using, using.cols != d.cols {
-                        throw LuaArgumentError("dataset:normalize: 'using' has \(using.cols) features, this set has \(d.cols)")
+                )
+            ])
+        LuaObjects.register(
+            L, name: "gpu.graph", index: graphIndex,
+            methods: [
+                // model:parameter("linear1.weight"): a copy of the values, as a gpu.tensor of its shape.
+                (
+                    "parameter",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            guard let m: GraphNetwork = LuaObjects.object(L, 1) else {
+                                throw LuaArgumentError("model:parameter: call it as a method, model:parameter(name)")
+                            }
+                            guard let name = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
+                                throw LuaArgumentError("model:parameter: expected a parameter name, got \(LuaStack.typeName(L, 2))")
+                            }
+                            guard let p = m.graph.parameters.first(where: { $0.name == name }) else {
+                                throw LuaArgumentError(
+                                    "model:parameter: no parameter '\(name)' (the model has: \(m.graph.parameters.map(\.name).joined(separator: ", ")))"
+                                )
+                            }
+                            try job.chargeElements(p.values.count, what: "model:parameter")
+                            LuaObjects.push(L, HostTensor(values: p.values, shape: p.shape))
+                            return 1
+                        }
                     }
-                    LuaObjects.push(L, d.normalized(using: using))
-                    return 1
-                }
-            }),
-        ])
-        LuaObjects.register(L, name: "gpu.tensor", index: tensorIndex, methods: [
-            ("size", { L in LuaBinding.call(L) { L, _ in lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1 } }),
-            ("sum", { L in LuaBinding.call(L) { L, _ in lua_pushnumber(L, Double(try ObjectTypes.tensor(L).values.reduce(0, +))); return 1 } }),
-            ("mean", { L in
-                LuaBinding.call(L) { L, _ in
-                    let t = try ObjectTypes.tensor(L)
-                    lua_pushnumber(L, t.values.isEmpty ? 0 : Double(t.values.reduce(0, +)) / Double(t.values.count))
-                    return 1
-                }
-            }),
-            ("to_table", { L in
-                LuaBinding.call(L) { L, job in
-                    let values = try ObjectTypes.tensor(L).values
-                    // A binding's own Lua allocations are not refused as they happen (that would
-                    // longjmp through Swift): the table's size is checked against the budget first.
-                    try job.chargeElements(values.count, what: "tensor:to_table", bytesPerElement: 16)
-                    LuaStack.push(L, floats: values)
-                    return 1
-                }
-            }),
-        ], metamethods: [
-            ("__len", { L in LuaBinding.call(L) { L, _ in lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1 } }),
-        ])
+                ),
+                (
+                    "save",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            guard let m: GraphNetwork = LuaObjects.object(L, 1) else {
+                                throw LuaArgumentError("model:save: call it as a method, model:save(path)")
+                            }
+                            guard let path = LuaStack.string(L, 2) else {
+                                throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))")
+                            }
+                            try m.save(to: try job.allowedPath(path, write: true, what: "model:save"))
+                            LuaStack.push(L, m.objectID)
+                            return 1
+                        }
+                    }
+                ),
+            ])
+        LuaObjects.register(
+            L, name: "gpu.dataset", index: datasetIndex,
+            methods: [
+                ("standardize", { L in LuaBinding.call(L) { L, job in try ObjectTypes.standardize(L, job) } }),
+                ("split", { L in LuaBinding.call(L) { L, job in try ObjectTypes.split(L, job) } }),
+                (
+                    "one_hot",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            let d = try ObjectTypes.dataset(L, "dataset.one_hot")
+                            guard let k = d.classCount, k > 0 else {
+                                throw LuaArgumentError("dataset:one_hot: the labels of \(d.source) are not class indices")
+                            }
+                            let (cells, overflow) = d.rows.multipliedReportingOverflow(by: k)
+                            try job.chargeElements(overflow ? Int.max / 4 + 1 : cells, what: "dataset:one_hot")
+                            var values = [Float](repeating: 0, count: d.rows * k)
+                            for (r, l) in d.labels.enumerated() { values[r * k + Int(l)] = 1 }
+                            LuaObjects.push(L, HostTensor(values: values, shape: [d.rows, k]))
+                            return 1
+                        }
+                    }
+                ),
+                (
+                    "normalize",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            let d = try ObjectTypes.dataset(L, "dataset.normalize")
+                            try job.chargeElements(d.features.count + d.labels.count, what: "dataset:normalize")
+                            let a = try LuaArgs(L, 2, function: "dataset:normalize", optional: true)
+                            let using: Dataset? = try a.object("using", kind: "dataset")
+                            try a.finish()
+                            if let using, using.cols != d.cols {
+                                throw LuaArgumentError("dataset:normalize: 'using' has \(using.cols) features, this set has \(d.cols)")
+                            }
+                            LuaObjects.push(L, d.normalized(using: using))
+                            return 1
+                        }
+                    }
+                ),
+            ])
+        LuaObjects.register(
+            L, name: "gpu.tensor", index: tensorIndex,
+            methods: [
+                (
+                    "size",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1
+                        }
+                    }
+                ),
+                (
+                    "sum",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            lua_pushnumber(L, Double(try ObjectTypes.tensor(L).values.reduce(0, +))); return 1
+                        }
+                    }
+                ),
+                (
+                    "mean",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            let t = try ObjectTypes.tensor(L)
+                            lua_pushnumber(L, t.values.isEmpty ? 0 : Double(t.values.reduce(0, +)) / Double(t.values.count))
+                            return 1
+                        }
+                    }
+                ),
+                (
+                    "to_table",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            let values = try ObjectTypes.tensor(L).values
+                            // A binding's own Lua allocations are not refused as they happen (that would
+                            // longjmp through Swift): the table's size is checked against the budget first.
+                            try job.chargeElements(values.count, what: "tensor:to_table", bytesPerElement: 16)
+                            LuaStack.push(L, floats: values)
+                            return 1
+                        }
+                    }
+                ),
+            ],
+            metamethods: [
+                (
+                    "__len",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            lua_pushinteger(L, lua_Integer(try ObjectTypes.tensor(L).values.count)); return 1
+                        }
+                    }
+                )
+            ])
         LuaObjects.register(L, name: "gpu.task", index: nil, methods: [])
         LuaObjects.register(L, name: "gpu.algorithm", index: nil, methods: [])
         LuaObjects.register(L, name: "gpu.pattern", index: nil, methods: [])
@@ -94,50 +172,65 @@ enum ObjectTypes {
     static let functions: [(String, gf_swift_fn)] = [
         ("nn_mlp", { L in LuaBinding.call(L) { L, job in try mlp(L, job) } }),
         ("nn_sequential", { L in LuaBinding.call(L) { L, job in try GraphLayers.sequential(L, job) } }),
-        ("nn_load", { L in
-            LuaBinding.call(L) { L, job in
-                guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))") }
-                let file = try job.readablePath(path, what: "nn.load", factor: 2)
-                // A version-2 file (safetensors, a graph) or a version-1 .gfmodel (an MLP).
-                guard let bytes = FileManager.default.contents(atPath: file) else {
-                    throw DataError(file: file, "cannot read model file (missing or unreadable)")
+        (
+            "nn_load",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let path = LuaStack.string(L, 1) else {
+                        throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))")
+                    }
+                    let file = try job.readablePath(path, what: "nn.load", factor: 2)
+                    // A version-2 file (safetensors, a graph) or a version-1 .gfmodel (an MLP).
+                    guard let bytes = FileManager.default.contents(atPath: file) else {
+                        throw DataError(file: file, "cannot read model file (missing or unreadable)")
+                    }
+                    if GraphNetwork.isGraphFile([UInt8](bytes.prefix(8))) {
+                        LuaObjects.push(L, GraphNetwork(try GraphModelFile.decode([UInt8](bytes), file: file)))
+                    } else {
+                        LuaObjects.push(L, try ModelFile.decode([UInt8](bytes), file: file))
+                    }
+                    return 1
                 }
-                if GraphNetwork.isGraphFile([UInt8](bytes.prefix(8))) {
-                    LuaObjects.push(L, GraphNetwork(try GraphModelFile.decode([UInt8](bytes), file: file)))
-                } else {
-                    LuaObjects.push(L, try ModelFile.decode([UInt8](bytes), file: file))
-                }
-                return 1
             }
-        }),
+        ),
         ("data_csv", { L in LuaBinding.call(L) { L, job in try csv(L, job) } }),
         ("data_blobs", { L in LuaBinding.call(L) { L, job in try blobs(L, job) } }),
         ("data_spirals", { L in LuaBinding.call(L) { L, job in try spirals(L, job) } }),
         ("data_from_table", { L in LuaBinding.call(L) { L, _ in try fromTable(L) } }),
-        ("data_npy", { L in
-            LuaBinding.call(L) { L, job in
-                guard let path = LuaStack.string(L, 1) else { throw LuaArgumentError("data.npy: expected a file path, got \(LuaStack.typeName(L, 1))") }
-                let a = try LuaArgs(L, 2, function: "data.npy", optional: true)
-                let labelsPath = try a.string("labels")
-                try a.finish()
-                let x = try BinaryLoaders.npy(path: try job.readablePath(path, what: "data.npy", factor: 5))
-                let y = try labelsPath.map { try BinaryLoaders.npy(path: try job.readablePath($0, what: "data.npy", factor: 5)) }
-                LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: path).lastPathComponent))
-                return 1
+        (
+            "data_npy",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let path = LuaStack.string(L, 1) else {
+                        throw LuaArgumentError("data.npy: expected a file path, got \(LuaStack.typeName(L, 1))")
+                    }
+                    let a = try LuaArgs(L, 2, function: "data.npy", optional: true)
+                    let labelsPath = try a.string("labels")
+                    try a.finish()
+                    let x = try BinaryLoaders.npy(path: try job.readablePath(path, what: "data.npy", factor: 5))
+                    let y = try labelsPath.map { try BinaryLoaders.npy(path: try job.readablePath($0, what: "data.npy", factor: 5)) }
+                    LuaObjects.push(
+                        L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: path).lastPathComponent))
+                    return 1
+                }
             }
-        }),
-        ("data_idx", { L in
-            LuaBinding.call(L) { L, job in
-                let a = try LuaArgs(L, 1, function: "data.idx")
-                guard let images = try a.string("images") else { throw LuaArgumentError("data.idx: images is required (an IDX file)") }
-                guard let labels = try a.string("labels") else { throw LuaArgumentError("data.idx: labels is required (an IDX file)") }
-                try a.finish()
-                let x = try BinaryLoaders.idx(path: try job.readablePath(images, what: "data.idx", factor: 5))
-                let y = try BinaryLoaders.idx(path: try job.readablePath(labels, what: "data.idx", factor: 5))
-                LuaObjects.push(L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
-                return 1
+        ),
+        (
+            "data_idx",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    let a = try LuaArgs(L, 1, function: "data.idx")
+                    guard let images = try a.string("images") else { throw LuaArgumentError("data.idx: images is required (an IDX file)") }
+                    guard let labels = try a.string("labels") else { throw LuaArgumentError("data.idx: labels is required (an IDX file)") }
+                    try a.finish()
+                    let x = try BinaryLoaders.idx(path: try job.readablePath(images, what: "data.idx", factor: 5))
+                    let y = try BinaryLoaders.idx(path: try job.readablePath(labels, what: "data.idx", factor: 5))
+                    LuaObjects.push(
+                        L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
+                    return 1
+                }
             }
-        }),
+        ),
         ("tensor", { L in LuaBinding.call(L) { L, job in try makeTensor(L, job) } }),
     ]
 
@@ -238,7 +331,8 @@ enum ObjectTypes {
         gf_pop(L, 1)
         if let d = try a.string("delimiter") {
             guard let b = try? CSVOptions.delimiter(d) else {
-                throw LuaArgumentError("data.csv: delimiter must be one character other than a quote, a space or a line break (',' ';' '\\t' '|'), got '\(d)'")
+                throw LuaArgumentError(
+                    "data.csv: delimiter must be one character other than a quote, a space or a line break (',' ';' '\\t' '|'), got '\(d)'")
             }
             options.delimiter = b
         }
@@ -257,15 +351,17 @@ enum ObjectTypes {
 
     private static func blobs(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "data.blobs", optional: true)
-        let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000), features = try a.int("features", default: 2, min: 1, max: 100_000)
+        let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000),
+            features = try a.int("features", default: 2, min: 1, max: 100_000)
         let centers = try a.int("centers", default: 3, min: 2, max: 100_000)
         // The rows, their labels and the centres (centers × features floats) are all allocated.
         try job.chargeElements(samples * (features + 1) + centers * features, what: "data.blobs")
-        let d = try Generators.blobs(samples: samples,
-                                     features: features,
-                                     centers: centers,
-                                     spread: Float(try a.double("spread", default: 1, min: 0)),
-                                     seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
+        let d = try Generators.blobs(
+            samples: samples,
+            features: features,
+            centers: centers,
+            spread: Float(try a.double("spread", default: 1, min: 0)),
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
         try a.finish()
         LuaObjects.push(L, d)
         return 1
@@ -275,10 +371,11 @@ enum ObjectTypes {
         let a = try LuaArgs(L, 1, function: "data.spirals", optional: true)
         let samples = try a.int("samples", default: 300, min: 1, max: 10_000_000)
         try job.chargeElements(samples * 3, what: "data.spirals")
-        let d = try Generators.spirals(samples: samples,
-                                       classes: try a.int("classes", default: 2, min: 2, max: 1000),
-                                       noise: Float(try a.double("noise", default: 0.1, min: 0)),
-                                       seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
+        let d = try Generators.spirals(
+            samples: samples,
+            classes: try a.int("classes", default: 2, min: 2, max: 1000),
+            noise: Float(try a.double("noise", default: 0.1, min: 0)),
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init) ?? job.nextSeed())
         try a.finish()
         LuaObjects.push(L, d)
         return 1
@@ -301,7 +398,9 @@ enum ObjectTypes {
         var x: [Float] = []
         var cols = -1
         for (i, row) in rows.enumerated() {
-            guard case .array(let cells) = row else { throw LuaArgumentError("data.from_table: features[\(i + 1)] must be a list of numbers") }
+            guard case .array(let cells) = row else {
+                throw LuaArgumentError("data.from_table: features[\(i + 1)] must be a list of numbers")
+            }
             if cols < 0 { cols = cells.count }
             guard cells.count == cols, cols > 0 else {
                 throw LuaArgumentError("data.from_table: features[\(i + 1)] has \(cells.count) values, the first row has \(cols)")
@@ -407,9 +506,10 @@ enum ObjectTypes {
                 case "class_names": return .array(d.classNames.map { .string($0) })
                 // {island = {column = 2, values = {"Torgersen", "Biscoe", "Dream"}}, ...}: code k is values[k + 1]
                 case "categories":
-                    return .table(d.categories.map { c in
-                        (c.name, .table([("column", .integer(c.column + 1)), ("values", .array(c.values.map { .string($0) }))]))
-                    })
+                    return .table(
+                        d.categories.map { c in
+                            (c.name, .table([("column", .integer(c.column + 1)), ("values", .array(c.values.map { .string($0) }))]))
+                        })
                 case "labels": return .floats(d.labels)
                 default: return nil
                 }
@@ -420,19 +520,25 @@ enum ObjectTypes {
     // MARK: tensors
 
     private static func tensor(_ L: OpaquePointer) throws -> HostTensor {
-        guard let t: HostTensor = LuaObjects.object(L, 1) else { throw LuaArgumentError("tensor method called without a tensor (use t:method())") }
+        guard let t: HostTensor = LuaObjects.object(L, 1) else {
+            throw LuaArgumentError("tensor method called without a tensor (use t:method())")
+        }
         return t
     }
 
     /// gpu.tensor{1, 2, 3} or gpu.tensor{shape = {2, 3}, fill = 0}
     private static func makeTensor(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        guard lua_type(L, 1) == LUA_TTABLE else { throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}") }
+        guard lua_type(L, 1) == LUA_TTABLE else {
+            throw LuaArgumentError("gpu.tensor: expected a list of numbers or {shape = ..., fill = ...}")
+        }
         let n = Int(lua_rawlen(L, 1))
         if n > 0 {
             // The border (#t) of a sparse table can be 2^40 with a few dozen entries. So the
             // border is capped and charged before anything is allocated, and the array grows as
             // elements are read: a hole ends the read long before a fake border is allocated.
-            guard n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: a list of \(n) elements is more than this version allows (2^28)") }
+            guard n <= 1 << 28 else {
+                throw LuaArgumentError("gpu.tensor: a list of \(n) elements is more than this version allows (2^28)")
+            }
             try job.chargeElements(n, what: "gpu.tensor")
             var values: [Float] = []
             values.reserveCapacity(min(n, 1 << 20))
@@ -457,7 +563,9 @@ enum ObjectTypes {
         var count = 1
         for d in shape {
             let (n, overflow) = count.multipliedReportingOverflow(by: d)
-            guard !overflow, n <= 1 << 28 else { throw LuaArgumentError("gpu.tensor: shape \(shape) holds more elements than this version allows (2^28)") }
+            guard !overflow, n <= 1 << 28 else {
+                throw LuaArgumentError("gpu.tensor: shape \(shape) holds more elements than this version allows (2^28)")
+            }
             count = n
         }
         try job.chargeElements(count, what: "gpu.tensor")

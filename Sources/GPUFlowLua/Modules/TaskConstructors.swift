@@ -11,37 +11,88 @@ enum TaskConstructors {
         ("training", { L in LuaBinding.call(L) { L, job in try push(L, training(LuaArgs(L, 1, function: "gpu.training"), job: job)) } }),
         ("inference", { L in LuaBinding.call(L) { L, _ in try push(L, inference(LuaArgs(L, 1, function: "gpu.inference"))) } }),
         ("optimization", { L in LuaBinding.call(L) { L, _ in try push(L, optimization(LuaArgs(L, 1, function: "gpu.optimization"))) } }),
-        ("memory_management", { L in
-            LuaBinding.call(L) { L, _ in try push(L, memoryManagement(LuaArgs(L, 1, function: "gpu.memory_management"))) }
-        }),
-        ("resource_coordination", { L in
-            LuaBinding.call(L) { L, _ in try push(L, resourceCoordination(LuaArgs(L, 1, function: "gpu.resource_coordination"))) }
-        }),
-        ("hybrid_compute", { L in LuaBinding.call(L) { L, _ in try push(L, hybridCompute(LuaArgs(L, 1, function: "gpu.hybrid_compute"))) } }),
-        ("backprop", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, backprop(LuaArgs(L, 1, function: "gpu.backprop", optional: true))) } }),
-        ("adam", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, adam(LuaArgs(L, 1, function: "gpu.adam", optional: true))) } }),
-        ("reinforcement", { L in
-            LuaBinding.call(L) { L, _ in try pushAlgorithm(L, reinforcement(LuaArgs(L, 1, function: "gpu.reinforcement", optional: true))) }
-        }),
-        ("transfer", { L in
-            LuaBinding.call(L) { L, _ in
-                let (algorithm, base) = try transfer(LuaArgs(L, 1, function: "gpu.transfer"))
-                LuaObjects.push(L, AlgorithmBox(algorithm, baseModel: base))
-                return 1
+        (
+            "memory_management",
+            { L in
+                LuaBinding.call(L) { L, _ in try push(L, memoryManagement(LuaArgs(L, 1, function: "gpu.memory_management"))) }
             }
-        }),
-        ("evolutionary", { L in
-            LuaBinding.call(L) { L, _ in try pushAlgorithm(L, evolutionary(LuaArgs(L, 1, function: "gpu.evolutionary", optional: true))) }
-        }),
-        ("exclusive", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.exclusive, LuaArgs(L, 1, function: "gpu.exclusive", optional: true))) } }),
-        ("time_sliced", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.time_sliced, LuaArgs(L, 1, function: "gpu.time_sliced", optional: true))) } }),
-        ("space_partitioned", { L in
-            LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.space_partitioned, LuaArgs(L, 1, function: "gpu.space_partitioned", optional: true))) }
-        }),
-        ("pipeline", { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.pipeline, LuaArgs(L, 1, function: "gpu.pipeline"))) } }),
-        ("collaborative", { L in
-            LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.collaborative, LuaArgs(L, 1, function: "gpu.collaborative", optional: true))) }
-        }),
+        ),
+        (
+            "resource_coordination",
+            { L in
+                LuaBinding.call(L) { L, _ in try push(L, resourceCoordination(LuaArgs(L, 1, function: "gpu.resource_coordination"))) }
+            }
+        ),
+        (
+            "hybrid_compute",
+            { L in LuaBinding.call(L) { L, _ in try push(L, hybridCompute(LuaArgs(L, 1, function: "gpu.hybrid_compute"))) } }
+        ),
+        (
+            "backprop",
+            { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, backprop(LuaArgs(L, 1, function: "gpu.backprop", optional: true))) } }
+        ),
+        ("adam", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, adam(LuaArgs(L, 1, function: "gpu.adam", optional: true))) } }),
+        (
+            "reinforcement",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    try pushAlgorithm(L, reinforcement(LuaArgs(L, 1, function: "gpu.reinforcement", optional: true)))
+                }
+            }
+        ),
+        (
+            "transfer",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    let (algorithm, base) = try transfer(LuaArgs(L, 1, function: "gpu.transfer"))
+                    LuaObjects.push(L, AlgorithmBox(algorithm, baseModel: base))
+                    return 1
+                }
+            }
+        ),
+        (
+            "evolutionary",
+            { L in
+                LuaBinding.call(L) { L, _ in try pushAlgorithm(L, evolutionary(LuaArgs(L, 1, function: "gpu.evolutionary", optional: true)))
+                }
+            }
+        ),
+        (
+            "exclusive",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    try pushPattern(L, pattern(.exclusive, LuaArgs(L, 1, function: "gpu.exclusive", optional: true)))
+                }
+            }
+        ),
+        (
+            "time_sliced",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    try pushPattern(L, pattern(.time_sliced, LuaArgs(L, 1, function: "gpu.time_sliced", optional: true)))
+                }
+            }
+        ),
+        (
+            "space_partitioned",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    try pushPattern(L, pattern(.space_partitioned, LuaArgs(L, 1, function: "gpu.space_partitioned", optional: true)))
+                }
+            }
+        ),
+        (
+            "pipeline",
+            { L in LuaBinding.call(L) { L, _ in try pushPattern(L, pattern(.pipeline, LuaArgs(L, 1, function: "gpu.pipeline"))) } }
+        ),
+        (
+            "collaborative",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    try pushPattern(L, pattern(.collaborative, LuaArgs(L, 1, function: "gpu.collaborative", optional: true)))
+                }
+            }
+        ),
     ]
 
     private static func push(_ L: OpaquePointer, _ d: TaskDescriptor) -> Int32 {
@@ -78,7 +129,9 @@ enum TaskConstructors {
         // here, so a missing or corrupt file is reported at the constructor's line.
         var model = given
         if case .transfer(let t) = algorithm {
-            if given != nil { throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well") }
+            if given != nil {
+                throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well")
+            }
             // In the sandbox, only a file of the job's folder (checked before it is opened: its
             // contents and its very existence are not the script's to learn elsewhere).
             model = try box?.baseModel ?? ModelFile.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
@@ -96,8 +149,9 @@ enum TaskConstructors {
             seed: try a.int("seed", min: 0, max: .max).map(UInt64.init),
             gradientClipNorm: try a.double("gradient_clip", min: 0, exclusiveMin: true),
             earlyStopping: try a.table("early_stopping") { e in
-                EarlyStopping(patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
-                              restoreBest: try e.bool("restore_best") ?? true)
+                EarlyStopping(
+                    patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
+                    restoreBest: try e.bool("restore_best") ?? true)
             },
             schedule: try schedule(a))
         task.lossOptions = try lossOptions(a, loss: task.loss)
@@ -127,19 +181,44 @@ enum TaskConstructors {
         let algorithm = try algorithmArgument(a)
         switch algorithm {
         case .adam, .backpropagation: break
-        default: throw LuaArgumentError("\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
+        default:
+            throw LuaArgumentError(
+                "\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
         }
-        for key in ["validation_split", "early_stopping", "gradient_clip", "schedule", "checkpoint_every", "checkpoint_path", "resume_from", "environment"]
+        for key in [
+            "validation_split", "early_stopping", "gradient_clip", "schedule", "checkpoint_every", "checkpoint_path", "resume_from",
+            "environment",
+        ]
         where a.has(key) {
             throw LuaArgumentError("\(a.function): \(key) is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
         }
         var task = TrainingTask(
-            algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000), batchSize: try a.int("batch_size", default: 32, min: 1),
+            algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
+            batchSize: try a.int("batch_size", default: 32, min: 1),
             loss: try a.choice("loss") ?? .cross_entropy, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
             memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
             computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
             seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         task.lossOptions = try lossOptions(a, loss: task.loss)
+        if a.has("freeze") {
+            a.pushField("freeze")
+            defer { gf_pop(a.L, 1) }
+            let list = try LuaArgs(a.L, -1, function: "\(a.function): freeze")
+            let names = try list.positional(limit: 4096) { _ -> String in
+                guard lua_type(a.L, -1) == LUA_TSTRING, let n = LuaStack.string(a.L, -1) else {
+                    throw LuaArgumentError("\(a.function): freeze lists layer names (strings)")
+                }
+                return n
+            }
+            try list.finish(positional: true)
+            let known = Set(graph.layers)
+            if let unknown = names.first(where: { !known.contains($0) }) {
+                throw LuaArgumentError(
+                    "\(a.function): freeze names '\(unknown)', not a layer of the model (its layers: \(graph.layers.joined(separator: ", ")))"
+                )
+            }
+            task.frozenLayers = names
+        }
         var options = try SubmitOptions.read(a)
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
         try a.finish()
@@ -150,10 +229,13 @@ enum TaskConstructors {
     private static func graphInference(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
-        if a.has("stream") { throw LuaArgumentError("\(a.function): stream is not yet taken with a graph model (nn.sequential); it serves batches") }
-        var task = InferenceTask(modelID: graph.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
-                                 maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
-                                 minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        if a.has("stream") {
+            throw LuaArgumentError("\(a.function): stream is not yet taken with a graph model (nn.sequential); it serves batches")
+        }
+        var task = InferenceTask(
+            modelID: graph.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+            maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
+            minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
         if !a.has("batch_size") { task.batchSizeSource = "default" }
         let options = try SubmitOptions.read(a)
         try a.finish()
@@ -167,9 +249,13 @@ enum TaskConstructors {
     private static func lossOptions(_ a: LuaArgs, loss: LossKind) throws -> LossOptions? {
         let smoothing = try a.double("label_smoothing", min: 0, max: 1)
         let delta = try a.double("huber_delta", min: 0, exclusiveMin: true)
-        if smoothing != nil, loss != .cross_entropy { throw LuaArgumentError("\(a.function): label_smoothing goes with loss = \"cross_entropy\", not \(loss.rawValue)") }
+        if smoothing != nil, loss != .cross_entropy {
+            throw LuaArgumentError("\(a.function): label_smoothing goes with loss = \"cross_entropy\", not \(loss.rawValue)")
+        }
         if let s = smoothing, s >= 1 { throw LuaArgumentError("\(a.function): label_smoothing must be below 1, got \(s)") }
-        if delta != nil, loss != .huber { throw LuaArgumentError("\(a.function): huber_delta goes with loss = \"huber\", not \(loss.rawValue)") }
+        if delta != nil, loss != .huber {
+            throw LuaArgumentError("\(a.function): huber_delta goes with loss = \"huber\", not \(loss.rawValue)")
+        }
         guard smoothing != nil || delta != nil else { return nil }
         return LossOptions(labelSmoothing: smoothing ?? 0, huberDelta: delta ?? 1)
     }
@@ -180,17 +266,24 @@ enum TaskConstructors {
         }
         guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
         if loss == .bce_with_logits, g.outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-            throw DataError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
+            throw DataError(
+                "\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
         }
         if loss == .cross_entropy || g.outputs > 1 {
-            guard let k = data.classCount else { throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)") }
-            guard k <= g.outputs else { throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(g.outputs) outputs") }
+            guard let k = data.classCount else {
+                throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
+            }
+            guard k <= g.outputs else {
+                throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(g.outputs) outputs")
+            }
         }
     }
 
     /// gpu.training{model = policy, algorithm = gpu.reinforcement{...} or gpu.evolutionary{...},
     ///              environment = "cartpole" | {name = ..., ...}[, epochs = generations]}
-    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm, job: LuaJob) throws -> TaskDescriptor {
+    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm, job: LuaJob) throws
+        -> TaskDescriptor
+    {
         let model: MLPModel = try required(a, "model", model, "a policy network from nn.mlp")
         var env: EnvironmentSpec?
         if let name = try? a.string("environment") {
@@ -201,15 +294,19 @@ enum TaskConstructors {
                 return try environment(try e.string("name") ?? "", e, a)
             }
         }
-        guard let env else { throw LuaArgumentError("\(a.function): environment is required (\(EnvironmentSpec.names), or {name = ..., ...})") }
-        guard model.inputs == env.observationSize, model.outputs == env.actionCount else {
-            throw LuaArgumentError("\(a.function): \(env.name) has \(env.observationSize) observations and \(env.actionCount) actions, "
-                                   + "but the model is \(model.inputs)→\(model.outputs)")
+        guard let env else {
+            throw LuaArgumentError("\(a.function): environment is required (\(EnvironmentSpec.names), or {name = ..., ...})")
         }
-        let task = TrainingTask(algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
-                                durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
-                                memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
-                                computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
+        guard model.inputs == env.observationSize, model.outputs == env.actionCount else {
+            throw LuaArgumentError(
+                "\(a.function): \(env.name) has \(env.observationSize) observations and \(env.actionCount) actions, "
+                    + "but the model is \(model.inputs)→\(model.outputs)")
+        }
+        let task = TrainingTask(
+            algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
+            durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
+            memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
+            computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         let options = try SubmitOptions.read(a)
         try a.finish()
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, environment: env), options: options)
@@ -234,8 +331,10 @@ enum TaskConstructors {
         switch name {
         case "cartpole": return .cartpole(maxSteps: try e?.int("max_steps", default: 200, min: 1, max: 100_000) ?? 200)
         case "gridworld": return .gridworld(size: try e?.int("size", default: 5, min: 2, max: 64) ?? 5)
-        case "bandit": return .bandit(arms: try e?.int("arms", default: 10, min: 2, max: 10_000) ?? 10,
-                                      seed: UInt64(try e?.int("seed", default: 0, min: 0, max: .max) ?? 0))
+        case "bandit":
+            return .bandit(
+                arms: try e?.int("arms", default: 10, min: 2, max: 10_000) ?? 10,
+                seed: UInt64(try e?.int("seed", default: 0, min: 0, max: .max) ?? 0))
         default:
             throw LuaArgumentError("\(a.function): unknown environment '\(name)' (expected \(EnvironmentSpec.names))")
         }
@@ -248,7 +347,9 @@ enum TaskConstructors {
             case "constant":
                 return LearningRateSchedule.constant
             case "step":
-                return .step(every: try s.int("every", default: 10, min: 1), gamma: try s.double("gamma", default: 0.5, min: 0, max: 1, exclusiveMin: true))
+                return .step(
+                    every: try s.int("every", default: 10, min: 1),
+                    gamma: try s.double("gamma", default: 0.5, min: 0, max: 1, exclusiveMin: true))
             case "cosine":
                 return .cosine(minFactor: try s.double("min_factor", default: 0, min: 0, max: 1))
             case let other:
@@ -274,7 +375,9 @@ enum TaskConstructors {
         case "transfer":
             throw LuaArgumentError("\(a.function): algorithm 'transfer' needs a base model: use gpu.transfer{base_model = ...}")
         default:
-            throw LuaArgumentError("\(a.function): unknown algorithm '\(name)' (expected backprop | adam | reinforcement | transfer | evolutionary, or gpu.adam{...} etc.)")
+            throw LuaArgumentError(
+                "\(a.function): unknown algorithm '\(name)' (expected backprop | adam | reinforcement | transfer | evolutionary, or gpu.adam{...} etc.)"
+            )
         }
     }
 
@@ -283,13 +386,15 @@ enum TaskConstructors {
         let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
-        var task = InferenceTask(modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
-                                 maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
-                                 minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        var task = InferenceTask(
+            modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+            maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
+            minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
         if !a.has("batch_size") { task.batchSizeSource = "default" }
         task.stream = try a.table("stream") { s in
-            InferenceTask.StreamSettings(requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
-                                         arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
+            InferenceTask.StreamSettings(
+                requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
+                arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
         }
         let options = try SubmitOptions.read(a)
         try a.finish()
@@ -303,15 +408,18 @@ enum TaskConstructors {
         let target: OptimizationTarget = try required(a, "target", try a.choice("target"), OptimizationTarget.choices)
         let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "the model to tune")
         let data: Dataset? = try a.object("data", kind: "dataset")
-        let constraints = try a.table("constraints") { c in
-            OptimizationConstraints(maxMemoryMB: try c.int("max_memory_mb", min: 1),
-                                    maxLatencyMS: try c.double("max_latency_ms", min: 0, exclusiveMin: true),
-                                    minThroughputPerSec: try c.double("min_throughput_per_sec", min: 0, exclusiveMin: true),
-                                    maxPowerW: try c.double("max_power_w", min: 0, exclusiveMin: true))
-        } ?? OptimizationConstraints()
-        var task = OptimizationTask(target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
-                                    budget: try a.int("budget", default: 8, min: 1, max: 256),
-                                    seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
+        let constraints =
+            try a.table("constraints") { c in
+                OptimizationConstraints(
+                    maxMemoryMB: try c.int("max_memory_mb", min: 1),
+                    maxLatencyMS: try c.double("max_latency_ms", min: 0, exclusiveMin: true),
+                    minThroughputPerSec: try c.double("min_throughput_per_sec", min: 0, exclusiveMin: true),
+                    maxPowerW: try c.double("max_power_w", min: 0, exclusiveMin: true))
+            } ?? OptimizationConstraints()
+        var task = OptimizationTask(
+            target: target, constraints: constraints, strategy: try a.choice("strategy") ?? .grid,
+            budget: try a.int("budget", default: 8, min: 1, max: 256),
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         task.trainingEpochs = try a.int("training_epochs", default: 5, min: 1, max: 10_000)
         task.warmStart = try a.bool("warm_start") ?? true
         // search = {batch_size = {16, 64}, backend = {"cpu", "vulkan"}, learning_rate = {1e-3, 1e-2}, hidden = {16, 64}}
@@ -328,34 +436,42 @@ enum TaskConstructors {
                     throw LuaArgumentError("\(a.function): search.\(name) must be a non-empty list")
                 }
                 if name == "backend" {
-                    task.space[name] = .names(try items.map { i in
-                        guard case .string(let s) = i, BackendKind(rawValue: s) != nil else {
-                            throw LuaArgumentError("\(a.function): search.backend values must be \(BackendKind.choices)")
-                        }
-                        return s
-                    })
+                    task.space[name] = .names(
+                        try items.map { i in
+                            guard case .string(let s) = i, BackendKind(rawValue: s) != nil else {
+                                throw LuaArgumentError("\(a.function): search.backend values must be \(BackendKind.choices)")
+                            }
+                            return s
+                        })
                 } else {
-                    task.space[name] = .numbers(try items.map { i in
-                        guard let d = i.doubleValue, d > 0, d.isFinite else {
-                            throw LuaArgumentError("\(a.function): search.\(name) values must be positive numbers")
-                        }
-                        // Sizes become integers: whole numbers in range, so none overflows later.
-                        if name != "learning_rate", d != d.rounded() || d > Double(1 << 20) {
-                            throw LuaArgumentError("\(a.function): search.\(name) values must be whole numbers from 1 to \(1 << 20), got \(d)")
-                        }
-                        return d
-                    })
+                    task.space[name] = .numbers(
+                        try items.map { i in
+                            guard let d = i.doubleValue, d > 0, d.isFinite else {
+                                throw LuaArgumentError("\(a.function): search.\(name) values must be positive numbers")
+                            }
+                            // Sizes become integers: whole numbers in range, so none overflows later.
+                            if name != "learning_rate", d != d.rounded() || d > Double(1 << 20) {
+                                throw LuaArgumentError(
+                                    "\(a.function): search.\(name) values must be whole numbers from 1 to \(1 << 20), got \(d)")
+                            }
+                            return d
+                        })
                 }
             }
         }
         gf_pop(a.L, 1)
-        if let w = try a.table("weights", { w in
-            try ["latency", "throughput", "memory", "accuracy", "power"].compactMap { k in try w.double(k, min: 0).map { (k, $0) } }
-        }) {
+        if let w = try a.table(
+            "weights",
+            { w in
+                try ["latency", "throughput", "memory", "accuracy", "power"].compactMap { k in try w.double(k, min: 0).map { (k, $0) } }
+            })
+        {
             task.weights = Dictionary(uniqueKeysWithValues: w)
         }
         if target == .multi_objective, task.weights.isEmpty {
-            throw LuaArgumentError("\(a.function): multi_objective needs weights = {latency = ..., throughput = ..., memory = ..., accuracy = ..., power = ...}")
+            throw LuaArgumentError(
+                "\(a.function): multi_objective needs weights = {latency = ..., throughput = ..., memory = ..., accuracy = ..., power = ...}"
+            )
         }
         let options = try SubmitOptions.read(a)
         try a.finish()
@@ -367,11 +483,14 @@ enum TaskConstructors {
 
     static func memoryManagement(_ a: LuaArgs) throws -> TaskDescriptor {
         let op: MemoryOperation = try required(a, "operation", try a.choice("operation"), MemoryOperation.choices)
-        let pool = try a.table("pool") { p in
-            PoolConfig(sizeMB: try p.int("initial_size_mb") ?? p.int("size_mb", default: 0, min: 0), maxSizeMB: try p.int("max_size_mb", min: 1),
-                       growth: try p.choice("growth") ?? .fixed,
-                       allocationStrategy: try p.choice("allocation") ?? p.choice("allocation_strategy") ?? .best_fit)
-        } ?? PoolConfig()
+        let pool =
+            try a.table("pool") { p in
+                PoolConfig(
+                    sizeMB: try p.int("initial_size_mb") ?? p.int("size_mb", default: 0, min: 0),
+                    maxSizeMB: try p.int("max_size_mb", min: 1),
+                    growth: try p.choice("growth") ?? .fixed,
+                    allocationStrategy: try p.choice("allocation") ?? p.choice("allocation_strategy") ?? .best_fit)
+            } ?? PoolConfig()
         var task = MemoryManagementTask(operation: op, poolConfig: pool)
         // cleanup_strategy = "lazy" | {lazy = {pressure_threshold, delay}} | {scheduled = {interval, percentage}} | ...
         if let name = try? a.string("cleanup_strategy") {
@@ -381,14 +500,22 @@ enum TaskConstructors {
             task.cleanupStrategy = c
         } else if a.has("cleanup_strategy") {
             try a.table("cleanup_strategy") { c in
-                if let l = try c.table("lazy", { l in (try l.double("pressure_threshold", default: 0.8, min: 0, max: 1), try l.double("delay", default: 1, min: 0)) }) {
+                if let l = try c.table(
+                    "lazy",
+                    { l in (try l.double("pressure_threshold", default: 0.8, min: 0, max: 1), try l.double("delay", default: 1, min: 0)) })
+                {
                     task.cleanupStrategy = .lazy
                     (task.pressureThreshold, task.delayS) = l
-                } else if let sc = try c.table("scheduled", { s in (try s.double("interval", default: 1, min: 0.01), try s.double("percentage", default: 50, min: 0, max: 100)) }) {
+                } else if let sc = try c.table(
+                    "scheduled",
+                    { s in (try s.double("interval", default: 1, min: 0.01), try s.double("percentage", default: 50, min: 0, max: 100)) })
+                {
                     task.cleanupStrategy = .scheduled
                     (task.intervalS, task.percentage) = sc
                 } else {
-                    throw LuaArgumentError("\(a.function): cleanup_strategy table must be {lazy = {pressure_threshold, delay}} or {scheduled = {interval, percentage}}")
+                    throw LuaArgumentError(
+                        "\(a.function): cleanup_strategy table must be {lazy = {pressure_threshold, delay}} or {scheduled = {interval, percentage}}"
+                    )
                 }
             }
         } else {
@@ -429,31 +556,40 @@ enum TaskConstructors {
         let agents: [String] = try required(a, "agents", try a.stringList("agents"), "a list of agent names")
         guard !agents.isEmpty else { throw LuaArgumentError("\(a.function): agents must name at least one agent") }
         var sharing = ResourceSharingPolicy()
-        let policy = try a.table("sharing_policy") { p -> SharingPolicy in
-            sharing.priorityStrategy = try p.choice("priority_strategy") ?? .strict
-            sharing.maxStarvationS = try p.double("max_starvation_time", min: 0, exclusiveMin: true)
-            sharing.minResourceShare = try p.double("min_resource_share", min: 0, max: 1)
-            if let iso = try p.table("isolation", { i in
-                (try i.bool("memory"), try i.bool("compute"), try i.bool("performance_isolation") ?? i.bool("performance"))
-            }) {
-                if let m = iso.0 { sharing.memoryIsolation = m }
-                if let c = iso.1 { sharing.computeIsolation = c }
-                if let pf = iso.2 { sharing.performanceIsolation = pf }
-            }
-            return SharingPolicy(maxMemoryMB: try p.int("max_memory_mb", min: 1), maxConcurrentTasks: try p.int("max_concurrent_tasks", min: 1),
-                                 maxComputePercent: try p.double("max_compute_percent", min: 0, max: 100, exclusiveMin: true))
-        } ?? SharingPolicy()
+        let policy =
+            try a.table("sharing_policy") { p -> SharingPolicy in
+                sharing.priorityStrategy = try p.choice("priority_strategy") ?? .strict
+                sharing.maxStarvationS = try p.double("max_starvation_time", min: 0, exclusiveMin: true)
+                sharing.minResourceShare = try p.double("min_resource_share", min: 0, max: 1)
+                if let iso = try p.table(
+                    "isolation",
+                    { i in
+                        (try i.bool("memory"), try i.bool("compute"), try i.bool("performance_isolation") ?? i.bool("performance"))
+                    })
+                {
+                    if let m = iso.0 { sharing.memoryIsolation = m }
+                    if let c = iso.1 { sharing.computeIsolation = c }
+                    if let pf = iso.2 { sharing.performanceIsolation = pf }
+                }
+                return SharingPolicy(
+                    maxMemoryMB: try p.int("max_memory_mb", min: 1), maxConcurrentTasks: try p.int("max_concurrent_tasks", min: 1),
+                    maxComputePercent: try p.double("max_compute_percent", min: 0, max: 100, exclusiveMin: true))
+            } ?? SharingPolicy()
         if let s = sharing.minResourceShare, Double(agents.count) * s > 1 {
-            throw LuaArgumentError("\(a.function): sharing_policy.min_resource_share \(s) for \(agents.count) agents adds up to more than the whole device")
+            throw LuaArgumentError(
+                "\(a.function): sharing_policy.min_resource_share \(s) for \(agents.count) agents adds up to more than the whole device")
         }
         if spec.pattern == .pipeline, let stages = spec.stages, let stray = stages.first(where: { !agents.contains($0) }) {
             throw LuaArgumentError("\(a.function): pipeline stage '\(stray)' is not among the agents (\(agents.joined(separator: ", ")))")
         }
         let options = try SubmitOptions.read(a)
         try a.finish()
-        return TaskDescriptor(type: .resourceCoordination(ResourceCoordinationTask(pattern: spec, participatingAgents: agents, sharingPolicy: policy,
-                                                                                   policy: sharing)),
-                              inputs: TaskInputs(), options: options)
+        return TaskDescriptor(
+            type: .resourceCoordination(
+                ResourceCoordinationTask(
+                    pattern: spec, participatingAgents: agents, sharingPolicy: policy,
+                    policy: sharing)),
+            inputs: TaskInputs(), options: options)
     }
 
     static func hybridCompute(_ a: LuaArgs) throws -> TaskDescriptor {
@@ -468,29 +604,38 @@ enum TaskConstructors {
                 } else if let k = BackendKind(rawValue: name) {
                     fallback = .fallback(k)
                 } else {
-                    throw LuaArgumentError("\(a.function): fallback must be \"fail\", \"adaptive\", a backend (\(BackendKind.choices)), a list of backends or {adaptive = {...}}, got '\(name)'")
+                    throw LuaArgumentError(
+                        "\(a.function): fallback must be \"fail\", \"adaptive\", a backend (\(BackendKind.choices)), a list of backends or {adaptive = {...}}, got '\(name)'"
+                    )
                 }
             } else if let list = try? a.stringList("fallback") {
-                fallback = .cascade(try list.map { n in
-                    guard let k = BackendKind(rawValue: n) else {
-                        throw LuaArgumentError("\(a.function): unknown backend '\(n)' in fallback (expected \(BackendKind.choices))")
-                    }
-                    return k
-                })
+                fallback = .cascade(
+                    try list.map { n in
+                        guard let k = BackendKind(rawValue: n) else {
+                            throw LuaArgumentError("\(a.function): unknown backend '\(n)' in fallback (expected \(BackendKind.choices))")
+                        }
+                        return k
+                    })
             } else {
                 let adaptive = try a.table("fallback") { f -> AdaptiveSelection in
-                    guard let sel = try f.table("adaptive", { x -> AdaptiveSelection in
-                        let names = try x.stringList("backends") ?? ["vulkan", "simd", "cpu"]
-                        let kinds = try names.map { n -> BackendKind in
-                            guard let k = BackendKind(rawValue: n) else {
-                                throw LuaArgumentError("\(x.function): unknown backend '\(n)' (expected \(BackendKind.choices))")
-                            }
-                            return k
-                        }
-                        return AdaptiveSelection(candidates: kinds, threshold: try x.double("threshold", default: 0.1, min: 0, max: 10),
-                                                 exploration: try x.double("exploration", default: 0.05, min: 0, max: 1))
-                    }) else {
-                        throw LuaArgumentError("\(a.function): fallback table must be a list of backends or {adaptive = {backends, threshold, exploration}}")
+                    guard
+                        let sel = try f.table(
+                            "adaptive",
+                            { x -> AdaptiveSelection in
+                                let names = try x.stringList("backends") ?? ["vulkan", "simd", "cpu"]
+                                let kinds = try names.map { n -> BackendKind in
+                                    guard let k = BackendKind(rawValue: n) else {
+                                        throw LuaArgumentError("\(x.function): unknown backend '\(n)' (expected \(BackendKind.choices))")
+                                    }
+                                    return k
+                                }
+                                return AdaptiveSelection(
+                                    candidates: kinds, threshold: try x.double("threshold", default: 0.1, min: 0, max: 10),
+                                    exploration: try x.double("exploration", default: 0.05, min: 0, max: 1))
+                            })
+                    else {
+                        throw LuaArgumentError(
+                            "\(a.function): fallback table must be a list of backends or {adaptive = {backends, threshold, exploration}}")
                     }
                     return sel
                 }
@@ -500,15 +645,18 @@ enum TaskConstructors {
             _ = try a.string("fallback")
             fallback = .cascade([.vulkan, .simd, .cpu])
         }
-        let criteria = try a.table("selection_criteria") { c in
-            SelectionCriteria(performance: try c.double("performance", default: 0.4, min: 0, max: 1),
-                              memory: try c.double("memory", default: 0.2, min: 0, max: 1),
-                              power: try c.double("power", default: 0.1, min: 0, max: 1),
-                              availability: try c.double("availability", default: 0.3, min: 0, max: 1),
-                              historyWindow: try c.int("history_window", default: 20, min: 1))
-        } ?? SelectionCriteria()
-        let task = HybridComputeTask(primaryBackend: try a.choice("primary_backend") ?? .auto, fallbackStrategy: fallback,
-                                     selectionCriteria: criteria, memoryRequirementMB: inner.type.memoryRequirementMB)
+        let criteria =
+            try a.table("selection_criteria") { c in
+                SelectionCriteria(
+                    performance: try c.double("performance", default: 0.4, min: 0, max: 1),
+                    memory: try c.double("memory", default: 0.2, min: 0, max: 1),
+                    power: try c.double("power", default: 0.1, min: 0, max: 1),
+                    availability: try c.double("availability", default: 0.3, min: 0, max: 1),
+                    historyWindow: try c.int("history_window", default: 20, min: 1))
+            } ?? SelectionCriteria()
+        let task = HybridComputeTask(
+            primaryBackend: try a.choice("primary_backend") ?? .auto, fallbackStrategy: fallback,
+            selectionCriteria: criteria, memoryRequirementMB: inner.type.memoryRequirementMB)
         let options = try SubmitOptions.read(a).merged(over: inner.options)
         try a.finish()
         var inputs = inner.inputs
@@ -519,33 +667,36 @@ enum TaskConstructors {
     // MARK: algorithms
 
     static func backprop(_ a: LuaArgs) throws -> TrainingAlgorithm {
-        let b = Backpropagation(learningRate: try a.double("learning_rate", default: 0.01, min: 0, exclusiveMin: true),
-                                batchSize: try a.int("batch_size", min: 1),
-                                momentum: try a.double("momentum", default: 0.9, min: 0, max: 0.999999))
+        let b = Backpropagation(
+            learningRate: try a.double("learning_rate", default: 0.01, min: 0, exclusiveMin: true),
+            batchSize: try a.int("batch_size", min: 1),
+            momentum: try a.double("momentum", default: 0.9, min: 0, max: 0.999999))
         try a.finish()
         return .backpropagation(b)
     }
 
     static func adam(_ a: LuaArgs) throws -> TrainingAlgorithm {
-        let x = Adam(learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true),
-                     beta1: try a.double("beta1", default: 0.9, min: 0, max: 0.999999),
-                     beta2: try a.double("beta2", default: 0.999, min: 0, max: 0.999999),
-                     epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true),
-                     weightDecay: try a.double("weight_decay", default: 0, min: 0, max: 1))
+        let x = Adam(
+            learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true),
+            beta1: try a.double("beta1", default: 0.9, min: 0, max: 0.999999),
+            beta2: try a.double("beta2", default: 0.999, min: 0, max: 0.999999),
+            epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true),
+            weightDecay: try a.double("weight_decay", default: 0, min: 0, max: 1))
         try a.finish()
         return .adam(x)
     }
 
     static func reinforcement(_ a: LuaArgs) throws -> TrainingAlgorithm {
         let policy: PolicyType = try a.choice("policy_type") ?? .policy_gradient
-        let r = ReinforcementLearning(policyType: policy,
-                                      rewardShaping: try a.choice("reward_shaping") ?? .dense,
-                                      exploration: try a.choice("exploration") ?? (policy == .q_network ? .epsilon_greedy : .boltzmann),
-                                      learningRate: try a.double("learning_rate", default: 1e-2, min: 0, exclusiveMin: true),
-                                      discount: try a.double("discount", default: 0.99, min: 0, max: 1),
-                                      episodes: try a.int("episodes", default: 500, min: 1, max: 10_000_000),
-                                      parallelEpisodes: try a.int("parallel_episodes", default: 16, min: 1, max: 4096),
-                                      solveThreshold: try a.double("solve_threshold"))
+        let r = ReinforcementLearning(
+            policyType: policy,
+            rewardShaping: try a.choice("reward_shaping") ?? .dense,
+            exploration: try a.choice("exploration") ?? (policy == .q_network ? .epsilon_greedy : .boltzmann),
+            learningRate: try a.double("learning_rate", default: 1e-2, min: 0, exclusiveMin: true),
+            discount: try a.double("discount", default: 0.99, min: 0, max: 1),
+            episodes: try a.int("episodes", default: 500, min: 1, max: 10_000_000),
+            parallelEpisodes: try a.int("parallel_episodes", default: 16, min: 1, max: 4096),
+            solveThreshold: try a.double("solve_threshold"))
         try a.finish()
         return .reinforcement(r)
     }
@@ -559,17 +710,19 @@ enum TaskConstructors {
         } else {
             base = try required(a, "base_model", try a.string("base_model"), "a model, or the path of a saved one")
         }
-        let t = TransferLearning(baseModel: base, fineTuningLayers: try a.int("fine_tuning_layers", default: 1, min: 1),
-                                 freezingStrategy: try a.choice("freezing_strategy") ?? .early_layers,
-                                 learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true))
+        let t = TransferLearning(
+            baseModel: base, fineTuningLayers: try a.int("fine_tuning_layers", default: 1, min: 1),
+            freezingStrategy: try a.choice("freezing_strategy") ?? .early_layers,
+            learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true))
         try a.finish()
         return (.transfer(t), object)
     }
 
     static func evolutionary(_ a: LuaArgs) throws -> TrainingAlgorithm {
-        let e = Evolutionary(populationSize: try a.int("population_size", default: 32, min: 2, max: 100_000),
-                             mutationRate: try a.double("mutation_rate", default: 0.05, min: 0, max: 1),
-                             selection: try a.choice("selection") ?? .tournament)
+        let e = Evolutionary(
+            populationSize: try a.int("population_size", default: 32, min: 2, max: 100_000),
+            mutationRate: try a.double("mutation_rate", default: 0.05, min: 0, max: 1),
+            selection: try a.choice("selection") ?? .tournament)
         try a.finish()
         return .evolutionary(e)
     }
@@ -594,7 +747,8 @@ enum TaskConstructors {
             guard stages.count >= 2 else { throw LuaArgumentError("\(a.function): stages must name at least two stages") }
             let buffers = try a.intList("buffer_sizes", min: 1) ?? Array(repeating: 4, count: stages.count - 1)
             guard buffers.count == stages.count - 1 else {
-                throw LuaArgumentError("\(a.function): buffer_sizes needs one size per link between stages (\(stages.count - 1)), got \(buffers.count)")
+                throw LuaArgumentError(
+                    "\(a.function): buffer_sizes needs one size per link between stages (\(stages.count - 1)), got \(buffers.count)")
             }
             spec.stages = stages
             spec.bufferSizes = buffers

@@ -12,13 +12,15 @@ extension WorkloadRunner {
     ) throws -> TaskValue {
         let r = try GraphTrainer.train(
             graph.graph, data: data, epochs: t.epochs, batchSize: t.batchSize, algorithm: t.algorithm, loss: t.loss,
-            backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch, lossOptions: t.lossOptions ?? LossOptions())
+            backend: backend, seed: seed, frozen: Set(t.frozenLayers ?? []), cancel: cancel, onEpoch: onEpoch,
+            lossOptions: t.lossOptions ?? LossOptions())
         let last = r.epochs.last
         var metrics: [(String, TaskValue)] = [
             ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),
             ("samples_per_sec", .number(Double(data.rows * r.epochs.count) / max(r.seconds, 1e-9))), ("epochs", .integer(r.epochs.count)),
         ]
         if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
+        if let f = t.frozenLayers, !f.isEmpty { metrics.append(("frozen_layers", .array(f.map { .string($0) }))) }
         let history: [TaskValue] = r.epochs.map { e in
             var row: [(String, TaskValue)] = [
                 ("epoch", .integer(e.epoch)), ("loss", .number(e.loss)), ("seconds", .number(e.seconds)),
