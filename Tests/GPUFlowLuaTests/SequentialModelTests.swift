@@ -41,37 +41,56 @@ import Testing
 
     /// Fine-tuning: the layers named in `freeze` keep their weights bit for bit, the rest train.
     @Test func frozenLayersKeepTheirWeightsFromLua() async throws {
-        let run = try await runLua(Self.prelude + """
-            local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8, name = "body"}, nn.relu{}, nn.linear{outputs = 3, name = "head"}}
-            local before = m:parameter("body.weight"):to_table()
-            local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 3, freeze = {"body"}}):await()
-            local after = r.model:parameter("body.weight"):to_table()
-            local same = #before == #after
-            for i = 1, #before do same = same and before[i] == after[i] end
-            print("body kept", same, "head moved", r.model:parameter("head.weight"):sum() ~= m:parameter("head.weight"):sum(),
-                  table.concat(r.metrics.frozen_layers, ","))
-            local ok, e = pcall(function() return gpu.training{model = m, data = parts.train, freeze = {"tail"}} end)
-            print(e)
-            """)
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8, name = "body"}, nn.relu{}, nn.linear{outputs = 3, name = "head"}}
+                local before = m:parameter("body.weight"):to_table()
+                local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 3, freeze = {"body"}}):await()
+                local after = r.model:parameter("body.weight"):to_table()
+                local same = #before == #after
+                for i = 1, #before do same = same and before[i] == after[i] end
+                print("body kept", same, "head moved", r.model:parameter("head.weight"):sum() ~= m:parameter("head.weight"):sum(),
+                      table.concat(r.metrics.frozen_layers, ","))
+                local ok, e = pcall(function() return gpu.training{model = m, data = parts.train, freeze = {"tail"}} end)
+                print(e)
+                """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.first == "body kept\ttrue\thead moved\ttrue\tbody", "\(run.output)")
-        #expect(run.lines.last?.contains("freeze names 'tail', not a layer of the model (its layers: body, relu1, head)") == true, "\(run.output)")
+        #expect(
+            run.lines.last?.contains("freeze names 'tail', not a layer of the model (its layers: body, relu1, head)") == true,
+            "\(run.output)")
+    }
+
+    /// A schedule with a warm-up trains both kinds of model; the warm-up changes the run.
+    @Test func warmupAndSchedulesFromLua() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                for _, make in ipairs{function() return nn.mlp{inputs = 6, hidden = {8}, outputs = 3, seed = 1} end,
+                                      function() return nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}} end} do
+                  local a = gpu.submit(gpu.training{model = make(), data = parts.train, epochs = 4, schedule = {kind = "cosine"}, warmup_steps = 12}):await()
+                  local b = gpu.submit(gpu.training{model = make(), data = parts.train, epochs = 4, schedule = {kind = "cosine"}}):await()
+                  print(a.history[1].loss ~= b.history[1].loss, a.metrics.loss < a.history[1].loss)
+                end
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines == ["true\ttrue", "true\ttrue"], "\(run.output)")
     }
 
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
-        let run = try await runLua(Self.prelude + """
-            for _, spec in ipairs{{loss = "l1"}, {loss = "huber", huber_delta = 0.5}, {loss = "bce_with_logits"},
-                                  {loss = "cross_entropy", label_smoothing = 0.1}} do
-              for _, model in ipairs{nn.mlp{inputs = 6, hidden = {8}, outputs = 3, seed = 1},
-                                     nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}} do
-                local r = gpu.submit(gpu.training{model = model, data = parts.train, epochs = 8, batch_size = 16, loss = spec.loss,
-                                                  huber_delta = spec.huber_delta, label_smoothing = spec.label_smoothing,
-                                                  algorithm = gpu.adam{learning_rate = 0.02}}):await()
-                print(spec.loss, r.history[#r.history].loss < r.history[1].loss)
-              end
-            end
-            """)
+        let run = try await runLua(
+            Self.prelude + """
+                for _, spec in ipairs{{loss = "l1"}, {loss = "huber", huber_delta = 0.5}, {loss = "bce_with_logits"},
+                                      {loss = "cross_entropy", label_smoothing = 0.1}} do
+                  for _, model in ipairs{nn.mlp{inputs = 6, hidden = {8}, outputs = 3, seed = 1},
+                                         nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}} do
+                    local r = gpu.submit(gpu.training{model = model, data = parts.train, epochs = 8, batch_size = 16, loss = spec.loss,
+                                                      huber_delta = spec.huber_delta, label_smoothing = spec.label_smoothing,
+                                                      algorithm = gpu.adam{learning_rate = 0.02}}):await()
+                    print(spec.loss, r.history[#r.history].loss < r.history[1].loss)
+                  end
+                end
+                """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.count == 8 && run.lines.allSatisfy { $0.hasSuffix("\ttrue") }, "\(run.output)")
     }
@@ -97,12 +116,18 @@ import Testing
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 2}}, data = d}",
                 "gpu.training: data set blobs(samples=240, features=6, centers=3, seed=2) standardized has 3 classes but the model has 2 outputs"
             ),
-            ("gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, loss = 'mse', label_smoothing = 0.1}",
-             "gpu.training: label_smoothing goes with loss = \"cross_entropy\", not mse"),
-            ("gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, huber_delta = 1}",
-             "gpu.training: huber_delta goes with loss = \"huber\", not cross_entropy"),
-            ("gpu.training{model = nn.mlp{inputs = 6, outputs = 1}, data = d, loss = 'bce_with_logits'}",
-             "bce_with_logits with one output needs labels 0 or 1"),
+            (
+                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, loss = 'mse', label_smoothing = 0.1}",
+                "gpu.training: label_smoothing goes with loss = \"cross_entropy\", not mse"
+            ),
+            (
+                "gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, huber_delta = 1}",
+                "gpu.training: huber_delta goes with loss = \"huber\", not cross_entropy"
+            ),
+            (
+                "gpu.training{model = nn.mlp{inputs = 6, outputs = 1}, data = d, loss = 'bce_with_logits'}",
+                "bce_with_logits with one output needs labels 0 or 1"
+            ),
             (
                 "gpu.inference{model = nn.sequential{inputs = 5, nn.linear{outputs = 3}}, data = d}",
                 "gpu.inference: data has 6 features but the model expects 5 inputs"

@@ -30,6 +30,33 @@ import Testing
         }
     }
 
+    /// The epoch schedule and the per-step warm-up reach both trainers alike: still the same bits.
+    @Test(arguments: [BackendUnderTest.cpu, .simd])
+    func schedulesAndWarmupKeepTheIdentity(_ which: BackendUnderTest) throws {
+        let data = try Generators.spirals(samples: 90, classes: 3, seed: 3)
+        let mlp = MLPModel(inputs: 2, hidden: [12], outputs: 3, activation: .tanh, seed: 5)
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.02)), epochs: 5, batchSize: 16, schedule: .cosine(minFactor: 0.1))
+        task.warmupSteps = 10
+        let fixed = try Trainer.train(model: mlp, data: data, task: task, backend: try which.make(), seed: 7)
+        let graph = try GraphTrainer.train(
+            try GraphModel(mlp: mlp), data: data, epochs: 5, batchSize: 16, algorithm: task.algorithm,
+            backend: try which.make(), seed: 7, schedule: task.schedule, warmupSteps: 10)
+        #expect(graph.model.parameters.map(\.values) == fixed.model.layers.flatMap { [$0.weights, $0.bias] })
+        var plain = task
+        plain.warmupSteps = nil
+        let noWarmup = try Trainer.train(model: mlp, data: data, task: plain, backend: try which.make(), seed: 7)
+        #expect(noWarmup.epochs.map(\.loss) != fixed.epochs.map(\.loss), "the warm-up changes the run")
+    }
+
+    @Test func warmupRisesLinearlyThenFollowsTheSchedule() {
+        var t = TrainingTask(algorithm: .adam(Adam()), epochs: 4, schedule: .step(every: 2, gamma: 0.5))
+        t.warmupSteps = 4
+        #expect((1...5).map { t.rateFactor(epoch: 1, step: $0) } == [0.25, 0.5, 0.75, 1, 1])
+        #expect(t.rateFactor(epoch: 3, step: 2) == 0.25, "the epoch's factor 0.5 times the warm-up's 0.5")
+        t.warmupSteps = nil
+        #expect(t.rateFactor(epoch: 3, step: 1) == 0.5)
+    }
+
     @Test func anMLPBecomesDenseLayersWithItsWeights() throws {
         let mlp = MLPModel(inputs: 4, hidden: [6], outputs: 2, activation: .tanh, seed: 1)
         let g = try GraphModel(mlp: mlp)

@@ -100,6 +100,16 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     public var lossOptions: LossOptions?
     /// Layers of a graph model whose parameters stay as they are (fine-tuning), by name.
     public var frozenLayers: [String]?
+    /// Linear warm-up over the first N optimizer steps (the rate times step/N), on top of the
+    /// epoch schedule; nil: none.
+    public var warmupSteps: Int?
+
+    /// The learning-rate factor at optimizer step `step` (1-based) of epoch `epoch`.
+    public func rateFactor(epoch: Int, step: Int) -> Double {
+        let e = schedule.factor(epoch: epoch, of: epochs)
+        guard let w = warmupSteps, w > 0, step < w else { return e }
+        return e * Double(step) / Double(w)
+    }
     public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
                 durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
                 computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,

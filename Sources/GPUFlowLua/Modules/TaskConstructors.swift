@@ -155,6 +155,7 @@ enum TaskConstructors {
             },
             schedule: try schedule(a))
         task.lossOptions = try lossOptions(a, loss: task.loss)
+        task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
         task.checkpointEvery = try a.int("checkpoint_every", min: 1)
         // Checked where every training task is made, so that no way of submitting it (nested
         // in gpu.hybrid_compute, say) skips the check.
@@ -186,7 +187,7 @@ enum TaskConstructors {
                 "\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
         }
         for key in [
-            "validation_split", "early_stopping", "gradient_clip", "schedule", "checkpoint_every", "checkpoint_path", "resume_from",
+            "validation_split", "early_stopping", "gradient_clip", "checkpoint_every", "checkpoint_path", "resume_from",
             "environment",
         ]
         where a.has(key) {
@@ -200,6 +201,8 @@ enum TaskConstructors {
             computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
             seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         task.lossOptions = try lossOptions(a, loss: task.loss)
+        task.schedule = try schedule(a)
+        task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
         if a.has("freeze") {
             a.pushField("freeze")
             defer { gf_pop(a.L, 1) }

@@ -13,7 +13,7 @@ extension WorkloadRunner {
         let r = try GraphTrainer.train(
             graph.graph, data: data, epochs: t.epochs, batchSize: t.batchSize, algorithm: t.algorithm, loss: t.loss,
             backend: backend, seed: seed, frozen: Set(t.frozenLayers ?? []), cancel: cancel, onEpoch: onEpoch,
-            lossOptions: t.lossOptions ?? LossOptions())
+            lossOptions: t.lossOptions ?? LossOptions(), schedule: t.schedule, warmupSteps: t.warmupSteps)
         let last = r.epochs.last
         var metrics: [(String, TaskValue)] = [
             ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),

@@ -19,7 +19,9 @@ public enum GraphTrainer {
     public static func train(
         _ model: GraphModel, data: Dataset, epochs: Int, batchSize: Int, algorithm: TrainingAlgorithm,
         loss: LossKind = .cross_entropy, backend: Backend, seed: UInt64,
-        frozen: Set<String> = [], cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil, lossOptions: LossOptions = LossOptions()
+        frozen: Set<String> = [], cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil,
+        lossOptions: LossOptions = LossOptions(),
+        schedule: LearningRateSchedule = .constant, warmupSteps: Int? = nil
     ) throws -> Result {
         guard model.inputShape == [data.cols] else {
             throw DataError("the model takes samples of shape \(model.inputShape), the data set's are [\(data.cols)]")
@@ -49,6 +51,11 @@ public enum GraphTrainer {
                 let idx = Array(order[offset..<min(offset + batchSize, data.rows)])
                 offset += idx.count
                 step += 1
+                // The epoch schedule and the warm-up, as the MLP trainer applies them (1 when neither is set).
+                var shape = TrainingTask(algorithm: algorithm, epochs: epochs, batchSize: batchSize)
+                shape.schedule = schedule
+                shape.warmupSteps = warmupSteps
+                let rate = Float(shape.rateFactor(epoch: epoch, step: step))
                 let batch = try Batch(data, rows: idx, backend: backend, loss: loss, outputs: outputs, options: lossOptions)
                 let tape = Tape(backend: backend)
                 let pass = try runner.forward(
@@ -62,11 +69,11 @@ public enum GraphTrainer {
                     switch algorithm {
                     case .adam(let a):
                         try backend.adam(
-                            param: p, grad: g, m: state1[i], v: state2[i], step: step, learningRate: Float(a.learningRate),
+                            param: p, grad: g, m: state1[i], v: state2[i], step: step, learningRate: Float(a.learningRate) * rate,
                             beta1: Float(a.beta1), beta2: Float(a.beta2), epsilon: Float(a.epsilon), weightDecay: Float(a.weightDecay))
                     case .backpropagation(let b):
                         try backend.sgdMomentum(
-                            param: p, grad: g, velocity: state1[i], learningRate: Float(b.learningRate), momentum: Float(b.momentum))
+                            param: p, grad: g, velocity: state1[i], learningRate: Float(b.learningRate) * rate, momentum: Float(b.momentum))
                     default:
                         throw DataError("training algorithm '\(algorithm.name)' has no gradient update for a graph model")
                     }
@@ -81,10 +88,11 @@ public enum GraphTrainer {
             }
             losses.append(sum / Double(data.rows))
             let seconds = Date().timeIntervalSince(epochStart)
-            let m = EpochMetrics(epoch: epoch, loss: sum / Double(data.rows),
-                                 accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
-                                 validationLoss: nil, validationAccuracy: nil, seconds: seconds,
-                                 samplesPerSecond: Double(data.rows) / max(seconds, 1e-9))
+            let m = EpochMetrics(
+                epoch: epoch, loss: sum / Double(data.rows),
+                accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
+                validationLoss: nil, validationAccuracy: nil, seconds: seconds,
+                samplesPerSecond: Double(data.rows) / max(seconds, 1e-9))
             history.append(m)
             onEpoch?(m)
         }

@@ -122,6 +122,7 @@ public enum Trainer {
                 try cancel.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
+                if task.warmupSteps != nil { optimizer.rateFactor = Float(task.rateFactor(epoch: epoch, step: optimizer.steps + 1)) }
                 let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: model.outputs, options: task.lossOptions ?? LossOptions())
                 // The whole step — forward, loss, backward, update, argmax — is recorded before the
                 // one read that needs the device, so a GPU backend submits it once.
