@@ -61,6 +61,21 @@ import Testing
             "\(run.output)")
     }
 
+    /// A validation split and early stopping on a graph model, as on an MLP: the run stops once
+    /// the validation loss has not improved for `patience` epochs and returns the best epoch's model.
+    @Test func earlyStoppingStopsAGraphModel() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 32}, nn.relu{}, nn.linear{outputs = 3}}
+                local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 300, validation_split = 0.25,
+                                                  early_stopping = {patience = 3, min_delta = 0.01}, algorithm = gpu.adam{learning_rate = 0.05}}):await()
+                print(r.metrics.stopped_early, #r.history < 300, r.metrics.best_epoch ~= nil, r.history[1].validation_loss ~= nil,
+                      r.metrics.validation_accuracy > 0.9)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines == ["true\ttrue\ttrue\ttrue\ttrue"], "\(run.output)")
+    }
+
     /// A schedule with a warm-up trains both kinds of model; the warm-up changes the run.
     @Test func warmupAndSchedulesFromLua() async throws {
         let run = try await runLua(
@@ -109,8 +124,8 @@ import Testing
             ("nn.sequential{inputs = 6}", "nn.sequential: no layers"),
             ("nn.sequential{data = parts.train, inputs = 5, nn.relu{}}", "nn.sequential: inputs = 5, but the data set has 6 features"),
             (
-                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, validation_split = 0.2}",
-                "gpu.training: validation_split is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it"
+                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, gradient_clip = 1}",
+                "gpu.training: gradient_clip is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it"
             ),
             (
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 2}}, data = d}",

@@ -187,7 +187,7 @@ enum TaskConstructors {
                 "\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
         }
         for key in [
-            "validation_split", "early_stopping", "gradient_clip", "checkpoint_every", "checkpoint_path", "resume_from",
+            "gradient_clip", "checkpoint_every", "checkpoint_path", "resume_from",
             "environment",
         ]
         where a.has(key) {
@@ -203,6 +203,15 @@ enum TaskConstructors {
         task.lossOptions = try lossOptions(a, loss: task.loss)
         task.schedule = try schedule(a)
         task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
+        task.validationSplit = try a.double("validation_split", default: 0, min: 0, max: 0.9)
+        task.earlyStopping = try a.table("early_stopping") { e in
+            EarlyStopping(
+                patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
+                restoreBest: try e.bool("restore_best") ?? true)
+        }
+        if task.earlyStopping != nil, task.validationSplit == 0 {
+            throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
+        }
         if a.has("freeze") {
             a.pushField("freeze")
             defer { gf_pop(a.L, 1) }

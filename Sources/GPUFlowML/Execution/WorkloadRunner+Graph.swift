@@ -10,23 +10,26 @@ extension WorkloadRunner {
         _ t: TrainingTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken,
         onEpoch: ((EpochMetrics) -> Void)?
     ) throws -> TaskValue {
-        let r = try GraphTrainer.train(
-            graph.graph, data: data, epochs: t.epochs, batchSize: t.batchSize, algorithm: t.algorithm, loss: t.loss,
-            backend: backend, seed: seed, frozen: Set(t.frozenLayers ?? []), cancel: cancel, onEpoch: onEpoch,
-            lossOptions: t.lossOptions ?? LossOptions(), schedule: t.schedule, warmupSteps: t.warmupSteps)
+        let r = try GraphTrainer.train(graph.graph, data: data, task: t, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
         let last = r.epochs.last
         var metrics: [(String, TaskValue)] = [
             ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),
-            ("samples_per_sec", .number(Double(data.rows * r.epochs.count) / max(r.seconds, 1e-9))), ("epochs", .integer(r.epochs.count)),
+            ("samples_per_sec", .number(Double(r.samplesTrained) / max(r.seconds, 1e-9))), ("epochs", .integer(r.epochs.count)),
         ]
         if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
         if let f = t.frozenLayers, !f.isEmpty { metrics.append(("frozen_layers", .array(f.map { .string($0) }))) }
+        if let v = last?.validationLoss { metrics.append(("validation_loss", .number(v))) }
+        if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
+        if let b = r.bestEpoch { metrics.append(("best_epoch", .integer(b))) }
+        if t.earlyStopping != nil { metrics.append(("stopped_early", .bool(r.stoppedEarly))) }
         let history: [TaskValue] = r.epochs.map { e in
             var row: [(String, TaskValue)] = [
                 ("epoch", .integer(e.epoch)), ("loss", .number(e.loss)), ("seconds", .number(e.seconds)),
                 ("samples_per_sec", .number(e.samplesPerSecond)),
             ]
             if let a = e.accuracy { row.append(("accuracy", .number(a))) }
+            if let v = e.validationLoss { row.append(("validation_loss", .number(v))) }
+            if let v = e.validationAccuracy { row.append(("validation_accuracy", .number(v))) }
             return .table(row)
         }
         return .table([

@@ -14,8 +14,14 @@ public enum GraphTrainer {
         public let accuracy: Double?
         public var epochs: [EpochMetrics] = []
         public var seconds: Double = 0
+        /// With early stopping's restore_best: the epoch whose weights the model holds.
+        public var bestEpoch: Int?
+        public var stoppedEarly = false
+        /// Rows trained on, over every epoch run (the validation rows excluded).
+        public var samplesTrained = 0
     }
 
+    /// The convenience form (tests, benchmarks): the settings a TrainingTask would carry.
     public static func train(
         _ model: GraphModel, data: Dataset, epochs: Int, batchSize: Int, algorithm: TrainingAlgorithm,
         loss: LossKind = .cross_entropy, backend: Backend, seed: UInt64,
@@ -23,8 +29,35 @@ public enum GraphTrainer {
         lossOptions: LossOptions = LossOptions(),
         schedule: LearningRateSchedule = .constant, warmupSteps: Int? = nil
     ) throws -> Result {
+        var task = TrainingTask(algorithm: algorithm, epochs: epochs, batchSize: batchSize, loss: loss, schedule: schedule)
+        task.lossOptions = lossOptions
+        task.warmupSteps = warmupSteps
+        task.frozenLayers = frozen.isEmpty ? nil : frozen.sorted()
+        return try train(model, data: data, task: task, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
+    }
+
+    /// Trains as `task` says: epochs, batch size, algorithm, loss and its options, schedule and
+    /// warm-up, frozen layers, validation split and early stopping (the MLP trainer's rules).
+    public static func train(
+        _ model: GraphModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
+        cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil
+    ) throws -> Result {
         guard model.inputShape == [data.cols] else {
             throw DataError("the model takes samples of shape \(model.inputShape), the data set's are [\(data.cols)]")
+        }
+        let algorithm = task.algorithm, loss = task.loss, lossOptions = task.lossOptions ?? LossOptions()
+        var batchSize = task.batchSize
+        if case .backpropagation(let b) = algorithm, let size = b.batchSize { batchSize = size }
+        let frozen = Set(task.frozenLayers ?? [])
+        var train = data
+        var validation: Dataset?
+        if task.validationSplit > 0 {
+            let parts = data.split([("train", 1 - task.validationSplit), ("validation", task.validationSplit)], seed: seed ^ 0x5A5A)
+            train = parts[0].1
+            validation = parts[1].1
+        }
+        if task.earlyStopping != nil, validation == nil {
+            throw DataError("training: early stopping watches the validation loss; set validation_split above 0")
         }
         let outputs = try model.outputShape(rows: 1).last ?? 0
         let runner = try GraphRunner(model, on: backend)
@@ -39,24 +72,24 @@ public enum GraphTrainer {
         var correct = 0
         var step = 0
         var history: [EpochMetrics] = []
+        var best: (loss: Double, epoch: Int, model: GraphModel?)?
+        var sinceBest = 0
+        var stoppedEarly = false
         let started = Date()
-        for epoch in 1...max(epochs, 1) {
+        for epoch in 1...max(task.epochs, 1) {
             let epochStart = Date()
-            let order = rng.permutation(data.rows)
+            let order = rng.permutation(train.rows)
             var sum = 0.0
             correct = 0
             var offset = 0
-            while offset < data.rows {
+            while offset < train.rows {
                 try cancel?.check()
-                let idx = Array(order[offset..<min(offset + batchSize, data.rows)])
+                let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
                 step += 1
                 // The epoch schedule and the warm-up, as the MLP trainer applies them (1 when neither is set).
-                var shape = TrainingTask(algorithm: algorithm, epochs: epochs, batchSize: batchSize)
-                shape.schedule = schedule
-                shape.warmupSteps = warmupSteps
-                let rate = Float(shape.rateFactor(epoch: epoch, step: step))
-                let batch = try Batch(data, rows: idx, backend: backend, loss: loss, outputs: outputs, options: lossOptions)
+                let rate = Float(task.rateFactor(epoch: epoch, step: step))
+                let batch = try Batch(train, rows: idx, backend: backend, loss: loss, outputs: outputs, options: lossOptions)
                 let tape = Tape(backend: backend)
                 let pass = try runner.forward(
                     batch.x, on: tape, training: true, seed: seed, step: step,
@@ -81,23 +114,62 @@ public enum GraphTrainer {
                 let m = try batch.metrics(output: out, losses: rowLosses, backend: backend)
                 guard m.loss.isFinite else {
                     throw TrainingError.diverged(
-                        epoch: losses.count + 1, batch: step, what: "the loss is \(m.loss)", learningRate: nil, gradientClip: nil)
+                        epoch: epoch, batch: step, what: "the loss is \(m.loss)", learningRate: nil, gradientClip: nil)
                 }
                 sum += m.loss
                 correct += m.correct
             }
-            losses.append(sum / Double(data.rows))
+            losses.append(sum / Double(train.rows))
             let seconds = Date().timeIntervalSince(epochStart)
+            var vLoss: Double?, vAcc: Double?
+            if let validation {
+                (vLoss, vAcc) = try evaluate(runner, data: validation, loss: loss, options: lossOptions, outputs: outputs)
+            }
             let m = EpochMetrics(
-                epoch: epoch, loss: sum / Double(data.rows),
-                accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
-                validationLoss: nil, validationAccuracy: nil, seconds: seconds,
-                samplesPerSecond: Double(data.rows) / max(seconds, 1e-9))
+                epoch: epoch, loss: sum / Double(train.rows),
+                accuracy: loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
+                validationLoss: vLoss, validationAccuracy: vAcc, seconds: seconds,
+                samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
             history.append(m)
             onEpoch?(m)
+            if let rule = task.earlyStopping, let vLoss {
+                if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
+                    best = (vLoss, epoch, rule.restoreBest ? try runner.export() : nil)
+                    sinceBest = 0
+                } else {
+                    sinceBest += 1
+                    if sinceBest >= rule.patience {
+                        stoppedEarly = epoch < task.epochs
+                        if stoppedEarly { break }
+                    }
+                }
+            }
         }
-        return Result(
-            model: try runner.export(), losses: losses, accuracy: loss == .cross_entropy ? Double(correct) / Double(data.rows) : nil,
+        var result = Result(
+            model: try best?.model ?? runner.export(), losses: losses,
+            accuracy: loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
             epochs: history, seconds: Date().timeIntervalSince(started))
+        result.bestEpoch = best?.model != nil ? best?.epoch : nil
+        result.stoppedEarly = stoppedEarly
+        result.samplesTrained = train.rows * history.count
+        return result
+    }
+
+    /// Loss and accuracy over a whole data set, dropout off.
+    static func evaluate(_ runner: GraphRunner, data: Dataset, loss: LossKind, options: LossOptions, outputs: Int) throws -> (
+        Double, Double?
+    ) {
+        var sum = 0.0, correct = 0, offset = 0
+        while offset < data.rows {
+            let idx = Array(offset..<min(offset + 256, data.rows))
+            offset += idx.count
+            let batch = try Batch(data, rows: idx, backend: runner.backend, loss: loss, outputs: outputs, options: options)
+            let out = try runner.predict(batch.x)
+            let (rowLosses, _) = try batch.loss(out, backend: runner.backend)
+            let m = try batch.metrics(output: out, losses: rowLosses, backend: runner.backend)
+            sum += m.loss
+            correct += m.correct
+        }
+        return (sum / Double(max(data.rows, 1)), loss == .cross_entropy ? Double(correct) / Double(max(data.rows, 1)) : nil)
     }
 }
