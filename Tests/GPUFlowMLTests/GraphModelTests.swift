@@ -1,7 +1,7 @@
 import Foundation
 import GPUFlowCompute
 import GPUFlowCore
-import GPUFlowML
+@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
 
@@ -91,5 +91,20 @@ import Testing
                 #expect(a.values != b.values, "\(a.name) did not train")
             }
         }
+    }
+}
+
+/// Early stopping's decisions, shared by both trainers, as a value.
+@Suite struct EarlyStopperTests {
+    @Test func decidesBestWaitAndStop() {
+        var s = EarlyStopper(EarlyStopping(patience: 2, minDelta: 0.1))
+        #expect(s.observe(validationLoss: 1.0, epoch: 1) == .best)
+        #expect(s.observe(validationLoss: 0.95, epoch: 2) == .wait, "an improvement under min_delta is none")
+        #expect(s.observe(validationLoss: 0.8, epoch: 3) == .best)
+        #expect(s.observe(validationLoss: 0.9, epoch: 4) == .wait)
+        #expect(s.observe(validationLoss: 0.85, epoch: 5) == .stop)
+        #expect(s.bestEpoch == 3 && s.bestLoss == 0.8 && s.sinceBest == 2)
+        var resumed = EarlyStopper(EarlyStopping(patience: 2, minDelta: 0.1), bestLoss: 0.8, bestEpoch: 3, sinceBest: 1)
+        #expect(resumed.observe(validationLoss: 0.9, epoch: 5) == .stop, "a resumed run keeps counting")
     }
 }

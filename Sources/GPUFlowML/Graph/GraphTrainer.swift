@@ -72,8 +72,8 @@ public enum GraphTrainer {
         var correct = 0
         var step = 0
         var history: [EpochMetrics] = []
-        var best: (loss: Double, epoch: Int, model: GraphModel?)?
-        var sinceBest = 0
+        var stopper = task.earlyStopping.map { EarlyStopper($0) }
+        var bestModel: GraphModel?
         var stoppedEarly = false
         let started = Date()
         for epoch in 1...max(task.epochs, 1) {
@@ -132,24 +132,21 @@ public enum GraphTrainer {
                 samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
             history.append(m)
             onEpoch?(m)
-            if let rule = task.earlyStopping, let vLoss {
-                if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
-                    best = (vLoss, epoch, rule.restoreBest ? try runner.export() : nil)
-                    sinceBest = 0
-                } else {
-                    sinceBest += 1
-                    if sinceBest >= rule.patience {
-                        stoppedEarly = epoch < task.epochs
-                        if stoppedEarly { break }
-                    }
+            if var s = stopper, let vLoss {
+                let decision = s.observe(validationLoss: vLoss, epoch: epoch)
+                stopper = s
+                if decision == .best { bestModel = s.rule.restoreBest ? try runner.export() : nil }
+                if decision == .stop {
+                    stoppedEarly = epoch < task.epochs
+                    if stoppedEarly { break }
                 }
             }
         }
         var result = Result(
-            model: try best?.model ?? runner.export(), losses: losses,
+            model: try bestModel ?? runner.export(), losses: losses,
             accuracy: loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
             epochs: history, seconds: Date().timeIntervalSince(started))
-        result.bestEpoch = best?.model != nil ? best?.epoch : nil
+        result.bestEpoch = bestModel != nil ? stopper?.bestEpoch : nil
         result.stoppedEarly = stoppedEarly
         result.samplesTrained = train.rows * history.count
         return result

@@ -97,16 +97,18 @@ public enum Trainer {
         let optimizer = try Optimizer(update, net: net, trainable: trainable)
         var rng = Philox(seed: seed)
         var history: [EpochMetrics] = []
-        var best: (loss: Double, epoch: Int, model: MLPModel?)?
-        var sinceBest = 0
+        var stopper = task.earlyStopping.map { EarlyStopper($0) }
+        var bestModel: MLPModel?
         var stoppedEarly = false
         var checkpoints = 0
         if let c = resumed {
             try optimizer.restore(c.optimizerState, step: c.step, backend: backend)
             rng = Philox(seed: seed, position: (c.rngCounter, c.rngUsed))
             history = c.history
-            if let b = c.bestEpoch, let loss = c.bestLoss { best = (loss, b, c.bestModel) }
-            sinceBest = c.sinceBest
+            if let rule = task.earlyStopping {
+                stopper = EarlyStopper(rule, bestLoss: c.bestLoss, bestEpoch: c.bestEpoch, sinceBest: c.sinceBest)
+                bestModel = c.bestModel
+            }
         }
         let start = Date()
         var epochsRun = 0
@@ -155,14 +157,13 @@ public enum Trainer {
             }
             history.append(m)
             onEpoch?(m)
-            if let rule = task.earlyStopping, let vLoss {
-                if best == nil || vLoss < (best?.loss ?? .infinity) - rule.minDelta {
-                    best = (vLoss, epoch, rule.restoreBest ? try net.export() : nil)
-                    sinceBest = 0
-                } else {
-                    sinceBest += 1
-                    if sinceBest >= rule.patience { stoppedEarly = epoch < task.epochs }
+            if var s = stopper, let vLoss {
+                switch s.observe(validationLoss: vLoss, epoch: epoch) {
+                case .best: bestModel = s.rule.restoreBest ? try net.export() : nil
+                case .stop: stoppedEarly = epoch < task.epochs
+                case .wait: break
                 }
+                stopper = s
             }
             // The state after this epoch, early-stopping bookkeeping included, so a resumed run
             // continues exactly as an uninterrupted one.
@@ -173,8 +174,8 @@ public enum Trainer {
                 let position = rng.position
                 let c = TrainingCheckpoint(
                     seed: seed, algorithm: update.name, epoch: epoch, step: optimizer.steps, rngCounter: position.counter,
-                    rngUsed: position.used, history: history, bestEpoch: best?.epoch, bestLoss: best?.loss, sinceBest: sinceBest,
-                    model: exported, bestModel: best?.model, optimizerState: try optimizer.state(backend: backend))
+                    rngUsed: position.used, history: history, bestEpoch: stopper?.bestEpoch, bestLoss: stopper?.bestLoss, sinceBest: stopper?.sinceBest ?? 0,
+                    model: exported, bestModel: bestModel, optimizerState: try optimizer.state(backend: backend))
                 if fileDue, let path = task.checkpointPath {
                     try c.save(path: path)
                     checkpoints += 1
@@ -183,10 +184,10 @@ public enum Trainer {
             }
             if stoppedEarly { break }
         }
-        let final = try best?.model ?? net.export()
+        let final = try bestModel ?? net.export()
         try Self.checkFinite(final, epoch: history.last?.epoch ?? 0, learningRate: Self.rate(update), gradientClip: task.gradientClipNorm)
         var result = TrainingResult(model: final, epochs: history, seconds: Date().timeIntervalSince(start), backend: backend.name)
-        result.bestEpoch = best?.model != nil ? best?.epoch : nil
+        result.bestEpoch = bestModel != nil ? stopper?.bestEpoch : nil
         result.stoppedEarly = stoppedEarly
         result.frozenLayers = trainable.indices.filter { !trainable[$0] }
         result.checkpointsWritten = checkpoints
