@@ -158,3 +158,13 @@ public enum Fingerprint {
         return String(repeating: "0", count: 16 - s.count) + s
     }
 }
+
+extension Dataset {
+    /// The training rows and the validation rows a trainer holds out (`share` of them; none at
+    /// 0), drawn by the run's seed, the same way for every kind of model.
+    public func holdingOut(_ share: Double, seed: UInt64) -> (train: Dataset, validation: Dataset?) {
+        guard share > 0 else { return (self, nil) }
+        let parts = split([("train", 1 - share), ("validation", share)], seed: seed ^ 0x5A5A)
+        return (parts[0].1, parts[1].1)
+    }
+}

@@ -49,13 +49,7 @@ public enum GraphTrainer {
         var batchSize = task.batchSize
         if case .backpropagation(let b) = algorithm, let size = b.batchSize { batchSize = size }
         let frozen = Set(task.frozenLayers ?? [])
-        var train = data
-        var validation: Dataset?
-        if task.validationSplit > 0 {
-            let parts = data.split([("train", 1 - task.validationSplit), ("validation", task.validationSplit)], seed: seed ^ 0x5A5A)
-            train = parts[0].1
-            validation = parts[1].1
-        }
+        let (train, validation) = data.holdingOut(task.validationSplit, seed: seed)
         if task.earlyStopping != nil, validation == nil {
             throw DataError("training: early stopping watches the validation loss; set validation_split above 0")
         }

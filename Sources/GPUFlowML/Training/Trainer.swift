@@ -43,13 +43,7 @@ public enum Trainer {
                              cancel: CancellationToken = CancellationToken(), monitor: Dataset? = nil,
                              onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil) throws -> TrainingResult {
         try Validation.check(model: model, data: data, loss: task.loss, context: "training")
-        var train = data
-        var validation: Dataset?
-        if task.validationSplit > 0 {
-            let parts = data.split([("train", 1 - task.validationSplit), ("validation", task.validationSplit)], seed: seed ^ 0x5A5A)
-            train = parts[0].1
-            validation = parts[1].1
-        }
+        let (train, validation) = data.holdingOut(task.validationSplit, seed: seed)
         let batchSize: Int
         let update: TrainingAlgorithm
         var trainable = [Bool](repeating: true, count: model.layers.count)
