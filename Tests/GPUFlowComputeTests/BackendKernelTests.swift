@@ -229,3 +229,25 @@ import Testing
 }
 
 private final class NSObjectLike {}
+
+/// SGD's weight decay and Nesterov momentum against PyTorch's update rule, step by step.
+@Suite struct SGDOptionsTests {
+    @Test(arguments: BackendUnderTest.allCases)
+    func weightDecayAndNesterovFollowPyTorch(_ which: BackendUnderTest) throws {
+        let b = try which.make()
+        let p = try b.tensor([1, -2, 0.5], shape: [3]), g = try b.tensor([0.1, 0.2, -0.3], shape: [3]), v = try b.zeros(shape: [3])
+        // torch.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True), two steps with the same gradient.
+        var ep: [Double] = [1, -2, 0.5], ev: [Double] = [0, 0, 0]
+        let gs: [Double] = [0.1, 0.2, -0.3]
+        for _ in 0..<2 {
+            try b.sgdMomentum(param: p, grad: g, velocity: v, learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true)
+            for i in 0..<3 {
+                let gi = gs[i] + 0.01 * ep[i]
+                ev[i] = 0.9 * ev[i] + gi
+                ep[i] -= 0.1 * (gi + 0.9 * ev[i])
+            }
+        }
+        let got = try b.read(p)
+        #expect(zip(got, ep).allSatisfy { Swift.abs(Double($0) - $1) < 1e-6 }, "\(which): \(got) vs \(ep)")
+    }
+}

@@ -91,6 +91,21 @@ import Testing
         #expect(run.lines == ["true\ttrue", "true\ttrue"], "\(run.output)")
     }
 
+    /// SGD with weight decay and Nesterov momentum from Lua; Nesterov without momentum is refused.
+    @Test func sgdOptionsFromLua() async throws {
+        let run = try await runLua(Self.prelude + """
+            local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
+            local a = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6,
+                                              algorithm = gpu.backprop{learning_rate = 0.05, nesterov = true, weight_decay = 1e-3}}):await()
+            local b = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6, algorithm = gpu.backprop{learning_rate = 0.05}}):await()
+            print(a.metrics.loss < a.history[1].loss, a.metrics.loss ~= b.metrics.loss)
+            print(select(2, pcall(gpu.backprop, {momentum = 0, nesterov = true})))
+            """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.first == "true\ttrue", "\(run.output)")
+        #expect(run.lines.last?.contains("gpu.backprop: nesterov needs momentum above 0") == true, "\(run.output)")
+    }
+
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
         let run = try await runLua(

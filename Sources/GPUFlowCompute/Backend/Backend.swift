@@ -60,8 +60,9 @@ public protocol Backend: AnyObject, Sendable {
     func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor) throws
     /// y = x (on the device: the bandwidth probe's kernel).
     func copy(_ x: Tensor, into y: Tensor) throws
-    /// PyTorch's form: v = μ·v + g; p −= lr·v.
-    func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws
+    /// PyTorch's SGD: g += wd·p; v = μ·v + g; p −= lr·(nesterov ? g + μ·v : v).
+    func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+                     nesterov: Bool) throws
     /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.
     func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
               beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
@@ -77,6 +78,11 @@ public protocol Backend: AnyObject, Sendable {
 }
 
 extension Backend {
+    /// Plain momentum without weight decay.
+    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
+        try sgdMomentum(param: param, grad: grad, velocity: velocity, learningRate: learningRate, momentum: momentum, weightDecay: 0, nesterov: false)
+    }
+
     public func read(_ tensors: [Tensor]) throws -> [[Float]] { try tensors.map { try read($0) } }
     public var kernelTimings: [KernelTiming] { [] }
     public var transferStats: TransferStats? { nil }

@@ -89,6 +89,7 @@ public enum KernelParity {
             })
             out.append(try compare("sgdMomentum×3 n=\(n)", cpu, other, [x, y, z]) { b, t in
                 for _ in 0..<3 { try b.sgdMomentum(param: t[0], grad: t[1], velocity: t[2], learningRate: 0.1, momentum: 0.9) }
+                try b.sgdMomentum(param: t[0], grad: t[1], velocity: t[2], learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true)
                 return [t[0], t[2]]
             })
             out.append(try compare("adamW×3 n=\(n)", cpu, other, [x, y, zero, zero]) { b, t in

@@ -208,12 +208,14 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for i in 0..<x.count { sy.values[i] = sx.values[i] }
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
+    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+                            nesterov: Bool) throws {
         let sp = try storage(param, "sgdMomentum")
         let sg = try expect(grad, param.count, "sgdMomentum", "grad"), sv = try expect(velocity, param.count, "sgdMomentum", "velocity")
         for i in 0..<param.count {
-            sv.values[i] = momentum * sv.values[i] + sg.values[i]
-            sp.values[i] -= learningRate * sv.values[i]
+            let g = weightDecay != 0 ? sg.values[i] + weightDecay * sp.values[i] : sg.values[i]
+            sv.values[i] = momentum * sv.values[i] + g
+            sp.values[i] -= learningRate * (nesterov ? g + momentum * sv.values[i] : sv.values[i])
         }
     }
 

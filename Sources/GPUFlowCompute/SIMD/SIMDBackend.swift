@@ -273,15 +273,17 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         sy.values.withUnsafeMutableBufferPointer { py in xv.withUnsafeBufferPointer { px in Self.axpyLoop(alpha, px, py) } }
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
+    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+                            nesterov: Bool) throws {
         let sp = try storage(param, "sgdMomentum")
         let sg = try expect(grad, param.count, "sgdMomentum", "grad"), sv = try expect(velocity, param.count, "sgdMomentum", "velocity")
         let g = sg.values
         sv.values.withUnsafeMutableBufferPointer { v in
             sp.values.withUnsafeMutableBufferPointer { p in
                 for i in 0..<p.count {
-                    v[i] = momentum * v[i] + g[i]
-                    p[i] -= learningRate * v[i]
+                    let gi = weightDecay != 0 ? g[i] + weightDecay * p[i] : g[i]
+                    v[i] = momentum * v[i] + gi
+                    p[i] -= learningRate * (nesterov ? gi + momentum * v[i] : v[i])
                 }
             }
         }

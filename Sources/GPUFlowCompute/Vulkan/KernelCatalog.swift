@@ -75,7 +75,7 @@ struct KernelSpec: Sendable {
     static let scale = KernelSpec(name: "scale", bindings: 1, pushWords: 2, specialization: elementwise)
     static let axpy = KernelSpec(name: "axpy", bindings: 2, pushWords: 2, specialization: elementwise)
     static let copy = KernelSpec(name: "copy", bindings: 2, pushWords: 1, specialization: elementwise)
-    static let sgdMomentum = KernelSpec(name: "sgd_momentum", bindings: 3, pushWords: 3, specialization: elementwise)
+    static let sgdMomentum = KernelSpec(name: "sgd_momentum", bindings: 3, pushWords: 5, specialization: elementwise)
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 

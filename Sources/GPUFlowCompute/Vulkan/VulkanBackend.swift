@@ -314,10 +314,12 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         try run(.copy, [bx, by], [u(x.count)], groups(x.count, "copy"))
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
+    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+                            nesterov: Bool) throws {
         let bp = try buffer(param, "sgdMomentum")
         let bg = try buffer(grad, param.count, "sgdMomentum", "grad"), bv = try buffer(velocity, param.count, "sgdMomentum", "velocity")
-        try run(.sgdMomentum, [bp, bg, bv], [u(param.count), f(learningRate), f(momentum)], groups(param.count, "sgdMomentum"))
+        try run(.sgdMomentum, [bp, bg, bv], [u(param.count), f(learningRate), f(momentum), f(weightDecay), nesterov ? 1 : 0],
+                groups(param.count, "sgdMomentum"))
     }
 
     public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,

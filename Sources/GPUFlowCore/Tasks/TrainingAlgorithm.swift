@@ -21,10 +21,16 @@ public struct Backpropagation: Codable, Sendable, Equatable {
     public var learningRate: Double
     public var batchSize: Int?
     public var momentum: Double
-    public init(learningRate: Double = 0.01, batchSize: Int? = nil, momentum: Double = 0.9) {
+    /// L2 weight decay added to the gradient (PyTorch's `weight_decay`); nil: none.
+    public var weightDecay: Double?
+    /// Nesterov momentum (the step uses g + μ·v); nil: plain momentum.
+    public var nesterov: Bool?
+    public init(learningRate: Double = 0.01, batchSize: Int? = nil, momentum: Double = 0.9, weightDecay: Double? = nil, nesterov: Bool? = nil) {
         self.learningRate = learningRate
         self.batchSize = batchSize
         self.momentum = momentum
+        self.weightDecay = weightDecay
+        self.nesterov = nesterov
     }
 }
 

@@ -682,7 +682,9 @@ enum TaskConstructors {
         let b = Backpropagation(
             learningRate: try a.double("learning_rate", default: 0.01, min: 0, exclusiveMin: true),
             batchSize: try a.int("batch_size", min: 1),
-            momentum: try a.double("momentum", default: 0.9, min: 0, max: 0.999999))
+            momentum: try a.double("momentum", default: 0.9, min: 0, max: 0.999999),
+            weightDecay: try a.double("weight_decay", min: 0, max: 1), nesterov: try a.bool("nesterov"))
+        if b.nesterov == true, b.momentum == 0 { throw LuaArgumentError("\(a.function): nesterov needs momentum above 0") }
         try a.finish()
         return .backpropagation(b)
     }

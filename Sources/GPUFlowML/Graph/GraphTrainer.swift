@@ -100,7 +100,8 @@ public enum GraphTrainer {
                             beta1: Float(a.beta1), beta2: Float(a.beta2), epsilon: Float(a.epsilon), weightDecay: Float(a.weightDecay))
                     case .backpropagation(let b):
                         try backend.sgdMomentum(
-                            param: p, grad: g, velocity: state1[i], learningRate: Float(b.learningRate) * rate, momentum: Float(b.momentum))
+                            param: p, grad: g, velocity: state1[i], learningRate: Float(b.learningRate) * rate, momentum: Float(b.momentum),
+                            weightDecay: Float(b.weightDecay ?? 0), nesterov: b.nesterov ?? false)
                     default:
                         throw DataError("training algorithm '\(algorithm.name)' has no gradient update for a graph model")
                     }

@@ -281,7 +281,8 @@ final class Optimizer {
             switch algorithm {
             case .backpropagation(let b):
                 try net.backend.sgdMomentum(param: params[i], grad: g[i], velocity: state1[i],
-                                            learningRate: Float(b.learningRate) * rateFactor, momentum: Float(b.momentum))
+                                            learningRate: Float(b.learningRate) * rateFactor, momentum: Float(b.momentum),
+                                            weightDecay: Float(b.weightDecay ?? 0), nesterov: b.nesterov ?? false)
             case .adam(let a):
                 try net.backend.adam(param: params[i], grad: g[i], m: state1[i], v: state2[i], step: step,
                                      learningRate: Float(a.learningRate) * rateFactor, beta1: Float(a.beta1), beta2: Float(a.beta2),
