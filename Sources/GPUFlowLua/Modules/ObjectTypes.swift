@@ -184,11 +184,7 @@ enum ObjectTypes {
                     guard let bytes = FileManager.default.contents(atPath: file) else {
                         throw DataError(file: file, "cannot read model file (missing or unreadable)")
                     }
-                    if GraphNetwork.isGraphFile([UInt8](bytes.prefix(8))) {
-                        LuaObjects.push(L, GraphNetwork(try GraphModelFile.decode([UInt8](bytes), file: file)))
-                    } else {
-                        LuaObjects.push(L, try ModelFile.decode([UInt8](bytes), file: file))
-                    }
+                    LuaObjects.push(L, try ModelFiles.decode([UInt8](bytes), file: file))
                     return 1
                 }
             }

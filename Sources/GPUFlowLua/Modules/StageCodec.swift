@@ -24,8 +24,7 @@ enum StageCodec {
         case .array(let a): return "[" + (try a.map(canonical)).joined(separator: ",") + "]"
         case .table(let t): return "{" + (try t.sorted { $0.0 < $1.0 }.map { "\($0.0)=\(try canonical($0.1))" }).joined(separator: ",") + "}"
         case .object(let o):
-            if let m = o as? MLPModel { return "model:" + ContentHash.of(try ModelFile.encode(m)) }
-            if let g = o as? GraphNetwork { return "graph:" + g.graph.contentHash }
+            if let bytes = try ModelFiles.encode(o) { return "model:" + ContentHash.of(bytes) }
             if let d = o as? Dataset { return "data:" + String(decoding: d.fingerprint, as: UTF8.self) }
             throw Unsupported(what: "a \(o.kind)")
         }
@@ -43,8 +42,7 @@ enum StageCodec {
         case .array(let a): return try a.map { try encode($0, store: store) }
         case .table(let t): return ["$table": try t.map { [$0.0, try encode($0.1, store: store)] as [Any] }]
         case .object(let o):
-            if let m = o as? MLPModel { return ["$model": try store.putArtifact(Data(try ModelFile.encode(m)), kind: "model")] }
-            if let g = o as? GraphNetwork { return ["$graph": try store.putArtifact(Data(try GraphModelFile.encode(g.graph)), kind: "model")] }
+            if let bytes = try ModelFiles.encode(o) { return ["$model": try store.putArtifact(bytes, kind: "model")] }
             if let d = o as? Dataset { return ["$dataset": try store.putArtifact(try DatasetCodec.encode(d), kind: "dataset")] }
             throw Unsupported(what: "a \(o.kind)")
         }
@@ -60,8 +58,7 @@ enum StageCodec {
             if let i = d["$int"] as? String, let v = Int(i) { return .integer(v) }
             if let n = d["$num"] as? String, let bits = UInt64(n) { return .number(Double(bitPattern: bits)) }
             if let f = d["$floats"] as? String, let data = Data(base64Encoded: f) { return .floats(FloatBytes.decode([UInt8](data), offset: 0, count: data.count / 4)) }
-            if let h = d["$model"] as? String { return .object(try ModelFile.decode([UInt8](try store.artifact(h)), file: "artifact \(h)")) }
-            if let h = d["$graph"] as? String { return .object(GraphNetwork(try GraphModelFile.decode([UInt8](try store.artifact(h)), file: "artifact \(h)"))) }
+            if let h = d["$model"] as? String { return .object(try ModelFiles.decode([UInt8](try store.artifact(h)), file: "artifact \(h)")) }
             if let h = d["$dataset"] as? String { return .object(try DatasetCodec.decode(try store.artifact(h))) }
             if let t = d["$table"] as? [[Any]] {
                 return .table(try t.map { pair in

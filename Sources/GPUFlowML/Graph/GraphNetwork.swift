@@ -21,20 +21,9 @@ public final class GraphNetwork: TaskObject, @unchecked Sendable {
         return graph.nodes.map(\.layer).filter { seen.insert($0).inserted }
     }
 
-    public static func load(path: String) throws -> GraphNetwork {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DataError(file: path, "cannot read the model file (missing or unreadable)")
-        }
-        return GraphNetwork(try GraphModelFile.decode([UInt8](data), file: path))
-    }
-
     /// Written beside and renamed into place.
     public func save(to path: String) throws {
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(try GraphModelFile.encode(graph))), rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw DataError(file: path, "cannot write the model file")
-        }
+        try ModelFiles.writeAtomically(Data(try GraphModelFile.encode(graph)), to: path, what: "the model file")
     }
 
     /// Whether these bytes are a version-2 (safetensors) model file rather than a .gfmodel.

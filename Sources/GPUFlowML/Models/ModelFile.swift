@@ -40,16 +40,7 @@ public enum ModelFile {
     }
 
     public static func save(_ model: MLPModel, to path: String) throws {
-        let data = Data(try encode(model))
-        // Write beside, then rename: a crash never leaves half a model under the name.
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else {
-            throw DataError(file: path, "cannot write the model file")
-        }
-        guard rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw DataError(file: path, "cannot move the model file into place")
-        }
+        try ModelFiles.writeAtomically(Data(try encode(model)), to: path, what: "the model file")
     }
 
     public static func load(path: String) throws -> MLPModel {

@@ -102,12 +102,7 @@ struct TrainingCheckpoint: Codable {
 
     /// Written beside and renamed into place, so a crash never leaves half a checkpoint.
     func save(path: String) throws {
-        let data = try encoded()
-        let tmp = path + ".tmp-\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data), rename(tmp, path) == 0 else {
-            try? FileManager.default.removeItem(atPath: tmp)
-            throw DataError(file: path, "cannot write the checkpoint")
-        }
+        try ModelFiles.writeAtomically(try encoded(), to: path, what: "the checkpoint")
     }
 
     static func load(path: String) throws -> TrainingCheckpoint {

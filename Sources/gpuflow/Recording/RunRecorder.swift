@@ -95,17 +95,14 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
         flush()
         let t = id ?? 0
         var rows: [RunStore.Metric] = []
-        var models: [(String, Data)] = []
+        var models: [(String, AnyObject)] = []
         func walk(_ v: TaskValue, _ path: String, depth: Int) {
             guard depth < 4 else { return }
             switch v {
             case .integer(let i): rows.append(.init(taskID: t, key: path, value: Double(i)))
             case .number(let d): rows.append(.init(taskID: t, key: path, value: d))
             case .bool(let b): rows.append(.init(taskID: t, key: path, value: b ? 1 : 0))
-            case .object(let o):
-                // A version-1 .gfmodel for an MLP, a version-2 (safetensors) file for a graph.
-                if let m = o as? MLPModel, let bytes = try? ModelFile.encode(m) { models.append((path, Data(bytes))) }
-                if let g = o as? GraphNetwork, let bytes = try? GraphModelFile.encode(g.graph) { models.append((path, Data(bytes))) }
+            case .object(let o): if o is MLPModel || o is GraphNetwork { models.append((path, o)) }
             case .table(let f):
                 for (k, x) in f where !["history", "kernels", "attempts", "warm_start", "tiers", "transfers"].contains(k) {
                     walk(x, path.isEmpty ? k : path + "." + k, depth: depth + 1)
@@ -133,7 +130,9 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
             rows.append(.init(taskID: t, key: RunComparison.measuredObjective, value: 1))
         }
         attempt("the task's metrics, models and backend") {
-            let encoded = models.map { (path, bytes) in (name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), data: bytes) }
+            let encoded = try models.compactMap { (path, o) in
+                try ModelFiles.encode(o).map { (name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), data: $0) }
+            }
             try store.finishTask(run, metrics: rows, models: encoded,
                                  task: RunStore.TaskRow(taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
                                                         submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil))
