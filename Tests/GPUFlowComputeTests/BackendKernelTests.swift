@@ -250,4 +250,35 @@ private final class NSObjectLike {}
         let got = try b.read(p)
         #expect(zip(got, ep).allSatisfy { Swift.abs(Double($0) - $1) < 1e-6 }, "\(which): \(got) vs \(ep)")
     }
+    /// torch.optim.RMSprop's rule (not centered), in double precision, three steps with momentum
+    /// and weight decay and three without; the momentum buffer is left alone when μ is 0.
+    @Test(arguments: BackendUnderTest.allCases)
+    func rmspropFollowsPyTorch(_ which: BackendUnderTest) throws {
+        let b = try which.make()
+        for (momentum, decay) in [(0.9, 0.01), (0.0, 0.0)] {
+            let p = try b.tensor([1, -2, 0.5], shape: [3]), g = try b.tensor([0.1, 0.2, -0.3], shape: [3])
+            let s = try b.zeros(shape: [3]), buf = try b.filled(7, shape: [3])
+            var ep: [Double] = [1, -2, 0.5], es: [Double] = [0, 0, 0], eb: [Double] = momentum > 0 ? [0, 0, 0] : [7, 7, 7]
+            if momentum > 0 { try b.write(buf, [0, 0, 0]) }
+            let gs: [Double] = [0.1, 0.2, -0.3]
+            for _ in 0..<3 {
+                try b.rmsprop(param: p, grad: g, square: s, buffer: buf, learningRate: 0.01, alpha: 0.99, epsilon: 1e-8,
+                              weightDecay: Float(decay), momentum: Float(momentum))
+                for i in 0..<3 {
+                    let gi = gs[i] + decay * ep[i]
+                    es[i] = 0.99 * es[i] + 0.01 * gi * gi
+                    let u = gi / (es[i].squareRoot() + 1e-8)
+                    if momentum > 0 {
+                        eb[i] = momentum * eb[i] + u
+                        ep[i] -= 0.01 * eb[i]
+                    } else {
+                        ep[i] -= 0.01 * u
+                    }
+                }
+            }
+            for (got, want, what) in [(try b.read(p), ep, "param"), (try b.read(s), es, "square"), (try b.read(buf), eb, "buffer")] {
+                #expect(zip(got, want).allSatisfy { Swift.abs(Double($0) - $1) < 1e-5 }, "\(which) μ=\(momentum) \(what): \(got) vs \(want)")
+            }
+        }
+    }
 }

@@ -55,7 +55,7 @@ import Testing
             ("gpu.training{model = model, data = ds, epochs = 'ten'}", "gpu.training: epochs must be a positive integer, got 'ten'"),
             ("gpu.training{model = model, data = ds, batch_size = 2.5}", "gpu.training: batch_size must be a positive integer, got 2.5"),
             ("gpu.training{model = model, data = ds, algorithm = 'adamw'}",
-             "gpu.training: unknown algorithm 'adamw' (expected backprop | adam | reinforcement | transfer | evolutionary"),
+             "gpu.training: unknown algorithm 'adamw' (expected backprop | adam | rmsprop | reinforcement | transfer | evolutionary"),
             ("gpu.training{model = model, data = ds, epoch = 3}", "gpu.training: unknown argument 'epoch' (expected one of:"),
             ("gpu.training{data = ds}", "gpu.training: model is required"),
             ("gpu.training{model = ds, data = ds}", "gpu.training: model must be a model, got dataset"),

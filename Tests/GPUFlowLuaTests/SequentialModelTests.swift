@@ -106,6 +106,110 @@ import Testing
         #expect(run.lines.last?.contains("gpu.backprop: nesterov needs momentum above 0") == true, "\(run.output)")
     }
 
+    /// What the training loop gives MLPs, a graph gets from Lua too: gradient clipping,
+    /// checkpoints and resume (at the epoch the checkpoint holds), RMSprop, and transfer
+    /// learning from a saved graph, its frozen layers named.
+    @Test func aGraphTakesEveryTrainingOptionFromLua() async throws {
+        let dir = try TestPaths.temporaryDirectory().path
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 12}, nn.layer_norm{}, nn.relu{}, nn.dropout{p = 0.1},
+                                        nn.linear{outputs = 3, name = "head"}}
+                local function train(extra)
+                  local spec = {model = m, data = parts.train, epochs = 6, batch_size = 16, gradient_clip = 1.0, seed = 5,
+                                algorithm = gpu.rmsprop{learning_rate = 0.01, momentum = 0.5}}
+                  for k, v in pairs(extra) do spec[k] = v end
+                  return gpu.submit(gpu.training(spec)):await()
+                end
+                local full = train{}
+                local part = train{epochs = 3, checkpoint_every = 3, checkpoint_path = "\(dir)/g.gfckpt"}
+                local rest = train{resume_from = "\(dir)/g.gfckpt"}
+                print("resumed", part.metrics.checkpoints_written, rest.metrics.resumed_from_epoch, rest.model.id == full.model.id,
+                      full.metrics.loss < full.history[1].loss)
+                full.model:save("\(dir)/base.safetensors")
+                local tuned = gpu.submit(gpu.training{data = parts.train, epochs = 3,
+                  algorithm = gpu.transfer{base_model = "\(dir)/base.safetensors", fine_tuning_layers = 1}}):await()
+                print("transfer", table.concat(tuned.metrics.frozen_layers, ","), tuned.metrics.base_model == full.model.id)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("resumed\t1\t3\ttrue\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("transfer\tlinear1,layer_norm1\ttrue"), "\(run.output)")
+    }
+
+    /// The functional form: a chain written with it is the very model nn.sequential builds
+    /// (same parameters, same hash); a graph that is not a chain (a shared trunk, two branches
+    /// added, two heads side by side) trains and serves.
+    @Test func theFunctionalFormBuildsGraphsThatAreNotChains() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local x = nn.input()
+                local chain = nn.graph{inputs = 6, seed = 3, output = nn.linear{outputs = 3}(nn.relu{}(nn.linear{outputs = 8}(x)))}
+                local same = nn.sequential{inputs = 6, seed = 3, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
+                print("chain", chain.id == same.id, table.concat(chain.layers, ","))
+
+                local x = nn.input()
+                local trunk = nn.gelu{}(nn.linear{outputs = 16}(x))
+                local left = nn.relu{}(nn.linear{outputs = 16, name = "left"}(trunk))
+                local right = nn.linear{outputs = 16, name = "right"}(x)
+                local joined = nn.layer_norm{}(nn.add{left, right, name = "join"})
+                local both = nn.concat{joined, trunk}
+                local m = nn.graph{data = parts.train, seed = 1, output = nn.linear{outputs = 3, name = "head"}(both)}
+                print("layers", table.concat(m.layers, ","), m.outputs)
+                local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 15, batch_size = 16,
+                                                  algorithm = gpu.adam{learning_rate = 0.01}}):await()
+                local served = gpu.submit(gpu.inference{model = r.model, data = parts.test}):await()
+                print("trained", r.metrics.accuracy > 0.9, served.accuracy > 0.9)
+
+                local heads = nn.graph{inputs = 6, outputs = {nn.linear{outputs = 3}(trunk), nn.linear{outputs = 2}(trunk)}}
+                print("heads", heads.outputs)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("chain\ttrue\tlinear1,relu1,linear2"), "\(run.output)")
+        #expect(run.lines.contains("layers\tlinear1,gelu1,left,relu1,right,join,layer_norm1,concat1,head\t3"), "\(run.output)")
+        #expect(run.lines.contains("trained\ttrue\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("heads\t5"), "\(run.output)")
+    }
+
+    /// Bad functional graphs are refused at the line that wrote them, naming the layer.
+    @Test func badFunctionalGraphsAreRefused() async throws {
+        let cases: [(String, String)] = [
+            (
+                "local l = nn.linear{outputs = 4}; local x = nn.input(); l(x); l(x)",
+                "script1.lua:5): applied a second time; weights are not shared in this version, make another nn.linear"
+            ),
+            (
+                "local x = nn.input(); nn.graph{inputs = 6, output = nn.add{nn.linear{outputs = 4}(x), nn.linear{outputs = 5}(x)}}",
+                "script1.lua:5): layer add1: branch 1 has shape [4] and branch 2 [5]; added branches need one shape"
+            ),
+            (
+                "local x = nn.input(); nn.graph{inputs = 6, output = nn.layer_norm{}(nn.linear{outputs = 2}(nn.concat{x, nn.relu{}(x), nn.input()}))}",
+                "nn.graph: the model reads one input; two nn.input() values reach its outputs"
+            ),
+            (
+                "local x = nn.input(); nn.graph{inputs = 6, output = nn.linear{outputs = 2, bais = 1}(x)}",
+                "script1.lua:5: nn.linear: unknown option 'bais'"
+            ),
+            ("nn.relu{}(3)", "script1.lua:5: nn.relu: called on a number, not a value"),
+            ("nn.graph{inputs = 6, output = 3}", "nn.graph: output 1 is a number, not a value"),
+            ("nn.graph{inputs = 6, output = nn.input()}", "nn.graph: no layers between the input and the output"),
+            (
+                "nn.graph{inputs = 6, output = nn.add{nn.relu{}(nn.input()), nn.relu{}(nn.input())}}",
+                "nn.graph: the model reads one input; two nn.input() values reach its outputs"
+            ),
+            ("nn.add{nn.input()}", "nn.add: joins two or more values, got 1"),
+            ("nn.graph{inputs = 6, outptu = 1}", "nn.graph: unknown option 'outptu'"),
+            (
+                "local x = nn.input(); nn.graph{inputs = 6, output = nn.linear{outputs = 3, name = 'a'}(nn.linear{outputs = 3, name = 'a'}(x))}",
+                "layer a: the name is taken by an earlier layer"
+            ),
+        ]
+        for (call, expected) in cases {
+            let run = try await runLua(Self.prelude + call + "\n")
+            #expect(run.result.exitCode != 0, "\(call) was accepted")
+            #expect(run.result.message?.contains(expected) == true, "\(call): \(run.result.message ?? "no error")")
+        }
+    }
+
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
         let run = try await runLua(
@@ -139,9 +243,19 @@ import Testing
             ("nn.sequential{inputs = 6}", "nn.sequential: no layers"),
             ("nn.sequential{data = parts.train, inputs = 5, nn.relu{}}", "nn.sequential: inputs = 5, but the data set has 6 features"),
             (
-                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, gradient_clip = 1}",
-                "gpu.training: gradient_clip is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it"
+                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, environment = 'cartpole'}",
+                "gpu.training: environment is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it"
             ),
+            (
+                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, algorithm = 'reinforcement'}",
+                "gpu.training: a graph model (nn.sequential) trains with gpu.adam, gpu.backprop, gpu.rmsprop or gpu.transfer so far, not reinforcement"
+            ),
+            (
+                "gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, freeze = {'dense1'}}",
+                "gpu.training: freeze names layers of a graph model (nn.sequential); an nn.mlp model freezes with gpu.transfer"
+            ),
+            ("gpu.rmsprop{alpha = 1.5}", "gpu.rmsprop: alpha must be at most 0.999999, got 1.5"),
+            ("gpu.rmsprop{centered = true}", "gpu.rmsprop: unknown argument 'centered' (expected one of: alpha, epsilon"),
             (
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 2}}, data = d}",
                 "gpu.training: data set blobs(samples=240, features=6, centers=3, seed=2) standardized has 3 classes but the model has 2 outputs"

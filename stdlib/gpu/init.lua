@@ -22,7 +22,7 @@ end
 -- Task constructors (validated in Swift; each raises "gpu.training: epochs must be ...").
 for _, name in ipairs{"training", "inference", "optimization", "memory_management",
                       "resource_coordination", "hybrid_compute",
-                      "backprop", "adam", "reinforcement", "transfer", "evolutionary",
+                      "backprop", "adam", "rmsprop", "reinforcement", "transfer", "evolutionary",
                       "exclusive", "time_sliced", "space_partitioned", "pipeline", "collaborative"} do
   gpu[name] = native[name]
 end

@@ -66,6 +66,10 @@ public protocol Backend: AnyObject, Sendable {
     /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.
     func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
               beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
+    /// PyTorch's RMSprop: g += wd·p; s = α·s + (1 − α)·g²; u = g / (√s + ε); with momentum
+    /// b = μ·b + u and p −= lr·b, else p −= lr·u (`buffer` is left alone when μ is 0).
+    func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+                 weightDecay: Float, momentum: Float) throws
 
     /// (optional) Per-kernel device time measured so far; the default is none.
     var kernelTimings: [KernelTiming] { get }

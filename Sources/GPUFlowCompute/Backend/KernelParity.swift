@@ -92,6 +92,15 @@ public enum KernelParity {
                 try b.sgdMomentum(param: t[0], grad: t[1], velocity: t[2], learningRate: 0.1, momentum: 0.9, weightDecay: 0.01, nesterov: true)
                 return [t[0], t[2]]
             })
+            out.append(try compare("rmsprop×3 n=\(n)", cpu, other, [x, y, zero, zero]) { b, t in
+                for _ in 0..<2 {
+                    try b.rmsprop(param: t[0], grad: t[1], square: t[2], buffer: t[3], learningRate: 0.01, alpha: 0.99, epsilon: 1e-8,
+                                  weightDecay: 0, momentum: 0)
+                }
+                try b.rmsprop(param: t[0], grad: t[1], square: t[2], buffer: t[3], learningRate: 0.01, alpha: 0.9, epsilon: 1e-6,
+                              weightDecay: 0.01, momentum: 0.9)
+                return [t[0], t[2], t[3]]
+            })
             out.append(try compare("adamW×3 n=\(n)", cpu, other, [x, y, zero, zero]) { b, t in
                 for step in 1...3 {
                     try b.adam(param: t[0], grad: t[1], m: t[2], v: t[3], step: step, learningRate: 0.01, beta1: 0.9, beta2: 0.999,

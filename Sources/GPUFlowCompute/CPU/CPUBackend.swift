@@ -219,6 +219,23 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
+    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+                        weightDecay: Float, momentum: Float) throws {
+        let sp = try storage(param, "rmsprop"), sg = try expect(grad, param.count, "rmsprop", "grad")
+        let ss = try expect(square, param.count, "rmsprop", "square"), sb = try expect(buffer, param.count, "rmsprop", "buffer")
+        for i in 0..<param.count {
+            let g = weightDecay != 0 ? sg.values[i] + weightDecay * sp.values[i] : sg.values[i]
+            ss.values[i] = alpha * ss.values[i] + (1 - alpha) * g * g
+            let u = g / (ss.values[i].squareRoot() + epsilon)
+            if momentum > 0 {
+                sb.values[i] = momentum * sb.values[i] + u
+                sp.values[i] -= learningRate * sb.values[i]
+            } else {
+                sp.values[i] -= learningRate * u
+            }
+        }
+    }
+
     public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
                      beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
         let sp = try storage(param, "adam")

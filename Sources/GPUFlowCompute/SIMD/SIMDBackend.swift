@@ -289,6 +289,32 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         }
     }
 
+    /// The CPU reference's arithmetic on the same host memory: an elementwise update the
+    /// compiler vectorizes; the branch on momentum is hoisted out of the loop.
+    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+                        weightDecay: Float, momentum: Float) throws {
+        let sp = try storage(param, "rmsprop"), sg = try expect(grad, param.count, "rmsprop", "grad")
+        let ss = try expect(square, param.count, "rmsprop", "square"), sb = try expect(buffer, param.count, "rmsprop", "buffer")
+        let g = sg.values
+        ss.values.withUnsafeMutableBufferPointer { s in
+            sb.values.withUnsafeMutableBufferPointer { b in
+                sp.values.withUnsafeMutableBufferPointer { p in
+                    for i in 0..<p.count {
+                        let gi = weightDecay != 0 ? g[i] + weightDecay * p[i] : g[i]
+                        s[i] = alpha * s[i] + (1 - alpha) * gi * gi
+                        let u = gi / (s[i].squareRoot() + epsilon)
+                        if momentum > 0 {
+                            b[i] = momentum * b[i] + u
+                            p[i] -= learningRate * b[i]
+                        } else {
+                            p[i] -= learningRate * u
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
                      beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
         let sp = try storage(param, "adam"), sg = try expect(grad, param.count, "adam", "grad")

@@ -77,6 +77,7 @@ struct KernelSpec: Sendable {
     static let copy = KernelSpec(name: "copy", bindings: 2, pushWords: 1, specialization: elementwise)
     static let sgdMomentum = KernelSpec(name: "sgd_momentum", bindings: 3, pushWords: 5, specialization: elementwise)
     static let adam = KernelSpec(name: "adam", bindings: 4, pushWords: 8, specialization: elementwise)
+    static let rmsprop = KernelSpec(name: "rmsprop", bindings: 4, pushWords: 6, specialization: elementwise)
     static let philoxUniform = KernelSpec(name: "philox_uniform", bindings: 1, pushWords: 5, specialization: elementwise)
 
     static let unary = KernelSpec(name: "unary", bindings: 2, pushWords: 3, specialization: elementwise)
@@ -95,6 +96,6 @@ struct KernelSpec: Sendable {
     static let layerNormGrad = KernelSpec(name: "layer_norm_grad", bindings: 7, pushWords: 3, specialization: rowWorkgroup)
 
     static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
-                                     reduceSum, scale, axpy, copy, sgdMomentum, adam, philoxUniform, unary, unaryGrad, binary, stridedCopy,
+                                     reduceSum, scale, axpy, copy, sgdMomentum, adam, rmsprop, philoxUniform, unary, unaryGrad, binary, stridedCopy,
                                      gatherRows, scatterAddRows, dropout, reduceAxis, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad]
 }

@@ -333,6 +333,15 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
                 groups(param.count, "adam"))
     }
 
+    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer momentumBuffer: Tensor, learningRate: Float, alpha: Float,
+                        epsilon: Float, weightDecay: Float, momentum: Float) throws {
+        let bp = try buffer(param, "rmsprop"), bg = try buffer(grad, param.count, "rmsprop", "grad")
+        let bs = try buffer(square, param.count, "rmsprop", "square")
+        let bb = try buffer(momentumBuffer, param.count, "rmsprop", "buffer")
+        try run(.rmsprop, [bp, bg, bs, bb],
+                [u(param.count), f(learningRate), f(alpha), f(epsilon), f(weightDecay), f(momentum)], groups(param.count, "rmsprop"))
+    }
+
     /// Fills `x` with Philox4x32-10 uniforms in [0, 1): element i is word i of Philox's stream
     /// for `seed`, starting `offset` 128-bit blocks in — the same numbers as Swift's `Philox`.
     public func fillUniform(_ x: Tensor, seed: UInt64, offset: UInt64 = 0) throws {

@@ -1,7 +1,9 @@
-/// The five training algorithms of the original design, each with all of its parameters.
+/// The five training algorithms of the original design, each with all of its parameters, and
+/// RMSprop beside SGD and Adam among the gradient optimizers.
 public enum TrainingAlgorithm: Codable, Sendable, Equatable {
     case backpropagation(Backpropagation)
     case adam(Adam)
+    case rmsprop(RMSprop)
     case reinforcement(ReinforcementLearning)
     case transfer(TransferLearning)
     case evolutionary(Evolutionary)
@@ -10,6 +12,7 @@ public enum TrainingAlgorithm: Codable, Sendable, Equatable {
         switch self {
         case .backpropagation: return "backprop"
         case .adam: return "adam"
+        case .rmsprop: return "rmsprop"
         case .reinforcement: return "reinforcement"
         case .transfer: return "transfer"
         case .evolutionary: return "evolutionary"
@@ -48,6 +51,23 @@ public struct Adam: Codable, Sendable, Equatable {
         self.beta2 = beta2
         self.epsilon = epsilon
         self.weightDecay = weightDecay
+    }
+}
+
+/// PyTorch's RMSprop (not centered): g += wd·p; s = α·s + (1 − α)·g²; with momentum μ > 0,
+/// b = μ·b + g / (√s + ε) and p −= lr·b, else p −= lr·g / (√s + ε).
+public struct RMSprop: Codable, Sendable, Equatable {
+    public var learningRate: Double
+    public var alpha: Double
+    public var epsilon: Double
+    public var weightDecay: Double
+    public var momentum: Double
+    public init(learningRate: Double = 1e-2, alpha: Double = 0.99, epsilon: Double = 1e-8, weightDecay: Double = 0, momentum: Double = 0) {
+        self.learningRate = learningRate
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.momentum = momentum
     }
 }
 

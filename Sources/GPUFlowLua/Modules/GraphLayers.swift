@@ -47,29 +47,158 @@ enum GraphLayers {
         }
         var b = GraphBuilder(inputShape: [inputs], seed: seed)
         try add(layers, to: &b, data: data)
-        let model = b.finished()
-        guard model.parameterCount <= 50_000_000 else {
-            throw LuaArgumentError("nn.sequential: \(model.parameterCount) parameters is more than the 50M this version allows")
+        return try push(b.finished(), L, job, function: "nn.sequential")
+    }
+
+    /// One node of the functional form, as gpu.nn's nn.graph lists them: a layer applied to an
+    /// earlier value, or a join of several (0 is the input; node i is value i).
+    struct TracedNode {
+        enum Kind { case layer(Described), add, concat }
+        let kind: Kind
+        let inputs: [Int]
+        let name: String?
+        let at: String?
+    }
+
+    /// `nn.graph{...}` as gpu.nn hands it over: `nodes` in dependency order and `outputs`
+    /// (node numbers); several outputs are joined along the last axis.
+    static func graph(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
+        let a = try LuaArgs(L, 1, function: "nn.graph")
+        let data: Dataset? = try a.object("data", kind: "dataset")
+        let inputs = try a.int("inputs", min: 1, max: 1 << 20) ?? data?.cols
+        let seed = UInt64(try a.int("seed", default: 0, min: 0, max: .max))
+        guard a.has("nodes"), a.has("outputs") else { throw LuaArgumentError("nn.graph: build it with gpu.nn's nn.graph{output = ...}") }
+        a.pushField("nodes")
+        let nodes: [TracedNode]
+        do {
+            defer { gf_pop(L, 1) }
+            let list = try LuaArgs(L, -1, function: "nn.graph: nodes")
+            nodes = try list.positional(limit: maxLayers) { i in try traced(L, node: i) }
+            try list.finish(positional: true)
         }
-        try job.chargeElements(model.parameterCount, what: "nn.sequential")
+        a.pushField("outputs")
+        let outputs: [Int]
+        do {
+            defer { gf_pop(L, 1) }
+            let list = try LuaArgs(L, -1, function: "nn.graph: outputs")
+            outputs = try list.positional(limit: maxLayers) { _ in try reference(L, before: nodes.count + 1, what: "nn.graph: an output") }
+            try list.finish(positional: true)
+        }
+        try a.finish()
+        guard let inputs else { throw LuaArgumentError("nn.graph: give inputs = N (features per sample) or data = a data set") }
+        if let data, data.cols != inputs {
+            throw LuaArgumentError("nn.graph: inputs = \(inputs), but the data set has \(data.cols) features")
+        }
+        guard !nodes.isEmpty, !outputs.isEmpty else { throw LuaArgumentError("nn.graph: no layers between the input and the output") }
+        var b = GraphBuilder(inputShape: [inputs], seed: seed)
+        // A linear layer's initialization looks at the activation that reads it (He before ReLU-like ones).
+        var readers: [Int: UnaryOp] = [:]
+        for n in nodes {
+            if case .layer(let d) = n.kind, case .activation(let f) = d.spec, let from = n.inputs.first { readers[from] = readers[from] ?? f }
+        }
+        var values: [GraphModel.Source] = [.input]
+        for (i, n) in nodes.enumerated() {
+            let position = "layer \(i + 1)"
+            do {
+                switch n.kind {
+                case .layer(let d):
+                    b.cursor = values[n.inputs[0]]
+                    try add([d], to: &b, data: data, position: position, next: readers[i + 1])
+                case .add: try b.add(n.inputs.map { values[$0] }, name: n.name)
+                case .concat: try b.concat(n.inputs.map { values[$0] }, name: n.name)
+                }
+            } catch let e as LuaArgumentError {
+                throw e
+            } catch {
+                let kind: String
+                switch n.kind {
+                case .layer(let d): kind = d.kind
+                case .add: kind = "add"
+                case .concat: kind = "concat"
+                }
+                throw LuaArgumentError("nn.graph: \(position) (nn.\(kind)\(n.at.map { " at \($0)" } ?? "")): \(error)")
+            }
+            values.append(b.cursor)
+        }
+        if outputs.count > 1 {
+            do { try b.concat(outputs.map { values[$0] }, name: "outputs") } catch {
+                throw LuaArgumentError("nn.graph: the outputs cannot be joined side by side: \(error)")
+            }
+        } else {
+            b.cursor = values[outputs[0]]
+        }
+        return try push(b.finished(), L, job, function: "nn.graph")
+    }
+
+    /// Node `node` of the list at the top of the stack.
+    private static func traced(_ L: OpaquePointer, node i: Int) throws -> TracedNode {
+        guard lua_type(L, -1) == LUA_TTABLE else { throw LuaArgumentError("nn.graph: node \(i) is not a table") }
+        let a = try LuaArgs(L, -1, function: "nn.graph: node \(i)")
+        let kind = try a.string("kind") ?? ""
+        let name = try a.string("name"), at = try a.string("where")
+        var layer: Described?
+        if kind == "layer" {
+            guard a.has("layer") else { throw LuaArgumentError("nn.graph: node \(i) has no layer") }
+            a.pushField("layer")
+            defer { gf_pop(L, 1) }
+            layer = try describe(L, position: "layer \(i)", depth: 0)
+        }
+        a.pushField("inputs")
+        let inputs: [Int]
+        do {
+            defer { gf_pop(L, 1) }
+            guard lua_type(L, -1) == LUA_TTABLE else { throw LuaArgumentError("nn.graph: node \(i) has no inputs") }
+            let list = try LuaArgs(L, -1, function: "nn.graph: node \(i) inputs")
+            inputs = try list.positional(limit: 1024) { _ in try reference(L, before: i, what: "nn.graph: node \(i)'s input") }
+            try list.finish(positional: true)
+        }
+        try a.finish()
+        switch kind {
+        case "layer":
+            guard let layer, inputs.count == 1 else { throw LuaArgumentError("nn.graph: node \(i) applies a layer to one value") }
+            return TracedNode(kind: .layer(layer), inputs: inputs, name: name, at: at)
+        case "add", "concat":
+            guard inputs.count >= 2 else { throw LuaArgumentError("nn.graph: node \(i) joins two or more values") }
+            return TracedNode(kind: kind == "add" ? .add : .concat, inputs: inputs, name: name, at: at)
+        default:
+            throw LuaArgumentError("nn.graph: node \(i) is of unknown kind '\(kind)'")
+        }
+    }
+
+    /// A value number at the top of the stack: the input (0) or an earlier node (below `before`).
+    private static func reference(_ L: OpaquePointer, before: Int, what: String) throws -> Int {
+        guard gf_isinteger(L, -1) != 0 else { throw LuaArgumentError("\(what) is not a value number") }
+        let v = Int(lua_tointegerx(L, -1, nil))
+        guard v >= 0, v < before else { throw LuaArgumentError("\(what) refers to value \(v), which does not come before it") }
+        return v
+    }
+
+    /// The finished graph, within the size this version allows and the job's memory, as a model object.
+    private static func push(_ model: GraphModel, _ L: OpaquePointer, _ job: LuaJob, function: String) throws -> Int32 {
+        guard model.parameterCount <= 50_000_000 else {
+            throw LuaArgumentError("\(function): \(model.parameterCount) parameters is more than the 50M this version allows")
+        }
+        try job.chargeElements(model.parameterCount, what: function)
         LuaObjects.push(L, GraphNetwork(model))
         return 1
     }
 
-    private static func add(_ layers: [Described], to b: inout GraphBuilder, data: Dataset?) throws {
+    private static func add(_ layers: [Described], to b: inout GraphBuilder, data: Dataset?, position: String? = nil, next after: UnaryOp? = nil)
+        throws
+    {
         for (i, d) in layers.enumerated() {
             do {
                 switch d.spec {
                 case .linear(let outputs, let bias):
                     // He-normal weights when a ReLU-like activation follows, Xavier otherwise.
-                    var next: UnaryOp?
+                    var next: UnaryOp? = i + 1 == layers.count ? after : nil
                     if i + 1 < layers.count, case .activation(let f) = layers[i + 1].spec { next = f }
                     try b.linear(outputs: outputs, bias: bias, init: next, name: d.name)
                 case .activation(let f): try b.activation(f, name: d.name)
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
                 case .residual(let body):
-                    try b.residual(name: d.name) { r in try add(body, to: &r, data: data) }
+                    try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
                     guard let data else { throw DataError("an embedding needs the data set: give nn.sequential data = ds") }
                     let known = Dictionary(data.categories.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
@@ -88,7 +217,7 @@ enum GraphLayers {
                 }
             } catch let e as LuaArgumentError {
                 throw e
-            } catch {
+            } catch where position == nil {
                 throw LuaArgumentError("nn.sequential: \(d.position) (nn.\(d.kind)\(d.at.map { " at \($0)" } ?? "")): \(error)")
             }
         }

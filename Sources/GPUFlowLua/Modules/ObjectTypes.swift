@@ -172,6 +172,7 @@ enum ObjectTypes {
     static let functions: [(String, gf_swift_fn)] = [
         ("nn_mlp", { L in LuaBinding.call(L) { L, job in try mlp(L, job) } }),
         ("nn_sequential", { L in LuaBinding.call(L) { L, job in try GraphLayers.sequential(L, job) } }),
+        ("nn_graph", { L in LuaBinding.call(L) { L, job in try GraphLayers.graph(L, job) } }),
         (
             "nn_load",
             { L in
@@ -181,10 +182,7 @@ enum ObjectTypes {
                     }
                     let file = try job.readablePath(path, what: "nn.load", factor: 2)
                     // A version-2 file (safetensors, a graph) or a version-1 .gfmodel (an MLP).
-                    guard let bytes = FileManager.default.contents(atPath: file) else {
-                        throw DataError(file: file, "cannot read model file (missing or unreadable)")
-                    }
-                    LuaObjects.push(L, try ModelFiles.decode([UInt8](bytes), file: file))
+                    LuaObjects.push(L, try ModelFiles.load(path: file))
                     return 1
                 }
             }

@@ -33,6 +33,10 @@ enum TaskConstructors {
         ),
         ("adam", { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, adam(LuaArgs(L, 1, function: "gpu.adam", optional: true))) } }),
         (
+            "rmsprop",
+            { L in LuaBinding.call(L) { L, _ in try pushAlgorithm(L, rmsprop(LuaArgs(L, 1, function: "gpu.rmsprop", optional: true))) } }
+        ),
+        (
             "reinforcement",
             { L in
                 LuaBinding.call(L) { L, _ in
@@ -116,27 +120,39 @@ enum TaskConstructors {
     // MARK: task types
 
     static func training(_ a: LuaArgs, job: LuaJob) throws -> TaskDescriptor {
-        if let graph: GraphNetwork = try? a.object("model", kind: "model") { return try graphTraining(a, graph: graph) }
-        let given: MLPModel? = try a.object("model", kind: "model")
+        let graph: GraphNetwork? = try? a.object("model", kind: "model")
+        let given: MLPModel? = graph == nil ? try a.object("model", kind: "model") : nil
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
+        if graph != nil {
+            switch algorithm {
+            case .reinforcement, .evolutionary:
+                throw LuaArgumentError(
+                    "\(a.function): a graph model (nn.sequential) trains with gpu.adam, gpu.backprop, gpu.rmsprop or gpu.transfer so far, "
+                        + "not \(algorithm.name); an nn.mlp model takes it")
+            default: break
+            }
+            if a.has("environment") {
+                throw LuaArgumentError("\(a.function): environment is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
+            }
+        }
         if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job) }
         if case .evolutionary = algorithm, a.has("environment") {
             return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job)
         }
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
         // Transfer learning starts from its base model: given as a model, or loaded from its file
-        // here, so a missing or corrupt file is reported at the constructor's line.
-        var model = given
+        // here (either kind), so a missing or corrupt file is reported at the constructor's line.
+        var model: (any TaskObject)? = graph ?? given
         if case .transfer(let t) = algorithm {
-            if given != nil {
+            if model != nil {
                 throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well")
             }
             // In the sandbox, only a file of the job's folder (checked before it is opened: its
             // contents and its very existence are not the script's to learn elsewhere).
-            model = try box?.baseModel ?? ModelFile.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
+            model = try box?.baseModel ?? ModelFiles.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
         }
-        guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp)") }
+        guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp or nn.sequential)") }
         var task = TrainingTask(
             algorithm: algorithm,
             epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
@@ -167,75 +183,43 @@ enum TaskConstructors {
         if task.earlyStopping != nil, task.validationSplit == 0 {
             throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
         }
+        let graphModel = model as? GraphNetwork
+        if a.has("freeze") {
+            guard let graphModel else {
+                throw LuaArgumentError("\(a.function): freeze names layers of a graph model (nn.sequential); an nn.mlp model freezes with gpu.transfer")
+            }
+            task.frozenLayers = try frozenLayers(a, graph: graphModel)
+        }
         var options = try SubmitOptions.read(a)
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
         try a.finish()
-        try Validation.check(model: model, data: data, loss: task.loss, context: a.function)
-        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, data: data), options: options)
+        if let graphModel {
+            try Validation.check(inputs: graphModel.inputs, outputs: graphModel.outputs, data: data, loss: task.loss, context: a.function)
+            return TaskDescriptor(type: .training(task), inputs: TaskInputs(data: data, graph: graphModel), options: options)
+        }
+        guard let mlp = model as? MLPModel else { throw LuaArgumentError("\(a.function): model is not a model this version trains") }
+        try Validation.check(model: mlp, data: data, loss: task.loss, context: a.function)
+        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: mlp, data: data), options: options)
     }
 
-    /// gpu.training{model = nn.sequential{...}, data, epochs, batch_size, loss, algorithm}: a
-    /// graph model trains with backprop (SGD with momentum) or Adam; the MLP-only options are
-    /// refused by name rather than ignored.
-    private static func graphTraining(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
-        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset from gpu.data")
-        let algorithm = try algorithmArgument(a)
-        switch algorithm {
-        case .adam, .backpropagation: break
-        default:
+    /// `freeze = {"linear1", ...}`: layer names of the graph, each checked.
+    private static func frozenLayers(_ a: LuaArgs, graph: GraphNetwork) throws -> [String] {
+        a.pushField("freeze")
+        defer { gf_pop(a.L, 1) }
+        let list = try LuaArgs(a.L, -1, function: "\(a.function): freeze")
+        let names = try list.positional(limit: 4096) { _ -> String in
+            guard lua_type(a.L, -1) == LUA_TSTRING, let n = LuaStack.string(a.L, -1) else {
+                throw LuaArgumentError("\(a.function): freeze lists layer names (strings)")
+            }
+            return n
+        }
+        try list.finish(positional: true)
+        let known = Set(graph.layers)
+        if let unknown = names.first(where: { !known.contains($0) }) {
             throw LuaArgumentError(
-                "\(a.function): a graph model (nn.sequential) trains with gpu.adam or gpu.backprop so far, not \(algorithm.name)")
+                "\(a.function): freeze names '\(unknown)', not a layer of the model (its layers: \(graph.layers.joined(separator: ", ")))")
         }
-        for key in [
-            "gradient_clip", "checkpoint_every", "checkpoint_path", "resume_from",
-            "environment",
-        ]
-        where a.has(key) {
-            throw LuaArgumentError("\(a.function): \(key) is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
-        }
-        var task = TrainingTask(
-            algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
-            batchSize: try a.int("batch_size", default: 32, min: 1),
-            loss: try a.choice("loss") ?? .cross_entropy, durationEstimate: try a.double("duration_estimate", min: 0, exclusiveMin: true),
-            memoryRequirementMB: try a.int("memory_requirement_mb", min: 0) ?? 0,
-            computeIntensity: try a.choice("intensity") ?? a.choice("compute_intensity") ?? .moderate,
-            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
-        task.lossOptions = try lossOptions(a, loss: task.loss)
-        task.schedule = try schedule(a)
-        task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
-        task.validationSplit = try a.double("validation_split", default: 0, min: 0, max: 0.9)
-        task.earlyStopping = try a.table("early_stopping") { e in
-            EarlyStopping(
-                patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
-                restoreBest: try e.bool("restore_best") ?? true)
-        }
-        if task.earlyStopping != nil, task.validationSplit == 0 {
-            throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
-        }
-        if a.has("freeze") {
-            a.pushField("freeze")
-            defer { gf_pop(a.L, 1) }
-            let list = try LuaArgs(a.L, -1, function: "\(a.function): freeze")
-            let names = try list.positional(limit: 4096) { _ -> String in
-                guard lua_type(a.L, -1) == LUA_TSTRING, let n = LuaStack.string(a.L, -1) else {
-                    throw LuaArgumentError("\(a.function): freeze lists layer names (strings)")
-                }
-                return n
-            }
-            try list.finish(positional: true)
-            let known = Set(graph.layers)
-            if let unknown = names.first(where: { !known.contains($0) }) {
-                throw LuaArgumentError(
-                    "\(a.function): freeze names '\(unknown)', not a layer of the model (its layers: \(graph.layers.joined(separator: ", ")))"
-                )
-            }
-            task.frozenLayers = names
-        }
-        var options = try SubmitOptions.read(a)
-        if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
-        try a.finish()
-        try checkGraph(graph, data: data, loss: task.loss, context: a.function)
-        return TaskDescriptor(type: .training(task), inputs: TaskInputs(data: data, graph: graph), options: options)
+        return names
     }
 
     private static func graphInference(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
@@ -270,25 +254,6 @@ enum TaskConstructors {
         }
         guard smoothing != nil || delta != nil else { return nil }
         return LossOptions(labelSmoothing: smoothing ?? 0, huberDelta: delta ?? 1)
-    }
-
-    private static func checkGraph(_ g: GraphNetwork, data: Dataset, loss: LossKind, context: String) throws {
-        guard data.cols == g.inputs else {
-            throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(g.inputs) inputs")
-        }
-        guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
-        if loss == .bce_with_logits, g.outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-            throw DataError(
-                "\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
-        }
-        if loss == .cross_entropy || g.outputs > 1 {
-            guard let k = data.classCount else {
-                throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
-            }
-            guard k <= g.outputs else {
-                throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(g.outputs) outputs")
-            }
-        }
     }
 
     /// gpu.training{model = policy, algorithm = gpu.reinforcement{...} or gpu.evolutionary{...},
@@ -382,13 +347,14 @@ enum TaskConstructors {
         switch name {
         case "backprop", "backpropagation": return .backpropagation(Backpropagation())
         case "adam": return .adam(Adam())
+        case "rmsprop": return .rmsprop(RMSprop())
         case "reinforcement": return .reinforcement(ReinforcementLearning())
         case "evolutionary": return .evolutionary(Evolutionary())
         case "transfer":
             throw LuaArgumentError("\(a.function): algorithm 'transfer' needs a base model: use gpu.transfer{base_model = ...}")
         default:
             throw LuaArgumentError(
-                "\(a.function): unknown algorithm '\(name)' (expected backprop | adam | reinforcement | transfer | evolutionary, or gpu.adam{...} etc.)"
+                "\(a.function): unknown algorithm '\(name)' (expected backprop | adam | rmsprop | reinforcement | transfer | evolutionary, or gpu.adam{...} etc.)"
             )
         }
     }
@@ -700,6 +666,17 @@ enum TaskConstructors {
         return .adam(x)
     }
 
+    static func rmsprop(_ a: LuaArgs) throws -> TrainingAlgorithm {
+        let r = RMSprop(
+            learningRate: try a.double("learning_rate", default: 1e-2, min: 0, exclusiveMin: true),
+            alpha: try a.double("alpha", default: 0.99, min: 0, max: 0.999999),
+            epsilon: try a.double("epsilon", default: 1e-8, min: 0, exclusiveMin: true),
+            weightDecay: try a.double("weight_decay", default: 0, min: 0, max: 1),
+            momentum: try a.double("momentum", default: 0, min: 0, max: 0.999999))
+        try a.finish()
+        return .rmsprop(r)
+    }
+
     static func reinforcement(_ a: LuaArgs) throws -> TrainingAlgorithm {
         let policy: PolicyType = try a.choice("policy_type") ?? .policy_gradient
         let r = ReinforcementLearning(
@@ -716,8 +693,10 @@ enum TaskConstructors {
     }
 
     /// base_model: a model, or the path of a saved one (model:save).
-    static func transfer(_ a: LuaArgs) throws -> (TrainingAlgorithm, MLPModel?) {
-        let object: MLPModel? = try? a.object("base_model", kind: "model")
+    static func transfer(_ a: LuaArgs) throws -> (TrainingAlgorithm, (any TaskObject)?) {
+        let graph: GraphNetwork? = try? a.object("base_model", kind: "model")
+        let mlp: MLPModel? = graph == nil ? try? a.object("base_model", kind: "model") : nil
+        let object: (any TaskObject)? = graph ?? mlp
         let base: String
         if let object {
             base = object.objectID

@@ -183,8 +183,8 @@ final class HostTensor: @unchecked Sendable, LuaDescribable {
 final class AlgorithmBox: LuaDescribable {
     let algorithm: TrainingAlgorithm
     /// For transfer learning given a model rather than a file: the base model itself.
-    let baseModel: MLPModel?
-    init(_ a: TrainingAlgorithm, baseModel: MLPModel? = nil) {
+    let baseModel: (any TaskObject)?
+    init(_ a: TrainingAlgorithm, baseModel: (any TaskObject)? = nil) {
         algorithm = a
         self.baseModel = baseModel
     }

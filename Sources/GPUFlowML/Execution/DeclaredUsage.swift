@@ -13,7 +13,7 @@ enum DeclaredUsage {
         intensityBounds.first { flopsPerSample < $0.1 }?.0 ?? .extreme
     }
 
-    static func check(_ t: TrainingTask, model: MLPModel, rows: Int, seconds: Double, backend: Backend) -> TaskValue {
+    static func check(_ t: TrainingTask, parameters: Int, rows: Int, seconds: Double, backend: Backend) -> TaskValue {
         var fields: [(String, TaskValue)] = []
         if let est = t.durationEstimate {
             fields.append(("duration", .table([("estimate_s", .number(est)), ("actual_s", .number(seconds)),
@@ -33,7 +33,7 @@ enum DeclaredUsage {
         } else {
             fields.append(("memory", .string("unavailable (the backend does not count its tensors)")))
         }
-        let flops = 6 * Double(model.parameterCount)
+        let flops = 6 * Double(parameters)
         let measured = measuredIntensity(flopsPerSample: flops)
         fields.append(("compute_intensity", .table([("declared", .string(t.computeIntensity.rawValue)), ("measured", .string(measured.rawValue)),
                                                     ("flops_per_sample", .number(flops)), ("matches", .bool(measured == t.computeIntensity))])))

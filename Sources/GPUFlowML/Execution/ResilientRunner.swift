@@ -208,10 +208,10 @@ public enum ResilientRunner {
     /// The identity of a training task's work: its parameters, its model's and data's bytes and
     /// its seed. Two runs with the same key train identically.
     static func checkpointKey(_ t: GPUTaskType, inputs: TaskInputs, seed: UInt64) -> String? {
-        guard case .training(let tr) = t, let model = inputs.model, let data = inputs.data,
+        guard case .training(let tr) = t, let model: AnyObject = inputs.model ?? inputs.graph, let data = inputs.data,
               // Stable: with Foundation's per-process key order a resumed run got a key of its own
               // and started at epoch 1.
-              let spec = try? StableJSON.encode(tr), let modelBytes = try? ModelFile.encode(model) else { return nil }
+              let spec = try? StableJSON.encode(tr), let modelBytes = try? ModelFiles.encode(model) ?? nil else { return nil }
         var h = Hasher256()
         h.add(spec)
         h.add(Data(modelBytes))
@@ -225,7 +225,7 @@ public enum ResilientRunner {
     static func resumable(_ t: GPUTaskType) -> Bool {
         guard case .training(let tr) = t else { return false }
         switch tr.algorithm {
-        case .backpropagation, .adam, .transfer: return true
+        case .backpropagation, .adam, .rmsprop, .transfer: return true
         default: return false
         }
     }

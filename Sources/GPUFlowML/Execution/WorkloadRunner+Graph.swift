@@ -8,34 +8,16 @@ import GPUFlowCore
 extension WorkloadRunner {
     static func graphTraining(
         _ t: TrainingTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken,
-        onEpoch: ((EpochMetrics) -> Void)?
+        onEpoch: ((EpochMetrics) -> Void)?, recovery: TrainingRecovery? = nil
     ) throws -> TaskValue {
-        let r = try GraphTrainer.train(graph.graph, data: data, task: t, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
-        let last = r.epochs.last
-        var metrics: [(String, TaskValue)] = [
-            ("loss", .number(last?.loss ?? .nan)), ("seconds", .number(r.seconds)),
-            ("samples_per_sec", .number(Double(r.samplesTrained) / max(r.seconds, 1e-9))), ("epochs", .integer(r.epochs.count)),
-        ]
-        if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
-        if let f = t.frozenLayers, !f.isEmpty { metrics.append(("frozen_layers", .array(f.map { .string($0) }))) }
-        if let v = last?.validationLoss { metrics.append(("validation_loss", .number(v))) }
-        if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
-        if let b = r.bestEpoch { metrics.append(("best_epoch", .integer(b))) }
-        if t.earlyStopping != nil { metrics.append(("stopped_early", .bool(r.stoppedEarly))) }
-        let history: [TaskValue] = r.epochs.map { e in
-            var row: [(String, TaskValue)] = [
-                ("epoch", .integer(e.epoch)), ("loss", .number(e.loss)), ("seconds", .number(e.seconds)),
-                ("samples_per_sec", .number(e.samplesPerSecond)),
-            ]
-            if let a = e.accuracy { row.append(("accuracy", .number(a))) }
-            if let v = e.validationLoss { row.append(("validation_loss", .number(v))) }
-            if let v = e.validationAccuracy { row.append(("validation_accuracy", .number(v))) }
-            return .table(row)
-        }
-        return .table([
-            ("model", .object(GraphNetwork(r.model))), ("metrics", .table(metrics)), ("history", .array(history)),
-            ("backend", .string(backend.name)), ("device", deviceReport(backend)),
-        ])
+        let r = try GraphTrainer.train(
+            graph.graph, data: data, task: t, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch, recovery: recovery)
+        var run = TrainedRun(
+            epochs: r.epochs, seconds: r.seconds, samplesTrained: r.samplesTrained, bestEpoch: r.bestEpoch, stoppedEarly: r.stoppedEarly,
+            checkpointsWritten: r.checkpointsWritten, resumedFromEpoch: r.resumedFromEpoch)
+        if !r.frozenLayers.isEmpty { run.frozen = .array(r.frozenLayers.map { .string($0) }) }
+        if case .transfer = t.algorithm { run.baseModel = graph.objectID }
+        return trainingValue(t, model: GraphNetwork(r.model), parameters: graph.parameterCount, run: run, data: data, backend: backend)
     }
 
     static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, cancel: CancellationToken) throws

@@ -32,7 +32,8 @@ public enum WorkloadRunner {
         if let graph = inputs.graph, let data = inputs.data {
             switch task {
             case .training(let t):
-                return try graphTraining(t, graph: graph, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch)
+                return try graphTraining(t, graph: graph, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch,
+                                         recovery: recovery)
             case .inference(let t):
                 return try graphInference(t, graph: graph, data: data, backend: backend, cancel: cancel)
             default:
@@ -54,47 +55,30 @@ public enum WorkloadRunner {
                                ("best_returns", .array(returns)), ("backend", .string(backend.name)), ("device", deviceReport(backend))])
             }
             var base = inputs.model
-            if base == nil, case .transfer(let tl) = t.algorithm { base = try ModelFile.load(path: tl.baseModel) }
+            if base == nil, case .transfer(let tl) = t.algorithm {
+                let loaded = try ModelFiles.load(path: tl.baseModel)
+                if let g = loaded as? GraphNetwork, let data = inputs.data {
+                    return try graphTraining(t, graph: g, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch,
+                                             recovery: recovery)
+                }
+                base = loaded as? MLPModel
+            }
             guard let model = base else { throw DataError("training: a model is required") }
             guard let data = inputs.data else { throw DataError("training: data is required") }
-            let r: TrainingResult
             if case .evolutionary(let e) = t.algorithm {
-                r = try EvolutionaryTrainer.train(model: model, data: data, config: e, generations: t.epochs, loss: t.loss, backend: backend,
-                                                  seed: t.seed ?? seed, cancel: cancel)
-            } else {
-                r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel,
+                let r = try EvolutionaryTrainer.train(model: model, data: data, config: e, generations: t.epochs, loss: t.loss, backend: backend,
+                                                      seed: t.seed ?? seed, cancel: cancel)
+                return trainingValue(
+                    t, model: r.model, parameters: model.parameterCount, run: TrainedRun(r), data: data, backend: backend)
+            }
+            let r = try Trainer.train(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, cancel: cancel,
                                       onEpoch: onEpoch, recovery: recovery)
-            }
-            let last = r.epochs.last
-            var metrics: [(String, TaskValue)] = [
-                ("loss", .number(last?.loss ?? .nan)),
-                ("seconds", .number(r.seconds)),
-                ("samples_per_sec", .number(Double(r.samplesTrained ?? data.rows * r.epochs.count) / max(r.seconds, 1e-9))),
-                ("epochs", .integer(r.epochs.count)),
-            ]
-            if let a = last?.accuracy { metrics.append(("accuracy", .number(a))) }
-            if let v = last?.validationLoss { metrics.append(("validation_loss", .number(v))) }
-            if let v = last?.validationAccuracy { metrics.append(("validation_accuracy", .number(v))) }
-            if let est = t.durationEstimate { metrics.append(("duration_estimate_s", .number(est))) }
-            if let b = r.bestEpoch { metrics.append(("best_epoch", .integer(b))) }
-            if t.checkpointEvery != nil { metrics.append(("checkpoints_written", .integer(r.checkpointsWritten))) }
-            if let e = r.resumedFromEpoch { metrics.append(("resumed_from_epoch", .integer(e))) }
-            if t.earlyStopping != nil { metrics.append(("stopped_early", .bool(r.stoppedEarly))) }
+            var run = TrainedRun(r)
             if case .transfer = t.algorithm {
-                metrics.append(("frozen_layers", .array(r.frozenLayers.map { .integer($0 + 1) })))
-                metrics.append(("base_model", .string(model.objectID)))
+                run.frozen = .array(r.frozenLayers.map { .integer($0 + 1) })
+                run.baseModel = model.objectID
             }
-            let history: [TaskValue] = r.epochs.map { e in
-                var row: [(String, TaskValue)] = [("epoch", .integer(e.epoch)), ("loss", .number(e.loss)),
-                                                  ("seconds", .number(e.seconds)), ("samples_per_sec", .number(e.samplesPerSecond))]
-                if let a = e.accuracy { row.append(("accuracy", .number(a))) }
-                if let v = e.validationLoss { row.append(("validation_loss", .number(v))) }
-                if let v = e.validationAccuracy { row.append(("validation_accuracy", .number(v))) }
-                return .table(row)
-            }
-            return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("history", .array(history)),
-                           ("backend", .string(backend.name)), ("device", deviceReport(backend)),
-                           ("declared", DeclaredUsage.check(t, model: model, rows: data.rows, seconds: r.seconds, backend: backend))])
+            return trainingValue(t, model: r.model, parameters: model.parameterCount, run: run, data: data, backend: backend)
 
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }

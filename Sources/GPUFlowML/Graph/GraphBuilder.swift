@@ -13,6 +13,8 @@ public struct GraphBuilder {
     private var nodeShapes: [[[Int]]] = []
     private var rng: Philox
     private var counts: [String: Int] = [:]
+    /// Layer names taken so far: a name is a layer's identity (freezing, parameters, messages).
+    private var used: Set<String> = []
 
     /// `inputShape`: one sample's shape.
     public init(inputShape: [Int], seed: UInt64) {
@@ -30,10 +32,16 @@ public struct GraphBuilder {
         return m
     }
 
-    private mutating func name(_ kind: String, _ given: String?) -> String {
-        if let given { return given }
-        counts[kind, default: 0] += 1
-        return "\(kind)\(counts[kind] ?? 1)"
+    private mutating func name(_ kind: String, _ given: String?) throws -> String {
+        if let given {
+            guard used.insert(given).inserted else { throw DataError("layer \(given): the name is taken by an earlier layer") }
+            return given
+        }
+        while true {  // numbered past any name given by hand
+            counts[kind, default: 0] += 1
+            let n = "\(kind)\(counts[kind] ?? 1)"
+            if used.insert(n).inserted { return n }
+        }
     }
 
     fileprivate mutating func addParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
@@ -68,7 +76,7 @@ public struct GraphBuilder {
 
     /// y = x·W + b, W [in, out] (the layout of today's dense layers).
     public mutating func linear(outputs: Int, bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil) throws {
-        let layer = name("linear", given)
+        let layer = try name("linear", given)
         guard outputs > 0 else { throw DataError("layer \(layer): outputs must be at least 1, got \(outputs)") }
         let inputs = width
         guard inputs > 0 else { throw DataError("layer \(layer): its input has no features (shape \(shape))") }
@@ -88,11 +96,11 @@ public struct GraphBuilder {
     }
 
     public mutating func activation(_ f: UnaryOp, name given: String? = nil) throws {
-        try addNode(.unary(f), [current], layer: name(f.name, given))
+        try addNode(.unary(f), [current], layer: try name(f.name, given))
     }
 
     public mutating func layerNorm(epsilon: Float = 1e-5, name given: String? = nil) throws {
-        let layer = name("layer_norm", given)
+        let layer = try name("layer_norm", given)
         let c = width
         let g = addParameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
         let b = addParameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
@@ -102,7 +110,7 @@ public struct GraphBuilder {
     /// Seed and offset are filled in per step by the runner, so every step draws its own mask
     /// and a replay draws the same ones.
     public mutating func dropout(p: Float, name given: String? = nil) throws {
-        let layer = name("dropout", given)
+        let layer = try name("dropout", given)
         guard p >= 0 && p < 1 else { throw DataError("layer \(layer): p must be in [0, 1), got \(p)") }
         try addNode(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
     }
@@ -113,7 +121,7 @@ public struct GraphBuilder {
     /// column order. Must come first, where the input's columns are the data set's.
     public mutating func embedding(_ columns: [(column: Int, cardinality: Int, dims: Int, name: String)], name given: String? = nil) throws
     {
-        let layer = name("embedding", given)
+        let layer = try name("embedding", given)
         guard current == .input else {
             throw DataError("layer \(layer): an embedding reads the data set's columns, so it must be the first layer")
         }
@@ -148,9 +156,42 @@ public struct GraphBuilder {
         shape = shapeOf(current)
     }
 
+    /// Where the next layer reads from. The functional form moves it between branches: set it
+    /// to an earlier output, add a layer, read the new output back.
+    public var cursor: GraphModel.Source {
+        get { current }
+        set {
+            current = newValue
+            shape = shapeOf(newValue)
+        }
+    }
+
+    /// The sum of several branches of the same shape (a join of a residual written by hand).
+    public mutating func add(_ parts: [GraphModel.Source], name given: String? = nil) throws {
+        let layer = try name("add", given)
+        guard parts.count >= 2 else { throw DataError("layer \(layer): adds two or more branches, got \(parts.count)") }
+        let shapes = parts.map(shapeOf)
+        guard let mismatch = shapes.firstIndex(where: { $0 != shapes[0] }) else {
+            current = parts[0]
+            for p in parts.dropFirst() { try addNode(.binary(.add), [current, p], layer: layer) }
+            return
+        }
+        throw DataError(
+            "layer \(layer): branch 1 has shape \(shapes[0].dropFirst()) and branch \(mismatch + 1) \(shapes[mismatch].dropFirst()); added branches need one shape")
+    }
+
+    /// Branches side by side along the last axis (several heads as one output, or features
+    /// from two paths joined).
+    public mutating func concat(_ parts: [GraphModel.Source], name given: String? = nil) throws {
+        let layer = try name("concat", given)
+        guard parts.count >= 2 else { throw DataError("layer \(layer): joins two or more branches, got \(parts.count)") }
+        let rank = shapeOf(parts[0]).count
+        try addNode(.concat(axis: rank - 1), parts, layer: layer)
+    }
+
     /// x + body(x): the body must give back the width it was given.
     public mutating func residual(name given: String? = nil, _ body: (inout GraphBuilder) throws -> Void) throws {
-        let layer = name("residual", given)
+        let layer = try name("residual", given)
         let skip = current, skipShape = shape
         try body(&self)
         guard shape == skipShape else {
@@ -165,7 +206,7 @@ extension GraphBuilder {
     /// A dense layer as today's MLP has it: y = f(x·W + b) through the fused bias+activation
     /// kernel, so a graph built from these trains to the MLP's numbers bit for bit.
     public mutating func dense(weights: [Float], bias: [Float], outputs: Int, activation: Activation, name given: String? = nil) throws {
-        let layer = given ?? "dense\(model.nodes.filter { $0.op.isDenseKernel }.count + 1)"
+        let layer = try name("dense", given)
         let inputs = width
         guard weights.count == inputs * outputs, bias.count == outputs else {
             throw DataError("layer \(layer): \(weights.count) weights and \(bias.count) biases do not make a \(inputs)×\(outputs) layer")

@@ -18,6 +18,14 @@ public enum ModelFiles {
             ? GraphNetwork(try GraphModelFile.decode(bytes, file: file)) : try ModelFile.decode(bytes, file: file)
     }
 
+    /// A model file of either version from disk.
+    public static func load(path: String) throws -> any TaskObject {
+        guard let bytes = FileManager.default.contents(atPath: path) else {
+            throw DataError(file: path, "cannot read model file (missing or unreadable)")
+        }
+        return try decode([UInt8](bytes), file: path)
+    }
+
     /// Written beside and renamed into place, so a crash never leaves half a file under the
     /// name; `what` names the file in errors ("the model file", "the checkpoint").
     static func writeAtomically(_ data: Data, to path: String, what: String) throws {

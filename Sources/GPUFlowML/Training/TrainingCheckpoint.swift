@@ -5,9 +5,11 @@ import GPUFlowCore
 /// Everything a training run needs to continue exactly where it stopped: weights, optimizer
 /// moments and step, the shuffling generator's position, the history and early-stopping state.
 /// Stored as one JSON document whose float arrays are base64 of their little-endian bytes, so
-/// the numbers come back bit for bit.
+/// the numbers come back bit for bit. Format 2 holds a model of either kind (its model file's
+/// bytes) and the optimizer state in parameter order (weight, bias, layer by layer); format 1
+/// (MLPs, state of all weights before all biases) is read and reordered.
 struct TrainingCheckpoint: Codable {
-    var format = 1
+    var format = 2
     var seed: UInt64
     var algorithm: String
     /// Epochs completed.
@@ -19,12 +21,13 @@ struct TrainingCheckpoint: Codable {
     var bestEpoch: Int?
     var bestLoss: Double?
     var sinceBest: Int
-    var model: MLPModel
-    var bestModel: MLPModel?
+    var model: CheckpointModel
+    var bestModel: CheckpointModel?
     var optimizerState: [[Float]]
 
     init(seed: UInt64, algorithm: String, epoch: Int, step: Int, rngCounter: UInt64, rngUsed: Int, history: [EpochMetrics],
-         bestEpoch: Int?, bestLoss: Double?, sinceBest: Int, model: MLPModel, bestModel: MLPModel?, optimizerState: [[Float]]) {
+         bestEpoch: Int?, bestLoss: Double?, sinceBest: Int, model: CheckpointModel, bestModel: CheckpointModel?,
+         optimizerState: [[Float]]) {
         self.seed = seed
         self.algorithm = algorithm
         self.epoch = epoch
@@ -52,18 +55,26 @@ struct TrainingCheckpoint: Codable {
         return FloatBytes.decode([UInt8](d), offset: 0, count: d.count / 4)
     }
 
-    /// A model as base64 of its .gfmodel bytes (hash-checked on the way back).
-    static func packModel(_ m: MLPModel) throws -> String { Data(try ModelFile.encode(m)).base64EncodedString() }
+    /// A model as base64 of its model file's bytes (hash-checked on the way back).
+    static func packModel(_ m: CheckpointModel) throws -> String { Data(try m.bytes).base64EncodedString() }
 
-    static func unpackModel(_ s: String) throws -> MLPModel {
+    static func unpackModel(_ s: String) throws -> CheckpointModel {
         guard let d = Data(base64Encoded: s) else { throw DataError("checkpoint: a model is not base64") }
-        return try ModelFile.decode([UInt8](d), file: "checkpoint")
+        return try CheckpointModel(bytes: [UInt8](d), file: "checkpoint")
+    }
+
+    /// Format 1's state, [all weights' then all biases'] per state kind, in format 2's order.
+    static func interleave(_ state: [[Float]], layers: Int) -> [[Float]] {
+        guard layers > 0, state.count % (2 * layers) == 0 else { return state }
+        return stride(from: 0, to: state.count, by: 2 * layers).flatMap { base in
+            (0..<layers).flatMap { [state[base + $0], state[base + layers + $0]] }
+        }
     }
 
     init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         format = try c.decode(Int.self, forKey: .format)
-        guard format == 1 else { throw DataError("checkpoint format \(format) is not supported (1 is)") }
+        guard format == 1 || format == 2 else { throw DataError("checkpoint format \(format) is not supported (1 and 2 are)") }
         seed = try c.decode(UInt64.self, forKey: .seed)
         algorithm = try c.decode(String.self, forKey: .algorithm)
         epoch = try c.decode(Int.self, forKey: .epoch)
@@ -77,6 +88,10 @@ struct TrainingCheckpoint: Codable {
         model = try Self.unpackModel(c.decode(String.self, forKey: .model))
         bestModel = try c.decodeIfPresent(String.self, forKey: .bestModel).map(Self.unpackModel)
         optimizerState = try c.decode([String].self, forKey: .optimizerState).map { try Self.unpack($0, what: "optimizer state") }
+        if format == 1, case .mlp(let m) = model {
+            optimizerState = Self.interleave(optimizerState, layers: m.layers.count)
+            format = 2
+        }
     }
 
     func encode(to encoder: Encoder) throws {
