@@ -1,7 +1,8 @@
 -- tabular_embeddings.lua — a residual network with embeddings, layer norm and dropout on a real
 -- CSV with categorical columns (Palmer penguins: island and sex are text, 11 rows have NA):
 --   1. read the CSV (text columns become categorical codes; rows with missing cells dropped),
---   2. tune the architecture (width × dropout) on a validation split, in the script,
+--   2. tune the architecture (width × dropout) with gpu.optimization: the builder is called
+--      once per point, each candidate trains and is judged on a validation split,
 --   3. train the best on the training rows and serve the held-out rows,
 --   4. save the model as safetensors and load it back.
 -- Replay the run bit for bit with `gpuflow replay last`.
@@ -31,16 +32,15 @@ while i <= #arg do
 end
 
 local raw = data.csv(opts.data, {label = opts.label, missing = "drop"})
-local parts = raw:split{train = 0.7, validation = 0.15, seed = 1}
+local parts = raw:split{train = 0.85, test = 0.15, seed = 1}
 -- Standardize with the training rows' statistics (categorical codes are left as they are).
 local train = parts.train:standardize()
-local validation = parts.validation:standardize{using = parts.train}
 local test = parts.test:standardize{using = parts.train}
 local categorical = {}
 for name, c in pairs(raw.categories) do categorical[#categorical + 1] = ("%s (%d values)"):format(name, #c.values) end
 table.sort(categorical)
-print(("data: %s — %d train / %d validation / %d test rows, %d features, categorical: %s"):format(
-  raw.source, train.rows, validation.rows, test.rows, raw.cols, table.concat(categorical, ", ")))
+print(("data: %s — %d train / %d test rows, %d features, categorical: %s"):format(
+  raw.source, train.rows, test.rows, raw.cols, table.concat(categorical, ", ")))
 
 local function build(width, p)
   return nn.sequential{data = train, seed = 1,
@@ -60,16 +60,16 @@ local function accuracy(model, set)
   return gpu.submit(gpu.inference{model = model, data = set, batch_size = 64}):await().accuracy
 end
 
--- 2. Tune: each candidate trains briefly and is judged on the validation rows.
-local best
-for _, width in ipairs{16, 32} do
-  for _, p in ipairs{0, 0.2} do
-    local r = fit(build(width, p), train, math.max(5, opts.epochs // 4))
-    local acc = accuracy(r.model, validation)
-    print(("tune: width %d, dropout %.1f → validation accuracy %.3f"):format(width, p, acc))
-    if not best or acc > best.acc then best = {width = width, p = p, acc = acc} end
-  end
+-- 2. Tune: gpu.optimization builds one candidate per (width, dropout), trains each briefly on
+-- 80 % of the training rows and judges it by its accuracy on the other 20 %.
+local search = gpu.submit(gpu.optimization{target = "accuracy", data = train, strategy = "grid", budget = 4, seed = 1,
+  training_epochs = math.max(5, opts.epochs // 4),
+  model = function(p) return build(p.width, p.dropout) end,
+  search = {width = {16, 32}, dropout = {0, 0.2}, learning_rate = {0.01}}}):await()
+for _, t in ipairs(search.trials) do
+  print(("tune: width %d, dropout %.1f → validation accuracy %.3f"):format(t.width, t.dropout, t.accuracy))
 end
+local best = {width = search.best.width, p = search.best.dropout}
 print(("best: width %d, dropout %.1f"):format(best.width, best.p))
 
 -- 3. Train the best and serve the held-out rows.

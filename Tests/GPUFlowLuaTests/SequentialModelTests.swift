@@ -130,10 +130,14 @@ import Testing
                 local tuned = gpu.submit(gpu.training{data = parts.train, epochs = 3,
                   algorithm = gpu.transfer{base_model = "\(dir)/base.safetensors", fine_tuning_layers = 1}}):await()
                 print("transfer", table.concat(tuned.metrics.frozen_layers, ","), tuned.metrics.base_model == full.model.id)
+                local cos = train{epochs = 2, schedule = {kind = "cosine", min_factor = 0, per = "step"}}
+                local flat = train{epochs = 2}
+                print("per step", cos.model.id ~= flat.model.id)
                 """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.contains("resumed\t1\t3\ttrue\ttrue"), "\(run.output)")
         #expect(run.lines.contains("transfer\tlinear1,layer_norm1\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("per step\ttrue"), "\(run.output)")
     }
 
     /// The functional form: a chain written with it is the very model nn.sequential builds
@@ -210,6 +214,120 @@ import Testing
         }
     }
 
+    /// Several targets per row from Lua (a list of lists as labels), trained and served with
+    /// every output; samples seen as images with ds:reshape and flattened by nn.flatten.
+    @Test func severalTargetsAndShapedSamplesFromLua() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local rows, labels = {}, {}
+                for i = 1, 120 do
+                  local a, b = (i % 7) / 7, (i % 5) / 5
+                  rows[i] = {a, b, a * b, 1 - a}
+                  labels[i] = {a + b, a - b}
+                end
+                local ds = gpu.data.from_table{features = rows, labels = labels}
+                print("targets", ds.target_width, #ds.targets, #ds.shape, ds.shape[1])
+                local m = nn.sequential{data = ds, seed = 1, nn.linear{outputs = 16}, nn.relu{}, nn.linear{outputs = 2}}
+                local r = gpu.submit(gpu.training{model = m, data = ds, epochs = 40, batch_size = 10, loss = "mse",
+                                                  algorithm = gpu.adam{learning_rate = 0.01}}):await()
+                local served = gpu.submit(gpu.inference{model = r.model, data = ds}):await()
+                print("trained", r.metrics.loss < r.history[1].loss / 5, served.prediction_width, #served.predictions)
+                local img = ds:reshape{2, 2}
+                local f = nn.sequential{data = img, seed = 1, nn.flatten{}, nn.linear{outputs = 2}}
+                local fr = gpu.submit(gpu.training{model = f, data = img, epochs = 3, loss = "mse"}):await()
+                print("shaped", img.shape[1], img.shape[2], fr.metrics.epochs)
+                print(select(2, pcall(gpu.training, {model = m, data = ds})))
+                print(select(2, pcall(gpu.training, {model = f, data = ds, loss = "mse"})))
+                print(select(2, pcall(nn.sequential, {data = img, inputs = 4, nn.relu{}})))
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("targets\t2\t240\t1\t4"), "\(run.output)")
+        #expect(run.lines.contains("trained\ttrue\t2\t240"), "\(run.output)")
+        #expect(run.lines.contains("shaped\t2\t2\t3"), "\(run.output)")
+        #expect(run.output.contains("has 2 targets per row; cross_entropy takes one class per row"), "\(run.output)")
+        #expect(run.output.contains("gpu.training: data has samples of shape [4] but the model takes [2, 2]"), "\(run.output)")
+        #expect(run.output.contains("nn.sequential: inputs = 4, but the data set has samples of shape [2, 2]"), "\(run.output)")
+    }
+
+    /// A graph serves a stream of requests through the dynamic batcher, and both of its
+    /// inference modes report each declared constraint with its margin, as an MLP's do.
+    @Test func aGraphServesStreamsAndReportsItsConstraints() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
+                local s = gpu.submit(gpu.inference{model = m, data = parts.test, batch_size = 8, max_latency_ms = 1000,
+                                                   stream = {requests = 200, arrival_rate = 20000}}):await()
+                print("stream", s.mode, s.requests, s.batches >= 25 and s.batches <= 200, type(s.slo.latency_met),
+                      s.slo.latency_margin_ms == 1000 - s.latency_ms.p99)
+                local b = gpu.submit(gpu.inference{model = m, data = parts.test, min_throughput_per_sec = 1}):await()
+                print("batch", b.mode, b.rows, type(b.slo.throughput_met), b.slo.throughput_margin_per_sec == b.throughput_per_sec - 1,
+                      #b.latency_ms.histogram > 0, b.batch_size_source)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("stream\tstream\t200\ttrue\tboolean\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("batch\tbatch\t48\tboolean\ttrue\ttrue\tdefault"), "\(run.output)")
+    }
+
+    /// An optimization over a graph's architecture: the builder is called once per point of
+    /// its own dimensions before the search, every trial trains and serves its candidate, and
+    /// the best carries the values it was built with. A graph also tunes its serving batch size.
+    @Test func anOptimizationSearchesAGraphsArchitecture() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local built = 0
+                local opt = gpu.submit(gpu.optimization{target = "accuracy", data = parts.train, budget = 4, training_epochs = 8, seed = 3,
+                  model = function(p)
+                    built = built + 1
+                    return nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = p.width}, nn.relu{}, nn.dropout{p = p.dropout},
+                                         nn.linear{outputs = 3}}
+                  end,
+                  search = {width = {2, 24}, dropout = {0, 0.25}, learning_rate = {0.02}}}):await()
+                local widths, top = {}, 0
+                for _, t in ipairs(opt.trials) do
+                  widths[#widths + 1] = ("%d/%g"):format(t.width, t.dropout)
+                  top = math.max(top, t.accuracy)
+                end
+                table.sort(widths)
+                print("search", built, opt.evaluations, opt.space_size, table.concat(widths, ","), opt.best.accuracy > 0.8,
+                      opt.best.accuracy == top)
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
+                local lat = gpu.submit(gpu.optimization{target = "latency", model = m, data = parts.train, search = {batch_size = {4, 16}}}):await()
+                print("latency", lat.evaluations, lat.best.batch_size ~= nil)
+                print(select(2, pcall(gpu.optimization, {target = "accuracy", model = m, data = parts.train, search = {width = {4}}})))
+                print(select(2, pcall(gpu.optimization, {target = "accuracy", data = parts.train, search = {width = {4}},
+                                                         model = function(p) error("no such layer") end})))
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("search\t4\t4\t4\t2/0,2/0.25,24/0,24/0.25\ttrue\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("latency\t2\ttrue"), "\(run.output)")
+        #expect(run.output.contains("search: unknown dimension 'width'"), "\(run.output)")
+        #expect(run.output.contains("a graph's own dimensions need model = function(p)"), "\(run.output)")
+        #expect(run.output.contains("gpu.optimization: model{width = 4}:") && run.output.contains("no such layer"), "\(run.output)")
+    }
+
+    /// Evolution of a graph from Lua, scored by a data set or by an environment's return, and
+    /// a graph policy trained by reinforcement.
+    @Test func aGraphEvolvesFromLua() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.tanh{}, nn.linear{outputs = 3}}
+                local r = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6,
+                                                  algorithm = gpu.evolutionary{population_size = 12, selection = "elitist"}}):await()
+                print("data", r.metrics.epochs, r.history[#r.history].loss <= r.history[1].loss, r.model.id ~= m.id)
+                local policy = nn.sequential{inputs = 4, seed = 1, nn.linear{outputs = 8}, nn.tanh{}, nn.linear{outputs = 2}}
+                local e = gpu.submit(gpu.training{model = policy, environment = "cartpole", epochs = 3,
+                                                  algorithm = gpu.evolutionary{population_size = 8, selection = "elitist"}}):await()
+                print("env", e.metrics.generations, e.metrics.environment, #e.best_returns, e.best_returns[3] >= 1 and e.metrics.best_return >= e.best_returns[1])
+                local rl = gpu.submit(gpu.training{model = policy, environment = "cartpole",
+                                                   algorithm = gpu.reinforcement{episodes = 32, parallel_episodes = 16}}):await()
+                print("rl", rl.metrics.episodes, rl.metrics.policy_type, #rl.returns, rl.model.id ~= policy.id)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("data\t6\ttrue\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("env\t3\tcartpole\t3\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("rl\t32\tpolicy_gradient\t32\ttrue"), "\(run.output)")
+    }
+
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
         let run = try await runLua(
@@ -237,24 +355,28 @@ import Testing
                 "script1.lua:5): layer residual1: its body turns [8] into [5]; a residual needs the same shape"
             ),
             ("nn.sequential{inputs = 6, nn.dropout{p = 1.5}}", "script1.lua:5): p must be at most 1.0, got 1.5"),
-            ("nn.sequential{nn.relu{}}", "nn.sequential: give inputs = N (features per sample) or data = a data set"),
+            ("nn.sequential{nn.relu{}}", "nn.sequential: give inputs = N (features per sample), inputs = {C, H, W} or data = a data set"),
             ("nn.sequential{inputs = 6, {outputs = 3}}", "nn.sequential: layer 1 is a table, not a layer"),
             ("nn.sequential{inputs = 6, nn.gelu{approximate = 'fast'}}", "approximate must be \"none\" or \"tanh\", got 'fast'"),
             ("nn.sequential{inputs = 6}", "nn.sequential: no layers"),
             ("nn.sequential{data = parts.train, inputs = 5, nn.relu{}}", "nn.sequential: inputs = 5, but the data set has 6 features"),
             (
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, environment = 'cartpole'}",
-                "gpu.training: environment is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it"
+                "gpu.training: unknown argument 'environment' (expected one of: agent, algorithm,"
             ),
             (
-                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, algorithm = 'reinforcement'}",
-                "gpu.training: a graph model (nn.sequential) trains with gpu.adam, gpu.backprop, gpu.rmsprop or gpu.transfer so far, not reinforcement"
+                "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, algorithm = 'reinforcement', environment = 'cartpole'}",
+                "gpu.training: cartpole has 4 observations and 2 actions, but the model is 6→3"
             ),
             (
                 "gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, freeze = {'dense1'}}",
                 "gpu.training: freeze names layers of a graph model (nn.sequential); an nn.mlp model freezes with gpu.transfer"
             ),
             ("gpu.rmsprop{alpha = 1.5}", "gpu.rmsprop: alpha must be at most 0.999999, got 1.5"),
+            (
+                "gpu.training{model = nn.mlp{inputs = 6, outputs = 3}, data = d, schedule = {kind = 'cosine', per = 'batch'}}",
+                "gpu.training: schedule: per must be \"epoch\" or \"step\", got 'batch'"
+            ),
             ("gpu.rmsprop{centered = true}", "gpu.rmsprop: unknown argument 'centered' (expected one of: alpha, epsilon"),
             (
                 "gpu.training{model = nn.sequential{inputs = 6, nn.linear{outputs = 2}}, data = d}",

@@ -92,10 +92,12 @@ import Testing
     }
 
     /// A recovery (the resilient runner's, after a device fault) carries a graph's training
-    /// across attempts: the second goes on after the last finished epoch.
+    /// across attempts: the second goes on after the last finished epoch, its per-step
+    /// schedule at the step the first stopped at.
     @Test func aRecoveryCarriesAGraphAcrossAttempts() throws {
         let model = try GraphModelTests.residualNet(inputs: 4, classes: 3)
-        let task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.01)), epochs: 5, batchSize: 16)
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.01)), epochs: 5, batchSize: 16, schedule: .cosine(minFactor: 0.1))
+        task.schedulePerStep = true
         let uninterrupted = try GraphTrainer.train(model, data: Self.data, task: task, backend: CPUBackend(), seed: 8)
         let recovery = TrainingRecovery()
         let cancel = CancellationToken()
@@ -151,6 +153,29 @@ import Testing
                 #expect(after.values == before.values, "\(after.name) is frozen")
             }
         }
+    }
+
+    /// A schedule per step runs over every optimizer step of the run (PyTorch's per-step
+    /// schedulers): a cosine from 1 at the first step to its floor at the last, and `every`
+    /// counting steps; per epoch, the factor holds for a whole epoch.
+    @Test func schedulesRunPerStepWhenAsked() throws {
+        var t = TrainingTask(algorithm: .adam(Adam()), epochs: 2, schedule: .cosine(minFactor: 0.1))
+        t.schedulePerStep = true
+        #expect(t.rateFactor(epoch: 1, step: 1, stepsPerEpoch: 5) == 1)
+        #expect(Swift.abs(t.rateFactor(epoch: 2, step: 10, stepsPerEpoch: 5) - 0.1) < 1e-12)
+        #expect(t.rateFactor(epoch: 1, step: 3, stepsPerEpoch: 5) < t.rateFactor(epoch: 1, step: 2, stepsPerEpoch: 5), "it falls within an epoch")
+        t.schedulePerStep = nil
+        #expect(t.rateFactor(epoch: 1, step: 3, stepsPerEpoch: 5) == 1, "per epoch: the first epoch's factor throughout")
+        var steps = TrainingTask(algorithm: .adam(Adam()), epochs: 3, schedule: .step(every: 4, gamma: 0.5))
+        steps.schedulePerStep = true
+        #expect([1, 4, 5, 9].map { steps.rateFactor(epoch: 1, step: $0, stepsPerEpoch: 10) } == [1, 1, 0.5, 0.25])
+        // The trainers follow it: a per-step cosine trains to other weights than a per-epoch one.
+        let model = try GraphModelTests.residualNet(inputs: 4, classes: 3)
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.02)), epochs: 2, batchSize: 16, schedule: .cosine(minFactor: 0))
+        let perEpoch = try GraphTrainer.train(model, data: Self.data, task: task, backend: CPUBackend(), seed: 1)
+        task.schedulePerStep = true
+        let perStep = try GraphTrainer.train(model, data: Self.data, task: task, backend: CPUBackend(), seed: 1)
+        #expect(perStep.model.contentHash != perEpoch.model.contentHash)
     }
 
     /// RMSprop trains graphs and MLPs, and its checkpoint carries both of its state tensors.

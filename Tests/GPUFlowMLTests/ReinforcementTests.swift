@@ -8,7 +8,7 @@ import Testing
 @Suite struct ReinforcementTests {
     private func run(_ kind: PolicyType, env: @escaping () throws -> any Environment, model: MLPModel, episodes: Int, threshold: Double? = nil,
                      exploration: Exploration = .boltzmann, shaping: RewardShaping = .dense, seed: UInt64 = 7,
-                     backend: Backend = CPUBackend()) throws -> ReinforcementResult {
+                     backend: Backend = CPUBackend()) throws -> ReinforcementResult<MLPModel> {
         let config = ReinforcementLearning(policyType: kind, rewardShaping: shaping, exploration: exploration, learningRate: 0.01, discount: 0.99)
         return try ReinforcementTrainer.train(model: model, environment: env, config: config,
                                               options: .init(episodes: episodes, parallel: 16, solveThreshold: threshold), backend: backend, seed: seed)
@@ -39,7 +39,7 @@ import Testing
         let r = try run(.q_network, env: { GridWorld(size: 4) }, model: MLPModel(inputs: 16, hidden: [32], outputs: 4, activation: .relu, seed: 1),
                         episodes: 600, exploration: .epsilon_greedy)
         // Acting greedily on the learned values walks a shortest path: 6 steps, +1 − 5·0.01 = 0.95.
-        let net = try NetworkOnBackend(r.model, on: CPUBackend())
+        let net = try MLPTraining(r.model, on: CPUBackend(), layers: r.model.layers.map { _ in true })
         var env = GridWorld(size: 4)
         var rng = Philox(seed: 1)
         var obs = try env.reset(&rng), total: Float = 0, steps = 0, done = false

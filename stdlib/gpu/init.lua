@@ -27,6 +27,52 @@ for _, name in ipairs{"training", "inference", "optimization", "memory_managemen
   gpu[name] = native[name]
 end
 
+-- gpu.optimization{model = function(p) return nn.sequential{... p.width ...} end, search = {width = {...}, ...}}:
+-- a graph's architecture search. The search dimensions the built-in set lacks are the
+-- builder's own; it is called once per point of them, here, before the search runs, and each
+-- model is handed over with its point (no Lua runs while trials train).
+local standard_dimensions = {batch_size = true, backend = true, learning_rate = true, hidden = true, tile = true}
+local native_optimization = native.optimization
+function gpu.optimization(spec)
+  if type(spec) ~= "table" or type(spec.model) ~= "function" then return native_optimization(spec) end
+  if spec.candidates ~= nil then raise("gpu.optimization: candidates are made from model = function(p) ... end, not given") end
+  local builder, dims = spec.model, {}
+  if type(spec.search) ~= "table" then raise("gpu.optimization: model = function(p) ... end needs search = {name = {values}, ...}") end
+  for name, values in pairs(spec.search) do
+    if type(name) ~= "string" then raise("gpu.optimization: search names its dimensions (name = {values})") end
+    if not standard_dimensions[name] then
+      if type(values) ~= "table" or #values == 0 then raise(("gpu.optimization: search.%s must be a non-empty list"):format(name)) end
+      dims[#dims + 1] = name
+    end
+  end
+  table.sort(dims)
+  if #dims == 0 then raise("gpu.optimization: model = function(p) ... end searches dimensions of its own (search = {width = {32, 64}})") end
+  local total = 1
+  for _, name in ipairs(dims) do total = total * #spec.search[name] end
+  if total > 256 then raise(("gpu.optimization: %d architectures to build; at most 256"):format(total)) end
+  local candidates, point = {}, {}
+  local function build(i)
+    if i > #dims then
+      local p, text = {}, {}
+      for _, name in ipairs(dims) do p[name] = point[name]; text[#text + 1] = ("%s = %s"):format(name, tostring(point[name])) end
+      local ok, m = pcall(builder, p)
+      if not ok then raise(("gpu.optimization: model{%s}: %s"):format(table.concat(text, ", "), tostring(m))) end
+      if m == nil then raise(("gpu.optimization: model{%s} returned nothing (return nn.sequential{...})"):format(table.concat(text, ", "))) end
+      candidates[#candidates + 1] = {point = p, model = m}
+      return
+    end
+    for _, v in ipairs(spec.search[dims[i]]) do
+      point[dims[i]] = v
+      build(i + 1)
+    end
+  end
+  build(1)
+  local copy = {}
+  for k, v in pairs(spec) do copy[k] = v end
+  copy.model, copy.candidates = candidates[1].model, candidates
+  return native_optimization(copy)
+end
+
 local Handle = {}
 Handle.__index = Handle
 Handle.__name = "gpu.handle"

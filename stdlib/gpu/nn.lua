@@ -3,7 +3,7 @@
 --   nn.sequential{inputs = N | data = ds, seed = S, layer, layer, ...}    a graph of ops
 --     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
---     nn.dropout{p}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
+--     nn.dropout{p}, nn.flatten{}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
 --     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
 --   nn.graph{inputs = N | data = ds, seed = S, output = v | outputs = {v, ...}}   the functional
 --     form, for graphs that are not a chain: x = nn.input(); h = nn.relu{}(nn.linear{outputs = 16}(x));
@@ -168,6 +168,7 @@ return {
   leaky_relu = layer("leaky_relu", {slope = "number"}),
   layer_norm = layer("layer_norm", {eps = "number"}),
   dropout = layer("dropout", {p = "number"}),
+  flatten = layer("flatten", {}),
   residual = layer("residual", {}),
   embedding = layer("embedding", {dims = "number|table", columns = "table"}),
 }

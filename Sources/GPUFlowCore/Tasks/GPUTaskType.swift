@@ -103,10 +103,15 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     /// Linear warm-up over the first N optimizer steps (the rate times step/N), on top of the
     /// epoch schedule; nil: none.
     public var warmupSteps: Int?
+    /// true: the schedule runs over optimizer steps (a cosine from the first step to the last,
+    /// `every` counting steps), as PyTorch's per-step schedulers do; nil or false: over epochs.
+    public var schedulePerStep: Bool?
 
-    /// The learning-rate factor at optimizer step `step` (1-based) of epoch `epoch`.
-    public func rateFactor(epoch: Int, step: Int) -> Double {
-        let e = schedule.factor(epoch: epoch, of: epochs)
+    /// The learning-rate factor at optimizer step `step` (1-based) of epoch `epoch`, with
+    /// `stepsPerEpoch` steps in an epoch (used when the schedule runs per step).
+    public func rateFactor(epoch: Int, step: Int, stepsPerEpoch: Int = 1) -> Double {
+        let e = schedulePerStep == true
+            ? schedule.factor(epoch: step, of: epochs * max(stepsPerEpoch, 1)) : schedule.factor(epoch: epoch, of: epochs)
         guard let w = warmupSteps, w > 0, step < w else { return e }
         return e * Double(step) / Double(w)
     }

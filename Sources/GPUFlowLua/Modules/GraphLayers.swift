@@ -15,6 +15,7 @@ enum GraphLayers {
         case activation(UnaryOp)
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
+        case flatten
         case residual([Described])
         /// Per categorical column to embed: its name and dims (nil: every column, `dims` each).
         case embedding(dims: Int?, perColumn: [String: Int], columns: [String]?)
@@ -34,20 +35,47 @@ enum GraphLayers {
     static func sequential(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "nn.sequential")
         let data: Dataset? = try a.object("data", kind: "dataset")
-        let inputs = try a.int("inputs", min: 1, max: 1 << 20) ?? data?.cols
+        let inputs = try inputShape(a, data: data)
         let seed = UInt64(try a.int("seed", default: 0, min: 0, max: .max))
         let layers = try a.positional(limit: maxLayers) { i in try describe(L, position: "layer \(i)", depth: 0) }
         try a.finish(positional: true)
-        guard let inputs else { throw LuaArgumentError("nn.sequential: give inputs = N (features per sample) or data = a data set") }
-        if let data, data.cols != inputs {
-            throw LuaArgumentError("nn.sequential: inputs = \(inputs), but the data set has \(data.cols) features")
-        }
         guard !layers.isEmpty else {
             throw LuaArgumentError("nn.sequential: no layers (give them in order: nn.sequential{inputs = 4, nn.linear{outputs = 8}, ...})")
         }
-        var b = GraphBuilder(inputShape: [inputs], seed: seed)
+        var b = GraphBuilder(inputShape: inputs, seed: seed)
         try add(layers, to: &b, data: data)
         return try push(b.finished(), L, job, function: "nn.sequential")
+    }
+
+    /// `inputs = N` (features per sample), `inputs = {C, H, W}` (a sample's shape) or the shape
+    /// of `data`'s samples; both given, they must agree.
+    private static func inputShape(_ a: LuaArgs, data: Dataset?) throws -> [Int] {
+        var shape: [Int]?
+        a.pushField("inputs")
+        if lua_type(a.L, -1) == LUA_TTABLE {
+            defer { gf_pop(a.L, 1) }
+            let list = try LuaArgs(a.L, -1, function: "\(a.function): inputs")
+            shape = try list.positional(limit: 8) { i in
+                guard gf_isinteger(a.L, -1) != 0, case let v = Int(lua_tointegerx(a.L, -1, nil)), v >= 1, v <= 1 << 20 else {
+                    throw LuaArgumentError("\(a.function): inputs[\(i)] must be a whole number from 1 to \(1 << 20)")
+                }
+                return v
+            }
+            try list.finish(positional: true)
+            guard shape?.isEmpty == false else { throw LuaArgumentError("\(a.function): inputs = {} has no axes") }
+        } else {
+            gf_pop(a.L, 1)
+            shape = try a.int("inputs", min: 1, max: 1 << 20).map { [$0] }
+        }
+        guard let shape = shape ?? data?.sampleShape else {
+            throw LuaArgumentError("\(a.function): give inputs = N (features per sample), inputs = {C, H, W} or data = a data set")
+        }
+        if let data, data.sampleShape != shape {
+            let given = shape.count == 1 ? "inputs = \(shape[0])" : "inputs = \(shape)"
+            let has = data.sampleShape.count == 1 ? "\(data.cols) features" : "samples of shape \(data.sampleShape)"
+            throw LuaArgumentError("\(a.function): \(given), but the data set has \(has)")
+        }
+        return shape
     }
 
     /// One node of the functional form, as gpu.nn's nn.graph lists them: a layer applied to an
@@ -65,7 +93,7 @@ enum GraphLayers {
     static func graph(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "nn.graph")
         let data: Dataset? = try a.object("data", kind: "dataset")
-        let inputs = try a.int("inputs", min: 1, max: 1 << 20) ?? data?.cols
+        let inputs = try inputShape(a, data: data)
         let seed = UInt64(try a.int("seed", default: 0, min: 0, max: .max))
         guard a.has("nodes"), a.has("outputs") else { throw LuaArgumentError("nn.graph: build it with gpu.nn's nn.graph{output = ...}") }
         a.pushField("nodes")
@@ -85,12 +113,8 @@ enum GraphLayers {
             try list.finish(positional: true)
         }
         try a.finish()
-        guard let inputs else { throw LuaArgumentError("nn.graph: give inputs = N (features per sample) or data = a data set") }
-        if let data, data.cols != inputs {
-            throw LuaArgumentError("nn.graph: inputs = \(inputs), but the data set has \(data.cols) features")
-        }
         guard !nodes.isEmpty, !outputs.isEmpty else { throw LuaArgumentError("nn.graph: no layers between the input and the output") }
-        var b = GraphBuilder(inputShape: [inputs], seed: seed)
+        var b = GraphBuilder(inputShape: inputs, seed: seed)
         // A linear layer's initialization looks at the activation that reads it (He before ReLU-like ones).
         var readers: [Int: UnaryOp] = [:]
         for n in nodes {
@@ -197,6 +221,7 @@ enum GraphLayers {
                 case .activation(let f): try b.activation(f, name: d.name)
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
+                case .flatten: try b.flatten(name: d.name)
                 case .residual(let body):
                     try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
@@ -247,6 +272,7 @@ enum GraphLayers {
             guard let outputs = try a.int("outputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("\(label): outputs is required") }
             spec = .linear(outputs: outputs, bias: try a.bool("bias") ?? true)
         case "relu": spec = .activation(.relu)
+        case "flatten": spec = .flatten
         case "silu": spec = .activation(.silu)
         case "sigmoid": spec = .activation(.sigmoid)
         case "tanh": spec = .activation(.tanh)

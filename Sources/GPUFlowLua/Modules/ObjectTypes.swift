@@ -77,6 +77,25 @@ enum ObjectTypes {
                 ("standardize", { L in LuaBinding.call(L) { L, job in try ObjectTypes.standardize(L, job) } }),
                 ("split", { L in LuaBinding.call(L) { L, job in try ObjectTypes.split(L, job) } }),
                 (
+                    "reshape",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            let d = try ObjectTypes.dataset(L, "dataset.reshape")
+                            guard case .array(let dims) = try LuaStack.read(L, 2, what: "dataset:reshape"), !dims.isEmpty, dims.count <= 8 else {
+                                throw LuaArgumentError("dataset:reshape: give a sample's shape, e.g. ds:reshape{1, 8, 8}")
+                            }
+                            let shape = try dims.enumerated().map { i, v -> Int in
+                                guard let x = v.doubleValue, x >= 1, x <= Double(1 << 20), x == x.rounded() else {
+                                    throw LuaArgumentError("dataset:reshape: axis \(i + 1) must be a whole number from 1")
+                                }
+                                return Int(x)
+                            }
+                            LuaObjects.push(L, try d.reshaped(shape))
+                            return 1
+                        }
+                    }
+                ),
+                (
                     "one_hot",
                     { L in
                         LuaBinding.call(L) { L, job in
@@ -407,6 +426,25 @@ enum ObjectTypes {
         guard labels.count == rows.count else {
             throw LuaArgumentError("data.from_table: \(labels.count) labels for \(rows.count) rows")
         }
+        // A list of numbers (one label per row) or a list of lists (several targets per row).
+        if case .array = labels.first {
+            var t: [Float] = []
+            var width = -1
+            for (i, l) in labels.enumerated() {
+                guard case .array(let cells) = l else { throw LuaArgumentError("data.from_table: labels[\(i + 1)] must be a list of numbers like labels[1]") }
+                if width < 0 { width = cells.count }
+                guard cells.count == width, width > 0 else {
+                    throw LuaArgumentError("data.from_table: labels[\(i + 1)] has \(cells.count) targets, labels[1] has \(width)")
+                }
+                for (j, c) in cells.enumerated() {
+                    guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: labels[\(i + 1)][\(j + 1)] is not a number") }
+                    t.append(try finite(v, "labels[\(i + 1)][\(j + 1)]"))
+                }
+            }
+            let first = stride(from: 0, to: t.count, by: width).map { t[$0] }
+            LuaObjects.push(L, Dataset(features: x, rows: rows.count, cols: cols, labels: first, source: "table", targets: width > 1 ? t : nil))
+            return 1
+        }
         let y = try labels.enumerated().map { i, l -> Float in
             guard let v = l.doubleValue else { throw LuaArgumentError("data.from_table: labels[\(i + 1)] is not a number") }
             return try finite(v, "labels[\(i + 1)]")
@@ -505,6 +543,9 @@ enum ObjectTypes {
                             (c.name, .table([("column", .integer(c.column + 1)), ("values", .array(c.values.map { .string($0) }))]))
                         })
                 case "labels": return .floats(d.labels)
+                case "targets": return d.targets.map { .floats($0) } ?? .null
+                case "target_width": return .integer(d.targetWidth)
+                case "shape": return .array(d.sampleShape.map { .integer($0) })
                 default: return nil
                 }
             }

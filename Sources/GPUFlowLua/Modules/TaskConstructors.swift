@@ -124,17 +124,11 @@ enum TaskConstructors {
         let given: MLPModel? = graph == nil ? try a.object("model", kind: "model") : nil
         let box: AlgorithmBox? = try? a.object("algorithm", kind: "algorithm")
         let algorithm = try algorithmArgument(a)
-        if graph != nil {
-            switch algorithm {
-            case .reinforcement, .evolutionary:
-                throw LuaArgumentError(
-                    "\(a.function): a graph model (nn.sequential) trains with gpu.adam, gpu.backprop, gpu.rmsprop or gpu.transfer so far, "
-                        + "not \(algorithm.name); an nn.mlp model takes it")
-            default: break
-            }
-            if a.has("environment") {
-                throw LuaArgumentError("\(a.function): environment is not yet taken with a graph model (nn.sequential); an nn.mlp model takes it")
-            }
+        if let graph, case .reinforcement = algorithm {
+            return try reinforcementTraining(a, model: nil, graph: graph, algorithm: algorithm, job: job)
+        }
+        if let graph, case .evolutionary = algorithm, a.has("environment") {
+            return try reinforcementTraining(a, model: nil, graph: graph, algorithm: algorithm, job: job)
         }
         if case .reinforcement = algorithm { return try reinforcementTraining(a, model: given, algorithm: algorithm, job: job) }
         if case .evolutionary = algorithm, a.has("environment") {
@@ -153,6 +147,7 @@ enum TaskConstructors {
             model = try box?.baseModel ?? ModelFiles.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
         }
         guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp or nn.sequential)") }
+        var perStep: Bool?
         var task = TrainingTask(
             algorithm: algorithm,
             epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
@@ -169,7 +164,8 @@ enum TaskConstructors {
                     patience: try e.int("patience", default: 5, min: 1), minDelta: try e.double("min_delta", default: 0, min: 0),
                     restoreBest: try e.bool("restore_best") ?? true)
             },
-            schedule: try schedule(a))
+            schedule: try schedule(a, perStep: &perStep))
+        task.schedulePerStep = perStep
         task.lossOptions = try lossOptions(a, loss: task.loss)
         task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
         task.checkpointEvery = try a.int("checkpoint_every", min: 1)
@@ -194,7 +190,12 @@ enum TaskConstructors {
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
         try a.finish()
         if let graphModel {
-            try Validation.check(inputs: graphModel.inputs, outputs: graphModel.outputs, data: data, loss: task.loss, context: a.function)
+            let shape = graphModel.graph.inputShape
+            if shape.count > 1 || data.sampleShape.count > 1, shape != data.sampleShape {
+                throw LuaArgumentError("\(a.function): data has samples of shape \(data.sampleShape) but the model takes \(shape)")
+            }
+            try Validation.check(
+                inputs: shape.reduce(1, *), outputs: graphModel.outputs, data: data, loss: task.loss, context: a.function)
             return TaskDescriptor(type: .training(task), inputs: TaskInputs(data: data, graph: graphModel), options: options)
         }
         guard let mlp = model as? MLPModel else { throw LuaArgumentError("\(a.function): model is not a model this version trains") }
@@ -222,25 +223,6 @@ enum TaskConstructors {
         return names
     }
 
-    private static func graphInference(_ a: LuaArgs, graph: GraphNetwork) throws -> TaskDescriptor {
-        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
-        guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
-        if a.has("stream") {
-            throw LuaArgumentError("\(a.function): stream is not yet taken with a graph model (nn.sequential); it serves batches")
-        }
-        var task = InferenceTask(
-            modelID: graph.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
-            maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
-            minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
-        if !a.has("batch_size") { task.batchSizeSource = "default" }
-        let options = try SubmitOptions.read(a)
-        try a.finish()
-        guard data.cols == graph.inputs else {
-            throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(graph.inputs) inputs")
-        }
-        return TaskDescriptor(type: .inference(task), inputs: TaskInputs(data: data, graph: graph), options: options)
-    }
-
     /// label_smoothing (cross-entropy) and huber_delta (huber); nil when neither is given.
     private static func lossOptions(_ a: LuaArgs, loss: LossKind) throws -> LossOptions? {
         let smoothing = try a.double("label_smoothing", min: 0, max: 1)
@@ -258,10 +240,11 @@ enum TaskConstructors {
 
     /// gpu.training{model = policy, algorithm = gpu.reinforcement{...} or gpu.evolutionary{...},
     ///              environment = "cartpole" | {name = ..., ...}[, epochs = generations]}
-    private static func reinforcementTraining(_ a: LuaArgs, model: MLPModel?, algorithm: TrainingAlgorithm, job: LuaJob) throws
-        -> TaskDescriptor
-    {
-        let model: MLPModel = try required(a, "model", model, "a policy network from nn.mlp")
+    private static func reinforcementTraining(
+        _ a: LuaArgs, model: MLPModel?, graph: GraphNetwork? = nil, algorithm: TrainingAlgorithm, job: LuaJob
+    ) throws -> TaskDescriptor {
+        let model: any TaskObject = try required(a, "model", graph ?? model, "a policy network from nn.mlp (or nn.sequential for evolution)")
+        let (inputs, outputs) = graph.map { ($0.graph.inputShape.count == 1 ? $0.inputs : -1, $0.outputs) } ?? (model as? MLPModel).map { ($0.inputs, $0.outputs) } ?? (0, 0)
         var env: EnvironmentSpec?
         if let name = try? a.string("environment") {
             env = try environment(name, nil, a)
@@ -274,10 +257,10 @@ enum TaskConstructors {
         guard let env else {
             throw LuaArgumentError("\(a.function): environment is required (\(EnvironmentSpec.names), or {name = ..., ...})")
         }
-        guard model.inputs == env.observationSize, model.outputs == env.actionCount else {
+        guard inputs == env.observationSize, outputs == env.actionCount else {
             throw LuaArgumentError(
                 "\(a.function): \(env.name) has \(env.observationSize) observations and \(env.actionCount) actions, "
-                    + "but the model is \(model.inputs)→\(model.outputs)")
+                    + "but the model is \(inputs < 0 ? "\(graph?.graph.inputShape ?? [])" : "\(inputs)")→\(outputs)")
         }
         let task = TrainingTask(
             algorithm: algorithm, epochs: try a.int("epochs", default: 10, min: 1, max: 1_000_000),
@@ -286,7 +269,10 @@ enum TaskConstructors {
             computeIntensity: try a.choice("intensity") ?? .moderate, seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
         let options = try SubmitOptions.read(a)
         try a.finish()
-        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model, environment: env), options: options)
+        if let graph {
+            return TaskDescriptor(type: .training(task), inputs: TaskInputs(environment: env, graph: graph), options: options)
+        }
+        return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: model as? MLPModel, environment: env), options: options)
     }
 
     /// {new = function() return env end, observations = n, actions = k, max_steps = 200, name = "mine"}
@@ -318,8 +304,15 @@ enum TaskConstructors {
     }
 
     /// schedule = {kind = "step", every = 10, gamma = 0.5} | {kind = "cosine", min_factor = 0.01} | {kind = "constant"}
-    private static func schedule(_ a: LuaArgs) throws -> LearningRateSchedule {
-        try a.table("schedule") { s in
+    /// schedule = {kind = ..., per = "epoch" | "step"}: the schedule, and whether it runs over steps.
+    private static func schedule(_ a: LuaArgs, perStep: inout Bool?) throws -> LearningRateSchedule {
+        var per: Bool?
+        let schedule = try a.table("schedule") { s in
+            switch try s.string("per") ?? "epoch" {
+            case "epoch": per = nil
+            case "step": per = true
+            case let other: throw LuaArgumentError("\(s.function): per must be \"epoch\" or \"step\", got '\(other)'")
+            }
             switch try s.string("kind") ?? "constant" {
             case "constant":
                 return LearningRateSchedule.constant
@@ -332,7 +325,9 @@ enum TaskConstructors {
             case let other:
                 throw LuaArgumentError("\(s.function): kind must be one of constant | step | cosine, got '\(other)'")
             }
-        } ?? .constant
+        }
+        perStep = per
+        return schedule ?? .constant
     }
 
     /// `algorithm` as a constructed algorithm or a name taking that algorithm's defaults.
@@ -360,12 +355,12 @@ enum TaskConstructors {
     }
 
     static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
-        if let graph: GraphNetwork = try? a.object("model", kind: "model") { return try graphInference(a, graph: graph) }
-        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "a model")
+        let graph: GraphNetwork? = try? a.object("model", kind: "model")
+        let model: MLPModel? = graph == nil ? try required(a, "model", try a.object("model", kind: "model"), "a model") : nil
         let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
         var task = InferenceTask(
-            modelID: model.objectID, batchSize: try a.int("batch_size", default: 64, min: 1),
+            modelID: graph?.objectID ?? model?.objectID ?? "", batchSize: try a.int("batch_size", default: 64, min: 1),
             maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
             minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
         if !a.has("batch_size") { task.batchSizeSource = "default" }
@@ -376,6 +371,16 @@ enum TaskConstructors {
         }
         let options = try SubmitOptions.read(a)
         try a.finish()
+        if let graph {
+            guard data.sampleShape == graph.graph.inputShape else {
+                throw LuaArgumentError(
+                    graph.graph.inputShape.count == 1 && data.sampleShape.count == 1
+                        ? "\(a.function): data has \(data.cols) features but the model expects \(graph.inputs) inputs"
+                        : "\(a.function): data has samples of shape \(data.sampleShape) but the model takes \(graph.graph.inputShape)")
+            }
+            return TaskDescriptor(type: .inference(task), inputs: TaskInputs(data: data, graph: graph), options: options)
+        }
+        guard let model else { throw LuaArgumentError("\(a.function): model is required (a model)") }
         guard data.cols == model.inputs else {
             throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
@@ -384,8 +389,35 @@ enum TaskConstructors {
 
     static func optimization(_ a: LuaArgs) throws -> TaskDescriptor {
         let target: OptimizationTarget = try required(a, "target", try a.choice("target"), OptimizationTarget.choices)
-        let model: MLPModel = try required(a, "model", try a.object("model", kind: "model"), "the model to tune")
+        let graph: GraphNetwork? = try? a.object("model", kind: "model")
+        let model: MLPModel? = graph == nil ? try required(a, "model", try a.object("model", kind: "model"), "the model to tune") : nil
         let data: Dataset? = try a.object("data", kind: "dataset")
+        // A graph's architecture search: gpu.nn's wrapper built one model per point of the
+        // dimensions the builder function reads, before the search (no Lua runs during it).
+        var candidates: [GraphCandidate] = []
+        if a.has("candidates") {
+            guard graph != nil else { throw LuaArgumentError("\(a.function): candidates go with a graph model (model = function(p) ... end)") }
+            a.pushField("candidates")
+            defer { gf_pop(a.L, 1) }
+            let list = try LuaArgs(a.L, -1, function: "\(a.function): candidates")
+            candidates = try list.positional(limit: 256) { i in
+                let c = try LuaArgs(a.L, -1, function: "\(a.function): candidate \(i)")
+                let m: GraphNetwork = try required(c, "model", try c.object("model", kind: "model"), "a graph model from nn.sequential or nn.graph")
+                c.pushField("point")
+                let read = try LuaStack.read(a.L, -1, what: "\(a.function): candidate \(i) point")
+                gf_pop(a.L, 1)
+                guard case .table(let point) = read else { throw LuaArgumentError("\(a.function): candidate \(i) has no point") }
+                try c.finish()
+                let values = try Dictionary(
+                    point.map { k, v -> (String, Double) in
+                        guard let d = v.doubleValue, d.isFinite else { throw LuaArgumentError("\(a.function): candidate \(i): \(k) is not a number") }
+                        return (k, d)
+                    }, uniquingKeysWith: { x, _ in x })
+                return GraphCandidate(values: values, graph: m)
+            }
+            try list.finish(positional: true)
+        }
+        let architecture = Set(candidates.first?.values.keys.map { $0 } ?? [])
         let constraints =
             try a.table("constraints") { c in
                 OptimizationConstraints(
@@ -407,11 +439,28 @@ enum TaskConstructors {
                 throw LuaArgumentError("\(a.function): search must be a table of dimension = {values}")
             }
             for (name, v) in dims {
-                guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) else {
-                    throw LuaArgumentError("\(a.function): search: unknown dimension '\(name)' (\(BatchSizeSearch.dimensionNames))")
+                guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) || architecture.contains(name) else {
+                    throw LuaArgumentError(
+                        "\(a.function): search: unknown dimension '\(name)' (\(BatchSizeSearch.dimensionNames)"
+                            + (graph != nil ? "; a graph's own dimensions need model = function(p) return nn.sequential{...} end)" : ")"))
+                }
+                if name == "hidden", graph != nil {
+                    throw LuaArgumentError(
+                        "\(a.function): search.hidden sizes an nn.mlp model; give a graph's widths through model = function(p) ... end")
                 }
                 guard case .array(let items) = v, !items.isEmpty else {
                     throw LuaArgumentError("\(a.function): search.\(name) must be a non-empty list")
+                }
+                if architecture.contains(name) {
+                    // Widths, depths, dropout rates: whatever the builder reads, as numbers.
+                    task.space[name] = .numbers(
+                        try items.map { i in
+                            guard let d = i.doubleValue, d.isFinite else {
+                                throw LuaArgumentError("\(a.function): search.\(name) values must be numbers")
+                            }
+                            return d
+                        })
+                    continue
                 }
                 if name == "backend" {
                     task.space[name] = .names(
@@ -453,6 +502,17 @@ enum TaskConstructors {
         }
         let options = try SubmitOptions.read(a)
         try a.finish()
+        if let graph {
+            guard let data else { throw LuaArgumentError("\(a.function): a graph model is tuned on data: give data = a data set") }
+            for m in [graph] + candidates.map(\.graph) where m.graph.inputShape != data.sampleShape {
+                throw LuaArgumentError(
+                    "\(a.function): data has samples of shape \(data.sampleShape) but a model takes \(m.graph.inputShape)")
+            }
+            var inputs = TaskInputs(data: data, graph: graph)
+            inputs.candidates = candidates
+            return TaskDescriptor(type: .optimization(task), inputs: inputs, options: options)
+        }
+        guard let model else { throw LuaArgumentError("\(a.function): model is required (the model to tune)") }
         if let data, data.cols != model.inputs {
             throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(model.inputs) inputs")
         }

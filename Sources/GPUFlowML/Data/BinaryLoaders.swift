@@ -165,12 +165,18 @@ public enum BinaryLoaders {
     public static func dataset(features: Array, labels: Array?, source: String) throws -> Dataset {
         guard let rows = features.shape.first, rows > 0 else { throw DataError(file: source, "the features array is empty") }
         if let labels {
-            guard labels.shape.first == rows, labels.values.count == rows else {
+            // One label per row ([rows]) or several targets per row ([rows, k]).
+            guard labels.shape.first == rows, labels.shape.count <= 2, labels.values.count % rows == 0, !labels.values.isEmpty else {
                 throw DataError(file: source, "\(labels.values.count) labels (shape \(labels.shape)) for \(rows) rows (shape \(features.shape))")
             }
             let cols = features.values.count / rows
             guard cols > 0 else { throw DataError(file: source, "the features array has no columns") }
-            return Dataset(features: features.values, rows: rows, cols: cols, labels: labels.values, source: source)
+            // Samples keep the array's shape past the first axis ([rows, 28, 28]: 28 × 28 images).
+            let shape = [Int](features.shape.dropFirst())
+            let width = labels.values.count / rows
+            let first = width == 1 ? labels.values : stride(from: 0, to: labels.values.count, by: width).map { labels.values[$0] }
+            return Dataset(features: features.values, rows: rows, cols: cols, labels: first, source: source,
+                           sampleShape: shape.isEmpty ? nil : shape, targets: width > 1 ? labels.values : nil)
         }
         guard features.shape.count == 2, features.shape[1] >= 2 else {
             throw DataError(file: source, "without a labels file the array must be 2-D with the label in its last column (shape \(features.shape))")

@@ -2,20 +2,35 @@ import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 
-/// A table of float features with one label per row. Immutable: transformations return a new
-/// data set, so a task can share it with others without copying or locking.
+/// Samples of float features, each of a shape of its own (a row of a table: [features]; an
+/// image: [channels, height, width]) stored flat, with one label per row or several targets
+/// per row (multi-label classification, multi-output regression). Immutable: transformations
+/// return a new data set, so a task can share it with others without copying or locking.
 public final class Dataset: TaskObject, @unchecked Sendable {
     public let kind = "dataset"
     /// A hash of the content, computed when first asked for (records, the model cache, a
     /// script's `ds.id`): loading a large file need not pay for a pass nobody uses.
-    public var objectID: String { id.get { "data-" + Fingerprint.hex(features, labels) } }
+    public var objectID: String {
+        id.get {
+            "data-"
+                + (targets == nil && sampleShape == [cols]
+                    ? Fingerprint.hex(features, labels) : Fingerprint.hex(features, labels, targets ?? [], sampleShape.map(Float.init)))
+        }
+    }
     private let id = OnceCell<String>()
     /// rows × cols, row-major.
     public let features: [Float]
     public let rows: Int
+    /// Floats per sample: the product of `sampleShape`.
     public let cols: Int
-    /// Class index (as a float) or regression target, one per row.
+    /// One sample's shape; [cols] for a table's rows.
+    public let sampleShape: [Int]
+    /// Class index (as a float) or regression target, one per row (with `targets`: the first).
     public let labels: [Float]
+    /// rows × targetWidth, row-major, when a row has several targets; nil when it has one label.
+    public let targets: [Float]?
+    /// Targets per row.
+    public var targetWidth: Int { targets.map { rows > 0 ? $0.count / rows : 0 } ?? 1 }
     public let featureNames: [String]
     public let labelName: String
     /// Names of the classes when the label column held text, in index order; empty otherwise.
@@ -26,12 +41,17 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     public let source: String
 
     public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
-                labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String) {
+                labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
+                sampleShape: [Int]? = nil, targets: [Float]? = nil) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
+        precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
+        precondition(targets.map { rows > 0 && $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
         self.features = features
         self.rows = rows
         self.cols = cols
+        self.sampleShape = sampleShape ?? [cols]
         self.labels = labels
+        self.targets = targets
         self.featureNames = featureNames ?? (0..<cols).map { "x\($0 + 1)" }
         self.labelName = labelName
         self.classNames = classNames
@@ -51,13 +71,36 @@ public final class Dataset: TaskObject, @unchecked Sendable {
 
     public func row(_ r: Int) -> ArraySlice<Float> { features[(r * cols)..<((r + 1) * cols)] }
 
+    /// Row `r`'s targets (its label alone when it has one).
+    public func target(_ r: Int) -> ArraySlice<Float> {
+        guard let targets else { return labels[r...r] }
+        let w = targetWidth
+        return targets[(r * w)..<((r + 1) * w)]
+    }
+
+    /// The same data with other features, labels or targets, everything else kept.
+    func with(features f: [Float]? = nil, rows n: Int? = nil, labels y: [Float]? = nil, targets t: [Float]?? = nil, sampleShape shape: [Int]? = nil,
+              source s: String) -> Dataset {
+        Dataset(features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
+                classNames: classNames, categories: categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets)
+    }
+
+    /// Each sample seen as `shape` (the same floats in the same order: an image's rows of pixels
+    /// as [channels, height, width]).
+    public func reshaped(_ shape: [Int]) throws -> Dataset {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) == cols else {
+            throw DataError("\(source): a sample of \(cols) values cannot be seen as shape \(shape)")
+        }
+        return with(sampleShape: shape, source: source)
+    }
+
     /// The rows at `indices`, in that order.
     public func subset(_ indices: [Int], source: String) -> Dataset {
         var f: [Float] = []
         f.reserveCapacity(indices.count * cols)
         for i in indices { f.append(contentsOf: row(i)) }
-        return Dataset(features: f, rows: indices.count, cols: cols, labels: indices.map { labels[$0] },
-                       featureNames: featureNames, labelName: labelName, classNames: classNames, categories: categories, source: source)
+        let t: [Float]?? = targets.map { _ in .some(indices.flatMap { target($0) }) }
+        return with(features: f, rows: indices.count, labels: indices.map { labels[$0] }, targets: t, source: source)
     }
 
     /// Column means and standard deviations (population; a constant column gets 1 so it maps to 0).
@@ -80,8 +123,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         }
         var f = features
         for r in 0..<rows { for c in 0..<cols { f[r * cols + c] = (f[r * cols + c] - mean[c]) / std[c] } }
-        return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
-                       labelName: labelName, classNames: classNames, categories: categories, source: source + " standardized")
+        return with(features: f, source: source + " standardized")
     }
 
     /// Each column scaled to [0, 1] by its minimum and maximum (another set's, or this set's own);
@@ -101,8 +143,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
                 f[r * cols + c] = span > 0 ? (f[r * cols + c] - lo[c]) / span : 0
             }
         }
-        return Dataset(features: f, rows: rows, cols: cols, labels: labels, featureNames: featureNames,
-                       labelName: labelName, classNames: classNames, categories: categories, source: source + " normalized")
+        return with(features: f, source: source + " normalized")
     }
 
     /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.

@@ -20,55 +20,52 @@ extension WorkloadRunner {
         return trainingValue(t, model: GraphNetwork(r.model), parameters: graph.parameterCount, run: run, data: data, backend: backend)
     }
 
-    static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, cancel: CancellationToken) throws
-        -> TaskValue
+    /// Evolution of a small graph: fitness from a data set's loss, or from an environment's return.
+    static func graphEvolution(
+        _ t: TrainingTask, _ e: Evolutionary, graph: GraphNetwork, inputs: TaskInputs, backend: Backend, seed: UInt64, cancel: CancellationToken
+    ) throws -> TaskValue {
+        if let env = inputs.environment {
+            let r = try GraphEvolution.train(
+                graph.graph, environment: env.make, config: e, generations: t.epochs, backend: backend, seed: seed, cancel: cancel)
+            return .table([
+                ("model", .object(GraphNetwork(r.model))),
+                (
+                    "metrics",
+                    .table([
+                        ("best_return", .number(-(r.epochs.map(\.loss).min() ?? 0))), ("generations", .integer(r.epochs.count)),
+                        ("seconds", .number(r.seconds)), ("environment", .string(env.name)),
+                    ])
+                ),
+                ("best_returns", .array(r.epochs.map { .number(-$0.loss) })), ("backend", .string(backend.name)),
+                ("device", deviceReport(backend)),
+            ])
+        }
+        guard let data = inputs.data else { throw DataError("training: data is required (or an environment, for evolution)") }
+        let r = try GraphEvolution.train(
+            graph.graph, data: data, config: e, generations: t.epochs, loss: t.loss, options: t.lossOptions ?? LossOptions(), backend: backend,
+            seed: seed, cancel: cancel)
+        let run = TrainedRun(epochs: r.epochs, seconds: r.seconds, samplesTrained: nil)
+        return trainingValue(t, model: GraphNetwork(r.model), parameters: graph.parameterCount, run: run, data: data, backend: backend)
+    }
+
+    static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken)
+        throws -> TaskValue
     {
-        guard t.stream == nil else {
-            throw DataError("inference: streams of requests serve MLP models so far; a graph model serves batches")
-        }
         let runner = try GraphRunner(graph.graph, on: backend)
-        let outputs = graph.outputs
-        var predictions: [Float] = [], latencies: [Double] = []
-        let start = Date()
-        var offset = 0
-        while offset < data.rows {
-            try cancel.check()
-            let n = min(t.batchSize, data.rows - offset)
-            let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
-            let t0 = Date()
-            let out = try backend.read(try runner.predict(try backend.tensor(rows, shape: [n, data.cols])))
-            latencies.append(Date().timeIntervalSince(t0) * 1000)
-            for r in 0..<n {
-                let row = out[(r * outputs)..<((r + 1) * outputs)]
-                predictions.append(
-                    outputs == 1 ? row[row.startIndex] : Float(row.indices.max { row[$0] < row[$1] }.map { $0 - row.startIndex } ?? 0))
-            }
-            offset += n
+        if let s = t.stream {
+            let r = try StreamingInference.run(
+                backend: backend, serve: { x, _ in try runner.predict(x) }, data: data, batchSize: t.batchSize, requests: s.requests,
+                arrivalRate: s.arrivalRate, maxWaitMS: (t.maxLatencyMS ?? 2) / 2, seed: seed, cancel: cancel)
+            return servedValue(t, fields: streamFields(r), p99: r.latencyMS.p99, throughput: r.throughputPerSec, backend: backend)
         }
-        let seconds = Date().timeIntervalSince(start)
-        let sorted = latencies.sorted()
-        func pct(_ p: Double) -> Double {
-            sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int((p * Double(sorted.count)).rounded(.up)) - 1)]
-        }
+        let raw = data.targets != nil
+        let r = try GraphInference.run(runner, data: data, batchSize: t.batchSize, raw: raw, cancel: cancel)
         var fields: [(String, TaskValue)] = [
-            ("mode", .string("batch")), ("predictions", .floats(predictions)), ("rows", .integer(data.rows)),
-            ("batch_size", .integer(t.batchSize)),
-            ("batches", .integer(latencies.count)),
-            (
-                "latency_ms",
-                .table([
-                    ("p50", .number(pct(0.5))), ("p95", .number(pct(0.95))), ("p99", .number(pct(0.99))),
-                    ("max", .number(sorted.last ?? 0)),
-                ])
-            ),
-            ("throughput_per_sec", .number(Double(data.rows) / max(seconds, 1e-9))), ("seconds", .number(seconds)),
+            ("mode", .string("batch")), ("predictions", .floats(r.predictions)), ("prediction_width", .integer(raw ? graph.outputs : 1)),
+            ("rows", .integer(r.rows)), ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)),
+            ("latency_ms", latencyValue(r.latencyMS)), ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
         ]
-        if outputs > 1, data.classCount != nil {
-            fields.append(("accuracy", .number(Double(zip(predictions, data.labels).filter { $0 == $1 }.count) / Double(data.rows))))
-        }
-        fields += [
-            ("batch_size_source", .string(t.batchSizeSource)), ("backend", .string(backend.name)), ("device", deviceReport(backend)),
-        ]
-        return .table(fields)
+        if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+        return servedValue(t, fields: fields, p99: r.latencyMS.p99, throughput: r.throughputPerSec, backend: backend)
     }
 }

@@ -7,6 +7,8 @@ public struct TaskInputs: Sendable {
     public var model: MLPModel?
     /// A graph model (nn.sequential) in place of `model`.
     public var graph: GraphNetwork?
+    /// For an optimization over a graph's architecture: the model built for each point.
+    public var candidates: [GraphCandidate] = []
     public var data: Dataset?
     /// For hybrid compute: the task it runs on the backend it chooses.
     public var inner: GPUTaskType?
@@ -29,15 +31,26 @@ public enum WorkloadRunner {
     public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend: Backend, device: DeviceSelection = .init(), seed: UInt64,
                            cancel: CancellationToken = CancellationToken(), recovery: TrainingRecovery? = nil,
                            onEpoch: ((EpochMetrics) -> Void)? = nil) throws -> TaskValue {
+        if let graph = inputs.graph, case .training(let t) = task, case .reinforcement(let rl) = t.algorithm {
+            return try reinforcement(rl, inputs: inputs, graph: graph, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+        }
+        if let graph = inputs.graph, case .training(let t) = task, case .evolutionary(let e) = t.algorithm {
+            return try graphEvolution(t, e, graph: graph, inputs: inputs, backend: backend, seed: t.seed ?? seed, cancel: cancel)
+        }
         if let graph = inputs.graph, let data = inputs.data {
             switch task {
             case .training(let t):
                 return try graphTraining(t, graph: graph, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch,
                                          recovery: recovery)
             case .inference(let t):
-                return try graphInference(t, graph: graph, data: data, backend: backend, cancel: cancel)
+                return try graphInference(t, graph: graph, data: data, backend: backend, seed: seed, cancel: cancel)
+            case .optimization(let t):
+                let r = try BatchSizeSearch.run(
+                    .graph(graph, candidates: inputs.candidates), data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
+                    cancel: cancel)
+                return searchValue(t, r, backend: backend)
             default:
-                throw DataError("\(task.name): a graph model (nn.sequential) is taken by training and inference tasks so far")
+                throw DataError("\(task.name): a graph model (nn.sequential) is taken by training, inference and optimization tasks so far")
             }
         }
         switch task {
@@ -92,9 +105,7 @@ public enum WorkloadRunner {
                 if let s = t.stream {
                     let r = try StreamingInference.run(net: net, data: data, batchSize: t.batchSize, requests: s.requests,
                                                        arrivalRate: s.arrivalRate, maxWaitMS: (t.maxLatencyMS ?? 2) / 2, seed: seed, cancel: cancel)
-                    fields = [("mode", .string("stream")), ("requests", .integer(r.requests)), ("batches", .integer(r.batches)),
-                              ("mean_batch_size", .number(r.meanBatchSize)), ("latency_ms", latencyValue(r.latencyMS)),
-                              ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds))]
+                    fields = streamFields(r)
                     (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
                 } else {
                     let r = try InferenceRunner.run(net: net, model: model, data: data, batchSize: t.batchSize, cancel: cancel)
@@ -105,22 +116,35 @@ public enum WorkloadRunner {
                     (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
                 }
             }
-            fields += [("batch_size_source", .string(t.batchSizeSource)), ("backend", .string(backend.name)), ("device", deviceReport(backend))]
             let c = ModelCache.shared.statistics()
-            fields.append(("model_cache", .table([("hit", .bool(hit)), ("resident_models", .integer(c.residentModels)),
-                                                  ("evictions", .integer(c.evictions))])))
-            // Each constraint: met or not, and by how much (positive = room to spare).
-            var slo: [(String, TaskValue)] = []
-            if let l = t.maxLatencyMS { slo += [("latency_met", .bool(p99 <= l)), ("latency_margin_ms", .number(l - p99))] }
-            if let th = t.minThroughputPerSec { slo += [("throughput_met", .bool(throughput >= th)), ("throughput_margin_per_sec", .number(throughput - th))] }
-            if !slo.isEmpty { fields.append(("slo", .table(slo))) }
-            return .table(fields)
+            return servedValue(t, fields: fields, p99: p99, throughput: throughput, backend: backend,
+                               cache: .table([("hit", .bool(hit)), ("resident_models", .integer(c.residentModels)),
+                                              ("evictions", .integer(c.evictions))]))
 
         case .optimization(let t):
             guard let model = inputs.model else { throw DataError("optimization: a model is required") }
             let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
             let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
                                             cancel: cancel)
+            return searchValue(t, r, backend: backend)
+
+        case .hybridCompute:
+            // Backend choice, faults and retries belong to the resilient runner; called here
+            // directly, it runs with in-memory learning and fresh breakers.
+            return try ResilientRunner.run(task, inputs: inputs, backend: .auto, services: .standalone(), device: device, seed: seed,
+                                           cancel: cancel)
+
+        case .memoryManagement(let m):
+            return try MemoryTasks.run(m, backend: backend)
+
+        case .resourceCoordination:
+            throw DataError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
+        }
+    }
+
+    /// An optimization result: the best trial (its searched values at the top), every trial,
+    /// the space searched and what the grid left out.
+    static func searchValue(_ t: OptimizationTask, _ r: SearchResult, backend: Backend) -> TaskValue {
             func trialValue(_ x: Trial) -> TaskValue {
                 // The searched values also at the top (`best.learning_rate`), beside the measurements.
                 var f: [(String, TaskValue)] = x.configuration.filter { $0.0 != "batch_size" }
@@ -150,36 +174,52 @@ public enum WorkloadRunner {
                                                 + "points were measured, not the whole grid (raise budget to \(r.spaceSize) to measure it all)")))
             }
             return .table(fields)
-
-        case .hybridCompute:
-            // Backend choice, faults and retries belong to the resilient runner; called here
-            // directly, it runs with in-memory learning and fresh breakers.
-            return try ResilientRunner.run(task, inputs: inputs, backend: .auto, services: .standalone(), device: device, seed: seed,
-                                           cancel: cancel)
-
-        case .memoryManagement(let m):
-            return try MemoryTasks.run(m, backend: backend)
-
-        case .resourceCoordination:
-            throw DataError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
-        }
     }
 
-    static func reinforcement(_ rl: ReinforcementLearning, inputs: TaskInputs, backend: Backend, seed: UInt64,
+    static func reinforcement(_ rl: ReinforcementLearning, inputs: TaskInputs, graph: GraphNetwork? = nil, backend: Backend, seed: UInt64,
                               cancel: CancellationToken) throws -> TaskValue {
-        guard let model = inputs.model else { throw DataError("reinforcement: a model is required (a policy network)") }
         guard let env = inputs.environment else { throw DataError("reinforcement: an environment is required (\(EnvironmentSpec.names))") }
-        let r = try ReinforcementTrainer.train(model: model, environment: env.make, config: rl,
-                                               options: .init(episodes: rl.episodes, parallel: rl.parallelEpisodes,
-                                                              solveThreshold: rl.solveThreshold),
-                                               backend: backend, seed: seed, cancel: cancel)
+        let options = ReinforcementTrainer.Options(episodes: rl.episodes, parallel: rl.parallelEpisodes, solveThreshold: rl.solveThreshold)
+        if let graph {
+            let r = try ReinforcementTrainer.train(graph: graph.graph, environment: env.make, config: rl, options: options, backend: backend,
+                                                   seed: seed, cancel: cancel)
+            return reinforcementValue(r, model: GraphNetwork(r.model), rl: rl, env: env, backend: backend)
+        }
+        guard let model = inputs.model else { throw DataError("reinforcement: a model is required (a policy network)") }
+        let r = try ReinforcementTrainer.train(model: model, environment: env.make, config: rl, options: options, backend: backend, seed: seed,
+                                               cancel: cancel)
+        return reinforcementValue(r, model: r.model, rl: rl, env: env, backend: backend)
+    }
+
+    static func reinforcementValue<M: Sendable>(_ r: ReinforcementResult<M>, model: any TaskObject, rl: ReinforcementLearning, env: EnvironmentSpec,
+                                      backend: Backend) -> TaskValue {
         var metrics: [(String, TaskValue)] = [
             ("episodes", .integer(r.returns.count)), ("average_return_last100", .number(r.averageLast100)),
             ("seconds", .number(r.seconds)), ("environment", .string(env.name)), ("policy_type", .string(rl.policyType.rawValue)),
         ]
         if let s = r.solvedAtEpisode { metrics.append(("solved_at_episode", .integer(s))) }
-        return .table([("model", .object(r.model)), ("metrics", .table(metrics)), ("returns", .floats(r.returns.map(Float.init))),
+        return .table([("model", .object(model)), ("metrics", .table(metrics)), ("returns", .floats(r.returns.map(Float.init))),
                        ("backend", .string(backend.name)), ("device", deviceReport(backend))])
+    }
+
+    static func streamFields(_ r: StreamReport) -> [(String, TaskValue)] {
+        [("mode", .string("stream")), ("requests", .integer(r.requests)), ("batches", .integer(r.batches)),
+         ("mean_batch_size", .number(r.meanBatchSize)), ("latency_ms", latencyValue(r.latencyMS)),
+         ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds))]
+    }
+
+    /// An inference result's common tail: where it ran, the model cache, and each declared
+    /// constraint met or not, and by how much (positive = room to spare).
+    static func servedValue(_ t: InferenceTask, fields: [(String, TaskValue)], p99: Double, throughput: Double, backend: Backend,
+                            cache: TaskValue? = nil) -> TaskValue {
+        var fields = fields
+        fields += [("batch_size_source", .string(t.batchSizeSource)), ("backend", .string(backend.name)), ("device", deviceReport(backend))]
+        if let cache { fields.append(("model_cache", cache)) }
+        var slo: [(String, TaskValue)] = []
+        if let l = t.maxLatencyMS { slo += [("latency_met", .bool(p99 <= l)), ("latency_margin_ms", .number(l - p99))] }
+        if let th = t.minThroughputPerSec { slo += [("throughput_met", .bool(throughput >= th)), ("throughput_margin_per_sec", .number(throughput - th))] }
+        if !slo.isEmpty { fields.append(("slo", .table(slo))) }
+        return .table(fields)
     }
 
     static func latencyValue(_ l: LatencySummary) -> TaskValue {

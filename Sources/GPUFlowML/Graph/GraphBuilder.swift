@@ -189,6 +189,13 @@ public struct GraphBuilder {
         try addNode(.concat(axis: rank - 1), parts, layer: layer)
     }
 
+    /// Each sample's axes as one ([rows, C, H, W] → [rows, C·H·W]), as Torch7's nn.View and
+    /// PyTorch's nn.Flatten: the same floats, no copy.
+    public mutating func flatten(name given: String? = nil) throws {
+        let layer = try name("flatten", given)
+        try addNode(.reshape([-1, shape.dropFirst().reduce(1, *)]), [current], layer: layer)
+    }
+
     /// x + body(x): the body must give back the width it was given.
     public mutating func residual(name given: String? = nil, _ body: (inout GraphBuilder) throws -> Void) throws {
         let layer = try name("residual", given)

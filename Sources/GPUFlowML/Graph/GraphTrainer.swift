@@ -48,10 +48,11 @@ public enum GraphTrainer {
         _ model: GraphModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
         cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil
     ) throws -> Result {
-        guard model.inputShape == [data.cols] else {
-            throw DataError("the model takes samples of shape \(model.inputShape), the data set's are [\(data.cols)]")
+        guard model.inputShape == data.sampleShape else {
+            throw DataError("training: the model takes samples of shape \(model.inputShape), data set \(data.source)'s are \(data.sampleShape)")
         }
-        guard data.rows > 0 else { throw DataError("training: data set \(data.source) has no rows") }
+        try Validation.check(
+            inputs: data.cols, outputs: try model.outputShape(rows: 1).last ?? 0, data: data, loss: task.loss, context: "training")
         var seen = Set<String>()
         let layers = model.parameters.map(\.layer).filter { seen.insert($0).inserted }
         let (update, batchSize, trainable) = try Trainer.plan(task, layers: layers.count)

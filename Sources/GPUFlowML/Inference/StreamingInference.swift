@@ -18,8 +18,16 @@ public struct StreamReport: Sendable {
 /// requests, or when its oldest request has waited `maxWaitMS` — half the latency budget, so
 /// the other half is left for the computation. Every latency is measured, none simulated.
 enum StreamingInference {
+    /// `serve` computes a batch's outputs ([rows] + sample shape in) on `backend`, whichever
+    /// kind of model it is.
     static func run(net: NetworkOnBackend, data: Dataset, batchSize: Int, requests: Int, arrivalRate: Double, maxWaitMS: Double,
                     seed: UInt64, cancel: CancellationToken) throws -> StreamReport {
+        try run(backend: net.backend, serve: { x, n in try net.forward(x, rows: n).output }, data: data, batchSize: batchSize,
+                requests: requests, arrivalRate: arrivalRate, maxWaitMS: maxWaitMS, seed: seed, cancel: cancel)
+    }
+
+    static func run(backend: Backend, serve: (Tensor, Int) throws -> Tensor, data: Dataset, batchSize: Int, requests: Int,
+                    arrivalRate: Double, maxWaitMS: Double, seed: UInt64, cancel: CancellationToken) throws -> StreamReport {
         guard requests > 0, arrivalRate > 0 else { throw DataError("inference: requests and arrival_rate must be positive") }
         guard data.rows > 0 else { throw DataError(file: data.source, "inference: the data set has no rows to serve") }
         var rng = Philox(seed: seed ^ 0x57AE)
@@ -51,8 +59,7 @@ enum StreamingInference {
                 var xs: [Float] = []
                 xs.reserveCapacity(take.count * data.cols)
                 for r in take { xs.append(contentsOf: data.row(r % data.rows)) }
-                let pass = try net.forward(try net.backend.tensor(xs, shape: [take.count, data.cols]), rows: take.count)
-                _ = try net.backend.read(pass.output)
+                _ = try backend.read(try serve(try backend.tensor(xs, shape: [take.count] + data.sampleShape), take.count))
                 let done = now()
                 for r in take { latencies.append((done - arrivals[r]) * 1000) }
                 batches += 1

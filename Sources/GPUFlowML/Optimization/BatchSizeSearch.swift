@@ -29,9 +29,41 @@ public struct SearchResult: Sendable {
     public var spaceSize = 0
 }
 
+/// What a search tunes: an MLP (the width of its hidden layers searched as `hidden`), or a
+/// graph model with the candidates its builder made, one per point of the architecture
+/// dimensions (width, depth, dropout: any names the script chose), built before the search.
+public enum SearchSubject: Sendable {
+    case mlp(MLPModel)
+    case graph(GraphNetwork, candidates: [GraphCandidate])
+}
+
+/// A graph built for one point of the architecture dimensions.
+public struct GraphCandidate: Sendable {
+    public let values: [String: Double]
+    public let graph: GraphNetwork
+    public init(values: [String: Double], graph: GraphNetwork) {
+        self.values = values
+        self.graph = graph
+    }
+}
+
+/// A trial's model, trained or as given, served on the trial's backend.
+private enum Served {
+    case mlp(MLPModel)
+    case graph(GraphModel)
+
+    func serve(_ data: Dataset, batchSize: Int, backend: Backend, cancel: CancellationToken) throws -> InferenceReport {
+        switch self {
+        case .mlp(let m): return try InferenceRunner.run(model: m, data: data, batchSize: batchSize, backend: backend, cancel: cancel)
+        case .graph(let g):
+            return try GraphInference.run(GraphRunner(g, on: backend), data: data, batchSize: batchSize, raw: data.targets != nil, cancel: cancel)
+        }
+    }
+}
+
 /// Searches configurations for an optimization target under constraints. Dimensions: the
 /// inference batch size, the backend, and the training hyper-parameters learning_rate and
-/// hidden (width of every hidden layer). Each trial really runs — a training run when the
+/// hidden (width of every hidden layer of an MLP) or a graph's architecture dimensions. Each trial really runs — a training run when the
 /// point changes training, then a measured inference run — and the strategies (SearchEngine)
 /// differ only in which points they spend their budget on.
 public enum BatchSizeSearch {
@@ -39,24 +71,34 @@ public enum BatchSizeSearch {
 
     public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
                            device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
+        try run(.mlp(model), data: data, task: task, backend: backend, seed: seed, device: device, cancel: cancel)
+    }
+
+    public static func run(_ subject: SearchSubject, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
+                           device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
         var space = task.space
+        var architecture: Set<String> = []
+        if case .graph(_, let candidates) = subject { architecture = Set(candidates.first?.values.keys.map { $0 } ?? []) }
         // The serving batch size is searched when asked for, or when nothing else is: a search
         // over training hyper-parameters serves every candidate at batch size 64 instead of
         // spending the budget on a dimension nobody asked about.
-        let trainingOnly = space["learning_rate"] != nil || space["hidden"] != nil
+        let trainingOnly = space["learning_rate"] != nil || space["hidden"] != nil || !architecture.isEmpty
         if space["batch_size"] == nil, !trainingOnly {
             var b = 1, sizes: [Double] = []
             while b <= min(1024, data.rows) { sizes.append(Double(b)); b *= 2 }
             space["batch_size"] = .numbers(sizes.isEmpty ? [1] : sizes)
         }
         for (name, values) in space {
-            guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) else {
+            guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) || architecture.contains(name) else {
                 throw DataError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
+            }
+            if name == "hidden", case .graph = subject {
+                throw DataError("optimization: hidden sizes an nn.mlp model; a graph model searches the dimensions its builder function reads")
             }
             guard values.count > 0 else { throw DataError("optimization: search dimension '\(name)' has no values") }
         }
         let names = space.keys.sorted()
-        let trains = space["learning_rate"] != nil || space["hidden"] != nil || task.target == .accuracy
+        let trains = space["learning_rate"] != nil || space["hidden"] != nil || !architecture.isEmpty || task.target == .accuracy
             || (task.target == .multi_objective && (task.weights["accuracy"] ?? 0) != 0)
         if trains, data.classCount == nil { throw DataError("optimization: accuracy needs class labels in the data") }
         let meter = PowerMeter.available()
@@ -71,15 +113,18 @@ public enum BatchSizeSearch {
             try cancel.check()
             var config: [(String, TaskValue)] = []
             var batch = 64, kind: BackendKind?, rate = 1e-3, width: Int?, tile: Int?
+            var shape: [String: Double] = [:]
             for (d, name) in names.enumerated() {
                 switch space[name] {
                 case .numbers(let v)?:
                     let x = v[point[d]]
-                    config.append((name, x == x.rounded() && abs(x) < 1e15 && name != "learning_rate" ? .integer(Int(x)) : .number(x)))
+                    let whole = x == x.rounded() && abs(x) < 1e15 && name != "learning_rate"
+                    config.append((name, whole ? .integer(Int(x)) : .number(x)))
                     switch name {
                     case "batch_size": batch = max(1, Int(x))
                     case "learning_rate": rate = x
                     case "tile": tile = Int(x)
+                    case _ where architecture.contains(name): shape[name] = x
                     default: width = max(1, Int(x))
                     }
                 case .names(let v)?:
@@ -113,26 +158,44 @@ public enum BatchSizeSearch {
                 }
                 v.gemmTile = UInt32(tile)
             }
-            var served = model, accuracy: Double?
-            if trains {
-                let candidate = MLPModel(inputs: model.inputs, hidden: model.hidden.map { width ?? $0 }, outputs: model.outputs,
-                                         activation: model.layers.first?.activation ?? .relu, seed: seed)
-                let trained = try Trainer.train(model: candidate, data: data,
-                                                task: TrainingTask(algorithm: .adam(Adam(learningRate: rate)), epochs: task.trainingEpochs,
-                                                                   batchSize: 32, validationSplit: 0.2),
-                                                backend: trialBackend, seed: seed, cancel: cancel)
-                served = trained.model
-                accuracy = trained.epochs.last?.validationAccuracy
+            var served: Served, accuracy: Double?
+            let training = TrainingTask(
+                algorithm: .adam(Adam(learningRate: rate)), epochs: task.trainingEpochs, batchSize: 32, validationSplit: 0.2)
+            switch subject {
+            case .mlp(let model):
+                served = .mlp(model)
+                if trains {
+                    let candidate = MLPModel(inputs: model.inputs, hidden: model.hidden.map { width ?? $0 }, outputs: model.outputs,
+                                             activation: model.layers.first?.activation ?? .relu, seed: seed)
+                    let trained = try Trainer.train(model: candidate, data: data, task: training, backend: trialBackend, seed: seed,
+                                                    cancel: cancel)
+                    served = .mlp(trained.model)
+                    accuracy = trained.epochs.last?.validationAccuracy
+                }
+            case .graph(let base, let candidates):
+                var graph = base.graph
+                if !shape.isEmpty {
+                    guard let c = candidates.first(where: { $0.values == shape }) else {
+                        throw DataError("optimization: no model was built for \(shape.sorted { $0.key < $1.key })")
+                    }
+                    graph = c.graph.graph
+                }
+                served = .graph(graph)
+                if trains {
+                    let trained = try GraphTrainer.train(graph, data: data, task: training, backend: trialBackend, seed: seed, cancel: cancel)
+                    served = .graph(trained.model)
+                    accuracy = trained.epochs.last?.validationAccuracy
+                }
             }
-            _ = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)  // warm-up
+            _ = try served.serve(data, batchSize: batch, backend: trialBackend, cancel: cancel)  // warm-up
             let joules0 = meter?.joules()
             // Memory as the tensor meter saw it during the measured run (weights, inputs,
             // activations, outputs), not as computed from layer sizes.
             let base = trialBackend.tensorMeter?.startWindow()
-            let r = try InferenceRunner.run(model: served, data: data, batchSize: batch, backend: trialBackend, cancel: cancel)
+            let r = try served.serve(data, batchSize: batch, backend: trialBackend, cancel: cancel)
             let power = zip2(joules0, meter?.joules()).map { ($1 - $0) / max(r.seconds, 1e-9) }
             let metered = zip2(base, trialBackend.tensorMeter?.peakBytes).map { Double($1 - $0) }
-            let mem = (metered ?? Double(served.forwardTensorBytes(batch: batch))) / 1_048_576
+            let mem = (metered ?? Double(r.tensorBytes)) / 1_048_576
             let c = task.constraints
             var broken: [String] = []
             if let m = c.maxMemoryMB, mem > Double(m) { broken.append(String(format: "memory %.3f MB > %d", mem, m)) }

@@ -2,9 +2,9 @@ import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 
-/// What a reinforcement-learning run measured.
-public struct ReinforcementResult: Sendable {
-    public let model: MLPModel
+/// What a reinforcement-learning run measured; `Model` is the policy's kind (an MLP, a graph).
+public struct ReinforcementResult<Model: Sendable>: Sendable {
+    public let model: Model
     /// The environment's own return of every episode (shaping excluded), in order.
     public let returns: [Double]
     /// Mean return over the last 100 episodes (or all, if fewer).
@@ -17,7 +17,8 @@ public struct ReinforcementResult: Sendable {
 /// Policy gradient (REINFORCE with a batch-mean baseline), advantage actor-critic and Q-network
 /// training on an episodic environment. Episodes run in parallel: each environment step is one
 /// batched forward pass on the backend over every running episode, and each update one
-/// batched forward/backward over all the batch's transitions.
+/// batched forward/backward over all the batch's transitions. Written against the training
+/// loop's networks, so the policy is an MLP or a graph alike (the critic is an MLP).
 public enum ReinforcementTrainer {
     public struct Options: Sendable {
         public var episodes: Int
@@ -41,25 +42,54 @@ public enum ReinforcementTrainer {
     }
 
     public static func train(model: MLPModel, environment make: () throws -> any Environment, config: ReinforcementLearning, options: Options,
-                             backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws -> ReinforcementResult {
+                             backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws
+        -> ReinforcementResult<MLPModel>
+    {
         let probe = try make()
         guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
             throw DataError("reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
+        let critic = MLPModel(inputs: model.inputs, hidden: model.hidden, outputs: 1, activation: model.layers.first?.activation ?? .relu,
+                              seed: seed ^ 0xC417)
+        let all = [Bool](repeating: true, count: model.layers.count)
+        return try run(model: model, make: { try MLPTraining($0, on: backend, layers: all) }, critic: critic, probe: probe,
+                       environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
+    }
+
+    /// A graph policy: its outputs are the action logits (or values, for a Q-network); the
+    /// actor-critic's critic is an MLP of one hidden layer as wide as the policy's input × 8.
+    public static func train(graph: GraphModel, environment make: () throws -> any Environment, config: ReinforcementLearning,
+                             options: Options, backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws
+        -> ReinforcementResult<GraphModel>
+    {
+        let probe = try make()
+        let outputs = try graph.outputShape(rows: 1).last ?? 0
+        guard graph.inputShape == [probe.observationSize], outputs == probe.actionCount else {
+            throw DataError("reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+        }
+        let critic = MLPModel(inputs: probe.observationSize, hidden: [max(16, 8 * probe.observationSize)], outputs: 1, activation: .tanh,
+                              seed: seed ^ 0xC417)
+        return try run(model: graph, make: { try GraphTraining($0, on: backend, frozen: [], seed: seed) }, critic: critic,
+                       probe: probe, environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
+    }
+
+    static func run<Net: TrainableNetwork>(
+        model: Net.Model, make makeNet: (Net.Model) throws -> Net, critic: MLPModel, probe: any Environment,
+        environment make: () throws -> any Environment, config: ReinforcementLearning, options: Options, backend: Backend, seed: UInt64,
+        cancel: CancellationToken
+    ) throws -> ReinforcementResult<Net.Model> {
         let start = Date()
         var rng = Philox(seed: seed)
-        let net = try NetworkOnBackend(model, on: backend)
-        let optimizer = try Optimizer(.adam(Adam(learningRate: config.learningRate)), net: net,
-                                      trainable: [Bool](repeating: true, count: model.layers.count))
-        var value: (net: NetworkOnBackend, optimizer: Optimizer)?
+        let net = try makeNet(model)
+        let optimizer = try Optimizer(.adam(Adam(learningRate: config.learningRate)), parameters: net.parameters, trainable: net.trainable,
+                                      backend: backend)
+        var value: (net: MLPTraining, optimizer: Optimizer)?
         if config.policyType == .actor_critic {
-            let v = MLPModel(inputs: model.inputs, hidden: model.hidden, outputs: 1, activation: model.layers.first?.activation ?? .relu,
-                             seed: seed ^ 0xC417)
-            let vnet = try NetworkOnBackend(v, on: backend)
-            value = (vnet, try Optimizer(.adam(Adam(learningRate: config.learningRate)), net: vnet,
-                                         trainable: [Bool](repeating: true, count: v.layers.count)))
+            let vnet = try MLPTraining(critic, on: backend, layers: critic.layers.map { _ in true })
+            value = (vnet, try Optimizer(.adam(Adam(learningRate: config.learningRate)), parameters: vnet.parameters,
+                                         trainable: vnet.trainable, backend: backend))
         }
-        var target = config.policyType == .q_network ? try NetworkOnBackend(model, on: backend) : nil
+        var target = config.policyType == .q_network ? try makeNet(model) : nil
         var replay: [Step] = []
         var updates = 0
         var counts = [Double](repeating: 0, count: probe.actionCount)
@@ -111,7 +141,7 @@ public enum ReinforcementTrainer {
                         guard let t = target else { break }
                         try qUpdate(net: net, target: t, optimizer: optimizer, replay: replay, gamma: gamma, rng: &rng)
                         updates += 1
-                        if updates % 100 == 0 { target = try NetworkOnBackend(try net.export(), on: backend) }
+                        if updates % 100 == 0 { target = try makeNet(try net.export()) }
                     }
                 }
             }
@@ -132,12 +162,11 @@ public enum ReinforcementTrainer {
                                    solvedAtEpisode: solvedAt, seconds: Date().timeIntervalSince(start))
     }
 
-    /// One batched forward pass; the rows' outputs read back together.
-    static func forward(_ net: NetworkOnBackend, _ rows: [[Float]]) throws -> [[Float]] {
+    /// One batched forward pass (training off); the rows' outputs read back together.
+    static func forward<Net: TrainableNetwork>(_ net: Net, _ rows: [[Float]]) throws -> [[Float]] {
         let cols = rows.first?.count ?? 0
         let x = try net.backend.tensor(rows.flatMap { $0 }, shape: [rows.count, cols])
-        let pass = try net.forward(x, rows: rows.count)
-        let flat = try net.backend.read(pass.output)
+        let flat = try net.backend.read(try net.outputs(x, rows: rows.count))
         let width = flat.count / max(rows.count, 1)
         return (0..<rows.count).map { Array(flat[($0 * width)..<(($0 + 1) * width)]) }
     }
@@ -183,8 +212,8 @@ public enum ReinforcementTrainer {
     }
 
     /// REINFORCE / actor-critic: one batched backward pass over all transitions of the batch.
-    static func policyUpdate(net: NetworkOnBackend, optimizer: Optimizer, value: (net: NetworkOnBackend, optimizer: Optimizer)?,
-                             trajectories: [[Step]], gamma: Float) throws {
+    static func policyUpdate<Net: TrainableNetwork>(net: Net, optimizer: Optimizer, value: (net: MLPTraining, optimizer: Optimizer)?,
+                                                    trajectories: [[Step]], gamma: Float) throws {
         var states: [[Float]] = [], actions: [Int] = [], targets: [Float] = []
         for t in trajectories {
             var g: Float = 0
@@ -205,9 +234,9 @@ public enum ReinforcementTrainer {
             advantages = zip(targets, v).map { $0 - $1 }
             // Critic: mean squared error toward the returns.
             let x = try value.net.backend.tensor(states.flatMap { $0 }, shape: [n, states[0].count])
-            let pass = try value.net.forward(x, rows: n)
+            let pass = try value.net.trainingPass(x, rows: n, step: value.optimizer.steps + 1)
             let grad = try value.net.backend.tensor(zip(v, targets).map { 2 * ($0 - $1) / Float(n) }, shape: [n, 1])
-            try value.optimizer.step(net: value.net, grads: try value.net.backward(pass, outputGrad: grad))
+            try value.optimizer.step(parameters: value.net.parameters, gradients: try pass.gradients(grad), backend: value.net.backend)
         } else {
             let mean = targets.reduce(0, +) / Float(n)
             advantages = targets.map { $0 - mean }
@@ -217,7 +246,7 @@ public enum ReinforcementTrainer {
         advantages = advantages.map { $0 / std }
         // Actor: d(−Σ A·log π(a|s))/d logits = (π − onehot(a))·A, averaged over the batch.
         let x = try net.backend.tensor(states.flatMap { $0 }, shape: [n, states[0].count])
-        let pass = try net.forward(x, rows: n)
+        let pass = try net.trainingPass(x, rows: n, step: optimizer.steps + 1)
         let logits = try net.backend.read(pass.output)
         let k = logits.count / n
         var grad = [Float](repeating: 0, count: n * k)
@@ -225,17 +254,18 @@ public enum ReinforcementTrainer {
             let p = softmax(Array(logits[(r * k)..<((r + 1) * k)]))
             for c in 0..<k { grad[r * k + c] = (p[c] - (c == actions[r] ? 1 : 0)) * advantages[r] / Float(n) }
         }
-        try optimizer.step(net: net, grads: try net.backward(pass, outputGrad: try net.backend.tensor(grad, shape: [n, k])))
+        try optimizer.step(parameters: net.parameters, gradients: try pass.gradients(try net.backend.tensor(grad, shape: [n, k])),
+                           backend: net.backend)
     }
 
     /// One Q-learning step on a replay minibatch: targets r + γ·max Q_target(s′), squared error
     /// on the taken action's value only.
-    static func qUpdate(net: NetworkOnBackend, target: NetworkOnBackend, optimizer: Optimizer, replay: [Step], gamma: Float,
-                        rng: inout Philox) throws {
+    static func qUpdate<Net: TrainableNetwork>(net: Net, target: Net, optimizer: Optimizer, replay: [Step], gamma: Float,
+                                               rng: inout Philox) throws {
         let batch = (0..<64).map { _ in replay[rng.below(replay.count)] }
         let nextQ = try forward(target, batch.map(\.next))
         let x = try net.backend.tensor(batch.flatMap(\.observation), shape: [batch.count, batch[0].observation.count])
-        let pass = try net.forward(x, rows: batch.count)
+        let pass = try net.trainingPass(x, rows: batch.count, step: optimizer.steps + 1)
         let q = try net.backend.read(pass.output)
         let k = q.count / batch.count
         var grad = [Float](repeating: 0, count: q.count)
@@ -243,6 +273,7 @@ public enum ReinforcementTrainer {
             let y = s.reward + (s.done ? 0 : gamma * (nextQ[r].max() ?? 0))
             grad[r * k + s.action] = 2 * (q[r * k + s.action] - y) / Float(batch.count)
         }
-        try optimizer.step(net: net, grads: try net.backward(pass, outputGrad: try net.backend.tensor(grad, shape: [batch.count, k])))
+        try optimizer.step(parameters: net.parameters,
+                           gradients: try pass.gradients(try net.backend.tensor(grad, shape: [batch.count, k])), backend: net.backend)
     }
 }

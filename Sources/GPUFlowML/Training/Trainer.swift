@@ -122,12 +122,17 @@ struct Batch {
         xs.reserveCapacity(idx.count * data.cols)
         for r in idx { xs.append(contentsOf: data.row(r)) }
         labels = idx.map { data.labels[$0] }
-        x = try backend.tensor(xs, shape: [idx.count, data.cols])
+        x = try backend.tensor(xs, shape: [idx.count] + data.sampleShape)
         rows = idx.count
         cols = outputs
         lossKind = loss
         lossOptions = options
         switch loss {
+        case _ where data.targets != nil:  // several targets per row, as they are (checked: not cross-entropy)
+            var t: [Float] = []
+            t.reserveCapacity(idx.count * outputs)
+            for r in idx { t.append(contentsOf: data.target(r)) }
+            target = try backend.tensor(t, shape: [idx.count, outputs])
         case .cross_entropy where options.labelSmoothing > 0:
             // The smoothed distribution: (1 − ε) on the label, ε spread over every class.
             let e = Float(options.labelSmoothing)
@@ -198,6 +203,21 @@ public enum Validation {
             throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(inputs) inputs")
         }
         guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        if data.targets != nil {  // multi-label or multi-output: one output per target, no classes
+            let w = data.targetWidth
+            guard loss != .cross_entropy else {
+                throw DataError(
+                    "\(context): data set \(data.source) has \(w) targets per row; cross_entropy takes one class per row (use bce_with_logits for several labels, mse, l1 or huber for several values)")
+            }
+            guard outputs == w else {
+                throw DataError("\(context): data set \(data.source) has \(w) targets per row but the model has \(outputs) outputs")
+            }
+            if loss == .bce_with_logits, let t = data.targets, let bad = t.firstIndex(where: { $0 != 0 && $0 != 1 }) {
+                throw DataError(
+                    "\(context): bce_with_logits needs targets 0 or 1; row \(bad / w + 1), target \(bad % w + 1) of \(data.source) is \(t[bad])")
+            }
+            return
+        }
         if loss == .bce_with_logits, outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
             throw DataError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
         }

@@ -6,7 +6,7 @@ import GPUFlowCore
 /// a graph on the tape): its parameters on a backend, a training pass that yields each
 /// parameter's gradient, outputs for evaluation, and its model read back.
 protocol TrainableNetwork: AnyObject {
-    associatedtype Model
+    associatedtype Model: Sendable
     var backend: Backend { get }
     /// In the order the optimizer's state (and a checkpoint's) keeps them.
     var parameters: [Tensor] { get }
@@ -142,6 +142,7 @@ enum TrainingLoop {
         }
         let options = task.lossOptions ?? LossOptions()
         let rate = Trainer.rate(update)
+        let stepsPerEpoch = (train.rows + batchSize - 1) / max(batchSize, 1)
         let start = Date()
         var epochsRun = 0
         for epoch in ((resumed?.0.epoch ?? 0) + 1)..<(max(task.epochs, 1) + 1) {
@@ -156,7 +157,9 @@ enum TrainingLoop {
                 try cancel?.check()
                 let idx = Array(order[offset..<min(offset + batchSize, train.rows)])
                 offset += idx.count
-                if task.warmupSteps != nil { optimizer.rateFactor = Float(task.rateFactor(epoch: epoch, step: optimizer.steps + 1)) }
+                if task.warmupSteps != nil || task.schedulePerStep == true {
+                    optimizer.rateFactor = Float(task.rateFactor(epoch: epoch, step: optimizer.steps + 1, stepsPerEpoch: stepsPerEpoch))
+                }
                 let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: net.outputCount, options: options)
                 // The whole step — forward, loss, backward, update, argmax — is recorded before the
                 // one read that needs the device, so a GPU backend submits it once.

@@ -1,0 +1,55 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// A graph model served over every row of a data set in batches, each batch measured: the
+/// counterpart of `InferenceRunner` for graphs (inference tasks, optimization trials).
+enum GraphInference {
+    /// `raw`: every output as it is, row by row (several targets per row); otherwise a class
+    /// (the largest output) or the one value per row.
+    static func run(_ runner: GraphRunner, data: Dataset, batchSize: Int, raw: Bool = false, cancel: CancellationToken) throws
+        -> InferenceReport
+    {
+        guard data.sampleShape == runner.model.inputShape else {
+            throw DataError(
+                "inference: data set \(data.source) has samples of shape \(data.sampleShape); the model takes \(runner.model.inputShape)")
+        }
+        guard batchSize > 0 else { throw DataError("inference: batch_size must be positive, got \(batchSize)") }
+        let backend = runner.backend
+        let outputs = try runner.model.outputShape(rows: 1).last ?? 0
+        var predictions: [Float] = [], latencies: [Double] = []
+        let start = Date()
+        var offset = 0
+        while offset < data.rows {
+            try cancel.check()
+            let n = min(batchSize, data.rows - offset)
+            let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
+            let t0 = Date()
+            let out = try backend.read(try runner.predict(try backend.tensor(rows, shape: [n] + data.sampleShape)))
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
+            if raw {
+                predictions.append(contentsOf: out)
+            } else {
+                for r in 0..<n {
+                    let row = out[(r * outputs)..<((r + 1) * outputs)]
+                    predictions.append(
+                        outputs == 1 ? row[row.startIndex] : Float(row.indices.max { row[$0] < row[$1] }.map { $0 - row.startIndex } ?? 0))
+                }
+            }
+            offset += n
+        }
+        let seconds = Date().timeIntervalSince(start)
+        var accuracy: Double?
+        if outputs > 1, !raw, data.classCount != nil {
+            accuracy = Double(zip(predictions, data.labels).filter { $0 == $1 }.count) / Double(data.rows)
+        }
+        // The weights and, per batch, the input and the output: what the tensor meter would see
+        // at the least (it measures the activations too where the backend counts its tensors).
+        let batch = min(batchSize, data.rows)
+        let bytes = 4 * (runner.model.parameterCount + batch * (data.cols + outputs))
+        return InferenceReport(
+            rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions, accuracy: accuracy,
+            latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
+            tensorBytes: bytes, backend: backend.name)
+    }
+}
