@@ -15,6 +15,17 @@ import Testing
         try RunStore(path: try TestPaths.temporaryDirectory().appendingPathComponent("runs.sqlite").path, busyTimeout: 0.2)
     }
 
+    /// A replay judges what a run computed, not what the clock said: the declared duration's
+    /// ratio and verdict are timings (a replay of train_infer_optimize was "different" by them).
+    @Test func measuredValuesAreNotJudgedByAReplay() {
+        for key in ["declared.duration.ratio", "declared.duration.within_estimate", "latency_ms.p99", "seconds", "throughput_per_sec"] {
+            #expect(RunComparison.isTiming(key), "\(key)")
+        }
+        for key in ["loss", "accuracy", "declared.compute_intensity.measured", "model", "history.3.loss"] {
+            #expect(!RunComparison.isTiming(key), "\(key)")
+        }
+    }
+
     @Test func recordsARunAndReadsItBack() throws {
         let s = try store()
         let id = try s.beginRun(manifest())
