@@ -394,6 +394,25 @@ enum ObjectTypes {
         return 1
     }
 
+    /// A list of equally long lists of finite numbers, flattened row by row, and its width;
+    /// `name[i][j]` in the errors.
+    private static func matrix(_ rows: [TaskValue], name: String, what: String) throws -> ([Float], Int) {
+        var out: [Float] = []
+        var width = -1
+        for (i, row) in rows.enumerated() {
+            guard case .array(let cells) = row else { throw LuaArgumentError("data.from_table: \(name)[\(i + 1)] must be a list of numbers") }
+            if width < 0 { width = cells.count }
+            guard cells.count == width, width > 0 else {
+                throw LuaArgumentError("data.from_table: \(name)[\(i + 1)] has \(cells.count) \(what), the first row has \(width)")
+            }
+            for (j, c) in cells.enumerated() {
+                guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: \(name)[\(i + 1)][\(j + 1)] is not a number") }
+                out.append(try finite(v, "\(name)[\(i + 1)][\(j + 1)]"))
+            }
+        }
+        return (out, width)
+    }
+
     /// data.from_table{features = {{...}, ...}, labels = {...}}
     private static func fromTable(_ L: OpaquePointer) throws -> Int32 {
         let a = try LuaArgs(L, 1, function: "data.from_table")
@@ -408,39 +427,13 @@ enum ObjectTypes {
         }
         gf_pop(L, 1)
         try a.finish()
-        var x: [Float] = []
-        var cols = -1
-        for (i, row) in rows.enumerated() {
-            guard case .array(let cells) = row else {
-                throw LuaArgumentError("data.from_table: features[\(i + 1)] must be a list of numbers")
-            }
-            if cols < 0 { cols = cells.count }
-            guard cells.count == cols, cols > 0 else {
-                throw LuaArgumentError("data.from_table: features[\(i + 1)] has \(cells.count) values, the first row has \(cols)")
-            }
-            for (j, c) in cells.enumerated() {
-                guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: features[\(i + 1)][\(j + 1)] is not a number") }
-                x.append(try finite(v, "features[\(i + 1)][\(j + 1)]"))
-            }
-        }
+        let (x, cols) = try matrix(rows, name: "features", what: "values")
         guard labels.count == rows.count else {
             throw LuaArgumentError("data.from_table: \(labels.count) labels for \(rows.count) rows")
         }
         // A list of numbers (one label per row) or a list of lists (several targets per row).
         if case .array = labels.first {
-            var t: [Float] = []
-            var width = -1
-            for (i, l) in labels.enumerated() {
-                guard case .array(let cells) = l else { throw LuaArgumentError("data.from_table: labels[\(i + 1)] must be a list of numbers like labels[1]") }
-                if width < 0 { width = cells.count }
-                guard cells.count == width, width > 0 else {
-                    throw LuaArgumentError("data.from_table: labels[\(i + 1)] has \(cells.count) targets, labels[1] has \(width)")
-                }
-                for (j, c) in cells.enumerated() {
-                    guard let v = c.doubleValue else { throw LuaArgumentError("data.from_table: labels[\(i + 1)][\(j + 1)] is not a number") }
-                    t.append(try finite(v, "labels[\(i + 1)][\(j + 1)]"))
-                }
-            }
+            let (t, width) = try matrix(labels, name: "labels", what: "targets")
             let first = stride(from: 0, to: t.count, by: width).map { t[$0] }
             LuaObjects.push(L, Dataset(features: x, rows: rows.count, cols: cols, labels: first, source: "table", targets: width > 1 ? t : nil))
             return 1
