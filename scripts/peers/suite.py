@@ -151,6 +151,56 @@ def vulkan_is_cpu():
     return "llvmpipe" in out or "lavapipe" in out or "type cpu" in out or " cpu " in out
 
 
+TABULAR = f"{ROOT}/scripts/peers/tabular_peers.py"
+# PyTorch lives in a virtual environment of its own (scripts/bench makes it: 5 GB with the CUDA
+# libraries PyPI's wheel needs even on a CPU); unset or failing to import, its side is unavailable.
+TORCH_PY = os.environ.get("GPUFLOW_TORCH_PY", "")
+
+
+def tabular_rows():
+    """Row 2c: examples/tabular_embeddings.lua's residual network with embeddings on the penguins
+    CSV, trained through `gpuflow run` (SIMD, and Vulkan) and by PyTorch on the CPU, same rows,
+    architecture, epochs, batch size and optimizer: training seconds and test accuracy."""
+    data = tempfile.mkdtemp()
+    run([PY, TABULAR, "prepare", f"{ROOT}/../shared/data/penguins.csv", data])
+    epochs = "20" if QUICK else "40"
+    store = tempfile.mkdtemp()
+
+    def lua(backend):
+        r = run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/train_tabular.lua", "--backend", backend, "--quiet", "--", data, epochs],
+                env=dict(os.environ, GPUFLOW_DATA_DIR=store))[-1]
+        return {"seconds": float(r[0]), "accuracy": float(r[1])}
+
+    sides = {"gpuflow run (lua, simd)": lambda: lua("simd"), "gpuflow run (lua, vulkan)": lambda: lua("vulkan")}
+    why = None
+    if not TORCH_PY:
+        why = "PyTorch is not installed (GPUFLOW_TORCH_PY unset)"
+    else:
+        check = subprocess.run([TORCH_PY, TABULAR, "check"], capture_output=True, text=True)
+        if check.returncode != 0:
+            why = check.stdout.strip() or check.stderr.strip()[-200:]
+    if why is None:
+        sides["pytorch (cpu)"] = lambda: train_torch(data, epochs)
+    got = alternate(sides)
+    acc, secs = split(got, "accuracy"), split(got, "seconds")
+    ours = [k for k in secs if k.startswith("gpuflow")]
+    note = ("final test accuracy (66 held-out rows): " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items())
+            + "; PyTorch is PyPI's wheel (built with CUDA) running on the CPU: the CPU-only index is not reachable here")
+    if why:
+        note += f"; pytorch: unavailable ({why})"
+    row("2c. Graph training", f"tabular_embeddings' network, penguins, {epochs} epochs, train seconds", "s", "lower",
+        {k: secs[k] for k in ours}, {k: v for k, v in secs.items() if k not in ours},
+        target="SIMD at least as fast as PyTorch at equal accuracy (within 1 point)",
+        verdict=lambda r, m: r["gpuflow run (lua, simd) vs pytorch (cpu)"] >= 1
+        and statistics.median(acc["gpuflow run (lua, simd)"]) >= statistics.median(acc["pytorch (cpu)"]) - 0.01,
+        note=note)
+
+
+def train_torch(data, epochs):
+    r = run([TORCH_PY, TABULAR, "torch", data, epochs])[-1]
+    return {"seconds": float(r[0]), "accuracy": float(r[1])}
+
+
 def store_rows():
     """Row 2b: training through `gpuflow run` with the default run store against `--store none`,
     whole processes side by side (the store's checkpoints and metrics are its whole cost)."""
@@ -206,6 +256,7 @@ def cpu_rows():
         note="gpuflow simd = the Swift entry point; gpuflow run (lua, simd) = `gpuflow run` of scripts/bench-lua/train_mlp.lua with the default store; "
              "final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
     store_rows()
+    tabular_rows()
 
     # 3. Inference throughput and p99 latency at batch 1, 64, 1024.
     for b in ["1", "64", "1024"]:
