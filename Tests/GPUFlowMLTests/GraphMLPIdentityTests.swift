@@ -57,6 +57,20 @@ import Testing
         #expect(t.rateFactor(epoch: 3, step: 1) == 0.5)
     }
 
+    /// Lowering and lifting keep every bit; only a chain of dense layers lifts.
+    @Test func aChainOfDenseLayersLiftsBackToTheMLP() throws {
+        let mlp = MLPModel(inputs: 4, hidden: [6, 5], outputs: 2, activation: .gelu, seed: 3)
+        let lifted = try #require(MLPModel(graph: try GraphModel(mlp: mlp)))
+        #expect(lifted.objectID == mlp.objectID && lifted.layers == mlp.layers)
+        var other = GraphBuilder(inputShape: [4], seed: 1)
+        try other.linear(outputs: 3)
+        #expect(MLPModel(graph: other.finished()) == nil, "matmul + add is a linear layer, not the fused dense form")
+        var withDropout = GraphBuilder(inputShape: [4], seed: 1)
+        try withDropout.dense(weights: [Float](repeating: 0.1, count: 12), bias: [0, 0, 0], outputs: 3, activation: .relu)
+        try withDropout.dropout(p: 0.5)
+        #expect(MLPModel(graph: withDropout.finished()) == nil)
+    }
+
     @Test func anMLPBecomesDenseLayersWithItsWeights() throws {
         let mlp = MLPModel(inputs: 4, hidden: [6], outputs: 2, activation: .tanh, seed: 1)
         let g = try GraphModel(mlp: mlp)

@@ -16,6 +16,19 @@ import Testing
         #expect(vulkan.submissions - before == 4, "200 rows in batches of 50: four steps, four submissions")
     }
 
+    /// A graph's step too — forward on the tape, the loss, every backward rule, Adam on each
+    /// parameter, dropout's mask and layer norm included — is recorded before the one read of
+    /// the loss: one submission per step, as the MLP's.
+    @Test func aGraphTrainingStepIsOneSubmission() throws {
+        let vulkan = try VulkanBackend(context: VulkanContext.shared())
+        let data = try Generators.blobs(samples: 200, features: 4, centers: 3, seed: 1)
+        let model = try GraphModelTests.residualNet(inputs: 4, classes: 3)
+        let before = vulkan.submissions
+        _ = try GraphTrainer.train(
+            model, data: data, epochs: 1, batchSize: 50, algorithm: .adam(Adam()), backend: vulkan, seed: 1)
+        #expect(vulkan.submissions - before == 4, "200 rows in batches of 50: four steps, four submissions")
+    }
+
     @Test(arguments: [TrainingAlgorithm.adam(Adam(learningRate: 0.01)), .backpropagation(Backpropagation(learningRate: 0.05))])
     func vulkanTrainsLikeTheCPU(_ algorithm: TrainingAlgorithm) throws {
         let data = try Generators.spirals(samples: 300, classes: 3, seed: 2).standardized()
