@@ -100,8 +100,9 @@ import Testing
         #expect(data.standardized().targets == data.targets)
     }
 
-    /// An .npy of images ([rows, 2, 3]) keeps each sample's shape; a labels file of [rows, 2]
-    /// gives two targets per row. A graph built for that shape trains on it; another is refused.
+    /// An .npy of images ([rows, 2, 3]) gives rows of 6 features, as before; `reshaped` sees
+    /// them as [2, 3]; a labels file of [rows, 2] gives two targets per row. A graph built for
+    /// the shape trains on it; one for rows is refused, naming both shapes.
     @Test func npyArraysKeepTheirSampleShapeAndTargets() throws {
         let dir = try TestPaths.temporaryDirectory()
         let rows = 12
@@ -113,26 +114,49 @@ import Testing
         try Data(BinaryLoaderTests.npy(descr: "<f4", shape: [rows, 2], payload: FloatBytes.encode(y))).write(to: yp)
         let data = try BinaryLoaders.dataset(
             features: try BinaryLoaders.npy(path: xp.path), labels: try BinaryLoaders.npy(path: yp.path), source: "x.npy")
-        #expect(data.sampleShape == [2, 3] && data.cols == 6 && data.targetWidth == 2)
+        #expect(data.sampleShape == [6] && data.cols == 6 && data.targetWidth == 2)
+        let images = try data.reshaped([2, 3])
         #expect(Array(data.target(1)) == [0, 1])
         var b = GraphBuilder(inputShape: [2, 3], seed: 1)
         try b.flatten()
         try b.linear(outputs: 2)
         let shaped = try GraphTrainer.train(
-            b.finished(), data: data, epochs: 3, batchSize: 4, algorithm: .adam(Adam(learningRate: 0.01)), loss: .bce_with_logits,
+            b.finished(), data: images, epochs: 3, batchSize: 4, algorithm: .adam(Adam(learningRate: 0.01)), loss: .bce_with_logits,
             backend: CPUBackend(), seed: 1)
         #expect(shaped.epochs.count == 3 && shaped.losses.allSatisfy(\.isFinite))
-        let flat = try data.reshaped([6])
-        #expect(flat.sampleShape == [6] && flat.features == data.features)
+        #expect(images.sampleShape == [2, 3] && images.features == data.features)
         #expect(throws: DataError.self) { _ = try data.reshaped([4, 2]) }
         let r = try GraphTrainer.train(
-            try Self.linearGraph(inputs: 6, outputs: 2), data: flat, epochs: 2, batchSize: 4, algorithm: .adam(Adam()),
+            try Self.linearGraph(inputs: 6, outputs: 2), data: data, epochs: 2, batchSize: 4, algorithm: .adam(Adam()),
             loss: .bce_with_logits, backend: CPUBackend(), seed: 1)
         #expect(r.epochs.count == 2)
         #expect {
             _ = try GraphTrainer.train(
-                try Self.linearGraph(inputs: 6, outputs: 2), data: data, epochs: 1, batchSize: 4, algorithm: .adam(Adam()),
+                try Self.linearGraph(inputs: 6, outputs: 2), data: images, epochs: 1, batchSize: 4, algorithm: .adam(Adam()),
                 loss: .bce_with_logits, backend: CPUBackend(), seed: 1)
         } throws: { e in "\(e)".contains("the model takes samples of shape [6], data set x.npy's are [2, 3]") }
+    }
+
+    /// A model whose output is not one row per sample is refused with its shape and the fix,
+    /// in training and in inference (an argmax over part of the floats would be silently wrong).
+    @Test func anOutputOfAnotherRankIsRefused() throws {
+        let data = try Self.twoOutputs().reshaped([2, 2])
+        var b = GraphBuilder(inputShape: [2, 2], seed: 1)
+        try b.linear(outputs: 2)  // over the last axis: [rows, 2, 2]
+        #expect {
+            _ = try GraphTrainer.train(
+                b.finished(), data: data, epochs: 1, batchSize: 8, algorithm: .adam(Adam()), loss: .mse, backend: CPUBackend(), seed: 1)
+        } throws: { e in "\(e)".contains("the model's output has shape [2, 2] per sample") && "\(e)".contains("nn.flatten{}") }
+        #expect(throws: DataError.self) {
+            _ = try GraphInference.run(GraphRunner(b.finished(), on: CPUBackend()), data: data, batchSize: 8, cancel: CancellationToken())
+        }
+    }
+
+    /// A split that leaves a part empty keeps its (empty) targets instead of failing.
+    @Test func emptyPartsKeepTheirTargets() throws {
+        let data = Self.twoOutputs(rows: 3)
+        let parts = data.split([("a", 1.0), ("b", 0.0)], seed: 1)
+        #expect(parts[1].1.rows == 0 && parts[1].1.targetWidth == 0 && parts[0].1.rows == 3)
+        #expect(Dataset(features: [], rows: 0, cols: 4, labels: [], source: "empty", targets: []).targetWidth == 0)
     }
 }

@@ -20,8 +20,11 @@ local native = require "gpu.native"
 local Value = {__name = "nn.value"}
 Value.__index = Value
 local function is_value(v) return getmetatable(v) == Value end
+-- Taken when the stdlib loads: a sandboxed script has no `debug` table, and its layers still
+-- say where they were written.
+local getinfo = debug.getinfo
 local function where(level)
-  local info = debug.getinfo(level + 1, "Sl")
+  local info = getinfo(level + 1, "Sl")
   return info and ("%s:%d"):format(info.short_src, info.currentline or 0) or nil
 end
 

@@ -70,6 +70,13 @@ enum GraphLayers {
         guard let shape = shape ?? data?.sampleShape else {
             throw LuaArgumentError("\(a.function): give inputs = N (features per sample), inputs = {C, H, W} or data = a data set")
         }
+        let (elements, overflow) = shape.reduce((1, false)) { acc, d in
+            let (p, o) = acc.0.multipliedReportingOverflow(by: d)
+            return (p, acc.1 || o)
+        }
+        guard !overflow, elements <= 1 << 26 else {
+            throw LuaArgumentError("\(a.function): a sample of shape \(shape) holds more than the 2^26 values this version takes")
+        }
         if let data, data.sampleShape != shape {
             let given = shape.count == 1 ? "inputs = \(shape[0])" : "inputs = \(shape)"
             let has = data.sampleShape.count == 1 ? "\(data.cols) features" : "samples of shape \(data.sampleShape)"
@@ -134,13 +141,13 @@ enum GraphLayers {
             } catch let e as LuaArgumentError {
                 throw e
             } catch {
-                let kind: String
+                let kind: String, at: String?
                 switch n.kind {
-                case .layer(let d): kind = d.kind
-                case .add: kind = "add"
-                case .concat: kind = "concat"
+                case .layer(let d): (kind, at) = (d.kind, d.at)
+                case .add: (kind, at) = ("add", n.at)
+                case .concat: (kind, at) = ("concat", n.at)
                 }
-                throw LuaArgumentError("nn.graph: \(position) (nn.\(kind)\(n.at.map { " at \($0)" } ?? "")): \(error)")
+                throw LuaArgumentError("nn.graph: \(position) (nn.\(kind)\(at.map { " at \($0)" } ?? "")): \(error)")
             }
             values.append(b.cursor)
         }
@@ -165,7 +172,7 @@ enum GraphLayers {
             guard a.has("layer") else { throw LuaArgumentError("nn.graph: node \(i) has no layer") }
             a.pushField("layer")
             defer { gf_pop(L, 1) }
-            layer = try describe(L, position: "layer \(i)", depth: 0)
+            layer = try describe(L, position: "layer \(i)", depth: 0, in: "nn.graph")
         }
         a.pushField("inputs")
         let inputs: [Int]
@@ -225,7 +232,7 @@ enum GraphLayers {
                 case .residual(let body):
                     try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
-                    guard let data else { throw DataError("an embedding needs the data set: give nn.sequential data = ds") }
+                    guard let data else { throw DataError("an embedding needs the data set: give the model data = ds") }
                     let known = Dictionary(data.categories.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
                     guard !data.categories.isEmpty else { throw DataError("data set \(data.source) has no categorical columns to embed") }
                     let chosen = names ?? (perColumn.isEmpty ? data.categories.map(\.name) : Array(perColumn.keys))
@@ -249,19 +256,21 @@ enum GraphLayers {
     }
 
     /// The layer table at the top of the stack.
-    private static func describe(_ L: OpaquePointer, position: String, depth: Int) throws -> Described {
-        guard depth < maxDepth else { throw LuaArgumentError("nn.sequential: residuals nest deeper than \(maxDepth)") }
+    private static func describe(_ L: OpaquePointer, position: String, depth: Int, in function: String = "nn.sequential") throws
+        -> Described
+    {
+        guard depth < maxDepth else { throw LuaArgumentError("\(function): residuals nest deeper than \(maxDepth)") }
         guard lua_type(L, -1) == LUA_TTABLE else {
             throw LuaArgumentError(
-                "nn.sequential: \(position) is a \(LuaStack.typeName(L, -1)), not a layer (make layers with nn.linear{...}, nn.relu{}, ...)"
+                "\(function): \(position) is a \(LuaStack.typeName(L, -1)), not a layer (make layers with nn.linear{...}, nn.relu{}, ...)"
             )
         }
-        let first = try LuaArgs(L, -1, function: "nn.sequential: \(position)")
+        let first = try LuaArgs(L, -1, function: "\(function): \(position)")
         guard let kind = try first.string("layer") else {
-            throw LuaArgumentError("nn.sequential: \(position) is a table, not a layer (make layers with nn.linear{...}, nn.relu{}, ...)")
+            throw LuaArgumentError("\(function): \(position) is a table, not a layer (make layers with nn.linear{...}, nn.relu{}, ...)")
         }
         let where_ = try first.string("where")
-        let label = "nn.sequential: \(position) (nn.\(kind)\(where_.map { " at \($0)" } ?? ""))"
+        let label = "\(function): \(position) (nn.\(kind)\(where_.map { " at \($0)" } ?? ""))"
         // Read again under a name that says which layer and where it was written.
         let a = try LuaArgs(L, -1, function: label)
         _ = try a.string("layer")
@@ -330,7 +339,9 @@ enum GraphLayers {
             }
             spec = .embedding(dims: dims, perColumn: perColumn, columns: columns)
         case "residual":
-            let body = try a.positional(limit: maxLayers) { i in try describe(L, position: "\(position).\(i)", depth: depth + 1) }
+            let body = try a.positional(limit: maxLayers) { i in
+                try describe(L, position: "\(position).\(i)", depth: depth + 1, in: function)
+            }
             guard !body.isEmpty else { throw LuaArgumentError("\(label): a residual needs at least one layer") }
             spec = .residual(body)
         default:

@@ -22,12 +22,45 @@ enum ObjectTypes {
                             guard let path = LuaStack.string(L, 2) else {
                                 throw LuaArgumentError("model:save: expected a file path, got \(LuaStack.typeName(L, 2))")
                             }
-                            try ModelFile.save(m, to: try job.allowedPath(path, write: true, what: "model:save"))
+                            let file = try job.allowedPath(path, write: true, what: "model:save")
+                            // .safetensors: the MLP's graph in the version-2 layout other tools read.
+                            if file.hasSuffix(".safetensors") {
+                                let g = GraphNetwork(try GraphModel(mlp: m))
+                                try g.save(to: file)
+                                LuaStack.push(L, g.objectID)
+                                return 1
+                            }
+                            try ModelFile.save(m, to: file)
                             LuaStack.push(L, m.objectID)
                             return 1
                         }
                     }
-                )
+                ),
+                // model:as_graph(): the MLP as the graph it is (dense1, dense2, ...: matmul and the
+                // fused bias + activation), which trains to the MLP's bits.
+                (
+                    "as_graph",
+                    { L in
+                        LuaBinding.call(L) { L, _ in
+                            guard let m: MLPModel = LuaObjects.object(L, 1) else {
+                                throw LuaArgumentError("model:as_graph: call it as a method, model:as_graph()")
+                            }
+                            LuaObjects.push(L, GraphNetwork(try GraphModel(mlp: m)))
+                            return 1
+                        }
+                    }
+                ),
+                (
+                    "parameter",
+                    { L in
+                        LuaBinding.call(L) { L, job in
+                            guard let m: MLPModel = LuaObjects.object(L, 1) else {
+                                throw LuaArgumentError("model:parameter: call it as a method, model:parameter(name)")
+                            }
+                            return try ObjectTypes.pushParameter(L, job, graph: try GraphModel(mlp: m))
+                        }
+                    }
+                ),
             ])
         LuaObjects.register(
             L, name: "gpu.graph", index: graphIndex,
@@ -40,17 +73,7 @@ enum ObjectTypes {
                             guard let m: GraphNetwork = LuaObjects.object(L, 1) else {
                                 throw LuaArgumentError("model:parameter: call it as a method, model:parameter(name)")
                             }
-                            guard let name = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
-                                throw LuaArgumentError("model:parameter: expected a parameter name, got \(LuaStack.typeName(L, 2))")
-                            }
-                            guard let p = m.graph.parameters.first(where: { $0.name == name }) else {
-                                throw LuaArgumentError(
-                                    "model:parameter: no parameter '\(name)' (the model has: \(m.graph.parameters.map(\.name).joined(separator: ", ")))"
-                                )
-                            }
-                            try job.chargeElements(p.values.count, what: "model:parameter")
-                            LuaObjects.push(L, HostTensor(values: p.values, shape: p.shape))
-                            return 1
+                            return try ObjectTypes.pushParameter(L, job, graph: m.graph)
                         }
                     }
                 ),
@@ -272,6 +295,20 @@ enum ObjectTypes {
         return 1
     }
 
+    /// model:parameter(name) at stack index 2: a copy of the values, as a gpu.tensor of its shape.
+    private static func pushParameter(_ L: OpaquePointer, _ job: LuaJob, graph: GraphModel) throws -> Int32 {
+        guard let name = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
+            throw LuaArgumentError("model:parameter: expected a parameter name, got \(LuaStack.typeName(L, 2))")
+        }
+        guard let p = graph.parameters.first(where: { $0.name == name }) else {
+            throw LuaArgumentError(
+                "model:parameter: no parameter '\(name)' (the model has: \(graph.parameters.map(\.name).joined(separator: ", ")))")
+        }
+        try job.chargeElements(p.values.count, what: "model:parameter")
+        LuaObjects.push(L, HostTensor(values: p.values, shape: p.shape))
+        return 1
+    }
+
     private static let modelIndex: gf_swift_fn = { L in
         LuaBinding.call(L) { L, _ in
             ObjectTypes.index(L) { (m: MLPModel, key) -> TaskValue? in
@@ -282,6 +319,8 @@ enum ObjectTypes {
                 case "hidden": return .array(m.hidden.map { .integer($0) })
                 case "parameters": return .integer(m.parameterCount)
                 case "activation": return .string(m.layers.first?.activation.rawValue ?? "identity")
+                // Its graph's layer names: dense1, dense2, ... (what freeze names).
+                case "layers": return .array(m.layers.indices.map { .string("dense\($0 + 1)") })
                 default: return nil
                 }
             }

@@ -73,23 +73,46 @@ enum StageCodec {
     }
 }
 
-/// A data set as bytes for the store: shape, names and the float arrays, bit for bit.
+/// A data set as bytes for the store: shape, names, categorical columns, the float arrays,
+/// several targets per row and a sample's shape, bit for bit (the last three optional, so
+/// entries stored before them still load).
 enum DatasetCodec {
     struct Stored: Codable {
         var rows: Int, cols: Int, features: String, labels: String, featureNames: [String], labelName: String, classNames: [String], source: String
+        var categories: [CategoricalColumn]?
+        var targets: String?
+        var sampleShape: [Int]?
     }
     static func encode(_ d: Dataset) throws -> Data {
-        try JSONEncoder().encode(Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
-                                        labels: Data(FloatBytes.encode(d.labels)).base64EncodedString(), featureNames: d.featureNames,
-                                        labelName: d.labelName, classNames: d.classNames, source: d.source))
+        var s = Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
+                       labels: Data(FloatBytes.encode(d.labels)).base64EncodedString(), featureNames: d.featureNames,
+                       labelName: d.labelName, classNames: d.classNames, source: d.source)
+        if !d.categories.isEmpty { s.categories = d.categories }
+        s.targets = d.targets.map { Data(FloatBytes.encode($0)).base64EncodedString() }
+        if d.sampleShape != [d.cols] { s.sampleShape = d.sampleShape }
+        return try JSONEncoder().encode(s)
     }
     static func decode(_ data: Data) throws -> Dataset {
         let s = try JSONDecoder().decode(Stored.self, from: data)
         guard let f = Data(base64Encoded: s.features), let l = Data(base64Encoded: s.labels), f.count == s.rows * s.cols * 4, l.count == s.rows * 4 else {
             throw DataError("stage cache: a stored data set is malformed")
         }
+        var targets: [Float]?
+        if let t = s.targets {
+            guard let bytes = Data(base64Encoded: t), bytes.count % 4 == 0, s.rows == 0 ? bytes.isEmpty : (bytes.count / 4) % s.rows == 0 && bytes.count >= 4 * s.rows
+            else { throw DataError("stage cache: a stored data set's targets are malformed") }
+            targets = FloatBytes.decode([UInt8](bytes), offset: 0, count: bytes.count / 4)
+        }
+        if let shape = s.sampleShape {
+            guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 && $0 <= 1 << 26 }), shape.reduce(1, { $0 * $1 }) == s.cols else {
+                throw DataError("stage cache: a stored data set's sample shape is malformed")
+            }
+        }
+        if let c = s.categories, c.contains(where: { $0.column < 0 || $0.column >= s.cols }) {
+            throw DataError("stage cache: a stored data set's categorical columns are malformed")
+        }
         return Dataset(features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
                        labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
-                       classNames: s.classNames, source: s.source)
+                       classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets)
     }
 }

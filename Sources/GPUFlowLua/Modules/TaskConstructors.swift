@@ -179,12 +179,19 @@ enum TaskConstructors {
         if task.earlyStopping != nil, task.validationSplit == 0 {
             throw LuaArgumentError("\(a.function): early_stopping watches the validation loss; set validation_split (e.g. 0.2)")
         }
-        let graphModel = model as? GraphNetwork
+        var graphModel = model as? GraphNetwork
+        var lifts = false
         if a.has("freeze") {
-            guard let graphModel else {
-                throw LuaArgumentError("\(a.function): freeze names layers of a graph model (nn.sequential); an nn.mlp model freezes with gpu.transfer")
+            // An nn.mlp model is a chain of dense layers (dense1, dense2, ...): it trains as its
+            // graph, bit for bit, and comes back as the MLP.
+            if graphModel == nil, let mlp = model as? MLPModel, !a.has("resume_from") {
+                graphModel = GraphNetwork(try GraphModel(mlp: mlp))
+                lifts = true
             }
-            task.frozenLayers = try frozenLayers(a, graph: graphModel)
+            guard let g = graphModel else {
+                throw LuaArgumentError("\(a.function): freeze names layers of a graph model (nn.sequential, or an nn.mlp's dense1, dense2, ...)")
+            }
+            task.frozenLayers = try frozenLayers(a, graph: g)
         }
         var options = try SubmitOptions.read(a)
         if options.memoryMB == nil, task.memoryRequirementMB > 0 { options.memoryMB = task.memoryRequirementMB }
@@ -196,7 +203,9 @@ enum TaskConstructors {
             }
             try Validation.check(
                 inputs: shape.reduce(1, *), outputs: graphModel.outputs, data: data, loss: task.loss, context: a.function)
-            return TaskDescriptor(type: .training(task), inputs: TaskInputs(data: data, graph: graphModel), options: options)
+            var inputs = TaskInputs(data: data, graph: graphModel)
+            inputs.liftsToMLP = lifts
+            return TaskDescriptor(type: .training(task), inputs: inputs, options: options)
         }
         guard let mlp = model as? MLPModel else { throw LuaArgumentError("\(a.function): model is not a model this version trains") }
         try Validation.check(model: mlp, data: data, loss: task.loss, context: a.function)
@@ -243,7 +252,7 @@ enum TaskConstructors {
     private static func reinforcementTraining(
         _ a: LuaArgs, model: MLPModel?, graph: GraphNetwork? = nil, algorithm: TrainingAlgorithm, job: LuaJob
     ) throws -> TaskDescriptor {
-        let model: any TaskObject = try required(a, "model", graph ?? model, "a policy network from nn.mlp (or nn.sequential for evolution)")
+        let model: any TaskObject = try required(a, "model", graph ?? model, "a policy network from nn.mlp, nn.sequential or nn.graph")
         let (inputs, outputs) = graph.map { ($0.graph.inputShape.count == 1 ? $0.inputs : -1, $0.outputs) } ?? (model as? MLPModel).map { ($0.inputs, $0.outputs) } ?? (0, 0)
         var env: EnvironmentSpec?
         if let name = try? a.string("environment") {

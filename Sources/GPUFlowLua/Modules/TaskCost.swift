@@ -9,8 +9,12 @@ import GPUFlowML
 /// the limit where the Lua allocator does not see it.
 enum TaskCost {
     static func bytes(_ type: GPUTaskType, _ inputs: TaskInputs) -> Int {
-        let params = inputs.model?.parameterCount ?? 0
-        let width = max(1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [1]).max() ?? 1)
+        // A graph's parameters (its largest candidate's, for an architecture search) and its
+        // widest value per row, as an MLP's layers give them.
+        let graphs = (inputs.graph.map { [$0] } ?? []) + inputs.candidates.map(\.graph)
+        let params = inputs.model?.parameterCount ?? graphs.map(\.parameterCount).max() ?? 0
+        let graphWidth = graphs.map { g in g.graph.parameters.map { $0.shape.last ?? 1 }.max() ?? 1 }.max() ?? 1
+        let width = max(1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [graphWidth, inputs.data?.cols ?? 1]).max() ?? 1)
         let rows = inputs.data?.rows ?? 0, cols = inputs.data?.cols ?? 0
         func product(_ xs: Int...) -> Int {
             xs.reduce(1) { a, b in
@@ -34,7 +38,7 @@ enum TaskCost {
         case .optimization:
             return sum(product(4, params, 8), product(4, rows, cols + 1, 2))
         case .hybridCompute:
-            return inputs.inner.map { bytes($0, TaskInputs(model: inputs.model, data: inputs.data)) } ?? product(4, params, 4)
+            return inputs.inner.map { bytes($0, TaskInputs(model: inputs.model, data: inputs.data, graph: inputs.graph)) } ?? product(4, params, 4)
         default:
             return sum(product(4, params, 2), product(4, rows, cols + 1))
         }

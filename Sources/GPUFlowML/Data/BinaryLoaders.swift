@@ -171,12 +171,12 @@ public enum BinaryLoaders {
             }
             let cols = features.values.count / rows
             guard cols > 0 else { throw DataError(file: source, "the features array has no columns") }
-            // Samples keep the array's shape past the first axis ([rows, 28, 28]: 28 × 28 images).
-            let shape = [Int](features.shape.dropFirst())
+            // Samples are rows of features, as before ([rows, 28, 28] gives 784 per row);
+            // ds:reshape{1, 28, 28} sees them as images.
             let width = labels.values.count / rows
             let first = width == 1 ? labels.values : stride(from: 0, to: labels.values.count, by: width).map { labels.values[$0] }
             return Dataset(features: features.values, rows: rows, cols: cols, labels: first, source: source,
-                           sampleShape: shape.isEmpty ? nil : shape, targets: width > 1 ? labels.values : nil)
+                           targets: width > 1 ? labels.values : nil)
         }
         guard features.shape.count == 2, features.shape[1] >= 2 else {
             throw DataError(file: source, "without a labels file the array must be 2-D with the label in its last column (shape \(features.shape))")

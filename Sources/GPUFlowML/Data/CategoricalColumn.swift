@@ -3,7 +3,7 @@
 /// Each distinct value became an integer code (0, 1, ... in
 /// order of first appearance), kept with the data set so scripts (and, later, embedding layers)
 /// can map codes back to values. Standardizing and normalizing leave these columns' codes alone.
-public struct CategoricalColumn: Sendable, Equatable {
+public struct CategoricalColumn: Sendable, Equatable, Codable {
     public let name: String
     /// 0-based index among the data set's feature columns.
     public let column: Int

@@ -45,7 +45,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
                 sampleShape: [Int]? = nil, targets: [Float]? = nil) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
-        precondition(targets.map { rows > 0 && $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
+        precondition(targets.map { rows == 0 ? $0.isEmpty : $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
         self.features = features
         self.rows = rows
         self.cols = cols

@@ -8,7 +8,7 @@ import GPUFlowCore
 extension WorkloadRunner {
     static func graphTraining(
         _ t: TrainingTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken,
-        onEpoch: ((EpochMetrics) -> Void)?, recovery: TrainingRecovery? = nil
+        onEpoch: ((EpochMetrics) -> Void)?, recovery: TrainingRecovery? = nil, lift: Bool = false
     ) throws -> TaskValue {
         let r = try GraphTrainer.train(
             graph.graph, data: data, task: t, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch, recovery: recovery)
@@ -17,7 +17,9 @@ extension WorkloadRunner {
             checkpointsWritten: r.checkpointsWritten, resumedFromEpoch: r.resumedFromEpoch)
         if !r.frozenLayers.isEmpty { run.frozen = .array(r.frozenLayers.map { .string($0) }) }
         if case .transfer = t.algorithm { run.baseModel = graph.objectID }
-        return trainingValue(t, model: GraphNetwork(r.model), parameters: graph.parameterCount, run: run, data: data, backend: backend)
+        var trained: any TaskObject = GraphNetwork(r.model)
+        if lift, let mlp = MLPModel(graph: r.model) { trained = mlp }
+        return trainingValue(t, model: trained, parameters: graph.parameterCount, run: run, data: data, backend: backend)
     }
 
     /// Evolution of a small graph: fitness from a data set's loss, or from an environment's return.

@@ -9,6 +9,9 @@ public struct TaskInputs: Sendable {
     public var graph: GraphNetwork?
     /// For an optimization over a graph's architecture: the model built for each point.
     public var candidates: [GraphCandidate] = []
+    /// `graph` is an nn.mlp model lowered to its graph (to train with frozen layers): the
+    /// trained graph comes back as the MLP it is.
+    public var liftsToMLP = false
     public var data: Dataset?
     /// For hybrid compute: the task it runs on the backend it chooses.
     public var inner: GPUTaskType?
@@ -41,7 +44,7 @@ public enum WorkloadRunner {
             switch task {
             case .training(let t):
                 return try graphTraining(t, graph: graph, data: data, backend: backend, seed: t.seed ?? seed, cancel: cancel, onEpoch: onEpoch,
-                                         recovery: recovery)
+                                         recovery: recovery, lift: inputs.liftsToMLP)
             case .inference(let t):
                 return try graphInference(t, graph: graph, data: data, backend: backend, seed: seed, cancel: cancel)
             case .optimization(let t):

@@ -44,6 +44,17 @@ public struct GraphBuilder {
         }
     }
 
+    /// The most parameters a graph may hold: checked before a layer allocates its weights, so a
+    /// layer too large to build is refused instead of exhausting memory.
+    public static let maxParameters = 50_000_000
+
+    private func reserve(_ rows: Int, _ cols: Int, layer: String) throws {
+        let (n, o) = rows.multipliedReportingOverflow(by: cols)
+        guard !o, n <= Self.maxParameters - model.parameterCount else {
+            throw DataError("layer \(layer): a \(rows)×\(cols) weight takes the model past \(Self.maxParameters) parameters")
+        }
+    }
+
     fileprivate mutating func addParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
         let name = "\(layer).\(suffix)"
         model.parameters.append(GraphModel.Parameter(name: name, shape: shape, values: values, layer: layer))
@@ -85,6 +96,7 @@ public struct GraphBuilder {
         case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
         default: he = false
         }
+        try reserve(inputs, outputs, layer: layer)
         let std = he ? (2 / Float(inputs)).squareRoot() : (2 / Float(inputs + outputs)).squareRoot()
         let w = addParameter(layer, "weight", shape: [inputs, outputs], values: (0..<(inputs * outputs)).map { _ in rng.normal() * std })
         let x = current
@@ -144,6 +156,7 @@ public struct GraphBuilder {
         for col in 0..<width {
             guard let c = byColumn[col] else { continue }
             try numeric(upTo: col)
+            try reserve(c.cardinality, c.dims, layer: layer)
             let table = addParameter(
                 layer, c.name, shape: [c.cardinality, c.dims], values: (0..<(c.cardinality * c.dims)).map { _ in rng.normal() })
             let code = try addNode(.slice(axis: 1, start: col, count: 1), [.input], layer: layer)
@@ -234,5 +247,34 @@ extension GraphModel {
             try b.dense(weights: l.weights, bias: l.bias, outputs: l.outputs, activation: l.activation, name: "dense\(i + 1)")
         }
         self = b.finished()
+    }
+}
+
+extension MLPModel {
+    /// The fixed pipeline of a graph that is a chain of dense layers (each a matmul of the
+    /// previous value by its weight, then the fused bias and activation, as `GraphModel(mlp:)`
+    /// builds them): nil for any other graph. Lowering and lifting keep every bit, so an MLP
+    /// trained as its graph comes back as the same MLP.
+    public convenience init?(graph: GraphModel) {
+        guard graph.inputShape.count == 1, graph.nodes.count % 2 == 0, !graph.nodes.isEmpty,
+            graph.parameters.count == graph.nodes.count
+        else { return nil }
+        let params = Dictionary(graph.parameters.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var layers: [Layer] = []
+        var previous = GraphModel.Source.input
+        var width = graph.inputShape[0]
+        for i in stride(from: 0, to: graph.nodes.count, by: 2) {
+            let mm = graph.nodes[i], ba = graph.nodes[i + 1]
+            guard case .matmul(false, false) = mm.op, case .biasActivation(let f) = ba.op, !mm.trainingOnly, !ba.trainingOnly,
+                mm.inputs.count == 2, mm.inputs[0] == previous, case .parameter(let wn) = mm.inputs[1], let w = params[wn],
+                ba.inputs.count == 2, ba.inputs[0] == .node(i, output: 0), case .parameter(let bn) = ba.inputs[1], let b = params[bn],
+                w.shape.count == 2, w.shape[0] == width, b.shape == [w.shape[1]]
+            else { return nil }
+            layers.append(Layer(inputs: width, outputs: w.shape[1], weights: w.values, bias: b.values, activation: f))
+            width = w.shape[1]
+            previous = .node(i + 1, output: 0)
+        }
+        guard graph.output == previous else { return nil }
+        self.init(layers: layers)
     }
 }

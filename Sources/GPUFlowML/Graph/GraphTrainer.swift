@@ -51,8 +51,7 @@ public enum GraphTrainer {
         guard model.inputShape == data.sampleShape else {
             throw DataError("training: the model takes samples of shape \(model.inputShape), data set \(data.source)'s are \(data.sampleShape)")
         }
-        try Validation.check(
-            inputs: data.cols, outputs: try model.outputShape(rows: 1).last ?? 0, data: data, loss: task.loss, context: "training")
+        try Validation.check(inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: task.loss, context: "training")
         var seen = Set<String>()
         let layers = model.parameters.map(\.layer).filter { seen.insert($0).inserted }
         let (update, batchSize, trainable) = try Trainer.plan(task, layers: layers.count)

@@ -16,7 +16,7 @@ enum GraphInference {
         }
         guard batchSize > 0 else { throw DataError("inference: batch_size must be positive, got \(batchSize)") }
         let backend = runner.backend
-        let outputs = try runner.model.outputShape(rows: 1).last ?? 0
+        let outputs = try GraphTraining.outputWidth(runner.model)
         var predictions: [Float] = [], latencies: [Double] = []
         let start = Date()
         var offset = 0

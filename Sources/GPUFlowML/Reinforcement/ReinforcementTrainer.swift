@@ -57,7 +57,8 @@ public enum ReinforcementTrainer {
     }
 
     /// A graph policy: its outputs are the action logits (or values, for a Q-network); the
-    /// actor-critic's critic is an MLP of one hidden layer as wide as the policy's input × 8.
+    /// actor-critic's critic is an MLP of one hidden layer as wide as the policy's input × 8
+    /// (an MLP's own graph gets the MLP's critic).
     public static func train(graph: GraphModel, environment make: () throws -> any Environment, config: ReinforcementLearning,
                              options: Options, backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws
         -> ReinforcementResult<GraphModel>
@@ -67,8 +68,11 @@ public enum ReinforcementTrainer {
         guard graph.inputShape == [probe.observationSize], outputs == probe.actionCount else {
             throw DataError("reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
-        let critic = MLPModel(inputs: probe.observationSize, hidden: [max(16, 8 * probe.observationSize)], outputs: 1, activation: .tanh,
-                              seed: seed ^ 0xC417)
+        // The graph of an MLP gets the MLP's critic (its hidden widths and activation), so it learns
+        // as the MLP does under every policy type.
+        let mlp = MLPModel(graph: graph)
+        let critic = MLPModel(inputs: probe.observationSize, hidden: mlp?.hidden ?? [max(16, 8 * probe.observationSize)], outputs: 1,
+                              activation: mlp?.layers.first?.activation ?? .tanh, seed: seed ^ 0xC417)
         return try run(model: graph, make: { try GraphTraining($0, on: backend, frozen: [], seed: seed) }, critic: critic,
                        probe: probe, environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
     }

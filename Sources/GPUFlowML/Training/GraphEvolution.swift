@@ -24,7 +24,7 @@ public enum GraphEvolution {
                 "evolutionary training: the model takes samples of shape \(graph.inputShape), data set \(data.source)'s are \(data.sampleShape)"
             )
         }
-        let outputs = try graph.outputShape(rows: 1).last ?? 0
+        let outputs = try GraphTraining.outputWidth(graph)
         try Validation.check(inputs: data.cols, outputs: outputs, data: data, loss: loss, context: "evolutionary training")
         return try evolve(graph, config: config, generations: generations, backend: backend, seed: seed, cancel: cancel) {
             population, rng in

@@ -71,7 +71,7 @@ final class GraphTraining: TrainableNetwork {
         self.frozen = frozen
         self.seed = seed
         trainable = model.parameters.map { !frozen.contains($0.layer) }
-        outputCount = try model.outputShape(rows: 1).last ?? 0
+        outputCount = try GraphTraining.outputWidth(model)
     }
 
     func trainingPass(_ x: Tensor, rows: Int, step: Int) throws -> TrainingPass {
@@ -92,6 +92,17 @@ final class GraphTraining: TrainableNetwork {
     func restored(_ model: CheckpointModel) -> GraphModel? {
         guard case .graph(let g) = model, g.with(values: runner.model.parameters.map(\.values)) == runner.model else { return nil }
         return g
+    }
+
+    /// Outputs per row of a model whose output is [rows, k], as losses and predictions take it;
+    /// another rank is refused with the shape it has.
+    static func outputWidth(_ model: GraphModel) throws -> Int {
+        let shape = try model.outputShape(rows: 1)
+        guard shape.count == 2 else {
+            throw DataError(
+                "the model's output has shape \(shape.dropFirst()) per sample; losses and predictions take one row of values per sample (put nn.flatten{} before the last layer)")
+        }
+        return shape[1]
     }
 
     static func checkFinite(_ model: GraphModel, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {
