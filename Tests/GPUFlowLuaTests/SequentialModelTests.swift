@@ -368,6 +368,41 @@ import Testing
         #expect(run.output.contains("freeze names 'hidden1', not a layer of the model (its layers: dense1, dense2)"), "\(run.output)")
     }
 
+    /// A small CNN from Lua: images as reshaped rows, convolution, pooling, flatten, trained and served.
+    @Test func aConvolutionalNetworkFromLua() async throws {
+        let run = try await runLua(
+            Self.prelude + """
+                local rows, labels = {}, {}
+                for i = 1, 160 do
+                  local q = i % 4
+                  local img = {}
+                  for p = 1, 36 do img[p] = ((i * 7919 + p * 104729) % 1000) / 10000 end
+                  local oy, ox = (q // 2) * 3, (q % 2) * 3
+                  for dy = 0, 1 do for dx = 0, 1 do local p = (oy + dy) * 6 + ox + dx + 1; img[p] = img[p] + 1 end end
+                  rows[i], labels[i] = img, q
+                end
+                local images = gpu.data.from_table{features = rows, labels = labels}:reshape{1, 6, 6}
+                local parts = images:split{train = 0.75, seed = 1}
+                local cnn = nn.sequential{data = images, seed = 1,
+                  nn.conv2d{outputs = 4, kernel = 3, padding = 1}, nn.relu{}, nn.max_pool2d{kernel = 3},
+                  nn.conv2d{outputs = 4, kernel = {1, 1}}, nn.global_avg_pool{}, nn.linear{outputs = 4}}
+                print("layers", table.concat(cnn.layers, ","))
+                local r = gpu.submit(gpu.training{model = cnn, data = parts.train, epochs = 25, batch_size = 16,
+                                                  algorithm = gpu.adam{learning_rate = 0.03}}):await()
+                local served = gpu.submit(gpu.inference{model = r.model, data = parts.test}):await()
+                print("cnn", r.metrics.accuracy > 0.9, served.accuracy > 0.9)
+                print(select(2, pcall(nn.sequential, {data = images, nn.conv2d{outputs = 2, kernel = 7}})))
+                print(select(2, pcall(nn.sequential, {data = images, nn.max_pool2d{kernel = 2, stride = 1}})))
+                print(select(2, pcall(nn.conv2d, {outputs = 2, kernel = 3, groups = 2})))
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("layers\tconv2d1,relu1,max_pool2d1,conv2d2,global_avg_pool1,linear1"), "\(run.output)")
+        #expect(run.lines.contains("cnn\ttrue\ttrue"), "\(run.output)")
+        #expect(run.output.contains("layer conv2d1: a 7×7 kernel (dilation 1×1) is larger than its padded input 6×6"), "\(run.output)")
+        #expect(run.output.contains("stride must equal kernel in this version"), "\(run.output)")
+        #expect(run.output.contains("nn.conv2d: unknown option 'groups'"), "\(run.output)")
+    }
+
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.
     @Test func everyLossTrainsFromLua() async throws {
         let run = try await runLua(

@@ -3,7 +3,8 @@
 --   nn.sequential{inputs = N | data = ds, seed = S, layer, layer, ...}    a graph of ops
 --     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
---     nn.dropout{p}, nn.flatten{}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
+--     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, bias},
+--     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
 --     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
 --   nn.graph{inputs = N | data = ds, seed = S, output = v | outputs = {v, ...}}   the functional
 --     form, for graphs that are not a chain: x = nn.input(); h = nn.relu{}(nn.linear{outputs = 16}(x));
@@ -30,7 +31,7 @@ end
 
 -- Layers with parameters may be applied once: applying one twice would mean shared weights,
 -- which this version does not have (make a second layer).
-local has_parameters = {linear = true, layer_norm = true, embedding = true, residual = true}
+local has_parameters = {linear = true, layer_norm = true, embedding = true, residual = true, conv2d = true}
 local applied = setmetatable({}, {__mode = "k"})
 local Layer = {__name = "nn.layer"}
 Layer.__call = function(self, input, ...)
@@ -172,6 +173,11 @@ return {
   layer_norm = layer("layer_norm", {eps = "number"}),
   dropout = layer("dropout", {p = "number"}),
   flatten = layer("flatten", {}),
+  conv2d = layer("conv2d", {outputs = "number", kernel = "number|table", stride = "number|table", padding = "number|table",
+                            dilation = "number|table", bias = "boolean"}),
+  max_pool2d = layer("max_pool2d", {kernel = "number|table", stride = "number|table"}),
+  avg_pool2d = layer("avg_pool2d", {kernel = "number|table", stride = "number|table"}),
+  global_avg_pool = layer("global_avg_pool", {}),
   residual = layer("residual", {}),
   embedding = layer("embedding", {dims = "number|table", columns = "table"}),
 }

@@ -16,6 +16,9 @@ enum GraphLayers {
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
         case flatten
+        case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), bias: Bool)
+        case pool(ReduceOp, kernel: (Int, Int))
+        case globalAvgPool
         case residual([Described])
         /// Per categorical column to embed: its name and dims (nil: every column, `dims` each).
         case embedding(dims: Int?, perColumn: [String: Int], columns: [String]?)
@@ -45,6 +48,31 @@ enum GraphLayers {
         var b = GraphBuilder(inputShape: inputs, seed: seed)
         try add(layers, to: &b, data: data)
         return try push(b.finished(), L, job, function: "nn.sequential")
+    }
+
+    /// `key = n` (both axes) or `key = {rows, columns}`, each from `min` to 1,024.
+    private static func pair(_ a: LuaArgs, _ key: String, default value: Int, min: Int) throws -> (Int, Int) {
+        a.pushField(key)
+        defer { gf_pop(a.L, 1) }
+        switch lua_type(a.L, -1) {
+        case LUA_TNIL: return (value, value)
+        case LUA_TTABLE:
+            let list = try LuaArgs(a.L, -1, function: "\(a.function): \(key)")
+            let v = try list.positional(limit: 2) { i -> Int in
+                guard gf_isinteger(a.L, -1) != 0, case let n = Int(lua_tointegerx(a.L, -1, nil)), n >= min, n <= 1024 else {
+                    throw LuaArgumentError("\(a.function): \(key)[\(i)] must be a whole number from \(min) to 1024")
+                }
+                return n
+            }
+            try list.finish(positional: true)
+            guard v.count == 2 else { throw LuaArgumentError("\(a.function): \(key) = {rows, columns} takes two numbers") }
+            return (v[0], v[1])
+        default:
+            guard gf_isinteger(a.L, -1) != 0, case let n = Int(lua_tointegerx(a.L, -1, nil)), n >= min, n <= 1024 else {
+                throw LuaArgumentError("\(a.function): \(key) must be a whole number from \(min) to 1024, or {rows, columns}")
+            }
+            return (n, n)
+        }
     }
 
     /// `inputs = N` (features per sample), `inputs = {C, H, W}` (a sample's shape) or the shape
@@ -229,6 +257,14 @@ enum GraphLayers {
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
                 case .flatten: try b.flatten(name: d.name)
+                case .conv2d(let outputs, let kernel, let stride, let padding, let dilation, let bias):
+                    var next: UnaryOp? = i + 1 == layers.count ? after : nil
+                    if i + 1 < layers.count, case .activation(let f) = layers[i + 1].spec { next = f }
+                    try b.conv2d(
+                        outputs: outputs, kernel: kernel, stride: stride, padding: padding, dilation: dilation, bias: bias, init: next,
+                        name: d.name)
+                case .pool(let reduce, let kernel): try b.pool2d(reduce, kernel: kernel, name: d.name)
+                case .globalAvgPool: try b.globalAvgPool(name: d.name)
                 case .residual(let body):
                     try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
@@ -282,6 +318,22 @@ enum GraphLayers {
             spec = .linear(outputs: outputs, bias: try a.bool("bias") ?? true)
         case "relu": spec = .activation(.relu)
         case "flatten": spec = .flatten
+        case "conv2d":
+            guard let outputs = try a.int("outputs", min: 1, max: 1 << 16) else { throw LuaArgumentError("\(label): outputs is required") }
+            guard a.has("kernel") else { throw LuaArgumentError("\(label): kernel is required (3, or {3, 5})") }
+            spec = .conv2d(
+                outputs: outputs, kernel: try pair(a, "kernel", default: 1, min: 1), stride: try pair(a, "stride", default: 1, min: 1),
+                padding: try pair(a, "padding", default: 0, min: 0), dilation: try pair(a, "dilation", default: 1, min: 1),
+                bias: try a.bool("bias") ?? true)
+        case "max_pool2d", "avg_pool2d":
+            guard a.has("kernel") else { throw LuaArgumentError("\(label): kernel is required (2, or {2, 3})") }
+            let kernel = try pair(a, "kernel", default: 2, min: 1)
+            // This version pools with stride = kernel, PyTorch's default; another stride is refused, not ignored.
+            if a.has("stride"), try pair(a, "stride", default: 0, min: 1) != kernel {
+                throw LuaArgumentError("\(label): stride must equal kernel in this version (non-overlapping windows)")
+            }
+            spec = .pool(kind == "max_pool2d" ? .max : .mean, kernel: kernel)
+        case "global_avg_pool": spec = .globalAvgPool
         case "silu": spec = .activation(.silu)
         case "sigmoid": spec = .activation(.sigmoid)
         case "tanh": spec = .activation(.tanh)

@@ -55,9 +55,11 @@ public struct GraphBuilder {
         }
     }
 
-    fileprivate mutating func addParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float]) -> GraphModel.Source {
+    fileprivate mutating func addParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float], buffer: Bool = false)
+        -> GraphModel.Source
+    {
         let name = "\(layer).\(suffix)"
-        model.parameters.append(GraphModel.Parameter(name: name, shape: shape, values: values, layer: layer))
+        model.parameters.append(GraphModel.Parameter(name: name, shape: shape, values: values, layer: layer, buffer: buffer ? true : nil))
         return .parameter(name)
     }
 
@@ -168,6 +170,21 @@ public struct GraphBuilder {
         if pieces.count > 1 { try addNode(.concat(axis: 1), pieces, layer: layer) } else { current = pieces[0] }
         shape = shapeOf(current)
     }
+
+    // For the layers written in the module's other files (images, sequences).
+    var cursorShape: [Int] { shape }
+    mutating func layerName(_ kind: String, _ given: String?) throws -> String { try name(kind, given) }
+    func reserveWeights(_ rows: Int, _ cols: Int, layer: String) throws { try reserve(rows, cols, layer: layer) }
+    @discardableResult
+    mutating func addLayerNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String) throws -> GraphModel.Source {
+        try addNode(op, inputs, layer: layer)
+    }
+    mutating func addLayerParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float], buffer: Bool = false)
+        -> GraphModel.Source
+    {
+        addParameter(layer, suffix, shape: shape, values: values, buffer: buffer)
+    }
+    mutating func nextNormal() -> Float { rng.normal() }
 
     /// Where the next layer reads from. The functional form moves it between branches: set it
     /// to an earlier output, add a layer, read the new output back.

@@ -30,6 +30,11 @@ public struct GraphModel: Codable, Sendable, Equatable {
         public var values: [Float]
         /// The layer whose parameter this is.
         public var layer: String
+        /// true: a constant the layer needs (a convolution's gather indices), never trained,
+        /// mutated or frozen; nil: a trainable parameter.
+        public var buffer: Bool?
+
+        public var trainable: Bool { buffer != true }
     }
 
     public var format = 1

@@ -89,7 +89,7 @@ public enum GraphEvolution {
     ) throws -> Result {
         let start = Date()
         var rng = Philox(seed: seed)
-        let base = graph.parameters.flatMap(\.values)
+        let base = graph.parameters.filter(\.trainable).flatMap(\.values)
         var population: [[Float]] =
             [base] + (1..<config.populationSize).map { _ in base.map { $0 + rng.normal() * EvolutionaryTrainer.mutationScale } }
         var history: [EpochMetrics] = []
@@ -117,10 +117,12 @@ public enum GraphEvolution {
             model: graph.with(values: unflatten(best.weights, like: graph)), epochs: history, seconds: Date().timeIntervalSince(start))
     }
 
-    /// A flat vector back into the graph's parameters, in their order.
+    /// A flat vector of the trainable parameters back into the graph's parameters, in their
+    /// order; buffers (constants such as a convolution's indices) keep their values.
     static func unflatten(_ flat: [Float], like graph: GraphModel) -> [[Float]] {
         var offset = 0
         return graph.parameters.map { p in
+            guard p.trainable else { return p.values }
             defer { offset += p.values.count }
             return Array(flat[offset..<(offset + p.values.count)])
         }

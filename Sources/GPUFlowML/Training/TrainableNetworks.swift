@@ -70,14 +70,15 @@ final class GraphTraining: TrainableNetwork {
         runner = try GraphRunner(model, on: backend)
         self.frozen = frozen
         self.seed = seed
-        trainable = model.parameters.map { !frozen.contains($0.layer) }
+        trainable = model.parameters.map { $0.trainable && !frozen.contains($0.layer) }
         outputCount = try GraphTraining.outputWidth(model)
     }
 
     func trainingPass(_ x: Tensor, rows: Int, step: Int) throws -> TrainingPass {
         let tape = Tape(backend: backend)
         let frozen = self.frozen
-        let pass = try runner.forward(x, on: tape, training: true, seed: seed, step: step, trainable: { !frozen.contains($0.layer) })
+        let pass = try runner.forward(
+            x, on: tape, training: true, seed: seed, step: step, trainable: { $0.trainable && !frozen.contains($0.layer) })
         return TrainingPass(output: tape.tensor(pass.output)) { grad in
             let grads = try tape.gradients(of: pass.output, seed: grad)
             return pass.parameters.map { grads[$0] }

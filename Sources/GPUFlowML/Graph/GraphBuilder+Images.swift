@@ -1,0 +1,116 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+
+/// Layers for images ([rows, channels, height, width]), written with the core's ops so every
+/// backend runs them and the tape differentiates them: a convolution is im2col (one gather of
+/// the padded pixels with indices fixed when the layer is built) and a matmul; pooling is a
+/// reshape into windows and a reduction.
+extension GraphBuilder {
+    /// The current value's channels, height and width, or an error naming the layer.
+    fileprivate func image(_ layer: String) throws -> (c: Int, h: Int, w: Int) {
+        let s = cursorShape
+        guard s.count == 4 else {
+            throw DataError("layer \(layer): takes samples of shape [channels, height, width], got \(Array(s.dropFirst()))")
+        }
+        return (s[1], s[2], s[3])
+    }
+
+    /// 2-D convolution, PyTorch's `nn.Conv2d` with groups = 1 (cross-correlation): weight
+    /// [channels·kh·kw, outputs] (PyTorch's [outputs, channels, kh, kw], transposed), bias
+    /// [outputs]. He-normal weights before a ReLU-like activation, Xavier otherwise.
+    public mutating func conv2d(
+        outputs: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
+        bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil
+    ) throws {
+        let layer = try layerName("conv2d", given)
+        let (c, h, w) = try image(layer)
+        guard outputs > 0, kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0, dilation.0 > 0,
+            dilation.1 > 0
+        else { throw DataError("layer \(layer): outputs, kernel, stride and dilation must be at least 1, padding at least 0") }
+        let spanH = dilation.0 * (kernel.0 - 1) + 1, spanW = dilation.1 * (kernel.1 - 1) + 1
+        guard spanH <= h + 2 * padding.0, spanW <= w + 2 * padding.1 else {
+            throw DataError(
+                "layer \(layer): a \(kernel.0)×\(kernel.1) kernel (dilation \(dilation.0)×\(dilation.1)) is larger than its padded input \(h + 2 * padding.0)×\(w + 2 * padding.1)"
+            )
+        }
+        let oh = (h + 2 * padding.0 - spanH) / stride.0 + 1, ow = (w + 2 * padding.1 - spanW) / stride.1 + 1
+        let pixels = c * h * w, patch = c * kernel.0 * kernel.1
+        let (entries, overflow) = (oh * ow).multipliedReportingOverflow(by: patch)
+        // The gather's gradient is a scatter-add whose kernel loops over the indices: kept well
+        // below lavapipe's 65,535-iteration cut; float indices stay exact below 2^24.
+        guard !overflow, entries <= 60_000, pixels < 1 << 24 else {
+            throw DataError(
+                "layer \(layer): one sample's patches hold \(overflow ? "too many" : "\(entries)") values; this version takes at most 60,000 (a smaller image, kernel or channel count, or a stride)"
+            )
+        }
+        try reserveWeights(patch, outputs, layer: layer)
+        // Row r of the table is pixel r (channel, y, x); row `pixels` is a zero, for the padding.
+        var indices: [Float] = []
+        indices.reserveCapacity(entries)
+        for oy in 0..<oh {
+            for ox in 0..<ow {
+                for ci in 0..<c {
+                    for ky in 0..<kernel.0 {
+                        for kx in 0..<kernel.1 {
+                            let y = oy * stride.0 - padding.0 + ky * dilation.0, x = ox * stride.1 - padding.1 + kx * dilation.1
+                            indices.append(Float(y >= 0 && y < h && x >= 0 && x < w ? ci * h * w + y * w + x : pixels))
+                        }
+                    }
+                }
+            }
+        }
+        let flat = try addLayerNode(.reshape([-1, pixels]), [cursor], layer: layer)
+        let columns = try addLayerNode(.permute([1, 0]), [flat], layer: layer)  // [pixels, rows]
+        let first = try addLayerNode(.slice(axis: 0, start: 0, count: 1), [columns], layer: layer)
+        let zero = try addLayerNode(.binary(.sub), [first, first], layer: layer)  // a row of zeros, any batch size
+        let table = try addLayerNode(.concat(axis: 0), [columns, zero], layer: layer)
+        let idx = addLayerParameter(layer, "im2col", shape: [entries], values: indices, buffer: true)
+        let gathered = try addLayerNode(.gather, [table, idx], layer: layer)  // [entries, rows]
+        let rows = try addLayerNode(.permute([1, 0]), [gathered], layer: layer)
+        let patches = try addLayerNode(.reshape([-1, patch]), [rows], layer: layer)  // [rows·oh·ow, patch]
+        let he: Bool
+        switch activation {
+        case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
+        default: he = false
+        }
+        let std = he ? (2 / Float(patch)).squareRoot() : (2 / Float(patch + outputs)).squareRoot()
+        let weight = addLayerParameter(layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
+        var out = try addLayerNode(.matmul(transA: false, transB: false), [patches, weight], layer: layer)
+        if bias {
+            let b = addLayerParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
+            out = try addLayerNode(.binary(.add), [out, b], layer: layer)
+        }
+        let grid = try addLayerNode(.reshape([-1, oh, ow, outputs]), [out], layer: layer)
+        try addLayerNode(.permute([0, 3, 1, 2]), [grid], layer: layer)
+    }
+
+    /// Max or average pooling over `kernel` windows with stride `kernel` (PyTorch's default);
+    /// rows and columns past the last whole window are dropped, as PyTorch does.
+    public mutating func pool2d(_ reduce: ReduceOp, kernel: (Int, Int), name given: String? = nil) throws {
+        let layer = try layerName(reduce == .max ? "max_pool2d" : "avg_pool2d", given)
+        let (c, h, w) = try image(layer)
+        guard kernel.0 > 0, kernel.1 > 0 else { throw DataError("layer \(layer): kernel must be at least 1") }
+        guard kernel.0 <= h, kernel.1 <= w else {
+            throw DataError("layer \(layer): a \(kernel.0)×\(kernel.1) window is larger than its input \(h)×\(w)")
+        }
+        let oh = h / kernel.0, ow = w / kernel.1
+        var x = cursor
+        if oh * kernel.0 < h { x = try addLayerNode(.slice(axis: 2, start: 0, count: oh * kernel.0), [x], layer: layer) }
+        if ow * kernel.1 < w { x = try addLayerNode(.slice(axis: 3, start: 0, count: ow * kernel.1), [x], layer: layer) }
+        let windows = try addLayerNode(.reshape([-1, c, oh, kernel.0, ow, kernel.1]), [x], layer: layer)
+        let moved = try addLayerNode(.permute([0, 1, 2, 4, 3, 5]), [windows], layer: layer)
+        let flat = try addLayerNode(.reshape([-1, c, oh, ow, kernel.0 * kernel.1]), [moved], layer: layer)
+        let reduced = try addLayerNode(.reduce(reduce, axis: 4), [flat], layer: layer)
+        try addLayerNode(.reshape([-1, c, oh, ow]), [reduced], layer: layer)
+    }
+
+    /// The mean of each channel over the image: [rows, C, H, W] → [rows, C].
+    public mutating func globalAvgPool(name given: String? = nil) throws {
+        let layer = try layerName("global_avg_pool", given)
+        let (c, h, w) = try image(layer)
+        let flat = try addLayerNode(.reshape([-1, c, h * w]), [cursor], layer: layer)
+        let mean = try addLayerNode(.reduce(.mean, axis: 2), [flat], layer: layer)
+        try addLayerNode(.reshape([-1, c]), [mean], layer: layer)
+    }
+}

@@ -1,0 +1,170 @@
+import Foundation
+import GPUFlowCompute
+import GPUFlowCore
+@testable import GPUFlowML
+import GPUFlowTesting
+import Testing
+
+/// Convolution and pooling as the core's ops: against direct loops (the definition PyTorch's
+/// Conv2d and pools follow), their gradients against finite differences, on every backend.
+@Suite struct ImageLayerTests {
+    /// Direct cross-correlation: out[b, o, y, x] = bias[o] + Σ in[b, c, y·s − p + ky·d, x·s − p + kx·d] · W[(c, ky, kx), o].
+    static func directConv(
+        _ x: [Float], rows: Int, c: Int, h: Int, w: Int, weight: [Float], bias: [Float], outputs: Int, k: (Int, Int), s: (Int, Int),
+        p: (Int, Int), d: (Int, Int)
+    ) -> [Float] {
+        let oh = (h + 2 * p.0 - d.0 * (k.0 - 1) - 1) / s.0 + 1, ow = (w + 2 * p.1 - d.1 * (k.1 - 1) - 1) / s.1 + 1
+        var out = [Float](repeating: 0, count: rows * outputs * oh * ow)
+        for b in 0..<rows {
+            for o in 0..<outputs {
+                for oy in 0..<oh {
+                    for ox in 0..<ow {
+                        var acc = Double(bias[o])
+                        for ci in 0..<c {
+                            for ky in 0..<k.0 {
+                                for kx in 0..<k.1 {
+                                    let y = oy * s.0 - p.0 + ky * d.0, xx = ox * s.1 - p.1 + kx * d.1
+                                    guard y >= 0, y < h, xx >= 0, xx < w else { continue }
+                                    let wi = ((ci * k.0 + ky) * k.1 + kx) * outputs + o
+                                    acc += Double(x[((b * c + ci) * h + y) * w + xx]) * Double(weight[wi])
+                                }
+                            }
+                        }
+                        out[((b * outputs + o) * oh + oy) * ow + ox] = Float(acc)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    static func convGraph(c: Int, h: Int, w: Int, outputs: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int)) throws -> GraphModel {
+        var b = GraphBuilder(inputShape: [c, h, w], seed: 4)
+        try b.conv2d(outputs: outputs, kernel: k, stride: s, padding: p, dilation: d)
+        var m = b.finished()
+        // A bias that is not zero, so it is checked too.
+        if let i = m.parameters.firstIndex(where: { $0.name == "conv2d1.bias" }) {
+            m.parameters[i].values = (0..<outputs).map { Float($0) * 0.1 - 0.2 }
+        }
+        return m
+    }
+
+    @Test(arguments: BackendUnderTest.allCases)
+    func convolutionIsTheDirectDefinition(_ which: BackendUnderTest) throws {
+        for (k, s, p, d) in [((3, 3), (1, 1), (1, 1), (1, 1)), ((3, 2), (2, 1), (0, 1), (1, 2)), ((2, 2), (2, 2), (1, 0), (2, 1))] {
+            let (c, h, w, o, rows) = (2, 7, 6, 3, 3)
+            let m = try Self.convGraph(c: c, h: h, w: w, outputs: o, k: k, s: s, p: p, d: d)
+            let x = OpSamples.values(rows * c * h * w, seed: 9)
+            let backend = try which.make()
+            let got = try backend.read(try GraphRunner(m, on: backend).predict(try backend.tensor(x, shape: [rows, c, h, w])))
+            let weight = try #require(m.parameters.first { $0.name == "conv2d1.weight" }).values
+            let bias = try #require(m.parameters.first { $0.name == "conv2d1.bias" }).values
+            let want = Self.directConv(x, rows: rows, c: c, h: h, w: w, weight: weight, bias: bias, outputs: o, k: k, s: s, p: p, d: d)
+            #expect(got.count == want.count, "\(which) k\(k) s\(s) p\(p) d\(d): \(got.count) values, want \(want.count)")
+            let err = zip(got, want).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            #expect(err < 1e-5, "\(which) k\(k) s\(s) p\(p) d\(d): max error \(err)")
+        }
+    }
+
+    /// d(Σ out · r)/d weight from the tape against central differences (CPU).
+    @Test func convolutionGradientsMatchFiniteDifferences() throws {
+        let (c, h, w, o, rows) = (2, 5, 5, 2, 2)
+        let m = try Self.convGraph(c: c, h: h, w: w, outputs: o, k: (3, 3), s: (2, 1), p: (1, 1), d: (1, 1))
+        let cpu = CPUBackend()
+        let x = OpSamples.values(rows * c * h * w, seed: 3)
+        let outCount = try m.outputShape(rows: rows).reduce(1, *)
+        let r = OpSamples.values(outCount, seed: 5)
+        func objective(_ model: GraphModel, _ input: [Float]) throws -> Double {
+            let y = try cpu.read(try GraphRunner(model, on: cpu).predict(try cpu.tensor(input, shape: [rows, c, h, w])))
+            return zip(y, r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        let runner = try GraphRunner(m, on: cpu)
+        let tape = Tape(backend: cpu)
+        let xt = try cpu.tensor(x, shape: [rows, c, h, w])
+        let pass = try runner.forward(xt, on: tape, training: true)
+        let grads = try tape.gradients(of: pass.output, seed: try cpu.tensor(r, shape: try m.outputShape(rows: rows)))
+        let wi = try #require(m.parameters.firstIndex { $0.name == "conv2d1.weight" })
+        let gw = try cpu.read(try #require(grads[pass.parameters[wi]]))
+        let eps: Float = 1e-2
+        for j in [0, 5, 11, 17, gw.count - 1] {
+            var plus = m, minus = m
+            plus.parameters[wi].values[j] += eps
+            minus.parameters[wi].values[j] -= eps
+            let fd = (try objective(plus, x) - objective(minus, x)) / Double(2 * eps)
+            #expect(Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "weight \(j): tape \(gw[j]), differences \(fd)")
+        }
+        #expect(grads[pass.parameters[try #require(m.parameters.firstIndex { $0.name == "conv2d1.im2col" })]] == nil, "indices get no gradient")
+    }
+
+    @Test(arguments: BackendUnderTest.allCases)
+    func poolingIsTheWindowsMaxOrMean(_ which: BackendUnderTest) throws {
+        let (c, h, w, rows) = (2, 5, 6, 2)  // 5 rows: the last is dropped by a 2×2 pool, as PyTorch does
+        let x = OpSamples.values(rows * c * h * w, seed: 4)
+        for reduce in [ReduceOp.max, .mean] {
+            var b = GraphBuilder(inputShape: [c, h, w], seed: 1)
+            try b.pool2d(reduce, kernel: (2, 3))
+            let backend = try which.make()
+            let got = try backend.read(try GraphRunner(b.finished(), on: backend).predict(try backend.tensor(x, shape: [rows, c, h, w])))
+            var want: [Float] = []
+            for bi in 0..<rows {
+                for ci in 0..<c {
+                    for oy in 0..<2 {
+                        for ox in 0..<2 {
+                            var window: [Float] = []
+                            for ky in 0..<2 { for kx in 0..<3 { window.append(x[((bi * c + ci) * h + oy * 2 + ky) * w + ox * 3 + kx]) } }
+                            want.append(reduce == .max ? window.max()! : window.reduce(0, +) / 6)
+                        }
+                    }
+                }
+            }
+            let err = zip(got, want).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            #expect(got.count == want.count && err < 1e-5, "\(which) \(reduce): error \(err)")
+        }
+        var g = GraphBuilder(inputShape: [c, h, w], seed: 1)
+        try g.globalAvgPool()
+        let backend = try which.make()
+        let got = try backend.read(try GraphRunner(g.finished(), on: backend).predict(try backend.tensor(x, shape: [rows, c, h, w])))
+        let want = (0..<(rows * c)).map { i in x[(i * h * w)..<((i + 1) * h * w)].reduce(0, +) / Float(h * w) }
+        #expect(zip(got, want).allSatisfy { Swift.abs($0 - $1) < 1e-5 }, "\(which) global average: \(got) vs \(want)")
+    }
+
+    /// A small CNN learns which quadrant of a 6×6 image holds a bright square, on CPU and Vulkan.
+    @Test(arguments: [BackendUnderTest.cpu, .vulkan])
+    func aSmallCNNLearnsQuadrants(_ which: BackendUnderTest) throws {
+        var rng = Philox(seed: 2)
+        var x: [Float] = [], y: [Float] = []
+        for i in 0..<160 {
+            let q = i % 4
+            var img = (0..<36).map { _ in rng.normal() * 0.1 }
+            let (oy, ox) = (q / 2 * 3, q % 2 * 3)
+            for dy in 0..<2 { for dx in 0..<2 { img[(oy + dy) * 6 + ox + dx] += 1 } }
+            x += img
+            y.append(Float(q))
+        }
+        let data = try Dataset(features: x, rows: 160, cols: 36, labels: y, source: "quadrants").reshaped([1, 6, 6])
+        var b = GraphBuilder(inputShape: [1, 6, 6], seed: 1)
+        try b.conv2d(outputs: 4, kernel: (3, 3), padding: (1, 1), init: .relu)
+        try b.activation(.relu)
+        try b.pool2d(.max, kernel: (3, 3))
+        try b.flatten()
+        try b.linear(outputs: 4)
+        let r = try GraphTrainer.train(
+            b.finished(), data: data, epochs: 15, batchSize: 16, algorithm: .adam(Adam(learningRate: 0.02)), backend: try which.make(), seed: 1)
+        #expect((r.accuracy ?? 0) > 0.95, "\(which): accuracy \(r.accuracy ?? 0), losses \(r.losses)")
+    }
+
+    @Test func badImageLayersAreRefusedWithTheLayerNamed() throws {
+        var b = GraphBuilder(inputShape: [1, 4, 4], seed: 1)
+        #expect { try b.conv2d(outputs: 2, kernel: (5, 5)) } throws: { e in
+            "\(e)".contains("layer conv2d1: a 5×5 kernel (dilation 1×1) is larger than its padded input 4×4")
+        }
+        var flat = GraphBuilder(inputShape: [16], seed: 1)
+        #expect { try flat.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in
+            "\(e)".contains("takes samples of shape [channels, height, width], got [16]")
+        }
+        var big = GraphBuilder(inputShape: [64, 64, 64], seed: 1)
+        #expect { try big.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in "\(e)".contains("this version takes at most 60,000") }
+        var pool = GraphBuilder(inputShape: [1, 2, 2], seed: 1)
+        #expect { try pool.pool2d(.max, kernel: (3, 3)) } throws: { e in "\(e)".contains("a 3×3 window is larger than its input 2×2") }
+    }
+}
