@@ -394,6 +394,9 @@ import Testing
                 print(select(2, pcall(nn.sequential, {data = images, nn.conv2d{outputs = 2, kernel = 7}})))
                 print(select(2, pcall(nn.sequential, {data = images, nn.max_pool2d{kernel = 2, stride = 1}})))
                 print(select(2, pcall(nn.conv2d, {outputs = 2, kernel = 3, groups = 2})))
+                local aug = gpu.submit(gpu.training{model = cnn, data = parts.train, epochs = 2, augment = {crop_padding = 1, flip = true}}):await()
+                print("augmented", aug.metrics.epochs)
+                print(select(2, pcall(gpu.training, {model = nn.sequential{inputs = 6, nn.linear{outputs = 3}}, data = d, augment = {flip = true}})))
                 """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.contains("layers\tconv2d1,relu1,max_pool2d1,conv2d2,global_avg_pool1,linear1"), "\(run.output)")
@@ -401,6 +404,8 @@ import Testing
         #expect(run.output.contains("layer conv2d1: a 7×7 kernel (dilation 1×1) is larger than its padded input 6×6"), "\(run.output)")
         #expect(run.output.contains("stride must equal kernel in this version"), "\(run.output)")
         #expect(run.output.contains("nn.conv2d: unknown option 'groups'"), "\(run.output)")
+        #expect(run.lines.contains("augmented\t2"), "\(run.output)")
+        #expect(run.output.contains("augment takes images (samples of shape [channels, height, width]); data has [6]"), "\(run.output)")
     }
 
     /// The losses beyond cross-entropy and MSE, and label smoothing, from Lua on both kinds of model.

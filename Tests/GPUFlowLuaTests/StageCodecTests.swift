@@ -1,8 +1,9 @@
 import Foundation
 import GPUFlowCore
+import Testing
+
 @testable import GPUFlowLua
 @testable import GPUFlowML
-import Testing
 
 /// A data set cached by a stage comes back whole: a cache hit must not turn several targets
 /// per row into one label, images into rows, or categorical columns into plain numbers.
@@ -22,7 +23,8 @@ import Testing
     }
 
     @Test func aDamagedEntryIsRefused() throws {
-        let d = Dataset(features: [1, 2, 3, 4], rows: 2, cols: 2, labels: [0, 1], source: "t", sampleShape: [1, 2], targets: [0, 1, 1, 0])
+        let d = Dataset(
+            features: [1, 2, 3, 4], rows: 2, cols: 2, labels: [0, 1], source: "t", sampleShape: [1, 2], targets: [0, 1, 1, 0])
         var json = try #require(String(data: try DatasetCodec.encode(d), encoding: .utf8))
         json = json.replacingOccurrences(of: "\"sampleShape\":[1,2]", with: "\"sampleShape\":[3,2]")
         #expect(throws: DataError.self) { _ = try DatasetCodec.decode(Data(json.utf8)) }

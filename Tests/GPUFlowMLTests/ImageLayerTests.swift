@@ -1,9 +1,10 @@
 import Foundation
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// Convolution and pooling as the core's ops: against direct loops (the definition PyTorch's
 /// Conv2d and pools follow), their gradients against finite differences, on every backend.
@@ -38,7 +39,9 @@ import Testing
         return out
     }
 
-    static func convGraph(c: Int, h: Int, w: Int, outputs: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int)) throws -> GraphModel {
+    static func convGraph(c: Int, h: Int, w: Int, outputs: Int, k: (Int, Int), s: (Int, Int), p: (Int, Int), d: (Int, Int)) throws
+        -> GraphModel
+    {
         var b = GraphBuilder(inputShape: [c, h, w], seed: 4)
         try b.conv2d(outputs: outputs, kernel: k, stride: s, padding: p, dilation: d)
         var m = b.finished()
@@ -93,7 +96,8 @@ import Testing
             let fd = (try objective(plus, x) - objective(minus, x)) / Double(2 * eps)
             #expect(Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "weight \(j): tape \(gw[j]), differences \(fd)")
         }
-        #expect(grads[pass.parameters[try #require(m.parameters.firstIndex { $0.name == "conv2d1.im2col" })]] == nil, "indices get no gradient")
+        #expect(
+            grads[pass.parameters[try #require(m.parameters.firstIndex { $0.name == "conv2d1.im2col" })]] == nil, "indices get no gradient")
     }
 
     @Test(arguments: BackendUnderTest.allCases)
@@ -149,7 +153,8 @@ import Testing
         try b.flatten()
         try b.linear(outputs: 4)
         let r = try GraphTrainer.train(
-            b.finished(), data: data, epochs: 15, batchSize: 16, algorithm: .adam(Adam(learningRate: 0.02)), backend: try which.make(), seed: 1)
+            b.finished(), data: data, epochs: 15, batchSize: 16, algorithm: .adam(Adam(learningRate: 0.02)), backend: try which.make(),
+            seed: 1)
         #expect((r.accuracy ?? 0) > 0.95, "\(which): accuracy \(r.accuracy ?? 0), losses \(r.losses)")
     }
 
@@ -166,5 +171,60 @@ import Testing
         #expect { try big.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in "\(e)".contains("this version takes at most 60,000") }
         var pool = GraphBuilder(inputShape: [1, 2, 2], seed: 1)
         #expect { try pool.pool2d(.max, kernel: (3, 3)) } throws: { e in "\(e)".contains("a 3×3 window is larger than its input 2×2") }
+    }
+
+    /// Each augmented image is the original shifted by some (dy, dx) within the padding (zeros
+    /// coming in at the edges), mirrored or not; the same (seed, step) draws the same images.
+    @Test func augmentationCropsAndFlipsAsSeeded() throws {
+        let (c, h, w, rows) = (2, 4, 5, 6)
+        let x = (0..<(rows * c * h * w)).map { Float($0 + 1) }
+        let a = ImageAugmentation(cropPadding: 1, horizontalFlip: true)
+        var once = x, again = x, other = x
+        a.apply(&once, shape: [c, h, w], seed: 3, step: 7)
+        a.apply(&again, shape: [c, h, w], seed: 3, step: 7)
+        a.apply(&other, shape: [c, h, w], seed: 3, step: 8)
+        #expect(once == again)
+        #expect(once != other, "another step draws other crops")
+        #expect(once != x)
+        let size = c * h * w
+        for r in 0..<rows {
+            let src = Array(x[(r * size)..<((r + 1) * size)]), got = Array(once[(r * size)..<((r + 1) * size)])
+            var found = false
+            for dy in -1...1 {
+                for dx in -1...1 {
+                    for flip in [false, true] {
+                        var want = [Float](repeating: 0, count: size)
+                        for ci in 0..<c {
+                            for y in 0..<h {
+                                for xx in 0..<w {
+                                    let sy = y + dy, sx = (flip ? w - 1 - xx : xx) + dx
+                                    if sy >= 0, sy < h, sx >= 0, sx < w { want[(ci * h + y) * w + xx] = src[(ci * h + sy) * w + sx] }
+                                }
+                            }
+                        }
+                        if want == got { found = true }
+                    }
+                }
+            }
+            #expect(found, "row \(r) is not a shifted (and perhaps mirrored) copy")
+        }
+    }
+
+    /// Training with augmentation replays (the same seed, the same model) and trains otherwise
+    /// than without it.
+    @Test func augmentedTrainingIsReproducible() throws {
+        let data = try Dataset(
+            features: OpSamples.values(40 * 16, seed: 1), rows: 40, cols: 16, labels: (0..<40).map { Float($0 % 2) }, source: "r"
+        ).reshaped([1, 4, 4])
+        var b = GraphBuilder(inputShape: [1, 4, 4], seed: 1)
+        try b.flatten()
+        try b.linear(outputs: 2)
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.01)), epochs: 3, batchSize: 8)
+        let plain = try GraphTrainer.train(b.finished(), data: data, task: task, backend: CPUBackend(), seed: 2)
+        task.augmentation = ImageAugmentation(cropPadding: 1, horizontalFlip: true)
+        let one = try GraphTrainer.train(b.finished(), data: data, task: task, backend: CPUBackend(), seed: 2)
+        let two = try GraphTrainer.train(b.finished(), data: data, task: task, backend: CPUBackend(), seed: 2)
+        #expect(one.model.contentHash == two.model.contentHash)
+        #expect(one.model.contentHash != plain.model.contentHash)
     }
 }

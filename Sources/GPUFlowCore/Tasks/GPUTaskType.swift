@@ -106,6 +106,8 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     /// true: the schedule runs over optimizer steps (a cosine from the first step to the last,
     /// `every` counting steps), as PyTorch's per-step schedulers do; nil or false: over epochs.
     public var schedulePerStep: Bool?
+    /// Seeded crops and flips of image samples as each training batch is built; nil: none.
+    public var augmentation: ImageAugmentation?
 
     /// The learning-rate factor at optimizer step `step` (1-based) of epoch `epoch`, with
     /// `stepsPerEpoch` steps in an epoch (used when the schedule runs per step).

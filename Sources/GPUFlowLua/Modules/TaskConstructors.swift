@@ -166,6 +166,14 @@ enum TaskConstructors {
             },
             schedule: try schedule(a, perStep: &perStep))
         task.schedulePerStep = perStep
+        task.augmentation = try a.table("augment") { g in
+            ImageAugmentation(
+                cropPadding: try g.int("crop_padding", default: 0, min: 0, max: 1024), horizontalFlip: try g.bool("flip") ?? false)
+        }
+        if task.augmentation != nil, data.sampleShape.count != 3 {
+            throw LuaArgumentError(
+                "\(a.function): augment takes images (samples of shape [channels, height, width]); data has \(data.sampleShape) (ds:reshape{C, H, W} first)")
+        }
         task.lossOptions = try lossOptions(a, loss: task.loss)
         task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
         task.checkpointEvery = try a.int("checkpoint_every", min: 1)

@@ -75,7 +75,8 @@ extension GraphBuilder {
         default: he = false
         }
         let std = he ? (2 / Float(patch)).squareRoot() : (2 / Float(patch + outputs)).squareRoot()
-        let weight = addLayerParameter(layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
+        let weight = addLayerParameter(
+            layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
         var out = try addLayerNode(.matmul(transA: false, transB: false), [patches, weight], layer: layer)
         if bias {
             let b = addLayerParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))

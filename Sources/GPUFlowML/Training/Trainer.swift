@@ -117,10 +117,13 @@ struct Batch {
     let lossKind: LossKind
     let lossOptions: LossOptions
 
-    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions()) throws {
+    /// `augment` changes the rows' features before they are uploaded (a training batch's crops and flips).
+    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions(),
+         augment: ((inout [Float]) -> Void)? = nil) throws {
         var xs: [Float] = []
         xs.reserveCapacity(idx.count * data.cols)
         for r in idx { xs.append(contentsOf: data.row(r)) }
+        augment?(&xs)
         labels = idx.map { data.labels[$0] }
         x = try backend.tensor(xs, shape: [idx.count] + data.sampleShape)
         rows = idx.count

@@ -160,7 +160,10 @@ enum TrainingLoop {
                 if task.warmupSteps != nil || task.schedulePerStep == true {
                     optimizer.rateFactor = Float(task.rateFactor(epoch: epoch, step: optimizer.steps + 1, stepsPerEpoch: stepsPerEpoch))
                 }
-                let batch = try Batch(train, rows: idx, backend: backend, loss: task.loss, outputs: net.outputCount, options: options)
+                let step = optimizer.steps + 1
+                let augment = task.augmentation.map { a in { (rows: inout [Float]) in a.apply(&rows, shape: train.sampleShape, seed: seed, step: step) } }
+                let batch = try Batch(
+                    train, rows: idx, backend: backend, loss: task.loss, outputs: net.outputCount, options: options, augment: augment)
                 // The whole step — forward, loss, backward, update, argmax — is recorded before the
                 // one read that needs the device, so a GPU backend submits it once.
                 let pass = try net.trainingPass(batch.x, rows: idx.count, step: optimizer.steps + 1)
