@@ -45,6 +45,19 @@ import Testing
         #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
     }
 
+    /// The CNN on the 8×8 digits (issue 17's first workload): learns at the quick sizes (180
+    /// training images, 2 epochs), serves under its SLO's report, and replays bit for bit.
+    @Test func cnnDigitsLearnsAndReplays() throws {
+        let s = try CLISandbox()
+        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/cnn_digits.lua").path, "--backend", "simd", "--", "--quick"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("images of 1×8×8, 10 classes"), "\(out.stdout)")
+        let accuracy = try #require(number(after: "test: accuracy", in: out.stdout))
+        #expect(accuracy >= 0.5, "test accuracy \(accuracy) after two epochs on 180 images (ten classes: chance is 0.1)")
+        let replay = try s.run(["replay", "last"])
+        #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
+    }
+
     /// Every example, at small sizes (`-- --quick`), on the CPU and on Vulkan (lavapipe in CI).
     @Test(arguments: ["cpu", "vulkan"])
     func everyExampleScriptRuns(_ backend: String) throws {
