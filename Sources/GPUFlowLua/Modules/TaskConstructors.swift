@@ -206,9 +206,8 @@ enum TaskConstructors {
         try a.finish()
         if let graphModel {
             let shape = graphModel.graph.inputShape
-            if shape.count > 1 || data.sampleShape.count > 1, shape != data.sampleShape {
-                throw LuaArgumentError("\(a.function): data has samples of shape \(data.sampleShape) but the model takes \(shape)")
-            }
+            // Rows of features against rows: Validation.check below names the two counts.
+            if shape.count > 1 || data.sampleShape.count > 1 { try checkSampleShape(a, data: data, model: graphModel) }
             try Validation.check(
                 inputs: shape.reduce(1, *), outputs: graphModel.outputs, data: data, loss: task.loss, context: a.function)
             var inputs = TaskInputs(data: data, graph: graphModel)
@@ -218,6 +217,17 @@ enum TaskConstructors {
         guard let mlp = model as? MLPModel else { throw LuaArgumentError("\(a.function): model is not a model this version trains") }
         try Validation.check(model: mlp, data: data, loss: task.loss, context: a.function)
         return TaskDescriptor(type: .training(task), inputs: TaskInputs(model: mlp, data: data), options: options)
+    }
+
+    /// The data's samples have the shape the graph takes, or an error naming both (as counts
+    /// when both are rows of features).
+    private static func checkSampleShape(_ a: LuaArgs, data: Dataset, model: GraphNetwork, which: String = "the model") throws {
+        let shape = model.graph.inputShape
+        guard data.sampleShape != shape else { return }
+        if shape.count == 1, data.sampleShape.count == 1 {
+            throw LuaArgumentError("\(a.function): data has \(data.cols) features but \(which) expects \(model.inputs) inputs")
+        }
+        throw LuaArgumentError("\(a.function): data has samples of shape \(data.sampleShape) but \(which) takes \(shape)")
     }
 
     /// `freeze = {"linear1", ...}`: layer names of the graph, each checked.
@@ -389,12 +399,7 @@ enum TaskConstructors {
         let options = try SubmitOptions.read(a)
         try a.finish()
         if let graph {
-            guard data.sampleShape == graph.graph.inputShape else {
-                throw LuaArgumentError(
-                    graph.graph.inputShape.count == 1 && data.sampleShape.count == 1
-                        ? "\(a.function): data has \(data.cols) features but the model expects \(graph.inputs) inputs"
-                        : "\(a.function): data has samples of shape \(data.sampleShape) but the model takes \(graph.graph.inputShape)")
-            }
+            try checkSampleShape(a, data: data, model: graph)
             return TaskDescriptor(type: .inference(task), inputs: TaskInputs(data: data, graph: graph), options: options)
         }
         guard let model else { throw LuaArgumentError("\(a.function): model is required (a model)") }
@@ -521,10 +526,7 @@ enum TaskConstructors {
         try a.finish()
         if let graph {
             guard let data else { throw LuaArgumentError("\(a.function): a graph model is tuned on data: give data = a data set") }
-            for m in [graph] + candidates.map(\.graph) where m.graph.inputShape != data.sampleShape {
-                throw LuaArgumentError(
-                    "\(a.function): data has samples of shape \(data.sampleShape) but a model takes \(m.graph.inputShape)")
-            }
+            for m in [graph] + candidates.map(\.graph) { try checkSampleShape(a, data: data, model: m, which: "a model") }
             var inputs = TaskInputs(data: data, graph: graph)
             inputs.candidates = candidates
             return TaskDescriptor(type: .optimization(task), inputs: inputs, options: options)

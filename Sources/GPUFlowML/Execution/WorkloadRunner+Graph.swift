@@ -29,18 +29,7 @@ extension WorkloadRunner {
         if let env = inputs.environment {
             let r = try GraphEvolution.train(
                 graph.graph, environment: env.make, config: e, generations: t.epochs, backend: backend, seed: seed, cancel: cancel)
-            return .table([
-                ("model", .object(GraphNetwork(r.model))),
-                (
-                    "metrics",
-                    .table([
-                        ("best_return", .number(-(r.epochs.map(\.loss).min() ?? 0))), ("generations", .integer(r.epochs.count)),
-                        ("seconds", .number(r.seconds)), ("environment", .string(env.name)),
-                    ])
-                ),
-                ("best_returns", .array(r.epochs.map { .number(-$0.loss) })), ("backend", .string(backend.name)),
-                ("device", deviceReport(backend)),
-            ])
+            return evolutionValue(model: GraphNetwork(r.model), generations: r.epochs, seconds: r.seconds, environment: env, backend: backend)
         }
         guard let data = inputs.data else { throw DataError("training: data is required (or an environment, for evolution)") }
         let r = try GraphEvolution.train(

@@ -64,11 +64,7 @@ public enum WorkloadRunner {
             if case .evolutionary(let e) = t.algorithm, let env = inputs.environment, let model = inputs.model {
                 let r = try EvolutionaryTrainer.train(model: model, environment: env.make, config: e, generations: t.epochs, backend: backend,
                                                       seed: t.seed ?? seed, cancel: cancel)
-                let returns: [TaskValue] = r.epochs.map { .number(-$0.loss) }
-                return .table([("model", .object(r.model)),
-                               ("metrics", .table([("best_return", .number(-(r.epochs.map(\.loss).min() ?? 0))), ("generations", .integer(r.epochs.count)),
-                                                   ("seconds", .number(r.seconds)), ("environment", .string(env.name))])),
-                               ("best_returns", .array(returns)), ("backend", .string(backend.name)), ("device", deviceReport(backend))])
+                return evolutionValue(model: r.model, generations: r.epochs, seconds: r.seconds, environment: env, backend: backend)
             }
             var base = inputs.model
             if base == nil, case .transfer(let tl) = t.algorithm {
@@ -223,6 +219,16 @@ public enum WorkloadRunner {
         if let th = t.minThroughputPerSec { slo += [("throughput_met", .bool(throughput >= th)), ("throughput_margin_per_sec", .number(throughput - th))] }
         if !slo.isEmpty { fields.append(("slo", .table(slo))) }
         return .table(fields)
+    }
+
+    /// An evolution against an environment: each generation's "loss" is its negated best return.
+    static func evolutionValue(model: any TaskObject, generations: [EpochMetrics], seconds: Double, environment env: EnvironmentSpec,
+                               backend: Backend) -> TaskValue {
+        .table([("model", .object(model)),
+                ("metrics", .table([("best_return", .number(-(generations.map(\.loss).min() ?? 0))), ("generations", .integer(generations.count)),
+                                    ("seconds", .number(seconds)), ("environment", .string(env.name))])),
+                ("best_returns", .array(generations.map { .number(-$0.loss) })), ("backend", .string(backend.name)),
+                ("device", deviceReport(backend))])
     }
 
     static func latencyValue(_ l: LatencySummary) -> TaskValue {

@@ -8,10 +8,11 @@ import GPUFlowCore
 public enum GraphTrainer {
     public struct Result: Sendable {
         public let model: GraphModel
-        /// Mean loss per epoch.
-        public let losses: [Double]
-        public let accuracy: Double?
         public var epochs: [EpochMetrics] = []
+        /// Mean loss per epoch.
+        public var losses: [Double] { epochs.map(\.loss) }
+        /// The last epoch's training accuracy (classification).
+        public var accuracy: Double? { epochs.last?.accuracy }
         public var seconds: Double = 0
         /// With early stopping's restore_best: the epoch whose weights the model holds.
         public var bestEpoch: Int?
@@ -60,8 +61,7 @@ public enum GraphTrainer {
             model: model, data: data, task: task, update: update, batchSize: batchSize, backend: backend, seed: seed, cancel: cancel,
             onEpoch: onEpoch, recovery: recovery,
             make: { try GraphTraining($0, on: backend, frozen: frozen, seed: seed) })
-        var result = Result(
-            model: r.model, losses: r.epochs.map(\.loss), accuracy: r.epochs.last?.accuracy, epochs: r.epochs, seconds: r.seconds)
+        var result = Result(model: r.model, epochs: r.epochs, seconds: r.seconds)
         result.bestEpoch = r.bestEpoch
         result.stoppedEarly = r.stoppedEarly
         result.samplesTrained = r.samplesTrained

@@ -25,17 +25,15 @@ enum GraphInference {
             let n = min(batchSize, data.rows - offset)
             let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
             let t0 = Date()
-            let out = try backend.read(try runner.predict(try backend.tensor(rows, shape: [n] + data.sampleShape)))
-            latencies.append(Date().timeIntervalSince(t0) * 1000)
-            if raw {
-                predictions.append(contentsOf: out)
-            } else {
-                for r in 0..<n {
-                    let row = out[(r * outputs)..<((r + 1) * outputs)]
-                    predictions.append(
-                        outputs == 1 ? row[row.startIndex] : Float(row.indices.max { row[$0] < row[$1] }.map { $0 - row.startIndex } ?? 0))
-                }
+            let out = try runner.predict(try backend.tensor(rows, shape: [n] + data.sampleShape))
+            if raw || outputs == 1 {
+                predictions += try backend.read(out)
+            } else {  // the class: the backend's argmax, as the MLP's inference takes it
+                let arg = try backend.zeros(shape: [n])
+                try backend.rowArgmax(out, rows: n, cols: outputs, arg)
+                predictions += try backend.read(arg)
             }
+            latencies.append(Date().timeIntervalSince(t0) * 1000)
             offset += n
         }
         let seconds = Date().timeIntervalSince(start)
