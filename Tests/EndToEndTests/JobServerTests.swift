@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct JobServerTests {
     final class Server {
         let dir: URL
-        let port: Int
+        private(set) var port: Int
         var process: Process?
         let store: String
         let extra: [String]
@@ -46,22 +46,31 @@ import Testing
             try profile.write(to: dir.appendingPathComponent("jobs.yaml"), atomically: true, encoding: .utf8)
             try start()
         }
+        /// Starts the server and waits for /healthz. On a loaded 2-core CI machine start-up can
+        /// take seconds, so the wait is bounded by the process itself: it ends when the server
+        /// answers or exits. A server that exits (its random port taken) is tried again on
+        /// another port; the last log is shown when every try failed.
         func start() throws {
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: CLIRunner.binary)
-            p.arguments = ["serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
-                           "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", String(maxRunning)] + extra
-            p.standardOutput = FileHandle.nullDevice
-            let logPath = dir.appendingPathComponent("serve.log").path
-            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-            p.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
-            try p.run()
-            process = p
-            for _ in 0..<100 {
-                if (try? request("GET", "/healthz").status) == 200 { return }
-                Thread.sleep(forTimeInterval: 0.05)
+            for attempt in 0..<4 {
+                if attempt > 0 { port = Int.random(in: 20_000..<40_000) }
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: CLIRunner.binary)
+                p.arguments = ["serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
+                               "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", String(maxRunning)] + extra
+                p.standardOutput = FileHandle.nullDevice
+                let logPath = dir.appendingPathComponent("serve.log").path
+                _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+                p.standardError = FileHandle(forWritingAtPath: logPath) ?? FileHandle.nullDevice
+                try p.run()
+                process = p
+                let deadline = Date().addingTimeInterval(120)
+                while p.isRunning && Date() < deadline {
+                    if (try? request("GET", "/healthz").status) == 200 { return }
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
+                stop(hard: true)
             }
-            throw NSError(domain: "server did not start", code: 1)
+            throw NSError(domain: "server did not start", code: 1, userInfo: [NSLocalizedDescriptionKey: "server did not start: \(log)"])
         }
         func stop(hard: Bool = false) {
             guard let p = process else { return }
@@ -93,7 +102,9 @@ import Testing
             return r.json["id"] as? String ?? "?"
         }
         func wait(_ id: String, token: String) throws -> [String: Any] {
-            for _ in 0..<600 {
+            // Generous: a job's own limits (wall_s) end it long before this on a loaded machine.
+            let deadline = Date().addingTimeInterval(180)
+            while Date() < deadline {
                 let r = try request("GET", "/v1/jobs/\(id)", token: token)
                 if let s = r.json["state"] as? String, !["queued", "running"].contains(s) { return r.json }
                 Thread.sleep(forTimeInterval: 0.05)
