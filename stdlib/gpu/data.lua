@@ -4,6 +4,10 @@
 --                   become codes (ds.categories.NAME = {column = n, values = {...}})
 --   data.npy(path, {labels = "y.npy"})                  NumPy .npy; without labels the last column is the label
 --   data.idx{images = path, labels = path}               IDX (the MNIST format); images flattened per row
+--   data.text(path, {level = "char" | "byte", context = 128, stride = context})
+--                   next-token windows of a text file: each sample is `context` token ids, its
+--                   targets the tokens one position later; ds.vocabulary, ds.vocabulary_size,
+--                   ds.context; split (and validation_split) by position, not shuffled
 --   data.blobs{samples, features, centers, spread, seed}
 --   data.spirals{samples, classes, noise, seed}
 --   data.from_table{features = {{...}, ...}, labels = {...}}
@@ -15,6 +19,7 @@ return {
   csv = native.data_csv,
   npy = native.data_npy,
   idx = native.data_idx,
+  text = native.data_text,
   blobs = native.data_blobs,
   spirals = native.data_spirals,
   from_table = native.data_from_table,

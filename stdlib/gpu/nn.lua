@@ -6,6 +6,11 @@
 --     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, bias},
 --     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
 --     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
+--     Sequences (inputs = {positions} of token ids, or data = a data.text set):
+--     nn.token_embedding{dims, tokens = the data's vocabulary} (first),
+--     nn.position_embedding{context = the input's positions, kind = "learned" | "sinusoidal"},
+--     nn.attention{heads, causal = true}, nn.transformer_block{heads, hidden = 4·dims, dropout = 0,
+--     causal = true}; end with nn.layer_norm{} and nn.linear{outputs = tokens}.
 --   nn.graph{inputs = N | data = ds, seed = S, output = v | outputs = {v, ...}}   the functional
 --     form, for graphs that are not a chain: x = nn.input(); h = nn.relu{}(nn.linear{outputs = 16}(x));
 --     branches join with nn.add{a, b} and nn.concat{a, b}; several outputs are joined side by
@@ -31,7 +36,8 @@ end
 
 -- Layers with parameters may be applied once: applying one twice would mean shared weights,
 -- which this version does not have (make a second layer).
-local has_parameters = {linear = true, layer_norm = true, embedding = true, residual = true, conv2d = true}
+local has_parameters = {linear = true, layer_norm = true, embedding = true, residual = true, conv2d = true,
+                        token_embedding = true, position_embedding = true, attention = true, transformer_block = true}
 local applied = setmetatable({}, {__mode = "k"})
 local Layer = {__name = "nn.layer"}
 Layer.__call = function(self, input, ...)
@@ -180,4 +186,8 @@ return {
   global_avg_pool = layer("global_avg_pool", {}),
   residual = layer("residual", {}),
   embedding = layer("embedding", {dims = "number|table", columns = "table"}),
+  token_embedding = layer("token_embedding", {tokens = "number", dims = "number"}),
+  position_embedding = layer("position_embedding", {context = "number", kind = "string"}),
+  attention = layer("attention", {heads = "number", causal = "boolean"}),
+  transformer_block = layer("transformer_block", {heads = "number", hidden = "number", dropout = "number", causal = "boolean"}),
 }

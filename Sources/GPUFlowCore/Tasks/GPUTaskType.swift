@@ -147,6 +147,26 @@ public struct InferenceTask: Codable, Sendable, Equatable {
     /// Where batchSize came from: "given", "default", or "learned" (a batch_size=N suggestion
     /// fed back for this model through gpu.optimize_scheduling).
     public var batchSizeSource = "given"
+    /// Text generation from a prompt (a language model), in place of serving a data set.
+    public var generation: GenerationSettings?
+
+    /// What `gpu.inference{prompt = ...}` generates: sampled from the model's distribution
+    /// over the next token, divided by `temperature` (0: always the likeliest token) and cut to
+    /// the `topK` likeliest, with uniforms from Philox(seed), so a replay writes the same text.
+    public struct GenerationSettings: Codable, Sendable, Equatable {
+        public var prompt: String
+        public var maxTokens: Int
+        public var temperature: Double
+        public var topK: Int?
+        public var seed: UInt64?
+        public init(prompt: String, maxTokens: Int = 200, temperature: Double = 1, topK: Int? = nil, seed: UInt64? = nil) {
+            self.prompt = prompt
+            self.maxTokens = maxTokens
+            self.temperature = temperature
+            self.topK = topK
+            self.seed = seed
+        }
+    }
 
     public struct StreamSettings: Codable, Sendable, Equatable {
         public var requests: Int

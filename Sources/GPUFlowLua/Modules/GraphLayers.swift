@@ -19,6 +19,12 @@ enum GraphLayers {
         case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), bias: Bool)
         case pool(ReduceOp, kernel: (Int, Int))
         case globalAvgPool
+        /// tokens nil: the data set's vocabulary.
+        case tokenEmbedding(tokens: Int?, dims: Int)
+        /// context nil: the input's positions.
+        case positionEmbedding(context: Int?, learned: Bool)
+        case attention(heads: Int, causal: Bool)
+        case transformerBlock(heads: Int, hidden: Int?, dropout: Float, causal: Bool)
         case residual([Described])
         /// Per categorical column to embed: its name and dims (nil: every column, `dims` each).
         case embedding(dims: Int?, perColumn: [String: Int], columns: [String]?)
@@ -265,6 +271,16 @@ enum GraphLayers {
                         name: d.name)
                 case .pool(let reduce, let kernel): try b.pool2d(reduce, kernel: kernel, name: d.name)
                 case .globalAvgPool: try b.globalAvgPool(name: d.name)
+                case .tokenEmbedding(let tokens, let dims):
+                    guard let n = tokens ?? data?.vocabulary?.count else {
+                        throw DataError("give tokens = N, or the model data = ds with a text data set (data.text) whose vocabulary it takes")
+                    }
+                    try b.tokenEmbedding(tokens: n, dims: dims, name: d.name)
+                case .positionEmbedding(let context, let learned):
+                    try b.positionEmbedding(context: context, learned: learned, name: d.name)
+                case .attention(let heads, let causal): try b.attention(heads: heads, causal: causal, name: d.name)
+                case .transformerBlock(let heads, let hidden, let p, let causal):
+                    try b.transformerBlock(heads: heads, hidden: hidden, dropout: p, causal: causal, name: d.name)
                 case .residual(let body):
                     try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
@@ -334,6 +350,24 @@ enum GraphLayers {
             }
             spec = .pool(kind == "max_pool2d" ? .max : .mean, kernel: kernel)
         case "global_avg_pool": spec = .globalAvgPool
+        case "token_embedding":
+            guard let dims = try a.int("dims", min: 1, max: 1 << 16) else { throw LuaArgumentError("\(label): dims is required") }
+            spec = .tokenEmbedding(tokens: try a.int("tokens", min: 1, max: 1 << 20), dims: dims)
+        case "position_embedding":
+            let kind = try a.string("kind") ?? "learned"
+            guard kind == "learned" || kind == "sinusoidal" else {
+                throw LuaArgumentError("\(label): kind must be \"learned\" or \"sinusoidal\", got '\(kind)'")
+            }
+            spec = .positionEmbedding(context: try a.int("context", min: 1, max: 4096), learned: kind == "learned")
+        case "attention":
+            guard let heads = try a.int("heads", min: 1, max: 1024) else { throw LuaArgumentError("\(label): heads is required") }
+            spec = .attention(heads: heads, causal: try a.bool("causal") ?? true)
+        case "transformer_block":
+            guard let heads = try a.int("heads", min: 1, max: 1024) else { throw LuaArgumentError("\(label): heads is required") }
+            let p = try a.double("dropout", default: 0, min: 0, max: 1)
+            guard p < 1 else { throw LuaArgumentError("\(label): dropout must be below 1, got \(p)") }
+            spec = .transformerBlock(
+                heads: heads, hidden: try a.int("hidden", min: 1, max: 1 << 20), dropout: Float(p), causal: try a.bool("causal") ?? true)
         case "silu": spec = .activation(.silu)
         case "sigmoid": spec = .activation(.sigmoid)
         case "tanh": spec = .activation(.tanh)

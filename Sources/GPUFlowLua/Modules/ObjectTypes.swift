@@ -267,6 +267,25 @@ enum ObjectTypes {
                 }
             }
         ),
+        (
+            "data_text",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let path = LuaStack.string(L, 1), lua_type(L, 1) == LUA_TSTRING else {
+                        throw LuaArgumentError("data.text: expected a file path, got \(LuaStack.typeName(L, 1))")
+                    }
+                    let a = try LuaArgs(L, 2, function: "data.text", optional: true)
+                    let level: TokenVocabulary.Level = try a.choice("level") ?? .char
+                    let context = try a.int("context", default: 128, min: 1, max: 4096)
+                    let stride = try a.int("stride", min: 1, max: 1 << 20)
+                    try a.finish()
+                    // Each token is a float in `context / stride` windows, twice (inputs and targets).
+                    let file = try job.readablePath(path, what: "data.text", factor: 16 + 8 * max(1, context / (stride ?? context)))
+                    LuaObjects.push(L, try TextCorpus.load(path: file, level: level, context: context, stride: stride))
+                    return 1
+                }
+            }
+        ),
         ("tensor", { L in LuaBinding.call(L) { L, job in try makeTensor(L, job) } }),
     ]
 
@@ -578,6 +597,11 @@ enum ObjectTypes {
                 case "targets": return d.targets.map { .floats($0) } ?? .null
                 case "target_width": return .integer(d.targetWidth)
                 case "shape": return .array(d.sampleShape.map { .integer($0) })
+                // Text (data.text): the tokens and the positions per sample.
+                case "vocabulary_size": return d.vocabulary.map { .integer($0.count) } ?? .null
+                case "vocabulary": return d.vocabulary.map { .array($0.tokens.map { .string($0) }) } ?? .null
+                case "level": return d.vocabulary.map { .string($0.level.rawValue) } ?? .null
+                case "context": return d.positions.map { .integer($0) } ?? .null
                 default: return nil
                 }
             }

@@ -82,6 +82,7 @@ enum DatasetCodec {
         var categories: [CategoricalColumn]?
         var targets: String?
         var sampleShape: [Int]?
+        var vocabulary: TokenVocabulary?
     }
     static func encode(_ d: Dataset) throws -> Data {
         var s = Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
@@ -90,6 +91,7 @@ enum DatasetCodec {
         if !d.categories.isEmpty { s.categories = d.categories }
         s.targets = d.targets.map { Data(FloatBytes.encode($0)).base64EncodedString() }
         if d.sampleShape != [d.cols] { s.sampleShape = d.sampleShape }
+        s.vocabulary = d.vocabulary
         return try JSONEncoder().encode(s)
     }
     static func decode(_ data: Data) throws -> Dataset {
@@ -108,11 +110,15 @@ enum DatasetCodec {
                 throw DataError("stage cache: a stored data set's sample shape is malformed")
             }
         }
+        if let v = s.vocabulary, targets == nil || v.tokens.isEmpty {
+            throw DataError("stage cache: a stored text data set has no targets or an empty vocabulary")
+        }
         if let c = s.categories, c.contains(where: { $0.column < 0 || $0.column >= s.cols }) {
             throw DataError("stage cache: a stored data set's categorical columns are malformed")
         }
         return Dataset(features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
                        labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
-                       classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets)
+                       classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets,
+                       vocabulary: s.vocabulary)
     }
 }

@@ -384,7 +384,8 @@ enum TaskConstructors {
     static func inference(_ a: LuaArgs) throws -> TaskDescriptor {
         let graph: GraphNetwork? = try? a.object("model", kind: "model")
         let model: MLPModel? = graph == nil ? try required(a, "model", try a.object("model", kind: "model"), "a model") : nil
-        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset")
+        if a.has("prompt") { return try generation(a, graph: graph) }
+        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset, or a prompt for a language model")
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
         var task = InferenceTask(
             modelID: graph?.objectID ?? model?.objectID ?? "", batchSize: try a.int("batch_size", default: 64, min: 1),
@@ -407,6 +408,31 @@ enum TaskConstructors {
             throw LuaArgumentError("\(a.function): data has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
         return TaskDescriptor(type: .inference(task), inputs: TaskInputs(model: model, data: data), options: options)
+    }
+
+    /// gpu.inference{model = lm, prompt = "...", max_tokens = 200, temperature = 1, top_k, seed}.
+    private static func generation(_ a: LuaArgs, graph: GraphNetwork?) throws -> TaskDescriptor {
+        guard let graph, graph.graph.isSequenceModel else {
+            throw LuaArgumentError("\(a.function): a prompt is for a language model (nn.sequential starting with nn.token_embedding)")
+        }
+        guard let prompt = try a.string("prompt") else { throw LuaArgumentError("\(a.function): prompt must be a string") }
+        guard prompt.utf8.count <= 1 << 20 else { throw LuaArgumentError("\(a.function): prompt is longer than 1 MiB") }
+        guard let vocabulary = graph.graph.vocabulary else {
+            throw LuaArgumentError("\(a.function): the model has no vocabulary yet; train it on a data.text data set first")
+        }
+        do { _ = try vocabulary.encode(prompt, what: "\(a.function): prompt") } catch let e as DataError { throw LuaArgumentError(e.message) }
+        guard !prompt.isEmpty else { throw LuaArgumentError("\(a.function): prompt is empty; give at least one character to continue") }
+        if a.has("data") { throw LuaArgumentError("\(a.function): give a prompt (generation) or data (perplexity), not both") }
+        var task = InferenceTask(
+            modelID: graph.objectID, batchSize: 1, maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
+            minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
+        task.generation = InferenceTask.GenerationSettings(
+            prompt: prompt, maxTokens: try a.int("max_tokens", default: 200, min: 0, max: 100_000),
+            temperature: try a.double("temperature", default: 1, min: 0, max: 100), topK: try a.int("top_k", min: 1, max: 1 << 20),
+            seed: try a.int("seed", min: 0, max: .max).map(UInt64.init))
+        let options = try SubmitOptions.read(a)
+        try a.finish()
+        return TaskDescriptor(type: .inference(task), inputs: TaskInputs(graph: graph), options: options)
     }
 
     static func optimization(_ a: LuaArgs) throws -> TaskDescriptor {

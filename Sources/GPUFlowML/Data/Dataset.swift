@@ -14,7 +14,12 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         id.get {
             "data-"
                 + (targets == nil && sampleShape == [cols]
-                    ? Fingerprint.hex(features, labels) : Fingerprint.hex(features, labels, targets ?? [], sampleShape.map(Float.init)))
+                    ? Fingerprint.hex(features, labels)
+                    : vocabulary.map { v in
+                        Fingerprint.hex(
+                            features, labels, targets ?? [], sampleShape.map(Float.init),
+                            v.tokens.flatMap { $0.unicodeScalars.map { Float($0.value) } + [-1] })
+                    } ?? Fingerprint.hex(features, labels, targets ?? [], sampleShape.map(Float.init)))
         }
     }
     private let id = OnceCell<String>()
@@ -39,10 +44,16 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     public let categories: [CategoricalColumn]
     /// Where the rows came from ("iris.csv", "blobs(n=300, seed=1)"), for messages and records.
     public let source: String
+    /// Set for text (`data.text`): each sample is a window of token ids and its targets the
+    /// tokens one position later, class indices into this vocabulary. Such sets are split by
+    /// position, never shuffled across the split.
+    public let vocabulary: TokenVocabulary?
+    /// Token positions per sample of a text set (its context); nil for other data.
+    public var positions: Int? { vocabulary == nil ? nil : targetWidth }
 
     public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
                 labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
-                sampleShape: [Int]? = nil, targets: [Float]? = nil) {
+                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
         precondition(targets.map { rows == 0 ? $0.isEmpty : $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
@@ -57,6 +68,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         self.classNames = classNames
         self.categories = categories
         self.source = source
+        self.vocabulary = vocabulary
     }
 
     /// Number of classes if the labels are class indices (non-negative integers), else nil.
@@ -82,7 +94,8 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     func with(features f: [Float]? = nil, rows n: Int? = nil, labels y: [Float]? = nil, targets t: [Float]?? = nil, sampleShape shape: [Int]? = nil,
               source s: String) -> Dataset {
         Dataset(features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
-                classNames: classNames, categories: categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets)
+                classNames: classNames, categories: categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets,
+                vocabulary: vocabulary)
     }
 
     /// Each sample seen as `shape` (the same floats in the same order: an image's rows of pixels
@@ -148,7 +161,17 @@ public final class Dataset: TaskObject, @unchecked Sendable {
 
     /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.
     /// Classification sets are split per class (stratified) so small sets keep their balance.
+    /// Text windows are split by position instead: each part a run of consecutive windows.
     public func split(_ parts: [(String, Double)], seed: UInt64) -> [(String, Dataset)] {
+        if vocabulary != nil {
+            var start = 0
+            return parts.enumerated().map { i, part in
+                let n = i == parts.count - 1 ? rows - start : Int((Double(rows) * part.1).rounded())
+                let end = min(rows, start + max(0, n))
+                defer { start = end }
+                return (part.0, subset(Array(start..<end), source: "\(source) [\(part.0)]"))
+            }
+        }
         var rng = Philox(seed: seed)
         var groups: [[Int]]
         if let k = classCount, k > 1 {

@@ -42,6 +42,17 @@ extension WorkloadRunner {
     static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken)
         throws -> TaskValue
     {
+        if graph.graph.isSequenceModel {
+            guard t.stream == nil else { throw DataError("inference: a language model is served with a prompt, not a request stream") }
+            let r = try TextGeneration.perplexity(graph.graph, data: data, batchSize: t.batchSize, backend: backend)
+            return servedValue(
+                t,
+                fields: [
+                    ("mode", .string("perplexity")), ("loss", .number(r.loss)), ("perplexity", .number(r.perplexity)),
+                    ("accuracy", .number(r.accuracy)), ("rows", .integer(data.rows)), ("tokens", .integer(data.rows * (data.positions ?? 1))),
+                    ("seconds", .number(r.seconds)), ("tokens_per_sec", .number(Double(data.rows * (data.positions ?? 1)) / max(r.seconds, 1e-9))),
+                ], p99: 0, throughput: Double(data.rows) / max(r.seconds, 1e-9), backend: backend)
+        }
         let runner = try GraphRunner(graph.graph, on: backend)
         if let s = t.stream {
             let r = try StreamingInference.run(
@@ -58,5 +69,20 @@ extension WorkloadRunner {
         ]
         if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
         return servedValue(t, fields: fields, p99: r.latencyMS.p99, throughput: r.throughputPerSec, backend: backend)
+    }
+
+    /// `gpu.inference{model = lm, prompt = ...}`: the text, its speed and per-token latency.
+    static func textGeneration(
+        _ t: InferenceTask, _ g: InferenceTask.GenerationSettings, graph: GraphNetwork, backend: Backend, seed: UInt64, cancel: CancellationToken
+    ) throws -> TaskValue {
+        let runner = try GraphRunner(graph.graph, on: backend)
+        let r = try TextGeneration.generate(runner, settings: g, seed: seed, cancel: cancel)
+        return servedValue(
+            t,
+            fields: [
+                ("mode", .string("generation")), ("prompt", .string(r.prompt)), ("text", .string(r.text)), ("tokens", .integer(r.tokens)),
+                ("seconds", .number(r.seconds)), ("tokens_per_sec", .number(r.tokensPerSecond)), ("latency_ms", latencyValue(r.latencyMS)),
+                ("seed", .integer(Int(truncatingIfNeeded: g.seed ?? seed))),
+            ], p99: r.latencyMS.p99, throughput: r.tokensPerSecond, backend: backend)
     }
 }

@@ -40,6 +40,9 @@ public enum WorkloadRunner {
         if let graph = inputs.graph, case .training(let t) = task, case .evolutionary(let e) = t.algorithm {
             return try graphEvolution(t, e, graph: graph, inputs: inputs, backend: backend, seed: t.seed ?? seed, cancel: cancel)
         }
+        if let graph = inputs.graph, case .inference(let t) = task, let g = t.generation {
+            return try textGeneration(t, g, graph: graph, backend: backend, seed: seed, cancel: cancel)
+        }
         if let graph = inputs.graph, let data = inputs.data {
             switch task {
             case .training(let t):

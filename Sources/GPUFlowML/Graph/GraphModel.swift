@@ -43,6 +43,15 @@ public struct GraphModel: Codable, Sendable, Equatable {
     public var nodes: [Node]
     public var parameters: [Parameter]
     public var output: Source
+    /// A language model's tokens, set when it is first trained on text (nil otherwise, and
+    /// then absent from the JSON, so other models keep their bytes and hash).
+    public var vocabulary: TokenVocabulary?
+
+    /// Whether the model reads token ids (its input indexes a token embedding directly) and so
+    /// predicts at every position.
+    public var isSequenceModel: Bool {
+        nodes.contains { $0.op == .gather && $0.inputs.count == 2 && $0.inputs[1] == .input }
+    }
 
     /// The output's shape for a batch of `rows` (every node's shape checked on the way).
     public func outputShape(rows: Int) throws -> [Int] {

@@ -24,7 +24,7 @@ public final class GraphRunner {
         trainable: (GraphModel.Parameter) -> Bool = { _ in true }
     ) throws -> (output: Tape.Value, parameters: [Tape.Value]) {
         let input = tape.leaf(x)
-        let params = zip(model.parameters, parameters).map { p, t in tape.leaf(t, gradient: training && trainable(p)) }
+        let params = zip(model.parameters, parameters).map { p, t in tape.leaf(t, gradient: training && p.trainable && trainable(p)) }
         let index = Dictionary(model.parameters.enumerated().map { ($1.name, $0) }, uniquingKeysWith: { a, _ in a })
         var outputs: [[Tape.Value]] = []
         func value(_ s: GraphModel.Source) throws -> Tape.Value {

@@ -41,6 +41,26 @@ public enum GraphTrainer {
         return try train(model, data: data, task: task, backend: backend, seed: seed, cancel: cancel, onEpoch: onEpoch)
     }
 
+    /// A language model trains on text whose vocabulary is the one it was trained with (if
+    /// any), and text only trains a model that predicts a token at every position.
+    static func checkText(_ model: GraphModel, data: Dataset, context: String) throws {
+        let shape = try model.outputShape(rows: 1)
+        guard let v = data.vocabulary else {
+            if model.isSequenceModel {
+                throw DataError("\(context): the model predicts the next token at every position; data set \(data.source) is not text (use data.text)")
+            }
+            return
+        }
+        guard model.isSequenceModel, shape.count == 3, shape[1] == data.positions else {
+            throw DataError(
+                "\(context): data set \(data.source) is text with \(data.positions ?? 0) positions per sample; the model's output has shape \(shape.dropFirst()), not [\(data.positions ?? 0), \(v.count)] (a language model ends with a linear layer to the tokens, without nn.flatten)")
+        }
+        if let mine = model.vocabulary, mine != v {
+            throw DataError(
+                "\(context): the model was trained on a \(mine.level.rawValue)-level vocabulary of \(mine.count) tokens; data set \(data.source) has another (\(v.level.rawValue), \(v.count) tokens)")
+        }
+    }
+
     /// Trains as `task` says: epochs, batch size, algorithm, loss and its options, schedule and
     /// warm-up, frozen layers (named, or a transfer task's strategy over the layers that have
     /// parameters), gradient clipping, validation split, early stopping, checkpoints, resume and
@@ -53,6 +73,9 @@ public enum GraphTrainer {
             throw DataError("training: the model takes samples of shape \(model.inputShape), data set \(data.source)'s are \(data.sampleShape)")
         }
         try Validation.check(inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: task.loss, context: "training")
+        try Self.checkText(model, data: data, context: "training")
+        var model = model
+        if model.vocabulary == nil { model.vocabulary = data.vocabulary }
         var seen = Set<String>()
         let layers = model.parameters.map(\.layer).filter { seen.insert($0).inserted }
         let (update, batchSize, trainable) = try Trainer.plan(task, layers: layers.count)

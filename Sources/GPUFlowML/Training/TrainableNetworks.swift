@@ -95,15 +95,16 @@ final class GraphTraining: TrainableNetwork {
         return g
     }
 
-    /// Outputs per row of a model whose output is [rows, k], as losses and predictions take it;
-    /// another rank is refused with the shape it has.
+    /// Outputs per row of a model whose output is [rows, k], as losses and predictions take it,
+    /// or per position of a language model's [rows, positions, tokens]; another rank is
+    /// refused with the shape it has.
     static func outputWidth(_ model: GraphModel) throws -> Int {
         let shape = try model.outputShape(rows: 1)
-        guard shape.count == 2 else {
+        guard shape.count == 2 || (shape.count == 3 && model.isSequenceModel) else {
             throw DataError(
                 "the model's output has shape \(shape.dropFirst()) per sample; losses and predictions take one row of values per sample (put nn.flatten{} before the last layer)")
         }
-        return shape[1]
+        return shape[shape.count - 1]
     }
 
     static func checkFinite(_ model: GraphModel, epoch: Int, learningRate: Double?, gradientClip: Double?) throws {

@@ -116,6 +116,9 @@ struct Batch {
     let cols: Int
     let lossKind: LossKind
     let lossOptions: LossOptions
+    /// Token positions per row of a text batch (its outputs are [rows, positions, cols] and
+    /// the loss is the mean cross-entropy per token); 1 for every other batch.
+    let positions: Int
 
     /// `augment` changes the rows' features before they are uploaded (a training batch's crops and flips).
     init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions(),
@@ -124,13 +127,25 @@ struct Batch {
         xs.reserveCapacity(idx.count * data.cols)
         for r in idx { xs.append(contentsOf: data.row(r)) }
         augment?(&xs)
-        labels = idx.map { data.labels[$0] }
+        // A text batch's labels are its next tokens, row after row.
+        labels = data.vocabulary == nil ? idx.map { data.labels[$0] } : idx.flatMap { data.target($0) }
         x = try backend.tensor(xs, shape: [idx.count] + data.sampleShape)
         rows = idx.count
         cols = outputs
         lossKind = loss
         lossOptions = options
+        positions = data.positions ?? 1
         switch loss {
+        case _ where data.vocabulary != nil:  // next tokens: a class per position
+            let t = labels
+            if options.labelSmoothing > 0 {
+                let e = Float(options.labelSmoothing)
+                var q = [Float](repeating: e / Float(outputs), count: t.count * outputs)
+                for (r, l) in t.enumerated() { q[r * outputs + Int(l)] += 1 - e }
+                target = try backend.tensor(q, shape: [t.count, outputs])
+            } else {
+                target = try backend.tensor(t, shape: [t.count])
+            }
         case _ where data.targets != nil:  // several targets per row, as they are (checked: not cross-entropy)
             var t: [Float] = []
             t.reserveCapacity(idx.count * outputs)
@@ -157,6 +172,22 @@ struct Batch {
 
     /// Per-row losses and the gradient of the mean loss with respect to the output.
     func loss(_ output: Tensor, backend: Backend) throws -> (Tensor, Tensor) {
+        if positions > 1 || output.shape.count == 3 {
+            // Per token, then each row's mean: the mean over rows is the mean over tokens, whose
+            // gradient the kernel gives for the [rows·positions, classes] view.
+            let tokens = rows * positions
+            let flat = output.view(shape: [tokens, cols])
+            let perToken: Tensor, grad: Tensor
+            if lossOptions.labelSmoothing == 0 {
+                perToken = try backend.zeros(shape: [tokens])
+                grad = try backend.zeros(shape: [tokens, cols])
+                try backend.softmaxCrossEntropy(flat, target, rows: tokens, cols: cols, losses: perToken, grad: grad)
+            } else {
+                (perToken, grad) = try LossFunctions.rowsAndGradient(lossKind, options: lossOptions, output: flat, target: target, backend: backend)
+            }
+            let perRow = try backend.run(.reduce(.mean, axis: 1), [perToken.view(shape: [rows, positions])])[0]
+            return (perRow.view(shape: [rows]), grad.view(shape: output.shape))
+        }
         let losses = try backend.zeros(shape: [rows])
         let grad = try backend.zeros(shape: [rows, cols])
         switch lossKind {
@@ -172,15 +203,18 @@ struct Batch {
 
     /// The batch's summed loss and, for classification, how many rows were right, read back in
     /// one go. Losses are summed in row order, as the CPU reference's `sum` does.
-    func metrics(output: Tensor, losses: Tensor, backend: Backend) throws -> (loss: Double, correct: Int) {
+    /// A text batch counts its right tokens as fractions of rows (a row all right counts 1),
+    /// so accuracy is the share of next tokens predicted.
+    func metrics(output: Tensor, losses: Tensor, backend: Backend) throws -> (loss: Double, correct: Double) {
         guard lossKind == .cross_entropy else {
             return (Double(try backend.read(losses).reduce(0, +)), 0)
         }
-        let arg = try backend.zeros(shape: [rows])
-        try backend.rowArgmax(output, rows: rows, cols: cols, arg)
+        let tokens = rows * positions
+        let arg = try backend.zeros(shape: [tokens])
+        try backend.rowArgmax(output.view(shape: [tokens, cols]), rows: tokens, cols: cols, arg)
         let values = try backend.read([losses, arg])
         let lossSum = values[0].reduce(0, +)  // the trainer and the evaluator check it is finite
-        return (Double(lossSum), zip(values[1], labels).filter { $0 == $1 }.count)
+        return (Double(lossSum), Double(zip(values[1], labels).filter { $0 == $1 }.count) / Double(positions))
     }
 }
 
@@ -206,6 +240,15 @@ public enum Validation {
             throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(inputs) inputs")
         }
         guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        if let v = data.vocabulary {  // next-token prediction: a class per position
+            guard loss == .cross_entropy else {
+                throw DataError("\(context): data set \(data.source) is text; its next tokens are classes, trained with cross_entropy, not \(loss.rawValue)")
+            }
+            guard outputs == v.count else {
+                throw DataError("\(context): data set \(data.source) has \(v.count) tokens but the model has \(outputs) outputs per position")
+            }
+            return
+        }
         if data.targets != nil {  // multi-label or multi-output: one output per target, no classes
             let w = data.targetWidth
             guard loss != .cross_entropy else {

@@ -150,7 +150,7 @@ enum TrainingLoop {
             let epochStart = Date()
             optimizer.rateFactor = Float(task.schedule.factor(epoch: epoch, of: task.epochs))
             let order = rng.permutation(train.rows)
-            var lossSum = 0.0, correct = 0
+            var lossSum = 0.0, correct = 0.0
             var offset = 0, batchNumber = 0
             while offset < train.rows {
                 batchNumber += 1
@@ -187,7 +187,7 @@ enum TrainingLoop {
             }
             var m = EpochMetrics(
                 epoch: epoch, loss: lossSum / Double(train.rows),
-                accuracy: task.loss == .cross_entropy ? Double(correct) / Double(train.rows) : nil,
+                accuracy: task.loss == .cross_entropy ? correct / Double(train.rows) : nil,
                 validationLoss: vLoss, validationAccuracy: vAcc, seconds: seconds,
                 samplesPerSecond: Double(train.rows) / max(seconds, 1e-9))
             if let monitor {
@@ -238,7 +238,7 @@ enum TrainingLoop {
     static func evaluate<Net: TrainableNetwork>(
         _ net: Net, data: Dataset, loss: LossKind, batchSize: Int, options: LossOptions
     ) throws -> (Double, Double?) {
-        var lossSum = 0.0, correct = 0, offset = 0
+        var lossSum = 0.0, correct = 0.0, offset = 0
         while offset < data.rows {
             let idx = Array(offset..<min(offset + batchSize, data.rows))
             offset += idx.count
@@ -252,7 +252,7 @@ enum TrainingLoop {
             lossSum += m.loss
             correct += m.correct
         }
-        return (lossSum / Double(max(data.rows, 1)), loss == .cross_entropy ? Double(correct) / Double(max(data.rows, 1)) : nil)
+        return (lossSum / Double(max(data.rows, 1)), loss == .cross_entropy ? correct / Double(max(data.rows, 1)) : nil)
     }
 
     /// Scales the trainable gradients so their global L2 norm is at most `limit` (one read of
