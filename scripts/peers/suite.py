@@ -196,6 +196,82 @@ def tabular_rows():
         note=note)
 
 
+IMAGE_TEXT = f"{ROOT}/scripts/peers/image_text_peers.py"
+
+
+def torch_available(script):
+    """None when PyTorch imports in its environment, else why not."""
+    if not TORCH_PY:
+        return "PyTorch is not installed (GPUFLOW_TORCH_PY unset)"
+    check = subprocess.run([TORCH_PY, script, "check"], capture_output=True, text=True)
+    return None if check.returncode == 0 else (check.stdout.strip() or check.stderr.strip()[-200:])
+
+
+def image_text_rows():
+    """Rows 2d–2e (issue 17): examples/cnn_digits.lua's CNN on the 8×8 digits and
+    examples/char_transformer.lua's transformer on the fortunes, through `gpuflow run` (SIMD
+    and Vulkan) and in PyTorch on the CPU, same rows, architecture, epochs, batch and optimizer."""
+    digits = tempfile.mkdtemp()
+    run([PY, IMAGE_TEXT, "prepare-digits", f"{ROOT}/examples/data/digits.csv", digits])
+    why = torch_available(IMAGE_TEXT)
+    store = tempfile.mkdtemp()
+    env = dict(os.environ, GPUFLOW_DATA_DIR=store)
+    epochs, width = ("5" if QUICK else "15"), "8"
+
+    def cnn(backend):
+        r = run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/train_cnn.lua", "--backend", backend, "--quiet", "--", digits, epochs, width],
+                env=env)[-1]
+        return {"rate": float(r[2]), "accuracy": float(r[1])}
+
+    sides = {"gpuflow run (lua, simd)": lambda: cnn("simd"), "gpuflow run (lua, vulkan)": lambda: cnn("vulkan")}
+    if why is None:
+        sides["pytorch (cpu)"] = lambda: (lambda r: {"rate": float(r[2]), "accuracy": float(r[1])})(
+            run([TORCH_PY, IMAGE_TEXT, "cnn", digits, epochs, width])[-1])
+    got = alternate(sides)
+    acc, rate = split(got, "accuracy"), split(got, "rate")
+    ours = [k for k in rate if k.startswith("gpuflow")]
+    note = f"width {width}, test accuracy on 359 held-out images after {epochs} epochs: " + ", ".join(
+        f"{k} {statistics.median(v):.4f}" for k, v in acc.items())
+    if why:
+        note += f"; pytorch: unavailable ({why})"
+    row("2d. CNN training", f"cnn_digits' network, 8×8 digits, {epochs} epochs, training images/s", "images/s", "higher",
+        {k: rate[k] for k in ours}, {k: v for k, v in rate.items() if k not in ours},
+        target="SIMD at least as fast as PyTorch at equal accuracy (within 1 point)",
+        verdict=None if why else lambda r, m: r["gpuflow run (lua, simd) vs pytorch (cpu)"] >= 1
+        and statistics.median(acc["gpuflow run (lua, simd)"]) >= statistics.median(acc["pytorch (cpu)"]) - 0.01,
+        note=note)
+
+    text = f"{ROOT}/examples/data/fortunes.txt"
+    t_epochs = "1" if QUICK else "3"
+
+    def lm(backend):
+        r = run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/train_transformer.lua", "--backend", backend, "--quiet", "--", text, t_epochs],
+                env=env)[-1]
+        return {"rate": float(r[2]), "loss": float(r[1]), "generate": float(r[3])}
+
+    sides = {"gpuflow run (lua, simd)": lambda: lm("simd"), "gpuflow run (lua, vulkan)": lambda: lm("vulkan")}
+    if why is None:
+        sides["pytorch (cpu)"] = lambda: (lambda r: {"rate": float(r[2]), "loss": float(r[1]), "generate": float(r[3])})(
+            run([TORCH_PY, IMAGE_TEXT, "transformer", text, t_epochs])[-1])
+    got = alternate(sides)
+    loss, rate, gen = split(got, "loss"), split(got, "rate"), split(got, "generate")
+    ours = [k for k in rate if k.startswith("gpuflow")]
+    note = f"validation loss (nats per character, last 10 % of the windows) after {t_epochs} epochs: " + ", ".join(
+        f"{k} {statistics.median(v):.4f}" for k, v in loss.items())
+    if why:
+        note += f"; pytorch: unavailable ({why})"
+    row("2e. Transformer training", f"char_transformer at depth 1 (dims 32, context 64), fortunes, {t_epochs} epochs, training tokens/s",
+        "tokens/s", "higher", {k: rate[k] for k in ours}, {k: v for k, v in rate.items() if k not in ours},
+        target="SIMD at least as fast as PyTorch at equal validation loss (within 0.02)",
+        verdict=None if why else lambda r, m: r["gpuflow run (lua, simd) vs pytorch (cpu)"] >= 1
+        and statistics.median(loss["gpuflow run (lua, simd)"]) <= statistics.median(loss["pytorch (cpu)"]) + 0.02,
+        note=note)
+    row("2e. Transformer generation", "200 characters from a prompt, a full forward pass per token (no KV cache, both sides)", "tokens/s",
+        "higher", {k: gen[k] for k in ours}, {k: v for k, v in gen.items() if k not in ours},
+        target="SIMD at least as fast as PyTorch", verdict=None if why else lambda r, m: r["gpuflow run (lua, simd) vs pytorch (cpu)"] >= 1,
+        note="temperature 0.8, top-k 10, seeded" + (f"; pytorch: unavailable ({why})" if why else ""))
+
+
 def train_torch(data, epochs):
     r = run([TORCH_PY, TABULAR, "torch", data, epochs])[-1]
     return {"seconds": float(r[0]), "accuracy": float(r[1])}
@@ -257,6 +333,7 @@ def cpu_rows():
              "final test accuracy: " + ", ".join(f"{k} {statistics.median(v):.4f}" for k, v in acc.items()))
     store_rows()
     tabular_rows()
+    image_text_rows()
 
     # 3. Inference throughput and p99 latency at batch 1, 64, 1024.
     for b in ["1", "64", "1024"]:

@@ -31,11 +31,11 @@ public enum ReferenceOps {
             return [reduce(r, x, axis: try Shapes.axis(axis, rank: x.shape.count, op.name))]
         case .broadcast(let target):
             let st = Shapes.broadcastStrides(x.shape, to: target)
-            return [(0..<Shapes.count(target)).map { x.values[offset($0, target, st)] }]
+            return [StridedLoops.gather(x.values, shape: target, st: st)]
         case .sumTo(let target):
             var out = [Float](repeating: 0, count: Shapes.count(target))
             let st = Shapes.broadcastStrides(target, to: x.shape)
-            for i in 0..<x.values.count { out[offset(i, x.shape, st)] += x.values[i] }
+            StridedLoops.accumulate(x.values, shape: x.shape, st: st, into: &out)
             return [out]
         case .matmul(let ta, let tb):
             return [matmul(x, inputs[1], ta, tb, out: shapes[0])]
@@ -44,7 +44,7 @@ public enum ReferenceOps {
         case .permute(let perm):
             let inStrides = Shapes.strides(x.shape)
             let st = perm.map { inStrides[$0] }
-            return [(0..<x.values.count).map { x.values[offset($0, shapes[0], st)] }]
+            return [StridedLoops.gather(x.values, shape: shapes[0], st: st)]
         case .slice(let axis, let start, _):
             let a = try Shapes.axis(axis, rank: x.shape.count, op.name)
             let (outer, length, inner) = Shapes.around(x.shape, axis: a)
@@ -133,16 +133,6 @@ public enum ReferenceOps {
         return Int(v)
     }
 
-    /// The input element a flat output index `i` of `shape` reads through strides `st`.
-    static func offset(_ i: Int, _ shape: [Int], _ st: [Int]) -> Int {
-        var rest = i, o = 0
-        for a in stride(from: shape.count - 1, through: 0, by: -1) where shape[a] > 0 {
-            o += (rest % shape[a]) * st[a]
-            rest /= shape[a]
-        }
-        return o
-    }
-
     public static func unary(_ f: UnaryOp, _ x: Float) -> Float {
         switch f {
         case .neg: return -x
@@ -213,7 +203,14 @@ public enum ReferenceOps {
 
     static func broadcastBinary(_ f: BinaryOp, _ a: HostArray, _ b: HostArray, out: [Int]) -> [Float] {
         let sa = Shapes.broadcastStrides(a.shape, to: out), sb = Shapes.broadcastStrides(b.shape, to: out)
-        return (0..<Shapes.count(out)).map { i in binary(f, a.values[offset(i, out, sa)], b.values[offset(i, out, sb)]) }
+        if a.shape == out && b.shape == out { return zip(a.values, b.values).map { binary(f, $0, $1) } }
+        switch f {  // the operation chosen once, outside the loop
+        case .add: return StridedLoops.binary(a.values, sa, b.values, sb, shape: out, +)
+        case .sub: return StridedLoops.binary(a.values, sa, b.values, sb, shape: out, -)
+        case .mul: return StridedLoops.binary(a.values, sa, b.values, sb, shape: out, *)
+        case .div: return StridedLoops.binary(a.values, sa, b.values, sb, shape: out, /)
+        default: return StridedLoops.binary(a.values, sa, b.values, sb, shape: out) { binary(f, $0, $1) }
+        }
     }
 
     static func reduce(_ r: ReduceOp, _ x: HostArray, axis: Int) -> [Float] {

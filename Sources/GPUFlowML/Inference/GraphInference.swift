@@ -17,6 +17,9 @@ enum GraphInference {
         guard batchSize > 0 else { throw DataError("inference: batch_size must be positive, got \(batchSize)") }
         let backend = runner.backend
         let outputs = try GraphTraining.outputWidth(runner.model)
+        // A language model predicts at every position: a token per position, its accuracy
+        // against the next tokens.
+        let positions = runner.model.isSequenceModel ? try runner.model.outputShape(rows: 1)[1] : 1
         var predictions: [Float] = [], latencies: [Double] = []
         let start = Date()
         var offset = 0
@@ -26,11 +29,11 @@ enum GraphInference {
             let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
             let t0 = Date()
             let out = try runner.predict(try backend.tensor(rows, shape: [n] + data.sampleShape))
-            if raw || outputs == 1 {
+            if (raw && positions == 1) || outputs == 1 {
                 predictions += try backend.read(out)
             } else {  // the class: the backend's argmax, as the MLP's inference takes it
-                let arg = try backend.zeros(shape: [n])
-                try backend.rowArgmax(out, rows: n, cols: outputs, arg)
+                let arg = try backend.zeros(shape: [n * positions])
+                try backend.rowArgmax(out.view(shape: [n * positions, outputs]), rows: n * positions, cols: outputs, arg)
                 predictions += try backend.read(arg)
             }
             latencies.append(Date().timeIntervalSince(t0) * 1000)
@@ -38,13 +41,15 @@ enum GraphInference {
         }
         let seconds = Date().timeIntervalSince(start)
         var accuracy: Double?
-        if outputs > 1, !raw, data.classCount != nil {
+        if positions > 1, let targets = data.targets, data.vocabulary != nil {
+            accuracy = Double(zip(predictions, targets).filter { $0 == $1 }.count) / Double(max(targets.count, 1))
+        } else if outputs > 1, !raw, data.classCount != nil {
             accuracy = Double(zip(predictions, data.labels).filter { $0 == $1 }.count) / Double(data.rows)
         }
         // The weights and, per batch, the input and the output: what the tensor meter would see
         // at the least (it measures the activations too where the backend counts its tensors).
         let batch = min(batchSize, data.rows)
-        let bytes = 4 * (runner.model.parameterCount + batch * (data.cols + outputs))
+        let bytes = 4 * (runner.model.parameterCount + batch * (data.cols + outputs * positions))
         return InferenceReport(
             rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions, accuracy: accuracy,
             latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
