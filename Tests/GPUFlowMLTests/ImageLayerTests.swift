@@ -227,4 +227,143 @@ import Testing
         #expect(one.model.contentHash == two.model.contentHash)
         #expect(one.model.contentHash != plain.model.contentHash)
     }
+    /// Batch norm as PyTorch defines it, train and eval, on every backend: in training the
+    /// batch's per-channel mean and biased variance, and after the step running averages with
+    /// momentum 0.1 (the variance unbiased); at inference those averages.
+    @Test(arguments: BackendUnderTest.allCases)
+    func batchNormIsPyTorchsInBothModes(_ which: BackendUnderTest) throws {
+        let (rows, c, h, w) = (3, 2, 3, 2)
+        var b = GraphBuilder(inputShape: [c, h, w], seed: 1)
+        try b.batchNorm()
+        try b.flatten()  // the same values, as [rows, C·H·W], the shape the training loop takes
+        var m = b.finished()
+        let gi = try #require(m.parameters.firstIndex { $0.name == "batch_norm1.weight" })
+        let bi = try #require(m.parameters.firstIndex { $0.name == "batch_norm1.bias" })
+        m.parameters[gi].values = [1.5, 0.5]
+        m.parameters[bi].values = [0.1, -0.2]
+        let x = OpSamples.values(rows * c * h * w, seed: 7)
+        let n = rows * h * w
+        var mean = [Double](repeating: 0, count: c), variance = [Double](repeating: 0, count: c)
+        for ch in 0..<c {
+            let v = (0..<rows).flatMap { r in (0..<(h * w)).map { Double(x[(r * c + ch) * h * w + $0]) } }
+            mean[ch] = v.reduce(0, +) / Double(n)
+            variance[ch] = v.reduce(0) { $0 + ($1 - mean[ch]) * ($1 - mean[ch]) } / Double(n)
+        }
+        func direct(_ mu: [Double], _ sigma2: [Double]) -> [Float] {
+            (0..<x.count).map { i in
+                let ch = (i / (h * w)) % c
+                return Float((Double(x[i]) - mu[ch]) / (sigma2[ch] + 1e-5).squareRoot() * Double(m.parameters[gi].values[ch])
+                    + Double(m.parameters[bi].values[ch]))
+            }
+        }
+        let backend = try which.make()
+        let net = try GraphTraining(m, on: backend, frozen: [], seed: 1)
+        let xt = try backend.tensor(x, shape: [rows, c, h, w])
+        let pass = try net.trainingPass(xt, rows: rows, step: 1)
+        let trainOut = try backend.read(pass.output)
+        _ = try pass.gradients(try backend.filled(1, shape: [rows, c * h * w]))
+        let err = zip(trainOut, direct(mean, variance)).map { Swift.abs($0 - $1) }.max() ?? .infinity
+        #expect(err < 1e-4, "\(which): training output off by \(err)")
+        let trained = try net.export()
+        let rm = try #require(trained.parameters.first { $0.name == "batch_norm1.running_mean" }).values
+        let rv = try #require(trained.parameters.first { $0.name == "batch_norm1.running_var" }).values
+        for ch in 0..<c {
+            #expect(Swift.abs(Double(rm[ch]) - 0.1 * mean[ch]) < 1e-5, "\(which): running mean \(rm)")
+            #expect(Swift.abs(Double(rv[ch]) - (0.9 + 0.1 * variance[ch] * Double(n) / Double(n - 1))) < 1e-5, "\(which): running var \(rv)")
+        }
+        // Eval: the running averages, whatever the batch.
+        let evalOut = try backend.read(try GraphRunner(trained, on: backend).predict(xt))
+        let want = direct(rm.map(Double.init), rv.map(Double.init))
+        let evalErr = zip(evalOut, want).map { Swift.abs($0 - $1) }.max() ?? .infinity
+        #expect(evalErr < 1e-4, "\(which): eval output off by \(evalErr)")
+        #expect(trained.parameters.filter { $0.layer == "batch_norm1" && !$0.trainable }.count == 2, "the running statistics are buffers")
+    }
+
+    /// Through the batch statistics: d(Σ out · r)/dx and /dγ against central differences.
+    @Test func batchNormGradientsMatchFiniteDifferences() throws {
+        let (rows, c, h, w) = (2, 2, 2, 3)
+        var b = GraphBuilder(inputShape: [c, h, w], seed: 1)
+        try b.batchNorm()
+        let m = b.finished()
+        let cpu = CPUBackend()
+        let x = OpSamples.values(rows * c * h * w, seed: 4)
+        let r = OpSamples.values(x.count, seed: 6)
+        func objective(_ input: [Float], _ model: GraphModel) throws -> Double {
+            let tape = Tape(backend: cpu)
+            let out = try GraphRunner(model, on: cpu).forward(try cpu.tensor(input, shape: [rows, c, h, w]), on: tape, training: true).output
+            return zip(try cpu.read(tape.tensor(out)), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+        }
+        let tape = Tape(backend: cpu)
+        let runner = try GraphRunner(m, on: cpu)
+        let pass = try runner.forward(try cpu.tensor(x, shape: [rows, c, h, w]), on: tape, training: true)
+        let grads = try tape.gradients(of: pass.output, seed: try cpu.tensor(r, shape: [rows, c, h, w]))
+        let gi = try #require(m.parameters.firstIndex { $0.name == "batch_norm1.weight" })
+        let gg = try cpu.read(try #require(grads[pass.parameters[gi]]))
+        let eps: Float = 1e-2
+        for j in 0..<c {
+            var plus = m, minus = m
+            plus.parameters[gi].values[j] += eps
+            minus.parameters[gi].values[j] -= eps
+            let fd = (try objective(x, plus) - objective(x, minus)) / Double(2 * eps)
+            #expect(Swift.abs(fd - Double(gg[j])) < 2e-3 * max(1, Swift.abs(fd)), "gamma \(j): tape \(gg[j]), differences \(fd)")
+        }
+        // The input's gradient, through the mean and the variance (a model with the batch norm second).
+        var first = GraphBuilder(inputShape: [c, h, w], seed: 2)
+        try first.conv2d(outputs: c, kernel: (1, 1))
+        try first.batchNorm()
+        let chain = first.finished()
+        let wi = try #require(chain.parameters.firstIndex { $0.name == "conv2d1.weight" })
+        let t2 = Tape(backend: cpu)
+        let p2 = try GraphRunner(chain, on: cpu).forward(try cpu.tensor(x, shape: [rows, c, h, w]), on: t2, training: true)
+        let gw = try cpu.read(try #require(try t2.gradients(of: p2.output, seed: try cpu.tensor(r, shape: [rows, c, h, w]))[p2.parameters[wi]]))
+        for j in 0..<gw.count {
+            var plus = chain, minus = chain
+            plus.parameters[wi].values[j] += eps
+            minus.parameters[wi].values[j] -= eps
+            let fd = (try objective(x, plus) - objective(x, minus)) / Double(2 * eps)
+            #expect(Swift.abs(fd - Double(gw[j])) < 3e-3 * max(1, Swift.abs(fd)), "conv weight \(j) through the batch norm: tape \(gw[j]), differences \(fd)")
+        }
+    }
+
+    /// A CNN with batch norm trains, its running statistics move and are saved, and resuming
+    /// from a checkpoint gives the uninterrupted run's bits (statistics included).
+    @Test func batchNormTrainsSavesAndResumes() throws {
+        var rng = Philox(seed: 3)
+        var x: [Float] = [], y: [Float] = []
+        for i in 0..<96 {
+            let q = i % 2
+            var img = (0..<16).map { _ in rng.normal() * 0.2 + 3 }  // far from zero mean: what batch norm is for
+            for k in 0..<4 { img[q == 0 ? k : 12 + k] += 2 }
+            x += img
+            y.append(Float(q))
+        }
+        let data = try Dataset(features: x, rows: 96, cols: 16, labels: y, source: "bars").reshaped([1, 4, 4])
+        var b = GraphBuilder(inputShape: [1, 4, 4], seed: 1)
+        try b.conv2d(outputs: 4, kernel: (3, 3), padding: (1, 1))
+        try b.batchNorm()
+        try b.activation(.relu)
+        try b.globalAvgPool()
+        try b.linear(outputs: 2)
+        let model = b.finished()
+        let dir = try TestPaths.temporaryDirectory()
+        var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.02)), epochs: 6, batchSize: 16, loss: .cross_entropy)
+        let whole = try GraphTrainer.train(model, data: data, task: task, backend: CPUBackend(), seed: 1)
+        #expect((whole.accuracy ?? 0) > 0.9, "accuracy \(whole.accuracy ?? 0)")
+        let rm = try #require(whole.model.parameters.first { $0.name == "batch_norm1.running_mean" }).values
+        #expect(rm.allSatisfy { $0 != 0 }, "the running mean moved: \(rm)")
+        task.epochs = 3
+        task.checkpointEvery = 3
+        task.checkpointPath = dir.appendingPathComponent("bn.ckpt").path
+        _ = try GraphTrainer.train(model, data: data, task: task, backend: CPUBackend(), seed: 1)
+        task.epochs = 6
+        task.checkpointEvery = nil
+        task.resumeFrom = dir.appendingPathComponent("bn.ckpt").path
+        let resumed = try GraphTrainer.train(model, data: data, task: task, backend: CPUBackend(), seed: 1)
+        #expect(resumed.resumedFromEpoch == 3)
+        #expect(resumed.model.parameters.map(\.values) == whole.model.parameters.map(\.values), "resumed bits equal the whole run's")
+        let file = dir.appendingPathComponent("bn.safetensors").path
+        try GraphNetwork(whole.model).save(to: file)
+        let loaded = try GraphModelFile.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), file: file)
+        #expect(loaded.parameters.first { $0.name == "batch_norm1.running_var" }?.values == whole.model.parameters.first { $0.name == "batch_norm1.running_var" }?.values)
+    }
 }

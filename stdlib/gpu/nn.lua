@@ -4,7 +4,7 @@
 --     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
 --     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, bias},
---     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
+--     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.batch_norm{momentum = 0.1, eps = 1e-5}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
 --     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
 --     Sequences (inputs = {positions} of token ids, or data = a data.text set):
 --     nn.token_embedding{dims, tokens = the data's vocabulary} (first),
@@ -37,7 +37,7 @@ end
 -- Layers with parameters may be applied once: applying one twice would mean shared weights,
 -- which this version does not have (make a second layer).
 local has_parameters = {linear = true, layer_norm = true, embedding = true, residual = true, conv2d = true,
-                        token_embedding = true, position_embedding = true, attention = true, transformer_block = true}
+                        batch_norm = true, token_embedding = true, position_embedding = true, attention = true, transformer_block = true}
 local applied = setmetatable({}, {__mode = "k"})
 local Layer = {__name = "nn.layer"}
 Layer.__call = function(self, input, ...)
@@ -184,6 +184,7 @@ return {
   max_pool2d = layer("max_pool2d", {kernel = "number|table", stride = "number|table"}),
   avg_pool2d = layer("avg_pool2d", {kernel = "number|table", stride = "number|table"}),
   global_avg_pool = layer("global_avg_pool", {}),
+  batch_norm = layer("batch_norm", {momentum = "number", eps = "number"}),
   residual = layer("residual", {}),
   embedding = layer("embedding", {dims = "number|table", columns = "table"}),
   token_embedding = layer("token_embedding", {tokens = "number", dims = "number"}),

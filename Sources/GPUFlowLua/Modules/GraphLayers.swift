@@ -19,6 +19,7 @@ enum GraphLayers {
         case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), bias: Bool)
         case pool(ReduceOp, kernel: (Int, Int))
         case globalAvgPool
+        case batchNorm(momentum: Float, epsilon: Float)
         /// tokens nil: the data set's vocabulary.
         case tokenEmbedding(tokens: Int?, dims: Int)
         /// context nil: the input's positions.
@@ -271,6 +272,7 @@ enum GraphLayers {
                         name: d.name)
                 case .pool(let reduce, let kernel): try b.pool2d(reduce, kernel: kernel, name: d.name)
                 case .globalAvgPool: try b.globalAvgPool(name: d.name)
+                case .batchNorm(let m, let eps): try b.batchNorm(momentum: m, epsilon: eps, name: d.name)
                 case .tokenEmbedding(let tokens, let dims):
                     guard let n = tokens ?? data?.vocabulary?.count else {
                         throw DataError("give tokens = N, or the model data = ds with a text data set (data.text) whose vocabulary it takes")
@@ -350,6 +352,10 @@ enum GraphLayers {
             }
             spec = .pool(kind == "max_pool2d" ? .max : .mean, kernel: kernel)
         case "global_avg_pool": spec = .globalAvgPool
+        case "batch_norm":
+            spec = .batchNorm(
+                momentum: Float(try a.double("momentum", default: 0.1, min: 0, max: 1)),
+                epsilon: Float(try a.double("eps", default: 1e-5, min: 0, max: 1, exclusiveMin: true)))
         case "token_embedding":
             guard let dims = try a.int("dims", min: 1, max: 1 << 16) else { throw LuaArgumentError("\(label): dims is required") }
             spec = .tokenEmbedding(tokens: try a.int("tokens", min: 1, max: 1 << 20), dims: dims)

@@ -115,3 +115,48 @@ extension GraphBuilder {
         try addLayerNode(.reshape([-1, c]), [mean], layer: layer)
     }
 }
+
+extension GraphBuilder {
+    /// Batch normalization over axis 1 (channels) of [rows, C] or [rows, C, H, W], PyTorch's
+    /// `nn.BatchNorm1d/2d`: while training each channel is normalized by the batch's mean and
+    /// (biased) variance over every other axis, and running averages of both (the variance
+    /// unbiased) are kept in buffers saved with the model; at inference those are used.
+    /// weight (γ) starts at 1, bias (β) at 0, running mean 0, running variance 1.
+    public mutating func batchNorm(momentum: Float = 0.1, epsilon: Float = 1e-5, name given: String? = nil) throws {
+        let layer = try layerName("batch_norm", given)
+        let s = cursorShape
+        guard s.count == 2 || s.count == 4 else {
+            throw DataError("layer \(layer): takes [features] or [channels, height, width] samples, got \(Array(s.dropFirst()))")
+        }
+        guard momentum >= 0 && momentum <= 1, epsilon > 0 else {
+            throw DataError("layer \(layer): momentum must be in [0, 1] and eps above 0")
+        }
+        let c = s[1]
+        let x = cursor
+        let perm = [1, 0] + Array(2..<s.count)
+        let broadcastShape = [1, c] + [Int](repeating: 1, count: s.count - 2)
+        /// Per channel, the mean over the batch and the other axes of `v` ([rows, C, …]).
+        func channelMean(_ v: GraphModel.Source, running: GraphModel.RunningStatistic) throws -> GraphModel.Source {
+            let moved = try addLayerNode(.permute(perm), [v], layer: layer)
+            let rows = try addLayerNode(.reshape([c, -1]), [moved], layer: layer)
+            let m = try addLayerNode(.reduce(.mean, axis: 1), [rows], layer: layer)
+            return try addLayerNode(.reshape([c]), [m], layer: layer, running: running)
+        }
+        let runningMean = addLayerParameter(layer, "running_mean", shape: [c], values: [Float](repeating: 0, count: c), buffer: true)
+        let runningVar = addLayerParameter(layer, "running_var", shape: [c], values: [Float](repeating: 1, count: c), buffer: true)
+        guard case .parameter(let meanName) = runningMean, case .parameter(let varName) = runningVar else { return }
+        let mean = try channelMean(x, running: .init(parameter: meanName, momentum: momentum, unbiased: false))
+        let mean4 = try addLayerNode(.reshape(broadcastShape), [mean], layer: layer)
+        let centered = try addLayerNode(.binary(.sub), [x, mean4], layer: layer)
+        let squared = try addLayerNode(.unary(.square), [centered], layer: layer)
+        let variance = try channelMean(squared, running: .init(parameter: varName, momentum: momentum, unbiased: true))
+        let shifted = try addLayerNode(.unary(.add(epsilon)), [variance], layer: layer)
+        let rstd = try addLayerNode(.unary(.reciprocal), [try addLayerNode(.unary(.sqrt), [shifted], layer: layer)], layer: layer)
+        let rstd4 = try addLayerNode(.reshape(broadcastShape), [rstd], layer: layer)
+        let normalized = try addLayerNode(.binary(.mul), [centered, rstd4], layer: layer)
+        let gamma = addLayerParameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
+        let beta = addLayerParameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
+        let scaled = try addLayerNode(.binary(.mul), [normalized, try addLayerNode(.reshape(broadcastShape), [gamma], layer: layer)], layer: layer)
+        try addLayerNode(.binary(.add), [scaled, try addLayerNode(.reshape(broadcastShape), [beta], layer: layer)], layer: layer)
+    }
+}

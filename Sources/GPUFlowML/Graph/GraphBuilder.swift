@@ -64,14 +64,16 @@ public struct GraphBuilder {
     }
 
     @discardableResult
-    fileprivate mutating func addNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false) throws
+    fileprivate mutating func addNode(
+        _ op: Op, _ inputs: [GraphModel.Source], layer: String, trainingOnly: Bool = false, running: GraphModel.RunningStatistic? = nil
+    ) throws
         -> GraphModel.Source
     {
         let out: [[Int]]
         do { out = try op.outputShapes(inputs.map(shapeOf)) } catch let e as BackendError {
             throw DataError("layer \(layer): \(e.message)")
         }
-        model.nodes.append(GraphModel.Node(op: op, inputs: inputs, layer: layer, trainingOnly: trainingOnly))
+        model.nodes.append(GraphModel.Node(op: op, inputs: inputs, layer: layer, trainingOnly: trainingOnly, running: running))
         nodeShapes.append(out)
         current = .node(model.nodes.count - 1, output: 0)
         shape = out[0]
@@ -176,8 +178,10 @@ public struct GraphBuilder {
     mutating func layerName(_ kind: String, _ given: String?) throws -> String { try name(kind, given) }
     func reserveWeights(_ rows: Int, _ cols: Int, layer: String) throws { try reserve(rows, cols, layer: layer) }
     @discardableResult
-    mutating func addLayerNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String) throws -> GraphModel.Source {
-        try addNode(op, inputs, layer: layer)
+    mutating func addLayerNode(_ op: Op, _ inputs: [GraphModel.Source], layer: String, running: GraphModel.RunningStatistic? = nil) throws
+        -> GraphModel.Source
+    {
+        try addNode(op, inputs, layer: layer, running: running)
     }
     mutating func addLayerParameter(_ layer: String, _ suffix: String, shape: [Int], values: [Float], buffer: Bool = false)
         -> GraphModel.Source

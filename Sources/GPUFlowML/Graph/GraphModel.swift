@@ -22,6 +22,18 @@ public struct GraphModel: Codable, Sendable, Equatable {
         public var layer: String
         /// Only while training (dropout): at inference the node passes its input through.
         public var trainingOnly: Bool
+        /// A batch statistic (batch norm's mean or variance per channel): while training the
+        /// node computes it and its running average is kept in a buffer; at inference the node
+        /// is that buffer.
+        public var running: RunningStatistic?
+    }
+
+    /// running ← (1 − momentum) · running + momentum · statistic · (n / (n − 1) when
+    /// `unbiased`, n the values per channel of the batch): PyTorch's BatchNorm rule.
+    public struct RunningStatistic: Codable, Sendable, Equatable {
+        public var parameter: String
+        public var momentum: Float
+        public var unbiased: Bool
     }
 
     public struct Parameter: Codable, Sendable, Equatable {

@@ -77,10 +77,13 @@ final class GraphTraining: TrainableNetwork {
     func trainingPass(_ x: Tensor, rows: Int, step: Int) throws -> TrainingPass {
         let tape = Tape(backend: backend)
         let frozen = self.frozen
-        let pass = try runner.forward(
+        let pass = try runner.forwardWithStatistics(
             x, on: tape, training: true, seed: seed, step: step, trainable: { $0.trainable && !frozen.contains($0.layer) })
+        let runner = self.runner, model = runner.model
         return TrainingPass(output: tape.tensor(pass.output)) { grad in
             let grads = try tape.gradients(of: pass.output, seed: grad)
+            // A frozen layer's running statistics stay as they were (its batch norm is fixed).
+            try runner.updateRunning(pass.statistics.filter { !frozen.contains(model.parameters[$0.parameter].layer) }, on: tape)
             return pass.parameters.map { grads[$0] }
         }
     }
