@@ -69,6 +69,75 @@ import Testing
         }
     }
 
+    /// Grouped and depthwise convolution against loops over each group's channels, on every
+    /// backend: weight [g, channels/g·kh·kw, outputs/g], output o in group o / (outputs/g).
+    @Test(arguments: BackendUnderTest.allCases)
+    func groupedConvolutionIsTheDirectDefinition(_ which: BackendUnderTest) throws {
+        let backend = try which.make()
+        for (c, o, g) in [(4, 6, 2), (3, 3, 3), (4, 8, 4)] {
+            let (h, w, rows, k) = (5, 4, 2, (3, 3))
+            var b = GraphBuilder(inputShape: [c, h, w], seed: 2)
+            try b.conv2d(outputs: o, kernel: k, padding: (1, 1), groups: g)
+            var m = b.finished()
+            let bi = try #require(m.parameters.firstIndex { $0.name == "conv2d1.bias" })
+            m.parameters[bi].values = (0..<o).map { Float($0) * 0.05 }
+            let weight = try #require(m.parameters.first { $0.name == "conv2d1.weight" })
+            #expect(weight.shape == [g, c / g * 9, o / g])
+            let x = OpSamples.values(rows * c * h * w, seed: 12)
+            let got = try backend.read(try GraphRunner(m, on: backend).predict(try backend.tensor(x, shape: [rows, c, h, w])))
+            let (cg, og) = (c / g, o / g)
+            var want = [Float](repeating: 0, count: rows * o * h * w)
+            for r in 0..<rows {
+                for oc in 0..<o {
+                    let grp = oc / og
+                    for y in 0..<h {
+                        for xx in 0..<w {
+                            var acc = Double(m.parameters[bi].values[oc])
+                            for cl in 0..<cg {
+                                for ky in 0..<3 {
+                                    for kx in 0..<3 {
+                                        let iy = y - 1 + ky, ix = xx - 1 + kx
+                                        guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
+                                        let wi = (grp * cg * 9 + (cl * 3 + ky) * 3 + kx) * og + oc % og
+                                        acc += Double(x[((r * c + grp * cg + cl) * h + iy) * w + ix]) * Double(weight.values[wi])
+                                    }
+                                }
+                            }
+                            want[((r * o + oc) * h + y) * w + xx] = Float(acc)
+                        }
+                    }
+                }
+            }
+            let err = zip(got, want).map { Swift.abs($0 - $1) }.max() ?? .infinity
+            #expect(got.count == want.count && err < 1e-5, "\(which) c\(c) o\(o) g\(g): max error \(err)")
+            // Its gradient against finite differences (CPU once).
+            if which == .cpu {
+                let cpu = CPUBackend()
+                let rr = OpSamples.values(want.count, seed: 13)
+                func objective(_ model: GraphModel) throws -> Double {
+                    let y = try cpu.read(try GraphRunner(model, on: cpu).predict(try cpu.tensor(x, shape: [rows, c, h, w])))
+                    return zip(y, rr).reduce(0) { $0 + Double($1.0) * Double($1.1) }
+                }
+                let tape = Tape(backend: cpu)
+                let pass = try GraphRunner(m, on: cpu).forward(try cpu.tensor(x, shape: [rows, c, h, w]), on: tape, training: true)
+                let wi = try #require(m.parameters.firstIndex { $0.name == "conv2d1.weight" })
+                let gw = try cpu.read(
+                    try #require(try tape.gradients(of: pass.output, seed: try cpu.tensor(rr, shape: [rows, o, h, w]))[pass.parameters[wi]]))
+                for j in [0, gw.count / 2, gw.count - 1] {
+                    var plus = m, minus = m
+                    plus.parameters[wi].values[j] += 1e-2
+                    minus.parameters[wi].values[j] -= 1e-2
+                    let fd = (try objective(plus) - objective(minus)) / 2e-2
+                    #expect(Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "g\(g) weight \(j): tape \(gw[j]), differences \(fd)")
+                }
+            }
+        }
+        var bad = GraphBuilder(inputShape: [4, 5, 5], seed: 1)
+        #expect { try bad.conv2d(outputs: 6, kernel: (3, 3), groups: 3) } throws: { e in
+            "\(e)".contains("layer conv2d1: 4 channels and 6 outputs do not both split into 3 groups")
+        }
+    }
+
     /// d(Σ out · r)/d weight from the tape against central differences (CPU).
     @Test func convolutionGradientsMatchFiniteDifferences() throws {
         let (c, h, w, o, rows) = (2, 5, 5, 2, 2)

@@ -3,7 +3,7 @@
 --   nn.sequential{inputs = N | data = ds, seed = S, layer, layer, ...}    a graph of ops
 --     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
---     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, bias},
+--     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, groups, bias},
 --     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.batch_norm{momentum = 0.1, eps = 1e-5}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
 --     (first; needs data = ds with categorical columns); every layer takes name = "..." too.
 --     Sequences (inputs = {positions} of token ids, or data = a data.text set):
@@ -180,7 +180,7 @@ return {
   dropout = layer("dropout", {p = "number"}),
   flatten = layer("flatten", {}),
   conv2d = layer("conv2d", {outputs = "number", kernel = "number|table", stride = "number|table", padding = "number|table",
-                            dilation = "number|table", bias = "boolean"}),
+                            dilation = "number|table", groups = "number", bias = "boolean"}),
   max_pool2d = layer("max_pool2d", {kernel = "number|table", stride = "number|table"}),
   avg_pool2d = layer("avg_pool2d", {kernel = "number|table", stride = "number|table"}),
   global_avg_pool = layer("global_avg_pool", {}),

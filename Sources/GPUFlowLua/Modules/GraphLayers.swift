@@ -16,7 +16,7 @@ enum GraphLayers {
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
         case flatten
-        case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), bias: Bool)
+        case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, bias: Bool)
         case pool(ReduceOp, kernel: (Int, Int))
         case globalAvgPool
         case batchNorm(momentum: Float, epsilon: Float)
@@ -264,11 +264,12 @@ enum GraphLayers {
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
                 case .flatten: try b.flatten(name: d.name)
-                case .conv2d(let outputs, let kernel, let stride, let padding, let dilation, let bias):
+                case .conv2d(let outputs, let kernel, let stride, let padding, let dilation, let groups, let bias):
                     var next: UnaryOp? = i + 1 == layers.count ? after : nil
                     if i + 1 < layers.count, case .activation(let f) = layers[i + 1].spec { next = f }
                     try b.conv2d(
-                        outputs: outputs, kernel: kernel, stride: stride, padding: padding, dilation: dilation, bias: bias, init: next,
+                        outputs: outputs, kernel: kernel, stride: stride, padding: padding, dilation: dilation, groups: groups, bias: bias,
+                        init: next,
                         name: d.name)
                 case .pool(let reduce, let kernel): try b.pool2d(reduce, kernel: kernel, name: d.name)
                 case .globalAvgPool: try b.globalAvgPool(name: d.name)
@@ -342,7 +343,7 @@ enum GraphLayers {
             spec = .conv2d(
                 outputs: outputs, kernel: try pair(a, "kernel", default: 1, min: 1), stride: try pair(a, "stride", default: 1, min: 1),
                 padding: try pair(a, "padding", default: 0, min: 0), dilation: try pair(a, "dilation", default: 1, min: 1),
-                bias: try a.bool("bias") ?? true)
+                groups: try a.int("groups", default: 1, min: 1, max: 1 << 16), bias: try a.bool("bias") ?? true)
         case "max_pool2d", "avg_pool2d":
             guard a.has("kernel") else { throw LuaArgumentError("\(label): kernel is required (2, or {2, 3})") }
             let kernel = try pair(a, "kernel", default: 2, min: 1)

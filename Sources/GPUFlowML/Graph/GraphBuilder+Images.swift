@@ -16,15 +16,20 @@ extension GraphBuilder {
         return (s[1], s[2], s[3])
     }
 
-    /// 2-D convolution, PyTorch's `nn.Conv2d` with groups = 1 (cross-correlation): weight
-    /// [channels·kh·kw, outputs] (PyTorch's [outputs, channels, kh, kw], transposed), bias
-    /// [outputs]. He-normal weights before a ReLU-like activation, Xavier otherwise.
+    /// 2-D convolution, PyTorch's `nn.Conv2d` (cross-correlation): weight [channels·kh·kw,
+    /// outputs] (PyTorch's [outputs, channels, kh, kw], transposed), bias [outputs]. With
+    /// `groups` g the channels and outputs are split into g groups, each output seeing only its
+    /// group's channels (g = channels: depthwise): weight [g, channels/g·kh·kw, outputs/g].
+    /// He-normal weights before a ReLU-like activation, Xavier otherwise.
     public mutating func conv2d(
         outputs: Int, kernel: (Int, Int), stride: (Int, Int) = (1, 1), padding: (Int, Int) = (0, 0), dilation: (Int, Int) = (1, 1),
-        bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil
+        groups: Int = 1, bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil
     ) throws {
         let layer = try layerName("conv2d", given)
         let (c, h, w) = try image(layer)
+        guard groups >= 1, c % groups == 0, outputs % groups == 0 else {
+            throw DataError("layer \(layer): \(c) channels and \(outputs) outputs do not both split into \(groups) groups")
+        }
         guard outputs > 0, kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0, dilation.0 > 0,
             dilation.1 > 0
         else { throw DataError("layer \(layer): outputs, kernel, stride and dilation must be at least 1, padding at least 0") }
@@ -44,7 +49,7 @@ extension GraphBuilder {
                 "layer \(layer): one sample's patches hold \(overflow ? "too many" : "\(entries)") values; this version takes at most 60,000 (a smaller image, kernel or channel count, or a stride)"
             )
         }
-        try reserveWeights(patch, outputs, layer: layer)
+        try reserveWeights(patch, outputs / groups, layer: layer)
         // Row r of the table is pixel r (channel, y, x); row `pixels` is a zero, for the padding.
         var indices: [Float] = []
         indices.reserveCapacity(entries)
@@ -74,10 +79,25 @@ extension GraphBuilder {
         case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
         default: he = false
         }
-        let std = he ? (2 / Float(patch)).squareRoot() : (2 / Float(patch + outputs)).squareRoot()
-        let weight = addLayerParameter(
-            layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
-        var out = try addLayerNode(.matmul(transA: false, transB: false), [patches, weight], layer: layer)
+        // Fan-in and fan-out of one group, as PyTorch counts them.
+        let fanIn = patch / groups, fanOut = outputs / groups
+        let std = he ? (2 / Float(fanIn)).squareRoot() : (2 / Float(fanIn + fanOut)).squareRoot()
+        var out: GraphModel.Source
+        if groups == 1 {
+            let weight = addLayerParameter(
+                layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
+            out = try addLayerNode(.matmul(transA: false, transB: false), [patches, weight], layer: layer)
+        } else {
+            // A patch is channel-major, so group j's columns are one run: [R, g, patch/g] →
+            // [g, R, patch/g] · [g, patch/g, outputs/g] → [R, g·outputs/g] in PyTorch's order.
+            let weight = addLayerParameter(
+                layer, "weight", shape: [groups, fanIn, fanOut], values: (0..<(patch * fanOut)).map { _ in nextNormal() * std })
+            let split = try addLayerNode(.reshape([-1, groups, fanIn]), [patches], layer: layer)
+            let byGroup = try addLayerNode(.permute([1, 0, 2]), [split], layer: layer)
+            let products = try addLayerNode(.matmul(transA: false, transB: false), [byGroup, weight], layer: layer)
+            let back = try addLayerNode(.permute([1, 0, 2]), [products], layer: layer)
+            out = try addLayerNode(.reshape([-1, outputs]), [back], layer: layer)
+        }
         if bias {
             let b = addLayerParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
             out = try addLayerNode(.binary(.add), [out, b], layer: layer)
