@@ -58,6 +58,20 @@ import Testing
         #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
     }
 
+    /// The character transformer (issue 17's second workload) at its quick sizes: the search,
+    /// training, the held-out perplexity, generation; `gpuflow replay last` writes the same text.
+    @Test func charTransformerTrainsGeneratesAndReplays() throws {
+        let s = try CLISandbox()
+        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/char_transformer.lua").path, "--backend", "simd", "--", "--quick"])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("87 characters of vocabulary"), "\(out.stdout)")
+        let loss = try #require(number(after: "held out: loss", in: out.stdout))
+        #expect(loss < log(87.0), "held-out loss \(loss) is below uniform guessing's ln 87")
+        #expect(out.stdout.contains("generated 20 characters"), "\(out.stdout)")
+        let replay = try s.run(["replay", "last"])
+        #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
+    }
+
     /// Every example, at small sizes (`-- --quick`), on the CPU and on Vulkan (lavapipe in CI).
     @Test(arguments: ["cpu", "vulkan"])
     func everyExampleScriptRuns(_ backend: String) throws {

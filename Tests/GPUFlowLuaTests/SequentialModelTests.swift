@@ -305,6 +305,42 @@ import Testing
         #expect(run.output.contains("gpu.optimization: model{width = 4}:") && run.output.contains("no such layer"), "\(run.output)")
     }
 
+    /// A language model from Lua: data.text, the sequence layers, training, perplexity and
+    /// seeded generation; bad prompts and shapes refused where they were written.
+    @Test func aLanguageModelFromLua() async throws {
+        let text = try TestPaths.write(String(repeating: "the cat sat on the mat. ", count: 40), name: "cats.txt")
+        let run = try await runLua(
+            Self.prelude + """
+                local ds = gpu.data.text("\(text)", {level = "char", context = 8})
+                print("text", ds.rows, ds.context, ds.vocabulary_size, ds.level, ds.vocabulary[1] == " ")
+                local parts = ds:split{train = 0.8, validation = 0.2}
+                local lm = nn.sequential{data = parts.train, seed = 1, nn.token_embedding{dims = 16}, nn.position_embedding{kind = "sinusoidal"},
+                  nn.transformer_block{heads = 2}, nn.layer_norm{}, nn.linear{outputs = ds.vocabulary_size}}
+                local r = gpu.submit(gpu.training{model = lm, data = parts.train, epochs = 8, batch_size = 16,
+                                                  algorithm = gpu.adam{learning_rate = 0.01}}):await()
+                local p = gpu.submit(gpu.inference{model = r.model, data = parts.validation}):await()
+                print("perplexity", p.mode, p.perplexity < 4, p.accuracy > 0.5)
+                local function gen(seed)
+                  return gpu.submit(gpu.inference{model = r.model, prompt = "the c", max_tokens = 12, temperature = 0.5, seed = seed}):await()
+                end
+                local a, b, c = gen(1), gen(1), gen(2)
+                print("generation", a.mode, a.tokens, a.text == b.text, #a.text)
+                local ok, err = pcall(gpu.inference, {model = r.model, prompt = "the dog", max_tokens = 3})
+                print("bad prompt", ok, err)
+                ok, err = pcall(nn.sequential, {inputs = {16}, nn.token_embedding{tokens = 11, dims = 4}, nn.position_embedding{context = 8}})
+                print("too long", ok, err)
+                ok, err = pcall(gpu.inference, {model = lm, prompt = "the", max_tokens = 3})
+                print("untrained", ok, err)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("text\t119\t8\t11\tchar\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("perplexity\tperplexity\ttrue\ttrue"), "\(run.output)")
+        #expect(run.lines.contains("generation\tgeneration\t12\ttrue\t12"), "\(run.output)")
+        #expect(run.output.contains("bad prompt\tfalse") && run.output.contains("character 5 (d) is not in the model's 11-character vocabulary"), "\(run.output)")
+        #expect(run.output.contains("too long\tfalse") && run.output.contains("the sequence has 16 positions, longer than the context of 8"), "\(run.output)")
+        #expect(run.output.contains("untrained\tfalse") && run.output.contains("train it on a data.text data set first"), "\(run.output)")
+    }
+
     /// Evolution of a graph from Lua, scored by a data set or by an environment's return, and
     /// a graph policy trained by reinforcement.
     @Test func aGraphEvolvesFromLua() async throws {

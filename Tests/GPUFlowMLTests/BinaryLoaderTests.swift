@@ -62,6 +62,10 @@ import Testing
         let ip = try write(images, "images-idx3-ubyte"), lp = try write(labels, "labels-idx1-ubyte")
         let d = try BinaryLoaders.dataset(features: BinaryLoaders.idx(path: ip), labels: BinaryLoaders.idx(path: lp), source: "images")
         #expect(d.rows == 2 && d.cols == 4 && d.features == [0, 255, 10, 20, 1, 2, 3, 4] && d.labels == [7, 3])
+        #expect(d.sampleShape == [2, 2], "an N-D array keeps each sample's shape")
+        let asImages = try BinaryLoaders.dataset(
+            features: BinaryLoaders.idx(path: ip), labels: BinaryLoaders.idx(path: lp), source: "images", images: true)
+        #expect(asImages.sampleShape == [1, 2, 2] && asImages.features == d.features, "data.idx: one-channel images")
         let n = d.normalized()
         #expect(n.features[1] == 1 && n.features[5] == 0 && n.features[0] == 0 && n.features[4] == 1, "min-max per column")
         var bad = labels

@@ -262,7 +262,7 @@ enum ObjectTypes {
                     let x = try BinaryLoaders.idx(path: try job.readablePath(images, what: "data.idx", factor: 5))
                     let y = try BinaryLoaders.idx(path: try job.readablePath(labels, what: "data.idx", factor: 5))
                     LuaObjects.push(
-                        L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent))
+                        L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent, images: true))
                     return 1
                 }
             }

@@ -160,9 +160,12 @@ public enum BinaryLoaders {
         return Array(shape: shape, values: values)
     }
 
-    /// A data set from a features array (rows × …, flattened per row) and a labels array
-    /// (rows), or, without labels, from a 2-D array whose last column is the label.
-    public static func dataset(features: Array, labels: Array?, source: String) throws -> Dataset {
+    /// A data set from a features array (rows × …) and a labels array (rows), or, without
+    /// labels, from a 2-D array whose last column is the label. Each sample keeps the shape it
+    /// has in the array ([rows, 3, 32, 32] gives samples of [3, 32, 32]); `images`: a
+    /// [rows, height, width] array is a set of one-channel images ([1, height, width]), as
+    /// MNIST's IDX files are. ds:reshape{features} gives rows of features again.
+    public static func dataset(features: Array, labels: Array?, source: String, images: Bool = false) throws -> Dataset {
         guard let rows = features.shape.first, rows > 0 else { throw DataError(file: source, "the features array is empty") }
         if let labels {
             // One label per row ([rows]) or several targets per row ([rows, k]).
@@ -171,12 +174,12 @@ public enum BinaryLoaders {
             }
             let cols = features.values.count / rows
             guard cols > 0 else { throw DataError(file: source, "the features array has no columns") }
-            // Samples are rows of features, as before ([rows, 28, 28] gives 784 per row);
-            // ds:reshape{1, 28, 28} sees them as images.
             let width = labels.values.count / rows
             let first = width == 1 ? labels.values : stride(from: 0, to: labels.values.count, by: width).map { labels.values[$0] }
+            var shape = Swift.Array(features.shape.dropFirst())
+            if images && shape.count == 2 { shape = [1] + shape }
             return Dataset(features: features.values, rows: rows, cols: cols, labels: first, source: source,
-                           targets: width > 1 ? labels.values : nil)
+                           sampleShape: shape.count > 1 ? shape : nil, targets: width > 1 ? labels.values : nil)
         }
         guard features.shape.count == 2, features.shape[1] >= 2 else {
             throw DataError(file: source, "without a labels file the array must be 2-D with the label in its last column (shape \(features.shape))")
