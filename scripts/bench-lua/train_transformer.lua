@@ -3,12 +3,14 @@
 -- 32, gradient clip 1) on the first 90 % of TEXT's windows, scores the last 10 %, generates
 -- 200 characters, and prints
 -- "seconds<TAB>validation_loss<TAB>tokens_per_sec<TAB>generated_tokens_per_sec".
---   gpuflow run scripts/bench-lua/train_transformer.lua -- TEXT EPOCHS
+--   gpuflow run scripts/bench-lua/train_transformer.lua -- TEXT EPOCHS [SHARE]
+-- SHARE: the share of the windows trained on (0.9; the next 0.1 is held out).
 local gpu = require "gpu"
 local nn = gpu.nn
-local path, epochs = arg[1], tonumber(arg[2]) or 2
+local path, epochs, share = arg[1], tonumber(arg[2]) or 2, tonumber(arg[3]) or 0.9
 local text = gpu.data.text(path, {level = "char", context = 64})
-local parts = text:split{train = 0.9, validation = 0.1}
+local parts = share < 0.9 and text:split{train = share, validation = 0.1, rest = 0.9 - share}
+  or text:split{train = 0.9, validation = 0.1}
 local model = nn.sequential{data = parts.train, seed = 1,
   nn.token_embedding{dims = 32}, nn.position_embedding{}, nn.transformer_block{heads = 4},
   nn.layer_norm{}, nn.linear{outputs = text.vocabulary_size},

@@ -65,6 +65,20 @@ gpu_check_workflow() {
   return "$rc"
 }
 
+# Issue 17's workloads through `gpuflow run` on BACKEND: the CNN on the digits (images/s, test
+# accuracy) and the character transformer on the fortunes (tokens/s, validation loss,
+# generated tokens/s). GPU_CHECK_QUICK: one epoch of each on a sliver of the text.
+gpu_check_image_text() {
+  local backend="$1" epochs=15 t_epochs=2 share=0.9 r
+  if [ -n "${GPU_CHECK_QUICK:-}" ]; then epochs=1 t_epochs=1 share=0.02; fi
+  r=$(gpu_check_exec "$GPU_CHECK_GPUFLOW" run "$GPU_CHECK_BENCH_LUA/train_cnn.lua" --backend "$backend" --quiet -- \
+      "$GPU_CHECK_DIGITS" "$epochs" 8) || return 1
+  echo "$r" | awk -F'\t' -v b="$backend" -v e="$epochs" '{ printf "cnn_digits on %s: %.0f images/s training, test accuracy %.3f after %d epochs (%.2f s)\n", b, $3, $2, e, $1 }'
+  r=$(gpu_check_exec "$GPU_CHECK_GPUFLOW" run "$GPU_CHECK_BENCH_LUA/train_transformer.lua" --backend "$backend" --quiet -- \
+      "$GPU_CHECK_TEXT" "$t_epochs" "$share") || return 1
+  echo "$r" | awk -F'\t' -v b="$backend" -v e="$t_epochs" '{ printf "char_transformer on %s: %.0f tokens/s training, validation loss %.4f after %d epochs (%.2f s), %.0f tokens/s generating\n", b, $3, $2, e, $1, $4 }'
+}
+
 gpu_check_nvml() {
   local m="$GPU_CHECK_WORK/gpu-metrics.json" args
   mapfile -t args < <(gpu_check_example_args --backend vulkan --metrics-out "$m")
@@ -130,6 +144,9 @@ gpu_checks() {
   echo; echo "## main workflow on the GPU (generated spirals) and on the CPU, side by side"
   gpu_check_step "workflow on vulkan" gpu_check_workflow 2,3p --backend vulkan
   gpu_check_step "workflow on cpu" gpu_check_workflow 2,3p --backend cpu
+  echo; echo "## a CNN and a transformer on the GPU and on the CPU (SIMD), side by side"
+  gpu_check_step "CNN and transformer on vulkan" gpu_check_image_text vulkan
+  gpu_check_step "CNN and transformer on simd" gpu_check_image_text simd
   echo; echo "## SIMD fallback vs Vulkan, warm-started search, monitor overhead (NVML figures where the driver has them)"
   gpu_check_step "hybrid" gpu_check_hybrid
   echo; echo "## NVML through the monitor"

@@ -78,6 +78,10 @@ gpu_kit_assemble() {
   strip --strip-unneeded "$kit"/lib/*.so* 2>/dev/null || true
   cp -r "$root/stdlib" "$kit/stdlib" \
     && cp "$root/examples/train_infer_optimize.lua" "$kit/examples/" \
+    && mkdir -p "$kit/scripts/bench-lua" "$kit/data/digits" \
+    && cp "$root/scripts/bench-lua/train_cnn.lua" "$root/scripts/bench-lua/train_transformer.lua" "$kit/scripts/bench-lua/" \
+    && python3 "$root/scripts/peers/image_text_peers.py" prepare-digits "$root/examples/data/digits.csv" "$kit/data/digits" \
+    && cp "$root/examples/data/fortunes.txt" "$kit/data/" \
     && cp "$root/../shared/data/iris.csv" "$kit/data/" \
     && cp "$root/scripts/gpu-check" "$kit/scripts/" \
     && cp "$root/scripts/lib/gpu-checks.sh" "$kit/scripts/lib/" \
