@@ -100,9 +100,10 @@ import Testing
         #expect(data.standardized().targets == data.targets)
     }
 
-    /// An .npy of images ([rows, 2, 3]) gives rows of 6 features, as before; `reshaped` sees
-    /// them as [2, 3]; a labels file of [rows, 2] gives two targets per row. A graph built for
-    /// the shape trains on it; one for rows is refused, naming both shapes.
+    /// An .npy of images ([rows, 2, 3]) keeps each sample's shape [2, 3]; `reshaped([6])` gives
+    /// rows of 6 features; a labels file of [rows, 2] gives two targets per row. A graph built
+    /// for the shape trains on it, one for rows on the rows; one for rows is refused on the
+    /// shaped samples, naming both shapes.
     @Test func npyArraysKeepTheirSampleShapeAndTargets() throws {
         let dir = try TestPaths.temporaryDirectory()
         let rows = 12
@@ -114,8 +115,9 @@ import Testing
         try Data(BinaryLoaderTests.npy(descr: "<f4", shape: [rows, 2], payload: FloatBytes.encode(y))).write(to: yp)
         let data = try BinaryLoaders.dataset(
             features: try BinaryLoaders.npy(path: xp.path), labels: try BinaryLoaders.npy(path: yp.path), source: "x.npy")
-        #expect(data.sampleShape == [6] && data.cols == 6 && data.targetWidth == 2)
-        let images = try data.reshaped([2, 3])
+        #expect(data.sampleShape == [2, 3] && data.cols == 6 && data.targetWidth == 2)
+        let images = data
+        let rowsOf6 = try data.reshaped([6])
         #expect(Array(data.target(1)) == [0, 1])
         var b = GraphBuilder(inputShape: [2, 3], seed: 1)
         try b.flatten()
@@ -124,10 +126,10 @@ import Testing
             b.finished(), data: images, epochs: 3, batchSize: 4, algorithm: .adam(Adam(learningRate: 0.01)), loss: .bce_with_logits,
             backend: CPUBackend(), seed: 1)
         #expect(shaped.epochs.count == 3 && shaped.losses.allSatisfy(\.isFinite))
-        #expect(images.sampleShape == [2, 3] && images.features == data.features)
+        #expect(rowsOf6.sampleShape == [6] && rowsOf6.features == data.features)
         #expect(throws: DataError.self) { _ = try data.reshaped([4, 2]) }
         let r = try GraphTrainer.train(
-            try Self.linearGraph(inputs: 6, outputs: 2), data: data, epochs: 2, batchSize: 4, algorithm: .adam(Adam()),
+            try Self.linearGraph(inputs: 6, outputs: 2), data: rowsOf6, epochs: 2, batchSize: 4, algorithm: .adam(Adam()),
             loss: .bce_with_logits, backend: CPUBackend(), seed: 1)
         #expect(r.epochs.count == 2)
         #expect {
