@@ -36,6 +36,11 @@ import Testing
         #expect { try TextCorpus.dataset(bytes: Array("ab".utf8), level: .char, context: 2, source: "short.txt") } throws: { e in
             "\(e)".contains("short.txt: the text has 2 tokens; a context of 2 needs at least 3")
         }
+        // Overlapping windows multiply the text: bounded before anything is allocated.
+        let long2 = [UInt8](repeating: 97, count: 200_000)
+        #expect { try TextCorpus.dataset(bytes: long2, level: .byte, context: 4096, stride: 1, source: "big.txt") } throws: { e in
+            "\(e)".contains("big.txt: 195904 windows of 4096 tokens are more than the 268435456 tokens a text data set holds")
+        }
         #expect { try TextCorpus.dataset(bytes: [0x61, 0xFF, 0x62], level: .char, context: 1, source: "bad.txt") } throws: { e in
             "\(e)".contains("bad.txt: byte 2 is not valid UTF-8")
         }

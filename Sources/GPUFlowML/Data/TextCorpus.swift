@@ -47,6 +47,9 @@ public struct TokenVocabulary: Codable, Sendable, Equatable {
 public enum TextCorpus {
     /// Files larger than this are refused before they are read (a corpus is small text).
     public static let maxBytes = 64 << 20
+    /// The most token positions (windows × context) a text data set holds: 2²⁸, 2 GiB of
+    /// inputs and targets.
+    public static let maxCells = 1 << 28
 
     /// `stride`: tokens between the starts of consecutive windows (the context by default:
     /// windows that do not overlap). Windows stay in text order, so a validation split taken
@@ -90,6 +93,14 @@ public enum TextCorpus {
             throw DataError(file: source, "the text has \(ids.count) tokens; a context of \(context) needs at least \(context + 1)")
         }
         let rows = (ids.count - context - 1) / stride + 1
+        // Inputs and targets are rows × context floats each: overlapping windows of a long text
+        // multiply it, so the product is bounded before anything is allocated.
+        let (cells, overflow) = rows.multipliedReportingOverflow(by: context)
+        guard !overflow, cells <= maxCells else {
+            throw DataError(
+                file: source,
+                "\(rows) windows of \(context) tokens are more than the \(maxCells) tokens a text data set holds; raise stride (now \(stride)) or lower context")
+        }
         var features = [Float](), targets = [Float]()
         features.reserveCapacity(rows * context)
         targets.reserveCapacity(rows * context)
