@@ -246,5 +246,18 @@ import Testing
             try GraphTrainer.train(
                 mlp.finished(), data: text, epochs: 1, batchSize: 2, algorithm: .adam(Adam()), backend: CPUBackend(), seed: 1)
         } throws: { e in "\(e)".contains("is text with 4 positions per sample") }
+        // An nn.mlp on text, and a token table smaller than the text's vocabulary: refused, not a crash.
+        let mlpModel = MLPModel(inputs: 4, hidden: [4], outputs: 5, activation: .relu, seed: 1)
+        #expect {
+            try Trainer.train(
+                model: mlpModel, data: text, task: TrainingTask(algorithm: .adam(Adam()), epochs: 1, batchSize: 2, loss: .cross_entropy),
+                backend: CPUBackend(), seed: 1)
+        } throws: { e in "\(e)".contains("an nn.mlp predicts one row per sample") }
+        var small = GraphBuilder(inputShape: [4], seed: 1)
+        try small.tokenEmbedding(tokens: 3, dims: 4)
+        try small.linear(outputs: 5)
+        #expect {
+            try GraphTrainer.train(small.finished(), data: text, epochs: 1, batchSize: 2, algorithm: .adam(Adam()), backend: CPUBackend(), seed: 1)
+        } throws: { e in "\(e)".contains("layer token_embedding1 embeds 3 tokens; data set t has 5") }
     }
 }

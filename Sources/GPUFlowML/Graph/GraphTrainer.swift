@@ -55,6 +55,14 @@ public enum GraphTrainer {
             throw DataError(
                 "\(context): data set \(data.source) is text with \(data.positions ?? 0) positions per sample; the model's output has shape \(shape.dropFirst()), not [\(data.positions ?? 0), \(v.count)] (a language model ends with a linear layer to the tokens, without nn.flatten)")
         }
+        // The token table must have a row for every token of the text.
+        if let g = model.nodes.first(where: { $0.op == .gather && $0.inputs.count == 2 && $0.inputs[1] == .input }),
+            case .parameter(let name) = g.inputs[0], let table = model.parameters.first(where: { $0.name == name }),
+            let rows = table.shape.first, rows < v.count
+        {
+            throw DataError(
+                "\(context): layer \(table.layer) embeds \(rows) tokens; data set \(data.source) has \(v.count) (leave tokens out to take the data set's vocabulary)")
+        }
         if let mine = model.vocabulary, mine != v {
             throw DataError(
                 "\(context): the model was trained on a \(mine.level.rawValue)-level vocabulary of \(mine.count) tokens; data set \(data.source) has another (\(v.level.rawValue), \(v.count) tokens)")

@@ -74,6 +74,7 @@ public enum TextGeneration {
     public static func perplexity(_ model: GraphModel, data: Dataset, batchSize: Int, backend: Backend) throws
         -> (loss: Double, perplexity: Double, accuracy: Double, seconds: Double)
     {
+        try Validation.check(inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: .cross_entropy, context: "inference")
         try GraphTrainer.checkText(model, data: data, context: "inference")
         let net = try GraphTraining(model, on: backend, frozen: [], seed: 0)
         let start = Date()

@@ -26,6 +26,9 @@ public enum GraphEvolution {
         }
         let outputs = try GraphTraining.outputWidth(graph)
         try Validation.check(inputs: data.cols, outputs: outputs, data: data, loss: loss, context: "evolutionary training")
+        try GraphTrainer.checkText(graph, data: data, context: "evolutionary training")
+        var graph = graph
+        if graph.vocabulary == nil { graph.vocabulary = data.vocabulary }  // kept, as gradient training keeps it
         return try evolve(graph, config: config, generations: generations, backend: backend, seed: seed, cancel: cancel) {
             population, rng in
             let rows =

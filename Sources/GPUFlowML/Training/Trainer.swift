@@ -176,6 +176,10 @@ struct Batch {
             // Per token, then each row's mean: the mean over rows is the mean over tokens, whose
             // gradient the kernel gives for the [rows·positions, classes] view.
             let tokens = rows * positions
+            guard Shapes.count(output.shape) == tokens * cols else {
+                throw DataError(
+                    "the model gives \(Shapes.count(output.shape) / max(rows, 1)) values per sample; text with \(positions) positions and \(cols) tokens needs [\(positions), \(cols)] (a language model, nn.token_embedding first)")
+            }
             let flat = output.view(shape: [tokens, cols])
             let perToken: Tensor, grad: Tensor
             if lossOptions.labelSmoothing == 0 {
@@ -231,6 +235,10 @@ enum Evaluator {
 /// Checks that a model and a data set fit together, with messages that say which numbers differ.
 public enum Validation {
     public static func check(model: MLPModel, data: Dataset, loss: LossKind, context: String) throws {
+        if data.vocabulary != nil {
+            throw DataError(
+                "\(context): data set \(data.source) is text, whose next tokens are predicted at every position; an nn.mlp predicts one row per sample (build a language model with nn.sequential, nn.token_embedding first)")
+        }
         try check(inputs: model.inputs, outputs: model.outputs, data: data, loss: loss, context: context)
     }
 
