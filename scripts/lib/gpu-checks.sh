@@ -45,9 +45,12 @@ gpu_check_gemm_table() {  # the --tsv lines as a table
 
 # The main example's arguments, with --quick (5 epochs) under GPU_CHECK_QUICK.
 gpu_check_example_args() {
-  local args=("$@")
+  local args=("$@") a terminator=""
+  # A loop, not `printf | grep -q`: under pipefail grep's early exit can fail printf (SIGPIPE),
+  # which added a second -- and handed the script a '--' of its own.
+  for a in "${args[@]}"; do [ "$a" != "--" ] || terminator=1; done
   if [ -n "${GPU_CHECK_QUICK:-}" ]; then
-    if printf '%s\n' "${args[@]}" | grep -qx -- '--'; then args+=(--quick); else args+=(-- --quick); fi
+    if [ -n "$terminator" ]; then args+=(--quick); else args+=(-- --quick); fi
   fi
   printf '%s\n' "${args[@]}"
 }
@@ -84,7 +87,7 @@ gpu_check_nvml() {
   mapfile -t args < <(gpu_check_example_args --backend vulkan --metrics-out "$m")
   gpu_check_exec "$GPU_CHECK_GPUFLOW" run "$GPU_CHECK_EXAMPLES/train_infer_optimize.lua" "${args[@]}" >/dev/null 2>"$GPU_CHECK_WORK/nvml.err" \
     || { cat "$GPU_CHECK_WORK/nvml.err"; return 1; }
-  grep -A12 '"device"' "$m" | head -14
+  grep -m1 -A12 '"device"' "$m"
   [ -z "${OUT:-}" ] || cp "$m" "$OUT/gpu-metrics.json"
 }
 

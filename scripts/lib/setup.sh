@@ -18,7 +18,7 @@ gpuflow_ensure_packages() {
   local missing=() wanted=("$@")
   [ ${#wanted[@]} -gt 0 ] || wanted=("${GPUFLOW_PACKAGES[@]}")
   for p in "${wanted[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" = "install ok installed" ] || missing+=("$p")
   done
   [ ${#missing[@]} -eq 0 ] && return 0
   gpuflow_log "installing missing Debian packages: ${missing[*]}"
