@@ -10,6 +10,8 @@ import GPUFlowCore
 import GPUFlowML
 import Logging
 
+HostMemory.keepFreedPages()
+
 func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) / 1e9 }
 
 func median(_ xs: [Double]) -> Double {

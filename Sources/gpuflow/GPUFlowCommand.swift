@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GPUFlowCompute
 import GPUFlowCore
 import Logging
 
@@ -19,6 +20,7 @@ struct GPUFlowCommand: ParsableCommand {
     /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
     /// (ArgumentParser's default is 64).
     static func main() {
+        HostMemory.keepFreedPages()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -28,7 +28,8 @@ import Testing
         let cpu = CPUBackend(), simd = SIMDBackend()
         for c in OpSamples.all { #expect(cpu.supports(c.op), "the reference runs every op: \(c)") }
         #expect(simd.supports(Op.matmul(transA: false, transB: true)), "SIMD multiplies through OpenBLAS")
-        #expect(!simd.supports(Op.softmax(axis: -1)), "SIMD declines what it does not speed up")
+        #expect(simd.supports(Op.softmax(axis: -1)) && !simd.supports(Op.softmax(axis: 0)), "SIMD has its own softmax along the last axis")
+        #expect(!simd.supports(Op.gather), "SIMD declines what it does not speed up")
     }
 
     /// Vulkan's strided kernels take six axes; a seventh runs through the reference, and

@@ -75,6 +75,13 @@ public enum OpSamples {
         add("log_softmax axis -1", .logSoftmax(axis: -1), [a([3, 7], seed: 122)])
         add("log_softmax axis 1 of [2,3,4]", .logSoftmax(axis: 1), [a([2, 3, 4], seed: 123)])
         add("layer_norm [3,7]", .layerNorm(epsilon: 1e-5), [a([3, 7], seed: 130), a([7], seed: 131), a([7], seed: 132)])
+        // Rows longer than one SIMD8 vector, with and without a tail, and the broadcasts a
+        // transformer makes (a mask over heads, a row repeated on the left of a subtraction).
+        add("softmax axis -1 of [3,19]", .softmax(axis: -1), [a([3, 19], seed: 124, lo: -4, hi: 4)])
+        add("log_softmax axis -1 of [2,16]", .logSoftmax(axis: -1), [a([2, 16], seed: 125, lo: -4, hi: 4)])
+        add("layer_norm [4,37]", .layerNorm(epsilon: 1e-5), [a([4, 37], seed: 133), a([37], seed: 134), a([37], seed: 135)])
+        add("add [2,3,4,4]·[4,4]", .binary(.add), [a([2, 3, 4, 4], seed: 117), a([4, 4], seed: 118)])
+        add("sub [1,9]·[3,9]", .binary(.sub), [a([1, 9], seed: 119), a([3, 9], seed: 126)])
         add("dropout p 0.3", .dropout(p: 0.3, seed: 9, offset: 4), [a([5, 7], seed: 140)])
         add("gather [5,3] by [2,2]", .gather, [a([5, 3], seed: 150), HostArray([0, 2, 2, 4], [2, 2])], grad: [0])
         add("scatter_add into 5 rows", .scatterAdd(rows: 5), [a([4, 3], seed: 151), HostArray([4, 0, 4, 1], [4])], grad: [0])

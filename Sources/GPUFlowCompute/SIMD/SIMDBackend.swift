@@ -27,16 +27,23 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
 
     public func supports(_ op: KernelOp) -> Bool { true }
 
-    /// OpenBLAS runs matmul; the other graph ops are declined, and run as the CPU reference on
-    /// the same host arrays (no copy: a host tensor's read is its array).
+    /// OpenBLAS runs matmul, SIMDGraphOps the activations, elementwise arithmetic, softmax and
+    /// layer norm; the other graph ops are declined, and run as the CPU reference on the same
+    /// host arrays (no copy: a host tensor's read is its array).
     public func supports(_ op: Op) -> Bool {
         if case .matmul = op { return true }
-        return op.isDenseKernel
+        return op.isDenseKernel || Self.hasOwnLoop(op)
     }
 
     public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
         if op.isDenseKernel { return try runDense(op, inputs) }
-        guard case .matmul(let ta, let tb) = op else { return try runOnHost(op, inputs) }
+        guard case .matmul(let ta, let tb) = op else {
+            if Self.hasOwnLoop(op) {
+                let shapes = try op.outputShapes(inputs.map(\.shape))
+                if let out = try runOwnLoop(op, inputs, shapes: shapes) { return out }
+            }
+            return try runOnHost(op, inputs)
+        }
         let shape = try op.outputShapes(inputs.map(\.shape))[0]
         let a = inputs[0], b = inputs[1]
         let m = shape[shape.count - 2], n = shape[shape.count - 1]
