@@ -36,6 +36,12 @@ let package = Package(
         // strtof and the Swift CSV packages in the README's data-loading figures.
         .systemLibrary(name: "CCSV", providers: [.apt(["libcsv-dev"])]),
         .target(name: "CFastFloat", cxxSettings: [.unsafeFlags(["-O3"])]),
+        // The SIMD backend's softmax, layer norm and exp-based activations, built for AVX-512,
+        // AVX2 and baseline x86-64 and chosen at load time. Reassociated sums let the row
+        // reductions use vector lanes (Swift's SIMD8 code here ran on SSE2 at a quarter of it).
+        .target(name: "CVectorKernels", cSettings: [
+            .unsafeFlags(["-O3", "-fno-math-errno", "-fassociative-math", "-fno-signed-zeros", "-fno-trapping-math"]),
+        ]),
         .target(name: "GPUFlowCore", dependencies: [
             .product(name: "Yams", package: "Yams"),
             .product(name: "Logging", package: "swift-log"),
@@ -44,7 +50,7 @@ let package = Package(
         // path: the default pthreads build wakes its worker with sched_yield, which on a 2-core
         // VM left about half of all 256³ products at one-thread speed (325 µs against 173 µs;
         // numpy 190 µs). Without the package the pthreads build is used, with the same results.
-        .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS"],
+        .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS", "CVectorKernels"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/x86_64-linux-gnu/openblas-openmp"])]),
         .target(name: "GPUFlowML", dependencies: [
             "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -221,9 +221,12 @@ import Testing
         let out = try b.zeros(shape: [1]), g = try b.zeros(shape: [1, 2])
         // On the staged path labels never reach the host; a bad label shows as a NaN loss instead.
         if kind == .vulkanStaged { return }
-        #expect(throws: BackendError.self) {
-            try b.softmaxCrossEntropy(try b.tensor([0, 0], shape: [1, 2]), try b.tensor([5], shape: [1]), rows: 1, cols: 2,
-                                      losses: out, grad: g)
+        // Out of range, negative, not a whole number, NaN: an error naming the row, never a trap.
+        for label: Float in [5, -1, 1.5, .nan, .infinity] {
+            #expect(throws: BackendError.self, "label \(label) on \(b.name)") {
+                try b.softmaxCrossEntropy(try b.tensor([0, 0], shape: [1, 2]), try b.tensor([label], shape: [1]), rows: 1, cols: 2,
+                                          losses: out, grad: g)
+            }
         }
     }
 }

@@ -2,8 +2,8 @@ import Foundation
 import GPUFlowCompute
 import Testing
 
-/// The SIMD backend's own loops for activations, softmax and layer norm (SIMDGraphOps,
-/// VectorMath) over whole ranges, not only the parity suite's small samples: the vector exp at
+/// The SIMD backend's own loops for activations, softmax and layer norm (SIMDGraphOps and
+/// CVectorKernels) over whole ranges, not only the parity suite's small samples: the vector exp at
 /// every magnitude expf has (normal, subnormal, overflow, NaN), the exp-based activations and
 /// their gradients against double precision, and softmax rows with masked entries.
 @Suite struct SIMDGraphOpsTests {

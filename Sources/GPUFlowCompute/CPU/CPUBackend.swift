@@ -142,9 +142,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let sloss = try expect(losses, rows, "softmaxCrossEntropy", "losses")
         let sg = try expect(grad, rows * cols, "softmaxCrossEntropy", "grad")
         for r in 0..<rows {
-            let label = Int(sy.values[r])
+            let label = Int(exactly: sy.values[r]) ?? -1
             guard label >= 0, label < cols else {
-                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(label) in row \(r) is outside 0..<\(cols)")
+                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(sy.values[r]) in row \(r) is outside 0..<\(cols)")
             }
             var mx = -Float.infinity
             for c in 0..<cols { mx = max(mx, sl.values[r * cols + c]) }

@@ -213,7 +213,7 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         }
     }
 
-    // Row-wise losses and reductions: the reference's definitions, which already stream through memory.
+    // MSE: the reference's definition, which already streams through memory.
     private let reference = CPUBackend()
 
     private func viaReference(_ tensors: [Tensor], _ body: ([Tensor]) throws -> Void) throws {
@@ -222,10 +222,24 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         for (t, c) in zip(tensors, copies) { try storage(t, "kernel").values = try reference.read(c) }
     }
 
+    /// The reference's arithmetic (max, log of the sum of exponentials, p − one-hot over rows)
+    /// in a vector kernel (CVectorKernels): a language model's logits are rows × vocabulary.
     public func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws {
-        try viaReference([logits, labels, losses, grad]) { t in
-            try reference.softmaxCrossEntropy(t[0], t[1], rows: rows, cols: cols, losses: t[2], grad: t[3])
+        let sl = try expect(logits, rows * cols, "softmaxCrossEntropy", "logits")
+        let sy = try expect(labels, rows, "softmaxCrossEntropy", "labels")
+        let sloss = try expect(losses, rows, "softmaxCrossEntropy", "losses")
+        let sg = try expect(grad, rows * cols, "softmaxCrossEntropy", "grad")
+        let x = sl.values, y = sy.values
+        for r in 0..<rows {
+            let label = Int(exactly: y[r]) ?? -1
+            guard label >= 0, label < cols else {
+                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(y[r]) in row \(r) is outside 0..<\(cols)")
+            }
         }
+        guard cols > 0 else { return }
+        let (loss, g) = Self.softmaxCrossEntropyRows(x, labels: y, rows: rows, cols: cols)
+        sloss.values = loss
+        sg.values = g
     }
 
     public func mse(_ pred: Tensor, _ target: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws {

@@ -28,14 +28,18 @@ enum GradientRules {
         case .binary(let f):
             let (a, c) = (x[0], x[1])
             let down = { (t: Tensor, to: Tensor) throws -> Tensor in t.shape == to.shape ? t : try run(.sumTo(to.shape), t) }
+            // Only the operands that want one: an attention's mask is a buffer, and summing the
+            // scores' gradient down to it was 3 % of a transformer's step.
+            let wants = { (i: Int) in i < needed.count ? needed[i] : true }
             switch f {
-            case .add: return [try down(g, a), try down(g, c)]
-            case .sub: return [try down(g, a), try down(try run(.unary(.neg), g), c)]
-            case .mul: return [try down(try run(.binary(.mul), g, c), a), try down(try run(.binary(.mul), g, a), c)]
+            case .add: return [wants(0) ? try down(g, a) : nil, wants(1) ? try down(g, c) : nil]
+            case .sub: return [wants(0) ? try down(g, a) : nil, wants(1) ? try down(try run(.unary(.neg), g), c) : nil]
+            case .mul:
+                return [wants(0) ? try down(try run(.binary(.mul), g, c), a) : nil, wants(1) ? try down(try run(.binary(.mul), g, a), c) : nil]
             case .div:
                 let ga = try run(.binary(.div), g, c)
-                let gc = try run(.unary(.neg), try run(.binary(.div), try run(.binary(.mul), ga, a), c))
-                return [try down(ga, a), try down(gc, c)]
+                let gc = wants(1) ? try run(.unary(.neg), try run(.binary(.div), try run(.binary(.mul), ga, a), c)) : nil
+                return [wants(0) ? try down(ga, a) : nil, try gc.map { try down($0, c) }]
             case .maximum, .minimum:
                 // The gradient goes to whichever operand the output equals (the first on ties).
                 let fromA = try run(.binary(.equal), y[0], a)

@@ -77,9 +77,11 @@ extension GraphBuilder {
             let s = try addLayerNode(.slice(axis: 0, start: i, count: 1), [moved], layer: layer)
             return try addLayerNode(.reshape([-1, t, dh]), [s], layer: layer)  // [rows·heads, t, dh]
         }
-        let q = try part(0), k = try part(1), v = try part(2)
-        let scores = try addLayerNode(.matmul(transA: false, transB: true), [q, k], layer: layer)
-        var scaled = try addLayerNode(.unary(.scale(1 / Float(dh).squareRoot())), [scores], layer: layer)
+        // q is scaled by 1/√dh before q·kᵀ rather than the scores after: the same scores, a
+        // t/dh times smaller tensor to scale (and to take the gradient through).
+        let q = try addLayerNode(.unary(.scale(1 / Float(dh).squareRoot())), [try part(0)], layer: layer)
+        let k = try part(1), v = try part(2)
+        var scaled = try addLayerNode(.matmul(transA: false, transB: true), [q, k], layer: layer)
         if causal {
             // −1e9 above the diagonal: after the softmax's max is taken off, e^−1e9 is 0.
             let mask = (0..<t).flatMap { i in (0..<t).map { j -> Float in j > i ? -1e9 : 0 } }
