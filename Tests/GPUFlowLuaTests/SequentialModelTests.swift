@@ -331,6 +331,28 @@ import Testing
                 print("too long", ok, err)
                 ok, err = pcall(gpu.inference, {model = lm, prompt = "the", max_tokens = 3})
                 print("untrained", ok, err)
+                ok, err = pcall(ds.standardize, ds)
+                print("standardize text", ok, err)
+                ok, err = pcall(ds.normalize, ds)
+                print("normalize text", ok, err)
+                -- PyTorch's nn.Linear start: every weight and bias inside ±1/√fan-in.
+                local pt = nn.sequential{data = parts.train, seed = 1, nn.token_embedding{dims = 16},
+                  nn.transformer_block{heads = 2, init = "pytorch"}, nn.linear{outputs = ds.vocabulary_size, init = "pytorch"}}
+                local inside = true
+                for _, name in ipairs{"block1.fc.weight", "block1.fc.bias", "linear1.weight", "linear1.bias"} do
+                  local ok2, t = pcall(pt.parameter, pt, name)
+                  if ok2 then
+                    local nonzero = false
+                    for _, v in ipairs(t:to_table()) do  -- fan-in 16 for both: bound 1/4
+                      if math.abs(v) > 0.25 then inside = false end
+                      if v ~= 0 then nonzero = true end
+                    end
+                    inside = inside and nonzero
+                  else print("no parameter", name, t); inside = false end
+                end
+                print("pytorch init", inside)
+                ok, err = pcall(nn.sequential, {inputs = 4, nn.linear{outputs = 4, init = "glorot"}})
+                print("bad init", ok, err)
                 """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.contains("text\t119\t8\t11\tchar\ttrue"), "\(run.output)")
@@ -339,6 +361,10 @@ import Testing
         #expect(run.output.contains("bad prompt\tfalse") && run.output.contains("character 5 (d) is not in the model's 11-character vocabulary"), "\(run.output)")
         #expect(run.output.contains("too long\tfalse") && run.output.contains("the sequence has 16 positions, longer than the context of 8"), "\(run.output)")
         #expect(run.output.contains("untrained\tfalse") && run.output.contains("train it on a data.text data set first"), "\(run.output)")
+        #expect(run.output.contains("standardize text\tfalse") && run.output.contains("token indices into its vocabulary"), "\(run.output)")
+        #expect(run.output.contains("normalize text\tfalse"), "\(run.output)")
+        #expect(run.lines.contains("pytorch init\ttrue"), "\(run.output)")
+        #expect(run.output.contains("bad init\tfalse") && run.output.contains("auto | pytorch"), "\(run.output)")
     }
 
     /// Evolution of a graph from Lua, scored by a data set or by an environment's return, and

@@ -11,9 +11,11 @@ local path, epochs, share = arg[1], tonumber(arg[2]) or 2, tonumber(arg[3]) or 0
 local text = gpu.data.text(path, {level = "char", context = 64})
 local parts = share < 0.9 and text:split{train = share, validation = 0.1, rest = 0.9 - share}
   or text:split{train = 0.9, validation = 0.1}
+-- init = "pytorch": the linear layers start as PyTorch's nn.Linear does in the peer
+-- (uniform ±1/√fan-in), so both sides train the same architecture from the same distribution.
 local model = nn.sequential{data = parts.train, seed = 1,
-  nn.token_embedding{dims = 32}, nn.position_embedding{}, nn.transformer_block{heads = 4},
-  nn.layer_norm{}, nn.linear{outputs = text.vocabulary_size},
+  nn.token_embedding{dims = 32}, nn.position_embedding{}, nn.transformer_block{heads = 4, init = "pytorch"},
+  nn.layer_norm{}, nn.linear{outputs = text.vocabulary_size, init = "pytorch"},
 }
 local t0 = gpu.now()
 local r = gpu.submit(gpu.training{model = model, data = parts.train, epochs = epochs, batch_size = 32,

@@ -1,7 +1,7 @@
 -- gpu.nn: models.
 --   nn.mlp{inputs, hidden = {...}, outputs, activation = "relu", seed}   today's fixed MLP
 --   nn.sequential{inputs = N | data = ds, seed = S, layer, layer, ...}    a graph of ops
---     layers: nn.linear{outputs, bias = true}, nn.relu{}, nn.gelu{approximate = "tanh"},
+--     layers: nn.linear{outputs, bias = true, init = "auto" | "pytorch"}, nn.relu{}, nn.gelu{approximate = "tanh"},
 --     nn.silu{}, nn.sigmoid{}, nn.tanh{}, nn.leaky_relu{slope = 0.01}, nn.layer_norm{eps},
 --     nn.dropout{p}, nn.flatten{}, nn.conv2d{outputs, kernel, stride, padding, dilation, groups, bias},
 --     nn.max_pool2d{kernel}, nn.avg_pool2d{kernel}, nn.global_avg_pool{}, nn.batch_norm{momentum = 0.1, eps = 1e-5}, nn.residual{layer, ...}, nn.embedding{dims = 8 | {column = dims}, columns = {...}}
@@ -169,7 +169,7 @@ return {
   add = join("add"),
   concat = join("concat"),
   load = native.nn_load,
-  linear = layer("linear", {outputs = "number", bias = "boolean"}),
+  linear = layer("linear", {outputs = "number", bias = "boolean", init = "string"}),
   relu = layer("relu", {}),
   gelu = layer("gelu", {approximate = "string"}),
   silu = layer("silu", {}),
@@ -189,6 +189,6 @@ return {
   embedding = layer("embedding", {dims = "number|table", columns = "table"}),
   token_embedding = layer("token_embedding", {tokens = "number", dims = "number"}),
   position_embedding = layer("position_embedding", {context = "number", kind = "string"}),
-  attention = layer("attention", {heads = "number", causal = "boolean"}),
-  transformer_block = layer("transformer_block", {heads = "number", hidden = "number", dropout = "number", causal = "boolean"}),
+  attention = layer("attention", {heads = "number", causal = "boolean", init = "string"}),
+  transformer_block = layer("transformer_block", {heads = "number", hidden = "number", dropout = "number", causal = "boolean", init = "string"}),
 }

@@ -11,7 +11,7 @@ import GPUFlowML
 enum GraphLayers {
     /// One layer as described in Lua.
     indirect enum Spec {
-        case linear(outputs: Int, bias: Bool)
+        case linear(outputs: Int, bias: Bool, scheme: WeightInit)
         case activation(UnaryOp)
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
@@ -24,8 +24,8 @@ enum GraphLayers {
         case tokenEmbedding(tokens: Int?, dims: Int)
         /// context nil: the input's positions.
         case positionEmbedding(context: Int?, learned: Bool)
-        case attention(heads: Int, causal: Bool)
-        case transformerBlock(heads: Int, hidden: Int?, dropout: Float, causal: Bool)
+        case attention(heads: Int, causal: Bool, scheme: WeightInit)
+        case transformerBlock(heads: Int, hidden: Int?, dropout: Float, causal: Bool, scheme: WeightInit)
         case residual([Described])
         /// Per categorical column to embed: its name and dims (nil: every column, `dims` each).
         case embedding(dims: Int?, perColumn: [String: Int], columns: [String]?)
@@ -255,11 +255,11 @@ enum GraphLayers {
         for (i, d) in layers.enumerated() {
             do {
                 switch d.spec {
-                case .linear(let outputs, let bias):
+                case .linear(let outputs, let bias, let scheme):
                     // He-normal weights when a ReLU-like activation follows, Xavier otherwise.
                     var next: UnaryOp? = i + 1 == layers.count ? after : nil
                     if i + 1 < layers.count, case .activation(let f) = layers[i + 1].spec { next = f }
-                    try b.linear(outputs: outputs, bias: bias, init: next, name: d.name)
+                    try b.linear(outputs: outputs, bias: bias, init: next, scheme: scheme, name: d.name)
                 case .activation(let f): try b.activation(f, name: d.name)
                 case .layerNorm(let eps): try b.layerNorm(epsilon: eps, name: d.name)
                 case .dropout(let p): try b.dropout(p: p, name: d.name)
@@ -281,9 +281,9 @@ enum GraphLayers {
                     try b.tokenEmbedding(tokens: n, dims: dims, name: d.name)
                 case .positionEmbedding(let context, let learned):
                     try b.positionEmbedding(context: context, learned: learned, name: d.name)
-                case .attention(let heads, let causal): try b.attention(heads: heads, causal: causal, name: d.name)
-                case .transformerBlock(let heads, let hidden, let p, let causal):
-                    try b.transformerBlock(heads: heads, hidden: hidden, dropout: p, causal: causal, name: d.name)
+                case .attention(let heads, let causal, let scheme): try b.attention(heads: heads, causal: causal, scheme: scheme, name: d.name)
+                case .transformerBlock(let heads, let hidden, let p, let causal, let scheme):
+                    try b.transformerBlock(heads: heads, hidden: hidden, dropout: p, causal: causal, scheme: scheme, name: d.name)
                 case .residual(let body):
                     try b.residual(name: d.name) { r in try add(body, to: &r, data: data, position: position) }
                 case .embedding(let dims, let perColumn, let names):
@@ -334,7 +334,7 @@ enum GraphLayers {
         switch kind {
         case "linear":
             guard let outputs = try a.int("outputs", min: 1, max: 1 << 20) else { throw LuaArgumentError("\(label): outputs is required") }
-            spec = .linear(outputs: outputs, bias: try a.bool("bias") ?? true)
+            spec = .linear(outputs: outputs, bias: try a.bool("bias") ?? true, scheme: try a.choice("init") ?? .auto)
         case "relu": spec = .activation(.relu)
         case "flatten": spec = .flatten
         case "conv2d":
@@ -368,13 +368,14 @@ enum GraphLayers {
             spec = .positionEmbedding(context: try a.int("context", min: 1, max: 4096), learned: kind == "learned")
         case "attention":
             guard let heads = try a.int("heads", min: 1, max: 1024) else { throw LuaArgumentError("\(label): heads is required") }
-            spec = .attention(heads: heads, causal: try a.bool("causal") ?? true)
+            spec = .attention(heads: heads, causal: try a.bool("causal") ?? true, scheme: try a.choice("init") ?? .auto)
         case "transformer_block":
             guard let heads = try a.int("heads", min: 1, max: 1024) else { throw LuaArgumentError("\(label): heads is required") }
             let p = try a.double("dropout", default: 0, min: 0, max: 1)
             guard p < 1 else { throw LuaArgumentError("\(label): dropout must be below 1, got \(p)") }
             spec = .transformerBlock(
-                heads: heads, hidden: try a.int("hidden", min: 1, max: 1 << 20), dropout: Float(p), causal: try a.bool("causal") ?? true)
+                heads: heads, hidden: try a.int("hidden", min: 1, max: 1 << 20), dropout: Float(p), causal: try a.bool("causal") ?? true,
+                scheme: try a.choice("init") ?? .auto)
         case "silu": spec = .activation(.silu)
         case "sigmoid": spec = .activation(.sigmoid)
         case "tanh": spec = .activation(.tanh)

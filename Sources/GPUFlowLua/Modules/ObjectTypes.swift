@@ -140,6 +140,7 @@ enum ObjectTypes {
                     { L in
                         LuaBinding.call(L) { L, job in
                             let d = try ObjectTypes.dataset(L, "dataset.normalize")
+                            try ObjectTypes.refuseScaling(d, "dataset:normalize")
                             try job.chargeElements(d.features.count + d.labels.count, what: "dataset:normalize")
                             let a = try LuaArgs(L, 2, function: "dataset:normalize", optional: true)
                             let using: Dataset? = try a.object("using", kind: "dataset")
@@ -522,8 +523,17 @@ enum ObjectTypes {
         return d
     }
 
+    /// A text set's features are token indices into its vocabulary: scaled, they would name
+    /// other tokens (or none), so scaling one is refused rather than quietly breaking it.
+    static func refuseScaling(_ d: Dataset, _ function: String) throws {
+        if d.vocabulary != nil {
+            throw LuaArgumentError("\(function): \(d.source) is text: its values are token indices into its vocabulary, not magnitudes to scale")
+        }
+    }
+
     private static func standardize(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let d = try dataset(L, "dataset.standardize")
+        try refuseScaling(d, "dataset:standardize")
         try job.chargeElements(d.features.count + d.labels.count, what: "dataset:standardize")
         let a = try LuaArgs(L, 2, function: "dataset:standardize", optional: true)
         let using: Dataset? = try a.object("using", kind: "dataset")

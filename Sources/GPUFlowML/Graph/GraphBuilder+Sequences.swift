@@ -63,14 +63,14 @@ extension GraphBuilder {
 
     /// Multi-head self-attention, PyTorch's `nn.MultiheadAttention` with one fused q/k/v
     /// projection and an output projection; `causal`: position i attends to positions ≤ i.
-    public mutating func attention(heads: Int, causal: Bool = true, name given: String? = nil) throws {
+    public mutating func attention(heads: Int, causal: Bool = true, scheme: WeightInit = .auto, name given: String? = nil) throws {
         let layer = try layerName("attention", given)
         let (t, d) = try sequence(layer)
         guard heads > 0, d % heads == 0 else {
             throw DataError("layer \(layer): \(d) features do not split into \(heads) heads of equal size")
         }
         let dh = d / heads
-        try linear(outputs: 3 * d, name: "\(layer).qkv")
+        try linear(outputs: 3 * d, scheme: scheme, name: "\(layer).qkv")
         let split = try addLayerNode(.reshape([-1, t, 3, heads, dh]), [cursor], layer: layer)
         let moved = try addLayerNode(.permute([2, 0, 3, 1, 4]), [split], layer: layer)  // [3, rows, heads, t, dh]
         func part(_ i: Int) throws -> GraphModel.Source {
@@ -93,13 +93,13 @@ extension GraphBuilder {
         let heads4 = try addLayerNode(.reshape([-1, heads, t, dh]), [o], layer: layer)
         let back = try addLayerNode(.permute([0, 2, 1, 3]), [heads4], layer: layer)
         try addLayerNode(.reshape([-1, t, d]), [back], layer: layer)
-        try linear(outputs: d, name: "\(layer).proj")
+        try linear(outputs: d, scheme: scheme, name: "\(layer).proj")
     }
 
     /// GPT-2's block: x + attention(layer_norm(x)), then x + MLP(layer_norm(x)) with a GELU
     /// (tanh form, as GPT-2) between two linear layers of `hidden` (4 × features by default).
     public mutating func transformerBlock(
-        heads: Int, hidden: Int? = nil, dropout p: Float = 0, causal: Bool = true, name given: String? = nil
+        heads: Int, hidden: Int? = nil, dropout p: Float = 0, causal: Bool = true, scheme: WeightInit = .auto, name given: String? = nil
     )
         throws
     {
@@ -109,14 +109,14 @@ extension GraphBuilder {
         guard hidden > 0 else { throw DataError("layer \(layer): hidden must be at least 1") }
         try residual(name: "\(layer).residual1") { b in
             try b.layerNorm(name: "\(layer).ln1")
-            try b.attention(heads: heads, causal: causal, name: "\(layer).attn")
+            try b.attention(heads: heads, causal: causal, scheme: scheme, name: "\(layer).attn")
             if p > 0 { try b.dropout(p: p, name: "\(layer).drop1") }
         }
         try residual(name: "\(layer).residual2") { b in
             try b.layerNorm(name: "\(layer).ln2")
-            try b.linear(outputs: hidden, init: .geluTanh, name: "\(layer).fc")
+            try b.linear(outputs: hidden, init: .geluTanh, scheme: scheme, name: "\(layer).fc")
             try b.activation(.geluTanh, name: "\(layer).gelu")
-            try b.linear(outputs: d, name: "\(layer).out")
+            try b.linear(outputs: d, scheme: scheme, name: "\(layer).out")
             if p > 0 { try b.dropout(p: p, name: "\(layer).drop2") }
         }
     }

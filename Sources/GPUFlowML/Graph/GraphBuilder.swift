@@ -6,6 +6,15 @@ import GPUFlowCore
 /// not fit is refused when it is built, with the layer's name. The vocabulary is Torch7 `nn`'s
 /// and PyTorch's: linear, activations, layer norm, dropout, residual, embedding. Weights are
 /// drawn from Philox(seed): He-normal before ReLU-like activations, Xavier-normal otherwise.
+/// How a linear layer's weight and bias start.
+public enum WeightInit: String, NamedChoice {
+    /// He-normal before a ReLU-like activation, Xavier-normal otherwise; zero bias.
+    case auto
+    /// PyTorch's `nn.Linear`: weight and bias uniform in ±1/√fan-in, for a model brought from
+    /// PyTorch that should start as it did there.
+    case pytorch
+}
+
 public struct GraphBuilder {
     public private(set) var model: GraphModel
     fileprivate(set) var current: GraphModel.Source = .input
@@ -89,8 +98,11 @@ public struct GraphBuilder {
         }
     }
 
-    /// y = x·W + b, W [in, out] (the layout of today's dense layers).
-    public mutating func linear(outputs: Int, bias: Bool = true, init activation: UnaryOp? = nil, name given: String? = nil) throws {
+    /// y = x·W + b, W [in, out] (the layout of today's dense layers). `scheme`: how W and b
+    /// start (`WeightInit`); `activation` is what reads the layer, for `.auto`.
+    public mutating func linear(
+        outputs: Int, bias: Bool = true, init activation: UnaryOp? = nil, scheme: WeightInit = .auto, name given: String? = nil
+    ) throws {
         let layer = try name("linear", given)
         guard outputs > 0 else { throw DataError("layer \(layer): outputs must be at least 1, got \(outputs)") }
         let inputs = width
@@ -101,12 +113,22 @@ public struct GraphBuilder {
         default: he = false
         }
         try reserve(inputs, outputs, layer: layer)
-        let std = he ? (2 / Float(inputs)).squareRoot() : (2 / Float(inputs + outputs)).squareRoot()
-        let w = addParameter(layer, "weight", shape: [inputs, outputs], values: (0..<(inputs * outputs)).map { _ in rng.normal() * std })
+        let values: [Float], biasValues: [Float]
+        switch scheme {
+        case .auto:
+            let std = he ? (2 / Float(inputs)).squareRoot() : (2 / Float(inputs + outputs)).squareRoot()
+            values = (0..<(inputs * outputs)).map { _ in rng.normal() * std }
+            biasValues = [Float](repeating: 0, count: outputs)
+        case .pytorch:
+            let bound = 1 / Float(inputs).squareRoot()
+            values = (0..<(inputs * outputs)).map { _ in (2 * rng.uniform() - 1) * bound }
+            biasValues = bias ? (0..<outputs).map { _ in (2 * rng.uniform() - 1) * bound } : []
+        }
+        let w = addParameter(layer, "weight", shape: [inputs, outputs], values: values)
         let x = current
         try addNode(.matmul(transA: false, transB: false), [x, w], layer: layer)
         if bias {
-            let b = addParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
+            let b = addParameter(layer, "bias", shape: [outputs], values: biasValues)
             try addNode(.binary(.add), [current, b], layer: layer)
         }
     }
