@@ -16,6 +16,9 @@ enum TaskCost {
         let graphWidth = graphs.map { g in g.graph.parameters.map { $0.shape.last ?? 1 }.max() ?? 1 }.max() ?? 1
         let width = max(1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [graphWidth, inputs.data?.cols ?? 1]).max() ?? 1)
         let rows = inputs.data?.rows ?? 0, cols = inputs.data?.cols ?? 0
+        // Every value a graph's step computes for one sample (the tape keeps them all for the
+        // backward pass): attention's heads × t² scores, a language model's t × vocabulary.
+        let perSample = graphs.map { (try? $0.graph.valuesPerSample()) ?? 0 }.max() ?? 0
         func product(_ xs: Int...) -> Int {
             xs.reduce(1) { a, b in
                 let (p, o) = a.multipliedReportingOverflow(by: max(0, b))
@@ -26,7 +29,7 @@ enum TaskCost {
         switch type {
         case .training(let t):
             let batch = min(max(1, t.batchSize), max(1, rows))
-            var total = sum(product(4, params, 4), product(4, batch, width, 4), product(4, rows, cols + 1))
+            var total = sum(product(4, params, 4), product(4, batch, width, 4), product(4, rows, cols + 1), product(4, batch, perSample, 2))
             if case .evolutionary(let e) = t.algorithm {
                 total = sum(total, product(4, e.populationSize, params, 2), product(4, e.populationSize, max(1, rows), width))
             }
@@ -34,7 +37,8 @@ enum TaskCost {
         case .inference(let t):
             let batch = max(1, t.batchSize)
             let requests = t.stream?.requests ?? rows
-            return sum(product(4, params, 2), product(4, min(batch, max(1, requests)), max(cols, width), 4), product(48, requests))
+            let inFlight = min(batch, max(1, requests))
+            return sum(product(4, params, 2), product(4, inFlight, max(cols, width), 4), product(48, requests), product(4, inFlight, perSample))
         case .optimization:
             return sum(product(4, params, 8), product(4, rows, cols + 1, 2))
         case .hybridCompute:

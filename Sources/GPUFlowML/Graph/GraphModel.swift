@@ -66,7 +66,25 @@ public struct GraphModel: Codable, Sendable, Equatable {
     }
 
     /// The output's shape for a batch of `rows` (every node's shape checked on the way).
-    public func outputShape(rows: Int) throws -> [Int] {
+    public func outputShape(rows: Int) throws -> [Int] { try shapes(rows: rows).output }
+
+    /// The values every node computes for one sample, summed: what a step's tape holds per
+    /// sample (attention's heads × t² scores and a language model's t × vocabulary logits
+    /// among them), for the admission estimate. Views (reshape) hold none of their own.
+    public func valuesPerSample() throws -> Int {
+        let all = try shapes(rows: 1).nodes
+        var total = 0
+        for (node, outs) in zip(nodes, all) {
+            if case .reshape = node.op { continue }
+            for shape in outs {
+                let n = shape.reduce(1) { a, b in a.multipliedReportingOverflow(by: b).overflow ? Int.max / 4 : a * b }
+                total = total > Int.max / 4 - n ? Int.max / 4 : total + n
+            }
+        }
+        return total
+    }
+
+    private func shapes(rows: Int) throws -> (nodes: [[[Int]]], output: [Int]) {
         var shapes: [[[Int]]] = []
         let params = Dictionary(parameters.map { ($0.name, $0.shape) }, uniquingKeysWith: { a, _ in a })
         func shape(_ s: Source) throws -> [Int] {
@@ -89,7 +107,7 @@ public struct GraphModel: Codable, Sendable, Equatable {
                 throw DataError("layer \(n.layer) (node \(i), \(n.op.name)): \(e.message)")
             }
         }
-        return try shape(output)
+        return (shapes, try shape(output))
     }
 
     public var parameterCount: Int { parameters.reduce(0) { $0 + $1.values.count } }
