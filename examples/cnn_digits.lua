@@ -8,16 +8,38 @@
 --
 -- Usage:
 --   scripts/gpuflow run examples/cnn_digits.lua                 (-- --quick: fewer epochs and images)
+--   scripts/gpuflow run examples/cnn_digits.lua -- --idx examples/data/digits-idx
+--     an MNIST-format IDX set instead: DIR/train-images-idx3-ubyte, train-labels-idx1-ubyte and
+--     t10k-* for the test images, MNIST's own names (digits-idx holds the same digits, written by
+--     scripts/peers/export_idx.py; MNIST itself, unpacked into a folder, runs the same way)
 local gpu = require "gpu"
 local nn, data = gpu.nn, gpu.data
 
-local quick = arg[1] == "--quick"
+local quick, idx = false, nil
+local i = 1
+while i <= #arg do
+  if arg[i] == "--quick" then quick, i = true, i + 1
+  elseif arg[i] == "--idx" and arg[i + 1] then idx, i = arg[i + 1], i + 2
+  else error(("bad option '%s' (expected --quick, --idx DIR)"):format(arg[i])) end
+end
+
 local here = (debug.getinfo(1, "S").source:match("^@(.*/)") or "./")
-local raw = data.csv(here .. "data/digits.csv", {label = "digit"})
-local parts = quick and raw:split{train = 0.1, test = 0.1, rest = 0.8, seed = 1} or raw:split{train = 0.8, test = 0.2, seed = 1}
--- Standardized with the training images' statistics, then seen as 1×8×8 images.
-local train = parts.train:standardize():reshape{1, 8, 8}
-local test = parts.test:standardize{using = parts.train}:reshape{1, 8, 8}
+local raw, parts
+if idx then
+  local function set(prefix)
+    return data.idx{images = ("%s/%s-images-idx3-ubyte"):format(idx, prefix), labels = ("%s/%s-labels-idx1-ubyte"):format(idx, prefix)}
+  end
+  raw = set("train")
+  parts = {train = raw, test = set("t10k")}
+  if quick then parts.train, parts.test = raw:split{train = 0.1, rest = 0.9, seed = 1}.train, parts.test:split{test = 0.2, rest = 0.8, seed = 1}.test end
+else
+  -- The CSV's rows of 64 pixels, seen as 1×8×8 images after standardizing.
+  raw = data.csv(here .. "data/digits.csv", {label = "digit"})
+  parts = quick and raw:split{train = 0.1, test = 0.1, rest = 0.8, seed = 1} or raw:split{train = 0.8, test = 0.2, seed = 1}
+end
+-- Standardized per pixel with the training images' statistics.
+local train, test = parts.train:standardize(), parts.test:standardize{using = parts.train}
+if not idx then train, test = train:reshape{1, 8, 8}, test:reshape{1, 8, 8} end
 print(("data: %s — %d training / %d test images of %s, %d classes"):format(
   raw.source, train.rows, test.rows, table.concat(train.shape, "×"), raw.classes))
 

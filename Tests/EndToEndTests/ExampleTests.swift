@@ -58,6 +58,22 @@ import Testing
         #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
     }
 
+    /// The same network on an MNIST-format IDX set (examples/data/digits-idx: the digits under
+    /// MNIST's file names, from scripts/peers/export_idx.py): the files are read as 1×8×8 images,
+    /// learned from and scored on the t10k pair; a folder without them is a bad-input error (exit 2) naming the file.
+    @Test func cnnDigitsReadsAnMNISTFormatSet() throws {
+        let s = try CLISandbox()
+        let script = TestPaths.repository.appendingPathComponent("examples/cnn_digits.lua").path
+        let idx = TestPaths.repository.appendingPathComponent("examples/data/digits-idx").path
+        let out = try s.run(["run", script, "--backend", "simd", "--", "--quick", "--idx", idx])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("data: train-images-idx3-ubyte — 143 training / 70 test images of 1×8×8, 10 classes"), "\(out.stdout)")
+        let accuracy = try #require(number(after: "test: accuracy", in: out.stdout))
+        #expect(accuracy >= 0.5, "test accuracy \(accuracy) after two epochs on 143 images (chance is 0.1)")
+        let missing = try s.run(["run", script, "--backend", "simd", "--", "--quick", "--idx", s.dir.path])
+        #expect(missing.status == 2 && missing.stderr.contains("train-images-idx3-ubyte"), "\(missing.stderr)")
+    }
+
     /// The character transformer (issue 17's second workload) at its quick sizes: the search,
     /// training, the held-out perplexity, generation; `gpuflow replay last` writes the same text.
     @Test func charTransformerTrainsGeneratesAndReplays() throws {
