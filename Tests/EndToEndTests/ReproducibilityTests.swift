@@ -146,10 +146,15 @@ import Testing
         let killed = try s.run(["run", script, "--backend", "simd", "--profile", keep], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "30"])
         #expect(killed.status != 0)
         let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
-        #expect(try store.checkpointUsage().count == 3, "every epoch checkpointed (overhead 1), the newest 3 kept")
+        // Every epoch is handed to the writer (overhead 1), which runs beside the training: a kill
+        // loses the writes still queued (a loaded machine can lag the fast epochs), never more
+        // than the newest 3 are kept.
+        let afterKill = try store.checkpointUsage().count
+        #expect((1...3).contains(afterKill), "after the kill \(afterKill) checkpoints: at least one written, at most the newest 3 kept")
         let done = try s.run(["run", script, "--backend", "simd", "--profile", keep])
         #expect(done.status == 0, "\(done.stderr)")
-        #expect(try store.checkpointUsage().count == 3, "the same task went on from its checkpoint and kept its newest 3 on success")
+        let afterSuccess = try store.checkpointUsage().count
+        #expect(afterSuccess == 3, "the same task went on from its checkpoint and kept its newest 3 on success, not \(afterSuccess)")
         let plain = try s.run(["run", script, "--backend", "simd"])
         #expect(plain.status == 0, "\(plain.stderr)")
         #expect(try store.checkpointUsage() == (0, 0), "by default a succeeded task's checkpoints are dropped, files too")
