@@ -8,9 +8,15 @@ GF_KERNEL void gf_layer_norm_rows(const float *x, const float *gamma, const floa
         const float *xr = x + r * c;
         float *yr = y + r * c;
         float s = 0, v = 0;
-        for (long j = 0; j < c; j++) s += xr[j];
+        {
+            GF_SUMS
+            for (long j = 0; j < c; j++) s += xr[j];
+        }
         float mu = s / (float)c;
-        for (long j = 0; j < c; j++) v += (xr[j] - mu) * (xr[j] - mu);
+        {
+            GF_SUMS
+            for (long j = 0; j < c; j++) v += (xr[j] - mu) * (xr[j] - mu);
+        }
         float rs = 1.f / sqrtf(v / (float)c + epsilon);
         for (long j = 0; j < c; j++) yr[j] = (xr[j] - mu) * rs * gamma[j] + beta[j];
         mean[r] = mu;
@@ -26,11 +32,17 @@ GF_KERNEL void gf_layer_norm_grad_rows(const float *x, const float *gamma, const
         float *o = dx + r * c;
         float mu = mean[r], rs = rstd[r], sum_g = 0, sum_gx = 0;
         for (long j = 0; j < c; j++) {
-            float xh = (xr[j] - mu) * rs, g = dr[j] * gamma[j];
-            sum_g += g;
-            sum_gx += g * xh;
+            float xh = (xr[j] - mu) * rs;
             dgamma[j] += dr[j] * xh;
             dbeta[j] += dr[j];
+        }
+        {
+            GF_SUMS
+            for (long j = 0; j < c; j++) {
+                float xh = (xr[j] - mu) * rs, g = dr[j] * gamma[j];
+                sum_g += g;
+                sum_gx += g * xh;
+            }
         }
         float scale = rs / (float)c, cf = (float)c;
         for (long j = 0; j < c; j++) {

@@ -1,5 +1,6 @@
-// Softmax, log-softmax, their gradient and softmax cross-entropy along rows. The row sums
-// are reassociated by the compiler (the target's -fassociative-math) into vector lanes.
+// Softmax, log-softmax, their gradient and softmax cross-entropy along rows. Only the row
+// sums may be reassociated into vector lanes (GF_SUMS); everything else is evaluated as
+// written, as the reference does: (x − m) − log s must not become x − (m + log s).
 #include "vector_kernels.h"
 #include "vector_math.h"
 
@@ -14,14 +15,16 @@ GF_KERNEL void gf_softmax_rows(const float *x, float *y, long rows, long n, int 
         const float *xr = x + r * n;
         float *yr = y + r * n;
         float m = gf_row_max(xr, n), s = 0;
-        for (long j = 0; j < n; j++) {
-            float e = gf_exp(xr[j] - m);
-            yr[j] = e;
-            s += e;
+        for (long j = 0; j < n; j++) yr[j] = gf_exp(xr[j] - m);
+        {
+            GF_SUMS
+            for (long j = 0; j < n; j++) s += yr[j];
         }
         if (log) {
-            float shift = m + logf(s);
-            for (long j = 0; j < n; j++) yr[j] = xr[j] - shift;
+            // (x − m) − log s, as the reference: folding m into the shift first rounds it to
+            // m's ulp, which large logits make coarse.
+            float ls = logf(s);
+            for (long j = 0; j < n; j++) yr[j] = (xr[j] - m) - ls;
         } else {
             float inv = 1.f / s;
             for (long j = 0; j < n; j++) yr[j] *= inv;
@@ -36,10 +39,17 @@ GF_KERNEL void gf_softmax_grad_rows(const float *y, const float *dy, float *dx, 
         float *o = dx + r * n;
         float s = 0;
         if (log) {
-            for (long j = 0; j < n; j++) s += dr[j];
+            {
+                GF_SUMS
+                for (long j = 0; j < n; j++) s += dr[j];
+            }
             for (long j = 0; j < n; j++) o[j] = dr[j] - gf_exp(yr[j]) * s;
         } else {
-            for (long j = 0; j < n; j++) s += dr[j] * yr[j];
+            for (long j = 0; j < n; j++) o[j] = dr[j] * yr[j];
+            {
+                GF_SUMS
+                for (long j = 0; j < n; j++) s += o[j];
+            }
             for (long j = 0; j < n; j++) o[j] = yr[j] * (dr[j] - s);
         }
     }
@@ -53,10 +63,14 @@ GF_KERNEL void gf_softmax_cross_entropy_rows(const float *x, const float *labels
         float *g = grad + r * cols;
         long label = (long)labels[r];
         float m = gf_row_max(xr, cols), s = 0;
-        for (long j = 0; j < cols; j++) s += gf_exp(xr[j] - m);
-        float shift = m + logf(s);
-        losses[r] = -(xr[label] - shift);
-        for (long j = 0; j < cols; j++) g[j] = gf_exp(xr[j] - shift) * inverse_rows;
+        for (long j = 0; j < cols; j++) g[j] = gf_exp(xr[j] - m);
+        {
+            GF_SUMS
+            for (long j = 0; j < cols; j++) s += g[j];
+        }
+        float ls = logf(s);
+        losses[r] = -((xr[label] - m) - ls);
+        for (long j = 0; j < cols; j++) g[j] = gf_exp((xr[j] - m) - ls) * inverse_rows;
         g[label] -= inverse_rows;
     }
 }

@@ -9,6 +9,10 @@ import Testing
 @Suite struct SIMDGraphOpsTests {
     let simd = SIMDBackend()
 
+    /// The larger error, where a NaN error (a kernel's NaN for a finite truth) counts as worst:
+    /// Swift.max would drop it.
+    static func worse<F: FloatingPoint>(_ a: F, _ b: F) -> F { b.isNaN || a.isNaN ? .infinity : Swift.max(a, b) }
+
     func run(_ op: Op, _ inputs: [[Float]], shapes: [[Int]]) throws -> [[Float]] {
         let t = try zip(inputs, shapes).map { try simd.tensor($0, shape: $1) }
         return try simd.read(try simd.run(op, t))
@@ -21,6 +25,12 @@ import Testing
     @Test func expMatchesExpfAtEveryMagnitude() throws {
         var xs = stride(from: Float(-110), through: 90, by: 0.0137).map { $0 }
         xs += [0, -0.0, 1e-30, -1e-30, 88.72, 88.7228, 88.73, -87.33, -103.9, -104.1, .infinity, -.infinity, .nan]
+        // Around ln(Float.greatestFiniteMagnitude): the last finite results and the first infinite.
+        var edge: Float = 88.7228
+        for _ in 0..<12 {
+            xs.append(edge)
+            edge = edge.nextUp
+        }
         let got = try run(.unary(.exp), [xs], shapes: [[xs.count]])[0]
         var worstNormal: Float = 0, worstSubnormal: Float = 0
         for (x, g) in zip(xs, got) {
@@ -30,9 +40,9 @@ import Testing
             } else if e.isInfinite {
                 #expect(g == e, "exp(\(x)) = \(g), expected \(e)")
             } else if e >= Float.leastNormalMagnitude {
-                worstNormal = max(worstNormal, Swift.abs(g - e) / e)
+                worstNormal = Self.worse(worstNormal, Swift.abs(g - e) / e)
             } else {
-                worstSubnormal = max(worstSubnormal, Swift.abs(g - e))
+                worstSubnormal = Self.worse(worstSubnormal, Swift.abs(g - e))
             }
         }
         #expect(worstNormal <= 3e-7, "relative error \(worstNormal) over the normal range")
@@ -84,9 +94,9 @@ import Testing
         var worstValue = 0.0, worstSlope = 0.0
         for (i, x) in xs.enumerated() {
             let t = Self.truth(f, Double(x))
-            worstValue = max(worstValue, Swift.abs(Double(y[i]) - t.value) / max(floor, Swift.abs(t.value)))
-            let slopeError = max(0, Swift.abs(Double(dx[i]) - t.slope) - slack)
-            worstSlope = max(worstSlope, slopeError / max(Double(Float.leastNormalMagnitude), Swift.abs(t.slope)))
+            worstValue = Self.worse(worstValue, Swift.abs(Double(y[i]) - t.value) / max(floor, Swift.abs(t.value)))
+            let slopeError = Swift.abs(Double(dx[i]) - t.slope) - slack
+            worstSlope = Self.worse(worstSlope, slopeError / max(Double(Float.leastNormalMagnitude), Swift.abs(t.slope)))
         }
         #expect(worstValue <= 2e-6, "\(f.name): worst relative error \(worstValue)")
         #expect(worstSlope <= 2e-6, "\(f.name) gradient: worst relative error \(worstSlope) beyond \(slack)")
@@ -108,6 +118,31 @@ import Testing
         }
         let y = try run(.softmax(axis: -1), [x], shapes: [[rows, n]])[0]
         for r in 0..<rows { #expect(Swift.abs(y[(r * n)..<((r + 1) * n)].reduce(0, +) - 1) < 1e-5, "row \(r) sums to 1") }
+    }
+
+    /// Where the reference's choice is a convention rather than arithmetic — NaN and signed
+    /// zeros in maximum/minimum and abs, a zero slope times an infinite or NaN gradient, log-
+    /// softmax of large logits — the SIMD loops give the reference's bits.
+    @Test func edgeValuesFollowTheReference() throws {
+        func same(_ op: Op, _ inputs: [[Float]], _ shapes: [[Int]], tolerance: Float = 0) throws {
+            let got = try run(op, inputs, shapes: shapes)[0], ref = try reference(op, inputs, shapes: shapes)[0]
+            for (i, (g, e)) in zip(got, ref).enumerated() {
+                let ok =
+                    (g.isNaN && e.isNaN)
+                    || (tolerance == 0 ? g.bitPattern == e.bitPattern : Swift.abs(g - e) <= tolerance * Swift.max(1, Swift.abs(e)))
+                #expect(ok, "\(op.name) element \(i): \(g) where the reference gives \(e)")
+            }
+        }
+        let a: [Float] = [.nan, 1, -0.0, 0, 2, .infinity, -3, .nan, 5]
+        let b: [Float] = [1, .nan, 0, -0.0, 2, 1, -.infinity, .nan, 4]
+        for f in [BinaryOp.maximum, .minimum, .add, .sub, .mul, .div] { try same(.binary(f), [a, b], [[9], [9]]) }
+        try same(.unary(.abs), [[-0.0, 0, -.infinity, .nan, -2, 3, -1e-40, 7, -8]], [[9]])
+        let x: [Float] = [-1, -1, 0, -2, 3, -0.0, 1, -5, 2],
+            dy: [Float] = [.infinity, .nan, .infinity, 1, .nan, .infinity, 2, -.infinity, 3]
+        try same(.unaryGrad(.relu), [x, dy], [[9], [9]])
+        try same(.unaryGrad(.leakyRelu(slope: 0.1)), [x, dy], [[9], [9]])
+        let big: [Float] = [1000, 1000, 1e5, 1e5 + 8, -1e5, 3e4]
+        try same(.logSoftmax(axis: -1), [big], [[3, 2]], tolerance: 1e-6)
     }
 
     /// What the SIMD backend now runs itself, and what it still hands to the reference.

@@ -82,6 +82,19 @@ public enum OpSamples {
         add("layer_norm [4,37]", .layerNorm(epsilon: 1e-5), [a([4, 37], seed: 133), a([37], seed: 134), a([37], seed: 135)])
         add("add [2,3,4,4]·[4,4]", .binary(.add), [a([2, 3, 4, 4], seed: 117), a([4, 4], seed: 118)])
         add("sub [1,9]·[3,9]", .binary(.sub), [a([1, 9], seed: 119), a([3, 9], seed: 126)])
+        // The backward ops themselves, which the SIMD backend runs with its own loops (their
+        // rules' results are checked by finite differences through the forward ops above).
+        for (i, f) in [UnaryOp.geluTanh, .silu, .sigmoid, .tanh, .exp, .relu].enumerated() {
+            add("\(f.name) slope [3,11]", .unaryGrad(f), [a([3, 11], seed: UInt64(160 + i), away: 0.2), a([3, 11], seed: UInt64(170 + i))], grad: [])
+        }
+        let probabilities = HostArray(ReferenceOps.softmax(a([3, 19], seed: 180), axis: 1, log: false), [3, 19])
+        add("softmax_grad axis -1 [3,19]", .softmaxGrad(axis: -1, log: false), [probabilities, a([3, 19], seed: 181)], grad: [])
+        let logProbabilities = HostArray(ReferenceOps.softmax(a([3, 19], seed: 182), axis: 1, log: true), [3, 19])
+        add("log_softmax_grad axis -1 [3,19]", .softmaxGrad(axis: -1, log: true), [logProbabilities, a([3, 19], seed: 183)], grad: [])
+        let normed = a([4, 37], seed: 184), stats = ReferenceOps.layerNorm(normed, gamma: [Float](repeating: 1, count: 37), beta: [Float](repeating: 0, count: 37), epsilon: 1e-5)
+        add(
+            "layer_norm_grad [4,37]", .layerNormGrad,
+            [normed, a([37], seed: 185), HostArray(stats[1], [4, 1]), HostArray(stats[2], [4, 1]), a([4, 37], seed: 186)], grad: [])
         add("dropout p 0.3", .dropout(p: 0.3, seed: 9, offset: 4), [a([5, 7], seed: 140)])
         add("gather [5,3] by [2,2]", .gather, [a([5, 3], seed: 150), HostArray([0, 2, 2, 4], [2, 2])], grad: [0])
         add("scatter_add into 5 rows", .scatterAdd(rows: 5), [a([4, 3], seed: 151), HostArray([4, 0, 4, 1], [4])], grad: [0])

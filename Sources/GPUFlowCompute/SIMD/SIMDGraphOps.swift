@@ -127,7 +127,8 @@ extension SIMDBackend {
         case .exp: return activation(GF_EXP, x)
         case .log: return map8(x) { lanes($0, Foundation.log) }
         case .sqrt: return map8(x) { $0.squareRoot() }
-        case .abs: return map8(x) { $0.replacing(with: -$0, where: $0 .< 0) }
+        // The sign bit cleared: abs(−0) is +0, as the reference's.
+        case .abs: return map8(x) { unsafeBitCast(unsafeBitCast($0, to: SIMD8<UInt32>.self) & 0x7fff_ffff, to: SIMD8<Float>.self) }
         case .square: return map8(x) { $0 * $0 }
         case .reciprocal: return map8(x) { 1 / $0 }
         case .relu: return map8(x) { $0.replacing(with: 0, where: .!($0 .> 0)) }
@@ -149,8 +150,9 @@ extension SIMDBackend {
         case .exp: return activationGrad(GF_EXP, x, dy)
         case .square: return zip8(x, dy) { v, g in 2 * v * g }
         case .reciprocal: return zip8(x, dy) { v, g in -g / (v * v) }
-        case .relu: return zip8(x, dy) { v, g in g.replacing(with: 0, where: .!(v .> 0)) }
-        case .leakyRelu(let s): return zip8(x, dy) { v, g in g.replacing(with: s * g, where: .!(v .> 0)) }
+        // dy · f′(x) as a product, so an infinite or NaN dy stays NaN where the slope is 0.
+        case .relu: return zip8(x, dy) { v, g in g * SIMD8<Float>(repeating: 1).replacing(with: 0, where: .!(v .> 0)) }
+        case .leakyRelu(let s): return zip8(x, dy) { v, g in g * SIMD8<Float>(repeating: 1).replacing(with: s, where: .!(v .> 0)) }
         case .geluTanh: return activationGrad(GF_GELU_TANH, x, dy)
         case .silu: return activationGrad(GF_SILU, x, dy)
         case .sigmoid: return activationGrad(GF_SIGMOID, x, dy)
@@ -180,8 +182,10 @@ extension SIMDBackend {
         case .sub: op = { $0 - $1 }
         case .mul: op = { $0 * $1 }
         case .div: op = { $0 / $1 }
-        case .maximum: op = { l, r in l.replacing(with: r, where: .!(l .>= r)) }
-        case .minimum: op = { l, r in l.replacing(with: r, where: .!(l .<= r)) }
+        // Swift.max(a, b) is b ≥ a ? b : a and Swift.min(a, b) is b < a ? b : a: the same choice
+        // for NaN and signed zeros as the reference.
+        case .maximum: op = { l, r in l.replacing(with: r, where: r .>= l) }
+        case .minimum: op = { l, r in l.replacing(with: r, where: r .< l) }
         case .equal: return nil
         }
         let period = min(a.count, b.count)
