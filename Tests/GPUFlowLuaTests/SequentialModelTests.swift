@@ -491,7 +491,7 @@ import Testing
 
     @Test func badLayersAreRefusedWhereTheyWereWritten() async throws {
         let cases: [(String, String)] = [
-            ("nn.linear{outputs = 8, widht = 3}", "script1.lua:5: nn.linear: unknown option 'widht' (known: bias, outputs, name)"),
+            ("nn.linear{outputs = 8, widht = 3}", "script1.lua:5: nn.linear: unknown option 'widht' (known: bias, init, outputs, name)"),
             (
                 "nn.sequential{inputs = 6, nn.linear{outputs = 8}, nn.residual{nn.linear{outputs = 5}}}",
                 "script1.lua:5): layer residual1: its body turns [8] into [5]; a residual needs the same shape"

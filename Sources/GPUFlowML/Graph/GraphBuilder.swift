@@ -2,10 +2,6 @@ import Foundation
 import GPUFlowCompute
 import GPUFlowCore
 
-/// Builds a `GraphModel` layer by layer, checking every shape as it goes, so a model that does
-/// not fit is refused when it is built, with the layer's name. The vocabulary is Torch7 `nn`'s
-/// and PyTorch's: linear, activations, layer norm, dropout, residual, embedding. Weights are
-/// drawn from Philox(seed): He-normal before ReLU-like activations, Xavier-normal otherwise.
 /// How a linear layer's weight and bias start.
 public enum WeightInit: String, NamedChoice {
     /// He-normal before a ReLU-like activation, Xavier-normal otherwise; zero bias.
@@ -15,6 +11,10 @@ public enum WeightInit: String, NamedChoice {
     case pytorch
 }
 
+/// Builds a `GraphModel` layer by layer, checking every shape as it goes, so a model that does
+/// not fit is refused when it is built, with the layer's name. The vocabulary is Torch7 `nn`'s
+/// and PyTorch's: linear, activations, layer norm, dropout, residual, embedding. Weights are
+/// drawn from Philox(seed): He-normal before ReLU-like activations, Xavier-normal otherwise.
 public struct GraphBuilder {
     public private(set) var model: GraphModel
     fileprivate(set) var current: GraphModel.Source = .input

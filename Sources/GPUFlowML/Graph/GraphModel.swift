@@ -68,11 +68,12 @@ public struct GraphModel: Codable, Sendable, Equatable {
     /// The output's shape for a batch of `rows` (every node's shape checked on the way).
     public func outputShape(rows: Int) throws -> [Int] { try shapes(rows: rows).output }
 
-    /// The values every node computes for one sample, summed: what a step's tape holds per
-    /// sample (attention's heads × t² scores and a language model's t × vocabulary logits
-    /// among them), for the admission estimate. Views (reshape) hold none of their own.
-    public func valuesPerSample() throws -> Int {
-        let all = try shapes(rows: 1).nodes
+    /// The values every node computes for a batch of `rows`, summed: what a pass's tape holds
+    /// (attention's heads × t² scores and a language model's t × vocabulary logits among them),
+    /// for the admission estimate. Views (reshape) hold none of their own. Computed at the
+    /// batch itself, since a graph's shapes may fit one batch size and not another.
+    public func values(rows: Int) throws -> Int {
+        let all = try shapes(rows: rows).nodes
         var total = 0
         for (node, outs) in zip(nodes, all) {
             if case .reshape = node.op { continue }
