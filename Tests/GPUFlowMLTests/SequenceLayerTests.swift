@@ -33,6 +33,18 @@ import Testing
         #expect(train.rows + v.rows == long.rows)
         #expect(Array(train.row(0)) == Array(long.row(0)) && Array(v.row(0)) == Array(long.row(train.rows)))
         #expect(Array(v.row(v.rows - 1)) == Array(long.row(long.rows - 1)))
+        // Overlapping windows (stride < context): no window of the training part reaches past the
+        // validation part's first token but for the one two adjacent windows share. With 60
+        // distinct characters a token's id is its position in the text.
+        let distinct = String((0..<60).map { Character(Unicode.Scalar(0x3B1 + $0)!) })
+        let sliding = try TextCorpus.dataset(bytes: Array(distinct.utf8), level: .char, context: 8, stride: 2, source: "greek")
+        let parts = sliding.split([("train", 0.5), ("validation", 0.5)], seed: 0)
+        let (tr, va) = (parts[0].1, parts[1].1)
+        let trainLast = (0..<tr.rows).map { Int(tr.target($0).last ?? -1) }.max() ?? -1
+        let validationFirst = Int(va.row(0).first ?? -1)
+        #expect(trainLast <= validationFirst, "training reaches token \(trainLast), validation starts at \(validationFirst)")
+        #expect(tr.rows == sliding.rows / 2 - 3, "context 8 at stride 2: the 3 windows before the boundary are left out (\(tr.rows) of \(sliding.rows))")
+        #expect(va.rows == sliding.rows - sliding.rows / 2)
         #expect { try TextCorpus.dataset(bytes: Array("ab".utf8), level: .char, context: 2, source: "short.txt") } throws: { e in
             "\(e)".contains("short.txt: the text has 2 tokens; a context of 2 needs at least 3")
         }

@@ -83,6 +83,7 @@ enum DatasetCodec {
         var targets: String?
         var sampleShape: [Int]?
         var vocabulary: TokenVocabulary?
+        var windowStride: Int?
     }
     static func encode(_ d: Dataset) throws -> Data {
         var s = Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
@@ -92,6 +93,7 @@ enum DatasetCodec {
         s.targets = d.targets.map { Data(FloatBytes.encode($0)).base64EncodedString() }
         if d.sampleShape != [d.cols] { s.sampleShape = d.sampleShape }
         s.vocabulary = d.vocabulary
+        s.windowStride = d.windowStride
         return try JSONEncoder().encode(s)
     }
     static func decode(_ data: Data) throws -> Dataset {
@@ -119,6 +121,6 @@ enum DatasetCodec {
         return Dataset(features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
                        labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
                        classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets,
-                       vocabulary: s.vocabulary)
+                       vocabulary: s.vocabulary, windowStride: s.windowStride)
     }
 }

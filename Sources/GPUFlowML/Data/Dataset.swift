@@ -48,12 +48,16 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     /// tokens one position later, class indices into this vocabulary. Such sets are split by
     /// position, never shuffled across the split.
     public let vocabulary: TokenVocabulary?
+    /// Tokens between the starts of consecutive windows of a text set (`data.text`'s stride);
+    /// nil for other data. A split by position leaves out the windows that would overlap the
+    /// next part, so no part's text is inside another's.
+    public let windowStride: Int?
     /// Token positions per sample of a text set (its context); nil for other data.
     public var positions: Int? { vocabulary == nil ? nil : targetWidth }
 
     public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
                 labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
-                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil) {
+                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil, windowStride: Int? = nil) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
         precondition(targets.map { rows == 0 ? $0.isEmpty : $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
@@ -69,6 +73,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         self.categories = categories
         self.source = source
         self.vocabulary = vocabulary
+        self.windowStride = windowStride
     }
 
     /// Number of classes if the labels are class indices (non-negative integers), else nil.
@@ -95,7 +100,7 @@ public final class Dataset: TaskObject, @unchecked Sendable {
               source s: String) -> Dataset {
         Dataset(features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
                 classNames: classNames, categories: categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets,
-                vocabulary: vocabulary)
+                vocabulary: vocabulary, windowStride: windowStride)
     }
 
     /// Each sample seen as `shape` (the same floats in the same order: an image's rows of pixels
@@ -164,12 +169,20 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     /// Text windows are split by position instead: each part a run of consecutive windows.
     public func split(_ parts: [(String, Double)], seed: UInt64) -> [(String, Dataset)] {
         if vocabulary != nil {
+            // Window i spans tokens i·stride … i·stride + context (its inputs and targets). Before
+            // the next part starts, the windows reaching past its first window's first token are
+            // left out: with stride < context they would train on the next part's text (the one
+            // token two adjacent windows share at stride = context is the usual boundary).
+            let context = positions ?? 0, stride = max(1, windowStride ?? context)
+            let gap = max(0, (context + stride - 1) / stride - 1)
             var start = 0
             return parts.enumerated().map { i, part in
-                let n = i == parts.count - 1 ? rows - start : Int((Double(rows) * part.1).rounded())
+                let last = i == parts.count - 1
+                let n = last ? rows - start : Int((Double(rows) * part.1).rounded())
                 let end = min(rows, start + max(0, n))
                 defer { start = end }
-                return (part.0, subset(Array(start..<end), source: "\(source) [\(part.0)]"))
+                let kept = last ? end : max(start, end - gap)
+                return (part.0, subset(Array(start..<kept), source: "\(source) [\(part.0)]"))
             }
         }
         var rng = Philox(seed: seed)

@@ -114,7 +114,7 @@ public enum TextCorpus {
         return Dataset(
             features: features, rows: rows, cols: context, labels: (0..<rows).map { targets[$0 * context] },
             featureNames: (0..<context).map { "t\($0 + 1)" }, labelName: "next", source: source, targets: targets,
-            vocabulary: vocabulary)
+            vocabulary: vocabulary, windowStride: stride)
     }
 
     private static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
