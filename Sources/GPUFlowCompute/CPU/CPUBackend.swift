@@ -141,11 +141,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         let sy = try expect(labels, rows, "softmaxCrossEntropy", "labels")
         let sloss = try expect(losses, rows, "softmaxCrossEntropy", "losses")
         let sg = try expect(grad, rows * cols, "softmaxCrossEntropy", "grad")
+        try ClassLabels.check(sy.values, cols: cols)
         for r in 0..<rows {
-            let label = Int(exactly: sy.values[r]) ?? -1
-            guard label >= 0, label < cols else {
-                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(sy.values[r]) in row \(r) is outside 0..<\(cols)")
-            }
+            let label = Int(sy.values[r])
             var mx = -Float.infinity
             for c in 0..<cols { mx = max(mx, sl.values[r * cols + c]) }
             var total: Float = 0

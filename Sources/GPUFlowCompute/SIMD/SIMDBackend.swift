@@ -230,12 +230,7 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         let sloss = try expect(losses, rows, "softmaxCrossEntropy", "losses")
         let sg = try expect(grad, rows * cols, "softmaxCrossEntropy", "grad")
         let x = sl.values, y = sy.values
-        for r in 0..<rows {
-            let label = Int(exactly: y[r]) ?? -1
-            guard label >= 0, label < cols else {
-                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(y[r]) in row \(r) is outside 0..<\(cols)")
-            }
-        }
+        try ClassLabels.check(y, cols: cols)
         guard cols > 0 else { return }
         let (loss, g) = Self.softmaxCrossEntropyRows(x, labels: y, rows: rows, cols: cols)
         sloss.values = loss

@@ -247,10 +247,7 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         // path a label outside 0..<cols shows as a NaN loss, which the trainer refuses.
         if let host = by.mapped {
             if sequence.isPending(by) { try sequence.flush() }
-            let ys = UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: rows)
-            if let r = ys.firstIndex(where: { !($0 >= 0 && $0 < Float(cols) && $0 == $0.rounded()) }) {
-                throw BackendError(.shapeMismatch, "softmaxCrossEntropy: label \(ys[r]) in row \(r) is outside 0..<\(cols)")
-            }
+            try ClassLabels.check(UnsafeBufferPointer(start: host.assumingMemoryBound(to: Float.self), count: rows), cols: cols)
         }
         try run(.softmaxXent, [bl, by, bloss, bg], [u(rows), u(cols)], groups(rows, "softmaxCrossEntropy"))
     }

@@ -40,7 +40,7 @@ enum TaskCost {
             let scored = t.validationSplit > 0 ? min(max(batch, 256), max(1, rows)) : 0
             var total = sum(
                 product(4, params, 4), product(4, batch, width, 4), product(4, rows, cols + 1), product(4, graphValues(batch), 2),
-                product(4, graphValues(scored)))
+                scored > 0 ? product(4, graphValues(scored)) : 0)
             if case .evolutionary(let e) = t.algorithm {
                 total = sum(total, product(4, e.populationSize, params, 2), product(4, e.populationSize, max(1, rows), width))
                 // Each candidate is scored on up to 512 rows at a time.
