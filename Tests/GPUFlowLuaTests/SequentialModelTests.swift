@@ -367,6 +367,41 @@ import Testing
         #expect(run.output.contains("bad init\tfalse") && run.output.contains("auto | pytorch"), "\(run.output)")
     }
 
+    /// A byte-level model reads and writes bytes, not text: a prompt that is not UTF-8 reaches
+    /// it unchanged and its generation comes back byte for byte (decoding to a Swift string
+    /// would put three bytes of U+FFFD in place of each stray byte); the result's token ids
+    /// are those bytes. A model whose attention sees later positions is refused for generation
+    /// with its layer named.
+    @Test func byteLevelGenerationIsByteExact() async throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let file = dir.appendingPathComponent("bytes.bin")
+        // Bytes from the whole range, most of them not UTF-8 on their own.
+        try Data((0..<3000).map { UInt8(truncatingIfNeeded: ($0 * 37) % 256) }).write(to: file)
+        let run = try await runLua(
+            Self.prelude + """
+                local ds = gpu.data.text("\(file.path)", {level = "byte", context = 8})
+                local lm = nn.sequential{data = ds, seed = 1, nn.token_embedding{dims = 8}, nn.attention{heads = 1},
+                  nn.linear{outputs = 256}}
+                local r = gpu.submit(gpu.training{model = lm, data = ds, epochs = 1, batch_size = 32}):await()
+                local g = gpu.submit(gpu.inference{model = r.model, prompt = "\\xff\\x80\\x25", max_tokens = 40, temperature = 1.5, seed = 3}):await()
+                local same = #g.text == g.tokens and #g.token_ids == g.tokens
+                for i = 1, #g.token_ids do same = same and string.byte(g.text, i) == g.token_ids[i] end
+                local stray = false
+                for i = 1, #g.text do stray = stray or string.byte(g.text, i) >= 0x80 end
+                print("bytes", g.tokens, same, stray, g.prompt == "\\xff\\x80\\x25")
+                local both = nn.sequential{data = ds, seed = 1, nn.token_embedding{dims = 8}, nn.attention{heads = 1, causal = false},
+                  nn.linear{outputs = 256}}
+                local t = gpu.submit(gpu.training{model = both, data = ds, epochs = 1, batch_size = 32}):await()
+                local ok, err = pcall(gpu.inference, {model = t.model, prompt = "ab", max_tokens = 3})
+                print("non-causal", ok, err)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("bytes\t40\ttrue\ttrue\ttrue"), "\(run.output)")
+        #expect(
+            run.output.contains("non-causal\tfalse") && run.output.contains("layer attention1 attends to later positions (causal = false)"),
+            "\(run.output)")
+    }
+
     /// Evolution of a graph from Lua, scored by a data set or by an environment's return, and
     /// a graph policy trained by reinforcement.
     @Test func aGraphEvolvesFromLua() async throws {

@@ -231,6 +231,22 @@ import Testing
         }
     }
 
+    /// Characters are code points: U+212B ANGSTROM SIGN and U+00C5 are canonically equivalent
+    /// (equal as Swift Strings) but two tokens, each encoded to its own id and decoded to its
+    /// own bytes, as Python's str would keep them.
+    @Test func characterTokensAreCodePointsNotCanonicalEquivalents() throws {
+        let text = "\u{00C5}x\u{212B}y\u{2126}z\u{03A9}e\u{0301}\u{00E9}"
+        let data = try TextCorpus.dataset(bytes: Array(text.utf8), level: .char, context: 2, source: "t")
+        let v = try #require(data.vocabulary)
+        #expect(v.count == 10, "\(v.tokens.map { $0.unicodeScalars.map { String($0.value, radix: 16) } })")
+        let ids = try v.encode(text, what: "t")
+        #expect(Set(ids).count == 10 && ids.count == 10)
+        #expect(v.decodeBytes(ids) == Array(text.utf8), "decoded byte for byte")
+        let angstrom = try v.encode("\u{212B}", what: "t"), ring = try v.encode("\u{00C5}", what: "t")
+        #expect(angstrom != ring)
+        #expect { try v.encode(bytes: [0x61, 0xFF], what: "the prompt") } throws: { e in "\(e)".contains("the prompt: byte 2 is not valid UTF-8") }
+    }
+
     @Test func badSequenceLayersAreRefusedWithTheLayerNamed() throws {
         var long = GraphBuilder(inputShape: [32], seed: 1)
         try long.tokenEmbedding(tokens: 10, dims: 8)

@@ -154,11 +154,20 @@ public struct InferenceTask: Codable, Sendable, Equatable {
     /// over the next token, divided by `temperature` (0: always the likeliest token) and cut to
     /// the `topK` likeliest, with uniforms from Philox(seed), so a replay writes the same text.
     public struct GenerationSettings: Codable, Sendable, Equatable {
+        /// The prompt as text for records and messages (U+FFFD where its bytes are not UTF-8).
         public var prompt: String
+        /// The prompt's bytes as the script gave them, which a byte-level model reads unchanged
+        /// (absent in records written before they were kept: then the prompt's UTF-8).
+        public var promptBytes: [UInt8]?
         public var maxTokens: Int
         public var temperature: Double
         public var topK: Int?
         public var seed: UInt64?
+        public var bytes: [UInt8] { promptBytes ?? Array(prompt.utf8) }
+        public init(prompt: [UInt8], maxTokens: Int = 200, temperature: Double = 1, topK: Int? = nil, seed: UInt64? = nil) {
+            self.init(prompt: String(decoding: prompt, as: UTF8.self), maxTokens: maxTokens, temperature: temperature, topK: topK, seed: seed)
+            self.promptBytes = prompt
+        }
         public init(prompt: String, maxTokens: Int = 200, temperature: Double = 1, topK: Int? = nil, seed: UInt64? = nil) {
             self.prompt = prompt
             self.maxTokens = maxTokens

@@ -9,6 +9,9 @@ public enum TaskValue: Sendable {
     case integer(Int)
     case number(Double)
     case string(String)
+    /// A Lua string that is not valid UTF-8 (Lua strings are bytes): kept byte for byte, so a
+    /// byte-level model's text or a script's binary string comes back unchanged.
+    case bytes([UInt8])
     case array([TaskValue])
     /// Keys keep insertion order so printed results read the way they were built.
     case table([(String, TaskValue)])
@@ -31,6 +34,11 @@ public enum TaskValue: Sendable {
     public var stringValue: String? {
         guard case .string(let s) = self else { return nil }
         return s
+    }
+
+    /// A string when the bytes are valid UTF-8 (they print and encode as text), bytes otherwise.
+    public static func text(_ bytes: [UInt8]) -> TaskValue {
+        String(validating: bytes, as: UTF8.self).map(TaskValue.string) ?? .bytes(bytes)
     }
 }
 

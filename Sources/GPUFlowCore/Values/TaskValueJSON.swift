@@ -1,7 +1,8 @@
 import Foundation
 
 /// TaskValue as JSON text: tables keep their key order, objects become their identifiers,
-/// and non-finite numbers (which JSON cannot hold) become null.
+/// non-finite numbers (which JSON cannot hold) become null, and bytes that are not UTF-8
+/// become text with U+FFFD in place of each invalid sequence (JSON strings hold only text).
 public enum TaskValueJSON {
     public static func encode(_ v: TaskValue, indent: String? = "  ") -> String {
         var out = ""
@@ -18,6 +19,7 @@ public enum TaskValueJSON {
         case .integer(let i): out += String(i)
         case .number(let d): out += d.isFinite ? number(d) : "null"
         case .string(let s): out += quote(s)
+        case .bytes(let b): out += quote(String(decoding: b, as: UTF8.self))
         case .object(let o): out += quote("\(o.kind):\(o.objectID)")
         case .floats(let f):
             out += "[" + f.map { $0.isFinite ? number(Double($0)) : "null" }.joined(separator: ",") + "]"

@@ -20,6 +20,7 @@ enum StageCodec {
         case .integer(let i): return "i\(i)"
         case .number(let d): return "n\(d.bitPattern)"
         case .string(let s): return "s" + TaskValueJSON.encode(.string(s), indent: nil)
+        case .bytes(let b): return "b" + Data(b).base64EncodedString()
         case .floats(let f): return "f" + ContentHash.of(Data(FloatBytes.encode(f)))
         case .array(let a): return "[" + (try a.map(canonical)).joined(separator: ",") + "]"
         case .table(let t): return "{" + (try t.sorted { $0.0 < $1.0 }.map { "\($0.0)=\(try canonical($0.1))" }).joined(separator: ",") + "}"
@@ -38,6 +39,7 @@ enum StageCodec {
         case .integer(let i): return ["$int": String(i)]
         case .number(let d): return ["$num": String(d.bitPattern)]
         case .string(let s): return s
+        case .bytes(let b): return ["$bytes": Data(b).base64EncodedString()]
         case .floats(let f): return ["$floats": Data(FloatBytes.encode(f)).base64EncodedString()]
         case .array(let a): return try a.map { try encode($0, store: store) }
         case .table(let t): return ["$table": try t.map { [$0.0, try encode($0.1, store: store)] as [Any] }]
@@ -57,6 +59,7 @@ enum StageCodec {
         case let d as [String: Any]:
             if let i = d["$int"] as? String, let v = Int(i) { return .integer(v) }
             if let n = d["$num"] as? String, let bits = UInt64(n) { return .number(Double(bitPattern: bits)) }
+            if let b = d["$bytes"] as? String, let data = Data(base64Encoded: b) { return .bytes([UInt8](data)) }
             if let f = d["$floats"] as? String, let data = Data(base64Encoded: f) { return .floats(FloatBytes.decode([UInt8](data), offset: 0, count: data.count / 4)) }
             if let h = d["$model"] as? String { return .object(try ModelFiles.decode([UInt8](try store.artifact(h)), file: "artifact \(h)")) }
             if let h = d["$dataset"] as? String { return .object(try DatasetCodec.decode(try store.artifact(h))) }

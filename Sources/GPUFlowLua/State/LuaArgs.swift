@@ -119,6 +119,14 @@ final class LuaArgs {
         }
     }
 
+    /// A string's bytes as Lua holds them (not decoded: a byte-level prompt may be any bytes).
+    func bytes(_ key: String) throws -> [UInt8]? {
+        try with(key) {
+            guard lua_type(L, -1) == LUA_TSTRING, let b = LuaStack.bytes(L, -1) else { throw fail(key, "a string") }
+            return b
+        }
+    }
+
     func choice<C: NamedChoice>(_ key: String) throws -> C? {
         try with(key) {
             guard lua_type(L, -1) == LUA_TSTRING, let s = LuaStack.string(L, -1), let c = C(rawValue: s) else {

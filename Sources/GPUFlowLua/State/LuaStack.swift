@@ -12,6 +12,14 @@ enum LuaStack {
         return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
     }
 
+    /// The bytes of the string at `idx`, unchanged (a Lua string need not be UTF-8).
+    static func bytes(_ L: OpaquePointer, _ idx: Int32) -> [UInt8]? {
+        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
+        var len = 0
+        guard let p = gf_tostring(L, idx, &len) else { return nil }
+        return [UInt8](UnsafeRawBufferPointer(start: p, count: len))
+    }
+
     static func typeName(_ L: OpaquePointer, _ idx: Int32) -> String {
         if lua_type(L, idx) == LUA_TUSERDATA, let kind = LuaObjects.kind(L, idx) { return kind }
         return String(cString: lua_typename(L, lua_type(L, idx)))
@@ -40,6 +48,10 @@ enum LuaStack {
         case .integer(let i): lua_pushinteger(L, lua_Integer(i))
         case .number(let d): lua_pushnumber(L, d)
         case .string(let s): push(L, s)
+        case .bytes(let b):
+            b.withUnsafeBufferPointer { buf in
+                _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count)
+            }
         case .array(let items):
             _ = lua_checkstack(L, 3)
             lua_createtable(L, Int32(clamping: items.count), 0)
@@ -81,7 +93,7 @@ enum LuaStack {
             return .number(lua_tonumberx(L, idx, nil))
         case LUA_TSTRING:
             try charge(L, Int(lua_rawlen(L, idx)) + 32, what: what, total: &total)
-            return .string(string(L, idx) ?? "")
+            return .text(bytes(L, idx) ?? [])
         case LUA_TUSERDATA:
             if let t: HostTensor = LuaObjects.object(L, idx) { return .floats(t.values) }  // shared, not copied
             if let o: any TaskObject = LuaObjects.taskObject(L, idx) { return .object(o) }

@@ -38,6 +38,7 @@ final class MemoryAccount: @unchecked Sendable {
         switch value {
         case .null, .bool, .integer, .number: return 16
         case .string(let s): return 32 + s.utf8.count
+        case .bytes(let b): return 32 + b.count
         case .floats(let f): return 32 + 4 * f.count
         case .array(let items): return items.reduce(32) { $0 + bytes(of: $1) }
         case .table(let pairs): return pairs.reduce(32) { $0 + 32 + $1.0.utf8.count + bytes(of: $1.1) }

@@ -18,13 +18,24 @@ public struct TokenVocabulary: Codable, Sendable, Equatable {
     public var count: Int { tokens.count }
 
     /// Token ids of `text`; a character the vocabulary lacks is an error naming it and where.
-    public func encode(_ text: String, what: String) throws -> [Int] {
+    public func encode(_ text: String, what: String) throws -> [Int] { try encode(bytes: Array(text.utf8), what: what) }
+
+    /// Token ids of `bytes`: each byte at byte level; at char level each Unicode scalar of the
+    /// bytes read as UTF-8, looked up by its code point (single-scalar Strings compare by
+    /// canonical equivalence, which would take U+212B ANGSTROM SIGN for U+00C5).
+    public func encode(bytes: [UInt8], what: String) throws -> [Int] {
         switch level {
-        case .byte: return text.utf8.map(Int.init)
+        case .byte: return bytes.map(Int.init)
         case .char:
-            let index = Dictionary(tokens.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw DataError("\(what): byte \(TextCorpus.firstInvalidUTF8(bytes) + 1) is not valid UTF-8 (the model reads characters)")
+            }
+            var index: [UInt32: Int] = [:]
+            for (i, t) in tokens.enumerated() {
+                if let s = t.unicodeScalars.first, t.unicodeScalars.count == 1, index[s.value] == nil { index[s.value] = i }
+            }
             return try text.unicodeScalars.enumerated().map { i, s in
-                guard let id = index[String(s)] else {
+                guard let id = index[s.value] else {
                     throw DataError(
                         "\(what): character \(i + 1) (\(s.escaped(asASCII: true))) is not in the model's \(tokens.count)-character vocabulary"
                     )
@@ -34,10 +45,15 @@ public struct TokenVocabulary: Codable, Sendable, Equatable {
         }
     }
 
-    public func decode(_ ids: [Int]) -> String {
+    /// The text of `ids`; invalid UTF-8 from a byte-level model is replaced (see `decodeBytes`).
+    public func decode(_ ids: [Int]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
+
+    /// The bytes of `ids`, exactly: at byte level the bytes themselves (which need not be
+    /// UTF-8 until the generation ends, or at all), at char level each scalar's UTF-8.
+    public func decodeBytes(_ ids: [Int]) -> [UInt8] {
         switch level {
-        case .byte: return String(decoding: ids.map { UInt8(clamping: $0) }, as: UTF8.self)
-        case .char: return ids.map { $0 >= 0 && $0 < tokens.count ? tokens[$0] : "\u{FFFD}" }.joined()
+        case .byte: return ids.map { UInt8(clamping: $0) }
+        case .char: return Array(ids.map { $0 >= 0 && $0 < tokens.count ? tokens[$0] : "\u{FFFD}" }.joined().utf8)
         }
     }
 }
@@ -117,7 +133,7 @@ public enum TextCorpus {
             vocabulary: vocabulary, windowStride: stride)
     }
 
-    private static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int {
         var i = 0
         while i < bytes.count {
             let b = bytes[i]

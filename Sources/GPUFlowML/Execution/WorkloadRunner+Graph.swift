@@ -80,7 +80,8 @@ extension WorkloadRunner {
         return servedValue(
             t,
             fields: [
-                ("mode", .string("generation")), ("prompt", .string(r.prompt)), ("text", .string(r.text)), ("tokens", .integer(r.tokens)),
+                ("mode", .string("generation")), ("prompt", .text(g.bytes)), ("text", .text(r.bytes)),
+                ("token_ids", .array(r.ids.map(TaskValue.integer))), ("tokens", .integer(r.tokens)),
                 ("seconds", .number(r.seconds)), ("tokens_per_sec", .number(r.tokensPerSecond)), ("latency_ms", latencyValue(r.latencyMS)),
                 ("seed", .integer(Int(truncatingIfNeeded: g.seed ?? seed))),
             ], p99: r.latencyMS.p99, throughput: r.tokensPerSecond, backend: backend)

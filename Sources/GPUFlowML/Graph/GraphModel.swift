@@ -65,6 +65,17 @@ public struct GraphModel: Codable, Sendable, Equatable {
         nodes.contains { $0.op == .gather && $0.inputs.count == 2 && $0.inputs[1] == .input }
     }
 
+    /// The first attention layer built without a causal mask (its q·kᵀ scores, a product of
+    /// two computed tensors, go to the softmax unmasked): its positions read later ones, so a
+    /// generation, which pads a short prompt on the right, would read the padding.
+    public var nonCausalAttentionLayer: String? {
+        let masked = Set(parameters.filter { $0.name == "\($0.layer).causal_mask" }.map(\.layer))
+        return nodes.first { n in
+            guard n.op == .matmul(transA: false, transB: true), n.inputs.count == 2, !masked.contains(n.layer) else { return false }
+            return n.inputs.allSatisfy { if case .node = $0 { return true } else { return false } }
+        }?.layer
+    }
+
     /// The output's shape for a batch of `rows` (every node's shape checked on the way).
     public func outputShape(rows: Int) throws -> [Int] { try shapes(rows: rows).output }
 

@@ -9,8 +9,12 @@ import GPUFlowCore
 public enum TextGeneration {
     public struct Report: Sendable {
         public let prompt: String
-        /// The generated text alone (not the prompt).
-        public let text: String
+        /// The generated text alone (not the prompt), byte for byte: a byte-level model's bytes
+        /// need not be UTF-8.
+        public let bytes: [UInt8]
+        /// The generated tokens' ids in the model's vocabulary.
+        public let ids: [Int]
+        public var text: String { String(decoding: bytes, as: UTF8.self) }
         public let tokens: Int
         public let seconds: Double
         public var tokensPerSecond: Double { Double(tokens) / max(seconds, 1e-9) }
@@ -28,8 +32,12 @@ public enum TextGeneration {
         guard let vocabulary = model.vocabulary else {
             throw DataError("inference: the model has no vocabulary yet; train it on a data.text data set first")
         }
+        if let layer = model.nonCausalAttentionLayer {
+            throw DataError(
+                "inference: layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with causal attention")
+        }
         guard g.maxTokens >= 0 else { throw DataError("inference: max_tokens must be at least 0, got \(g.maxTokens)") }
-        var ids = try vocabulary.encode(g.prompt, what: "inference: the prompt")
+        var ids = try vocabulary.encode(bytes: g.bytes, what: "inference: the prompt")
         guard !ids.isEmpty else { throw DataError("inference: the prompt is empty; give at least one character to continue") }
         let tokens = try GraphTraining.outputWidth(model)
         var rng = Philox(seed: g.seed ?? seed)
@@ -48,7 +56,7 @@ public enum TextGeneration {
             latencies.append(Date().timeIntervalSince(t0) * 1000)
         }
         return Report(
-            prompt: g.prompt, text: vocabulary.decode(generated), tokens: generated.count, seconds: Date().timeIntervalSince(start),
+            prompt: g.prompt, bytes: vocabulary.decodeBytes(generated), ids: generated, tokens: generated.count, seconds: Date().timeIntervalSince(start),
             latencyMS: LatencySummary(samples: latencies))
     }
 
