@@ -35,6 +35,8 @@ let package = Package(
         // CSV: libcsv tokenizes (RFC 4180), fast_float parses the numbers; measured against
         // strtof and the Swift CSV packages in the README's data-loading figures.
         .systemLibrary(name: "CCSV", providers: [.apt(["libcsv-dev"])]),
+        // PNG folders (data.images) through libpng's simplified API.
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
         .target(name: "CFastFloat", cxxSettings: [.unsafeFlags(["-O3"])]),
         // The SIMD backend's softmax, layer norm and exp-based activations, built for AVX-512,
         // AVX2 and baseline x86-64 and chosen at load time (Swift's SIMD8 code here ran on SSE2
@@ -51,7 +53,7 @@ let package = Package(
         .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS", "CVectorKernels"],
                 linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/x86_64-linux-gnu/openblas-openmp"])]),
         .target(name: "GPUFlowML", dependencies: [
-            "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", .product(name: "Histogram", package: "hdrhistogram-swift"),
+            "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift"),
             .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

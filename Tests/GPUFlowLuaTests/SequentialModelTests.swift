@@ -1,4 +1,5 @@
 import Foundation
+import GPUFlowML
 import GPUFlowTesting
 import Testing
 
@@ -365,6 +366,47 @@ import Testing
         #expect(run.output.contains("normalize text\tfalse"), "\(run.output)")
         #expect(run.lines.contains("pytorch init\ttrue"), "\(run.output)")
         #expect(run.output.contains("bad init\tfalse") && run.output.contains("auto | pytorch"), "\(run.output)")
+    }
+
+    /// A folder of PNG files, one subfolder per class, as torchvision's ImageFolder: labels by
+    /// sorted class name, samples [channels, height, width] scaled to [0, 1] as libpng decodes
+    /// them; an image of another size named; a folder without class folders refused.
+    @Test func aFolderOfPNGFilesIsAnImageDataSet() async throws {
+        let root = try TestPaths.temporaryDirectory().appendingPathComponent("pngs-\(UInt32.random(in: 0 ... .max))")
+        func image(_ path: String, _ w: Int, _ h: Int, _ c: Int, _ v: (Int) -> Float) throws {
+            let url = root.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(try ImageFolder.encode(width: w, height: h, channels: c, values: (0..<(w * h * c)).map(v))).write(to: url)
+        }
+        // Gray 3×2 images: "dog" sorts after "cat", so its image is label 1.
+        try image("good/dog/d1.png", 3, 2, 1) { _ in 1 }
+        try image("good/cat/c1.png", 3, 2, 1) { Float($0) / 255 }
+        try image("good/cat/c2.png", 3, 2, 1) { _ in 0 }
+        try image("mixed/a/one.png", 3, 2, 1) { _ in 0 }
+        try image("mixed/b/two.png", 4, 2, 1) { _ in 0 }
+        try image("outside/secret.png", 3, 2, 1) { _ in 0 }
+        let run = try await runLua(
+            Self.prelude + """
+                local ds = gpu.data.images("\(root.path)/good")
+                local y = ds.labels:to_table()
+                print("images", ds.rows, table.concat(ds.shape, "x"), table.concat(ds.class_names, ","), ds.classes, y[1], y[2], y[3])
+                local rgb = gpu.data.images("\(root.path)/good", {channels = 3})
+                print("rgb", table.concat(rgb.shape, "x"))
+                local ok, err = pcall(gpu.data.images, "\(root.path)/mixed")
+                print("mixed", ok, err)
+                ok, err = pcall(gpu.data.images, "\(root.path)/outside")
+                print("empty", ok, err)
+                """)
+        #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
+        #expect(run.lines.contains("images\t3\t1x2x3\tcat,dog\t2\t0.0\t0.0\t1.0"), "\(run.output)")
+        let ds = try ImageFolder.load(folder: root.path + "/good", channels: 1)
+        #expect(Array(ds.features[0..<6]) == (0..<6).map { Float($0) / 255 }, "cat/c1.png's pixels as written")
+        #expect(Array(ds.features[12..<18]) == [Float](repeating: 1, count: 6), "dog/d1.png white")
+        let rgb = try ImageFolder.load(folder: root.path + "/good", channels: 3)
+        #expect(Array(rgb.features[0..<6]) == Array(rgb.features[6..<12]), "gray read as RGB: equal channels")
+        #expect(run.lines.contains("rgb\t3x2x3"), "\(run.output)")
+        #expect(run.output.contains("mixed\tfalse") && run.output.contains("b/two.png is 4×2 but a/one.png is 3×2"), "\(run.output)")
+        #expect(run.output.contains("empty\tfalse") && run.output.contains("has no class folders"), "\(run.output)")
     }
 
     /// A byte-level model reads and writes bytes, not text: a prompt that is not UTF-8 reaches

@@ -2,7 +2,7 @@
 # packages gpuflow needs when any is missing, and checks the Swift toolchain. Sourced, not run.
 
 GPUFLOW_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-GPUFLOW_PACKAGES=(liblua5.4-dev libcsv-dev libfast-float-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev)
+GPUFLOW_PACKAGES=(liblua5.4-dev libcsv-dev libpng-dev libfast-float-dev libvulkan-dev mesa-vulkan-drivers glslc libopenblas-dev libopenblas0-openmp pkg-config vulkan-validationlayers libsqlite3-dev)
 # What `scripts/gpu-check --prepare` needs beyond those to pack the GPU kit: patchelf points the
 # binaries at the kit's lib/, xz packs it, libglvnd0 gives NVIDIA's Vulkan driver its dispatcher.
 GPUFLOW_KIT_PACKAGES=(patchelf xz-utils binutils libglvnd0)

@@ -19,6 +19,7 @@ return {
   csv = native.data_csv,
   npy = native.data_npy,
   idx = native.data_idx,
+  images = native.data_images,
   text = native.data_text,
   blobs = native.data_blobs,
   spirals = native.data_spirals,

@@ -269,6 +269,26 @@ enum ObjectTypes {
             }
         ),
         (
+            "data_images",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let folder = LuaStack.string(L, 1), lua_type(L, 1) == LUA_TSTRING else {
+                        throw LuaArgumentError("data.images: expected a folder path, got \(LuaStack.typeName(L, 1))")
+                    }
+                    let a = try LuaArgs(L, 2, function: "data.images", optional: true)
+                    let channels = try a.int("channels", default: 1, min: 1, max: 3)
+                    try a.finish()
+                    let root = try job.allowedPath(folder, write: false, what: "data.images")
+                    let ds = try ImageFolder.load(
+                        folder: root, channels: channels,
+                        resolve: { try job.allowedPath($0, write: false, what: "data.images") },
+                        charge: { try job.chargeElements($0, what: "data.images of \(folder)") })
+                    LuaObjects.push(L, ds)
+                    return 1
+                }
+            }
+        ),
+        (
             "data_text",
             { L in
                 LuaBinding.call(L) { L, job in
