@@ -37,8 +37,8 @@ public enum TaskValue: Sendable {
     }
 
     /// A string when the bytes are valid UTF-8 (they print and encode as text), bytes otherwise.
-    public static func text(_ bytes: [UInt8]) -> TaskValue {
-        String(validating: bytes, as: UTF8.self).map(TaskValue.string) ?? .bytes(bytes)
+    public static func text<Bytes: Collection<UInt8>>(_ bytes: Bytes) -> TaskValue {
+        String(validating: bytes, as: UTF8.self).map(TaskValue.string) ?? .bytes(Array(bytes))
     }
 }
 

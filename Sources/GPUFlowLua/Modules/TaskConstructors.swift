@@ -417,15 +417,9 @@ enum TaskConstructors {
         }
         guard let prompt = try a.bytes("prompt") else { throw LuaArgumentError("\(a.function): prompt must be a string") }
         guard prompt.count <= 1 << 20 else { throw LuaArgumentError("\(a.function): prompt is longer than 1 MiB") }
-        guard let vocabulary = graph.graph.vocabulary else {
-            throw LuaArgumentError("\(a.function): the model has no vocabulary yet; train it on a data.text data set first")
+        do { _ = try TextGeneration.promptTokens(graph.graph, prompt: prompt, context: a.function) } catch let e as DataError {
+            throw LuaArgumentError(e.message)
         }
-        if let layer = graph.graph.nonCausalAttentionLayer {
-            throw LuaArgumentError(
-                "\(a.function): layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with a causal model")
-        }
-        do { _ = try vocabulary.encode(bytes: prompt, what: "\(a.function): prompt") } catch let e as DataError { throw LuaArgumentError(e.message) }
-        guard !prompt.isEmpty else { throw LuaArgumentError("\(a.function): prompt is empty; give at least one character to continue") }
         if a.has("data") { throw LuaArgumentError("\(a.function): give a prompt (generation) or data (perplexity), not both") }
         var task = InferenceTask(
             modelID: graph.objectID, batchSize: 1, maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),

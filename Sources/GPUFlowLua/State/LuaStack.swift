@@ -6,18 +6,23 @@ import GPUFlowCore
 /// they are called from Swift bindings, where a longjmp would skip Swift cleanups.
 enum LuaStack {
     static func string(_ L: OpaquePointer, _ idx: Int32) -> String? {
-        guard lua_type(L, idx) == LUA_TSTRING else { return nil }
-        var len = 0
-        guard let p = gf_tostring(L, idx, &len) else { return nil }
-        return String(decoding: UnsafeRawBufferPointer(start: p, count: len), as: UTF8.self)
+        withBytes(L, idx) { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The bytes of the string at `idx`, unchanged (a Lua string need not be UTF-8).
-    static func bytes(_ L: OpaquePointer, _ idx: Int32) -> [UInt8]? {
+    static func bytes(_ L: OpaquePointer, _ idx: Int32) -> [UInt8]? { withBytes(L, idx) { [UInt8]($0) } }
+
+    /// The string at `idx` as text when it is UTF-8, as bytes otherwise (read once, in place).
+    static func text(_ L: OpaquePointer, _ idx: Int32) -> TaskValue? {
+        withBytes(L, idx) { TaskValue.text($0) }
+    }
+
+    /// `body` over the bytes Lua holds for the string at `idx` (valid only during the call).
+    private static func withBytes<T>(_ L: OpaquePointer, _ idx: Int32, _ body: (UnsafeRawBufferPointer) -> T) -> T? {
         guard lua_type(L, idx) == LUA_TSTRING else { return nil }
         var len = 0
         guard let p = gf_tostring(L, idx, &len) else { return nil }
-        return [UInt8](UnsafeRawBufferPointer(start: p, count: len))
+        return body(UnsafeRawBufferPointer(start: p, count: len))
     }
 
     static func typeName(_ L: OpaquePointer, _ idx: Int32) -> String {
@@ -28,7 +33,12 @@ enum LuaStack {
     /// Pushes a Swift string (byte-exact, may contain NULs).
     static func push(_ L: OpaquePointer, _ s: String) {
         var s = s
-        s.withUTF8 { buf in _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count) }
+        s.withUTF8 { push(L, bytes: $0) }
+    }
+
+    /// Pushes bytes as a Lua string, unchanged.
+    static func push(_ L: OpaquePointer, bytes: UnsafeBufferPointer<UInt8>) {
+        _ = lua_pushlstring(L, bytes.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, bytes.count)
     }
 
     /// A float array as a Lua sequence: straight onto a presized table with raw sets, without
@@ -48,10 +58,7 @@ enum LuaStack {
         case .integer(let i): lua_pushinteger(L, lua_Integer(i))
         case .number(let d): lua_pushnumber(L, d)
         case .string(let s): push(L, s)
-        case .bytes(let b):
-            b.withUnsafeBufferPointer { buf in
-                _ = lua_pushlstring(L, buf.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self) }, buf.count)
-            }
+        case .bytes(let b): b.withUnsafeBufferPointer { push(L, bytes: $0) }
         case .array(let items):
             _ = lua_checkstack(L, 3)
             lua_createtable(L, Int32(clamping: items.count), 0)
@@ -93,7 +100,7 @@ enum LuaStack {
             return .number(lua_tonumberx(L, idx, nil))
         case LUA_TSTRING:
             try charge(L, Int(lua_rawlen(L, idx)) + 32, what: what, total: &total)
-            return .text(bytes(L, idx) ?? [])
+            return text(L, idx) ?? .string("")
         case LUA_TUSERDATA:
             if let t: HostTensor = LuaObjects.object(L, idx) { return .floats(t.values) }  // shared, not copied
             if let o: any TaskObject = LuaObjects.taskObject(L, idx) { return .object(o) }

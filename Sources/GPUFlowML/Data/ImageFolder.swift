@@ -31,14 +31,13 @@ public enum ImageFolder {
             for file in files {
                 let relative = name + "/" + file
                 let path = try resolve(folder + "/" + relative)
-                let image = try decode(path: path, channels: channels, what: relative, charge: charge)
+                let image = try decode(path: path, channels: channels, what: relative, charge: charge, into: &features)
                 if let s = shape, s.h != image.height || s.w != image.width {
                     throw DataError(
                         file: folder,
                         "\(relative) is \(image.width)×\(image.height) but \(s.first) is \(s.w)×\(s.h); every image must have one size")
                 }
                 if shape == nil { shape = (image.height, image.width, relative) }
-                features.append(contentsOf: image.values)
                 labels.append(Float(label))
             }
         }
@@ -48,10 +47,10 @@ public enum ImageFolder {
             source: URL(fileURLWithPath: folder).lastPathComponent, sampleShape: [channels, s.h, s.w])
     }
 
-    /// One PNG as channel-major floats in [0, 1] (libpng converts palette, gray, alpha and 16-bit
-    /// images to the format asked for; alpha is composited on black).
-    static func decode(path: String, channels: Int, what: String, charge: (Int) throws -> Void) throws
-        -> (width: Int, height: Int, values: [Float])
+    /// One PNG appended to `values` as channel-major floats in [0, 1] (libpng converts palette,
+    /// gray, alpha and 16-bit images to the format asked for; alpha is composited on black).
+    static func decode(path: String, channels: Int, what: String, charge: (Int) throws -> Void, into values: inout [Float]) throws
+        -> (width: Int, height: Int)
     {
         guard let data = FileManager.default.contents(atPath: path) else { throw DataError(file: what, "cannot read the image") }
         let image = blankImage()
@@ -70,11 +69,10 @@ public enum ImageFolder {
         var pixels = [UInt8](repeating: 0, count: w * h * channels)
         let done = pixels.withUnsafeMutableBytes { png_image_finish_read(image, nil, $0.baseAddress, 0, nil) }
         guard done != 0 else { throw DataError(file: what, "cannot be decoded: \(message(image))") }
-        var values = [Float](repeating: 0, count: pixels.count)
         for c in 0..<channels {
-            for p in 0..<(w * h) { values[c * w * h + p] = Float(pixels[p * channels + c]) / 255 }
+            for p in 0..<(w * h) { values.append(Float(pixels[p * channels + c]) / 255) }
         }
-        return (w, h, values)
+        return (w, h)
     }
 
     private static func message(_ image: UnsafeMutablePointer<png_image>) -> String {
@@ -90,7 +88,8 @@ public enum ImageFolder {
         return image
     }
 
-    /// An 8-bit gray or RGB PNG of channel-major values in [0, 1] (tests and exports write them).
+    /// An 8-bit gray or RGB PNG of channel-major values in [0, 1] (the tests write their image
+    /// folders with it).
     public static func encode(width: Int, height: Int, channels: Int, values: [Float]) throws -> [UInt8] {
         let image = blankImage()
         defer { image.deallocate() }

@@ -45,9 +45,6 @@ public struct TokenVocabulary: Codable, Sendable, Equatable {
         }
     }
 
-    /// The text of `ids`; invalid UTF-8 from a byte-level model is replaced (see `decodeBytes`).
-    public func decode(_ ids: [Int]) -> String { String(decoding: decodeBytes(ids), as: UTF8.self) }
-
     /// The bytes of `ids`, exactly: at byte level the bytes themselves (which need not be
     /// UTF-8 until the generation ends, or at all), at char level each scalar's UTF-8.
     public func decodeBytes(_ ids: [Int]) -> [UInt8] {

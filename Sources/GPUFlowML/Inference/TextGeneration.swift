@@ -29,16 +29,10 @@ public enum TextGeneration {
         guard model.isSequenceModel, model.inputShape.count == 1, let context = model.inputShape.first else {
             throw DataError("inference: a prompt is for a language model (one that starts with nn.token_embedding)")
         }
-        guard let vocabulary = model.vocabulary else {
-            throw DataError("inference: the model has no vocabulary yet; train it on a data.text data set first")
-        }
-        if let layer = model.nonCausalAttentionLayer {
-            throw DataError(
-                "inference: layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with causal attention")
-        }
         guard g.maxTokens >= 0 else { throw DataError("inference: max_tokens must be at least 0, got \(g.maxTokens)") }
-        var ids = try vocabulary.encode(bytes: g.bytes, what: "inference: the prompt")
-        guard !ids.isEmpty else { throw DataError("inference: the prompt is empty; give at least one character to continue") }
+        let prompt = try promptTokens(model, prompt: g.bytes, context: "inference")
+        let vocabulary = prompt.vocabulary
+        var ids = prompt.ids
         let tokens = try GraphTraining.outputWidth(model)
         var rng = Philox(seed: g.seed ?? seed)
         var generated: [Int] = [], latencies: [Double] = []
@@ -58,6 +52,25 @@ public enum TextGeneration {
         return Report(
             prompt: g.prompt, bytes: vocabulary.decodeBytes(generated), ids: generated, tokens: generated.count, seconds: Date().timeIntervalSince(start),
             latencyMS: LatencySummary(samples: latencies))
+    }
+
+    /// The prompt's token ids, once what makes a generation impossible is refused: no
+    /// vocabulary, attention that reads later positions (a short prompt is padded on the
+    /// right), a character the vocabulary lacks, an empty prompt. `gpu.inference` calls it when
+    /// the task is built, `generate` again when it runs.
+    public static func promptTokens(_ model: GraphModel, prompt: [UInt8], context: String) throws
+        -> (ids: [Int], vocabulary: TokenVocabulary)
+    {
+        guard let vocabulary = model.vocabulary else {
+            throw DataError("\(context): the model has no vocabulary yet; train it on a data.text data set first")
+        }
+        if let layer = model.nonCausalAttentionLayer {
+            throw DataError(
+                "\(context): layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with a causal model")
+        }
+        let ids = try vocabulary.encode(bytes: prompt, what: "\(context): the prompt")
+        guard !ids.isEmpty else { throw DataError("\(context): the prompt is empty; give at least one character to continue") }
+        return (ids, vocabulary)
     }
 
     /// A token drawn from softmax(logits / temperature) over the `topK` largest logits (ties
