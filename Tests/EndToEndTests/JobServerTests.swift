@@ -173,12 +173,20 @@ import Testing
     }
 
     @Test func aRestartLosesNothingAndInterruptsWhatWasRunning() throws {
-        let s = try Server()
+        let s = try Server(profile: "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 120}\n")
         let done = try s.submit(training, token: "alice-token")
         #expect(try s.wait(done, token: "alice-token")["state"] as? String == "succeeded")
-        // Long device work (no Lua instructions to run out of), killed with the server.
-        let running = try s.submit(training.replacingOccurrences(of: "epochs = 3", with: "epochs = 1200"), token: "alice-token")
-        Thread.sleep(forTimeInterval: 0.8)
+        // Long device work (no Lua instructions to run out of), killed with the server once it
+        // runs: seconds of training (about 7 s in a debug build), so it cannot finish between
+        // the poll and the kill (1,200 epochs once did, in 0.6 s, under a fixed 0.8 s sleep),
+        // yet the resumed copy finishes well inside its wall limit.
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 2000").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let running = try s.submit(long, token: "alice-token")
+        let deadline = Date().addingTimeInterval(120)
+        while Date() < deadline, (try s.request("GET", "/v1/jobs/\(running)", token: "alice-token").json["state"] as? String) == "queued" {
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+        Thread.sleep(forTimeInterval: 0.3)
         s.stop(hard: true)
         try s.start()
         #expect(try s.request("GET", "/v1/jobs/\(done)", token: "alice-token").json["state"] as? String == "succeeded")
@@ -189,7 +197,7 @@ import Testing
         let r = try s.request("POST", "/v1/jobs/\(running)/resume", token: "alice-token")
         #expect(r.status == 201 && (r.json["reason"] as? String)?.hasPrefix("resumes \(running)") == true, "\(r.text)")
         let again = try s.wait(r.json["id"] as? String ?? "", token: "alice-token")
-        #expect(again["state"] as? String == "succeeded" && (again["output"] as? String)?.hasPrefix("epochs\t1200") == true, "\(again)")
+        #expect(again["state"] as? String == "succeeded" && (again["output"] as? String)?.hasPrefix("epochs\t2000") == true, "\(again)")
     }
 
     /// Every job's GPU tasks are admitted by the server's one orchestrator: under an exclusive
@@ -242,7 +250,8 @@ import Testing
         let holder = training.replacingOccurrences(of: "epochs = 3}", with: "epochs = 1000000, memory_mb = 30}")
             .replacingOccurrences(of: "samples = 100", with: "samples = 400")
         let a = try s.submit(holder, token: "alice-token")
-        for _ in 0..<100 where (try s.request("GET", "/v1/jobs/\(a)", token: "alice-token").json["state"] as? String) != "running" {
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, (try s.request("GET", "/v1/jobs/\(a)", token: "alice-token").json["state"] as? String) != "running" {
             Thread.sleep(forTimeInterval: 0.05)
         }
         Thread.sleep(forTimeInterval: 0.3)
