@@ -69,17 +69,31 @@ extension RunStore {
                         """, arguments: [h, h, h]) ?? 1
             if used == 0 {
                 try db.execute(sql: "DELETE FROM artifacts WHERE hash = ?", arguments: [h])
+                try db.execute(sql: "INSERT OR IGNORE INTO artifact_removals (hash) VALUES (?)", arguments: [h])
                 gone.append(h)
             }
         }
         return gone
     }
 
-    private func removeArtifactFiles(_ hashes: [String]) {
-        for h in hashes {
-            let file = artifactPath(h)
-            try? FileManager.default.removeItem(atPath: file)
-            rmdir((file as NSString).deletingLastPathComponent)  // only when it is empty now
+    /// The files of artifacts whose rows are gone, then their entries in the removal journal.
+    /// A file whose hash was stored again meanwhile (a row is back) stays.
+    func removeArtifactFiles(_ hashes: [String]) {
+        guard !hashes.isEmpty else { return }
+        _ = try? write { db in
+            for h in hashes {
+                if try Bool.fetchOne(db, sql: "SELECT 1 FROM artifacts WHERE hash = ?", arguments: [h]) != true {
+                    let file = artifactPath(h)
+                    try? FileManager.default.removeItem(atPath: file)
+                    rmdir((file as NSString).deletingLastPathComponent)  // only when it is empty now
+                }
+                try db.execute(sql: "DELETE FROM artifact_removals WHERE hash = ?", arguments: [h])
+            }
         }
+    }
+
+    /// What a process killed after committing a removal left: its files, at the next opening.
+    func finishArtifactRemovals() {
+        removeArtifactFiles((try? read { db in try String.fetchAll(db, sql: "SELECT hash FROM artifact_removals") }) ?? [])
     }
 }

@@ -57,6 +57,7 @@ public final class RunStore: @unchecked Sendable {
             throw Self.map(error, path: path)
         }
         recoverPartialArtifacts()
+        finishArtifactRemovals()
     }
 
     /// An exclusive flock on `PATH.lock`, or -1 where the file cannot be made (a read-only
@@ -157,6 +158,11 @@ public final class RunStore: @unchecked Sendable {
                                             steps BLOB NOT NULL, vals BLOB NOT NULL);
                 CREATE INDEX metric_series_run ON metric_series (run_id, task_id);
                 """)
+        }
+        // Artifact files whose rows a transaction deleted, until the files are gone: a kill
+        // between the commit and the removal left the file behind, named by no row.
+        m.registerMigration("v7-artifact-removals") { db in
+            try db.execute(sql: "CREATE TABLE artifact_removals (hash TEXT PRIMARY KEY)")
         }
         return m
     }
