@@ -3,6 +3,7 @@
 //   gpuflow-bench pool-trace       the memory pool vs one allocation per request, on the
 //                                  allocation trace of a real training run on Vulkan
 //   gpuflow-bench parity           every kernel against the CPU reference on this device
+//   gpuflow-bench conv [REPS] [BACKEND ...]  direct convolution vs im2col + GEMM per backend
 // Figures are medians of repeated runs; every number printed was measured in this run.
 import Foundation
 import GPUFlowCompute
@@ -231,6 +232,11 @@ do {
         }
         done.wait()
         if let failure { throw failure }
+    case "conv":
+        // gpuflow-bench conv [REPS] [cpu|simd|vulkan ...]: direct vs im2col + GEMM per backend.
+        let reps = args.count > 1 ? Int(args[1]) ?? 7 : 7
+        let kinds = args.dropFirst(2).compactMap { BackendKind(rawValue: $0) }
+        try ConvBench.run(kinds.isEmpty ? [.cpu, .simd, .vulkan] : kinds, reps: reps)
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0
@@ -245,7 +251,7 @@ do {
         print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
         exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | hybrid [--quick] | agents [--quick]\n".utf8))
+        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | conv [REPS] [BACKEND ...] | hybrid [--quick] | agents [--quick]\n".utf8))
         exit(2)
     }
 } catch {

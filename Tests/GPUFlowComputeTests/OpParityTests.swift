@@ -28,6 +28,24 @@ import Testing
         }
     }
 
+    /// Both convolution algorithms (direct kernels, and im2col + GEMM through the core's ops) on
+    /// every backend against the reference's loops, for each geometry of the sample list.
+    @Test(arguments: BackendUnderTest.allCases)
+    func bothConvolutionAlgorithmsMatchTheReference(_ which: BackendUnderTest) throws {
+        let backend = try which.make()
+        let samples = OpSamples.all.filter { $0.op.convolution != nil }
+        #expect(samples.count == 15, "five geometries, three ops each: \(samples.map(\.label))")
+        for c in samples {
+            let expected = try ReferenceOps.run(c.op, c.inputs)[0]
+            for algorithm in Conv2DAlgorithm.allCases {
+                let inputs = try c.inputs.map { try backend.tensor($0.values, shape: $0.shape) }
+                let got = try backend.read(try backend.convolve(c.op, inputs, algorithm: algorithm)[0])
+                let worst = zip(got, expected).map { Swift.abs($0 - $1) / Swift.max(1, Swift.abs($1)) }.max() ?? .infinity
+                #expect(got.count == expected.count && worst <= 1e-5, "\(which) \(algorithm) \(c): worst relative error \(worst)")
+            }
+        }
+    }
+
     /// What each backend runs with its own kernel; the README's table is this list.
     @Test func supportsSaysWhichBackendHasItsOwnKernel() throws {
         let cpu = CPUBackend(), simd = SIMDBackend()
@@ -35,6 +53,8 @@ import Testing
         #expect(simd.supports(Op.matmul(transA: false, transB: true)), "SIMD multiplies through OpenBLAS")
         #expect(simd.supports(Op.softmax(axis: -1)) && !simd.supports(Op.softmax(axis: 0)), "SIMD has its own softmax along the last axis")
         #expect(!simd.supports(Op.gather), "SIMD declines what it does not speed up")
+        let g = try Conv2DGeometry(channels: 2, height: 4, width: 4, outputs: 3, kernel: (3, 3))
+        #expect([Op.conv2d(g), .conv2dGradInput(g), .conv2dGradWeight(g)].allSatisfy(simd.supports), "SIMD convolves with its own loops")
     }
 
     /// Vulkan's strided kernels take six axes; a seventh runs through the reference, and

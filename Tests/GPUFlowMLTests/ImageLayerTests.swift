@@ -165,8 +165,14 @@ import Testing
             let fd = (try objective(plus, x) - objective(minus, x)) / Double(2 * eps)
             #expect(Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "weight \(j): tape \(gw[j]), differences \(fd)")
         }
-        #expect(
-            grads[pass.parameters[try #require(m.parameters.firstIndex { $0.name == "conv2d1.im2col" })]] == nil, "indices get no gradient")
+        let bi = try #require(m.parameters.firstIndex { $0.name == "conv2d1.bias" })
+        let gb = try cpu.read(try #require(grads[pass.parameters[bi]]))
+        // The bias's gradient is the seed summed over rows and positions, per output.
+        let positions = r.count / (rows * gb.count)
+        for o in 0..<gb.count {
+            let want = (0..<rows).reduce(Float(0)) { acc, n in acc + r[(n * gb.count + o) * positions..<(n * gb.count + o + 1) * positions].reduce(0, +) }
+            #expect(Swift.abs(gb[o] - want) < 1e-4, "bias \(o): tape \(gb[o]), sum \(want)")
+        }
     }
 
     @Test(arguments: BackendUnderTest.allCases)
@@ -236,8 +242,12 @@ import Testing
         #expect { try flat.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in
             "\(e)".contains("takes samples of shape [channels, height, width], got [16]")
         }
-        var big = GraphBuilder(inputShape: [64, 64, 64], seed: 1)
-        #expect { try big.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in "\(e)".contains("this version takes at most 60,000") }
+        var wide = GraphBuilder(inputShape: [7000, 3, 3], seed: 1)
+        #expect { try wide.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in
+            "\(e)".contains("layer conv2d1: a window of 63000 values") && "\(e)".contains("this version takes at most 60,000")
+        }
+        var fanOut = GraphBuilder(inputShape: [1, 8, 8], seed: 1)
+        #expect { try fanOut.conv2d(outputs: 7000, kernel: (3, 3)) } throws: { e in "\(e)".contains("63000 (kh·kw·outputs/groups)") }
         var pool = GraphBuilder(inputShape: [1, 2, 2], seed: 1)
         #expect { try pool.pool2d(.max, kernel: (3, 3)) } throws: { e in "\(e)".contains("a 3×3 window is larger than its input 2×2") }
     }

@@ -23,4 +23,14 @@ void gf_layer_norm_rows(const float *x, const float *gamma, const float *beta, f
 void gf_layer_norm_grad_rows(const float *x, const float *gamma, const float *mean, const float *rstd, const float *dy,
                              float *dx, float *dgamma, float *dbeta, long rows, long c);
 
+// Direct 2-D convolution (conv2d.c): the forward, the input's gradient (dx overwritten) and the
+// weight's gradient (dw overwritten). Each returns 0, or -1 when its scratch row could not be
+// allocated.
+struct gf_conv2d {
+    long rows, channels, height, width, outputs, kh, kw, sh, sw, ph, pw, dh, dw, groups;
+};
+int gf_conv2d_forward(const struct gf_conv2d *g, const float *x, const float *w, float *y);
+int gf_conv2d_grad_input(const struct gf_conv2d *g, const float *dy, const float *w, float *dx);
+int gf_conv2d_grad_weight(const struct gf_conv2d *g, const float *x, const float *dy, float *dw);
+
 #endif

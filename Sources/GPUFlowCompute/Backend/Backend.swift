@@ -79,6 +79,11 @@ public protocol Backend: AnyObject, Sendable {
     var tensorBytesPeak: Int? { get }
     /// (optional) The meter its tensors are counted by, where an agent's quota attaches.
     var tensorMeter: TensorMeter? { get }
+    /// (optional) The algorithm `run` computes this convolution with; the default is direct.
+    func convolutionAlgorithm(_ g: Conv2DGeometry) -> Conv2DAlgorithm
+    /// (optional) The convolution ops by direct loops on this backend's own kernels; the
+    /// default is the CPU reference (`runOnHost`).
+    func convolveDirect(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor]
 }
 
 extension Backend {
@@ -92,6 +97,20 @@ extension Backend {
     public var transferStats: TransferStats? { nil }
     public var tensorBytesPeak: Int? { nil }
     public var tensorMeter: TensorMeter? { nil }
+    public func convolutionAlgorithm(_ g: Conv2DGeometry) -> Conv2DAlgorithm { .direct }
+    public func convolveDirect(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] { try runOnHost(op, inputs) }
+
+    /// A convolution op by the given algorithm, or by the one this backend prefers for it: how
+    /// every backend's `run` computes the three convolution ops, and how `gpuflow-bench conv`
+    /// sets the two side by side.
+    public func convolve(_ op: Op, _ inputs: [Tensor], algorithm: Conv2DAlgorithm? = nil) throws -> [Tensor] {
+        guard let g = op.convolution else { throw BackendError(.unsupported, "\(op.name) is not a convolution") }
+        _ = try op.outputShapes(inputs.map(\.shape))
+        switch algorithm ?? convolutionAlgorithm(g) {
+        case .direct: return try convolveDirect(op, inputs)
+        case .im2col: return try Conv2DLowering.run(op, inputs, on: self)
+        }
+    }
 
     /// A tensor of the given shape filled with one value.
     public func filled(_ value: Float, shape: [Int]) throws -> Tensor {

@@ -6,7 +6,8 @@ extension Backend {
     public func supports(_ op: Op) -> Bool { op.isDenseKernel }
 
     public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
-        op.isDenseKernel ? try runDense(op, inputs) : try runOnHost(op, inputs)
+        if op.convolution != nil { return try convolve(op, inputs) }
+        return op.isDenseKernel ? try runDense(op, inputs) : try runOnHost(op, inputs)
     }
 
     /// The fused dense-layer ops through this backend's own kernels (`biasActivation`,

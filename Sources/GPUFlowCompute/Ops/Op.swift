@@ -95,6 +95,21 @@ public enum Op: Hashable, Codable, Sendable {
     case biasActivation(Activation)
     /// pre, dy → dx = dy · f'(pre), dbias = Σ over rows of dx.
     case biasActivationGrad(Activation)
+    /// x [rows, C, H, W], weight (`Conv2DGeometry.weightShape`) → y [rows, O, OH, OW]
+    /// (PyTorch's conv2d, a cross-correlation, without bias).
+    case conv2d(Conv2DGeometry)
+    /// dy [rows, O, OH, OW], weight → dx [rows, C, H, W].
+    case conv2dGradInput(Conv2DGeometry)
+    /// x [rows, C, H, W], dy [rows, O, OH, OW] → dweight.
+    case conv2dGradWeight(Conv2DGeometry)
+
+    /// The convolution's geometry, for the three convolution ops.
+    public var convolution: Conv2DGeometry? {
+        switch self {
+        case .conv2d(let g), .conv2dGradInput(let g), .conv2dGradWeight(let g): return g
+        default: return nil
+        }
+    }
 
     /// The fused dense-layer ops, which run through every backend's own kernels.
     public var isDenseKernel: Bool {
@@ -128,6 +143,9 @@ public enum Op: Hashable, Codable, Sendable {
         case .scatterAdd: return "scatter_add"
         case .biasActivation(let f): return "bias_" + f.rawValue
         case .biasActivationGrad(let f): return "bias_" + f.rawValue + "_grad"
+        case .conv2d: return "conv2d"
+        case .conv2dGradInput: return "conv2d_grad_input"
+        case .conv2dGradWeight: return "conv2d_grad_weight"
         }
     }
 }

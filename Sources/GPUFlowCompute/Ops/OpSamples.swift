@@ -50,6 +50,8 @@ public enum OpSamples {
             add("\(r.rawValue) axis 0 of [3,5]", .reduce(r, axis: 0), [a([3, 5], seed: 80)], grad: r == .argmax ? [] : nil)
             add("\(r.rawValue) axis -1 of [2,3,7]", .reduce(r, axis: -1), [a([2, 3, 7], seed: 81)], grad: r == .argmax ? [] : nil)
             add("\(r.rawValue) axis 1 of [2,3,7]", .reduce(r, axis: 1), [a([2, 3, 7], seed: 82)], grad: r == .argmax ? [] : nil)
+            // Past 64 entries Vulkan reduces with a workgroup per output (a tree), below with a loop.
+            add("\(r.rawValue) axis 0 of [70,3]", .reduce(r, axis: 0), [a([70, 3], seed: 83)], grad: [])
         }
         add("broadcast [3,1]→[2,3,4]", .broadcast(to: [2, 3, 4]), [a([3, 1], seed: 90)])
         add("sum_to [2,3,4]→[3,1]", .sumTo([3, 1]), [a([2, 3, 4], seed: 91)])
@@ -98,6 +100,25 @@ public enum OpSamples {
         add("dropout p 0.3", .dropout(p: 0.3, seed: 9, offset: 4), [a([5, 7], seed: 140)])
         add("gather [5,3] by [2,2]", .gather, [a([5, 3], seed: 150), HostArray([0, 2, 2, 4], [2, 2])], grad: [0])
         add("scatter_add into 5 rows", .scatterAdd(rows: 5), [a([4, 3], seed: 151), HostArray([4, 0, 4, 1], [4])], grad: [0])
+        // Convolutions: padding, stride with dilation, groups (depthwise), a 1×1 kernel and a
+        // window wider than the stride; each with its two gradient ops.
+        let convolutions: [(String, Conv2DGeometry?)] = [
+            ("3×3 p1", try? Conv2DGeometry(channels: 2, height: 5, width: 6, outputs: 3, kernel: (3, 3), padding: (1, 1))),
+            (
+                "s2 d2 p2×1",
+                try? Conv2DGeometry(channels: 3, height: 7, width: 6, outputs: 2, kernel: (3, 2), stride: (2, 1), padding: (2, 1), dilation: (2, 2))
+            ),
+            ("groups 2", try? Conv2DGeometry(channels: 4, height: 5, width: 5, outputs: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), groups: 2)),
+            ("depthwise", try? Conv2DGeometry(channels: 3, height: 4, width: 5, outputs: 3, kernel: (2, 3), padding: (0, 1), groups: 3)),
+            ("1×1 s3", try? Conv2DGeometry(channels: 2, height: 6, width: 7, outputs: 4, kernel: (1, 1), stride: (3, 3))),
+        ]
+        for (i, (label, geometry)) in convolutions.enumerated() {
+            guard let geometry else { continue }
+            let s = UInt64(190 + 4 * i), image = [2] + geometry.inputShape, out = [2] + geometry.outputShape
+            add("conv2d \(label)", .conv2d(geometry), [a(image, seed: s), a(geometry.weightShape, seed: s + 1)])
+            add("conv2d_grad_input \(label)", .conv2dGradInput(geometry), [a(out, seed: s + 2), a(geometry.weightShape, seed: s + 1)], grad: [])
+            add("conv2d_grad_weight \(label)", .conv2dGradWeight(geometry), [a(image, seed: s), a(out, seed: s + 2)], grad: [])
+        }
         return cases
     }()
 }

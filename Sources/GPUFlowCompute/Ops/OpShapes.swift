@@ -3,7 +3,9 @@ extension Op {
     public var inputCount: Int? {
         switch self {
         case .unary, .reduce, .broadcast, .sumTo, .reshape, .permute, .slice, .unslice, .softmax, .logSoftmax, .dropout: return 1
-        case .unaryGrad, .binary, .matmul, .softmaxGrad, .gather, .scatterAdd, .biasActivation, .biasActivationGrad: return 2
+        case .unaryGrad, .binary, .matmul, .softmaxGrad, .gather, .scatterAdd, .biasActivation, .biasActivationGrad,
+            .conv2d, .conv2dGradInput, .conv2dGradWeight:
+            return 2
         case .layerNorm: return 3
         case .layerNormGrad: return 5
         case .concat: return nil
@@ -127,6 +129,24 @@ extension Op {
                 throw fail("values \(x) must be the indices' shape \(idx) plus one axis")
             }
             return [[rows, x[x.count - 1]]]
+        case .conv2d(let g), .conv2dGradInput(let g), .conv2dGradWeight(let g):
+            // Inputs in op order: the image or dy first, then the weight or dy.
+            let (first, second, out): ([Int], [Int], [Int])
+            switch self {
+            case .conv2d: (first, second, out) = (g.inputShape, g.weightShape, g.outputShape)
+            case .conv2dGradInput: (first, second, out) = (g.outputShape, g.weightShape, g.inputShape)
+            default: (first, second, out) = (g.inputShape, g.outputShape, g.weightShape)
+            }
+            guard x.count == 4, Array(x.dropFirst()) == first else { throw fail("expects [rows] + \(first) for \(g.summary), got \(x)") }
+            let y = inputs[1]
+            if case .conv2dGradWeight = self {
+                guard y.count == 4, y[0] == x[0], Array(y.dropFirst()) == second else {
+                    throw fail("expects dy [\(x[0])] + \(second) for \(g.summary), got \(y)")
+                }
+                return [out]
+            }
+            guard y == second else { throw fail("expects a weight \(second) for \(g.summary), got \(y)") }
+            return [[x[0]] + out]
         }
     }
 

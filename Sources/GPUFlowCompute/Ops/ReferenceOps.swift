@@ -115,6 +115,12 @@ public enum ReferenceOps {
                 for j in 0..<d { out[r * d + j] += x.values[i * d + j] }
             }
             return [out]
+        case .conv2d(let g):
+            return [conv2d(g, x: x.values, weight: inputs[1].values, rows: x.shape[0])]
+        case .conv2dGradInput(let g):
+            return [conv2dGradInput(g, dy: x.values, weight: inputs[1].values, rows: x.shape[0])]
+        case .conv2dGradWeight(let g):
+            return [conv2dGradWeight(g, x: x.values, dy: inputs[1].values, rows: x.shape[0])]
         }
     }
 

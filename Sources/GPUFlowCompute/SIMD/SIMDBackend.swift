@@ -28,15 +28,16 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     public func supports(_ op: KernelOp) -> Bool { true }
 
     /// OpenBLAS runs matmul, SIMDGraphOps the activations, elementwise arithmetic, softmax and
-    /// layer norm; the other graph ops are declined, and run as the CPU reference on the same
-    /// host arrays (no copy: a host tensor's read is its array).
+    /// layer norm, SIMDConvolution the convolutions; the other graph ops are declined, and run
+    /// as the CPU reference on the same host arrays (no copy: a host tensor's read is its array).
     public func supports(_ op: Op) -> Bool {
         if case .matmul = op { return true }
-        return op.isDenseKernel || Self.hasOwnLoop(op)
+        return op.isDenseKernel || Self.hasOwnLoop(op) || op.convolution != nil
     }
 
     public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {
         if op.isDenseKernel { return try runDense(op, inputs) }
+        if op.convolution != nil { return try convolve(op, inputs) }
         guard case .matmul(let ta, let tb) = op else {
             if Self.hasOwnLoop(op) {
                 let shapes = try op.outputShapes(inputs.map(\.shape))

@@ -90,12 +90,18 @@ struct KernelSpec: Sendable {
     /// One workgroup per row or output, a power of two for the shared-memory tree.
     static let rowWorkgroup: @Sendable (VulkanContext) -> [UInt32] = { [reductionShape($0).workgroup] }
     static let reduceAxis = KernelSpec(name: "reduce_axis", bindings: 2, pushWords: 5, specialization: rowWorkgroup)
+    static let reduceAxisSerial = KernelSpec(name: "reduce_axis_serial", bindings: 2, pushWords: 4, specialization: elementwise)
     static let softmaxAxis = KernelSpec(name: "softmax_axis", bindings: 2, pushWords: 5, specialization: rowWorkgroup)
     static let softmaxGradAxis = KernelSpec(name: "softmax_grad_axis", bindings: 3, pushWords: 5, specialization: rowWorkgroup)
     static let layerNorm = KernelSpec(name: "layer_norm", bindings: 6, pushWords: 4, specialization: rowWorkgroup)
     static let layerNormGrad = KernelSpec(name: "layer_norm_grad", bindings: 7, pushWords: 3, specialization: rowWorkgroup)
 
+    static let conv2d = KernelSpec(name: "conv2d", bindings: 3, pushWords: 18, specialization: elementwise)
+    static let conv2dGradInput = KernelSpec(name: "conv2d_grad_input", bindings: 3, pushWords: 18, specialization: elementwise)
+    static let conv2dGradWeight = KernelSpec(name: "conv2d_grad_weight", bindings: 3, pushWords: 18, specialization: elementwise)
+
     static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
                                      reduceSum, scale, axpy, copy, sgdMomentum, adam, rmsprop, philoxUniform, unary, unaryGrad, binary, stridedCopy,
-                                     gatherRows, scatterAddRows, dropout, reduceAxis, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad]
+                                     gatherRows, scatterAddRows, dropout, reduceAxis, reduceAxisSerial, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad,
+                                     conv2d, conv2dGradInput, conv2dGradWeight]
 }

@@ -136,6 +136,8 @@ extension VulkanBackend {
             let y = try zeros(shape: shapes[0])
             try dispatch(.gatherRows, [x, inputs[1], y], [u(y.count), u(d)], count: y.count)
             return [y]
+        case .conv2d, .conv2dGradInput, .conv2dGradWeight:
+            return try convolve(op, inputs)
         case .scatterAdd(let rows):
             let d = x.shape[x.shape.count - 1]
             try checkIndices(inputs[1], rows: rows, op.name)
@@ -148,7 +150,7 @@ extension VulkanBackend {
 
     // MARK: dispatch helpers
 
-    private func dispatch(_ spec: KernelSpec, _ tensors: [Tensor], _ push: [UInt32], count: Int) throws {
+    func dispatch(_ spec: KernelSpec, _ tensors: [Tensor], _ push: [UInt32], count: Int) throws {
         guard count > 0 else { return }
         try run(spec, try tensors.map { try buffer($0, spec.name) }, push, groups(count, spec.name))
     }
@@ -161,11 +163,17 @@ extension VulkanBackend {
         try run(spec, try tensors.map { try buffer($0, spec.name) }, push + [u(gx), u(rows)], (u(gx), u(gy), 1))
     }
 
-    private func reduceAxis(_ x: Tensor, axis: Int, kind: UInt32, out: [Int]) throws -> Tensor {
+    func reduceAxis(_ x: Tensor, axis: Int, kind: UInt32, out: [Int]) throws -> Tensor {
         let (outer, n, inner) = Shapes.around(x.shape, axis: axis)
         let y = try zeros(shape: out)
         let outputs = outer * inner
         guard outputs > 0 else { return y }
+        // A short axis: one invocation per output looping over it (reduce_axis_serial.comp);
+        // a workgroup per output cost lavapipe 36 µs each, however little it summed.
+        if n <= 64 {
+            try dispatch(.reduceAxisSerial, [x, y], [u(n), u(inner), kind, u(outputs)], count: outputs)
+            return y
+        }
         let gx = min(outputs, 65_535), gy = (outputs + gx - 1) / gx
         try run(
             .reduceAxis, [try buffer(x, "reduce"), try buffer(y, "reduce")], [u(n), u(inner), kind, u(gx), u(outputs)], (u(gx), u(gy), 1))

@@ -8,7 +8,9 @@ enum GradientRules {
     /// gradient ops themselves (second derivatives are not offered).
     static func differentiable(_ op: Op) -> Bool {
         switch op {
-        case .binary(.equal), .reduce(.argmax, _), .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad: return false
+        case .binary(.equal), .reduce(.argmax, _), .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad, .conv2dGradInput,
+            .conv2dGradWeight:
+            return false
         default: return true
         }
     }
@@ -134,7 +136,12 @@ enum GradientRules {
             return [try run(.scatterAdd(rows: x[0].shape[0]), g, x[1]), nil]
         case .scatterAdd:
             return [try run(.gather, g, x[1]), nil]
-        case .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad:
+        case .conv2d(let geometry):
+            // A first layer's image needs no gradient.
+            let dx = needed[0] ? try run(.conv2dGradInput(geometry), g, x[1]) : nil
+            let dw = needed.count < 2 || needed[1] ? try run(.conv2dGradWeight(geometry), x[0], g) : nil
+            return [dx, dw]
+        case .unaryGrad, .softmaxGrad, .layerNormGrad, .biasActivationGrad, .conv2dGradInput, .conv2dGradWeight:
             throw BackendError(.unsupported, "\(op.name): second derivatives are not offered")
         }
     }

@@ -3,9 +3,9 @@ import GPUFlowCompute
 import GPUFlowCore
 
 /// Layers for images ([rows, channels, height, width]), written with the core's ops so every
-/// backend runs them and the tape differentiates them: a convolution is im2col (one gather of
-/// the padded pixels with indices fixed when the layer is built) and a matmul; pooling is a
-/// reshape into windows and a reduction.
+/// backend runs them and the tape differentiates them: a convolution is the conv2d op (each
+/// backend computes it directly or by im2col + GEMM, whichever `gpuflow-bench conv` measured
+/// faster there); pooling is a reshape into windows and a reduction.
 extension GraphBuilder {
     /// The current value's channels, height and width, or an error naming the layer.
     fileprivate func image(_ layer: String) throws -> (c: Int, h: Int, w: Int) {
@@ -27,83 +27,39 @@ extension GraphBuilder {
     ) throws {
         let layer = try layerName("conv2d", given)
         let (c, h, w) = try image(layer)
-        guard groups >= 1, c % groups == 0, outputs % groups == 0 else {
-            throw DataError("layer \(layer): \(c) channels and \(outputs) outputs do not both split into \(groups) groups")
+        let g: Conv2DGeometry
+        do {
+            g = try Conv2DGeometry(
+                channels: c, height: h, width: w, outputs: outputs, kernel: kernel, stride: stride, padding: padding, dilation: dilation,
+                groups: groups)
+        } catch let e as BackendError {
+            throw DataError("layer \(layer): \(e.message)")
         }
-        guard outputs > 0, kernel.0 > 0, kernel.1 > 0, stride.0 > 0, stride.1 > 0, padding.0 >= 0, padding.1 >= 0, dilation.0 > 0,
-            dilation.1 > 0
-        else { throw DataError("layer \(layer): outputs, kernel, stride and dilation must be at least 1, padding at least 0") }
-        let spanH = dilation.0 * (kernel.0 - 1) + 1, spanW = dilation.1 * (kernel.1 - 1) + 1
-        guard spanH <= h + 2 * padding.0, spanW <= w + 2 * padding.1 else {
+        // The device kernels loop over one window, and over kh·kw·outputs/groups for the
+        // input's gradient: both kept below lavapipe's cut near 65,535 iterations.
+        let window = g.groupPatch, fan = g.kernel[0] * g.kernel[1] * g.groupOutputs
+        guard window <= 60_000, fan <= 60_000 else {
             throw DataError(
-                "layer \(layer): a \(kernel.0)×\(kernel.1) kernel (dilation \(dilation.0)×\(dilation.1)) is larger than its padded input \(h + 2 * padding.0)×\(w + 2 * padding.1)"
+                "layer \(layer): a window of \(window) values and \(fan) (kh·kw·outputs/groups) per input pixel; this version takes at most 60,000 of each (fewer channels per group, or a smaller kernel)"
             )
         }
-        let oh = (h + 2 * padding.0 - spanH) / stride.0 + 1, ow = (w + 2 * padding.1 - spanW) / stride.1 + 1
-        let pixels = c * h * w, patch = c * kernel.0 * kernel.1
-        let (entries, overflow) = (oh * ow).multipliedReportingOverflow(by: patch)
-        // The gather's gradient is a scatter-add whose kernel loops over the indices: kept well
-        // below lavapipe's 65,535-iteration cut; float indices stay exact below 2^24.
-        guard !overflow, entries <= 60_000, pixels < 1 << 24 else {
-            throw DataError(
-                "layer \(layer): one sample's patches hold \(overflow ? "too many" : "\(entries)") values; this version takes at most 60,000 (a smaller image, kernel or channel count, or a stride)"
-            )
-        }
-        try reserveWeights(patch, outputs / groups, layer: layer)
-        // Row r of the table is pixel r (channel, y, x); row `pixels` is a zero, for the padding.
-        var indices: [Float] = []
-        indices.reserveCapacity(entries)
-        for oy in 0..<oh {
-            for ox in 0..<ow {
-                for ci in 0..<c {
-                    for ky in 0..<kernel.0 {
-                        for kx in 0..<kernel.1 {
-                            let y = oy * stride.0 - padding.0 + ky * dilation.0, x = ox * stride.1 - padding.1 + kx * dilation.1
-                            indices.append(Float(y >= 0 && y < h && x >= 0 && x < w ? ci * h * w + y * w + x : pixels))
-                        }
-                    }
-                }
-            }
-        }
-        let flat = try addLayerNode(.reshape([-1, pixels]), [cursor], layer: layer)
-        let columns = try addLayerNode(.permute([1, 0]), [flat], layer: layer)  // [pixels, rows]
-        let first = try addLayerNode(.slice(axis: 0, start: 0, count: 1), [columns], layer: layer)
-        let zero = try addLayerNode(.binary(.sub), [first, first], layer: layer)  // a row of zeros, any batch size
-        let table = try addLayerNode(.concat(axis: 0), [columns, zero], layer: layer)
-        let idx = addLayerParameter(layer, "im2col", shape: [entries], values: indices, buffer: true)
-        let gathered = try addLayerNode(.gather, [table, idx], layer: layer)  // [entries, rows]
-        let rows = try addLayerNode(.permute([1, 0]), [gathered], layer: layer)
-        let patches = try addLayerNode(.reshape([-1, patch]), [rows], layer: layer)  // [rows·oh·ow, patch]
+        try reserveWeights(g.groupPatch * groups, outputs / groups, layer: layer)
         let he: Bool
         switch activation {
         case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
         default: he = false
         }
         // Fan-in and fan-out of one group, as PyTorch counts them.
-        let fanIn = patch / groups, fanOut = outputs / groups
+        let fanIn = g.groupPatch, fanOut = g.groupOutputs
         let std = he ? (2 / Float(fanIn)).squareRoot() : (2 / Float(fanIn + fanOut)).squareRoot()
-        var out: GraphModel.Source
-        if groups == 1 {
-            let weight = addLayerParameter(
-                layer, "weight", shape: [patch, outputs], values: (0..<(patch * outputs)).map { _ in nextNormal() * std })
-            out = try addLayerNode(.matmul(transA: false, transB: false), [patches, weight], layer: layer)
-        } else {
-            // A patch is channel-major, so group j's columns are one run: [R, g, patch/g] →
-            // [g, R, patch/g] · [g, patch/g, outputs/g] → [R, g·outputs/g] in PyTorch's order.
-            let weight = addLayerParameter(
-                layer, "weight", shape: [groups, fanIn, fanOut], values: (0..<(patch * fanOut)).map { _ in nextNormal() * std })
-            let split = try addLayerNode(.reshape([-1, groups, fanIn]), [patches], layer: layer)
-            let byGroup = try addLayerNode(.permute([1, 0, 2]), [split], layer: layer)
-            let products = try addLayerNode(.matmul(transA: false, transB: false), [byGroup, weight], layer: layer)
-            let back = try addLayerNode(.permute([1, 0, 2]), [products], layer: layer)
-            out = try addLayerNode(.reshape([-1, outputs]), [back], layer: layer)
-        }
+        let weight = addLayerParameter(
+            layer, "weight", shape: g.weightShape, values: (0..<(g.weightShape.reduce(1, *))).map { _ in nextNormal() * std })
+        let out = try addLayerNode(.conv2d(g), [cursor, weight], layer: layer)
         if bias {
             let b = addLayerParameter(layer, "bias", shape: [outputs], values: [Float](repeating: 0, count: outputs))
-            out = try addLayerNode(.binary(.add), [out, b], layer: layer)
+            let column = try addLayerNode(.reshape([outputs, 1, 1]), [b], layer: layer)
+            try addLayerNode(.binary(.add), [out, column], layer: layer)
         }
-        let grid = try addLayerNode(.reshape([-1, oh, ow, outputs]), [out], layer: layer)
-        try addLayerNode(.permute([0, 3, 1, 2]), [grid], layer: layer)
     }
 
     /// Max or average pooling over `kernel` windows with stride `kernel` (PyTorch's default);

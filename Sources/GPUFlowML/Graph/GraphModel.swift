@@ -42,7 +42,7 @@ public struct GraphModel: Codable, Sendable, Equatable {
         public var values: [Float]
         /// The layer whose parameter this is.
         public var layer: String
-        /// true: a constant the layer needs (a convolution's gather indices), never trained,
+        /// true: a constant the layer needs (a causal mask, batch norm's running statistics), never trained,
         /// mutated or frozen; nil: a trainable parameter.
         public var buffer: Bool?
 
