@@ -233,6 +233,26 @@ import Testing
         #expect((r.accuracy ?? 0) > 0.95, "\(which): accuracy \(r.accuracy ?? 0), losses \(r.losses)")
     }
 
+    /// A model file's convolution passes the checks a layer being built does: groups of 0, a
+    /// negative stride or a 2^40 dilation are refused when the file is read, not divided by or
+    /// overflowed on later.
+    @Test func aModelFilesConvolutionGeometryIsChecked() throws {
+        var b = GraphBuilder(inputShape: [2, 6, 6], seed: 1)
+        try b.conv2d(outputs: 4, kernel: (3, 3), padding: (1, 1))
+        let good = try b.finished()
+        let file = try GraphModelFile.encode(good)
+        #expect(try GraphModelFile.decode(file, file: "good.safetensors").nodes == good.nodes)
+        let json = String(decoding: try StableJSON.encode(good), as: UTF8.self)
+        #expect(json.contains("\"groups\":1") && json.contains("\"stride\":[1,1]"), "the geometry is in the graph: \(json.prefix(300))")
+        for (bad, why) in [
+            ("\"groups\":0", "split into 0 groups"), ("\"stride\":[-1,1]", "at least 1"), ("\"dilation\":[1099511627776,1]", "past 2^20"),
+        ] {
+            let edited = json.replacingOccurrences(of: bad.hasPrefix("\"groups") ? "\"groups\":1" : bad.hasPrefix("\"stride") ? "\"stride\":[1,1]" : "\"dilation\":[1,1]", with: bad)
+            #expect(edited != json)
+            #expect { try JSONDecoder().decode(GraphModel.self, from: Data(edited.utf8)) } throws: { e in "\(e)".contains(why) }
+        }
+    }
+
     @Test func badImageLayersAreRefusedWithTheLayerNamed() throws {
         var b = GraphBuilder(inputShape: [1, 4, 4], seed: 1)
         #expect { try b.conv2d(outputs: 2, kernel: (5, 5)) } throws: { e in
