@@ -3,7 +3,7 @@
 // weight entry e = (row, o mod O/G), X[n, c, iy, ix] · dY[n, o, oy, ox] over output positions
 // q = (n, oy, ox) from k·chunk to (k + 1)·chunk (of rows·OH·OW), so no invocation loops more
 // than `chunk` times (lavapipe cuts loops near 65,535); the Swift side sums the partials over
-// k with reduce_axis.comp when there is more than one.
+// k with column_sum.comp when there is more than one.
 // Bindings: 0 X (readonly), 1 dY (readonly), 2 P (writeonly, count = chunks · G·C/G·KH·KW·O/G).
 // Push constants: common/conv2d.glsl.  Dispatch: ceil(count / WG) workgroups of WG (spec 0).
 #include "common/conv2d.glsl"

@@ -2,8 +2,8 @@
 // reduce_axis_serial.comp — reduce_axis.comp for short axes: one output per invocation, which
 // loops over the n entries itself (the Swift side takes it for n ≤ 64). lavapipe runs a
 // workgroup per output at tens of microseconds whatever its work, so a max pool's 4,096 windows
-// of 4 took 150 ms as workgroups. Same results and order: kind 0 sum, 1 mean, 2 max, 3 argmax
-// (first of equal maxima).
+// of 4 took 150 ms as workgroups. The same kinds: 0 sum, 1 mean, 2 max, 3 argmax (first of
+// equal maxima); sums run in sequence rather than as a tree, so their last bits may differ.
 // Bindings: 0 X (readonly, outer·n·inner), 1 Y (writeonly, outputs = outer·inner).
 // Push constants: n, inner, kind, outputs.  Dispatch: ceil(outputs / WG) workgroups of WG (spec 0).
 #include "common/elementwise.glsl"

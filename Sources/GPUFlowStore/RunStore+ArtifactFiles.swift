@@ -2,26 +2,27 @@ import Foundation
 import GRDB
 
 /// Artifact files and their rows stay in step across a kill: a file is written whole under
-/// `.partial/HASH-PID`, its row committed, and only then renamed into place. A process killed
+/// `.partial/HASH-NONCE-PID`, its row committed, and only then renamed into place. A process killed
 /// before its commit leaves a partial that the next opening removes; killed after it, one that
 /// the next opening moves into place. (Written straight into place before the commit, a kill
 /// left files no row names, which nothing would ever remove.)
 extension RunStore {
-    /// An artifact's bytes on disk, not yet in place. `partial` is nil when the artifact's file
-    /// already exists (same content, stored before).
+    /// An artifact's bytes on disk, not yet in place.
     struct StagedArtifact {
         let hash: String
         let bytes: Int
-        let partial: String?
+        let partial: String
     }
 
     var partialDirectory: String { artifactDirectory + "/.partial" }
 
     func stageArtifact(_ data: Data) throws -> StagedArtifact {
         let hash = ContentHash.of(data)
-        let file = artifactPath(hash)
-        if FileManager.default.fileExists(atPath: file) { return StagedArtifact(hash: hash, bytes: data.count, partial: nil) }
-        let partial = partialDirectory + "/" + hash + "-\(getpid())"
+        // Always a partial, even when the file is there: a removal (another thread's or
+        // process's pruning) may delete that file between this look and this row's commit,
+        // while a partial is moved into place only after the commit. Unique per call, so two
+        // threads storing the same bytes do not write one partial.
+        let partial = partialDirectory + "/" + hash + "-\(UInt32.random(in: 0...UInt32.max))-\(getpid())"
         do {
             try FileManager.default.createDirectory(atPath: partialDirectory, withIntermediateDirectories: true)
             try data.write(to: URL(fileURLWithPath: partial))
@@ -37,8 +38,7 @@ extension RunStore {
     /// opening (the partial stays, its row exists).
     func publish(_ staged: [StagedArtifact]) {
         for a in staged {
-            guard let partial = a.partial else { continue }
-            place(partial, hash: a.hash)
+            place(a.partial, hash: a.hash)
         }
     }
 
@@ -55,7 +55,7 @@ extension RunStore {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: partialDirectory), !names.isEmpty else { return }
         for name in names {
             guard let dash = name.lastIndex(of: "-"), let pid = Int32(name[name.index(after: dash)...]), !Self.alive(pid) else { continue }
-            let hash = String(name[..<dash])
+            let hash = String(name.prefix { $0 != "-" })
             let path = partialDirectory + "/" + name
             let committed =
                 (try? write { db in try Bool.fetchOne(db, sql: "SELECT 1 FROM artifacts WHERE hash = ?", arguments: [hash]) }) ?? nil

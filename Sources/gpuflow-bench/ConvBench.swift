@@ -39,7 +39,9 @@ enum ConvBench {
         ]
     }
 
-    static func run(_ kinds: [BackendKind], reps: Int) throws {
+    /// `small`: the two cnn_digits layers only (the kit test on lavapipe, where the larger
+    /// shapes take minutes).
+    static func run(_ kinds: [BackendKind], reps: Int, small: Bool = false) throws {
         print(
             "# conv2d: one layer's training step (forward, input gradient, weight gradient), ms, median of \(reps) alternating reps after a warm-up"
         )
@@ -51,7 +53,7 @@ enum ConvBench {
             .joined(separator: " "))
         for kind in kinds {
             let backend = try BackendSelector.make(kind).backend
-            for s in try shapes() {
+            for s in try shapes().prefix(small ? 2 : .max) {
                 let g = s.geometry
                 var r = Philox(seed: UInt64(g.channels * 131 + g.outputs))
                 let x = (0..<(s.rows * g.inputShape.reduce(1, *))).map { _ in r.uniform() - 0.5 }

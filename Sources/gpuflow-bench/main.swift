@@ -233,10 +233,10 @@ do {
         done.wait()
         if let failure { throw failure }
     case "conv":
-        // gpuflow-bench conv [REPS] [cpu|simd|vulkan ...]: direct vs im2col + GEMM per backend.
+        // gpuflow-bench conv [REPS] [cpu|simd|vulkan ...] [--small]: direct vs im2col + GEMM per backend.
         let reps = args.count > 1 ? Int(args[1]) ?? 7 : 7
         let kinds = args.dropFirst(2).compactMap { BackendKind(rawValue: $0) }
-        try ConvBench.run(kinds.isEmpty ? [.cpu, .simd, .vulkan] : kinds, reps: reps)
+        try ConvBench.run(kinds.isEmpty ? [.cpu, .simd, .vulkan] : kinds, reps: reps, small: args.contains("--small"))
     case "parity":
         // Every kernel against the CPU reference on this machine's Vulkan device (both memory paths).
         var failures = 0
@@ -251,7 +251,7 @@ do {
         print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
         exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | conv [REPS] [BACKEND ...] | hybrid [--quick] | agents [--quick]\n".utf8))
+        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | conv [REPS] [BACKEND ...] [--small] | hybrid [--quick] | agents [--quick]\n".utf8))
         exit(2)
     }
 } catch {

@@ -266,6 +266,11 @@ import Testing
         #expect { try wide.conv2d(outputs: 2, kernel: (3, 3)) } throws: { e in
             "\(e)".contains("layer conv2d1: a window of 63000 values") && "\(e)".contains("this version takes at most 60,000")
         }
+        // A padding that asks for 1.7e10 outputs per sample is refused when built, not allocated.
+        var padded = GraphBuilder(inputShape: [1, 8, 8], seed: 1)
+        #expect { try padded.conv2d(outputs: 1, kernel: (1, 1), padding: (65_536, 65_536)) } throws: { e in
+            "\(e)".contains("layer conv2d1: one sample's image (64 values) or output (17181966400) passes 2^24 values")
+        }
         var fanOut = GraphBuilder(inputShape: [1, 8, 8], seed: 1)
         #expect { try fanOut.conv2d(outputs: 7000, kernel: (3, 3)) } throws: { e in "\(e)".contains("63000 (kh·kw·outputs/groups)") }
         var pool = GraphBuilder(inputShape: [1, 2, 2], seed: 1)

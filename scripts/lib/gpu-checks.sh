@@ -150,6 +150,8 @@ gpu_checks() {
   echo; echo "## a CNN and a transformer on the GPU and on the CPU (SIMD), side by side"
   gpu_check_step "CNN and transformer on vulkan" gpu_check_image_text vulkan
   gpu_check_step "CNN and transformer on simd" gpu_check_image_text simd
+  echo; echo "## convolution: direct vs im2col + GEMM on the GPU and on the CPU (SIMD)"
+  gpu_check_step "convolution algorithms" gpu_check_exec "$GPU_CHECK_BENCH" conv 3 vulkan simd ${GPU_CHECK_QUICK:+--small}
   echo; echo "## SIMD fallback vs Vulkan, warm-started search, monitor overhead (NVML figures where the driver has them)"
   gpu_check_step "hybrid" gpu_check_hybrid
   echo; echo "## NVML through the monitor"

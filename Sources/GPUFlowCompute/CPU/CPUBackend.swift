@@ -23,7 +23,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
     /// Measured (`gpuflow-bench conv`): the reference's matmul loops beat its per-product
     /// convolution loops 2.4–4.5× on ungrouped layers; grouped ones (depthwise: 1.8× the other
     /// way) pay the lowering's per-group permutes for GEMMs of a few columns.
-    public func convolutionAlgorithm(_ g: Conv2DGeometry) -> Conv2DAlgorithm { g.groups == 1 ? .im2col : .direct }
+    public func convolutionAlgorithm(_ g: Conv2DGeometry) -> Conv2DAlgorithm {
+        g.groups == 1 && Conv2DLowering.tableSize(g) != nil ? .im2col : .direct
+    }
 
     public func tensor(_ values: [Float], shape: [Int]) throws -> Tensor { try host.tensor(values, shape: shape) }
     public func zeros(shape: [Int]) throws -> Tensor { try filled(0, shape: shape) }

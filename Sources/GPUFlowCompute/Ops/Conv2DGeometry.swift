@@ -49,9 +49,16 @@ public struct Conv2DGeometry: Hashable, Codable, Sendable {
                 "a \(kernel.0)×\(kernel.1) kernel (dilation \(dilation.0)×\(dilation.1)) is larger than its padded input \(height + 2 * padding.0)×\(width + 2 * padding.1)"
             )
         }
-        let counts = [[channels, height, width], [channels, kernel.0, kernel.1, outputs / groups], [outputs, outHeight, outWidth]]
-        guard counts.allSatisfy({ $0.reduce(1) { a, b in a > 1 << 40 ? a : a * b } <= 1 << 40 }) else {
-            throw BackendError(.shapeMismatch, "an image, weight or output past 2^40 values")
+        // One sample's image and output at most 2^24 values (64 MiB, as data.images caps a
+        // picture), the weight 2^40: a padding of 65,536 around 8×8 digits asked for 1.7e10
+        // outputs per sample, allocated on the host before any memory limit could refuse it.
+        func count(_ v: [Int]) -> Int { v.reduce(1) { a, b in a > 1 << 40 ? a : a * b } }
+        let image = count([channels, height, width]), out = count([outputs, outHeight, outWidth])
+        guard image <= 1 << 24, out <= 1 << 24, count([channels, kernel.0, kernel.1, outputs / groups]) <= 1 << 40 else {
+            throw BackendError(
+                .shapeMismatch,
+                "one sample's image (\(image) values) or output (\(out)) passes 2^24 values, or the weight passes 2^40"
+            )
         }
     }
 

@@ -5,13 +5,23 @@
 /// the weight; the gradients are that matrix's transpose times dy, and dy times the weight's
 /// transpose scattered back onto the pixels.
 public enum Conv2DLowering {
+    /// One sample's patch values (the index table's length), or nil past 2^28 (a table of
+    /// 1 GiB), where a backend convolves directly instead. Pixel indices, stored as floats,
+    /// are exact: an image holds under 2^24 values.
+    public static func tableSize(_ g: Conv2DGeometry) -> Int? {
+        let (entries, overflow) = (g.outHeight * g.outWidth).multipliedReportingOverflow(by: g.groupPatch * g.groups)
+        return !overflow && entries <= 1 << 28 ? entries : nil
+    }
+
     public static func run(_ op: Op, _ inputs: [Tensor], on b: Backend) throws -> [Tensor] {
         guard let g = op.convolution else { throw BackendError(.unsupported, "\(op.name) is not a convolution") }
         let shapes = try op.outputShapes(inputs.map(\.shape))
         func one(_ op: Op, _ t: Tensor...) throws -> Tensor { try b.run(op, t)[0] }
         let pixels = g.channels * g.height * g.width, positions = g.outHeight * g.outWidth
-        let patch = g.channels * g.kernel[0] * g.kernel[1], entries = positions * patch
-        guard pixels < 1 << 24 else { throw BackendError(.unsupported, "\(op.name): \(pixels) pixels pass the exact float indices' 2^24") }
+        let patch = g.groupPatch * g.groups
+        guard let entries = tableSize(g) else {
+            throw BackendError(.unsupported, "\(op.name) by im2col: one sample's patches pass 2^28 values (\(g.summary))")
+        }
         let rows = inputs[0].shape[0]
         let idx = try b.tensor(g.im2colIndices, shape: [entries])
         // [rows·OH·OW, patch]: every output position's window, channel-major.

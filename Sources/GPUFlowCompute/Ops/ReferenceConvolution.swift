@@ -4,9 +4,9 @@
 /// entry p = (ci·kh + ky)·kw + kx of the group's channels, output o of the group) at
 /// (j·groupPatch + p)·groupOutputs + o.
 extension ReferenceOps {
-    /// Calls `body(n, o, oy, ox, c, w)` for every pairing of an output with the input pixel c
-    /// and weight entry w it multiplies (padding skipped): the one loop nest the forward and
-    /// both gradients share, so they cannot disagree on which pixel meets which weight.
+    /// Calls `body(y, x, w)` — the flat indices of an output, the input pixel and the weight
+    /// entry it multiplies — for every such pairing (padding skipped): the one loop nest the
+    /// forward and both gradients share, so they cannot disagree on which pixel meets which weight.
     static func forEachProduct(_ g: Conv2DGeometry, rows: Int, _ body: (_ y: Int, _ x: Int, _ w: Int) -> Void) {
         let oh = g.outHeight, ow = g.outWidth, kh = g.kernel[0], kw = g.kernel[1]
         let cg = g.groupChannels, og = g.groupOutputs, hw = g.height * g.width
