@@ -231,6 +231,31 @@ gpu.seed = native.seed
 gpu.backend = native.backend
 gpu.tensor = native.tensor
 
+-- model:predict(x, {batch_size, layer, ...}): an inference task on x (a data set, a tensor, or a
+-- table of rows in column order or by column name), awaited: {predictions, labels,
+-- probabilities, metrics (when x has labels), embeddings (with layer = "name"), latency_ms, ...}.
+-- Raw rows are scaled and coded as the model's training rows were (its schema).
+local function predict(model, x, opts)
+  if opts ~= nil and type(opts) ~= "table" then
+    raise("model:predict: options must be a table, e.g. {batch_size = 256, layer = \"linear1\"}")
+  end
+  if x == nil then raise("model:predict: give the rows to predict: a data set, a tensor, or a table of rows") end
+  local spec = {}
+  for k, v in pairs(opts or {}) do
+    if k == "model" or k == "data" then raise(("model:predict: %s is given by the call itself"):format(tostring(k))) end
+    spec[k] = v
+  end
+  spec.model, spec.data = model, x
+  local ok, task = pcall(gpu.inference, spec)
+  if not ok then raise((tostring(task):gsub("^[^\n]-stdlib/gpu/init%.lua:%d+: ", ""):gsub("gpu%.inference:", "model:predict:"))) end
+  return gpu.submit(task):await()
+end
+if native.define_method then
+  native.define_method("gpu.model", "predict", predict)
+  native.define_method("gpu.graph", "predict", predict)
+  native.define_method = nil
+end
+
 gpu.nn = require "gpu.nn"
 gpu.data = require "gpu.data"
 gpu.metrics = require "gpu.metrics"

@@ -16,6 +16,11 @@
 --     branches join with nn.add{a, b} and nn.concat{a, b}; several outputs are joined side by
 --     side along the last axis. Calling a layer traces it once, when the model is built.
 --   nn.load(path)            a model saved with model:save(path) (.gfmodel or safetensors)
+--   nn.load(path, {model = m, mapping = "sequential" | {layer = "torch.module"}, strict = true})
+--                            a PyTorch state dict (safetensors) in the architecture m
+--   model:save_state_dict(path, {mapping})  the weights under PyTorch's names and layouts
+--   model:export_onnx(path)  the inference graph as ONNX (opset 17)
+--   model:predict(x, {batch_size, layer})   predictions, probabilities, labels, metrics
 -- Layers are plain descriptions: nothing runs in Lua inside a training step. Unknown keys are
 -- refused at the line that wrote them; shapes are checked when nn.sequential builds the graph.
 local native = require "gpu.native"

@@ -149,6 +149,9 @@ public struct InferenceTask: Codable, Sendable, Equatable {
     public var batchSizeSource = "given"
     /// Text generation from a prompt (a language model), in place of serving a data set.
     public var generation: GenerationSettings?
+    /// A layer whose outputs the result also carries, row by row (`embeddings`): a graph
+    /// layer's name ("linear1"; an MLP's layers are "dense1", "dense2", ...).
+    public var layer: String?
 
     /// What `gpu.inference{prompt = ...}` generates: sampled from the model's distribution
     /// over the next token, divided by `temperature` (0: always the likeliest token) and cut to

@@ -61,7 +61,7 @@ enum ObjectTypes {
                         }
                     }
                 ),
-            ])
+            ] + ModelInterop.methods)
         LuaObjects.register(
             L, name: "gpu.graph", index: graphIndex,
             methods: [
@@ -93,7 +93,7 @@ enum ObjectTypes {
                         }
                     }
                 ),
-            ])
+            ] + ModelInterop.methods)
         LuaObjects.register(
             L, name: "gpu.dataset", index: datasetIndex,
             methods: [
@@ -224,6 +224,11 @@ enum ObjectTypes {
                         throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))")
                     }
                     let file = try job.readablePath(path, what: "nn.load", factor: 2)
+                    // With options: a PyTorch state dict in the architecture they name.
+                    if lua_type(L, 2) > LUA_TNIL {
+                        LuaObjects.push(L, try ModelInterop.loadStateDict(L, job, path: path, file: file))
+                        return 1
+                    }
                     // A version-2 file (safetensors, a graph) or a version-1 .gfmodel (an MLP).
                     LuaObjects.push(L, try ModelFiles.load(path: file))
                     return 1

@@ -87,6 +87,7 @@ enum DatasetCodec {
         var sampleShape: [Int]?
         var vocabulary: TokenVocabulary?
         var windowStride: Int?
+        var preprocessing: [PreprocessingStep]?
     }
     static func encode(_ d: Dataset) throws -> Data {
         var s = Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
@@ -97,6 +98,7 @@ enum DatasetCodec {
         if d.sampleShape != [d.cols] { s.sampleShape = d.sampleShape }
         s.vocabulary = d.vocabulary
         s.windowStride = d.windowStride
+        if !d.preprocessing.isEmpty { s.preprocessing = d.preprocessing }
         return try JSONEncoder().encode(s)
     }
     static func decode(_ data: Data) throws -> Dataset {
@@ -121,9 +123,12 @@ enum DatasetCodec {
         if let c = s.categories, c.contains(where: { $0.column < 0 || $0.column >= s.cols }) {
             throw DataError("stage cache: a stored data set's categorical columns are malformed")
         }
+        if let p = s.preprocessing, p.contains(where: { !$0.fits(columns: s.cols) }) {
+            throw DataError("stage cache: a stored data set's preprocessing statistics are malformed")
+        }
         return Dataset(features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
                        labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
                        classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets,
-                       vocabulary: s.vocabulary, windowStride: s.windowStride)
+                       vocabulary: s.vocabulary, windowStride: s.windowStride, preprocessing: s.preprocessing ?? [])
     }
 }

@@ -48,8 +48,8 @@ enum TaskConstructors {
             "transfer",
             { L in
                 LuaBinding.call(L) { L, _ in
-                    let (algorithm, base) = try transfer(LuaArgs(L, 1, function: "gpu.transfer"))
-                    LuaObjects.push(L, AlgorithmBox(algorithm, baseModel: base))
+                    let (algorithm, base, mapping, strict) = try transfer(LuaArgs(L, 1, function: "gpu.transfer"))
+                    LuaObjects.push(L, AlgorithmBox(algorithm, baseModel: base, mapping: mapping, strict: strict))
                     return 1
                 }
             }
@@ -139,12 +139,26 @@ enum TaskConstructors {
         // here (either kind), so a missing or corrupt file is reported at the constructor's line.
         var model: (any TaskObject)? = graph ?? given
         if case .transfer(let t) = algorithm {
-            if model != nil {
-                throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well")
+            if let base = box?.baseModel {
+                guard model == nil else {
+                    throw LuaArgumentError("\(a.function): with gpu.transfer the model is the base_model; do not pass model as well")
+                }
+                model = base
+            } else {
+                // In the sandbox, only a file of the job's folder (checked before it is opened: its
+                // contents and its very existence are not the script's to learn elsewhere).
+                let file = try job.readablePath(t.baseModel, what: "base_model", factor: 2)
+                if let architecture = model {
+                    // A state dict (PyTorch's weights, no graph) goes into the architecture given as model.
+                    let g = try (architecture as? GraphNetwork)?.graph ?? (architecture as? MLPModel).map { try GraphModel(mlp: $0) }
+                    guard let g else { throw LuaArgumentError("\(a.function): model must be a model") }
+                    model = try ModelInterop.importStateDict(
+                        file: file, shownAs: t.baseModel, into: g, mapping: box?.mapping ?? StateDictMapping(), strict: box?.strict ?? true,
+                        asMLP: architecture is MLPModel)
+                } else {
+                    model = try ModelFiles.load(path: file)
+                }
             }
-            // In the sandbox, only a file of the job's folder (checked before it is opened: its
-            // contents and its very existence are not the script's to learn elsewhere).
-            model = try box?.baseModel ?? ModelFiles.load(path: try job.readablePath(t.baseModel, what: "base_model", factor: 2))
         }
         guard let model else { throw LuaArgumentError("\(a.function): model is required (a model from nn.mlp or nn.sequential)") }
         var perStep: Bool?
@@ -385,18 +399,34 @@ enum TaskConstructors {
         let graph: GraphNetwork? = try? a.object("model", kind: "model")
         let model: MLPModel? = graph == nil ? try required(a, "model", try a.object("model", kind: "model"), "a model") : nil
         if a.has("prompt") { return try generation(a, graph: graph) }
-        let data: Dataset = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset, or a prompt for a language model")
+        // A data set, or rows given as a Lua table or a tensor (scaled and coded by the model's schema).
+        let data: Dataset
+        if let d: Dataset = try? a.object("data", kind: "dataset") {
+            data = d
+        } else if a.has("data"), let m: any TaskObject = graph ?? model {
+            a.pushField("data")
+            defer { gf_pop(a.L, 1) }
+            data = try ModelInterop.rows(try LuaStack.read(a.L, -1, what: "\(a.function): data"), model: m, function: a.function)
+        } else {
+            data = try required(a, "data", try a.object("data", kind: "dataset"), "a dataset, or a prompt for a language model")
+        }
         guard data.rows > 0 else { throw LuaArgumentError("\(a.function): data has no rows to serve (\(data.source))") }
         var task = InferenceTask(
             modelID: graph?.objectID ?? model?.objectID ?? "", batchSize: try a.int("batch_size", default: 64, min: 1),
             maxLatencyMS: try a.double("max_latency_ms", min: 0, exclusiveMin: true),
             minThroughputPerSec: try a.double("min_throughput_per_sec", min: 0, exclusiveMin: true))
         if !a.has("batch_size") { task.batchSizeSource = "default" }
+        if let layer = try a.string("layer") {
+            let g = try graph?.graph ?? (try model.map { try GraphModel(mlp: $0) })
+            do { _ = try g?.cut(after: layer) } catch let e as DataError { throw LuaArgumentError("\(a.function): \(e.message)") }
+            task.layer = layer
+        }
         task.stream = try a.table("stream") { s in
             InferenceTask.StreamSettings(
                 requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
                 arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
         }
+        if task.layer != nil, task.stream != nil { throw LuaArgumentError("\(a.function): layer outputs come with a batch inference, not a stream") }
         let options = try SubmitOptions.read(a)
         try a.finish()
         if let graph {
@@ -795,8 +825,9 @@ enum TaskConstructors {
         return .reinforcement(r)
     }
 
-    /// base_model: a model, or the path of a saved one (model:save).
-    static func transfer(_ a: LuaArgs) throws -> (TrainingAlgorithm, (any TaskObject)?) {
+    /// base_model: a model, or the path of a saved one (model:save), or of a PyTorch state dict
+    /// (safetensors) for the architecture given as the training's model, named by `mapping`.
+    static func transfer(_ a: LuaArgs) throws -> (TrainingAlgorithm, (any TaskObject)?, StateDictMapping, Bool) {
         let graph: GraphNetwork? = try? a.object("base_model", kind: "model")
         let mlp: MLPModel? = graph == nil ? try? a.object("base_model", kind: "model") : nil
         let object: (any TaskObject)? = graph ?? mlp
@@ -810,8 +841,10 @@ enum TaskConstructors {
             baseModel: base, fineTuningLayers: try a.int("fine_tuning_layers", default: 1, min: 1),
             freezingStrategy: try a.choice("freezing_strategy") ?? .early_layers,
             learningRate: try a.double("learning_rate", default: 1e-3, min: 0, exclusiveMin: true))
+        let mapping = try ModelInterop.mapping(a)
+        let strict = try a.bool("strict") ?? true
         try a.finish()
-        return (.transfer(t), object)
+        return (.transfer(t), object, mapping, strict)
     }
 
     static func evolutionary(_ a: LuaArgs) throws -> TrainingAlgorithm {

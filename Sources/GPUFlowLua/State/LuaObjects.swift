@@ -184,9 +184,15 @@ final class AlgorithmBox: LuaDescribable {
     let algorithm: TrainingAlgorithm
     /// For transfer learning given a model rather than a file: the base model itself.
     let baseModel: (any TaskObject)?
-    init(_ a: TrainingAlgorithm, baseModel: (any TaskObject)? = nil) {
+    /// For transfer learning from a PyTorch state dict: the names its tensors have, and
+    /// whether every tensor must find a parameter.
+    let mapping: StateDictMapping
+    let strict: Bool
+    init(_ a: TrainingAlgorithm, baseModel: (any TaskObject)? = nil, mapping: StateDictMapping = StateDictMapping(), strict: Bool = true) {
         algorithm = a
         self.baseModel = baseModel
+        self.mapping = mapping
+        self.strict = strict
     }
     var luaDescription: String { "algorithm(\(algorithm.name))" }
 }

@@ -52,12 +52,19 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     /// nil for other data. A split by position leaves out the windows that would overlap the
     /// next part, so no part's text is inside another's.
     public let windowStride: Int?
+    /// The scalings applied since the rows were read, in order (`standardize`, `normalize`),
+    /// with their statistics: a model trained on the set keeps them (`ModelSchema`) and applies
+    /// them to raw rows at inference.
+    public let preprocessing: [PreprocessingStep]
+    /// false for rows given to `model:predict` without labels: nothing to score predictions on.
+    public let hasLabels: Bool
     /// Token positions per sample of a text set (its context); nil for other data.
     public var positions: Int? { vocabulary == nil ? nil : targetWidth }
 
     public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
                 labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
-                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil, windowStride: Int? = nil) {
+                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil, windowStride: Int? = nil,
+                preprocessing: [PreprocessingStep] = [], hasLabels: Bool = true) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
         precondition(targets.map { rows == 0 ? $0.isEmpty : $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
@@ -74,6 +81,8 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         self.source = source
         self.vocabulary = vocabulary
         self.windowStride = windowStride
+        self.preprocessing = preprocessing
+        self.hasLabels = hasLabels
     }
 
     /// Number of classes if the labels are class indices (non-negative integers), else nil.
@@ -97,10 +106,10 @@ public final class Dataset: TaskObject, @unchecked Sendable {
 
     /// The same data with other features, labels or targets, everything else kept.
     func with(features f: [Float]? = nil, rows n: Int? = nil, labels y: [Float]? = nil, targets t: [Float]?? = nil, sampleShape shape: [Int]? = nil,
-              source s: String) -> Dataset {
+              source s: String, step: PreprocessingStep? = nil, classNames names: [String]? = nil, categories cats: [CategoricalColumn]? = nil) -> Dataset {
         Dataset(features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
-                classNames: classNames, categories: categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets,
-                vocabulary: vocabulary, windowStride: windowStride)
+                classNames: names ?? classNames, categories: cats ?? categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets,
+                vocabulary: vocabulary, windowStride: windowStride, preprocessing: preprocessing + (step.map { [$0] } ?? []), hasLabels: hasLabels)
     }
 
     /// Each sample seen as `shape` (the same floats in the same order: an image's rows of pixels
@@ -139,9 +148,8 @@ public final class Dataset: TaskObject, @unchecked Sendable {
             mean[c.column] = 0
             std[c.column] = 1
         }
-        var f = features
-        for r in 0..<rows { for c in 0..<cols { f[r * cols + c] = (f[r * cols + c] - mean[c]) / std[c] } }
-        return with(features: f, source: source + " standardized")
+        let step = PreprocessingStep.standardize(mean: mean, std: std)
+        return with(features: step.apply(features, cols: cols), source: source + " standardized", step: step)
     }
 
     /// Each column scaled to [0, 1] by its minimum and maximum (another set's, or this set's own);
@@ -154,14 +162,8 @@ public final class Dataset: TaskObject, @unchecked Sendable {
             lo[c.column] = 0
             hi[c.column] = 1
         }
-        var f = features
-        for r in 0..<rows {
-            for c in 0..<cols {
-                let span = hi[c] - lo[c]
-                f[r * cols + c] = span > 0 ? (f[r * cols + c] - lo[c]) / span : 0
-            }
-        }
-        return with(features: f, source: source + " normalized")
+        let step = PreprocessingStep.normalize(low: lo, high: hi)
+        return with(features: step.apply(features, cols: cols), source: source + " normalized", step: step)
     }
 
     /// A seeded shuffle split into named parts by fraction; the last part takes the remainder.

@@ -31,6 +31,7 @@ extension WorkloadRunner {
     static func trainingValue(
         _ t: TrainingTask, model: any TaskObject, parameters: Int, run: TrainedRun, data: Dataset, backend: Backend
     ) -> TaskValue {
+        let model = withSchema(model, data: data, loss: t.loss)
         let last = run.epochs.last
         let samples = run.samplesTrained ?? data.rows * run.epochs.count
         var metrics: [(String, TaskValue)] = [
@@ -64,5 +65,19 @@ extension WorkloadRunner {
             ("backend", .string(backend.name)), ("device", deviceReport(backend)),
             ("declared", DeclaredUsage.check(t, parameters: parameters, rows: data.rows, seconds: run.seconds, backend: backend)),
         ])
+    }
+
+    /// The trained model with what it was trained on (`ModelSchema`); a language model keeps
+    /// its vocabulary instead.
+    static func withSchema(_ model: any TaskObject, data: Dataset, loss: LossKind) -> any TaskObject {
+        guard data.vocabulary == nil else { return model }
+        let schema = ModelSchema(data: data, loss: loss)
+        if let m = model as? MLPModel { return m.with(schema: schema) }
+        if let g = model as? GraphNetwork, !g.graph.isSequenceModel {
+            var graph = g.graph
+            graph.schema = schema
+            return GraphNetwork(graph)
+        }
+        return model
     }
 }

@@ -53,6 +53,7 @@ extension WorkloadRunner {
                     ("seconds", .number(r.seconds)), ("tokens_per_sec", .number(Double(data.rows * (data.positions ?? 1)) / max(r.seconds, 1e-9))),
                 ], p99: 0, throughput: Double(data.rows) / max(r.seconds, 1e-9), backend: backend)
         }
+        let data = try graph.graph.schema?.prepare(data) ?? data
         let runner = try GraphRunner(graph.graph, on: backend)
         if let s = t.stream {
             let r = try StreamingInference.run(
@@ -68,6 +69,10 @@ extension WorkloadRunner {
             ("latency_ms", latencyValue(r.latencyMS)), ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
         ]
         if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+        fields = merged(fields, PredictionFields.fields(outputs: r.outputs ?? [], width: graph.outputs, data: data, schema: graph.graph.schema))
+        if let layer = t.layer {
+            fields.append(("embeddings", try layerOutputs(graph.graph, layer: layer, data: data, batchSize: t.batchSize, backend: backend, cancel: cancel)))
+        }
         return servedValue(t, fields: fields, p99: r.latencyMS.p99, throughput: r.throughputPerSec, backend: backend)
     }
 

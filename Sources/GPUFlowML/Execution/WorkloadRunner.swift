@@ -97,7 +97,8 @@ public enum WorkloadRunner {
 
         case .inference(let t):
             guard let model = inputs.model else { throw DataError("inference: a model is required") }
-            guard let data = inputs.data else { throw DataError("inference: data is required") }
+            guard let given = inputs.data else { throw DataError("inference: data is required") }
+            let data = try model.schema?.prepare(given) ?? given
             guard data.cols == model.inputs else {
                 throw DataError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
             }
@@ -115,8 +116,13 @@ public enum WorkloadRunner {
                               ("batch_size", .integer(r.batchSize)), ("batches", .integer(r.batches)), ("latency_ms", latencyValue(r.latencyMS)),
                               ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds))]
                     if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
+                    fields = merged(fields, PredictionFields.fields(outputs: r.outputs ?? [], width: model.outputs, data: data, schema: model.schema))
                     (p99, throughput) = (r.latencyMS.p99, r.throughputPerSec)
                 }
+            }
+            if let layer = t.layer, t.stream == nil {
+                fields.append(("embeddings", try layerOutputs(try GraphModel(mlp: model), layer: layer, data: data, batchSize: t.batchSize,
+                                                              backend: backend, cancel: cancel)))
             }
             let c = ModelCache.shared.statistics()
             return servedValue(t, fields: fields, p99: p99, throughput: throughput, backend: backend,

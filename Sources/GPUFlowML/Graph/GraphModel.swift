@@ -58,6 +58,9 @@ public struct GraphModel: Codable, Sendable, Equatable {
     /// A language model's tokens, set when it is first trained on text (nil otherwise, and
     /// then absent from the JSON, so other models keep their bytes and hash).
     public var vocabulary: TokenVocabulary?
+    /// What the model was trained on (columns, scalings, categories, classes, loss), set by
+    /// training; nil (and absent from the JSON) before, so untrained models keep their hash.
+    public var schema: ModelSchema?
 
     /// Whether the model reads token ids (its input indexes a token embedding directly) and so
     /// predicts at every position.

@@ -15,62 +15,40 @@ public enum GraphModelFile {
         var skeleton = model
         for i in skeleton.parameters.indices { skeleton.parameters[i].values = [] }
         let graph = String(decoding: try StableJSON.encode(skeleton), as: UTF8.self)
-        var header: [String: Any] = ["__metadata__": [metadataKey: graph, "gpuflow.format": "2"]]
-        var offset = 0
-        for p in model.parameters {
-            let bytes = p.values.count * 4
-            header[p.name] =
-                ["dtype": DType.f32.safetensorsName, "shape": p.shape, "data_offsets": [offset, offset + bytes]] as [String: Any]
-            offset += bytes
-        }
-        var json = try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys])
-        // The format pads the header with spaces to a multiple of 8 so the data is aligned.
-        while json.count % 8 != 0 { json.append(UInt8(ascii: " ")) }
-        var out = [UInt8]()
-        out.reserveCapacity(8 + json.count + offset)
-        withUnsafeBytes(of: UInt64(json.count).littleEndian) { out.append(contentsOf: $0) }
-        out.append(contentsOf: json)
-        for p in model.parameters { out.append(contentsOf: FloatBytes.encode(p.values)) }
-        return out
+        return try Safetensors.write(
+            model.parameters.map { ($0.name, $0.shape, $0.values) }, metadata: [metadataKey: graph, "gpuflow.format": "2"])
     }
+
+    /// Whether the bytes are a gpuflow graph file (a safetensors file whose metadata holds the
+    /// graph) rather than weights alone, such as a PyTorch state dict.
+    public static func holdsGraph(_ bytes: [UInt8]) -> Bool { Safetensors.metadataValue(bytes, key: metadataKey) != nil }
 
     /// Reads a version-2 file; `file` names it in errors.
     public static func decode(_ bytes: [UInt8], file: String) throws -> GraphModel {
         func fail(_ what: String) -> DataError { DataError(file: file, "not a gpuflow graph model (safetensors): \(what)") }
-        guard bytes.count >= 8 else { throw fail("\(bytes.count) bytes, shorter than the 8-byte header length") }
-        var n: UInt64 = 0
-        for i in 0..<8 { n |= UInt64(bytes[i]) << (8 * UInt64(i)) }
-        guard n <= UInt64(bytes.count - 8), n < 100_000_000 else {
-            throw fail("header length \(n) runs past the file's \(bytes.count) bytes")
-        }
-        let headerEnd = 8 + Int(n)
-        guard let header = try? JSONSerialization.jsonObject(with: Data(bytes[8..<headerEnd])) as? [String: Any] else {
-            throw fail("the header is not a JSON object")
-        }
-        guard let meta = header["__metadata__"] as? [String: String], let graph = meta[metadataKey] else {
-            throw fail("no \(metadataKey) in __metadata__ (a safetensors file from another tool holds weights, not a graph)")
+        let read: Safetensors.File
+        do { read = try Safetensors.read(bytes, file: file) } catch let e as DataError { throw fail(e.message) }
+        guard let graph = read.metadata[metadataKey] else {
+            throw fail(
+                "no \(metadataKey) in __metadata__ (a safetensors file from another tool holds weights, not a graph: give the architecture, nn.load(path, {model = m}))"
+            )
         }
         var model: GraphModel
         do { model = try JSONDecoder().decode(GraphModel.self, from: Data(graph.utf8)) } catch {
             throw fail("its graph does not decode: \(error)")
         }
-        let data = bytes.count - headerEnd
         for i in model.parameters.indices {
             let p = model.parameters[i]
-            guard let entry = header[p.name] as? [String: Any], let dtype = entry["dtype"] as? String, let shape = entry["shape"] as? [Int],
-                let range = entry["data_offsets"] as? [Int], range.count == 2
-            else { throw fail("no tensor entry for parameter \(p.name)") }
-            guard dtype == DType.f32.safetensorsName else { throw fail("\(p.name) is \(dtype); gpuflow reads F32") }
-            guard shape == p.shape else { throw fail("\(p.name) has shape \(shape) in the header and \(p.shape) in the graph") }
-            let count = Shapes.count(shape)
-            guard range[0] >= 0, range[1] - range[0] == count * 4, range[1] <= data else {
-                throw fail("\(p.name)'s bytes \(range) do not hold \(count) floats in \(data) bytes of data")
-            }
-            let values = FloatBytes.decode(bytes, offset: headerEnd + range[0], count: count)
-            if let bad = values.firstIndex(where: { !$0.isFinite }) { throw fail("\(p.name) holds \(values[bad]) at element \(bad)") }
+            guard let t = read[p.name] else { throw fail("no tensor entry for parameter \(p.name)") }
+            guard t.dtype == DType.f32.safetensorsName, let values = t.values else { throw fail("\(p.name) is \(t.dtype); gpuflow reads F32") }
+            guard t.shape == p.shape else { throw fail("\(p.name) has shape \(t.shape) in the header and \(p.shape) in the graph") }
             model.parameters[i].values = values
         }
         _ = try model.outputShape(rows: 1)
+        let columns = model.inputShape.reduce(1, *)
+        if let schema = model.schema, schema.preprocessing.contains(where: { !$0.fits(columns: columns) }) {
+            throw fail("its schema's scalings do not fit the model's \(columns) input values")
+        }
         return model
     }
 }

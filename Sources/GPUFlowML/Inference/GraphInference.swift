@@ -20,7 +20,7 @@ enum GraphInference {
         // A language model predicts at every position: a token per position, its accuracy
         // against the next tokens.
         let positions = runner.model.isSequenceModel ? try runner.model.outputShape(rows: 1)[1] : 1
-        var predictions: [Float] = [], latencies: [Double] = []
+        var predictions: [Float] = [], latencies: [Double] = [], all: [Float] = []
         let start = Date()
         var offset = 0
         while offset < data.rows {
@@ -29,8 +29,18 @@ enum GraphInference {
             let rows = Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)])
             let t0 = Date()
             let out = try runner.predict(try backend.tensor(rows, shape: [n] + data.sampleShape))
-            if (raw && positions == 1) || outputs == 1 {
-                predictions += try backend.read(out)
+            if positions == 1 {
+                let values = try backend.read(out)
+                all += values
+                if raw || outputs == 1 {
+                    predictions += values
+                } else {  // the class: the first largest output, as the backends' argmax takes it
+                    for r in 0..<n {
+                        var best = 0
+                        for c in 1..<outputs where values[r * outputs + c] > values[r * outputs + best] { best = c }
+                        predictions.append(Float(best))
+                    }
+                }
             } else {  // the class: the backend's argmax, as the MLP's inference takes it
                 let arg = try backend.zeros(shape: [n * positions])
                 try backend.rowArgmax(out.view(shape: [n * positions, outputs]), rows: n * positions, cols: outputs, arg)
@@ -53,6 +63,6 @@ enum GraphInference {
         return InferenceReport(
             rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions, accuracy: accuracy,
             latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
-            tensorBytes: bytes, backend: backend.name)
+            tensorBytes: bytes, backend: backend.name, outputs: positions == 1 ? all : nil)
     }
 }

@@ -16,6 +16,9 @@ public struct InferenceReport: Sendable {
     public let seconds: Double
     public let tensorBytes: Int
     public let backend: String
+    /// Every output of every row (rows × the model's outputs), for probabilities and metrics;
+    /// nil for a language model, whose outputs are a distribution per position.
+    public var outputs: [Float]? = nil
 }
 
 public struct LatencySummary: Sendable {
@@ -62,8 +65,9 @@ public enum InferenceRunner {
                     cancel: CancellationToken = CancellationToken()) throws -> InferenceReport {
         let backend = net.backend
         var latencies: [Double] = []
-        var predictions: [Float] = []
+        var predictions: [Float] = [], outputs: [Float] = []
         predictions.reserveCapacity(data.rows)
+        outputs.reserveCapacity(data.rows * model.outputs)
         let start = Date()
         var offset = 0
         // Full batches share one set of buffers (input, activations, argmax); a short last batch
@@ -84,6 +88,7 @@ public enum InferenceRunner {
                 x = try backend.tensor(values, shape: [n, data.cols])
             }
             let pass = try net.forward(x, rows: n, workspace: workspace)
+            outputs += try backend.read(pass.output).prefix(n * model.outputs)
             if model.outputs > 1 {
                 let arg = try n == full ? fullArg : backend.zeros(shape: [n])
                 try backend.rowArgmax(pass.output, rows: n, cols: model.outputs, arg)
@@ -102,6 +107,7 @@ public enum InferenceRunner {
         return InferenceReport(rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions,
                                accuracy: accuracy, latencyMS: LatencySummary(samples: latencies),
                                throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
-                               tensorBytes: model.forwardTensorBytes(batch: min(batchSize, data.rows)), backend: backend.name)
+                               tensorBytes: model.forwardTensorBytes(batch: min(batchSize, data.rows)), backend: backend.name,
+                               outputs: outputs)
     }
 }

@@ -27,10 +27,17 @@ public final class MLPModel: TaskObject, @unchecked Sendable {
     }
     private let id = OnceCell<String>()
     public let layers: [Layer]
+    /// What the model was trained on (columns, scalings, classes), when it was trained: saved
+    /// in its file, outside the weights' hash, so the id names the weights alone.
+    public let schema: ModelSchema?
 
-    public init(layers: [Layer]) {
+    public init(layers: [Layer], schema: ModelSchema? = nil) {
         self.layers = layers
+        self.schema = schema
     }
+
+    /// The same weights with `schema`.
+    public func with(schema: ModelSchema?) -> MLPModel { MLPModel(layers: layers, schema: schema) }
 
     /// A new network: hidden layers use `activation`, the output layer is linear (logits).
     /// Weights are He-normal for ReLU/GELU and Xavier-normal otherwise, drawn from Philox(seed).

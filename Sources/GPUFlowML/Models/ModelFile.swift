@@ -23,12 +23,15 @@ public enum ModelFile {
         let format: Int
         let id: String
         let layers: [Layer]
+        /// Absent in files of models never trained (and in files written before it existed).
+        var schema: ModelSchema? = nil
     }
 
     /// The file's bytes for a model.
     public static func encode(_ model: MLPModel) throws -> [UInt8] {
         let header = Header(format: 1, id: model.objectID,
-                            layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) })
+                            layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) },
+                            schema: model.schema)
         // The same model gives the same bytes in every process (its content hash).
         let json = [UInt8](try StableJSON.encode(header))
         var bytes = magic
@@ -91,7 +94,12 @@ public enum ModelFile {
         guard offset == bytes.count else {
             throw DataError(file: path, "\(bytes.count - offset) unexpected bytes after the weights (offset \(offset))")
         }
-        let model = MLPModel(layers: layers)
+        if let schema = header.schema, schema.featureNames.count != layers[0].inputs
+            || schema.preprocessing.contains(where: { !$0.fits(columns: layers[0].inputs) })
+        {
+            throw DataError(file: path, "the header's schema does not fit the model's \(layers[0].inputs) inputs")
+        }
+        let model = MLPModel(layers: layers, schema: header.schema)
         guard model.objectID == header.id else {
             throw DataError(file: path, "weights hash to \(model.objectID) but the header says \(header.id): the file is corrupt")
         }

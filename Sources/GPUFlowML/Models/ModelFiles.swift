@@ -28,7 +28,7 @@ public enum ModelFiles {
 
     /// Written beside and renamed into place, so a crash never leaves half a file under the
     /// name; `what` names the file in errors ("the model file", "the checkpoint").
-    static func writeAtomically(_ data: Data, to path: String, what: String) throws {
+    public static func writeAtomically(_ data: Data, to path: String, what: String) throws {
         let tmp = path + ".tmp-\(getpid())"
         guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw DataError(file: path, "cannot write \(what)") }
         guard rename(tmp, path) == 0 else {
