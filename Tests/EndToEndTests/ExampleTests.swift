@@ -45,6 +45,35 @@ import Testing
         #expect(replay.status == 0 && replay.stdout.contains("identical"), "\(replay.stdout)\(replay.stderr)")
     }
 
+    /// A PyTorch network fine-tuned and sent back out: the ONNX file it writes, run by
+    /// onnxruntime on the raw CSV rows (the file standardizes them itself), scores exactly the
+    /// accuracy gpuflow's predict gave; the state dict has PyTorch's nn.Sequential keys.
+    @Test(.enabled(if: TestVenv.has("onnxruntime", "safetensors", "numpy"), "onnxruntime and safetensors are not in .test-venv (scripts/test installs them from PyPI)"))
+    func pytorchInteropFineTunesAndExports() throws {
+        let dir = try TestPaths.temporaryDirectory().path
+        let out = try CLIRunner.run(["run", "examples/pytorch_interop.lua", "--", "--out", dir])
+        #expect(out.status == 0, "\(out.stderr)")
+        #expect(out.stdout.contains("iris accuracy 1.000"), "\(out.stdout)")
+        let test = try #require(number(after: "test: accuracy", in: out.stdout))
+        #expect(test >= 0.9, "test accuracy \(test)")
+        let all = try #require(number(after: "raw: accuracy", in: out.stdout))
+        let script = """
+            import csv, sys, numpy as np, onnxruntime as ort
+            from safetensors.numpy import load_file
+            rows = list(csv.DictReader(open(sys.argv[2])))
+            names = list(dict.fromkeys(r["species"] for r in rows))
+            x = np.array([[float(r[c]) for c in ("bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g")] for r in rows], np.float32)
+            y = np.array([names.index(r["species"]) for r in rows])
+            logits = ort.InferenceSession(sys.argv[1] + "/penguins.onnx", providers=["CPUExecutionProvider"]).run(["output"], {"input": x})[0]
+            sd = load_file(sys.argv[1] + "/penguins.safetensors")
+            print("%.4f" % (logits.argmax(1) == y).mean(), " ".join("%s%s" % (k, list(v.shape)) for k, v in sorted(sd.items())))
+            """
+        let r = try TestVenv.run(["-c", script, dir, TestPaths.repository.appendingPathComponent("examples/data/penguins_measurements.csv").path])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout.hasPrefix(String(format: "%.4f", all)), "onnxruntime: \(r.stdout), gpuflow: \(all)")
+        #expect(r.stdout.contains("0.bias[16] 0.weight[16, 4] 2.bias[16] 2.weight[16, 16] 4.bias[16] 4.weight[16] 5.bias[3] 5.weight[3, 16]"), "\(r.stdout)")
+    }
+
     /// The CNN on the 8×8 digits (issue 17's first workload): learns at the quick sizes (180
     /// training images, 2 epochs), serves under its SLO's report, and replays bit for bit.
     @Test func cnnDigitsLearnsAndReplays() throws {

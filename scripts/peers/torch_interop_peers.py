@@ -13,6 +13,16 @@ Tests/Fixtures/torch; PyTorch is too large for scripts/test to install).
                     outputs on ten seeded standardized rows (DIR/gpuflow_iris_inputs.npy) to
                     DIR/gpuflow_iris_torch_outputs.npy.
 
+  pretrain-iris CSV OUT.safetensors
+                    the MLP above trained in PyTorch (Adam, 300 full-batch steps, seed 11) on
+                    iris standardized as gpuflow's ds:standardize() does (population std): the
+                    "pretrained" network examples/pytorch_interop.lua fine-tunes.
+
+  penguins-measurements CSV OUT.csv
+                    the penguins' four measurements and species (rows with a missing
+                    measurement left out): a related task of iris's shape (4 numbers, 3 classes)
+                    to fine-tune the iris network on.
+
 Run with the benchmark venv: .bench-venv-torch/bin/python scripts/peers/torch_interop_peers.py make Tests/Fixtures/torch
 """
 import sys
@@ -112,7 +122,46 @@ def read_gpuflow(directory):
     print("PyTorch read gpuflow_iris.safetensors:", ", ".join(f"{k} {list(v.shape)}" for k, v in model.state_dict().items()))
 
 
+def pretrain_iris(csv, out):
+    table = np.loadtxt(csv, delimiter=",", skiprows=1, dtype=np.float64)
+    x, y = table[:, :4], table[:, 4].astype(np.int64)
+    x = (x - x.mean(axis=0)) / x.std(axis=0)
+    torch.manual_seed(11)
+    model = mlp()
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    xt, yt = torch.from_numpy(x.astype(np.float32)), torch.from_numpy(y)
+    for _ in range(300):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(xt), yt)
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        accuracy = (model(xt).argmax(1) == yt).float().mean().item()
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out)
+    print(f"pretrained on iris in PyTorch {torch.__version__}: loss {loss.item():.4f}, accuracy {accuracy:.3f} -> {out}")
+
+
+def penguins_measurements(csv, out):
+    import csv as csvlib
+    columns = ["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g", "species"]
+    with open(csv, newline="") as f, open(out, "w", newline="") as g:
+        w = csvlib.writer(g, lineterminator="\n")
+        w.writerow(columns)
+        kept = 0
+        for row in csvlib.DictReader(f):
+            if all(row[c] not in ("", "NA") for c in columns):
+                w.writerow([row[c] for c in columns])
+                kept += 1
+    print(f"{kept} rows -> {out}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("make", "read-gpuflow"):
+    if len(sys.argv) == 4 and sys.argv[1] == "penguins-measurements":
+        penguins_measurements(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "pretrain-iris":
+        pretrain_iris(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 3 and sys.argv[1] in ("make", "read-gpuflow"):
+        {"make": make, "read-gpuflow": read_gpuflow}[sys.argv[1]](sys.argv[2])
+    else:
         sys.exit(__doc__)
-    {"make": make, "read-gpuflow": read_gpuflow}[sys.argv[1]](sys.argv[2])

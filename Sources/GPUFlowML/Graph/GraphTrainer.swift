@@ -87,7 +87,9 @@ public enum GraphTrainer {
         var seen = Set<String>()
         let layers = model.parameters.map(\.layer).filter { seen.insert($0).inserted }
         let (update, batchSize, trainable) = try Trainer.plan(task, layers: layers.count)
-        let frozen = Set(task.frozenLayers ?? []).union(layers.indices.filter { !trainable[$0] }.map { layers[$0] })
+        // Layers named by `freeze` are the frozen ones; without it, a transfer task's strategy
+        // (fine_tuning_layers, freezing_strategy) chooses.
+        let frozen = task.frozenLayers.map { Set($0) } ?? Set(layers.indices.filter { !trainable[$0] }.map { layers[$0] })
         let r = try TrainingLoop.run(
             model: model, data: data, task: task, update: update, batchSize: batchSize, backend: backend, seed: seed, cancel: cancel,
             onEpoch: onEpoch, recovery: recovery,

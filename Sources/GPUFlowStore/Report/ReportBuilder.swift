@@ -66,7 +66,9 @@ public enum ReportBuilder {
         for m in metrics where m.step == nil {
             body += "<tr><td>\(m.taskID)</td><td>\(esc(m.key))</td><td>\(fmt(m.value))</td></tr>\n"
         }
-        body += "</table>\n<h2>Manifest</h2>\n<pre>\(esc(try manifest.json()))</pre>\n"
+        body += "</table>\n"
+        body += confusionTables(metrics.filter { $0.step == nil })
+        body += "<h2>Manifest</h2>\n<pre>\(esc(try manifest.json()))</pre>\n"
         return """
             <!DOCTYPE html>
             <html lang="en"><head><meta charset="utf-8"><title>gpuflow run \(esc(run))</title>
@@ -79,6 +81,31 @@ public enum ReportBuilder {
             </style></head><body>
             \(body)</body></html>
             """
+    }
+
+    /// Each task's confusion matrix (recorded as `…confusion.<true>.<predicted>`), rows the
+    /// true class, columns the predicted, classes in the store's key order (by name).
+    static func confusionTables(_ metrics: [RunStore.Metric]) -> String {
+        var out = ""
+        for (task, rows) in Dictionary(grouping: metrics.filter { $0.key.contains("confusion.") }, by: \.taskID).sorted(by: { $0.key < $1.key }) {
+            var classes: [String] = []
+            var cells: [String: Double] = [:]
+            for m in rows {
+                guard let r = m.key.range(of: "confusion.") else { continue }
+                let pair = m.key[r.upperBound...].split(separator: ".", maxSplits: 1).map(String.init)
+                guard pair.count == 2 else { continue }
+                for c in pair where !classes.contains(c) { classes.append(c) }
+                cells[pair[0] + "\u{0}" + pair[1]] = m.value
+            }
+            guard !classes.isEmpty else { continue }
+            out += "<h2>Task \(task): confusion matrix (rows: true class, columns: predicted)</h2>\n<table><tr><th></th>"
+            out += classes.map { "<th>\(esc($0))</th>" }.joined() + "</tr>\n"
+            for a in classes {
+                out += "<tr><th>\(esc(a))</th>" + classes.map { b in "<td>\(fmt(cells[a + "\u{0}" + b] ?? 0))</td>" }.joined() + "</tr>\n"
+            }
+            out += "</table>\n"
+        }
+        return out
     }
 
     static func esc(_ s: String) -> String {

@@ -97,13 +97,25 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
         var rows: [RunStore.Metric] = []
         var models: [(String, AnyObject)] = []
         func walk(_ v: TaskValue, _ path: String, depth: Int) {
-            guard depth < 4 else { return }
+            // Deep enough for an inference's metrics.per_class.<class>.f1.
+            guard depth < 5 else { return }
             switch v {
             case .integer(let i): rows.append(.init(taskID: t, key: path, value: Double(i)))
             case .number(let d): rows.append(.init(taskID: t, key: path, value: d))
             case .bool(let b): rows.append(.init(taskID: t, key: path, value: b ? 1 : 0))
             case .object(let o): if o is MLPModel || o is GraphNetwork { models.append((path, o)) }
             case .table(let f):
+                // A confusion matrix as one row per cell, named by its classes.
+                if case .array(let matrix)? = v["confusion_matrix"], case .array(let names)? = v["classes"] {
+                    for (i, row) in matrix.enumerated() {
+                        guard case .array(let cells) = row, i < names.count else { continue }
+                        for (j, cell) in cells.enumerated() where j < names.count {
+                            if let n = cell.doubleValue, let a = names[i].stringValue, let b = names[j].stringValue {
+                                rows.append(.init(taskID: t, key: (path.isEmpty ? "" : path + ".") + "confusion.\(a).\(b)", value: n))
+                            }
+                        }
+                    }
+                }
                 for (k, x) in f where !["history", "kernels", "attempts", "warm_start", "tiers", "transfers"].contains(k) {
                     walk(x, path.isEmpty ? k : path + "." + k, depth: depth + 1)
                 }
