@@ -15,16 +15,9 @@ enum ModelInterop {
             "export_onnx",
             { L in
                 LuaBinding.call(L) { L, job in
-                    let graph = try ModelInterop.graph(L, "model:export_onnx", "model:export_onnx(path)")
-                    guard let path = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
-                        throw LuaArgumentError("model:export_onnx: expected a file path, got \(LuaStack.typeName(L, 2))")
+                    try ModelInterop.write(L, job, function: "model:export_onnx", usage: "model:export_onnx(path)", what: "the ONNX file") {
+                        graph, _ in try ONNXExport.encode(graph)
                     }
-                    let file = try job.allowedPath(path, write: true, what: "model:export_onnx")
-                    let bytes: [UInt8]
-                    do { bytes = try ONNXExport.encode(graph) } catch let e as DataError { throw LuaArgumentError("model:export_onnx: \(e.message)") }
-                    try ModelFiles.writeAtomically(Data(bytes), to: file, what: "the ONNX file")
-                    LuaStack.push(L, path)
-                    return 1
                 }
             }
         ),
@@ -32,25 +25,36 @@ enum ModelInterop {
             "save_state_dict",
             { L in
                 LuaBinding.call(L) { L, job in
-                    let graph = try ModelInterop.graph(L, "model:save_state_dict", "model:save_state_dict(path, {mapping = ...})")
-                    guard let path = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
-                        throw LuaArgumentError("model:save_state_dict: expected a file path, got \(LuaStack.typeName(L, 2))")
+                    try ModelInterop.write(
+                        L, job, function: "model:save_state_dict", usage: "model:save_state_dict(path, {mapping = ...})",
+                        what: "the state dict"
+                    ) { graph, a in
+                        try TorchStateDict.export(graph, mapping: try ModelInterop.mapping(a))
                     }
-                    let a = try LuaArgs(L, 3, function: "model:save_state_dict", optional: true)
-                    let mapping = try ModelInterop.mapping(a)
-                    try a.finish()
-                    let file = try job.allowedPath(path, write: true, what: "model:save_state_dict")
-                    let bytes: [UInt8]
-                    do { bytes = try TorchStateDict.export(graph, mapping: mapping) } catch let e as DataError {
-                        throw LuaArgumentError("model:save_state_dict: \(e.message)")
-                    }
-                    try ModelFiles.writeAtomically(Data(bytes), to: file, what: "the state dict")
-                    LuaStack.push(L, path)
-                    return 1
                 }
             }
         ),
     ]
+
+    /// model:METHOD(path, {options}): the model as a graph, the file's bytes from `encode`
+    /// (which reads the options), written beside and renamed into place; returns the path.
+    private static func write(
+        _ L: OpaquePointer, _ job: LuaJob, function: String, usage: String, what: String,
+        encode: (GraphModel, LuaArgs) throws -> [UInt8]
+    ) throws -> Int32 {
+        let graph = try ModelInterop.graph(L, function, usage)
+        guard let path = LuaStack.string(L, 2), lua_type(L, 2) == LUA_TSTRING else {
+            throw LuaArgumentError("\(function): expected a file path, got \(LuaStack.typeName(L, 2))")
+        }
+        let a = try LuaArgs(L, 3, function: function, optional: true)
+        let bytes: [UInt8]
+        do { bytes = try encode(graph, a) } catch let e as DataError { throw LuaArgumentError("\(function): \(e.message)") }
+        try a.finish()
+        let file = try job.allowedPath(path, write: true, what: function)
+        try ModelFiles.writeAtomically(Data(bytes), to: file, what: what)
+        LuaStack.push(L, path)
+        return 1
+    }
 
     static let functions: [(String, gf_swift_fn)] = [
         // The stdlib gives the model types methods written in Lua (model:predict, which awaits a
@@ -131,7 +135,9 @@ enum ModelInterop {
     }
 
     /// The state dict at `file` in `architecture`; an MLP's graph comes back as an MLP.
-    static func importStateDict(file: String, shownAs path: String, into architecture: GraphModel, mapping: StateDictMapping, strict: Bool, asMLP: Bool)
+    static func importStateDict(
+        file: String, shownAs path: String, into architecture: GraphModel, mapping: StateDictMapping, strict: Bool, asMLP: Bool
+    )
         throws -> any TaskObject
     {
         guard let bytes = FileManager.default.contents(atPath: file) else {
@@ -139,7 +145,8 @@ enum ModelInterop {
         }
         let b = [UInt8](bytes)
         if GraphModelFile.holdsGraph(b) {
-            throw DataError(file: path, "holds a gpuflow model with its graph: nn.load(path) reads it whole (model = ... is for a PyTorch state dict)")
+            throw DataError(
+                file: path, "holds a gpuflow model with its graph: nn.load(path) reads it whole (model = ... is for a PyTorch state dict)")
         }
         let read = try Safetensors.read(b, file: path)
         let model = try TorchStateDict.load(into: architecture, from: read, mapping: mapping, strict: strict, source: path)
@@ -208,7 +215,9 @@ enum ModelInterop {
         case .table(let pairs):
             let byName = Dictionary(pairs, uniquingKeysWith: { a, _ in a })
             if let unknown = pairs.first(where: { !names.contains($0.0) }) {
-                throw LuaArgumentError("\(function): row \(index) names the column '\(unknown.0)', which the model does not have (\(names.joined(separator: ", ")))")
+                throw LuaArgumentError(
+                    "\(function): row \(index) names the column '\(unknown.0)', which the model does not have (\(names.joined(separator: ", ")))"
+                )
             }
             return try names.map { n in
                 guard let x = byName[n] else { throw LuaArgumentError("\(function): row \(index) has no value for column '\(n)'") }

@@ -223,7 +223,8 @@ enum ObjectTypes {
                     guard let path = LuaStack.string(L, 1) else {
                         throw LuaArgumentError("nn.load: expected a file path, got \(LuaStack.typeName(L, 1))")
                     }
-                    let file = try job.readablePath(path, what: "nn.load", factor: 2)
+                    // Factor 3: a state dict of F16 or BF16 becomes float32 beside the bytes read.
+                    let file = try job.readablePath(path, what: "nn.load", factor: 3)
                     // With options: a PyTorch state dict in the architecture they name.
                     if lua_type(L, 2) > LUA_TNIL {
                         LuaObjects.push(L, try ModelInterop.loadStateDict(L, job, path: path, file: file))

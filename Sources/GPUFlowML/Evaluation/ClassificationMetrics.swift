@@ -50,7 +50,9 @@ public struct ClassificationMetrics: Sendable {
                 if classes == 2 {
                     rocAUC = Self.auc(positives: labels.map { $0 == 1 }, scores: probabilities.map { $0[1] })
                 } else {
-                    let each = (0..<classes).compactMap { c in Self.auc(positives: labels.map { $0 == c }, scores: probabilities.map { $0[c] }) }
+                    let each = (0..<classes).compactMap { c in
+                        Self.auc(positives: labels.map { $0 == c }, scores: probabilities.map { $0[c] })
+                    }
                     rocAUC = each.count == classes ? each.reduce(0, +) / Double(classes) : nil
                 }
             }

@@ -27,7 +27,8 @@ extension WorkloadRunner {
         while offset < data.rows {
             try cancel.check()
             let n = min(batchSize, data.rows - offset)
-            let x = try backend.tensor(Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)]), shape: [n] + data.sampleShape)
+            let x = try backend.tensor(
+                Array(data.features[(offset * data.cols)..<((offset + n) * data.cols)]), shape: [n] + data.sampleShape)
             values += try backend.read(try runner.predict(x))
             offset += n
         }

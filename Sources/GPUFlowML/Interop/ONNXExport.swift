@@ -243,7 +243,9 @@ public enum ONNXExport {
         case .layerNorm(let eps):
             let y = b.fresh("layer_norm"), mean = b.fresh("layer_norm_mean"), rstd = b.fresh("layer_norm_rstd")
             b.nodes.append(
-                Node(op: "LayerNormalization", inputs: x, outputs: [y, mean, rstd], attributes: [("axis", .int(-1)), ("epsilon", .float(eps))]))
+                Node(
+                    op: "LayerNormalization", inputs: x, outputs: [y, mean, rstd],
+                    attributes: [("axis", .int(-1)), ("epsilon", .float(eps))]))
             return [y, mean, rstd]
         case .dropout: return [x[0]]  // the identity at inference
         case .gather:
@@ -274,7 +276,8 @@ public enum ONNXExport {
                         ("pads", .ints([g.padding[0], g.padding[1], g.padding[0], g.padding[1]])), ("group", .int(g.groups)),
                     ])
             ]
-        case .unaryGrad, .sumTo, .unslice, .softmaxGrad, .layerNormGrad, .scatterAdd, .biasActivationGrad, .conv2dGradInput, .conv2dGradWeight:
+        case .unaryGrad, .sumTo, .unslice, .softmaxGrad, .layerNormGrad, .scatterAdd, .biasActivationGrad, .conv2dGradInput,
+            .conv2dGradWeight:
             throw DataError("op \(op.name) has no ONNX form in this exporter (it belongs to training, not to a model's inference)")
         }
     }

@@ -66,7 +66,8 @@ public enum TorchStateDict {
             if p.buffer == true, !(p.name.hasSuffix(".running_mean") || p.name.hasSuffix(".running_var")) { continue }
             let suffix = String(p.name.dropFirst(p.layer.count + 1))
             let prefix = mapping.layers[p.layer] ?? (mapping.sequential ? position[p.layer].map(String.init) : nil) ?? p.layer
-            let isColumnTable = graph.nodes.contains { $0.layer == p.layer && $0.op == .gather && $0.inputs.first == .parameter(p.name) }
+            let isColumnTable =
+                graph.nodes.contains { $0.layer == p.layer && $0.op == .gather && $0.inputs.first == .parameter(p.name) }
                 && !["weight", "bias"].contains(suffix)
             let key = prefix.isEmpty ? suffix : prefix + "." + suffix + (isColumnTable ? ".weight" : "")
             if let other = keys[key] { throw DataError("state dict mapping: \(other) and \(p.name) would both be '\(key)'") }
@@ -83,40 +84,35 @@ public enum TorchStateDict {
         return out
     }
 
+    /// For each gpuflow element, where it sits in PyTorch's layout (nil: the same place).
+    static func torchIndex(_ layout: Layout, count: Int) -> [Int]? {
+        switch layout {
+        case .same: return nil
+        case .linear(let i, let o):
+            // gpuflow [i, o] row-major; PyTorch [o, i].
+            return (0..<count).map { k in (k % o) * i + k / o }
+        case .conv(let g):
+            // gpuflow [g, rows, go]; PyTorch [g·go, rows] (rows = C/g·kh·kw).
+            let rows = g.groupPatch, go = g.groupOutputs
+            return (0..<count).map { k in
+                let gi = k / (rows * go), r = k / go % rows, o = k % go
+                return (gi * go + o) * rows + r
+            }
+        }
+    }
+
     /// PyTorch's values from gpuflow's.
     static func toTorch(_ v: [Float], _ layout: Layout) -> [Float] {
-        switch layout {
-        case .same: return v
-        case .linear(let i, let o):
-            var t = [Float](repeating: 0, count: v.count)
-            for r in 0..<i { for c in 0..<o { t[c * i + r] = v[r * o + c] } }
-            return t
-        case .conv(let g):
-            let rows = g.groupPatch, go = g.groupOutputs
-            var t = [Float](repeating: 0, count: v.count)
-            for gi in 0..<g.groups {
-                for r in 0..<rows { for o in 0..<go { t[(gi * go + o) * rows + r] = v[(gi * rows + r) * go + o] } }
-            }
-            return t
-        }
+        guard let index = torchIndex(layout, count: v.count) else { return v }
+        var t = [Float](repeating: 0, count: v.count)
+        for (k, at) in index.enumerated() { t[at] = v[k] }
+        return t
     }
 
     /// gpuflow's values from PyTorch's.
     static func fromTorch(_ t: [Float], _ layout: Layout) -> [Float] {
-        switch layout {
-        case .same: return t
-        case .linear(let i, let o):
-            var v = [Float](repeating: 0, count: t.count)
-            for r in 0..<i { for c in 0..<o { v[r * o + c] = t[c * i + r] } }
-            return v
-        case .conv(let g):
-            let rows = g.groupPatch, go = g.groupOutputs
-            var v = [Float](repeating: 0, count: t.count)
-            for gi in 0..<g.groups {
-                for r in 0..<rows { for o in 0..<go { v[(gi * rows + r) * go + o] = t[(gi * go + o) * rows + r] } }
-            }
-            return v
-        }
+        guard let index = torchIndex(layout, count: t.count) else { return t }
+        return index.map { t[$0] }
     }
 
     /// The graph's weights as a PyTorch state dict in safetensors, under the mapping's names.
@@ -139,7 +135,9 @@ public enum TorchStateDict {
     /// `graph` with its weights taken from a state dict: every parameter must find its tensor,
     /// of its shape (in PyTorch's layout); with `strict`, every tensor of the file must find its
     /// parameter. Errors name the tensor, the parameter and both shapes.
-    public static func load(into graph: GraphModel, from file: Safetensors.File, mapping: StateDictMapping, strict: Bool = true, source: String)
+    public static func load(
+        into graph: GraphModel, from file: Safetensors.File, mapping: StateDictMapping, strict: Bool = true, source: String
+    )
         throws -> GraphModel
     {
         let entries = try entries(graph, mapping: mapping)
@@ -149,7 +147,9 @@ public enum TorchStateDict {
         for e in entries {
             let p = graph.parameters[e.parameter]
             guard let t = file[e.key] else {
-                let near = file.tensors.map(\.name).filter { $0.hasSuffix("." + (p.name.split(separator: ".").last.map(String.init) ?? "")) }
+                let near = file.tensors.map(\.name).filter {
+                    $0.hasSuffix("." + (p.name.split(separator: ".").last.map(String.init) ?? ""))
+                }
                 throw DataError(
                     file: source,
                     "no tensor '\(e.key)' for parameter \(p.name) (layer \(p.layer)); the file has \(near.isEmpty ? file.tensors.map(\.name).prefix(12).joined(separator: ", ") : near.prefix(12).joined(separator: ", ")) — map the layer with mapping = {\(p.layer) = \"...\"} or mapping = \"sequential\""
@@ -161,7 +161,8 @@ public enum TorchStateDict {
             guard t.shape == e.torchShape else {
                 throw DataError(
                     file: source,
-                    "tensor '\(e.key)' has shape \(t.shape); parameter \(p.name) needs \(e.torchShape) in PyTorch's layout (gpuflow's \(p.shape))")
+                    "tensor '\(e.key)' has shape \(t.shape); parameter \(p.name) needs \(e.torchShape) in PyTorch's layout (gpuflow's \(p.shape))"
+                )
             }
             model.parameters[e.parameter].values = fromTorch(values, e.layout)
             used.insert(e.key)

@@ -81,7 +81,8 @@ public struct ModelSchema: Codable, Sendable, Equatable {
         let tables = Dictionary(categories.map { ($0.column, $0) }, uniquingKeysWith: { a, _ in a })
         for (r, row) in rows.enumerated() {
             guard row.count == cols else {
-                throw DataError("\(source): row \(r + 1) has \(row.count) values; the model takes \(cols) (\(featureNames.joined(separator: ", ")))")
+                throw DataError(
+                    "\(source): row \(r + 1) has \(row.count) values; the model takes \(cols) (\(featureNames.joined(separator: ", ")))")
             }
             for (c, cell) in row.enumerated() {
                 switch cell {
@@ -90,7 +91,9 @@ public struct ModelSchema: Codable, Sendable, Equatable {
                         throw DataError("\(source): row \(r + 1), column '\(featureNames[c])' is \(v)")
                     }
                     if let t = tables[c], v != v.rounded() || v < 0 || Int(v) >= t.values.count {
-                        throw DataError("\(source): row \(r + 1), column '\(featureNames[c])' is \(v), not one of its \(t.values.count) codes or values")
+                        throw DataError(
+                            "\(source): row \(r + 1), column '\(featureNames[c])' is \(v), not one of its \(t.values.count) codes or values"
+                        )
                     }
                     features.append(Float(v))
                 case .text(let s):
@@ -126,7 +129,8 @@ extension Dataset {
         steps: [PreprocessingStep]?
     ) -> Dataset {
         Dataset(
-            features: f, rows: rows, cols: cols, labels: y, featureNames: featureNames, labelName: labelName, classNames: names, categories: cats,
+            features: f, rows: rows, cols: cols, labels: y, featureNames: featureNames, labelName: labelName, classNames: names,
+            categories: cats,
             source: s, sampleShape: sampleShape, targets: targets, vocabulary: vocabulary, windowStride: windowStride,
             preprocessing: steps ?? preprocessing, hasLabels: hasLabels)
     }
