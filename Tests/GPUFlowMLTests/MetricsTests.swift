@@ -1,8 +1,9 @@
 import Foundation
 import GPUFlowCompute
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// Classification and regression metrics against scikit-learn's on the same predictions
 /// (scikit-learn from PyPI in .test-venv), including the corners: a class never predicted
@@ -40,7 +41,9 @@ import Testing
         """
 
     /// Seeded cases: labels, the model's probabilities (rounded to float32 as gpuflow's are) and its predictions.
-    static func classification(rows: Int, classes: Int, seed: UInt64, dropClass: Int? = nil, ties: Bool = false) -> ([Int], [Int], [[Double]]) {
+    static func classification(rows: Int, classes: Int, seed: UInt64, dropClass: Int? = nil, ties: Bool = false) -> (
+        [Int], [Int], [[Double]]
+    ) {
         var rng = Philox(seed: seed)
         var labels: [Int] = [], probs: [[Double]] = []
         for _ in 0..<rows {
@@ -66,7 +69,9 @@ import Testing
     func theFiguresAreScikitLearns() throws {
         var cases: [[String: Any]] = []
         var mine: [ClassificationMetrics] = []
-        for (rows, k, seed, drop, ties) in [(60, 3, 1, nil, false), (41, 2, 2, nil, true), (50, 4, 3, 2, false), (33, 5, 4, nil, true)] as [(Int, Int, UInt64, Int?, Bool)] {
+        for (rows, k, seed, drop, ties) in [(60, 3, 1, nil, false), (41, 2, 2, nil, true), (50, 4, 3, 2, false), (33, 5, 4, nil, true)]
+            as [(Int, Int, UInt64, Int?, Bool)]
+        {
             let (y, p, proba) = Self.classification(rows: rows, classes: k, seed: seed, dropClass: drop, ties: ties)
             cases.append(["kind": "classification", "labels": y, "predicted": p, "probabilities": proba])
             mine.append(ClassificationMetrics(labels: y, predicted: p, probabilities: proba, classes: k))
@@ -115,11 +120,14 @@ import Testing
     }
 
     @Test func perfectAndConstantCases() {
-        let m = ClassificationMetrics(labels: [0, 1, 1, 0], predicted: [0, 1, 1, 0], probabilities: [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]], classes: 2)
+        let m = ClassificationMetrics(
+            labels: [0, 1, 1, 0], predicted: [0, 1, 1, 0], probabilities: [[0.9, 0.1], [0.2, 0.8], [0.4, 0.6], [0.7, 0.3]], classes: 2)
         #expect(m.accuracy == 1 && m.f1Macro == 1 && m.rocAUC == 1 && m.confusion == [[2, 0], [0, 2]])
         #expect(ClassificationMetrics.auc(positives: [true, false, true, false], scores: [0.5, 0.5, 0.5, 0.5]) == 0.5)
         let r = RegressionMetrics(predicted: [1, 1, 1], actual: [1, 1, 1], width: 1)
         #expect(r.mse == 0 && r.r2 == 1)
-        #expect(RegressionMetrics(predicted: [1, 2, 3], actual: [2, 2, 2], width: 1).r2 == 0, "a constant target fitted imperfectly: 0, as scikit-learn")
+        #expect(
+            RegressionMetrics(predicted: [1, 2, 3], actual: [2, 2, 2], width: 1).r2 == 0,
+            "a constant target fitted imperfectly: 0, as scikit-learn")
     }
 }

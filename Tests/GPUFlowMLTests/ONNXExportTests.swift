@@ -1,8 +1,9 @@
 import Foundation
 import GPUFlowCompute
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// `model:export_onnx` checked by the ONNX tools themselves: `onnx.checker` (full check, shape
 /// inference included) accepts each file and onnxruntime gives gpuflow's outputs within 1e-5
@@ -66,7 +67,8 @@ import Testing
             if name == "embedding" {
                 // The schema's scaling: ONNX takes the raw rows, gpuflow's graph the scaled ones.
                 graph.schema = ModelSchema(
-                    data: Dataset(features: [], rows: 0, cols: 3, labels: [], featureNames: ["a", "island", "b"], source: "t"), loss: .cross_entropy)
+                    data: Dataset(features: [], rows: 0, cols: 3, labels: [], featureNames: ["a", "island", "b"], source: "t"),
+                    loss: .cross_entropy)
                 graph.schema?.preprocessing = [.standardize(mean: [1, 0, -2], std: [2, 1, 0.5])]
             }
             let cpu = CPUBackend()
@@ -85,7 +87,8 @@ import Testing
 
     @Test func opsWithoutAnONNXFormAreRefusedByName() throws {
         var m = try TorchInteropTests.mlp()
-        m.nodes.append(GraphModel.Node(op: .scatterAdd(rows: 4), inputs: [m.output, .input], layer: "pool9", trainingOnly: false, running: nil))
+        m.nodes.append(
+            GraphModel.Node(op: .scatterAdd(rows: 4), inputs: [m.output, .input], layer: "pool9", trainingOnly: false, running: nil))
         m.output = .node(m.nodes.count - 1, output: 0)
         #expect { try ONNXExport.encode(m) } throws: { "\($0)".contains("layer pool9") && "\($0)".contains("scatter_add has no ONNX form") }
     }

@@ -1,8 +1,9 @@
 import Foundation
 import GPUFlowCompute
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// PyTorch state dicts in and out. The fixtures in Tests/Fixtures/torch were made by PyTorch
 /// itself (`scripts/peers/torch_interop_peers.py make`): each network's state_dict saved by
@@ -51,10 +52,12 @@ import Testing
         return b.finished()
     }
 
-    static var cases: [(String, () throws -> GraphModel, StateDictMapping)] { [
-        ("mlp", mlp, StateDictMapping(sequential: true)), ("cnn", cnn, StateDictMapping(sequential: true)),
-        ("lm", languageModel, StateDictMapping()),
-    ] }
+    static var cases: [(String, () throws -> GraphModel, StateDictMapping)] {
+        [
+            ("mlp", mlp, StateDictMapping(sequential: true)), ("cnn", cnn, StateDictMapping(sequential: true)),
+            ("lm", languageModel, StateDictMapping()),
+        ]
+    }
 
     static func close(_ a: [Float], _ b: [Float], tolerance: Float = 1e-5) -> (Bool, Float) {
         guard a.count == b.count else { return (false, .infinity) }
@@ -91,7 +94,9 @@ import Testing
         try b.activation(.gelu)
         try b.layerNorm()
         try b.linear(outputs: 3)
-        #expect { try TorchStateDict.load(into: b.finished(), from: file, mapping: .init(sequential: true), source: "mlp.safetensors") } throws: {
+        #expect {
+            try TorchStateDict.load(into: b.finished(), from: file, mapping: .init(sequential: true), source: "mlp.safetensors")
+        } throws: {
             "\($0)".contains("tensor '0.weight' has shape [16, 4]") && "\($0)".contains("linear1.weight needs [17, 4]")
         }
         // Names that are not the file's: the error names the key looked for and what the file has.
@@ -103,11 +108,15 @@ import Testing
         try short.linear(outputs: 16)
         try short.activation(.relu)
         try short.linear(outputs: 16)
-        #expect { try TorchStateDict.load(into: short.finished(), from: file, mapping: .init(sequential: true), source: "mlp.safetensors") } throws: {
+        #expect {
+            try TorchStateDict.load(into: short.finished(), from: file, mapping: .init(sequential: true), source: "mlp.safetensors")
+        } throws: {
             "\($0)".contains("tensor '4.") && "\($0)".contains("[16] has no parameter in the model")
         }
-        let loose = try TorchStateDict.load(into: short.finished(), from: file, mapping: .init(sequential: true), strict: false, source: "mlp")
-        #expect(loose.parameters[0].values == TorchStateDict.fromTorch(try #require(file["0.weight"]?.values), .linear(inputs: 4, outputs: 16)))
+        let loose = try TorchStateDict.load(
+            into: short.finished(), from: file, mapping: .init(sequential: true), strict: false, source: "mlp")
+        #expect(
+            loose.parameters[0].values == TorchStateDict.fromTorch(try #require(file["0.weight"]?.values), .linear(inputs: 4, outputs: 16)))
         // A layer the mapping names that the model does not have.
         #expect { try TorchStateDict.load(into: try Self.mlp(), from: file, mapping: .init(layers: ["fc9": "0"]), source: "m") } throws: {
             "\($0)".contains("no layer 'fc9'")
@@ -130,7 +139,8 @@ import Testing
         // The layouts: PyTorch's Linear weight is [out, in]; its Conv2d weight [O, C/g, kh, kw].
         let m = try Self.mlp()
         let w = try #require(m.parameters.first { $0.name == "linear1.weight" })
-        let exported = try #require(try Safetensors.read(try TorchStateDict.export(m, mapping: .init(sequential: true)), file: "x")["0.weight"])
+        let exported = try #require(
+            try Safetensors.read(try TorchStateDict.export(m, mapping: .init(sequential: true)), file: "x")["0.weight"])
         #expect(exported.shape == [16, 4] && exported.values?[1 * 4 + 2] == w.values[2 * 16 + 1])
         let grouped = try Conv2DGeometry(channels: 4, height: 4, width: 4, outputs: 8, kernel: (3, 3), groups: 4)
         let v = (0..<grouped.weightShape.reduce(1, *)).map(Float.init)
@@ -144,7 +154,8 @@ import Testing
     /// recorded its outputs; gpuflow's own outputs for that model must be PyTorch's.
     @Test func pytorchReadsWhatGpuflowWrote() throws {
         let file = try Safetensors.read(path: Self.fixture("gpuflow_iris.safetensors"))
-        let graph = try GraphModelFile.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixture("gpuflow_iris_model.safetensors")))), file: "m")
+        let graph = try GraphModelFile.decode(
+            [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixture("gpuflow_iris_model.safetensors")))), file: "m")
         #expect(file.metadata["gpuflow.model"] == graph.contentHash, "the state dict is this model's")
         let x = try BinaryLoaders.npy(path: Self.fixture("gpuflow_iris_inputs.npy"))
         let want = try BinaryLoaders.npy(path: Self.fixture("gpuflow_iris_torch_outputs.npy"))

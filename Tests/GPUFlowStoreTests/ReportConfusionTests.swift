@@ -7,8 +7,11 @@ import Testing
 /// report: rows the true class, columns the predicted, each count in its cell.
 @Suite struct ReportConfusionTests {
     @Test func theConfusionMatrixIsATable() {
-        let cells: [(String, String, Double)] = [("Adelie", "Adelie", 45), ("Adelie", "Gentoo", 1), ("Gentoo", "Adelie", 2), ("Gentoo", "Gentoo", 37)]
-        let metrics = cells.map { RunStore.Metric(taskID: 3, key: "metrics.confusion.\($0.0).\($0.1)", value: $0.2) }
+        let cells: [(String, String, Double)] = [
+            ("Adelie", "Adelie", 45), ("Adelie", "Gentoo", 1), ("Gentoo", "Adelie", 2), ("Gentoo", "Gentoo", 37),
+        ]
+        let metrics =
+            cells.map { RunStore.Metric(taskID: 3, key: "metrics.confusion.\($0.0).\($0.1)", value: $0.2) }
             + [RunStore.Metric(taskID: 3, key: "metrics.f1_macro", value: 0.9)]
         let html = ReportBuilder.confusionTables(metrics)
         #expect(html.contains("Task 3: confusion matrix"))
