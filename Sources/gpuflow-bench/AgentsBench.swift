@@ -104,12 +104,12 @@ enum AgentsBench {
         let w = try Workload(quick: quick)
         let patterns: [(String, Coordination)] = [
             // The same shared queue and slots with no agent under a pattern: the reference for overhead.
-            ("shared, no pattern", Coordination(spec: .init(pattern: .collaborative), agents: ["nobody"])),
-            ("exclusive", Coordination(spec: .init(pattern: .exclusive))),
-            ("time_sliced", Coordination(spec: .init(pattern: .time_sliced, timeSliceMS: 20, preemptionAllowed: true))),
-            ("space_partitioned", Coordination(spec: .init(pattern: .space_partitioned, partitionStrategy: .static), agents: agents)),
-            ("pipeline", Coordination(spec: .init(pattern: .pipeline, stages: agents, bufferSizes: [1, 1, 1]), agents: agents)),
-            ("collaborative", Coordination(spec: .init(pattern: .collaborative), negotiation: .auction, conflictResolution: .fairness)),
+            ("shared, no pattern", Coordination(spec: .collaborative(.init()), agents: ["nobody"])),
+            ("exclusive", Coordination(spec: .exclusive)),
+            ("time_sliced", Coordination(spec: .timeSliced(.init(sliceMS: 20, preemptionAllowed: true)))),
+            ("space_partitioned", Coordination(spec: .spacePartitioned(.init(strategy: .static)), agents: agents)),
+            ("pipeline", Coordination(spec: .pipeline(.init(stages: agents, bufferSizes: [1, 1, 1])), agents: agents)),
+            ("collaborative", Coordination(spec: .collaborative(.init(negotiation: .auction, conflictResolution: .fairness)))),
         ]
         print("## 4 agents × \(w.tasksPerAgent) training tasks (MLP 16-128-64-4, Adam, \(w.epochs) epochs on 2,000 rows, SIMD backend), 2 concurrent slots")
         // Enough rounds that the spread between rounds is shown beside each overhead: an

@@ -5,7 +5,7 @@ import Testing
 
 @Suite struct LearningEngineTests {
     private func record(_ type: String, run: Double, estimate: Double?, state: TaskState = .succeeded) -> TaskRecord {
-        TaskRecord(id: 1, name: type, typeName: type, kind: .plain, agent: nil, priority: .normal, memoryMB: 0,
+        TaskRecord(id: 1, name: type, typeName: type, agent: nil, priority: .normal, memoryMB: 0,
                    durationEstimateS: estimate, state: state, submittedAt: 0, startedAt: 1, finishedAt: 1 + run, failure: nil)
     }
 

@@ -30,7 +30,7 @@ import Testing
         resources: {max_concurrent_tasks: 3, memory_pool_mb: 900, task_timeout_s: 2.5, allocation_strategy: first_fit}
         performance: {monitoring_interval_ms: 50}
         learning: {enabled: false, cross_agent: false}
-        coordination: {pattern: time_sliced, negotiation: auction, conflict_resolution: priority}
+        coordination: {pattern: time_sliced, time_slice_ms: 20}
         sandbox: {instructions: 1000, memory_mb: 16, wall_s: 1.5}
         agents:
           alice: {max_memory_mb: 100, max_concurrent_tasks: 2, max_compute_percent: 50}
@@ -42,7 +42,7 @@ import Testing
         #expect(p.resources.allocationStrategy == .first_fit)
         #expect(p.performance.monitoringIntervalMS == 50)
         #expect(!p.learning.enabled)
-        #expect(p.coordination.pattern == .time_sliced && p.coordination.negotiation == .auction)
+        #expect(p.coordination.spec == .timeSliced(.init(sliceMS: 20)))
         #expect(p.sandbox.instructions == 1000 && p.sandbox.memoryMB == 16 && p.sandbox.wallS == 1.5)
         #expect(p.agents["alice"]?.maxMemoryMB == 100 && p.agents["alice"]?.maxComputePercent == 50)
     }
@@ -57,13 +57,20 @@ import Testing
           sharing_policy: {priority_strategy: fair_share, max_starvation_time_s: 0.5, min_resource_share: 0.25, performance_isolation: true}
         """, file: "c.yaml")
         let c = Coordination(profile: p)
-        #expect(c.spec.pattern == .pipeline && c.spec.stages == ["load", "train"] && c.spec.bufferSizes == [2] && c.agents == ["load", "train"])
+        #expect(c.spec == .pipeline(.init(stages: ["load", "train"], bufferSizes: [2])) && c.agents == ["load", "train"])
         #expect(c.policy.priorityStrategy == .fair_share && c.policy.maxStarvationS == 0.5 && c.policy.minResourceShare == 0.25)
         #expect(c.policy.performanceIsolation && c.policy.memoryIsolation)
         #expect(try #require(error("coordination: {pattern: pipeline}")).message.contains("needs stages"))
         #expect(try #require(error("coordination: {pattern: pipeline, stages: [a, b, c], buffer_sizes: [1]}")).message
             .contains("one size per link between stages (2), got 1"))
-        #expect(try #require(error("coordination: {time_slice_ms: 0}")).message.contains("'time_slice_ms' must be between 0.1"))
+        #expect(try #require(error("coordination: {pattern: time_sliced, time_slice_ms: 0}")).message.contains("'time_slice_ms' must be between 0.1"))
+        // A parameter of another pattern is refused, naming the pattern it belongs to.
+        let stray = try #require(error("coordination: {pattern: exclusive, negotiation: auction}"))
+        #expect(stray.message.contains("coordination.negotiation is a parameter of the collaborative pattern, not of exclusive") && stray.line == 1)
+        // One definition: the Lua and YAML spellings of the starvation bound, and one default slice.
+        let alias = try ProfileLoader.parse("coordination: {pattern: time_sliced, sharing_policy: {max_starvation_time: 0.25}}", file: "a.yaml")
+        #expect(alias.coordination.sharingPolicy.maxStarvationS == 0.25 && alias.coordination.spec == .timeSliced(.init(sliceMS: 50)))
+        #expect(try #require(error("coordination: {sharing_policy: {max_starvation_time: 1, max_starvation_time_s: 1}}")).message.contains("not both"))
         #expect(try #require(error("coordination: {sharing_policy: {fairness: 1}}")).message.contains("unknown key 'fairness' in coordination.sharing_policy"))
         var q = p
         q.source = "built-in defaults"

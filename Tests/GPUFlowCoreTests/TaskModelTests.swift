@@ -8,7 +8,7 @@ import Testing
         .inference(InferenceTask(modelID: "m", batchSize: 8, maxLatencyMS: 5, minThroughputPerSec: 100, memoryRequirementMB: 16)),
         .optimization(OptimizationTask(target: .latency, constraints: .init(maxMemoryMB: 32), strategy: .bayesian)),
         .memoryManagement(MemoryManagementTask(operation: .allocate, poolConfig: .init(sizeMB: 128))),
-        .resourceCoordination(ResourceCoordinationTask(pattern: .init(pattern: .time_sliced, timeSliceMS: 5), participatingAgents: ["a"])),
+        .resourceCoordination(ResourceCoordinationTask(pattern: .timeSliced(.init(sliceMS: 5)), participatingAgents: ["a"])),
         .hybridCompute(HybridComputeTask(primaryBackend: .vulkan, fallbackStrategy: .fallback(.cpu), memoryRequirementMB: 8)),
     ]
 

@@ -100,7 +100,7 @@ import Testing
             ("gpu.backprop{learning_rate = -0.1}", "gpu.backprop: learning_rate must be a positive number, got -0.1"),
             ("gpu.transfer{}", "gpu.transfer: base_model is required"),
             ("gpu.evolutionary{population_size = 1}", "gpu.evolutionary: population_size must be an integer, got 1"),
-            ("gpu.time_sliced{time_slice_ms = 0}", "gpu.time_sliced: time_slice_ms must be a positive number, got 0"),
+            ("gpu.time_sliced{time_slice_ms = 0}", "gpu.time_sliced: time_slice_ms must be at least 0.1, got 0"),
             ("gpu.pipeline{stages = {'a', 'b'}, buffer_sizes = {1, 2}}", "gpu.pipeline: buffer_sizes needs one size per link between stages (1), got 2"),
             ("nn.mlp{inputs = 0, outputs = 2}", "nn.mlp: inputs must be a positive integer, got 0"),
             ("nn.mlp{inputs = 2, outputs = 2, activation = 'swish'}", "nn.mlp: activation must be one of relu | tanh | sigmoid | gelu, got 'swish'"),

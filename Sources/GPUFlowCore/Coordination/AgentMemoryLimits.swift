@@ -33,6 +33,10 @@ public enum Partitioning {
     public struct Share: Sendable, Equatable {
         public var memoryMB: Int
         public var slots: Int
+        public init(memoryMB: Int, slots: Int) {
+            self.memoryMB = memoryMB
+            self.slots = slots
+        }
     }
 
     /// `demand`: memory each agent holds or waits for (for the adaptive strategy).

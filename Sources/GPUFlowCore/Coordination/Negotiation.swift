@@ -34,8 +34,8 @@ public enum Negotiation {
         public let reason: String
     }
 
-    public static func decide(_ cs: [Contender], negotiation: Profile.Coordination.Negotiation,
-                              conflict: Profile.Coordination.ConflictResolution, maxStarvationS: Double?, seed: UInt64) -> Outcome {
+    public static func decide(_ cs: [Contender], negotiation: NegotiationRule,
+                              conflict: ConflictRule, maxStarvationS: Double?, seed: UInt64) -> Outcome {
         guard cs.count > 1 else { return Outcome(order: cs, reason: "one contender") }
         let scores: [Double]
         let how: String

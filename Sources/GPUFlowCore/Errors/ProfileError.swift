@@ -1,5 +1,6 @@
 /// A profile that cannot be used, with the place in the file that is wrong.
-public struct ProfileError: Error, CustomStringConvertible, Sendable {
+public struct ProfileError: Error, KindedError, CustomStringConvertible, Sendable {
+    public var kind: ErrorKind { .input }
     public let file: String
     public let line: Int
     public let column: Int

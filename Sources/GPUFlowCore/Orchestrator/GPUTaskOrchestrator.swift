@@ -43,10 +43,11 @@ public actor GPUTaskOrchestrator {
         }
     }
 
+    /// A task that has not finished (or whose cancelled work still runs).
     private struct Entry {
         var record: TaskRecord
         let spec: TaskSpec
-        let sequence: Int
+        let deviceWork: Bool
         var waitingOn: Set<TaskID>
         var dependents: [TaskID] = []
         var result: TaskValue?
@@ -61,34 +62,19 @@ public actor GPUTaskOrchestrator {
     public let configuration: Configuration
     private let logger: Logger
     private let epoch = Date()
+    /// Unfinished tasks; finished ones move to `finished`, which keeps only their records.
     private var entries: [TaskID: Entry] = [:]
-    private var queued: Set<TaskID> = []
-    /// Queued ids in ascending order (ids are submission order), skipped lazily once they leave
-    /// the queue; and how many queued tasks share each ordering signature. While every queued
-    /// task has the same signature, the scheduling order is submission order, and a flood of
-    /// tasks is scheduled without sorting the queue at every start and end.
-    private var fifo: [TaskID] = []
-    private var fifoHead = 0
-    private struct Signature: Hashable { let base: Int; let type: String; let agent: String; let workload: Bool }
-    private var signatures: [Signature: Int] = [:]
-    /// How many queued tasks are device work (the only ones coordination rules order).
-    private var queuedDeviceWork = 0
-    /// Running tasks and their memory per agent, kept as tasks start and end (entries keep every
-    /// task ever submitted, so counting them there on each start grew with the run).
-    private var agentRunning: [String: (tasks: Int, memoryMB: Int)] = [:]
+    private var finished = FinishedTasks()
+    private var state = SchedulerState()
     /// Ids and submissions from `enqueue`, absorbed before any other work of the actor.
     private nonisolated let inbox = SubmissionInbox()
     /// Callbacks of enqueued tasks, called once when the task ends.
     private var endCallbacks: [TaskID: @Sendable (TaskID, TaskOutcome) -> Void] = [:]
-    private var running = 0
     /// Workloads whose code is still running, cancelled ones included (a cancelled task's
     /// outcome is reported at once, its work stops at its next check): a process waits for
     /// these before it exits, since a workload inside a library call (OpenBLAS) crashed when the
     /// process tore the library down under it.
     public nonisolated let workInFlight = WorkInFlight()
-    private var memoryInUse = 0
-    private var peakRunning = 0
-    private var peakMemory = 0
     private var waiters: [TaskID: [CheckedContinuation<TaskOutcome, Never>]] = [:]
     /// Shared with the workload threads, which record executions and ask for predictions.
     public nonisolated let learning: GPULearningEngine
@@ -99,15 +85,9 @@ public actor GPUTaskOrchestrator {
     /// Each agent's tensor-memory limit (partitions, max_memory_mb), read by the allocator.
     public nonisolated let memoryLimits = AgentMemoryLimits()
     private var coordination: Coordination
+    /// The coordination's rules and their state.
+    private var policy: any CoordinationPolicy
     private var decisions: [CoordinationDecision] = []
-    private var leaseHolder: String?
-    private var leaseStart = 0.0
-    private var leaseRevoked = false
-    private var leaseQueue: [String] = []
-    private var leases: [(agent: String, start: Double, end: Double)] = []
-    private var lastNegotiation: [Int] = []
-    private var partitionShares: [String: Partitioning.Share] = [:]
-    private var agentPeakMemory: [String: Int] = [:]
     /// Per-agent limits: the profile's `agents:`, then whatever coordinations set.
     private var agentLimits: [String: Profile.Agent]
 
@@ -118,6 +98,7 @@ public actor GPUTaskOrchestrator {
         self.learning = learning ?? GPULearningEngine(enabled: configuration.learningEnabled)
         self.breakers = breakers ?? CircuitBreakerBoard()
         coordination = configuration.coordination
+        policy = configuration.coordination.spec.makePolicy(sharing: configuration.coordination.policy)
         agentLimits = configuration.agents
         inbox.setAgentMemoryLimits(configuration.agents.compactMapValues(\.maxMemoryMB))
         for (name, a) in configuration.agents {
@@ -152,7 +133,7 @@ public actor GPUTaskOrchestrator {
     public func submit(_ spec: TaskSpec) throws -> TaskID {
         absorbInbox()
         try check(spec)
-        for dep in spec.dependencies where entries[dep] == nil {
+        for dep in spec.dependencies where !known(dep) {
             throw SubmitError.unknownDependency("#\(dep) (task \(spec.name))")
         }
         return insert(spec)
@@ -196,7 +177,7 @@ public actor GPUTaskOrchestrator {
             if byKey[n.key] != nil { throw SubmitError.duplicateKey(n.key) }
             byKey[n.key] = i
             try check(n.spec)
-            for dep in n.spec.dependencies where entries[dep] == nil {
+            for dep in n.spec.dependencies where !known(dep) {
                 throw SubmitError.unknownDependency("#\(dep) (task \(n.key))")
             }
             for a in n.after where !nodes.contains(where: { $0.key == a }) {
@@ -259,27 +240,31 @@ public actor GPUTaskOrchestrator {
             memoryMB = min(p, configuration.memoryPoolMB)
             source = "predicted"
         }
-        var record = TaskRecord(id: id, name: spec.name, typeName: spec.kind.typeName, kind: spec.kind, agent: spec.agent,
+        var record = TaskRecord(id: id, name: spec.name, typeName: spec.kind.typeName, agent: spec.agent,
                                 priority: spec.priority, memoryMB: memoryMB, durationEstimateS: spec.durationEstimateS,
                                 state: .blocked, submittedAt: now)
         record.memorySource = source
-        var entry = Entry(record: record, spec: spec, sequence: id, waitingOn: [])
+        var deviceWork = false
+        if case .gpu(let type) = spec.kind { deviceWork = type.isDeviceWork }
+        var entry = Entry(record: record, spec: spec, deviceWork: deviceWork, waitingOn: [])
         var failedDependency: (TaskID, TaskFailure)?
         for dep in spec.dependencies {
-            guard let d = entries[dep] else { continue }
-            switch d.record.state {
-            case .succeeded: break
-            case .failed, .cancelled:
-                if failedDependency == nil, let f = d.record.failure { failedDependency = (dep, f) }
-            default:
-                entry.waitingOn.insert(dep)
-                entries[dep]?.dependents.append(id)
+            if let d = entries[dep] {
+                if let f = d.record.failure, d.record.state.isFinal {
+                    if failedDependency == nil { failedDependency = (dep, f) }
+                } else if !d.record.state.isFinal {
+                    entry.waitingOn.insert(dep)
+                    entries[dep]?.dependents.append(id)
+                }
+            } else if let f = finished[dep]?.record.failure, failedDependency == nil {
+                failedDependency = (dep, f)
             }
         }
         entries[id] = entry
+        if deviceWork { state.deviceTaskAdded(agent: agentName(entry), memoryMB: memoryMB) }
         logger.debug("submitted", metadata: ["task.id": "\(id)", "task.name": "\(spec.name)", "task.type": "\(spec.kind.typeName)"])
         if let (dep, f) = failedDependency {
-            fail(id, .dependencyFailed(id: dep, name: entries[dep]?.record.name ?? "?", cause: f.cause))
+            fail(id, .dependencyFailed(id: dep, name: recordOf(dep)?.name ?? "?", cause: f.cause), kind: f.kind)
         } else if entry.waitingOn.isEmpty {
             entries[id]?.record.state = .queued
             enqueue(id)
@@ -287,6 +272,11 @@ public actor GPUTaskOrchestrator {
         }
         return id
     }
+
+    /// Whether `id` names a task this orchestrator has, finished or not.
+    private func known(_ id: TaskID) -> Bool { entries[id] != nil || finished[id] != nil }
+
+    private func recordOf(_ id: TaskID) -> TaskRecord? { entries[id]?.record ?? finished[id]?.record }
 
     // MARK: Scheduling
 
@@ -301,106 +291,76 @@ public actor GPUTaskOrchestrator {
         return learning.predictedSeconds(e.record.typeName) ?? 0
     }
 
-    private func agentUsage(_ agent: String) -> (tasks: Int, memoryMB: Int) { agentRunning[agent] ?? (0, 0) }
-
-    private func signature(_ e: Entry) -> Signature {
-        Signature(base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
-                  workload: e.spec.workload != nil)
+    private func signature(_ e: Entry) -> SchedulerState.Signature {
+        .init(base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
+              workload: e.spec.workload != nil)
     }
 
     private func enqueue(_ id: TaskID) {
-        guard let e = entries[id], queued.insert(id).inserted else { return }
-        signatures[signature(e), default: 0] += 1
-        if Self.isDeviceWork(e) { queuedDeviceWork += 1 }
-        if let last = fifo.last, id < last {
-            let i = fifo[fifoHead...].firstIndex { $0 > id } ?? fifo.count
-            fifo.insert(id, at: i)
-        } else {
-            fifo.append(id)
-        }
+        guard let e = entries[id] else { return }
+        state.enqueue(id, signature: signature(e), deviceWork: e.deviceWork)
     }
 
     private func dequeue(_ id: TaskID) {
-        guard queued.remove(id) != nil, let e = entries[id] else { return }
-        if Self.isDeviceWork(e) { queuedDeviceWork -= 1 }
-        let sig = signature(e)
-        signatures[sig, default: 1] -= 1
-        if signatures[sig] == 0 { signatures[sig] = nil }
-        while fifoHead < fifo.count, !queued.contains(fifo[fifoHead]) { fifoHead += 1 }
-    }
-
-    /// Whether any queued task is device work (what coordination rules decide on).
-    private func deviceWorkQueued() -> Bool { queuedDeviceWork > 0 }
-
-    private static func isDeviceWork(_ e: Entry) -> Bool {
-        guard case .gpu(let type) = e.spec.kind else { return false }
-        return type.isDeviceWork
+        guard let e = entries[id] else { return }
+        state.dequeue(id, signature: signature(e), deviceWork: e.deviceWork)
     }
 
     private func schedule() {
         let t = now
         let c = coordination
+        let deviceWorkQueued = state.queuedDeviceWork > 0
+        let ruled = policy.rulesOrder(deviceWorkQueued: deviceWorkQueued)
         // Nothing can start while every slot is taken: skip the ordering, which a flood of queued
-        // tasks makes the costliest thing here. Not under the patterns whose leases, partitions,
-        // negotiations or per-agent slices are decided on the ordered queue as it changes.
-        if running >= configuration.maxConcurrentTasks, c.spec.pattern != .time_sliced {
-            if [.exclusive, .space_partitioned, .collaborative].allSatisfy({ $0 != c.spec.pattern }) { return }
-            // The coordinated patterns decide on the queue's device work; plain tasks (Lua
-            // functions) alone leave them nothing to decide.
-            if !deviceWorkQueued() { return }
-        }
-        if fifoHead > 1024, fifoHead * 2 > fifo.count {
-            fifo.removeFirst(fifoHead)
-            fifoHead = 0
-        }
+        // tasks makes the costliest thing here — unless the pattern's rules (leases, partitions,
+        // negotiations, per-agent slots) are decided on the queue as it changes.
+        if state.running >= configuration.maxConcurrentTasks, !policy.slotsPerAgent, !ruled { return }
         let starvation = c.policy.maxStarvationS
         func starving(_ e: Entry) -> Bool { starvation.map { t - e.record.submittedAt >= $0 } ?? false }
+        var view: SchedulerView?
+        func currentView() -> SchedulerView {
+            if let view { return view }
+            let v = schedulerView()
+            view = v
+            return v
+        }
         /// Starts `e` if everything allows it; false once nothing more can start.
-        func consider(_ e: Entry, order: () -> [Entry]) -> Bool {
+        func consider(_ e: Entry, waiting: () -> Set<String>) -> Bool {
             let coordinated = isCoordinated(e)
-            // Time slicing runs one agent's steps at a time, so the slots are each agent's: every
-            // agent gets tasks admitted and the gate shares the device between them.
-            if coordinated && c.spec.pattern == .time_sliced {
-                if agentState(agentName(e)).running >= configuration.maxConcurrentTasks { return true }
-            } else if runningOutsideSlices() >= configuration.maxConcurrentTasks {
+            if coordinated && policy.slotsPerAgent {
+                if state.device[agentName(e)]?.running ?? 0 >= configuration.maxConcurrentTasks { return true }
+            } else if runningOutsideAgentSlots() >= configuration.maxConcurrentTasks {
                 return false
             }
-            if coordinated, !coordinationAllows(e, order: order(), at: t) { return true }
-            if memoryInUse + e.record.memoryMB > configuration.memoryPoolMB {
+            if coordinated {
+                let v = currentView(), q = queuedTask(e, coordinated: true)
+                if !policy.admits(q, view: v) || !c.policy.admits(q, waiting: waiting(), view: v) { return true }
+            }
+            if state.memoryInUseMB + e.record.memoryMB > configuration.memoryPoolMB {
                 // Strict priority holds lower tasks back, except between agents that share by
                 // rule (partitions, negotiation), where another agent's task may fit.
-                if coordinated, [.space_partitioned, .collaborative].contains(c.spec.pattern) { return true }
-                return false
+                return coordinated && policy.sharesByRule
             }
             if let agent = e.record.agent, let limits = agentLimits[agent] {
-                let use = agentUsage(agent)
+                let use = state.holding(agent)
                 if let n = limits.maxConcurrentTasks, use.tasks >= n { return true }
                 if let m = limits.maxMemoryMB, use.memoryMB + e.record.memoryMB > m { return true }
             }
             if starving(e) {
-                record("starvation", agents: [agentName(e)], winner: agentName(e),
+                record(PolicyDecision(kind: "starvation", agents: [agentName(e)], winner: agentName(e),
                        reason: String(format: "task #%d of %@ waited %.3f s ≥ max_starvation_time %.3f s: it goes first",
-                                      e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0))
+                                      e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0)))
             }
             start(e.record.id)
+            view = nil
             return true
         }
         // One signature queued and no coordination rule to apply: submission order is the order
         // (equal base priority, type and agent: aging and starvation favour the older task).
-        let ruled: Bool
-        switch c.spec.pattern {
-        case .time_sliced: ruled = true
-        case .exclusive, .space_partitioned, .collaborative: ruled = deviceWorkQueued()
-        case .pipeline: ruled = false
-        }
-        // (Work with sizes is ordered by its learned duration, which differs task by task.)
-        if signatures.count <= 1, signatures.keys.first?.workload != true, !ruled, c.policy.priorityStrategy != .fair_share {
-            var i = fifoHead
-            while i < fifo.count {
-                let id = fifo[i]
-                i += 1
-                guard queued.contains(id), let e = entries[id] else { continue }
-                if !consider(e, order: { [] }) { return }
+        if state.oneOrderingSignature, !ruled, c.policy.priorityStrategy != .fair_share {
+            for id in state.submissionOrder() {
+                guard state.queued.contains(id), let e = entries[id] else { continue }
+                if !consider(e, waiting: { [] }) { return }
             }
             return
         }
@@ -408,9 +368,9 @@ public actor GPUTaskOrchestrator {
         // Starving tasks first; then highest effective priority; among equals (fair share) the
         // agent with the least step time, then the shorter predicted run, then FIFO. Each key is
         // computed once per task (the learned ones are lookups), not once per comparison.
-        struct Key { let id: TaskID; let starving: Bool; let priority: Int; let used: Double; let predicted: Double; let sequence: Int }
+        struct Key { let id: TaskID; let starving: Bool; let priority: Int; let used: Double; let predicted: Double }
         var typeSeconds: [String: Double] = [:]  // a type's learned mean, looked up once per pass
-        let keys = queued.compactMap { id -> Key? in
+        let keys = state.queued.compactMap { id -> Key? in
             guard let e = entries[id] else { return nil }
             let predicted: Double
             if e.spec.workload == nil {
@@ -424,7 +384,7 @@ public actor GPUTaskOrchestrator {
                 predicted = predictedSeconds(e)
             }
             return Key(id: id, starving: starving(e), priority: effectivePriority(e, at: t), used: used.isEmpty ? 0 : used[agentName(e)] ?? 0,
-                       predicted: predicted, sequence: e.sequence)
+                       predicted: predicted)
         }
         // Sorting the small keys, not the entries (each holds its spec, record and closures).
         var ids = keys.sorted { a, b in
@@ -432,19 +392,19 @@ public actor GPUTaskOrchestrator {
             if a.priority != b.priority { return a.priority > b.priority }
             if a.used != b.used { return a.used < b.used }
             if a.predicted != b.predicted { return a.predicted < b.predicted }
-            return a.sequence < b.sequence
+            return a.id < b.id
         }.map(\.id)
-        switch c.spec.pattern {
-        case .exclusive: updateLease(ids.compactMap { entries[$0] }, at: t)
-        case .collaborative: ids = negotiate(ids.compactMap { entries[$0] }, at: t).map(\.record.id)
-        case .space_partitioned: updatePartitions(ids.compactMap { entries[$0] })
-        default: break
+        if ruled {
+            let queue = ids.compactMap { id in entries[id].map { queuedTask($0, coordinated: isCoordinated($0)) } }
+            let arrangement = policy.arrange(queue, view: currentView(), at: t)
+            carryOut(arrangement)
+            if let order = arrangement.order { ids = order }
         }
-        // The whole ordered queue, only where a coordination rule looks at it.
-        lazy var order = ids.compactMap { entries[$0] }
+        // The agents with queued work, only where a sharing rule looks at them.
+        lazy var waiting = Set(ids.compactMap { entries[$0].map(agentName) })
         for id in ids {
             guard let e = entries[id] else { continue }
-            if !consider(e, order: { order }) { return }
+            if !consider(e, waiting: { waiting }) { return }
         }
     }
 
@@ -452,186 +412,64 @@ public actor GPUTaskOrchestrator {
 
     private func agentName(_ e: Entry) -> String { e.record.agent ?? "-" }
 
-    /// Running tasks that hold a slot: all of them, except coordinated ones under time slicing.
-    private func runningOutsideSlices() -> Int {
-        guard coordination.spec.pattern == .time_sliced else { return running }
-        return entries.values.filter { $0.record.state == .running && !isCoordinated($0) }.count
+    /// Running tasks that hold a slot of the pool: all of them, except coordinated ones where
+    /// the pattern gives each agent slots of its own.
+    private func runningOutsideAgentSlots() -> Int {
+        guard policy.slotsPerAgent else { return state.running }
+        return state.running - state.deviceRunning(of: coordination.agents.isEmpty ? nil : coordination.agents)
     }
 
     /// GPU tasks of participating agents are coordinated; plain tasks (Lua functions) are not device work.
     private func isCoordinated(_ e: Entry) -> Bool {
-        guard case .gpu(let type) = e.spec.kind, type.isDeviceWork else { return false }
-        return coordination.agents.isEmpty || coordination.agents.contains(agentName(e))
+        e.deviceWork && participates(agentName(e))
     }
 
-    private func agentState(_ agent: String) -> (running: Int, memoryMB: Int, pending: Int) {
-        var r = 0, m = 0, p = 0
-        for e in entries.values where agentName(e) == agent && isCoordinated(e) {
-            switch e.record.state {
-            case .running:
-                r += 1
-                m += e.record.memoryMB
-            case .queued, .blocked: p += 1
-            default: break
-            }
-        }
-        return (r, m, p)
+    private func participates(_ agent: String) -> Bool { coordination.agents.isEmpty || coordination.agents.contains(agent) }
+
+    private func queuedTask(_ e: Entry, coordinated: Bool) -> QueuedTask {
+        QueuedTask(id: e.record.id, agent: agentName(e), priority: e.spec.priority.rank, memoryMB: e.record.memoryMB,
+                   submittedAt: e.record.submittedAt, coordinated: coordinated)
     }
 
-    private func coordinationAllows(_ e: Entry, order: [Entry], at t: Double) -> Bool {
-        let c = coordination
-        let agent = agentName(e)
-        let me = agentState(agent)
-        switch c.spec.pattern {
-        case .exclusive:
-            if agent != leaseHolder || leaseRevoked { return false }
-        case .space_partitioned:
-            guard let share = partitionShares[agent] else { return true }
-            let fitsShare = me.memoryMB + e.record.memoryMB <= share.memoryMB && me.running < share.slots
-            if !fitsShare {
-                // Dynamic rebalancing: borrow what others leave unused, but never what an agent
-                // with waiting work is owed (it takes its share back on demand).
-                guard c.spec.dynamicRebalancing ?? (c.spec.partitionStrategy == .dynamic) else { return false }
-                var owedMB = 0, owedSlots = 0
-                for (other, s) in partitionShares where other != agent {
-                    let st = agentState(other)
-                    if st.pending > 0 {
-                        owedMB += max(0, s.memoryMB - st.memoryMB)
-                        owedSlots += max(0, s.slots - st.running)
-                    }
-                }
-                let freeMB = configuration.memoryPoolMB - memoryInUse - owedMB
-                let freeSlots = configuration.maxConcurrentTasks - running - owedSlots
-                guard e.record.memoryMB <= freeMB, freeSlots > 0 else { return false }
-            }
-        default:
-            break
+    /// What the policies read, with participating agents' device work only.
+    private func schedulerView() -> SchedulerView {
+        let learning = learning
+        // Negotiations look up a few contenders' predictions, by id, while the view lives.
+        let shapes = entries.compactMapValues { e -> (WorkloadShape?, Double?)? in
+            e.deviceWork ? (e.spec.workload, e.record.durationEstimateS) : nil
         }
-        // Guaranteed minimum shares of agents with waiting work are not given to others.
-        if let minShare = c.policy.minResourceShare, minShare > 0 {
-            let guaranteeMB = Int(Double(configuration.memoryPoolMB) * minShare)
-            let guaranteeSlots = max(1, Int(Double(configuration.maxConcurrentTasks) * minShare))
-            var owedMB = 0, owedSlots = 0
-            for other in Set(order.map(agentName)) where other != agent {
-                let st = agentState(other)
-                owedMB += max(0, guaranteeMB - st.memoryMB)
-                owedSlots += max(0, guaranteeSlots - st.running)
-            }
-            if memoryInUse + e.record.memoryMB + owedMB > configuration.memoryPoolMB, me.memoryMB >= guaranteeMB { return false }
-            if running + 1 + owedSlots > configuration.maxConcurrentTasks, me.running >= guaranteeSlots { return false }
-        }
-        if c.policy.performanceIsolation {
-            let waitingAgents = Set(order.map(agentName)).subtracting([agent]).count
-            if waitingAgents > 0 {
-                let fair = max(1, Int((Double(configuration.maxConcurrentTasks) / Double(waitingAgents + 1)).rounded(.up)))
-                if me.running >= fair { return false }
-            }
-        }
-        return true
+        return SchedulerView(
+            poolMB: configuration.memoryPoolMB, slots: configuration.maxConcurrentTasks, memoryInUseMB: state.memoryInUseMB,
+            running: state.running, loads: state.device.filter { participates($0.key) }, participants: coordination.agents,
+            stepSeconds: gate.stepSeconds(), agentMemoryLimitMB: agentLimits.compactMapValues(\.maxMemoryMB),
+            predictedS: { id in
+                guard let (shape, estimate) = shapes[id] else { return 1 }
+                return shape.flatMap { learning.predictedSeconds(kind: $0.kind, features: $0.features) } ?? estimate ?? 1
+            })
     }
 
-    /// Exclusive: the lease passes, in the order agents asked, when the holder has no task
-    /// left (running, queued or waiting on a dependency) or released it.
-    private func updateLease(_ order: [Entry], at t: Double) {
-        for e in order where isCoordinated(e) {
-            let a = agentName(e)
-            if a != leaseHolder, !leaseQueue.contains(a) { leaseQueue.append(a) }
-        }
-        if let h = leaseHolder {
-            let st = agentState(h)
-            if let limit = coordination.policy.maxStarvationS, !leaseRevoked,
-               let starved = order.first(where: { isCoordinated($0) && agentName($0) != h && t - $0.record.submittedAt >= limit }) {
-                leaseRevoked = true
-                record("lease", agents: [h, agentName(starved)], winner: agentName(starved),
-                       reason: String(format: "%@ has waited %.3f s ≥ max_starvation_time: %@'s lease ends when its running tasks do",
-                                      agentName(starved), t - starved.record.submittedAt, h))
-            }
-            if st.running + st.pending == 0 || (leaseRevoked && st.running == 0) { endLease(at: t, why: leaseRevoked ? "revoked" : "its tasks ended") }
-        }
-        if leaseHolder == nil, !leaseQueue.isEmpty {
-            let next = leaseQueue.removeFirst()
-            leaseHolder = next
-            leaseStart = t
-            leaseRevoked = false
-            record("lease", agents: [next] + leaseQueue, winner: next,
-                   reason: "\(next) holds the device" + (leaseQueue.isEmpty ? "" : "; waiting in order: " + leaseQueue.joined(separator: ", ")))
-        }
+    private func carryOut(_ a: Arrangement) {
+        for d in a.decisions { record(d) }
+        for (agent, mb) in a.memoryLimitsMB ?? [:] { memoryLimits.set(agent, bytes: mb << 20) }
     }
 
-    private func endLease(at t: Double, why: String) {
-        guard let h = leaseHolder else { return }
-        leases.append((h, leaseStart, t))
-        record("lease", agents: [h], winner: nil, reason: "\(h)'s lease ended (\(why)) after \(String(format: "%.3f", t - leaseStart)) s")
-        leaseHolder = nil
-        leaseRevoked = false
+    /// After a coordinated task ended: the policy's reaction (an exclusive lease ends).
+    private func policyTaskEnded(_ e: Entry) {
+        guard isCoordinated(e) else { return }
+        for d in policy.taskEnded(agent: agentName(e), view: schedulerView(), at: now) { record(d) }
     }
 
-    /// Space partitioned: each participating agent's share of the pool and the slots, and the
-    /// allocator's limit for its tensors.
-    private func updatePartitions(_ order: [Entry]) {
-        var agents = coordination.agents
-        if agents.isEmpty {
-            agents = Array(Set(entries.values.filter { isCoordinated($0) && !$0.record.state.isFinal }.map(agentName))).sorted()
-        }
-        var demand: [String: Int] = [:]
-        for e in entries.values where isCoordinated(e) && !e.record.state.isFinal { demand[agentName(e), default: 0] += max(1, e.record.memoryMB) }
-        let shares = Partitioning.shares(agents: agents, poolMB: configuration.memoryPoolMB, slots: configuration.maxConcurrentTasks,
-                                         strategy: coordination.spec.partitionStrategy ?? .static, demand: demand,
-                                         minShare: coordination.policy.minResourceShare)
-        if shares != partitionShares {
-            partitionShares = shares
-            if coordination.policy.memoryIsolation {
-                for (a, s) in shares { memoryLimits.set(a, bytes: min(s.memoryMB, agentLimits[a]?.maxMemoryMB ?? .max) << 20) }
-            }
-            record("partition", agents: agents, winner: nil,
-                   reason: shares.sorted { $0.key < $1.key }.map { "\($0.key): \($0.value.memoryMB) MB, \($0.value.slots) slots" }.joined(separator: "; "))
-        }
-    }
-
-    /// Collaborative: when the agents' next tasks do not all fit, the declared negotiation
-    /// orders them; the rest of the queue follows.
-    private func negotiate(_ order: [Entry], at t: Double) -> [Entry] {
-        var heads: [Entry] = []
-        var seen = Set<String>()
-        for e in order where isCoordinated(e) && !seen.contains(agentName(e)) {
-            seen.insert(agentName(e))
-            heads.append(e)
-        }
-        guard heads.count > 1 else { return order }
-        let needMB = heads.reduce(0) { $0 + $1.record.memoryMB }
-        let contended = memoryInUse + needMB > configuration.memoryPoolMB || running + heads.count > configuration.maxConcurrentTasks
-        guard contended else { return order }
-        let used = gate.stepSeconds()
-        let contenders = heads.map { e in
-            Negotiation.Contender(agent: agentName(e), taskID: e.record.id, priority: e.spec.priority.rank, waitS: t - e.record.submittedAt,
-                                  predictedS: e.spec.workload.flatMap { learning.predictedSeconds(kind: $0.kind, features: $0.features) }
-                                      ?? e.record.durationEstimateS ?? 1,
-                                  memoryMB: e.record.memoryMB, usedS: used[agentName(e)] ?? 0)
-        }
-        let outcome = Negotiation.decide(contenders, negotiation: coordination.negotiation, conflict: coordination.conflictResolution,
-                                         maxStarvationS: coordination.policy.maxStarvationS, seed: UInt64(decisions.count))
-        let key = outcome.order.map(\.taskID)
-        if key != lastNegotiation {
-            lastNegotiation = key
-            record("negotiation", agents: contenders.map(\.agent), winner: outcome.order.first?.agent,
-                   reason: "\(coordination.negotiation.rawValue)/\(coordination.conflictResolution.rawValue): " + outcome.reason)
-        }
-        let ids = Set(key)
-        let negotiated = key.compactMap { id in heads.first { $0.record.id == id } }
-        return negotiated + order.filter { !ids.contains($0.record.id) }
-    }
-
-    private func record(_ kind: String, agents: [String], winner: String?, reason: String) {
-        decisions.append(CoordinationDecision(at: now, pattern: coordination.spec.pattern.rawValue, kind: kind, agents: agents, winner: winner,
-                                              reason: reason))
-        logger.debug("coordination", metadata: ["kind": "\(kind)", "reason": "\(reason)"])
+    private func record(_ d: PolicyDecision) {
+        decisions.append(CoordinationDecision(at: now, pattern: coordination.spec.pattern.rawValue, kind: d.kind, agents: d.agents,
+                                              winner: d.winner, reason: d.reason))
+        logger.debug("coordination", metadata: ["kind": "\(d.kind)", "reason": "\(d.reason)"])
     }
 
     private func applyGate() { Self.apply(coordination, to: gate) }
 
     private static func apply(_ c: Coordination, to gate: DeviceGate) {
-        if c.spec.pattern == .time_sliced {
-            gate.timeSlice((c.spec.timeSliceMS ?? 50) / 1000, preemptive: c.spec.preemptionAllowed ?? true, maxStarvationS: c.policy.maxStarvationS)
+        if case .timeSliced(let t) = c.spec {
+            gate.timeSlice(t.sliceMS / 1000, preemptive: t.preemptionAllowed, maxStarvationS: c.policy.maxStarvationS)
         } else {
             gate.timeSlice(nil)
         }
@@ -642,8 +480,12 @@ public actor GPUTaskOrchestrator {
     /// tasks, compute share at the step gate).
     public func coordinate(_ c: Coordination, limits: SharingPolicy = .init()) throws {
         absorbInbox()
+        do { try c.spec.validate() } catch { throw SubmitError.invalid("\(error)") }
         if let m = limits.maxMemoryMB, m > configuration.memoryPoolMB {
             throw SubmitError.invalid("sharing_policy.max_memory_mb \(m) exceeds the pool (\(configuration.memoryPoolMB) MB)")
+        }
+        if let s = c.policy.minResourceShare, !(0...1).contains(s) || (Double(max(c.agents.count, 1)) * s > 1) {
+            throw SubmitError.invalid("min_resource_share \(s) × \(max(c.agents.count, 1)) agents exceeds the whole pool")
         }
         for a in c.agents {
             var l = agentLimits[a] ?? Profile.Agent()
@@ -651,22 +493,20 @@ public actor GPUTaskOrchestrator {
             if let n = limits.maxConcurrentTasks { l.maxConcurrentTasks = n }
             if let p = limits.maxComputePercent { l.maxComputePercent = p }
             agentLimits[a] = l
-            inbox.setAgentMemoryLimits(agentLimits.compactMapValues(\.maxMemoryMB))
             if c.policy.computeIsolation, let p = l.maxComputePercent { gate.limitCompute(a, fraction: p / 100) }
         }
-        if let s = c.policy.minResourceShare, !(0...1).contains(s) || (Double(max(c.agents.count, 1)) * s > 1) {
-            throw SubmitError.invalid("min_resource_share \(s) × \(max(c.agents.count, 1)) agents exceeds the whole pool")
+        inbox.setAgentMemoryLimits(agentLimits.compactMapValues(\.maxMemoryMB))
+        // An exclusive lease carries over to a new exclusive coordination; any other change
+        // ends what the old pattern gave out.
+        if case .exclusive = coordination.spec, case .exclusive = c.spec {
+        } else {
+            for d in policy.retire(at: now, why: "pattern changed") { record(d) }
+            policy = c.spec.makePolicy(sharing: c.policy)
         }
-        if c.spec.pattern == .pipeline, (c.spec.stages ?? []).count < 2 {
-            throw SubmitError.invalid("pipeline needs at least two stages")
-        }
-        if coordination.spec.pattern == .exclusive, c.spec.pattern != .exclusive { endLease(at: now, why: "pattern changed") }
         coordination = c
-        partitionShares = [:]
-        lastNegotiation = []
         applyGate()
-        record("pattern", agents: c.agents, winner: nil, reason: "coordination is now \(c.spec.pattern.rawValue)"
-               + (c.agents.isEmpty ? " among all agents" : " among " + c.agents.joined(separator: ", ")))
+        record(PolicyDecision(kind: "pattern", agents: c.agents, reason: "coordination is now \(c.spec.pattern.rawValue)"
+               + (c.agents.isEmpty ? " among all agents" : " among " + c.agents.joined(separator: ", "))))
         schedule()
     }
 
@@ -674,9 +514,8 @@ public actor GPUTaskOrchestrator {
     @discardableResult
     public func releaseLease(agent: String) -> Bool {
         absorbInbox()
-        guard leaseHolder == agent else { return false }
-        leaseRevoked = true
-        if agentState(agent).running == 0 { endLease(at: now, why: "released") }
+        guard let out = policy.release(agent: agent, view: schedulerView(), at: now) else { return false }
+        for d in out { record(d) }
         schedule()
         return true
     }
@@ -686,30 +525,32 @@ public actor GPUTaskOrchestrator {
     /// Memory (MB) an agent's running tasks hold, excluding `except`.
     public func reservedMemoryMB(agent: String, except: TaskID? = nil) -> Int {
         absorbInbox()
-        return entries.values.filter { $0.record.agent == agent && $0.record.state == .running && $0.record.id != except }
-            .reduce(0) { $0 + $1.record.memoryMB }
+        var held = state.holding(agent).memoryMB
+        if let x = except, let e = entries[x], e.record.state == .running || e.draining, e.record.agent == agent { held -= e.record.memoryMB }
+        return held
     }
     public func coordinationDecisions() -> [CoordinationDecision] { decisions }
-    public func exclusiveLeases() -> [(agent: String, start: Double, end: Double)] { leases }
 
     /// Per agent: tasks by state, waits, run time, reserved-memory high-water, step time.
     public func agentMetrics() -> [AgentMetrics] {
         absorbInbox()
         var by: [String: AgentMetrics] = [:]
         let steps = gate.stepSeconds(), longest = gate.longestWait()
-        for e in entries.values {
-            let a = agentName(e)
+        func count(_ r: TaskRecord) {
+            let a = r.agent ?? "-"
             var m = by[a] ?? AgentMetrics(agent: a)
             m.tasks += 1
-            m.states[e.record.state.rawValue, default: 0] += 1
-            if let w = e.record.waitSeconds { m.waits.append(w) }
-            if let r = e.record.runSeconds { m.runSeconds += r }
+            m.states[r.state.rawValue, default: 0] += 1
+            if let w = r.waitSeconds { m.waits.append(w) }
+            if let s = r.runSeconds { m.runSeconds += s }
             by[a] = m
         }
+        for e in entries.values { count(e.record) }
+        finished.forEach { count($0.record) }
         for (a, var m) in by {
             m.stepSeconds = steps[a] ?? 0
             m.longestStepWaitS = longest[a] ?? 0
-            m.peakReservedMB = agentPeakMemory[a] ?? 0
+            m.peakReservedMB = state.peakHeldMB[a] ?? 0
             m.waits.sort()
             by[a] = m
         }
@@ -721,16 +562,10 @@ public actor GPUTaskOrchestrator {
         dequeue(id)
         e.record.state = .running
         e.record.startedAt = now
-        running += 1
-        memoryInUse += e.record.memoryMB
-        let a = agentName(e)
-        let before = agentRunning[a] ?? (0, 0)
-        agentRunning[a] = (before.tasks + 1, before.memoryMB + e.record.memoryMB)
-        agentPeakMemory[a] = max(agentPeakMemory[a] ?? 0, before.memoryMB + e.record.memoryMB)
-        peakRunning = max(peakRunning, running)
-        peakMemory = max(peakMemory, memoryInUse)
+        state.take(agent: agentName(e), memoryMB: e.record.memoryMB)
+        if e.deviceWork { state.deviceTaskStarted(agent: agentName(e), memoryMB: e.record.memoryMB) }
         let context = TaskContext(id: id, name: e.spec.name,
-                                  dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? .null })
+                                  dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? finished[$0]?.result ?? .null })
         let work = e.spec.work
         let inFlight = workInFlight
         inFlight.begin()
@@ -742,7 +577,7 @@ public actor GPUTaskOrchestrator {
             } catch is CancellationError {
                 outcome = .failure(TaskFailure(taskID: id, taskName: context.name, reason: .cancelled))
             } catch {
-                outcome = .failure(TaskFailure(taskID: id, taskName: context.name, reason: .error("\(error)")))
+                outcome = .failure(TaskFailure(taskID: id, taskName: context.name, error: error))
             }
             await self?.finish(id, outcome)
         }
@@ -766,9 +601,10 @@ public actor GPUTaskOrchestrator {
         guard var e = entries[id] else { return }
         if e.draining {  // cancelled or timed out earlier: its work has stopped only now
             e.draining = false
-            entries[id] = e
-            release(e)
-            endLeaseIfDone(after: e)
+            state.draining -= 1
+            state.give(agent: agentName(e), memoryMB: e.record.memoryMB)
+            retire(e)
+            policyTaskEnded(e)
             schedule()
             return
         }
@@ -776,30 +612,21 @@ public actor GPUTaskOrchestrator {
         complete(id, outcome)
     }
 
-    /// An exclusive lease ends once its holder has nothing running (draining work included).
-    private func endLeaseIfDone(after e: Entry) {
-        if coordination.spec.pattern == .exclusive, let h = leaseHolder, agentName(e) == h, agentState(h).running == 0,
-           leaseRevoked || agentState(h).pending == 0 {
-            endLease(at: now, why: leaseRevoked ? "released" : "its tasks ended")
-        }
-    }
-
-    /// Gives back a running task's slot and memory.
-    private func release(_ e: Entry) {
-        running -= 1
-        memoryInUse -= e.record.memoryMB
-        let a = agentName(e), held = agentRunning[a] ?? (1, e.record.memoryMB)
-        agentRunning[a] = (held.tasks - 1, held.memoryMB - e.record.memoryMB)
-    }
-
-    /// Ends a running task: frees what it held, wakes waiters, releases or fails dependants.
+    /// Ends a task: frees what it held, wakes waiters, releases or fails dependants.
     /// `workStopped` false: the task's work was told to stop but may still be running; its slot
     /// and memory stay taken until it returns (`finish`).
     private func complete(_ id: TaskID, _ outcome: TaskOutcome, workStopped: Bool = true) {
         guard var e = entries[id] else { return }
-        if e.record.state == .running {
-            if workStopped || e.workTask == nil { release(e) } else { e.draining = true }
+        let wasRunning = e.record.state == .running
+        if wasRunning {
+            if workStopped || e.workTask == nil {
+                state.give(agent: agentName(e), memoryMB: e.record.memoryMB)
+            } else {
+                e.draining = true
+                state.draining += 1
+            }
         }
+        if e.deviceWork { state.deviceTaskEnded(agent: agentName(e), memoryMB: e.record.memoryMB, wasRunning: wasRunning) }
         e.timer?.cancel()
         e.timer = nil
         e.workTask = nil
@@ -818,30 +645,41 @@ public actor GPUTaskOrchestrator {
             "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
         ])
         learning.observe(e.record)
-        endLeaseIfDone(after: e)
+        policyTaskEnded(e)
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
         endCallbacks.removeValue(forKey: id)?(id, outcome)
+        if !e.draining { retire(e) }
         for d in e.dependents {
             guard var de = entries[d], !de.record.state.isFinal else { continue }
             if case .failure(let f) = outcome {
-                fail(d, .dependencyFailed(id: id, name: e.record.name, cause: f.cause))
+                fail(d, .dependencyFailed(id: id, name: e.record.name, cause: f.cause), kind: f.kind)
             } else {
                 de.waitingOn.remove(id)
                 if de.waitingOn.isEmpty {
                     de.record.state = .queued
+                    entries[d] = de
                     enqueue(d)
+                } else {
+                    entries[d] = de
                 }
-                entries[d] = de
             }
         }
         schedule()
     }
 
+    /// A finished task keeps only its record and result (what waiters, dependants, status and
+    /// feedback still ask for): its spec, closures and links go.
+    private func retire(_ e: Entry) {
+        entries[e.record.id] = nil
+        finished.insert(FinishedTask(record: e.record, result: e.result, workloadKind: e.spec.workload?.kind,
+                                     model: e.spec.workload?.parameters["model"]))
+    }
+
     /// Fails a task that has not started (and so its dependants, transitively).
-    private func fail(_ id: TaskID, _ reason: TaskFailure.Reason) {
+    private func fail(_ id: TaskID, _ reason: TaskFailure.Reason, kind: ErrorKind? = nil) {
         guard let e = entries[id], !e.record.state.isFinal else { return }
         dequeue(id)
-        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: reason)))
+        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: reason, kind: kind)))
     }
 
     // MARK: Queries and control
@@ -849,6 +687,10 @@ public actor GPUTaskOrchestrator {
     /// Waits, without polling, until the task ends.
     public func wait(_ id: TaskID) async -> TaskOutcome {
         absorbInbox()
+        if let f = finished[id] {
+            if let failure = f.record.failure { return .failure(failure) }
+            return .success(f.result ?? .null)
+        }
         guard let e = entries[id] else {
             return .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("unknown task #\(id)")))
         }
@@ -876,19 +718,22 @@ public actor GPUTaskOrchestrator {
 
     public func status(_ id: TaskID) -> TaskRecord? {
         absorbInbox()
-        return entries[id]?.record
+        return recordOf(id)
     }
 
     public func records() -> [TaskRecord] {
         absorbInbox()
-        return entries.values.map(\.record).sorted { $0.id < $1.id }
+        var all = entries.values.map(\.record)
+        all.reserveCapacity(all.count + finished.count)
+        finished.forEach { all.append($0.record) }
+        return all.sorted { $0.id < $1.id }
     }
 
     public func usage() -> PoolUsage {
         absorbInbox()
-        var u = PoolUsage(runningTasks: running, queuedTasks: queued.count, memoryInUseMB: memoryInUse,
-                          memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: peakRunning, peakMemoryMB: peakMemory)
-        u.drainingTasks = entries.values.filter(\.draining).count
+        var u = PoolUsage(runningTasks: state.running, queuedTasks: state.queuedCount, memoryInUseMB: state.memoryInUseMB,
+                          memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: state.peakRunning, peakMemoryMB: state.peakMemoryMB)
+        u.drainingTasks = state.draining
         return u
     }
 
@@ -899,8 +744,15 @@ public actor GPUTaskOrchestrator {
     /// `durationRatio` is actual / expected duration where the user gave both.
     public func feedback(_ id: TaskID, satisfaction: Double, suggestions: [String], durationRatio: Double? = nil) throws {
         absorbInbox()
-        guard let e = entries[id] else { throw SubmitError.unknownDependency("#\(id) (feedback)") }
-        guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
+        let done: FinishedTask
+        if let f = finished[id] {
+            done = f
+        } else if let e = entries[id] {
+            guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
+            done = FinishedTask(record: e.record, result: e.result, workloadKind: e.spec.workload?.kind, model: e.spec.workload?.parameters["model"])
+        } else {
+            throw SubmitError.unknownDependency("#\(id) (feedback)")
+        }
         guard (0...1).contains(satisfaction) else {
             throw SubmitError.invalid("satisfaction must be between 0 and 1, got \(satisfaction)")
         }
@@ -908,17 +760,16 @@ public actor GPUTaskOrchestrator {
             throw SubmitError.invalid("actual/expected duration must be positive numbers, got a ratio of \(r)")
         }
         var backend: String?
-        if case .string(let b)? = e.result?["backend"] { backend = b }
-        let f = FeedbackRecord(kind: e.spec.workload?.kind ?? e.record.typeName, backend: backend,
-                               model: e.spec.workload?.parameters["model"], satisfaction: satisfaction, suggestions: suggestions,
-                               durationRatio: durationRatio)
-        learning.feedback(typeName: e.record.typeName, f)
+        if case .string(let b)? = done.result?["backend"] { backend = b }
+        let f = FeedbackRecord(kind: done.workloadKind ?? done.record.typeName, backend: backend, model: done.model,
+                               satisfaction: satisfaction, suggestions: suggestions, durationRatio: durationRatio)
+        learning.feedback(typeName: done.record.typeName, f)
     }
 
     /// The learning engine's kind for a task's work ("training", ...), nil for plain tasks.
     public func workloadKind(_ id: TaskID) -> String? {
         absorbInbox()
-        return entries[id]?.spec.workload?.kind
+        return entries[id]?.spec.workload?.kind ?? finished[id]?.workloadKind
     }
 
     public func insights() -> [Insight] { learning.insights(poolMB: configuration.memoryPoolMB) }

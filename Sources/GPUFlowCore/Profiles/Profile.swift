@@ -51,22 +51,13 @@ public struct Profile: Codable, Sendable, Equatable {
         public init() {}
     }
     public struct Coordination: Codable, Sendable, Equatable {
-        public enum Negotiation: String, NamedChoice { case auction, consensus, voting, market }
-        public enum ConflictResolution: String, NamedChoice { case priority, fairness, performance, random }
-        public var pattern: CoordinationPattern = .collaborative
-        public var negotiation: Negotiation = .consensus
-        public var conflictResolution: ConflictResolution = .fairness
-        /// The pattern's parameters (as gpu.time_sliced{...} etc. take them) and the agents it
-        /// covers (empty: all).
-        public var timeSliceMS: Double?
-        public var preemptionAllowed: Bool?
-        public var partitionStrategy: PartitionStrategy?
-        public var dynamicRebalancing: Bool?
-        public var stages: [String]?
-        public var bufferSizes: [Int]?
+        /// The pattern and its parameters (`CoordinationSpec` holds their defaults and ranges).
+        public var spec: CoordinationSpec = .collaborative(.init())
+        /// The agents it covers (empty: all).
         public var agents: [String] = []
         public var sharingPolicy = ResourceSharingPolicy()
         public init() {}
+        public var pattern: CoordinationPattern { spec.pattern }
     }
     public struct Sandbox: Codable, Sendable, Equatable {
         /// Lua VM instructions per script; 0 = unlimited.

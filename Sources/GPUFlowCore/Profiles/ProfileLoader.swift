@@ -72,43 +72,39 @@ public enum ProfileLoader {
                     }
                 }
             case "coordination":
+                var pattern = profile.coordination.pattern
+                var parameters: [String: Node] = [:]
+                var sharing: [String: Node] = [:]
+                let known = ["pattern", "agents", "sharing_policy"] + CoordinationSpec.allParameterNames
                 try r.mapping(value, key) { k, v in
                     switch k {
-                    case "pattern": profile.coordination.pattern = try r.choice(v, k)
-                    case "negotiation": profile.coordination.negotiation = try r.choice(v, k)
-                    case "conflict_resolution": profile.coordination.conflictResolution = try r.choice(v, k)
-                    case "time_slice_ms": profile.coordination.timeSliceMS = try r.double(v, k, min: 0.1, max: 3_600_000)
-                    case "preemption_allowed": profile.coordination.preemptionAllowed = try r.bool(v, k)
-                    case "partition_strategy": profile.coordination.partitionStrategy = try r.choice(v, k)
-                    case "dynamic_rebalancing": profile.coordination.dynamicRebalancing = try r.bool(v, k)
-                    case "stages": profile.coordination.stages = try r.list(v, k) { try r.string($0, k) }
-                    case "buffer_sizes": profile.coordination.bufferSizes = try r.list(v, k) { try r.int($0, k, min: 1, max: 1_000_000) }
+                    case "pattern": pattern = try r.choice(v, k)
                     case "agents": profile.coordination.agents = try r.list(v, k) { try r.string($0, k) }
                     case "sharing_policy":
                         try r.mapping(v, "sharing_policy") { pk, pv in
-                            switch pk {
-                            case "priority_strategy": profile.coordination.sharingPolicy.priorityStrategy = try r.choice(pv, pk)
-                            case "max_starvation_time_s": profile.coordination.sharingPolicy.maxStarvationS = try r.double(pv, pk, min: 0.001)
-                            case "min_resource_share": profile.coordination.sharingPolicy.minResourceShare = try r.double(pv, pk, min: 0, max: 1)
-                            case "memory_isolation": profile.coordination.sharingPolicy.memoryIsolation = try r.bool(pv, pk)
-                            case "compute_isolation": profile.coordination.sharingPolicy.computeIsolation = try r.bool(pv, pk)
-                            case "performance_isolation": profile.coordination.sharingPolicy.performanceIsolation = try r.bool(pv, pk)
-                            default:
+                            guard ResourceSharingPolicy.parameterNames.contains(pk) else {
                                 throw r.unknown(pk, pv, in: "coordination.sharing_policy",
-                                                known: "priority_strategy, max_starvation_time_s, min_resource_share, memory_isolation, compute_isolation, performance_isolation")
+                                                known: ResourceSharingPolicy.parameterNames.joined(separator: ", "))
                             }
+                            sharing[pk] = pv
                         }
                     default:
-                        throw r.unknown(k, v, in: "coordination",
-                                        known: "pattern, negotiation, conflict_resolution, time_slice_ms, preemption_allowed, partition_strategy, dynamic_rebalancing, stages, buffer_sizes, agents, sharing_policy")
+                        guard CoordinationSpec.allParameterNames.contains(k) else {
+                            throw r.unknown(k, v, in: "coordination", known: known.joined(separator: ", "))
+                        }
+                        parameters[k] = v
                     }
                 }
-                if profile.coordination.pattern == .pipeline, (profile.coordination.stages ?? []).count < 2 {
-                    throw r.error(at: value.mark, "coordination: the pipeline pattern needs stages (at least two agents, in order)")
+                let mine = CoordinationSpec.parameterNames(pattern)
+                if let (k, v) = parameters.first(where: { !mine.contains($0.key) }) {
+                    let owner = CoordinationPattern.allCases.first { CoordinationSpec.parameterNames($0).contains(k) }
+                    throw r.error(at: v.mark, "coordination.\(k) is a parameter of the \(owner?.rawValue ?? "?") pattern, not of \(pattern.rawValue)"
+                                  + (mine.isEmpty ? " (which has none)" : " (whose parameters are \(mine.joined(separator: ", ")))"))
                 }
-                if let b = profile.coordination.bufferSizes, let st = profile.coordination.stages, b.count != st.count - 1 {
-                    throw r.error(at: r.marks["coordination.buffer_sizes"], "coordination.buffer_sizes needs one size per link between stages (\(st.count - 1)), got \(b.count)")
-                }
+                profile.coordination.spec = try CoordinationSpec.read(
+                    pattern, from: YAMLParameters(reader: r, nodes: parameters, section: "coordination", whole: value))
+                profile.coordination.sharingPolicy = try ResourceSharingPolicy.read(
+                    from: YAMLParameters(reader: r, nodes: sharing, section: "coordination.sharing_policy", whole: value))
             case "sandbox":
                 try r.mapping(value, key) { k, v in
                     switch k {
@@ -351,5 +347,27 @@ private final class Reader {
         case .sequence: return "a list"
         case .alias: return "an alias"
         }
+    }
+}
+
+/// A profile mapping's parameters, read by the one definition in `CoordinationSpec` and
+/// `ResourceSharingPolicy`, with the loader's positioned errors.
+private struct YAMLParameters: ParameterSource {
+    let reader: Reader
+    let nodes: [String: Node]
+    let section: String
+    let whole: Node
+
+    func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        try nodes[key].map { try reader.double($0, key, min: range.lowerBound, max: range.upperBound) }
+    }
+    func flag(_ key: String) throws -> Bool? { try nodes[key].map { try reader.bool($0, key) } }
+    func choice<C: NamedChoice>(_ key: String) throws -> C? { try nodes[key].map { try reader.choice($0, key) } }
+    func names(_ key: String) throws -> [String]? { try nodes[key].map { n in try reader.list(n, key) { try reader.string($0, key) } } }
+    func counts(_ key: String, in range: ClosedRange<Int>) throws -> [Int]? {
+        try nodes[key].map { n in try reader.list(n, key) { try reader.int($0, key, min: range.lowerBound, max: range.upperBound) } }
+    }
+    func invalid(_ key: String, _ message: String) -> Error {
+        reader.error(at: nodes[key]?.mark ?? whole.mark, "\(section): \(message)")
     }
 }

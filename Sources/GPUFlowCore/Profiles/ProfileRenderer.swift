@@ -25,16 +25,21 @@ public enum ProfileRenderer {
             "  history: \(quoted(p.learning.history))",
             "coordination:",
             "  pattern: \(p.coordination.pattern.rawValue)",
-            "  negotiation: \(p.coordination.negotiation.rawValue)",
-            "  conflict_resolution: \(p.coordination.conflictResolution.rawValue)",
         ]
         let c = p.coordination
-        if let t = c.timeSliceMS { lines.append("  time_slice_ms: \(num(t))") }
-        if let b = c.preemptionAllowed { lines.append("  preemption_allowed: \(b)") }
-        if let s = c.partitionStrategy { lines.append("  partition_strategy: \(s.rawValue)") }
-        if let b = c.dynamicRebalancing { lines.append("  dynamic_rebalancing: \(b)") }
-        if let s = c.stages { lines.append("  stages: [\(s.map(quoted).joined(separator: ", "))]") }
-        if let b = c.bufferSizes { lines.append("  buffer_sizes: [\(b.map(String.init).joined(separator: ", "))]") }
+        switch c.spec {
+        case .exclusive: break
+        case .timeSliced(let t):
+            lines += ["  time_slice_ms: \(num(t.sliceMS))", "  preemption_allowed: \(t.preemptionAllowed)"]
+        case .spacePartitioned(let sp):
+            lines.append("  partition_strategy: \(sp.strategy.rawValue)")
+            if let b = sp.dynamicRebalancing { lines.append("  dynamic_rebalancing: \(b)") }
+        case .pipeline(let pl):
+            lines += ["  stages: [\(pl.stages.map(quoted).joined(separator: ", "))]",
+                      "  buffer_sizes: [\(pl.bufferSizes.map(String.init).joined(separator: ", "))]"]
+        case .collaborative(let n):
+            lines += ["  negotiation: \(n.negotiation.rawValue)", "  conflict_resolution: \(n.conflictResolution.rawValue)"]
+        }
         if !c.agents.isEmpty { lines.append("  agents: [\(c.agents.map(quoted).joined(separator: ", "))]") }
         let sp = c.sharingPolicy
         lines += [

@@ -106,8 +106,9 @@ public enum TaskState: String, Sendable, Codable {
     public var isFinal: Bool { self == .succeeded || self == .failed || self == .cancelled }
 }
 
-/// Why a task did not produce a result.
-public struct TaskFailure: Error, Sendable, CustomStringConvertible {
+/// Why a task did not produce a result, and what kind of failure it was (which decides the
+/// exit code of a script that fails with it).
+public struct TaskFailure: Error, KindedError, Sendable, CustomStringConvertible {
     public enum Reason: Sendable, Equatable {
         case error(String)
         case dependencyFailed(id: TaskID, name: String, cause: String)
@@ -117,11 +118,24 @@ public struct TaskFailure: Error, Sendable, CustomStringConvertible {
     public let taskID: TaskID
     public let taskName: String
     public let reason: Reason
+    public let kind: ErrorKind
 
-    public init(taskID: TaskID, taskName: String, reason: Reason) {
+    public init(taskID: TaskID, taskName: String, reason: Reason, kind: ErrorKind? = nil) {
         self.taskID = taskID
         self.taskName = taskName
         self.reason = reason
+        if let kind {
+            self.kind = kind
+        } else if case .timedOut = reason {
+            self.kind = .limit
+        } else {
+            self.kind = .script
+        }
+    }
+
+    /// A task's work threw `error`: its message, and its kind.
+    public init(taskID: TaskID, taskName: String, error: Error) {
+        self.init(taskID: taskID, taskName: taskName, reason: .error("\(error)"), kind: ErrorKind.of(error))
     }
 
     public var description: String {
@@ -156,7 +170,6 @@ public struct TaskRecord: Sendable {
     public let id: TaskID
     public let name: String
     public let typeName: String
-    public let kind: TaskKind
     public let agent: String?
     public let priority: TaskPriority
     /// Memory reserved from the pool while it runs.

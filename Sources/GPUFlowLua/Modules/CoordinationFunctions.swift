@@ -119,18 +119,19 @@ enum CoordinationFunctions {
             LuaBinding.call(L) { L, job in
                 let orchestrator = job.env.orchestrator
                 let c = try job.host.blocking { await orchestrator.currentCoordination() }
-                guard c.spec.pattern == .pipeline, let stages = c.spec.stages else {
+                guard case .pipeline(let pipeline) = c.spec else {
                     throw LuaArgumentError("gpu.stage: no pipeline is in force (gpu.coordinate{pattern = gpu.pipeline{stages = {...}}})")
                 }
+                let stages = pipeline.stages
                 let agent = job.request.agent ?? "-"
                 guard let k = stages.firstIndex(of: agent) else {
                     throw LuaArgumentError("gpu.stage: agent '\(agent)' is not a stage of the pipeline (\(stages.joined(separator: " → ")))")
                 }
                 var fields: [(String, TaskValue)] = [("name", .string(agent)), ("index", .integer(k + 1)), ("stages", .integer(stages.count))]
-                let sizes = c.spec.bufferSizes ?? []
+                let links = pipeline.links
                 let channels = job.env.channels
-                for (key, link) in [("input", k - 1), ("output", k)] where link >= 0 && link + 1 < stages.count {
-                    let name = linkName(stages, link), capacity = link < sizes.count ? sizes[link] : 4
+                for (key, link) in [("input", k - 1), ("output", k)] where links.indices.contains(link) {
+                    let (name, capacity) = links[link]
                     _ = try job.host.blocking { await channels.channel(name, capacity: capacity) }
                     fields.append((key, .string(name)))
                 }

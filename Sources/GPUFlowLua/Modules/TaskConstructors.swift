@@ -662,16 +662,16 @@ enum TaskConstructors {
             spec = box.pattern
         } else {
             let p: CoordinationPattern = try required(a, "pattern", try a.choice("pattern"), "gpu.exclusive{...} etc. or a pattern name")
-            spec = CoordinationSpec(pattern: p)
+            spec = CoordinationSpec.defaults(p)
+            if p == .pipeline { throw LuaArgumentError("\(a.function): a pipeline needs its stages: pattern = gpu.pipeline{stages = {...}}") }
         }
         let agents: [String] = try required(a, "agents", try a.stringList("agents"), "a list of agent names")
         guard !agents.isEmpty else { throw LuaArgumentError("\(a.function): agents must name at least one agent") }
         var sharing = ResourceSharingPolicy()
         let policy =
             try a.table("sharing_policy") { p -> SharingPolicy in
-                sharing.priorityStrategy = try p.choice("priority_strategy") ?? .strict
-                sharing.maxStarvationS = try p.double("max_starvation_time", min: 0, exclusiveMin: true)
-                sharing.minResourceShare = try p.double("min_resource_share", min: 0, max: 1)
+                sharing = try ResourceSharingPolicy.read(from: LuaParameters(args: p))
+                // The older nested spelling of the three isolation flags.
                 if let iso = try p.table(
                     "isolation",
                     { i in
@@ -690,7 +690,7 @@ enum TaskConstructors {
             throw LuaArgumentError(
                 "\(a.function): sharing_policy.min_resource_share \(s) for \(agents.count) agents adds up to more than the whole device")
         }
-        if spec.pattern == .pipeline, let stages = spec.stages, let stray = stages.first(where: { !agents.contains($0) }) {
+        if case .pipeline(let p) = spec, let stray = p.stages.first(where: { !agents.contains($0) }) {
             throw LuaArgumentError("\(a.function): pipeline stage '\(stray)' is not among the agents (\(agents.joined(separator: ", ")))")
         }
         let options = try SubmitOptions.read(a)
@@ -859,30 +859,25 @@ enum TaskConstructors {
     // MARK: patterns
 
     static func pattern(_ p: CoordinationPattern, _ a: LuaArgs) throws -> CoordinationSpec {
-        var spec = CoordinationSpec(pattern: p)
-        switch p {
-        case .exclusive: break
-        case .collaborative:
-            spec.negotiation = try a.choice("negotiation")
-            spec.conflictResolution = try a.choice("conflict_resolution")
-        case .time_sliced:
-            spec.timeSliceMS = try a.double("time_slice_ms", default: 10, min: 0, exclusiveMin: true)
-            spec.preemptionAllowed = try a.bool("preemption_allowed") ?? true
-        case .space_partitioned:
-            spec.partitionStrategy = try a.choice("partition_strategy") ?? .static
-            spec.dynamicRebalancing = try a.bool("dynamic_rebalancing") ?? false
-        case .pipeline:
-            let stages: [String] = try required(a, "stages", try a.stringList("stages"), "the agents of each stage, in order")
-            guard stages.count >= 2 else { throw LuaArgumentError("\(a.function): stages must name at least two stages") }
-            let buffers = try a.intList("buffer_sizes", min: 1) ?? Array(repeating: 4, count: stages.count - 1)
-            guard buffers.count == stages.count - 1 else {
-                throw LuaArgumentError(
-                    "\(a.function): buffer_sizes needs one size per link between stages (\(stages.count - 1)), got \(buffers.count)")
-            }
-            spec.stages = stages
-            spec.bufferSizes = buffers
-        }
+        let spec = try CoordinationSpec.read(p, from: LuaParameters(args: a))
         try a.finish()
         return spec
     }
+}
+
+/// A Lua table's parameters, read by the one definition in `CoordinationSpec` and
+/// `ResourceSharingPolicy`, with errors that name the Lua function.
+struct LuaParameters: ParameterSource {
+    let args: LuaArgs
+
+    func number(_ key: String, in range: ClosedRange<Double>) throws -> Double? {
+        try args.double(key, min: range.lowerBound, max: range.upperBound)
+    }
+    func flag(_ key: String) throws -> Bool? { try args.bool(key) }
+    func choice<C: NamedChoice>(_ key: String) throws -> C? { try args.choice(key) }
+    func names(_ key: String) throws -> [String]? { try args.stringList(key) }
+    func counts(_ key: String, in range: ClosedRange<Int>) throws -> [Int]? {
+        try args.intList(key, min: range.lowerBound, max: range.upperBound)
+    }
+    func invalid(_ key: String, _ message: String) -> Error { LuaArgumentError("\(args.function): \(message)") }
 }

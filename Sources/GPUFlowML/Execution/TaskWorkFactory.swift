@@ -24,29 +24,11 @@ public enum TaskWorkFactory {
         let services = services ?? ExecutionServices(orchestrator: orchestrator)
         if case .resourceCoordination(let rc) = task {
             return { _ in
-                let base = await orchestrator.currentCoordination()
-                let c = Coordination(spec: rc.pattern, agents: rc.participatingAgents,
-                                     negotiation: rc.pattern.negotiation ?? base.negotiation,
-                                     conflictResolution: rc.pattern.conflictResolution ?? base.conflictResolution, policy: rc.policy)
+                let c = Coordination(spec: rc.pattern, agents: rc.participatingAgents, policy: rc.policy)
                 try await orchestrator.coordinate(c, limits: rc.sharingPolicy)
-                var fields: [(String, TaskValue)] = [("pattern", .string(rc.pattern.pattern.rawValue)),
+                let fields: [(String, TaskValue)] = [("pattern", .string(rc.pattern.pattern.rawValue)),
                                                      ("agents", .array(rc.participatingAgents.map { .string($0) }))]
-                switch rc.pattern.pattern {
-                case .time_sliced:
-                    fields += [("time_slice_ms", .number(rc.pattern.timeSliceMS ?? 50)), ("preemption_allowed", .bool(rc.pattern.preemptionAllowed ?? true))]
-                case .space_partitioned:
-                    fields += [("partition_strategy", .string((rc.pattern.partitionStrategy ?? .static).rawValue)),
-                               ("dynamic_rebalancing", .bool(rc.pattern.dynamicRebalancing ?? false))]
-                case .pipeline:
-                    let stages = rc.pattern.stages ?? []
-                    fields.append(("stages", .array(stages.map { .string($0) })))
-                    fields.append(("links", .array(zip(stages.indices.dropLast(), rc.pattern.bufferSizes ?? []).map { k, size in
-                        .table([("name", .string("\(stages[k])->\(stages[k + 1])")), ("capacity", .integer(size))])
-                    })))
-                case .collaborative:
-                    fields += [("negotiation", .string(c.negotiation.rawValue)), ("conflict_resolution", .string(c.conflictResolution.rawValue))]
-                case .exclusive: break
-                }
+                    + rc.pattern.parameters
                 return .table(fields)
             }
         }

@@ -53,8 +53,7 @@ struct Serve: ParsableCommand {
         let leases = LeaseBoard(orchestrator: GPUTaskOrchestrator(profile: serverProfile))
         do {
             manager = try JobManager(settings: jobSettings, store: st, leases: leases,
-                                     slices: resolved.coordination.pattern == .time_sliced
-                                         ? SliceArbiter(sliceMS: resolved.coordination.timeSliceMS ?? 50) : nil,
+                                     slices: { if case .timeSliced(let t) = resolved.coordination.spec { return SliceArbiter(sliceMS: t.sliceMS) } else { return nil } }(),
                                      logger: Logger(label: "gpuflow.server.jobs"))
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
