@@ -12,13 +12,13 @@ struct GPUFlowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gpuflow",
         abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
-        discussion: "Exit codes: 0 success, 1 script error, 2 bad usage/profile/input file, 3 sandbox or resource limit, 4 no usable device, 5 Slurm failed.",
+        discussion: "Exit codes: 0 success, " + ErrorKind.allCases.map { "\($0.exitCode) \($0.summary)" }.joined(separator: ", ") + ".",
         version: GPUFlowVersion.string,
         subcommands: [Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self,
                       Devices.self])
 
-    /// Like `ParsableCommand.main()`, but usage errors exit with 2 as DESIGN.md documents
-    /// (ArgumentParser's default is 64).
+    /// Like `ParsableCommand.main()`, but usage errors exit with the input kind's code, 2, as the
+    /// README documents (ArgumentParser's default is 64).
     static func main() {
         HostMemory.keepFreedPages()
         do {
@@ -46,14 +46,15 @@ extension LoggingSystem {
     }
 }
 
-/// The exit statuses, named once.
+/// The exit statuses by the names the commands use; each is its error kind's code, so the table
+/// in `ErrorKind.exitCode` is the only one.
 enum ExitStatus {
-    static let scriptError: Int32 = 1
-    static let badInput: Int32 = 2
-    static let limit: Int32 = 3
-    static let noDevice: Int32 = 4
+    static let scriptError = ErrorKind.script.exitCode
+    static let badInput = ErrorKind.input.exitCode
+    static let limit = ErrorKind.limit.exitCode
+    static let noDevice = ErrorKind.device.exitCode
     /// Slurm refused or failed (sbatch, sinfo, scancel missing or erroring); what was submitted stays.
-    static let scheduler: Int32 = 5
+    static let scheduler = ErrorKind.scheduler.exitCode
 }
 
 /// Prints `error: message` to stderr and exits with `code`.

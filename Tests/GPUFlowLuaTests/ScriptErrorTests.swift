@@ -33,7 +33,8 @@ import Testing
         local m = gpu.nn.mlp{inputs = 2, outputs = 2, seed = 1}
         gpu.submit(gpu.memory_management{operation = "optimize"}):await()   -- the cpu backend has no device pool
         """)
-        #expect(run.result.exitCode == 1)
+        // A task that needs a device the run lacks ends the run as "no usable device".
+        #expect(run.result.status == .failed(.device) && run.result.exitCode == 4)
         #expect(run.result.message?.contains("memory_management 'optimize' acts on a device memory pool; the cpu backend has none") == true)
     }
 
@@ -75,6 +76,32 @@ import Testing
         let r2 = try await runLua("require('gpu.data').csv('\(ragged)')")
         #expect(r2.result.exitCode == 2)
         #expect(r2.result.message?.contains("ragged.csv:3: ragged row: 2 fields, the header has 3") == true)
+    }
+
+    /// The kind of an error travels with it: a bad file is exit 2 whether the main chunk read it,
+    /// a Lua task read it, or a task's work read it, and however the script passed it on.
+    @Test func aBadFileInsideATaskStillExitsWithTwo() async throws {
+        let csv = try TestPaths.write("a,b,label\n1,2,0\n1,oops,1\n", name: "bad-in-task.csv")
+        let checkpoint = try TestPaths.write("{\"not\": \"a checkpoint\"}", name: "bad.ckpt")
+        let cases: [(String, String)] = [
+            ("a Lua task", "gpu.submit(function() return require('gpu.data').csv('\(csv)') end):await()"),
+            ("a task's work", """
+             local ds = require('gpu.data').blobs{samples = 20, features = 2, centers = 2}
+             gpu.submit(gpu.training{model = nn.mlp{inputs = 2, hidden = {4}, outputs = 2}, data = ds, epochs = 1,
+                                     resume_from = '\(checkpoint)'}):await()
+             """),
+            ("caught and raised again", """
+             local ok, e = pcall(function() gpu.submit(function() return require('gpu.data').csv('\(csv)') end):await() end)
+             error("stage failed: " .. tostring(e))
+             """),
+        ]
+        for (what, body) in cases {
+            let run = try await runLua("local gpu = require 'gpu'\nlocal nn = require 'gpu.nn'\n" + body)
+            #expect(run.result.status == .inputError && run.result.exitCode == 2, "\(what): \(run.result.status) \(run.result.message ?? "")")
+        }
+        // The script's own error, even one that mentions a file, stays a script error.
+        let own = try await runLua("gpu = require 'gpu'\ngpu.submit(function() error('cannot use bad-in-task.csv') end):await()")
+        #expect(own.result.status == .scriptError && own.result.exitCode == 1, "\(own.result.message ?? "")")
     }
 
     @Test func missingScriptIsAnInputError() async throws {

@@ -50,7 +50,7 @@ import Testing
         let returns = r.epochs.map { -$0.loss }
         #expect(returns.last == 200, "best returns per generation: \(returns)")
         #expect(returns == returns.sorted(), "with elitism the best return never falls")
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try EvolutionaryTrainer.train(model: MLPModel(inputs: 3, hidden: [], outputs: 2, activation: .relu, seed: 1),
                                           environment: { CartPole() }, config: Evolutionary(), generations: 1, backend: CPUBackend(), seed: 1)
         }

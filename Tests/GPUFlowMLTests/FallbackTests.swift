@@ -35,7 +35,7 @@ import Testing
         board.recordFailure("cpu")
         clock.now = 6
         let wrong = try Generators.blobs(samples: 20, features: 5, centers: 3, seed: 1)
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try ResilientRunner.run(.inference(InferenceTask(modelID: self.model.objectID)), inputs: TaskInputs(model: self.model, data: wrong),
                                     backend: .cpu, services: s, seed: 1)
         }
@@ -111,7 +111,7 @@ import Testing
         // A data error is the task's fault, not the device's: no retry, breaker untouched.
         let fresh = services(threshold: 1)
         let wrong = try Generators.blobs(samples: 30, features: 5, centers: 3, seed: 1)
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try ResilientRunner.run(.training(training), inputs: TaskInputs(model: model, data: wrong), backend: .vulkan, services: fresh, seed: 1)
         }
         #expect(fresh.breakers.snapshot().allSatisfy { $0.breaker.failures == 0 })

@@ -55,7 +55,7 @@ import Testing
         #expect(try #require(returns.last) >= 150, "best returns per generation: \(returns)")
         var wrong = GraphBuilder(inputShape: [3], seed: 1)
         try wrong.linear(outputs: 2)
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             _ = try GraphEvolution.train(
                 wrong.finished(), environment: { CartPole() }, config: Evolutionary(), generations: 1, backend: CPUBackend(), seed: 1)
         }

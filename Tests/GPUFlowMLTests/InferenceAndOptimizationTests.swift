@@ -23,7 +23,7 @@ import Testing
         #expect(r.predictions.allSatisfy { $0 >= 0 && $0 < 3 && $0 == $0.rounded() })
         #expect(r.throughputPerSec > 0 && r.latencyMS.p99 >= r.latencyMS.p50)
         #expect(r.tensorBytes == model.forwardTensorBytes(batch: 32))
-        #expect(throws: DataError.self) { try InferenceRunner.run(model: model, data: data, batchSize: 0, backend: backend) }
+        #expect(throws: MLError.self) { try InferenceRunner.run(model: model, data: data, batchSize: 0, backend: backend) }
     }
 
     @Test(arguments: OptimizationStrategy.allCases)
@@ -107,7 +107,7 @@ import Testing
             do {
                 _ = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
                 Issue.record("power_efficiency ran without a power reading")
-            } catch let e as DataError {
+            } catch let e as MLError {
                 #expect(e.message.contains("needs a power reading"))
             }
         } else {

@@ -28,8 +28,8 @@ import Testing
         #expect((quota?.usedBytes ?? 0) - before == 1_000_003, "the buffer counts against alice's quota")
         let id = try #require(a["buffer_id"]?.doubleValue).rounded()
         // Another agent may not free it without force; an unknown id is an error; nothing is freed then.
-        #expect(throws: DataError.self) { try self.run(self.task(.deallocate) { $0.bufferIDs = [Int(id)] }, s, agent: "bob") }
-        #expect(throws: DataError.self) { try self.run(self.task(.deallocate) { $0.bufferIDs = [Int(id), 999] }, s) }
+        #expect(throws: MLError.self) { try self.run(self.task(.deallocate) { $0.bufferIDs = [Int(id)] }, s, agent: "bob") }
+        #expect(throws: MLError.self) { try self.run(self.task(.deallocate) { $0.bufferIDs = [Int(id), 999] }, s) }
         let d = try run(task(.deallocate) { $0.bufferIDs = [Int(id), 999]; $0.force = true; $0.cleanupStrategy = .immediate }, s)
         #expect(d["freed_bytes"]?.doubleValue ?? 0 >= 1_000_003)
         #expect(quota?.usedBytes == before)

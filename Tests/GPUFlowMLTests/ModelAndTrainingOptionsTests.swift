@@ -92,7 +92,7 @@ import Testing
         let losses = r.epochs.compactMap(\.validationLoss)
         #expect(losses[best - 1] == losses.min(), "the best epoch has the lowest validation loss")
         task.validationSplit = 0
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
                               task: task, backend: self.cpu, seed: 1)
         }

@@ -68,19 +68,19 @@ import Testing
 
     @Test func targetsThatDoNotFitTheModelOrTheLossAreRefused() throws {
         let data = Self.twoOutputs()
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try Validation.check(inputs: 4, outputs: 3, data: data, loss: .mse, context: "training")
         }
         do {
             try Validation.check(inputs: 4, outputs: 2, data: data, loss: .cross_entropy, context: "training")
             Issue.record("cross-entropy was taken with two targets per row")
-        } catch let e as DataError {
+        } catch let e as MLError {
             #expect(e.message.contains("has 2 targets per row; cross_entropy takes one class per row"), "\(e.message)")
         }
         do {
             try Validation.check(inputs: 4, outputs: 2, data: data, loss: .bce_with_logits, context: "training")
             Issue.record("bce_with_logits took targets that are not 0 or 1")
-        } catch let e as DataError {
+        } catch let e as MLError {
             #expect(e.message.contains("bce_with_logits needs targets 0 or 1; row 1, target 1"), "\(e.message)")
         }
     }
@@ -149,7 +149,7 @@ import Testing
             _ = try GraphTrainer.train(
                 b.finished(), data: data, epochs: 1, batchSize: 8, algorithm: .adam(Adam()), loss: .mse, backend: CPUBackend(), seed: 1)
         } throws: { e in "\(e)".contains("the model's output has shape [2, 2] per sample") && "\(e)".contains("nn.flatten{}") }
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             _ = try GraphInference.run(GraphRunner(b.finished(), on: CPUBackend()), data: data, batchSize: 8, cancel: CancellationToken())
         }
     }

@@ -81,10 +81,11 @@ import Testing
             _ = try Trainer.train(model: MLPModel(inputs: 4, hidden: [], outputs: 4, activation: .relu, seed: 1), data: data,
                                   task: task(.adam(Adam())), backend: backend, seed: 1)
             Issue.record("wrong input width accepted")
-        } catch let e as DataError {
+        } catch let e as MLError {
             #expect(e.message.contains("has 5 features but the model expects 4 inputs"))
+            #expect(e.kind == .input, "a model and data that do not fit is the caller's input, exit 2")
         }
-        #expect(throws: DataError.self) {
+        #expect(throws: MLError.self) {
             try Trainer.train(model: MLPModel(inputs: 5, hidden: [], outputs: 3, activation: .relu, seed: 1), data: data,
                               task: self.task(.adam(Adam())), backend: self.backend, seed: 1)
         }

@@ -23,6 +23,17 @@ public enum ErrorKind: String, Sendable, Codable, CaseIterable {
         }
     }
 
+    /// What the exit code says, for `--help` and the README's table.
+    public var summary: String {
+        switch self {
+        case .script: return "script error"
+        case .input: return "bad usage, profile or input file"
+        case .limit: return "sandbox or resource limit"
+        case .device: return "no usable device"
+        case .scheduler: return "Slurm failed"
+        }
+    }
+
     /// The kind an error declares, else `script` (an error of the work itself).
     public static func of(_ error: Error) -> ErrorKind {
         (error as? KindedError)?.kind ?? .script

@@ -93,14 +93,8 @@ public final class LuaHost: @unchecked Sendable {
                     for a in r.arguments { LuaStack.push(co, a) }
                     return Int32(r.arguments.count)
                 }
-            } catch let e as LuaError {
-                if case .file = e {
-                    results[i] = JobResult(script: r.path, status: .inputError, message: "\(e)", traceback: nil, warnings: [])
-                } else {
-                    results[i] = JobResult(script: r.path, status: .scriptError, message: "\(e)", traceback: nil, warnings: [])
-                }
             } catch {
-                results[i] = JobResult(script: r.path, status: .scriptError, message: "\(error)", traceback: nil, warnings: [])
+                results[i] = JobResult(script: r.path, status: .failed(ErrorKind.of(error)), message: "\(error)", traceback: nil, warnings: [])
             }
         }
         while jobs.contains(where: { !$0.1.isDone }) {
@@ -217,7 +211,7 @@ public final class LuaHost: @unchecked Sendable {
         Task.detached { [self] in
             let outcome: TaskOutcome
             do { outcome = .success(try await op()) } catch {
-                outcome = .failure(TaskFailure(taskID: id, taskName: name, reason: .error("\(error)")))
+                outcome = .failure(TaskFailure(taskID: id, taskName: name, error: error))
             }
             post(.taskEnded(job, id, outcome))
         }
@@ -278,7 +272,7 @@ public final class LuaHost: @unchecked Sendable {
             for (id, refs) in job.waiting {
                 job.waiting[id] = nil
                 for ref in refs {
-                    deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message))))
+                    deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message), kind: .limit)))
                 }
             }
         case .startTask(let job, let fn, let args, let id, let token, let continuation):
@@ -312,6 +306,7 @@ public final class LuaHost: @unchecked Sendable {
                 }
             case .failure(let f):
                 lua_pushboolean(co, 0)
+                job.note(f.description, kind: f.kind)
                 LuaStack.push(co, f.description)
             }
             return 2
@@ -407,14 +402,7 @@ public final class LuaHost: @unchecked Sendable {
             }
         case .main:
             if let error, !job.stageDone {
-                let status: JobResult.Status
-                if job.lua.trippedLimit != nil {
-                    status = .limitExceeded
-                } else if job.isInputError(error) {
-                    status = .inputError
-                } else {
-                    status = .scriptError
-                }
+                let status = JobResult.Status.failed(job.lua.trippedLimit != nil ? .limit : job.kind(ofMessage: error))
                 var message = error
                 // Lua's own "not enough memory" says nothing of the budget: name the limit.
                 if let trip = job.lua.trippedLimit, !error.contains(trip) {

@@ -37,7 +37,8 @@ final class LuaJob: @unchecked Sendable {
     var lastCharge: TaskCharge?
     /// Ids of waits that are not orchestrator tasks (channel operations) count down from -1.
     var nextExternalID: TaskID = -1
-    private var inputErrors: [String] = []
+    private var raisedKinds: [(message: String, kind: ErrorKind)] = []
+    private static let keptKinds = 64
     private var seedCounter: UInt64 = 0
 
     init(request: ScriptRequest, env: RunEnvironment, host: LuaHost) throws {
@@ -178,12 +179,22 @@ final class LuaJob: @unchecked Sendable {
         return z ^ (z >> 31)
     }
 
-    /// Remembers errors caused by a bad input file, so the job exits with 2 rather than 1.
-    func note(_ error: Error) {
-        if error is DataError || error is ProfileError { inputErrors.append("\(error)") }
+    /// Remembers the kind of an error that reached the script as a message (raised by a binding,
+    /// or a failed task's outcome), so that the job ends with that kind's exit code when the
+    /// message ends the main chunk, however the script passed it on (pcall and error again, a
+    /// prefix added). Script errors are the default and are not kept; the list keeps the latest.
+    func note(_ message: String, kind: ErrorKind) {
+        guard kind != .script, !message.isEmpty else { return }
+        if raisedKinds.count == Self.keptKinds { raisedKinds.removeFirst() }
+        raisedKinds.append((message, kind))
     }
 
-    func isInputError(_ message: String) -> Bool { inputErrors.contains { message.contains($0) } }
+    func note(_ error: Error) { note("\(error)", kind: ErrorKind.of(error)) }
+
+    /// The kind of the latest noted error whose message the final one carries, else `script`.
+    func kind(ofMessage message: String) -> ErrorKind {
+        raisedKinds.last { message.contains($0.message) }?.kind ?? .script
+    }
 
     // MARK: set-up
 

@@ -103,14 +103,21 @@ public struct ScriptRequest: Sendable {
     }
 }
 
-/// How a job ended, with the exit code the CLI uses (DESIGN: 0 ok, 1 script error, 2 bad
-/// usage or input file, 3 a sandbox or resource limit).
+/// How a job ended; a failure keeps its kind, which alone decides the exit code
+/// (`ErrorKind.exitCode`).
 public struct JobResult: Sendable {
     public enum Status: Sendable, Equatable {
         case success
-        case scriptError
-        case inputError
-        case limitExceeded
+        case failed(ErrorKind)
+
+        public static let scriptError = Status.failed(.script)
+        public static let inputError = Status.failed(.input)
+        public static let limitExceeded = Status.failed(.limit)
+
+        public var kind: ErrorKind? {
+            if case .failed(let k) = self { return k }
+            return nil
+        }
     }
     public let script: String
     public let status: Status
@@ -121,12 +128,5 @@ public struct JobResult: Sendable {
     /// Warnings worth showing, such as failed tasks nobody awaited.
     public let warnings: [String]
 
-    public var exitCode: Int32 {
-        switch status {
-        case .success: return 0
-        case .scriptError: return 1
-        case .inputError: return 2
-        case .limitExceeded: return 3
-        }
-    }
+    public var exitCode: Int32 { status.kind?.exitCode ?? 0 }
 }

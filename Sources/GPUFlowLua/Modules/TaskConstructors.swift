@@ -418,7 +418,7 @@ enum TaskConstructors {
         if !a.has("batch_size") { task.batchSizeSource = "default" }
         if let layer = try a.string("layer") {
             let g = try graph?.graph ?? (try model.map { try GraphModel(mlp: $0) })
-            do { _ = try g?.cut(after: layer) } catch let e as DataError { throw LuaArgumentError("\(a.function): \(e.message)") }
+            do { _ = try g?.cut(after: layer) } catch let e as MLError { throw LuaArgumentError("\(a.function): \(e.message)") }
             task.layer = layer
         }
         task.stream = try a.table("stream") { s in
@@ -447,7 +447,7 @@ enum TaskConstructors {
         }
         guard let prompt = try a.bytes("prompt") else { throw LuaArgumentError("\(a.function): prompt must be a string") }
         guard prompt.count <= 1 << 20 else { throw LuaArgumentError("\(a.function): prompt is longer than 1 MiB") }
-        do { _ = try TextGeneration.promptTokens(graph.graph, prompt: prompt, context: a.function) } catch let e as DataError {
+        do { _ = try TextGeneration.promptTokens(graph.graph, prompt: prompt, context: a.function) } catch let e as MLError {
             throw LuaArgumentError(e.message)
         }
         if a.has("data") { throw LuaArgumentError("\(a.function): give a prompt (generation) or data (perplexity), not both") }

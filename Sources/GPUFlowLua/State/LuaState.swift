@@ -1,6 +1,7 @@
 import CLua
 import CLuaShim
 import Foundation
+import GPUFlowCore
 
 /// One Lua interpreter: a `lua_State` with its own limits, libraries and globals. A job owns
 /// exactly one; it is only touched from the host thread that drives it.
@@ -91,10 +92,17 @@ final class LuaState {
 }
 
 /// Errors of the embedding itself (not of a script's logic).
-public enum LuaError: Error, CustomStringConvertible, Sendable {
+public enum LuaError: KindedError, CustomStringConvertible, Sendable {
     case syntax(String)
     case runtime(String)
     case file(String)
+
+    /// A script that cannot be opened is a wrong input; one that does not parse or fails is the
+    /// script's own error.
+    public var kind: ErrorKind {
+        if case .file = self { return .input }
+        return .script
+    }
 
     public var description: String {
         switch self {

@@ -7,7 +7,7 @@ import GPUFlowCore
 enum MemoryTasks {
     static func run(_ task: MemoryManagementTask, backend: Backend, services: ExecutionServices? = nil, agent: String? = nil) throws -> TaskValue {
         guard let vulkan = backend as? VulkanBackend else {
-            throw DataError("memory_management '\(task.operation.rawValue)' acts on a device memory pool; the \(backend.name) backend has none (use --backend vulkan)")
+            throw MLError("memory_management '\(task.operation.rawValue)' acts on a device memory pool; the \(backend.name) backend has none (use --backend vulkan)", kind: .device)
         }
         let pool = vulkan.context.pool
         let registry = services?.buffers ?? DeviceBufferRegistry()

@@ -67,8 +67,8 @@ public enum ResilientRunner {
         let plan: BackendPlan
         var hybrid = false
         if case .hybridCompute(let h) = task {
-            guard let inner = inputs.inner else { throw DataError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
-            if case .hybridCompute = inner { throw DataError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
+            guard let inner = inputs.inner else { throw MLError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
+            if case .hybridCompute = inner { throw MLError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
             work = inner
             hybrid = true
             plan = BackendPlanner.plan(primary: h.primaryBackend, strategy: h.fallbackStrategy, criteria: h.selectionCriteria,

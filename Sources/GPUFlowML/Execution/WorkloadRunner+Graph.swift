@@ -31,7 +31,7 @@ extension WorkloadRunner {
                 graph.graph, environment: env.make, config: e, generations: t.epochs, backend: backend, seed: seed, cancel: cancel)
             return evolutionValue(model: GraphNetwork(r.model), generations: r.epochs, seconds: r.seconds, environment: env, backend: backend)
         }
-        guard let data = inputs.data else { throw DataError("training: data is required (or an environment, for evolution)") }
+        guard let data = inputs.data else { throw MLError("training: data is required (or an environment, for evolution)") }
         let r = try GraphEvolution.train(
             graph.graph, data: data, config: e, generations: t.epochs, loss: t.loss, options: t.lossOptions ?? LossOptions(), backend: backend,
             seed: seed, cancel: cancel)
@@ -43,7 +43,7 @@ extension WorkloadRunner {
         throws -> TaskValue
     {
         if graph.graph.isSequenceModel {
-            guard t.stream == nil else { throw DataError("inference: a language model is served with a prompt, not a request stream") }
+            guard t.stream == nil else { throw MLError("inference: a language model is served with a prompt, not a request stream") }
             let r = try TextGeneration.perplexity(graph.graph, data: data, batchSize: t.batchSize, backend: backend)
             return servedValue(
                 t,

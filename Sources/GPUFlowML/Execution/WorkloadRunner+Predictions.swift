@@ -43,7 +43,7 @@ extension GraphModel {
         guard let last = nodes.lastIndex(where: { $0.layer == layer || $0.layer.hasPrefix(layer + ".") }) else {
             var seen = Set<String>()
             let names = nodes.map(\.layer).filter { seen.insert($0).inserted }
-            throw DataError("inference: the model has no layer '\(layer)' (its layers: \(names.joined(separator: ", ")))")
+            throw MLError("inference: the model has no layer '\(layer)' (its layers: \(names.joined(separator: ", ")))")
         }
         var m = self
         m.output = .node(last, output: 0)

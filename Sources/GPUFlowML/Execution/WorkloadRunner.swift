@@ -56,7 +56,7 @@ public enum WorkloadRunner {
                     cancel: cancel)
                 return searchValue(t, r, backend: backend)
             default:
-                throw DataError("\(task.name): a graph model (nn.sequential) is taken by training, inference and optimization tasks so far")
+                throw MLError("\(task.name): a graph model (nn.sequential) is taken by training, inference and optimization tasks so far")
             }
         }
         switch task {
@@ -78,8 +78,8 @@ public enum WorkloadRunner {
                 }
                 base = loaded as? MLPModel
             }
-            guard let model = base else { throw DataError("training: a model is required") }
-            guard let data = inputs.data else { throw DataError("training: data is required") }
+            guard let model = base else { throw MLError("training: a model is required") }
+            guard let data = inputs.data else { throw MLError("training: data is required") }
             if case .evolutionary(let e) = t.algorithm {
                 let r = try EvolutionaryTrainer.train(model: model, data: data, config: e, generations: t.epochs, loss: t.loss, backend: backend,
                                                       seed: t.seed ?? seed, cancel: cancel)
@@ -96,11 +96,11 @@ public enum WorkloadRunner {
             return trainingValue(t, model: r.model, parameters: model.parameterCount, run: run, data: data, backend: backend)
 
         case .inference(let t):
-            guard let model = inputs.model else { throw DataError("inference: a model is required") }
-            guard let given = inputs.data else { throw DataError("inference: data is required") }
+            guard let model = inputs.model else { throw MLError("inference: a model is required") }
+            guard let given = inputs.data else { throw MLError("inference: data is required") }
             let data = try model.schema?.prepare(given) ?? given
             guard data.cols == model.inputs else {
-                throw DataError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
+                throw MLError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
             }
             var fields: [(String, TaskValue)] = []
             var p99 = 0.0, throughput = 0.0
@@ -130,7 +130,7 @@ public enum WorkloadRunner {
                                               ("evictions", .integer(c.evictions))]))
 
         case .optimization(let t):
-            guard let model = inputs.model else { throw DataError("optimization: a model is required") }
+            guard let model = inputs.model else { throw MLError("optimization: a model is required") }
             let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
             let r = try BatchSizeSearch.run(model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
                                             cancel: cancel)
@@ -146,7 +146,7 @@ public enum WorkloadRunner {
             return try MemoryTasks.run(m, backend: backend)
 
         case .resourceCoordination:
-            throw DataError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
+            throw MLError("resource_coordination is carried out by the orchestrator: submit it with gpu.submit or call gpu.coordinate{...}")
         }
     }
 
@@ -186,14 +186,14 @@ public enum WorkloadRunner {
 
     static func reinforcement(_ rl: ReinforcementLearning, inputs: TaskInputs, graph: GraphNetwork? = nil, backend: Backend, seed: UInt64,
                               cancel: CancellationToken) throws -> TaskValue {
-        guard let env = inputs.environment else { throw DataError("reinforcement: an environment is required (\(EnvironmentSpec.names))") }
+        guard let env = inputs.environment else { throw MLError("reinforcement: an environment is required (\(EnvironmentSpec.names))") }
         let options = ReinforcementTrainer.Options(episodes: rl.episodes, parallel: rl.parallelEpisodes, solveThreshold: rl.solveThreshold)
         if let graph {
             let r = try ReinforcementTrainer.train(graph: graph.graph, environment: env.make, config: rl, options: options, backend: backend,
                                                    seed: seed, cancel: cancel)
             return reinforcementValue(r, model: GraphNetwork(r.model), rl: rl, env: env, backend: backend)
         }
-        guard let model = inputs.model else { throw DataError("reinforcement: a model is required (a policy network)") }
+        guard let model = inputs.model else { throw MLError("reinforcement: a model is required (a policy network)") }
         let r = try ReinforcementTrainer.train(model: model, environment: env.make, config: rl, options: options, backend: backend, seed: seed,
                                                cancel: cancel)
         return reinforcementValue(r, model: r.model, rl: rl, env: env, backend: backend)

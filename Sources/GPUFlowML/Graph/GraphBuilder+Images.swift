@@ -11,7 +11,7 @@ extension GraphBuilder {
     fileprivate func image(_ layer: String) throws -> (c: Int, h: Int, w: Int) {
         let s = cursorShape
         guard s.count == 4 else {
-            throw DataError("layer \(layer): takes samples of shape [channels, height, width], got \(Array(s.dropFirst()))")
+            throw MLError("layer \(layer): takes samples of shape [channels, height, width], got \(Array(s.dropFirst()))")
         }
         return (s[1], s[2], s[3])
     }
@@ -33,13 +33,13 @@ extension GraphBuilder {
                 channels: c, height: h, width: w, outputs: outputs, kernel: kernel, stride: stride, padding: padding, dilation: dilation,
                 groups: groups)
         } catch let e as BackendError {
-            throw DataError("layer \(layer): \(e.message)")
+            throw MLError("layer \(layer): \(e.message)")
         }
         // The device kernels loop over one window, and over kh·kw·outputs/groups for the
         // input's gradient: both kept below lavapipe's cut near 65,535 iterations.
         let window = g.groupPatch, fan = g.kernel[0] * g.kernel[1] * g.groupOutputs
         guard window <= 60_000, fan <= 60_000 else {
-            throw DataError(
+            throw MLError(
                 "layer \(layer): a window of \(window) values and \(fan) (kh·kw·outputs/groups) per input pixel; this version takes at most 60,000 of each (fewer channels per group, or a smaller kernel)"
             )
         }
@@ -67,9 +67,9 @@ extension GraphBuilder {
     public mutating func pool2d(_ reduce: ReduceOp, kernel: (Int, Int), name given: String? = nil) throws {
         let layer = try layerName(reduce == .max ? "max_pool2d" : "avg_pool2d", given)
         let (c, h, w) = try image(layer)
-        guard kernel.0 > 0, kernel.1 > 0 else { throw DataError("layer \(layer): kernel must be at least 1") }
+        guard kernel.0 > 0, kernel.1 > 0 else { throw MLError("layer \(layer): kernel must be at least 1") }
         guard kernel.0 <= h, kernel.1 <= w else {
-            throw DataError("layer \(layer): a \(kernel.0)×\(kernel.1) window is larger than its input \(h)×\(w)")
+            throw MLError("layer \(layer): a \(kernel.0)×\(kernel.1) window is larger than its input \(h)×\(w)")
         }
         let oh = h / kernel.0, ow = w / kernel.1
         var x = cursor
@@ -102,10 +102,10 @@ extension GraphBuilder {
         let layer = try layerName("batch_norm", given)
         let s = cursorShape
         guard s.count == 2 || s.count == 4 else {
-            throw DataError("layer \(layer): takes [features] or [channels, height, width] samples, got \(Array(s.dropFirst()))")
+            throw MLError("layer \(layer): takes [features] or [channels, height, width] samples, got \(Array(s.dropFirst()))")
         }
         guard momentum >= 0 && momentum <= 1, epsilon > 0 else {
-            throw DataError("layer \(layer): momentum must be in [0, 1] and eps above 0")
+            throw MLError("layer \(layer): momentum must be in [0, 1] and eps above 0")
         }
         let c = s[1]
         let x = cursor

@@ -11,7 +11,7 @@ extension GraphBuilder {
     fileprivate func sequence(_ layer: String) throws -> (t: Int, d: Int) {
         let s = cursorShape
         guard s.count == 3 else {
-            throw DataError(
+            throw MLError(
                 "layer \(layer): takes sequences of shape [positions, features] (after nn.token_embedding), got \(Array(s.dropFirst()))")
         }
         return (s[1], s[2])
@@ -22,10 +22,10 @@ extension GraphBuilder {
     public mutating func tokenEmbedding(tokens: Int, dims: Int, name given: String? = nil) throws {
         let layer = try layerName("token_embedding", given)
         guard cursor == .input, cursorShape.count == 2 else {
-            throw DataError(
+            throw MLError(
                 "layer \(layer): reads a sequence of token ids, so it must be the first layer of a model with inputs = {positions}")
         }
-        guard tokens > 0, dims > 0 else { throw DataError("layer \(layer): tokens and dims must be at least 1") }
+        guard tokens > 0, dims > 0 else { throw MLError("layer \(layer): tokens and dims must be at least 1") }
         try reserveWeights(tokens, dims, layer: layer)
         let table = addLayerParameter(layer, "weight", shape: [tokens, dims], values: (0..<(tokens * dims)).map { _ in nextNormal() })
         try addLayerNode(.gather, [table, .input], layer: layer)
@@ -39,9 +39,9 @@ extension GraphBuilder {
         let layer = try layerName("position_embedding", name)
         let (t, d) = try sequence(layer)
         let context = given ?? t
-        guard context > 0 else { throw DataError("layer \(layer): context must be at least 1") }
+        guard context > 0 else { throw MLError("layer \(layer): context must be at least 1") }
         guard t <= context else {
-            throw DataError("layer \(layer): the sequence has \(t) positions, longer than the context of \(context)")
+            throw MLError("layer \(layer): the sequence has \(t) positions, longer than the context of \(context)")
         }
         try reserveWeights(context, d, layer: layer)
         let values: [Float]
@@ -67,7 +67,7 @@ extension GraphBuilder {
         let layer = try layerName("attention", given)
         let (t, d) = try sequence(layer)
         guard heads > 0, d % heads == 0 else {
-            throw DataError("layer \(layer): \(d) features do not split into \(heads) heads of equal size")
+            throw MLError("layer \(layer): \(d) features do not split into \(heads) heads of equal size")
         }
         let dh = d / heads
         try linear(outputs: 3 * d, scheme: scheme, name: "\(layer).qkv")
@@ -106,7 +106,7 @@ extension GraphBuilder {
         let layer = try layerName("block", given)
         let (_, d) = try sequence(layer)
         let hidden = hidden ?? 4 * d
-        guard hidden > 0 else { throw DataError("layer \(layer): hidden must be at least 1") }
+        guard hidden > 0 else { throw MLError("layer \(layer): hidden must be at least 1") }
         try residual(name: "\(layer).residual1") { b in
             try b.layerNorm(name: "\(layer).ln1")
             try b.attention(heads: heads, causal: causal, scheme: scheme, name: "\(layer).attn")

@@ -43,7 +43,7 @@ public struct GraphBuilder {
 
     private mutating func name(_ kind: String, _ given: String?) throws -> String {
         if let given {
-            guard used.insert(given).inserted else { throw DataError("layer \(given): the name is taken by an earlier layer") }
+            guard used.insert(given).inserted else { throw MLError("layer \(given): the name is taken by an earlier layer") }
             return given
         }
         while true {  // numbered past any name given by hand
@@ -60,7 +60,7 @@ public struct GraphBuilder {
     private func reserve(_ rows: Int, _ cols: Int, layer: String) throws {
         let (n, o) = rows.multipliedReportingOverflow(by: cols)
         guard !o, n <= Self.maxParameters - model.parameterCount else {
-            throw DataError("layer \(layer): a \(rows)×\(cols) weight takes the model past \(Self.maxParameters) parameters")
+            throw MLError("layer \(layer): a \(rows)×\(cols) weight takes the model past \(Self.maxParameters) parameters")
         }
     }
 
@@ -80,7 +80,7 @@ public struct GraphBuilder {
     {
         let out: [[Int]]
         do { out = try op.outputShapes(inputs.map(shapeOf)) } catch let e as BackendError {
-            throw DataError("layer \(layer): \(e.message)")
+            throw MLError("layer \(layer): \(e.message)")
         }
         model.nodes.append(GraphModel.Node(op: op, inputs: inputs, layer: layer, trainingOnly: trainingOnly, running: running))
         nodeShapes.append(out)
@@ -104,9 +104,9 @@ public struct GraphBuilder {
         outputs: Int, bias: Bool = true, init activation: UnaryOp? = nil, scheme: WeightInit = .auto, name given: String? = nil
     ) throws {
         let layer = try name("linear", given)
-        guard outputs > 0 else { throw DataError("layer \(layer): outputs must be at least 1, got \(outputs)") }
+        guard outputs > 0 else { throw MLError("layer \(layer): outputs must be at least 1, got \(outputs)") }
         let inputs = width
-        guard inputs > 0 else { throw DataError("layer \(layer): its input has no features (shape \(shape))") }
+        guard inputs > 0 else { throw MLError("layer \(layer): its input has no features (shape \(shape))") }
         let he: Bool
         switch activation {
         case .relu?, .leakyRelu?, .gelu?, .geluTanh?, .silu?: he = true
@@ -149,7 +149,7 @@ public struct GraphBuilder {
     /// and a replay draws the same ones.
     public mutating func dropout(p: Float, name given: String? = nil) throws {
         let layer = try name("dropout", given)
-        guard p >= 0 && p < 1 else { throw DataError("layer \(layer): p must be in [0, 1), got \(p)") }
+        guard p >= 0 && p < 1 else { throw MLError("layer \(layer): p must be in [0, 1), got \(p)") }
         try addNode(.dropout(p: p, seed: 0, offset: 0), [current], layer: layer, trainingOnly: true)
     }
 
@@ -161,16 +161,16 @@ public struct GraphBuilder {
     {
         let layer = try name("embedding", given)
         guard current == .input else {
-            throw DataError("layer \(layer): an embedding reads the data set's columns, so it must be the first layer")
+            throw MLError("layer \(layer): an embedding reads the data set's columns, so it must be the first layer")
         }
         let width = self.width
-        guard !columns.isEmpty else { throw DataError("layer \(layer): no categorical columns to embed") }
+        guard !columns.isEmpty else { throw MLError("layer \(layer): no categorical columns to embed") }
         for c in columns {
             guard c.column >= 0 && c.column < width else {
-                throw DataError("layer \(layer): column \(c.column + 1) is outside the \(width) features")
+                throw MLError("layer \(layer): column \(c.column + 1) is outside the \(width) features")
             }
             guard c.cardinality > 0, c.dims > 0 else {
-                throw DataError("layer \(layer): column \(c.name) needs at least one value and one dimension")
+                throw MLError("layer \(layer): column \(c.name) needs at least one value and one dimension")
             }
         }
         let byColumn = Dictionary(columns.map { ($0.column, $0) }, uniquingKeysWith: { a, _ in a })
@@ -225,14 +225,14 @@ public struct GraphBuilder {
     /// The sum of several branches of the same shape (a join of a residual written by hand).
     public mutating func add(_ parts: [GraphModel.Source], name given: String? = nil) throws {
         let layer = try name("add", given)
-        guard parts.count >= 2 else { throw DataError("layer \(layer): adds two or more branches, got \(parts.count)") }
+        guard parts.count >= 2 else { throw MLError("layer \(layer): adds two or more branches, got \(parts.count)") }
         let shapes = parts.map(shapeOf)
         guard let mismatch = shapes.firstIndex(where: { $0 != shapes[0] }) else {
             current = parts[0]
             for p in parts.dropFirst() { try addNode(.binary(.add), [current, p], layer: layer) }
             return
         }
-        throw DataError(
+        throw MLError(
             "layer \(layer): branch 1 has shape \(shapes[0].dropFirst()) and branch \(mismatch + 1) \(shapes[mismatch].dropFirst()); added branches need one shape")
     }
 
@@ -240,7 +240,7 @@ public struct GraphBuilder {
     /// from two paths joined).
     public mutating func concat(_ parts: [GraphModel.Source], name given: String? = nil) throws {
         let layer = try name("concat", given)
-        guard parts.count >= 2 else { throw DataError("layer \(layer): joins two or more branches, got \(parts.count)") }
+        guard parts.count >= 2 else { throw MLError("layer \(layer): joins two or more branches, got \(parts.count)") }
         let rank = shapeOf(parts[0]).count
         try addNode(.concat(axis: rank - 1), parts, layer: layer)
     }
@@ -258,7 +258,7 @@ public struct GraphBuilder {
         let skip = current, skipShape = shape
         try body(&self)
         guard shape == skipShape else {
-            throw DataError(
+            throw MLError(
                 "layer \(layer): its body turns \(skipShape.dropFirst()) into \(shape.dropFirst()); a residual needs the same shape")
         }
         try addNode(.binary(.add), [current, skip], layer: layer)
@@ -272,7 +272,7 @@ extension GraphBuilder {
         let layer = try name("dense", given)
         let inputs = width
         guard weights.count == inputs * outputs, bias.count == outputs else {
-            throw DataError("layer \(layer): \(weights.count) weights and \(bias.count) biases do not make a \(inputs)×\(outputs) layer")
+            throw MLError("layer \(layer): \(weights.count) weights and \(bias.count) biases do not make a \(inputs)×\(outputs) layer")
         }
         let w = addParameter(layer, "weight", shape: [inputs, outputs], values: weights)
         let b = addParameter(layer, "bias", shape: [outputs], values: bias)

@@ -106,11 +106,11 @@ public struct GraphModel: Codable, Sendable, Equatable {
             switch s {
             case .input: return [rows] + inputShape
             case .parameter(let p):
-                guard let sh = params[p] else { throw DataError("model graph: no parameter '\(p)'") }
+                guard let sh = params[p] else { throw MLError("model graph: no parameter '\(p)'") }
                 return sh
             case .node(let n, let o):
                 guard n < shapes.count, o < shapes[n].count else {
-                    throw DataError("model graph: node \(n) output \(o) is used before it exists")
+                    throw MLError("model graph: node \(n) output \(o) is used before it exists")
                 }
                 return shapes[n][o]
             }
@@ -119,7 +119,7 @@ public struct GraphModel: Codable, Sendable, Equatable {
             do {
                 shapes.append(try n.op.outputShapes(try n.inputs.map(shape)))
             } catch let e as BackendError {
-                throw DataError("layer \(n.layer) (node \(i), \(n.op.name)): \(e.message)")
+                throw MLError("layer \(n.layer) (node \(i), \(n.op.name)): \(e.message)")
             }
         }
         return (shapes, try shape(output))

@@ -50,7 +50,7 @@ public final class GraphRunner {
             switch s {
             case .input: return input
             case .parameter(let name):
-                guard let i = index[name] else { throw DataError("model graph: no parameter '\(name)'") }
+                guard let i = index[name] else { throw MLError("model graph: no parameter '\(name)'", kind: .script) }
                 return params[i]
             case .node(let n, let o): return outputs[n][o]
             }
@@ -83,7 +83,7 @@ public final class GraphRunner {
             do {
                 outputs.append(try tape.apply(op, try node.inputs.map(value)))
             } catch let e as BackendError {
-                throw DataError("layer \(node.layer) (\(op.name)): \(e.message)")
+                throw MLError("layer \(node.layer) (\(op.name)): \(e.message)")
             }
         }
         return (try value(model.output), params, statistics)

@@ -11,10 +11,10 @@ enum GraphInference {
         -> InferenceReport
     {
         guard data.sampleShape == runner.model.inputShape else {
-            throw DataError(
+            throw MLError(
                 "inference: data set \(data.source) has samples of shape \(data.sampleShape); the model takes \(runner.model.inputShape)")
         }
-        guard batchSize > 0 else { throw DataError("inference: batch_size must be positive, got \(batchSize)") }
+        guard batchSize > 0 else { throw MLError("inference: batch_size must be positive, got \(batchSize)") }
         let backend = runner.backend
         let outputs = try GraphTraining.outputWidth(runner.model)
         // A language model predicts at every position: a token per position, its accuracy

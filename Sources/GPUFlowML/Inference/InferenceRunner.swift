@@ -54,9 +54,9 @@ public enum InferenceRunner {
     public static func run(model: MLPModel, data: Dataset, batchSize: Int, backend: Backend,
                            cancel: CancellationToken = CancellationToken()) throws -> InferenceReport {
         guard data.cols == model.inputs else {
-            throw DataError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
+            throw MLError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
-        guard batchSize > 0 else { throw DataError("inference: batch_size must be positive, got \(batchSize)") }
+        guard batchSize > 0 else { throw MLError("inference: batch_size must be positive, got \(batchSize)") }
         return try run(net: NetworkOnBackend(model, on: backend), model: model, data: data, batchSize: batchSize, cancel: cancel)
     }
 

@@ -28,7 +28,7 @@ enum StreamingInference {
 
     static func run(backend: Backend, serve: (Tensor, Int) throws -> Tensor, data: Dataset, batchSize: Int, requests: Int,
                     arrivalRate: Double, maxWaitMS: Double, seed: UInt64, cancel: CancellationToken) throws -> StreamReport {
-        guard requests > 0, arrivalRate > 0 else { throw DataError("inference: requests and arrival_rate must be positive") }
+        guard requests > 0, arrivalRate > 0 else { throw MLError("inference: requests and arrival_rate must be positive") }
         guard data.rows > 0 else { throw DataError(file: data.source, "inference: the data set has no rows to serve") }
         var rng = Philox(seed: seed ^ 0x57AE)
         var arrivals: [Double] = []  // seconds after the start

@@ -27,9 +27,9 @@ public enum TextGeneration {
     ) throws -> Report {
         let model = runner.model
         guard model.isSequenceModel, model.inputShape.count == 1, let context = model.inputShape.first else {
-            throw DataError("inference: a prompt is for a language model (one that starts with nn.token_embedding)")
+            throw MLError("inference: a prompt is for a language model (one that starts with nn.token_embedding)")
         }
-        guard g.maxTokens >= 0 else { throw DataError("inference: max_tokens must be at least 0, got \(g.maxTokens)") }
+        guard g.maxTokens >= 0 else { throw MLError("inference: max_tokens must be at least 0, got \(g.maxTokens)") }
         let prompt = try promptTokens(model, prompt: g.bytes, context: "inference")
         let vocabulary = prompt.vocabulary
         var ids = prompt.ids
@@ -62,14 +62,14 @@ public enum TextGeneration {
         -> (ids: [Int], vocabulary: TokenVocabulary)
     {
         guard let vocabulary = model.vocabulary else {
-            throw DataError("\(context): the model has no vocabulary yet; train it on a data.text data set first")
+            throw MLError("\(context): the model has no vocabulary yet; train it on a data.text data set first")
         }
         if let layer = model.nonCausalAttentionLayer {
-            throw DataError(
+            throw MLError(
                 "\(context): layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with a causal model")
         }
         let ids = try vocabulary.encode(bytes: prompt, what: "\(context): the prompt")
-        guard !ids.isEmpty else { throw DataError("\(context): the prompt is empty; give at least one character to continue") }
+        guard !ids.isEmpty else { throw MLError("\(context): the prompt is empty; give at least one character to continue") }
         return (ids, vocabulary)
     }
 

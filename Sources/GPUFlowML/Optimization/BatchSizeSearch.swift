@@ -90,22 +90,22 @@ public enum BatchSizeSearch {
         }
         for (name, values) in space {
             guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) || architecture.contains(name) else {
-                throw DataError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
+                throw MLError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
             }
             if name == "hidden", case .graph = subject {
-                throw DataError("optimization: hidden sizes an nn.mlp model; a graph model searches the dimensions its builder function reads")
+                throw MLError("optimization: hidden sizes an nn.mlp model; a graph model searches the dimensions its builder function reads")
             }
-            guard values.count > 0 else { throw DataError("optimization: search dimension '\(name)' has no values") }
+            guard values.count > 0 else { throw MLError("optimization: search dimension '\(name)' has no values") }
         }
         let names = space.keys.sorted()
         let trains = space["learning_rate"] != nil || space["hidden"] != nil || !architecture.isEmpty || task.target == .accuracy
             || (task.target == .multi_objective && (task.weights["accuracy"] ?? 0) != 0)
-        if trains, data.classCount == nil { throw DataError("optimization: accuracy needs class labels in the data") }
+        if trains, data.classCount == nil { throw MLError("optimization: accuracy needs class labels in the data") }
         let meter = PowerMeter.available()
         let needsPower = task.target == .power_efficiency || task.constraints.maxPowerW != nil
             || (task.target == .multi_objective && (task.weights["power"] ?? 0) != 0)
         if needsPower, meter == nil {
-            throw DataError("optimization: \(task.target == .power_efficiency ? "power_efficiency" : "a power constraint") needs a power reading "
+            throw MLError("optimization: \(task.target == .power_efficiency ? "power_efficiency" : "a power constraint") needs a power reading "
                             + "(NVML on NVIDIA, or readable RAPL); this machine has neither, so it will not optimize an invented number")
         }
         var trials: [Trial] = []
@@ -176,7 +176,7 @@ public enum BatchSizeSearch {
                 var graph = base.graph
                 if !shape.isEmpty {
                     guard let c = candidates.first(where: { $0.values == shape }) else {
-                        throw DataError("optimization: no model was built for \(shape.sorted { $0.key < $1.key })")
+                        throw MLError("optimization: no model was built for \(shape.sorted { $0.key < $1.key })")
                     }
                     graph = c.graph.graph
                 }

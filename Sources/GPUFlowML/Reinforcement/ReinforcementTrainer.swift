@@ -47,7 +47,7 @@ public enum ReinforcementTrainer {
     {
         let probe = try make()
         guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
-            throw DataError("reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+            throw MLError("reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
         let critic = MLPModel(inputs: model.inputs, hidden: model.hidden, outputs: 1, activation: model.layers.first?.activation ?? .relu,
                               seed: seed ^ 0xC417)
@@ -66,7 +66,7 @@ public enum ReinforcementTrainer {
         let probe = try make()
         let outputs = try graph.outputShape(rows: 1).last ?? 0
         guard graph.inputShape == [probe.observationSize], outputs == probe.actionCount else {
-            throw DataError("reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+            throw MLError("reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
         // The graph of an MLP gets the MLP's critic (its hidden widths and activation), so it learns
         // as the MLP does under every policy type.
@@ -118,7 +118,7 @@ public enum ReinforcementTrainer {
                     let action = choose(outputs[r], config: config, progress: progress, counts: &counts, rng: &rng)
                     let (next, reward, done) = try envs[i].step(action, &rng)
                     guard next.count == probe.observationSize, reward.isFinite else {
-                        throw DataError("reinforcement: \(type(of: envs[i])) step returned \(next.count) observations (expected \(probe.observationSize)) and reward \(reward)")
+                        throw MLError("reinforcement: \(type(of: envs[i])) step returned \(next.count) observations (expected \(probe.observationSize)) and reward \(reward)", kind: .script)
                     }
                     episodeReturn[i] += Double(reward)
                     var learned = reward

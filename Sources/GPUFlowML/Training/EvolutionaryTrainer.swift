@@ -123,7 +123,7 @@ public enum EvolutionaryTrainer {
             try backend.rowArgmax(current, rows: rowsAll, cols: k, a)
             argmax = a
         case .l1, .huber, .bce_with_logits:
-            throw DataError("evolutionary training scores members by cross_entropy or mse, not \(loss.rawValue)")
+            throw MLError("evolutionary training scores members by cross_entropy or mse, not \(loss.rawValue)")
         case .mse:
             var target = [Float](repeating: 0, count: n * k)
             for (i, l) in labels.enumerated() { if k == 1 { target[i] = l } else { target[i * k + Int(l)] = 1 } }
@@ -168,7 +168,7 @@ public enum EvolutionaryTrainer {
                              backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws -> TrainingResult {
         let probe = try environment()
         guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
-            throw DataError("evolutionary: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+            throw MLError("evolutionary: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
         }
         let start = Date()
         var rng = Philox(seed: seed)

@@ -20,7 +20,7 @@ public enum GraphEvolution {
         backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()
     ) throws -> Result {
         guard graph.inputShape == data.sampleShape else {
-            throw DataError(
+            throw MLError(
                 "evolutionary training: the model takes samples of shape \(graph.inputShape), data set \(data.source)'s are \(data.sampleShape)"
             )
         }
@@ -55,7 +55,7 @@ public enum GraphEvolution {
         let probe = try make()
         let outputs = try graph.outputShape(rows: 1).last ?? 0
         guard graph.inputShape == [probe.observationSize], outputs == probe.actionCount else {
-            throw DataError(
+            throw MLError(
                 "evolutionary: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions"
             )
         }

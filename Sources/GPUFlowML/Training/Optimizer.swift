@@ -20,7 +20,7 @@ final class Optimizer {
     func restore(_ values: [[Float]], step: Int, backend: Backend) throws {
         let tensors = state1 + state2
         guard values.count == tensors.count, zip(values, tensors).allSatisfy({ $0.count == $1.count }) else {
-            throw DataError("checkpoint: optimizer state does not fit this network and algorithm")
+            throw MLError("checkpoint: optimizer state does not fit this network and algorithm")
         }
         for (t, v) in zip(tensors, values) { try backend.write(t, v) }
         self.step = step
@@ -60,7 +60,7 @@ final class Optimizer {
                     alpha: Float(r.alpha), epsilon: Float(r.epsilon), weightDecay: Float(r.weightDecay),
                     momentum: Float(r.momentum))
             default:
-                throw DataError("training algorithm '\(algorithm.name)' has no gradient update")
+                throw MLError("training algorithm '\(algorithm.name)' has no gradient update")
             }
         }
     }

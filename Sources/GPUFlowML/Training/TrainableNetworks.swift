@@ -104,7 +104,7 @@ final class GraphTraining: TrainableNetwork {
     static func outputWidth(_ model: GraphModel) throws -> Int {
         let shape = try model.outputShape(rows: 1)
         guard shape.count == 2 || (shape.count == 3 && model.isSequenceModel) else {
-            throw DataError(
+            throw MLError(
                 "the model's output has shape \(shape.dropFirst()) per sample; losses and predictions take one row of values per sample (put nn.flatten{} before the last layer)")
         }
         return shape[shape.count - 1]

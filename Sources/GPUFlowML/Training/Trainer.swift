@@ -70,7 +70,7 @@ public enum Trainer {
             return (.adam(Adam(learningRate: t.learningRate)), task.batchSize,
                     Freezing.trainable(layers: layers, fineTuning: t.fineTuningLayers, strategy: t.freezingStrategy))
         default:
-            throw DataError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop, adam, rmsprop or transfer")
+            throw MLError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop, adam, rmsprop or transfer")
         }
     }
 
@@ -177,7 +177,7 @@ struct Batch {
             // gradient the kernel gives for the [rows·positions, classes] view.
             let tokens = rows * positions
             guard Shapes.count(output.shape) == tokens * cols else {
-                throw DataError(
+                throw MLError(
                     "the model gives \(Shapes.count(output.shape) / max(rows, 1)) values per sample; text with \(positions) positions and \(cols) tokens needs [\(positions), \(cols)] (a language model, nn.token_embedding first)")
             }
             let flat = output.view(shape: [tokens, cols])
@@ -236,7 +236,7 @@ enum Evaluator {
 public enum Validation {
     public static func check(model: MLPModel, data: Dataset, loss: LossKind, context: String) throws {
         if data.vocabulary != nil {
-            throw DataError(
+            throw MLError(
                 "\(context): data set \(data.source) is text, whose next tokens are predicted at every position; an nn.mlp predicts one row per sample (build a language model with nn.sequential, nn.token_embedding first)")
         }
         try check(inputs: model.inputs, outputs: model.outputs, data: data, loss: loss, context: context)
@@ -245,42 +245,42 @@ public enum Validation {
     /// The same checks for any model with `inputs` features in and `outputs` values out.
     public static func check(inputs: Int, outputs: Int, data: Dataset, loss: LossKind, context: String) throws {
         guard data.cols == inputs else {
-            throw DataError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(inputs) inputs")
+            throw MLError("\(context): data set \(data.source) has \(data.cols) features but the model expects \(inputs) inputs")
         }
-        guard data.rows > 0 else { throw DataError("\(context): data set \(data.source) has no rows") }
+        guard data.rows > 0 else { throw MLError("\(context): data set \(data.source) has no rows") }
         if let v = data.vocabulary {  // next-token prediction: a class per position
             guard loss == .cross_entropy else {
-                throw DataError("\(context): data set \(data.source) is text; its next tokens are classes, trained with cross_entropy, not \(loss.rawValue)")
+                throw MLError("\(context): data set \(data.source) is text; its next tokens are classes, trained with cross_entropy, not \(loss.rawValue)")
             }
             guard outputs == v.count else {
-                throw DataError("\(context): data set \(data.source) has \(v.count) tokens but the model has \(outputs) outputs per position")
+                throw MLError("\(context): data set \(data.source) has \(v.count) tokens but the model has \(outputs) outputs per position")
             }
             return
         }
         if data.targets != nil {  // multi-label or multi-output: one output per target, no classes
             let w = data.targetWidth
             guard loss != .cross_entropy else {
-                throw DataError(
+                throw MLError(
                     "\(context): data set \(data.source) has \(w) targets per row; cross_entropy takes one class per row (use bce_with_logits for several labels, mse, l1 or huber for several values)")
             }
             guard outputs == w else {
-                throw DataError("\(context): data set \(data.source) has \(w) targets per row but the model has \(outputs) outputs")
+                throw MLError("\(context): data set \(data.source) has \(w) targets per row but the model has \(outputs) outputs")
             }
             if loss == .bce_with_logits, let t = data.targets, let bad = t.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-                throw DataError(
+                throw MLError(
                     "\(context): bce_with_logits needs targets 0 or 1; row \(bad / w + 1), target \(bad % w + 1) of \(data.source) is \(t[bad])")
             }
             return
         }
         if loss == .bce_with_logits, outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-            throw DataError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
+            throw MLError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
         }
         if loss == .cross_entropy || outputs > 1 {
             guard let k = data.classCount else {
-                throw DataError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
+                throw MLError("\(context): labels of \(data.source) are not class indices (non-negative integers)")
             }
             guard k <= outputs else {
-                throw DataError("\(context): data set \(data.source) has \(k) classes but the model has \(outputs) outputs")
+                throw MLError("\(context): data set \(data.source) has \(k) classes but the model has \(outputs) outputs")
             }
         }
     }

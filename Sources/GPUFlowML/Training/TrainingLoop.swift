@@ -96,10 +96,10 @@ enum TrainingLoop {
     ) throws -> LoopResult<Net.Model> {
         let (train, validation) = data.holdingOut(task.validationSplit, seed: seed)
         if task.earlyStopping != nil, validation == nil {
-            throw DataError("training: early stopping watches the validation loss; set validation_split above 0")
+            throw MLError("training: early stopping watches the validation loss; set validation_split above 0")
         }
         if task.checkpointEvery != nil, task.checkpointPath == nil {
-            throw DataError("training: checkpoint_every needs checkpoint_path")
+            throw MLError("training: checkpoint_every needs checkpoint_path")
         }
         let probe = try make(model)
         var resumed: (TrainingCheckpoint, Net.Model)?
@@ -119,7 +119,7 @@ enum TrainingLoop {
         }
         if let c = recovery?.checkpoint {  // a retry after a device fault: go on from the last good epoch
             guard c.seed == seed, c.algorithm == update.name, c.epoch <= task.epochs, let m = probe.restored(c.model) else {
-                throw DataError("training: the recovery checkpoint (epoch \(c.epoch), seed \(c.seed), \(c.algorithm)) is not this task's")
+                throw MLError("training: the recovery checkpoint (epoch \(c.epoch), seed \(c.seed), \(c.algorithm)) is not this task's")
             }
             resumed = (c, m)
         }
@@ -247,7 +247,7 @@ enum TrainingLoop {
             let (losses, _) = try batch.loss(out, backend: net.backend)
             let m = try batch.metrics(output: out, losses: losses, backend: net.backend)
             guard !m.loss.isNaN else {
-                throw DataError("evaluation: the loss over \(data.source) is NaN (the model's weights are not finite numbers)")
+                throw MLError("evaluation: the loss over \(data.source) is NaN (the model's weights are not finite numbers)", kind: .script)
             }
             lossSum += m.loss
             correct += m.correct

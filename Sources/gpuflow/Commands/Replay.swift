@@ -11,7 +11,8 @@ struct Replay: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "replay", abstract: "Run a recorded run again and compare its results bit for bit.")
 
     @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
-    @Option(help: "The run store.") var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
     @Flag(help: "Run the script text recorded in the manifest even where the file has changed since.") var recorded = false
     @Flag(help: "No progress display.") var quiet = false
 
@@ -90,7 +91,8 @@ struct Replay: ParsableCommand {
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report", abstract: "Write a run's report: one HTML file with SVG charts and the manifest.")
     @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
-    @Option(help: "The run store.") var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
     @Option(help: "Where to write it (default: report-RUN.html).") var out: String?
 
     func run() throws {

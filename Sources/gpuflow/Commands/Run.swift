@@ -20,14 +20,12 @@ struct Run: ParsableCommand {
     @Argument(help: "The Lua scripts to run (several run concurrently as agents), then -- and their arguments.")
     var scripts: [String] = []
 
-    @Option(help: "A YAML resource profile; the built-in defaults when omitted.")
-    var profile: String?
+    @OptionGroup var profileOption: ProfileOption
+    var profile: String? { profileOption.profile }
 
-    @Option(help: "Seed for every random choice the script does not seed itself.")
-    var seed: UInt64 = 0
-
-    @Option(help: "Backend: auto, cpu, simd or vulkan (overrides the profile's device.backend).")
-    var backend: BackendKind?
+    @OptionGroup var seedBackend: SeedBackendOptions
+    var seed: UInt64 { seedBackend.seed }
+    var backend: BackendKind? { seedBackend.backend }
 
     @Option(help: "Run the script as this agent (tasks are submitted under its name and limits); repeat once per script.")
     var agent: [String] = []
@@ -43,8 +41,8 @@ struct Run: ParsableCommand {
         splitAtDoubleDash(scripts).map { ($0.before, $0.after) } ?? (scripts, [])
     }
 
-    @Option(help: "The run store (SQLite) to record into: a path, or none; default: the profile's store.path, else runs.sqlite under the data directory.")
-    var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
 
     @Option(help: ArgumentHelp("Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.",
                                discussion: "With it, --profile replaces the recorded profile, --sandbox and --agent hold as for a new run, and scripts given replace the recorded ones' paths, one for one."))

@@ -11,16 +11,6 @@ struct Runs: ParsableCommand {
         abstract: "List, show and compare recorded runs.",
         subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
 
-    struct StoreOption: ParsableArguments {
-        @Option(help: "The run store (default: runs.sqlite under the data directory).")
-        var store: String?
-        func open() -> RunStore {
-            let path = store ?? RunStore.defaultPath()
-            guard FileManager.default.fileExists(atPath: path) else { fail("no run store at \(path) (nothing recorded yet)", code: ExitStatus.badInput) }
-            do { return try RunStore(path: path) } catch { fail("\(error)", code: ExitStatus.badInput) }
-        }
-    }
-
     static func time(_ t: Double) -> String {
         UTCStamp.string(t, format: "%Y-%m-%d %H:%M:%S")
     }

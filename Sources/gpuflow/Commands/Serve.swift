@@ -11,11 +11,13 @@ import Logging
 struct Serve: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the job API for agents (HTTP, loopback by default).")
 
-    @Option(help: "The profile jobs run under (its sandbox: section bounds them).") var profile: String?
+    @OptionGroup var profileOption: ProfileOption
+    var profile: String? { profileOption.profile }
     @Option(help: "The port.") var port = 8080
     @Option(help: "The address to bind (127.0.0.1 unless you mean to expose it).") var host = "127.0.0.1"
     @Option(help: "A YAML file of per-agent token hashes (agents: {name: {token_sha256: …, admin: bool}}).") var tokens: String
-    @Option(help: "The server's run store (default: the profile's store.path, else server.sqlite under the data directory; one server per store).") var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
     @Option(help: "Jobs running at once (default: the profile's max_concurrent_tasks).") var maxRunning: Int?
     @Option(help: "Submissions and resumes an agent may make per minute.") var rateLimit = 600
     @Option(help: "Seconds a connection may go without sending a whole request head before it is closed.") var idleTimeout = 30.0

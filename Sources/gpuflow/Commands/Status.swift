@@ -17,8 +17,8 @@ struct Status: ParsableCommand {
     @Flag(help: "One JSON object instead of the table.")
     var json = false
 
-    @Option(help: "The run store to read.")
-    var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()
@@ -54,8 +54,8 @@ struct Cancel: ParsableCommand {
     @Argument(help: "The run: an id, a unique prefix, or last.")
     var runID: String
 
-    @Option(help: "The run store to read.")
-    var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()

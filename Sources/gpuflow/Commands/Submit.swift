@@ -37,17 +37,15 @@ struct Submit: ParsableCommand {
     @Option(help: "Where runs live (RUN_DIR/RUN_ID), on a shared filesystem; default: the profile's cluster.run_dir, else ./gpuflow-runs.")
     var runDir: String?
 
-    @Option(help: "A YAML resource profile (its cluster: section configures Slurm).")
-    var profile: String?
+    @OptionGroup var profileOption: ProfileOption
+    var profile: String? { profileOption.profile }
 
-    @Option(help: "Seed for every random choice (each stage derives its own from it).")
-    var seed: UInt64 = 0
+    @OptionGroup var seedBackend: SeedBackendOptions
+    var seed: UInt64 { seedBackend.seed }
+    var backend: BackendKind? { seedBackend.backend }
 
-    @Option(help: "Backend each stage job uses on its node: auto, cpu, simd or vulkan.")
-    var backend: BackendKind?
-
-    @Option(help: "The run store on this host that records the run and its jobs.")
-    var store: String?
+    @OptionGroup var storeOption: StoreOption
+    var store: String? { storeOption.store }
 
     @Flag(help: "Print the stage graph and every batch script; submit nothing, write nothing.")
     var dryRun = false

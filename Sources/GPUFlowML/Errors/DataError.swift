@@ -1,6 +1,9 @@
+import GPUFlowCore
+
 /// A data file or data request that cannot be used, naming the file, line and column where it
 /// applies (`file:line:column: message`, the form editors jump to).
-public struct DataError: Error, CustomStringConvertible, Sendable {
+public struct DataError: KindedError, CustomStringConvertible, Sendable {
+    public var kind: ErrorKind { .input }
     public let file: String?
     public let line: Int?
     /// 1-based; only with a line.
