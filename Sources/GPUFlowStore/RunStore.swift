@@ -532,13 +532,16 @@ public final class RunStore: @unchecked Sendable {
         try write { db in try Self.recordTasks(db, run, rows) }
     }
 
+    /// One statement prepared once for all the rows: a run of a million tasks records them in
+    /// seconds, not in the minutes that parsing the statement per row takes.
     static func recordTasks(_ db: Database, _ run: String, _ rows: [TaskRow]) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
+            VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
+            """)
         for t in rows {
-            try db.execute(sql: """
-                INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
-                VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
-                """, arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt, t.startedAt,
-                                 t.finishedAt, t.error])
+            try insert.execute(arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt,
+                                           t.startedAt, t.finishedAt, t.error])
         }
     }
 

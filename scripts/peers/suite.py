@@ -15,6 +15,8 @@ import platform
 import statistics
 import subprocess
 import sys
+import shutil
+import resource
 import tempfile
 import time
 
@@ -365,6 +367,32 @@ def cpu_rows():
             {"ray": v["ray"]}, target="≥ 20× Ray's throughput (Lua and Swift)" if key == "rate" else None,
             verdict=(lambda r, m: min(r["gpuflow lua vs ray"], r["gpuflow swift vs ray"]) >= 20) if key == "rate" else None,
             note="Ray: @ray.remote no-op tasks on a local 2-CPU ray.init" if key == "rate" else "")
+
+    # 4. Scale of the queue: the user's path (`gpuflow run`, default store), one run per size
+    # (a million tasks take about a minute); peak RSS from the child's rusage. The peer is the
+    # same command at 10,000 tasks, scaled linearly: a ratio of 1 is memory and rate linear in N.
+    def scaled(n):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        data = tempfile.mkdtemp()
+        r = run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/orchestration.lua", "--quiet", "--", str(n)],
+                env=dict(os.environ, GPUFLOW_DATA_DIR=data))[-1]
+        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        shutil.rmtree(data, ignore_errors=True)
+        # ru_maxrss of children is the largest child so far: only a new maximum is this run's.
+        return {"rate": float(r[2]), "rss": peak / 1024 if peak > before else float("nan")}
+
+
+    base = scaled(10_000)
+    for n in ([100_000] if QUICK else [100_000, 1_000_000]):
+        got = scaled(n)
+        row("4. Orchestration scale", f"{n:,} no-op tasks from Lua, gpuflow run with the default store: peak RSS", "MB", "lower",
+            {"gpuflow": [got["rss"]]}, {f"10,000 tasks × {n // 10_000}": [base["rss"] * n / 10_000]},
+            target="10⁶ tasks under 1 GB" if n == 1_000_000 else None,
+            verdict=(lambda r, m: m["gpuflow"] < 1024) if n == 1_000_000 else None,
+            note=f"rate {got['rate']:,.0f} tasks/s (10,000 tasks: {base['rate']:,.0f}/s); peer: the 10,000-task run's RSS scaled linearly")
+        row("4. Orchestration scale", f"{n:,} no-op tasks from Lua: throughput", "tasks/s", "higher", {"gpuflow": [got["rate"]]},
+            {"10,000 tasks": [base["rate"]]}, target="unchanged from 10³ to 10⁶" if n == 1_000_000 else None,
+            verdict=(lambda r, m: r["gpuflow vs 10,000 tasks"] >= 0.8) if n == 1_000_000 else None)
 
     # 5. The Lua bridge and start-up.
     got = alternate({"bridge": lambda: [float(x) for x in run([GPUFLOW, "run", f"{ROOT}/scripts/bench-lua/bridge.lua", "--store", "none", "--quiet"])[0]]})

@@ -1,5 +1,6 @@
-/// One place kernels run: the CPU reference, and later SIMD and Vulkan. Workloads are written
-/// once against this protocol.
+/// One place kernels run: the CPU reference, SIMD (OpenBLAS) and Vulkan. Workloads are written
+/// once against this protocol; what only some backends do is a capability protocol
+/// (`BackendCapabilities.swift`).
 ///
 /// Kernels are "enqueue" operations: an implementation may defer them (a GPU records a
 /// sequence) as long as `read` returns the result of every kernel enqueued before it.
@@ -11,11 +12,20 @@ public protocol Backend: AnyObject, Sendable {
     var name: String { get }
     /// A human description of the device, for logs and run records.
     var deviceDescription: String { get }
-    /// Whether `op` runs here; callers fall back to another backend for ops that do not.
-    func supports(_ op: KernelOp) -> Bool
+    /// What tells two backends' tensors apart: tensors made under one identity cannot be used
+    /// under another (a device context, or the host).
+    var deviceIdentity: String { get }
+    /// The driver, for run records; nil for a host backend.
+    var driverDescription: String? { get }
+    /// A backend of the same kind on the same device, with a meter of its own (what a cache
+    /// allocates through, so no task's agent is charged for what outlives its task).
+    func sibling() throws -> Backend
     /// Whether this backend has its own kernel for a graph op (an op it declines still runs,
     /// through `runOnHost`: the CPU reference on the tensors' values).
     func supports(_ op: Op) -> Bool
+    /// Whether ops of these input shapes run on this backend's kernels (a device may refuse a
+    /// rank its kernels do not take); the default is `supports(op)`.
+    func supports(_ op: Op, shapes: [[Int]]) -> Bool
     /// Runs a graph op; the outputs are new tensors of this backend (shapes: `Op.outputShapes`).
     func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor]
 

@@ -47,9 +47,3 @@ public final class Tensor: @unchecked Sendable {
 public enum Activation: String, CaseIterable, Sendable, Codable {
     case identity, relu, tanh, sigmoid, gelu
 }
-
-/// The kernels a backend may provide; `Backend.supports` says which it does.
-public enum KernelOp: String, CaseIterable, Sendable {
-    case gemm, gemmBatched, addBias, biasActivation, activation, activationBackward, softmaxCrossEntropy, mse
-    case columnSum, rowArgmax, sum, sumOfSquares, scale, axpy, sgdMomentum, adam
-}

@@ -12,7 +12,9 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     public init() {}
 
-    public func supports(_ op: KernelOp) -> Bool { true }
+    public var deviceIdentity: String { "host" }
+    public var driverDescription: String? { nil }
+    public func sibling() throws -> Backend { CPUBackend() }
     /// The reference is this backend: every op.
     public func supports(_ op: Op) -> Bool { true }
     public func run(_ op: Op, _ inputs: [Tensor]) throws -> [Tensor] {

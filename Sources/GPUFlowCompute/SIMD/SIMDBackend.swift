@@ -25,7 +25,9 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
 
     public init() {}
 
-    public func supports(_ op: KernelOp) -> Bool { true }
+    public var deviceIdentity: String { "host" }
+    public var driverDescription: String? { nil }
+    public func sibling() throws -> Backend { SIMDBackend() }
 
     /// OpenBLAS runs matmul, SIMDGraphOps the activations, elementwise arithmetic, softmax and
     /// layer norm, SIMDConvolution the convolutions; the other graph ops are declined, and run

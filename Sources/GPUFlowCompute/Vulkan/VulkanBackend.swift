@@ -4,7 +4,7 @@ import Foundation
 /// The Backend protocol on a Vulkan device: every kernel is a SPIR-V compute shader
 /// (Shaders/*.comp), recorded into one command sequence and submitted when the host needs a
 /// result. One backend per task (its own sequence); the device context is shared.
-public final class VulkanBackend: Backend, @unchecked Sendable {
+public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, @unchecked Sendable {
     public let context: VulkanContext
     let sequence: VulkanSequence
     public let name = "vulkan"
@@ -31,7 +31,14 @@ public final class VulkanBackend: Backend, @unchecked Sendable {
         sequence = try VulkanSequence(context: context)
     }
 
-    public func supports(_ op: KernelOp) -> Bool { true }
+    /// One device context, not only one device name: tensors of another context cannot be used.
+    public var deviceIdentity: String { "vulkan/\(ObjectIdentifier(context))" }
+    public var driverDescription: String? {
+        "\(context.info.driverName) \(context.info.driverInfo) (Vulkan \(context.info.apiVersion))"
+    }
+    public func sibling() throws -> Backend { try VulkanBackend(context: context) }
+    public var deviceContext: VulkanContext { context }
+    public var gemmTiles: [Int] { [4, 8, 16].filter { $0 * $0 <= Int(context.info.maxWorkgroupInvocations) } }
 
     public var kernelTimings: [KernelTiming] { sequence.timings.values.sorted { $0.totalNS > $1.totalNS } }
     public var transferStats: TransferStats? {

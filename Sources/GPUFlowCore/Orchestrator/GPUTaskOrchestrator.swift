@@ -44,7 +44,9 @@ public actor GPUTaskOrchestrator {
     }
 
     /// A task that has not finished (or whose cancelled work still runs).
-    private struct Entry {
+    /// A class, so that the table of a million queued tasks holds references, not a few
+    /// hundred bytes per slot of a hash table that grows by doubling.
+    private final class Entry {
         var record: TaskRecord
         let spec: TaskSpec
         let deviceWork: Bool
@@ -57,6 +59,13 @@ public actor GPUTaskOrchestrator {
         /// keeps its slot and memory until the work returns, so admission never counts them
         /// free while they are still in use.
         var draining = false
+
+        init(record: TaskRecord, spec: TaskSpec, deviceWork: Bool, waitingOn: Set<TaskID>) {
+            self.record = record
+            self.spec = spec
+            self.deviceWork = deviceWork
+            self.waitingOn = waitingOn
+        }
     }
 
     public let configuration: Configuration
@@ -246,7 +255,7 @@ public actor GPUTaskOrchestrator {
         record.memorySource = source
         var deviceWork = false
         if case .gpu(let type) = spec.kind { deviceWork = type.isDeviceWork }
-        var entry = Entry(record: record, spec: spec, deviceWork: deviceWork, waitingOn: [])
+        let entry = Entry(record: record, spec: spec, deviceWork: deviceWork, waitingOn: [])
         var failedDependency: (TaskID, TaskFailure)?
         for dep in spec.dependencies {
             if let d = entries[dep] {
@@ -558,7 +567,7 @@ public actor GPUTaskOrchestrator {
     }
 
     private func start(_ id: TaskID) {
-        guard var e = entries[id] else { return }
+        guard let e = entries[id] else { return }
         dequeue(id)
         e.record.state = .running
         e.record.startedAt = now
@@ -598,7 +607,7 @@ public actor GPUTaskOrchestrator {
     }
 
     private func finish(_ id: TaskID, _ outcome: TaskOutcome) {
-        guard var e = entries[id] else { return }
+        guard let e = entries[id] else { return }
         if e.draining {  // cancelled or timed out earlier: its work has stopped only now
             e.draining = false
             state.draining -= 1
@@ -616,7 +625,7 @@ public actor GPUTaskOrchestrator {
     /// `workStopped` false: the task's work was told to stop but may still be running; its slot
     /// and memory stay taken until it returns (`finish`).
     private func complete(_ id: TaskID, _ outcome: TaskOutcome, workStopped: Bool = true) {
-        guard var e = entries[id] else { return }
+        guard let e = entries[id] else { return }
         let wasRunning = e.record.state == .running
         if wasRunning {
             if workStopped || e.workTask == nil {
@@ -650,7 +659,7 @@ public actor GPUTaskOrchestrator {
         endCallbacks.removeValue(forKey: id)?(id, outcome)
         if !e.draining { retire(e) }
         for d in e.dependents {
-            guard var de = entries[d], !de.record.state.isFinal else { continue }
+            guard let de = entries[d], !de.record.state.isFinal else { continue }
             if case .failure(let f) = outcome {
                 fail(d, .dependencyFailed(id: id, name: e.record.name, cause: f.cause), kind: f.kind)
             } else {

@@ -19,7 +19,9 @@ public enum TaskPriority: String, NamedChoice {
 /// A GPU task of the six types, or a plain task (the original's base `Task`): arbitrary work,
 /// such as a Lua function, sharing the same queue, priorities and dependencies.
 public enum TaskKind: Sendable, Equatable {
-    case gpu(GPUTaskType)
+    /// Boxed: a task type is hundreds of bytes, and a queue of a million plain tasks should not
+    /// carry that space each.
+    indirect case gpu(GPUTaskType)
     case plain
 
     public var typeName: String {

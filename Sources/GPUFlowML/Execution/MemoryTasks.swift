@@ -6,20 +6,20 @@ import GPUFlowCore
 /// threshold), garbage collection, and the pool configuration and cleanup strategies.
 enum MemoryTasks {
     static func run(_ task: MemoryManagementTask, backend: Backend, services: ExecutionServices? = nil, agent: String? = nil) throws -> TaskValue {
-        guard let vulkan = backend as? VulkanBackend else {
+        guard let device = backend as? DeviceMemoryPooling else {
             throw MLError("memory_management '\(task.operation.rawValue)' acts on a device memory pool; the \(backend.name) backend has none (use --backend vulkan)", kind: .device)
         }
-        let pool = vulkan.context.pool
+        let pool = device.deviceContext.pool
         let registry = services?.buffers ?? DeviceBufferRegistry()
         let owner = agent ?? "-"
         var fields: [(String, TaskValue)] = [("operation", .string(task.operation.rawValue))]
-        fields.append(("pool_configuration", try configure(pool, task.poolConfig, context: vulkan.context)))
-        fields.append(("before", statistics(vulkan.context)))
+        fields.append(("pool_configuration", try configure(pool, task.poolConfig, context: device.deviceContext)))
+        fields.append(("before", statistics(device.deviceContext)))
         switch task.operation {
         case .allocate:
             if task.sizeBytes > 0 {
                 let access = DeviceBuffer.Access(rawValue: task.accessPattern.rawValue) ?? .device_local
-                let b = try vulkan.allocateBuffer(bytes: task.sizeBytes, alignment: task.alignment.bytes, access: access)
+                let b = try device.allocateBuffer(bytes: task.sizeBytes, alignment: task.alignment.bytes, access: access)
                 let id = registry.add(b, agent: owner)
                 fields += [("buffer_id", .integer(id)), ("bytes", .integer(b.bytes)), ("allocated_bytes", .integer(b.allocatedBytes)),
                            ("alignment", .integer(b.alignment)), ("offset", .integer(b.offset)),
@@ -33,7 +33,7 @@ enum MemoryTasks {
         case .optimize:
             let fragmentation = pool.statistics().fragmentation
             if fragmentation >= task.consolidationThreshold {
-                let r = try vulkan.defragment()
+                let r = try device.defragment()
                 fields += [("compacted", .bool(true)), ("moved", .integer(r.moved)), ("moved_bytes", .integer(r.movedBytes)),
                            ("released_bytes", .integer(r.releasedBytes))]
             } else {
@@ -43,12 +43,12 @@ enum MemoryTasks {
             }
         case .transfer:
             let direction = VulkanBackend.TransferDirection(rawValue: task.direction.rawValue) ?? .cpu_to_gpu
-            let m = try vulkan.measureTransfer(direction, bytes: task.sizeBytes)
+            let m = try device.measureTransfer(direction, bytes: task.sizeBytes)
             fields += [("direction", .string(direction.rawValue)), ("bytes", .integer(task.sizeBytes)), ("seconds", .number(m.seconds)),
                        ("gb_per_s", .number(Double(task.sizeBytes) / max(m.seconds, 1e-9) / 1e9)), ("clock", .string(m.clock)),
-                       ("memory_path", .string(vulkan.context.memoryPath.rawValue))]
+                       ("memory_path", .string(device.deviceContext.memoryPath.rawValue))]
             if direction == .gpu_to_gpu {
-                if let bw = try vulkan.measureDeviceBandwidth(bytes: task.sizeBytes) {
+                if let bw = try device.measureDeviceBandwidth(bytes: task.sizeBytes) {
                     fields.append(("device_bandwidth_gb_per_s", .number(bw.gbPerS)))
                 } else {
                     fields.append(("device_bandwidth_gb_per_s", .string("unavailable (the queue has no timestamps)")))
@@ -63,7 +63,7 @@ enum MemoryTasks {
         case .stats:
             break
         }
-        fields.append(("after", statistics(vulkan.context)))
+        fields.append(("after", statistics(device.deviceContext)))
         fields.append(("live_buffers", .array(registry.live.map { .table([("id", .integer($0.id)), ("bytes", .integer($0.bytes)),
                                                                           ("agent", .string($0.agent))]) })))
         return .table(fields)

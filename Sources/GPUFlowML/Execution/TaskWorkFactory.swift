@@ -40,8 +40,8 @@ public enum TaskWorkFactory {
                     ("peak_memory_mb", .integer(u.peakMemoryMB)), ("running_tasks", .integer(u.runningTasks)),
                     ("queued_tasks", .integer(u.queuedTasks)), ("peak_running_tasks", .integer(u.peakRunningTasks)),
                 ]
-                if let vulkan = try? BackendSelector.make(backend, device: device).backend as? VulkanBackend {
-                    fields.append(("device_pool", MemoryTasks.statistics(vulkan.context)))
+                if let pooled = try? BackendSelector.make(backend, device: device).backend as? DeviceMemoryPooling {
+                    fields.append(("device_pool", MemoryTasks.statistics(pooled.deviceContext)))
                 } else {
                     fields.append(("device_pool", .string("unavailable (the \(backend.rawValue) backend has no device memory pool)")))
                 }

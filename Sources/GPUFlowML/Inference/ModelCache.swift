@@ -41,8 +41,7 @@ public final class ModelCache: @unchecked Sendable {
     /// task's own backend times its work and its agent is charged the weights while it runs.
     func withNetwork<T>(_ model: MLPModel, on backend: Backend, owner: () throws -> Backend,
                         _ body: (NetworkOnBackend) throws -> T) throws -> (T, hit: Bool) {
-        // One device context, not only one device name: tensors of another context cannot be used.
-        let device = (backend as? VulkanBackend).map { "\(ObjectIdentifier($0.context))" } ?? backend.deviceDescription
+        let device = backend.deviceIdentity
         let key = "\(backend.name)/\(device)/\(model.objectID)"
         lock.lock()
         clock += 1

@@ -146,12 +146,12 @@ public enum BatchSizeSearch {
             }
             if let tile {
                 // The GEMM workgroup only exists on Vulkan; elsewhere the trial says so and is not counted.
-                guard let v = trialBackend as? VulkanBackend else {
+                guard let v = trialBackend as? GEMMTileTuning else {
                     return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
                                         accuracy: nil, powerW: nil, feasible: false,
                                         reason: "tile applies to the vulkan backend only (this trial ran on \(trialBackend.name))", score: .infinity))
                 }
-                guard [4, 8, 16].contains(tile), tile * tile <= Int(v.context.info.maxWorkgroupInvocations) else {
+                guard v.gemmTiles.contains(tile) else {
                     return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
                                         accuracy: nil, powerW: nil, feasible: false,
                                         reason: "tile \(tile) is not 4, 8 or 16 within the device's workgroup limit", score: .infinity))

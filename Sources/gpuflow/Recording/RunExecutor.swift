@@ -204,7 +204,6 @@ struct RunExecutor {
     }
 
     static func driver(_ backend: Backend) -> String {
-        guard let v = backend as? VulkanBackend else { return "none (host backend)" }
-        return "\(v.context.info.driverName) \(v.context.info.driverInfo) (Vulkan \(v.context.info.apiVersion))"
+        backend.driverDescription ?? "none (host backend)"
     }
 }
