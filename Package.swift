@@ -42,46 +42,67 @@ let package = Package(
         // AVX2 and baseline x86-64 and chosen at load time (Swift's SIMD8 code here ran on SSE2
         // at a quarter of the speed). Only the row sums are reassociated, by a pragma in place.
         .target(name: "CVectorKernels", cSettings: [.unsafeFlags(["-O3", "-fno-math-errno"])]),
-        .target(name: "GPUFlowCore", dependencies: [
-            .product(name: "Yams", package: "Yams"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
+        .target(
+            name: "GPUFlowCore",
+            dependencies: [
+                .product(name: "Yams", package: "Yams"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         // OpenBLAS's OpenMP build (Debian libopenblas0-openmp), found first through the run
         // path: the default pthreads build wakes its worker with sched_yield, which on a 2-core
         // VM left about half of all 256³ products at one-thread speed (325 µs against 173 µs;
         // numpy 190 µs). Without the package the pthreads build is used, with the same results.
-        .target(name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS", "CVectorKernels"],
-                linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/x86_64-linux-gnu/openblas-openmp"])]),
-        .target(name: "GPUFlowML", dependencies: [
-            "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift"),
-            .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
-            .product(name: "Crypto", package: "swift-crypto"),
-        ]),
-        .target(name: "GPUFlowStore", dependencies: [
-            "GPUFlowCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
-        ]),
-        .target(name: "GPUFlowLua", dependencies: [
-            "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .target(name: "GPUFlowServer", dependencies: [
-            "GPUFlowCore", "GPUFlowStore", .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "HTTPTypes", package: "swift-http-types"),
-            .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
-        ]),
-        .target(name: "GPUFlowCluster", dependencies: [
-            "GPUFlowCore", "GPUFlowStore", .product(name: "Mustache", package: "swift-mustache"),
-        ]),
-        .executableTarget(name: "gpuflow", dependencies: [
-            "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore", "GPUFlowServer", "GPUFlowCluster",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
-        ]),
-        .executableTarget(name: "gpuflow-bench", dependencies: ["GPUFlowCompute", "GPUFlowML", "GPUFlowCore",
-                                                             .product(name: "Logging", package: "swift-log")]),
-        .executableTarget(name: "GPUFlowBenchmarks", dependencies: [
-            "GPUFlowCompute", "GPUFlowCore", "GPUFlowML", .product(name: "Benchmark", package: "benchmark"),
-        ], path: "Benchmarks/GPUFlowBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
+        .target(
+            name: "GPUFlowCompute", dependencies: ["CVulkan", "COpenBLAS", "CVectorKernels"],
+            linkerSettings: [.unsafeFlags(["-Xlinker", "-rpath", "-Xlinker", "/usr/lib/x86_64-linux-gnu/openblas-openmp"])]),
+        .target(
+            name: "GPUFlowML",
+            dependencies: [
+                "GPUFlowCore", "GPUFlowCompute", "CCSV", "CFastFloat", "CPNG", .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "Prometheus", package: "swift-prometheus"), .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "GPUFlowStore",
+            dependencies: [
+                "GPUFlowCore", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "Crypto", package: "swift-crypto"),
+            ]),
+        .target(
+            name: "GPUFlowLua",
+            dependencies: [
+                "CLua", "CLuaShim", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "GPUFlowServer",
+            dependencies: [
+                "GPUFlowCore", "GPUFlowStore", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(
+            name: "GPUFlowCluster",
+            dependencies: [
+                "GPUFlowCore", "GPUFlowStore", .product(name: "Mustache", package: "swift-mustache"),
+            ]),
+        .executableTarget(
+            name: "gpuflow",
+            dependencies: [
+                "GPUFlowLua", "GPUFlowCore", "GPUFlowCompute", "GPUFlowML", "GPUFlowStore", "GPUFlowServer", "GPUFlowCluster",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "gpuflow-bench",
+            dependencies: [
+                "GPUFlowCompute", "GPUFlowML", "GPUFlowCore",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .executableTarget(
+            name: "GPUFlowBenchmarks",
+            dependencies: [
+                "GPUFlowCompute", "GPUFlowCore", "GPUFlowML", .product(name: "Benchmark", package: "benchmark"),
+            ], path: "Benchmarks/GPUFlowBenchmarks", plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]),
         .target(name: "GPUFlowTesting", dependencies: ["GPUFlowCore", "GPUFlowCompute"], path: "Tests/GPUFlowTesting"),
         .testTarget(name: "GPUFlowCoreTests", dependencies: ["GPUFlowCore", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowComputeTests", dependencies: ["GPUFlowCompute", "GPUFlowTesting"]),

@@ -13,7 +13,8 @@ public enum ClusterError: Error, CustomStringConvertible, Equatable {
         case .noStages(let s):
             return "\(s) declares no workflow.stage or workflow.sweep: there is nothing to submit (run it with gpuflow run)"
         case .tooManyGPUs(let s, let l, let a, let p, let m):
-            return "\(l): stage '\(s)' asks for \(a) GPU\(a == 1 ? "" : "s"), but no node of partition \(p) has more than \(m); nothing was submitted"
+            return
+                "\(l): stage '\(s)' asks for \(a) GPU\(a == 1 ? "" : "s"), but no node of partition \(p) has more than \(m); nothing was submitted"
         case .template(let f, let d):
             return "sbatch template \(f) \(d)"
         case .scriptChanged(let s, let r):

@@ -19,7 +19,9 @@ public struct StageView: Sendable, Equatable {
 
 public enum ClusterStatus {
     /// Every element of the plan, in the plan's order.
-    public static func views(plan: ClusterPlan, directory: RunDirectory, jobs: [RunStore.ClusterJob], reading: SlurmJobStates.Reading) -> [StageView] {
+    public static func views(plan: ClusterPlan, directory: RunDirectory, jobs: [RunStore.ClusterJob], reading: SlurmJobStates.Reading)
+        -> [StageView]
+    {
         let byElement = Dictionary(jobs.map { ($0.stage, $0) }, uniquingKeysWith: { _, b in b })
         var out: [StageView] = []
         for s in plan.graph.stages {
@@ -42,7 +44,8 @@ public enum ClusterStatus {
                 } else if let row {
                     // Slurm no longer knows the job and its process left no verdict.
                     v.state = row.state == "pending" || row.state == "running" || row.state == "submitted" ? "unknown" : row.state
-                    v.detail = row.state == "pending" || row.state == "running" || row.state == "submitted"
+                    v.detail =
+                        row.state == "pending" || row.state == "running" || row.state == "submitted"
                         ? "Slurm no longer reports job \(row.slurmID) and the stage left no result" : row.reason
                 }
                 out.append(v)

@@ -9,7 +9,8 @@ public enum SlurmError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case .missing(let t):
-            return "\(t) is not on PATH: gpuflow submits through Slurm's commands (sbatch, squeue, sacct, scancel, sinfo); install Slurm's client or run on a login node"
+            return
+                "\(t) is not on PATH: gpuflow submits through Slurm's commands (sbatch, squeue, sacct, scancel, sinfo); install Slurm's client or run on a login node"
         case .failed(let c, let s, let e):
             let said = e.trimmingCharacters(in: .whitespacesAndNewlines)
             return "\(c) failed (exit \(s))" + (said.isEmpty ? "" : ": \(said.split(separator: "\n").prefix(3).joined(separator: " / "))")
@@ -52,8 +53,9 @@ public struct SlurmCommands: Sendable {
         p.waitUntilExit()
         let stdout = String(decoding: outData, as: UTF8.self)
         guard p.terminationStatus == 0 else {
-            throw SlurmError.failed(command: ([tool] + arguments.prefix(3)).joined(separator: " "), status: p.terminationStatus,
-                                    stderr: String(decoding: errData, as: UTF8.self))
+            throw SlurmError.failed(
+                command: ([tool] + arguments.prefix(3)).joined(separator: " "), status: p.terminationStatus,
+                stderr: String(decoding: errData, as: UTF8.self))
         }
         return stdout
     }

@@ -81,9 +81,10 @@ public enum SlurmJobPlanner {
     }
 
     private static func spec(_ s: StageSpec, _ settings: Profile.Cluster) -> SlurmJobSpec {
-        SlurmJobSpec(name: s.name, stages: [s.name], indices: [1], isSweep: false, throttle: nil, gpus: s.gpus ?? settings.gpusPerStage,
-                     memoryMB: s.memoryMB, cpus: s.cpus, timeMinutes: (s.time ?? settings.time).flatMap(SlurmTime.minutes),
-                     prerequisites: s.prerequisites)
+        SlurmJobSpec(
+            name: s.name, stages: [s.name], indices: [1], isSweep: false, throttle: nil, gpus: s.gpus ?? settings.gpusPerStage,
+            memoryMB: s.memoryMB, cpus: s.cpus, timeMinutes: (s.time ?? settings.time).flatMap(SlurmTime.minutes),
+            prerequisites: s.prerequisites)
     }
 }
 

@@ -48,8 +48,12 @@ public struct SlurmJobStates {
         let missing = ids.filter { r.states[$0] == nil }
         guard !missing.isEmpty else { return r }
         do {
-            let out = try commands.run("sacct", ["-n", "-P", "-X", "-j", bases.joined(separator: ","),
-                                                 "--format=JobID,State,Elapsed,NodeList,ExitCode,AllocTRES,Reason"])
+            let out = try commands.run(
+                "sacct",
+                [
+                    "-n", "-P", "-X", "-j", bases.joined(separator: ","),
+                    "--format=JobID,State,Elapsed,NodeList,ExitCode,AllocTRES,Reason",
+                ])
             for s in Self.parseSacct(out) where r.states[s.id] == nil || !Self.live(r.states[s.id]?.state ?? "") { r.states[s.id] = s }
             r.sources.append("sacct")
             return r
@@ -66,7 +70,9 @@ public struct SlurmJobStates {
         return r
     }
 
-    static func live(_ state: String) -> Bool { ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED"].contains(state) }
+    static func live(_ state: String) -> Bool {
+        ["PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "SUSPENDED", "REQUEUED"].contains(state)
+    }
 
     /// squeue -h -r -o "%i|%T|%M|%N|%r|%b"
     public static func parseSqueue(_ text: String) -> [SlurmJobState] {

@@ -40,8 +40,10 @@ public struct SlurmSubmitter {
             most = max(most, Self.gpuCount(String(f[1])))
         }
         guard any, let name else {
-            throw ClusterError.slurm(.unexpected(command: "sinfo " + args.joined(separator: " "),
-                                                output: settings.partition.map { "no partition \($0)" } ?? "no default partition"))
+            throw ClusterError.slurm(
+                .unexpected(
+                    command: "sinfo " + args.joined(separator: " "),
+                    output: settings.partition.map { "no partition \($0)" } ?? "no default partition"))
         }
         return (name, most)
     }
@@ -62,7 +64,9 @@ public struct SlurmSubmitter {
         let (partition, most) = try partitionGPUs()
         for s in plan.graph.stages {
             let asked = s.gpus ?? settings.gpusPerStage
-            if asked > most { throw ClusterError.tooManyGPUs(stage: s.name, location: s.location, asked: asked, partition: partition, most: most) }
+            if asked > most {
+                throw ClusterError.tooManyGPUs(stage: s.name, location: s.location, asked: asked, partition: partition, most: most)
+            }
         }
     }
 
@@ -89,8 +93,10 @@ public struct SlurmSubmitter {
             words += ["--stage", SbatchTemplate.quote(job.stages[0])]
         }
         if job.isSweep { words += ["--index", "\"$SLURM_ARRAY_TASK_ID\""] }
-        words += ["--run", SbatchTemplate.quote(plan.run), "--run-dir", SbatchTemplate.quote(directory.path),
-                  "--profile", SbatchTemplate.quote(directory.profilePath), "--seed", String(plan.seed), "--quiet"]
+        words += [
+            "--run", SbatchTemplate.quote(plan.run), "--run-dir", SbatchTemplate.quote(directory.path),
+            "--profile", SbatchTemplate.quote(directory.profilePath), "--seed", String(plan.seed), "--quiet",
+        ]
         if let b = plan.backend { words += ["--backend", SbatchTemplate.quote(b)] }
         if !plan.arguments.isEmpty { words += ["--"] + plan.arguments.map(SbatchTemplate.quote) }
         ctx["command"] = words.joined(separator: " ")

@@ -30,8 +30,10 @@ public actor JobManager {
         /// second); past that, each task's last epoch only. Every other event is bounded by the
         /// sandbox (max_tasks, max_output_kb) or here (printed text).
         public var maxEpochEvents = 10_000
-        public init(binary: String, storePath: String, profilePath: String?, maxRunning: Int, admissionURL: String? = nil,
-                    profile: Profile = Profile(), deadlineGrace: Double = 5) {
+        public init(
+            binary: String, storePath: String, profilePath: String?, maxRunning: Int, admissionURL: String? = nil,
+            profile: Profile = Profile(), deadlineGrace: Double = 5
+        ) {
             self.binary = binary
             self.storePath = storePath
             self.profilePath = profilePath
@@ -131,8 +133,9 @@ public actor JobManager {
     }
 
     public func submit(agent: String, script: String, arguments: [String]) throws -> RunStore.Job {
-        let job = RunStore.Job(id: try Self.newJobID(), agent: agent, state: "queued", script: script, arguments: arguments,
-                               profile: settings.profilePath, createdAt: Date().timeIntervalSince1970)
+        let job = RunStore.Job(
+            id: try Self.newJobID(), agent: agent, state: "queued", script: script, arguments: arguments,
+            profile: settings.profilePath, createdAt: Date().timeIntervalSince1970)
         try store.putJob(job)
         queue.append(job)
         submissions += 1
@@ -147,8 +150,9 @@ public actor JobManager {
     /// records say that run is the old job's own; otherwise it runs the script afresh.
     public func resume(_ old: RunStore.Job) async throws -> (job: RunStore.Job, created: Bool) {
         if let by = old.resumedBy, let existing = job(by) { return (existing, false) }
-        var job = RunStore.Job(id: try Self.newJobID(), agent: old.agent, state: "queued", script: old.script, arguments: old.arguments,
-                               profile: settings.profilePath, createdAt: Date().timeIntervalSince1970)
+        var job = RunStore.Job(
+            id: try Self.newJobID(), agent: old.agent, state: "queued", script: old.script, arguments: old.arguments,
+            profile: settings.profilePath, createdAt: Date().timeIntervalSince1970)
         let run = old.runID.flatMap { r -> String? in
             guard (try? store.hasRun(r)) == true, (try? store.job(recording: r))?.id == old.id else { return nil }
             return r
@@ -272,13 +276,19 @@ public actor JobManager {
             if let event = Self.workerEvent(line) {
                 if event["event"] as? String == "epoch", var r = running[id] {
                     let e = event["epoch"] as? Int ?? 0, of = event["of"] as? Int ?? 0
-                    progressOf[id] = String(format: "%@ epoch %d/%d, loss %.4f", (event["name"] as? String) ?? "task", e, of,
-                                            (event["loss"] as? Double) ?? .nan)
+                    progressOf[id] = String(
+                        format: "%@ epoch %d/%d, loss %.4f", (event["name"] as? String) ?? "task", e, of,
+                        (event["loss"] as? Double) ?? .nan)
                     r.epochEvents += 1
                     running[id] = r
                     if r.epochEvents > settings.maxEpochEvents && e != of {
                         if r.epochEvents == settings.maxEpochEvents + 1 {
-                            record(id, Self.encode(["event": "log", "text": "(epoch events past \(settings.maxEpochEvents): only each task's last one is kept)"]))
+                            record(
+                                id,
+                                Self.encode([
+                                    "event": "log",
+                                    "text": "(epoch events past \(settings.maxEpochEvents): only each task's last one is kept)",
+                                ]))
                         }
                         return
                     }
@@ -298,7 +308,8 @@ public actor JobManager {
     /// worker may send (the `job_` events are the server's own); nil for anything else.
     static func workerEvent(_ line: String) -> [String: Any]? {
         guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], let name = o["event"] as? String,
-              !name.isEmpty, !name.hasPrefix("job_") else { return nil }
+            !name.isEmpty, !name.hasPrefix("job_")
+        else { return nil }
         return o
     }
 
@@ -346,8 +357,12 @@ public actor JobManager {
         case .cancelled?:
             (state, reason) = ("cancelled", "cancelled by request")
         case .deadline(let limit, let after)?:
-            (state, reason) = ("limit", String(format: "wall-time limit: the job ran past its sandbox wall_s of %g s (killed by the server after %g s)",
-                                               limit, after))
+            (state, reason) = (
+                "limit",
+                String(
+                    format: "wall-time limit: the job ran past its sandbox wall_s of %g s (killed by the server after %g s)",
+                    limit, after)
+            )
         case nil where signalled:
             (state, reason) = ("failed", "the worker died of signal \(status)")
         case nil:
@@ -403,7 +418,8 @@ public actor JobManager {
     /// What the job's script printed so far (its `output` events' text).
     public func output(_ id: String) -> String {
         pastEvents(id).compactMap { line -> String? in
-            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], o["event"] as? String == "output" else {
+            guard let o = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any], o["event"] as? String == "output"
+            else {
                 return nil
             }
             return o["text"] as? String
@@ -435,7 +451,9 @@ public actor JobManager {
     }
 
     public func stats() -> Stats {
-        Stats(queued: queue.count + waitingToQueue.count, running: running.count, submissions: submissions, finished: finishedCounts, unwritten: writer.waiting)
+        Stats(
+            queued: queue.count + waitingToQueue.count, running: running.count, submissions: submissions, finished: finishedCounts,
+            unwritten: writer.waiting)
     }
 
     /// Kills every worker (server shutdown) and writes what is still waiting for the store;

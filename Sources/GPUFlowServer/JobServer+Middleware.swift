@@ -34,8 +34,9 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
             if error.status == .notFound {
                 let allowed = JobServer.methods(for: request.uri.path)
                 if !allowed.isEmpty {
-                    var response = JobServer.error(.methodNotAllowed, "method_not_allowed",
-                                                   "\(request.uri.path) takes \(allowed.map(\.rawValue).joined(separator: ", ")), not \(request.method.rawValue)")
+                    var response = JobServer.error(
+                        .methodNotAllowed, "method_not_allowed",
+                        "\(request.uri.path) takes \(allowed.map(\.rawValue).joined(separator: ", ")), not \(request.method.rawValue)")
                     response.headers[.allow] = allowed.map(\.rawValue).joined(separator: ", ")
                     return response
                 }

@@ -58,6 +58,11 @@ public struct JobServer: Sendable {
         return r
     }
 
+    /// The worker's secret for its job (the X-Job-Token header), named once.
+    static func jobToken(_ request: Request) -> String? {
+        HTTPField.Name("X-Job-Token").flatMap { request.headers[$0] }
+    }
+
     /// The limit on a request's body: the API's, or 1 MiB for workers' admission requests.
     static func bodyLimit(_ settings: Settings) -> @Sendable (String) -> Int {
         let api = settings.maxBodyBytes
@@ -82,20 +87,26 @@ public struct JobServer: Sendable {
         @Sendable func identify(_ r: Request) -> Tokens.Identity? { tokens.identify(r.headers[.authorization]) }
         let unauthorized = Self.error(.unauthorized, "unauthorized", "a valid 'Authorization: Bearer TOKEN' header is required")
         @Sendable func rateLimited(_ agent: String) -> Response {
-            Self.error(.tooManyRequests, "rate_limited", "agent \(agent) is over \(settings.submissionsPerMinute) submissions and resumes a minute")
+            Self.error(
+                .tooManyRequests, "rate_limited", "agent \(agent) is over \(settings.submissionsPerMinute) submissions and resumes a minute"
+            )
         }
         @Sendable func failure(_ error: Error) -> Response {
-            error is StoreError ? Self.error(.internalServerError, "store", "\(error)") : Self.error(.internalServerError, "internal", "\(error)")
+            error is StoreError
+                ? Self.error(.internalServerError, "store", "\(error)") : Self.error(.internalServerError, "internal", "\(error)")
         }
 
         router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
         router.get("/") { _, _ in
-            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+            Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
         }
         router.get("metrics") { _, _ -> Response in
             let slices = await jobs.slices?.handovers()
             let text = ServerMetrics.text(await jobs.stats(), slices: slices)
-            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.post("v1/jobs") { request, _ -> Response in
             guard let who = identify(request) else { return unauthorized }
@@ -143,15 +154,19 @@ public struct JobServer: Sendable {
             let agent = who.admin ? q["agent"].map(String.init) : who.agent
             let list = (try? store.jobs(agent: agent, state: q["state"].map(String.init))) ?? []
             let progress = await jobs.progress()
-            return Self.json(["jobs": list.map { j -> [String: Any] in
-                var v = Self.jobValue(j)
-                if let p = progress[j.id] { v["progress"] = p }
-                return v
-            }])
+            return Self.json([
+                "jobs": list.map { j -> [String: Any] in
+                    var v = Self.jobValue(j)
+                    if let p = progress[j.id] { v["progress"] = p }
+                    return v
+                }
+            ])
         }
         // Another agent's job is not even named: it answers as a job that does not exist.
         @Sendable func ownJob(_ who: Tokens.Identity, _ context: BasicRequestContext) async -> RunStore.Job? {
-            guard let id = context.parameters.get("id"), let job = await jobs.job(id), who.admin || job.agent == who.agent else { return nil }
+            guard let id = context.parameters.get("id"), let job = await jobs.job(id), who.admin || job.agent == who.agent else {
+                return nil
+            }
             return job
         }
         let noSuchJob = Self.error(.notFound, "not_found", "no such job")
@@ -172,7 +187,8 @@ public struct JobServer: Sendable {
             guard let who = identify(request) else { return unauthorized }
             guard let job = await ownJob(who, context) else { return noSuchJob }
             guard ["interrupted", "failed", "cancelled", "limit"].contains(job.state) else {
-                return Self.error(.conflict, "not_resumable", "job \(job.id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
+                return Self.error(
+                    .conflict, "not_resumable", "job \(job.id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
             }
             // A resume is a submission: the same per-agent budget (asking again for a job
             // already resumed costs one too, so the answer cannot be polled at will).
@@ -189,27 +205,31 @@ public struct JobServer: Sendable {
             guard let job = await ownJob(who, context) else { return noSuchJob }
             let id = job.id
             let stream = await jobs.events(id)
-            return Response(status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
-                            body: ResponseBody { writer in
-                                for await line in stream { try await writer.write(ByteBuffer(string: "data: \(line)\n\n")) }
-                                try await writer.finish(nil)
-                            })
+            return Response(
+                status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
+                body: ResponseBody { writer in
+                    for await line in stream { try await writer.write(ByteBuffer(string: "data: \(line)\n\n")) }
+                    try await writer.finish(nil)
+                })
         }
         // Workers' admission: the server's orchestrator decides when each job's GPU task may run.
         router.post("internal/admit") { request, _ -> Response in
-            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
-                  let leases = jobs.leases else {
+            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
+                let leases = jobs.leases
+            else {
                 return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
             }
             var req = request
             guard let body = try? await req.collectBody(upTo: 1 << 20),
-                  let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
-                  let taskJSON = o["task"] as? String, let task = try? JSONDecoder().decode(GPUTaskType.self, from: Data(taskJSON.utf8)) else {
+                let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+                let taskJSON = o["task"] as? String, let task = try? JSONDecoder().decode(GPUTaskType.self, from: Data(taskJSON.utf8))
+            else {
                 return Self.error(.badRequest, "bad_json", "expected {task, name, memory_mb}")
             }
             do {
-                let granted = try await leases.admit(job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
-                                                     memoryMB: o["memory_mb"] as? Int ?? 0)
+                let granted = try await leases.admit(
+                    job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
+                    memoryMB: o["memory_mb"] as? Int ?? 0)
                 var answer: [String: Any] = ["lease": granted.lease]
                 if let a = granted.allowanceBytes { answer["allowance_bytes"] = a }
                 return Self.json(answer)
@@ -218,22 +238,25 @@ public struct JobServer: Sendable {
             }
         }
         router.post("internal/leases/:id/release") { request, context -> Response in
-            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], await jobs.jobFor(token: secret) != nil,
-                  let id = context.parameters.get("id"), let leases = jobs.leases else {
+            guard let secret = Self.jobToken(request), await jobs.jobFor(token: secret) != nil,
+                let id = context.parameters.get("id"), let leases = jobs.leases
+            else {
                 return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
             }
             return Self.json(["released": await leases.release(id)])
         }
         router.post("internal/slice") { request, _ -> Response in
-            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
-                  let slices = jobs.slices else {
+            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
+                let slices = jobs.slices
+            else {
                 return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
             }
             return Self.json(["until": await slices.acquire(owner.agent)])
         }
         router.post("internal/slice/release") { request, _ -> Response in
-            guard let secret = request.headers[HTTPField.Name("X-Job-Token")!], let owner = await jobs.jobFor(token: secret),
-                  let slices = jobs.slices else {
+            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
+                let slices = jobs.slices
+            else {
                 return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
             }
             await slices.release(owner.agent)
@@ -243,22 +266,28 @@ public struct JobServer: Sendable {
             guard let who = identify(request) else { return unauthorized }
             // The run is the caller's when the server's own record of one of the caller's jobs
             // names it (exact id): the server gave the job's worker that id.
-            guard let id = context.parameters.get("id"), let owner = try? store.job(recording: id), who.admin || owner.agent == who.agent else {
+            guard let id = context.parameters.get("id"), let owner = try? store.job(recording: id), who.admin || owner.agent == who.agent
+            else {
                 return Self.error(.notFound, "not_found", "no run of yours with that id")
             }
-            guard let html = try? ReportBuilder.html(store: store, run: id) else { return Self.error(.notFound, "not_found", "no report for run \(id)") }
-            return Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+            guard let html = try? ReportBuilder.html(store: store, run: id) else {
+                return Self.error(.notFound, "not_found", "no report for run \(id)")
+            }
+            return Response(
+                status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
         }
         return router
     }
 
     public func run() async throws {
         let requestTimeout = TimeAmount.nanoseconds(Int64(settings.requestTimeout * 1e9))
-        let http = HTTP1Channel.Configuration(additionalChannelHandlers: [ConnectionGuard(requestTimeout: requestTimeout)],
-                                              idleTimeout: .nanoseconds(Int64(settings.idleTimeout * 1e9)))
-        let app = Application(router: router(), server: .http1(configuration: http),
-                              configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "gpuflow"),
-                              logger: Logger(label: "gpuflow.server"))
+        let http = HTTP1Channel.Configuration(
+            additionalChannelHandlers: [ConnectionGuard(requestTimeout: requestTimeout)],
+            idleTimeout: .nanoseconds(Int64(settings.idleTimeout * 1e9)))
+        let app = Application(
+            router: router(), server: .http1(configuration: http),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "gpuflow"),
+            logger: Logger(label: "gpuflow.server"))
         try await app.runService()
     }
 }

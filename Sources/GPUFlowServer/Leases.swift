@@ -58,7 +58,9 @@ public actor LeaseBoard {
     public init(orchestrator: GPUTaskOrchestrator) { self.orchestrator = orchestrator }
 
     /// Queues the task under `agent` and returns once the orchestrator starts it.
-    public func admit(job: String, agent: String, task: GPUTaskType, name: String, memoryMB: Int) async throws -> (lease: String, allowanceBytes: Int?) {
+    public func admit(job: String, agent: String, task: GPUTaskType, name: String, memoryMB: Int) async throws -> (
+        lease: String, allowanceBytes: Int?
+    ) {
         let lease = Lease(id: "l" + UUID().uuidString.lowercased().prefix(12), job: job)
         leases[lease.id] = lease
         let spec = TaskSpec(name: "\(job)/\(name)", kind: .gpu(task), memoryMB: memoryMB, agent: agent) { _ in

@@ -1,7 +1,7 @@
 import Foundation
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// One `gpuflow serve` per store: an exclusive, non-blocking flock on `STORE.serve.lock`, held

@@ -82,8 +82,9 @@ final class StoreWriter: @unchecked Sendable {
                 let n = backlog.count
                 lock.unlock()
                 if first {
-                    logger?.warning("cannot write to the run store; keeping the writes and retrying",
-                                    metadata: ["store.path": "\(store.path)", "store.waiting": "\(n)", "error": "\(error)"])
+                    logger?.warning(
+                        "cannot write to the run store; keeping the writes and retrying",
+                        metadata: ["store.path": "\(store.path)", "store.waiting": "\(n)", "error": "\(error)"])
                 }
                 Thread.sleep(forTimeInterval: delay)
                 delay = min(1, delay * 2)

@@ -2,7 +2,7 @@ import Foundation
 import GPUFlowCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Job ids, run ids and worker secrets from the kernel's random source (`getentropy`, which is

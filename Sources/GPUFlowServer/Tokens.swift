@@ -29,7 +29,8 @@ public struct Tokens: Sendable {
         var map: [String: Identity] = [:]
         for (name, value) in agents {
             guard let entry = value as? [String: Any], let hash = (entry["token_sha256"] as? String)?.lowercased(),
-                  hash.count == 64, hash.allSatisfy(\.isHexDigit) else {
+                hash.count == 64, hash.allSatisfy(\.isHexDigit)
+            else {
                 throw ServerError.badTokens(path: path, reason: "agent '\(name)' needs token_sha256: the 64-hex-digit SHA-256 of its token")
             }
             guard map[hash] == nil else { throw ServerError.badTokens(path: path, reason: "two agents share one token") }

@@ -77,8 +77,10 @@ public struct Manifest: Codable, Sendable, Equatable {
         }
     }
 
-    public init(scripts: [Script], profile: String, profilePath: String?, seed: UInt64, arguments: [String], backend: String,
-                backendReason: String, device: String, driver: String, gpuflowVersion: String, build: String) {
+    public init(
+        scripts: [Script], profile: String, profilePath: String?, seed: UInt64, arguments: [String], backend: String,
+        backendReason: String, device: String, driver: String, gpuflowVersion: String, build: String
+    ) {
         self.scripts = scripts
         self.profile = profile
         self.profilePath = profilePath
@@ -98,8 +100,10 @@ public struct Manifest: Codable, Sendable, Equatable {
     /// A path as a manifest records it: absolute (against the working directory), so a replay
     /// finds the same file from any directory.
     public static func absolutePath(_ path: String) -> String {
-        path.hasPrefix("/") ? path
-            : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL.path
+        path.hasPrefix("/")
+            ? path
+            : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath)).standardizedFileURL
+                .path
     }
 
     public func json() throws -> String {

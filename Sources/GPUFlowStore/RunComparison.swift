@@ -19,10 +19,12 @@ public struct RunComparison: Sendable {
     /// Measurements of time, speed, memory or power: they vary run to run and are shown, not judged.
     public static func isTiming(_ key: String) -> Bool {
         let k = key.lowercased()
-        return ["second", "per_sec", "latency", "_ms", "throughput", "time", "bytes", "upload", "download", "power", "energy", "mean_batch",
-                "batches", "cache", "eviction", "resident", "utilization", "memory_mb", "score", "bucket", "peak", "_s",
-                // The declared-versus-measured duration: its ratio and verdict follow the clock.
-                "declared.duration"].contains { k.contains($0) }
+        return [
+            "second", "per_sec", "latency", "_ms", "throughput", "time", "bytes", "upload", "download", "power", "energy", "mean_batch",
+            "batches", "cache", "eviction", "resident", "utilization", "memory_mb", "score", "bucket", "peak", "_s",
+            // The declared-versus-measured duration: its ratio and verdict follow the clock.
+            "declared.duration",
+        ].contains { k.contains($0) }
     }
 
     /// Set on a task whose choices follow measurements (a search for throughput, latency,

@@ -81,7 +81,8 @@ public final class RunStore: @unchecked Sendable {
         case .SQLITE_NOTADB, .SQLITE_CORRUPT: return StoreError.corrupt(path: path, detail: e.message ?? "\(e)")
         case .SQLITE_BUSY, .SQLITE_LOCKED: return StoreError.locked(path: path)
         case .SQLITE_FULL: return StoreError.full(path: path)
-        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR: return StoreError.unwritable(path: path, detail: e.message ?? "\(e)")
+        case .SQLITE_READONLY, .SQLITE_CANTOPEN, .SQLITE_PERM, .SQLITE_IOERR:
+            return StoreError.unwritable(path: path, detail: e.message ?? "\(e)")
         default: return error
         }
     }
@@ -97,67 +98,73 @@ public final class RunStore: @unchecked Sendable {
     private static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in
-            try db.execute(sql: """
-                CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, exit_code INTEGER, started_at REAL NOT NULL, ended_at REAL,
-                                   script TEXT NOT NULL, seed INTEGER NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
-                                   manifest TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, resumed_from TEXT);
-                CREATE TABLE tasks (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, agent TEXT,
-                                    state TEXT NOT NULL, backend TEXT, submitted_at REAL, started_at REAL, finished_at REAL, error TEXT,
-                                    PRIMARY KEY (run_id, task_id));
-                CREATE TABLE metrics (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL, step INTEGER, value REAL NOT NULL);
-                CREATE INDEX metrics_run ON metrics (run_id, task_id);
-                CREATE TABLE params (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
-                CREATE TABLE events (run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
-                CREATE INDEX events_run ON events (run_id);
-                CREATE TABLE samples (run_id TEXT NOT NULL, t REAL NOT NULL, resident_bytes REAL, pool_bytes REAL);
-                CREATE TABLE artifacts (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created_at REAL NOT NULL);
-                CREATE TABLE run_artifacts (run_id TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, kind TEXT NOT NULL, task_id INTEGER);
-                CREATE INDEX run_artifacts_run ON run_artifacts (run_id);
-                CREATE TABLE stages (key TEXT PRIMARY KEY, name TEXT NOT NULL, run_id TEXT NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL);
-                CREATE INDEX stages_run ON stages (run_id, name);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE runs (id TEXT PRIMARY KEY, status TEXT NOT NULL, exit_code INTEGER, started_at REAL NOT NULL, ended_at REAL,
+                                       script TEXT NOT NULL, seed INTEGER NOT NULL, backend TEXT NOT NULL, device TEXT NOT NULL,
+                                       manifest TEXT NOT NULL, pid INTEGER NOT NULL, host TEXT NOT NULL, resumed_from TEXT);
+                    CREATE TABLE tasks (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, name TEXT NOT NULL, type TEXT NOT NULL, agent TEXT,
+                                        state TEXT NOT NULL, backend TEXT, submitted_at REAL, started_at REAL, finished_at REAL, error TEXT,
+                                        PRIMARY KEY (run_id, task_id));
+                    CREATE TABLE metrics (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL, step INTEGER, value REAL NOT NULL);
+                    CREATE INDEX metrics_run ON metrics (run_id, task_id);
+                    CREATE TABLE params (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                    CREATE TABLE events (run_id TEXT NOT NULL, at REAL NOT NULL, kind TEXT NOT NULL, body TEXT NOT NULL);
+                    CREATE INDEX events_run ON events (run_id);
+                    CREATE TABLE samples (run_id TEXT NOT NULL, t REAL NOT NULL, resident_bytes REAL, pool_bytes REAL);
+                    CREATE TABLE artifacts (hash TEXT PRIMARY KEY, kind TEXT NOT NULL, bytes INTEGER NOT NULL, created_at REAL NOT NULL);
+                    CREATE TABLE run_artifacts (run_id TEXT NOT NULL, name TEXT NOT NULL, hash TEXT NOT NULL, kind TEXT NOT NULL, task_id INTEGER);
+                    CREATE INDEX run_artifacts_run ON run_artifacts (run_id);
+                    CREATE TABLE stages (key TEXT PRIMARY KEY, name TEXT NOT NULL, run_id TEXT NOT NULL, result TEXT NOT NULL, created_at REAL NOT NULL);
+                    CREATE INDEX stages_run ON stages (run_id, name);
+                    """)
         }
         m.registerMigration("v2-jobs") { db in
-            try db.execute(sql: """
-                CREATE TABLE jobs (id TEXT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL, script TEXT NOT NULL,
-                                   arguments TEXT NOT NULL, profile TEXT, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
-                                   exit_code INTEGER, run_id TEXT, reason TEXT);
-                CREATE INDEX jobs_agent ON jobs (agent, created_at);
-                CREATE TABLE job_events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, seq));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE jobs (id TEXT PRIMARY KEY, agent TEXT NOT NULL, state TEXT NOT NULL, script TEXT NOT NULL,
+                                       arguments TEXT NOT NULL, profile TEXT, created_at REAL NOT NULL, started_at REAL, ended_at REAL,
+                                       exit_code INTEGER, run_id TEXT, reason TEXT);
+                    CREATE INDEX jobs_agent ON jobs (agent, created_at);
+                    CREATE TABLE job_events (job_id TEXT NOT NULL, seq INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY (job_id, seq));
+                    """)
         }
         m.registerMigration("v3-cluster") { db in
-            try db.execute(sql: """
-                CREATE TABLE cluster_jobs (run_id TEXT NOT NULL, stage TEXT NOT NULL, job_id TEXT NOT NULL, array_index INTEGER,
-                                           submitted_at REAL NOT NULL, state TEXT NOT NULL, node TEXT, elapsed TEXT, exit_code TEXT,
-                                           tres TEXT, reason TEXT, updated_at REAL, PRIMARY KEY (run_id, stage));
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE cluster_jobs (run_id TEXT NOT NULL, stage TEXT NOT NULL, job_id TEXT NOT NULL, array_index INTEGER,
+                                               submitted_at REAL NOT NULL, state TEXT NOT NULL, node TEXT, elapsed TEXT, exit_code TEXT,
+                                               tres TEXT, reason TEXT, updated_at REAL, PRIMARY KEY (run_id, stage));
+                    """)
         }
         m.registerMigration("v4-job-resumes") { db in
             // The job that resumed this one (a job resumes at most once), and the run lookup
             // by run id that report ownership needs.
-            try db.execute(sql: """
-                ALTER TABLE jobs ADD COLUMN resumed_by TEXT;
-                CREATE INDEX jobs_run ON jobs (run_id);
-                """)
+            try db.execute(
+                sql: """
+                    ALTER TABLE jobs ADD COLUMN resumed_by TEXT;
+                    CREATE INDEX jobs_run ON jobs (run_id);
+                    """)
         }
         m.registerMigration("v5-checkpoints") { db in
             // Training checkpoints get a table of their own (they were stage rows, one per
             // epoch, never dropped); the newest of each task moves over.
-            try db.execute(sql: """
-                CREATE TABLE checkpoints (key TEXT NOT NULL, hash TEXT NOT NULL, created_at REAL NOT NULL);
-                CREATE INDEX checkpoints_key ON checkpoints (key, created_at);
-                INSERT INTO checkpoints (key, hash, created_at)
-                    SELECT substr(key, 12), result, created_at FROM stages WHERE key LIKE 'checkpoint:%';
-                DELETE FROM stages WHERE key LIKE 'checkpoint:%';
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE checkpoints (key TEXT NOT NULL, hash TEXT NOT NULL, created_at REAL NOT NULL);
+                    CREATE INDEX checkpoints_key ON checkpoints (key, created_at);
+                    INSERT INTO checkpoints (key, hash, created_at)
+                        SELECT substr(key, 12), result, created_at FROM stages WHERE key LIKE 'checkpoint:%';
+                    DELETE FROM stages WHERE key LIKE 'checkpoint:%';
+                    """)
         }
         m.registerMigration("v6-metric-series") { db in
-            try db.execute(sql: """
-                CREATE TABLE metric_series (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL,
-                                            steps BLOB NOT NULL, vals BLOB NOT NULL);
-                CREATE INDEX metric_series_run ON metric_series (run_id, task_id);
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE metric_series (run_id TEXT NOT NULL, task_id INTEGER NOT NULL, key TEXT NOT NULL,
+                                                steps BLOB NOT NULL, vals BLOB NOT NULL);
+                    CREATE INDEX metric_series_run ON metric_series (run_id, task_id);
+                    """)
         }
         // Artifact files whose rows a transaction deleted, until the files are gone: a kill
         // between the commit and the removal left the file behind, named by no row.
@@ -195,19 +202,25 @@ public final class RunStore: @unchecked Sendable {
     public func putClusterJobs(_ run: String, _ jobs: [ClusterJob]) throws {
         try write { db in
             for j in jobs {
-                try db.execute(sql: """
-                    INSERT OR REPLACE INTO cluster_jobs (run_id, stage, job_id, array_index, submitted_at, state, node, elapsed, exit_code, tres, reason, updated_at)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [run, j.stage, j.jobID, j.arrayIndex, j.submittedAt, j.state, j.node, j.elapsed, j.exitCode, j.tres, j.reason,
-                                     Date().timeIntervalSince1970])
+                try db.execute(
+                    sql: """
+                        INSERT OR REPLACE INTO cluster_jobs (run_id, stage, job_id, array_index, submitted_at, state, node, elapsed, exit_code, tres, reason, updated_at)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                        """,
+                    arguments: [
+                        run, j.stage, j.jobID, j.arrayIndex, j.submittedAt, j.state, j.node, j.elapsed, j.exitCode, j.tres, j.reason,
+                        Date().timeIntervalSince1970,
+                    ])
             }
         }
     }
 
     public func clusterJobs(_ run: String) throws -> [ClusterJob] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY submitted_at, rowid", arguments: [run]).map { r in
-                var j = ClusterJob(stage: r["stage"], jobID: r["job_id"], arrayIndex: r["array_index"], submittedAt: r["submitted_at"], state: r["state"])
+            try Row.fetchAll(db, sql: "SELECT * FROM cluster_jobs WHERE run_id = ? ORDER BY submitted_at, rowid", arguments: [run]).map {
+                r in
+                var j = ClusterJob(
+                    stage: r["stage"], jobID: r["job_id"], arrayIndex: r["array_index"], submittedAt: r["submitted_at"], state: r["state"])
                 j.node = r["node"]
                 j.elapsed = r["elapsed"]
                 j.exitCode = r["exit_code"]
@@ -222,8 +235,10 @@ public final class RunStore: @unchecked Sendable {
     /// failed, cancelled); it ends when none of them can run any more.
     public func setRunStatus(_ run: String, status: String, exitCode: Int?, ended: Bool) throws {
         try write { db in
-            try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = CASE WHEN ? THEN COALESCE(ended_at, ?) ELSE NULL END WHERE id = ?",
-                           arguments: [status, exitCode, ended, Date().timeIntervalSince1970, run])
+            try db.execute(
+                sql:
+                    "UPDATE runs SET status = ?, exit_code = ?, ended_at = CASE WHEN ? THEN COALESCE(ended_at, ?) ELSE NULL END WHERE id = ?",
+                arguments: [status, exitCode, ended, Date().timeIntervalSince1970, run])
         }
     }
 
@@ -257,8 +272,9 @@ public final class RunStore: @unchecked Sendable {
 
     private static func job(_ r: Row) -> Job {
         let args = (try? JSONDecoder().decode([String].self, from: Data((r["arguments"] as String).utf8))) ?? []
-        var j = Job(id: r["id"], agent: r["agent"], state: r["state"], script: r["script"], arguments: args, profile: r["profile"],
-                    createdAt: r["created_at"])
+        var j = Job(
+            id: r["id"], agent: r["agent"], state: r["state"], script: r["script"], arguments: args, profile: r["profile"],
+            createdAt: r["created_at"])
         j.startedAt = r["started_at"]
         j.endedAt = r["ended_at"]
         j.exitCode = r["exit_code"]
@@ -276,15 +292,19 @@ public final class RunStore: @unchecked Sendable {
     }
 
     private static func upsert(_ j: Job, arguments args: String, in db: Database) throws {
-        try db.execute(sql: """
-            INSERT INTO jobs (id, agent, state, script, arguments, profile, created_at, started_at, ended_at, exit_code, run_id, reason, resumed_by)
-            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (id) DO UPDATE SET agent = excluded.agent, state = excluded.state, script = excluded.script,
-                arguments = excluded.arguments, profile = excluded.profile, created_at = excluded.created_at,
-                started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code,
-                run_id = excluded.run_id, reason = excluded.reason, resumed_by = COALESCE(jobs.resumed_by, excluded.resumed_by)
-            """, arguments: [j.id, j.agent, j.state, j.script, args, j.profile, j.createdAt, j.startedAt, j.endedAt, j.exitCode, j.runID, j.reason,
-                             j.resumedBy])
+        try db.execute(
+            sql: """
+                INSERT INTO jobs (id, agent, state, script, arguments, profile, created_at, started_at, ended_at, exit_code, run_id, reason, resumed_by)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (id) DO UPDATE SET agent = excluded.agent, state = excluded.state, script = excluded.script,
+                    arguments = excluded.arguments, profile = excluded.profile, created_at = excluded.created_at,
+                    started_at = excluded.started_at, ended_at = excluded.ended_at, exit_code = excluded.exit_code,
+                    run_id = excluded.run_id, reason = excluded.reason, resumed_by = COALESCE(jobs.resumed_by, excluded.resumed_by)
+                """,
+            arguments: [
+                j.id, j.agent, j.state, j.script, args, j.profile, j.createdAt, j.startedAt, j.endedAt, j.exitCode, j.runID, j.reason,
+                j.resumedBy,
+            ])
     }
 
     public func job(_ id: String) throws -> Job? {
@@ -293,14 +313,19 @@ public final class RunStore: @unchecked Sendable {
 
     /// The job whose worker recorded run `run` (exact id), as the server assigned it.
     public func job(recording run: String) throws -> Job? {
-        try read { db in try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE run_id = ? ORDER BY created_at LIMIT 1", arguments: [run]).map(Self.job) }
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE run_id = ? ORDER BY created_at LIMIT 1", arguments: [run]).map(Self.job)
+        }
     }
 
     public func jobs(agent: String? = nil, state: String? = nil, limit: Int = 200) throws -> [Job] {
         try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT * FROM jobs WHERE (? IS NULL OR agent = ?) AND (? IS NULL OR state = ?) ORDER BY created_at DESC LIMIT ?
-                """, arguments: [agent, agent, state, state, limit]).map(Self.job)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM jobs WHERE (? IS NULL OR agent = ?) AND (? IS NULL OR state = ?) ORDER BY created_at DESC LIMIT ?
+                    """, arguments: [agent, agent, state, state, limit]
+            ).map(Self.job)
         }
     }
 
@@ -323,7 +348,8 @@ public final class RunStore: @unchecked Sendable {
                 case .job(let j):
                     try Self.upsert(j, arguments: args ?? "[]", in: db)
                 case .event(let id, let seq, let line):
-                    try db.execute(sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line])
+                    try db.execute(
+                        sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line])
                 }
             }
         }
@@ -341,7 +367,9 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func appendJobEvent(_ id: String, seq: Int, line: String) throws {
-        try write { db in try db.execute(sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line]) }
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO job_events (job_id, seq, line) VALUES (?, ?, ?)", arguments: [id, seq, line])
+        }
     }
 
     public func jobEvents(_ id: String, after seq: Int = -1) throws -> [(seq: Int, line: String)] {
@@ -355,7 +383,10 @@ public final class RunStore: @unchecked Sendable {
     @discardableResult
     public func interruptUnfinishedJobs() throws -> Int {
         try write { db in
-            try db.execute(sql: "UPDATE jobs SET state = 'interrupted', reason = 'the server stopped while it was ' || state WHERE state IN ('queued', 'running')")
+            try db.execute(
+                sql:
+                    "UPDATE jobs SET state = 'interrupted', reason = 'the server stopped while it was ' || state WHERE state IN ('queued', 'running')"
+            )
             return db.changesCount
         }
     }
@@ -369,14 +400,20 @@ public final class RunStore: @unchecked Sendable {
     }
 
     /// Records a run's start, with its parameters, in one transaction.
-    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil, params: [String: String] = [:]) throws -> String {
+    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil, params: [String: String] = [:]) throws
+        -> String
+    {
         let json = try m.json()
         try write { db in
-            try db.execute(sql: """
-                INSERT INTO runs (id, status, started_at, script, seed, backend, device, manifest, pid, host, resumed_from)
-                VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, m.startedAt, m.scripts.map(\.path).joined(separator: " "), Int64(bitPattern: m.seed), m.backend, m.device,
-                                 json, Int(m.pid), m.host, resumedFrom])
+            try db.execute(
+                sql: """
+                    INSERT INTO runs (id, status, started_at, script, seed, backend, device, manifest, pid, host, resumed_from)
+                    VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """,
+                arguments: [
+                    id, m.startedAt, m.scripts.map(\.path).joined(separator: " "), Int64(bitPattern: m.seed), m.backend, m.device,
+                    json, Int(m.pid), m.host, resumedFrom,
+                ])
             try Self.recordParams(db, id, params)
         }
         return id
@@ -384,8 +421,10 @@ public final class RunStore: @unchecked Sendable {
 
     /// A run's end in one transaction: its tasks, memory samples and final status (each write
     /// is a commit; a short run paid for several at its end).
-    public func endRun(_ id: String, tasks: [TaskRow], samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
-                       exitCode: Int32, manifest: Manifest) throws {
+    public func endRun(
+        _ id: String, tasks: [TaskRow], samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
+        exitCode: Int32, manifest: Manifest
+    ) throws {
         let json = try manifest.json()
         try write { db in
             try Self.recordTasks(db, id, tasks)
@@ -400,8 +439,9 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func finishRun(_ db: Database, _ id: String, status: String, exitCode: Int32, manifest: Manifest, json: String) throws {
-        try db.execute(sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
-                       arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
+        try db.execute(
+            sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
+            arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
     }
 
     /// Runs still marked running whose process is gone (killed, crashed, power lost) are
@@ -413,9 +453,11 @@ public final class RunStore: @unchecked Sendable {
         // opens no reader connection for it.
         return try write { db in
             // A cluster run's processes are Slurm's, on other nodes: `gpuflow status` follows those.
-            let running = try Row.fetchAll(db, sql: """
-                SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND id NOT IN (SELECT DISTINCT run_id FROM cluster_jobs)
-                """, arguments: [host])
+            let running = try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT id, pid FROM runs WHERE status = 'running' AND host = ? AND id NOT IN (SELECT DISTINCT run_id FROM cluster_jobs)
+                    """, arguments: [host])
             var n = 0
             for r in running {
                 let pid: Int = r["pid"]
@@ -432,7 +474,8 @@ public final class RunStore: @unchecked Sendable {
     static func alive(_ pid: pid_t) -> Bool {
         guard kill(pid, 0) == 0 || errno == EPERM else { return false }
         guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return true }
+            let close = stat.lastIndex(of: ")")
+        else { return true }
         return !stat[close...].dropFirst(2).hasPrefix("Z")
     }
 
@@ -451,15 +494,19 @@ public final class RunStore: @unchecked Sendable {
     public func runs(limit: Int = 50) throws -> [RunSummary] {
         try markInterrupted()
         return try read { db in
-            try Row.fetchAll(db, sql: """
-                SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r ORDER BY started_at DESC LIMIT ?
-                """, arguments: [limit]).map(Self.summary)
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r ORDER BY started_at DESC LIMIT ?
+                    """, arguments: [limit]
+            ).map(Self.summary)
         }
     }
 
     private static func summary(_ r: Row) -> RunSummary {
-        RunSummary(id: r["id"], status: r["status"], exitCode: r["exit_code"], startedAt: r["started_at"], endedAt: r["ended_at"],
-                   script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])
+        RunSummary(
+            id: r["id"], status: r["status"], exitCode: r["exit_code"], startedAt: r["started_at"], endedAt: r["ended_at"],
+            script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])
     }
 
     /// A run id, or a unique prefix of one, or "last" (for the command line; the job server
@@ -470,8 +517,9 @@ public final class RunStore: @unchecked Sendable {
         guard !idOrPrefix.isEmpty else { throw StoreError.unknownRun(idOrPrefix) }
         let ids: [String] = try read { db in
             if idOrPrefix == "last" { return try String.fetchAll(db, sql: "SELECT id FROM runs ORDER BY started_at DESC LIMIT 1") }
-            return try String.fetchAll(db, sql: "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started_at DESC",
-                                       arguments: [idOrPrefix.unicodeScalars.count, idOrPrefix])
+            return try String.fetchAll(
+                db, sql: "SELECT id FROM runs WHERE substr(id, 1, ?) = ? ORDER BY started_at DESC",
+                arguments: [idOrPrefix.unicodeScalars.count, idOrPrefix])
         }
         if ids.contains(idOrPrefix) { return idOrPrefix }
         guard ids.count == 1, let only = ids.first else {
@@ -487,9 +535,13 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func summary(_ id: String) throws -> RunSummary {
-        guard let r = try read({ db in
-            try Row.fetchOne(db, sql: "SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r WHERE id = ?", arguments: [id])
-        }) else { throw StoreError.unknownRun(id) }
+        guard
+            let r = try read({ db in
+                try Row.fetchOne(
+                    db, sql: "SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r WHERE id = ?",
+                    arguments: [id])
+            })
+        else { throw StoreError.unknownRun(id) }
         return Self.summary(r)
     }
 
@@ -513,8 +565,10 @@ public final class RunStore: @unchecked Sendable {
         public var startedAt: Double?
         public var finishedAt: Double?
         public var error: String?
-        public init(taskID: Int, name: String, type: String, agent: String?, state: String, backend: String?, submittedAt: Double?,
-                    startedAt: Double?, finishedAt: Double?, error: String?) {
+        public init(
+            taskID: Int, name: String, type: String, agent: String?, state: String, backend: String?, submittedAt: Double?,
+            startedAt: Double?, finishedAt: Double?, error: String?
+        ) {
             self.taskID = taskID
             self.name = name
             self.type = type
@@ -535,21 +589,25 @@ public final class RunStore: @unchecked Sendable {
     /// One statement prepared once for all the rows: a run of a million tasks records them in
     /// seconds, not in the minutes that parsing the statement per row takes.
     static func recordTasks(_ db: Database, _ run: String, _ rows: [TaskRow]) throws {
-        let insert = try db.cachedStatement(sql: """
-            INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
-            VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
-            """)
+        let insert = try db.cachedStatement(
+            sql: """
+                INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)
+                VALUES (?, ?, ?, ?, ?, ?, COALESCE(?, (SELECT backend FROM tasks WHERE run_id = ? AND task_id = ?)), ?, ?, ?, ?)
+                """)
         for t in rows {
-            try insert.execute(arguments: [run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt,
-                                           t.startedAt, t.finishedAt, t.error])
+            try insert.execute(arguments: [
+                run, t.taskID, t.name, t.type, t.agent, t.state, t.backend, run, t.taskID, t.submittedAt,
+                t.startedAt, t.finishedAt, t.error,
+            ])
         }
     }
 
     public func tasks(_ run: String) throws -> [TaskRow] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM tasks WHERE run_id = ? ORDER BY task_id", arguments: [run]).map { r in
-                TaskRow(taskID: r["task_id"], name: r["name"], type: r["type"], agent: r["agent"], state: r["state"], backend: r["backend"],
-                        submittedAt: r["submitted_at"], startedAt: r["started_at"], finishedAt: r["finished_at"], error: r["error"])
+                TaskRow(
+                    taskID: r["task_id"], name: r["name"], type: r["type"], agent: r["agent"], state: r["state"], backend: r["backend"],
+                    submittedAt: r["submitted_at"], startedAt: r["started_at"], finishedAt: r["finished_at"], error: r["error"])
             }
         }
     }
@@ -595,23 +653,30 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func recordParams(_ db: Database, _ run: String, _ params: [String: String]) throws {
-        for (k, v) in params { try db.execute(sql: "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [run, k, v]) }
+        for (k, v) in params {
+            try db.execute(sql: "INSERT OR REPLACE INTO params (run_id, key, value) VALUES (?, ?, ?)", arguments: [run, k, v])
+        }
     }
 
     public func params(_ run: String) throws -> [String: String] {
         try read { db in
-            Dictionary(uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [run])
-                .map { ($0["key"] as String, $0["value"] as String) })
+            Dictionary(
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT key, value FROM params WHERE run_id = ?", arguments: [run])
+                    .map { ($0["key"] as String, $0["value"] as String) })
         }
     }
 
     public func recordEvent(_ run: String, kind: String, body: String, at: Double = Date().timeIntervalSince1970) throws {
-        try write { db in try db.execute(sql: "INSERT INTO events (run_id, at, kind, body) VALUES (?, ?, ?, ?)", arguments: [run, at, kind, body]) }
+        try write { db in
+            try db.execute(sql: "INSERT INTO events (run_id, at, kind, body) VALUES (?, ?, ?, ?)", arguments: [run, at, kind, body])
+        }
     }
 
     public func events(_ run: String) throws -> [(at: Double, kind: String, body: String)] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT at, kind, body FROM events WHERE run_id = ? ORDER BY rowid", arguments: [run]).map { ($0["at"], $0["kind"], $0["body"]) }
+            try Row.fetchAll(db, sql: "SELECT at, kind, body FROM events WHERE run_id = ? ORDER BY rowid", arguments: [run]).map {
+                ($0["at"], $0["kind"], $0["body"])
+            }
         }
     }
 
@@ -651,15 +716,18 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func insertArtifact(_ db: Database, hash: String, kind: String, bytes: Int) throws {
-        try db.execute(sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
-                       arguments: [hash, kind, bytes, Date().timeIntervalSince1970])
+        try db.execute(
+            sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
+            arguments: [hash, kind, bytes, Date().timeIntervalSince1970])
     }
 
     public func artifactPath(_ hash: String) -> String { artifactDirectory + "/" + hash.prefix(2) + "/" + hash }
 
     public func artifact(_ hash: String) throws -> Data {
         guard let d = FileManager.default.contents(atPath: artifactPath(hash)) else { throw StoreError.missingArtifact(hash) }
-        guard ContentHash.of(d) == hash else { throw StoreError.corrupt(path: artifactPath(hash), detail: "its content does not match its hash") }
+        guard ContentHash.of(d) == hash else {
+            throw StoreError.corrupt(path: artifactPath(hash), detail: "its content does not match its hash")
+        }
         return d
     }
 
@@ -668,8 +736,9 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func linkArtifact(_ db: Database, _ run: String, name: String, hash: String, kind: String, taskID: Int?) throws {
-        try db.execute(sql: "INSERT INTO run_artifacts (run_id, name, hash, kind, task_id) VALUES (?, ?, ?, ?, ?)",
-                       arguments: [run, name, hash, kind, taskID])
+        try db.execute(
+            sql: "INSERT INTO run_artifacts (run_id, name, hash, kind, task_id) VALUES (?, ?, ?, ?, ?)",
+            arguments: [run, name, hash, kind, taskID])
     }
 
     /// A finished task's final metrics, its models (files first, then rows) and its row, in one
@@ -689,8 +758,10 @@ public final class RunStore: @unchecked Sendable {
 
     public func artifacts(_ run: String) throws -> [(name: String, hash: String, kind: String, taskID: Int?)] {
         try read { db in
-            try Row.fetchAll(db, sql: "SELECT name, hash, kind, task_id FROM run_artifacts WHERE run_id = ? ORDER BY rowid", arguments: [run])
-                .map { ($0["name"], $0["hash"], $0["kind"], $0["task_id"]) }
+            try Row.fetchAll(
+                db, sql: "SELECT name, hash, kind, task_id FROM run_artifacts WHERE run_id = ? ORDER BY rowid", arguments: [run]
+            )
+            .map { ($0["name"], $0["hash"], $0["kind"], $0["task_id"]) }
         }
     }
 
@@ -713,8 +784,9 @@ public final class RunStore: @unchecked Sendable {
 
     public func putStage(key: String, name: String, run: String, result: String) throws {
         try write { db in
-            try db.execute(sql: "INSERT OR REPLACE INTO stages (key, name, run_id, result, created_at) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [key, name, run, result, Date().timeIntervalSince1970])
+            try db.execute(
+                sql: "INSERT OR REPLACE INTO stages (key, name, run_id, result, created_at) VALUES (?, ?, ?, ?, ?)",
+                arguments: [key, name, run, result, Date().timeIntervalSince1970])
         }
     }
 

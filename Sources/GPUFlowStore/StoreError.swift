@@ -26,7 +26,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             let shown = c.prefix(10).joined(separator: ", ") + (c.count > 10 ? " and \(c.count - 10) more" : "")
             return "run id prefix '\(r)' fits \(c.count) runs (\(shown)): give more of the id"
         case .newerManifest(let r, let f, let v, let s):
-            return "run \(r) was recorded by gpuflow \(v) (manifest format \(f)); this gpuflow reads format \(s) and older: upgrade to replay it"
+            return
+                "run \(r) was recorded by gpuflow \(v) (manifest format \(f)); this gpuflow reads format \(s) and older: upgrade to replay it"
         case .missingArtifact(let h):
             return "artifact \(h) is missing from the store"
         case .runDirectory(let p, let d):

@@ -20,7 +20,9 @@ enum AgentsBench {
             epochs = quick ? 4 : 8
             data = try Generators.blobs(samples: 2000, features: 16, centers: 4, seed: 2).standardized()
         }
-        var task: GPUTaskType { .training(TrainingTask(algorithm: .adam(Adam()), epochs: epochs, batchSize: 32, memoryRequirementMB: 64, seed: 1)) }
+        var task: GPUTaskType {
+            .training(TrainingTask(algorithm: .adam(Adam()), epochs: epochs, batchSize: 32, memoryRequirementMB: 64, seed: 1))
+        }
     }
 
     static func orchestrator(_ c: Coordination?, concurrent: Int) -> GPUTaskOrchestrator {
@@ -34,9 +36,11 @@ enum AgentsBench {
     }
 
     static func spec(_ w: Workload, _ o: GPUTaskOrchestrator, agent: String, name: String) -> TaskSpec {
-        TaskSpec(name: name, kind: .gpu(w.task), memoryMB: 64, agent: agent,
-                 work: TaskWorkFactory.work(for: w.task, inputs: TaskInputs(model: w.model, data: w.data), backend: .simd, seed: 1,
-                                            orchestrator: o, agent: agent))
+        TaskSpec(
+            name: name, kind: .gpu(w.task), memoryMB: 64, agent: agent,
+            work: TaskWorkFactory.work(
+                for: w.task, inputs: TaskInputs(model: w.model, data: w.data), backend: .simd, seed: 1,
+                orchestrator: o, agent: agent))
     }
 
     /// Seconds for every agent's tasks back to back, one at a time, and each agent's share.
@@ -111,7 +115,9 @@ enum AgentsBench {
             ("pipeline", Coordination(spec: .pipeline(.init(stages: agents, bufferSizes: [1, 1, 1])), agents: agents)),
             ("collaborative", Coordination(spec: .collaborative(.init(negotiation: .auction, conflictResolution: .fairness)))),
         ]
-        print("## 4 agents × \(w.tasksPerAgent) training tasks (MLP 16-128-64-4, Adam, \(w.epochs) epochs on 2,000 rows, SIMD backend), 2 concurrent slots")
+        print(
+            "## 4 agents × \(w.tasksPerAgent) training tasks (MLP 16-128-64-4, Adam, \(w.epochs) epochs on 2,000 rows, SIMD backend), 2 concurrent slots"
+        )
         // Enough rounds that the spread between rounds is shown beside each overhead: an
         // overhead smaller than that spread is noise, not an effect.
         let rounds = quick ? 3 : 7
@@ -141,9 +147,12 @@ enum AgentsBench {
         print(row(["back to back", String(format: "%.3f", base), "1.000×", "-", String(format: "±%.1f%%", 100 * spread(aloneTimes)), "-"]))
         for (name, _) in patterns {
             let t = median(sharedTimes[name] ?? [])
-            print(row([name, String(format: "%.3f", t), String(format: "%.3f×", t / base), String(format: "%+.1f%%", 100 * (t / free - 1)),
-                       String(format: "±%.1f%%", 100 * max(spread(sharedTimes[name] ?? []), noise)),
-                       String(format: "%.3f", median(fairness[name] ?? []))]))
+            print(
+                row([
+                    name, String(format: "%.3f", t), String(format: "%.3f×", t / base), String(format: "%+.1f%%", 100 * (t / free - 1)),
+                    String(format: "±%.1f%%", 100 * max(spread(sharedTimes[name] ?? []), noise)),
+                    String(format: "%.3f", median(fairness[name] ?? [])),
+                ]))
         }
         print("(vs alone below 1: the shared run finished sooner — two slots on two cores overlap what back to back runs serially;")
         print(" overhead = total time against the same shared queue with no pattern, i.e. what coordinating costs or saves;")
@@ -168,8 +177,9 @@ enum AgentsBench {
                 do {
                     let model = MLPModel(inputs: 32, hidden: [128 >> (i % 2), 64], outputs: 10, activation: .relu, seed: UInt64(i))
                     let backend = try VulkanBackend(context: context)
-                    _ = try Trainer.train(model: model, data: data, task: TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 32 << (i % 3)),
-                                          backend: backend, seed: 1)
+                    _ = try Trainer.train(
+                        model: model, data: data, task: TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 32 << (i % 3)),
+                        backend: backend, seed: 1)
                 } catch { failures.add("\(a): \(error)") }
             }
             t.stackSize = 8 << 20
@@ -182,11 +192,17 @@ enum AgentsBench {
         let (allocations, peakRequested, peakPerRequest) = replayPerRequest(trace)
         print("## memory on a multi-agent trace: 4 agents training at once on \(context.info.name) (MLPs 32-128/64-64-10, batch 32…128)")
         print("allocations in the trace: \(allocations); peak bytes requested: \(peakRequested)")
-        print(String(format: "one allocation per request (modeled: the trace replayed): peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
-                     peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), peakPerRequest - peakRequested, allocations))
-        print(String(format: "pooled (tiered):            peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
-                     stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)), stats.peakReservedBytes - peakRequested,
-                     stats.driverAllocations))
+        print(
+            String(
+                format:
+                    "one allocation per request (modeled: the trace replayed): peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
+                peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), peakPerRequest - peakRequested, allocations))
+        print(
+            String(
+                format: "pooled (tiered):            peak %d bytes held (%.3f× requested, waste %d bytes), %d vkAllocateMemory calls",
+                stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)),
+                stats.peakReservedBytes - peakRequested,
+                stats.driverAllocations))
         print("(the original claimed the pool wastes 32.3% less than per-request allocation; per-request sizes here are the driver's own")
         print(" rounded sizes on this device, so its waste is what lavapipe's granularity gives)")
     }

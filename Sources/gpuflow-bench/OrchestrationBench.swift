@@ -28,10 +28,12 @@ enum OrchestrationBench {
         ids.reserveCapacity(n)
         for i in 0..<n {
             let submitted = now()
-            ids.append(try await orchestrator.submit(TaskSpec(name: "noop", kind: .plain) { _ in
-                starts.set(i, now() - submitted)
-                return .null
-            }))
+            ids.append(
+                try await orchestrator.submit(
+                    TaskSpec(name: "noop", kind: .plain) { _ in
+                        starts.set(i, now() - submitted)
+                        return .null
+                    }))
         }
         for id in ids { _ = await orchestrator.wait(id) }
         return (now() - t0, starts.values)

@@ -26,8 +26,11 @@ func pad(_ s: String, _ w: Int) -> String { String(repeating: " ", count: max(0,
 func gemmBenchmark(sizes: [Int], tsv: Bool) throws {
     let context = try VulkanContext.shared()
     if !tsv {
-        print("# GEMM C = A·B, float32, square; device: \(context.info.name) (\(context.info.type)); median of timed runs after one warm-up")
-        print([pad("n", 6), pad("vulkan wall", 16), pad("vulkan kernel", 16), pad("cpu reference", 16), pad("max |Δ|", 9)].joined(separator: " "))
+        print(
+            "# GEMM C = A·B, float32, square; device: \(context.info.name) (\(context.info.type)); median of timed runs after one warm-up")
+        print(
+            [pad("n", 6), pad("vulkan wall", 16), pad("vulkan kernel", 16), pad("cpu reference", 16), pad("max |Δ|", 9)].joined(
+                separator: " "))
     }
     for n in sizes {
         var r = Philox(seed: UInt64(n))
@@ -55,13 +58,17 @@ func gemmBenchmark(sizes: [Int], tsv: Bool) throws {
             maxDiff = Double(zip(try v.read(tc), try cpu.read(cc)).map { abs($0 - $1) }.max() ?? 0)
         }
         if tsv {
-            print([String(n), String(median(wall)), kernel.map { String($0) } ?? "nan", String(cpuSeconds), String(maxDiff)]
-                .joined(separator: "\t"))
+            print(
+                [String(n), String(median(wall)), kernel.map { String($0) } ?? "nan", String(cpuSeconds), String(maxDiff)]
+                    .joined(separator: "\t"))
             continue
         }
         func gf(_ s: Double?) -> String { s.map { $0.isNaN ? "-" : String(format: "%.2f GFLOP/s", flops / $0 / 1e9) } ?? "unavailable" }
-        print([pad(String(n), 6), pad(gf(median(wall)), 16), pad(gf(kernel), 16), pad(gf(cpuSeconds), 16),
-               pad(maxDiff.isNaN ? "-" : String(format: "%.1e", maxDiff), 9)].joined(separator: " "))
+        print(
+            [
+                pad(String(n), 6), pad(gf(median(wall)), 16), pad(gf(kernel), 16), pad(gf(cpuSeconds), 16),
+                pad(maxDiff.isNaN ? "-" : String(format: "%.1e", maxDiff), 9),
+            ].joined(separator: " "))
     }
 }
 
@@ -92,19 +99,27 @@ func poolTrace() throws {
     let model = MLPModel(inputs: 32, hidden: [128, 64], outputs: 10, activation: .relu, seed: 1)
     context.pool.recordTrace(true)
     let backend = try VulkanBackend(context: context)
-    _ = try Trainer.train(model: model, data: data,
-                          task: TrainingTask(algorithm: .adam(Adam()), epochs: 3, batchSize: 64), backend: backend, seed: 1)
+    _ = try Trainer.train(
+        model: model, data: data,
+        task: TrainingTask(algorithm: .adam(Adam()), epochs: 3, batchSize: 64), backend: backend, seed: 1)
     let stats = context.pool.statistics()
     let trace = context.pool.recordTrace(false)
     let (allocations, peakRequested, peakPerRequest) = replayPerRequest(trace)
-    print("# memory on the allocation trace of a real training run (MLP 32-128-64-10, Adam, batch 64, 3 epochs, 2048 rows) on \(context.info.name)")
+    print(
+        "# memory on the allocation trace of a real training run (MLP 32-128-64-10, Adam, batch 64, 3 epochs, 2048 rows) on \(context.info.name)"
+    )
     print("allocations in the trace:            \(allocations)")
     print("peak bytes requested:                \(peakRequested)")
-    print(String(format: "one allocation per request: peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (modeled: the trace replayed, each request its own allocation of its aligned size)",
-                 peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), allocations))
-    print(String(format: "tiered pool:                peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (%d blocks)",
-                 stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)), stats.driverAllocations,
-                 stats.blocks))
+    print(
+        String(
+            format:
+                "one allocation per request: peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (modeled: the trace replayed, each request its own allocation of its aligned size)",
+            peakPerRequest, Double(peakPerRequest) / Double(max(peakRequested, 1)), allocations))
+    print(
+        String(
+            format: "tiered pool:                peak %d bytes held, %.3f× requested, %d vkAllocateMemory calls (%d blocks)",
+            stats.peakReservedBytes, Double(stats.peakReservedBytes) / Double(max(peakRequested, 1)), stats.driverAllocations,
+            stats.blocks))
     for t in stats.tiers where t.blocks > 0 { print("  tier \(t.name): \(t.blocks) blocks, \(t.reservedBytes) bytes") }
 }
 
@@ -125,14 +140,17 @@ do {
         }
         let dir = args[1]
         func load(_ x: String, _ y: String) throws -> Dataset {
-            try BinaryLoaders.dataset(features: BinaryLoaders.npy(path: "\(dir)/\(x).npy"), labels: BinaryLoaders.npy(path: "\(dir)/\(y).npy"),
-                                      source: x)
+            try BinaryLoaders.dataset(
+                features: BinaryLoaders.npy(path: "\(dir)/\(x).npy"), labels: BinaryLoaders.npy(path: "\(dir)/\(y).npy"),
+                source: x)
         }
         let train = try load("x_train", "y_train"), test = try load("x_test", "y_test")
         let model = MLPModel(inputs: 64, hidden: [128, 64], outputs: 10, activation: .relu, seed: 0)
         let backend = try BackendSelector.make(kind).backend
-        _ = try Trainer.train(model: model, data: train, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
-                              backend: backend, seed: 0, monitor: test) { e in
+        _ = try Trainer.train(
+            model: model, data: train, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
+            backend: backend, seed: 0, monitor: test
+        ) { e in
             print(e.epoch, String(format: "%.6f", e.seconds), String(format: "%.6f", e.monitorAccuracy ?? 0))
         }
     case "graph-mlp":
@@ -151,29 +169,36 @@ do {
         for _ in 0..<rounds {
             let backend = try BackendSelector.make(kind).backend
             var t0 = Date()
-            _ = try Trainer.train(model: model, data: data, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
-                                  backend: backend, seed: 0)
+            _ = try Trainer.train(
+                model: model, data: data, task: TrainingTask(algorithm: .adam(Adam(learningRate: 1e-3)), epochs: epochs, batchSize: 64),
+                backend: backend, seed: 0)
             fixedTimes.append(Date().timeIntervalSince(t0))
             t0 = Date()
-            _ = try GraphTrainer.train(graph, data: data, epochs: epochs, batchSize: 64, algorithm: .adam(Adam(learningRate: 1e-3)), backend: backend, seed: 0)
+            _ = try GraphTrainer.train(
+                graph, data: data, epochs: epochs, batchSize: 64, algorithm: .adam(Adam(learningRate: 1e-3)), backend: backend, seed: 0)
             graphTimes.append(Date().timeIntervalSince(t0))
             print(String(format: "fixed %.4f s\tgraph %.4f s", fixedTimes.last ?? 0, graphTimes.last ?? 0))
         }
         let ratios = zip(graphTimes, fixedTimes).map { $0 / $1 }.sorted()
-        print(String(format: "median graph / fixed: %.3f (min %.3f, max %.3f)", ratios[ratios.count / 2], ratios.first ?? 0, ratios.last ?? 0))
+        print(
+            String(format: "median graph / fixed: %.3f (min %.3f, max %.3f)", ratios[ratios.count / 2], ratios.first ?? 0, ratios.last ?? 0)
+        )
     case "cartpole":
         // CartPole with each policy type: episodes until the 100-episode average reaches 195.
         let kinds = args.dropFirst().compactMap { PolicyType(rawValue: $0) }
         for kind in kinds.isEmpty ? [PolicyType.policy_gradient, .actor_critic] : kinds {
             let model = MLPModel(inputs: 4, hidden: [32], outputs: 2, activation: .tanh, seed: 1)
-            let config = ReinforcementLearning(policyType: kind, rewardShaping: .dense,
-                                               exploration: kind == .q_network ? .epsilon_greedy : .boltzmann,
-                                               learningRate: 0.01, discount: 0.99)
-            let r = try ReinforcementTrainer.train(model: model, environment: { CartPole() }, config: config,
-                                                   options: .init(episodes: 2000, parallel: 16, solveThreshold: 195),
-                                                   backend: CPUBackend(), seed: 7)
-            print("\(kind.rawValue): \(r.solvedAtEpisode.map { "solved after \($0) episodes" } ?? "not solved in \(r.returns.count) episodes"), "
-                  + String(format: "last-100 average %.1f, %.1f s", r.averageLast100, r.seconds))
+            let config = ReinforcementLearning(
+                policyType: kind, rewardShaping: .dense,
+                exploration: kind == .q_network ? .epsilon_greedy : .boltzmann,
+                learningRate: 0.01, discount: 0.99)
+            let r = try ReinforcementTrainer.train(
+                model: model, environment: { CartPole() }, config: config,
+                options: .init(episodes: 2000, parallel: 16, solveThreshold: 195),
+                backend: CPUBackend(), seed: 7)
+            print(
+                "\(kind.rawValue): \(r.solvedAtEpisode.map { "solved after \($0) episodes" } ?? "not solved in \(r.returns.count) episodes"), "
+                    + String(format: "last-100 average %.1f, %.1f s", r.averageLast100, r.seconds))
         }
     case "hybrid":
         // gpuflow-bench hybrid [--quick]: issue 5's figures (fallback vs Vulkan, warm starts, monitor overhead).
@@ -251,7 +276,10 @@ do {
         print("\(failures == 0 ? "all kernels match" : "\(failures) checks FAILED")")
         exit(failures == 0 ? 0 : 1)
     default:
-        FileHandle.standardError.write(Data("usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | conv [REPS] [BACKEND ...] [--small] | hybrid [--quick] | agents [--quick]\n".utf8))
+        FileHandle.standardError.write(
+            Data(
+                "usage: gpuflow-bench gemm [N ...] [--tsv] | pool-trace | parity | conv [REPS] [BACKEND ...] [--small] | hybrid [--quick] | agents [--quick]\n"
+                    .utf8))
         exit(2)
     }
 } catch {

@@ -4,9 +4,8 @@ import GPUFlowCompute
 import GPUFlowCore
 import Logging
 
-/// The root command. Exit codes (DESIGN.md): 0 success · 1 the script raised an error ·
-/// 2 bad usage, profile or input file · 3 a sandbox or resource limit was hit ·
-/// 4 no usable device and no fallback allowed · 5 the cluster scheduler (Slurm) failed.
+/// The root command. Its exit codes are the error kinds' (`ErrorKind.exitCode`, the README's
+/// table), so every subcommand ends the same way for the same kind of error.
 @main
 struct GPUFlowCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,8 +13,10 @@ struct GPUFlowCommand: ParsableCommand {
         abstract: "Run GPU machine-learning workflows written in Lua, on Vulkan or the CPU.",
         discussion: "Exit codes: 0 success, " + ErrorKind.allCases.map { "\($0.exitCode) \($0.summary)" }.joined(separator: ", ") + ".",
         version: GPUFlowVersion.string,
-        subcommands: [Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self,
-                      Devices.self])
+        subcommands: [
+            Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Replay.self, Report.self, Serve.self, ProfileCommand.self,
+            Devices.self,
+        ])
 
     /// Like `ParsableCommand.main()`, but usage errors exit with the input kind's code, 2, as the
     /// README documents (ArgumentParser's default is 64).

@@ -12,7 +12,8 @@ import Testing
             try text.write(toFile: p, atomically: true, encoding: .utf8)
             return p
         }
-        let who = "local gpu = require 'gpu'\nlocal h = gpu.submit(function() return 1 end)\nh:await()\nprint(h:status().agent or '-', ...)\n"
+        let who =
+            "local gpu = require 'gpu'\nlocal h = gpu.submit(function() return 1 end)\nh:await()\nprint(h:status().agent or '-', ...)\n"
         let a = try write("alpha.lua", who), b = try write("beta.lua", who)
         let named = try CLIRunner.run(["run", a, b, "--", "x"])
         #expect(named.status == 0, "\(named.stderr)")
@@ -31,7 +32,8 @@ import Testing
         let dir = TestPaths.repository.appendingPathComponent("examples/agents")
         let profile = dir.appendingPathComponent("\(pattern).yaml").path
         let scripts = pattern == "pipeline" ? ["load.lua", "train.lua", "judge.lua"] : ["alice.lua", "bob.lua", "carol.lua"]
-        let out = try CLIRunner.run(["run"] + scripts.map { dir.appendingPathComponent($0).path } + ["--profile", profile, "--backend", "simd", "--", "--quick"])
+        let out = try CLIRunner.run(
+            ["run"] + scripts.map { dir.appendingPathComponent($0).path } + ["--profile", profile, "--backend", "simd", "--", "--quick"])
         #expect(out.status == 0, "\(pattern): \(out.stderr)")
         #expect(!out.stdout.isEmpty && !out.stderr.contains("warning:"), "\(pattern): \(out.stderr)")
     }

@@ -32,11 +32,12 @@ import Testing
     }
 
     @Test func constructorErrorExitsOne() throws {
-        let out = try runInPlace("""
-        local gpu = require 'gpu'
-        local m = gpu.nn.mlp{inputs = 2, outputs = 2}
-        gpu.training{model = m, data = gpu.data.blobs{features = 2}, epochs = -3}
-        """)
+        let out = try runInPlace(
+            """
+            local gpu = require 'gpu'
+            local m = gpu.nn.mlp{inputs = 2, outputs = 2}
+            gpu.training{model = m, data = gpu.data.blobs{features = 2}, epochs = -3}
+            """)
         #expect(out.status == 1)
         #expect(out.firstErrorLine == "error: job.lua:3: gpu.training: epochs must be a positive integer, got -3")
     }
@@ -99,8 +100,12 @@ import Testing
 
     @Test func vulkanBackendTrainsToTheCPUsAccuracy() throws {
         let iris = TestPaths.sharedData("iris.csv")
-        let onCPU = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--backend", "cpu", "--", "--data", iris, "--epochs", "30"])
-        let onGPU = try CLIRunner.run(["run", "examples/train_infer_optimize.lua", "--backend", "vulkan", "--", "--data", iris, "--epochs", "30"])
+        let onCPU = try CLIRunner.run([
+            "run", "examples/train_infer_optimize.lua", "--backend", "cpu", "--", "--data", iris, "--epochs", "30",
+        ])
+        let onGPU = try CLIRunner.run([
+            "run", "examples/train_infer_optimize.lua", "--backend", "vulkan", "--", "--data", iris, "--epochs", "30",
+        ])
         #expect(onCPU.status == 0 && onGPU.status == 0, "\(onGPU.stderr)")
         func line(_ s: String, _ prefix: String) -> String? { s.split(separator: "\n").first { $0.hasPrefix(prefix) }.map(String.init) }
         let cpuAccuracy = line(onCPU.stdout, "inference:")?.split(separator: ",").first

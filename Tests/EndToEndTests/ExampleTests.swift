@@ -34,8 +34,10 @@ import Testing
     /// loaded; then replayed bit for bit from its record.
     @Test func tabularEmbeddingsLearnsPenguinsAndReplays() throws {
         let s = try CLISandbox()
-        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/tabular_embeddings.lua").path, "--backend", "simd",
-                             "--", "--data", TestPaths.sharedData("penguins.csv"), "--epochs", "16"])
+        let out = try s.run([
+            "run", TestPaths.repository.appendingPathComponent("examples/tabular_embeddings.lua").path, "--backend", "simd",
+            "--", "--data", TestPaths.sharedData("penguins.csv"), "--epochs", "16",
+        ])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("categorical: island (3 values), sex (2 values)"), "\(out.stdout)")
         let accuracy = try #require(number(after: "test: accuracy", in: out.stdout))
@@ -48,7 +50,10 @@ import Testing
     /// A PyTorch network fine-tuned and sent back out: the ONNX file it writes, run by
     /// onnxruntime on the raw CSV rows (the file standardizes them itself), scores exactly the
     /// accuracy gpuflow's predict gave; the state dict has PyTorch's nn.Sequential keys.
-    @Test(.enabled(if: TestVenv.has("onnxruntime", "safetensors", "numpy"), "onnxruntime and safetensors are not in .test-venv (scripts/test installs them from PyPI)"))
+    @Test(
+        .enabled(
+            if: TestVenv.has("onnxruntime", "safetensors", "numpy"),
+            "onnxruntime and safetensors are not in .test-venv (scripts/test installs them from PyPI)"))
     func pytorchInteropFineTunesAndExports() throws {
         let dir = try TestPaths.temporaryDirectory().path
         let out = try CLIRunner.run(["run", "examples/pytorch_interop.lua", "--", "--out", dir])
@@ -68,17 +73,23 @@ import Testing
             sd = load_file(sys.argv[1] + "/penguins.safetensors")
             print("%.4f" % (logits.argmax(1) == y).mean(), " ".join("%s%s" % (k, list(v.shape)) for k, v in sorted(sd.items())))
             """
-        let r = try TestVenv.run(["-c", script, dir, TestPaths.repository.appendingPathComponent("examples/data/penguins_measurements.csv").path])
+        let r = try TestVenv.run([
+            "-c", script, dir, TestPaths.repository.appendingPathComponent("examples/data/penguins_measurements.csv").path,
+        ])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.hasPrefix(String(format: "%.4f", all)), "onnxruntime: \(r.stdout), gpuflow: \(all)")
-        #expect(r.stdout.contains("0.bias[16] 0.weight[16, 4] 2.bias[16] 2.weight[16, 16] 4.bias[16] 4.weight[16] 5.bias[3] 5.weight[3, 16]"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("0.bias[16] 0.weight[16, 4] 2.bias[16] 2.weight[16, 16] 4.bias[16] 4.weight[16] 5.bias[3] 5.weight[3, 16]"),
+            "\(r.stdout)")
     }
 
     /// The CNN on the 8×8 digits (issue 17's first workload): learns at the quick sizes (180
     /// training images, 2 epochs), serves under its SLO's report, and replays bit for bit.
     @Test func cnnDigitsLearnsAndReplays() throws {
         let s = try CLISandbox()
-        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/cnn_digits.lua").path, "--backend", "simd", "--", "--quick"])
+        let out = try s.run([
+            "run", TestPaths.repository.appendingPathComponent("examples/cnn_digits.lua").path, "--backend", "simd", "--", "--quick",
+        ])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("images of 1×8×8, 10 classes"), "\(out.stdout)")
         let accuracy = try #require(number(after: "test: accuracy", in: out.stdout))
@@ -107,7 +118,9 @@ import Testing
     /// training, the held-out perplexity, generation; `gpuflow replay last` writes the same text.
     @Test func charTransformerTrainsGeneratesAndReplays() throws {
         let s = try CLISandbox()
-        let out = try s.run(["run", TestPaths.repository.appendingPathComponent("examples/char_transformer.lua").path, "--backend", "simd", "--", "--quick"])
+        let out = try s.run([
+            "run", TestPaths.repository.appendingPathComponent("examples/char_transformer.lua").path, "--backend", "simd", "--", "--quick",
+        ])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.contains("87 characters of vocabulary"), "\(out.stdout)")
         let loss = try #require(number(after: "held out: loss", in: out.stdout))

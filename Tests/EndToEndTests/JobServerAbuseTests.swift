@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GPUFlowTesting
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `gpuflow serve` against hostile agents and clients (issue 14): forged worker events, run ids
 /// that are patterns, descriptor leaks, oversized and stalled requests, racing resumes, a second
@@ -64,7 +65,8 @@ import Testing
     static func children(of pid: Int32) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { name -> Int32? in
             guard let child = Int32(name), let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
-                  let close = stat.lastIndex(of: ")") else { return nil }
+                let close = stat.lastIndex(of: ")")
+            else { return nil }
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 1 && Int32(fields[1]) == pid ? child : nil
         }
@@ -72,7 +74,9 @@ import Testing
 
     /// The process's state letter (R, S, Z...), nil once it is gone.
     static func state(_ pid: Int32) -> Character? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return nil }
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else {
+            return nil
+        }
         return stat[stat.index(after: close)...].dropFirst().first
     }
 
@@ -110,17 +114,18 @@ import Testing
         // An operator's run, unsandboxed, recorded in the server's store: it writes a file with
         // io and fails (so it could be resumed).
         let marker = s.dir.appendingPathComponent("operator-ran").path
-        let op = try TestPaths.write("local f = assert(io.open(..., 'w')) f:write('operator') f:close() error('operator run fails')", name: "operator.lua")
+        let op = try TestPaths.write(
+            "local f = assert(io.open(..., 'w')) f:write('operator') f:close() error('operator run fails')", name: "operator.lua")
         let opRun = "r-operator-\(Int.random(in: 1000..<9999))"
         let ran = try CLIRunner.run(["run", op, "--store", s.store, "--run-id", opRun, "--", marker])
         #expect(ran.status == 1 && FileManager.default.fileExists(atPath: marker), "\(ran.stderr)")
         try FileManager.default.removeItem(atPath: marker)
 
         let forge = """
-        local target = ...
-        error("\\n{\\"event\\":\\"run_started\\",\\"run\\":\\"" .. target .. "\\"}\\n{\\"event\\":\\"output\\",\\"text\\":\\"FORGED\\"}\\n" ..
-              "{\\"event\\":\\"job_finished\\",\\"state\\":\\"succeeded\\",\\"exit_code\\":0}\\n", 0)
-        """
+            local target = ...
+            error("\\n{\\"event\\":\\"run_started\\",\\"run\\":\\"" .. target .. "\\"}\\n{\\"event\\":\\"output\\",\\"text\\":\\"FORGED\\"}\\n" ..
+                  "{\\"event\\":\\"job_finished\\",\\"state\\":\\"succeeded\\",\\"exit_code\\":0}\\n", 0)
+            """
         for target in ["%", aliceRun, opRun, String(aliceRun.prefix(3))] {
             let bob = try s.submit(forge, token: "bob-token", arguments: [target])
             let job = try s.wait(bob, token: "bob-token")
@@ -129,9 +134,12 @@ import Testing
             #expect((job["output"] as? String)?.contains("FORGED") == false, "\(target): a forged output event was taken: \(job)")
             let events = try Self.events(s, bob, token: "bob-token")
             #expect(!events.contains { $0["event"] as? String == "run_started" && $0["run"] as? String != run }, "\(target): \(events)")
-            #expect(events.filter { $0["event"] as? String == "job_finished" }.map { $0["state"] as? String } == ["failed"], "\(target): \(events)")
-            #expect(events.contains { $0["event"] as? String == "log" && ($0["text"] as? String)?.contains("FORGED") == true },
-                    "the forged lines are kept as text")
+            #expect(
+                events.filter { $0["event"] as? String == "job_finished" }.map { $0["state"] as? String } == ["failed"],
+                "\(target): \(events)")
+            #expect(
+                events.contains { $0["event"] as? String == "log" && ($0["text"] as? String)?.contains("FORGED") == true },
+                "the forged lines are kept as text")
             for other in [target, aliceRun, opRun] {
                 let path = "/v1/runs/\(other.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? other)/report"
                 #expect(try s.request("GET", path, token: "bob-token").status == 404, "bob read the report of \(other)")
@@ -162,7 +170,9 @@ import Testing
         #expect(try box.run(["runs", "show", "rtest-a"]).status == 0, "a unique prefix")
         #expect(try box.run(["run", script, "--run-id", "rtest-aa2"]).status == 0)
         let ambiguous = try box.run(["runs", "show", "rtest-aa"])
-        #expect(ambiguous.status == 2 && ambiguous.stderr.contains("rtest-aa1") && ambiguous.stderr.contains("rtest-aa2"), "\(ambiguous.stderr)")
+        #expect(
+            ambiguous.status == 2 && ambiguous.stderr.contains("rtest-aa1") && ambiguous.stderr.contains("rtest-aa2"), "\(ambiguous.stderr)"
+        )
         #expect(try box.run(["runs", "show", "rtest-aa2"]).status == 0, "an exact id")
         for bad in ["%", "a b", "../x", "-x", String(repeating: "a", count: 65)] {
             #expect(try box.run(["run", script, "--run-id", bad]).status == 2, "--run-id \(bad)")
@@ -174,8 +184,9 @@ import Testing
     /// all, before).
     @Test func aResumedJobIsSandboxedAsItsAgent() throws {
         let s = try Server()
-        let id = try s.submit("local ok, lib = pcall(function() return io end) if ok and lib then print('io is here') end error('stop')",
-                              token: "bob-token")
+        let id = try s.submit(
+            "local ok, lib = pcall(function() return io end) if ok and lib then print('io is here') end error('stop')",
+            token: "bob-token")
         let job = try s.wait(id, token: "bob-token")
         #expect(job["state"] as? String == "failed")
         let r = try s.request("POST", "/v1/jobs/\(id)/resume", token: "bob-token")
@@ -204,7 +215,9 @@ import Testing
         try runJobs(30)
         Thread.sleep(forTimeInterval: 0.5)
         let after = Self.descriptors(s.pid)
-        #expect(after.count <= before.count + 6, "\(before.count) descriptors before 30 jobs, \(after.count) after:\n\(Set(after).subtracting(before).sorted())")
+        #expect(
+            after.count <= before.count + 6,
+            "\(before.count) descriptors before 30 jobs, \(after.count) after:\n\(Set(after).subtracting(before).sorted())")
         #expect(try s.request("GET", "/healthz").status == 200)
     }
 
@@ -215,7 +228,9 @@ import Testing
         for auth in ["Authorization: Bearer alice-token\r\n", ""] {
             let c = try RawConnection(port: s.port)
             let started = Date()
-            c.send("POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n\(auth)Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"scr")
+            c.send(
+                "POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\n\(auth)Content-Type: application/json\r\nContent-Length: 1000000000\r\n\r\n{\"scr"
+            )
             let (text, closed) = c.read(for: 10)
             #expect(text.hasPrefix("HTTP/1.1 413") && text.contains("\"too_large\""), "\(text)")
             #expect(closed && Date().timeIntervalSince(started) < 10, "the connection stayed open")
@@ -244,7 +259,9 @@ import Testing
             if open { sent += 1 }
             Thread.sleep(forTimeInterval: 0.2)
         }
-        #expect(sent < headers.count || slowHeaders.read(for: 1).closed, "headers trickled over \(Date().timeIntervalSince(started)) s were served")
+        #expect(
+            sent < headers.count || slowHeaders.read(for: 1).closed,
+            "headers trickled over \(Date().timeIntervalSince(started)) s were served")
 
         let slowBody = try RawConnection(port: s.port)
         slowBody.send("POST /v1/jobs HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer alice-token\r\nContent-Length: 200\r\n\r\n")
@@ -298,9 +315,12 @@ import Testing
     @Test func aSecondServerLeavesTheLiveOnesJobsAlone() throws {
         let s = try Server()
         let id = try s.submit("while true do end", token: "alice-token")
-        #expect(try Self.waitUntil(10) { try s.request("GET", "/v1/jobs/\(id)", token: "alice-token").json["state"] as? String == "running" })
-        let second = try CLIRunner.run(["serve", "--tokens", s.dir.appendingPathComponent("tokens.yaml").path, "--store", s.store,
-                                        "--port", String(s.port + 1), "--profile", s.dir.appendingPathComponent("jobs.yaml").path])
+        #expect(
+            try Self.waitUntil(10) { try s.request("GET", "/v1/jobs/\(id)", token: "alice-token").json["state"] as? String == "running" })
+        let second = try CLIRunner.run([
+            "serve", "--tokens", s.dir.appendingPathComponent("tokens.yaml").path, "--store", s.store,
+            "--port", String(s.port + 1), "--profile", s.dir.appendingPathComponent("jobs.yaml").path,
+        ])
         #expect(second.status == 2 && second.stderr.contains("another gpuflow serve (pid \(s.pid))"), "\(second.status) \(second.stderr)")
         #expect(try s.request("GET", "/v1/jobs/\(id)", token: "alice-token").json["state"] as? String == "running")
         _ = try s.request("DELETE", "/v1/jobs/\(id)", token: "alice-token")
@@ -326,8 +346,9 @@ import Testing
     /// hook or watchdog in the worker runs) hold both slots; the server's deadline (wall_s 2 s +
     /// 1 s grace) kills them, state limit, and alice's job, queued behind them, runs.
     @Test func theServerKillsAJobPastItsDeadline() throws {
-        let s = try Server(profile: "learning: {history: none}\nsandbox: {instructions: 2000000000, memory_mb: 64, wall_s: 2}\n",
-                           extra: ["--deadline-grace", "1"], maxRunning: 2)
+        let s = try Server(
+            profile: "learning: {history: none}\nsandbox: {instructions: 2000000000, memory_mb: 64, wall_s: 2}\n",
+            extra: ["--deadline-grace", "1"], maxRunning: 2)
         let bob = try (0..<2).map { _ in try s.submit("while true do end", token: "bob-token") }
         var stopped: Set<Int32> = []
         _ = Self.waitUntil(5) {
@@ -376,10 +397,17 @@ import Testing
         let script = "for i = 1, 30 do local t = os.clock() while os.clock() - t < 0.1 do end print(i) end"
         let id = try s.submit(script, token: "alice-token")
         // Locked once the script prints (its worker has recorded the start of its run).
-        #expect(try Self.waitUntil(20) { (try s.request("GET", "/v1/jobs/\(id)", token: "alice-token").json["output"] as? String)?.isEmpty == false })
+        #expect(
+            try Self.waitUntil(20) {
+                (try s.request("GET", "/v1/jobs/\(id)", token: "alice-token").json["output"] as? String)?.isEmpty == false
+            })
         let locker = Process()
         locker.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        locker.arguments = ["-c", "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); time.sleep(7); c.execute('COMMIT')", s.store]
+        locker.arguments = [
+            "-c",
+            "import sqlite3, sys, time; c = sqlite3.connect(sys.argv[1], isolation_level=None); c.execute('BEGIN EXCLUSIVE'); time.sleep(7); c.execute('COMMIT')",
+            s.store,
+        ]
         try locker.run()
         locker.waitUntilExit()
         let job = try s.wait(id, token: "alice-token")
@@ -410,11 +438,13 @@ import Testing
             p.waitUntilExit()
         }
         let limits = try String(contentsOfFile: "/proc/\(s.pid)/limits", encoding: .utf8)
-        let soft = try #require(limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
-            .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first)
+        let soft = try #require(
+            limits.split(separator: "\n").first { $0.hasPrefix("Max open files") }?
+                .split(separator: " ", omittingEmptySubsequences: true).dropFirst(3).first)
         _ = try s.request("GET", "/healthz")
         try limit(String(Self.descriptors(s.pid).count + 10))
-        let ids = try (0..<8).map { _ in try s.submit("local t = os.clock() while os.clock() - t < 1 do end print(1)", token: "alice-token") }
+        let ids = try (0..<8).map { _ in try s.submit("local t = os.clock() while os.clock() - t < 1 do end print(1)", token: "alice-token")
+        }
         let jobs = try ids.map { try s.wait($0, token: "alice-token") }
         let failed = jobs.filter { ($0["reason"] as? String)?.contains("cannot start a worker") == true }
         #expect(!failed.isEmpty && jobs.allSatisfy { ["succeeded", "failed"].contains($0["state"] as? String ?? "") }, "\(jobs)")
@@ -429,14 +459,15 @@ import Testing
     /// (10,000 by default, 100 here) keep only each task's last epoch; printed text past 16 KiB a
     /// line is cut.
     @Test func aJobsStoredEventsAreBounded() throws {
-        let s = try Server(profile: "learning: {history: none}\nsandbox: {instructions: 2000000000, memory_mb: 64, wall_s: 60}\n",
-                           extra: ["--max-epoch-events", "100"])
+        let s = try Server(
+            profile: "learning: {history: none}\nsandbox: {instructions: 2000000000, memory_mb: 64, wall_s: 60}\n",
+            extra: ["--max-epoch-events", "100"])
         let train = """
-        local gpu = require "gpu"
-        local ds = gpu.data.blobs{samples = 8, features = 2, centers = 2, seed = 1}
-        gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 2, hidden = {2}, outputs = 2, seed = 1}, data = ds, epochs = 150, batch_size = 8}):await()
-        error(string.rep("x", 100000))
-        """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 8, features = 2, centers = 2, seed = 1}
+            gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 2, hidden = {2}, outputs = 2, seed = 1}, data = ds, epochs = 150, batch_size = 8}):await()
+            error(string.rep("x", 100000))
+            """
         let id = try s.submit(train, token: "alice-token")
         let job = try s.wait(id, token: "alice-token")
         #expect(job["state"] as? String == "failed", "\(job)")
@@ -451,22 +482,32 @@ import Testing
     /// with the error shape (404, 405 with Allow); an empty script is refused.
     @Test func everyErrorHasTheOneShape() throws {
         let s = try Server()
-        for (method, path) in [("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/x"), ("DELETE", "/v1/jobs/x"),
-                               ("POST", "/v1/jobs/x/resume"), ("GET", "/v1/jobs/x/events"), ("GET", "/v1/runs/x/report")] {
+        for (method, path) in [
+            ("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", "/v1/jobs/x"), ("DELETE", "/v1/jobs/x"),
+            ("POST", "/v1/jobs/x/resume"), ("GET", "/v1/jobs/x/events"), ("GET", "/v1/runs/x/report"),
+        ] {
             let r = try s.request(method, path, body: method == "POST" ? Data("{}".utf8) : nil)
-            #expect(r.status == 401 && (r.json["error"] as? [String: Any])?["code"] as? String == "unauthorized", "\(method) \(path): \(r.text)")
+            #expect(
+                r.status == 401 && (r.json["error"] as? [String: Any])?["code"] as? String == "unauthorized", "\(method) \(path): \(r.text)"
+            )
         }
         let unknown = try s.request("GET", "/v2/nothing", token: "alice-token")
         #expect(unknown.status == 404 && (unknown.json["error"] as? [String: Any])?["code"] as? String == "not_found", "\(unknown.text)")
         let method = try s.request("PUT", "/v1/jobs", token: "alice-token")
-        #expect(method.status == 405 && (method.json["error"] as? [String: Any])?["code"] as? String == "method_not_allowed", "\(method.text)")
+        #expect(
+            method.status == 405 && (method.json["error"] as? [String: Any])?["code"] as? String == "method_not_allowed", "\(method.text)")
         let empty = try s.request("POST", "/v1/jobs", token: "alice-token", body: Data("{\"script\": \"\"}".utf8))
         #expect(empty.status == 400 && (empty.json["error"] as? [String: Any])?["code"] as? String == "missing_script")
         // Sixty arguments once crashed a worker (signal 11); past the limit the server says so at once.
-        let many = try JSONSerialization.data(withJSONObject: ["script": "print(select('#', ...))", "arguments": (1...300).map(String.init)])
+        let many = try JSONSerialization.data(withJSONObject: [
+            "script": "print(select('#', ...))", "arguments": (1...300).map(String.init),
+        ])
         let refused = try s.request("POST", "/v1/jobs", token: "alice-token", body: many)
-        #expect(refused.status == 400 && (refused.json["error"] as? [String: Any])?["code"] as? String == "bad_arguments", "\(refused.text)")
-        let sixty = try JSONSerialization.data(withJSONObject: ["script": "print(select('#', ...))", "arguments": (1...60).map(String.init)])
+        #expect(
+            refused.status == 400 && (refused.json["error"] as? [String: Any])?["code"] as? String == "bad_arguments", "\(refused.text)")
+        let sixty = try JSONSerialization.data(withJSONObject: [
+            "script": "print(select('#', ...))", "arguments": (1...60).map(String.init),
+        ])
         let accepted = try s.request("POST", "/v1/jobs", token: "alice-token", body: sixty)
         #expect(accepted.status == 201, "\(accepted.text)")
     }

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GPUFlowTesting
 import Testing
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// `gpuflow serve` on a loopback port, driven over HTTP as agents would.
 @Suite(.serialized) struct JobServerTests {
@@ -17,8 +18,10 @@ import Testing
         /// The server's stderr, for a failing test to show.
         var log: String { (try? String(contentsOf: dir.appendingPathComponent("serve.log"), encoding: .utf8)) ?? "" }
         var pid: Int32 { process?.processIdentifier ?? 0 }
-        init(profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n",
-             extra: [String] = [], maxRunning: Int = 4) throws {
+        init(
+            profile: String = "learning: {history: none}\nsandbox: {instructions: 20000000, memory_mb: 64, wall_s: 20}\n",
+            extra: [String] = [], maxRunning: Int = 4
+        ) throws {
             self.extra = extra
             self.maxRunning = maxRunning
             dir = try TestPaths.temporaryDirectory()
@@ -55,8 +58,11 @@ import Testing
                 if attempt > 0 { port = Int.random(in: 20_000..<40_000) }
                 let p = Process()
                 p.executableURL = URL(fileURLWithPath: CLIRunner.binary)
-                p.arguments = ["serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
-                               "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", String(maxRunning)] + extra
+                p.arguments =
+                    [
+                        "serve", "--tokens", dir.appendingPathComponent("tokens.yaml").path, "--port", String(port), "--store", store,
+                        "--profile", dir.appendingPathComponent("jobs.yaml").path, "--max-running", String(maxRunning),
+                    ] + extra
                 p.standardOutput = FileHandle.nullDevice
                 let logPath = dir.appendingPathComponent("serve.log").path
                 _ = FileManager.default.createFile(atPath: logPath, contents: nil)
@@ -81,7 +87,9 @@ import Testing
         deinit { stop(hard: true) }
 
         @discardableResult
-        func request(_ method: String, _ path: String, token: String? = nil, body: Data? = nil) throws -> (status: Int, json: [String: Any], text: String) {
+        func request(_ method: String, _ path: String, token: String? = nil, body: Data? = nil) throws -> (
+            status: Int, json: [String: Any], text: String
+        ) {
             var r = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
             r.httpMethod = method
             r.timeoutInterval = 30
@@ -89,7 +97,9 @@ import Testing
             r.httpBody = body
             let done = DispatchSemaphore(value: 0)
             nonisolated(unsafe) var result: (Data?, URLResponse?, Error?)
-            URLSession.shared.dataTask(with: r) { d, resp, e in result = (d, resp, e); done.signal() }.resume()
+            URLSession.shared.dataTask(with: r) { d, resp, e in
+                result = (d, resp, e); done.signal()
+            }.resume()
             done.wait()
             if let e = result.2 { throw e }
             let data = result.0 ?? Data()
@@ -114,11 +124,11 @@ import Testing
     }
 
     private let training = """
-    local gpu = require "gpu"
-    local ds = gpu.data.blobs{samples = 100, features = 4, centers = 2, seed = 1}
-    local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 3}):await()
-    print("epochs", r.metrics.epochs, ...)
-    """
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 100, features = 4, centers = 2, seed = 1}
+        local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}, data = ds, epochs = 3}):await()
+        print("epochs", r.metrics.epochs, ...)
+        """
 
     @Test func aJobRunsStreamsAndIsRecorded() throws {
         let s = try Server()
@@ -128,7 +138,9 @@ import Testing
         #expect(job["output"] as? String == "epochs\t3\tx\n")
         #expect((job["run_id"] as? String)?.hasPrefix("r") == true)
         let events = try s.request("GET", "/v1/jobs/\(id)/events", token: "alice-token")
-        #expect(events.text.contains("data: {\"event\":\"epoch\"") && events.text.contains("\"event\":\"job_finished\",\"state\":\"succeeded\""))
+        #expect(
+            events.text.contains("data: {\"event\":\"epoch\"") && events.text.contains("\"event\":\"job_finished\",\"state\":\"succeeded\"")
+        )
         let report = try s.request("GET", "/v1/runs/\(job["run_id"] as? String ?? "")/report", token: "alice-token")
         #expect(report.status == 200 && report.text.contains("<svg"))
         #expect(try s.request("GET", "/metrics").text.contains("gpuflow_jobs_finished_total{state=\"succeeded\"} 1"))
@@ -160,8 +172,10 @@ import Testing
 
     @Test func hostileJobsStopWithTheirReasonWhileOthersComplete() throws {
         let s = try Server()
-        let bombs = ["local t = {} for i = 1, 1e9 do t[i] = i end", "local function f() return 1 + f() end f()", "io.open('/etc/passwd')",
-                     "while true do pcall(function() while true do end end) end"]
+        let bombs = [
+            "local t = {} for i = 1, 1e9 do t[i] = i end", "local function f() return 1 + f() end f()", "io.open('/etc/passwd')",
+            "while true do pcall(function() while true do end end) end",
+        ]
         let bad = try bombs.map { try s.submit($0, token: "bob-token") }
         let good = try (0..<3).map { _ in try s.submit(training, token: "alice-token") }
         for id in good { #expect(try s.wait(id, token: "alice-token")["state"] as? String == "succeeded") }
@@ -180,7 +194,8 @@ import Testing
         // runs: seconds of training (about 7 s in a debug build), so it cannot finish between
         // the poll and the kill (1,200 epochs once did, in 0.6 s, under a fixed 0.8 s sleep),
         // yet the resumed copy finishes well inside its wall limit.
-        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 2000").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 2000").replacingOccurrences(
+            of: "samples = 100", with: "samples = 400")
         let running = try s.submit(long, token: "alice-token")
         let deadline = Date().addingTimeInterval(120)
         while Date() < deadline, (try s.request("GET", "/v1/jobs/\(running)", token: "alice-token").json["state"] as? String) == "queued" {
@@ -204,7 +219,8 @@ import Testing
     /// pattern, two agents' jobs in separate workers never train at the same time.
     @Test func oneOrchestratorAdmitsEveryJobsTasks() throws {
         let s = try Server(profile: "learning: {history: none}\ncoordination: {pattern: exclusive}\n")
-        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 60").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 60").replacingOccurrences(
+            of: "samples = 100", with: "samples = 400")
         let a = try s.submit(long, token: "alice-token"), b = try s.submit(long, token: "bob-token")
         #expect(try s.wait(a, token: "alice-token")["state"] as? String == "succeeded")
         #expect(try s.wait(b, token: "bob-token")["state"] as? String == "succeeded")
@@ -234,7 +250,8 @@ import Testing
             let text = try s.request("GET", "/v1/jobs/\(id)/events", token: "alice-token").text
             func t(_ event: String) -> Double {
                 let line = text.split(separator: "\n").first { $0.contains("\"event\":\"\(event)\"") && $0.contains("\"training\"") } ?? ""
-                return ((try? JSONSerialization.jsonObject(with: Data(line.dropFirst("data: ".count).utf8))) as? [String: Any])?["t"] as? Double ?? -1
+                return ((try? JSONSerialization.jsonObject(with: Data(line.dropFirst("data: ".count).utf8))) as? [String: Any])?["t"]
+                    as? Double ?? -1
             }
             return (t("task_started"), t("task_finished"))
         }
@@ -256,14 +273,16 @@ import Testing
         }
         Thread.sleep(forTimeInterval: 0.3)
         let big = """
-        local gpu = require "gpu"
-        local ds = gpu.data.blobs{samples = 64, features = 1024, centers = 2, seed = 1}
-        local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 1024, hidden = {2048}, outputs = 2, seed = 1}, data = ds, epochs = 1, memory_mb = 8}):await()
-        print("trained")
-        """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 64, features = 1024, centers = 2, seed = 1}
+            local r = gpu.submit(gpu.training{model = gpu.nn.mlp{inputs = 1024, hidden = {2048}, outputs = 2, seed = 1}, data = ds, epochs = 1, memory_mb = 8}):await()
+            print("trained")
+            """
         let b = try s.submit(big, token: "alice-token")
         let jb = try s.wait(b, token: "alice-token")
-        #expect(jb["state"] as? String == "failed" && (jb["reason"] as? String)?.contains("agent alice") == true, "\(jb)")
+        // Past its memory limit is a limit (exit 3), as it is in `gpuflow run`.
+        #expect(jb["state"] as? String == "limit" && jb["exit_code"] as? Int == 3, "\(jb)")
+        #expect((jb["reason"] as? String)?.contains("agent alice") == true, "\(jb)")
         // The same job from an agent without a limit trains.
         let c = try s.submit(big, token: "bob-token")
         #expect(try s.wait(c, token: "bob-token")["state"] as? String == "succeeded")
@@ -273,7 +292,8 @@ import Testing
     /// Under time_sliced, the server grants slices across jobs: two agents' jobs take turns.
     @Test func timeSlicesAreSharedAcrossJobs() throws {
         let s = try Server(profile: "learning: {history: none}\ncoordination: {pattern: time_sliced, time_slice_ms: 30}\n")
-        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 80").replacingOccurrences(of: "samples = 100", with: "samples = 400")
+        let long = training.replacingOccurrences(of: "epochs = 3", with: "epochs = 80").replacingOccurrences(
+            of: "samples = 100", with: "samples = 400")
         let a = try s.submit(long, token: "alice-token"), b = try s.submit(long, token: "bob-token")
         #expect(try s.wait(a, token: "alice-token")["state"] as? String == "succeeded")
         #expect(try s.wait(b, token: "bob-token")["state"] as? String == "succeeded")
@@ -301,7 +321,10 @@ import Testing
 
     @Test func theOpenAPIFileDescribesEveryRoute() throws {
         let text = try String(contentsOf: TestPaths.repository.appendingPathComponent("openapi.yaml"), encoding: .utf8)
-        for path in ["/v1/jobs:", "/v1/jobs/{id}:", "/v1/jobs/{id}/events:", "/v1/jobs/{id}/resume:", "/v1/runs/{id}/report:", "/metrics:", "/healthz:"] {
+        for path in [
+            "/v1/jobs:", "/v1/jobs/{id}:", "/v1/jobs/{id}/events:", "/v1/jobs/{id}/resume:", "/v1/runs/{id}/report:", "/metrics:",
+            "/healthz:",
+        ] {
             #expect(text.contains("  \(path)\n"), "openapi.yaml lacks \(path)")
         }
     }
@@ -316,8 +339,10 @@ import Testing
         _ = try s.wait(id, token: "alice-token")
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/chromium")
-        p.arguments = ["--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=3000", "--dump-dom",
-                       "http://127.0.0.1:\(s.port)/#token=alice-token"]
+        p.arguments = [
+            "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=3000", "--dump-dom",
+            "http://127.0.0.1:\(s.port)/#token=alice-token",
+        ]
         let out = Pipe()
         p.standardOutput = out
         p.standardError = FileHandle.nullDevice

@@ -5,12 +5,12 @@ import Testing
 /// `--metrics-out`, the learning history between runs, and injected faults, through the binary.
 @Suite struct MonitoringAndFallbackCLITests {
     private let training = """
-    local gpu = require "gpu"
-    local ds = gpu.data.blobs{samples = 300, features = 8, centers = 3, seed = 3}
-    local m = gpu.nn.mlp{inputs = 8, hidden = {16}, outputs = 3, seed = 1}
-    local r = gpu.submit(gpu.training{model = m, data = ds, epochs = 6, batch_size = 32, seed = 5}):await()
-    print(r.backend, ("%.6f"):format(r.metrics.loss), r.faults or 0, r.metrics.resumed_from_epoch or 0)
-    """
+        local gpu = require "gpu"
+        local ds = gpu.data.blobs{samples = 300, features = 8, centers = 3, seed = 3}
+        local m = gpu.nn.mlp{inputs = 8, hidden = {16}, outputs = 3, seed = 1}
+        local r = gpu.submit(gpu.training{model = m, data = ds, epochs = 6, batch_size = 32, seed = 5}):await()
+        print(r.backend, ("%.6f"):format(r.metrics.loss), r.faults or 0, r.metrics.resumed_from_epoch or 0)
+        """
 
     @Test func metricsOutWritesJSONAndPrometheus() throws {
         let dir = try TestPaths.temporaryDirectory()
@@ -29,7 +29,8 @@ import Testing
         let text = try String(contentsOfFile: prom, encoding: .utf8)
         #expect(text.contains("gpuflow_tasks_total{kind=\"training\",backend=\"simd\"} 1"))
         let bad = try CLIRunner.run(["run", script, "--metrics-out", "/no/such/dir/m.json"])
-        #expect(bad.status == 2 && bad.firstErrorLine == "error: --metrics-out /no/such/dir/m.json: cannot create the file", "\(bad.stderr)")
+        #expect(
+            bad.status == 2 && bad.firstErrorLine == "error: --metrics-out /no/such/dir/m.json: cannot create the file", "\(bad.stderr)")
         #expect(bad.stdout.isEmpty, "nothing ran")
     }
 
@@ -37,7 +38,8 @@ import Testing
         let script = try TestPaths.write(training, name: "train.lua")
         let profile = try TestPaths.write("fallback: {failure_threshold: 2, backends: [simd]}\nlearning: {history: none}\n", name: "p.yaml")
         let calm = try CLIRunner.run(["run", script, "--backend", "vulkan", "--profile", profile])
-        let hurt = try CLIRunner.run(["run", script, "--backend", "vulkan", "--profile", profile], environment: ["GPUFLOW_FAULT_VULKAN_AFTER": "400"])
+        let hurt = try CLIRunner.run(
+            ["run", script, "--backend", "vulkan", "--profile", profile], environment: ["GPUFLOW_FAULT_VULKAN_AFTER": "400"])
         try #require(calm.status == 0, "undisturbed run exited \(calm.status): \(calm.stderr)")
         try #require(hurt.status == 0, "run with faults exited \(hurt.status): \(hurt.stderr)")
         let c = calm.stdout.split(separator: "\t"), h = hurt.stdout.split(separator: "\t")
@@ -51,14 +53,15 @@ import Testing
 
     @Test func theNextRunLearnsFromThisOne() throws {
         let data = try TestPaths.temporaryDirectory().path
-        let script = try TestPaths.write("""
-        local gpu = require "gpu"
-        local ds = gpu.data.blobs{samples = 100, features = 4, centers = 2, seed = 1}
-        local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}
-        local r = gpu.submit(gpu.inference{model = m, data = ds}):await()
-        print(r.batch_size, r.batch_size_source)
-        if arg[1] == "judge" then gpu.optimize_scheduling{{task = r, satisfaction = 0.2, suggestions = {"batch_size=32"}}} end
-        """, name: "serve.lua")
+        let script = try TestPaths.write(
+            """
+            local gpu = require "gpu"
+            local ds = gpu.data.blobs{samples = 100, features = 4, centers = 2, seed = 1}
+            local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}
+            local r = gpu.submit(gpu.inference{model = m, data = ds}):await()
+            print(r.batch_size, r.batch_size_source)
+            if arg[1] == "judge" then gpu.optimize_scheduling{{task = r, satisfaction = 0.2, suggestions = {"batch_size=32"}}} end
+            """, name: "serve.lua")
         let first = try CLIRunner.run(["run", script, "--", "judge"], environment: ["GPUFLOW_DATA_DIR": data])
         let second = try CLIRunner.run(["run", script], environment: ["GPUFLOW_DATA_DIR": data])
         #expect(first.stdout == "64\tdefault\n", "\(first.stderr)")

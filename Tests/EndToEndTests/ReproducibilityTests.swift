@@ -1,7 +1,7 @@
 import Foundation
-import GRDB
 import GPUFlowStore
 import GPUFlowTesting
+import GRDB
 import Testing
 
 /// The experiment loop through the binary: record, replay bit for bit, cache stages, resume a
@@ -9,19 +9,19 @@ import Testing
 @Suite struct ReproducibilityTests {
 
     private let workflow = """
-    local gpu = require "gpu"
-    local workflow = require "workflow"
-    local epochs = tonumber(arg[1]) or 8
-    local data = workflow.stage("prepare", {240, 5}, function(n, seed)
-      return gpu.data.blobs{samples = n, features = 8, centers = 3, seed = seed}:standardize()
-    end)
-    local model = workflow.stage("train", {data, epochs}, function(d, e)
-      local m = gpu.nn.mlp{inputs = 8, hidden = {24}, outputs = 3, seed = 1}
-      return gpu.submit(gpu.training{model = m, data = d, epochs = e, batch_size = 16}):await().model
-    end)
-    local r = gpu.submit(gpu.inference{model = model, data = data}):await()
-    print(("accuracy %.6f"):format(r.accuracy))
-    """
+        local gpu = require "gpu"
+        local workflow = require "workflow"
+        local epochs = tonumber(arg[1]) or 8
+        local data = workflow.stage("prepare", {240, 5}, function(n, seed)
+          return gpu.data.blobs{samples = n, features = 8, centers = 3, seed = seed}:standardize()
+        end)
+        local model = workflow.stage("train", {data, epochs}, function(d, e)
+          local m = gpu.nn.mlp{inputs = 8, hidden = {24}, outputs = 3, seed = 1}
+          return gpu.submit(gpu.training{model = m, data = d, epochs = e, batch_size = 16}):await().model
+        end)
+        local r = gpu.submit(gpu.inference{model = model, data = data}):await()
+        print(("accuracy %.6f"):format(r.accuracy))
+        """
 
     @Test(arguments: ["cpu", "vulkan"])
     func aReplayIsBitIdentical(_ backend: String) throws {
@@ -32,10 +32,14 @@ import Testing
         let id = try s.last()
         let replay = try s.run(["replay", id, "--quiet"])
         #expect(replay.status == 0, "\(replay.stdout)\(replay.stderr)")
-        #expect(replay.stdout.contains("identical") && replay.stdout.contains("1 model hashes match bit for bit (backend \(backend))"), "\(replay.stdout)")
+        #expect(
+            replay.stdout.contains("identical") && replay.stdout.contains("1 model hashes match bit for bit (backend \(backend))"),
+            "\(replay.stdout)")
         // The recorded manifest names what ran.
         let show = try s.run(["runs", "show", id])
-        #expect(show.stdout.contains("seed 11, arguments [6], backend \(backend)") && show.stdout.contains("module  workflow"), "\(show.stdout)")
+        #expect(
+            show.stdout.contains("seed 11, arguments [6], backend \(backend)") && show.stdout.contains("module  workflow"), "\(show.stdout)"
+        )
     }
 
     @Test func stagesAreCachedAndAnEditedStageRunsAgain() throws {
@@ -48,14 +52,19 @@ import Testing
         #expect(!events.contains { $0.contains("\"task_started\"") && $0.contains("\"training\"") }, "both stages came from the cache")
         // Each says so: an event in --json, a line on stdout otherwise, and in `runs show`.
         for stage in ["prepare", "train"] {
-            #expect(events.contains { $0.contains("\"event\":\"stage_cached\"") && $0.contains("\"stage\":\"\(stage)\"") && $0.contains(firstID) },
-                    "\(second.stdout)")
+            #expect(
+                events.contains {
+                    $0.contains("\"event\":\"stage_cached\"") && $0.contains("\"stage\":\"\(stage)\"") && $0.contains(firstID)
+                },
+                "\(second.stdout)")
         }
         let plain = try s.run(["run", script, "--backend", "simd"])
         #expect(plain.stdout.contains("stage prepare: from the cache (the result of run \(firstID))"), "\(plain.stdout)")
         #expect(plain.stdout.contains("stage train: from the cache"), "\(plain.stdout)")
         let shownCached = try s.run(["runs", "show", "last"])
-        #expect(shownCached.stdout.contains("stages from the cache: prepare (from run \(firstID)), train (from run \(firstID))"), "\(shownCached.stdout)")
+        #expect(
+            shownCached.stdout.contains("stages from the cache: prepare (from run \(firstID)), train (from run \(firstID))"),
+            "\(shownCached.stdout)")
         // Edit inside the train stage: it runs again; prepare still comes from the cache.
         _ = try s.write("wf.lua", workflow.replacingOccurrences(of: "batch_size = 16", with: "batch_size = 8"))
         let third = try s.run(["run", script, "--backend", "simd", "--json"])
@@ -82,8 +91,9 @@ import Testing
         #expect(killed.status == 9 || killed.status == 137 || killed.status != 0, "killed: \(killed.status)")
         let id = try s.last()
         let list = try s.run(["runs", "list"])
-        #expect(list.stdout.contains(id) && list.stdout.split(separator: "\n").contains { $0.contains(id) && $0.contains("interrupted") },
-                "a killed run is interrupted, not running: \(list.stdout)")
+        #expect(
+            list.stdout.contains(id) && list.stdout.split(separator: "\n").contains { $0.contains(id) && $0.contains("interrupted") },
+            "a killed run is interrupted, not running: \(list.stdout)")
         let resumed = try s.run(["run", "--resume", id, "--backend", "simd"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let show = try s.run(["runs", "show", "last"])
@@ -99,7 +109,9 @@ import Testing
     /// checkpoint and trained from epoch 1 to the same model.)
     @Test func aKilledTopLevelTrainingResumesAtItsLastCheckpoint() throws {
         let s = try CLISandbox()
-        let script = try s.write("top.lua", """
+        let script = try s.write(
+            "top.lua",
+            """
             local gpu = require "gpu"
             local d = gpu.data.blobs{samples = 240, features = 8, centers = 3, seed = 5}:standardize()
             local m = gpu.nn.mlp{inputs = 8, hidden = {24}, outputs = 3, seed = 1}
@@ -110,12 +122,15 @@ import Testing
         let calm = try s.run(["run", script, "--backend", "simd", "--seed", "3", "--store", calmStore])
         #expect(calm.status == 0, "\(calm.stderr)")
         let model = { (args: [String]) throws -> Substring? in
-            try s.run(["runs", "show", "last"] + args).stdout.split(separator: "\n").first { $0.contains("model task") }?.split(separator: " ").last
+            try s.run(["runs", "show", "last"] + args).stdout.split(separator: "\n").first { $0.contains("model task") }?.split(
+                separator: " "
+            ).last
         }
         let calmModel = try model(["--store", calmStore])
         // The first write comes after a second of training by default; this one is shorter.
         let early = try s.write("early.yaml", "store: {checkpoint_first_after_s: 0}\n")
-        let killed = try s.run(["run", script, "--backend", "simd", "--seed", "3", "--profile", early], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "100"])
+        let killed = try s.run(
+            ["run", script, "--backend", "simd", "--seed", "3", "--profile", early], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "100"])
         #expect(killed.status != 0)
         let id = try s.last()
         let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
@@ -123,9 +138,13 @@ import Testing
         let resumed = try s.run(["run", "--resume", id, "--backend", "simd", "--json"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let epochs = resumed.stdout.split(separator: "\n").filter { $0.contains("\"event\":\"epoch\"") }
-        let first = epochs.first.flatMap { line in line.range(of: "\"epoch\":").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) } } ?? nil
-        let from = resumed.stdout.range(of: "resumed_from_epoch\\t").flatMap { r in Int(resumed.stdout[r.upperBound...].prefix { $0.isNumber }) }
-        #expect(from != nil && (1...99).contains(from ?? 0), "resumed from \(from.map(String.init) ?? "nil"): \(resumed.stdout.prefix(600))")
+        let first =
+            epochs.first.flatMap { line in line.range(of: "\"epoch\":").map { Int(line[$0.upperBound...].prefix { $0.isNumber }) } } ?? nil
+        let from = resumed.stdout.range(of: "resumed_from_epoch\\t").flatMap { r in
+            Int(resumed.stdout[r.upperBound...].prefix { $0.isNumber })
+        }
+        #expect(
+            from != nil && (1...99).contains(from ?? 0), "resumed from \(from.map(String.init) ?? "nil"): \(resumed.stdout.prefix(600))")
         #expect(first == (from ?? -1) + 1, "the first epoch after resume is \(first.map(String.init) ?? "none")")
         #expect(epochs.count == 200 - (from ?? 0), "only the remaining epochs ran")
         let resumedModel = try model([])
@@ -136,13 +155,16 @@ import Testing
     /// The profile keeps the newest N checkpoints, and the last one after success when asked.
     @Test func checkpointsAreKeptAsTheProfileSays() throws {
         let s = try CLISandbox()
-        let script = try s.write("top.lua", """
+        let script = try s.write(
+            "top.lua",
+            """
             local gpu = require "gpu"
             local d = gpu.data.blobs{samples = 120, features = 4, centers = 2, seed = 5}
             local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 2, seed = 1}
             gpu.submit(gpu.training{model = m, data = d, epochs = 60, batch_size = 16}):await()
             """)
-        let keep = try s.write("keep.yaml", "store: {checkpoint_keep_last: 3, checkpoint_max_overhead: 1, checkpoint_keep_on_success: true}\n")
+        let keep = try s.write(
+            "keep.yaml", "store: {checkpoint_keep_last: 3, checkpoint_max_overhead: 1, checkpoint_keep_on_success: true}\n")
         let killed = try s.run(["run", script, "--backend", "simd", "--profile", keep], extra: ["GPUFLOW_CRASH_AFTER_EPOCHS": "30"])
         #expect(killed.status != 0)
         let store = try RunStore(path: s.dir.appendingPathComponent("data/runs.sqlite").path)
@@ -163,7 +185,8 @@ import Testing
         let files = (FileManager.default.enumerator(atPath: root)?.allObjects as? [String] ?? []).filter { $0.contains("/") }
         let kinds = try files.map { f in
             try DatabaseQueue(path: s.dir.appendingPathComponent("data/runs.sqlite").path).read { db in
-                try String.fetchOne(db, sql: "SELECT kind FROM artifacts WHERE hash = ?", arguments: [(f as NSString).lastPathComponent]) ?? "unrecorded"
+                try String.fetchOne(db, sql: "SELECT kind FROM artifacts WHERE hash = ?", arguments: [(f as NSString).lastPathComponent])
+                    ?? "unrecorded"
             }
         }
         #expect(!files.isEmpty && kinds.allSatisfy { $0 == "model" || $0 == "history" }, "left: \(zip(files, kinds).map { "\($0) \($1)" })")
@@ -175,7 +198,9 @@ import Testing
     /// training, so a replay that read the newer feedback would train differently.
     @Test func aReplayUsesTheLearningHistoryTheRunRead() throws {
         let s = try CLISandbox()
-        let script = try s.write("learned.lua", """
+        let script = try s.write(
+            "learned.lua",
+            """
             local gpu = require "gpu"
             local d = gpu.data.blobs{samples = 160, features = 4, centers = 3, seed = 2}:standardize()
             local m = gpu.nn.mlp{inputs = 4, hidden = {8}, outputs = 3, seed = 1}
@@ -196,7 +221,8 @@ import Testing
         #expect(served.stdout.contains("batch\t16\tlearned"), "\(served.stdout)\(served.stderr)")
         let id = try s.last()
         let shown = try s.run(["runs", "show", id])
-        #expect(shown.stdout.contains("learning history read: ") && !shown.stdout.contains("learning history read: none"), "\(shown.stdout)")
+        #expect(
+            shown.stdout.contains("learning history read: ") && !shown.stdout.contains("learning history read: none"), "\(shown.stdout)")
         // Newer feedback: a run now learns another batch size.
         _ = try s.run(["run", script, "--backend", "simd", "--", "feedback", "4"])
         let now = try s.run(["run", script, "--backend", "simd", "--", "serve"])
@@ -276,7 +302,11 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let text = try String(contentsOfFile: html, encoding: .utf8)
         for id in ["curves-", "latency-", "gantt", "Manifest"] { #expect(text.contains(id), "report lacks \(id)") }
-        guard let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
+        guard
+            let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: {
+                FileManager.default.isExecutableFile(atPath: $0)
+            })
+        else {
             Issue.record("chromium is not installed (scripts/lib/setup.sh installs it)")
             return
         }

@@ -192,8 +192,9 @@ import Testing
         let poison = try box.run(["run", bobs, "--sandbox", "--agent", "bob", "--backend", "simd", "--", "666"])
         #expect(poison.status == 0 && poison.stdout == "666\n", "\(poison.stdout)\(poison.stderr)")
         let cachedForBob = try box.run(["run", bobs, "--sandbox", "--agent", "bob", "--backend", "simd", "--", "1"])
-        #expect(cachedForBob.stdout.hasPrefix("stage train: from the cache") && cachedForBob.stdout.hasSuffix("\n666\n"),
-                "the stage was not cached for bob: \(cachedForBob.stdout)")
+        #expect(
+            cachedForBob.stdout.hasPrefix("stage train: from the cache") && cachedForBob.stdout.hasSuffix("\n666\n"),
+            "the stage was not cached for bob: \(cachedForBob.stdout)")
         let victim = try box.run(["run", alices, "--sandbox", "--agent", "alice", "--backend", "simd", "--", "42"])
         #expect(victim.status == 0 && victim.stdout == "42\n", "alice got \(victim.stdout)\(victim.stderr)")
         let direct = try box.run(["run", try box.write("direct.lua", "require('gpu').native.stage_store('k', 'train', 666)"), "--sandbox"])
@@ -220,11 +221,14 @@ import Testing
             print("after", pcall(gpu.submit, function(r) return r end, {after = {1}}))
             print("metrics", #gpu.metrics.snapshot().tasks)
             """)
-        let out = try box.run(["run", victim, attacker, "--agent", "alice", "--agent", "mallory", "--profile", "p.yaml", "--backend", "simd"])
+        let out = try box.run([
+            "run", victim, attacker, "--agent", "alice", "--agent", "mallory", "--profile", "p.yaml", "--backend", "simd",
+        ])
         #expect(out.status == 0, "\(out.stdout)\(out.stderr)")
         #expect(out.stdout.contains("victim\talice-private-value-42"), "\(out.stdout)")
         for verb in ["status", "cancel", "after"] {
-            #expect(out.stdout.contains("\(verb)\tfalse") && out.stdout.contains("no task #1 was submitted by this script"), "\(out.stdout)")
+            #expect(
+                out.stdout.contains("\(verb)\tfalse") && out.stdout.contains("no task #1 was submitted by this script"), "\(out.stdout)")
         }
         #expect(out.stdout.contains("metrics\t0"), "\(out.stdout)")
     }
@@ -254,7 +258,8 @@ import Testing
             "alice.lua", "local s = require('gpu').stage()\nfor i = 1, 3 do s.output:put({secret = 'alice-secret-' .. i}) end\n")
         let bob = try box.write(
             "bob.lua",
-            "local s = require('gpu').stage()\nwhile true do local v = s.input:get() if v == nil then break end print('bob got', v.secret) end\n")
+            "local s = require('gpu').stage()\nwhile true do local v = s.input:get() if v == nil then break end print('bob got', v.secret) end\n"
+        )
         let mallory = try box.write(
             "mallory.lua",
             """
@@ -263,8 +268,10 @@ import Testing
             print("mallory opened", c.name)
             print("coordinate", pcall(gpu.coordinate, {agents = {"alice", "mallory"}, pattern = gpu.pipeline{stages = {"alice", "mallory"}}}))
             """)
-        let out = try box.run(["run", mallory, alice, bob, "--agent", "mallory", "--agent", "alice", "--agent", "bob", "--profile", "pipe.yaml",
-                               "--backend", "simd"])
+        let out = try box.run([
+            "run", mallory, alice, bob, "--agent", "mallory", "--agent", "alice", "--agent", "bob", "--profile", "pipe.yaml",
+            "--backend", "simd",
+        ])
         #expect(!out.signalled, "\(out.stderr)")
         #expect(out.stdout.contains("mallory opened\tmallory/alice->bob"), "\(out.stdout)")
         #expect(out.stdout.contains("coordinate\tfalse") && out.stdout.contains("set by its profile"), "\(out.stdout)")
@@ -305,13 +312,18 @@ import Testing
     /// ends with its reason, and the good script finishes.
     @Test func scriptsThatCannotYieldDoNotStarveTheRest() throws {
         let box = try CLISandbox()
-        try box.write("p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, instructions: 4000000000, wall_s: 2}\n")
+        try box.write(
+            "p.yaml", "learning: {history: none}\nstore: {path: none}\nsandbox: {enabled: true, instructions: 4000000000, wall_s: 2}\n")
         let slow = try box.write(
             "slow.lua", "local s = string.rep('a', 4 << 20)\nstring.gsub('x', 'x', function() while true do local u = s:upper() end end)\n")
         let good = try box.write(
-            "good.lua", "local gpu = require 'gpu'\nlocal n = 0\nfor i = 1, 20 do n = n + gpu.submit(function() return i end):await() end\nprint('good done', n)\n")
-        let out = try box.run(["run", slow, slow, good, "--agent", "m1", "--agent", "m2", "--agent", "alice", "--profile", "p.yaml",
-                               "--backend", "simd"])
+            "good.lua",
+            "local gpu = require 'gpu'\nlocal n = 0\nfor i = 1, 20 do n = n + gpu.submit(function() return i end):await() end\nprint('good done', n)\n"
+        )
+        let out = try box.run([
+            "run", slow, slow, good, "--agent", "m1", "--agent", "m2", "--agent", "alice", "--profile", "p.yaml",
+            "--backend", "simd",
+        ])
         #expect(!out.signalled && out.status == 3, "exit \(out.status): \(out.stderr)")
         #expect(out.stdout.contains("good done\t210"), "\(out.stdout)\(out.stderr)")
         #expect(!out.stderr.contains("the process was ended"), "\(out.stderr)")

@@ -40,7 +40,8 @@ import Testing
     static let bindings = [
         "gpu.tensor(V)", "gpu.submit(V)", "gpu.submit(function() return V end):await()", "gpu.data.blobs(V)", "gpu.data.spirals(V)",
         "gpu.nn.mlp(V)", "gpu.training(V)", "gpu.inference(V)", "gpu.optimization(V)", "gpu.submit_graph(V)", "gpu.channel(V)",
-        "gpu.optimize_scheduling(V)", "gpu.status(V)", "gpu.cancel(V)", "gpu.adam(V)", "gpu.rmsprop(V)", "gpu.reinforcement(V)", "gpu.data.csv(V)",
+        "gpu.optimize_scheduling(V)", "gpu.status(V)", "gpu.cancel(V)", "gpu.adam(V)", "gpu.rmsprop(V)", "gpu.reinforcement(V)",
+        "gpu.data.csv(V)",
         "gpu.nn.load(V)", "gpu.tensor{shape = {4}}:to_table(V)", "gpu.coordinate(V)", "gpu.time_sliced(V)", "gpu.seed(V)",
         "gpu.nn.sequential(V)", "gpu.nn.sequential{inputs = 2, V}", "gpu.nn.sequential{inputs = 2, gpu.nn.residual{V}}",
         "gpu.nn.linear(V)", "gpu.nn.dropout(V)", "gpu.nn.residual(V)",
@@ -196,6 +197,8 @@ import Testing
         let out = try box.run(["run", script, "--profile", "p.yaml", "--backend", "simd"])
         #expect(!out.signalled, "ended by signal \(out.status): \(out.stderr.suffix(3000))")
         #expect([0, 1, 2, 3].contains(out.status), "exit \(out.status): \(out.stderr.suffix(2000))")
-        print("binding sweep (sandboxed: \(sandboxed)): exit \(out.status), \(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), \(out.firstErrorLine.prefix(200))")
+        print(
+            "binding sweep (sandboxed: \(sandboxed)): exit \(out.status), \(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), \(out.firstErrorLine.prefix(200))"
+        )
     }
 }

@@ -6,7 +6,9 @@ import Testing
 /// exports SLURM_CONF; without it these tests are skipped, saying so.
 enum SlurmCluster {
     static let ready: Bool = {
-        guard let conf = ProcessInfo.processInfo.environment["SLURM_CONF"], FileManager.default.fileExists(atPath: conf) else { return false }
+        guard let conf = ProcessInfo.processInfo.environment["SLURM_CONF"], FileManager.default.fileExists(atPath: conf) else {
+            return false
+        }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = ["sinfo", "-h"]
@@ -21,7 +23,10 @@ enum SlurmCluster {
 /// A real Slurm cluster (one node, gres gpu:2) running gpuflow workflows: the example's
 /// train → infer → optimize stages and its sweep, cancel, a failed stage and its resume,
 /// sbatch failing half-way, and a stage asking for more GPUs than the partition has.
-@Suite(.serialized, .enabled(if: SlurmCluster.ready, "no Slurm cluster: scripts/test starts one with scripts/slurm-local start; set SLURM_CONF to run these"))
+@Suite(
+    .serialized,
+    .enabled(
+        if: SlurmCluster.ready, "no Slurm cluster: scripts/test starts one with scripts/slurm-local start; set SLURM_CONF to run these"))
 struct SlurmClusterTests {
 
     struct CLIError: Error, CustomStringConvertible {
@@ -108,8 +113,10 @@ struct SlurmClusterTests {
         #expect(failed.state("final") == "cancelled")
         // check and audit ran as elements 1 and 2 of one array; audit's success is kept.
         #expect(failed.state("audit") == "succeeded")
-        let checkJob = failed.stages.first { $0.stage == "check" }?.job ?? "", auditJob = failed.stages.first { $0.stage == "audit" }?.job ?? ""
-        #expect(checkJob.hasSuffix("_1") && auditJob.hasSuffix("_2") && checkJob.dropLast(2) == auditJob.dropLast(2), "\(checkJob) \(auditJob)")
+        let checkJob = failed.stages.first { $0.stage == "check" }?.job ?? "",
+            auditJob = failed.stages.first { $0.stage == "audit" }?.job ?? ""
+        #expect(
+            checkJob.hasSuffix("_1") && auditJob.hasSuffix("_2") && checkJob.dropLast(2) == auditJob.dropLast(2), "\(checkJob) \(auditJob)")
         #expect(failed.stages.first { $0.stage == "final" }?.detail?.contains("depends on failed") == true)
         let table = try b.run(["status", run])
         #expect(table.stdout.contains("run \(run): failed"))
@@ -138,11 +145,11 @@ struct SlurmClusterTests {
         let count = b.dir.appendingPathComponent("sbatch-calls").path
         let sbatch = wrappers.appendingPathComponent("sbatch").path
         try """
-            #!/bin/bash
-            n=$(cat \(count) 2>/dev/null || echo 0); n=$((n + 1)); echo $n > \(count)
-            if [ "$n" -ge 3 ]; then echo "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy" >&2; exit 1; fi
-            PATH='\(real)' exec sbatch "$@"
-            """.write(toFile: sbatch, atomically: true, encoding: .utf8)
+        #!/bin/bash
+        n=$(cat \(count) 2>/dev/null || echo 0); n=$((n + 1)); echo $n > \(count)
+        if [ "$n" -ge 3 ]; then echo "sbatch: error: Batch job submission failed: Job violates accounting/QOS policy" >&2; exit 1; fi
+        PATH='\(real)' exec sbatch "$@"
+        """.write(toFile: sbatch, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: sbatch)
         let out = try b.run(["submit", script, "--slurm"], extra: ["PATH": wrappers.path + ":" + real])
         #expect(out.status == 5)
@@ -154,7 +161,9 @@ struct SlurmClusterTests {
         let partial = try b.wait(run) { $0.status != "running" && $0.status != "submitted" }
         #expect(partial.status == "incomplete")
         #expect(partial.state("prepare") == "succeeded" && partial.state("slow") == "succeeded")
-        #expect(partial.state("check") == "not_submitted" && partial.state("audit") == "not_submitted" && partial.state("final") == "not_submitted")
+        #expect(
+            partial.state("check") == "not_submitted" && partial.state("audit") == "not_submitted"
+                && partial.state("final") == "not_submitted")
         let resumed = try b.run(["run", "--resume", run, "--slurm"])
         #expect(resumed.status == 0, "\(resumed.stderr)")
         let done = try b.wait(run) { $0.status != "running" && $0.status != "submitted" }
@@ -163,15 +172,19 @@ struct SlurmClusterTests {
 
     @Test func aStageAskingForMoreGPUsThanThePartitionHasIsRefused() throws {
         let b = try CLISandbox()
-        let script = try b.write("big.lua", """
+        let script = try b.write(
+            "big.lua",
+            """
             local workflow = require "workflow"
             workflow.stage("small", {}, function() return 1 end, {gpus = 1})
             workflow.stage("huge", {}, function() return 1 end, {gpus = 8})
             """)
         let out = try b.run(["submit", script, "--slurm"])
         #expect(out.status == 2)
-        #expect(out.firstErrorLine.contains("big.lua:3: stage 'huge' asks for 8 GPUs, but no node of partition gpu has more than 2; nothing was submitted"),
-                "\(out.stderr)")
+        #expect(
+            out.firstErrorLine.contains(
+                "big.lua:3: stage 'huge' asks for 8 GPUs, but no node of partition gpu has more than 2; nothing was submitted"),
+            "\(out.stderr)")
         #expect(try b.run(["runs", "list"]).stdout.split(separator: "\n").count <= 1)
     }
 }
@@ -182,7 +195,9 @@ private extension CLISandbox {
         String(out.stdout.split(separator: "\n").first { $0.hasPrefix("run ") }?.dropFirst(4).split(separator: ":").first ?? "")
     }
     struct Status: Decodable {
-        struct Stage: Decodable { var stage: String; var job: String?; var state: String; var detail: String?; var tres: String?; var node: String? }
+        struct Stage: Decodable {
+            var stage: String; var job: String?; var state: String; var detail: String?; var tres: String?; var node: String?
+        }
         var status: String
         var stages: [Stage]
         func state(_ name: String) -> String? { stages.first { $0.stage == name }?.state }
@@ -197,7 +212,10 @@ private extension CLISandbox {
         let end = Date().addingTimeInterval(timeout)
         var last = try status(run)
         while !done(last) {
-            guard Date() < end else { throw SlurmClusterTests.CLIError(message: "timed out waiting; last status \(last.status): \(last.stages.map { "\($0.stage)=\($0.state)" })") }
+            guard Date() < end else {
+                throw SlurmClusterTests.CLIError(
+                    message: "timed out waiting; last status \(last.status): \(last.stages.map { "\($0.stage)=\($0.state)" })")
+            }
             Thread.sleep(forTimeInterval: 0.5)
             last = try status(run)
         }

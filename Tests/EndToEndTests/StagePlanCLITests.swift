@@ -12,12 +12,17 @@ import Testing
         let out = try b.run(["run", example, "--plan", "--json"])
         #expect(out.status == 0, "\(out.stderr)")
         struct Graph: Decodable {
-            struct Stage: Decodable { var name: String; var dependencies: [String]; var gpus: Int?; var memoryMB: Int?; var time: String?; var count: Int?; var throttle: Int? }
+            struct Stage: Decodable {
+                var name: String; var dependencies: [String]; var gpus: Int?; var memoryMB: Int?; var time: String?; var count: Int?;
+                var throttle: Int?
+            }
             var stages: [Stage]
         }
         let g = try JSONDecoder().decode(Graph.self, from: Data(out.stdout.utf8))
         #expect(g.stages.map(\.name) == ["prepare", "train", "infer", "finetune", "optimize"])
-        #expect(g.stages[1].dependencies == ["prepare"] && g.stages[1].gpus == 1 && g.stages[1].memoryMB == 2048 && g.stages[1].time == "00:20:00")
+        #expect(
+            g.stages[1].dependencies == ["prepare"] && g.stages[1].gpus == 1 && g.stages[1].memoryMB == 2048
+                && g.stages[1].time == "00:20:00")
         #expect(Set(g.stages[2].dependencies) == ["train", "prepare"])
         #expect(g.stages[3].count == 3 && g.stages[3].throttle == 2)
         #expect(Set(g.stages[4].dependencies) == ["train", "prepare", "infer", "finetune"])
@@ -27,7 +32,9 @@ import Testing
 
     @Test func aSweepRunsLocallyAsCachedStages() throws {
         let b = try CLISandbox()
-        let s = try b.write("sweep.lua", """
+        let s = try b.write(
+            "sweep.lua",
+            """
             local workflow = require "workflow"
             local base = workflow.stage("base", {10}, function(n) return n * 2 end)
             local r = workflow.sweep("square", {values = {1, 2, 3}, inputs = {base}}, function(v, b) return v * v + b end)
@@ -47,7 +54,9 @@ import Testing
 
     @Test func usingAPlaceholderOutsideAStageIsAClearPlanError() throws {
         let b = try CLISandbox()
-        let s = try b.write("misuse.lua", """
+        let s = try b.write(
+            "misuse.lua",
+            """
             local workflow = require "workflow"
             local r = workflow.stage("train", {}, function() return {accuracy = 0.9} end)
             if r.accuracy > 0.5 then print("good") end
@@ -62,7 +71,9 @@ import Testing
 
     @Test func aStageCycleIsRefusedBeforeAnythingIsSubmitted() throws {
         let b = try CLISandbox()
-        let s = try b.write("cycle.lua", """
+        let s = try b.write(
+            "cycle.lua",
+            """
             local workflow = require "workflow"
             local a = workflow.stage("a", {}, function() return 1 end, {after = "c"})
             local bb = workflow.stage("b", {a}, function(x) return x end)
@@ -83,7 +94,8 @@ import Testing
             ("{gpu = 1}", "unknown option 'gpu'"),
         ]
         for (options, message) in cases {
-            let s = try b.write("opts.lua", "local workflow = require \"workflow\"\n\nworkflow.stage(\"train\", {}, function() return 1 end, \(options))\n")
+            let s = try b.write(
+                "opts.lua", "local workflow = require \"workflow\"\n\nworkflow.stage(\"train\", {}, function() return 1 end, \(options))\n")
             let out = try b.run(["run", s, "--quiet"])
             #expect(out.status == 1, "\(options)")
             #expect(out.firstErrorLine.contains("opts.lua:3: workflow.stage 'train': \(message)"), "\(out.stderr)")
@@ -116,8 +128,9 @@ import Testing
 
     @Test func dryRunPrintsEveryBatchScriptWithoutSlurm() throws {
         let b = try CLISandbox()
-        let out = try b.run(["submit", example, "--slurm", "--dry-run", "--partition", "gpu", "--account", "ml", "--time", "30", "--", "--epochs", "2"],
-                            extra: ["PATH": b.dir.path])
+        let out = try b.run(
+            ["submit", example, "--slurm", "--dry-run", "--partition", "gpu", "--account", "ml", "--time", "30", "--", "--epochs", "2"],
+            extra: ["PATH": b.dir.path])
         #expect(out.status == 0, "\(out.stderr)")
         #expect(out.stdout.components(separatedBy: "#!/bin/bash").count - 1 == 5)
         #expect(out.stdout.contains("# job finetune: sbatch --dependency=afterok:<train>:<prepare>"))

@@ -11,8 +11,10 @@ import Testing
 
     @Test func aCycleIsRefusedWithItsPath() throws {
         let e = #expect(throws: StageGraphError.self) {
-            try graph([StageSpec(name: "a", location: "w.lua:3", after: ["c"]), StageSpec(name: "b", location: "w.lua:4", dependencies: ["a"]),
-                       StageSpec(name: "c", location: "w.lua:5", dependencies: ["b"])])
+            try graph([
+                StageSpec(name: "a", location: "w.lua:3", after: ["c"]), StageSpec(name: "b", location: "w.lua:4", dependencies: ["a"]),
+                StageSpec(name: "c", location: "w.lua:5", dependencies: ["b"]),
+            ])
         }
         #expect(e?.message.contains("stage cycle: a → c → b → a (each waits for the next)") == true)
         #expect(e?.message.hasPrefix("w.lua:") == true)
@@ -70,14 +72,16 @@ import Testing
     @Test func batchScriptsCarryResourcesDependenciesAndTheStageCommand() throws {
         let g = try workflow()
         let dir = RunDirectory(path: try TestPaths.temporaryDirectory().path + "/r1")
-        let plan = ClusterPlan(run: "r1", script: "/shared/w.lua", scriptHash: "x", arguments: ["--epochs", "3"], seed: 7, backend: nil,
-                               workdir: "/shared/work dir", gpuflow: "/opt/gpuflow", graph: g)
+        let plan = ClusterPlan(
+            run: "r1", script: "/shared/w.lua", scriptHash: "x", arguments: ["--epochs", "3"], seed: 7, backend: nil,
+            workdir: "/shared/work dir", gpuflow: "/opt/gpuflow", graph: g)
         var settings = Profile.Cluster()
         settings.partition = "gpu"
         settings.account = "ml"
         settings.time = "01:00:00"
         settings.sbatchOptions = ["--qos=high"]
-        let sub = SlurmSubmitter(commands: SlurmCommands(), settings: settings, template: try SbatchTemplate(file: nil), plan: plan, directory: dir)
+        let sub = SlurmSubmitter(
+            commands: SlurmCommands(), settings: settings, template: try SbatchTemplate(file: nil), plan: plan, directory: dir)
         let jobs = SlurmJobPlanner.jobs(g, settings: settings, toSubmit: Set(g.stages.flatMap(\.elementNames)))
         let tune = sub.script(for: jobs[2])
         #expect(tune.contains("#SBATCH --partition=gpu\n"))
@@ -96,7 +100,10 @@ import Testing
         #expect(!sub.script(for: jobs[0]).contains("--gres"))  // prepare asks for no GPU
         // Dependencies: tune waits for train_a's element of the group; report for every tune
         // element and train_b.
-        let refs = ["prepare": "10", "train_a": "11_1", "train_b": "11_2", "tune[1]": "12_1", "tune[2]": "12_2", "tune[3]": "12_3", "tune[4]": "12_4"]
+        let refs = [
+            "prepare": "10", "train_a": "11_1", "train_b": "11_2", "tune[1]": "12_1", "tune[2]": "12_2", "tune[3]": "12_3",
+            "tune[4]": "12_4",
+        ]
         #expect(sub.dependency(for: jobs[2], refs: refs) == "afterok:11_1")
         #expect(sub.dependency(for: jobs[3], refs: refs) == "afterok:12_1:12_2:12_3:12_4:11_2")
         #expect(sub.dependency(for: jobs[0], refs: refs) == nil)
@@ -108,7 +115,8 @@ import Testing
         let q = SlurmJobStates.parseSqueue("12_1|RUNNING|0:05|node1|None|gres/gpu:1\n12_2|PENDING|0:00||Dependency|N/A\n")
         #expect(q.map(\.id) == ["12_1", "12_2"])
         #expect(q[0].node == "node1" && q[1].reason == "Dependency")
-        let a = SlurmJobStates.parseSacct("""
+        let a = SlurmJobStates.parseSacct(
+            """
             10|COMPLETED|00:00:03|node1|0:0|billing=1,cpu=1,gres/gpu=1,mem=512M,node=1|None
             11_1|FAILED|00:00:01|node1|1:0|billing=1,cpu=1,mem=512M,node=1|NonZeroExitCode
             12|CANCELLED by 0|00:00:00|None assigned|0:0||DependencyNeverSatisfied
@@ -118,7 +126,8 @@ import Testing
         #expect(a[0].tres?.contains("gres/gpu=1") == true)
         #expect(a[1].exitCode == "1:0")
         #expect(a[2].state == "CANCELLED" && a[2].reason == "DependencyNeverSatisfied" && a[2].node == nil)
-        let c = SlurmJobStates.parseScontrol("""
+        let c = SlurmJobStates.parseScontrol(
+            """
             JobId=5 ArrayJobId=2 ArrayTaskId=1 JobName=a JobState=COMPLETED Reason=None ExitCode=0:0 RunTime=00:00:02 NodeList=localhost TRES=cpu=1,mem=512M,node=1 TresPerNode=gres:gpu:1
             JobId=2 ArrayJobId=2 ArrayTaskId=3-4 JobState=PENDING Reason=Dependency
             JobId=7 JobName=b JobState=CANCELLED Reason=DependencyNeverSatisfied ExitCode=0:0 RunTime=00:00:00 NodeList=(null)
@@ -130,14 +139,19 @@ import Testing
     }
 
     @Test func stageStatesMergeTheRunDirectoryAndSlurm() throws {
-        let g = try graph([StageSpec(name: "train", location: "w.lua:1"), StageSpec(name: "infer", location: "w.lua:2", dependencies: ["train"])])
+        let g = try graph([
+            StageSpec(name: "train", location: "w.lua:1"), StageSpec(name: "infer", location: "w.lua:2", dependencies: ["train"]),
+        ])
         let dir = try RunDirectory.create(base: try TestPaths.temporaryDirectory().path, run: "r2")
-        let plan = ClusterPlan(run: "r2", script: "w.lua", scriptHash: "x", arguments: [], seed: 0, backend: nil, workdir: "/", gpuflow: "gpuflow", graph: g)
+        let plan = ClusterPlan(
+            run: "r2", script: "w.lua", scriptHash: "x", arguments: [], seed: 0, backend: nil, workdir: "/", gpuflow: "gpuflow", graph: g)
         var failed = RunDirectory.StageStatus(state: "failed", host: "node1", job: "20", startedAt: 0)
         failed.error = "w.lua:7: boom"
         try dir.putStatus("train", failed)
-        let jobs = [RunStore.ClusterJob(stage: "train", jobID: "20", arrayIndex: nil, submittedAt: 0, state: "submitted"),
-                    RunStore.ClusterJob(stage: "infer", jobID: "21", arrayIndex: nil, submittedAt: 0, state: "submitted")]
+        let jobs = [
+            RunStore.ClusterJob(stage: "train", jobID: "20", arrayIndex: nil, submittedAt: 0, state: "submitted"),
+            RunStore.ClusterJob(stage: "infer", jobID: "21", arrayIndex: nil, submittedAt: 0, state: "submitted"),
+        ]
         var reading = SlurmJobStates.Reading()
         reading.states["20"] = SlurmJobState(id: "20", state: "FAILED")
         var cancelled = SlurmJobState(id: "21", state: "CANCELLED")

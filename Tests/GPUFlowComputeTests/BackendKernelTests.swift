@@ -104,8 +104,9 @@ import Testing
     func mseLossAndGradient(_ kind: BackendUnderTest) throws {
         let b = try kind.make()
         let losses = try b.zeros(shape: [2]), grad = try b.zeros(shape: [2, 2])
-        try b.mse(try b.tensor([1, 2, 3, 4], shape: [2, 2]), try b.tensor([1, 0, 0, 4], shape: [2, 2]), rows: 2, cols: 2,
-                  losses: losses, grad: grad)
+        try b.mse(
+            try b.tensor([1, 2, 3, 4], shape: [2, 2]), try b.tensor([1, 0, 0, 4], shape: [2, 2]), rows: 2, cols: 2,
+            losses: losses, grad: grad)
         #expect(try b.read(losses) == [2, 4.5])
         #expect(try b.read(grad) == [0, 1, 1.5, 0])
     }
@@ -169,9 +170,9 @@ import Testing
         let b = try kind.make()
         let p = try b.tensor([1], shape: [1]), v = try b.zeros(shape: [1]), g = try b.tensor([0.5], shape: [1])
         try b.sgdMomentum(param: p, grad: g, velocity: v, learningRate: 0.1, momentum: 0.9)
-        #expect(close(try b.read(p), [0.95]))      // v = 0.5, p = 1 − 0.05
+        #expect(close(try b.read(p), [0.95]))  // v = 0.5, p = 1 − 0.05
         try b.sgdMomentum(param: p, grad: g, velocity: v, learningRate: 0.1, momentum: 0.9)
-        #expect(close(try b.read(v), [0.95]))      // v = 0.9·0.5 + 0.5
+        #expect(close(try b.read(v), [0.95]))  // v = 0.9·0.5 + 0.5
         #expect(close(try b.read(p), [0.855]))
     }
 
@@ -180,15 +181,17 @@ import Testing
         let b = try kind.make()
         // With bias correction, the first Adam step is lr · g/|g| (up to epsilon).
         let p = try b.tensor([1, -1], shape: [2]), m = try b.zeros(shape: [2]), v = try b.zeros(shape: [2])
-        try b.adam(param: p, grad: try b.tensor([0.3, -2], shape: [2]), m: m, v: v, step: 1, learningRate: 0.01,
-                   beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
+        try b.adam(
+            param: p, grad: try b.tensor([0.3, -2], shape: [2]), m: m, v: v, step: 1, learningRate: 0.01,
+            beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0)
         #expect(close(try b.read(p), [0.99, -0.99]))
         #expect(close(try b.read(m), [0.03, -0.2]))
         #expect(close(try b.read(v), [0.00009, 0.004]))
         // AdamW's decoupled decay shrinks the weight by lr · wd · p as well.
         let q = try b.tensor([2], shape: [1])
-        try b.adam(param: q, grad: try b.tensor([1], shape: [1]), m: try b.zeros(shape: [1]), v: try b.zeros(shape: [1]), step: 1,
-                   learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.5)
+        try b.adam(
+            param: q, grad: try b.tensor([1], shape: [1]), m: try b.zeros(shape: [1]), v: try b.zeros(shape: [1]), step: 1,
+            learningRate: 0.1, beta1: 0.9, beta2: 0.999, epsilon: 1e-8, weightDecay: 0.5)
         #expect(close(try b.read(q), [2 - 0.1 - 0.1]))
     }
 
@@ -224,8 +227,9 @@ import Testing
         // Out of range, negative, not a whole number, NaN: an error naming the row, never a trap.
         for label: Float in [5, -1, 1.5, .nan, .infinity] {
             #expect(throws: BackendError.self, "label \(label) on \(b.name)") {
-                try b.softmaxCrossEntropy(try b.tensor([0, 0], shape: [1, 2]), try b.tensor([label], shape: [1]), rows: 1, cols: 2,
-                                          losses: out, grad: g)
+                try b.softmaxCrossEntropy(
+                    try b.tensor([0, 0], shape: [1, 2]), try b.tensor([label], shape: [1]), rows: 1, cols: 2,
+                    losses: out, grad: g)
             }
         }
     }
@@ -265,8 +269,9 @@ private final class NSObjectLike {}
             if momentum > 0 { try b.write(buf, [0, 0, 0]) }
             let gs: [Double] = [0.1, 0.2, -0.3]
             for _ in 0..<3 {
-                try b.rmsprop(param: p, grad: g, square: s, buffer: buf, learningRate: 0.01, alpha: 0.99, epsilon: 1e-8,
-                              weightDecay: Float(decay), momentum: Float(momentum))
+                try b.rmsprop(
+                    param: p, grad: g, square: s, buffer: buf, learningRate: 0.01, alpha: 0.99, epsilon: 1e-8,
+                    weightDecay: Float(decay), momentum: Float(momentum))
                 for i in 0..<3 {
                     let gi = gs[i] + decay * ep[i]
                     es[i] = 0.99 * es[i] + 0.01 * gi * gi
@@ -280,7 +285,8 @@ private final class NSObjectLike {}
                 }
             }
             for (got, want, what) in [(try b.read(p), ep, "param"), (try b.read(s), es, "square"), (try b.read(buf), eb, "buffer")] {
-                #expect(zip(got, want).allSatisfy { Swift.abs(Double($0) - $1) < 1e-5 }, "\(which) μ=\(momentum) \(what): \(got) vs \(want)")
+                #expect(
+                    zip(got, want).allSatisfy { Swift.abs(Double($0) - $1) < 1e-5 }, "\(which) μ=\(momentum) \(what): \(got) vs \(want)")
             }
         }
     }

@@ -18,11 +18,12 @@ import Testing
             let got = try backend.read(out)
             for (k, (g, e)) in zip(got, expected).enumerated() {
                 // A NaN where the reference has a number (or the reverse) is the worst error, not skipped.
-                let worst = zip(g, e).map { a, b -> Float in
-                    if a.isNaN && b.isNaN { return 0 }
-                    let d = Swift.abs(a - b) / Swift.max(1, Swift.abs(b))
-                    return d.isNaN ? .infinity : d
-                }.max() ?? 0
+                let worst =
+                    zip(g, e).map { a, b -> Float in
+                        if a.isNaN && b.isNaN { return 0 }
+                        let d = Swift.abs(a - b) / Swift.max(1, Swift.abs(b))
+                        return d.isNaN ? .infinity : d
+                    }.max() ?? 0
                 #expect(g.count == e.count && worst <= 1e-5, "\(which) \(c) output \(k): worst relative error \(worst)")
             }
         }

@@ -1,7 +1,8 @@
 import Foundation
-@testable import GPUFlowCompute
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowCompute
 
 @Suite struct ShaderTests {
     /// The embedded SPIR-V must be what Shaders/*.comp compile to today.

@@ -1,6 +1,7 @@
-@testable import GPUFlowCompute
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowCompute
 
 /// The tiered pool on the real device (lavapipe in CI), each test on its own context so the
 /// statistics are its own.
@@ -62,17 +63,17 @@ import Testing
     @Test func budgetExhaustionIsATypedErrorAndThePoolKeepsWorking() throws {
         let c = try context()
         c.pool.setBudget(bytes: 10 << 20)
-        let small = try VulkanBuffer(context: c, bytes: 200 << 10)        // a 1 MiB small-tier block (8 MiB / 8)
-        let medium = try VulkanBuffer(context: c, bytes: 1 << 20)         // an 8 MiB medium-tier block (64 MiB / 8)
+        let small = try VulkanBuffer(context: c, bytes: 200 << 10)  // a 1 MiB small-tier block (8 MiB / 8)
+        let medium = try VulkanBuffer(context: c, bytes: 1 << 20)  // an 8 MiB medium-tier block (64 MiB / 8)
         #expect(c.pool.statistics().reservedBytes <= 10 << 20)
-        let more = try VulkanBuffer(context: c, bytes: 3 << 20)           // fits the medium block
+        let more = try VulkanBuffer(context: c, bytes: 3 << 20)  // fits the medium block
         do {
-            _ = try VulkanBuffer(context: c, bytes: 5 << 20)              // large tier, a new block: 1 + 8 + 5 MiB > 10 MiB
+            _ = try VulkanBuffer(context: c, bytes: 5 << 20)  // large tier, a new block: 1 + 8 + 5 MiB > 10 MiB
             Issue.record("an allocation past the budget was accepted")
         } catch let e as BackendError {
             #expect(e.code == .outOfMemory && e.message.contains("the pool budget is exhausted"))
         }
-        let another = try VulkanBuffer(context: c, bytes: 100 << 10)      // still fits the small block
+        let another = try VulkanBuffer(context: c, bytes: 100 << 10)  // still fits the small block
         #expect(c.pool.statistics().allocations == 4)
         #expect(c.pool.statistics().reservedBytes == 9 << 20)
         _ = (small, medium, more, another)

@@ -100,8 +100,9 @@ import Testing
             #expect(e.code == .outOfMemory && e.message.contains("max storage buffer range"))
         }
         do {
-            try v.gemm(try v.zeros(shape: [70_000]), try v.zeros(shape: [70_000]), try v.zeros(shape: [1]), m: 1, n: 1, k: 70_000,
-                       transA: false, transB: false, alpha: 1, beta: 0)
+            try v.gemm(
+                try v.zeros(shape: [70_000]), try v.zeros(shape: [70_000]), try v.zeros(shape: [1]), m: 1, n: 1, k: 70_000,
+                transA: false, transB: false, alpha: 1, beta: 0)
             Issue.record("a K past the loop limit was accepted")
         } catch let e as BackendError {
             #expect(e.code == .unsupported)

@@ -1,6 +1,7 @@
 import Foundation
-@testable import GPUFlowCore
 import Testing
+
+@testable import GPUFlowCore
 
 @Suite struct CircuitBreakerTests {
     @Test func opensAfterConsecutiveFailuresHalfOpensAfterCooldownAndClosesOnSuccess() {
@@ -61,8 +62,10 @@ import Testing
         clock.now = 5
         #expect(board.allow("vulkan:gpu0"))
         board.recordSuccess("vulkan:gpu0")
-        #expect(board.transitions().map { "\($0.key) \($0.from.rawValue)→\($0.to.rawValue)" } ==
-                ["vulkan:gpu0 closed→open", "vulkan:gpu0 open→half_open", "vulkan:gpu0 half_open→closed"])
+        #expect(
+            board.transitions().map { "\($0.key) \($0.from.rawValue)→\($0.to.rawValue)" } == [
+                "vulkan:gpu0 closed→open", "vulkan:gpu0 open→half_open", "vulkan:gpu0 half_open→closed",
+            ])
         #expect(board.snapshot().map(\.key) == ["simd", "vulkan:gpu0"])
     }
 }

@@ -118,10 +118,14 @@ import Testing
     }
 
     @Test func oneDefinitionOfEachParameter() throws {
-        #expect(try CoordinationSpec.read(.time_sliced, from: Table(values: [:])) == .timeSliced(.init(sliceMS: 50, preemptionAllowed: true)))
-        #expect(try CoordinationSpec.read(.space_partitioned, from: Table(values: ["partition_strategy": "dynamic"])).parameters.map(\.0)
-            == ["partition_strategy", "dynamic_rebalancing"])
-        if case .spacePartitioned(let s) = try CoordinationSpec.read(.space_partitioned, from: Table(values: ["partition_strategy": "dynamic"])) {
+        #expect(
+            try CoordinationSpec.read(.time_sliced, from: Table(values: [:])) == .timeSliced(.init(sliceMS: 50, preemptionAllowed: true)))
+        #expect(
+            try CoordinationSpec.read(.space_partitioned, from: Table(values: ["partition_strategy": "dynamic"])).parameters.map(\.0)
+                == ["partition_strategy", "dynamic_rebalancing"])
+        if case .spacePartitioned(let s) = try CoordinationSpec.read(
+            .space_partitioned, from: Table(values: ["partition_strategy": "dynamic"]))
+        {
             #expect(s.rebalances, "the dynamic strategy rebalances unless told not to, from a profile and from Lua alike")
         }
         #expect(throws: Table.Bad.self) { try CoordinationSpec.read(.time_sliced, from: Table(values: ["time_slice_ms": 0.0])) }

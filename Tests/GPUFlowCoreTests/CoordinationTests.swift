@@ -1,6 +1,7 @@
 import Foundation
-@testable import GPUFlowCore
 import Testing
+
+@testable import GPUFlowCore
 
 @Suite struct NegotiationTests {
     private let a = Negotiation.Contender(agent: "a", taskID: 1, priority: 0, waitS: 0, predictedS: 1, memoryMB: 100, usedS: 5)

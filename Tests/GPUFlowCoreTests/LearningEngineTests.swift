@@ -1,17 +1,22 @@
 import Foundation
-@testable import GPUFlowCore
 import GPUFlowTesting
 import Testing
 
+@testable import GPUFlowCore
+
 @Suite struct LearningEngineTests {
     private func record(_ type: String, run: Double, estimate: Double?, state: TaskState = .succeeded) -> TaskRecord {
-        TaskRecord(id: 1, name: type, typeName: type, agent: nil, priority: .normal, memoryMB: 0,
-                   durationEstimateS: estimate, state: state, submittedAt: 0, startedAt: 1, finishedAt: 1 + run, failure: nil)
+        TaskRecord(
+            id: 1, name: type, typeName: type, agent: nil, priority: .normal, memoryMB: 0,
+            durationEstimateS: estimate, state: state, submittedAt: 0, startedAt: 1, finishedAt: 1 + run, failure: nil)
     }
 
-    private func judgement(_ type: String, satisfaction: Double, suggestions: [String] = [], backend: String? = nil,
-                           model: String? = nil, ratio: Double? = nil) -> FeedbackRecord {
-        FeedbackRecord(kind: type, backend: backend, model: model, satisfaction: satisfaction, suggestions: suggestions, durationRatio: ratio)
+    private func judgement(
+        _ type: String, satisfaction: Double, suggestions: [String] = [], backend: String? = nil,
+        model: String? = nil, ratio: Double? = nil
+    ) -> FeedbackRecord {
+        FeedbackRecord(
+            kind: type, backend: backend, model: model, satisfaction: satisfaction, suggestions: suggestions, durationRatio: ratio)
     }
 
     /// Synthetic history with a known law: duration = 2e-9 · flops on simd, 30× that on vulkan,
@@ -22,11 +27,12 @@ import Testing
             let flops = 6 * params * rows * 10
             let noise = 1 + 0.05 * sin(Double(i) * 1.7)
             for (backend, factor) in [("simd", 1.0), ("vulkan", 30.0)] {
-                var r = ExecutionRecord(kind: "training", backend: backend, device: backend == "vulkan" ? "test GPU" : "host",
-                                        features: ["rows": rows, "params": params, "epochs": 10, "flops": flops],
-                                        parameters: ["algorithm": i % 2 == 0 ? "adam" : "backprop", "model": "8-16-3"],
-                                        durationS: 2e-9 * flops * factor * noise, peakMemoryBytes: 4 * params + 64,
-                                        at: Double(i))
+                var r = ExecutionRecord(
+                    kind: "training", backend: backend, device: backend == "vulkan" ? "test GPU" : "host",
+                    features: ["rows": rows, "params": params, "epochs": 10, "flops": flops],
+                    parameters: ["algorithm": i % 2 == 0 ? "adam" : "backprop", "model": "8-16-3"],
+                    durationS: 2e-9 * flops * factor * noise, peakMemoryBytes: 4 * params + 64,
+                    at: Double(i))
                 r.outcomes = ["accuracy": i % 2 == 0 ? 0.95 : 0.80]
                 e.record(r)
             }
@@ -81,10 +87,20 @@ import Testing
         let memory = try #require(e.heldOutAccuracy(kind: "training", backend: "simd", target: "memory"))
         #expect(memory.medianAbsolutePercentError < 10)
         // An unseen size, extrapolated: 4× the rows ≈ 4× the time.
-        let small = try #require(e.predictDuration(kind: "training", backend: "simd", features: ["rows": 256, "params": 300, "epochs": 10,
-                                                                                                "flops": 6 * 300 * 256 * 10]))
-        let big = try #require(e.predictDuration(kind: "training", backend: "simd", features: ["rows": 1024, "params": 300, "epochs": 10,
-                                                                                              "flops": 6 * 300 * 1024 * 10]))
+        let small = try #require(
+            e.predictDuration(
+                kind: "training", backend: "simd",
+                features: [
+                    "rows": 256, "params": 300, "epochs": 10,
+                    "flops": 6 * 300 * 256 * 10,
+                ]))
+        let big = try #require(
+            e.predictDuration(
+                kind: "training", backend: "simd",
+                features: [
+                    "rows": 1024, "params": 300, "epochs": 10,
+                    "flops": 6 * 300 * 1024 * 10,
+                ]))
         #expect(small.method == "ridge" && small.evidence == 40)
         #expect(big.value / small.value > 3 && big.value / small.value < 5.5, "ratio \(big.value / small.value)")
         let mb = try #require(e.predictedMemoryMB(kind: "training", features: ["rows": 1, "params": 1e6, "epochs": 10, "flops": 6e7]))
@@ -95,8 +111,10 @@ import Testing
         let e = GPULearningEngine(enabled: true)
         // A history where one feature barely varies: the fitted slope is steep.
         for i in 0..<8 {
-            e.record(ExecutionRecord(kind: "training", backend: "cpu", device: "d", features: ["episodes": 500 + Double(i % 2), "params": 1000],
-                                     durationS: 1 + Double(i % 2) * 10, peakMemoryBytes: 1e6 * (1 + Double(i % 2) * 10), at: Double(i)))
+            e.record(
+                ExecutionRecord(
+                    kind: "training", backend: "cpu", device: "d", features: ["episodes": 500 + Double(i % 2), "params": 1000],
+                    durationS: 1 + Double(i % 2) * 10, peakMemoryBytes: 1e6 * (1 + Double(i % 2) * 10), at: Double(i)))
         }
         let far = ["episodes": 1e12, "params": 1000.0]
         let d = try #require(e.predictDuration(kind: "training", backend: "cpu", features: far))
@@ -113,15 +131,20 @@ import Testing
         #expect(categories.isSuperset(of: [Insight.performance, Insight.algorithms, Insight.memory]))
         let speed = all.filter { $0.category == Insight.performance && $0.description.hasPrefix("simd beat vulkan") }
         #expect(!speed.isEmpty)
-        for s in speed { #expect(s.description.contains("30.") || s.description.contains("29.") || s.description.contains("31."), "\(s.description)") }
+        for s in speed {
+            #expect(s.description.contains("30.") || s.description.contains("29.") || s.description.contains("31."), "\(s.description)")
+        }
         let algo = all.first { $0.category == Insight.algorithms }
-        #expect(algo?.description.hasPrefix("on model 8-16-3, adam gives the best mean final accuracy") == true, "\(algo?.description ?? "")")
+        #expect(
+            algo?.description.hasPrefix("on model 8-16-3, adam gives the best mean final accuracy") == true, "\(algo?.description ?? "")")
         // Confidence grows with evidence: 80 runs say more than 2.
         let lowEvidence = GPULearningEngine(enabled: true)
         for i in 0..<2 {
             for b in ["simd", "vulkan"] {
-                lowEvidence.record(ExecutionRecord(kind: "training", backend: b, device: "d", features: ["flops": 1e6], durationS: b == "simd" ? 1 : 2,
-                                                   at: Double(i)))
+                lowEvidence.record(
+                    ExecutionRecord(
+                        kind: "training", backend: b, device: "d", features: ["flops": 1e6], durationS: b == "simd" ? 1 : 2,
+                        at: Double(i)))
             }
         }
         let weak = lowEvidence.insights().first { $0.description.hasPrefix("simd beat vulkan") }
@@ -133,7 +156,10 @@ import Testing
         syntheticHistory(e)
         let f: [String: Double] = ["rows": 256, "params": 300, "epochs": 10, "flops": 6 * 300 * 256 * 10]
         let before = e.predictDuration(kind: "training", backend: "vulkan", features: f)?.value ?? 0
-        e.feedback(typeName: "training", judgement("training", satisfaction: 0.2, suggestions: ["prefer_backend=cpu", "avoid_backend=vulkan"], backend: "vulkan", ratio: 2))
+        e.feedback(
+            typeName: "training",
+            judgement(
+                "training", satisfaction: 0.2, suggestions: ["prefer_backend=cpu", "avoid_backend=vulkan"], backend: "vulkan", ratio: 2))
         let after = e.predictDuration(kind: "training", backend: "vulkan", features: f)?.value ?? 0
         #expect(abs(after / before - 2) < 1e-9)
         #expect(e.backendBias(kind: "training") == ["cpu": 0.8, "vulkan": -0.8])
@@ -147,8 +173,10 @@ import Testing
         let store = ExecutionHistoryStore(path: dir.appendingPathComponent("sub/history.jsonl").path)
         let first = GPULearningEngine(enabled: true, store: store)
         syntheticHistory(first, runs: 5)
-        first.record(trials: [TrialRecord(model: "8-16-3", target: "latency", configuration: ["batch_size": "64"], score: -1),
-                              TrialRecord(model: "8-16-3", target: "latency", configuration: ["batch_size": "8"], score: -0.5)])
+        first.record(trials: [
+            TrialRecord(model: "8-16-3", target: "latency", configuration: ["batch_size": "64"], score: -1),
+            TrialRecord(model: "8-16-3", target: "latency", configuration: ["batch_size": "8"], score: -0.5),
+        ])
         first.feedback(typeName: "inference", judgement("inference", satisfaction: 0.4, suggestions: ["batch_size=32"], model: "m"))
         #expect(first.persistenceError == nil)
         // A torn line (a crash mid-write) and a foreign one are skipped, not fatal.
@@ -160,7 +188,8 @@ import Testing
         #expect(second.executionCount == 10)
         #expect(second.skippedHistoryLines == 2)
         #expect(second.learnedBatchSize(kind: "inference", model: "m") == 32)
-        #expect(second.warmStart(model: "8-16-3", target: "latency", dimensions: ["batch_size"]) == [["batch_size": "8"], ["batch_size": "64"]])
+        #expect(
+            second.warmStart(model: "8-16-3", target: "latency", dimensions: ["batch_size"]) == [["batch_size": "8"], ["batch_size": "64"]])
         #expect(second.warmStart(model: "8-16-3", target: "throughput", dimensions: ["batch_size"]).isEmpty)
     }
 

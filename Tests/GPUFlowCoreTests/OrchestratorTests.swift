@@ -25,8 +25,10 @@ private actor Trace {
     }
 }
 
-private func config(concurrent: Int = 10, poolMB: Int = 4096, timeout: Double = 30,
-                    agents: [String: Profile.Agent] = [:]) -> GPUTaskOrchestrator.Configuration {
+private func config(
+    concurrent: Int = 10, poolMB: Int = 4096, timeout: Double = 30,
+    agents: [String: Profile.Agent] = [:]
+) -> GPUTaskOrchestrator.Configuration {
     var p = Profile()
     p.resources.maxConcurrentTasks = concurrent
     p.resources.memoryPoolMB = poolMB
@@ -35,11 +37,15 @@ private func config(concurrent: Int = 10, poolMB: Int = 4096, timeout: Double = 
     return .init(profile: p)
 }
 
-private func task(_ name: String, _ trace: Trace, sleepMS: UInt64 = 0, priority: TaskPriority = .normal, memoryMB: Int = 0,
-                  after: [TaskID] = [], agent: String? = nil, timeoutS: Double? = nil,
-                  result: TaskValue = .null, fails: String? = nil) -> TaskSpec {
-    TaskSpec(name: name, kind: .plain, priority: priority, dependencies: after, memoryMB: memoryMB, timeoutS: timeoutS,
-             agent: agent) { _ in
+private func task(
+    _ name: String, _ trace: Trace, sleepMS: UInt64 = 0, priority: TaskPriority = .normal, memoryMB: Int = 0,
+    after: [TaskID] = [], agent: String? = nil, timeoutS: Double? = nil,
+    result: TaskValue = .null, fails: String? = nil
+) -> TaskSpec {
+    TaskSpec(
+        name: name, kind: .plain, priority: priority, dependencies: after, memoryMB: memoryMB, timeoutS: timeoutS,
+        agent: agent
+    ) { _ in
         await trace.begin(name, agent: agent)
         if sleepMS > 0 { try? await Task.sleep(nanoseconds: sleepMS * 1_000_000) }
         await trace.end(agent: agent)
@@ -92,7 +98,8 @@ private final class EndLog: @unchecked Sendable {
         #expect(ended.calls == [first: 1, second: 1, fourth: 1], "one callback per enqueued task, none for submitted ones")
         #expect(ended.values[second]?.doubleValue == 2 && ended.values[fourth]?.doubleValue == 4)
         let order = await t.starts
-        let a = try #require(order.firstIndex(of: "a")), b = try #require(order.firstIndex(of: "b")), c = try #require(order.firstIndex(of: "c"))
+        let a = try #require(order.firstIndex(of: "a")), b = try #require(order.firstIndex(of: "b")),
+            c = try #require(order.firstIndex(of: "c"))
         #expect(a < b && b < c, "dependencies across enqueue and submit hold: \(order)")
     }
 
@@ -177,12 +184,13 @@ private final class EndLog: @unchecked Sendable {
         let o = GPUTaskOrchestrator(configuration: config())
         let t = Trace()
         let a = try await o.submit(task("a", t, sleepMS: 50, result: .integer(41)))
-        let b = try await o.submit(TaskSpec(name: "b", kind: .plain, dependencies: [a]) { ctx in
-            await t.begin("b")
-            await t.end()
-            guard case .integer(let v) = ctx.dependencyResults.first else { return .null }
-            return .integer(v + 1)
-        })
+        let b = try await o.submit(
+            TaskSpec(name: "b", kind: .plain, dependencies: [a]) { ctx in
+                await t.begin("b")
+                await t.end()
+                guard case .integer(let v) = ctx.dependencyResults.first else { return .null }
+                return .integer(v + 1)
+            })
         guard case .success(.integer(let v)) = await o.wait(b) else {
             Issue.record("b did not succeed")
             return
@@ -259,8 +267,14 @@ private final class EndLog: @unchecked Sendable {
         final class Gate: @unchecked Sendable {
             private let lock = NSLock()
             private var flags = (open: false, started: false)
-            var open: Bool { get { lock.withLock { flags.open } } set { lock.withLock { flags.open = newValue } } }
-            var started: Bool { get { lock.withLock { flags.started } } set { lock.withLock { flags.started = newValue } } }
+            var open: Bool {
+                get { lock.withLock { flags.open } }
+                set { lock.withLock { flags.open = newValue } }
+            }
+            var started: Bool {
+                get { lock.withLock { flags.started } }
+                set { lock.withLock { flags.started = newValue } }
+            }
         }
         let gate = Gate()
         let o = GPUTaskOrchestrator(configuration: config(concurrent: 1, poolMB: 100))
@@ -347,8 +361,10 @@ private final class EndLog: @unchecked Sendable {
         let e = GPULearningEngine(enabled: true)
         for i in 0..<12 {
             let rows = Double(100 * (1 + i % 4))
-            e.record(ExecutionRecord(kind: "training", backend: "simd", device: "host", features: ["rows": rows, "flops": rows * 1000],
-                                     durationS: rows * 1e-3, peakMemoryBytes: rows * 1_048_576, at: Double(i)))
+            e.record(
+                ExecutionRecord(
+                    kind: "training", backend: "simd", device: "host", features: ["rows": rows, "flops": rows * 1000],
+                    durationS: rows * 1e-3, peakMemoryBytes: rows * 1_048_576, at: Double(i)))
         }
         return e
     }
@@ -373,7 +389,9 @@ private final class EndLog: @unchecked Sendable {
         for i in 0..<3 {
             var s = shaped("big\(i)", t2, rows: 400)
             let inner = s.work
-            s.work = { ctx in try? await Task.sleep(nanoseconds: 60_000_000); return try await inner(ctx) }
+            s.work = { ctx in
+                try? await Task.sleep(nanoseconds: 60_000_000); return try await inner(ctx)
+            }
             ids.append(try await o2.submit(s))
         }
         for id in ids { _ = await o2.wait(id) }

@@ -13,7 +13,10 @@ import Testing
     ]
 
     @Test func namesAndMemoryRequirements() {
-        #expect(Self.all.map(\.name) == ["training", "inference", "optimization", "memory_management", "resource_coordination", "hybrid_compute"])
+        #expect(
+            Self.all.map(\.name) == [
+                "training", "inference", "optimization", "memory_management", "resource_coordination", "hybrid_compute",
+            ])
         #expect(Self.all.map(\.memoryRequirementMB) == [64, 16, 32, 128, 0, 8])
     }
 

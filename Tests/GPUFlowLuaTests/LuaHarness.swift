@@ -28,8 +28,10 @@ struct LuaRun {
 }
 
 /// Runs Lua sources as scripts through the real host, the way `gpuflow run` does.
-func runLua(_ sources: [String], profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0,
-            agents: [String]? = nil) async throws -> LuaRun {
+func runLua(
+    _ sources: [String], profile: Profile = .isolated, arguments: [String] = [], seed: UInt64 = 0,
+    agents: [String]? = nil
+) async throws -> LuaRun {
     let dir = try TestPaths.temporaryDirectory()
     var requests: [ScriptRequest] = []
     for (i, s) in sources.enumerated() {
@@ -39,9 +41,10 @@ func runLua(_ sources: [String], profile: Profile = .isolated, arguments: [Strin
     }
     let out = OutputBuffer()
     let orchestrator = GPUTaskOrchestrator(profile: profile)
-    let env = RunEnvironment(orchestrator: orchestrator, profile: profile, backend: .cpu, backendName: "cpu",
-                             backendReason: "test", seed: seed, stdlibPath: try StdlibLocator.find(),
-                             output: { out.append($0) })
+    let env = RunEnvironment(
+        orchestrator: orchestrator, profile: profile, backend: .cpu, backendName: "cpu",
+        backendReason: "test", seed: seed, stdlibPath: try StdlibLocator.find(),
+        output: { out.append($0) })
     let results = await LuaHost(environment: env).runDetached(requests)
     return LuaRun(results: results, output: out.value, orchestrator: orchestrator)
 }

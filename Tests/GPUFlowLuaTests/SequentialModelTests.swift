@@ -94,14 +94,15 @@ import Testing
 
     /// SGD with weight decay and Nesterov momentum from Lua; Nesterov without momentum is refused.
     @Test func sgdOptionsFromLua() async throws {
-        let run = try await runLua(Self.prelude + """
-            local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
-            local a = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6,
-                                              algorithm = gpu.backprop{learning_rate = 0.05, nesterov = true, weight_decay = 1e-3}}):await()
-            local b = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6, algorithm = gpu.backprop{learning_rate = 0.05}}):await()
-            print(a.metrics.loss < a.history[1].loss, a.metrics.loss ~= b.metrics.loss)
-            print(select(2, pcall(gpu.backprop, {momentum = 0, nesterov = true})))
-            """)
+        let run = try await runLua(
+            Self.prelude + """
+                local m = nn.sequential{inputs = 6, seed = 1, nn.linear{outputs = 8}, nn.relu{}, nn.linear{outputs = 3}}
+                local a = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6,
+                                                  algorithm = gpu.backprop{learning_rate = 0.05, nesterov = true, weight_decay = 1e-3}}):await()
+                local b = gpu.submit(gpu.training{model = m, data = parts.train, epochs = 6, algorithm = gpu.backprop{learning_rate = 0.05}}):await()
+                print(a.metrics.loss < a.history[1].loss, a.metrics.loss ~= b.metrics.loss)
+                print(select(2, pcall(gpu.backprop, {momentum = 0, nesterov = true})))
+                """)
         #expect(run.result.exitCode == 0, "\(run.result.message ?? "")")
         #expect(run.lines.first == "true\ttrue", "\(run.output)")
         #expect(run.lines.last?.contains("gpu.backprop: nesterov needs momentum above 0") == true, "\(run.output)")
@@ -359,8 +360,12 @@ import Testing
         #expect(run.lines.contains("text\t119\t8\t11\tchar\ttrue"), "\(run.output)")
         #expect(run.lines.contains("perplexity\tperplexity\ttrue\ttrue"), "\(run.output)")
         #expect(run.lines.contains("generation\tgeneration\t12\ttrue\t12"), "\(run.output)")
-        #expect(run.output.contains("bad prompt\tfalse") && run.output.contains("character 5 (d) is not in the model's 11-character vocabulary"), "\(run.output)")
-        #expect(run.output.contains("too long\tfalse") && run.output.contains("the sequence has 16 positions, longer than the context of 8"), "\(run.output)")
+        #expect(
+            run.output.contains("bad prompt\tfalse")
+                && run.output.contains("character 5 (d) is not in the model's 11-character vocabulary"), "\(run.output)")
+        #expect(
+            run.output.contains("too long\tfalse") && run.output.contains("the sequence has 16 positions, longer than the context of 8"),
+            "\(run.output)")
         #expect(run.output.contains("untrained\tfalse") && run.output.contains("train it on a data.text data set first"), "\(run.output)")
         #expect(run.output.contains("standardize text\tfalse") && run.output.contains("token indices into its vocabulary"), "\(run.output)")
         #expect(run.output.contains("normalize text\tfalse"), "\(run.output)")

@@ -1,8 +1,9 @@
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// The adaptive strategy on known history: explore first, then predictions and criteria decide,
 /// the threshold keeps the primary, feedback and open breakers change the choice.
@@ -15,18 +16,26 @@ import Testing
         for i in 0..<runs {
             let flops = 1e7 * Double(1 + i % 3)
             for (b, s) in [("simd", 1e-3), ("cpu", 3e-3), ("vulkan", 10e-3)] {
-                e.record(ExecutionRecord(kind: "training", backend: b, device: "d", features: ["rows": 1000 * Double(1 + i % 3), "flops": flops],
-                                         durationS: s * flops / 1e7, peakMemoryBytes: 1e6, at: Double(i)))
+                e.record(
+                    ExecutionRecord(
+                        kind: "training", backend: b, device: "d", features: ["rows": 1000 * Double(1 + i % 3), "flops": flops],
+                        durationS: s * flops / 1e7, peakMemoryBytes: 1e6, at: Double(i)))
             }
         }
         return e
     }
 
-    private func plan(_ e: GPULearningEngine, primary: BackendKind = .vulkan, threshold: Double = 0.1, exploration: Double = 0,
-                      breakers: CircuitBreakerBoard = CircuitBreakerBoard()) -> BackendPlan {
-        BackendPlanner.plan(primary: primary, strategy: .adaptive(AdaptiveSelection(candidates: [.vulkan, .simd, .cpu], threshold: threshold,
-                                                                                     exploration: exploration)),
-                            criteria: SelectionCriteria(), shape: shape, learning: e, breakers: breakers, device: DeviceSelection(), seed: 1)
+    private func plan(
+        _ e: GPULearningEngine, primary: BackendKind = .vulkan, threshold: Double = 0.1, exploration: Double = 0,
+        breakers: CircuitBreakerBoard = CircuitBreakerBoard()
+    ) -> BackendPlan {
+        BackendPlanner.plan(
+            primary: primary,
+            strategy: .adaptive(
+                AdaptiveSelection(
+                    candidates: [.vulkan, .simd, .cpu], threshold: threshold,
+                    exploration: exploration)),
+            criteria: SelectionCriteria(), shape: shape, learning: e, breakers: breakers, device: DeviceSelection(), seed: 1)
     }
 
     @Test func exploresBackendsWithoutHistoryFirst() {
@@ -58,9 +67,11 @@ import Testing
 
     @Test func feedbackAndOpenBreakersChangeTheChoice() {
         let e = history()
-        e.feedback(typeName: "hybrid_compute",
-                   FeedbackRecord(kind: "training", backend: "simd", model: nil, satisfaction: 0, suggestions: ["prefer_backend=vulkan"],
-                                  durationRatio: nil))
+        e.feedback(
+            typeName: "hybrid_compute",
+            FeedbackRecord(
+                kind: "training", backend: "simd", model: nil, satisfaction: 0, suggestions: ["prefer_backend=vulkan"],
+                durationRatio: nil))
         let p = plan(e)
         #expect(p.order.first == .vulkan, "\(p.reason)")
         #expect(p.reason.contains("feedback +1.00"))
@@ -75,11 +86,13 @@ import Testing
         let e = history()
         var explored = 0
         for seed in 0..<200 as Range<UInt64> {
-            let p = BackendPlanner.plan(primary: .vulkan, strategy: .adaptive(AdaptiveSelection(exploration: 0.2)), criteria: SelectionCriteria(),
-                                        shape: shape, learning: e, breakers: CircuitBreakerBoard(), device: DeviceSelection(), seed: seed)
+            let p = BackendPlanner.plan(
+                primary: .vulkan, strategy: .adaptive(AdaptiveSelection(exploration: 0.2)), criteria: SelectionCriteria(),
+                shape: shape, learning: e, breakers: CircuitBreakerBoard(), device: DeviceSelection(), seed: seed)
             if p.reason.contains("exploring") { explored += 1 }
-            let again = BackendPlanner.plan(primary: .vulkan, strategy: .adaptive(AdaptiveSelection(exploration: 0.2)), criteria: SelectionCriteria(),
-                                            shape: shape, learning: e, breakers: CircuitBreakerBoard(), device: DeviceSelection(), seed: seed)
+            let again = BackendPlanner.plan(
+                primary: .vulkan, strategy: .adaptive(AdaptiveSelection(exploration: 0.2)), criteria: SelectionCriteria(),
+                shape: shape, learning: e, breakers: CircuitBreakerBoard(), device: DeviceSelection(), seed: seed)
             #expect(again.order == p.order)
         }
         #expect(explored > 20 && explored < 60, "explored \(explored) of 200 at ε = 0.2")
@@ -96,13 +109,17 @@ import Testing
         // Through the runner: the first search remembers its trials, the second starts from its best.
         let s = ExecutionServices.standalone()
         let inputs = TaskInputs(model: model, data: data)
-        let cold = try ResilientRunner.run(.optimization(OptimizationTask(target: .memory, strategy: .random, budget: 4, seed: 3)), inputs: inputs,
-                                           backend: .simd, services: s, seed: 1)
+        let cold = try ResilientRunner.run(
+            .optimization(OptimizationTask(target: .memory, strategy: .random, budget: 4, seed: 3)), inputs: inputs,
+            backend: .simd, services: s, seed: 1)
         guard case .array(let none)? = cold["warm_start"] else { Issue.record("no warm_start"); return }
         #expect(none.isEmpty)
-        let warm = try ResilientRunner.run(.optimization(OptimizationTask(target: .memory, strategy: .random, budget: 4, seed: 9)), inputs: inputs,
-                                           backend: .simd, services: s, seed: 1)
-        guard case .array(let proposals)? = warm["warm_start"], case .array(let trials)? = warm["trials"] else { Issue.record("no warm start"); return }
+        let warm = try ResilientRunner.run(
+            .optimization(OptimizationTask(target: .memory, strategy: .random, budget: 4, seed: 9)), inputs: inputs,
+            backend: .simd, services: s, seed: 1)
+        guard case .array(let proposals)? = warm["warm_start"], case .array(let trials)? = warm["trials"] else {
+            Issue.record("no warm start"); return
+        }
         #expect(!proposals.isEmpty)
         #expect(trials.first?["batch_size"]?.doubleValue == cold["best"]?["batch_size"]?.doubleValue)
         // Starting from the past best, the search can only match or beat it.

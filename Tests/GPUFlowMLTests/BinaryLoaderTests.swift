@@ -1,7 +1,8 @@
 import Foundation
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// .npy and IDX files written byte by byte here, so the tests need no NumPy.
 @Suite struct BinaryLoaderTests {
@@ -35,7 +36,8 @@ import Testing
     @Test func float64FeaturesInt64LabelsFortranOrderAndVersion2() throws {
         // 2×3 in Fortran (column-major) order: columns (1,4), (2,5), (3,6).
         let x: [Double] = [1, 4, 2, 5, 3, 6]
-        let xp = try write(Self.npy(descr: "<f8", shape: [2, 3], fortran: true, payload: x.flatMap { Self.le($0.bitPattern) }, version: 2), "x.npy")
+        let xp = try write(
+            Self.npy(descr: "<f8", shape: [2, 3], fortran: true, payload: x.flatMap { Self.le($0.bitPattern) }, version: 2), "x.npy")
         let yp = try write(Self.npy(descr: "<i8", shape: [2], payload: [Int64(1), 0].flatMap { Self.le($0) }), "y.npy")
         let d = try BinaryLoaders.dataset(features: BinaryLoaders.npy(path: xp), labels: BinaryLoaders.npy(path: yp), source: "x.npy")
         #expect(d.features == [1, 2, 3, 4, 5, 6] && d.labels == [1, 0])
@@ -78,7 +80,8 @@ import Testing
             #expect(e.message.contains("at offset 8 holds 1 bytes; shape [2] needs 2"))
         }
         #expect(throws: DataError.self) {
-            try BinaryLoaders.dataset(features: BinaryLoaders.idx(path: ip), labels: BinaryLoaders.Array(shape: [3], values: [1, 2, 3]), source: "x")
+            try BinaryLoaders.dataset(
+                features: BinaryLoaders.idx(path: ip), labels: BinaryLoaders.Array(shape: [3], values: [1, 2, 3]), source: "x")
         }
     }
 }

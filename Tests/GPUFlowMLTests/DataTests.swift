@@ -42,7 +42,9 @@ import Testing
     @Test func labelColumnProblems() throws {
         #expect(try #require(dataError("a,b\n1,2\n", label: .name("y"))).description.contains("no column named 'y'"))
         #expect(try #require(dataError("a,b\n1,2\n", label: .index(5))).description.contains("label column 6 does not exist"))
-        #expect(try #require(dataError("a,label\n1,0\n2,cat\n")).description == "bad.csv:3:2: label 'cat' is not a number like the labels above it")
+        #expect(
+            try #require(dataError("a,label\n1,0\n2,cat\n")).description
+                == "bad.csv:3:2: label 'cat' is not a number like the labels above it")
         #expect(try #require(dataError("a,label\n")).description.contains("no data rows"))
     }
 

@@ -1,8 +1,9 @@
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// The whole fault path on lavapipe: injected device loss → the breaker opens → the task
 /// resumes on the next backend from its last finished epoch, with the undisturbed run's numbers.
@@ -16,7 +17,9 @@ import Testing
     }
 
     private func services(threshold: Int) -> ExecutionServices {
-        ExecutionServices(learning: GPULearningEngine(enabled: true), breakers: CircuitBreakerBoard(settings: .init(failureThreshold: threshold, cooldownS: 60)))
+        ExecutionServices(
+            learning: GPULearningEngine(enabled: true),
+            breakers: CircuitBreakerBoard(settings: .init(failureThreshold: threshold, cooldownS: 60)))
     }
 
     private func strings(_ v: TaskValue?, _ key: String) -> [String] {
@@ -36,18 +39,21 @@ import Testing
         clock.now = 6
         let wrong = try Generators.blobs(samples: 20, features: 5, centers: 3, seed: 1)
         #expect(throws: MLError.self) {
-            try ResilientRunner.run(.inference(InferenceTask(modelID: self.model.objectID)), inputs: TaskInputs(model: self.model, data: wrong),
-                                    backend: .cpu, services: s, seed: 1)
+            try ResilientRunner.run(
+                .inference(InferenceTask(modelID: self.model.objectID)), inputs: TaskInputs(model: self.model, data: wrong),
+                backend: .cpu, services: s, seed: 1)
         }
         #expect(board.breaker("cpu").state == .halfOpen)
         let cancelled = CancellationToken()
         cancelled.cancel()
         #expect(throws: (any Error).self) {
-            try ResilientRunner.run(.training(self.training), inputs: TaskInputs(model: self.model, data: self.data), backend: .cpu, services: s,
-                                    seed: 1, cancel: cancelled)
+            try ResilientRunner.run(
+                .training(self.training), inputs: TaskInputs(model: self.model, data: self.data), backend: .cpu, services: s,
+                seed: 1, cancel: cancelled)
         }
-        let ok = try ResilientRunner.run(.inference(InferenceTask(modelID: model.objectID)), inputs: TaskInputs(model: model, data: data),
-                                         backend: .cpu, services: s, seed: 1)
+        let ok = try ResilientRunner.run(
+            .inference(InferenceTask(modelID: model.objectID)), inputs: TaskInputs(model: model, data: data),
+            backend: .cpu, services: s, seed: 1)
         #expect(ok["accuracy"] != nil)
         #expect(board.breaker("cpu").state == .closed, "the good task was admitted as the trial and closed the breaker")
     }
@@ -57,8 +63,9 @@ import Testing
         let calm = try ResilientRunner.run(hybrid(.fail), inputs: inputs, backend: .auto, services: services(threshold: 2), seed: 1)
         let faults = FaultInjector(afterDispatches: 400)  // inside epoch 3 of 6
         let s = services(threshold: 2)
-        let hurt = try ResilientRunner.run(hybrid(.cascade([.simd])), inputs: inputs, backend: .auto, services: s,
-                                           device: DeviceSelection(faults: faults), seed: 1)
+        let hurt = try ResilientRunner.run(
+            hybrid(.cascade([.simd])), inputs: inputs, backend: .auto, services: s,
+            device: DeviceSelection(faults: faults), seed: 1)
         #expect(hurt["backend"]?.stringValue == "simd")
         #expect(strings(hurt["attempts"], "outcome") == ["fault", "fault", "succeeded"])
         #expect(strings(hurt["attempts"], "breaker") == ["closed", "open"])
@@ -69,14 +76,16 @@ import Testing
         let key = s.breakers.snapshot().first { $0.key.hasPrefix("vulkan:") }
         #expect(key?.breaker.state == .open)
         // Same numbers as the undisturbed Vulkan run, within float tolerance; every epoch is there.
-        let a = try #require(calm["result"]?["metrics"]?["loss"]?.doubleValue), b = try #require(hurt["result"]?["metrics"]?["loss"]?.doubleValue)
+        let a = try #require(calm["result"]?["metrics"]?["loss"]?.doubleValue),
+            b = try #require(hurt["result"]?["metrics"]?["loss"]?.doubleValue)
         #expect(abs(a - b) <= 1e-4 * max(1, a), "loss undisturbed \(a) vs after fallback \(b)")
         #expect(calm["result"]?["metrics"]?["accuracy"]?.doubleValue == hurt["result"]?["metrics"]?["accuracy"]?.doubleValue)
         guard case .array(let history)? = hurt["result"]?["history"] else { Issue.record("no history"); return }
         #expect(history.count == 6)
         // The next task does not touch the open breaker's backend: it goes straight to SIMD.
-        let next = try ResilientRunner.run(hybrid(.cascade([.simd])), inputs: inputs, backend: .auto, services: s,
-                                           device: DeviceSelection(faults: faults), seed: 1)
+        let next = try ResilientRunner.run(
+            hybrid(.cascade([.simd])), inputs: inputs, backend: .auto, services: s,
+            device: DeviceSelection(faults: faults), seed: 1)
         #expect(strings(next["attempts"], "outcome") == ["skipped", "succeeded"])
         #expect(next["reason"]?.stringValue?.contains("circuit open after 2 consecutive faults") == true)
         #expect(faults.injectedFaults == 2)
@@ -92,8 +101,9 @@ import Testing
         // With no fallback the device fault is the error, after the breaker's retries.
         let strict = services(threshold: 2)
         #expect {
-            try ResilientRunner.run(hybrid(.fail), inputs: inputs, backend: .auto, services: strict,
-                                    device: DeviceSelection(faults: FaultInjector(afterDispatches: 0)), seed: 1)
+            try ResilientRunner.run(
+                hybrid(.fail), inputs: inputs, backend: .auto, services: strict,
+                device: DeviceSelection(faults: FaultInjector(afterDispatches: 0)), seed: 1)
         } throws: { e in
             "\(e)".contains("no backend could run the task") && "\(e)".contains("injected fault: device lost")
         }
@@ -102,17 +112,20 @@ import Testing
 
     @Test func plainTasksFollowTheProfileFallbackAndBadInputDoesNotTripTheBreaker() throws {
         let faults = DeviceSelection(faults: FaultInjector(afterDispatches: 0))
-        let s = ExecutionServices(learning: GPULearningEngine(enabled: true), breakers: CircuitBreakerBoard(settings: .init(failureThreshold: 1)),
-                                  fallbackBackends: [.simd])
-        let r = try ResilientRunner.run(.training(training), inputs: TaskInputs(model: model, data: data), backend: .vulkan, services: s,
-                                        device: faults, seed: 1)
+        let s = ExecutionServices(
+            learning: GPULearningEngine(enabled: true), breakers: CircuitBreakerBoard(settings: .init(failureThreshold: 1)),
+            fallbackBackends: [.simd])
+        let r = try ResilientRunner.run(
+            .training(training), inputs: TaskInputs(model: model, data: data), backend: .vulkan, services: s,
+            device: faults, seed: 1)
         #expect(r["backend"]?.stringValue == "simd")
         #expect(strings(r["attempts"], "outcome") == ["fault", "succeeded"])
         // A data error is the task's fault, not the device's: no retry, breaker untouched.
         let fresh = services(threshold: 1)
         let wrong = try Generators.blobs(samples: 30, features: 5, centers: 3, seed: 1)
         #expect(throws: MLError.self) {
-            try ResilientRunner.run(.training(training), inputs: TaskInputs(model: model, data: wrong), backend: .vulkan, services: fresh, seed: 1)
+            try ResilientRunner.run(
+                .training(training), inputs: TaskInputs(model: model, data: wrong), backend: .vulkan, services: fresh, seed: 1)
         }
         #expect(fresh.breakers.snapshot().allSatisfy { $0.breaker.failures == 0 })
     }
@@ -122,7 +135,8 @@ import Testing
         let d = try Generators.blobs(samples: 20, features: 2, centers: 2, seed: 1)
         let missing = DeviceSelection(index: 99)
         let inputs = TaskInputs(model: m, data: d, inner: .inference(.init(modelID: m.objectID)))
-        let out = try ResilientRunner.run(hybrid(.cascade([.cpu])), inputs: inputs, backend: .auto, services: .standalone(), device: missing, seed: 1)
+        let out = try ResilientRunner.run(
+            hybrid(.cascade([.cpu])), inputs: inputs, backend: .auto, services: .standalone(), device: missing, seed: 1)
         #expect(out["backend"]?.stringValue == "cpu")
         let reason = out["reason"]?.stringValue ?? ""
         #expect(reason.contains("vulkan: no Vulkan device with index 99") && reason.hasSuffix("ran on cpu"), "\(reason)")

@@ -98,7 +98,8 @@ import Testing
         let first = r.returns.prefix(100).reduce(0, +) / 100
         #expect(r.averageLast100 > 2 * first, "the last 100 episodes average \(r.averageLast100), the first \(first)")
         let ac = try ReinforcementTrainer.train(
-            graph: b.finished(), environment: { CartPole() }, config: Self.config(.actor_critic), options: .init(episodes: 32, parallel: 16),
+            graph: b.finished(), environment: { CartPole() }, config: Self.config(.actor_critic),
+            options: .init(episodes: 32, parallel: 16),
             backend: CPUBackend(), seed: 7)
         #expect(ac.returns.count == 32 && ac.returns.allSatisfy { $0 >= 1 })
     }

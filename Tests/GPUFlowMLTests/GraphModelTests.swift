@@ -1,9 +1,10 @@
 import Foundation
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// Models as graphs: built layer by layer with shapes checked and named, serialized and hashed,
 /// trained through the tape on every backend to the same numbers as the CPU.

@@ -163,7 +163,9 @@ import Testing
         t.schedulePerStep = true
         #expect(t.rateFactor(epoch: 1, step: 1, stepsPerEpoch: 5) == 1)
         #expect(Swift.abs(t.rateFactor(epoch: 2, step: 10, stepsPerEpoch: 5) - 0.1) < 1e-12)
-        #expect(t.rateFactor(epoch: 1, step: 3, stepsPerEpoch: 5) < t.rateFactor(epoch: 1, step: 2, stepsPerEpoch: 5), "it falls within an epoch")
+        #expect(
+            t.rateFactor(epoch: 1, step: 3, stepsPerEpoch: 5) < t.rateFactor(epoch: 1, step: 2, stepsPerEpoch: 5),
+            "it falls within an epoch")
         t.schedulePerStep = nil
         #expect(t.rateFactor(epoch: 1, step: 3, stepsPerEpoch: 5) == 1, "per epoch: the first epoch's factor throughout")
         var steps = TrainingTask(algorithm: .adam(Adam()), epochs: 3, schedule: .step(every: 4, gamma: 0.5))

@@ -122,13 +122,15 @@ import Testing
                 let pass = try GraphRunner(m, on: cpu).forward(try cpu.tensor(x, shape: [rows, c, h, w]), on: tape, training: true)
                 let wi = try #require(m.parameters.firstIndex { $0.name == "conv2d1.weight" })
                 let gw = try cpu.read(
-                    try #require(try tape.gradients(of: pass.output, seed: try cpu.tensor(rr, shape: [rows, o, h, w]))[pass.parameters[wi]]))
+                    try #require(
+                        try tape.gradients(of: pass.output, seed: try cpu.tensor(rr, shape: [rows, o, h, w]))[pass.parameters[wi]]))
                 for j in [0, gw.count / 2, gw.count - 1] {
                     var plus = m, minus = m
                     plus.parameters[wi].values[j] += 1e-2
                     minus.parameters[wi].values[j] -= 1e-2
                     let fd = (try objective(plus) - objective(minus)) / 2e-2
-                    #expect(Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "g\(g) weight \(j): tape \(gw[j]), differences \(fd)")
+                    #expect(
+                        Swift.abs(fd - Double(gw[j])) < 2e-3 * max(1, Swift.abs(fd)), "g\(g) weight \(j): tape \(gw[j]), differences \(fd)")
                 }
             }
         }
@@ -170,7 +172,9 @@ import Testing
         // The bias's gradient is the seed summed over rows and positions, per output.
         let positions = r.count / (rows * gb.count)
         for o in 0..<gb.count {
-            let want = (0..<rows).reduce(Float(0)) { acc, n in acc + r[(n * gb.count + o) * positions..<(n * gb.count + o + 1) * positions].reduce(0, +) }
+            let want = (0..<rows).reduce(Float(0)) { acc, n in
+                acc + r[(n * gb.count + o) * positions..<(n * gb.count + o + 1) * positions].reduce(0, +)
+            }
             #expect(Swift.abs(gb[o] - want) < 1e-4, "bias \(o): tape \(gb[o]), sum \(want)")
         }
     }
@@ -247,7 +251,9 @@ import Testing
         for (bad, why) in [
             ("\"groups\":0", "split into 0 groups"), ("\"stride\":[-1,1]", "at least 1"), ("\"dilation\":[1099511627776,1]", "past 2^20"),
         ] {
-            let edited = json.replacingOccurrences(of: bad.hasPrefix("\"groups") ? "\"groups\":1" : bad.hasPrefix("\"stride") ? "\"stride\":[1,1]" : "\"dilation\":[1,1]", with: bad)
+            let edited = json.replacingOccurrences(
+                of: bad.hasPrefix("\"groups") ? "\"groups\":1" : bad.hasPrefix("\"stride") ? "\"stride\":[1,1]" : "\"dilation\":[1,1]",
+                with: bad)
             #expect(edited != json)
             #expect { try JSONDecoder().decode(GraphModel.self, from: Data(edited.utf8)) } throws: { e in "\(e)".contains(why) }
         }
@@ -356,8 +362,9 @@ import Testing
         func direct(_ mu: [Double], _ sigma2: [Double]) -> [Float] {
             (0..<x.count).map { i in
                 let ch = (i / (h * w)) % c
-                return Float((Double(x[i]) - mu[ch]) / (sigma2[ch] + 1e-5).squareRoot() * Double(m.parameters[gi].values[ch])
-                    + Double(m.parameters[bi].values[ch]))
+                return Float(
+                    (Double(x[i]) - mu[ch]) / (sigma2[ch] + 1e-5).squareRoot() * Double(m.parameters[gi].values[ch])
+                        + Double(m.parameters[bi].values[ch]))
             }
         }
         let backend = try which.make()
@@ -373,7 +380,8 @@ import Testing
         let rv = try #require(trained.parameters.first { $0.name == "batch_norm1.running_var" }).values
         for ch in 0..<c {
             #expect(Swift.abs(Double(rm[ch]) - 0.1 * mean[ch]) < 1e-5, "\(which): running mean \(rm)")
-            #expect(Swift.abs(Double(rv[ch]) - (0.9 + 0.1 * variance[ch] * Double(n) / Double(n - 1))) < 1e-5, "\(which): running var \(rv)")
+            #expect(
+                Swift.abs(Double(rv[ch]) - (0.9 + 0.1 * variance[ch] * Double(n) / Double(n - 1))) < 1e-5, "\(which): running var \(rv)")
         }
         // Eval: the running averages, whatever the batch.
         let evalOut = try backend.read(try GraphRunner(trained, on: backend).predict(xt))
@@ -394,7 +402,8 @@ import Testing
         let r = OpSamples.values(x.count, seed: 6)
         func objective(_ input: [Float], _ model: GraphModel) throws -> Double {
             let tape = Tape(backend: cpu)
-            let out = try GraphRunner(model, on: cpu).forward(try cpu.tensor(input, shape: [rows, c, h, w]), on: tape, training: true).output
+            let out = try GraphRunner(model, on: cpu).forward(try cpu.tensor(input, shape: [rows, c, h, w]), on: tape, training: true)
+                .output
             return zip(try cpu.read(tape.tensor(out)), r).reduce(0) { $0 + Double($1.0) * Double($1.1) }
         }
         let tape = Tape(backend: cpu)
@@ -419,13 +428,16 @@ import Testing
         let wi = try #require(chain.parameters.firstIndex { $0.name == "conv2d1.weight" })
         let t2 = Tape(backend: cpu)
         let p2 = try GraphRunner(chain, on: cpu).forward(try cpu.tensor(x, shape: [rows, c, h, w]), on: t2, training: true)
-        let gw = try cpu.read(try #require(try t2.gradients(of: p2.output, seed: try cpu.tensor(r, shape: [rows, c, h, w]))[p2.parameters[wi]]))
+        let gw = try cpu.read(
+            try #require(try t2.gradients(of: p2.output, seed: try cpu.tensor(r, shape: [rows, c, h, w]))[p2.parameters[wi]]))
         for j in 0..<gw.count {
             var plus = chain, minus = chain
             plus.parameters[wi].values[j] += eps
             minus.parameters[wi].values[j] -= eps
             let fd = (try objective(x, plus) - objective(x, minus)) / Double(2 * eps)
-            #expect(Swift.abs(fd - Double(gw[j])) < 3e-3 * max(1, Swift.abs(fd)), "conv weight \(j) through the batch norm: tape \(gw[j]), differences \(fd)")
+            #expect(
+                Swift.abs(fd - Double(gw[j])) < 3e-3 * max(1, Swift.abs(fd)),
+                "conv weight \(j) through the batch norm: tape \(gw[j]), differences \(fd)")
         }
     }
 
@@ -468,6 +480,8 @@ import Testing
         let file = dir.appendingPathComponent("bn.safetensors").path
         try GraphNetwork(whole.model).save(to: file)
         let loaded = try GraphModelFile.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: file))), file: file)
-        #expect(loaded.parameters.first { $0.name == "batch_norm1.running_var" }?.values == whole.model.parameters.first { $0.name == "batch_norm1.running_var" }?.values)
+        #expect(
+            loaded.parameters.first { $0.name == "batch_norm1.running_var" }?.values
+                == whole.model.parameters.first { $0.name == "batch_norm1.running_var" }?.values)
     }
 }

@@ -1,7 +1,8 @@
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import Testing
+
+@testable import GPUFlowML
 
 @Suite struct InferenceAndOptimizationTests {
     let backend = CPUBackend()
@@ -33,7 +34,11 @@ import Testing
         let task = OptimizationTask(target: .throughput, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 4, seed: 3)
         let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 3)
         // Grid, random and Bayesian search spend the whole budget on distinct points; the walks may stop early.
-        if [.grid, .random, .bayesian].contains(strategy) { #expect(r.trials.count == 4) } else { #expect((1...4).contains(r.trials.count)) }
+        if [.grid, .random, .bayesian].contains(strategy) {
+            #expect(r.trials.count == 4)
+        } else {
+            #expect((1...4).contains(r.trials.count))
+        }
         #expect(r.dimensions.map(\.0) == ["batch_size"] && r.dimensions.map(\.1) == [9], "batch sizes 1…256")
         if let best = r.best { #expect(best.feasible && best.memoryMB <= 1) }
         let tight = OptimizationTask(target: .memory, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 3, seed: 3)
@@ -127,8 +132,10 @@ import Testing
 
     @Test func expectedImprovementFollowsTheObservedTrend() throws {
         // Observed a clear trend (good at 0, worse at 4, worst at 8): the next probe is on the good side.
-        let next = try #require(GaussianProcess.nextByExpectedImprovement(observed: [(0, 1.0), (4, 3.0), (8, 5.0)],
-                                                                          candidates: [1, 2, 3, 5, 6, 7]))
+        let next = try #require(
+            GaussianProcess.nextByExpectedImprovement(
+                observed: [(0, 1.0), (4, 3.0), (8, 5.0)],
+                candidates: [1, 2, 3, 5, 6, 7]))
         #expect(next < 4)
         // Infeasible observations count as bad: with only those, it probes away from them.
         let away = try #require(GaussianProcess.nextByExpectedImprovement(observed: [(0, 2.0), (1, nil)], candidates: [2, 6]))

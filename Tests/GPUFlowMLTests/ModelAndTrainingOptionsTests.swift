@@ -1,9 +1,10 @@
 import Foundation
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 @Suite struct ModelFileTests {
     @Test func roundTripIsBitIdentical() throws {
@@ -58,9 +59,12 @@ import Testing
     func transferLeavesFrozenLayersBitIdentical(_ kind: BackendUnderTest) throws {
         let base = MLPModel(inputs: 4, hidden: [8, 8], outputs: 3, activation: .relu, seed: 2)
         let data = try Generators.blobs(samples: 120, features: 4, centers: 3, seed: 5)
-        let task = TrainingTask(algorithm: .transfer(TransferLearning(baseModel: base.objectID, fineTuningLayers: 1,
-                                                                      freezingStrategy: .early_layers, learningRate: 0.01)),
-                                epochs: 3, batchSize: 16)
+        let task = TrainingTask(
+            algorithm: .transfer(
+                TransferLearning(
+                    baseModel: base.objectID, fineTuningLayers: 1,
+                    freezingStrategy: .early_layers, learningRate: 0.01)),
+            epochs: 3, batchSize: 16)
         let r = try Trainer.train(model: base, data: data, task: task, backend: try kind.make(), seed: 1)
         #expect(r.frozenLayers == [0, 1])
         for i in 0..<2 {
@@ -84,8 +88,9 @@ import Testing
         let data = try Generators.blobs(samples: 200, features: 2, centers: 2, spread: 3, seed: 3)
         var task = TrainingTask(algorithm: .adam(Adam(learningRate: 0.05)), epochs: 300, batchSize: 20, validationSplit: 0.3)
         task.earlyStopping = EarlyStopping(patience: 3, minDelta: 1e-4)
-        let r = try Trainer.train(model: MLPModel(inputs: 2, hidden: [32], outputs: 2, activation: .relu, seed: 1), data: data,
-                                  task: task, backend: cpu, seed: 1)
+        let r = try Trainer.train(
+            model: MLPModel(inputs: 2, hidden: [32], outputs: 2, activation: .relu, seed: 1), data: data,
+            task: task, backend: cpu, seed: 1)
         #expect(r.stoppedEarly && r.epochs.count < 300)
         let best = try #require(r.bestEpoch)
         #expect(r.epochs.count - best == 3, "stopped after three epochs without improvement")
@@ -93,8 +98,9 @@ import Testing
         #expect(losses[best - 1] == losses.min(), "the best epoch has the lowest validation loss")
         task.validationSplit = 0
         #expect(throws: MLError.self) {
-            try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
-                              task: task, backend: self.cpu, seed: 1)
+            try Trainer.train(
+                model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                task: task, backend: self.cpu, seed: 1)
         }
     }
 
@@ -192,23 +198,27 @@ import Testing
         var task = TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 8)
         task.checkpointEvery = 1
         task.checkpointPath = dir + "/c.gfckpt"
-        _ = try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data, task: task,
-                              backend: CPUBackend(), seed: 1)
+        _ = try Trainer.train(
+            model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data, task: task,
+            backend: CPUBackend(), seed: 1)
         var resume = TrainingTask(algorithm: .adam(Adam()), epochs: 4, batchSize: 8)
         resume.resumeFrom = dir + "/c.gfckpt"
         #expect(throws: DataError.self, "another architecture") {
-            try Trainer.train(model: MLPModel(inputs: 2, hidden: [5], outputs: 2, activation: .relu, seed: 1), data: data,
-                              task: resume, backend: CPUBackend(), seed: 1)
+            try Trainer.train(
+                model: MLPModel(inputs: 2, hidden: [5], outputs: 2, activation: .relu, seed: 1), data: data,
+                task: resume, backend: CPUBackend(), seed: 1)
         }
         #expect(throws: DataError.self, "another seed") {
-            try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
-                              task: resume, backend: CPUBackend(), seed: 2)
+            try Trainer.train(
+                model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                task: resume, backend: CPUBackend(), seed: 2)
         }
         try Data("{\"format\": 1}".utf8).write(to: URL(fileURLWithPath: dir + "/bad.gfckpt"))
         resume.resumeFrom = dir + "/bad.gfckpt"
         do {
-            _ = try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
-                                  task: resume, backend: CPUBackend(), seed: 1)
+            _ = try Trainer.train(
+                model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                task: resume, backend: CPUBackend(), seed: 1)
             Issue.record("a damaged checkpoint was used")
         } catch let e as DataError {
             #expect(e.file == dir + "/bad.gfckpt" && e.message.contains("not a gpuflow checkpoint"))
@@ -221,12 +231,14 @@ import Testing
     func declarationsAreCheckedAgainstWhatTheTaskUsed(_ kind: BackendUnderTest) throws {
         let data = try Generators.blobs(samples: 256, features: 16, centers: 4, seed: 1)
         let model = MLPModel(inputs: 16, hidden: [64], outputs: 4, activation: .relu, seed: 1)
-        let task = TrainingTask(algorithm: .adam(Adam()), epochs: 2, batchSize: 32, durationEstimate: 1000,
-                                memoryRequirementMB: 1, computeIntensity: .moderate)
+        let task = TrainingTask(
+            algorithm: .adam(Adam()), epochs: 2, batchSize: 32, durationEstimate: 1000,
+            memoryRequirementMB: 1, computeIntensity: .moderate)
         let out = try WorkloadRunner.run(.training(task), inputs: TaskInputs(model: model, data: data), backend: try kind.make(), seed: 1)
         guard case .table(let declared)? = out["declared"], case .table(let memory)? = declared.first(where: { $0.0 == "memory" })?.1,
-              case .table(let duration)? = declared.first(where: { $0.0 == "duration" })?.1,
-              case .table(let intensity)? = declared.first(where: { $0.0 == "compute_intensity" })?.1 else {
+            case .table(let duration)? = declared.first(where: { $0.0 == "duration" })?.1,
+            case .table(let intensity)? = declared.first(where: { $0.0 == "compute_intensity" })?.1
+        else {
             Issue.record("no declared/measured report in \(out)")
             return
         }

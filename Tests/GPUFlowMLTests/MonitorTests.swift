@@ -1,9 +1,10 @@
 import Foundation
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 @Suite struct MonitorTests {
     @Test func samplesOnItsOwnQueueAndGathersTaskFigures() async throws {
@@ -13,8 +14,10 @@ import Testing
         let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .relu, seed: 1)
         let data = try Generators.blobs(samples: 200, features: 4, centers: 3, seed: 1)
         let task = GPUTaskType.training(TrainingTask(algorithm: .adam(Adam()), epochs: 3, batchSize: 32))
-        _ = try ResilientRunner.run(task, inputs: TaskInputs(model: model, data: data), backend: .vulkan, services: s, seed: 1, taskID: 7, taskName: "t7")
-        _ = try ResilientRunner.run(task, inputs: TaskInputs(model: model, data: data), backend: .simd, services: s, seed: 1, taskID: 8, taskName: "t8")
+        _ = try ResilientRunner.run(
+            task, inputs: TaskInputs(model: model, data: data), backend: .vulkan, services: s, seed: 1, taskID: 7, taskName: "t7")
+        _ = try ResilientRunner.run(
+            task, inputs: TaskInputs(model: model, data: data), backend: .simd, services: s, seed: 1, taskID: 8, taskName: "t8")
         try await Task.sleep(nanoseconds: 60_000_000)
         m.stop()
         let o = m.overview()
@@ -44,12 +47,15 @@ import Testing
         let s = ExecutionServices(learning: GPULearningEngine(enabled: true), breakers: CircuitBreakerBoard(), monitor: m)
         let model = MLPModel(inputs: 4, hidden: [8], outputs: 2, activation: .relu, seed: 1)
         let data = try Generators.blobs(samples: 64, features: 4, centers: 2, seed: 1)
-        _ = try ResilientRunner.run(.training(TrainingTask(algorithm: .adam(Adam()), epochs: 1)), inputs: TaskInputs(model: model, data: data),
-                                    backend: .vulkan, services: s, seed: 1)
+        _ = try ResilientRunner.run(
+            .training(TrainingTask(algorithm: .adam(Adam()), epochs: 1)), inputs: TaskInputs(model: model, data: data),
+            backend: .vulkan, services: s, seed: 1)
         s.breakers.recordFailure("vulkan:test")
         let text = PrometheusExport.text(m, breakers: s.breakers)
-        for line in ["# TYPE gpuflow_kernel_seconds_total counter", "gpuflow_metric_available{metric=\"power\"} 0.0",
-                     "gpuflow_tasks_total{kind=\"training\",backend=\"vulkan\"} 1", "gpuflow_breaker_failures_total{backend=\"vulkan:test\"} 1"] {
+        for line in [
+            "# TYPE gpuflow_kernel_seconds_total counter", "gpuflow_metric_available{metric=\"power\"} 0.0",
+            "gpuflow_tasks_total{kind=\"training\",backend=\"vulkan\"} 1", "gpuflow_breaker_failures_total{backend=\"vulkan:test\"} 1",
+        ] {
             #expect(text.contains(line), "missing \(line) in\n\(text)")
         }
         #expect(!text.contains("gpuflow_power_watts"))  // unavailable: absent, not zero
@@ -57,7 +63,9 @@ import Testing
     }
 
     @Test func jsonEncodingEscapesAndNullsNonFinite() {
-        let v = TaskValue.table([("a", .string("q\"\n")), ("b", .number(.nan)), ("c", .array([.integer(1), .bool(false)])), ("d", .floats([1.5]))])
+        let v = TaskValue.table([
+            ("a", .string("q\"\n")), ("b", .number(.nan)), ("c", .array([.integer(1), .bool(false)])), ("d", .floats([1.5])),
+        ])
         #expect(TaskValueJSON.encode(v, indent: nil) == #"{"a":"q\"\n","b":null,"c":[1,false],"d":[1.5]}"#)
     }
 }

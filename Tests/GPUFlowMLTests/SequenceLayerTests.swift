@@ -43,7 +43,9 @@ import Testing
         let trainLast = (0..<tr.rows).map { Int(tr.target($0).last ?? -1) }.max() ?? -1
         let validationFirst = Int(va.row(0).first ?? -1)
         #expect(trainLast <= validationFirst, "training reaches token \(trainLast), validation starts at \(validationFirst)")
-        #expect(tr.rows == sliding.rows / 2 - 3, "context 8 at stride 2: the 3 windows before the boundary are left out (\(tr.rows) of \(sliding.rows))")
+        #expect(
+            tr.rows == sliding.rows / 2 - 3,
+            "context 8 at stride 2: the 3 windows before the boundary are left out (\(tr.rows) of \(sliding.rows))")
         #expect(va.rows == sliding.rows - sliding.rows / 2)
         #expect { try TextCorpus.dataset(bytes: Array("ab".utf8), level: .char, context: 2, source: "short.txt") } throws: { e in
             "\(e)".contains("short.txt: the text has 2 tokens; a context of 2 needs at least 3")
@@ -244,7 +246,9 @@ import Testing
         #expect(v.decodeBytes(ids) == Array(text.utf8), "decoded byte for byte")
         let angstrom = try v.encode("\u{212B}", what: "t"), ring = try v.encode("\u{00C5}", what: "t")
         #expect(angstrom != ring)
-        #expect { try v.encode(bytes: [0x61, 0xFF], what: "the prompt") } throws: { e in "\(e)".contains("the prompt: byte 2 is not valid UTF-8") }
+        #expect { try v.encode(bytes: [0x61, 0xFF], what: "the prompt") } throws: { e in
+            "\(e)".contains("the prompt: byte 2 is not valid UTF-8")
+        }
     }
 
     @Test func badSequenceLayersAreRefusedWithTheLayerNamed() throws {
@@ -285,7 +289,8 @@ import Testing
         try small.tokenEmbedding(tokens: 3, dims: 4)
         try small.linear(outputs: 5)
         #expect {
-            try GraphTrainer.train(small.finished(), data: text, epochs: 1, batchSize: 2, algorithm: .adam(Adam()), backend: CPUBackend(), seed: 1)
+            try GraphTrainer.train(
+                small.finished(), data: text, epochs: 1, batchSize: 2, algorithm: .adam(Adam()), backend: CPUBackend(), seed: 1)
         } throws: { e in "\(e)".contains("layer token_embedding1 embeds 3 tokens; data set t has 5") }
     }
 }

@@ -1,8 +1,9 @@
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 @Suite struct TrainingTests {
     let backend = CPUBackend()
@@ -47,8 +48,9 @@ import Testing
     @Test func adamLearnsBlobs() throws {
         let data = try Generators.blobs(samples: 300, features: 4, centers: 3, seed: 2).standardized()
         let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .relu, seed: 1)
-        let r = try Trainer.train(model: model, data: data, task: task(.adam(Adam(learningRate: 0.01)), validation: 0.2),
-                                  backend: backend, seed: 1)
+        let r = try Trainer.train(
+            model: model, data: data, task: task(.adam(Adam(learningRate: 0.01)), validation: 0.2),
+            backend: backend, seed: 1)
         #expect(r.epochs.count == 30)
         let last = try #require(r.epochs.last)
         #expect(last.loss < r.epochs[0].loss)
@@ -60,8 +62,9 @@ import Testing
     @Test func sgdWithMomentumLearnsIris() throws {
         let iris = try CSVLoader.load(path: TestPaths.sharedData("iris.csv")).standardized()
         let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .tanh, seed: 1)
-        let r = try Trainer.train(model: model, data: iris, task: task(.backpropagation(.init(learningRate: 0.05, momentum: 0.9))),
-                                  backend: backend, seed: 1)
+        let r = try Trainer.train(
+            model: model, data: iris, task: task(.backpropagation(.init(learningRate: 0.05, momentum: 0.9))),
+            backend: backend, seed: 1)
         #expect((r.epochs.last?.accuracy ?? 0) > 0.9)
     }
 
@@ -78,16 +81,18 @@ import Testing
     @Test func mismatchedDataIsRefusedWithNumbers() throws {
         let data = try Generators.blobs(samples: 30, features: 5, centers: 4, seed: 1)
         do {
-            _ = try Trainer.train(model: MLPModel(inputs: 4, hidden: [], outputs: 4, activation: .relu, seed: 1), data: data,
-                                  task: task(.adam(Adam())), backend: backend, seed: 1)
+            _ = try Trainer.train(
+                model: MLPModel(inputs: 4, hidden: [], outputs: 4, activation: .relu, seed: 1), data: data,
+                task: task(.adam(Adam())), backend: backend, seed: 1)
             Issue.record("wrong input width accepted")
         } catch let e as MLError {
             #expect(e.message.contains("has 5 features but the model expects 4 inputs"))
             #expect(e.kind == .input, "a model and data that do not fit is the caller's input, exit 2")
         }
         #expect(throws: MLError.self) {
-            try Trainer.train(model: MLPModel(inputs: 5, hidden: [], outputs: 3, activation: .relu, seed: 1), data: data,
-                              task: self.task(.adam(Adam())), backend: self.backend, seed: 1)
+            try Trainer.train(
+                model: MLPModel(inputs: 5, hidden: [], outputs: 3, activation: .relu, seed: 1), data: data,
+                task: self.task(.adam(Adam())), backend: self.backend, seed: 1)
         }
     }
 
@@ -96,8 +101,9 @@ import Testing
         let token = CancellationToken()
         token.cancel()
         #expect(throws: CancellationError.self) {
-            try Trainer.train(model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
-                              task: self.task(.adam(Adam())), backend: self.backend, seed: 1, cancel: token)
+            try Trainer.train(
+                model: MLPModel(inputs: 2, hidden: [4], outputs: 2, activation: .relu, seed: 1), data: data,
+                task: self.task(.adam(Adam())), backend: self.backend, seed: 1, cancel: token)
         }
     }
 }
@@ -122,8 +128,12 @@ import Testing
         let e = try #require(throws: TrainingError.self) {
             try Trainer.checkFinite(MLPModel(layers: [layer]), epoch: 7, learningRate: 0.5, gradientClip: 2)
         }
-        #expect(e.description == "training diverged in epoch 7: layer 1's weights hold inf (element 2), so the weights are no longer numbers; "
-            + "lower the learning rate (it is 0.5) or clip gradients harder (gradient_clip is 2.0)")
-        #expect(throws: Never.self) { try Trainer.checkFinite(MLPModel(inputs: 2, hidden: [3], outputs: 1, activation: .relu, seed: 1), epoch: 1, learningRate: nil, gradientClip: nil) }
+        #expect(
+            e.description == "training diverged in epoch 7: layer 1's weights hold inf (element 2), so the weights are no longer numbers; "
+                + "lower the learning rate (it is 0.5) or clip gradients harder (gradient_clip is 2.0)")
+        #expect(throws: Never.self) {
+            try Trainer.checkFinite(
+                MLPModel(inputs: 2, hidden: [3], outputs: 1, activation: .relu, seed: 1), epoch: 1, learningRate: nil, gradientClip: nil)
+        }
     }
 }

@@ -1,8 +1,9 @@
 import GPUFlowCompute
 import GPUFlowCore
-@testable import GPUFlowML
 import GPUFlowTesting
 import Testing
+
+@testable import GPUFlowML
 
 /// Training on the Vulkan backend (lavapipe in CI): one submission per step, the CPU's numbers.
 @Suite struct VulkanTrainingTests {
@@ -11,8 +12,9 @@ import Testing
         let data = try Generators.blobs(samples: 200, features: 4, centers: 3, seed: 1)
         let model = MLPModel(inputs: 4, hidden: [16], outputs: 3, activation: .relu, seed: 1)
         let before = vulkan.submissions
-        _ = try Trainer.train(model: model, data: data, task: TrainingTask(algorithm: .adam(Adam()), epochs: 1, batchSize: 50),
-                              backend: vulkan, seed: 1)
+        _ = try Trainer.train(
+            model: model, data: data, task: TrainingTask(algorithm: .adam(Adam()), epochs: 1, batchSize: 50),
+            backend: vulkan, seed: 1)
         #expect(vulkan.submissions - before == 4, "200 rows in batches of 50: four steps, four submissions")
     }
 

@@ -158,7 +158,9 @@ import Testing
         let reopened = try RunStore(path: path)
         #expect(!FileManager.default.fileExists(atPath: reopened.artifactPath(h3)), "the orphan's file is removed at opening")
         #expect(try reopened.artifact(h4) == readded, "a hash with a row keeps its file")
-        #expect(try reopened.latestCheckpoint(key: "k") == Data("epoch 2".utf8) && FileManager.default.fileExists(atPath: reopened.artifactPath(kept)))
+        #expect(
+            try reopened.latestCheckpoint(key: "k") == Data("epoch 2".utf8)
+                && FileManager.default.fileExists(atPath: reopened.artifactPath(kept)))
         let left = try DatabaseQueue(path: path).read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM artifact_removals") }
         #expect(left == 0, "the journal is empty once the files are gone")
     }

@@ -6,9 +6,10 @@ import Testing
 
 @Suite struct RunStoreTests {
     private func manifest(seed: UInt64 = 7) -> Manifest {
-        Manifest(scripts: [.init(path: "train.lua", agent: nil, text: "print(1)")], profile: "name: default\n", profilePath: nil, seed: seed,
-                 arguments: ["--epochs", "3"], backend: "cpu", backendReason: "test", device: "host", driver: "none",
-                 gpuflowVersion: "0.1.0", build: "debug")
+        Manifest(
+            scripts: [.init(path: "train.lua", agent: nil, text: "print(1)")], profile: "name: default\n", profilePath: nil, seed: seed,
+            arguments: ["--epochs", "3"], backend: "cpu", backendReason: "test", device: "host", driver: "none",
+            gpuflowVersion: "0.1.0", build: "debug")
     }
 
     private func store() throws -> RunStore {
@@ -29,9 +30,15 @@ import Testing
     @Test func recordsARunAndReadsItBack() throws {
         let s = try store()
         let id = try s.beginRun(manifest())
-        try s.recordTasks(id, [.init(taskID: 1, name: "train", type: "training", agent: "alice", state: "succeeded", backend: "cpu",
-                                     submittedAt: 0, startedAt: 1, finishedAt: 2, error: nil)])
-        try s.recordMetrics(id, [.init(taskID: 1, key: "epoch.loss", step: 1, value: 0.5), .init(taskID: 1, key: "metrics.accuracy", value: 0.9)])
+        try s.recordTasks(
+            id,
+            [
+                .init(
+                    taskID: 1, name: "train", type: "training", agent: "alice", state: "succeeded", backend: "cpu",
+                    submittedAt: 0, startedAt: 1, finishedAt: 2, error: nil)
+            ])
+        try s.recordMetrics(
+            id, [.init(taskID: 1, key: "epoch.loss", step: 1, value: 0.5), .init(taskID: 1, key: "metrics.accuracy", value: 0.9)])
         let hash = try s.putArtifact(Data("model bytes".utf8), kind: "model")
         try s.linkArtifact(id, name: "task 1 model", hash: hash, kind: "model", taskID: 1)
         var m = manifest()
@@ -105,7 +112,11 @@ import Testing
         #expect {
             try q.write { db in
                 try db.execute(sql: "PRAGMA max_page_count = \(pages)")
-                for i in 0..<2000 { try db.execute(sql: "INSERT INTO events (run_id, at, kind, body) VALUES (?, 0, 'filler', ?)", arguments: [id, String(repeating: "x", count: 500) + "\(i)"]) }
+                for i in 0..<2000 {
+                    try db.execute(
+                        sql: "INSERT INTO events (run_id, at, kind, body) VALUES (?, 0, 'filler', ?)",
+                        arguments: [id, String(repeating: "x", count: 500) + "\(i)"])
+                }
             }
         } throws: { e in (e as? DatabaseError)?.resultCode == .SQLITE_FULL }
         let reopened = try RunStore(path: s.path)

@@ -37,12 +37,14 @@ public protocol Backend: AnyObject, Sendable {
     func write(_ t: Tensor, _ values: [Float]) throws
 
     /// C = alpha · op(A) · op(B) + beta · C, where op(A) is m×k and op(B) is k×n.
-    func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
-              transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
+    func gemm(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+        transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
     /// For b in 0..<batch: C_b = alpha · op(A_b) · op(B_b) + beta · C_b, where operand b starts
     /// at b·stride elements (stride 0 shares one operand across the batch).
-    func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
-                     strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
+    func gemmBatched(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+        strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws
     /// x[r, c] += bias[c] for an rows×cols x.
     func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws
     /// x[r, c] += bias[c], then y = f(x): a dense layer's bias and activation fused, so the
@@ -54,8 +56,9 @@ public protocol Backend: AnyObject, Sendable {
     func activationBackward(_ f: Activation, _ x: Tensor, _ dy: Tensor, _ dx: Tensor) throws
     /// Row-wise softmax of rows×cols logits against integer class labels (stored as floats):
     /// losses[r] = −log p[r, label], grad = (p − onehot) / rows.
-    func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
-                             losses: Tensor, grad: Tensor) throws
+    func softmaxCrossEntropy(
+        _ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
+        losses: Tensor, grad: Tensor) throws
     /// losses[r] = Σ_c (pred − target)² / cols, grad = 2 (pred − target) / (rows · cols).
     func mse(_ pred: Tensor, _ target: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws
     /// out[c] = Σ_r x[r, c].
@@ -71,15 +74,18 @@ public protocol Backend: AnyObject, Sendable {
     /// y = x (on the device: the bandwidth probe's kernel).
     func copy(_ x: Tensor, into y: Tensor) throws
     /// PyTorch's SGD: g += wd·p; v = μ·v + g; p −= lr·(nesterov ? g + μ·v : v).
-    func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
-                     nesterov: Bool) throws
+    func sgdMomentum(
+        param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+        nesterov: Bool) throws
     /// Adam with bias correction at step t (1-based); weightDecay > 0 gives AdamW's decoupled decay.
-    func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
-              beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
+    func adam(
+        param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+        beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws
     /// PyTorch's RMSprop: g += wd·p; s = α·s + (1 − α)·g²; u = g / (√s + ε); with momentum
     /// b = μ·b + u and p −= lr·b, else p −= lr·u (`buffer` is left alone when μ is 0).
-    func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
-                 weightDecay: Float, momentum: Float) throws
+    func rmsprop(
+        param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+        weightDecay: Float, momentum: Float) throws
 
     /// (optional) Per-kernel device time measured so far; the default is none.
     var kernelTimings: [KernelTiming] { get }
@@ -99,7 +105,8 @@ public protocol Backend: AnyObject, Sendable {
 extension Backend {
     /// Plain momentum without weight decay.
     public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float) throws {
-        try sgdMomentum(param: param, grad: grad, velocity: velocity, learningRate: learningRate, momentum: momentum, weightDecay: 0, nesterov: false)
+        try sgdMomentum(
+            param: param, grad: grad, velocity: velocity, learningRate: learningRate, momentum: momentum, weightDecay: 0, nesterov: false)
     }
 
     public func read(_ tensors: [Tensor]) throws -> [[Float]] { try tensors.map { try read($0) } }

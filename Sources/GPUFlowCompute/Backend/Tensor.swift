@@ -27,7 +27,8 @@ public final class Tensor: @unchecked Sendable {
     /// The backend's own representation, or the foreign-tensor error every backend raises.
     func storage<T>(as type: T.Type, backend: String, _ op: String) throws -> T {
         guard offset == 0, dtype == .f32 else {
-            throw BackendError(.unsupported, "\(op): a \(dtype.rawValue) tensor at offset \(offset) (kernels take fp32 tensors at offset 0)")
+            throw BackendError(
+                .unsupported, "\(op): a \(dtype.rawValue) tensor at offset \(offset) (kernels take fp32 tensors at offset 0)")
         }
         guard let s = storage as? T else {
             throw BackendError(.foreignTensor, "\(op): tensor belongs to backend \(backendName), not \(backend)")

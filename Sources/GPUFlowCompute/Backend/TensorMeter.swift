@@ -75,8 +75,12 @@ public final class MemoryQuota: @unchecked Sendable {
         defer { lock.unlock() }
         if let cap, used + bytes > cap {
             refusals += 1
-            throw BackendError(.quotaExceeded, String(format: "agent %@: a %d-byte tensor would bring its memory to %d bytes, over its limit of %d bytes (%.1f MB; partition or max_memory_mb)",
-                                                      owner, bytes, used + bytes, cap, Double(cap) / 1_048_576))
+            throw BackendError(
+                .quotaExceeded,
+                String(
+                    format:
+                        "agent %@: a %d-byte tensor would bring its memory to %d bytes, over its limit of %d bytes (%.1f MB; partition or max_memory_mb)",
+                    owner, bytes, used + bytes, cap, Double(cap) / 1_048_576))
         }
         used += bytes
         peak = max(peak, used)

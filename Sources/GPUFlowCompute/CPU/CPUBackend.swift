@@ -44,8 +44,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
 
     // MARK: kernels
 
-    public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
-                     transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemm(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+        transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         let sa = try expect(a, m * k, "gemm", "A"), sb = try expect(b, k * n, "gemm", "B")
         let sc = try expect(c, m * n, "gemm", "C")
         let av = sa.values, bv = sb.values
@@ -64,8 +66,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         sc.values = cv
     }
 
-    public func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
-                            strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemmBatched(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+        strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         try BatchedShapes.check(a, b, c, batch: batch, m: m, n: n, k: k, strideA: strideA, strideB: strideB, strideC: strideC)
         let av = try storage(a, "gemmBatched").values, bv = try storage(b, "gemmBatched").values
         let sc = try storage(c, "gemmBatched")
@@ -145,8 +149,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
-                                    losses: Tensor, grad: Tensor) throws {
+    public func softmaxCrossEntropy(
+        _ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
+        losses: Tensor, grad: Tensor
+    ) throws {
         let sl = try expect(logits, rows * cols, "softmaxCrossEntropy", "logits")
         let sy = try expect(labels, rows, "softmaxCrossEntropy", "labels")
         let sloss = try expect(losses, rows, "softmaxCrossEntropy", "losses")
@@ -216,8 +222,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         for i in 0..<x.count { sy.values[i] = sx.values[i] }
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
-                            nesterov: Bool) throws {
+    public func sgdMomentum(
+        param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+        nesterov: Bool
+    ) throws {
         let sp = try storage(param, "sgdMomentum")
         let sg = try expect(grad, param.count, "sgdMomentum", "grad"), sv = try expect(velocity, param.count, "sgdMomentum", "velocity")
         for i in 0..<param.count {
@@ -227,8 +235,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
-                        weightDecay: Float, momentum: Float) throws {
+    public func rmsprop(
+        param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+        weightDecay: Float, momentum: Float
+    ) throws {
         let sp = try storage(param, "rmsprop"), sg = try expect(grad, param.count, "rmsprop", "grad")
         let ss = try expect(square, param.count, "rmsprop", "square"), sb = try expect(buffer, param.count, "rmsprop", "buffer")
         for i in 0..<param.count {
@@ -244,8 +254,10 @@ public final class CPUBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
-                     beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
+    public func adam(
+        param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+        beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    ) throws {
         let sp = try storage(param, "adam")
         let sg = try expect(grad, param.count, "adam", "grad")
         let sm = try expect(m, param.count, "adam", "m"), sv = try expect(v, param.count, "adam", "v")

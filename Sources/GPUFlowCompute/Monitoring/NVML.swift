@@ -39,7 +39,8 @@ public final class NVML: @unchecked Sendable {
         guard let lib = dlopen("libnvidia-ml.so.1", RTLD_NOW) else { return nil }
         self.lib = lib
         guard let i = dlsym(lib, "nvmlInit_v2"), unsafeBitCast(i, to: InitFn.self)() == 0,
-              let h = dlsym(lib, "nvmlDeviceGetHandleByIndex_v2") else { return nil }
+            let h = dlsym(lib, "nvmlDeviceGetHandleByIndex_v2")
+        else { return nil }
         var d: OpaquePointer?
         guard unsafeBitCast(h, to: HandleFn.self)(index, &d) == 0 else { return nil }
         device = d
@@ -78,7 +79,8 @@ public final class NVML: @unchecked Sendable {
         var t: UInt32 = 0
         if let f = sym("nvmlDeviceGetTemperature", TempFn.self), f(device, 0, &t) == 0 { r.temperatureC = Double(t) }
         var reasons: UInt64 = 0
-        let throttle = sym("nvmlDeviceGetCurrentClocksEventReasons", U64Fn.self) ?? sym("nvmlDeviceGetCurrentClocksThrottleReasons", U64Fn.self)
+        let throttle =
+            sym("nvmlDeviceGetCurrentClocksEventReasons", U64Fn.self) ?? sym("nvmlDeviceGetCurrentClocksThrottleReasons", U64Fn.self)
         if let f = throttle, f(device, &reasons) == 0 { r.throttleReasons = Self.reasonNames(reasons) }
         return r
     }

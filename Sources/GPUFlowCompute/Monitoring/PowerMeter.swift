@@ -24,7 +24,9 @@ public final class PowerMeter: @unchecked Sendable {
     private static func rapl() -> PowerMeter? {
         let path = "/sys/class/powercap/intel-rapl:0/energy_uj"
         func read() -> Double? {
-            guard let s = try? String(contentsOfFile: path, encoding: .utf8), let uj = Double(s.trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            guard let s = try? String(contentsOfFile: path, encoding: .utf8),
+                let uj = Double(s.trimmingCharacters(in: .whitespacesAndNewlines))
+            else {
                 return nil
             }
             return uj / 1000

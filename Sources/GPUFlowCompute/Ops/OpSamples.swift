@@ -87,13 +87,17 @@ public enum OpSamples {
         // The backward ops themselves, which the SIMD backend runs with its own loops (their
         // rules' results are checked by finite differences through the forward ops above).
         for (i, f) in [UnaryOp.geluTanh, .silu, .sigmoid, .tanh, .exp, .relu].enumerated() {
-            add("\(f.name) slope [3,11]", .unaryGrad(f), [a([3, 11], seed: UInt64(160 + i), away: 0.2), a([3, 11], seed: UInt64(170 + i))], grad: [])
+            add(
+                "\(f.name) slope [3,11]", .unaryGrad(f),
+                [a([3, 11], seed: UInt64(160 + i), away: 0.2), a([3, 11], seed: UInt64(170 + i))], grad: [])
         }
         let probabilities = HostArray(ReferenceOps.softmax(a([3, 19], seed: 180), axis: 1, log: false), [3, 19])
         add("softmax_grad axis -1 [3,19]", .softmaxGrad(axis: -1, log: false), [probabilities, a([3, 19], seed: 181)], grad: [])
         let logProbabilities = HostArray(ReferenceOps.softmax(a([3, 19], seed: 182), axis: 1, log: true), [3, 19])
         add("log_softmax_grad axis -1 [3,19]", .softmaxGrad(axis: -1, log: true), [logProbabilities, a([3, 19], seed: 183)], grad: [])
-        let normed = a([4, 37], seed: 184), stats = ReferenceOps.layerNorm(normed, gamma: [Float](repeating: 1, count: 37), beta: [Float](repeating: 0, count: 37), epsilon: 1e-5)
+        let normed = a([4, 37], seed: 184),
+            stats = ReferenceOps.layerNorm(
+                normed, gamma: [Float](repeating: 1, count: 37), beta: [Float](repeating: 0, count: 37), epsilon: 1e-5)
         add(
             "layer_norm_grad [4,37]", .layerNormGrad,
             [normed, a([37], seed: 185), HostArray(stats[1], [4, 1]), HostArray(stats[2], [4, 1]), a([4, 37], seed: 186)], grad: [])
@@ -106,9 +110,14 @@ public enum OpSamples {
             ("3×3 p1", try? Conv2DGeometry(channels: 2, height: 5, width: 6, outputs: 3, kernel: (3, 3), padding: (1, 1))),
             (
                 "s2 d2 p2×1",
-                try? Conv2DGeometry(channels: 3, height: 7, width: 6, outputs: 2, kernel: (3, 2), stride: (2, 1), padding: (2, 1), dilation: (2, 2))
+                try? Conv2DGeometry(
+                    channels: 3, height: 7, width: 6, outputs: 2, kernel: (3, 2), stride: (2, 1), padding: (2, 1), dilation: (2, 2))
             ),
-            ("groups 2", try? Conv2DGeometry(channels: 4, height: 5, width: 5, outputs: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), groups: 2)),
+            (
+                "groups 2",
+                try? Conv2DGeometry(
+                    channels: 4, height: 5, width: 5, outputs: 6, kernel: (3, 3), stride: (2, 2), padding: (1, 1), groups: 2)
+            ),
             ("depthwise", try? Conv2DGeometry(channels: 3, height: 4, width: 5, outputs: 3, kernel: (2, 3), padding: (0, 1), groups: 3)),
             ("1×1 s3", try? Conv2DGeometry(channels: 2, height: 6, width: 7, outputs: 4, kernel: (1, 1), stride: (3, 3))),
         ]
@@ -116,7 +125,9 @@ public enum OpSamples {
             guard let geometry else { continue }
             let s = UInt64(190 + 4 * i), image = [2] + geometry.inputShape, out = [2] + geometry.outputShape
             add("conv2d \(label)", .conv2d(geometry), [a(image, seed: s), a(geometry.weightShape, seed: s + 1)])
-            add("conv2d_grad_input \(label)", .conv2dGradInput(geometry), [a(out, seed: s + 2), a(geometry.weightShape, seed: s + 1)], grad: [])
+            add(
+                "conv2d_grad_input \(label)", .conv2dGradInput(geometry), [a(out, seed: s + 2), a(geometry.weightShape, seed: s + 1)],
+                grad: [])
             add("conv2d_grad_weight \(label)", .conv2dGradWeight(geometry), [a(image, seed: s), a(out, seed: s + 2)], grad: [])
         }
         return cases

@@ -56,8 +56,9 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         if batch == 1 {
             try gemm(a, b, c, m: m, n: n, k: k, transA: ta, transB: tb, alpha: 1, beta: 0)
         } else {
-            try gemmBatched(a, b, c, batch: batch, m: m, n: n, k: k, strideA: m * k, strideB: b.shape.count == 2 ? 0 : k * n, strideC: m * n,
-                            transA: ta, transB: tb, alpha: 1, beta: 0)
+            try gemmBatched(
+                a, b, c, batch: batch, m: m, n: n, k: k, strideA: m * k, strideB: b.shape.count == 2 ? 0 : k * n, strideC: m * n,
+                transA: ta, transB: tb, alpha: 1, beta: 0)
         }
         return [c]
     }
@@ -73,23 +74,28 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     public func read(_ t: Tensor) throws -> [Float] { try host.storage(t, "read").values }
     public func write(_ t: Tensor, _ values: [Float]) throws { try host.write(t, values) }
 
-    public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
-                     transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemm(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+        transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         let sa = try expect(a, m * k, "gemm", "A"), sb = try expect(b, k * n, "gemm", "B"), sc = try expect(c, m * n, "gemm", "C")
         if a === c || b === c { throw BackendError(.shapeMismatch, "gemm: C must not alias an operand") }
         sa.values.withUnsafeBufferPointer { pa in
             sb.values.withUnsafeBufferPointer { pb in
                 sc.values.withUnsafeMutableBufferPointer { pc in
-                    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                Int32(m), Int32(n), Int32(k), alpha, pa.baseAddress, Int32(transA ? m : k),
-                                pb.baseAddress, Int32(transB ? k : n), beta, pc.baseAddress, Int32(n))
+                    cblas_sgemm(
+                        CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                        Int32(m), Int32(n), Int32(k), alpha, pa.baseAddress, Int32(transA ? m : k),
+                        pb.baseAddress, Int32(transB ? k : n), beta, pc.baseAddress, Int32(n))
                 }
             }
         }
     }
 
-    public func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
-                            strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemmBatched(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+        strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         try BatchedShapes.check(a, b, c, batch: batch, m: m, n: n, k: k, strideA: strideA, strideB: strideB, strideC: strideC)
         let sa = try storage(a, "gemmBatched"), sb = try storage(b, "gemmBatched"), sc = try storage(c, "gemmBatched")
         let av = sa.values, bv = sb.values
@@ -97,10 +103,11 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
             av.withUnsafeBufferPointer { pa in
                 bv.withUnsafeBufferPointer { pb in
                     for i in 0..<batch {
-                        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                                    Int32(m), Int32(n), Int32(k), alpha, pa.baseAddress.map { $0 + i * strideA }, Int32(transA ? m : k),
-                                    pb.baseAddress.map { $0 + i * strideB }, Int32(transB ? k : n), beta,
-                                    pc.baseAddress.map { $0 + i * strideC }, Int32(n))
+                        cblas_sgemm(
+                            CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                            Int32(m), Int32(n), Int32(k), alpha, pa.baseAddress.map { $0 + i * strideA }, Int32(transA ? m : k),
+                            pb.baseAddress.map { $0 + i * strideB }, Int32(transB ? k : n), beta,
+                            pc.baseAddress.map { $0 + i * strideC }, Int32(n))
                     }
                 }
             }
@@ -173,7 +180,9 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     /// zero fill on every large activation (16× the fused kernel's time at 1,024×128).
     public func activation(_ f: Activation, _ x: Tensor, _ y: Tensor) throws {
         let sx = try storage(x, "activation"), sy = try expect(y, x.count, "activation", "y")
-        if sx !== sy { sy.values.withUnsafeMutableBufferPointer { py in sx.values.withUnsafeBufferPointer { px in _ = py.update(fromContentsOf: px) } } }
+        if sx !== sy {
+            sy.values.withUnsafeMutableBufferPointer { py in sx.values.withUnsafeBufferPointer { px in _ = py.update(fromContentsOf: px) } }
+        }
         sy.values.withUnsafeMutableBufferPointer { p in
             guard let yp = p.baseAddress else { return }
             let n = p.count
@@ -241,7 +250,9 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
     }
 
     public func mse(_ pred: Tensor, _ target: Tensor, rows: Int, cols: Int, losses: Tensor, grad: Tensor) throws {
-        try viaReference([pred, target, losses, grad]) { t in try reference.mse(t[0], t[1], rows: rows, cols: cols, losses: t[2], grad: t[3]) }
+        try viaReference([pred, target, losses, grad]) { t in
+            try reference.mse(t[0], t[1], rows: rows, cols: cols, losses: t[2], grad: t[3])
+        }
     }
 
     public func columnSum(_ x: Tensor, rows: Int, cols: Int, _ out: Tensor) throws {
@@ -292,8 +303,10 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         sy.values.withUnsafeMutableBufferPointer { py in xv.withUnsafeBufferPointer { px in Self.axpyLoop(alpha, px, py) } }
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
-                            nesterov: Bool) throws {
+    public func sgdMomentum(
+        param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+        nesterov: Bool
+    ) throws {
         let sp = try storage(param, "sgdMomentum")
         let sg = try expect(grad, param.count, "sgdMomentum", "grad"), sv = try expect(velocity, param.count, "sgdMomentum", "velocity")
         let g = sg.values
@@ -310,8 +323,10 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
 
     /// The CPU reference's arithmetic on the same host memory: an elementwise update the
     /// compiler vectorizes; the branch on momentum is hoisted out of the loop.
-    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
-                        weightDecay: Float, momentum: Float) throws {
+    public func rmsprop(
+        param: Tensor, grad: Tensor, square: Tensor, buffer: Tensor, learningRate: Float, alpha: Float, epsilon: Float,
+        weightDecay: Float, momentum: Float
+    ) throws {
         let sp = try storage(param, "rmsprop"), sg = try expect(grad, param.count, "rmsprop", "grad")
         let ss = try expect(square, param.count, "rmsprop", "square"), sb = try expect(buffer, param.count, "rmsprop", "buffer")
         let g = sg.values
@@ -334,8 +349,10 @@ public final class SIMDBackend: Backend, @unchecked Sendable {
         }
     }
 
-    public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
-                     beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
+    public func adam(
+        param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+        beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    ) throws {
         let sp = try storage(param, "adam"), sg = try expect(grad, param.count, "adam", "grad")
         let sm = try expect(m, param.count, "adam", "m"), sv = try expect(v, param.count, "adam", "v")
         let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))

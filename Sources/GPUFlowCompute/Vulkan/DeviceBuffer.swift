@@ -71,7 +71,8 @@ extension VulkanBackend {
         }
         /// The device's figure where it timed the copy, else the host's.
         func measurement(device: Double?, host: Double, hostClock: String = "host clock") -> TransferMeasurement {
-            device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") } ?? TransferMeasurement(seconds: host / 1e9, clock: hostClock)
+            device.map { TransferMeasurement(seconds: $0 / 1e9, clock: "device timestamps") }
+                ?? TransferMeasurement(seconds: host / 1e9, clock: hostClock)
         }
         switch direction {
         case .cpu_to_gpu:

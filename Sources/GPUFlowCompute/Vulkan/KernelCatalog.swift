@@ -9,8 +9,10 @@ struct KernelSpec: Sendable {
     let pushWords: Int
     let specialization: @Sendable (VulkanContext) -> [UInt32]
 
-    init(name: String, variant: String = "", bindings: Int, pushWords: Int,
-         specialization: @escaping @Sendable (VulkanContext) -> [UInt32]) {
+    init(
+        name: String, variant: String = "", bindings: Int, pushWords: Int,
+        specialization: @escaping @Sendable (VulkanContext) -> [UInt32]
+    ) {
         self.name = name
         self.variant = variant
         self.bindings = bindings
@@ -38,7 +40,9 @@ struct KernelSpec: Sendable {
     /// GEMM's transposes are specialization constants 3 and 4: four pipelines, no branch per load.
     /// `tile` nil takes the device's choice; a number builds (and caches) that tile's pipeline.
     static func gemm(transA: Bool, transB: Bool, tile: UInt32? = nil) -> KernelSpec {
-        KernelSpec(name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3, pushWords: 5) {
+        KernelSpec(
+            name: "gemm", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3, pushWords: 5
+        ) {
             let t = tile ?? $0.gemmTile
             return [t, t, t, transA ? 1 : 0, transB ? 1 : 0, gemmRegisterBlock]
         }
@@ -47,7 +51,10 @@ struct KernelSpec: Sendable {
 
     /// The one-output-per-invocation GEMM, for products too small to fill 64×64 blocks.
     static func gemmTiled(transA: Bool, transB: Bool, tile: UInt32? = nil) -> KernelSpec {
-        KernelSpec(name: "gemm_tiled", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3, pushWords: 5) {
+        KernelSpec(
+            name: "gemm_tiled", variant: "\(transA ? "t" : "n")\(transB ? "t" : "n")\(tile.map { "/\($0)" } ?? "")", bindings: 3,
+            pushWords: 5
+        ) {
             let t = tile ?? $0.gemmTile
             return [t, t, t, transA ? 1 : 0, transB ? 1 : 0]
         }
@@ -100,8 +107,11 @@ struct KernelSpec: Sendable {
     static let conv2dGradInput = KernelSpec(name: "conv2d_grad_input", bindings: 3, pushWords: 18, specialization: elementwise)
     static let conv2dGradWeight = KernelSpec(name: "conv2d_grad_weight", bindings: 3, pushWords: 18, specialization: elementwise)
 
-    static let all: [KernelSpec] = [gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum, rowArgmax,
-                                     reduceSum, scale, axpy, copy, sgdMomentum, adam, rmsprop, philoxUniform, unary, unaryGrad, binary, stridedCopy,
-                                     gatherRows, scatterAddRows, dropout, reduceAxis, reduceAxisSerial, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad,
-                                     conv2d, conv2dGradInput, conv2dGradWeight]
+    static let all: [KernelSpec] = [
+        gemm, gemmTiledPlain, gemmBatchedPlain, biasAdd, biasActivation, activation, activationBackward, softmaxXent, mse, columnSum,
+        rowArgmax,
+        reduceSum, scale, axpy, copy, sgdMomentum, adam, rmsprop, philoxUniform, unary, unaryGrad, binary, stridedCopy,
+        gatherRows, scatterAddRows, dropout, reduceAxis, reduceAxisSerial, softmaxAxis, softmaxGradAxis, layerNorm, layerNormGrad,
+        conv2d, conv2dGradInput, conv2dGradWeight,
+    ]
 }

@@ -44,16 +44,19 @@ struct MemoryTypeChoice {
         let deviceOnly = types.filter { $0.flags & local != 0 }.max { $0.heap < $1.heap }
         if !forceStaging {
             if let direct {
-                return MemoryTypeChoice(path: .mapped, deviceType: direct.index, deviceHeapBytes: direct.heap, deviceIsDeviceLocal: true,
-                                        hostType: direct.index)
+                return MemoryTypeChoice(
+                    path: .mapped, deviceType: direct.index, deviceHeapBytes: direct.heap, deviceIsDeviceLocal: true,
+                    hostType: direct.index)
             }
             if deviceOnly == nil {  // no device-local memory at all: the host's is the device's
-                return MemoryTypeChoice(path: .mapped, deviceType: host.index, deviceHeapBytes: host.heap, deviceIsDeviceLocal: false,
-                                        hostType: host.index)
+                return MemoryTypeChoice(
+                    path: .mapped, deviceType: host.index, deviceHeapBytes: host.heap, deviceIsDeviceLocal: false,
+                    hostType: host.index)
             }
         }
         let device = deviceOnly ?? host
-        return MemoryTypeChoice(path: .staged, deviceType: device.index, deviceHeapBytes: device.heap,
-                                deviceIsDeviceLocal: device.flags & local != 0, hostType: host.index)
+        return MemoryTypeChoice(
+            path: .staged, deviceType: device.index, deviceHeapBytes: device.heap,
+            deviceIsDeviceLocal: device.flags & local != 0, hostType: host.index)
     }
 }

@@ -159,7 +159,8 @@ public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, 
 
     func loop(_ n: Int, _ op: String, _ what: String) throws {
         guard n <= Self.maxLoop else {
-            throw BackendError(.unsupported, "\(op): \(what) = \(n) exceeds the \(Self.maxLoop) loop iterations one shader invocation may run")
+            throw BackendError(
+                .unsupported, "\(op): \(what) = \(n) exceeds the \(Self.maxLoop) loop iterations one shader invocation may run")
         }
     }
 
@@ -182,8 +183,10 @@ public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, 
 
     // MARK: kernels
 
-    public func gemm(_ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
-                     transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemm(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, m: Int, n: Int, k: Int,
+        transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         let ba = try buffer(a, m * k, "gemm", "A"), bb = try buffer(b, k * n, "gemm", "B"), bc = try buffer(c, m * n, "gemm", "C")
         guard k <= 32_768 else {  // ≈ K·(1 + 1/16) loop iterations per invocation
             throw BackendError(.unsupported, "gemm: K = \(k) exceeds the 32,768 one register-blocked invocation may loop over")
@@ -193,21 +196,26 @@ public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, 
         let block = Int(side * KernelSpec.gemmRegisterBlock)
         let blocked = m >= block && n >= block
         let tile = blocked ? block : Int(side)
-        let spec = blocked ? KernelSpec.gemm(transA: transA, transB: transB, tile: gemmTile)
-                           : KernelSpec.gemmTiled(transA: transA, transB: transB, tile: gemmTile)
+        let spec =
+            blocked
+            ? KernelSpec.gemm(transA: transA, transB: transB, tile: gemmTile)
+            : KernelSpec.gemmTiled(transA: transA, transB: transB, tile: gemmTile)
         try run(spec, [ba, bb, bc], [u(m), u(n), u(k), f(alpha), f(beta)], (u((n + tile - 1) / tile), u((m + tile - 1) / tile), 1))
     }
 
-    public func gemmBatched(_ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
-                            strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float) throws {
+    public func gemmBatched(
+        _ a: Tensor, _ b: Tensor, _ c: Tensor, batch: Int, m: Int, n: Int, k: Int,
+        strideA: Int, strideB: Int, strideC: Int, transA: Bool, transB: Bool, alpha: Float, beta: Float
+    ) throws {
         try BatchedShapes.check(a, b, c, batch: batch, m: m, n: n, k: k, strideA: strideA, strideB: strideB, strideC: strideC)
         let ba = try buffer(a, "gemmBatched"), bb = try buffer(b, "gemmBatched"), bc = try buffer(c, "gemmBatched")
         try loop(k, "gemmBatched", "K")
         guard batch <= 65_535 else { throw BackendError(.unsupported, "gemmBatched: batch \(batch) exceeds 65,535 workgroups in z") }
         let tile = Int(context.gemmTile)
-        try run(.gemmBatched(transA: transA, transB: transB), [ba, bb, bc],
-                [u(m), u(n), u(k), u(strideA), u(strideB), u(strideC), f(alpha), f(beta)],
-                (u((n + tile - 1) / tile), u((m + tile - 1) / tile), u(batch)))
+        try run(
+            .gemmBatched(transA: transA, transB: transB), [ba, bb, bc],
+            [u(m), u(n), u(k), u(strideA), u(strideB), u(strideC), f(alpha), f(beta)],
+            (u((n + tile - 1) / tile), u((m + tile - 1) / tile), u(batch)))
     }
 
     public func addBias(_ x: Tensor, _ bias: Tensor, rows: Int, cols: Int) throws {
@@ -242,8 +250,10 @@ public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, 
         try run(.activationBackward, [bx, bdy, bdx], [u(x.count), activationIndex(fn)], groups(x.count, "activationBackward"))
     }
 
-    public func softmaxCrossEntropy(_ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
-                                    losses: Tensor, grad: Tensor) throws {
+    public func softmaxCrossEntropy(
+        _ logits: Tensor, _ labels: Tensor, rows: Int, cols: Int,
+        losses: Tensor, grad: Tensor
+    ) throws {
         let bl = try buffer(logits, rows * cols, "softmaxCrossEntropy", "logits")
         let by = try buffer(labels, rows, "softmaxCrossEntropy", "labels")
         let bloss = try buffer(losses, rows, "softmaxCrossEntropy", "losses")
@@ -318,41 +328,53 @@ public final class VulkanBackend: Backend, DeviceMemoryPooling, GEMMTileTuning, 
         try run(.copy, [bx, by], [u(x.count)], groups(x.count, "copy"))
     }
 
-    public func sgdMomentum(param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
-                            nesterov: Bool) throws {
+    public func sgdMomentum(
+        param: Tensor, grad: Tensor, velocity: Tensor, learningRate: Float, momentum: Float, weightDecay: Float,
+        nesterov: Bool
+    ) throws {
         let bp = try buffer(param, "sgdMomentum")
         let bg = try buffer(grad, param.count, "sgdMomentum", "grad"), bv = try buffer(velocity, param.count, "sgdMomentum", "velocity")
-        try run(.sgdMomentum, [bp, bg, bv], [u(param.count), f(learningRate), f(momentum), f(weightDecay), nesterov ? 1 : 0],
-                groups(param.count, "sgdMomentum"))
+        try run(
+            .sgdMomentum, [bp, bg, bv], [u(param.count), f(learningRate), f(momentum), f(weightDecay), nesterov ? 1 : 0],
+            groups(param.count, "sgdMomentum"))
     }
 
-    public func adam(param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
-                     beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float) throws {
+    public func adam(
+        param: Tensor, grad: Tensor, m: Tensor, v: Tensor, step: Int, learningRate: Float,
+        beta1: Float, beta2: Float, epsilon: Float, weightDecay: Float
+    ) throws {
         let bp = try buffer(param, "adam")
         let bg = try buffer(grad, param.count, "adam", "grad")
         let bm = try buffer(m, param.count, "adam", "m"), bv = try buffer(v, param.count, "adam", "v")
         let c1 = 1 - pow(beta1, Float(step)), c2 = 1 - pow(beta2, Float(step))
-        try run(.adam, [bp, bg, bm, bv],
-                [u(param.count), f(learningRate), f(beta1), f(beta2), f(epsilon), f(weightDecay), f(c1), f(c2)],
-                groups(param.count, "adam"))
+        try run(
+            .adam, [bp, bg, bm, bv],
+            [u(param.count), f(learningRate), f(beta1), f(beta2), f(epsilon), f(weightDecay), f(c1), f(c2)],
+            groups(param.count, "adam"))
     }
 
-    public func rmsprop(param: Tensor, grad: Tensor, square: Tensor, buffer momentumBuffer: Tensor, learningRate: Float, alpha: Float,
-                        epsilon: Float, weightDecay: Float, momentum: Float) throws {
+    public func rmsprop(
+        param: Tensor, grad: Tensor, square: Tensor, buffer momentumBuffer: Tensor, learningRate: Float, alpha: Float,
+        epsilon: Float, weightDecay: Float, momentum: Float
+    ) throws {
         let bp = try buffer(param, "rmsprop"), bg = try buffer(grad, param.count, "rmsprop", "grad")
         let bs = try buffer(square, param.count, "rmsprop", "square")
         let bb = try buffer(momentumBuffer, param.count, "rmsprop", "buffer")
-        try run(.rmsprop, [bp, bg, bs, bb],
-                [u(param.count), f(learningRate), f(alpha), f(epsilon), f(weightDecay), f(momentum)], groups(param.count, "rmsprop"))
+        try run(
+            .rmsprop, [bp, bg, bs, bb],
+            [u(param.count), f(learningRate), f(alpha), f(epsilon), f(weightDecay), f(momentum)], groups(param.count, "rmsprop"))
     }
 
     /// Fills `x` with Philox4x32-10 uniforms in [0, 1): element i is word i of Philox's stream
     /// for `seed`, starting `offset` 128-bit blocks in — the same numbers as Swift's `Philox`.
     public func fillUniform(_ x: Tensor, seed: UInt64, offset: UInt64 = 0) throws {
         let bx = try buffer(x, "fillUniform")
-        try run(.philoxUniform, [bx],
-                [u(x.count), UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32),
-                 UInt32(truncatingIfNeeded: offset), UInt32(truncatingIfNeeded: offset >> 32)],
-                groups(x.count, "fillUniform"))
+        try run(
+            .philoxUniform, [bx],
+            [
+                u(x.count), UInt32(truncatingIfNeeded: seed), UInt32(truncatingIfNeeded: seed >> 32),
+                UInt32(truncatingIfNeeded: offset), UInt32(truncatingIfNeeded: offset >> 32),
+            ],
+            groups(x.count, "fillUniform"))
     }
 }

@@ -21,8 +21,9 @@ final class VulkanBuffer {
     init(context: VulkanContext, bytes: Int, role: Role = .tensor, meter: TensorMeter? = nil, alignment: Int = 1) throws {
         guard bytes > 0 else { throw BackendError(.shapeMismatch, "vulkan buffer: size must be positive, got \(bytes) bytes") }
         guard bytes <= context.maxStorageBufferRange else {
-            throw BackendError(.outOfMemory,
-                               "vulkan buffer: \(bytes) bytes exceeds the device's max storage buffer range (\(context.maxStorageBufferRange) bytes)")
+            throw BackendError(
+                .outOfMemory,
+                "vulkan buffer: \(bytes) bytes exceeds the device's max storage buffer range (\(context.maxStorageBufferRange) bytes)")
         }
         try meter?.add(bytes)  // the agent's quota first: a refused tensor touches no device memory
         self.context = context
@@ -89,8 +90,9 @@ final class VulkanBuffer {
         var bci = VkBufferCreateInfo()
         bci.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO
         bci.size = VkDeviceSize(bytes)
-        bci.usage = UInt32(VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
-                           | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
+        bci.usage = UInt32(
+            VK_BUFFER_USAGE_STORAGE_BUFFER_BIT.rawValue | VK_BUFFER_USAGE_TRANSFER_SRC_BIT.rawValue
+                | VK_BUFFER_USAGE_TRANSFER_DST_BIT.rawValue)
         bci.sharingMode = VK_SHARING_MODE_EXCLUSIVE
         var buf: VkBuffer?
         try vkCheck(vkCreateBuffer(dev, &bci, nil, &buf), "vkCreateBuffer(\(bytes) bytes)")

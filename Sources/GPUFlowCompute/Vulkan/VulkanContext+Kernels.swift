@@ -13,10 +13,12 @@ final class KernelStore: @unchecked Sendable {
 
     init(device: VkDevice, info: VulkanDeviceInfo) {
         let hash = Self.fnv1a(EmbeddedSPIRV.shaders.sorted { $0.key < $1.key }.map { $0.key + $0.value }.joined())
-        let dir = ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { $0 + "/gpuflow" }
+        let dir =
+            ProcessInfo.processInfo.environment["XDG_CACHE_HOME"].map { $0 + "/gpuflow" }
             ?? (ProcessInfo.processInfo.environment["HOME"].map { $0 + "/.cache/gpuflow" })
         if let dir {
-            cachePath = "\(dir)/pipelines-\(String(info.vendorID, radix: 16))-\(String(info.deviceID, radix: 16))-\(String(hash, radix: 16)).bin"
+            cachePath =
+                "\(dir)/pipelines-\(String(info.vendorID, radix: 16))-\(String(info.deviceID, radix: 16))-\(String(hash, radix: 16)).bin"
         } else {
             cachePath = nil
         }

@@ -181,7 +181,9 @@ public final class VulkanContext: @unchecked Sendable {
         }
         memoryPath = memory.path
         memoryTypeIndex = memory.deviceType
-        tensorHeapIndex = withUnsafeBytes(of: mem.memoryTypes) { Int($0.bindMemory(to: VkMemoryType.self)[Int(memory.deviceType)].heapIndex) }
+        tensorHeapIndex = withUnsafeBytes(of: mem.memoryTypes) {
+            Int($0.bindMemory(to: VkMemoryType.self)[Int(memory.deviceType)].heapIndex)
+        }
         memoryIsDeviceLocal = memory.deviceIsDeviceLocal
         heapBytes = memory.deviceHeapBytes
 
@@ -196,12 +198,14 @@ public final class VulkanContext: @unchecked Sendable {
         gemmTile = invocations >= 256 && chosen.maxSharedMemoryBytes >= 8192 ? 16 : 8
         kernels = KernelStore(device: dev, info: chosen)
         let maxAllocation = maxAllocationSize > 0 ? maxAllocationSize : memory.deviceHeapBytes
-        self.pool = VulkanMemoryPool(device: dev, memoryTypeIndex: memory.deviceType, hostVisible: memory.path == .mapped,
-                                     maxAllocation: maxAllocation, budgetBytes: memory.deviceHeapBytes)
+        self.pool = VulkanMemoryPool(
+            device: dev, memoryTypeIndex: memory.deviceType, hostVisible: memory.path == .mapped,
+            maxAllocation: maxAllocation, budgetBytes: memory.deviceHeapBytes)
         // Staging memory is its own pool, outside the tensor budget: it only ever holds what is
         // in flight between host and device.
-        stagingPool = VulkanMemoryPool(device: dev, memoryTypeIndex: memory.hostType, hostVisible: true,
-                                       maxAllocation: maxAllocation, budgetBytes: .max)
+        stagingPool = VulkanMemoryPool(
+            device: dev, memoryTypeIndex: memory.hostType, hostVisible: true,
+            maxAllocation: maxAllocation, budgetBytes: .max)
     }
 
     func kernel(_ spec: KernelSpec) throws -> VulkanKernel { try kernels.kernel(spec, context: self) }

@@ -167,8 +167,10 @@ public final class VulkanMemoryPool: @unchecked Sendable {
             held = blocks.reduce(0) { $0 + $1.size }
         }
         guard held + bytes <= budgetBytes else {
-            throw BackendError(.outOfMemory, "memory pool: \(bytes) bytes requested with \(held) of \(budgetBytes) bytes "
-                               + "held (resources.memory_pool_mb); the pool budget is exhausted")
+            throw BackendError(
+                .outOfMemory,
+                "memory pool: \(bytes) bytes requested with \(held) of \(budgetBytes) bytes "
+                    + "held (resources.memory_pool_mb); the pool budget is exhausted")
         }
         // The tier's block size for its n-th block, cut down to what the budget still allows
         // (never below the request).
@@ -181,7 +183,8 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         case .exponential: growing = full >> max(0, 3 - inTier)
         case .adaptive: growing = min(full, max(full / 8, tierPeak[t] ?? 0))
         }
-        let blockSize = Self.tiers[t].blockSize > 0
+        let blockSize =
+            Self.tiers[t].blockSize > 0
             ? max(Self.alignUp(bytes, alignment), min(growing, maxAllocation, budgetBytes - held)) : bytes
         let block = try newBlock(size: blockSize, tier: t)
         let a = take(block, 0, 0, bytes, requested)
@@ -323,7 +326,9 @@ public final class VulkanMemoryPool: @unchecked Sendable {
     private func freeLocked(_ a: Allocation) {
         let b = a.block
         owners[ObjectIdentifier(a)] = nil
-        if trace != nil, a.traceID > 0 { trace?.append(PoolTraceEvent(id: a.traceID, allocate: false, requested: a.requested, size: a.size)) }
+        if trace != nil, a.traceID > 0 {
+            trace?.append(PoolTraceEvent(id: a.traceID, allocate: false, requested: a.requested, size: a.size))
+        }
         requestedBytes -= a.requested
         allocatedBytes -= a.size
         liveAllocations -= 1
@@ -409,13 +414,16 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         let before = blocks.reduce(0) { $0 + $1.size }
         for t in Self.tiers.indices where Self.tiers[t].blockSize > 0 {
             // Emptiest first: the cheapest blocks to clear.
-            let candidates = blocks.filter { $0.tier == t && $0.allocations > 0 }.sorted { ($0.size - $0.freeBytes) < ($1.size - $1.freeBytes) }
+            let candidates = blocks.filter { $0.tier == t && $0.allocations > 0 }.sorted {
+                ($0.size - $0.freeBytes) < ($1.size - $1.freeBytes)
+            }
             guard candidates.count >= 2 else { continue }
             for source in candidates.dropLast() {
                 let live = liveAllocations(in: source)
                 // Only clear a block whose every allocation fits elsewhere; a half-moved block frees nothing.
                 var plan: [(Allocation, Block, Int, Int)] = []
-                var shadow = Dictionary(uniqueKeysWithValues: blocks.filter { $0.tier == t && $0 !== source }.map { (ObjectIdentifier($0), $0.free) })
+                var shadow = Dictionary(
+                    uniqueKeysWithValues: blocks.filter { $0.tier == t && $0 !== source }.map { (ObjectIdentifier($0), $0.free) })
                 for a in live {
                     var placed = false
                     for target in blocks where target.tier == t && target !== source {
@@ -438,7 +446,8 @@ public final class VulkanMemoryPool: @unchecked Sendable {
                 guard !plan.isEmpty, plan.count == live.count else { continue }
                 for (a, target, _, start) in plan {
                     guard let owner = a.owner,
-                          let index = target.free.firstIndex(where: { $0.offset <= start && start + a.size <= $0.offset + $0.length }) else { continue }
+                        let index = target.free.firstIndex(where: { $0.offset <= start && start + a.size <= $0.offset + $0.length })
+                    else { continue }
                     let fresh = take(target, index, start, a.size, a.requested)
                     fresh.owner = owner
                     fresh.alignment = a.alignment
@@ -450,8 +459,9 @@ public final class VulkanMemoryPool: @unchecked Sendable {
             }
         }
         let released = collectGarbageLocked(olderThan: 0)
-        return DefragmentationResult(moved: moved, movedBytes: movedBytes, releasedBytes: released,
-                                     reservedBefore: before, reservedAfter: blocks.reduce(0) { $0 + $1.size })
+        return DefragmentationResult(
+            moved: moved, movedBytes: movedBytes, releasedBytes: released,
+            reservedBefore: before, reservedAfter: blocks.reduce(0) { $0 + $1.size })
     }
 
     /// The live allocations of a block, found through their owners.
@@ -477,14 +487,16 @@ public final class VulkanMemoryPool: @unchecked Sendable {
         let largest = blocks.map(\.largestFree).max() ?? 0
         let perTier = Self.tiers.indices.map { t in
             let bs = blocks.filter { $0.tier == t }
-            return VulkanPoolStatistics.TierStatistics(name: Self.tiers[t].name, blocks: bs.count, allocations: bs.reduce(0) { $0 + $1.allocations },
-                                                       reservedBytes: bs.reduce(0) { $0 + $1.size })
+            return VulkanPoolStatistics.TierStatistics(
+                name: Self.tiers[t].name, blocks: bs.count, allocations: bs.reduce(0) { $0 + $1.allocations },
+                reservedBytes: bs.reduce(0) { $0 + $1.size })
         }
-        return VulkanPoolStatistics(blocks: blocks.count, allocations: liveAllocations, totalAllocations: totalAllocations,
-                                    driverAllocations: driverAllocations,
-                                    requestedBytes: requestedBytes, allocatedBytes: allocatedBytes, reservedBytes: reserved,
-                                    peakReservedBytes: peakReserved, freeBytes: freeBytes, largestFreeRange: largest,
-                                    budgetBytes: budgetBytes, tiers: perTier)
+        return VulkanPoolStatistics(
+            blocks: blocks.count, allocations: liveAllocations, totalAllocations: totalAllocations,
+            driverAllocations: driverAllocations,
+            requestedBytes: requestedBytes, allocatedBytes: allocatedBytes, reservedBytes: reserved,
+            peakReservedBytes: peakReserved, freeBytes: freeBytes, largestFreeRange: largest,
+            budgetBytes: budgetBytes, tiers: perTier)
     }
 }
 

@@ -58,14 +58,17 @@ final class VulkanSequence {
         size.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER
         size.descriptorCount = Self.maxDescriptors
         var dp: VkDescriptorPool?
-        let dpResult: VkResult = fResult != VK_SUCCESS ? fResult : withUnsafePointer(to: &size) { s in
-            var dpci = VkDescriptorPoolCreateInfo()
-            dpci.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
-            dpci.maxSets = Self.maxSets
-            dpci.poolSizeCount = 1
-            dpci.pPoolSizes = s
-            return vkCreateDescriptorPool(dev, &dpci, nil, &dp)
-        }
+        let dpResult: VkResult =
+            fResult != VK_SUCCESS
+            ? fResult
+            : withUnsafePointer(to: &size) { s in
+                var dpci = VkDescriptorPoolCreateInfo()
+                dpci.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO
+                dpci.maxSets = Self.maxSets
+                dpci.poolSizeCount = 1
+                dpci.pPoolSizes = s
+                return vkCreateDescriptorPool(dev, &dpci, nil, &dp)
+            }
         guard dpResult == VK_SUCCESS, let cb, let f, let dp else {
             if let f { vkDestroyFence(dev, f, nil) }
             vkDestroyCommandPool(dev, p, nil)
@@ -151,8 +154,10 @@ final class VulkanSequence {
     /// Records one dispatch of `kernel` over `buffers` (in binding order).
     func dispatch(_ kernel: VulkanKernel, _ buffers: [VulkanBuffer], push: [UInt32], groups: (UInt32, UInt32, UInt32)) throws {
         guard buffers.count == kernel.spec.bindings, push.count == kernel.spec.pushWords else {
-            throw BackendError(.shapeMismatch, "kernel \(kernel.spec.name): \(buffers.count) buffers and \(push.count) push words given, "
-                               + "\(kernel.spec.bindings) and \(kernel.spec.pushWords) expected")
+            throw BackendError(
+                .shapeMismatch,
+                "kernel \(kernel.spec.name): \(buffers.count) buffers and \(push.count) push words given, "
+                    + "\(kernel.spec.bindings) and \(kernel.spec.pushWords) expected")
         }
         if groups.0 == 0 || groups.1 == 0 || groups.2 == 0 { return }
         if batchKernels.count >= Self.maxDispatchesPerSubmit { try flush() }
@@ -192,8 +197,9 @@ final class VulkanSequence {
         vkCmdBindDescriptorSets(commandBuffer, VK_PIPELINE_BIND_POINT_COMPUTE, kernel.pipelineLayout, 0, 1, &setOpt, 0, nil)
         if !push.isEmpty {
             push.withUnsafeBytes { raw in
-                vkCmdPushConstants(commandBuffer, kernel.pipelineLayout, UInt32(VK_SHADER_STAGE_COMPUTE_BIT.rawValue), 0,
-                                   UInt32(raw.count), raw.baseAddress)
+                vkCmdPushConstants(
+                    commandBuffer, kernel.pipelineLayout, UInt32(VK_SHADER_STAGE_COMPUTE_BIT.rawValue), 0,
+                    UInt32(raw.count), raw.baseAddress)
             }
         }
         let query = UInt32(2 * batchKernels.count)
@@ -250,8 +256,9 @@ final class VulkanSequence {
         let queries = 2 * batchKernels.count
         var stamps = [UInt64](repeating: 0, count: queries)
         let r = stamps.withUnsafeMutableBytes { raw in
-            vkGetQueryPoolResults(context.device, queryPool, 0, UInt32(queries), raw.count, raw.baseAddress, 8,
-                                  UInt32(VK_QUERY_RESULT_64_BIT.rawValue | VK_QUERY_RESULT_WAIT_BIT.rawValue))
+            vkGetQueryPoolResults(
+                context.device, queryPool, 0, UInt32(queries), raw.count, raw.baseAddress, 8,
+                UInt32(VK_QUERY_RESULT_64_BIT.rawValue | VK_QUERY_RESULT_WAIT_BIT.rawValue))
         }
         guard r == VK_SUCCESS else { return }
         let mask: UInt64 = bits >= 64 ? .max : (1 << UInt64(bits)) - 1

@@ -40,8 +40,10 @@ public enum Partitioning {
     }
 
     /// `demand`: memory each agent holds or waits for (for the adaptive strategy).
-    public static func shares(agents: [String], poolMB: Int, slots: Int, strategy: PartitionStrategy,
-                              demand: [String: Int] = [:], minShare: Double? = nil) -> [String: Share] {
+    public static func shares(
+        agents: [String], poolMB: Int, slots: Int, strategy: PartitionStrategy,
+        demand: [String: Int] = [:], minShare: Double? = nil
+    ) -> [String: Share] {
         guard !agents.isEmpty else { return [:] }
         var fractions: [String: Double] = [:]
         switch strategy {

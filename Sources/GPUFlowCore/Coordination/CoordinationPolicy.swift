@@ -91,9 +91,11 @@ public struct SchedulerView: Sendable {
     /// A task's predicted run time (the learning engine's, else its estimate, else 1 s).
     public var predictedS: @Sendable (Int) -> Double
 
-    public init(poolMB: Int, slots: Int, memoryInUseMB: Int = 0, running: Int = 0, loads: [String: AgentLoad] = [:],
-                participants: [String] = [], stepSeconds: [String: Double] = [:], agentMemoryLimitMB: [String: Int] = [:],
-                predictedS: @escaping @Sendable (Int) -> Double = { _ in 1 }) {
+    public init(
+        poolMB: Int, slots: Int, memoryInUseMB: Int = 0, running: Int = 0, loads: [String: AgentLoad] = [:],
+        participants: [String] = [], stepSeconds: [String: Double] = [:], agentMemoryLimitMB: [String: Int] = [:],
+        predictedS: @escaping @Sendable (Int) -> Double = { _ in 1 }
+    ) {
         self.poolMB = poolMB
         self.slots = slots
         self.memoryInUseMB = memoryInUseMB

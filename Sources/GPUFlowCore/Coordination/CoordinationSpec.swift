@@ -136,7 +136,10 @@ public enum CoordinationSpec: Codable, Sendable, Equatable {
             if p.stages.count < 2 { return ("stages", "the pipeline pattern needs stages: at least two agents, in order") }
             if Set(p.stages).count != p.stages.count { return ("stages", "pipeline stages must be distinct agents") }
             if p.bufferSizes.count != p.stages.count - 1 {
-                return ("buffer_sizes", "buffer_sizes needs one size per link between stages (\(p.stages.count - 1)), got \(p.bufferSizes.count)")
+                return (
+                    "buffer_sizes",
+                    "buffer_sizes needs one size per link between stages (\(p.stages.count - 1)), got \(p.bufferSizes.count)"
+                )
             }
             if let b = p.bufferSizes.first(where: { !PipelineStages.bufferRange.contains($0) }) {
                 return ("buffer_sizes", "each buffer size must be between 1 and 1000000, got \(b)")

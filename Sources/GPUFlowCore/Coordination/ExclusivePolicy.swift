@@ -68,6 +68,8 @@ public struct ExclusivePolicy: CoordinationPolicy {
         guard let h = holder else { return [] }
         holder = nil
         revoked = false
-        return [PolicyDecision(kind: "lease", agents: [h], reason: "\(h)'s lease ended (\(why)) after \(String(format: "%.3f", t - since)) s")]
+        return [
+            PolicyDecision(kind: "lease", agents: [h], reason: "\(h)'s lease ended (\(why)) after \(String(format: "%.3f", t - since)) s")
+        ]
     }
 }

@@ -34,8 +34,10 @@ public enum Negotiation {
         public let reason: String
     }
 
-    public static func decide(_ cs: [Contender], negotiation: NegotiationRule,
-                              conflict: ConflictRule, maxStarvationS: Double?, seed: UInt64) -> Outcome {
+    public static func decide(
+        _ cs: [Contender], negotiation: NegotiationRule,
+        conflict: ConflictRule, maxStarvationS: Double?, seed: UInt64
+    ) -> Outcome {
         guard cs.count > 1 else { return Outcome(order: cs, reason: "one contender") }
         let scores: [Double]
         let how: String
@@ -54,7 +56,8 @@ public enum Negotiation {
                 cs[a].priority != cs[b].priority ? cs[a].priority > cs[b].priority : cs[a].predictedS < cs[b].predictedS
             }
             var borda = [Double](repeating: 0, count: cs.count)
-            for (place, i) in ranked.enumerated() { borda[i] = Double(cs.count - 1 - place) * Double(cs.count) }  // each of n voters agrees here
+            // Each of the n voters agrees here.
+            for (place, i) in ranked.enumerated() { borda[i] = Double(cs.count - 1 - place) * Double(cs.count) }
             scores = borda
             how = "voting: Borda points " + zip(cs, borda).map { String(format: "%@ %.0f", $0.0.agent, $0.1) }.joined(separator: ", ")
         case .consensus:
@@ -65,7 +68,9 @@ public enum Negotiation {
                 return ok ? 1 : 0
             }
             let accepted = zip(cs, scores).filter { $0.1 > 0 }.map(\.0.agent)
-            how = accepted.isEmpty ? "consensus: no contender acceptable to all" : "consensus: acceptable to all: \(accepted.joined(separator: ", "))"
+            how =
+                accepted.isEmpty
+                ? "consensus: no contender acceptable to all" : "consensus: acceptable to all: \(accepted.joined(separator: ", "))"
         }
         // Ties (and consensus among several) fall to the conflict rule.
         var rng = SplitMix(seed: seed)

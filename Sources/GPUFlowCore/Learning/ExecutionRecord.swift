@@ -26,9 +26,11 @@ public struct ExecutionRecord: Codable, Sendable, Equatable {
     /// Seconds since 1970.
     public var at: Double
 
-    public init(kind: String, backend: String, device: String, features: [String: Double], parameters: [String: String] = [:],
-                durationS: Double, peakMemoryBytes: Double? = nil, throughput: Double? = nil, energyJ: Double? = nil,
-                succeeded: Bool = true, at: Double = Date().timeIntervalSince1970) {
+    public init(
+        kind: String, backend: String, device: String, features: [String: Double], parameters: [String: String] = [:],
+        durationS: Double, peakMemoryBytes: Double? = nil, throughput: Double? = nil, energyJ: Double? = nil,
+        succeeded: Bool = true, at: Double = Date().timeIntervalSince1970
+    ) {
         self.kind = kind
         self.backend = backend
         self.device = device
@@ -77,8 +79,10 @@ public struct FeedbackRecord: Codable, Sendable, Equatable {
     public var durationRatio: Double?
     public var at: Double
 
-    public init(kind: String, backend: String?, model: String?, satisfaction: Double, suggestions: [String],
-                durationRatio: Double?, at: Double = Date().timeIntervalSince1970) {
+    public init(
+        kind: String, backend: String?, model: String?, satisfaction: Double, suggestions: [String],
+        durationRatio: Double?, at: Double = Date().timeIntervalSince1970
+    ) {
         self.kind = kind
         self.backend = backend
         self.model = model
@@ -100,8 +104,10 @@ public struct TrialRecord: Codable, Sendable, Equatable {
     public var score: Double
     public var at: Double
 
-    public init(model: String, target: String, configuration: [String: String], score: Double,
-                at: Double = Date().timeIntervalSince1970) {
+    public init(
+        model: String, target: String, configuration: [String: String], score: Double,
+        at: Double = Date().timeIntervalSince1970
+    ) {
         self.model = model
         self.target = target
         self.configuration = configuration

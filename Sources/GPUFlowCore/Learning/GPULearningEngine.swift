@@ -191,7 +191,8 @@ public final class GPULearningEngine: @unchecked Sendable {
         // Features present in every run of the group, so none is imputed.
         let names = rows.dropFirst().reduce(Set(rows[0].features.keys)) { $0.intersection($1.features.keys) }.sorted()
         let x = rows.map { featureVector($0.features, names: names) }
-        return FittedModel(regression: RidgeRegression(x: x, y: ys, featureNames: names), median: median, n: rows.count, low: low, high: high)
+        return FittedModel(
+            regression: RidgeRegression(x: x, y: ys, featureNames: names), median: median, n: rows.count, low: low, high: high)
     }
 
     private func model(_ kind: String, _ backend: String, _ target: Target) -> FittedModel? {
@@ -262,8 +263,9 @@ public final class GPULearningEngine: @unchecked Sendable {
                 let y = Self.value(r, target)
                 return abs(p - y) / max(y, 1e-12)
             }.sorted()
-            return Accuracy(kind: kind, backend: backend, target: target, trainRuns: cut, heldOutRuns: errors.count,
-                            medianAbsolutePercentError: 100 * errors[errors.count / 2])
+            return Accuracy(
+                kind: kind, backend: backend, target: target, trainRuns: cut, heldOutRuns: errors.count,
+                medianAbsolutePercentError: 100 * errors[errors.count / 2])
         }
     }
 
@@ -367,9 +369,11 @@ public final class GPULearningEngine: @unchecked Sendable {
         out += coordinationInsights(typeHistory)
         out += feedbackInsights(typeHistory, judged)
         out += accuracies().map { a in
-            Insight(category: Insight.performance, confidence: Insight.confidence(a.heldOutRuns),
-                    description: String(format: "%@ predictor for %@ on %@: median error %.0f%% on %d held-out runs (fitted on %d)",
-                                        a.target, a.kind, a.backend, a.medianAbsolutePercentError, a.heldOutRuns, a.trainRuns))
+            Insight(
+                category: Insight.performance, confidence: Insight.confidence(a.heldOutRuns),
+                description: String(
+                    format: "%@ predictor for %@ on %@: median error %.0f%% on %d held-out runs (fitted on %d)",
+                    a.target, a.kind, a.backend, a.medianAbsolutePercentError, a.heldOutRuns, a.trainRuns))
         }
         return out.sorted { $0.confidence != $1.confidence ? $0.confidence > $1.confidence : $0.description < $1.description }
     }
@@ -379,26 +383,37 @@ public final class GPULearningEngine: @unchecked Sendable {
         for (type, h) in types.sorted(by: { $0.key < $1.key }) {
             if h.waits.count >= 2 {
                 let w = h.waits.sorted()
-                out.append(Insight(category: Insight.coordination, confidence: Insight.confidence(w.count),
-                                   description: String(format: "%@ tasks waited p50 %.1f ms, max %.1f ms before starting (n=%d)",
-                                                       type, w[w.count / 2] * 1e3, (w.last ?? 0) * 1e3, w.count)))
+                out.append(
+                    Insight(
+                        category: Insight.coordination, confidence: Insight.confidence(w.count),
+                        description: String(
+                            format: "%@ tasks waited p50 %.1f ms, max %.1f ms before starting (n=%d)",
+                            type, w[w.count / 2] * 1e3, (w.last ?? 0) * 1e3, w.count)))
             }
             if h.runs.count >= 2 {
                 let p = h.runs.reduce(0, +) / Double(h.runs.count)
-                out.append(Insight(category: Insight.coordination, confidence: Insight.confidence(h.runs.count),
-                                   description: String(format: "%@ tasks take %.3f s on average (n=%d); equal-priority queues run shorter work first",
-                                                       type, p, h.runs.count)))
+                out.append(
+                    Insight(
+                        category: Insight.coordination, confidence: Insight.confidence(h.runs.count),
+                        description: String(
+                            format: "%@ tasks take %.3f s on average (n=%d); equal-priority queues run shorter work first",
+                            type, p, h.runs.count)))
             }
             if !h.estimateRatios.isEmpty {
                 let r = h.estimateRatios.reduce(0, +) / Double(h.estimateRatios.count)
-                out.append(Insight(category: Insight.resources, confidence: Insight.confidence(h.estimateRatios.count),
-                                   description: String(format: "%@ tasks ran %.2f× their duration_estimate on average (n=%d)",
-                                                       type, r, h.estimateRatios.count)))
+                out.append(
+                    Insight(
+                        category: Insight.resources, confidence: Insight.confidence(h.estimateRatios.count),
+                        description: String(
+                            format: "%@ tasks ran %.2f× their duration_estimate on average (n=%d)",
+                            type, r, h.estimateRatios.count)))
             }
             if h.failures > 0 {
                 let total = h.runs.count + h.failures
-                out.append(Insight(category: Insight.coordination, confidence: Insight.confidence(total),
-                                   description: "\(type) tasks failed \(h.failures) of \(total) times"))
+                out.append(
+                    Insight(
+                        category: Insight.coordination, confidence: Insight.confidence(total),
+                        description: "\(type) tasks failed \(h.failures) of \(total) times"))
             }
         }
         return out
@@ -410,12 +425,17 @@ public final class GPULearningEngine: @unchecked Sendable {
             let mean = h.satisfaction.reduce(0, +) / Double(h.satisfaction.count)
             let b = locked { boostLocked(type) }
             let action = b > 0 ? "; its tasks now get +\(b) priority steps" : (enabled ? "" : " (learning disabled: no scheduling change)")
-            out.append(Insight(category: Insight.resources, confidence: Insight.confidence(h.satisfaction.count),
-                               description: String(format: "%@ tasks: mean satisfaction %.2f over %d judgements", type, mean,
-                                                   h.satisfaction.count) + action))
+            out.append(
+                Insight(
+                    category: Insight.resources, confidence: Insight.confidence(h.satisfaction.count),
+                    description: String(
+                        format: "%@ tasks: mean satisfaction %.2f over %d judgements", type, mean,
+                        h.satisfaction.count) + action))
             if let (top, count) = h.suggestions.max(by: { $0.value < $1.value || ($0.value == $1.value && $0.key > $1.key) }) {
-                out.append(Insight(category: Insight.resources, confidence: Insight.confidence(count),
-                                   description: "\(type) tasks: most frequent suggestion \"\(top)\" (\(count)×)"))
+                out.append(
+                    Insight(
+                        category: Insight.resources, confidence: Insight.confidence(count),
+                        description: "\(type) tasks: most frequent suggestion \"\(top)\" (\(count)×)"))
             }
         }
         for kind in Set(judged.map(\.kind)).sorted() {
@@ -423,9 +443,12 @@ public final class GPULearningEngine: @unchecked Sendable {
                 let n = judged.filter { $0.kind == kind && $0.backend == backend && $0.durationRatio != nil }.count
                 guard n > 0 else { continue }
                 let c = correction(kind: kind, backend: backend)
-                out.append(Insight(category: Insight.performance, confidence: Insight.confidence(n),
-                                   description: String(format: "%@ on %@ takes %.2f× what was expected (%d judgements); its duration predictions are scaled by it",
-                                                       kind, backend, c, n)))
+                out.append(
+                    Insight(
+                        category: Insight.performance, confidence: Insight.confidence(n),
+                        description: String(
+                            format: "%@ on %@ takes %.2f× what was expected (%d judgements); its duration predictions are scaled by it",
+                            kind, backend, c, n)))
             }
         }
         return out

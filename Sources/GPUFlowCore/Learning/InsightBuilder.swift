@@ -25,10 +25,13 @@ enum InsightBuilder {
             let n = byBackend.values.reduce(0) { $0 + $1.count }
             let counts = byBackend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value.count)" }.joined(separator: ", ")
             let device = byBackend[slow.key]?.first?.device ?? ""
-            out.append(Insight(category: Insight.performance, confidence: Insight.confidence(n),
-                               description: String(format: "%@ beat %@ %.1f× for %@ work %@ (median %.4f s vs %.4f s; %d runs: %@; %@ on %@)",
-                                                   fast.key, slow.key, slow.value / fast.value, first.kind, size.description,
-                                                   fast.value, slow.value, n, counts, slow.key, device)))
+            out.append(
+                Insight(
+                    category: Insight.performance, confidence: Insight.confidence(n),
+                    description: String(
+                        format: "%@ beat %@ %.1f× for %@ work %@ (median %.4f s vs %.4f s; %d runs: %@; %@ on %@)",
+                        fast.key, slow.key, slow.value / fast.value, first.kind, size.description,
+                        fast.value, slow.value, n, counts, slow.key, device)))
         }
         return out
     }
@@ -45,9 +48,12 @@ enum InsightBuilder {
             let means = byAlgorithm.mapValues { v in v.map { $0.outcomes[metric] ?? 0 }.reduce(0, +) / Double(v.count) }
                 .sorted { metric == "accuracy" ? $0.value > $1.value : $0.value < $1.value }
             let n = byAlgorithm.values.reduce(0) { $0 + $1.count }
-            let list = means.map { String(format: "%@ %.4g (n=%d)", $0.key, $0.value, byAlgorithm[$0.key]?.count ?? 0) }.joined(separator: ", ")
-            out.append(Insight(category: Insight.algorithms, confidence: Insight.confidence(n),
-                               description: "on model \(model), \(means[0].key) gives the best mean final \(metric): \(list)"))
+            let list = means.map { String(format: "%@ %.4g (n=%d)", $0.key, $0.value, byAlgorithm[$0.key]?.count ?? 0) }.joined(
+                separator: ", ")
+            out.append(
+                Insight(
+                    category: Insight.algorithms, confidence: Insight.confidence(n),
+                    description: "on model \(model), \(means[0].key) gives the best mean final \(metric): \(list)"))
         }
         let searches = runs.filter { $0.kind == "optimization" && $0.outcomes["best_trial"] != nil && $0.parameters["strategy"] != nil }
         for (target, g) in Dictionary(grouping: searches, by: { $0.parameters["target"] ?? "" }).sorted(by: { $0.key < $1.key }) {
@@ -57,8 +63,10 @@ enum InsightBuilder {
                 .sorted { $0.value < $1.value }
             let list = means.map { String(format: "%@ at trial %.1f (n=%d)", $0.key, $0.value, byStrategy[$0.key]?.count ?? 0) }
                 .joined(separator: ", ")
-            out.append(Insight(category: Insight.algorithms, confidence: Insight.confidence(g.count),
-                               description: "for \(target) searches, \(means[0].key) found its best configuration soonest: \(list)"))
+            out.append(
+                Insight(
+                    category: Insight.algorithms, confidence: Insight.confidence(g.count),
+                    description: "for \(target) searches, \(means[0].key) found its best configuration soonest: \(list)"))
         }
         return out
     }
@@ -70,17 +78,24 @@ enum InsightBuilder {
             let peaks = g.compactMap(\.peakMemoryBytes).sorted()
             let p95 = peaks[min(peaks.count - 1, Int((Double(peaks.count) * 0.95).rounded(.up)) - 1)] / 1_048_576
             if let poolMB, poolMB > 0 {
-                out.append(Insight(category: Insight.memory, confidence: Insight.confidence(peaks.count),
-                                   description: String(format: "%@ tasks peaked at %.2f MB of tensors (p95 of %d runs), %.2f%% of the %d MB pool",
-                                                       kind, p95, peaks.count, 100 * p95 / Double(poolMB), poolMB)))
+                out.append(
+                    Insight(
+                        category: Insight.memory, confidence: Insight.confidence(peaks.count),
+                        description: String(
+                            format: "%@ tasks peaked at %.2f MB of tensors (p95 of %d runs), %.2f%% of the %d MB pool",
+                            kind, p95, peaks.count, 100 * p95 / Double(poolMB), poolMB)))
             }
             let declared = g.filter { ($0.features["declared_mb"] ?? 0) > 1 }
             if !declared.isEmpty {
                 let d = median(declared.map { $0.features["declared_mb"] ?? 0 })
                 let m = median(declared.compactMap(\.peakMemoryBytes)) / 1_048_576
-                out.append(Insight(category: Insight.resources, confidence: Insight.confidence(declared.count),
-                                   description: String(format: "%@ tasks declared %.0f MB (median) and used %.2f MB (median of %d runs): declaring about %.0f MB would admit %.0f× more at once",
-                                                       kind, d, m, declared.count, max(1, (m * 1.25).rounded(.up)), d / max(1, (m * 1.25).rounded(.up)))))
+                out.append(
+                    Insight(
+                        category: Insight.resources, confidence: Insight.confidence(declared.count),
+                        description: String(
+                            format:
+                                "%@ tasks declared %.0f MB (median) and used %.2f MB (median of %d runs): declaring about %.0f MB would admit %.0f× more at once",
+                            kind, d, m, declared.count, max(1, (m * 1.25).rounded(.up)), d / max(1, (m * 1.25).rounded(.up)))))
             }
         }
         return out

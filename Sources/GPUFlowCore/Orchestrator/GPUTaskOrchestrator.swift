@@ -100,8 +100,10 @@ public actor GPUTaskOrchestrator {
     /// Per-agent limits: the profile's `agents:`, then whatever coordinations set.
     private var agentLimits: [String: Profile.Agent]
 
-    public init(configuration: Configuration, learning: GPULearningEngine? = nil, breakers: CircuitBreakerBoard? = nil,
-                logger: Logger = Logger(label: "gpuflow.orchestrator")) {
+    public init(
+        configuration: Configuration, learning: GPULearningEngine? = nil, breakers: CircuitBreakerBoard? = nil,
+        logger: Logger = Logger(label: "gpuflow.orchestrator")
+    ) {
         self.configuration = configuration
         self.logger = logger
         self.learning = learning ?? GPULearningEngine(enabled: configuration.learningEnabled)
@@ -126,11 +128,13 @@ public actor GPUTaskOrchestrator {
         case "default": store = ExecutionHistoryStore(path: ExecutionHistoryStore.defaultPath())
         default: store = ExecutionHistoryStore(path: profile.learning.history)
         }
-        let settings = CircuitBreaker.Settings(failureThreshold: profile.fallback.failureThreshold,
-                                               cooldownS: Double(profile.fallback.cooldownMS) / 1000)
-        self.init(configuration: Configuration(profile: profile),
-                  learning: GPULearningEngine(enabled: profile.learning.enabled, store: store, frozen: history),
-                  breakers: CircuitBreakerBoard(settings: settings), logger: logger)
+        let settings = CircuitBreaker.Settings(
+            failureThreshold: profile.fallback.failureThreshold,
+            cooldownS: Double(profile.fallback.cooldownMS) / 1000)
+        self.init(
+            configuration: Configuration(profile: profile),
+            learning: GPULearningEngine(enabled: profile.learning.enabled, store: store, frozen: history),
+            breakers: CircuitBreakerBoard(settings: settings), logger: logger)
     }
 
     private var now: Double { Date().timeIntervalSince(epoch) }
@@ -249,9 +253,10 @@ public actor GPUTaskOrchestrator {
             memoryMB = min(p, configuration.memoryPoolMB)
             source = "predicted"
         }
-        var record = TaskRecord(id: id, name: spec.name, typeName: spec.kind.typeName, agent: spec.agent,
-                                priority: spec.priority, memoryMB: memoryMB, durationEstimateS: spec.durationEstimateS,
-                                state: .blocked, submittedAt: now)
+        var record = TaskRecord(
+            id: id, name: spec.name, typeName: spec.kind.typeName, agent: spec.agent,
+            priority: spec.priority, memoryMB: memoryMB, durationEstimateS: spec.durationEstimateS,
+            state: .blocked, submittedAt: now)
         record.memorySource = source
         var deviceWork = false
         if case .gpu(let type) = spec.kind { deviceWork = type.isDeviceWork }
@@ -301,8 +306,9 @@ public actor GPUTaskOrchestrator {
     }
 
     private func signature(_ e: Entry) -> SchedulerState.Signature {
-        .init(base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
-              workload: e.spec.workload != nil)
+        .init(
+            base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
+            workload: e.spec.workload != nil)
     }
 
     private func enqueue(_ id: TaskID) {
@@ -356,9 +362,12 @@ public actor GPUTaskOrchestrator {
                 if let m = limits.maxMemoryMB, use.memoryMB + e.record.memoryMB > m { return true }
             }
             if starving(e) {
-                record(PolicyDecision(kind: "starvation", agents: [agentName(e)], winner: agentName(e),
-                       reason: String(format: "task #%d of %@ waited %.3f s ≥ max_starvation_time %.3f s: it goes first",
-                                      e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0)))
+                record(
+                    PolicyDecision(
+                        kind: "starvation", agents: [agentName(e)], winner: agentName(e),
+                        reason: String(
+                            format: "task #%d of %@ waited %.3f s ≥ max_starvation_time %.3f s: it goes first",
+                            e.record.id, agentName(e), t - e.record.submittedAt, starvation ?? 0)))
             }
             start(e.record.id)
             view = nil
@@ -392,8 +401,9 @@ public actor GPUTaskOrchestrator {
             } else {
                 predicted = predictedSeconds(e)
             }
-            return Key(id: id, starving: starving(e), priority: effectivePriority(e, at: t), used: used.isEmpty ? 0 : used[agentName(e)] ?? 0,
-                       predicted: predicted)
+            return Key(
+                id: id, starving: starving(e), priority: effectivePriority(e, at: t), used: used.isEmpty ? 0 : used[agentName(e)] ?? 0,
+                predicted: predicted)
         }
         // Sorting the small keys, not the entries (each holds its spec, record and closures).
         var ids = keys.sorted { a, b in
@@ -436,8 +446,9 @@ public actor GPUTaskOrchestrator {
     private func participates(_ agent: String) -> Bool { coordination.agents.isEmpty || coordination.agents.contains(agent) }
 
     private func queuedTask(_ e: Entry, coordinated: Bool) -> QueuedTask {
-        QueuedTask(id: e.record.id, agent: agentName(e), priority: e.spec.priority.rank, memoryMB: e.record.memoryMB,
-                   submittedAt: e.record.submittedAt, coordinated: coordinated)
+        QueuedTask(
+            id: e.record.id, agent: agentName(e), priority: e.spec.priority.rank, memoryMB: e.record.memoryMB,
+            submittedAt: e.record.submittedAt, coordinated: coordinated)
     }
 
     /// What the policies read, with participating agents' device work only.
@@ -469,8 +480,10 @@ public actor GPUTaskOrchestrator {
     }
 
     private func record(_ d: PolicyDecision) {
-        decisions.append(CoordinationDecision(at: now, pattern: coordination.spec.pattern.rawValue, kind: d.kind, agents: d.agents,
-                                              winner: d.winner, reason: d.reason))
+        decisions.append(
+            CoordinationDecision(
+                at: now, pattern: coordination.spec.pattern.rawValue, kind: d.kind, agents: d.agents,
+                winner: d.winner, reason: d.reason))
         logger.debug("coordination", metadata: ["kind": "\(d.kind)", "reason": "\(d.reason)"])
     }
 
@@ -514,8 +527,11 @@ public actor GPUTaskOrchestrator {
         }
         coordination = c
         applyGate()
-        record(PolicyDecision(kind: "pattern", agents: c.agents, reason: "coordination is now \(c.spec.pattern.rawValue)"
-               + (c.agents.isEmpty ? " among all agents" : " among " + c.agents.joined(separator: ", "))))
+        record(
+            PolicyDecision(
+                kind: "pattern", agents: c.agents,
+                reason: "coordination is now \(c.spec.pattern.rawValue)"
+                    + (c.agents.isEmpty ? " among all agents" : " among " + c.agents.joined(separator: ", "))))
         schedule()
     }
 
@@ -535,7 +551,9 @@ public actor GPUTaskOrchestrator {
     public func reservedMemoryMB(agent: String, except: TaskID? = nil) -> Int {
         absorbInbox()
         var held = state.holding(agent).memoryMB
-        if let x = except, let e = entries[x], e.record.state == .running || e.draining, e.record.agent == agent { held -= e.record.memoryMB }
+        if let x = except, let e = entries[x], e.record.state == .running || e.draining, e.record.agent == agent {
+            held -= e.record.memoryMB
+        }
         return held
     }
     public func coordinationDecisions() -> [CoordinationDecision] { decisions }
@@ -573,8 +591,9 @@ public actor GPUTaskOrchestrator {
         e.record.startedAt = now
         state.take(agent: agentName(e), memoryMB: e.record.memoryMB)
         if e.deviceWork { state.deviceTaskStarted(agent: agentName(e), memoryMB: e.record.memoryMB) }
-        let context = TaskContext(id: id, name: e.spec.name,
-                                  dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? finished[$0]?.result ?? .null })
+        let context = TaskContext(
+            id: id, name: e.spec.name,
+            dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? finished[$0]?.result ?? .null })
         let work = e.spec.work
         let inFlight = workInFlight
         inFlight.begin()
@@ -649,10 +668,12 @@ public actor GPUTaskOrchestrator {
             e.record.failure = f
         }
         entries[id] = e
-        logger.debug("finished", metadata: [
-            "task.id": "\(id)", "task.name": "\(e.record.name)", "task.state": "\(e.record.state.rawValue)",
-            "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
-        ])
+        logger.debug(
+            "finished",
+            metadata: [
+                "task.id": "\(id)", "task.name": "\(e.record.name)", "task.state": "\(e.record.state.rawValue)",
+                "task.run_s": "\(e.record.runSeconds.map { String(format: "%.6f", $0) } ?? "-")",
+            ])
         learning.observe(e.record)
         policyTaskEnded(e)
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
@@ -680,8 +701,10 @@ public actor GPUTaskOrchestrator {
     /// feedback still ask for): its spec, closures and links go.
     private func retire(_ e: Entry) {
         entries[e.record.id] = nil
-        finished.insert(FinishedTask(record: e.record, result: e.result, workloadKind: e.spec.workload?.kind,
-                                     model: e.spec.workload?.parameters["model"]))
+        finished.insert(
+            FinishedTask(
+                record: e.record, result: e.result, workloadKind: e.spec.workload?.kind,
+                model: e.spec.workload?.parameters["model"]))
     }
 
     /// Fails a task that has not started (and so its dependants, transitively).
@@ -740,8 +763,9 @@ public actor GPUTaskOrchestrator {
 
     public func usage() -> PoolUsage {
         absorbInbox()
-        var u = PoolUsage(runningTasks: state.running, queuedTasks: state.queuedCount, memoryInUseMB: state.memoryInUseMB,
-                          memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: state.peakRunning, peakMemoryMB: state.peakMemoryMB)
+        var u = PoolUsage(
+            runningTasks: state.running, queuedTasks: state.queuedCount, memoryInUseMB: state.memoryInUseMB,
+            memoryPoolMB: configuration.memoryPoolMB, peakRunningTasks: state.peakRunning, peakMemoryMB: state.peakMemoryMB)
         u.drainingTasks = state.draining
         return u
     }
@@ -758,7 +782,8 @@ public actor GPUTaskOrchestrator {
             done = f
         } else if let e = entries[id] {
             guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
-            done = FinishedTask(record: e.record, result: e.result, workloadKind: e.spec.workload?.kind, model: e.spec.workload?.parameters["model"])
+            done = FinishedTask(
+                record: e.record, result: e.result, workloadKind: e.spec.workload?.kind, model: e.spec.workload?.parameters["model"])
         } else {
             throw SubmitError.unknownDependency("#\(id) (feedback)")
         }
@@ -770,8 +795,9 @@ public actor GPUTaskOrchestrator {
         }
         var backend: String?
         if case .string(let b)? = done.result?["backend"] { backend = b }
-        let f = FeedbackRecord(kind: done.workloadKind ?? done.record.typeName, backend: backend, model: done.model,
-                               satisfaction: satisfaction, suggestions: suggestions, durationRatio: durationRatio)
+        let f = FeedbackRecord(
+            kind: done.workloadKind ?? done.record.typeName, backend: backend, model: done.model,
+            satisfaction: satisfaction, suggestions: suggestions, durationRatio: durationRatio)
         learning.feedback(typeName: done.record.typeName, f)
     }
 

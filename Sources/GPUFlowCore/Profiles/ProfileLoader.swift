@@ -48,8 +48,9 @@ public enum ProfileLoader {
                     case "allocation_strategy": profile.resources.allocationStrategy = try r.choice(v, k)
                     case "priority_aging_s": profile.resources.priorityAgingS = try r.double(v, k, min: 0.001)
                     default:
-                        throw r.unknown(k, v, in: "resources",
-                                        known: "max_concurrent_tasks, memory_pool_mb, task_timeout_s, allocation_strategy, priority_aging_s")
+                        throw r.unknown(
+                            k, v, in: "resources",
+                            known: "max_concurrent_tasks, memory_pool_mb, task_timeout_s, allocation_strategy, priority_aging_s")
                     }
                 }
             case "performance":
@@ -66,7 +67,9 @@ public enum ProfileLoader {
                     case "cross_agent": profile.learning.crossAgent = try r.bool(v, k)
                     case "history":
                         let h = try r.string(v, k)
-                        if h.isEmpty { throw r.error(at: v.mark, "'history' must be \"default\", \"none\" or a file path, got an empty string") }
+                        if h.isEmpty {
+                            throw r.error(at: v.mark, "'history' must be \"default\", \"none\" or a file path, got an empty string")
+                        }
                         profile.learning.history = h
                     default: throw r.unknown(k, v, in: "learning", known: "enabled, cross_agent, history")
                     }
@@ -83,8 +86,9 @@ public enum ProfileLoader {
                     case "sharing_policy":
                         try r.mapping(v, "sharing_policy") { pk, pv in
                             guard ResourceSharingPolicy.parameterNames.contains(pk) else {
-                                throw r.unknown(pk, pv, in: "coordination.sharing_policy",
-                                                known: ResourceSharingPolicy.parameterNames.joined(separator: ", "))
+                                throw r.unknown(
+                                    pk, pv, in: "coordination.sharing_policy",
+                                    known: ResourceSharingPolicy.parameterNames.joined(separator: ", "))
                             }
                             sharing[pk] = pv
                         }
@@ -98,8 +102,10 @@ public enum ProfileLoader {
                 let mine = CoordinationSpec.parameterNames(pattern)
                 if let (k, v) = parameters.first(where: { !mine.contains($0.key) }) {
                     let owner = CoordinationPattern.allCases.first { CoordinationSpec.parameterNames($0).contains(k) }
-                    throw r.error(at: v.mark, "coordination.\(k) is a parameter of the \(owner?.rawValue ?? "?") pattern, not of \(pattern.rawValue)"
-                                  + (mine.isEmpty ? " (which has none)" : " (whose parameters are \(mine.joined(separator: ", ")))"))
+                    throw r.error(
+                        at: v.mark,
+                        "coordination.\(k) is a parameter of the \(owner?.rawValue ?? "?") pattern, not of \(pattern.rawValue)"
+                            + (mine.isEmpty ? " (which has none)" : " (whose parameters are \(mine.joined(separator: ", ")))"))
                 }
                 profile.coordination.spec = try CoordinationSpec.read(
                     pattern, from: YAMLParameters(reader: r, nodes: parameters, section: "coordination", whole: value))
@@ -115,7 +121,9 @@ public enum ProfileLoader {
                     case "max_depth": profile.sandbox.maxDepth = try r.int(v, k, min: 0, max: 100_000)
                     case "max_output_kb": profile.sandbox.maxOutputKB = try r.int(v, k, min: 0)
                     case "max_tasks": profile.sandbox.maxTasks = try r.int(v, k, min: 0)
-                    default: throw r.unknown(k, v, in: "sandbox", known: "enabled, instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
+                    default:
+                        throw r.unknown(
+                            k, v, in: "sandbox", known: "enabled, instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
                     }
                 }
             case "fallback":
@@ -132,14 +140,19 @@ public enum ProfileLoader {
                     switch k {
                     case "path":
                         let path = try r.string(v, k)
-                        if path.isEmpty { throw r.error(at: v.mark, "'path' must be \"default\", \"none\" or a file path, got an empty string") }
+                        if path.isEmpty {
+                            throw r.error(at: v.mark, "'path' must be \"default\", \"none\" or a file path, got an empty string")
+                        }
                         profile.store = path
                     case "checkpoint_keep_last": profile.checkpoints.keepLast = try r.int(v, k, min: 1, max: 1000)
                     case "checkpoint_max_overhead": profile.checkpoints.maxOverhead = try r.double(v, k, min: 0.0001, max: 1)
                     case "checkpoint_keep_on_success": profile.checkpoints.keepOnSuccess = try r.bool(v, k)
                     case "checkpoint_first_after_s": profile.checkpoints.firstWriteAfter = try r.double(v, k, min: 0, max: 86_400)
                     default:
-                        throw r.unknown(k, v, in: "store", known: "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_first_after_s, checkpoint_keep_on_success")
+                        throw r.unknown(
+                            k, v, in: "store",
+                            known:
+                                "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_first_after_s, checkpoint_keep_on_success")
                     }
                 }
             case "faults":
@@ -166,14 +179,21 @@ public enum ProfileLoader {
                     case "sbatch_options":
                         profile.cluster.sbatchOptions = try r.list(v, k) { n in
                             let o = try r.string(n, k)
-                            guard o.hasPrefix("-"), !o.contains("\n") else { throw r.error(at: n.mark, "each of 'sbatch_options' is one sbatch option such as --qos=high, got \"\(o)\"") }
+                            guard o.hasPrefix("-"), !o.contains("\n") else {
+                                throw r.error(at: n.mark, "each of 'sbatch_options' is one sbatch option such as --qos=high, got \"\(o)\"")
+                            }
                             return o
                         }
                     case "run_dir": profile.cluster.runDir = try r.string(v, k)
                     case "template": profile.cluster.template = try r.string(v, k)
                     case "gpuflow": profile.cluster.gpuflow = try r.string(v, k)
                     case "array_throttle": profile.cluster.arrayThrottle = try r.int(v, k, min: 0, max: 1_000_000)
-                    default: throw r.unknown(k, v, in: "cluster", known: "scheduler, partition, account, time, gpus_per_stage, sbatch_options, run_dir, template, gpuflow, array_throttle")
+                    default:
+                        throw r.unknown(
+                            k, v, in: "cluster",
+                            known:
+                                "scheduler, partition, account, time, gpus_per_stage, sbatch_options, run_dir, template, gpuflow, array_throttle"
+                        )
                     }
                 }
             case "agents":
@@ -194,32 +214,40 @@ public enum ProfileLoader {
                                 case "max_depth": sb.maxDepth = try r.int(sv, sk, min: 0, max: 100_000)
                                 case "max_output_kb": sb.maxOutputKB = try r.int(sv, sk, min: 0)
                                 case "max_tasks": sb.maxTasks = try r.int(sv, sk, min: 0)
-                                default: throw r.unknown(sk, sv, in: "agents.\(agentName).sandbox",
-                                                         known: "instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
+                                default:
+                                    throw r.unknown(
+                                        sk, sv, in: "agents.\(agentName).sandbox",
+                                        known: "instructions, memory_mb, wall_s, max_depth, max_output_kb, max_tasks")
                                 }
                             }
                             agent.sandbox = sb
                         default:
-                            throw r.unknown(k, av, in: "agents.\(agentName)",
-                                            known: "max_memory_mb, max_concurrent_tasks, max_compute_percent, sandbox")
+                            throw r.unknown(
+                                k, av, in: "agents.\(agentName)",
+                                known: "max_memory_mb, max_concurrent_tasks, max_compute_percent, sandbox")
                         }
                     }
                     profile.agents[agentName] = agent
                 }
             default:
-                throw r.unknown(key, value, in: "the profile",
-                                known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, store, cluster, agents")
+                throw r.unknown(
+                    key, value, in: "the profile",
+                    known: "name, device, resources, performance, learning, coordination, sandbox, fallback, faults, store, cluster, agents"
+                )
             }
         }
         // Cross-field checks: each agent's share must fit in what the whole profile grants.
         for (name, agent) in profile.agents.sorted(by: { $0.key < $1.key }) {
             if let mem = agent.maxMemoryMB, mem > profile.resources.memoryPoolMB {
-                throw r.error(at: r.marks["agents.\(name).max_memory_mb"],
-                              "agents.\(name).max_memory_mb (\(mem)) exceeds resources.memory_pool_mb (\(profile.resources.memoryPoolMB))")
+                throw r.error(
+                    at: r.marks["agents.\(name).max_memory_mb"],
+                    "agents.\(name).max_memory_mb (\(mem)) exceeds resources.memory_pool_mb (\(profile.resources.memoryPoolMB))")
             }
             if let n = agent.maxConcurrentTasks, n > profile.resources.maxConcurrentTasks {
-                throw r.error(at: r.marks["agents.\(name).max_concurrent_tasks"],
-                              "agents.\(name).max_concurrent_tasks (\(n)) exceeds resources.max_concurrent_tasks (\(profile.resources.maxConcurrentTasks))")
+                throw r.error(
+                    at: r.marks["agents.\(name).max_concurrent_tasks"],
+                    "agents.\(name).max_concurrent_tasks (\(n)) exceeds resources.max_concurrent_tasks (\(profile.resources.maxConcurrentTasks))"
+                )
             }
         }
         return profile
@@ -230,8 +258,9 @@ public enum ProfileLoader {
         case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
             return ProfileError(file: file, line: mark.line, column: mark.column, message: "invalid YAML: \(problem)")
         case .duplicatedKeysInMapping(let dups, let context):
-            return ProfileError(file: file, line: context.mark.line, column: context.mark.column,
-                                message: "duplicate key \(dups.joined(separator: ", "))")
+            return ProfileError(
+                file: file, line: context.mark.line, column: context.mark.column,
+                message: "duplicate key \(dups.joined(separator: ", "))")
         default:
             return ProfileError(file: file, line: 0, column: 0, message: "invalid YAML: \(error)")
         }

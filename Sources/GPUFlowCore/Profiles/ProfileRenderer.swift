@@ -35,8 +35,10 @@ public enum ProfileRenderer {
             lines.append("  partition_strategy: \(sp.strategy.rawValue)")
             if let b = sp.dynamicRebalancing { lines.append("  dynamic_rebalancing: \(b)") }
         case .pipeline(let pl):
-            lines += ["  stages: [\(pl.stages.map(quoted).joined(separator: ", "))]",
-                      "  buffer_sizes: [\(pl.bufferSizes.map(String.init).joined(separator: ", "))]"]
+            lines += [
+                "  stages: [\(pl.stages.map(quoted).joined(separator: ", "))]",
+                "  buffer_sizes: [\(pl.bufferSizes.map(String.init).joined(separator: ", "))]",
+            ]
         case .collaborative(let n):
             lines += ["  negotiation: \(n.negotiation.rawValue)", "  conflict_resolution: \(n.conflictResolution.rawValue)"]
         }
@@ -101,7 +103,9 @@ public enum ProfileRenderer {
                 if let n = a.maxConcurrentTasks { lines.append("    max_concurrent_tasks: \(n)"); any = true }
                 if let c = a.maxComputePercent { lines.append("    max_compute_percent: \(num(c))"); any = true }
                 if let sb = a.sandbox {
-                    lines.append("    sandbox: {instructions: \(sb.instructions), memory_mb: \(sb.memoryMB), wall_s: \(num(sb.wallS)), max_depth: \(sb.maxDepth), max_output_kb: \(sb.maxOutputKB), max_tasks: \(sb.maxTasks)}")
+                    lines.append(
+                        "    sandbox: {instructions: \(sb.instructions), memory_mb: \(sb.memoryMB), wall_s: \(num(sb.wallS)), max_depth: \(sb.maxDepth), max_output_kb: \(sb.maxOutputKB), max_tasks: \(sb.maxTasks)}"
+                    )
                     any = true
                 }
                 if !any { lines[lines.count - 1] += " {}" }
@@ -111,7 +115,8 @@ public enum ProfileRenderer {
     }
 
     private static func quoted(_ s: String) -> String {
-        let plain = s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." } && !s.isEmpty
+        let plain =
+            s.allSatisfy { $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" || $0 == "." } && !s.isEmpty
             && !["true", "false", "null", "yes", "no", "on", "off"].contains(s.lowercased()) && Double(s) == nil
         return plain ? s : "\"" + s.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
     }

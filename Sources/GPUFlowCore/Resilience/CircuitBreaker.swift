@@ -97,8 +97,10 @@ public final class CircuitBreakerBoard: @unchecked Sendable {
     private var breakers: [String: CircuitBreaker] = [:]
     private var log: [Transition] = []
 
-    public init(settings: CircuitBreaker.Settings = .init(),
-                clock: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate }) {
+    public init(
+        settings: CircuitBreaker.Settings = .init(),
+        clock: @escaping @Sendable () -> Double = { Date().timeIntervalSinceReferenceDate }
+    ) {
         self.settings = settings
         self.clock = clock
     }

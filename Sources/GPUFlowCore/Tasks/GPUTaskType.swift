@@ -112,15 +112,18 @@ public struct TrainingTask: Codable, Sendable, Equatable {
     /// The learning-rate factor at optimizer step `step` (1-based) of epoch `epoch`, with
     /// `stepsPerEpoch` steps in an epoch (used when the schedule runs per step).
     public func rateFactor(epoch: Int, step: Int, stepsPerEpoch: Int = 1) -> Double {
-        let e = schedulePerStep == true
+        let e =
+            schedulePerStep == true
             ? schedule.factor(epoch: step, of: epochs * max(stepsPerEpoch, 1)) : schedule.factor(epoch: epoch, of: epochs)
         guard let w = warmupSteps, w > 0, step < w else { return e }
         return e * Double(step) / Double(w)
     }
-    public init(algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
-                durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
-                computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,
-                gradientClipNorm: Double? = nil, earlyStopping: EarlyStopping? = nil, schedule: LearningRateSchedule = .constant) {
+    public init(
+        algorithm: TrainingAlgorithm, epochs: Int = 10, batchSize: Int = 32, loss: LossKind = .cross_entropy,
+        durationEstimate: Double? = nil, memoryRequirementMB: Int = 0,
+        computeIntensity: ComputeIntensity = .moderate, validationSplit: Double = 0, seed: UInt64? = nil,
+        gradientClipNorm: Double? = nil, earlyStopping: EarlyStopping? = nil, schedule: LearningRateSchedule = .constant
+    ) {
         self.algorithm = algorithm
         self.epochs = epochs
         self.batchSize = batchSize
@@ -168,7 +171,8 @@ public struct InferenceTask: Codable, Sendable, Equatable {
         public var seed: UInt64?
         public var bytes: [UInt8] { promptBytes ?? Array(prompt.utf8) }
         public init(prompt: [UInt8], maxTokens: Int = 200, temperature: Double = 1, topK: Int? = nil, seed: UInt64? = nil) {
-            self.init(prompt: String(decoding: prompt, as: UTF8.self), maxTokens: maxTokens, temperature: temperature, topK: topK, seed: seed)
+            self.init(
+                prompt: String(decoding: prompt, as: UTF8.self), maxTokens: maxTokens, temperature: temperature, topK: topK, seed: seed)
             self.promptBytes = prompt
         }
         public init(prompt: String, maxTokens: Int = 200, temperature: Double = 1, topK: Int? = nil, seed: UInt64? = nil) {
@@ -188,8 +192,10 @@ public struct InferenceTask: Codable, Sendable, Equatable {
             self.arrivalRate = arrivalRate
         }
     }
-    public init(modelID: String, batchSize: Int = 64, maxLatencyMS: Double? = nil, minThroughputPerSec: Double? = nil,
-                memoryRequirementMB: Int = 0) {
+    public init(
+        modelID: String, batchSize: Int = 64, maxLatencyMS: Double? = nil, minThroughputPerSec: Double? = nil,
+        memoryRequirementMB: Int = 0
+    ) {
         self.modelID = modelID
         self.batchSize = batchSize
         self.maxLatencyMS = maxLatencyMS
@@ -241,8 +247,10 @@ public struct OptimizationTask: Codable, Sendable, Equatable {
     public var warmStart = true
     /// Those configurations (dimension → value as text), filled in from the learning history.
     public var warmStartConfigurations: [[String: String]] = []
-    public init(target: OptimizationTarget, constraints: OptimizationConstraints = .init(),
-                strategy: OptimizationStrategy = .grid, budget: Int = 8, seed: UInt64? = nil) {
+    public init(
+        target: OptimizationTarget, constraints: OptimizationConstraints = .init(),
+        strategy: OptimizationStrategy = .grid, budget: Int = 8, seed: UInt64? = nil
+    ) {
         self.target = target
         self.constraints = constraints
         self.strategy = strategy
@@ -331,8 +339,10 @@ public struct ResourceCoordinationTask: Codable, Sendable, Equatable {
     public var sharingPolicy: SharingPolicy
     /// Priority strategy, fairness constraints and isolation guarantees.
     public var policy: ResourceSharingPolicy
-    public init(pattern: CoordinationSpec, participatingAgents: [String], sharingPolicy: SharingPolicy = .init(),
-                policy: ResourceSharingPolicy = .init()) {
+    public init(
+        pattern: CoordinationSpec, participatingAgents: [String], sharingPolicy: SharingPolicy = .init(),
+        policy: ResourceSharingPolicy = .init()
+    ) {
         self.pattern = pattern
         self.participatingAgents = participatingAgents
         self.sharingPolicy = sharingPolicy
@@ -372,8 +382,10 @@ public struct SelectionCriteria: Codable, Sendable, Equatable {
     public var power: Double
     public var availability: Double
     public var historyWindow: Int
-    public init(performance: Double = 0.4, memory: Double = 0.2, power: Double = 0.1, availability: Double = 0.3,
-                historyWindow: Int = 20) {
+    public init(
+        performance: Double = 0.4, memory: Double = 0.2, power: Double = 0.1, availability: Double = 0.3,
+        historyWindow: Int = 20
+    ) {
         self.performance = performance
         self.memory = memory
         self.power = power
@@ -387,8 +399,10 @@ public struct HybridComputeTask: Codable, Sendable, Equatable {
     public var fallbackStrategy: FallbackStrategy
     public var selectionCriteria: SelectionCriteria
     public var memoryRequirementMB: Int
-    public init(primaryBackend: BackendKind = .auto, fallbackStrategy: FallbackStrategy = .cascade([.vulkan, .simd, .cpu]),
-                selectionCriteria: SelectionCriteria = .init(), memoryRequirementMB: Int = 0) {
+    public init(
+        primaryBackend: BackendKind = .auto, fallbackStrategy: FallbackStrategy = .cascade([.vulkan, .simd, .cpu]),
+        selectionCriteria: SelectionCriteria = .init(), memoryRequirementMB: Int = 0
+    ) {
         self.primaryBackend = primaryBackend
         self.fallbackStrategy = fallbackStrategy
         self.selectionCriteria = selectionCriteria

@@ -62,9 +62,11 @@ public struct TaskSpec: Sendable {
     public var workload: WorkloadShape?
     public var work: TaskWork
 
-    public init(name: String, kind: TaskKind, priority: TaskPriority = .normal, boost: Int = 0,
-                dependencies: [TaskID] = [], memoryMB: Int? = nil, timeoutS: Double? = nil,
-                durationEstimateS: Double? = nil, agent: String? = nil, work: @escaping TaskWork) {
+    public init(
+        name: String, kind: TaskKind, priority: TaskPriority = .normal, boost: Int = 0,
+        dependencies: [TaskID] = [], memoryMB: Int? = nil, timeoutS: Double? = nil,
+        durationEstimateS: Double? = nil, agent: String? = nil, work: @escaping TaskWork
+    ) {
         self.name = name
         self.kind = kind
         self.priority = priority
@@ -147,7 +149,8 @@ public struct TaskFailure: Error, KindedError, Sendable, CustomStringConvertible
             return "task \(taskName) (#\(taskID)) not run: dependency \(name) (#\(id)) failed: \(cause)"
         case .cancelled: return "task \(taskName) (#\(taskID)) was cancelled"
         case .timedOut(let s):
-            return "task \(taskName) (#\(taskID)) timed out after \(s) s (raise the task's timeout_s or the profile's resources.task_timeout_s)"
+            return
+                "task \(taskName) (#\(taskID)) timed out after \(s) s (raise the task's timeout_s or the profile's resources.task_timeout_s)"
         }
     }
 

@@ -28,7 +28,9 @@ public struct Backpropagation: Codable, Sendable, Equatable {
     public var weightDecay: Double?
     /// Nesterov momentum (the step uses g + μ·v); nil: plain momentum.
     public var nesterov: Bool?
-    public init(learningRate: Double = 0.01, batchSize: Int? = nil, momentum: Double = 0.9, weightDecay: Double? = nil, nesterov: Bool? = nil) {
+    public init(
+        learningRate: Double = 0.01, batchSize: Int? = nil, momentum: Double = 0.9, weightDecay: Double? = nil, nesterov: Bool? = nil
+    ) {
         self.learningRate = learningRate
         self.batchSize = batchSize
         self.momentum = momentum
@@ -44,8 +46,10 @@ public struct Adam: Codable, Sendable, Equatable {
     public var epsilon: Double
     /// AdamW's decoupled weight decay; 0 is plain Adam.
     public var weightDecay: Double
-    public init(learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
-                weightDecay: Double = 0) {
+    public init(
+        learningRate: Double = 1e-3, beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8,
+        weightDecay: Double = 0
+    ) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
@@ -83,9 +87,11 @@ public struct ReinforcementLearning: Codable, Sendable, Equatable {
     public var parallelEpisodes: Int
     /// Stop when the 100-episode average return reaches this.
     public var solveThreshold: Double?
-    public init(policyType: PolicyType = .policy_gradient, rewardShaping: RewardShaping = .dense,
-                exploration: Exploration = .epsilon_greedy, learningRate: Double = 1e-2, discount: Double = 0.99,
-                episodes: Int = 500, parallelEpisodes: Int = 16, solveThreshold: Double? = nil) {
+    public init(
+        policyType: PolicyType = .policy_gradient, rewardShaping: RewardShaping = .dense,
+        exploration: Exploration = .epsilon_greedy, learningRate: Double = 1e-2, discount: Double = 0.99,
+        episodes: Int = 500, parallelEpisodes: Int = 16, solveThreshold: Double? = nil
+    ) {
         self.policyType = policyType
         self.rewardShaping = rewardShaping
         self.exploration = exploration
@@ -102,8 +108,10 @@ public struct TransferLearning: Codable, Sendable, Equatable {
     public var fineTuningLayers: Int
     public var freezingStrategy: FreezingStrategy
     public var learningRate: Double
-    public init(baseModel: String, fineTuningLayers: Int = 1, freezingStrategy: FreezingStrategy = .early_layers,
-                learningRate: Double = 1e-3) {
+    public init(
+        baseModel: String, fineTuningLayers: Int = 1, freezingStrategy: FreezingStrategy = .early_layers,
+        learningRate: Double = 1e-3
+    ) {
         self.baseModel = baseModel
         self.fineTuningLayers = fineTuningLayers
         self.freezingStrategy = freezingStrategy

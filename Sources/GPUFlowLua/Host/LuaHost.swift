@@ -11,7 +11,8 @@ import GPUFlowCore
 public final class LuaHost: @unchecked Sendable {
     enum Event {
         case taskEnded(LuaJob, TaskID, TaskOutcome)
-        case startTask(LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CancellationToken, CheckedContinuation<TaskValue, Error>)
+        case startTask(
+            LuaJob, function: Int32, arguments: [TaskValue], id: TaskID, CancellationToken, CheckedContinuation<TaskValue, Error>)
         case resume(LuaJob, thread: Int32, TaskID, TaskOutcome)
         /// Run a closure with the job's state on the host thread (calls into Lua from workloads).
         case onHost(LuaJob, (OpaquePointer) -> Void)
@@ -49,16 +50,17 @@ public final class LuaHost: @unchecked Sendable {
         closed = false
         condition.unlock()
         let expired = environment.watchdogExpired
-        let watchdog = Watchdog(onDeadline: { [self] id in
-            condition.lock()
-            let job = watched[id]
-            condition.unlock()
-            guard let job else { return }
-            // Lua that is running sees the limit at its next instruction; one that awaits is
-            // woken by the host.
-            gf_interrupt(job.lua.limits)
-            post(.deadline(job))
-        }, onExpired: { message in expired(message) })
+        let watchdog = Watchdog(
+            onDeadline: { [self] id in
+                condition.lock()
+                let job = watched[id]
+                condition.unlock()
+                guard let job else { return }
+                // Lua that is running sees the limit at its next instruction; one that awaits is
+                // woken by the host.
+                gf_interrupt(job.lua.limits)
+                post(.deadline(job))
+            }, onExpired: { message in expired(message) })
         watchdog.start()
         self.watchdog = watchdog
         defer {
@@ -94,7 +96,8 @@ public final class LuaHost: @unchecked Sendable {
                     return Int32(r.arguments.count)
                 }
             } catch {
-                results[i] = JobResult(script: r.path, status: .failed(ErrorKind.of(error)), message: "\(error)", traceback: nil, warnings: [])
+                results[i] = JobResult(
+                    script: r.path, status: .failed(ErrorKind.of(error)), message: "\(error)", traceback: nil, warnings: [])
             }
         }
         while jobs.contains(where: { !$0.1.isDone }) {
@@ -103,10 +106,12 @@ public final class LuaHost: @unchecked Sendable {
         closeQueue()
         for (i, job) in jobs {
             results[i] = finalResult(job)
-            environment.logger.debug("script ended", metadata: [
-                "run.script": "\(job.request.path)", "run.exit": "\(results[i]?.exitCode ?? -1)",
-                "lua.memory_peak_bytes": "\(job.lua.memoryPeakBytes)", "lua.instructions": "\(job.lua.instructionsExecuted)",
-            ])
+            environment.logger.debug(
+                "script ended",
+                metadata: [
+                    "run.script": "\(job.request.path)", "run.exit": "\(results[i]?.exitCode ?? -1)",
+                    "lua.memory_peak_bytes": "\(job.lua.memoryPeakBytes)", "lua.instructions": "\(job.lua.instructionsExecuted)",
+                ])
             for (_, role) in job.threads {
                 if case .task(_, let c) = role { c.resume(throwing: CancellationError()) }
             }
@@ -192,10 +197,13 @@ public final class LuaHost: @unchecked Sendable {
     func callOnHost<T>(_ job: LuaJob, _ body: @escaping (OpaquePointer) throws -> T) throws -> T {
         let box = ResultBox<T>()
         let done = DispatchSemaphore(value: 0)
-        guard post(.onHost(job) { L in
-            box.result = Result { try body(L) }
-            done.signal()
-        }) else { throw CancellationError() }
+        guard
+            post(
+                .onHost(job) { L in
+                    box.result = Result { try body(L) }
+                    done.signal()
+                })
+        else { throw CancellationError() }
         done.wait()
         guard let r = box.result else { throw CancellationError() }
         return try r.get()
@@ -272,7 +280,9 @@ public final class LuaHost: @unchecked Sendable {
             for (id, refs) in job.waiting {
                 job.waiting[id] = nil
                 for ref in refs {
-                    deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message), kind: .limit)))
+                    deliver(
+                        job, ref, id,
+                        .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message), kind: .limit)))
                 }
             }
         case .startTask(let job, let fn, let args, let id, let token, let continuation):
@@ -342,14 +352,16 @@ public final class LuaHost: @unchecked Sendable {
         }
         if status == LUA_YIELD {
             if nres == 2, lua_type(co, -2) == LUA_TLIGHTUSERDATA, lua_touserdata(co, -2) == LuaHost.awaitToken,
-               gf_isinteger(co, -1) != 0 {
+                gf_isinteger(co, -1) != 0
+            {
                 let id = TaskID(lua_tointegerx(co, -1, nil))
                 gf_pop(co, nres)
                 awaitTask(job, ref, id)
             } else {
                 gf_pop(co, nres)
-                finish(job, ref, role, error: "coroutine.yield was called outside a coroutine (only handle:await() may yield to gpuflow)",
-                       traceback: nil)
+                finish(
+                    job, ref, role, error: "coroutine.yield was called outside a coroutine (only handle:await() may yield to gpuflow)",
+                    traceback: nil)
             }
         } else if status == LUA_OK {
             var value = TaskValue.null
@@ -380,7 +392,9 @@ public final class LuaHost: @unchecked Sendable {
 
     private func awaitTask(_ job: LuaJob, _ ref: Int32, _ id: TaskID) {
         guard job.submitted[id] != nil else {
-            deliver(job, ref, id, .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("await: task #\(id) was not submitted by this script"))))
+            deliver(
+                job, ref, id,
+                .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("await: task #\(id) was not submitted by this script"))))
             return
         }
         if let outcome = job.outcomes[id] {
@@ -390,8 +404,10 @@ public final class LuaHost: @unchecked Sendable {
         }
     }
 
-    private func finish(_ job: LuaJob, _ ref: Int32, _ role: LuaJob.ThreadRole, value: TaskValue = .null,
-                        error: String? = nil, traceback: String? = nil) {
+    private func finish(
+        _ job: LuaJob, _ ref: Int32, _ role: LuaJob.ThreadRole, value: TaskValue = .null,
+        error: String? = nil, traceback: String? = nil
+    ) {
         job.releaseThread(ref)
         switch role {
         case .task(_, let c):
@@ -439,13 +455,17 @@ public final class LuaHost: @unchecked Sendable {
 
     /// How a job that hit a limit ends: exit 3, the script's name and the limit's reason.
     private func limited(_ job: LuaJob, _ reason: String) -> JobResult {
-        JobResult(script: job.request.path, status: .limitExceeded,
-                  message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(reason)", traceback: nil, warnings: [])
+        JobResult(
+            script: job.request.path, status: .limitExceeded,
+            message: "\(URL(fileURLWithPath: job.request.path).lastPathComponent): \(reason)", traceback: nil, warnings: [])
     }
 
     private func finalResult(_ job: LuaJob) -> JobResult {
-        let base = job.mainResult ?? JobResult(script: job.request.path, status: .scriptError, message: "job did not finish",
-                                               traceback: nil, warnings: [])
+        let base =
+            job.mainResult
+            ?? JobResult(
+                script: job.request.path, status: .scriptError, message: "job did not finish",
+                traceback: nil, warnings: [])
         var warnings: [String] = []
         // A failure nobody awaited would otherwise pass in silence; cancellations were asked for.
         for (id, name) in job.submitted.sorted(by: { $0.key < $1.key }) where !job.awaited.contains(id) {
@@ -453,8 +473,9 @@ public final class LuaHost: @unchecked Sendable {
                 warnings.append("task \(name) (#\(id)) was never awaited and failed: \(f.cause)")
             }
         }
-        return JobResult(script: base.script, status: base.status, message: base.message, traceback: base.traceback,
-                         warnings: warnings)
+        return JobResult(
+            script: base.script, status: base.status, message: base.message, traceback: base.traceback,
+            warnings: warnings)
     }
 }
 

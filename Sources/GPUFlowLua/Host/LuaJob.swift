@@ -54,9 +54,11 @@ final class LuaJob: @unchecked Sendable {
         let sandbox = base.enabled ? base.withDefaults : base
         self.sandbox = sandbox
         let scriptDir = URL(fileURLWithPath: request.path).deletingLastPathComponent().path
-        lua = try LuaState(limits: .init(instructions: UInt64(sandbox.instructions), memoryBytes: sandbox.memoryMB << 20,
-                                         wallSeconds: sandbox.wallS),
-                           stdlibPath: env.stdlibPath, scriptDirectory: scriptDir.isEmpty ? "." : scriptDir)
+        lua = try LuaState(
+            limits: .init(
+                instructions: UInt64(sandbox.instructions), memoryBytes: sandbox.memoryMB << 20,
+                wallSeconds: sandbox.wallS),
+            stdlibPath: env.stdlibPath, scriptDirectory: scriptDir.isEmpty ? "." : scriptDir)
         lua.limits.pointee.depth_limit = Int32(sandbox.maxDepth)
         gf_setcontext(L, Unmanaged.passUnretained(self).toOpaque())
         try installModules()
@@ -140,7 +142,8 @@ final class LuaJob: @unchecked Sendable {
             gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
             let used = gf_budget_used(lua.limits)
             throw LuaArgumentError(
-                "sandbox: \(what) needs \(bytes) bytes, over the \(sandbox.memoryMB) MB budget (\(used) bytes already in use: memory limit exceeded)")
+                "sandbox: \(what) needs \(bytes) bytes, over the \(sandbox.memoryMB) MB budget (\(used) bytes already in use: memory limit exceeded)"
+            )
         }
     }
 
@@ -206,8 +209,10 @@ final class LuaJob: @unchecked Sendable {
         lua_setfield(L, -2, "gpu.native")
         gf_pop(L, 1)
         lua_getfield(L, -1, "preload")
-        for (module, file) in [("gpu", "gpu/init.lua"), ("gpu.nn", "gpu/nn.lua"), ("gpu.data", "gpu/data.lua"),
-                               ("gpu.metrics", "gpu/metrics.lua"), ("workflow", "workflow.lua")] {
+        for (module, file) in [
+            ("gpu", "gpu/init.lua"), ("gpu.nn", "gpu/nn.lua"), ("gpu.data", "gpu/data.lua"),
+            ("gpu.metrics", "gpu/metrics.lua"), ("workflow", "workflow.lua"),
+        ] {
             try loadFile("\(env.stdlibPath)/\(file)", chunkName: "@stdlib/\(file)")
             env.modules.note(name: module, path: "stdlib/\(file)", text: lastLoadedText)
             lua_setfield(L, -2, module)
@@ -261,7 +266,8 @@ final class LuaJob: @unchecked Sendable {
         // A sandboxed script is read whole and parsed in one C call: bounded like a module.
         let size = request.text.map { $0.utf8.count } ?? SandboxFunctions.fileSize(path)
         if sandbox.enabled, size > SandboxFunctions.maxModuleBytes {
-            throw LuaError.file("script \(path) is \(size) bytes, over the \(SandboxFunctions.maxModuleBytes) bytes a sandboxed script may have")
+            throw LuaError.file(
+                "script \(path) is \(size) bytes, over the \(SandboxFunctions.maxModuleBytes) bytes a sandboxed script may have")
         }
         try loadFile(path, chunkName: "@\(path)", text: request.text)
         scriptText = lastLoadedText

@@ -1,7 +1,7 @@
 import Foundation
 import GPUFlowCore
-import GPUFlowStore
 import GPUFlowML
+import GPUFlowStore
 
 /// The Lua files a run loaded (stdlib modules and the user's), each once, with the SHA-256 of
 /// the text that ran: the manifest's list of what a replay must find unchanged.

@@ -27,8 +27,9 @@ public struct RunEnvironment: Sendable {
     /// What GPU work shares: the orchestrator's learning engine and breakers, the monitor and
     /// the profile's fallback for plain tasks.
     public var services: ExecutionServices {
-        var s = ExecutionServices(orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
-                                  quotas: quotas, buffers: buffers)
+        var s = ExecutionServices(
+            orchestrator: orchestrator, monitor: monitor, fallbackBackends: profile.fallback.backends, logger: logger,
+            quotas: quotas, buffers: buffers)
         s.observer = observer
         s.checkpoints = store.map { StoreCheckpoints(store: $0, policy: profile.checkpoints) }
         s.admission = admission
@@ -65,9 +66,11 @@ public struct RunEnvironment: Sendable {
         _exit(3)
     }
 
-    public init(orchestrator: GPUTaskOrchestrator, profile: Profile, backend: BackendKind, backendName: String, backendReason: String,
-                seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
-                logger: Logger = Logger(label: "gpuflow.lua"), monitor: GPUPerformanceMonitor? = nil) {
+    public init(
+        orchestrator: GPUTaskOrchestrator, profile: Profile, backend: BackendKind, backendName: String, backendReason: String,
+        seed: UInt64, stdlibPath: String, output: @escaping @Sendable (String) -> Void = RunEnvironment.standardOutput,
+        logger: Logger = Logger(label: "gpuflow.lua"), monitor: GPUPerformanceMonitor? = nil
+    ) {
         self.monitor = monitor ?? GPUPerformanceMonitor(intervalMS: profile.performance.monitoringIntervalMS)
         device = DeviceSelection(profile: profile, faults: DeviceSelection.faults(for: profile))
         quotas = AgentQuotas(limits: orchestrator.memoryLimits)

@@ -6,17 +6,25 @@ import GPUFlowML
 /// the monitor's device, queue, kernel and per-task figures. Shared by `gpu.metrics.snapshot()`
 /// and `gpuflow run --metrics-out`.
 public enum RunMetrics {
-    public static func collect(_ env: RunEnvironment, series: Bool = false,
-                               blocking: (@escaping @Sendable () async throws -> ([TaskRecord], PoolUsage)) throws -> ([TaskRecord], PoolUsage))
-        rethrows -> TaskValue {
+    public static func collect(
+        _ env: RunEnvironment, series: Bool = false,
+        blocking: (@escaping @Sendable () async throws -> ([TaskRecord], PoolUsage)) throws -> ([TaskRecord], PoolUsage)
+    )
+        rethrows -> TaskValue
+    {
         let orchestrator = env.orchestrator
         let (records, usage) = try blocking { (await orchestrator.records(), await orchestrator.usage()) }
         var fields: [(String, TaskValue)] = [
             ("tasks", .array(records.map(GPUFunctions.recordValue))),
-            ("pool", .table([("memory_pool_mb", .integer(usage.memoryPoolMB)), ("memory_in_use_mb", .integer(usage.memoryInUseMB)),
-                             ("peak_memory_mb", .integer(usage.peakMemoryMB)), ("running_tasks", .integer(usage.runningTasks)),
-                             ("queued_tasks", .integer(usage.queuedTasks)), ("peak_running_tasks", .integer(usage.peakRunningTasks)),
-                             ("max_concurrent_tasks", .integer(env.profile.resources.maxConcurrentTasks))])),
+            (
+                "pool",
+                .table([
+                    ("memory_pool_mb", .integer(usage.memoryPoolMB)), ("memory_in_use_mb", .integer(usage.memoryInUseMB)),
+                    ("peak_memory_mb", .integer(usage.peakMemoryMB)), ("running_tasks", .integer(usage.runningTasks)),
+                    ("queued_tasks", .integer(usage.queuedTasks)), ("peak_running_tasks", .integer(usage.peakRunningTasks)),
+                    ("max_concurrent_tasks", .integer(env.profile.resources.maxConcurrentTasks)),
+                ])
+            ),
             ("backend", .string(env.backendName)),
         ]
         if case .table(let m) = MonitorReport.value(env.monitor, breakers: orchestrator.breakers, series: series) { fields += m }
@@ -33,8 +41,12 @@ public enum RunMetrics {
                 done.signal()
             }
             done.wait()
-            return box.value ?? ([], PoolUsage(runningTasks: 0, queuedTasks: 0, memoryInUseMB: 0, memoryPoolMB: 0, peakRunningTasks: 0,
-                                               peakMemoryMB: 0))
+            return box.value ?? (
+                [],
+                PoolUsage(
+                    runningTasks: 0, queuedTasks: 0, memoryInUseMB: 0, memoryPoolMB: 0, peakRunningTasks: 0,
+                    peakMemoryMB: 0)
+            )
         }
     }
 

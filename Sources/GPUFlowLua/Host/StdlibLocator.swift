@@ -15,8 +15,10 @@ public enum StdlibLocator {
         let exe = URL(fileURLWithPath: (try? fm.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0])
             .resolvingSymlinksInPath()
         var dir = exe.deletingLastPathComponent()
-        var candidates = [dir.appendingPathComponent("stdlib").path,
-                          dir.deletingLastPathComponent().appendingPathComponent("share/gpuflow/stdlib").path]
+        var candidates = [
+            dir.appendingPathComponent("stdlib").path,
+            dir.deletingLastPathComponent().appendingPathComponent("share/gpuflow/stdlib").path,
+        ]
         for _ in 0..<6 {
             dir.deleteLastPathComponent()
             candidates.append(dir.appendingPathComponent("stdlib").path)

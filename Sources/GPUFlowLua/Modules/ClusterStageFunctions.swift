@@ -10,24 +10,37 @@ import GPUFlowStore
 /// earlier stages' results from the run directory and writing the target's.
 enum ClusterStageFunctions {
     static let functions: [(String, gf_swift_fn)] = [
-        ("stage_mode", { L in
-            LuaBinding.call(L) { L, job in
-                switch job.env.stageMode {
-                case .normal: LuaStack.push(L, "normal")
-                case .plan: LuaStack.push(L, "plan")
-                case .cluster: LuaStack.push(L, "cluster")
+        (
+            "stage_mode",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    switch job.env.stageMode {
+                    case .normal: LuaStack.push(L, "normal")
+                    case .plan: LuaStack.push(L, "plan")
+                    case .cluster: LuaStack.push(L, "cluster")
+                    }
+                    return 1
                 }
-                return 1
             }
-        }),
-        ("stage_check", { L in LuaBinding.call(L) { L, _ in _ = try spec(L); return 0 } }),
-        ("stage_plan", { L in
-            LuaBinding.call(L) { L, job in
-                let s = try spec(L)
-                if case .plan(let recorder) = job.env.stageMode { recorder.record(s) }
-                return 0
+        ),
+        (
+            "stage_check",
+            { L in
+                LuaBinding.call(L) { L, _ in
+                    _ = try spec(L); return 0
+                }
             }
-        }),
+        ),
+        (
+            "stage_plan",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    let s = try spec(L)
+                    if case .plan(let recorder) = job.env.stageMode { recorder.record(s) }
+                    return 0
+                }
+            }
+        ),
         ("stage_cluster", { L in LuaBinding.call(L) { L, job in try clusterLookup(L, job) } }),
         ("stage_cluster_store", { L in LuaBinding.call(L) { L, job in try clusterStore(L, job) } }),
     ]
@@ -46,7 +59,8 @@ enum ClusterStageFunctions {
         let count = Int(lua_tointegerx(L, 5, &ok))
         var s = StageSpec(name: name, location: location, dependencies: deps, count: ok != 0 ? count : nil)
         guard StageSpec.validName(name) else {
-            throw LuaArgumentError("\(location): stage name \"\(name)\" must be 1 to 64 letters, digits, _ - or . (it names files and Slurm jobs)")
+            throw LuaArgumentError(
+                "\(location): stage name \"\(name)\" must be 1 to 64 letters, digits, _ - or . (it names files and Slurm jobs)")
         }
         func bad(_ key: String, _ what: String, _ v: TaskValue) -> LuaArgumentError {
             LuaArgumentError("\(location): workflow.stage '\(name)': \(key) must be \(what), got \(TaskValueJSON.encode(v, indent: nil))")
@@ -96,7 +110,8 @@ enum ClusterStageFunctions {
                 guard let n = v.wholeNumber, n >= 1 else { throw bad(key, "a whole number ≥ 1 (sweep elements running at once)", v) }
                 s.throttle = n
             default:
-                throw LuaArgumentError("\(location): workflow.stage '\(name)': unknown option '\(key)' (expected gpus, cpus, memory, time, after, throttle)")
+                throw LuaArgumentError(
+                    "\(location): workflow.stage '\(name)': unknown option '\(key)' (expected gpus, cpus, memory, time, after, throttle)")
             }
         }
         return s
@@ -127,7 +142,9 @@ enum ClusterStageFunctions {
     /// stage_cluster(stage, element, index) → "done", value | "target" | "pending"
     private static func clusterLookup(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
         let t = try target(job)
-        guard let stage = LuaStack.string(L, 1), let element = LuaStack.string(L, 2) else { throw LuaArgumentError("stage_cluster: expected names") }
+        guard let stage = LuaStack.string(L, 1), let element = LuaStack.string(L, 2) else {
+            throw LuaArgumentError("stage_cluster: expected names")
+        }
         var ok: Int32 = 0
         let index = Int(lua_tointegerx(L, 3, &ok))
         if stage == t.stage, (t.index == nil && ok == 0) || (t.index == index && ok != 0) {
@@ -142,7 +159,8 @@ enum ClusterStageFunctions {
         do {
             any = try JSONSerialization.jsonObject(with: Data(json.utf8), options: [.fragmentsAllowed])
         } catch {
-            throw DataError("run directory \(t.directory.path): the result of stage '\(element)' is not readable JSON (\(error.localizedDescription))")
+            throw DataError(
+                "run directory \(t.directory.path): the result of stage '\(element)' is not readable JSON (\(error.localizedDescription))")
         }
         LuaStack.push(L, "done")
         LuaStack.push(L, try StageCodec.decode(any, store: t.directory))
@@ -155,7 +173,8 @@ enum ClusterStageFunctions {
         guard let element = LuaStack.string(L, 1) else { throw LuaArgumentError("stage_cluster_store: expected a name") }
         let value = try LuaStack.read(L, 2, what: "workflow.stage '\(element)' result")
         let encoded = try StageCodec.encode(value, store: t.directory)
-        let json = String(decoding: try JSONSerialization.data(withJSONObject: encoded, options: [.fragmentsAllowed, .sortedKeys]), as: UTF8.self)
+        let json = String(
+            decoding: try JSONSerialization.data(withJSONObject: encoded, options: [.fragmentsAllowed, .sortedKeys]), as: UTF8.self)
         try t.directory.putResult(element, json: json)
         job.stageDone = true
         if let run = job.env.runID, let store = job.env.store {

@@ -10,54 +10,81 @@ enum GPUFunctions {
         ("submit", { L in LuaBinding.call(L) { L, job in try submit(L, job) } }),
         ("submit_graph", { L in LuaBinding.call(L) { L, job in try submitGraph(L, job) } }),
         ("status", { L in LuaBinding.call(L) { L, job in try status(L, job) } }),
-        ("cancel", { L in
-            LuaBinding.call(L) { L, job in
-                let id = try ownTask(try taskID(L, 1, "gpu.cancel"), job, "gpu.cancel")
-                let orchestrator = job.env.orchestrator
-                lua_pushboolean(L, try job.host.blocking { await orchestrator.cancel(id) } ? 1 : 0)
-                return 1
+        (
+            "cancel",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    let id = try ownTask(try taskID(L, 1, "gpu.cancel"), job, "gpu.cancel")
+                    let orchestrator = job.env.orchestrator
+                    lua_pushboolean(L, try job.host.blocking { await orchestrator.cancel(id) } ? 1 : 0)
+                    return 1
+                }
             }
-        }),
+        ),
         ("optimize_scheduling", { L in LuaBinding.call(L) { L, job in try optimizeScheduling(L, job) } }),
-        ("insights", { L in
-            LuaBinding.call(L) { L, job in
-                let orchestrator = job.env.orchestrator
-                let list = try job.host.blocking { await orchestrator.insights() }
-                LuaStack.push(L, .array(list.map {
-                    .table([("category", .string($0.category)), ("confidence", .number($0.confidence)),
-                            ("description", .string($0.description))])
-                }))
-                return 1
+        (
+            "insights",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    let orchestrator = job.env.orchestrator
+                    let list = try job.host.blocking { await orchestrator.insights() }
+                    LuaStack.push(
+                        L,
+                        .array(
+                            list.map {
+                                .table([
+                                    ("category", .string($0.category)), ("confidence", .number($0.confidence)),
+                                    ("description", .string($0.description)),
+                                ])
+                            }))
+                    return 1
+                }
             }
-        }),
-        ("seed", { L in
-            LuaBinding.call(L) { L, job in
-                lua_pushinteger(L, lua_Integer(bitPattern: UInt64(job.env.seed)))
-                return 1
+        ),
+        (
+            "seed",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    lua_pushinteger(L, lua_Integer(bitPattern: UInt64(job.env.seed)))
+                    return 1
+                }
             }
-        }),
-        ("backend", { L in
-            LuaBinding.call(L) { L, job in
-                LuaStack.push(L, .table([("name", .string(job.env.backendName)), ("requested", .string(job.env.backend.rawValue)),
-                                         ("reason", .string(job.env.backendReason))]))
-                return 1
+        ),
+        (
+            "backend",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    LuaStack.push(
+                        L,
+                        .table([
+                            ("name", .string(job.env.backendName)), ("requested", .string(job.env.backend.rawValue)),
+                            ("reason", .string(job.env.backendReason)),
+                        ]))
+                    return 1
+                }
             }
-        }),
-        ("write", { L in
-            LuaBinding.call(L) { L, job in
-                guard let s = LuaStack.string(L, 1) else { throw LuaArgumentError("write: expected a string") }
-                try job.chargeOutput(s.utf8.count)
-                job.env.output(s)
-                return 0
+        ),
+        (
+            "write",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let s = LuaStack.string(L, 1) else { throw LuaArgumentError("write: expected a string") }
+                    try job.chargeOutput(s.utf8.count)
+                    job.env.output(s)
+                    return 0
+                }
             }
-        }),
+        ),
         ("metrics_snapshot", { L in LuaBinding.call(L) { L, job in try metricsSnapshot(L, job) } }),
-        ("metrics_prometheus", { L in
-            LuaBinding.call(L) { L, job in
-                LuaStack.push(L, .string(PrometheusExport.text(job.env.monitor, breakers: job.env.orchestrator.breakers)))
-                return 1
+        (
+            "metrics_prometheus",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    LuaStack.push(L, .string(PrometheusExport.text(job.env.monitor, breakers: job.env.orchestrator.breakers)))
+                    return 1
+                }
             }
-        }),
+        ),
     ]
 
     static func taskID(_ L: OpaquePointer, _ idx: Int32, _ fn: String) throws -> TaskID {
@@ -79,8 +106,10 @@ enum GPUFunctions {
     /// Builds the orchestrator's spec for a task descriptor or a Lua function at `idx`.
     /// Every way of submitting a task comes through here, so this is where tasks are counted
     /// against the sandbox's max_tasks (a graph of 5,000 nodes is 5,000 tasks).
-    private static func spec(_ L: OpaquePointer, _ job: LuaJob, _ idx: Int32, options o: SubmitOptions,
-                             dependencies: [TaskID], fn: String) throws -> (TaskSpec, Int32?) {
+    private static func spec(
+        _ L: OpaquePointer, _ job: LuaJob, _ idx: Int32, options o: SubmitOptions,
+        dependencies: [TaskID], fn: String
+    ) throws -> (TaskSpec, Int32?) {
         try job.chargeTask()
         for d in dependencies { _ = try ownTask(d, job, fn) }
         if job.sandbox.enabled, let d: TaskDescriptor = LuaObjects.object(L, idx), case .resourceCoordination = d.type {
@@ -128,24 +157,29 @@ enum GPUFunctions {
         }
         // A batch size fed back for this model replaces the built-in default (never a given one).
         if case .inference(var t) = type, t.batchSizeSource == "default", let model = d.inputs.model,
-           let b = job.env.orchestrator.learning.learnedBatchSize(kind: "inference", model: WorkloadShapes.modelSignature(model)) {
+            let b = job.env.orchestrator.learning.learnedBatchSize(kind: "inference", model: WorkloadShapes.modelSignature(model))
+        {
             t.batchSize = b
             t.batchSizeSource = "learned"
             type = .inference(t)
         }
-        let work = TaskWorkFactory.work(for: type, inputs: d.inputs, backend: job.env.backend,
-                                        device: job.env.device, seed: job.nextSeed(),
-                                        orchestrator: job.env.orchestrator, services: job.env.services, agent: m.agent ?? job.request.agent,
-                                        memoryMB: m.memoryMB)
-        var spec = TaskSpec(name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
-                            dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
-                            agent: m.agent ?? job.request.agent, work: work)
+        let work = TaskWorkFactory.work(
+            for: type, inputs: d.inputs, backend: job.env.backend,
+            device: job.env.device, seed: job.nextSeed(),
+            orchestrator: job.env.orchestrator, services: job.env.services, agent: m.agent ?? job.request.agent,
+            memoryMB: m.memoryMB)
+        var spec = TaskSpec(
+            name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
+            dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
+            agent: m.agent ?? job.request.agent, work: work)
         if job.sandbox.enabled {
             // The workload's own allocations, charged now and given back when the task ends.
             let cost = TaskCost.bytes(type, d.inputs), account = job.lua.account
             guard account.charge(cost) else {
                 gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
-                throw LuaArgumentError("\(fn): sandbox: the task would need about \(cost) bytes of host memory, over what is left of the budget: memory limit exceeded")
+                throw LuaArgumentError(
+                    "\(fn): sandbox: the task would need about \(cost) bytes of host memory, over what is left of the budget: memory limit exceeded"
+                )
             }
             let charge = TaskCharge(account, cost), inner = spec.work
             spec.work = { ctx in
@@ -200,8 +234,9 @@ enum GPUFunctions {
                 var o = try SubmitOptions.read(a)
                 if o.name == nil { o.name = key }
                 a.pushField("task")
-                let (spec, ref) = try spec(L, job, lua_gettop(L), options: o, dependencies: try a.intList("after_ids", min: 1) ?? [],
-                                           fn: "gpu.submit_graph[\(i)].task")
+                let (spec, ref) = try spec(
+                    L, job, lua_gettop(L), options: o, dependencies: try a.intList("after_ids", min: 1) ?? [],
+                    fn: "gpu.submit_graph[\(i)].task")
                 gf_pop(L, 1)
                 if let ref { refs.append(ref) }
                 if let c = job.lastCharge { graphCharges[key] = c }
@@ -247,9 +282,11 @@ enum GPUFunctions {
     }
 
     static func recordValue(_ r: TaskRecord) -> TaskValue {
-        var f: [(String, TaskValue)] = [("id", .integer(r.id)), ("name", .string(r.name)), ("type", .string(r.typeName)),
-                                        ("state", .string(r.state.rawValue)), ("priority", .string(r.priority.rawValue)),
-                                        ("memory_mb", .integer(r.memoryMB)), ("memory_source", .string(r.memorySource))]
+        var f: [(String, TaskValue)] = [
+            ("id", .integer(r.id)), ("name", .string(r.name)), ("type", .string(r.typeName)),
+            ("state", .string(r.state.rawValue)), ("priority", .string(r.priority.rawValue)),
+            ("memory_mb", .integer(r.memoryMB)), ("memory_source", .string(r.memorySource)),
+        ]
         if let a = r.agent { f.append(("agent", .string(a))) }
         f.append(("submitted_at", .number(r.submittedAt)))
         if let t = r.startedAt { f.append(("started_at", .number(t))) }
@@ -323,7 +360,8 @@ enum GPUFunctions {
             }
         }
         if sandboxed, entries.contains(where: { !$0.2.isEmpty || $0.3 != nil }) {
-            changes.append(.string("sandbox: suggestions and actual/expected durations are not applied (they would change other agents' scheduling)"))
+            changes.append(
+                .string("sandbox: suggestions and actual/expected durations are not applied (they would change other agents' scheduling)"))
         }
         LuaStack.push(L, .table(boosts.map { ($0.0, .integer($0.1)) } + [("changes", .array(changes))]))
         return 1
@@ -338,14 +376,20 @@ enum GPUFunctions {
         var snapshot = try RunMetrics.collect(job.env, blocking: { body in try job.host.blocking(body) })
         // A sandboxed script sees its own tasks only, not those of the run's other agents.
         if job.sandbox.enabled, case .table(let pairs) = snapshot {
-            snapshot = .table(pairs.map { key, value in
-                guard ["tasks", "task_metrics"].contains(key), case .array(let items) = value else { return (key, value) }
-                return (key, .array(items.filter { item in
-                    guard case .table(let fields) = item, let id = fields.first(where: { $0.0 == "id" })?.1,
-                          case .integer(let n) = id else { return false }
-                    return job.submitted[TaskID(n)] != nil
-                }))
-            })
+            snapshot = .table(
+                pairs.map { key, value in
+                    guard ["tasks", "task_metrics"].contains(key), case .array(let items) = value else { return (key, value) }
+                    return (
+                        key,
+                        .array(
+                            items.filter { item in
+                                guard case .table(let fields) = item, let id = fields.first(where: { $0.0 == "id" })?.1,
+                                    case .integer(let n) = id
+                                else { return false }
+                                return job.submitted[TaskID(n)] != nil
+                            })
+                    )
+                })
         }
         LuaStack.push(L, snapshot)
         return 1

@@ -16,7 +16,8 @@ enum GraphLayers {
         case layerNorm(epsilon: Float)
         case dropout(p: Float)
         case flatten
-        case conv2d(outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, bias: Bool)
+        case conv2d(
+            outputs: Int, kernel: (Int, Int), stride: (Int, Int), padding: (Int, Int), dilation: (Int, Int), groups: Int, bias: Bool)
         case pool(ReduceOp, kernel: (Int, Int))
         case globalAvgPool
         case batchNorm(momentum: Float, epsilon: Float)
@@ -160,7 +161,9 @@ enum GraphLayers {
         // A linear layer's initialization looks at the activation that reads it (He before ReLU-like ones).
         var readers: [Int: UnaryOp] = [:]
         for n in nodes {
-            if case .layer(let d) = n.kind, case .activation(let f) = d.spec, let from = n.inputs.first { readers[from] = readers[from] ?? f }
+            if case .layer(let d) = n.kind, case .activation(let f) = d.spec, let from = n.inputs.first {
+                readers[from] = readers[from] ?? f
+            }
         }
         var values: [GraphModel.Source] = [.input]
         for (i, n) in nodes.enumerated() {
@@ -249,7 +252,9 @@ enum GraphLayers {
         return 1
     }
 
-    private static func add(_ layers: [Described], to b: inout GraphBuilder, data: Dataset?, position: String? = nil, next after: UnaryOp? = nil)
+    private static func add(
+        _ layers: [Described], to b: inout GraphBuilder, data: Dataset?, position: String? = nil, next after: UnaryOp? = nil
+    )
         throws
     {
         for (i, d) in layers.enumerated() {
@@ -276,12 +281,14 @@ enum GraphLayers {
                 case .batchNorm(let m, let eps): try b.batchNorm(momentum: m, epsilon: eps, name: d.name)
                 case .tokenEmbedding(let tokens, let dims):
                     guard let n = tokens ?? data?.vocabulary?.count else {
-                        throw DataError("give tokens = N, or the model data = ds with a text data set (data.text) whose vocabulary it takes")
+                        throw DataError(
+                            "give tokens = N, or the model data = ds with a text data set (data.text) whose vocabulary it takes")
                     }
                     try b.tokenEmbedding(tokens: n, dims: dims, name: d.name)
                 case .positionEmbedding(let context, let learned):
                     try b.positionEmbedding(context: context, learned: learned, name: d.name)
-                case .attention(let heads, let causal, let scheme): try b.attention(heads: heads, causal: causal, scheme: scheme, name: d.name)
+                case .attention(let heads, let causal, let scheme):
+                    try b.attention(heads: heads, causal: causal, scheme: scheme, name: d.name)
                 case .transformerBlock(let heads, let hidden, let p, let causal, let scheme):
                     try b.transformerBlock(heads: heads, hidden: hidden, dropout: p, causal: causal, scheme: scheme, name: d.name)
                 case .residual(let body):
@@ -304,7 +311,7 @@ enum GraphLayers {
                 }
             } catch let e as LuaArgumentError {
                 throw e
-            } catch where position == nil {
+            } catch  where position == nil {
                 throw LuaArgumentError("nn.sequential: \(d.position) (nn.\(d.kind)\(d.at.map { " at \($0)" } ?? "")): \(error)")
             }
         }

@@ -93,10 +93,11 @@ final class LuaEnvironment: Environment {
         let values: [Float]
         switch v {
         case .floats(let f): values = f
-        case .array(let items): values = try items.map { i in
-            guard let d = i.doubleValue else { throw LuaError.runtime("environment \(method): observations must be numbers") }
-            return Float(d)
-        }
+        case .array(let items):
+            values = try items.map { i in
+                guard let d = i.doubleValue else { throw LuaError.runtime("environment \(method): observations must be numbers") }
+                return Float(d)
+            }
         default: throw LuaError.runtime("environment \(method): expected an observation (a list of \(factory.observations) numbers)")
         }
         guard values.count == factory.observations else {

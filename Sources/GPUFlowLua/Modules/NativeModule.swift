@@ -6,7 +6,9 @@ import CLuaShim
 enum NativeModule {
     static func push(_ L: OpaquePointer) {
         ObjectTypes.registerMetatables(L)
-        let all = TaskConstructors.functions + GPUFunctions.functions + CoordinationFunctions.functions + StageFunctions.functions + ClusterStageFunctions.functions + ObjectTypes.functions
+        let all =
+            TaskConstructors.functions + GPUFunctions.functions + CoordinationFunctions.functions + StageFunctions.functions
+            + ClusterStageFunctions.functions + ObjectTypes.functions
             + SandboxFunctions.functions + ModelInterop.functions
         lua_createtable(L, 0, Int32(all.count + 1))
         for (name, f) in all {

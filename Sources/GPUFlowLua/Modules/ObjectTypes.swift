@@ -104,7 +104,8 @@ enum ObjectTypes {
                     { L in
                         LuaBinding.call(L) { L, _ in
                             let d = try ObjectTypes.dataset(L, "dataset.reshape")
-                            guard case .array(let dims) = try LuaStack.read(L, 2, what: "dataset:reshape"), !dims.isEmpty, dims.count <= 8 else {
+                            guard case .array(let dims) = try LuaStack.read(L, 2, what: "dataset:reshape"), !dims.isEmpty, dims.count <= 8
+                            else {
                                 throw LuaArgumentError("dataset:reshape: give a sample's shape, e.g. ds:reshape{1, 8, 8}")
                             }
                             let shape = try dims.enumerated().map { i, v -> Int in
@@ -269,7 +270,9 @@ enum ObjectTypes {
                     let x = try BinaryLoaders.idx(path: try job.readablePath(images, what: "data.idx", factor: 5))
                     let y = try BinaryLoaders.idx(path: try job.readablePath(labels, what: "data.idx", factor: 5))
                     LuaObjects.push(
-                        L, try BinaryLoaders.dataset(features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent, images: true))
+                        L,
+                        try BinaryLoaders.dataset(
+                            features: x, labels: y, source: URL(fileURLWithPath: images).lastPathComponent, images: true))
                     return 1
                 }
             }
@@ -485,7 +488,9 @@ enum ObjectTypes {
         var out: [Float] = []
         var width = -1
         for (i, row) in rows.enumerated() {
-            guard case .array(let cells) = row else { throw LuaArgumentError("data.from_table: \(name)[\(i + 1)] must be a list of numbers") }
+            guard case .array(let cells) = row else {
+                throw LuaArgumentError("data.from_table: \(name)[\(i + 1)] must be a list of numbers")
+            }
             if width < 0 { width = cells.count }
             guard cells.count == width, width > 0 else {
                 throw LuaArgumentError("data.from_table: \(name)[\(i + 1)] has \(cells.count) \(what), the first row has \(width)")
@@ -520,7 +525,8 @@ enum ObjectTypes {
         if case .array = labels.first {
             let (t, width) = try matrix(labels, name: "labels", what: "targets")
             let first = stride(from: 0, to: t.count, by: width).map { t[$0] }
-            LuaObjects.push(L, Dataset(features: x, rows: rows.count, cols: cols, labels: first, source: "table", targets: width > 1 ? t : nil))
+            LuaObjects.push(
+                L, Dataset(features: x, rows: rows.count, cols: cols, labels: first, source: "table", targets: width > 1 ? t : nil))
             return 1
         }
         let y = try labels.enumerated().map { i, l -> Float in
@@ -553,7 +559,8 @@ enum ObjectTypes {
     /// other tokens (or none), so scaling one is refused rather than quietly breaking it.
     static func refuseScaling(_ d: Dataset, _ function: String) throws {
         if d.vocabulary != nil {
-            throw LuaArgumentError("\(function): \(d.source) is text: its values are token indices into its vocabulary, not magnitudes to scale")
+            throw LuaArgumentError(
+                "\(function): \(d.source) is text: its values are token indices into its vocabulary, not magnitudes to scale")
         }
     }
 

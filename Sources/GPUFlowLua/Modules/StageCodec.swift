@@ -9,7 +9,9 @@ import GPUFlowStore
 enum StageCodec {
     struct Unsupported: Error, CustomStringConvertible {
         let what: String
-        var description: String { "workflow.stage: \(what) cannot be cached (stage inputs and results may hold tables, numbers, strings, booleans, models and data sets)" }
+        var description: String {
+            "workflow.stage: \(what) cannot be cached (stage inputs and results may hold tables, numbers, strings, booleans, models and data sets)"
+        }
     }
 
     /// For the cache key: canonical, objects by content hash; nothing is stored.
@@ -23,7 +25,8 @@ enum StageCodec {
         case .bytes(let b): return "b" + Data(b).base64EncodedString()
         case .floats(let f): return "f" + ContentHash.of(Data(FloatBytes.encode(f)))
         case .array(let a): return "[" + (try a.map(canonical)).joined(separator: ",") + "]"
-        case .table(let t): return "{" + (try t.sorted { $0.0 < $1.0 }.map { "\($0.0)=\(try canonical($0.1))" }).joined(separator: ",") + "}"
+        case .table(let t):
+            return "{" + (try t.sorted { $0.0 < $1.0 }.map { "\($0.0)=\(try canonical($0.1))" }).joined(separator: ",") + "}"
         case .object(let o):
             if let bytes = try ModelFiles.encode(o) { return "model:" + ContentHash.of(bytes) }
             if let d = o as? Dataset { return "data:" + String(decoding: d.fingerprint, as: UTF8.self) }
@@ -60,14 +63,21 @@ enum StageCodec {
             if let i = d["$int"] as? String, let v = Int(i) { return .integer(v) }
             if let n = d["$num"] as? String, let bits = UInt64(n) { return .number(Double(bitPattern: bits)) }
             if let b = d["$bytes"] as? String, let data = Data(base64Encoded: b) { return .bytes([UInt8](data)) }
-            if let f = d["$floats"] as? String, let data = Data(base64Encoded: f) { return .floats(FloatBytes.decode([UInt8](data), offset: 0, count: data.count / 4)) }
-            if let h = d["$model"] as? String { return .object(try ModelFiles.decode([UInt8](try store.artifact(h)), file: "artifact \(h)")) }
+            if let f = d["$floats"] as? String, let data = Data(base64Encoded: f) {
+                return .floats(FloatBytes.decode([UInt8](data), offset: 0, count: data.count / 4))
+            }
+            if let h = d["$model"] as? String {
+                return .object(try ModelFiles.decode([UInt8](try store.artifact(h)), file: "artifact \(h)"))
+            }
             if let h = d["$dataset"] as? String { return .object(try DatasetCodec.decode(try store.artifact(h))) }
             if let t = d["$table"] as? [[Any]] {
-                return .table(try t.map { pair in
-                    guard pair.count == 2, let k = pair[0] as? String else { throw DataError("stage cache: a table entry is malformed") }
-                    return (k, try decode(pair[1], store: store))
-                })
+                return .table(
+                    try t.map { pair in
+                        guard pair.count == 2, let k = pair[0] as? String else {
+                            throw DataError("stage cache: a table entry is malformed")
+                        }
+                        return (k, try decode(pair[1], store: store))
+                    })
             }
             throw DataError("stage cache: an unknown value \(d.keys.sorted())")
         default:
@@ -81,7 +91,8 @@ enum StageCodec {
 /// entries stored before them still load).
 enum DatasetCodec {
     struct Stored: Codable {
-        var rows: Int, cols: Int, features: String, labels: String, featureNames: [String], labelName: String, classNames: [String], source: String
+        var rows: Int, cols: Int, features: String, labels: String, featureNames: [String], labelName: String, classNames: [String],
+            source: String
         var categories: [CategoricalColumn]?
         var targets: String?
         var sampleShape: [Int]?
@@ -90,9 +101,10 @@ enum DatasetCodec {
         var preprocessing: [PreprocessingStep]?
     }
     static func encode(_ d: Dataset) throws -> Data {
-        var s = Stored(rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
-                       labels: Data(FloatBytes.encode(d.labels)).base64EncodedString(), featureNames: d.featureNames,
-                       labelName: d.labelName, classNames: d.classNames, source: d.source)
+        var s = Stored(
+            rows: d.rows, cols: d.cols, features: Data(FloatBytes.encode(d.features)).base64EncodedString(),
+            labels: Data(FloatBytes.encode(d.labels)).base64EncodedString(), featureNames: d.featureNames,
+            labelName: d.labelName, classNames: d.classNames, source: d.source)
         if !d.categories.isEmpty { s.categories = d.categories }
         s.targets = d.targets.map { Data(FloatBytes.encode($0)).base64EncodedString() }
         if d.sampleShape != [d.cols] { s.sampleShape = d.sampleShape }
@@ -103,12 +115,15 @@ enum DatasetCodec {
     }
     static func decode(_ data: Data) throws -> Dataset {
         let s = try JSONDecoder().decode(Stored.self, from: data)
-        guard let f = Data(base64Encoded: s.features), let l = Data(base64Encoded: s.labels), f.count == s.rows * s.cols * 4, l.count == s.rows * 4 else {
+        guard let f = Data(base64Encoded: s.features), let l = Data(base64Encoded: s.labels), f.count == s.rows * s.cols * 4,
+            l.count == s.rows * 4
+        else {
             throw DataError("stage cache: a stored data set is malformed")
         }
         var targets: [Float]?
         if let t = s.targets {
-            guard let bytes = Data(base64Encoded: t), bytes.count % 4 == 0, s.rows == 0 ? bytes.isEmpty : (bytes.count / 4) % s.rows == 0 && bytes.count >= 4 * s.rows
+            guard let bytes = Data(base64Encoded: t), bytes.count % 4 == 0,
+                s.rows == 0 ? bytes.isEmpty : (bytes.count / 4) % s.rows == 0 && bytes.count >= 4 * s.rows
             else { throw DataError("stage cache: a stored data set's targets are malformed") }
             targets = FloatBytes.decode([UInt8](bytes), offset: 0, count: bytes.count / 4)
         }
@@ -126,9 +141,10 @@ enum DatasetCodec {
         if let p = s.preprocessing, p.contains(where: { !$0.fits(columns: s.cols) }) {
             throw DataError("stage cache: a stored data set's preprocessing statistics are malformed")
         }
-        return Dataset(features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
-                       labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
-                       classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets,
-                       vocabulary: s.vocabulary, windowStride: s.windowStride, preprocessing: s.preprocessing ?? [])
+        return Dataset(
+            features: FloatBytes.decode([UInt8](f), offset: 0, count: s.rows * s.cols), rows: s.rows, cols: s.cols,
+            labels: FloatBytes.decode([UInt8](l), offset: 0, count: s.rows), featureNames: s.featureNames, labelName: s.labelName,
+            classNames: s.classNames, categories: s.categories ?? [], source: s.source, sampleShape: s.sampleShape, targets: targets,
+            vocabulary: s.vocabulary, windowStride: s.windowStride, preprocessing: s.preprocessing ?? [])
     }
 }

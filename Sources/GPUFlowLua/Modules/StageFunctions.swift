@@ -13,28 +13,37 @@ enum StageFunctions {
         ("stage_key", { L in LuaBinding.call(L) { L, job in try key(L, job) } }),
         ("stage_lookup", { L in LuaBinding.call(L) { L, job in try lookup(L, job) } }),
         ("stage_store", { L in LuaBinding.call(L) { L, job in try store(L, job) } }),
-        ("stage_begin", { L in
-            LuaBinding.call(L) { L, job in
-                guard let k = LuaStack.string(L, 1) else { throw LuaArgumentError("stage_begin: expected a key") }
-                var h = Hasher256()
-                h.add(k)
-                let base = UInt64(h.hex.prefix(16), radix: 16) ?? 0
-                job.seedScopes.append((base, 0))
-                return 0
+        (
+            "stage_begin",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    guard let k = LuaStack.string(L, 1) else { throw LuaArgumentError("stage_begin: expected a key") }
+                    var h = Hasher256()
+                    h.add(k)
+                    let base = UInt64(h.hex.prefix(16), radix: 16) ?? 0
+                    job.seedScopes.append((base, 0))
+                    return 0
+                }
             }
-        }),
-        ("stage_end", { L in
-            LuaBinding.call(L) { _, job in
-                _ = job.seedScopes.popLast()
-                return 0
+        ),
+        (
+            "stage_end",
+            { L in
+                LuaBinding.call(L) { _, job in
+                    _ = job.seedScopes.popLast()
+                    return 0
+                }
             }
-        }),
-        ("note_module", { L in
-            LuaBinding.call(L) { L, job in
-                if let name = LuaStack.string(L, 1), let path = LuaStack.string(L, 2) { job.env.modules.note(name: name, path: path) }
-                return 0
+        ),
+        (
+            "note_module",
+            { L in
+                LuaBinding.call(L) { L, job in
+                    if let name = LuaStack.string(L, 1), let path = LuaStack.string(L, 2) { job.env.modules.note(name: name, path: path) }
+                    return 0
+                }
             }
-        }),
+        ),
     ]
 
     /// The memo used when the run has no store.
@@ -46,7 +55,9 @@ enum StageFunctions {
 
     /// stage_key(name, inputs, source, first_line, last_line)
     private static func key(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        guard let name = LuaStack.string(L, 1), !name.isEmpty else { throw LuaArgumentError("workflow.stage: name must be a non-empty string") }
+        guard let name = LuaStack.string(L, 1), !name.isEmpty else {
+            throw LuaArgumentError("workflow.stage: name must be a non-empty string")
+        }
         let inputs = try LuaStack.read(L, 2, what: "workflow.stage '\(name)' inputs")
         let source = LuaStack.string(L, 3) ?? ""
         var ok: Int32 = 0
@@ -86,7 +97,9 @@ enum StageFunctions {
 
     /// stage_lookup(key, name) → true, value | false
     private static func lookup(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        guard let key = LuaStack.string(L, 1), let name = LuaStack.string(L, 2) else { throw LuaArgumentError("stage_lookup: expected key and name") }
+        guard let key = LuaStack.string(L, 1), let name = LuaStack.string(L, 2) else {
+            throw LuaArgumentError("stage_lookup: expected key and name")
+        }
         var value: TaskValue?
         if !job.env.stageLookups {
             value = nil
@@ -94,7 +107,11 @@ enum StageFunctions {
             if let s = try store.stage(key), let data = s.result.data(using: .utf8) {
                 let any = try JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed])
                 value = try StageCodec.decode(any, store: store)
-                if let run = job.env.runID { try? store.recordEvent(run, kind: "stage_cached", body: "{\"stage\": \(TaskValueJSON.encode(.string(name), indent: nil)), \"from_run\": \"\(s.run)\"}") }
+                if let run = job.env.runID {
+                    try? store.recordEvent(
+                        run, kind: "stage_cached",
+                        body: "{\"stage\": \(TaskValueJSON.encode(.string(name), indent: nil)), \"from_run\": \"\(s.run)\"}")
+                }
                 job.env.observer?.stageCached(name: name, fromRun: s.run)
             }
         } else {
@@ -114,11 +131,14 @@ enum StageFunctions {
 
     /// stage_store(key, name, value)
     private static func store(_ L: OpaquePointer, _ job: LuaJob) throws -> Int32 {
-        guard let key = LuaStack.string(L, 1), let name = LuaStack.string(L, 2) else { throw LuaArgumentError("stage_store: expected key and name") }
+        guard let key = LuaStack.string(L, 1), let name = LuaStack.string(L, 2) else {
+            throw LuaArgumentError("stage_store: expected key and name")
+        }
         let value = try LuaStack.read(L, 3, what: "workflow.stage '\(name)' result")
         if let store = job.env.store {
             let encoded = try StageCodec.encode(value, store: store)
-            let json = String(decoding: try JSONSerialization.data(withJSONObject: encoded, options: [.fragmentsAllowed, .sortedKeys]), as: UTF8.self)
+            let json = String(
+                decoding: try JSONSerialization.data(withJSONObject: encoded, options: [.fragmentsAllowed, .sortedKeys]), as: UTF8.self)
             let run = job.env.runID ?? "-"
             try store.putStage(key: key, name: name, run: run, result: json)
             try? store.recordEvent(run, kind: "stage_done", body: "{\"stage\": \(TaskValueJSON.encode(.string(name), indent: nil))}")

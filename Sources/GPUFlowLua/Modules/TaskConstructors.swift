@@ -186,7 +186,8 @@ enum TaskConstructors {
         }
         if task.augmentation != nil, data.sampleShape.count != 3 {
             throw LuaArgumentError(
-                "\(a.function): augment takes images (samples of shape [channels, height, width]); data has \(data.sampleShape) (ds:reshape{C, H, W} first)")
+                "\(a.function): augment takes images (samples of shape [channels, height, width]); data has \(data.sampleShape) (ds:reshape{C, H, W} first)"
+            )
         }
         task.lossOptions = try lossOptions(a, loss: task.loss)
         task.warmupSteps = try a.int("warmup_steps", min: 1, max: 1 << 30)
@@ -211,7 +212,8 @@ enum TaskConstructors {
                 lifts = true
             }
             guard let g = graphModel else {
-                throw LuaArgumentError("\(a.function): freeze names layers of a graph model (nn.sequential, or an nn.mlp's dense1, dense2, ...)")
+                throw LuaArgumentError(
+                    "\(a.function): freeze names layers of a graph model (nn.sequential, or an nn.mlp's dense1, dense2, ...)")
             }
             task.frozenLayers = try frozenLayers(a, graph: g)
         }
@@ -285,7 +287,10 @@ enum TaskConstructors {
         _ a: LuaArgs, model: MLPModel?, graph: GraphNetwork? = nil, algorithm: TrainingAlgorithm, job: LuaJob
     ) throws -> TaskDescriptor {
         let model: any TaskObject = try required(a, "model", graph ?? model, "a policy network from nn.mlp, nn.sequential or nn.graph")
-        let (inputs, outputs) = graph.map { ($0.graph.inputShape.count == 1 ? $0.inputs : -1, $0.outputs) } ?? (model as? MLPModel).map { ($0.inputs, $0.outputs) } ?? (0, 0)
+        let (inputs, outputs) =
+            graph.map { ($0.graph.inputShape.count == 1 ? $0.inputs : -1, $0.outputs) } ?? (model as? MLPModel).map {
+                ($0.inputs, $0.outputs)
+            } ?? (0, 0)
         var env: EnvironmentSpec?
         if let name = try? a.string("environment") {
             env = try environment(name, nil, a)
@@ -426,7 +431,9 @@ enum TaskConstructors {
                 requests: try s.int("requests", default: 1000, min: 1, max: 10_000_000),
                 arrivalRate: try s.double("arrival_rate", default: 5000, min: 0, max: 1e7, exclusiveMin: true))
         }
-        if task.layer != nil, task.stream != nil { throw LuaArgumentError("\(a.function): layer outputs come with a batch inference, not a stream") }
+        if task.layer != nil, task.stream != nil {
+            throw LuaArgumentError("\(a.function): layer outputs come with a batch inference, not a stream")
+        }
         let options = try SubmitOptions.read(a)
         try a.finish()
         if let graph {
@@ -472,13 +479,16 @@ enum TaskConstructors {
         // dimensions the builder function reads, before the search (no Lua runs during it).
         var candidates: [GraphCandidate] = []
         if a.has("candidates") {
-            guard graph != nil else { throw LuaArgumentError("\(a.function): candidates go with a graph model (model = function(p) ... end)") }
+            guard graph != nil else {
+                throw LuaArgumentError("\(a.function): candidates go with a graph model (model = function(p) ... end)")
+            }
             a.pushField("candidates")
             defer { gf_pop(a.L, 1) }
             let list = try LuaArgs(a.L, -1, function: "\(a.function): candidates")
             candidates = try list.positional(limit: 256) { i in
                 let c = try LuaArgs(a.L, -1, function: "\(a.function): candidate \(i)")
-                let m: GraphNetwork = try required(c, "model", try c.object("model", kind: "model"), "a graph model from nn.sequential or nn.graph")
+                let m: GraphNetwork = try required(
+                    c, "model", try c.object("model", kind: "model"), "a graph model from nn.sequential or nn.graph")
                 c.pushField("point")
                 let read = try LuaStack.read(a.L, -1, what: "\(a.function): candidate \(i) point")
                 gf_pop(a.L, 1)
@@ -486,7 +496,9 @@ enum TaskConstructors {
                 try c.finish()
                 let values = try Dictionary(
                     point.map { k, v -> (String, Double) in
-                        guard let d = v.doubleValue, d.isFinite else { throw LuaArgumentError("\(a.function): candidate \(i): \(k) is not a number") }
+                        guard let d = v.doubleValue, d.isFinite else {
+                            throw LuaArgumentError("\(a.function): candidate \(i): \(k) is not a number")
+                        }
                         return (k, d)
                     }, uniquingKeysWith: { x, _ in x })
                 return GraphCandidate(values: values, graph: m)
@@ -663,7 +675,9 @@ enum TaskConstructors {
         } else {
             let p: CoordinationPattern = try required(a, "pattern", try a.choice("pattern"), "gpu.exclusive{...} etc. or a pattern name")
             spec = CoordinationSpec.defaults(p)
-            if p == .pipeline { throw LuaArgumentError("\(a.function): a pipeline needs its stages: pattern = gpu.pipeline{stages = {...}}") }
+            if p == .pipeline {
+                throw LuaArgumentError("\(a.function): a pipeline needs its stages: pattern = gpu.pipeline{stages = {...}}")
+            }
         }
         let agents: [String] = try required(a, "agents", try a.stringList("agents"), "a list of agent names")
         guard !agents.isEmpty else { throw LuaArgumentError("\(a.function): agents must name at least one agent") }

@@ -14,7 +14,8 @@ enum TaskCost {
         let graphs = (inputs.graph.map { [$0] } ?? []) + inputs.candidates.map(\.graph)
         let params = inputs.model?.parameterCount ?? graphs.map(\.parameterCount).max() ?? 0
         let graphWidth = graphs.map { g in g.graph.parameters.map { $0.shape.last ?? 1 }.max() ?? 1 }.max() ?? 1
-        let width = max(1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [graphWidth, inputs.data?.cols ?? 1]).max() ?? 1)
+        let width = max(
+            1, (inputs.model.map { [$0.inputs] + $0.hidden + [$0.outputs] } ?? [graphWidth, inputs.data?.cols ?? 1]).max() ?? 1)
         let rows = inputs.data?.rows ?? 0, cols = inputs.data?.cols ?? 0
         func product(_ xs: Int...) -> Int {
             xs.reduce(1) { a, b in
@@ -27,8 +28,10 @@ enum TaskCost {
         // heads × t² scores, a language model's t × vocabulary. A graph whose shapes do not fit
         // that batch fails on its first one; it is charged as if each row held its widest value.
         func graphValues(_ batch: Int) -> Int {
-            graphs.map { g in (try? g.graph.values(rows: batch)) ?? product(batch, max(1, g.graph.parameters.map(\.values.count).max() ?? 1)) }
-                .max() ?? 0
+            graphs.map { g in
+                (try? g.graph.values(rows: batch)) ?? product(batch, max(1, g.graph.parameters.map(\.values.count).max() ?? 1))
+            }
+            .max() ?? 0
         }
         switch type {
         case .training(let t):
@@ -51,11 +54,13 @@ enum TaskCost {
             let batch = max(1, t.batchSize)
             let requests = t.stream?.requests ?? rows
             let inFlight = min(batch, max(1, requests))
-            return sum(product(4, params, 2), product(4, inFlight, max(cols, width), 4), product(48, requests), product(4, graphValues(inFlight)))
+            return sum(
+                product(4, params, 2), product(4, inFlight, max(cols, width), 4), product(48, requests), product(4, graphValues(inFlight)))
         case .optimization:
             return sum(product(4, params, 8), product(4, rows, cols + 1, 2))
         case .hybridCompute:
-            return inputs.inner.map { bytes($0, TaskInputs(model: inputs.model, data: inputs.data, graph: inputs.graph)) } ?? product(4, params, 4)
+            return inputs.inner.map { bytes($0, TaskInputs(model: inputs.model, data: inputs.data, graph: inputs.graph)) }
+                ?? product(4, params, 4)
         default:
             return sum(product(4, params, 2), product(4, rows, cols + 1))
         }

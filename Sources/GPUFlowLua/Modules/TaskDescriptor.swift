@@ -13,14 +13,16 @@ struct SubmitOptions {
 
     /// Reads the submission keys every constructor and `gpu.submit` accept.
     static func read(_ a: LuaArgs) throws -> SubmitOptions {
-        SubmitOptions(name: try a.string("name"), priority: try a.choice("priority"), boost: try a.int("boost", min: -100, max: 100),
-                      memoryMB: try a.int("memory_mb", min: 0), timeoutS: try a.double("timeout_s", min: 0, exclusiveMin: true),
-                      agent: try a.string("agent"))
+        SubmitOptions(
+            name: try a.string("name"), priority: try a.choice("priority"), boost: try a.int("boost", min: -100, max: 100),
+            memoryMB: try a.int("memory_mb", min: 0), timeoutS: try a.double("timeout_s", min: 0, exclusiveMin: true),
+            agent: try a.string("agent"))
     }
 
     func merged(over base: SubmitOptions) -> SubmitOptions {
-        SubmitOptions(name: name ?? base.name, priority: priority ?? base.priority, boost: boost ?? base.boost,
-                      memoryMB: memoryMB ?? base.memoryMB, timeoutS: timeoutS ?? base.timeoutS, agent: agent ?? base.agent)
+        SubmitOptions(
+            name: name ?? base.name, priority: priority ?? base.priority, boost: boost ?? base.boost,
+            memoryMB: memoryMB ?? base.memoryMB, timeoutS: timeoutS ?? base.timeoutS, agent: agent ?? base.agent)
     }
 }
 

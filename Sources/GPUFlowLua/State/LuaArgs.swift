@@ -100,8 +100,10 @@ final class LuaArgs {
         }
     }
 
-    func double(_ key: String, default value: Double, min: Double = -.infinity, max: Double = .infinity,
-                exclusiveMin: Bool = false) throws -> Double {
+    func double(
+        _ key: String, default value: Double, min: Double = -.infinity, max: Double = .infinity,
+        exclusiveMin: Bool = false
+    ) throws -> Double {
         try double(key, min: min, max: max, exclusiveMin: exclusiveMin) ?? value
     }
 

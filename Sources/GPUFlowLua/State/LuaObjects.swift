@@ -1,6 +1,6 @@
-import Foundation
 import CLua
 import CLuaShim
+import Foundation
 import GPUFlowCore
 import GPUFlowML
 
@@ -15,8 +15,10 @@ import GPUFlowML
 enum LuaObjects {
     /// Creates the metatable for one kind. `index` handles property reads; method lookups fall
     /// through to `methods`.
-    static func register(_ L: OpaquePointer, name: String, index: gf_swift_fn?, methods: [(String, gf_swift_fn)],
-                         metamethods: [(String, gf_swift_fn)] = []) {
+    static func register(
+        _ L: OpaquePointer, name: String, index: gf_swift_fn?, methods: [(String, gf_swift_fn)],
+        metamethods: [(String, gf_swift_fn)] = []
+    ) {
         luaL_newmetatable(L, name)
         lua_pushboolean(L, 1)
         lua_setfield(L, -2, "__gpuflow")
@@ -93,13 +95,15 @@ enum LuaObjects {
     /// The object behind our userdata at `idx`, if it is one and of type T.
     static func object<T>(_ L: OpaquePointer, _ idx: Int32) -> T? {
         guard isOurs(L, idx), let slot = lua_touserdata(L, idx),
-              let p = slot.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+            let p = slot.load(as: UnsafeMutableRawPointer?.self)
+        else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? T
     }
 
     static func taskObject(_ L: OpaquePointer, _ idx: Int32) -> (any TaskObject)? {
         guard isOurs(L, idx), let slot = lua_touserdata(L, idx),
-              let p = slot.load(as: UnsafeMutableRawPointer?.self) else { return nil }
+            let p = slot.load(as: UnsafeMutableRawPointer?.self)
+        else { return nil }
         return Unmanaged<AnyObject>.fromOpaque(p).takeUnretainedValue() as? any TaskObject
     }
 

@@ -150,7 +150,8 @@ extension LuaStack {
         total += bytes
         guard let limits = gf_limits_of(L), limits.pointee.memory_limit > 0, gf_fits(limits, total) == 0 else { return }
         gf_trip(L, Int32(GF_TRIP_MEMORY.rawValue))
-        throw LuaArgumentError("\(what): the value needs \(total) bytes in the host, over what is left of the budget: memory limit exceeded")
+        throw LuaArgumentError(
+            "\(what): the value needs \(total) bytes in the host, over what is left of the budget: memory limit exceeded")
     }
 }
 

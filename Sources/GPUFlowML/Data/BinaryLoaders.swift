@@ -16,7 +16,9 @@ public enum BinaryLoaders {
         }
         let (bytes, overflow) = count.multipliedReportingOverflow(by: width)
         guard !overflow, bytes == available else {
-            throw DataError(file: path, "data at offset \(offset) holds \(available) bytes; \(what) needs \(overflow ? "more than Int.max" : String(bytes))")
+            throw DataError(
+                file: path,
+                "data at offset \(offset) holds \(available) bytes; \(what) needs \(overflow ? "more than Int.max" : String(bytes))")
         }
         return count
     }
@@ -50,7 +52,8 @@ public enum BinaryLoaders {
         default: throw DataError(file: path, ".npy format version \(major) is not supported (1–3 are)")
         }
         guard headerStart + headerLength <= b.count,
-              let header = String(bytes: b[headerStart..<(headerStart + headerLength)], encoding: .utf8) else {
+            let header = String(bytes: b[headerStart..<(headerStart + headerLength)], encoding: .utf8)
+        else {
             throw DataError(file: path, "header of \(headerLength) bytes at offset \(headerStart) is truncated or not text")
         }
         func field(_ name: String) -> String? {
@@ -73,9 +76,11 @@ public enum BinaryLoaders {
         let start = headerStart + headerLength
         let kind = dtype.kind, width = dtype.width
         if fortran && shape.count > 2 {
-            throw DataError(file: path, "Fortran-ordered arrays of more than 2 dimensions are not supported; save with np.ascontiguousarray(arr)")
+            throw DataError(
+                file: path, "Fortran-ordered arrays of more than 2 dimensions are not supported; save with np.ascontiguousarray(arr)")
         }
-        let count = try Self.elementCount(shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape) of \(descr)")
+        let count = try Self.elementCount(
+            shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape) of \(descr)")
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let o = start + i * width
@@ -103,11 +108,15 @@ public enum BinaryLoaders {
     /// A stored float as the float32 a data set holds. NaN, ±Inf and float64 values beyond
     /// float32's range (which would become ±Inf) are refused, naming the element: its index in
     /// the array, as NumPy would print it, and its byte offset in the file.
-    static func finite<F: BinaryFloatingPoint>(_ v: F, _ i: Int, _ offset: Int, _ shape: [Int], fortran: Bool, path: String) throws -> Float {
+    static func finite<F: BinaryFloatingPoint>(_ v: F, _ i: Int, _ offset: Int, _ shape: [Int], fortran: Bool, path: String) throws -> Float
+    {
         let f = Float(v)
         guard v.isFinite, f.isFinite else {
             let what = v.isNaN ? "NaN" : v.isInfinite ? (v > 0 ? "inf" : "-inf") : "\(Double(v)), beyond float32's ±3.4e38,"
-            throw DataError(file: path, "element \(i) (index \(position(i, shape, fortran: fortran))) at offset \(offset) is \(what) and a data set holds finite numbers only; clean the array first (np.isfinite)")
+            throw DataError(
+                file: path,
+                "element \(i) (index \(position(i, shape, fortran: fortran))) at offset \(offset) is \(what) and a data set holds finite numbers only; clean the array first (np.isfinite)"
+            )
         }
         return f
     }
@@ -136,13 +145,16 @@ public enum BinaryLoaders {
         case 0x0E: width = 8
         default: throw DataError(file: path, "IDX data type 0x\(String(type, radix: 16)) at offset 2 is not one of 08 09 0B 0C 0D 0E")
         }
-        guard dims >= 1, b.count >= 4 + 4 * dims else { throw DataError(file: path, "IDX header with \(dims) dimensions is truncated (offset 4)") }
+        guard dims >= 1, b.count >= 4 + 4 * dims else {
+            throw DataError(file: path, "IDX header with \(dims) dimensions is truncated (offset 4)")
+        }
         let shape = (0..<dims).map { d -> Int in
             let o = 4 + 4 * d
             return Int(b[o]) << 24 | Int(b[o + 1]) << 16 | Int(b[o + 2]) << 8 | Int(b[o + 3])
         }
         let start = 4 + 4 * dims
-        let count = try Self.elementCount(shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape)")
+        let count = try Self.elementCount(
+            shape, width: width, available: b.count - start, path: path, offset: start, what: "shape \(shape)")
         var values = [Float](repeating: 0, count: count)
         for i in 0..<count {
             let o = start + i * width
@@ -170,7 +182,8 @@ public enum BinaryLoaders {
         if let labels {
             // One label per row ([rows]) or several targets per row ([rows, k]).
             guard labels.shape.first == rows, labels.shape.count <= 2, labels.values.count % rows == 0, !labels.values.isEmpty else {
-                throw DataError(file: source, "\(labels.values.count) labels (shape \(labels.shape)) for \(rows) rows (shape \(features.shape))")
+                throw DataError(
+                    file: source, "\(labels.values.count) labels (shape \(labels.shape)) for \(rows) rows (shape \(features.shape))")
             }
             let cols = features.values.count / rows
             guard cols > 0 else { throw DataError(file: source, "the features array has no columns") }
@@ -178,11 +191,13 @@ public enum BinaryLoaders {
             let first = width == 1 ? labels.values : stride(from: 0, to: labels.values.count, by: width).map { labels.values[$0] }
             var shape = Swift.Array(features.shape.dropFirst())
             if images && shape.count == 2 { shape = [1] + shape }
-            return Dataset(features: features.values, rows: rows, cols: cols, labels: first, source: source,
-                           sampleShape: shape.count > 1 ? shape : nil, targets: width > 1 ? labels.values : nil)
+            return Dataset(
+                features: features.values, rows: rows, cols: cols, labels: first, source: source,
+                sampleShape: shape.count > 1 ? shape : nil, targets: width > 1 ? labels.values : nil)
         }
         guard features.shape.count == 2, features.shape[1] >= 2 else {
-            throw DataError(file: source, "without a labels file the array must be 2-D with the label in its last column (shape \(features.shape))")
+            throw DataError(
+                file: source, "without a labels file the array must be 2-D with the label in its last column (shape \(features.shape))")
         }
         let c = features.shape[1]
         var x: [Float] = [], y: [Float] = []

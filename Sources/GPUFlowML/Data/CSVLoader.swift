@@ -32,10 +32,16 @@ public enum CSVLoader {
 
     /// `parallelAbove`: files at least this large are parsed in two halves at once (nil: never;
     /// tests compare the two ways on small files).
-    public static func parse(_ data: Data, file: String, options: CSVOptions,
-                             parallelAbove: Int? = CSVParallelParse.minimumBytes) throws -> Dataset {
+    public static func parse(
+        _ data: Data, file: String, options: CSVOptions,
+        parallelAbove: Int? = CSVParallelParse.minimumBytes
+    ) throws -> Dataset {
         let table: CSVTableBuilder = try data.withUnsafeBytes { bytes in
-            if let limit = parallelAbove, CSVParallelParse.eligible(bytes, minimumBytes: limit), let joined = CSVParallelParse.parse(bytes, file: file, options: options) { return joined }
+            if let limit = parallelAbove, CSVParallelParse.eligible(bytes, minimumBytes: limit),
+                let joined = CSVParallelParse.parse(bytes, file: file, options: options)
+            {
+                return joined
+            }
             let table = CSVTableBuilder(file: file, options: options)
             try CSVTokenizer.tokenize(bytes, delimiter: options.delimiter, file: file, into: table)
             return table

@@ -61,10 +61,12 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     /// Token positions per sample of a text set (its context); nil for other data.
     public var positions: Int? { vocabulary == nil ? nil : targetWidth }
 
-    public init(features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
-                labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
-                sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil, windowStride: Int? = nil,
-                preprocessing: [PreprocessingStep] = [], hasLabels: Bool = true) {
+    public init(
+        features: [Float], rows: Int, cols: Int, labels: [Float], featureNames: [String]? = nil,
+        labelName: String = "label", classNames: [String] = [], categories: [CategoricalColumn] = [], source: String,
+        sampleShape: [Int]? = nil, targets: [Float]? = nil, vocabulary: TokenVocabulary? = nil, windowStride: Int? = nil,
+        preprocessing: [PreprocessingStep] = [], hasLabels: Bool = true
+    ) {
         precondition(features.count == rows * cols && labels.count == rows, "dataset shape")
         precondition((sampleShape ?? [cols]).reduce(1, *) == cols, "sample shape")
         precondition(targets.map { rows == 0 ? $0.isEmpty : $0.count % rows == 0 && $0.count >= rows } ?? true, "targets shape")
@@ -105,17 +107,25 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     }
 
     /// The same data with other features, labels or targets, everything else kept.
-    func with(features f: [Float]? = nil, rows n: Int? = nil, labels y: [Float]? = nil, targets t: [Float]?? = nil, sampleShape shape: [Int]? = nil,
-              source s: String, step: PreprocessingStep? = nil, classNames names: [String]? = nil, categories cats: [CategoricalColumn]? = nil) -> Dataset {
-        Dataset(features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
-                classNames: names ?? classNames, categories: cats ?? categories, source: s, sampleShape: shape ?? sampleShape, targets: t ?? targets,
-                vocabulary: vocabulary, windowStride: windowStride, preprocessing: preprocessing + (step.map { [$0] } ?? []), hasLabels: hasLabels)
+    func with(
+        features f: [Float]? = nil, rows n: Int? = nil, labels y: [Float]? = nil, targets t: [Float]?? = nil,
+        sampleShape shape: [Int]? = nil,
+        source s: String, step: PreprocessingStep? = nil, classNames names: [String]? = nil, categories cats: [CategoricalColumn]? = nil
+    ) -> Dataset {
+        Dataset(
+            features: f ?? features, rows: n ?? rows, cols: cols, labels: y ?? labels, featureNames: featureNames, labelName: labelName,
+            classNames: names ?? classNames, categories: cats ?? categories, source: s, sampleShape: shape ?? sampleShape,
+            targets: t ?? targets,
+            vocabulary: vocabulary, windowStride: windowStride, preprocessing: preprocessing + (step.map { [$0] } ?? []),
+            hasLabels: hasLabels)
     }
 
     /// Each sample seen as `shape` (the same floats in the same order: an image's rows of pixels
     /// as [channels, height, width]).
     public func reshaped(_ shape: [Int]) throws -> Dataset {
-        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }), shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) == cols else {
+        guard !shape.isEmpty, shape.allSatisfy({ $0 > 0 }),
+            shape.reduce(1, { $0.multipliedReportingOverflow(by: $1).overflow ? Int.max : $0 * $1 }) == cols
+        else {
             throw DataError("\(source): a sample of \(cols) values cannot be seen as shape \(shape)")
         }
         return with(sampleShape: shape, source: source)
@@ -136,7 +146,9 @@ public final class Dataset: TaskObject, @unchecked Sendable {
         for r in 0..<rows { for c in 0..<cols { mean[c] += features[r * cols + c] } }
         for c in 0..<cols { mean[c] /= Float(max(rows, 1)) }
         for r in 0..<rows { for c in 0..<cols { let d = features[r * cols + c] - mean[c]; sq[c] += d * d } }
-        let std = sq.map { v -> Float in let s = (v / Float(max(rows, 1))).squareRoot(); return s > 1e-12 ? s : 1 }
+        let std = sq.map { v -> Float in
+            let s = (v / Float(max(rows, 1))).squareRoot(); return s > 1e-12 ? s : 1
+        }
         return (mean, std)
     }
 
@@ -157,7 +169,9 @@ public final class Dataset: TaskObject, @unchecked Sendable {
     public func normalized(using other: Dataset? = nil) -> Dataset {
         let ref = other ?? self
         var lo = [Float](repeating: .infinity, count: cols), hi = [Float](repeating: -.infinity, count: cols)
-        for r in 0..<ref.rows { for c in 0..<cols { lo[c] = min(lo[c], ref.features[r * cols + c]); hi[c] = max(hi[c], ref.features[r * cols + c]) } }
+        for r in 0..<ref.rows {
+            for c in 0..<cols { lo[c] = min(lo[c], ref.features[r * cols + c]); hi[c] = max(hi[c], ref.features[r * cols + c]) }
+        }
         for c in categories where c.column < cols {  // codes stay codes
             lo[c.column] = 0
             hi[c.column] = 1

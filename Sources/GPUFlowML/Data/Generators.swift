@@ -16,8 +16,9 @@ public enum Generators {
             for f in 0..<features { x.append(c[k * features + f] + rng.normal() * spread) }
             y.append(Float(k))
         }
-        return Dataset(features: x, rows: samples, cols: features, labels: y,
-                       source: "blobs(samples=\(samples), features=\(features), centers=\(centers), seed=\(seed))")
+        return Dataset(
+            features: x, rows: samples, cols: features, labels: y,
+            source: "blobs(samples=\(samples), features=\(features), centers=\(centers), seed=\(seed))")
     }
 
     /// Interleaved 2-D spirals, a classic set that a linear model cannot separate.
@@ -35,11 +36,12 @@ public enum Generators {
             x.append(r * sinf(angle))
             y.append(Float(k))
         }
-        return Dataset(features: x, rows: samples, cols: 2, labels: y,
-                       source: "spirals(samples=\(samples), classes=\(classes), seed=\(seed))")
+        return Dataset(
+            features: x, rows: samples, cols: 2, labels: y,
+            source: "spirals(samples=\(samples), classes=\(classes), seed=\(seed))")
     }
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

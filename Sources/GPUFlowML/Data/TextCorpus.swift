@@ -112,7 +112,8 @@ public enum TextCorpus {
         guard !overflow, cells <= maxCells else {
             throw DataError(
                 file: source,
-                "\(rows) windows of \(context) tokens are more than the \(maxCells) tokens a text data set holds; raise stride (now \(stride)) or lower context")
+                "\(rows) windows of \(context) tokens are more than the \(maxCells) tokens a text data set holds; raise stride (now \(stride)) or lower context"
+            )
         }
         var features = [Float](), targets = [Float]()
         features.reserveCapacity(rows * context)

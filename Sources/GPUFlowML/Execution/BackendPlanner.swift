@@ -14,17 +14,23 @@ public struct BackendPlan: Sendable {
 /// cascade), the adaptive one by the task's selection criteria applied to what the learning
 /// engine predicts for work of this size on each backend.
 public enum BackendPlanner {
-    public static func plan(primary: BackendKind, strategy: FallbackStrategy, criteria: SelectionCriteria, shape: WorkloadShape?,
-                            learning: GPULearningEngine, breakers: CircuitBreakerBoard, device: DeviceSelection, seed: UInt64) -> BackendPlan {
+    public static func plan(
+        primary: BackendKind, strategy: FallbackStrategy, criteria: SelectionCriteria, shape: WorkloadShape?,
+        learning: GPULearningEngine, breakers: CircuitBreakerBoard, device: DeviceSelection, seed: UInt64
+    ) -> BackendPlan {
         switch strategy {
         case .fail: return BackendPlan(order: [primary], reason: "\(primary.rawValue) requested, no fallback")
-        case .fallback(let k): return BackendPlan(order: unique([primary, k]), reason: "\(primary.rawValue) requested, fallback \(k.rawValue)")
+        case .fallback(let k):
+            return BackendPlan(order: unique([primary, k]), reason: "\(primary.rawValue) requested, fallback \(k.rawValue)")
         case .cascade(let ks):
             let order = unique([primary] + ks)
-            return BackendPlan(order: order, reason: "\(primary.rawValue) requested, cascade \(order.dropFirst().map(\.rawValue).joined(separator: " → "))")
+            return BackendPlan(
+                order: order, reason: "\(primary.rawValue) requested, cascade \(order.dropFirst().map(\.rawValue).joined(separator: " → "))"
+            )
         case .adaptive(let a):
-            return adaptive(primary: primary, a, criteria: criteria, shape: shape, learning: learning, breakers: breakers, device: device,
-                            seed: seed)
+            return adaptive(
+                primary: primary, a, criteria: criteria, shape: shape, learning: learning, breakers: breakers, device: device,
+                seed: seed)
         }
     }
 
@@ -45,15 +51,18 @@ public enum BackendPlanner {
         return "vulkan:" + ((try? device.context().info.name) ?? "unavailable")
     }
 
-    private static func adaptive(primary: BackendKind, _ a: AdaptiveSelection, criteria: SelectionCriteria, shape: WorkloadShape?,
-                                 learning: GPULearningEngine, breakers: CircuitBreakerBoard, device: DeviceSelection,
-                                 seed: UInt64) -> BackendPlan {
+    private static func adaptive(
+        primary: BackendKind, _ a: AdaptiveSelection, criteria: SelectionCriteria, shape: WorkloadShape?,
+        learning: GPULearningEngine, breakers: CircuitBreakerBoard, device: DeviceSelection,
+        seed: UInt64
+    ) -> BackendPlan {
         var notes: [String] = []
         var candidates: [BackendKind] = []
         for k in unique([primary] + a.candidates) {
             guard let c = concrete(k, device: device) else { notes.append("\(k.rawValue): no backend here"); continue }
             if c == .vulkan, (try? device.context()) == nil { notes.append("vulkan: no usable device"); continue }
-            if breakers.breaker(breakerKey(c, device: device)).state == .open, breakers.remainingCooldown(breakerKey(c, device: device)) > 0 {
+            if breakers.breaker(breakerKey(c, device: device)).state == .open, breakers.remainingCooldown(breakerKey(c, device: device)) > 0
+            {
                 notes.append("\(c.rawValue): circuit open"); continue
             }
             if !candidates.contains(c) { candidates.append(c) }
@@ -61,23 +70,28 @@ public enum BackendPlanner {
         let first = concrete(primary, device: device) ?? primary
         guard let shape, candidates.count > 1, learning.enabled else {
             let why = !learning.enabled ? "learning disabled" : shape == nil ? "no workload sizes to predict from" : "one candidate"
-            return BackendPlan(order: candidates.isEmpty ? [primary] : candidates,
-                               reason: "adaptive: \(why); \(candidates.first?.rawValue ?? primary.rawValue) first" + suffix(notes))
+            return BackendPlan(
+                order: candidates.isEmpty ? [primary] : candidates,
+                reason: "adaptive: \(why); \(candidates.first?.rawValue ?? primary.rawValue) first" + suffix(notes))
         }
         let kind = shape.kind
-        let predictions = Dictionary(uniqueKeysWithValues: candidates.map {
-            ($0, learning.predictDuration(kind: kind, backend: $0.rawValue, features: shape.features))
-        })
+        let predictions = Dictionary(
+            uniqueKeysWithValues: candidates.map {
+                ($0, learning.predictDuration(kind: kind, backend: $0.rawValue, features: shape.features))
+            })
         // Every candidate gets tried before predictions decide (two runs each), in the stated order.
         if let unexplored = candidates.first(where: { (predictions[$0]??.evidence ?? 0) < 2 }) {
             let n = predictions[unexplored]??.evidence ?? 0
-            return BackendPlan(order: [unexplored] + candidates.filter { $0 != unexplored },
-                               reason: "adaptive: exploring \(unexplored.rawValue), which has \(n) run\(n == 1 ? "" : "s") of \(kind) work so far" + suffix(notes))
+            return BackendPlan(
+                order: [unexplored] + candidates.filter { $0 != unexplored },
+                reason: "adaptive: exploring \(unexplored.rawValue), which has \(n) run\(n == 1 ? "" : "s") of \(kind) work so far"
+                    + suffix(notes))
         }
         let times = candidates.compactMap { predictions[$0]??.value }
-        let memories = Dictionary(uniqueKeysWithValues: candidates.map {
-            ($0, learning.predictMemory(kind: kind, backend: $0.rawValue, features: shape.features)?.value)
-        })
+        let memories = Dictionary(
+            uniqueKeysWithValues: candidates.map {
+                ($0, learning.predictMemory(kind: kind, backend: $0.rawValue, features: shape.features)?.value)
+            })
         let powers = Dictionary(uniqueKeysWithValues: candidates.map { ($0, learning.meanPowerW(kind: kind, backend: $0.rawValue)) })
         let bias = learning.backendBias(kind: kind)
         let useMemory = criteria.memory > 0 && memories.values.allSatisfy { $0 != nil }
@@ -111,8 +125,9 @@ public enum BackendPlanner {
         var why: String
         if chosen != first, let p = scored.first(where: { $0.kind == first }), scored[0].score <= p.score * (1 + a.threshold) {
             chosen = first
-            why = String(format: "adaptive: staying on %@ — the best alternative beats it by no more than the %.0f%% threshold",
-                         first.rawValue, a.threshold * 100)
+            why = String(
+                format: "adaptive: staying on %@ — the best alternative beats it by no more than the %.0f%% threshold",
+                first.rawValue, a.threshold * 100)
         } else {
             why = "adaptive: \(chosen.rawValue) scores best"
         }
@@ -124,8 +139,9 @@ public enum BackendPlanner {
             why = String(format: "adaptive: exploring %@ (ε = %.2f)", chosen.rawValue, a.exploration)
         }
         let order = [chosen] + scored.map(\.kind).filter { $0 != chosen }
-        return BackendPlan(order: order, reason: why + "; scores " + scored.map(\.detail).joined(separator: ", ") + suffix(notes),
-                           scores: scored.map { ($0.kind.rawValue, $0.score) })
+        return BackendPlan(
+            order: order, reason: why + "; scores " + scored.map(\.detail).joined(separator: ", ") + suffix(notes),
+            scores: scored.map { ($0.kind.rawValue, $0.score) })
     }
 
     private static func suffix(_ notes: [String]) -> String { notes.isEmpty ? "" : " [" + notes.joined(separator: "; ") + "]" }

@@ -19,8 +19,9 @@ public struct DeviceSelection: Sendable, Equatable {
     }
 
     public init(profile: Profile, faults: FaultInjector? = nil) {
-        self.init(prefer: VulkanDevicePreference(rawValue: profile.device.prefer.rawValue) ?? .any, index: profile.device.index,
-                  poolBudgetMB: profile.resources.memoryPoolMB, faults: faults)
+        self.init(
+            prefer: VulkanDevicePreference(rawValue: profile.device.prefer.rawValue) ?? .any, index: profile.device.index,
+            poolBudgetMB: profile.resources.memoryPoolMB, faults: faults)
     }
 
     /// The fault injector a profile asks for (its `faults:` section), else the environment's.
@@ -62,16 +63,19 @@ public enum BackendSelector {
             return Choice(backend: CPUBackend(), reason: "cpu requested")
         case .vulkan:
             let context = try device.context()
-            return Choice(backend: try VulkanBackend(context: context, faults: device.faults), reason: "vulkan requested: \(context.info.name)")
+            return Choice(
+                backend: try VulkanBackend(context: context, faults: device.faults), reason: "vulkan requested: \(context.info.name)")
         case .auto:
             do {
                 let context = try device.context()
                 if context.info.type != "cpu" {
-                    return Choice(backend: try VulkanBackend(context: context, faults: device.faults),
-                                  reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")
+                    return Choice(
+                        backend: try VulkanBackend(context: context, faults: device.faults),
+                        reason: "auto: Vulkan GPU \(context.info.name) (\(context.info.type))")
                 }
-                return Choice(backend: SIMDBackend(),
-                              reason: "auto: the only Vulkan device is \(context.info.name), a CPU implementation; using the simd backend")
+                return Choice(
+                    backend: SIMDBackend(),
+                    reason: "auto: the only Vulkan device is \(context.info.name), a CPU implementation; using the simd backend")
             } catch {
                 return Choice(backend: SIMDBackend(), reason: "auto: no usable Vulkan device (\(error)); using the simd backend")
             }

@@ -16,8 +16,14 @@ enum DeclaredUsage {
     static func check(_ t: TrainingTask, parameters: Int, rows: Int, seconds: Double, backend: Backend) -> TaskValue {
         var fields: [(String, TaskValue)] = []
         if let est = t.durationEstimate {
-            fields.append(("duration", .table([("estimate_s", .number(est)), ("actual_s", .number(seconds)),
-                                               ("ratio", .number(seconds / est)), ("within_estimate", .bool(seconds <= est))])))
+            fields.append(
+                (
+                    "duration",
+                    .table([
+                        ("estimate_s", .number(est)), ("actual_s", .number(seconds)),
+                        ("ratio", .number(seconds / est)), ("within_estimate", .bool(seconds <= est)),
+                    ])
+                ))
         } else {
             fields.append(("duration", .table([("actual_s", .number(seconds)), ("estimate_s", .string("not declared"))])))
         }
@@ -25,7 +31,9 @@ enum DeclaredUsage {
             let mb = Double(peak) / 1_048_576
             var memory: [(String, TaskValue)] = [("peak_tensor_mb", .number(mb))]
             if t.memoryRequirementMB > 0 {
-                memory += [("requirement_mb", .integer(t.memoryRequirementMB)), ("within_requirement", .bool(mb <= Double(t.memoryRequirementMB)))]
+                memory += [
+                    ("requirement_mb", .integer(t.memoryRequirementMB)), ("within_requirement", .bool(mb <= Double(t.memoryRequirementMB))),
+                ]
             } else {
                 memory.append(("requirement_mb", .string("not declared")))
             }
@@ -35,8 +43,14 @@ enum DeclaredUsage {
         }
         let flops = 6 * Double(parameters)
         let measured = measuredIntensity(flopsPerSample: flops)
-        fields.append(("compute_intensity", .table([("declared", .string(t.computeIntensity.rawValue)), ("measured", .string(measured.rawValue)),
-                                                    ("flops_per_sample", .number(flops)), ("matches", .bool(measured == t.computeIntensity))])))
+        fields.append(
+            (
+                "compute_intensity",
+                .table([
+                    ("declared", .string(t.computeIntensity.rawValue)), ("measured", .string(measured.rawValue)),
+                    ("flops_per_sample", .number(flops)), ("matches", .bool(measured == t.computeIntensity)),
+                ])
+            ))
         return .table(fields)
     }
 }

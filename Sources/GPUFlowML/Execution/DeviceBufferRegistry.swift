@@ -32,10 +32,14 @@ public final class DeviceBufferRegistry: @unchecked Sendable {
         defer { lock.unlock() }
         if !force {
             if let missing = ids.first(where: { buffers[$0] == nil }) {
-                throw MLError("deallocate: no buffer #\(missing) (live: \(buffers.keys.sorted().map { "#\($0)" }.joined(separator: ", ")); force = true skips unknown ids)")
+                throw MLError(
+                    "deallocate: no buffer #\(missing) (live: \(buffers.keys.sorted().map { "#\($0)" }.joined(separator: ", ")); force = true skips unknown ids)"
+                )
             }
             if let foreign = ids.first(where: { buffers[$0]?.agent != agent }) {
-                throw MLError("deallocate: buffer #\(foreign) belongs to agent \(buffers[foreign]?.agent ?? "?"), not \(agent) (force = true frees it anyway)")
+                throw MLError(
+                    "deallocate: buffer #\(foreign) belongs to agent \(buffers[foreign]?.agent ?? "?"), not \(agent) (force = true frees it anyway)"
+                )
             }
         }
         var freed: [Int] = [], skipped: [Int] = [], bytes = 0

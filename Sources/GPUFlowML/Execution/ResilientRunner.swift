@@ -27,9 +27,11 @@ public struct ExecutionServices: Sendable {
     /// Time slices across jobs, from a job server (nil: none).
     public var slices: SliceControl?
 
-    public init(learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
-                fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),
-                gate: DeviceGate? = nil, quotas: AgentQuotas? = nil, buffers: DeviceBufferRegistry = DeviceBufferRegistry()) {
+    public init(
+        learning: GPULearningEngine, breakers: CircuitBreakerBoard, monitor: GPUPerformanceMonitor? = nil,
+        fallbackBackends: [BackendKind] = [], logger: Logger = Logger(label: "gpuflow.execution"),
+        gate: DeviceGate? = nil, quotas: AgentQuotas? = nil, buffers: DeviceBufferRegistry = DeviceBufferRegistry()
+    ) {
         self.learning = learning
         self.breakers = breakers
         self.monitor = monitor
@@ -41,11 +43,14 @@ public struct ExecutionServices: Sendable {
     }
 
     /// What an orchestrator's tasks share: its learning engine, breakers, gate and agent limits.
-    public init(orchestrator: GPUTaskOrchestrator, monitor: GPUPerformanceMonitor? = nil, fallbackBackends: [BackendKind] = [],
-                logger: Logger = Logger(label: "gpuflow.execution"), quotas: AgentQuotas? = nil,
-                buffers: DeviceBufferRegistry = DeviceBufferRegistry()) {
-        self.init(learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor, fallbackBackends: fallbackBackends,
-                  logger: logger, gate: orchestrator.gate, quotas: quotas ?? AgentQuotas(limits: orchestrator.memoryLimits), buffers: buffers)
+    public init(
+        orchestrator: GPUTaskOrchestrator, monitor: GPUPerformanceMonitor? = nil, fallbackBackends: [BackendKind] = [],
+        logger: Logger = Logger(label: "gpuflow.execution"), quotas: AgentQuotas? = nil,
+        buffers: DeviceBufferRegistry = DeviceBufferRegistry()
+    ) {
+        self.init(
+            learning: orchestrator.learning, breakers: orchestrator.breakers, monitor: monitor, fallbackBackends: fallbackBackends,
+            logger: logger, gate: orchestrator.gate, quotas: quotas ?? AgentQuotas(limits: orchestrator.memoryLimits), buffers: buffers)
     }
 
     /// In-memory learning and fresh breakers, for callers outside a run (tests, benchmarks).
@@ -60,29 +65,38 @@ public struct ExecutionServices: Sendable {
 /// next one once it opens or at once for out-of-memory — and training resumes from its last
 /// finished epoch, so no completed work is lost. Every attempt is in the result.
 public enum ResilientRunner {
-    public static func run(_ task: GPUTaskType, inputs: TaskInputs, backend requested: BackendKind, services: ExecutionServices,
-                           device: DeviceSelection = .init(), seed: UInt64, cancel: CancellationToken = CancellationToken(),
-                           taskID: Int? = nil, taskName: String? = nil, agent: String? = nil) throws -> TaskValue {
+    public static func run(
+        _ task: GPUTaskType, inputs: TaskInputs, backend requested: BackendKind, services: ExecutionServices,
+        device: DeviceSelection = .init(), seed: UInt64, cancel: CancellationToken = CancellationToken(),
+        taskID: Int? = nil, taskName: String? = nil, agent: String? = nil
+    ) throws -> TaskValue {
         var work: GPUTaskType
         let plan: BackendPlan
         var hybrid = false
         if case .hybridCompute(let h) = task {
-            guard let inner = inputs.inner else { throw MLError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)") }
+            guard let inner = inputs.inner else {
+                throw MLError("hybrid_compute: an inner task is required (task = gpu.training{...} etc.)")
+            }
             if case .hybridCompute = inner { throw MLError("hybrid_compute: the inner task cannot itself be hybrid_compute") }
             work = inner
             hybrid = true
-            plan = BackendPlanner.plan(primary: h.primaryBackend, strategy: h.fallbackStrategy, criteria: h.selectionCriteria,
-                                       shape: WorkloadShapes.shape(inner, inputs: inputs), learning: services.learning,
-                                       breakers: services.breakers, device: device, seed: seed)
+            plan = BackendPlanner.plan(
+                primary: h.primaryBackend, strategy: h.fallbackStrategy, criteria: h.selectionCriteria,
+                shape: WorkloadShapes.shape(inner, inputs: inputs), learning: services.learning,
+                breakers: services.breakers, device: device, seed: seed)
         } else {
             work = task
             let strategy: FallbackStrategy = services.fallbackBackends.isEmpty ? .fail : .cascade(services.fallbackBackends)
-            plan = BackendPlanner.plan(primary: requested, strategy: strategy, criteria: SelectionCriteria(), shape: nil,
-                                       learning: services.learning, breakers: services.breakers, device: device, seed: seed)
+            plan = BackendPlanner.plan(
+                primary: requested, strategy: strategy, criteria: SelectionCriteria(), shape: nil,
+                learning: services.learning, breakers: services.breakers, device: device, seed: seed)
         }
-        services.logger.debug("backend plan", metadata: [
-            "task": "\(taskName ?? work.name)", "order": "\(plan.order.map(\.rawValue).joined(separator: ","))", "reason": "\(plan.reason)",
-        ])
+        services.logger.debug(
+            "backend plan",
+            metadata: [
+                "task": "\(taskName ?? work.name)", "order": "\(plan.order.map(\.rawValue).joined(separator: ","))",
+                "reason": "\(plan.reason)",
+            ])
         let shape = WorkloadShapes.shape(work, inputs: inputs)
         work = SearchMemory.warmStarted(work, inputs: inputs, learning: services.learning)
         var recovery = Self.resumable(work) ? TrainingRecovery() : nil
@@ -125,7 +139,8 @@ public enum ResilientRunner {
                     choice = try BackendSelector.make(kind, device: device)
                 } catch {
                     refusals.append("\(kind.rawValue): \(error)")
-                    attempts.append(.table([("backend", .string(kind.rawValue)), ("outcome", .string("unavailable")), ("error", .string("\(error)"))]))
+                    attempts.append(
+                        .table([("backend", .string(kind.rawValue)), ("outcome", .string("unavailable")), ("error", .string("\(error)"))]))
                     break
                 }
                 let backend = choice.backend
@@ -133,8 +148,9 @@ public enum ResilientRunner {
                 let key = backend.name == "vulkan" ? "vulkan:" + backend.deviceDescription : backend.name
                 guard services.breakers.allow(key) else {
                     let b = services.breakers.breaker(key)
-                    let why = String(format: "circuit open after %d consecutive faults, half-opens in %.1f s", b.consecutiveFailures,
-                                     services.breakers.remainingCooldown(key))
+                    let why = String(
+                        format: "circuit open after %d consecutive faults, half-opens in %.1f s", b.consecutiveFailures,
+                        services.breakers.remainingCooldown(key))
                     refusals.append("\(backend.name): \(why)")
                     attempts.append(.table([("backend", .string(backend.name)), ("outcome", .string("skipped")), ("error", .string(why))]))
                     break
@@ -147,45 +163,59 @@ public enum ResilientRunner {
                     if case .memoryManagement(let m) = work {
                         result = try MemoryTasks.run(m, backend: backend, services: services, agent: agent)
                     } else {
-                        result = try WorkloadRunner.run(work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
-                                                        recovery: recovery, onEpoch: onEpoch)
+                        result = try WorkloadRunner.run(
+                            work, inputs: inputs, backend: backend, device: device, seed: seed, cancel: cancel,
+                            recovery: recovery, onEpoch: onEpoch)
                     }
                     let wall = Date().timeIntervalSince(t0)
                     services.breakers.recordSuccess(key)
                     let energy = zip2(PowerMeter.shared?.joules(), energy0).map { $0 - $1 }
-                    var attempt: [(String, TaskValue)] = [("backend", .string(backend.name)), ("outcome", .string("succeeded")),
-                                                          ("seconds", .number(wall))]
+                    var attempt: [(String, TaskValue)] = [
+                        ("backend", .string(backend.name)), ("outcome", .string("succeeded")),
+                        ("seconds", .number(wall)),
+                    ]
                     if resumeFrom > 0 { attempt.append(("resumed_from_epoch", .integer(resumeFrom))) }
                     attempts.append(.table(attempt))
                     if let shape {
-                        services.learning.record(execution(shape, backend: backend, seconds: wall, result: result, energy: energy,
-                                                           doneFraction: doneFraction(work, resumedFrom: resumeFrom)))
+                        services.learning.record(
+                            execution(
+                                shape, backend: backend, seconds: wall, result: result, energy: energy,
+                                doneFraction: doneFraction(work, resumedFrom: resumeFrom)))
                     }
                     SearchMemory.remember(work, inputs: inputs, result: result, learning: services.learning)
-                    services.observer?.taskFinished(id: taskID, name: label, kind: work.name, agent: agent, backend: backend.name, result: result)
-                    var metrics = TaskMetrics(id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
-                                              startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
-                                              attempts: attempts.count, energyJ: energy)
+                    services.observer?.taskFinished(
+                        id: taskID, name: label, kind: work.name, agent: agent, backend: backend.name, result: result)
+                    var metrics = TaskMetrics(
+                        id: taskID, name: taskName ?? work.name, kind: work.name, backend: backend,
+                        startedAt: services.monitor.map { $0.elapsed - wall } ?? 0, wallS: wall,
+                        attempts: attempts.count, energyJ: energy)
                     metrics.agent = agent
                     services.monitor?.record(metrics)
                     succeeded = true
-                    return compose(result, hybrid: hybrid, backend: backend.name, plan: plan, refusals: refusals, attempts: attempts,
-                                   faults: faults, seconds: Date().timeIntervalSince(started))
+                    return compose(
+                        result, hybrid: hybrid, backend: backend.name, plan: plan, refusals: refusals, attempts: attempts,
+                        faults: faults, seconds: Date().timeIntervalSince(started))
                 } catch let e as BackendError where e.code == .deviceLost || e.code == .outOfMemory {
                     faults += 1
                     services.breakers.recordFailure(key)
                     let state = services.breakers.breaker(key).state
-                    services.logger.warning("device fault", metadata: [
-                        "task": "\(taskName ?? work.name)", "backend": "\(key)", "error": "\(e)", "breaker": "\(state.rawValue)",
-                        "completed_epochs": "\(recovery?.completedEpochs ?? 0)",
-                    ])
+                    services.logger.warning(
+                        "device fault",
+                        metadata: [
+                            "task": "\(taskName ?? work.name)", "backend": "\(key)", "error": "\(e)", "breaker": "\(state.rawValue)",
+                            "completed_epochs": "\(recovery?.completedEpochs ?? 0)",
+                        ])
                     if let shape {
-                        services.learning.record(ExecutionRecord(kind: shape.kind, backend: backend.name, device: backend.deviceDescription,
-                                                                 features: shape.features, parameters: shape.parameters,
-                                                                 durationS: Date().timeIntervalSince(t0), succeeded: false))
+                        services.learning.record(
+                            ExecutionRecord(
+                                kind: shape.kind, backend: backend.name, device: backend.deviceDescription,
+                                features: shape.features, parameters: shape.parameters,
+                                durationS: Date().timeIntervalSince(t0), succeeded: false))
                     }
-                    var attempt: [(String, TaskValue)] = [("backend", .string(backend.name)), ("outcome", .string("fault")),
-                                                          ("error", .string("\(e)")), ("breaker", .string(state.rawValue))]
+                    var attempt: [(String, TaskValue)] = [
+                        ("backend", .string(backend.name)), ("outcome", .string("fault")),
+                        ("error", .string("\(e)")), ("breaker", .string(state.rawValue)),
+                    ]
                     if let r = recovery { attempt.append(("completed_epochs", .integer(r.completedEpochs))) }
                     attempts.append(.table(attempt))
                     refusals.append("\(backend.name): \(e)")
@@ -209,9 +239,10 @@ public enum ResilientRunner {
     /// its seed. Two runs with the same key train identically.
     static func checkpointKey(_ t: GPUTaskType, inputs: TaskInputs, seed: UInt64) -> String? {
         guard case .training(let tr) = t, let model: AnyObject = inputs.model ?? inputs.graph, let data = inputs.data,
-              // Stable: with Foundation's per-process key order a resumed run got a key of its own
-              // and started at epoch 1.
-              let spec = try? StableJSON.encode(tr), let modelBytes = try? ModelFiles.encode(model) ?? nil else { return nil }
+            // Stable: with Foundation's per-process key order a resumed run got a key of its own
+            // and started at epoch 1.
+            let spec = try? StableJSON.encode(tr), let modelBytes = try? ModelFiles.encode(model) ?? nil
+        else { return nil }
         var h = Hasher256()
         h.add(spec)
         h.add(Data(modelBytes))
@@ -236,27 +267,34 @@ public enum ResilientRunner {
         return Double(tr.epochs - resumedFrom) / Double(tr.epochs)
     }
 
-    static func execution(_ shape: WorkloadShape, backend: Backend, seconds: Double, result: TaskValue, energy: Double?,
-                          doneFraction: Double) -> ExecutionRecord {
+    static func execution(
+        _ shape: WorkloadShape, backend: Backend, seconds: Double, result: TaskValue, energy: Double?,
+        doneFraction: Double
+    ) -> ExecutionRecord {
         var features = shape.features
         if doneFraction < 1 {
             for k in ["epochs", "flops"] { if let v = features[k] { features[k] = max(1, v * doneFraction) } }
         }
-        var r = ExecutionRecord(kind: shape.kind, backend: backend.name, device: backend.deviceDescription, features: features,
-                                parameters: shape.parameters, durationS: seconds, peakMemoryBytes: backend.tensorBytesPeak.map(Double.init),
-                                throughput: WorkloadShapes.throughput(result), energyJ: energy)
+        var r = ExecutionRecord(
+            kind: shape.kind, backend: backend.name, device: backend.deviceDescription, features: features,
+            parameters: shape.parameters, durationS: seconds, peakMemoryBytes: backend.tensorBytesPeak.map(Double.init),
+            throughput: WorkloadShapes.throughput(result), energyJ: energy)
         r.outcomes = WorkloadShapes.outcomes(result)
         return r
     }
 
     /// A hybrid task's result wraps the inner one with the choice and its reason; a plain task
     /// keeps its shape and gains `attempts` only when a fault moved it.
-    static func compose(_ result: TaskValue, hybrid: Bool, backend: String, plan: BackendPlan, refusals: [String], attempts: [TaskValue],
-                        faults: Int, seconds: Double) -> TaskValue {
+    static func compose(
+        _ result: TaskValue, hybrid: Bool, backend: String, plan: BackendPlan, refusals: [String], attempts: [TaskValue],
+        faults: Int, seconds: Double
+    ) -> TaskValue {
         let reason = refusals.isEmpty ? plan.reason : plan.reason + "; " + refusals.joined(separator: "; ") + "; ran on \(backend)"
         if hybrid {
-            var fields: [(String, TaskValue)] = [("backend", .string(backend)), ("reason", .string(reason)), ("attempts", .array(attempts)),
-                                                 ("faults", .integer(faults)), ("seconds", .number(seconds)), ("result", result)]
+            var fields: [(String, TaskValue)] = [
+                ("backend", .string(backend)), ("reason", .string(reason)), ("attempts", .array(attempts)),
+                ("faults", .integer(faults)), ("seconds", .number(seconds)), ("result", result),
+            ]
             if !plan.scores.isEmpty {
                 fields.append(("scores", .table(plan.scores.map { ($0.backend, .number($0.score)) })))
             }

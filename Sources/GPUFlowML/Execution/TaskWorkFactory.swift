@@ -18,16 +18,21 @@ public enum TaskWorkFactory {
         t.start()
     }
 
-    public static func work(for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
-                            seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil,
-                            agent: String? = nil, memoryMB: Int? = nil) -> TaskWork {
+    public static func work(
+        for task: GPUTaskType, inputs: TaskInputs, backend: BackendKind, device: DeviceSelection = .init(),
+        seed: UInt64, orchestrator: GPUTaskOrchestrator, services: ExecutionServices? = nil,
+        agent: String? = nil, memoryMB: Int? = nil
+    ) -> TaskWork {
         let services = services ?? ExecutionServices(orchestrator: orchestrator)
         if case .resourceCoordination(let rc) = task {
             return { _ in
                 let c = Coordination(spec: rc.pattern, agents: rc.participatingAgents, policy: rc.policy)
                 try await orchestrator.coordinate(c, limits: rc.sharingPolicy)
-                let fields: [(String, TaskValue)] = [("pattern", .string(rc.pattern.pattern.rawValue)),
-                                                     ("agents", .array(rc.participatingAgents.map { .string($0) }))]
+                let fields: [(String, TaskValue)] =
+                    [
+                        ("pattern", .string(rc.pattern.pattern.rawValue)),
+                        ("agents", .array(rc.participatingAgents.map { .string($0) })),
+                    ]
                     + rc.pattern.parameters
                 return .table(fields)
             }
@@ -53,7 +58,8 @@ public enum TaskWorkFactory {
             // A job server's orchestrator admits the task first; its lease is given back at the end.
             var lease: String?
             if let admission = services.admission, task.isDeviceWork {
-                let granted = try await admission.acquire(task, name: ctx.name, agent: agent, memoryMB: memoryMB ?? task.memoryRequirementMB)
+                let granted = try await admission.acquire(
+                    task, name: ctx.name, agent: agent, memoryMB: memoryMB ?? task.memoryRequirementMB)
                 lease = granted.lease
                 // The allocator here enforces what the server allows this agent across all its jobs.
                 if let bytes = granted.allowanceBytes, let agent { orchestrator.memoryLimits.set(agent, bytes: bytes) }
@@ -74,10 +80,12 @@ public enum TaskWorkFactory {
                             token.detach()
                             if let slices = services.slices, task.isDeviceWork { slices.release(agent: agent ?? "-") }
                         }
-                        c.resume(with: Result {
-                            try ResilientRunner.run(task, inputs: inputs, backend: backend, services: services, device: device, seed: seed,
-                                                    cancel: token, taskID: ctx.id, taskName: ctx.name, agent: agent)
-                        })
+                        c.resume(
+                            with: Result {
+                                try ResilientRunner.run(
+                                    task, inputs: inputs, backend: backend, services: services, device: device, seed: seed,
+                                    cancel: token, taskID: ctx.id, taskName: ctx.name, agent: agent)
+                            })
                     }
                 }
             } onCancel: {

@@ -24,22 +24,27 @@ extension WorkloadRunner {
 
     /// Evolution of a small graph: fitness from a data set's loss, or from an environment's return.
     static func graphEvolution(
-        _ t: TrainingTask, _ e: Evolutionary, graph: GraphNetwork, inputs: TaskInputs, backend: Backend, seed: UInt64, cancel: CancellationToken
+        _ t: TrainingTask, _ e: Evolutionary, graph: GraphNetwork, inputs: TaskInputs, backend: Backend, seed: UInt64,
+        cancel: CancellationToken
     ) throws -> TaskValue {
         if let env = inputs.environment {
             let r = try GraphEvolution.train(
                 graph.graph, environment: env.make, config: e, generations: t.epochs, backend: backend, seed: seed, cancel: cancel)
-            return evolutionValue(model: GraphNetwork(r.model), generations: r.epochs, seconds: r.seconds, environment: env, backend: backend)
+            return evolutionValue(
+                model: GraphNetwork(r.model), generations: r.epochs, seconds: r.seconds, environment: env, backend: backend)
         }
         guard let data = inputs.data else { throw MLError("training: data is required (or an environment, for evolution)") }
         let r = try GraphEvolution.train(
-            graph.graph, data: data, config: e, generations: t.epochs, loss: t.loss, options: t.lossOptions ?? LossOptions(), backend: backend,
+            graph.graph, data: data, config: e, generations: t.epochs, loss: t.loss, options: t.lossOptions ?? LossOptions(),
+            backend: backend,
             seed: seed, cancel: cancel)
         let run = TrainedRun(epochs: r.epochs, seconds: r.seconds, samplesTrained: nil)
         return trainingValue(t, model: GraphNetwork(r.model), parameters: graph.parameterCount, run: run, data: data, backend: backend)
     }
 
-    static func graphInference(_ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken)
+    static func graphInference(
+        _ t: InferenceTask, graph: GraphNetwork, data: Dataset, backend: Backend, seed: UInt64, cancel: CancellationToken
+    )
         throws -> TaskValue
     {
         if graph.graph.isSequenceModel {
@@ -49,8 +54,10 @@ extension WorkloadRunner {
                 t,
                 fields: [
                     ("mode", .string("perplexity")), ("loss", .number(r.loss)), ("perplexity", .number(r.perplexity)),
-                    ("accuracy", .number(r.accuracy)), ("rows", .integer(data.rows)), ("tokens", .integer(data.rows * (data.positions ?? 1))),
-                    ("seconds", .number(r.seconds)), ("tokens_per_sec", .number(Double(data.rows * (data.positions ?? 1)) / max(r.seconds, 1e-9))),
+                    ("accuracy", .number(r.accuracy)), ("rows", .integer(data.rows)),
+                    ("tokens", .integer(data.rows * (data.positions ?? 1))),
+                    ("seconds", .number(r.seconds)),
+                    ("tokens_per_sec", .number(Double(data.rows * (data.positions ?? 1)) / max(r.seconds, 1e-9))),
                 ], p99: 0, throughput: Double(data.rows) / max(r.seconds, 1e-9), backend: backend)
         }
         let data = try graph.graph.schema?.prepare(data) ?? data
@@ -69,16 +76,22 @@ extension WorkloadRunner {
             ("latency_ms", latencyValue(r.latencyMS)), ("throughput_per_sec", .number(r.throughputPerSec)), ("seconds", .number(r.seconds)),
         ]
         if let a = r.accuracy { fields.append(("accuracy", .number(a))) }
-        fields = merged(fields, PredictionFields.fields(outputs: r.outputs ?? [], width: graph.outputs, data: data, schema: graph.graph.schema))
+        fields = merged(
+            fields, PredictionFields.fields(outputs: r.outputs ?? [], width: graph.outputs, data: data, schema: graph.graph.schema))
         if let layer = t.layer {
-            fields.append(("embeddings", try layerOutputs(graph.graph, layer: layer, data: data, batchSize: t.batchSize, backend: backend, cancel: cancel)))
+            fields.append(
+                (
+                    "embeddings",
+                    try layerOutputs(graph.graph, layer: layer, data: data, batchSize: t.batchSize, backend: backend, cancel: cancel)
+                ))
         }
         return servedValue(t, fields: fields, p99: r.latencyMS.p99, throughput: r.throughputPerSec, backend: backend)
     }
 
     /// `gpu.inference{model = lm, prompt = ...}`: the text, its speed and per-token latency.
     static func textGeneration(
-        _ t: InferenceTask, _ g: InferenceTask.GenerationSettings, graph: GraphNetwork, backend: Backend, seed: UInt64, cancel: CancellationToken
+        _ t: InferenceTask, _ g: InferenceTask.GenerationSettings, graph: GraphNetwork, backend: Backend, seed: UInt64,
+        cancel: CancellationToken
     ) throws -> TaskValue {
         let runner = try GraphRunner(graph.graph, on: backend)
         let r = try TextGeneration.generate(runner, settings: g, seed: seed, cancel: cancel)

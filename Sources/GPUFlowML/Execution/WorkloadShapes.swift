@@ -86,7 +86,8 @@ enum SearchMemory {
         guard case .optimization(var t) = task, t.warmStart, let model = inputs.model else { return task }
         var dims = Set(t.space.keys)
         dims.insert("batch_size")
-        t.warmStartConfigurations = learning.warmStart(model: WorkloadShapes.modelSignature(model), target: t.target.rawValue, dimensions: dims)
+        t.warmStartConfigurations = learning.warmStart(
+            model: WorkloadShapes.modelSignature(model), target: t.target.rawValue, dimensions: dims)
         return .optimization(t)
     }
 
@@ -96,7 +97,8 @@ enum SearchMemory {
         let signature = WorkloadShapes.modelSignature(model)
         let records = trials.compactMap { trial -> TrialRecord? in
             guard case .bool(true)? = trial["feasible"], let score = trial["score"]?.doubleValue, score.isFinite,
-                  case .table(let config)? = trial["configuration"] else { return nil }
+                case .table(let config)? = trial["configuration"]
+            else { return nil }
             var c = Dictionary(config.map { ($0.0, BatchSizeSearch.text($0.1)) }, uniquingKeysWith: { a, _ in a })
             if c["batch_size"] == nil, let b = trial["batch_size"]?.doubleValue { c["batch_size"] = String(Int(b)) }
             return TrialRecord(model: signature, target: t.target.rawValue, configuration: c, score: -score)

@@ -37,7 +37,9 @@ enum GradientRules {
             case .add: return [wants(0) ? try down(g, a) : nil, wants(1) ? try down(g, c) : nil]
             case .sub: return [wants(0) ? try down(g, a) : nil, wants(1) ? try down(try run(.unary(.neg), g), c) : nil]
             case .mul:
-                return [wants(0) ? try down(try run(.binary(.mul), g, c), a) : nil, wants(1) ? try down(try run(.binary(.mul), g, a), c) : nil]
+                return [
+                    wants(0) ? try down(try run(.binary(.mul), g, c), a) : nil, wants(1) ? try down(try run(.binary(.mul), g, a), c) : nil,
+                ]
             case .div:
                 let ga = try run(.binary(.div), g, c)
                 let gc = wants(1) ? try run(.unary(.neg), try run(.binary(.div), try run(.binary(.mul), ga, a), c)) : nil

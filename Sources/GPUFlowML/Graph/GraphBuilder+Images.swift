@@ -132,7 +132,8 @@ extension GraphBuilder {
         let normalized = try addLayerNode(.binary(.mul), [centered, rstd4], layer: layer)
         let gamma = addLayerParameter(layer, "weight", shape: [c], values: [Float](repeating: 1, count: c))
         let beta = addLayerParameter(layer, "bias", shape: [c], values: [Float](repeating: 0, count: c))
-        let scaled = try addLayerNode(.binary(.mul), [normalized, try addLayerNode(.reshape(broadcastShape), [gamma], layer: layer)], layer: layer)
+        let scaled = try addLayerNode(
+            .binary(.mul), [normalized, try addLayerNode(.reshape(broadcastShape), [gamma], layer: layer)], layer: layer)
         try addLayerNode(.binary(.add), [scaled, try addLayerNode(.reshape(broadcastShape), [beta], layer: layer)], layer: layer)
     }
 }

@@ -233,7 +233,8 @@ public struct GraphBuilder {
             return
         }
         throw MLError(
-            "layer \(layer): branch 1 has shape \(shapes[0].dropFirst()) and branch \(mismatch + 1) \(shapes[mismatch].dropFirst()); added branches need one shape")
+            "layer \(layer): branch 1 has shape \(shapes[0].dropFirst()) and branch \(mismatch + 1) \(shapes[mismatch].dropFirst()); added branches need one shape"
+        )
     }
 
     /// Branches side by side along the last axis (several heads as one output, or features

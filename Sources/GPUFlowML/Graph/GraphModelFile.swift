@@ -40,7 +40,9 @@ public enum GraphModelFile {
         for i in model.parameters.indices {
             let p = model.parameters[i]
             guard let t = read[p.name] else { throw fail("no tensor entry for parameter \(p.name)") }
-            guard t.dtype == DType.f32.safetensorsName, let values = t.values else { throw fail("\(p.name) is \(t.dtype); gpuflow reads F32") }
+            guard t.dtype == DType.f32.safetensorsName, let values = t.values else {
+                throw fail("\(p.name) is \(t.dtype); gpuflow reads F32")
+            }
             guard t.shape == p.shape else { throw fail("\(p.name) has shape \(t.shape) in the header and \(p.shape) in the graph") }
             model.parameters[i].values = values
         }

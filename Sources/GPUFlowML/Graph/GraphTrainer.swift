@@ -47,13 +47,15 @@ public enum GraphTrainer {
         let shape = try model.outputShape(rows: 1)
         guard let v = data.vocabulary else {
             if model.isSequenceModel {
-                throw MLError("\(context): the model predicts the next token at every position; data set \(data.source) is not text (use data.text)")
+                throw MLError(
+                    "\(context): the model predicts the next token at every position; data set \(data.source) is not text (use data.text)")
             }
             return
         }
         guard model.isSequenceModel, shape.count == 3, shape[1] == data.positions else {
             throw MLError(
-                "\(context): data set \(data.source) is text with \(data.positions ?? 0) positions per sample; the model's output has shape \(shape.dropFirst()), not [\(data.positions ?? 0), \(v.count)] (a language model ends with a linear layer to the tokens, without nn.flatten)")
+                "\(context): data set \(data.source) is text with \(data.positions ?? 0) positions per sample; the model's output has shape \(shape.dropFirst()), not [\(data.positions ?? 0), \(v.count)] (a language model ends with a linear layer to the tokens, without nn.flatten)"
+            )
         }
         // The token table must have a row for every token of the text.
         if let g = model.nodes.first(where: { $0.op == .gather && $0.inputs.count == 2 && $0.inputs[1] == .input }),
@@ -61,11 +63,13 @@ public enum GraphTrainer {
             let rows = table.shape.first, rows < v.count
         {
             throw MLError(
-                "\(context): layer \(table.layer) embeds \(rows) tokens; data set \(data.source) has \(v.count) (leave tokens out to take the data set's vocabulary)")
+                "\(context): layer \(table.layer) embeds \(rows) tokens; data set \(data.source) has \(v.count) (leave tokens out to take the data set's vocabulary)"
+            )
         }
         if let mine = model.vocabulary, mine != v {
             throw MLError(
-                "\(context): the model was trained on a \(mine.level.rawValue)-level vocabulary of \(mine.count) tokens; data set \(data.source) has another (\(v.level.rawValue), \(v.count) tokens)")
+                "\(context): the model was trained on a \(mine.level.rawValue)-level vocabulary of \(mine.count) tokens; data set \(data.source) has another (\(v.level.rawValue), \(v.count) tokens)"
+            )
         }
     }
 
@@ -78,9 +82,11 @@ public enum GraphTrainer {
         cancel: CancellationToken? = nil, onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil
     ) throws -> Result {
         guard model.inputShape == data.sampleShape else {
-            throw MLError("training: the model takes samples of shape \(model.inputShape), data set \(data.source)'s are \(data.sampleShape)")
+            throw MLError(
+                "training: the model takes samples of shape \(model.inputShape), data set \(data.source)'s are \(data.sampleShape)")
         }
-        try Validation.check(inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: task.loss, context: "training")
+        try Validation.check(
+            inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: task.loss, context: "training")
         try Self.checkText(model, data: data, context: "training")
         var model = model
         if model.vocabulary == nil { model.vocabulary = data.vocabulary }

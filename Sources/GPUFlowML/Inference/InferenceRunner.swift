@@ -1,7 +1,7 @@
 import Foundation
-import Histogram
 import GPUFlowCompute
 import GPUFlowCore
+import Histogram
 
 /// Measured figures of one inference run. Latency is per batch, host wall time from upload to
 /// the predictions being back on the host.
@@ -51,8 +51,10 @@ public struct LatencySummary: Sendable {
 
 public enum InferenceRunner {
     /// Runs `model` over every row of `data` in batches and measures each batch.
-    public static func run(model: MLPModel, data: Dataset, batchSize: Int, backend: Backend,
-                           cancel: CancellationToken = CancellationToken()) throws -> InferenceReport {
+    public static func run(
+        model: MLPModel, data: Dataset, batchSize: Int, backend: Backend,
+        cancel: CancellationToken = CancellationToken()
+    ) throws -> InferenceReport {
         guard data.cols == model.inputs else {
             throw MLError("inference: data set \(data.source) has \(data.cols) features but the model expects \(model.inputs) inputs")
         }
@@ -61,8 +63,10 @@ public enum InferenceRunner {
     }
 
     /// The same over a network already resident on its backend (the model cache's).
-    static func run(net: NetworkOnBackend, model: MLPModel, data: Dataset, batchSize: Int,
-                    cancel: CancellationToken = CancellationToken()) throws -> InferenceReport {
+    static func run(
+        net: NetworkOnBackend, model: MLPModel, data: Dataset, batchSize: Int,
+        cancel: CancellationToken = CancellationToken()
+    ) throws -> InferenceReport {
         let backend = net.backend
         var latencies: [Double] = []
         var predictions: [Float] = [], outputs: [Float] = []
@@ -104,10 +108,11 @@ public enum InferenceRunner {
         if model.outputs > 1, data.classCount != nil {
             accuracy = Double(zip(predictions, data.labels).filter { $0 == $1 }.count) / Double(data.rows)
         }
-        return InferenceReport(rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions,
-                               accuracy: accuracy, latencyMS: LatencySummary(samples: latencies),
-                               throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
-                               tensorBytes: model.forwardTensorBytes(batch: min(batchSize, data.rows)), backend: backend.name,
-                               outputs: outputs)
+        return InferenceReport(
+            rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions,
+            accuracy: accuracy, latencyMS: LatencySummary(samples: latencies),
+            throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
+            tensorBytes: model.forwardTensorBytes(batch: min(batchSize, data.rows)), backend: backend.name,
+            outputs: outputs)
     }
 }

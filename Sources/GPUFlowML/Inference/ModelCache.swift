@@ -39,8 +39,10 @@ public final class ModelCache: @unchecked Sendable {
     /// whether it was already resident. The weights belong to the cache (allocated through a
     /// backend `owner` makes, charged to no task); `body` gets them bound to `backend`, so the
     /// task's own backend times its work and its agent is charged the weights while it runs.
-    func withNetwork<T>(_ model: MLPModel, on backend: Backend, owner: () throws -> Backend,
-                        _ body: (NetworkOnBackend) throws -> T) throws -> (T, hit: Bool) {
+    func withNetwork<T>(
+        _ model: MLPModel, on backend: Backend, owner: () throws -> Backend,
+        _ body: (NetworkOnBackend) throws -> T
+    ) throws -> (T, hit: Bool) {
         let device = backend.deviceIdentity
         let key = "\(backend.name)/\(device)/\(model.objectID)"
         lock.lock()
@@ -89,7 +91,8 @@ public final class ModelCache: @unchecked Sendable {
     public func statistics() -> Statistics {
         lock.lock()
         defer { lock.unlock() }
-        return Statistics(residentModels: entries.count, residentBytes: entries.values.reduce(0) { $0 + $1.bytes }, hits: hits,
-                          misses: misses, evictions: evictions)
+        return Statistics(
+            residentModels: entries.count, residentBytes: entries.values.reduce(0) { $0 + $1.bytes }, hits: hits,
+            misses: misses, evictions: evictions)
     }
 }

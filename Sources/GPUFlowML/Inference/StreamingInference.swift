@@ -20,14 +20,19 @@ public struct StreamReport: Sendable {
 enum StreamingInference {
     /// `serve` computes a batch's outputs ([rows] + sample shape in) on `backend`, whichever
     /// kind of model it is.
-    static func run(net: NetworkOnBackend, data: Dataset, batchSize: Int, requests: Int, arrivalRate: Double, maxWaitMS: Double,
-                    seed: UInt64, cancel: CancellationToken) throws -> StreamReport {
-        try run(backend: net.backend, serve: { x, n in try net.forward(x, rows: n).output }, data: data, batchSize: batchSize,
-                requests: requests, arrivalRate: arrivalRate, maxWaitMS: maxWaitMS, seed: seed, cancel: cancel)
+    static func run(
+        net: NetworkOnBackend, data: Dataset, batchSize: Int, requests: Int, arrivalRate: Double, maxWaitMS: Double,
+        seed: UInt64, cancel: CancellationToken
+    ) throws -> StreamReport {
+        try run(
+            backend: net.backend, serve: { x, n in try net.forward(x, rows: n).output }, data: data, batchSize: batchSize,
+            requests: requests, arrivalRate: arrivalRate, maxWaitMS: maxWaitMS, seed: seed, cancel: cancel)
     }
 
-    static func run(backend: Backend, serve: (Tensor, Int) throws -> Tensor, data: Dataset, batchSize: Int, requests: Int,
-                    arrivalRate: Double, maxWaitMS: Double, seed: UInt64, cancel: CancellationToken) throws -> StreamReport {
+    static func run(
+        backend: Backend, serve: (Tensor, Int) throws -> Tensor, data: Dataset, batchSize: Int, requests: Int,
+        arrivalRate: Double, maxWaitMS: Double, seed: UInt64, cancel: CancellationToken
+    ) throws -> StreamReport {
         guard requests > 0, arrivalRate > 0 else { throw MLError("inference: requests and arrival_rate must be positive") }
         guard data.rows > 0 else { throw DataError(file: data.source, "inference: the data set has no rows to serve") }
         var rng = Philox(seed: seed ^ 0x57AE)
@@ -39,7 +44,7 @@ enum StreamingInference {
         }
         let start = DispatchTime.now().uptimeNanoseconds
         func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9 }
-        var next = 0          // first request not yet arrived
+        var next = 0  // first request not yet arrived
         var queue: [Int] = []  // arrived, waiting
         var latencies: [Double] = []
         var batches = 0
@@ -69,8 +74,9 @@ enum StreamingInference {
             }
         }
         let seconds = now()
-        return StreamReport(requests: requests, batches: batches, meanBatchSize: Double(requests) / Double(max(batches, 1)),
-                            latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(requests) / max(seconds, 1e-9),
-                            seconds: seconds)
+        return StreamReport(
+            requests: requests, batches: batches, meanBatchSize: Double(requests) / Double(max(batches, 1)),
+            latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(requests) / max(seconds, 1e-9),
+            seconds: seconds)
     }
 }

@@ -50,7 +50,8 @@ public enum TextGeneration {
             latencies.append(Date().timeIntervalSince(t0) * 1000)
         }
         return Report(
-            prompt: g.prompt, bytes: vocabulary.decodeBytes(generated), ids: generated, tokens: generated.count, seconds: Date().timeIntervalSince(start),
+            prompt: g.prompt, bytes: vocabulary.decodeBytes(generated), ids: generated, tokens: generated.count,
+            seconds: Date().timeIntervalSince(start),
             latencyMS: LatencySummary(samples: latencies))
     }
 
@@ -66,7 +67,8 @@ public enum TextGeneration {
         }
         if let layer = model.nonCausalAttentionLayer {
             throw MLError(
-                "\(context): layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with a causal model")
+                "\(context): layer \(layer) attends to later positions (causal = false), so it would read the padding after a prompt; generate with a causal model"
+            )
         }
         let ids = try vocabulary.encode(bytes: prompt, what: "\(context): the prompt")
         guard !ids.isEmpty else { throw MLError("\(context): the prompt is empty; give at least one character to continue") }
@@ -95,7 +97,8 @@ public enum TextGeneration {
     public static func perplexity(_ model: GraphModel, data: Dataset, batchSize: Int, backend: Backend) throws
         -> (loss: Double, perplexity: Double, accuracy: Double, seconds: Double)
     {
-        try Validation.check(inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: .cross_entropy, context: "inference")
+        try Validation.check(
+            inputs: data.cols, outputs: try GraphTraining.outputWidth(model), data: data, loss: .cross_entropy, context: "inference")
         try GraphTrainer.checkText(model, data: data, context: "inference")
         let net = try GraphTraining(model, on: backend, frozen: [], seed: 0)
         let start = Date()

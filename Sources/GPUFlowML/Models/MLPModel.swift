@@ -48,11 +48,14 @@ public final class MLPModel: TaskObject, @unchecked Sendable {
         for i in 0..<(dims.count - 1) {
             let (fanIn, fanOut) = (dims[i], dims[i + 1])
             let isOutput = i == dims.count - 2
-            let std: Float = (activation == .relu || activation == .gelu) && !isOutput
+            let std: Float =
+                (activation == .relu || activation == .gelu) && !isOutput
                 ? (2 / Float(fanIn)).squareRoot() : (2 / Float(fanIn + fanOut)).squareRoot()
             let w = (0..<(fanIn * fanOut)).map { _ in rng.normal() * std }
-            layers.append(Layer(inputs: fanIn, outputs: fanOut, weights: w, bias: [Float](repeating: 0, count: fanOut),
-                                activation: isOutput ? .identity : activation))
+            layers.append(
+                Layer(
+                    inputs: fanIn, outputs: fanOut, weights: w, bias: [Float](repeating: 0, count: fanOut),
+                    activation: isOutput ? .identity : activation))
         }
         self.init(layers: layers)
     }

@@ -29,9 +29,10 @@ public enum ModelFile {
 
     /// The file's bytes for a model.
     public static func encode(_ model: MLPModel) throws -> [UInt8] {
-        let header = Header(format: 1, id: model.objectID,
-                            layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) },
-                            schema: model.schema)
+        let header = Header(
+            format: 1, id: model.objectID,
+            layers: model.layers.map { .init(inputs: $0.inputs, outputs: $0.outputs, activation: $0.activation.rawValue) },
+            schema: model.schema)
         // The same model gives the same bytes in every process (its content hash).
         let json = [UInt8](try StableJSON.encode(header))
         var bytes = magic
@@ -74,7 +75,8 @@ public enum ModelFile {
         var layers: [MLPModel.Layer] = []
         for (i, l) in header.layers.enumerated() {
             guard l.inputs > 0, l.outputs > 0, let act = Activation(rawValue: l.activation) else {
-                throw DataError(file: path, "layer \(i + 1) of the header is invalid (\(l.inputs)×\(l.outputs), activation '\(l.activation)')")
+                throw DataError(
+                    file: path, "layer \(i + 1) of the header is invalid (\(l.inputs)×\(l.outputs), activation '\(l.activation)')")
             }
             if i > 0, header.layers[i - 1].outputs != l.inputs {
                 throw DataError(file: path, "layer \(i + 1) takes \(l.inputs) inputs but layer \(i) gives \(header.layers[i - 1].outputs)")
@@ -88,14 +90,17 @@ public enum ModelFile {
             }
             let values = FloatBytes.decode(bytes, offset: offset, count: count)
             offset += 4 * count
-            layers.append(MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: Array(values[0..<(l.inputs * l.outputs)]),
-                                         bias: Array(values[(l.inputs * l.outputs)...]), activation: act))
+            layers.append(
+                MLPModel.Layer(
+                    inputs: l.inputs, outputs: l.outputs, weights: Array(values[0..<(l.inputs * l.outputs)]),
+                    bias: Array(values[(l.inputs * l.outputs)...]), activation: act))
         }
         guard offset == bytes.count else {
             throw DataError(file: path, "\(bytes.count - offset) unexpected bytes after the weights (offset \(offset))")
         }
-        if let schema = header.schema, schema.featureNames.count != layers[0].inputs
-            || schema.preprocessing.contains(where: { !$0.fits(columns: layers[0].inputs) })
+        if let schema = header.schema,
+            schema.featureNames.count != layers[0].inputs
+                || schema.preprocessing.contains(where: { !$0.fits(columns: layers[0].inputs) })
         {
             throw DataError(file: path, "the header's schema does not fit the model's \(layers[0].inputs) inputs")
         }

@@ -56,8 +56,9 @@ final class NetworkOnBackend {
         let reuse = workspace?.rows == rows ? workspace : nil
         for (i, l) in layers.enumerated() {
             let pre = try reuse?.pre[i] ?? backend.zeros(shape: [rows, l.outputs])
-            try backend.gemm(current, weights[i], pre, m: rows, n: l.outputs, k: l.inputs,
-                             transA: false, transB: false, alpha: 1, beta: 0)
+            try backend.gemm(
+                current, weights[i], pre, m: rows, n: l.outputs, k: l.inputs,
+                transA: false, transB: false, alpha: 1, beta: 0)
             let post: Tensor
             if l.activation == .identity {
                 try backend.addBias(pre, biases[i], rows: rows, cols: l.outputs)
@@ -96,8 +97,9 @@ final class NetworkOnBackend {
             gb[i] = b
             if i > 0 {
                 let dx = try backend.zeros(shape: [pass.rows, l.inputs])
-                try backend.gemm(dPre, weights[i], dx, m: pass.rows, n: l.inputs, k: l.outputs,
-                                 transA: false, transB: true, alpha: 1, beta: 0)
+                try backend.gemm(
+                    dPre, weights[i], dx, m: pass.rows, n: l.inputs, k: l.outputs,
+                    transA: false, transB: true, alpha: 1, beta: 0)
                 grad = dx
             }
         }
@@ -108,7 +110,8 @@ final class NetworkOnBackend {
     func export() throws -> MLPModel {
         let values = try backend.read(weights + biases)
         let newLayers = layers.enumerated().map { i, l in
-            MLPModel.Layer(inputs: l.inputs, outputs: l.outputs, weights: values[i], bias: values[layers.count + i], activation: l.activation)
+            MLPModel.Layer(
+                inputs: l.inputs, outputs: l.outputs, weights: values[i], bias: values[layers.count + i], activation: l.activation)
         }
         return MLPModel(layers: newLayers)
     }

@@ -66,8 +66,9 @@ public final class GPUPerformanceMonitor: @unchecked Sendable {
         let t0 = DispatchTime.now().uptimeNanoseconds
         let pools = VulkanContext.opened
         let reserved = pools.isEmpty ? nil : Double(pools.reduce(0) { $0 + $1.pool.statistics().reservedBytes })
-        let s = Sample(t: elapsed, residentBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds(),
-                       poolReservedBytes: reserved, nvml: nvml?.read())
+        let s = Sample(
+            t: elapsed, residentBytes: ProcessStats.residentBytes(), cpuSeconds: ProcessStats.cpuSeconds(),
+            poolReservedBytes: reserved, nvml: nvml?.read())
         let cost = Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9
         lock.lock()
         samples.append(s)
@@ -127,8 +128,9 @@ public final class GPUPerformanceMonitor: @unchecked Sendable {
         for t in ts { if let g = t.gpuS { busy[t.device, default: 0] += g } }
         lock.lock()
         defer { lock.unlock() }
-        return Overview(wallS: elapsed, samples: sampleCount, samplingS: samplingSeconds,
-                        peakResidentBytes: peakResident > 0 ? peakResident : nil,
-                        queueBusy: busy.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, latest: samples.last)
+        return Overview(
+            wallS: elapsed, samples: sampleCount, samplingS: samplingSeconds,
+            peakResidentBytes: peakResident > 0 ? peakResident : nil,
+            queueBusy: busy.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }, latest: samples.last)
     }
 }

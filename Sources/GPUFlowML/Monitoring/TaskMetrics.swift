@@ -34,7 +34,9 @@ public struct TaskMetrics: Sendable {
         return Double(t.uploadBytes) / s
     }
     public var downloadBytesPerSecond: Double? {
-        guard let t = transfers, let s = t.downloadDeviceSeconds ?? (t.downloadSeconds > 0 ? t.downloadSeconds : nil), s > 0 else { return nil }
+        guard let t = transfers, let s = t.downloadDeviceSeconds ?? (t.downloadSeconds > 0 ? t.downloadSeconds : nil), s > 0 else {
+            return nil
+        }
         return Double(t.downloadBytes) / s
     }
     /// Which clock the transfer rates come from.

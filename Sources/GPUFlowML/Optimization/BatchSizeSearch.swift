@@ -56,7 +56,8 @@ private enum Served {
         switch self {
         case .mlp(let m): return try InferenceRunner.run(model: m, data: data, batchSize: batchSize, backend: backend, cancel: cancel)
         case .graph(let g):
-            return try GraphInference.run(GraphRunner(g, on: backend), data: data, batchSize: batchSize, raw: data.targets != nil, cancel: cancel)
+            return try GraphInference.run(
+                GraphRunner(g, on: backend), data: data, batchSize: batchSize, raw: data.targets != nil, cancel: cancel)
         }
     }
 }
@@ -69,13 +70,17 @@ private enum Served {
 public enum BatchSizeSearch {
     public static let dimensionNames = "batch_size, backend, learning_rate, hidden, tile"
 
-    public static func run(model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
-                           device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
+    public static func run(
+        model: MLPModel, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
+        device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()
+    ) throws -> SearchResult {
         try run(.mlp(model), data: data, task: task, backend: backend, seed: seed, device: device, cancel: cancel)
     }
 
-    public static func run(_ subject: SearchSubject, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
-                           device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()) throws -> SearchResult {
+    public static func run(
+        _ subject: SearchSubject, data: Dataset, task: OptimizationTask, backend: Backend, seed: UInt64,
+        device: DeviceSelection = .init(), cancel: CancellationToken = CancellationToken()
+    ) throws -> SearchResult {
         var space = task.space
         var architecture: Set<String> = []
         if case .graph(_, let candidates) = subject { architecture = Set(candidates.first?.values.keys.map { $0 } ?? []) }
@@ -93,20 +98,24 @@ public enum BatchSizeSearch {
                 throw MLError("optimization: unknown search dimension '\(name)' (\(dimensionNames))")
             }
             if name == "hidden", case .graph = subject {
-                throw MLError("optimization: hidden sizes an nn.mlp model; a graph model searches the dimensions its builder function reads")
+                throw MLError(
+                    "optimization: hidden sizes an nn.mlp model; a graph model searches the dimensions its builder function reads")
             }
             guard values.count > 0 else { throw MLError("optimization: search dimension '\(name)' has no values") }
         }
         let names = space.keys.sorted()
-        let trains = space["learning_rate"] != nil || space["hidden"] != nil || !architecture.isEmpty || task.target == .accuracy
+        let trains =
+            space["learning_rate"] != nil || space["hidden"] != nil || !architecture.isEmpty || task.target == .accuracy
             || (task.target == .multi_objective && (task.weights["accuracy"] ?? 0) != 0)
         if trains, data.classCount == nil { throw MLError("optimization: accuracy needs class labels in the data") }
         let meter = PowerMeter.available()
-        let needsPower = task.target == .power_efficiency || task.constraints.maxPowerW != nil
+        let needsPower =
+            task.target == .power_efficiency || task.constraints.maxPowerW != nil
             || (task.target == .multi_objective && (task.weights["power"] ?? 0) != 0)
         if needsPower, meter == nil {
-            throw MLError("optimization: \(task.target == .power_efficiency ? "power_efficiency" : "a power constraint") needs a power reading "
-                            + "(NVML on NVIDIA, or readable RAPL); this machine has neither, so it will not optimize an invented number")
+            throw MLError(
+                "optimization: \(task.target == .power_efficiency ? "power_efficiency" : "a power constraint") needs a power reading "
+                    + "(NVML on NVIDIA, or readable RAPL); this machine has neither, so it will not optimize an invented number")
         }
         var trials: [Trial] = []
         func evaluate(_ point: [Int]) throws -> Double? {
@@ -141,20 +150,26 @@ public enum BatchSizeSearch {
             do {
                 trialBackend = try kind.map { try BackendSelector.make($0, device: device).backend } ?? backend
             } catch {
-                return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
-                                    accuracy: nil, powerW: nil, feasible: false, reason: "\(error)", score: .infinity))
+                return record(
+                    Trial(
+                        configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                        accuracy: nil, powerW: nil, feasible: false, reason: "\(error)", score: .infinity))
             }
             if let tile {
                 // The GEMM workgroup only exists on Vulkan; elsewhere the trial says so and is not counted.
                 guard let v = trialBackend as? GEMMTileTuning else {
-                    return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
-                                        accuracy: nil, powerW: nil, feasible: false,
-                                        reason: "tile applies to the vulkan backend only (this trial ran on \(trialBackend.name))", score: .infinity))
+                    return record(
+                        Trial(
+                            configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                            accuracy: nil, powerW: nil, feasible: false,
+                            reason: "tile applies to the vulkan backend only (this trial ran on \(trialBackend.name))", score: .infinity))
                 }
                 guard v.gemmTiles.contains(tile) else {
-                    return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
-                                        accuracy: nil, powerW: nil, feasible: false,
-                                        reason: "tile \(tile) is not 4, 8 or 16 within the device's workgroup limit", score: .infinity))
+                    return record(
+                        Trial(
+                            configuration: config, batchSize: batch, p99LatencyMS: .nan, throughputPerSec: .nan, memoryMB: .nan,
+                            accuracy: nil, powerW: nil, feasible: false,
+                            reason: "tile \(tile) is not 4, 8 or 16 within the device's workgroup limit", score: .infinity))
                 }
                 v.gemmTile = UInt32(tile)
             }
@@ -165,10 +180,12 @@ public enum BatchSizeSearch {
             case .mlp(let model):
                 served = .mlp(model)
                 if trains {
-                    let candidate = MLPModel(inputs: model.inputs, hidden: model.hidden.map { width ?? $0 }, outputs: model.outputs,
-                                             activation: model.layers.first?.activation ?? .relu, seed: seed)
-                    let trained = try Trainer.train(model: candidate, data: data, task: training, backend: trialBackend, seed: seed,
-                                                    cancel: cancel)
+                    let candidate = MLPModel(
+                        inputs: model.inputs, hidden: model.hidden.map { width ?? $0 }, outputs: model.outputs,
+                        activation: model.layers.first?.activation ?? .relu, seed: seed)
+                    let trained = try Trainer.train(
+                        model: candidate, data: data, task: training, backend: trialBackend, seed: seed,
+                        cancel: cancel)
                     served = .mlp(trained.model)
                     accuracy = trained.epochs.last?.validationAccuracy
                 }
@@ -182,7 +199,8 @@ public enum BatchSizeSearch {
                 }
                 served = .graph(graph)
                 if trains {
-                    let trained = try GraphTrainer.train(graph, data: data, task: training, backend: trialBackend, seed: seed, cancel: cancel)
+                    let trained = try GraphTrainer.train(
+                        graph, data: data, task: training, backend: trialBackend, seed: seed, cancel: cancel)
                     served = .graph(trained.model)
                     accuracy = trained.epochs.last?.validationAccuracy
                 }
@@ -200,7 +218,9 @@ public enum BatchSizeSearch {
             var broken: [String] = []
             if let m = c.maxMemoryMB, mem > Double(m) { broken.append(String(format: "memory %.3f MB > %d", mem, m)) }
             if let l = c.maxLatencyMS, r.latencyMS.p99 > l { broken.append(String(format: "p99 %.3f ms > %g", r.latencyMS.p99, l)) }
-            if let t = c.minThroughputPerSec, r.throughputPerSec < t { broken.append(String(format: "throughput %.0f/s < %g", r.throughputPerSec, t)) }
+            if let t = c.minThroughputPerSec, r.throughputPerSec < t {
+                broken.append(String(format: "throughput %.0f/s < %g", r.throughputPerSec, t))
+            }
             if let w = c.maxPowerW, let p = power, p > w { broken.append(String(format: "power %.1f W > %g", p, w)) }
             let score: Double
             switch task.target {
@@ -213,30 +233,36 @@ public enum BatchSizeSearch {
             case .multi_objective:
                 // Weighted logs, so every metric counts by ratio whatever its unit.
                 func w(_ k: String) -> Double { task.weights[k] ?? 0 }
-                score = w("latency") * log(max(r.latencyMS.p99, 1e-9)) + w("memory") * log(max(mem, 1e-9))
+                score =
+                    w("latency") * log(max(r.latencyMS.p99, 1e-9)) + w("memory") * log(max(mem, 1e-9))
                     - w("throughput") * log(max(r.throughputPerSec, 1e-9)) - w("accuracy") * log(max(accuracy ?? 1e-9, 1e-9))
                     + w("power") * log(max(power ?? 1, 1e-9))
             }
-            return record(Trial(configuration: config, batchSize: batch, p99LatencyMS: r.latencyMS.p99, throughputPerSec: r.throughputPerSec,
-                                memoryMB: mem, accuracy: accuracy, powerW: power, feasible: broken.isEmpty,
-                                reason: broken.isEmpty ? nil : broken.joined(separator: "; "), score: score))
+            return record(
+                Trial(
+                    configuration: config, batchSize: batch, p99LatencyMS: r.latencyMS.p99, throughputPerSec: r.throughputPerSec,
+                    memoryMB: mem, accuracy: accuracy, powerW: power, feasible: broken.isEmpty,
+                    reason: broken.isEmpty ? nil : broken.joined(separator: "; "), score: score))
         }
         let sizes = names.map { space[$0]?.count ?? 1 }
         let initial = task.warmStartConfigurations.compactMap { c in point(c, names: names, space: space) }
-        _ = try SearchEngine.run(sizes: sizes, budget: task.budget, strategy: task.strategy, seed: seed, initial: initial, evaluate: evaluate)
+        _ = try SearchEngine.run(
+            sizes: sizes, budget: task.budget, strategy: task.strategy, seed: seed, initial: initial, evaluate: evaluate)
         var best: Trial?
         if task.strategy == .multi_armed_bandit {
             // A bandit measures its arms again and again: the arm with the best mean score wins.
             var groups: [String: [Trial]] = [:]
             for t in trials where t.feasible { groups["\(t.configuration.map { "\($0.0)=\($0.1)" })", default: []].append(t) }
-            best = groups.values.min { a, b in
-                a.map(\.score).reduce(0, +) / Double(a.count) < b.map(\.score).reduce(0, +) / Double(b.count)
-            }?.first
+            best =
+                groups.values.min { a, b in
+                    a.map(\.score).reduce(0, +) / Double(a.count) < b.map(\.score).reduce(0, +) / Double(b.count)
+                }?.first
         } else {
             for t in trials where t.feasible && t.score < (best?.score ?? .infinity) { best = t }
         }
-        var result = SearchResult(best: best, trials: trials, strategy: task.strategy, target: task.target,
-                                  dimensions: names.map { ($0, space[$0]?.count ?? 0) })
+        var result = SearchResult(
+            best: best, trials: trials, strategy: task.strategy, target: task.target,
+            dimensions: names.map { ($0, space[$0]?.count ?? 0) })
         result.spaceSize = sizes.reduce(1, *)
         return result
     }
@@ -281,15 +307,20 @@ public enum BatchSizeSearch {
 enum GaussianProcess {
     /// The candidate with the highest expected improvement over the best feasible observation.
     /// Infeasible observations (nil) count as the worst feasible score plus one spread.
-    static func nextByExpectedImprovement(observed: [(Double, Double?)], candidates: [Double], lengthScale: Double = 1.5,
-                                          noise: Double = 1e-6) -> Double? {
-        nextByExpectedImprovement(observed: observed.map { ([$0.0], $0.1) }, candidates: candidates.map { [$0] },
-                                  lengthScale: lengthScale, noise: noise)?.first
+    static func nextByExpectedImprovement(
+        observed: [(Double, Double?)], candidates: [Double], lengthScale: Double = 1.5,
+        noise: Double = 1e-6
+    ) -> Double? {
+        nextByExpectedImprovement(
+            observed: observed.map { ([$0.0], $0.1) }, candidates: candidates.map { [$0] },
+            lengthScale: lengthScale, noise: noise)?.first
     }
 
     /// The same over points of any dimension (RBF kernel on Euclidean distance).
-    static func nextByExpectedImprovement(observed: [([Double], Double?)], candidates: [[Double]], lengthScale: Double,
-                                          noise: Double = 1e-6) -> [Double]? {
+    static func nextByExpectedImprovement(
+        observed: [([Double], Double?)], candidates: [[Double]], lengthScale: Double,
+        noise: Double = 1e-6
+    ) -> [Double]? {
         guard !candidates.isEmpty else { return nil }
         let feasible = observed.compactMap(\.1)
         guard !feasible.isEmpty else { return candidates[candidates.count / 2] }

@@ -13,8 +13,10 @@ import GPUFlowCore
 enum SearchEngine {
     typealias Point = [Int]
 
-    static func run(sizes: [Int], budget: Int, strategy: OptimizationStrategy, seed: UInt64, initial: [Point] = [],
-                    evaluate: (Point) throws -> Double?) throws -> [(Point, Double?)] {
+    static func run(
+        sizes: [Int], budget: Int, strategy: OptimizationStrategy, seed: UInt64, initial: [Point] = [],
+        evaluate: (Point) throws -> Double?
+    ) throws -> [(Point, Double?)] {
         var rng = Philox(seed: seed)
         var seen: [Point: Double?] = [:]
         var order: [Point] = []
@@ -30,7 +32,9 @@ enum SearchEngine {
         func value(_ s: Double?) -> Double { s ?? .infinity }
         func point(_ linear: Int) -> Point {
             var rest = linear
-            return sizes.map { n in defer { rest /= n }; return rest % n }
+            return sizes.map { n in
+                defer { rest /= n }; return rest % n
+            }
         }
         func randomPoint() -> Point { sizes.map { rng.below($0) } }
         let starts = initial.filter { $0.count == sizes.count && zip($0, sizes).allSatisfy { $0 >= 0 && $0 < $1 } }
@@ -38,7 +42,8 @@ enum SearchEngine {
         let bestStart = starts.filter { seen[$0] != nil }.min { value(seen[$0] ?? nil) < value(seen[$1] ?? nil) }
         switch strategy {
         case .grid:
-            let picks = budget <= 1 ? [total / 2] : (0..<budget).map { Int((Double($0) * Double(total - 1) / Double(budget - 1)).rounded()) }
+            let picks =
+                budget <= 1 ? [total / 2] : (0..<budget).map { Int((Double($0) * Double(total - 1) / Double(budget - 1)).rounded()) }
             for i in Set(picks).sorted() where seen.count < budget { _ = try score(point(i)) }
         case .random:
             for i in rng.permutation(total) where seen.count < budget { _ = try score(point(i)) }
@@ -101,8 +106,10 @@ enum SearchEngine {
                 let open = all.filter { seen[$0] == nil }
                 guard !open.isEmpty else { break }
                 let norm: (Point) -> [Double] = { p in p.indices.map { sizes[$0] > 1 ? Double(p[$0]) / Double(sizes[$0] - 1) : 0 } }
-                guard let next = GaussianProcess.nextByExpectedImprovement(
-                    observed: order.map { (norm($0), seen[$0] ?? nil) }, candidates: open.map(norm), lengthScale: 0.3) else { break }
+                guard
+                    let next = GaussianProcess.nextByExpectedImprovement(
+                        observed: order.map { (norm($0), seen[$0] ?? nil) }, candidates: open.map(norm), lengthScale: 0.3)
+                else { break }
                 guard let p = open.first(where: { norm($0) == next }) else { break }
                 _ = try score(p)
             }
@@ -120,10 +127,11 @@ enum SearchEngine {
                 } else {
                     let means = arms.indices.map { -sums[$0] / Double(pulls[$0]) }
                     let spread = max((means.max() ?? 1) - (means.min() ?? 0), 1e-9)
-                    i = arms.indices.max { a, b in
-                        means[a] / spread + (2 * log(Double(t)) / Double(pulls[a])).squareRoot()
-                            < means[b] / spread + (2 * log(Double(t)) / Double(pulls[b])).squareRoot()
-                    } ?? 0
+                    i =
+                        arms.indices.max { a, b in
+                            means[a] / spread + (2 * log(Double(t)) / Double(pulls[a])).squareRoot()
+                                < means[b] / spread + (2 * log(Double(t)) / Double(pulls[b])).squareRoot()
+                        } ?? 0
                 }
                 let s = try evaluate(arms[i])
                 pulls[i] += 1

@@ -36,45 +36,57 @@ public enum ReinforcementTrainer {
     struct Step {
         let observation: [Float]
         let action: Int
-        let reward: Float        // shaped, what learning sees
+        let reward: Float  // shaped, what learning sees
         let next: [Float]
         let done: Bool
     }
 
-    public static func train(model: MLPModel, environment make: () throws -> any Environment, config: ReinforcementLearning, options: Options,
-                             backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws
+    public static func train(
+        model: MLPModel, environment make: () throws -> any Environment, config: ReinforcementLearning, options: Options,
+        backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()
+    ) throws
         -> ReinforcementResult<MLPModel>
     {
         let probe = try make()
         guard model.inputs == probe.observationSize, model.outputs == probe.actionCount else {
-            throw MLError("reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+            throw MLError(
+                "reinforcement: the model is \(model.inputs)→\(model.outputs) but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions"
+            )
         }
-        let critic = MLPModel(inputs: model.inputs, hidden: model.hidden, outputs: 1, activation: model.layers.first?.activation ?? .relu,
-                              seed: seed ^ 0xC417)
+        let critic = MLPModel(
+            inputs: model.inputs, hidden: model.hidden, outputs: 1, activation: model.layers.first?.activation ?? .relu,
+            seed: seed ^ 0xC417)
         let all = [Bool](repeating: true, count: model.layers.count)
-        return try run(model: model, make: { try MLPTraining($0, on: backend, layers: all) }, critic: critic, probe: probe,
-                       environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
+        return try run(
+            model: model, make: { try MLPTraining($0, on: backend, layers: all) }, critic: critic, probe: probe,
+            environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
     }
 
     /// A graph policy: its outputs are the action logits (or values, for a Q-network); the
     /// actor-critic's critic is an MLP of one hidden layer as wide as the policy's input × 8
     /// (an MLP's own graph gets the MLP's critic).
-    public static func train(graph: GraphModel, environment make: () throws -> any Environment, config: ReinforcementLearning,
-                             options: Options, backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()) throws
+    public static func train(
+        graph: GraphModel, environment make: () throws -> any Environment, config: ReinforcementLearning,
+        options: Options, backend: Backend, seed: UInt64, cancel: CancellationToken = CancellationToken()
+    ) throws
         -> ReinforcementResult<GraphModel>
     {
         let probe = try make()
         let outputs = try graph.outputShape(rows: 1).last ?? 0
         guard graph.inputShape == [probe.observationSize], outputs == probe.actionCount else {
-            throw MLError("reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions")
+            throw MLError(
+                "reinforcement: the model takes \(graph.inputShape) and gives \(outputs) outputs but the environment has \(probe.observationSize) observations and \(probe.actionCount) actions"
+            )
         }
         // The graph of an MLP gets the MLP's critic (its hidden widths and activation), so it learns
         // as the MLP does under every policy type.
         let mlp = MLPModel(graph: graph)
-        let critic = MLPModel(inputs: probe.observationSize, hidden: mlp?.hidden ?? [max(16, 8 * probe.observationSize)], outputs: 1,
-                              activation: mlp?.layers.first?.activation ?? .tanh, seed: seed ^ 0xC417)
-        return try run(model: graph, make: { try GraphTraining($0, on: backend, frozen: [], seed: seed) }, critic: critic,
-                       probe: probe, environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
+        let critic = MLPModel(
+            inputs: probe.observationSize, hidden: mlp?.hidden ?? [max(16, 8 * probe.observationSize)], outputs: 1,
+            activation: mlp?.layers.first?.activation ?? .tanh, seed: seed ^ 0xC417)
+        return try run(
+            model: graph, make: { try GraphTraining($0, on: backend, frozen: [], seed: seed) }, critic: critic,
+            probe: probe, environment: make, config: config, options: options, backend: backend, seed: seed, cancel: cancel)
     }
 
     static func run<Net: TrainableNetwork>(
@@ -85,13 +97,18 @@ public enum ReinforcementTrainer {
         let start = Date()
         var rng = Philox(seed: seed)
         let net = try makeNet(model)
-        let optimizer = try Optimizer(.adam(Adam(learningRate: config.learningRate)), parameters: net.parameters, trainable: net.trainable,
-                                      backend: backend)
+        let optimizer = try Optimizer(
+            .adam(Adam(learningRate: config.learningRate)), parameters: net.parameters, trainable: net.trainable,
+            backend: backend)
         var value: (net: MLPTraining, optimizer: Optimizer)?
         if config.policyType == .actor_critic {
             let vnet = try MLPTraining(critic, on: backend, layers: critic.layers.map { _ in true })
-            value = (vnet, try Optimizer(.adam(Adam(learningRate: config.learningRate)), parameters: vnet.parameters,
-                                         trainable: vnet.trainable, backend: backend))
+            value = (
+                vnet,
+                try Optimizer(
+                    .adam(Adam(learningRate: config.learningRate)), parameters: vnet.parameters,
+                    trainable: vnet.trainable, backend: backend)
+            )
         }
         var target = config.policyType == .q_network ? try makeNet(model) : nil
         var replay: [Step] = []
@@ -118,7 +135,9 @@ public enum ReinforcementTrainer {
                     let action = choose(outputs[r], config: config, progress: progress, counts: &counts, rng: &rng)
                     let (next, reward, done) = try envs[i].step(action, &rng)
                     guard next.count == probe.observationSize, reward.isFinite else {
-                        throw MLError("reinforcement: \(type(of: envs[i])) step returned \(next.count) observations (expected \(probe.observationSize)) and reward \(reward)", kind: .script)
+                        throw MLError(
+                            "reinforcement: \(type(of: envs[i])) step returned \(next.count) observations (expected \(probe.observationSize)) and reward \(reward)",
+                            kind: .script)
                     }
                     episodeReturn[i] += Double(reward)
                     var learned = reward
@@ -162,8 +181,9 @@ public enum ReinforcementTrainer {
             }
         }
         let last = returns.suffix(100)
-        return ReinforcementResult(model: try net.export(), returns: returns, averageLast100: last.reduce(0, +) / Double(max(last.count, 1)),
-                                   solvedAtEpisode: solvedAt, seconds: Date().timeIntervalSince(start))
+        return ReinforcementResult(
+            model: try net.export(), returns: returns, averageLast100: last.reduce(0, +) / Double(max(last.count, 1)),
+            solvedAtEpisode: solvedAt, seconds: Date().timeIntervalSince(start))
     }
 
     /// One batched forward pass (training off); the rows' outputs read back together.
@@ -216,8 +236,10 @@ public enum ReinforcementTrainer {
     }
 
     /// REINFORCE / actor-critic: one batched backward pass over all transitions of the batch.
-    static func policyUpdate<Net: TrainableNetwork>(net: Net, optimizer: Optimizer, value: (net: MLPTraining, optimizer: Optimizer)?,
-                                                    trajectories: [[Step]], gamma: Float) throws {
+    static func policyUpdate<Net: TrainableNetwork>(
+        net: Net, optimizer: Optimizer, value: (net: MLPTraining, optimizer: Optimizer)?,
+        trajectories: [[Step]], gamma: Float
+    ) throws {
         var states: [[Float]] = [], actions: [Int] = [], targets: [Float] = []
         for t in trajectories {
             var g: Float = 0
@@ -258,14 +280,17 @@ public enum ReinforcementTrainer {
             let p = softmax(Array(logits[(r * k)..<((r + 1) * k)]))
             for c in 0..<k { grad[r * k + c] = (p[c] - (c == actions[r] ? 1 : 0)) * advantages[r] / Float(n) }
         }
-        try optimizer.step(parameters: net.parameters, gradients: try pass.gradients(try net.backend.tensor(grad, shape: [n, k])),
-                           backend: net.backend)
+        try optimizer.step(
+            parameters: net.parameters, gradients: try pass.gradients(try net.backend.tensor(grad, shape: [n, k])),
+            backend: net.backend)
     }
 
     /// One Q-learning step on a replay minibatch: targets r + γ·max Q_target(s′), squared error
     /// on the taken action's value only.
-    static func qUpdate<Net: TrainableNetwork>(net: Net, target: Net, optimizer: Optimizer, replay: [Step], gamma: Float,
-                                               rng: inout Philox) throws {
+    static func qUpdate<Net: TrainableNetwork>(
+        net: Net, target: Net, optimizer: Optimizer, replay: [Step], gamma: Float,
+        rng: inout Philox
+    ) throws {
         let batch = (0..<64).map { _ in replay[rng.below(replay.count)] }
         let nextQ = try forward(target, batch.map(\.next))
         let x = try net.backend.tensor(batch.flatMap(\.observation), shape: [batch.count, batch[0].observation.count])
@@ -277,7 +302,8 @@ public enum ReinforcementTrainer {
             let y = s.reward + (s.done ? 0 : gamma * (nextQ[r].max() ?? 0))
             grad[r * k + s.action] = 2 * (q[r * k + s.action] - y) / Float(batch.count)
         }
-        try optimizer.step(parameters: net.parameters,
-                           gradients: try pass.gradients(try net.backend.tensor(grad, shape: [batch.count, k])), backend: net.backend)
+        try optimizer.step(
+            parameters: net.parameters,
+            gradients: try pass.gradients(try net.backend.tensor(grad, shape: [batch.count, k])), backend: net.backend)
     }
 }

@@ -105,7 +105,8 @@ final class GraphTraining: TrainableNetwork {
         let shape = try model.outputShape(rows: 1)
         guard shape.count == 2 || (shape.count == 3 && model.isSequenceModel) else {
             throw MLError(
-                "the model's output has shape \(shape.dropFirst()) per sample; losses and predictions take one row of values per sample (put nn.flatten{} before the last layer)")
+                "the model's output has shape \(shape.dropFirst()) per sample; losses and predictions take one row of values per sample (put nn.flatten{} before the last layer)"
+            )
         }
         return shape[shape.count - 1]
     }

@@ -39,9 +39,11 @@ public struct TrainingResult: Sendable {
 public enum Trainer {
     /// `monitor`: a held-out set evaluated after every epoch (its time is not counted), for
     /// learning curves and "epochs to reach an accuracy".
-    public static func train(model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
-                             cancel: CancellationToken = CancellationToken(), monitor: Dataset? = nil,
-                             onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil) throws -> TrainingResult {
+    public static func train(
+        model: MLPModel, data: Dataset, task: TrainingTask, backend: Backend, seed: UInt64,
+        cancel: CancellationToken = CancellationToken(), monitor: Dataset? = nil,
+        onEpoch: ((EpochMetrics) -> Void)? = nil, recovery: TrainingRecovery? = nil
+    ) throws -> TrainingResult {
         try Validation.check(model: model, data: data, loss: task.loss, context: "training")
         let (update, batchSize, trainable) = try plan(task, layers: model.layers.count)
         let r = try TrainingLoop.run(
@@ -67,10 +69,13 @@ public enum Trainer {
         case .adam, .rmsprop:
             return (task.algorithm, task.batchSize, [Bool](repeating: true, count: layers))
         case .transfer(let t):
-            return (.adam(Adam(learningRate: t.learningRate)), task.batchSize,
-                    Freezing.trainable(layers: layers, fineTuning: t.fineTuningLayers, strategy: t.freezingStrategy))
+            return (
+                .adam(Adam(learningRate: t.learningRate)), task.batchSize,
+                Freezing.trainable(layers: layers, fineTuning: t.fineTuningLayers, strategy: t.freezingStrategy)
+            )
         default:
-            throw MLError("training algorithm '\(task.algorithm.name)' is not available in this version: use backprop, adam, rmsprop or transfer")
+            throw MLError(
+                "training algorithm '\(task.algorithm.name)' is not available in this version: use backprop, adam, rmsprop or transfer")
         }
     }
 
@@ -98,9 +103,9 @@ public enum Freezing {
     public static func trainable(layers n: Int, fineTuning k: Int, strategy: FreezingStrategy) -> [Bool] {
         let k = min(max(k, 1), n)
         switch strategy {
-        case .early_layers: return (0..<n).map { $0 >= n - k }         // freeze the first n−k
-        case .late_layers: return (0..<n).map { $0 < k }              // freeze the last n−k
-        case .alternating:                                           // every other layer from the output back
+        case .early_layers: return (0..<n).map { $0 >= n - k }  // freeze the first n−k
+        case .late_layers: return (0..<n).map { $0 < k }  // freeze the last n−k
+        case .alternating:  // every other layer from the output back
             let picked = Set(stride(from: n - 1, through: 0, by: -2).prefix(k))
             return (0..<n).map { picked.contains($0) }
         }
@@ -121,8 +126,10 @@ struct Batch {
     let positions: Int
 
     /// `augment` changes the rows' features before they are uploaded (a training batch's crops and flips).
-    init(_ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions(),
-         augment: ((inout [Float]) -> Void)? = nil) throws {
+    init(
+        _ data: Dataset, rows idx: [Int], backend: Backend, loss: LossKind, outputs: Int, options: LossOptions = LossOptions(),
+        augment: ((inout [Float]) -> Void)? = nil
+    ) throws {
         var xs: [Float] = []
         xs.reserveCapacity(idx.count * data.cols)
         for r in idx { xs.append(contentsOf: data.row(r)) }
@@ -178,7 +185,8 @@ struct Batch {
             let tokens = rows * positions
             guard Shapes.count(output.shape) == tokens * cols else {
                 throw MLError(
-                    "the model gives \(Shapes.count(output.shape) / max(rows, 1)) values per sample; text with \(positions) positions and \(cols) tokens needs [\(positions), \(cols)] (a language model, nn.token_embedding first)")
+                    "the model gives \(Shapes.count(output.shape) / max(rows, 1)) values per sample; text with \(positions) positions and \(cols) tokens needs [\(positions), \(cols)] (a language model, nn.token_embedding first)"
+                )
             }
             let flat = output.view(shape: [tokens, cols])
             let perToken: Tensor, grad: Tensor
@@ -187,7 +195,8 @@ struct Batch {
                 grad = try backend.zeros(shape: [tokens, cols])
                 try backend.softmaxCrossEntropy(flat, target, rows: tokens, cols: cols, losses: perToken, grad: grad)
             } else {
-                (perToken, grad) = try LossFunctions.rowsAndGradient(lossKind, options: lossOptions, output: flat, target: target, backend: backend)
+                (perToken, grad) = try LossFunctions.rowsAndGradient(
+                    lossKind, options: lossOptions, output: flat, target: target, backend: backend)
             }
             let perRow = try backend.run(.reduce(.mean, axis: 1), [perToken.view(shape: [rows, positions])])[0]
             return (perRow.view(shape: [rows]), grad.view(shape: output.shape))
@@ -237,7 +246,8 @@ public enum Validation {
     public static func check(model: MLPModel, data: Dataset, loss: LossKind, context: String) throws {
         if data.vocabulary != nil {
             throw MLError(
-                "\(context): data set \(data.source) is text, whose next tokens are predicted at every position; an nn.mlp predicts one row per sample (build a language model with nn.sequential, nn.token_embedding first)")
+                "\(context): data set \(data.source) is text, whose next tokens are predicted at every position; an nn.mlp predicts one row per sample (build a language model with nn.sequential, nn.token_embedding first)"
+            )
         }
         try check(inputs: model.inputs, outputs: model.outputs, data: data, loss: loss, context: context)
     }
@@ -250,7 +260,9 @@ public enum Validation {
         guard data.rows > 0 else { throw MLError("\(context): data set \(data.source) has no rows") }
         if let v = data.vocabulary {  // next-token prediction: a class per position
             guard loss == .cross_entropy else {
-                throw MLError("\(context): data set \(data.source) is text; its next tokens are classes, trained with cross_entropy, not \(loss.rawValue)")
+                throw MLError(
+                    "\(context): data set \(data.source) is text; its next tokens are classes, trained with cross_entropy, not \(loss.rawValue)"
+                )
             }
             guard outputs == v.count else {
                 throw MLError("\(context): data set \(data.source) has \(v.count) tokens but the model has \(outputs) outputs per position")
@@ -261,19 +273,22 @@ public enum Validation {
             let w = data.targetWidth
             guard loss != .cross_entropy else {
                 throw MLError(
-                    "\(context): data set \(data.source) has \(w) targets per row; cross_entropy takes one class per row (use bce_with_logits for several labels, mse, l1 or huber for several values)")
+                    "\(context): data set \(data.source) has \(w) targets per row; cross_entropy takes one class per row (use bce_with_logits for several labels, mse, l1 or huber for several values)"
+                )
             }
             guard outputs == w else {
                 throw MLError("\(context): data set \(data.source) has \(w) targets per row but the model has \(outputs) outputs")
             }
             if loss == .bce_with_logits, let t = data.targets, let bad = t.firstIndex(where: { $0 != 0 && $0 != 1 }) {
                 throw MLError(
-                    "\(context): bce_with_logits needs targets 0 or 1; row \(bad / w + 1), target \(bad % w + 1) of \(data.source) is \(t[bad])")
+                    "\(context): bce_with_logits needs targets 0 or 1; row \(bad / w + 1), target \(bad % w + 1) of \(data.source) is \(t[bad])"
+                )
             }
             return
         }
         if loss == .bce_with_logits, outputs == 1, let bad = data.labels.firstIndex(where: { $0 != 0 && $0 != 1 }) {
-            throw MLError("\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
+            throw MLError(
+                "\(context): bce_with_logits with one output needs labels 0 or 1; row \(bad + 1) of \(data.source) has \(data.labels[bad])")
         }
         if loss == .cross_entropy || outputs > 1 {
             guard let k = data.classCount else {

@@ -25,9 +25,11 @@ struct TrainingCheckpoint: Codable {
     var bestModel: CheckpointModel?
     var optimizerState: [[Float]]
 
-    init(seed: UInt64, algorithm: String, epoch: Int, step: Int, rngCounter: UInt64, rngUsed: Int, history: [EpochMetrics],
-         bestEpoch: Int?, bestLoss: Double?, sinceBest: Int, model: CheckpointModel, bestModel: CheckpointModel?,
-         optimizerState: [[Float]]) {
+    init(
+        seed: UInt64, algorithm: String, epoch: Int, step: Int, rngCounter: UInt64, rngUsed: Int, history: [EpochMetrics],
+        bestEpoch: Int?, bestLoss: Double?, sinceBest: Int, model: CheckpointModel, bestModel: CheckpointModel?,
+        optimizerState: [[Float]]
+    ) {
         self.seed = seed
         self.algorithm = algorithm
         self.epoch = epoch
@@ -44,7 +46,8 @@ struct TrainingCheckpoint: Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case format, seed, algorithm, epoch, step, rngCounter, rngUsed, history, bestEpoch, bestLoss, sinceBest, model, bestModel, optimizerState
+        case format, seed, algorithm, epoch, step, rngCounter, rngUsed, history, bestEpoch, bestLoss, sinceBest, model, bestModel,
+            optimizerState
     }
 
     /// Floats as base64 of their little-endian bytes.
@@ -174,9 +177,12 @@ public final class TrainingRecovery: @unchecked Sendable {
         guard let c = checkpoint, let onCheckpoint else { return }
         let now = Date()
         lock.lock()
-        let due = force || (policy.maxOverhead >= 1 || !inFlight)
-            && policy.due(sinceStart: now.timeIntervalSince(started), sinceLastWrite: lastWrite.map { now.timeIntervalSince($0) },
-                          lastCost: lastCost)
+        let due =
+            force
+            || (policy.maxOverhead >= 1 || !inFlight)
+                && policy.due(
+                    sinceStart: now.timeIntervalSince(started), sinceLastWrite: lastWrite.map { now.timeIntervalSince($0) },
+                    lastCost: lastCost)
         guard due, c.epoch != writtenEpoch, c.epoch != queuedEpoch else {
             lock.unlock()
             return

@@ -161,7 +161,9 @@ enum TrainingLoop {
                     optimizer.rateFactor = Float(task.rateFactor(epoch: epoch, step: optimizer.steps + 1, stepsPerEpoch: stepsPerEpoch))
                 }
                 let step = optimizer.steps + 1
-                let augment = task.augmentation.map { a in { (rows: inout [Float]) in a.apply(&rows, shape: train.sampleShape, seed: seed, step: step) } }
+                let augment = task.augmentation.map { a in
+                    { (rows: inout [Float]) in a.apply(&rows, shape: train.sampleShape, seed: seed, step: step) }
+                }
                 let batch = try Batch(
                     train, rows: idx, backend: backend, loss: task.loss, outputs: net.outputCount, options: options, augment: augment)
                 // The whole step — forward, loss, backward, update, argmax — is recorded before the

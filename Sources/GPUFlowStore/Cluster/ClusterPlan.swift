@@ -15,8 +15,10 @@ public struct ClusterPlan: Codable, Sendable, Equatable {
     public var graph: StageGraph
     public var submittedAt: Double
 
-    public init(run: String, script: String, scriptHash: String, arguments: [String], seed: UInt64, backend: String?, workdir: String,
-                gpuflow: String, graph: StageGraph) {
+    public init(
+        run: String, script: String, scriptHash: String, arguments: [String], seed: UInt64, backend: String?, workdir: String,
+        gpuflow: String, graph: StageGraph
+    ) {
         self.run = run
         self.script = script
         self.scriptHash = scriptHash
@@ -41,7 +43,8 @@ extension RunDirectory {
 
     public func plan() throws -> ClusterPlan {
         guard let d = FileManager.default.contents(atPath: planPath) else {
-            throw StoreError.runDirectory(path: planPath, detail: "no plan here: is this the run directory of a submitted run, on a filesystem this node shares?")
+            throw StoreError.runDirectory(
+                path: planPath, detail: "no plan here: is this the run directory of a submitted run, on a filesystem this node shares?")
         }
         do { return try JSONDecoder().decode(ClusterPlan.self, from: d) } catch {
             throw StoreError.runDirectory(path: planPath, detail: "the plan is not readable (\(error))")

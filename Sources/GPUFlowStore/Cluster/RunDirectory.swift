@@ -21,7 +21,8 @@ public struct RunDirectory: Sendable, ArtifactStore {
             }
             try Data("ok\n".utf8).write(to: URL(fileURLWithPath: dir.path + "/.writable"), options: .atomic)
         } catch {
-            throw StoreError.runDirectory(path: dir.path, detail: "it must be writable, and shared by every node: \(error.localizedDescription)")
+            throw StoreError.runDirectory(
+                path: dir.path, detail: "it must be writable, and shared by every node: \(error.localizedDescription)")
         }
         return dir
     }
@@ -102,7 +103,9 @@ public struct RunDirectory: Sendable, ArtifactStore {
         guard hash.allSatisfy(\.isHexDigit), let d = FileManager.default.contents(atPath: path + "/artifacts/" + hash) else {
             throw StoreError.runDirectory(path: path + "/artifacts/" + hash, detail: "the artifact is missing")
         }
-        guard ContentHash.of(d) == hash else { throw StoreError.runDirectory(path: path + "/artifacts/" + hash, detail: "its content does not match its hash") }
+        guard ContentHash.of(d) == hash else {
+            throw StoreError.runDirectory(path: path + "/artifacts/" + hash, detail: "its content does not match its hash")
+        }
         return d
     }
 }

@@ -19,8 +19,10 @@ public struct StageSpec: Codable, Sendable, Equatable {
     /// How many elements of a sweep may run at once (the array's `%` throttle).
     public var throttle: Int?
 
-    public init(name: String, location: String, dependencies: [String] = [], after: [String] = [], gpus: Int? = nil, memoryMB: Int? = nil,
-                cpus: Int? = nil, time: String? = nil, count: Int? = nil, throttle: Int? = nil) {
+    public init(
+        name: String, location: String, dependencies: [String] = [], after: [String] = [], gpus: Int? = nil, memoryMB: Int? = nil,
+        cpus: Int? = nil, time: String? = nil, count: Int? = nil, throttle: Int? = nil
+    ) {
         self.name = name
         self.location = location
         self.dependencies = dependencies
@@ -74,7 +76,8 @@ public struct StageGraph: Codable, Sendable, Equatable {
         var seen: [String: String] = [:]
         for s in stages {
             guard StageSpec.validName(s.name) else {
-                throw StageGraphError("\(s.location): stage name \"\(s.name)\" must be 1 to 64 letters, digits, _ - or . (it names files and Slurm jobs)")
+                throw StageGraphError(
+                    "\(s.location): stage name \"\(s.name)\" must be 1 to 64 letters, digits, _ - or . (it names files and Slurm jobs)")
             }
             if let first = seen[s.name] { throw StageGraphError("\(s.location): stage '\(s.name)' is declared twice (first at \(first))") }
             seen[s.name] = s.location
@@ -82,13 +85,16 @@ public struct StageGraph: Codable, Sendable, Equatable {
         }
         for s in stages {
             for p in s.prerequisites where seen[p] == nil {
-                throw StageGraphError("\(s.location): stage '\(s.name)' comes after '\(p)', which the script never declares (stages: \(stages.map(\.name).joined(separator: ", ")))")
+                throw StageGraphError(
+                    "\(s.location): stage '\(s.name)' comes after '\(p)', which the script never declares (stages: \(stages.map(\.name).joined(separator: ", ")))"
+                )
             }
             if s.prerequisites.contains(s.name) { throw StageGraphError("\(s.location): stage '\(s.name)' waits for itself") }
         }
         if let cycle = findCycle() {
             let at = self[cycle[0]]?.location ?? "?"
-            throw StageGraphError("\(at): stage cycle: \(cycle.joined(separator: " → ")) (each waits for the next); Slurm could never start any of them")
+            throw StageGraphError(
+                "\(at): stage cycle: \(cycle.joined(separator: " → ")) (each waits for the next); Slurm could never start any of them")
         }
     }
 

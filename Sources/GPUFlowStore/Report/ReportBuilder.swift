@@ -12,15 +12,18 @@ public enum ReportBuilder {
         let samples = try store.samples(run)
         var body = ""
         body += "<h1>gpuflow run \(esc(run))</h1>\n"
-        body += "<p class=\"meta\">\(esc(summary.status)) · exit \(summary.exitCode.map(String.init) ?? "—") · \(esc(manifest.backend)) on \(esc(manifest.device)) · seed \(manifest.seed) · gpuflow \(esc(manifest.gpuflowVersion)) (\(esc(manifest.build)))</p>\n"
+        body +=
+            "<p class=\"meta\">\(esc(summary.status)) · exit \(summary.exitCode.map(String.init) ?? "—") · \(esc(manifest.backend)) on \(esc(manifest.device)) · seed \(manifest.seed) · gpuflow \(esc(manifest.gpuflowVersion)) (\(esc(manifest.build)))</p>\n"
 
         // Learning curves: one chart per training task.
         let byTask = Dictionary(grouping: metrics.filter { $0.step != nil }, by: \.taskID)
         for (task, ms) in byTask.sorted(by: { $0.key < $1.key }) {
             let name = tasks.first { $0.taskID == task }?.name ?? "task \(task)"
             var series: [(String, [(Double, Double)], String)] = []
-            for (key, color) in [("epoch.loss", "#d62728"), ("epoch.accuracy", "#1f77b4"), ("epoch.validation_loss", "#ff7f0e"),
-                                 ("epoch.validation_accuracy", "#2ca02c")] {
+            for (key, color) in [
+                ("epoch.loss", "#d62728"), ("epoch.accuracy", "#1f77b4"), ("epoch.validation_loss", "#ff7f0e"),
+                ("epoch.validation_accuracy", "#2ca02c"),
+            ] {
                 let pts = ms.filter { $0.key == key }.compactMap { m in m.step.map { (Double($0), m.value) } }.sorted { $0.0 < $1.0 }
                 if !pts.isEmpty { series.append((key.replacingOccurrences(of: "epoch.", with: ""), pts, color)) }
             }
@@ -31,14 +34,16 @@ public enum ReportBuilder {
             if !scores.isEmpty {
                 let key = scores.contains { $0.key == "trial.accuracy" } ? "trial.accuracy" : "trial.score"
                 let pts = scores.filter { $0.key == key }.compactMap { m in m.step.map { (Double($0), m.value) } }.sorted { $0.0 < $1.0 }
-                body += "<h2>Task \(task) · \(esc(name)): optimizer trials (\(key == "trial.score" ? "score, lower is better" : "accuracy"))</h2>\n"
+                body +=
+                    "<h2>Task \(task) · \(esc(name)): optimizer trials (\(key == "trial.score" ? "score, lower is better" : "accuracy"))</h2>\n"
                 body += barChart(pts.map { ("#\(Int($0.0))", $0.1) }, color: "#9467bd", id: "trials-\(task)")
             }
             let uppers = ms.filter { $0.key == "latency.bucket_upper_ms" }.sorted { ($0.step ?? 0) < ($1.step ?? 0) }
             let counts = ms.filter { $0.key == "latency.bucket_count" }.sorted { ($0.step ?? 0) < ($1.step ?? 0) }
             if !counts.isEmpty, uppers.count == counts.count {
                 body += "<h2>Task \(task) · \(esc(name)): inference latency histogram</h2>\n"
-                body += barChart(zip(uppers, counts).map { (String(format: "≤%.3g ms", $0.value), $1.value) }, color: "#17becf", id: "latency-\(task)")
+                body += barChart(
+                    zip(uppers, counts).map { (String(format: "≤%.3g ms", $0.value), $1.value) }, color: "#17becf", id: "latency-\(task)")
             }
         }
 
@@ -57,10 +62,12 @@ public enum ReportBuilder {
         }
 
         // Final metrics per task.
-        body += "<h2>Tasks</h2>\n<table><tr><th>#</th><th>name</th><th>type</th><th>agent</th><th>backend</th><th>state</th><th>run s</th></tr>\n"
+        body +=
+            "<h2>Tasks</h2>\n<table><tr><th>#</th><th>name</th><th>type</th><th>agent</th><th>backend</th><th>state</th><th>run s</th></tr>\n"
         for t in tasks {
             let run = (t.startedAt != nil && t.finishedAt != nil) ? String(format: "%.3f", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
-            body += "<tr><td>\(t.taskID)</td><td>\(esc(t.name))</td><td>\(esc(t.type))</td><td>\(esc(t.agent ?? "—"))</td><td>\(esc(t.backend ?? "—"))</td><td>\(esc(t.state))</td><td>\(run)</td></tr>\n"
+            body +=
+                "<tr><td>\(t.taskID)</td><td>\(esc(t.name))</td><td>\(esc(t.type))</td><td>\(esc(t.agent ?? "—"))</td><td>\(esc(t.backend ?? "—"))</td><td>\(esc(t.state))</td><td>\(run)</td></tr>\n"
         }
         body += "</table>\n<h2>Final metrics</h2>\n<table><tr><th>task</th><th>metric</th><th>value</th></tr>\n"
         for m in metrics where m.step == nil {
@@ -87,7 +94,9 @@ public enum ReportBuilder {
     /// true class, columns the predicted, classes in the store's key order (by name).
     static func confusionTables(_ metrics: [RunStore.Metric]) -> String {
         var out = ""
-        for (task, rows) in Dictionary(grouping: metrics.filter { $0.key.contains("confusion.") }, by: \.taskID).sorted(by: { $0.key < $1.key }) {
+        for (task, rows) in Dictionary(grouping: metrics.filter { $0.key.contains("confusion.") }, by: \.taskID).sorted(by: {
+            $0.key < $1.key
+        }) {
             var classes: [String] = []
             var cells: [String: Double] = [:]
             for m in rows {
@@ -109,8 +118,10 @@ public enum ReportBuilder {
     }
 
     static func esc(_ s: String) -> String {
-        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(of: ">", with: "&gt;")
-            .replacingOccurrences(of: "\"", with: "&quot;")
+        s.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;").replacingOccurrences(
+            of: ">", with: "&gt;"
+        )
+        .replacingOccurrences(of: "\"", with: "&quot;")
     }
 
     static func fmt(_ v: Double) -> String { v == v.rounded() && abs(v) < 1e12 ? String(Int(v)) : String(format: "%.6g", v) }
@@ -122,16 +133,20 @@ public enum ReportBuilder {
         func px(_ x: Double) -> Double { l + (x - x0) / (x1 - x0) * (w - l - r) }
         func py(_ y: Double) -> Double { h - b - (y - y0) / (y1 - y0) * (h - t - b) }
         var s = "<svg id=\"\(id)\" class=\"chart\" width=\"\(Int(w))\" height=\"\(Int(h))\" viewBox=\"0 0 \(Int(w)) \(Int(h))\">"
-        s += "<line class=\"axis\" x1=\"\(l)\" y1=\"\(h - b)\" x2=\"\(w - r)\" y2=\"\(h - b)\"/><line class=\"axis\" x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(h - b)\"/>"
+        s +=
+            "<line class=\"axis\" x1=\"\(l)\" y1=\"\(h - b)\" x2=\"\(w - r)\" y2=\"\(h - b)\"/><line class=\"axis\" x1=\"\(l)\" y1=\"\(t)\" x2=\"\(l)\" y2=\"\(h - b)\"/>"
         for i in 0...4 {
             let yv = y0 + (y1 - y0) * Double(i) / 4
             s += "<text class=\"label\" x=\"\(l - 6)\" y=\"\(py(yv) + 4)\" text-anchor=\"end\">\(fmt((yv * 1000).rounded() / 1000))</text>"
             let xv = x0 + (x1 - x0) * Double(i) / 4
-            s += "<text class=\"label\" x=\"\(px(xv))\" y=\"\(h - b + 16)\" text-anchor=\"middle\">\(fmt((xv * 100).rounded() / 100))</text>"
+            s +=
+                "<text class=\"label\" x=\"\(px(xv))\" y=\"\(h - b + 16)\" text-anchor=\"middle\">\(fmt((xv * 100).rounded() / 100))</text>"
         }
         s += "<text class=\"label\" x=\"\((l + w - r) / 2)\" y=\"\(h - 4)\" text-anchor=\"middle\">\(esc(xLabel))</text>"
         for (k, ser) in series.enumerated() {
-            let d = ser.points.enumerated().map { i, p in "\(i == 0 ? "M" : "L")\(String(format: "%.1f", px(p.0))),\(String(format: "%.1f", py(p.1)))" }.joined()
+            let d = ser.points.enumerated().map { i, p in
+                "\(i == 0 ? "M" : "L")\(String(format: "%.1f", px(p.0))),\(String(format: "%.1f", py(p.1)))"
+            }.joined()
             s += "<path d=\"\(d)\" fill=\"none\" stroke=\"\(ser.color)\" stroke-width=\"2\"/>"
             s += "<rect x=\"\(w - r + 10)\" y=\"\(t + Double(k) * 18)\" width=\"12\" height=\"12\" fill=\"\(ser.color)\"/>"
             s += "<text class=\"label\" x=\"\(w - r + 28)\" y=\"\(t + Double(k) * 18 + 10)\">\(esc(ser.name))</text>"
@@ -148,8 +163,12 @@ public enum ReportBuilder {
         func py(_ y: Double) -> Double { h - b - (y - bottom) / (top - bottom) * (h - t - b) }
         for (i, bar) in bars.enumerated() {
             let x = l + Double(i) * bw + bw * 0.1, y = py(max(bar.value, bottom)), y0 = py(max(bottom, min(0, top)))
-            s += "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(String(format: "%.1f", min(y, y0)))\" width=\"\(String(format: "%.1f", bw * 0.8))\" height=\"\(String(format: "%.1f", abs(y0 - y)))\" fill=\"\(color)\"><title>\(esc(bar.label)): \(fmt(bar.value))</title></rect>"
-            if i % max(1, bars.count / 8) == 0 { s += "<text class=\"label\" x=\"\(String(format: "%.1f", x + bw * 0.4))\" y=\"\(h - b + 14)\" text-anchor=\"middle\">\(esc(bar.label))</text>" }
+            s +=
+                "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(String(format: "%.1f", min(y, y0)))\" width=\"\(String(format: "%.1f", bw * 0.8))\" height=\"\(String(format: "%.1f", abs(y0 - y)))\" fill=\"\(color)\"><title>\(esc(bar.label)): \(fmt(bar.value))</title></rect>"
+            if i % max(1, bars.count / 8) == 0 {
+                s +=
+                    "<text class=\"label\" x=\"\(String(format: "%.1f", x + bw * 0.4))\" y=\"\(h - b + 14)\" text-anchor=\"middle\">\(esc(bar.label))</text>"
+            }
         }
         s += "<text class=\"label\" x=\"\(l - 6)\" y=\"\(t + 10)\" text-anchor=\"end\">\(fmt(top))</text>"
         return s + "</svg>\n"
@@ -165,12 +184,16 @@ public enum ReportBuilder {
             let y = 10 + Double(i) * rowH
             let x = l + ((r.startedAt ?? t0) - t0) / (t1 - t0) * (w - l - 10)
             let width = max(1, ((r.finishedAt ?? t0) - (r.startedAt ?? t0)) / (t1 - t0) * (w - l - 10))
-            s += "<text class=\"label\" x=\"\(l - 6)\" y=\"\(y + 12)\" text-anchor=\"end\">\(esc((r.agent ?? "—") + " · #\(r.taskID) " + r.name))</text>"
-            s += "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", width))\" height=\"\(rowH - 4)\" fill=\"\(colors[r.backend ?? ""] ?? "#7f7f7f")\"><title>\(esc(r.name)) on \(esc(r.backend ?? "—")): \(fmt(((r.finishedAt ?? 0) - (r.startedAt ?? 0)) * 1000)) ms</title></rect>"
+            s +=
+                "<text class=\"label\" x=\"\(l - 6)\" y=\"\(y + 12)\" text-anchor=\"end\">\(esc((r.agent ?? "—") + " · #\(r.taskID) " + r.name))</text>"
+            s +=
+                "<rect x=\"\(String(format: "%.1f", x))\" y=\"\(y + 2)\" width=\"\(String(format: "%.1f", width))\" height=\"\(rowH - 4)\" fill=\"\(colors[r.backend ?? ""] ?? "#7f7f7f")\"><title>\(esc(r.name)) on \(esc(r.backend ?? "—")): \(fmt(((r.finishedAt ?? 0) - (r.startedAt ?? 0)) * 1000)) ms</title></rect>"
         }
-        s += "<text class=\"label\" x=\"\(l)\" y=\"\(h - 8)\">0 s</text><text class=\"label\" x=\"\(w - 10)\" y=\"\(h - 8)\" text-anchor=\"end\">\(String(format: "%.3f s", t1 - t0))</text>"
+        s +=
+            "<text class=\"label\" x=\"\(l)\" y=\"\(h - 8)\">0 s</text><text class=\"label\" x=\"\(w - 10)\" y=\"\(h - 8)\" text-anchor=\"end\">\(String(format: "%.3f s", t1 - t0))</text>"
         for (k, (name, c)) in colors.sorted(by: { $0.key < $1.key }).enumerated() {
-            s += "<rect x=\"\(l + 120 + Double(k) * 80)\" y=\"\(h - 18)\" width=\"10\" height=\"10\" fill=\"\(c)\"/><text class=\"label\" x=\"\(l + 134 + Double(k) * 80)\" y=\"\(h - 9)\">\(name)</text>"
+            s +=
+                "<rect x=\"\(l + 120 + Double(k) * 80)\" y=\"\(h - 18)\" width=\"10\" height=\"10\" fill=\"\(c)\"/><text class=\"label\" x=\"\(l + 134 + Double(k) * 80)\" y=\"\(h - 9)\">\(name)</text>"
         }
         return s + "</svg>\n"
     }

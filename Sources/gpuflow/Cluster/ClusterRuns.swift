@@ -13,7 +13,9 @@ struct ClusterRuns {
 
     /// The run's directory, as recorded at submission.
     func directory(_ run: String) throws -> RunDirectory {
-        guard let path = try store.params(run)["run_dir"], !(try store.clusterJobs(run)).isEmpty || FileManager.default.fileExists(atPath: path + "/plan.json") else {
+        guard let path = try store.params(run)["run_dir"],
+            !(try store.clusterJobs(run)).isEmpty || FileManager.default.fileExists(atPath: path + "/plan.json")
+        else {
             throw ClusterError.notACluster(run: run)
         }
         return RunDirectory(path: path)
@@ -47,8 +49,10 @@ struct ClusterRuns {
     /// Submits `toSubmit` (element names) of a run whose plan and directory exist, waiting on
     /// `refs` (elements still queued or running from before). Exits 5 when sbatch fails, with
     /// what was submitted kept and the run marked incomplete.
-    func submit(run: String, plan: ClusterPlan, directory: RunDirectory, settings: Profile.Cluster, toSubmit: Set<String>,
-                refs: [String: String]) -> [RunStore.ClusterJob] {
+    func submit(
+        run: String, plan: ClusterPlan, directory: RunDirectory, settings: Profile.Cluster, toSubmit: Set<String>,
+        refs: [String: String]
+    ) -> [RunStore.ClusterJob] {
         let template: SbatchTemplate
         do { template = try SbatchTemplate(file: settings.template) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let submitter = SlurmSubmitter(commands: commands, settings: settings, template: template, plan: plan, directory: directory)
@@ -56,18 +60,25 @@ struct ClusterRuns {
         let outcome = submitter.submit(jobs, refs: refs) { rows in try store.putClusterJobs(run, rows) }
         let ids = outcome.submitted.map(\.slurmID).joined(separator: " ")
         if let failure = outcome.failure {
-            try? store.recordEvent(run, kind: "submit_failed", body: TaskValueJSON.encode(.table([
-                ("job", .string(failure.job)), ("error", .string("\(failure.error)")),
-            ]), indent: nil))
+            try? store.recordEvent(
+                run, kind: "submit_failed",
+                body: TaskValueJSON.encode(
+                    .table([
+                        ("job", .string(failure.job)), ("error", .string("\(failure.error)")),
+                    ]), indent: nil))
             try? store.setRunStatus(run, status: "incomplete", exitCode: nil, ended: false)
             let code = failure.error is SlurmError ? ExitStatus.scheduler : ExitStatus.badInput
-            fail("submitting stage job '\(failure.job)' of run \(run): \(failure.error)\n"
-                 + (outcome.submitted.isEmpty ? "nothing was submitted" : "already submitted, and left to run: \(ids)")
-                 + "; gpuflow run --resume \(run) --slurm submits the rest", code: code)
+            fail(
+                "submitting stage job '\(failure.job)' of run \(run): \(failure.error)\n"
+                    + (outcome.submitted.isEmpty ? "nothing was submitted" : "already submitted, and left to run: \(ids)")
+                    + "; gpuflow run --resume \(run) --slurm submits the rest", code: code)
         }
-        try? store.recordEvent(run, kind: "submitted", body: TaskValueJSON.encode(.table([
-            ("jobs", .array(outcome.submitted.map { .string($0.slurmID) })),
-        ]), indent: nil))
+        try? store.recordEvent(
+            run, kind: "submitted",
+            body: TaskValueJSON.encode(
+                .table([
+                    ("jobs", .array(outcome.submitted.map { .string($0.slurmID) }))
+                ]), indent: nil))
         try? store.setRunStatus(run, status: "submitted", exitCode: nil, ended: false)
         return outcome.submitted
     }
@@ -84,10 +95,14 @@ struct ClusterRuns {
             let live = ClusterStatus.live(views)
             let unfinished = Set(views.filter { $0.state != "succeeded" && live[$0.element] == nil }.map(\.element))
             guard !unfinished.isEmpty else {
-                fail(live.isEmpty ? "run \(run) has no stage left to run (gpuflow status \(run))"
-                     : "every unfinished stage of run \(run) is still queued or running (gpuflow status \(run))", code: ExitStatus.badInput)
+                fail(
+                    live.isEmpty
+                        ? "run \(run) has no stage left to run (gpuflow status \(run))"
+                        : "every unfinished stage of run \(run) is still queued or running (gpuflow status \(run))",
+                    code: ExitStatus.badInput)
             }
-            try store.recordEvent(run, kind: "resumed", body: TaskValueJSON.encode(.array(unfinished.sorted().map { .string($0) }), indent: nil))
+            try store.recordEvent(
+                run, kind: "resumed", body: TaskValueJSON.encode(.array(unfinished.sorted().map { .string($0) }), indent: nil))
             return submit(run: run, plan: plan, directory: dir, settings: profile.cluster, toSubmit: unfinished, refs: live)
         } catch let e as ClusterError {
             if case .slurm = e { fail("\(e)", code: ExitStatus.scheduler) }
@@ -100,7 +115,9 @@ struct ClusterRuns {
     static func table(_ views: [StageView]) -> String {
         var rows = [["STAGE", "JOB", "STATE", "ELAPSED", "NODE", "EXIT", "TRES", "DETAIL"]]
         for v in views {
-            rows.append([v.element, v.job ?? "-", v.state, v.elapsed ?? "-", v.node ?? "-", v.exitCode ?? "-", v.tres ?? "-", v.detail ?? ""])
+            rows.append([
+                v.element, v.job ?? "-", v.state, v.elapsed ?? "-", v.node ?? "-", v.exitCode ?? "-", v.tres ?? "-", v.detail ?? "",
+            ])
         }
         let widths = (0..<8).map { c in rows.map { $0[c].count }.max() ?? 0 }
         return rows.map { r in

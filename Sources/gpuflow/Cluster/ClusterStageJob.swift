@@ -24,7 +24,9 @@ struct ClusterStageJob {
     let progress: ProgressDisplay.Mode
 
     func execute() -> Int32 {
-        guard let run, let runDir else { fail("--stage needs --run RUN and --run-dir DIR (gpuflow submit writes both into each job)", code: ExitStatus.badInput) }
+        guard let run, let runDir else {
+            fail("--stage needs --run RUN and --run-dir DIR (gpuflow submit writes both into each job)", code: ExitStatus.badInput)
+        }
         guard scripts.count == 1, let script = scripts.first else { fail("--stage runs one script", code: ExitStatus.badInput) }
         let dir = RunDirectory(path: runDir)
         let plan: ClusterPlan
@@ -32,7 +34,8 @@ struct ClusterStageJob {
         let element = index.map { "\(stage)[\($0)]" } ?? stage
         let env = ProcessInfo.processInfo.environment
         let job = env["SLURM_ARRAY_JOB_ID"].flatMap { a in env["SLURM_ARRAY_TASK_ID"].map { "\(a)_\($0)" } } ?? env["SLURM_JOB_ID"]
-        var status = RunDirectory.StageStatus(state: "running", host: ProcessInfo.processInfo.hostName, job: job, startedAt: Date().timeIntervalSince1970)
+        var status = RunDirectory.StageStatus(
+            state: "running", host: ProcessInfo.processInfo.hostName, job: job, startedAt: Date().timeIntervalSince1970)
         func end(_ code: Int32, _ error: String?, shown: Bool = false) -> Int32 {
             status.state = code == 0 ? "succeeded" : "failed"
             status.endedAt = Date().timeIntervalSince1970
@@ -44,16 +47,22 @@ struct ClusterStageJob {
         }
         guard plan.run == run else { return end(ExitStatus.badInput, "run directory \(runDir) holds run \(plan.run), not \(run)") }
         guard let spec = plan.graph[stage] else {
-            return end(ExitStatus.badInput, "run \(run) has no stage '\(stage)' (stages: \(plan.graph.stages.map(\.name).joined(separator: ", ")))")
+            return end(
+                ExitStatus.badInput, "run \(run) has no stage '\(stage)' (stages: \(plan.graph.stages.map(\.name).joined(separator: ", ")))"
+            )
         }
         if let n = spec.count {
-            guard let i = index, (1...n).contains(i) else { return end(ExitStatus.badInput, "sweep '\(stage)' has elements 1...\(n); --index \(index.map(String.init) ?? "missing")") }
+            guard let i = index, (1...n).contains(i) else {
+                return end(ExitStatus.badInput, "sweep '\(stage)' has elements 1...\(n); --index \(index.map(String.init) ?? "missing")")
+            }
         } else if index != nil {
             return end(ExitStatus.badInput, "stage '\(stage)' is not a sweep; --index does not apply")
         }
         let path = URL(fileURLWithPath: script).standardizedFileURL.path
         let text = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        guard ContentHash.of(text) == plan.scriptHash else { return end(ExitStatus.badInput, "\(ClusterError.scriptChanged(script: path, run: run))") }
+        guard ContentHash.of(text) == plan.scriptHash else {
+            return end(ExitStatus.badInput, "\(ClusterError.scriptChanged(script: path, run: run))")
+        }
         do { try dir.putStatus(element, status) } catch { fail("\(error)", code: ExitStatus.badInput) }
 
         var resolved = Profile()

@@ -13,18 +13,22 @@ enum StagePlanning {
         do { stdlib = try StdlibLocator.find() } catch { fail("\(error)", code: ExitStatus.badInput) }
         guard FileManager.default.fileExists(atPath: script) else { fail("\(script): no such script", code: ExitStatus.badInput) }
         let recorder = StagePlanRecorder()
-        var env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: profile), profile: profile, backend: .cpu, backendName: "cpu",
-                                 backendReason: "plan mode computes nothing", seed: seed, stdlibPath: stdlib, output: { _ in })
+        var env = RunEnvironment(
+            orchestrator: GPUTaskOrchestrator(profile: profile), profile: profile, backend: .cpu, backendName: "cpu",
+            backendReason: "plan mode computes nothing", seed: seed, stdlibPath: stdlib, output: { _ in })
         env.stageMode = .plan(recorder)
         let result = LuaHost(environment: env).run([ScriptRequest(path: script, arguments: arguments)])
         env.monitor.stop()
         if let failed = result.first(where: { $0.exitCode != 0 }) {
-            fail("plan mode: \(failed.message ?? "the script failed") (in plan mode stages do not run and their results are placeholders: "
-                 + "code outside stages should only pass them to other stages)", code: failed.exitCode)
+            fail(
+                "plan mode: \(failed.message ?? "the script failed") (in plan mode stages do not run and their results are placeholders: "
+                    + "code outside stages should only pass them to other stages)", code: failed.exitCode)
         }
         do {
             let g = try StageGraph(stages: recorder.stages)
-            guard !g.stages.isEmpty else { fail("\(script) declares no workflow.stage or workflow.sweep: there is nothing to submit", code: ExitStatus.badInput) }
+            guard !g.stages.isEmpty else {
+                fail("\(script) declares no workflow.stage or workflow.sweep: there is nothing to submit", code: ExitStatus.badInput)
+            }
             return g
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
@@ -35,8 +39,11 @@ enum StagePlanning {
     static func describe(_ g: StageGraph) -> String {
         var lines = ["STAGE\tWAITS FOR\tGPUS\tMEMORY\tTIME\tELEMENTS\tAT"]
         for s in g.topologicalOrder {
-            lines.append([s.name, s.prerequisites.isEmpty ? "-" : s.prerequisites.joined(separator: ","), s.gpus.map(String.init) ?? "default",
-                          s.memoryMB.map { "\($0)M" } ?? "-", s.time ?? "default", s.count.map(String.init) ?? "1", s.location].joined(separator: "\t"))
+            lines.append(
+                [
+                    s.name, s.prerequisites.isEmpty ? "-" : s.prerequisites.joined(separator: ","), s.gpus.map(String.init) ?? "default",
+                    s.memoryMB.map { "\($0)M" } ?? "-", s.time ?? "default", s.count.map(String.init) ?? "1", s.location,
+                ].joined(separator: "\t"))
         }
         return lines.joined(separator: "\n") + "\n"
     }

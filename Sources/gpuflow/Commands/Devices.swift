@@ -35,17 +35,18 @@ struct Devices: ParsableCommand {
             return
         }
         for d in devices {
-            print("""
-            [\(d.index)] \(d.name)
-                type: \(d.type)    api: \(d.apiVersion)    driver: \(d.driverName) (\(d.driverInfo))
-                vendor: 0x\(String(d.vendorID, radix: 16))    device: 0x\(String(d.deviceID, radix: 16))
-                memory heaps: \(d.heapsMB.map { "\($0) MB" }.joined(separator: ", "))    device-local: \(d.deviceLocalMB) MB
-                max workgroup: \(d.maxWorkgroupSize.map(String.init).joined(separator: "×")) (\(d.maxWorkgroupInvocations) invocations)
-                shared memory: \(d.maxSharedMemoryBytes / 1024) KiB    subgroup: \(d.subgroupSize)
-                max storage buffer range: \(d.maxStorageBufferRange / (1 << 20)) MiB    max allocation: \(d.maxAllocationBytes / (1 << 20)) MiB
-                timestamps: \(d.timestampValidBits > 0 ? "\(d.timestampValidBits) valid bits" : "not on the compute queue"), period \(d.timestampPeriodNS) ns
-                tensor memory: \(d.memoryPath)    VK_EXT_memory_budget: \(d.hasMemoryBudget ? "yes" : "no")
-            """)
+            print(
+                """
+                [\(d.index)] \(d.name)
+                    type: \(d.type)    api: \(d.apiVersion)    driver: \(d.driverName) (\(d.driverInfo))
+                    vendor: 0x\(String(d.vendorID, radix: 16))    device: 0x\(String(d.deviceID, radix: 16))
+                    memory heaps: \(d.heapsMB.map { "\($0) MB" }.joined(separator: ", "))    device-local: \(d.deviceLocalMB) MB
+                    max workgroup: \(d.maxWorkgroupSize.map(String.init).joined(separator: "×")) (\(d.maxWorkgroupInvocations) invocations)
+                    shared memory: \(d.maxSharedMemoryBytes / 1024) KiB    subgroup: \(d.subgroupSize)
+                    max storage buffer range: \(d.maxStorageBufferRange / (1 << 20)) MiB    max allocation: \(d.maxAllocationBytes / (1 << 20)) MiB
+                    timestamps: \(d.timestampValidBits > 0 ? "\(d.timestampValidBits) valid bits" : "not on the compute queue"), period \(d.timestampPeriodNS) ns
+                    tensor memory: \(d.memoryPath)    VK_EXT_memory_budget: \(d.hasMemoryBudget ? "yes" : "no")
+                """)
         }
     }
 

@@ -44,14 +44,24 @@ struct Run: ParsableCommand {
     @OptionGroup var storeOption: StoreOption
     var store: String? { storeOption.store }
 
-    @Option(help: ArgumentHelp("Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.",
-                               discussion: "With it, --profile replaces the recorded profile, --sandbox and --agent hold as for a new run, and scripts given replace the recorded ones' paths, one for one."))
+    @Option(
+        help: ArgumentHelp(
+            "Rerun a failed or interrupted run (an id, a unique prefix, or last) from its last good stage, with its recorded scripts' settings.",
+            discussion:
+                "With it, --profile replaces the recorded profile, --sandbox and --agent hold as for a new run, and scripts given replace the recorded ones' paths, one for one."
+        ))
     var resume: String?
 
-    @Option(help: "Record the run under this id (letters, digits, '.', '_', '-'; at most 64) instead of a new one: how the job server names its jobs' runs.")
+    @Option(
+        help:
+            "Record the run under this id (letters, digits, '.', '_', '-'; at most 64) instead of a new one: how the job server names its jobs' runs."
+    )
     var runID: String?
 
-    @Flag(help: "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults).")
+    @Flag(
+        help:
+            "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults)."
+    )
     var sandbox = false
 
     @Flag(help: "Print the script's stage graph (workflow.stage and workflow.sweep: inputs, resources, lines) without running any stage.")
@@ -87,8 +97,12 @@ struct Run: ParsableCommand {
             return h
         }
         if slurm {
-            guard let resume else { fail("--slurm goes with --resume RUN; gpuflow submit SCRIPT --slurm starts a cluster run", code: ExitStatus.badInput) }
-            guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("--resume needs a run store", code: ExitStatus.badInput) }
+            guard let resume else {
+                fail("--slurm goes with --resume RUN; gpuflow submit SCRIPT --slurm starts a cluster run", code: ExitStatus.badInput)
+            }
+            guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else {
+                fail("--resume needs a run store", code: ExitStatus.badInput)
+            }
             let id: String
             do { id = try st.resolve(resume) } catch { fail("\(error)", code: ExitStatus.badInput) }
             let jobs = ClusterRuns(store: st).resume(id)
@@ -114,9 +128,12 @@ struct Run: ParsableCommand {
             return
         }
         if let stage {
-            throw ExitCode(ClusterStageJob(stage: stage, index: index, run: clusterRun, runDir: runDir, scripts: split.scripts,
-                                           arguments: split.arguments, profile: profile, seed: seed, backend: backend, store: store,
-                                           progress: ProgressDisplay.mode(quiet: quiet, json: json)).execute())
+            throw ExitCode(
+                ClusterStageJob(
+                    stage: stage, index: index, run: clusterRun, runDir: runDir, scripts: split.scripts,
+                    arguments: split.arguments, profile: profile, seed: seed, backend: backend, store: store,
+                    progress: ProgressDisplay.mode(quiet: quiet, json: json)
+                ).execute())
         }
         let plan: RunPlan
         var resumedFrom: String?
@@ -137,19 +154,24 @@ struct Run: ParsableCommand {
             } else if agent.count == scripts.count {
                 agents = agent
             } else {
-                fail("\(agent.count) --agent names for \(scripts.count) scripts: give one per script, in order, or none", code: ExitStatus.badInput)
+                fail(
+                    "\(agent.count) --agent names for \(scripts.count) scripts: give one per script, in order, or none",
+                    code: ExitStatus.badInput)
             }
             for case let a? in agents where !resolved.agents.isEmpty && resolved.agents[a] == nil {
-                fail("agent '\(a)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
-                     code: ExitStatus.badInput)
+                fail(
+                    "agent '\(a)' is not defined in profile \(resolved.source) (agents: \(resolved.agents.keys.sorted().joined(separator: ", ")))",
+                    code: ExitStatus.badInput)
             }
             plan = RunPlan(scripts: scripts, agents: agents, arguments: scriptArguments, profile: resolved, seed: seed)
         }
-        let executor = RunExecutor(progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
-                                   resumedFrom: resumedFrom, runID: runID)
+        let executor = RunExecutor(
+            progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
+            resumedFrom: resumedFrom, runID: runID)
         let outcome = executor.execute(plan)
         if outcome.workStillRunning {
-            FileHandle.standardError.write(Data("warning: a cancelled task was still running when the run ended; exiting without teardown\n".utf8))
+            FileHandle.standardError.write(
+                Data("warning: a cancelled task was still running when the run ended; exiting without teardown\n".utf8))
             fflush(nil)
             _exit(outcome.exitCode)
         }
@@ -180,10 +202,15 @@ struct Run: ParsableCommand {
         do {
             let run = try st.resolve(id)
             let s = try st.summary(run)
-            guard s.status != "succeeded" else { fail("run \(run) succeeded; there is nothing to resume (gpuflow replay \(run) runs it again)", code: ExitStatus.badInput) }
-            guard s.status != "running" else { fail("run \(run) is still running (pid alive); resume it once it has ended", code: ExitStatus.badInput) }
+            guard s.status != "succeeded" else {
+                fail("run \(run) succeeded; there is nothing to resume (gpuflow replay \(run) runs it again)", code: ExitStatus.badInput)
+            }
+            guard s.status != "running" else {
+                fail("run \(run) is still running (pid alive); resume it once it has ended", code: ExitStatus.badInput)
+            }
             guard try st.clusterJobs(run).isEmpty else {
-                fail("run \(run) ran on Slurm: gpuflow run --resume \(run) --slurm resubmits what did not finish", code: ExitStatus.badInput)
+                fail(
+                    "run \(run) ran on Slurm: gpuflow run --resume \(run) --slurm resubmits what did not finish", code: ExitStatus.badInput)
             }
             let m = try st.manifest(run)
             var profile: Profile
@@ -199,19 +226,23 @@ struct Run: ParsableCommand {
             let given = split.scripts
             if !given.isEmpty {
                 guard given.count == scripts.count else {
-                    fail("run \(run) ran \(scripts.count) scripts; --resume takes none (the recorded paths) or as many, in order", code: ExitStatus.badInput)
+                    fail(
+                        "run \(run) ran \(scripts.count) scripts; --resume takes none (the recorded paths) or as many, in order",
+                        code: ExitStatus.badInput)
                 }
                 scripts = given
             }
             if !agent.isEmpty {
                 guard agent.count == agents.count else {
-                    fail("run \(run) ran \(agents.count) scripts: give one --agent per script, in order, or none", code: ExitStatus.badInput)
+                    fail(
+                        "run \(run) ran \(agents.count) scripts: give one --agent per script, in order, or none", code: ExitStatus.badInput)
                 }
                 agents = agent
             }
             for case let a? in agents where !profile.agents.isEmpty && profile.agents[a] == nil {
-                fail("agent '\(a)' is not defined in profile \(profile.source) (agents: \(profile.agents.keys.sorted().joined(separator: ", ")))",
-                     code: ExitStatus.badInput)
+                fail(
+                    "agent '\(a)' is not defined in profile \(profile.source) (agents: \(profile.agents.keys.sorted().joined(separator: ", ")))",
+                    code: ExitStatus.badInput)
             }
             return (RunPlan(scripts: scripts, agents: agents, arguments: m.arguments, profile: profile, seed: m.seed), run)
         } catch {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import GPUFlowCore
-import Logging
 import GPUFlowStore
+import Logging
 
 /// `gpuflow runs list | show RUN | compare RUN RUN`: the run store, read.
 struct Runs: ParsableCommand {
@@ -26,15 +26,21 @@ struct Runs: ParsableCommand {
             print("run                    status       started (UTC)        seconds  tasks  backend  script")
             for r in runs {
                 let secs = r.endedAt.map { String(format: "%.2f", $0 - r.startedAt) } ?? "—"
-                print([r.id.padding(toLength: 22, withPad: " ", startingAt: 0), r.status.padding(toLength: 12, withPad: " ", startingAt: 0),
-                       Runs.time(r.startedAt), secs.leftPad(8), String(r.tasks).leftPad(5) + "  " + r.backend.padding(toLength: 7, withPad: " ", startingAt: 0),
-                       r.script + (r.resumedFrom.map { " (resumes \($0))" } ?? "")].joined(separator: " "))
+                print(
+                    [
+                        r.id.padding(toLength: 22, withPad: " ", startingAt: 0),
+                        r.status.padding(toLength: 12, withPad: " ", startingAt: 0),
+                        Runs.time(r.startedAt), secs.leftPad(8),
+                        String(r.tasks).leftPad(5) + "  " + r.backend.padding(toLength: 7, withPad: " ", startingAt: 0),
+                        r.script + (r.resumedFrom.map { " (resumes \($0))" } ?? ""),
+                    ].joined(separator: " "))
             }
         }
     }
 
     struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "show", abstract: "A run's manifest, tasks, final metrics, models and stages.")
+        static let configuration = CommandConfiguration(
+            commandName: "show", abstract: "A run's manifest, tasks, final metrics, models and stages.")
         @OptionGroup var options: StoreOption
         @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
         func run() throws {
@@ -42,18 +48,26 @@ struct Runs: ParsableCommand {
             do {
                 let id = try store.resolve(runID)
                 let s = try store.summary(id), m = try store.manifest(id)
-                print("run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
+                print(
+                    "run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
                 print("started \(Runs.time(m.startedAt)) UTC" + (m.endedAt.map { String(format: ", %.3f s", $0 - m.startedAt) } ?? ""))
                 for sc in m.scripts { print("script  \(sc.path)\(sc.agent.map { " (agent \($0))" } ?? "")  sha256 \(sc.hash.prefix(16))…") }
                 for mod in m.modules { print("module  \(mod.name)  \(mod.path)  sha256 \(mod.hash.prefix(16))…") }
                 print("seed \(m.seed), arguments [\(m.arguments.joined(separator: " "))], backend \(m.backend) (\(m.backendReason))")
                 print("device \(m.device); driver \(m.driver); gpuflow \(m.gpuflowVersion) (\(m.build)) on \(m.host)")
-                print(m.history.map { "learning history read: \($0.entries) entries (sha256 \($0.hash.prefix(12))…, \($0.chunks.count) chunks in the store)" }
-                      ?? "learning history read: none")
+                print(
+                    m.history.map {
+                        "learning history read: \($0.entries) entries (sha256 \($0.hash.prefix(12))…, \($0.chunks.count) chunks in the store)"
+                    }
+                        ?? "learning history read: none")
                 print("\ntasks:")
                 for t in try store.tasks(id) {
-                    let secs = (t.startedAt != nil && t.finishedAt != nil) ? String(format: "%.3f s", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
-                    print("  #\(t.taskID) \(t.name) [\(t.type)] \(t.state) on \(t.backend ?? "—")\(t.agent.map { " agent \($0)" } ?? ""), \(secs)\(t.error.map { ": \($0)" } ?? "")")
+                    let secs =
+                        (t.startedAt != nil && t.finishedAt != nil)
+                        ? String(format: "%.3f s", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
+                    print(
+                        "  #\(t.taskID) \(t.name) [\(t.type)] \(t.state) on \(t.backend ?? "—")\(t.agent.map { " agent \($0)" } ?? ""), \(secs)\(t.error.map { ": \($0)" } ?? "")"
+                    )
                 }
                 let finals = try store.metrics(id).filter { $0.step == nil && !RunComparison.isTiming($0.key) }
                 if !finals.isEmpty {
@@ -68,7 +82,9 @@ struct Runs: ParsableCommand {
                 let stages = try store.stages(run: id)
                 if !stages.isEmpty { print("\nstages run and cached: " + stages.map(\.name).joined(separator: ", ")) }
                 let reused = try store.events(id).filter { $0.kind == "stage_cached" }.compactMap { e -> String? in
-                    guard let o = try? JSONSerialization.jsonObject(with: Data(e.body.utf8)) as? [String: Any], let name = o["stage"] as? String else { return nil }
+                    guard let o = try? JSONSerialization.jsonObject(with: Data(e.body.utf8)) as? [String: Any],
+                        let name = o["stage"] as? String
+                    else { return nil }
                     return "\(name) (from run \(o["from_run"] as? String ?? "?"))"
                 }
                 if !reused.isEmpty { print("stages from the cache: " + reused.joined(separator: ", ")) }
@@ -80,7 +96,8 @@ struct Runs: ParsableCommand {
     }
 
     struct Compare: ParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "compare", abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
+        static let configuration = CommandConfiguration(
+            commandName: "compare", abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
         @OptionGroup var options: StoreOption
         @Argument(help: "The first run.") var a: String
         @Argument(help: "The second run.") var b: String
@@ -95,10 +112,14 @@ struct Runs: ParsableCommand {
                     let shown = differences ? rows.filter(\.differs) : rows
                     guard !shown.isEmpty else { return }
                     print("\n\(title)")
-                    print("  " + "".padding(toLength: 40, withPad: " ", startingAt: 0) + " " + x.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + y)
+                    print(
+                        "  " + "".padding(toLength: 40, withPad: " ", startingAt: 0) + " "
+                            + x.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + y)
                     for r in shown {
                         let mark = r.differs ? "≠" : " "
-                        var line = "\(mark) " + r.key.padding(toLength: 40, withPad: " ", startingAt: 0) + " " + r.a.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + r.b
+                        var line =
+                            "\(mark) " + r.key.padding(toLength: 40, withPad: " ", startingAt: 0) + " "
+                            + r.a.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + r.b
                         if r.differs && tty { line = "\u{1B}[1;33m" + line + "\u{1B}[0m" }
                         print(line)
                     }
@@ -107,8 +128,11 @@ struct Runs: ParsableCommand {
                 show("parameters", c.params)
                 show("metrics (timings left out: they differ run to run)", c.metrics)
                 show("models (sha256)", c.models)
-                print("\n" + (c.identical ? "results identical: \(c.metrics.count) metrics and \(c.models.count) models"
-                                          : "results differ in \(c.differences.count) of \(c.metrics.count + c.models.count) values"))
+                print(
+                    "\n"
+                        + (c.identical
+                            ? "results identical: \(c.metrics.count) metrics and \(c.models.count) models"
+                            : "results differ in \(c.differences.count) of \(c.metrics.count + c.models.count) values"))
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }

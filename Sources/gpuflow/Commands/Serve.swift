@@ -9,7 +9,8 @@ import Logging
 /// its own; jobs, events and results go to the server's run store (its own, `server.sqlite`
 /// under the data directory, apart from `gpuflow run`'s), so a restart loses nothing.
 struct Serve: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "serve", abstract: "Serve the job API for agents (HTTP, loopback by default).")
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Serve the job API for agents (HTTP, loopback by default).")
 
     @OptionGroup var profileOption: ProfileOption
     var profile: String? { profileOption.profile }
@@ -27,7 +28,8 @@ struct Serve: ParsableCommand {
 
     func validate() throws {
         guard idleTimeout > 0, requestTimeout > 0, deadlineGrace >= 0, maxEpochEvents >= 0 else {
-            throw ValidationError("--idle-timeout and --request-timeout must be positive, --deadline-grace and --max-epoch-events 0 or more")
+            throw ValidationError(
+                "--idle-timeout and --request-timeout must be positive, --deadline-grace and --max-epoch-events 0 or more")
         }
     }
 
@@ -44,9 +46,10 @@ struct Serve: ParsableCommand {
         do { st = try RunStore(path: storePath) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let binary = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         let manager: JobManager
-        var jobSettings = JobManager.Settings(binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
-                                              maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
-                                              admissionURL: "http://127.0.0.1:\(port)/internal", profile: resolved, deadlineGrace: deadlineGrace)
+        var jobSettings = JobManager.Settings(
+            binary: binary, storePath: storePath, profilePath: profile.map { URL(fileURLWithPath: $0).path },
+            maxRunning: maxRunning ?? resolved.resources.maxConcurrentTasks,
+            admissionURL: "http://127.0.0.1:\(port)/internal", profile: resolved, deadlineGrace: deadlineGrace)
         jobSettings.maxEpochEvents = maxEpochEvents
         // One orchestrator for every job: its GPU tasks are admitted here, under the profile's
         // pattern, pool and per-agent limits.
@@ -54,9 +57,12 @@ struct Serve: ParsableCommand {
         serverProfile.learning.history = "none"
         let leases = LeaseBoard(orchestrator: GPUTaskOrchestrator(profile: serverProfile))
         do {
-            manager = try JobManager(settings: jobSettings, store: st, leases: leases,
-                                     slices: { if case .timeSliced(let t) = resolved.coordination.spec { return SliceArbiter(sliceMS: t.sliceMS) } else { return nil } }(),
-                                     logger: Logger(label: "gpuflow.server.jobs"))
+            manager = try JobManager(
+                settings: jobSettings, store: st, leases: leases,
+                slices: {
+                    if case .timeSliced(let t) = resolved.coordination.spec { return SliceArbiter(sliceMS: t.sliceMS) } else { return nil }
+                }(),
+                logger: Logger(label: "gpuflow.server.jobs"))
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }

@@ -6,13 +6,18 @@ import GPUFlowStore
 /// The options several commands take, declared once so that their names, help and parsing
 /// cannot drift apart between commands.
 struct StoreOption: ParsableArguments {
-    @Option(help: "The run store (a SQLite file); default: the profile's store.path, else runs.sqlite (server.sqlite for serve) under the data directory. `none` runs without recording where the command allows it.")
+    @Option(
+        help:
+            "The run store (a SQLite file); default: the profile's store.path, else runs.sqlite (server.sqlite for serve) under the data directory. `none` runs without recording where the command allows it."
+    )
     var store: String?
 
     /// Opens an existing store for reading: a store that does not exist has nothing to show.
     func open() -> RunStore {
         let path = store ?? RunStore.defaultPath()
-        guard FileManager.default.fileExists(atPath: path) else { fail("no run store at \(path) (nothing recorded yet)", code: ExitStatus.badInput) }
+        guard FileManager.default.fileExists(atPath: path) else {
+            fail("no run store at \(path) (nothing recorded yet)", code: ExitStatus.badInput)
+        }
         do { return try RunStore(path: path) } catch { fail("\(error)", code: ExitStatus.badInput) }
     }
 }

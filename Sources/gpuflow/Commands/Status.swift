@@ -9,7 +9,8 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show a cluster run's stages: state, Slurm job, elapsed, node, exit code, allocated TRES.",
-        discussion: "Merges the run store, what each stage wrote in the run directory, and squeue/sacct (or scontrol where accounting is off).")
+        discussion:
+            "Merges the run store, what each stage wrote in the run directory, and squeue/sacct (or scontrol where accounting is off).")
 
     @Argument(help: "The run: an id, a unique prefix, or last.")
     var runID: String
@@ -22,7 +23,9 @@ struct Status: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()
-        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("gpuflow status needs a run store", code: ExitStatus.badInput) }
+        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else {
+            fail("gpuflow status needs a run store", code: ExitStatus.badInput)
+        }
         let id: String
         do { id = try st.resolve(runID) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let result: (views: [StageView], reading: SlurmJobStates.Reading, plan: ClusterPlan)
@@ -30,14 +33,20 @@ struct Status: ParsableCommand {
         let (status, _) = ClusterStatus.runState(result.views)
         if json {
             let stages: [TaskValue] = result.views.map { v in
-                .table([("stage", .string(v.element)), ("job", v.job.map { .string($0) } ?? .null), ("state", .string(v.state)),
-                        ("elapsed", v.elapsed.map { .string($0) } ?? .null), ("node", v.node.map { .string($0) } ?? .null),
-                        ("exit_code", v.exitCode.map { .string($0) } ?? .null), ("tres", v.tres.map { .string($0) } ?? .null),
-                        ("detail", v.detail.map { .string($0) } ?? .null)])
+                .table([
+                    ("stage", .string(v.element)), ("job", v.job.map { .string($0) } ?? .null), ("state", .string(v.state)),
+                    ("elapsed", v.elapsed.map { .string($0) } ?? .null), ("node", v.node.map { .string($0) } ?? .null),
+                    ("exit_code", v.exitCode.map { .string($0) } ?? .null), ("tres", v.tres.map { .string($0) } ?? .null),
+                    ("detail", v.detail.map { .string($0) } ?? .null),
+                ])
             }
-            print(TaskValueJSON.encode(.table([("run", .string(id)), ("status", .string(status)), ("stages", .array(stages)),
-                                               ("slurm_sources", .array(result.reading.sources.map { .string($0) })),
-                                               ("problems", .array(result.reading.problems.map { .string($0) }))])))
+            print(
+                TaskValueJSON.encode(
+                    .table([
+                        ("run", .string(id)), ("status", .string(status)), ("stages", .array(stages)),
+                        ("slurm_sources", .array(result.reading.sources.map { .string($0) })),
+                        ("problems", .array(result.reading.problems.map { .string($0) })),
+                    ])))
             return
         }
         print("run \(id): \(status)  (\(result.plan.script), run directory \(try ClusterRuns(store: st).directory(id).path))")
@@ -59,7 +68,9 @@ struct Cancel: ParsableCommand {
 
     func run() throws {
         LoggingSystem.bootstrapQuietly()
-        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else { fail("gpuflow cancel needs a run store", code: ExitStatus.badInput) }
+        guard let st = RunExecutor.openStore(flag: store, profile: Profile()) else {
+            fail("gpuflow cancel needs a run store", code: ExitStatus.badInput)
+        }
         let runs = ClusterRuns(store: st)
         do {
             let id = try st.resolve(runID)

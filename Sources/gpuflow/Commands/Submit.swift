@@ -61,14 +61,17 @@ struct Submit: ParsableCommand {
             do { resolved = try ProfileLoader.load(path: profile) } catch { fail("\(error)", code: ExitStatus.badInput) }
         }
         guard slurm || resolved.cluster.scheduler == .slurm else {
-            fail("gpuflow submit needs --slurm (or cluster: {scheduler: slurm} in the profile): Slurm is the only scheduler it submits to",
-                 code: ExitStatus.badInput)
+            fail(
+                "gpuflow submit needs --slurm (or cluster: {scheduler: slurm} in the profile): Slurm is the only scheduler it submits to",
+                code: ExitStatus.badInput)
         }
         resolved.cluster.scheduler = .slurm
         if let partition { resolved.cluster.partition = partition }
         if let account { resolved.cluster.account = account }
         if let time {
-            guard SlurmTime.minutes(time) != nil else { fail("--time \(time): expected minutes, HH:MM:SS or D-HH:MM:SS", code: ExitStatus.badInput) }
+            guard SlurmTime.minutes(time) != nil else {
+                fail("--time \(time): expected minutes, HH:MM:SS or D-HH:MM:SS", code: ExitStatus.badInput)
+            }
             resolved.cluster.time = time
         }
         if let gpusPerStage {
@@ -88,9 +91,11 @@ struct Submit: ParsableCommand {
         do { template = try SbatchTemplate(file: resolved.cluster.template) } catch { fail("\(error)", code: ExitStatus.badInput) }
         let text = FileManager.default.contents(atPath: scriptPath).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let run = RunStore.newRunID()
-        let gpuflow = resolved.cluster.gpuflow ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().path
-        let plan = ClusterPlan(run: run, script: scriptPath, scriptHash: ContentHash.of(text), arguments: arguments, seed: seed,
-                               backend: backend?.rawValue, workdir: FileManager.default.currentDirectoryPath, gpuflow: gpuflow, graph: graph)
+        let gpuflow =
+            resolved.cluster.gpuflow ?? URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL.resolvingSymlinksInPath().path
+        let plan = ClusterPlan(
+            run: run, script: scriptPath, scriptHash: ContentHash.of(text), arguments: arguments, seed: seed,
+            backend: backend?.rawValue, workdir: FileManager.default.currentDirectoryPath, gpuflow: gpuflow, graph: graph)
         let directory = RunDirectory(path: base + "/" + run)
         let commands = SlurmCommands()
         let submitter = SlurmSubmitter(commands: commands, settings: resolved.cluster, template: template, plan: plan, directory: directory)
@@ -124,18 +129,25 @@ struct Submit: ParsableCommand {
             let dir = try RunDirectory.create(base: base, run: run)
             try dir.write(ProfileRenderer.yaml(resolved), to: dir.profilePath)
             try dir.writePlan(plan)
-            var manifest = Manifest(scripts: [Manifest.Script(path: scriptPath, agent: nil, text: text)], profile: ProfileRenderer.yaml(resolved),
-                                    profilePath: profile, seed: seed, arguments: arguments, backend: "slurm",
-                                    backendReason: "each stage job chooses its backend on its node" + (backend.map { " (--backend \($0.rawValue))" } ?? ""), device: "Slurm partition \(resolved.cluster.partition ?? "default")",
-                                    driver: "n/a", gpuflowVersion: GPUFlowVersion.string, build: RunExecutor.build)
+            var manifest = Manifest(
+                scripts: [Manifest.Script(path: scriptPath, agent: nil, text: text)], profile: ProfileRenderer.yaml(resolved),
+                profilePath: profile, seed: seed, arguments: arguments, backend: "slurm",
+                backendReason: "each stage job chooses its backend on its node" + (backend.map { " (--backend \($0.rawValue))" } ?? ""),
+                device: "Slurm partition \(resolved.cluster.partition ?? "default")",
+                driver: "n/a", gpuflowVersion: GPUFlowVersion.string, build: RunExecutor.build)
             manifest.pid = 0
             _ = try st.beginRun(manifest, id: run)
-            try st.recordParams(run, ["seed": String(seed), "run_dir": dir.path, "scheduler": "slurm", "arguments": arguments.joined(separator: " "),
-                                      "scripts": scriptPath, "partition": resolved.cluster.partition ?? "default"])
+            try st.recordParams(
+                run,
+                [
+                    "seed": String(seed), "run_dir": dir.path, "scheduler": "slurm", "arguments": arguments.joined(separator: " "),
+                    "scripts": scriptPath, "partition": resolved.cluster.partition ?? "default",
+                ])
         } catch {
             fail("\(error)", code: ExitStatus.badInput)
         }
-        let submitted = ClusterRuns(store: st).submit(run: run, plan: plan, directory: directory, settings: resolved.cluster, toSubmit: all, refs: [:])
+        let submitted = ClusterRuns(store: st).submit(
+            run: run, plan: plan, directory: directory, settings: resolved.cluster, toSubmit: all, refs: [:])
         print("run \(run): \(graph.stages.count) stages, \(submitted.count) Slurm jobs/elements submitted; run directory \(directory.path)")
         for j in submitted { print("  \(j.stage)\t\(j.slurmID)") }
         print("follow it with: gpuflow status \(run)")

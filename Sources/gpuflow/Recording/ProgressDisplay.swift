@@ -64,7 +64,8 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
 
     func emit(_ event: String, _ fields: [(String, TaskValue)]) {
         guard mode == .json else { return }
-        let line = TaskValueJSON.encode(.table([("event", .string(event)), ("t", .number(Date().timeIntervalSince1970))] + fields), indent: nil)
+        let line = TaskValueJSON.encode(
+            .table([("event", .string(event)), ("t", .number(Date().timeIntervalSince1970))] + fields), indent: nil)
         lock.lock()
         write(line: line)
         lock.unlock()
@@ -81,9 +82,13 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
     }
 
     func epoch(id: Int?, name: String, metrics m: EpochMetrics, of total: Int) {
-        emit("epoch", [("task", .integer(id ?? 0)), ("name", .string(name)), ("epoch", .integer(m.epoch)), ("of", .integer(total)),
-                       ("loss", .number(m.loss)), ("accuracy", m.accuracy.map { .number($0) } ?? .null),
-                       ("samples_per_sec", .number(m.samplesPerSecond))])
+        emit(
+            "epoch",
+            [
+                ("task", .integer(id ?? 0)), ("name", .string(name)), ("epoch", .integer(m.epoch)), ("of", .integer(total)),
+                ("loss", .number(m.loss)), ("accuracy", m.accuracy.map { .number($0) } ?? .null),
+                ("samples_per_sec", .number(m.samplesPerSecond)),
+            ])
         guard mode == .terminal || mode == .plain else { return }
         let k = key(id, name), now = Date()
         lock.lock()
@@ -108,8 +113,12 @@ final class ProgressDisplay: RunObserver, @unchecked Sendable {
         lock.lock()
         let begun = started.removeValue(forKey: key(id, name))
         lock.unlock()
-        emit("task_finished", [("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind)), ("backend", .string(backend)),
-                               ("seconds", .number(begun.map { Date().timeIntervalSince($0) } ?? 0))])
+        emit(
+            "task_finished",
+            [
+                ("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind)), ("backend", .string(backend)),
+                ("seconds", .number(begun.map { Date().timeIntervalSince($0) } ?? 0)),
+            ])
     }
 
     /// Said on stdout, where the script's own output goes, so a reader of the output knows the

@@ -71,37 +71,48 @@ struct RunExecutor {
         let store = Self.openStore(flag: storePath, profile: resolved)
         // Tasks run on the backend resolved here ("auto" becomes one backend, for the whole run).
         let concrete = BackendKind(rawValue: choice.backend.name) ?? .cpu
-        var env = RunEnvironment(orchestrator: GPUTaskOrchestrator(profile: resolved, history: plan.history), profile: resolved, backend: concrete,
-                                 backendName: choice.backend.name, backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib)
+        var env = RunEnvironment(
+            orchestrator: GPUTaskOrchestrator(profile: resolved, history: plan.history), profile: resolved, backend: concrete,
+            backendName: choice.backend.name, backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib)
         let display = ProgressDisplay(mode: progress)
         if progress == .json {
-            env = RunEnvironment(orchestrator: env.orchestrator, profile: resolved, backend: concrete, backendName: choice.backend.name,
-                                 backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib,
-                                 output: { text in display.emit("output", [("text", .string(text))]) })
+            env = RunEnvironment(
+                orchestrator: env.orchestrator, profile: resolved, backend: concrete, backendName: choice.backend.name,
+                backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib,
+                output: { text in display.emit("output", [("text", .string(text))]) })
         }
         if env.orchestrator.learning.skippedHistoryLines > 0, let h = env.orchestrator.learning.store {
-            FileHandle.standardError.write(Data("warning: learning history \(h.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8))
+            FileHandle.standardError.write(
+                Data(
+                    "warning: learning history \(h.path): skipped \(env.orchestrator.learning.skippedHistoryLines) unreadable lines\n".utf8)
+            )
         }
         var manifest = Manifest(
             scripts: plan.scripts.indices.map { i in
                 let path = plan.scripts[i]
-                return Manifest.Script(path: Manifest.absolutePath(path), agent: plan.agents[i],
-                                       text: plan.texts?[i] ?? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
+                return Manifest.Script(
+                    path: Manifest.absolutePath(path), agent: plan.agents[i],
+                    text: plan.texts?[i] ?? FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) } ?? "")
             },
             profile: ProfileRenderer.yaml(resolved), profilePath: resolved.source == "built-in defaults" ? nil : resolved.source,
             seed: plan.seed, arguments: plan.arguments, backend: choice.backend.name, backendReason: choice.reason,
-            device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string, build: Self.build)
-        if let first = plan.scripts.first { env.modules.scriptDirectory = (Manifest.absolutePath(first) as NSString).deletingLastPathComponent }
+            device: choice.backend.deviceDescription, driver: Self.driver(choice.backend), gpuflowVersion: GPUFlowVersion.string,
+            build: Self.build)
+        if let first = plan.scripts.first {
+            env.modules.scriptDirectory = (Manifest.absolutePath(first) as NSString).deletingLastPathComponent
+        }
         var runID: String?
         var observers: [RunObserver] = [display]
         var recorder: RunRecorder?
         if let store {
             do {
                 try store.markInterrupted()
-                runID = try store.beginRun(manifest, id: self.runID ?? RunStore.newRunID(), resumedFrom: resumedFrom, params: [
-                    "seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
-                    "arguments": plan.arguments.joined(separator: " "), "scripts": plan.scripts.joined(separator: " "),
-                ])
+                runID = try store.beginRun(
+                    manifest, id: self.runID ?? RunStore.newRunID(), resumedFrom: resumedFrom,
+                    params: [
+                        "seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
+                        "arguments": plan.arguments.joined(separator: " "), "scripts": plan.scripts.joined(separator: " "),
+                    ])
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }
@@ -131,8 +142,12 @@ struct RunExecutor {
         env.stageLookups = stageLookups
         env.stageMode = stageMode
         env.observer = ObserverChain(observers)
-        display.emit("run_started", [("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),
-                                     ("seed", .integer(Int(truncatingIfNeeded: plan.seed)))])
+        display.emit(
+            "run_started",
+            [
+                ("run", runID.map { .string($0) } ?? .null), ("backend", .string(choice.backend.name)),
+                ("seed", .integer(Int(truncatingIfNeeded: plan.seed))),
+            ])
         let requests = plan.scripts.indices.map {
             ScriptRequest(path: plan.scripts[$0], arguments: plan.arguments, agent: plan.agents[$0], text: plan.texts?[$0])
         }
@@ -143,7 +158,9 @@ struct RunExecutor {
         recorder?.flush()
         let exitCode = results.first(where: { $0.exitCode != 0 })?.exitCode ?? 0
         if let m = metricsOut {
-            let text = m.hasSuffix(".prom") ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
+            let text =
+                m.hasSuffix(".prom")
+                ? PrometheusExport.text(env.monitor, breakers: env.orchestrator.breakers)
                 : TaskValueJSON.encode(RunMetrics.collectNow(env)) + "\n"
             do { try text.write(toFile: m, atomically: true, encoding: .utf8) } catch {
                 FileHandle.standardError.write(Data("warning: --metrics-out \(m): \(error)\n".utf8))
@@ -156,7 +173,7 @@ struct RunExecutor {
             record(env, store: store, run: runID, manifest: &manifest, exitCode: exitCode)
         }
         display.emit("run_finished", [("run", runID.map { .string($0) } ?? .null), ("exit_code", .integer(Int(exitCode)))])
-        // The one clear error line comes first (DESIGN), warnings after.
+        // The one clear error line comes first, warnings after.
         for result in results {
             if let message = result.message {
                 var text = "error: \(message)\n"
@@ -176,20 +193,23 @@ struct RunExecutor {
     private func record(_ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32) {
         let records = RunMetrics.collectRecords(env)
         let rows = records.map { r -> RunStore.TaskRow in
-            RunStore.TaskRow(taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
-                             submittedAt: r.submittedAt, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.failure?.description)
+            RunStore.TaskRow(
+                taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
+                submittedAt: r.submittedAt, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.failure?.description)
         }
         manifest.modules = env.modules.all
         if env.orchestrator.learning.enabled {
             do { manifest.history = try store.putHistory(env.orchestrator.learning.initialHistory) } catch {
-                FileHandle.standardError.write(Data("warning: recording the learning history the run read: \(error) (a replay of it may differ)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("warning: recording the learning history the run read: \(error) (a replay of it may differ)\n".utf8))
             }
         }
         manifest.endedAt = Date().timeIntervalSince1970
         manifest.exitStatus = exitCode
         do {
-            try store.endRun(run, tasks: rows, samples: env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) },
-                             status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
+            try store.endRun(
+                run, tasks: rows, samples: env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) },
+                status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
         } catch {
             FileHandle.standardError.write(Data("warning: recording the run's end: \(error)\n".utf8))
         }
@@ -197,9 +217,9 @@ struct RunExecutor {
 
     static var build: String {
         #if DEBUG
-        return "debug"
+            return "debug"
         #else
-        return "release"
+            return "release"
         #endif
     }
 

@@ -41,14 +41,17 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
 
     func taskStarted(id: Int?, name: String, kind: String, agent: String?, epochs: Int?) {
         // On the writer's queue, before the task's epoch points: the task does not wait for it.
-        let body = TaskValueJSON.encode(.table([("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind))]), indent: nil)
+        let body = TaskValueJSON.encode(
+            .table([("task", .integer(id ?? 0)), ("name", .string(name)), ("kind", .string(kind))]), indent: nil)
         let at = Date().timeIntervalSince1970
         writer.async { self.attempt("a task start") { try self.store.recordEvent(self.run, kind: "task_started", body: body, at: at) } }
     }
 
     func epoch(id: Int?, name: String, metrics m: EpochMetrics, of total: Int) {
         let t = id ?? 0
-        var points: [(String, Double)] = [("epoch.loss", m.loss), ("epoch.samples_per_sec", m.samplesPerSecond), ("epoch.seconds", m.seconds)]
+        var points: [(String, Double)] = [
+            ("epoch.loss", m.loss), ("epoch.samples_per_sec", m.samplesPerSecond), ("epoch.seconds", m.seconds),
+        ]
         if let a = m.accuracy { points.append(("epoch.accuracy", a)) }
         if let v = m.validationLoss { points.append(("epoch.validation_loss", v)) }
         if let v = m.validationAccuracy { points.append(("epoch.validation_accuracy", v)) }
@@ -145,9 +148,11 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
             let encoded = try models.compactMap { (path, o) in
                 try ModelFiles.encode(o).map { (name: "task \(t) \(name)" + (path.isEmpty ? "" : " \(path)"), data: $0) }
             }
-            try store.finishTask(run, metrics: rows, models: encoded,
-                                 task: RunStore.TaskRow(taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
-                                                        submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil))
+            try store.finishTask(
+                run, metrics: rows, models: encoded,
+                task: RunStore.TaskRow(
+                    taskID: t, name: name, type: kind, agent: agent, state: "succeeded", backend: backend,
+                    submittedAt: nil, startedAt: nil, finishedAt: nil, error: nil))
         }
     }
 }

@@ -1,9 +1,10 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import GPUFlowCore
 import GPUFlowML
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The worker's side of the job server's admission: before each GPU task, ask the server's
 /// orchestrator (long-polling until it admits the task), and give the lease back after.
@@ -38,9 +39,10 @@ struct ServerAdmission: AdmissionControl {
     }
 
     func acquire(_ task: GPUTaskType, name: String, agent: String?, memoryMB: Int) async throws -> (lease: String, allowanceBytes: Int?) {
-        let body = try JSONSerialization.data(withJSONObject: [
-            "task": String(decoding: try JSONEncoder().encode(task), as: UTF8.self), "name": name, "memory_mb": memoryMB,
-        ] as [String: Any])
+        let body = try JSONSerialization.data(
+            withJSONObject: [
+                "task": String(decoding: try JSONEncoder().encode(task), as: UTF8.self), "name": name, "memory_mb": memoryMB,
+            ] as [String: Any])
         let answer = try await post("admit", body)
         guard let lease = answer["lease"] as? String else { throw Refused(message: "no lease in the answer") }
         return (lease, answer["allowance_bytes"] as? Int)
@@ -67,7 +69,8 @@ final class ServerSlices: SliceControl, @unchecked Sendable {
     static func fromEnvironment() -> ServerSlices? {
         let env = ProcessInfo.processInfo.environment
         guard env["GPUFLOW_SLICES"] == "1", let u = env["GPUFLOW_ADMISSION_URL"].flatMap(URL.init(string:)),
-              let t = env["GPUFLOW_ADMISSION_TOKEN"] else { return nil }
+            let t = env["GPUFLOW_ADMISSION_TOKEN"]
+        else { return nil }
         return ServerSlices(base: u, token: t)
     }
 
@@ -78,7 +81,9 @@ final class ServerSlices: SliceControl, @unchecked Sendable {
         r.setValue(token, forHTTPHeaderField: "X-Job-Token")
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var body: Data?
-        URLSession.shared.dataTask(with: r) { d, _, _ in body = d; done.signal() }.resume()
+        URLSession.shared.dataTask(with: r) { d, _, _ in
+            body = d; done.signal()
+        }.resume()
         done.wait()
         return body.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] }
     }
