@@ -129,7 +129,7 @@ enum HybridBench {
             }
             let backend = SIMDBackend()
             // Ground truth: every point measured.
-            let all = try BatchSizeSearch.run(model: model, data: data, task: task(.grid, budget: 35), backend: backend, seed: s)
+            let all = try ConfigurationSearch.run(model: model, data: data, task: task(.grid, budget: 35), backend: backend, seed: s)
             let best = all.trials.compactMap(\.accuracy).max() ?? 0
             // History: a search of the same model on another sample, as a past run leaves it.
             let engine = GPULearningEngine(enabled: true)
@@ -139,8 +139,8 @@ enum HybridBench {
                 seed: s)
             _ = history
             let proposals = engine.warmStart(model: WorkloadShapes.modelSignature(model), target: "accuracy", dimensions: Set(space.keys))
-            let c = try BatchSizeSearch.run(model: model, data: data, task: task(.bayesian, budget: 35), backend: backend, seed: s)
-            let wm = try BatchSizeSearch.run(
+            let c = try ConfigurationSearch.run(model: model, data: data, task: task(.bayesian, budget: 35), backend: backend, seed: s)
+            let wm = try ConfigurationSearch.run(
                 model: model, data: data, task: task(.bayesian, budget: 35, warm: proposals), backend: backend, seed: s)
             let ct = trialsToWithin5(c.trials, best: best) ?? 36, wt = (trialsToWithin5(wm.trials, best: best) ?? 36) + historyTrials
             func toBest(_ t: [Trial]) -> Int { (t.firstIndex { ($0.accuracy ?? 0) >= best } ?? 35) + 1 }

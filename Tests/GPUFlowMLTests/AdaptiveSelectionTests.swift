@@ -103,7 +103,7 @@ import Testing
         let data = try Generators.blobs(samples: 256, features: 4, centers: 3, seed: 2)
         var task = OptimizationTask(target: .memory, strategy: .bayesian, budget: 3)
         task.warmStartConfigurations = [["batch_size": "16"], ["batch_size": "999"]]  // 999 is not in the space: dropped
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: SIMDBackend(), seed: 1)
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: SIMDBackend(), seed: 1)
         #expect(r.trials.first?.batchSize == 16)
         #expect(r.trials.count == 3)
         // Through the runner: the first search remembers its trials, the second starts from its best.

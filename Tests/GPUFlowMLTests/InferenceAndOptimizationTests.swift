@@ -32,7 +32,7 @@ import Testing
         let model = MLPModel(inputs: 8, hidden: [16], outputs: 4, activation: .relu, seed: 1)
         let data = try WorkloadRunner.syntheticInputs(for: model, rows: 256, seed: 1)
         let task = OptimizationTask(target: .throughput, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 4, seed: 3)
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 3)
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 3)
         // Grid, random and Bayesian search spend the whole budget on distinct points; the walks may stop early.
         if [.grid, .random, .bayesian].contains(strategy) {
             #expect(r.trials.count == 4)
@@ -42,7 +42,7 @@ import Testing
         #expect(r.dimensions.map(\.0) == ["batch_size"] && r.dimensions.map(\.1) == [9], "batch sizes 1…256")
         if let best = r.best { #expect(best.feasible && best.memoryMB <= 1) }
         let tight = OptimizationTask(target: .memory, constraints: .init(maxMemoryMB: 1), strategy: strategy, budget: 3, seed: 3)
-        let m = try BatchSizeSearch.run(model: model, data: data, task: tight, backend: backend, seed: 3)
+        let m = try ConfigurationSearch.run(model: model, data: data, task: tight, backend: backend, seed: 3)
         let feasible = m.trials.filter(\.feasible)
         #expect(m.best?.memoryMB == feasible.map(\.memoryMB).min())
     }
@@ -53,7 +53,7 @@ import Testing
         let data = try Generators.blobs(samples: 90, features: 4, centers: 3, seed: 1)
         var task = OptimizationTask(target: .latency, strategy: strategy, budget: 5, seed: 2)
         task.space = ["batch_size": .numbers([1, 4, 16, 64]), "backend": .names(["cpu", "vulkan"])]
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 2, device: DeviceSelection(index: 99))
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 2, device: DeviceSelection(index: 99))
         #expect(!r.trials.isEmpty && r.trials.count <= 5)
         #expect(r.dimensions.map(\.0) == ["backend", "batch_size"])
         for t in r.trials where !t.feasible { #expect(t.reason?.contains("no Vulkan device with index 99") == true) }
@@ -65,7 +65,7 @@ import Testing
         let data = try Generators.blobs(samples: 150, features: 4, centers: 3, seed: 4).standardized()
         var task = OptimizationTask(target: .accuracy, strategy: .grid, budget: 2, seed: 1)
         task.space = ["learning_rate": .numbers([1e-6, 0.05])]
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
         let best = try #require(r.best)
         #expect(best.configuration.first { $0.0 == "learning_rate" }?.1.doubleValue == 0.05, "a rate that learns beats one that cannot")
         #expect((best.accuracy ?? 0) > 0.8)
@@ -81,7 +81,7 @@ import Testing
         var task = OptimizationTask(target: .accuracy, strategy: .grid, budget: 3, seed: 1)
         task.space = ["learning_rate": .numbers([0.001, 0.01, 0.1])]
         task.trainingEpochs = 2
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
         #expect(r.dimensions.map(\.0) == ["learning_rate"] && r.spaceSize == 3)
         #expect(r.trials.count == 3 && Set(r.trials.map { $0.configuration.first?.1.doubleValue ?? 0 }).count == 3, "three distinct rates")
         #expect(r.trials.allSatisfy { $0.batchSize == 64 })
@@ -96,7 +96,7 @@ import Testing
         #expect(partial["note"]?.stringValue?.contains("the grid has 5 points and the budget is 2") == true, "\(partial["note"] ?? .null)")
         // Memory is the meter's peak during the measured run: the same as metering that run alone.
         let sizes = OptimizationTask(target: .memory, strategy: .grid, budget: 2, seed: 1)
-        let m = try BatchSizeSearch.run(model: model, data: data, task: sizes, backend: CPUBackend(), seed: 1)
+        let m = try ConfigurationSearch.run(model: model, data: data, task: sizes, backend: CPUBackend(), seed: 1)
         for t in m.trials {
             let alone = CPUBackend()
             _ = try InferenceRunner.run(model: model, data: data, batchSize: t.batchSize, backend: alone)
@@ -110,13 +110,13 @@ import Testing
         let task = OptimizationTask(target: .power_efficiency, strategy: .grid, budget: 2)
         if PowerMeter.available() == nil {
             do {
-                _ = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+                _ = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
                 Issue.record("power_efficiency ran without a power reading")
             } catch let e as MLError {
                 #expect(e.message.contains("needs a power reading"))
             }
         } else {
-            let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+            let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
             #expect(r.trials.allSatisfy { $0.powerW != nil })
         }
     }
@@ -125,7 +125,7 @@ import Testing
         let model = MLPModel(inputs: 4, hidden: [4], outputs: 2, activation: .relu, seed: 1)
         let data = try WorkloadRunner.syntheticInputs(for: model, rows: 64, seed: 1)
         let task = OptimizationTask(target: .latency, constraints: .init(minThroughputPerSec: 1e15), strategy: .grid, budget: 3)
-        let r = try BatchSizeSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
+        let r = try ConfigurationSearch.run(model: model, data: data, task: task, backend: backend, seed: 1)
         #expect(r.best == nil)
         #expect(r.trials.allSatisfy { !$0.feasible })
     }

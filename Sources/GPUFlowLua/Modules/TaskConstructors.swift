@@ -332,7 +332,7 @@ enum TaskConstructors {
         let maxSteps = try e.int("max_steps", default: 200, min: 1, max: 10_000_000)
         let name = try e.string("name") ?? "script"
         guard let newRef = try e.function("new") else { throw LuaArgumentError("\(e.function): new must be a function") }
-        let factory = LuaEnvironmentFactory(job: job, newRef: newRef, observations: observations, actions: actions, maxSteps: maxSteps)
+        let factory = LuaRLEnvironmentFactory(job: job, newRef: newRef, observations: observations, actions: actions, maxSteps: maxSteps)
         return EnvironmentSpec(name: name, observationSize: observations, actionCount: actions, make: factory.make)
     }
 
@@ -529,7 +529,7 @@ enum TaskConstructors {
             for (name, v) in dims {
                 guard ["batch_size", "backend", "learning_rate", "hidden", "tile"].contains(name) || architecture.contains(name) else {
                     throw LuaArgumentError(
-                        "\(a.function): search: unknown dimension '\(name)' (\(BatchSizeSearch.dimensionNames)"
+                        "\(a.function): search: unknown dimension '\(name)' (\(ConfigurationSearch.dimensionNames)"
                             + (graph != nil ? "; a graph's own dimensions need model = function(p) return nn.sequential{...} end)" : ")"))
                 }
                 if name == "hidden", graph != nil {

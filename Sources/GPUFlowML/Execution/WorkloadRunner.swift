@@ -56,7 +56,7 @@ public enum WorkloadRunner {
             case .inference(let t):
                 return try graphInference(t, graph: graph, data: data, backend: backend, seed: seed, cancel: cancel)
             case .optimization(let t):
-                let r = try BatchSizeSearch.run(
+                let r = try ConfigurationSearch.run(
                     .graph(graph, candidates: inputs.candidates), data: data, task: t, backend: backend, seed: t.seed ?? seed,
                     device: device,
                     cancel: cancel)
@@ -155,7 +155,7 @@ public enum WorkloadRunner {
         case .optimization(let t):
             guard let model = inputs.model else { throw MLError("optimization: a model is required") }
             let data = try inputs.data ?? syntheticInputs(for: model, seed: t.seed ?? seed)
-            let r = try BatchSizeSearch.run(
+            let r = try ConfigurationSearch.run(
                 model: model, data: data, task: t, backend: backend, seed: t.seed ?? seed, device: device,
                 cancel: cancel)
             return searchValue(t, r, backend: backend)

@@ -99,7 +99,7 @@ enum SearchMemory {
             guard case .bool(true)? = trial["feasible"], let score = trial["score"]?.doubleValue, score.isFinite,
                 case .table(let config)? = trial["configuration"]
             else { return nil }
-            var c = Dictionary(config.map { ($0.0, BatchSizeSearch.text($0.1)) }, uniquingKeysWith: { a, _ in a })
+            var c = Dictionary(config.map { ($0.0, ConfigurationSearch.text($0.1)) }, uniquingKeysWith: { a, _ in a })
             if c["batch_size"] == nil, let b = trial["batch_size"]?.doubleValue { c["batch_size"] = String(Int(b)) }
             return TrialRecord(model: signature, target: t.target.rawValue, configuration: c, score: -score)
         }

@@ -67,7 +67,7 @@ private enum Served {
 /// hidden (width of every hidden layer of an MLP) or a graph's architecture dimensions. Each trial really runs — a training run when the
 /// point changes training, then a measured inference run — and the strategies (SearchEngine)
 /// differ only in which points they spend their budget on.
-public enum BatchSizeSearch {
+public enum ConfigurationSearch {
     public static let dimensionNames = "batch_size, backend, learning_rate, hidden, tile"
 
     public static func run(

@@ -12,7 +12,7 @@ import GPUFlowML
 /// returns observation, reward, done. Each parallel episode gets its own `new()` instance. The
 /// trainer runs on a workload thread; every call is carried to the host thread that owns the
 /// script's Lua state and waited for.
-final class LuaEnvironmentFactory: @unchecked Sendable {
+final class LuaRLEnvironmentFactory: @unchecked Sendable {
     let job: LuaJob
     let newRef: Int32
     let observations: Int
@@ -40,7 +40,7 @@ final class LuaEnvironmentFactory: @unchecked Sendable {
             }
             return luaL_ref(L, gf_registryindex())
         }
-        return LuaEnvironment(factory: self, instance: ref)
+        return LuaRLEnvironment(factory: self, instance: ref)
     }
 
     /// Calls instance:method(args...) on the host thread; returns its results as TaskValues.
@@ -74,11 +74,11 @@ struct TaskValueBox: @unchecked Sendable {
     init(_ v: TaskValue) { value = v }
 }
 
-final class LuaEnvironment: Environment {
-    let factory: LuaEnvironmentFactory
+final class LuaRLEnvironment: Environment {
+    let factory: LuaRLEnvironmentFactory
     let instance: Int32
 
-    init(factory: LuaEnvironmentFactory, instance: Int32) {
+    init(factory: LuaRLEnvironmentFactory, instance: Int32) {
         self.factory = factory
         self.instance = instance
     }
