@@ -53,10 +53,6 @@ public enum BackendSelector {
 
     /// `auto` takes a Vulkan GPU when there is one, else the SIMD backend: a Vulkan device of
     /// type "cpu" (lavapipe) only emulates a GPU on the same cores.
-    /// A backend of the same kind on the same device, with a meter of its own (what a cache
-    /// allocates through, so no task's agent is charged for what outlives its task).
-    public static func sibling(of backend: Backend) throws -> Backend { try backend.sibling() }
-
     public static func make(_ kind: BackendKind, device: DeviceSelection = .init()) throws -> Choice {
         switch kind {
         case .cpu:

@@ -114,7 +114,7 @@ public enum WorkloadRunner {
             }
             var fields: [(String, TaskValue)] = []
             var p99 = 0.0, throughput = 0.0
-            let (_, hit) = try ModelCache.shared.withNetwork(model, on: backend, owner: { try BackendSelector.sibling(of: backend) }) {
+            let (_, hit) = try ModelCache.shared.withNetwork(model, on: backend, owner: { try backend.sibling() }) {
                 net in
                 if let s = t.stream {
                     let r = try StreamingInference.run(
