@@ -422,7 +422,7 @@ public final class RunStore: @unchecked Sendable {
     /// A run's end in one transaction: its tasks, memory samples and final status (each write
     /// is a commit; a short run paid for several at its end).
     public func endRun(
-        _ id: String, tasks: [TaskRow], samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
+        _ id: String, tasks: some Sequence<TaskRow>, samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
         exitCode: Int32, manifest: Manifest
     ) throws {
         let json = try manifest.json()
@@ -588,7 +588,7 @@ public final class RunStore: @unchecked Sendable {
 
     /// One statement prepared once for all the rows: a run of a million tasks records them in
     /// seconds, not in the minutes that parsing the statement per row takes.
-    static func recordTasks(_ db: Database, _ run: String, _ rows: [TaskRow]) throws {
+    static func recordTasks(_ db: Database, _ run: String, _ rows: some Sequence<TaskRow>) throws {
         let insert = try db.cachedStatement(
             sql: """
                 INSERT OR REPLACE INTO tasks (run_id, task_id, name, type, agent, state, backend, submitted_at, started_at, finished_at, error)

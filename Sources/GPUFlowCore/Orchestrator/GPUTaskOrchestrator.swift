@@ -48,13 +48,21 @@ public actor GPUTaskOrchestrator {
     /// hundred bytes per slot of a hash table that grows by doubling.
     private final class Entry {
         var record: TaskRecord
-        let spec: TaskSpec
+        /// What of the spec is still asked for once the record holds its name, agent, priority
+        /// and memory: the spec whole would carry those twice in every queued task.
+        let work: TaskWork
+        let boost: Int
+        let dependencies: [TaskID]
+        let workload: WorkloadShape?
+        let timeoutS: Double?
         let deviceWork: Bool
         var waitingOn: Set<TaskID>
         var dependents: [TaskID] = []
         var result: TaskValue?
         var workTask: Task<Void, Never>?
         var timer: Task<Void, Never>?
+        /// Called once when the task ends (tasks queued by `enqueue`).
+        var onEnd: (@Sendable (TaskID, TaskOutcome) -> Void)?
         /// Cancelled or timed out while its work still runs: it has ended for its waiters, but
         /// keeps its slot and memory until the work returns, so admission never counts them
         /// free while they are still in use.
@@ -62,7 +70,11 @@ public actor GPUTaskOrchestrator {
 
         init(record: TaskRecord, spec: TaskSpec, deviceWork: Bool, waitingOn: Set<TaskID>) {
             self.record = record
-            self.spec = spec
+            self.work = spec.work
+            self.boost = spec.boost
+            self.dependencies = spec.dependencies
+            self.workload = spec.workload
+            self.timeoutS = spec.timeoutS
             self.deviceWork = deviceWork
             self.waitingOn = waitingOn
         }
@@ -74,11 +86,11 @@ public actor GPUTaskOrchestrator {
     /// Unfinished tasks; finished ones move to `finished`, which keeps only their records.
     private var entries: [TaskID: Entry] = [:]
     private var finished = FinishedTasks()
+    /// The largest id inserted: ids are dense from 1, so records are read in id order up to it.
+    private var highestID = 0
     private var state = SchedulerState()
     /// Ids and submissions from `enqueue`, absorbed before any other work of the actor.
     private nonisolated let inbox = SubmissionInbox()
-    /// Callbacks of enqueued tasks, called once when the task ends.
-    private var endCallbacks: [TaskID: @Sendable (TaskID, TaskOutcome) -> Void] = [:]
     /// Workloads whose code is still running, cancelled ones included (a cancelled task's
     /// outcome is reported at once, its work stops at its next check): a process waits for
     /// these before it exits, since a workload inside a library call (OpenBLAS) crashed when the
@@ -175,10 +187,7 @@ public actor GPUTaskOrchestrator {
     }
 
     private func absorb(_ pending: [SubmissionInbox.Pending]) {
-        for p in pending {
-            if let onEnd = p.onEnd { endCallbacks[p.id] = onEnd }
-            _ = insert(p.spec, id: p.id)
-        }
+        for p in pending { _ = insert(p.spec, id: p.id, onEnd: p.onEnd) }
     }
 
     /// Queues a whole graph at once, or nothing: keys must be unique, every `after` must name a
@@ -246,21 +255,22 @@ public actor GPUTaskOrchestrator {
         return insert(spec, id: id)
     }
 
-    private func insert(_ spec: TaskSpec, id: TaskID) -> TaskID {
+    private func insert(_ spec: TaskSpec, id: TaskID, onEnd: (@Sendable (TaskID, TaskOutcome) -> Void)? = nil) -> TaskID {
         // A task that declared no memory is admitted with the learned peak of such work.
-        var memoryMB = spec.memoryMB, source = spec.memoryMB > 0 ? "declared" : "none"
+        var memoryMB = spec.memoryMB, source: TaskRecord.MemorySource = spec.memoryMB > 0 ? .declared : .none
         if memoryMB == 0, let w = spec.workload, let p = learning.predictedMemoryMB(kind: w.kind, features: w.features), p > 0 {
             memoryMB = min(p, configuration.memoryPoolMB)
-            source = "predicted"
+            source = .predicted
         }
         var record = TaskRecord(
             id: id, name: spec.name, typeName: spec.kind.typeName, agent: spec.agent,
             priority: spec.priority, memoryMB: memoryMB, durationEstimateS: spec.durationEstimateS,
             state: .blocked, submittedAt: now)
-        record.memorySource = source
+        record.memorySourceKind = source
         var deviceWork = false
         if case .gpu(let type) = spec.kind { deviceWork = type.isDeviceWork }
         let entry = Entry(record: record, spec: spec, deviceWork: deviceWork, waitingOn: [])
+        entry.onEnd = onEnd
         var failedDependency: (TaskID, TaskFailure)?
         for dep in spec.dependencies {
             if let d = entries[dep] {
@@ -275,6 +285,7 @@ public actor GPUTaskOrchestrator {
             }
         }
         entries[id] = entry
+        highestID = max(highestID, id)
         if deviceWork { state.deviceTaskAdded(agent: agentName(entry), memoryMB: memoryMB) }
         logger.debug("submitted", metadata: ["task.id": "\(id)", "task.name": "\(spec.name)", "task.type": "\(spec.kind.typeName)"])
         if let (dep, f) = failedDependency {
@@ -296,19 +307,19 @@ public actor GPUTaskOrchestrator {
 
     private func effectivePriority(_ e: Entry, at t: Double) -> Int {
         let aging = Int((t - e.record.submittedAt) / configuration.priorityAgingS)
-        return e.spec.priority.rank * TaskPriority.step + e.spec.boost + aging + learning.boost(for: e.record.typeName)
+        return e.record.priority.rank * TaskPriority.step + e.boost + aging + learning.boost(for: e.record.typeName)
     }
 
     /// Learned duration of this task's work: by its sizes where known, else its type's mean.
     private func predictedSeconds(_ e: Entry) -> Double {
-        if let w = e.spec.workload, let p = learning.predictedSeconds(kind: w.kind, features: w.features) { return p }
+        if let w = e.workload, let p = learning.predictedSeconds(kind: w.kind, features: w.features) { return p }
         return learning.predictedSeconds(e.record.typeName) ?? 0
     }
 
     private func signature(_ e: Entry) -> SchedulerState.Signature {
         .init(
-            base: e.spec.priority.rank * TaskPriority.step + e.spec.boost, type: e.record.typeName, agent: agentName(e),
-            workload: e.spec.workload != nil)
+            base: e.record.priority.rank * TaskPriority.step + e.boost, type: e.record.typeName, agent: agentName(e),
+            workload: e.workload != nil)
     }
 
     private func enqueue(_ id: TaskID) {
@@ -391,7 +402,7 @@ public actor GPUTaskOrchestrator {
         let keys = state.queued.compactMap { id -> Key? in
             guard let e = entries[id] else { return nil }
             let predicted: Double
-            if e.spec.workload == nil {
+            if e.workload == nil {
                 if let known = typeSeconds[e.record.typeName] {
                     predicted = known
                 } else {
@@ -447,7 +458,7 @@ public actor GPUTaskOrchestrator {
 
     private func queuedTask(_ e: Entry, coordinated: Bool) -> QueuedTask {
         QueuedTask(
-            id: e.record.id, agent: agentName(e), priority: e.spec.priority.rank, memoryMB: e.record.memoryMB,
+            id: e.record.id, agent: agentName(e), priority: e.record.priority.rank, memoryMB: e.record.memoryMB,
             submittedAt: e.record.submittedAt, coordinated: coordinated)
     }
 
@@ -455,9 +466,10 @@ public actor GPUTaskOrchestrator {
     private func schedulerView() -> SchedulerView {
         let learning = learning
         // Negotiations look up a few contenders' predictions, by id, while the view lives.
-        let shapes = entries.compactMapValues { e -> (WorkloadShape?, Double?)? in
-            e.deviceWork ? (e.spec.workload, e.record.durationEstimateS) : nil
-        }
+        let shapes = Dictionary(
+            uniqueKeysWithValues: entries.values.compactMap { e -> (TaskID, (WorkloadShape?, Double?))? in
+                e.deviceWork ? (e.record.id, (e.workload, e.record.durationEstimateS)) : nil
+            })
         return SchedulerView(
             poolMB: configuration.memoryPoolMB, slots: configuration.maxConcurrentTasks, memoryInUseMB: state.memoryInUseMB,
             running: state.running, loads: state.device.filter { participates($0.key) }, participants: coordination.agents,
@@ -592,9 +604,9 @@ public actor GPUTaskOrchestrator {
         state.take(agent: agentName(e), memoryMB: e.record.memoryMB)
         if e.deviceWork { state.deviceTaskStarted(agent: agentName(e), memoryMB: e.record.memoryMB) }
         let context = TaskContext(
-            id: id, name: e.spec.name,
-            dependencyResults: e.spec.dependencies.map { entries[$0]?.result ?? finished[$0]?.result ?? .null })
-        let work = e.spec.work
+            id: id, name: e.record.name,
+            dependencyResults: e.dependencies.map { entries[$0]?.result ?? finished[$0]?.result ?? .null })
+        let work = e.work
         let inFlight = workInFlight
         inFlight.begin()
         e.workTask = Task.detached { [weak self] in
@@ -609,20 +621,20 @@ public actor GPUTaskOrchestrator {
             }
             await self?.finish(id, outcome)
         }
-        if let timeout = e.spec.timeoutS ?? configuration.defaultTimeoutS {
+        if let timeout = e.timeoutS ?? configuration.defaultTimeoutS {
             e.timer = Task.detached { [weak self] in
                 do { try await Task.sleep(nanoseconds: UInt64(timeout * 1e9)) } catch { return }
                 await self?.timeOut(id, after: timeout)
             }
         }
         entries[id] = e
-        logger.debug("started", metadata: ["task.id": "\(id)", "task.name": "\(e.spec.name)"])
+        logger.debug("started", metadata: ["task.id": "\(id)", "task.name": "\(e.record.name)"])
     }
 
     private func timeOut(_ id: TaskID, after seconds: Double) {
         guard let e = entries[id], e.record.state == .running else { return }
         e.workTask?.cancel()
-        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .timedOut(seconds: seconds))), workStopped: false)
+        complete(id, .failure(TaskFailure(taskID: id, taskName: e.record.name, reason: .timedOut(seconds: seconds))), workStopped: false)
     }
 
     private func finish(_ id: TaskID, _ outcome: TaskOutcome) {
@@ -677,7 +689,10 @@ public actor GPUTaskOrchestrator {
         learning.observe(e.record)
         policyTaskEnded(e)
         for c in waiters.removeValue(forKey: id) ?? [] { c.resume(returning: outcome) }
-        endCallbacks.removeValue(forKey: id)?(id, outcome)
+        if let onEnd = e.onEnd {
+            e.onEnd = nil
+            onEnd(id, outcome)
+        }
         if !e.draining { retire(e) }
         for d in e.dependents {
             guard let de = entries[d], !de.record.state.isFinal else { continue }
@@ -703,15 +718,15 @@ public actor GPUTaskOrchestrator {
         entries[e.record.id] = nil
         finished.insert(
             FinishedTask(
-                record: e.record, result: e.result, workloadKind: e.spec.workload?.kind,
-                model: e.spec.workload?.parameters["model"]))
+                record: e.record, result: e.result, workloadKind: e.workload?.kind,
+                model: e.workload?.parameters["model"]))
     }
 
     /// Fails a task that has not started (and so its dependants, transitively).
     private func fail(_ id: TaskID, _ reason: TaskFailure.Reason, kind: ErrorKind? = nil) {
         guard let e = entries[id], !e.record.state.isFinal else { return }
         dequeue(id)
-        complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: reason, kind: kind)))
+        complete(id, .failure(TaskFailure(taskID: id, taskName: e.record.name, reason: reason, kind: kind)))
     }
 
     // MARK: Queries and control
@@ -741,7 +756,7 @@ public actor GPUTaskOrchestrator {
         guard let e = entries[id], !e.record.state.isFinal else { return false }
         if e.record.state == .running {
             e.workTask?.cancel()
-            complete(id, .failure(TaskFailure(taskID: id, taskName: e.spec.name, reason: .cancelled)), workStopped: false)
+            complete(id, .failure(TaskFailure(taskID: id, taskName: e.record.name, reason: .cancelled)), workStopped: false)
         } else {
             fail(id, .cancelled)
         }
@@ -753,12 +768,21 @@ public actor GPUTaskOrchestrator {
         return recordOf(id)
     }
 
-    public func records() -> [TaskRecord] {
+    /// Every task's record, in id order.
+    public func records() -> [TaskRecord] { records(after: 0, limit: .max) }
+
+    /// Up to `limit` records of the tasks after `after`, in id order: a page, so that a run of a
+    /// million tasks is written to the store without a copy of all its records at once.
+    public func records(after: TaskID, limit: Int) -> [TaskRecord] {
         absorbInbox()
-        var all = entries.values.map(\.record)
-        all.reserveCapacity(all.count + finished.count)
-        finished.forEach { all.append($0.record) }
-        return all.sorted { $0.id < $1.id }
+        var page: [TaskRecord] = []
+        page.reserveCapacity(min(limit, max(0, highestID - after)))
+        var id = max(after, 0) + 1
+        while id <= highestID, page.count < limit {
+            if let r = recordOf(id) { page.append(r) }
+            id += 1
+        }
+        return page
     }
 
     public func usage() -> PoolUsage {
@@ -783,7 +807,7 @@ public actor GPUTaskOrchestrator {
         } else if let e = entries[id] {
             guard e.record.state.isFinal else { throw SubmitError.invalid("task #\(id) has not finished; feedback needs a finished task") }
             done = FinishedTask(
-                record: e.record, result: e.result, workloadKind: e.spec.workload?.kind, model: e.spec.workload?.parameters["model"])
+                record: e.record, result: e.result, workloadKind: e.workload?.kind, model: e.workload?.parameters["model"])
         } else {
             throw SubmitError.unknownDependency("#\(id) (feedback)")
         }
@@ -804,7 +828,7 @@ public actor GPUTaskOrchestrator {
     /// The learning engine's kind for a task's work ("training", ...), nil for plain tasks.
     public func workloadKind(_ id: TaskID) -> String? {
         absorbInbox()
-        return entries[id]?.spec.workload?.kind ?? finished[id]?.workloadKind
+        return entries[id]?.workload?.kind ?? finished[id]?.workloadKind
     }
 
     public func insights() -> [Insight] { learning.insights(poolMB: configuration.memoryPoolMB) }

@@ -44,23 +44,35 @@ public typealias TaskWork = @Sendable (TaskContext) async throws -> TaskValue
 
 /// Everything the orchestrator needs to queue, admit and run one task.
 public struct TaskSpec: Sendable {
+    // Fields ordered by alignment so that the spec packs: every queued task holds one.
     public var name: String
     public var kind: TaskKind
-    public var priority: TaskPriority
     /// Added to the priority (one step = `TaskPriority.step`); negative lowers it.
     public var boost: Int
     public var dependencies: [TaskID]
     /// Memory reserved from the pool while the task runs.
     public var memoryMB: Int
+    public var agent: String?
+    public var work: TaskWork
+    private var workloadBox: WorkloadBox?
     /// Seconds before the task is failed as timed out; nil takes the profile's task_timeout_s
     /// (itself none unless set).
     public var timeoutS: Double?
+    public var priority: TaskPriority
     public var durationEstimateS: Double?
-    public var agent: String?
+
     /// Sizes of the work, for the learning engine's predictions (memory at admission when none
-    /// was declared, duration for ordering); nil for plain tasks.
-    public var workload: WorkloadShape?
-    public var work: TaskWork
+    /// was declared, duration for ordering); nil for plain tasks. Held by reference: plain
+    /// tasks, the many, carry a pointer's space for it and not the shape's.
+    public var workload: WorkloadShape? {
+        get { workloadBox?.shape }
+        set { workloadBox = newValue.map(WorkloadBox.init) }
+    }
+
+    private final class WorkloadBox: Sendable {
+        let shape: WorkloadShape
+        init(_ shape: WorkloadShape) { self.shape = shape }
+    }
 
     public init(
         name: String, kind: TaskKind, priority: TaskPriority = .normal, boost: Int = 0,
@@ -167,26 +179,85 @@ public struct TaskFailure: Error, KindedError, Sendable, CustomStringConvertible
 
 public enum TaskOutcome: Sendable {
     case success(TaskValue)
-    case failure(TaskFailure)
+    /// Boxed: a failure is several times the size of a result, and a script keeps the outcome
+    /// of every task it submitted.
+    indirect case failure(TaskFailure)
 }
 
 /// A read-only view of one task for status, metrics and learning.
 public struct TaskRecord: Sendable {
+    /// Where the memory reserved at admission came from.
+    public enum MemorySource: String, Sendable {
+        /// Given by the task.
+        case declared
+        /// The learning engine's peak for such work.
+        case predicted
+        /// Nothing declared and nothing learned: admitted with none.
+        case none
+    }
+
+    /// A failure is rare and large (a message, a chain of names): held by reference, so that
+    /// each of a million records does not carry its space inline.
+    private final class FailureBox: Sendable {
+        let failure: TaskFailure
+        init(_ failure: TaskFailure) { self.failure = failure }
+    }
+
+    // Fields ordered by alignment so that the record packs: a queue of a million tasks holds
+    // one in each entry, and the finished ones keep it.
     public let id: TaskID
     public let name: String
     public let typeName: String
     public let agent: String?
-    public let priority: TaskPriority
     /// Memory reserved from the pool while it runs.
     public let memoryMB: Int
-    /// "declared", "predicted" (the learning engine's peak for such work) or "none".
-    public var memorySource = "declared"
-    public let durationEstimateS: Double?
-    public internal(set) var state: TaskState
     public internal(set) var submittedAt: Double
-    public internal(set) var startedAt: Double?
-    public internal(set) var finishedAt: Double?
-    public internal(set) var failure: TaskFailure?
+    // Times not yet known are NaN here, nil outside: an optional Double takes 16 bytes in a
+    // struct, a Double 8.
+    private var started: Double
+    private var finished: Double
+    private let durationEstimate: Double
+    public let priority: TaskPriority
+    public internal(set) var state: TaskState
+    public internal(set) var memorySourceKind = MemorySource.declared
+    private var failureBox: FailureBox?
+
+    public init(
+        id: TaskID, name: String, typeName: String, agent: String?, priority: TaskPriority, memoryMB: Int,
+        durationEstimateS: Double?, state: TaskState, submittedAt: Double, startedAt: Double? = nil,
+        finishedAt: Double? = nil, failure: TaskFailure? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.typeName = typeName
+        self.agent = agent
+        self.memoryMB = memoryMB
+        self.submittedAt = submittedAt
+        self.started = startedAt ?? .nan
+        self.finished = finishedAt ?? .nan
+        self.durationEstimate = durationEstimateS ?? .nan
+        self.priority = priority
+        self.state = state
+        self.failureBox = failure.map(FailureBox.init)
+    }
+
+    public internal(set) var startedAt: Double? {
+        get { started.isNaN ? nil : started }
+        set { started = newValue ?? .nan }
+    }
+    public internal(set) var finishedAt: Double? {
+        get { finished.isNaN ? nil : finished }
+        set { finished = newValue ?? .nan }
+    }
+    public var durationEstimateS: Double? { durationEstimate.isNaN ? nil : durationEstimate }
+
+    /// "declared", "predicted" or "none", as status and the record print it.
+    public var memorySource: String { memorySourceKind.rawValue }
+
+    public internal(set) var failure: TaskFailure? {
+        get { failureBox?.failure }
+        set { failureBox = newValue.map(FailureBox.init) }
+    }
 
     /// Seconds between start and end, when both happened.
     public var runSeconds: Double? {

@@ -214,8 +214,8 @@ public final class LuaHost: @unchecked Sendable {
     func external(_ job: LuaJob, name: String, _ op: @escaping @Sendable () async throws -> TaskValue) -> TaskID {
         let id = job.nextExternalID
         job.nextExternalID -= 1
-        job.submitted[id] = name
-        job.awaited.insert(id)
+        job.tasks.add(id, name: name)
+        job.tasks.markAwaited(id)
         Task.detached { [self] in
             let outcome: TaskOutcome
             do { outcome = .success(try await op()) } catch {
@@ -230,13 +230,13 @@ public final class LuaHost: @unchecked Sendable {
     /// Queues a task without a round trip to the orchestrator actor (see `enqueue`); its end
     /// reaches this thread as an event, like a watched task's.
     func enqueue(_ job: LuaJob, _ spec: TaskSpec) throws -> TaskID {
-        let id = try environment.orchestrator.enqueue(spec) { [self] id, outcome in post(.taskEnded(job, id, outcome)) }
-        job.submitted[id] = spec.name
+        let id = try environment.orchestrator.enqueue(spec, onEnd: job.taskEnded)
+        job.tasks.add(id, name: spec.name)
         return id
     }
 
     func watch(_ job: LuaJob, _ id: TaskID, name: String) {
-        job.submitted[id] = name
+        job.tasks.add(id, name: name)
         let orchestrator = environment.orchestrator
         Task.detached { [self] in
             let outcome = await orchestrator.wait(id)
@@ -254,7 +254,7 @@ public final class LuaHost: @unchecked Sendable {
             if case .success(let value) = outcome, !job.lua.account.charge(MemoryAccount.bytes(of: value)) {
                 gf_trip(job.L, Int32(GF_TRIP_MEMORY.rawValue))
             }
-            job.outcomes[id] = outcome
+            job.tasks.end(id, outcome)
             for ref in job.waiting.removeValue(forKey: id) ?? [] { deliver(job, ref, id, outcome) }
             // The last task of a script that has already ended: no resume will say it is done.
             if job.isDone { watchdog?.ended(ObjectIdentifier(job)) }
@@ -282,7 +282,7 @@ public final class LuaHost: @unchecked Sendable {
                 for ref in refs {
                     deliver(
                         job, ref, id,
-                        .failure(TaskFailure(taskID: id, taskName: job.submitted[id] ?? "task", reason: .error(message), kind: .limit)))
+                        .failure(TaskFailure(taskID: id, taskName: job.tasks.name(id) ?? "task", reason: .error(message), kind: .limit)))
                 }
             }
         case .startTask(let job, let fn, let args, let id, let token, let continuation):
@@ -303,7 +303,7 @@ public final class LuaHost: @unchecked Sendable {
 
     /// Resumes an awaiting coroutine with (true, result) or (false, message).
     private func deliver(_ job: LuaJob, _ ref: Int32, _ id: TaskID, _ outcome: TaskOutcome) {
-        job.awaited.insert(id)
+        job.tasks.markAwaited(id)
         resume(job, ref) { co in
             guard lua_checkstack(co, 4) != 0 else { return 0 }
             switch outcome {
@@ -373,7 +373,7 @@ public final class LuaHost: @unchecked Sendable {
             if let conversionError {
                 finish(job, ref, role, error: conversionError, traceback: nil)
             } else {
-                finish(job, ref, role, value: value)
+                finish(job, ref, role, value: value, reusable: lua_gettop(co) == 0)
             }
         } else {
             // Out of memory under a budget is the memory limit, whichever refusal it was.
@@ -391,13 +391,13 @@ public final class LuaHost: @unchecked Sendable {
     }
 
     private func awaitTask(_ job: LuaJob, _ ref: Int32, _ id: TaskID) {
-        guard job.submitted[id] != nil else {
+        guard job.tasks.contains(id) else {
             deliver(
                 job, ref, id,
                 .failure(TaskFailure(taskID: id, taskName: "?", reason: .error("await: task #\(id) was not submitted by this script"))))
             return
         }
-        if let outcome = job.outcomes[id] {
+        if let outcome = job.tasks.outcome(id) {
             post(.resume(job, thread: ref, id, outcome))
         } else {
             job.waiting[id, default: []].append(ref)
@@ -406,9 +406,12 @@ public final class LuaHost: @unchecked Sendable {
 
     private func finish(
         _ job: LuaJob, _ ref: Int32, _ role: LuaJob.ThreadRole, value: TaskValue = .null,
-        error: String? = nil, traceback: String? = nil
+        error: String? = nil, traceback: String? = nil, reusable: Bool = false
     ) {
-        job.releaseThread(ref)
+        // The main chunk's coroutine is not reused: the script is over once it returns.
+        var isTask = false
+        if case .task = role { isTask = true }
+        job.releaseThread(ref, reusable: reusable && isTask)
         switch role {
         case .task(_, let c):
             if let error {
@@ -439,8 +442,8 @@ public final class LuaHost: @unchecked Sendable {
             // nothing will resume.
             let channels = environment.channels, produced = job.producedChannels
             Task.detached { for n in produced { await channels.existing(n)?.close() } }
-            for (id, name) in job.submitted where id < 0 && job.outcomes[id] == nil {
-                job.outcomes[id] = .failure(TaskFailure(taskID: id, taskName: name, reason: .cancelled))
+            for (id, name) in job.tasks.unendedExternal {
+                job.tasks.end(id, .failure(TaskFailure(taskID: id, taskName: name, reason: .cancelled)))
             }
         }
     }
@@ -448,7 +451,7 @@ public final class LuaHost: @unchecked Sendable {
     /// Cancels the orchestrator tasks the job submitted that have not ended (channel waits,
     /// with negative ids, are not the orchestrator's).
     private func cancelPendingTasks(_ job: LuaJob) {
-        let pending = job.submitted.keys.filter { $0 > 0 && job.outcomes[$0] == nil }
+        let pending = job.tasks.unendedTasks
         let orchestrator = environment.orchestrator
         Task.detached { for id in pending { await orchestrator.cancel(id) } }
     }
@@ -468,8 +471,8 @@ public final class LuaHost: @unchecked Sendable {
                 traceback: nil, warnings: [])
         var warnings: [String] = []
         // A failure nobody awaited would otherwise pass in silence; cancellations were asked for.
-        for (id, name) in job.submitted.sorted(by: { $0.key < $1.key }) where !job.awaited.contains(id) {
-            if case .failure(let f)? = job.outcomes[id], f.reason != .cancelled {
+        job.tasks.forEach { id, name, awaited, outcome in
+            if !awaited, case .failure(let f)? = outcome, f.reason != .cancelled {
                 warnings.append("task \(name) (#\(id)) was never awaited and failed: \(f.cause)")
             }
         }

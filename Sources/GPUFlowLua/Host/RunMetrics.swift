@@ -50,17 +50,31 @@ public enum RunMetrics {
         }
     }
 
-    /// The orchestrator's task records, from outside the Lua host.
-    public static func collectRecords(_ env: RunEnvironment) -> [TaskRecord] {
-        let box = RecordsBox()
-        let done = DispatchSemaphore(value: 0)
+    /// The orchestrator's task records in id order, fetched a page at a time as the sequence is
+    /// read: the run's end writes a million tasks without holding all their records twice.
+    public static func recordPages(_ env: RunEnvironment, pageSize: Int = 8192) -> some Sequence<TaskRecord> {
         let orchestrator = env.orchestrator
-        Task.detached {
-            box.value = await orchestrator.records()
-            done.signal()
-        }
-        done.wait()
-        return box.value
+        var last: TaskID = 0
+        var page: [TaskRecord] = []
+        var index = 0
+        return AnyIterator<TaskRecord> {
+            if index == page.count {
+                let box = RecordsBox()
+                let done = DispatchSemaphore(value: 0)
+                let after = last
+                Task.detached {
+                    box.value = await orchestrator.records(after: after, limit: pageSize)
+                    done.signal()
+                }
+                done.wait()
+                page = box.value
+                index = 0
+                guard let end = page.last else { return nil }
+                last = end.id
+            }
+            defer { index += 1 }
+            return page[index]
+        }.lazy
     }
 
     private final class RecordsBox: @unchecked Sendable { var value: [TaskRecord] = [] }

@@ -99,7 +99,7 @@ enum GPUFunctions {
     /// In the sandbox a script may query, cancel, depend on or rate only the tasks it submitted:
     /// the ids of the run's other agents' tasks are not its to use.
     static func ownTask(_ id: TaskID, _ job: LuaJob, _ fn: String) throws -> TaskID {
-        guard job.sandbox.enabled, job.submitted[id] == nil else { return id }
+        guard job.sandbox.enabled, !job.tasks.contains(id) else { return id }
         throw LuaArgumentError("\(fn): no task #\(id) was submitted by this script")
     }
 
@@ -386,7 +386,7 @@ enum GPUFunctions {
                                 guard case .table(let fields) = item, let id = fields.first(where: { $0.0 == "id" })?.1,
                                     case .integer(let n) = id
                                 else { return false }
-                                return job.submitted[TaskID(n)] != nil
+                                return job.tasks.contains(TaskID(n))
                             })
                     )
                 })

@@ -191,8 +191,7 @@ struct RunExecutor {
 
     /// The run's tasks (states and times), memory samples, modules and end, into the store.
     private func record(_ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32) {
-        let records = RunMetrics.collectRecords(env)
-        let rows = records.map { r -> RunStore.TaskRow in
+        let rows = RunMetrics.recordPages(env).lazy.map { r -> RunStore.TaskRow in
             RunStore.TaskRow(
                 taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
                 submittedAt: r.submittedAt, startedAt: r.startedAt, finishedAt: r.finishedAt, error: r.failure?.description)
