@@ -5,7 +5,8 @@ import PackageDescription
 //   gpuflow (CLI) → GPUFlowLua → GPUFlowML → GPUFlowCompute
 //                              ↘ GPUFlowStore (run store, SQLite; cluster run directories) → GPUFlowCore
 //                                (task model, profiles, orchestrator; no Lua, no Vulkan)
-//   gpuflow → GPUFlowServer (job server), GPUFlowCluster (Slurm) → GPUFlowStore
+//   gpuflow → GPUFlowServer (job server and its workers' admission client; → GPUFlowML),
+//             GPUFlowCluster (Slurm) → GPUFlowStore
 let package = Package(
     name: "gpuflow",
     platforms: [.macOS(.v14)],
@@ -76,7 +77,7 @@ let package = Package(
         .target(
             name: "GPUFlowServer",
             dependencies: [
-                "GPUFlowCore", "GPUFlowStore", .product(name: "Hummingbird", package: "hummingbird"),
+                "GPUFlowCore", "GPUFlowStore", "GPUFlowML", .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
             ]),
@@ -110,6 +111,12 @@ let package = Package(
         .testTarget(name: "GPUFlowLuaTests", dependencies: ["GPUFlowLua", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowStoreTests", dependencies: ["GPUFlowStore", "GPUFlowTesting"]),
         .testTarget(name: "GPUFlowClusterTests", dependencies: ["GPUFlowCluster", "GPUFlowStore", "GPUFlowCore", "GPUFlowTesting"]),
+        .testTarget(
+            name: "GPUFlowServerTests",
+            dependencies: [
+                "GPUFlowServer", "GPUFlowStore", "GPUFlowCore", "GPUFlowTesting",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]),
         .testTarget(name: "EndToEndTests", dependencies: ["GPUFlowTesting", "GPUFlowStore"]),
     ]
 )

@@ -42,20 +42,18 @@ public struct JobServer: Sendable {
         self.store = store
     }
 
-    static func json(_ object: Any, status: HTTPResponse.Status = .ok) -> Response {
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    /// An answer of the API's types, keys sorted as every answer's are.
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 
     static func error(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-        json(["error": ["code": code, "message": message]], status: status)
-    }
-
-    /// 413, closing the connection after it (the body is never read).
-    static func tooLarge(_ limit: Int) -> Response {
-        var r = error(.contentTooLarge, "too_large", "the request is over \(limit) bytes")
-        r.headers[.connection] = "close"
-        return r
+        // Two strings always encode; the fallback is never taken.
+        (try? json(ErrorBody(error: .init(code: code, message: message)), status: status)) ?? Response(status: status)
     }
 
     /// The worker's secret for its job (the X-Job-Token header), named once.
@@ -69,142 +67,111 @@ public struct JobServer: Sendable {
         return { path in path.hasPrefix("/internal/") ? max(api, 1 << 20) : api }
     }
 
-    static func jobValue(_ j: RunStore.Job) -> [String: Any] {
-        var o: [String: Any] = ["id": j.id, "agent": j.agent, "state": j.state, "arguments": j.arguments, "created_at": j.createdAt]
-        if let v = j.startedAt { o["started_at"] = v }
-        if let v = j.endedAt { o["ended_at"] = v }
-        if let v = j.exitCode { o["exit_code"] = v }
-        if let v = j.runID { o["run_id"] = v; o["report"] = "/v1/runs/\(v)/report" }
-        if let v = j.reason { o["reason"] = v }
-        return o
+    static func html(_ text: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    /// The routes: open ones (health, dashboard, metrics), the agents' `/v1` behind their
+    /// bearer tokens, the workers' `/internal` behind their job secrets. Errors are thrown as
+    /// `APIError` and rendered in the one JSON shape.
+    func router() -> Router<ServerContext> {
+        let router = Router(context: ServerContext.self)
         router.add(middleware: APIErrorMiddleware())
         router.add(middleware: BodyLimitMiddleware(limit: Self.bodyLimit(settings)))
-        let tokens = self.tokens, jobs = self.jobs, store = self.store, settings = self.settings, limiter = self.limiter
-        @Sendable func identify(_ r: Request) -> Tokens.Identity? { tokens.identify(r.headers[.authorization]) }
-        let unauthorized = Self.error(.unauthorized, "unauthorized", "a valid 'Authorization: Bearer TOKEN' header is required")
-        @Sendable func rateLimited(_ agent: String) -> Response {
-            Self.error(
-                .tooManyRequests, "rate_limited", "agent \(agent) is over \(settings.submissionsPerMinute) submissions and resumes a minute"
-            )
-        }
-        @Sendable func failure(_ error: Error) -> Response {
-            error is StoreError
-                ? Self.error(.internalServerError, "store", "\(error)") : Self.error(.internalServerError, "internal", "\(error)")
-        }
-
-        router.get("healthz") { _, _ in Self.json(["status": "ok"]) }
-        router.get("/") { _, _ in
-            Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
-                body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
-        }
-        router.get("metrics") { _, _ -> Response in
+        router.get("healthz") { _, _ in try Self.json(HealthAnswer(status: "ok")) }
+        router.get("/") { _, _ in Self.html(Dashboard.html) }
+        router.get("metrics") { [jobs] _, _ -> Response in
             let slices = await jobs.slices?.handovers()
             let text = ServerMetrics.text(await jobs.stats(), slices: slices)
             return Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
-        router.post("v1/jobs") { request, _ -> Response in
-            guard let who = identify(request) else { return unauthorized }
-            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else { return rateLimited(who.agent) }
-            var req = request
-            let body: ByteBuffer
-            do { body = try await req.collectBody(upTo: settings.maxBodyBytes) } catch { return Self.tooLarge(settings.maxBodyBytes) }
-            guard let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any] else {
-                return Self.error(.badRequest, "bad_json", "the body must be a JSON object {\"script\": \"...\", \"arguments\": [...]}")
-            }
-            guard let script = o["script"] as? String, !script.isEmpty else {
-                return Self.error(.badRequest, "missing_script", "'script' (the Lua text of the job) is required")
-            }
-            let args = o["arguments"] as? [String] ?? []
-            if o["arguments"] != nil && o["arguments"] as? [String] == nil {
-                return Self.error(.badRequest, "bad_arguments", "'arguments' must be a list of strings")
-            }
-            // Arguments reach the worker on its command line, where a NUL would cut one short.
-            if args.contains(where: { $0.utf8.contains(0) }) {
-                return Self.error(.badRequest, "bad_arguments", "'arguments' cannot hold NUL characters")
-            }
-            if let problem = ScriptArgumentLimits.problem(args) {
-                return Self.error(.badRequest, "bad_arguments", problem)
-            }
-            if o["agent"] != nil && o["agent"] as? String == nil {
-                return Self.error(.badRequest, "bad_agent", "'agent' must be a string (an agent's name)")
-            }
-            let agent = (o["agent"] as? String) ?? who.agent
-            guard agent == who.agent || who.admin else {
-                return Self.error(.forbidden, "forbidden", "agent \(who.agent) cannot submit as \(agent)")
-            }
-            guard !agent.isEmpty, !agent.utf8.contains(0) else {
-                return Self.error(.badRequest, "bad_agent", "'agent' must name an agent (not empty, no NUL characters)")
-            }
-            do {
-                let job = try await jobs.submit(agent: agent, script: script, arguments: args)
-                return Self.json(Self.jobValue(job), status: .created)
-            } catch {
-                return failure(error)
+        agentRoutes(router.group("v1").add(middleware: AgentAuthMiddleware(tokens: tokens)))
+        workerRoutes(router.group("internal").add(middleware: WorkerAuthMiddleware(jobs: jobs)))
+        return router
+    }
+
+    private func agentRoutes(_ v1: RouterGroup<ServerContext>) {
+        let jobs = self.jobs, store = self.store, settings = self.settings, limiter = self.limiter
+        @Sendable func allowSubmission(_ agent: String) throws {
+            guard limiter.allow(agent, perMinute: settings.submissionsPerMinute) else {
+                throw APIError.rateLimited(agent, perMinute: settings.submissionsPerMinute)
             }
         }
-        router.get("v1/jobs") { request, _ -> Response in
-            guard let who = identify(request) else { return unauthorized }
+        // Another agent's job is not even named: it answers as a job that does not exist.
+        @Sendable func ownJob(_ context: ServerContext) async throws -> RunStore.Job {
+            let who = try context.agent()
+            guard let id = context.parameters.get("id"), let job = await jobs.job(id), who.admin || job.agent == who.agent else {
+                throw APIError.noSuchJob
+            }
+            return job
+        }
+
+        v1.post("jobs") { request, context -> Response in
+            let who = try context.agent()
+            try allowSubmission(who.agent)
+            var req = request
+            let body: ByteBuffer
+            do { body = try await req.collectBody(upTo: settings.maxBodyBytes) } catch { throw APIError.tooLarge(settings.maxBodyBytes) }
+            let submission = try SubmitRequest.decode(body)
+            let agent = submission.agent ?? who.agent
+            guard agent == who.agent || who.admin else {
+                throw APIError(.forbidden, "forbidden", "agent \(who.agent) cannot submit as \(agent)")
+            }
+            guard !agent.isEmpty, !agent.utf8.contains(0) else {
+                throw APIError.badRequest("bad_agent", "'agent' must name an agent (not empty, no NUL characters)")
+            }
+            do {
+                let job = try await jobs.submit(agent: agent, script: submission.script, arguments: submission.arguments)
+                return try Self.json(JobView(job), status: .created)
+            } catch {
+                throw APIError.internalFailure(error)
+            }
+        }
+        v1.get("jobs") { request, context -> Response in
+            let who = try context.agent()
             let q = request.uri.queryParameters
             let agent = who.admin ? q["agent"].map(String.init) : who.agent
             let list = (try? store.jobs(agent: agent, state: q["state"].map(String.init))) ?? []
             let progress = await jobs.progress()
-            return Self.json([
-                "jobs": list.map { j -> [String: Any] in
-                    var v = Self.jobValue(j)
-                    if let p = progress[j.id] { v["progress"] = p }
-                    return v
-                }
-            ])
+            return try Self.json(
+                JobList(
+                    jobs: list.map { j in
+                        var v = JobView(j)
+                        v.progress = progress[j.id]
+                        return v
+                    }))
         }
-        // Another agent's job is not even named: it answers as a job that does not exist.
-        @Sendable func ownJob(_ who: Tokens.Identity, _ context: BasicRequestContext) async -> RunStore.Job? {
-            guard let id = context.parameters.get("id"), let job = await jobs.job(id), who.admin || job.agent == who.agent else {
-                return nil
-            }
-            return job
+        v1.get("jobs/:id") { _, context -> Response in
+            let job = try await ownJob(context)
+            var v = JobView(job)
+            v.output = await jobs.output(job.id)
+            return try Self.json(v)
         }
-        let noSuchJob = Self.error(.notFound, "not_found", "no such job")
-        router.get("v1/jobs/:id") { request, context -> Response in
-            guard let who = identify(request) else { return unauthorized }
-            guard let job = await ownJob(who, context) else { return noSuchJob }
-            var v = Self.jobValue(job)
-            v["output"] = await jobs.output(job.id)
-            return Self.json(v)
-        }
-        router.delete("v1/jobs/:id") { request, context -> Response in
-            guard let who = identify(request) else { return unauthorized }
-            guard let job = await ownJob(who, context) else { return noSuchJob }
+        v1.delete("jobs/:id") { _, context -> Response in
+            let job = try await ownJob(context)
             let done = await jobs.cancel(job.id)
-            return Self.json(["id": job.id, "cancelled": done, "state": done ? "cancelled" : job.state])
+            return try Self.json(CancelAnswer(id: job.id, cancelled: done, state: done ? "cancelled" : job.state))
         }
-        router.post("v1/jobs/:id/resume") { request, context -> Response in
-            guard let who = identify(request) else { return unauthorized }
-            guard let job = await ownJob(who, context) else { return noSuchJob }
+        v1.post("jobs/:id/resume") { _, context -> Response in
+            let job = try await ownJob(context)
             guard ["interrupted", "failed", "cancelled", "limit"].contains(job.state) else {
-                return Self.error(
+                throw APIError(
                     .conflict, "not_resumable", "job \(job.id) is \(job.state); only interrupted, failed, cancelled or limited jobs resume")
             }
             // A resume is a submission: the same per-agent budget (asking again for a job
             // already resumed costs one too, so the answer cannot be polled at will).
-            guard limiter.allow(who.agent, perMinute: settings.submissionsPerMinute) else { return rateLimited(who.agent) }
+            try allowSubmission(try context.agent().agent)
             do {
                 let (resumed, created) = try await jobs.resume(job)
-                return Self.json(Self.jobValue(resumed), status: created ? .created : .ok)
+                return try Self.json(JobView(resumed), status: created ? .created : .ok)
             } catch {
-                return failure(error)
+                throw APIError.internalFailure(error)
             }
         }
-        router.get("v1/jobs/:id/events") { request, context -> Response in
-            guard let who = identify(request) else { return unauthorized }
-            guard let job = await ownJob(who, context) else { return noSuchJob }
-            let id = job.id
-            let stream = await jobs.events(id)
+        v1.get("jobs/:id/events") { _, context -> Response in
+            let job = try await ownJob(context)
+            let stream = await jobs.events(job.id)
             return Response(
                 status: .ok, headers: [.contentType: "text/event-stream", .cacheControl: "no-cache"],
                 body: ResponseBody { writer in
@@ -212,71 +179,57 @@ public struct JobServer: Sendable {
                     try await writer.finish(nil)
                 })
         }
-        // Workers' admission: the server's orchestrator decides when each job's GPU task may run.
-        router.post("internal/admit") { request, _ -> Response in
-            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
-                let leases = jobs.leases
-            else {
-                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
-            }
-            var req = request
-            guard let body = try? await req.collectBody(upTo: 1 << 20),
-                let o = try? JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
-                let taskJSON = o["task"] as? String, let task = try? JSONDecoder().decode(GPUTaskType.self, from: Data(taskJSON.utf8))
-            else {
-                return Self.error(.badRequest, "bad_json", "expected {task, name, memory_mb}")
-            }
-            do {
-                let granted = try await leases.admit(
-                    job: owner.job, agent: owner.agent, task: task, name: o["name"] as? String ?? task.name,
-                    memoryMB: o["memory_mb"] as? Int ?? 0)
-                var answer: [String: Any] = ["lease": granted.lease]
-                if let a = granted.allowanceBytes { answer["allowance_bytes"] = a }
-                return Self.json(answer)
-            } catch {
-                return Self.error(.forbidden, "refused", "\(error)")
-            }
-        }
-        router.post("internal/leases/:id/release") { request, context -> Response in
-            guard let secret = Self.jobToken(request), await jobs.jobFor(token: secret) != nil,
-                let id = context.parameters.get("id"), let leases = jobs.leases
-            else {
-                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
-            }
-            return Self.json(["released": await leases.release(id)])
-        }
-        router.post("internal/slice") { request, _ -> Response in
-            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
-                let slices = jobs.slices
-            else {
-                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
-            }
-            return Self.json(["until": await slices.acquire(owner.agent)])
-        }
-        router.post("internal/slice/release") { request, _ -> Response in
-            guard let secret = Self.jobToken(request), let owner = await jobs.jobFor(token: secret),
-                let slices = jobs.slices
-            else {
-                return Self.error(.unauthorized, "unauthorized", "not a running job's worker")
-            }
-            await slices.release(owner.agent)
-            return Self.json(["released": true])
-        }
-        router.get("v1/runs/:id/report") { request, context -> Response in
-            guard let who = identify(request) else { return unauthorized }
+        v1.get("runs/:id/report") { _, context -> Response in
+            let who = try context.agent()
             // The run is the caller's when the server's own record of one of the caller's jobs
             // names it (exact id): the server gave the job's worker that id.
             guard let id = context.parameters.get("id"), let owner = try? store.job(recording: id), who.admin || owner.agent == who.agent
             else {
-                return Self.error(.notFound, "not_found", "no run of yours with that id")
+                throw APIError(.notFound, "not_found", "no run of yours with that id")
             }
             guard let html = try? ReportBuilder.html(store: store, run: id) else {
-                return Self.error(.notFound, "not_found", "no report for run \(id)")
+                throw APIError(.notFound, "not_found", "no report for run \(id)")
             }
-            return Response(
-                status: .ok, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+            return Self.html(html)
         }
-        return router
+    }
+
+    /// Workers' admission: the server's orchestrator decides when each job's GPU task may run.
+    private func workerRoutes(_ internalGroup: RouterGroup<ServerContext>) {
+        let jobs = self.jobs
+        internalGroup.post("admit") { request, context -> Response in
+            let owner = try context.runningWorker()
+            guard let leases = jobs.leases else { throw APIError.notAWorker }
+            var req = request
+            guard let body = try? await req.collectBody(upTo: 1 << 20),
+                let ask = try? JSONDecoder().decode(AdmitRequest.self, from: Data(buffer: body))
+            else {
+                throw APIError.badRequest("bad_json", "expected {task, name, memory_mb}")
+            }
+            do {
+                let granted = try await leases.admit(
+                    job: owner.job, agent: owner.agent, task: ask.task, name: ask.name, memoryMB: ask.memoryMB)
+                return try Self.json(AdmitAnswer(lease: granted.lease, allowanceBytes: granted.allowanceBytes))
+            } catch {
+                throw APIError(.forbidden, "refused", "\(error)")
+            }
+        }
+        internalGroup.post("leases/:id/release") { _, context -> Response in
+            _ = try context.runningWorker()
+            guard let id = context.parameters.get("id"), let leases = jobs.leases else { throw APIError.notAWorker }
+            return try Self.json(ReleasedAnswer(released: await leases.release(id)))
+        }
+        internalGroup.post("slice") { _, context -> Response in
+            let owner = try context.runningWorker()
+            guard let slices = jobs.slices else { throw APIError.notAWorker }
+            return try Self.json(SliceAnswer(until: await slices.acquire(owner.agent)))
+        }
+        internalGroup.post("slice/release") { _, context -> Response in
+            let owner = try context.runningWorker()
+            guard let slices = jobs.slices else { throw APIError.notAWorker }
+            await slices.release(owner.agent)
+            return try Self.json(ReleasedAnswer(released: true))
+        }
     }
 
     public func run() async throws {

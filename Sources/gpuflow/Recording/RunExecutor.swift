@@ -3,6 +3,7 @@ import GPUFlowCompute
 import GPUFlowCore
 import GPUFlowLua
 import GPUFlowML
+import GPUFlowServer
 import GPUFlowStore
 
 /// What to run: scripts and their agents, arguments, profile, seed. Built from the command line,

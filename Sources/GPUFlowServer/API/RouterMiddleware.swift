@@ -30,6 +30,8 @@ struct APIErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
+        } catch let error as APIError {
+            return try error.response(from: request, context: context)
         } catch let error as any HTTPResponseError {
             if error.status == .notFound {
                 let allowed = JobServer.methods(for: request.uri.path)
@@ -63,7 +65,7 @@ struct BodyLimitMiddleware<Context: RequestContext>: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let max = limit(request.uri.path)
         if let declared = request.headers[.contentLength], Int(declared).map({ $0 > max }) ?? true {
-            return JobServer.tooLarge(max)
+            throw APIError.tooLarge(max)
         }
         return try await next(request, context)
     }
