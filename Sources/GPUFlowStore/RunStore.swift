@@ -171,6 +171,21 @@ public final class RunStore: @unchecked Sendable {
         m.registerMigration("v7-artifact-removals") { db in
             try db.execute(sql: "CREATE TABLE artifact_removals (hash TEXT PRIMARY KEY)")
         }
+        // What a script logs itself (gpu.log, gpu.tag) and a run's name and experiment, kept
+        // apart from what gpuflow records of its tasks.
+        m.registerMigration("v8-tracking") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN name TEXT;
+                    ALTER TABLE runs ADD COLUMN experiment TEXT;
+                    CREATE INDEX runs_experiment ON runs (experiment, started_at);
+                    CREATE TABLE tags (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                    CREATE TABLE logged_params (run_id TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY (run_id, key));
+                    CREATE TABLE logged_metrics (run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL,
+                                                 at REAL NOT NULL);
+                    CREATE INDEX logged_metrics_run ON logged_metrics (run_id, key, step);
+                    """)
+        }
         return m
     }
 
@@ -503,7 +518,7 @@ public final class RunStore: @unchecked Sendable {
         }
     }
 
-    private static func summary(_ r: Row) -> RunSummary {
+    static func summary(_ r: Row) -> RunSummary {
         RunSummary(
             id: r["id"], status: r["status"], exitCode: r["exit_code"], startedAt: r["started_at"], endedAt: r["ended_at"],
             script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])

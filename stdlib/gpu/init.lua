@@ -138,6 +138,14 @@ function gpu.submit_graph(nodes)
   return out
 end
 
+--- Records what the script measures and chooses, in the run store beside gpuflow's own
+-- records (MLflow's log_params / log_metrics): gpu.log{params = {lr = 0.01}, metrics =
+-- {accuracy = 0.93}, step = 3}. A param keeps its first value; a metric's values are a
+-- series by step (without a step, each name's next step: 0, 1, 2, ...).
+gpu.log = native.log
+--- Tags the run: gpu.tag{model = "mlp", dataset = "iris"} (a tag may change; the last wins).
+gpu.tag = native.tag
+
 --- Waits for every handle in the list and returns their results in order.
 function gpu.await_all(handles)
   local results = {}

@@ -133,6 +133,9 @@ public struct Profile: Codable, Sendable, Equatable {
     /// The run store: "default" (runs.sqlite under the user's data directory), "none" (runs
     /// are not recorded) or a path.
     public var store = "default"
+    /// The experiment runs under this profile belong to (`store.experiment`; `--experiment`
+    /// replaces it), as `gpuflow runs list --experiment` groups them.
+    public var experiment: String?
     /// How the run store keeps training checkpoints for `gpuflow run --resume`: written at most
     /// as often as keeps their cost under a share of the training time, only the newest few per
     /// task, dropped once the task succeeds.

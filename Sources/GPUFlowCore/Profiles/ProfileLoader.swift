@@ -144,6 +144,10 @@ public enum ProfileLoader {
                             throw r.error(at: v.mark, "'path' must be \"default\", \"none\" or a file path, got an empty string")
                         }
                         profile.store = path
+                    case "experiment":
+                        let e = try r.string(v, k)
+                        if e.isEmpty || e.count > 250 { throw r.error(at: v.mark, "'experiment' must be a name of 1 to 250 characters") }
+                        profile.experiment = e
                     case "checkpoint_keep_last": profile.checkpoints.keepLast = try r.int(v, k, min: 1, max: 1000)
                     case "checkpoint_max_overhead": profile.checkpoints.maxOverhead = try r.double(v, k, min: 0.0001, max: 1)
                     case "checkpoint_keep_on_success": profile.checkpoints.keepOnSuccess = try r.bool(v, k)
@@ -152,7 +156,8 @@ public enum ProfileLoader {
                         throw r.unknown(
                             k, v, in: "store",
                             known:
-                                "path, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_first_after_s, checkpoint_keep_on_success")
+                                "path, experiment, checkpoint_keep_last, checkpoint_max_overhead, checkpoint_first_after_s, checkpoint_keep_on_success"
+                        )
                     }
                 }
             case "faults":

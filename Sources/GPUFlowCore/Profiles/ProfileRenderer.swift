@@ -50,29 +50,31 @@ public enum ProfileRenderer {
         ]
         if let m = sp.maxStarvationS { lines.append("    max_starvation_time_s: \(num(m))") }
         if let m = sp.minResourceShare { lines.append("    min_resource_share: \(num(m))") }
-        lines += [
-            "    memory_isolation: \(sp.memoryIsolation)",
-            "    compute_isolation: \(sp.computeIsolation)",
-            "    performance_isolation: \(sp.performanceIsolation)",
-            "sandbox:",
-            "  instructions: \(p.sandbox.instructions)",
-            "  memory_mb: \(p.sandbox.memoryMB)",
-            "  wall_s: \(num(p.sandbox.wallS))",
-            "  enabled: \(p.sandbox.enabled)",
-            "  max_depth: \(p.sandbox.maxDepth)",
-            "  max_output_kb: \(p.sandbox.maxOutputKB)",
-            "  max_tasks: \(p.sandbox.maxTasks)",
-            "store:",
-            "  path: \(quoted(p.store))",
-            "  checkpoint_keep_last: \(p.checkpoints.keepLast)",
-            "  checkpoint_max_overhead: \(num(p.checkpoints.maxOverhead))",
-            "  checkpoint_first_after_s: \(num(p.checkpoints.firstWriteAfter))",
-            "  checkpoint_keep_on_success: \(p.checkpoints.keepOnSuccess)",
-            "fallback:",
-            "  failure_threshold: \(p.fallback.failureThreshold)",
-            "  cooldown_ms: \(p.fallback.cooldownMS)",
-            "  backends: [\(p.fallback.backends.map(\.rawValue).joined(separator: ", "))]",
-        ]
+        lines +=
+            [
+                "    memory_isolation: \(sp.memoryIsolation)",
+                "    compute_isolation: \(sp.computeIsolation)",
+                "    performance_isolation: \(sp.performanceIsolation)",
+                "sandbox:",
+                "  instructions: \(p.sandbox.instructions)",
+                "  memory_mb: \(p.sandbox.memoryMB)",
+                "  wall_s: \(num(p.sandbox.wallS))",
+                "  enabled: \(p.sandbox.enabled)",
+                "  max_depth: \(p.sandbox.maxDepth)",
+                "  max_output_kb: \(p.sandbox.maxOutputKB)",
+                "  max_tasks: \(p.sandbox.maxTasks)",
+                "store:",
+                "  path: \(quoted(p.store))",
+            ] + (p.experiment.map { ["  experiment: \(quoted($0))"] } ?? []) + [
+                "  checkpoint_keep_last: \(p.checkpoints.keepLast)",
+                "  checkpoint_max_overhead: \(num(p.checkpoints.maxOverhead))",
+                "  checkpoint_first_after_s: \(num(p.checkpoints.firstWriteAfter))",
+                "  checkpoint_keep_on_success: \(p.checkpoints.keepOnSuccess)",
+                "fallback:",
+                "  failure_threshold: \(p.fallback.failureThreshold)",
+                "  cooldown_ms: \(p.fallback.cooldownMS)",
+                "  backends: [\(p.fallback.backends.map(\.rawValue).joined(separator: ", "))]",
+            ]
         if p.faults.vulkanAfterDispatches != nil || p.faults.kind != .device_lost {
             lines.append("faults:")
             if let k = p.faults.vulkanAfterDispatches { lines.append("  vulkan_after_dispatches: \(k)") }

@@ -8,7 +8,7 @@ enum NativeModule {
         ObjectTypes.registerMetatables(L)
         let all =
             TaskConstructors.functions + GPUFunctions.functions + CoordinationFunctions.functions + StageFunctions.functions
-            + ClusterStageFunctions.functions + ObjectTypes.functions
+            + ClusterStageFunctions.functions + ObjectTypes.functions + TrackingFunctions.functions
             + SandboxFunctions.functions + ModelInterop.functions
         lua_createtable(L, 0, Int32(all.count + 1))
         for (name, f) in all {

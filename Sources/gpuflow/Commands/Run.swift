@@ -58,6 +58,12 @@ struct Run: ParsableCommand {
     )
     var runID: String?
 
+    @Option(help: "A name for the run, shown by gpuflow runs list and kept in the store (as MLflow's run name).")
+    var name: String?
+
+    @Option(help: "The experiment the run belongs to (gpuflow runs list --experiment E lists only its runs).")
+    var experiment: String?
+
     @Flag(
         help:
             "Run the scripts as untrusted: no io, os (but clock/time/date), debug or bytecode, read-only gpu modules, and the profile's sandbox limits (with defaults)."
@@ -167,7 +173,7 @@ struct Run: ParsableCommand {
         }
         let executor = RunExecutor(
             progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
-            resumedFrom: resumedFrom, runID: runID)
+            resumedFrom: resumedFrom, runID: runID, name: name, experiment: experiment)
         let outcome = executor.execute(plan)
         if outcome.workStillRunning {
             FileHandle.standardError.write(

@@ -30,6 +30,9 @@ struct RunExecutor {
     /// The id to record the run under (`--run-id`: the job server names its jobs' runs); a new
     /// one when nil.
     var runID: String? = nil
+    /// The run's name and experiment (`--name`, `--experiment`).
+    var name: String? = nil
+    var experiment: String? = nil
     /// false for a replay: every stage is computed again, none read from the cache.
     var stageLookups = true
     /// Every stage, or one stage of a cluster run (`--stage`).
@@ -114,6 +117,8 @@ struct RunExecutor {
                         "seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
                         "arguments": plan.arguments.joined(separator: " "), "scripts": plan.scripts.joined(separator: " "),
                     ])
+                let experiment = self.experiment ?? resolved.experiment
+                if let runID, name != nil || experiment != nil { try store.setIdentity(runID, name: name, experiment: experiment) }
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }
