@@ -56,6 +56,11 @@ import Testing
         let lines = table.stdout.split(separator: "\n")
         #expect(lines.count == 2 && lines[0].contains("params.lr") && lines[0].contains("metrics.accuracy"))
         #expect(lines[1].contains("other") && lines[1].contains("0.03") && lines[1].contains("0.86") && lines[1].contains("done"))
+        // runs show names the run and lists what the script logged.
+        let show = try box.run(["runs", "show", "last"])
+        #expect(show.status == 0 && show.stdout.contains("name other, experiment wine"), "\(show.stdout)")
+        #expect(show.stdout.contains("param  lr = 0.03") && show.stdout.contains("param  optimizer = adam"))
+        #expect(show.stdout.contains("metric final = 0.3 at step 7 (1 values") && show.stdout.contains("tag    stage = done"))
     }
 
     @Test func badQueriesExitTwoAndSayWhere() throws {

@@ -123,6 +123,10 @@ struct Runs: ParsableCommand {
                 let s = try store.summary(id), m = try store.manifest(id)
                 print(
                     "run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
+                let tracked = try store.trackedRuns().first { $0.summary.id == id }
+                if let t = tracked, t.name != nil || t.experiment != nil {
+                    print([t.name.map { "name \($0)" }, t.experiment.map { "experiment \($0)" }].compactMap { $0 }.joined(separator: ", "))
+                }
                 print("started \(Runs.time(m.startedAt)) UTC" + (m.endedAt.map { String(format: ", %.3f s", $0 - m.startedAt) } ?? ""))
                 for sc in m.scripts { print("script  \(sc.path)\(sc.agent.map { " (agent \($0))" } ?? "")  sha256 \(sc.hash.prefix(16))…") }
                 for mod in m.modules { print("module  \(mod.name)  \(mod.path)  sha256 \(mod.hash.prefix(16))…") }
@@ -146,6 +150,15 @@ struct Runs: ParsableCommand {
                 if !finals.isEmpty {
                     print("\nmetrics:")
                     for f in finals { print("  task \(f.taskID) \(f.key) = \(f.value)") }
+                }
+                if let t = tracked {
+                    let params = t.params.filter { !RunStore.systemParams.contains($0.key) }.sorted { $0.key < $1.key }
+                    if !params.isEmpty || !t.metrics.isEmpty || !t.tags.isEmpty { print("\nlogged by the script:") }
+                    for (k, v) in params { print("  param  \(k) = \(v)") }
+                    for (k, v) in t.metrics.sorted(by: { $0.key < $1.key }) {
+                        print("  metric \(k) = \(v.last) at step \(v.step) (\(v.count) values, min \(v.min), max \(v.max))")
+                    }
+                    for (k, v) in t.tags.sorted(by: { $0.key < $1.key }) { print("  tag    \(k) = \(v)") }
                 }
                 let arts = try store.artifacts(id)
                 if !arts.isEmpty {
