@@ -102,4 +102,16 @@ import Testing
             #expect(out.stderr.contains("bad.lua:"), "\(body): \(out.stderr)")
         }
     }
+
+    @Test func aMissingScriptIsRefusedBeforeAnyRunIsRecorded() throws {
+        let box = try CLISandbox()
+        let good = try box.write("ok.lua", "print('ok')")
+        #expect(try box.run(["run", good, "--quiet"]).status == 0)
+        for args in [["run", box.dir.appendingPathComponent("nope.lua").path], ["run", box.dir.path], ["run", good, "missing.lua"]] {
+            let out = try box.run(args + ["--quiet"])
+            #expect(out.status == 2 && out.stderr.contains("cannot open script"), "\(args): \(out.stderr)")
+        }
+        let runs = try JSONSerialization.jsonObject(with: Data(try box.run(["runs", "list", "--json"]).stdout.utf8)) as? [Any]
+        #expect(runs?.count == 1, "only the good run is recorded")
+    }
 }

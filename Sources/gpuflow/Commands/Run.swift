@@ -171,6 +171,17 @@ struct Run: ParsableCommand {
             }
             plan = RunPlan(scripts: scripts, agents: agents, arguments: scriptArguments, profile: resolved, seed: seed)
         }
+        // A script that is not there is an error before anything is recorded: no failed run
+        // of a typo in the store.
+        for (i, path) in plan.scripts.enumerated() where plan.texts?[i] == nil {
+            var isDirectory: ObjCBool = false
+            if !FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+                fail("cannot open script \(path): no such file", code: ExitStatus.badInput)
+            }
+            if isDirectory.boolValue || !FileManager.default.isReadableFile(atPath: path) {
+                fail("cannot open script \(path): \(isDirectory.boolValue ? "a directory" : "not readable")", code: ExitStatus.badInput)
+            }
+        }
         let executor = RunExecutor(
             progress: ProgressDisplay.mode(quiet: quiet, json: json), metricsOut: metricsOut, storePath: store,
             resumedFrom: resumedFrom, runID: runID, name: name, experiment: experiment)
