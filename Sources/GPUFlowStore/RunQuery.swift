@@ -233,11 +233,15 @@ public struct RunSort: Sendable {
 public enum RunQueryError: Error, CustomStringConvertible, Sendable {
     case filter(String, at: Int, String)
     case sort(String, String)
+    case column(String)
 
     public var description: String {
         switch self {
         case .filter(let text, let at, let why): return "--filter '\(text)': at character \(at + 1): \(why)"
         case .sort(let text, let why): return "--sort '\(text)': \(why)"
+        case .column(let text):
+            return
+                "--columns: '\(text)' is not metrics.KEY, params.KEY, tags.KEY or an attribute (\(RunField.attributes.joined(separator: ", ")))"
         }
     }
 }

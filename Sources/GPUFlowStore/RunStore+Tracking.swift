@@ -30,12 +30,6 @@ extension RunStore {
     /// The parameters gpuflow records of every run itself: a script may not log these names.
     public static let systemParams: Set<String> = ["seed", "backend", "profile", "arguments", "scripts"]
 
-    public func setIdentity(_ run: String, name: String?, experiment: String?) throws {
-        try write { db in
-            try db.execute(sql: "UPDATE runs SET name = ?, experiment = ? WHERE id = ?", arguments: [name, experiment, run])
-        }
-    }
-
     /// Logs parameters: a parameter, once logged, keeps its value (as in MLflow); logging it
     /// again with the same value is allowed, with another is an error naming both.
     public func logParams(_ run: String, _ params: [(key: String, value: String)]) throws {
@@ -87,19 +81,22 @@ extension RunStore {
     }
 
     /// Runs with their names, params, tags and logged metrics, newest first; `experiment` keeps
-    /// only that experiment's.
-    public func trackedRuns(experiment: String? = nil) throws -> [TrackedRun] {
+    /// only that experiment's, `run` only that run (what `runs show` reads).
+    public func trackedRuns(experiment: String? = nil, run: String? = nil) throws -> [TrackedRun] {
         try markInterrupted()
         return try read { db in
             let rows = try Row.fetchAll(
                 db,
                 sql: """
                     SELECT r.*, (SELECT COUNT(*) FROM tasks t WHERE t.run_id = r.id) AS n FROM runs r
-                    WHERE ? IS NULL OR r.experiment = ? ORDER BY started_at DESC
-                    """, arguments: [experiment, experiment])
+                    WHERE (? IS NULL OR r.experiment = ?) AND (? IS NULL OR r.id = ?) ORDER BY started_at DESC
+                    """, arguments: [experiment, experiment, run, run])
+            // The side tables are read for the one run when one is asked for, else whole.
+            let only = run == nil ? "" : " WHERE run_id = ?"
+            let args: StatementArguments = run.map { [$0] } ?? []
             var params: [String: [String: String]] = [:]
             for table in ["params", "logged_params"] {
-                for r in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM \(table)") {
+                for r in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM \(table)" + only, arguments: args) {
                     params[r["run_id"], default: [:]][r["key"]] = r["value"]
                 }
             }
@@ -112,9 +109,9 @@ extension RunStore {
                 SELECT m.run_id, m.key, MIN(m.value) AS lo, MAX(m.value) AS hi, COUNT(*) AS n,
                        (SELECT value FROM logged_metrics l WHERE l.run_id = m.run_id AND l.key = m.key ORDER BY step DESC, rowid DESC LIMIT 1) AS last,
                        MAX(m.step) AS step
-                FROM logged_metrics m GROUP BY m.run_id, m.key
+                FROM logged_metrics m\(only) GROUP BY m.run_id, m.key
                 """
-            for r in try Row.fetchAll(db, sql: summary) {
+            for r in try Row.fetchAll(db, sql: summary, arguments: args) {
                 metrics[r["run_id"], default: [:]][r["key"]] = LoggedMetric(
                     last: r["last"], step: r["step"], min: r["lo"], max: r["hi"], count: r["n"])
             }

@@ -414,20 +414,21 @@ public final class RunStore: @unchecked Sendable {
             + Hex.encode(withUnsafeBytes(of: UInt16.random(in: 0...UInt16.max).bigEndian) { Array($0) })
     }
 
-    /// Records a run's start, with its parameters, in one transaction.
-    public func beginRun(_ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil, params: [String: String] = [:]) throws
-        -> String
-    {
+    /// Records a run's start, with its parameters, name and experiment, in one transaction.
+    public func beginRun(
+        _ m: Manifest, id: String = RunStore.newRunID(), resumedFrom: String? = nil, params: [String: String] = [:],
+        name: String? = nil, experiment: String? = nil
+    ) throws -> String {
         let json = try m.json()
         try write { db in
             try db.execute(
                 sql: """
-                    INSERT INTO runs (id, status, started_at, script, seed, backend, device, manifest, pid, host, resumed_from)
-                    VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    INSERT INTO runs (id, status, started_at, script, seed, backend, device, manifest, pid, host, resumed_from, name, experiment)
+                    VALUES (?, 'running', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                     """,
                 arguments: [
                     id, m.startedAt, m.scripts.map(\.path).joined(separator: " "), Int64(bitPattern: m.seed), m.backend, m.device,
-                    json, Int(m.pid), m.host, resumedFrom,
+                    json, Int(m.pid), m.host, resumedFrom, name, experiment,
                 ])
             try Self.recordParams(db, id, params)
         }

@@ -73,6 +73,7 @@ import Testing
             (["--filter", "metrics.a > 1 or params.b = 2"], "expected 'and'"),
             (["--filter", "params.x = 'open"], "a quoted value is not closed"),
             (["--sort", "banana"], "--sort 'banana'"),
+            (["--columns", "params.lr,weight"], "--columns: 'weight' is not metrics.KEY"),
         ] {
             let out = try box.run(["runs", "list"] + args)
             #expect(out.status == 2 && out.stderr.contains(fragment), "\(args): \(out.stderr)")

@@ -1,6 +1,5 @@
 import Foundation
 import GPUFlowCore
-import GPUFlowStore
 
 /// How a command with `--json` fails: with `--json`, the error is a JSON object on stdout
 /// (`{"error": {"code": "input", "message": ...}}`, code the error's kind), so a program reading
@@ -25,10 +24,4 @@ struct JSONErrors {
         do { return try body() } catch { fail("\(error)", kind: .input) }
     }
 
-    /// The run store the command reads.
-    func open(_ options: StoreOption) -> RunStore {
-        let path = options.store ?? RunStore.defaultPath()
-        guard FileManager.default.fileExists(atPath: path) else { fail("no run store at \(path) (nothing recorded yet)", kind: .input) }
-        return input { try RunStore(path: path) }
-    }
 }

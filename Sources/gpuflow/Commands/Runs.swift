@@ -35,12 +35,12 @@ struct Runs: ParsableCommand {
 
         func run() throws {
             let report = JSONErrors(enabled: json)
-            let store = report.open(options)
+            let store = options.open(errors: report)
             let extra: [RunField] = report.input {
                 try (columns ?? "").split(separator: ",").map { c in
                     let t = c.trimmingCharacters(in: .whitespaces)
                     guard let f = RunField(t) else {
-                        throw RunQueryError.sort(t, "--columns: '\(t)' is not metrics.KEY, params.KEY, tags.KEY or an attribute")
+                        throw RunQueryError.column(t)
                     }
                     return f
                 }
@@ -123,7 +123,7 @@ struct Runs: ParsableCommand {
                 let s = try store.summary(id), m = try store.manifest(id)
                 print(
                     "run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
-                let tracked = try store.trackedRuns().first { $0.summary.id == id }
+                let tracked = try store.trackedRuns(run: id).first
                 if let t = tracked, t.name != nil || t.experiment != nil {
                     print([t.name.map { "name \($0)" }, t.experiment.map { "experiment \($0)" }].compactMap { $0 }.joined(separator: ", "))
                 }

@@ -13,12 +13,14 @@ struct StoreOption: ParsableArguments {
     var store: String?
 
     /// Opens an existing store for reading: a store that does not exist has nothing to show.
-    func open() -> RunStore {
+    /// The store to read; a missing or unreadable one ends the command as bad input, reported
+    /// as `errors` says (JSON under `--json`).
+    func open(errors: JSONErrors = JSONErrors(enabled: false)) -> RunStore {
         let path = store ?? RunStore.defaultPath()
         guard FileManager.default.fileExists(atPath: path) else {
-            fail("no run store at \(path) (nothing recorded yet)", code: ExitStatus.badInput)
+            errors.fail("no run store at \(path) (nothing recorded yet)", kind: .input)
         }
-        do { return try RunStore(path: path) } catch { fail("\(error)", code: ExitStatus.badInput) }
+        return errors.input { try RunStore(path: path) }
     }
 }
 

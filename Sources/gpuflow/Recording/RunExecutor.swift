@@ -116,9 +116,7 @@ struct RunExecutor {
                     params: [
                         "seed": String(plan.seed), "backend": choice.backend.name, "profile": resolved.name,
                         "arguments": plan.arguments.joined(separator: " "), "scripts": plan.scripts.joined(separator: " "),
-                    ])
-                let experiment = self.experiment ?? resolved.experiment
-                if let runID, name != nil || experiment != nil { try store.setIdentity(runID, name: name, experiment: experiment) }
+                    ], name: name, experiment: experiment ?? resolved.experiment)
             } catch {
                 fail("\(error)", code: ExitStatus.badInput)
             }
