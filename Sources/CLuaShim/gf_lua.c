@@ -22,6 +22,7 @@ const char *gf_trip_message(int trip) {
     case GF_TRIP_DEPTH: return "sandbox: call depth limit exceeded (deep recursion)";
     case GF_TRIP_OUTPUT: return "sandbox: output limit exceeded";
     case GF_TRIP_TASKS: return "sandbox: task limit exceeded";
+    case GF_TRIP_EXIT: return "the script called os.exit";
     default: return "no limit tripped";
     }
 }
@@ -390,3 +391,24 @@ int gf_isinteger(lua_State *L, int idx) { return lua_isinteger(L, idx); }
 void *gf_newuserdata(lua_State *L, size_t size) { return lua_newuserdatauv(L, size, 1); }
 void gf_traceback(lua_State *L, lua_State *co, const char *msg, int level) { luaL_traceback(L, co, msg, level); }
 void gf_openlibs(lua_State *L) { luaL_openlibs(L); }
+
+/* os.exit([code [, close]]): true is 0, false 1, an integer itself (as the shell sees it, its
+ * low 8 bits); the hook raises again should a pcall catch the error, so nothing after it runs. */
+static int gf_os_exit(lua_State *L) {
+    int code;
+    if (lua_isboolean(L, 1)) code = lua_toboolean(L, 1) ? 0 : 1;
+    else code = (int)(luaL_optinteger(L, 1, 0) & 0xFF);
+    gf_limits *lim = gf_limits_of(L);
+    if (lim && !lim->tripped) lim->exit_code = code;
+    gf_trip(L, GF_TRIP_EXIT);
+    return luaL_error(L, "os.exit(%d)", code);
+}
+
+void gf_open_script_exit(lua_State *L) {
+    lua_getglobal(L, "os");
+    if (lua_istable(L, -1)) {
+        lua_pushcfunction(L, gf_os_exit);
+        lua_setfield(L, -2, "exit");
+    }
+    lua_pop(L, 1);
+}

@@ -101,7 +101,7 @@ extension RunStore {
                 }
             }
             var tags: [String: [String: String]] = [:]
-            for r in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM tags") {
+            for r in try Row.fetchAll(db, sql: "SELECT run_id, key, value FROM tags" + only, arguments: args) {
                 tags[r["run_id"], default: [:]][r["key"]] = r["value"]
             }
             var metrics: [String: [String: LoggedMetric]] = [:]

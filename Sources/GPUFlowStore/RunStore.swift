@@ -9,7 +9,7 @@ import GRDB
 public final class RunStore: @unchecked Sendable {
     public let path: String
     public let artifactDirectory: String
-    private let db: DatabasePool
+    let db: DatabasePool
 
     /// `$GPUFLOW_DATA_DIR/runs.sqlite` (or the XDG / ~/.local/share equivalent).
     public static func defaultPath(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
@@ -184,6 +184,15 @@ public final class RunStore: @unchecked Sendable {
                     CREATE TABLE logged_metrics (run_id TEXT NOT NULL, key TEXT NOT NULL, step INTEGER NOT NULL, value REAL NOT NULL,
                                                  at REAL NOT NULL);
                     CREATE INDEX logged_metrics_run ON logged_metrics (run_id, key, step);
+                    """)
+        }
+        // Why a run failed, kept: its error, the script line, the traceback.
+        m.registerMigration("v9-failures") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE runs ADD COLUMN error TEXT;
+                    ALTER TABLE runs ADD COLUMN error_at TEXT;
+                    ALTER TABLE runs ADD COLUMN traceback TEXT;
                     """)
         }
         return m
@@ -439,25 +448,33 @@ public final class RunStore: @unchecked Sendable {
     /// is a commit; a short run paid for several at its end).
     public func endRun(
         _ id: String, tasks: some Sequence<TaskRow>, samples: [(t: Double, resident: Double?, pool: Double?)], status: String,
-        exitCode: Int32, manifest: Manifest
+        exitCode: Int32, manifest: Manifest, failure: RunFailure? = nil
     ) throws {
         let json = try manifest.json()
         try write { db in
             try Self.recordTasks(db, id, tasks)
             try Self.recordSamples(db, id, samples)
-            try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json)
+            try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json, failure: failure)
         }
     }
 
-    public func finishRun(_ id: String, status: String, exitCode: Int32, manifest: Manifest) throws {
+    public func finishRun(_ id: String, status: String, exitCode: Int32, manifest: Manifest, failure: RunFailure? = nil) throws {
         let json = try manifest.json()
-        try write { db in try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json) }
+        try write { db in
+            try Self.finishRun(db, id, status: status, exitCode: exitCode, manifest: manifest, json: json, failure: failure)
+        }
     }
 
-    static func finishRun(_ db: Database, _ id: String, status: String, exitCode: Int32, manifest: Manifest, json: String) throws {
+    static func finishRun(
+        _ db: Database, _ id: String, status: String, exitCode: Int32, manifest: Manifest, json: String, failure: RunFailure?
+    ) throws {
         try db.execute(
-            sql: "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ? WHERE id = ?",
-            arguments: [status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, id])
+            sql:
+                "UPDATE runs SET status = ?, exit_code = ?, ended_at = ?, manifest = ?, error = ?, error_at = ?, traceback = ? WHERE id = ?",
+            arguments: [
+                status, Int(exitCode), manifest.endedAt ?? Date().timeIntervalSince1970, json, failure?.message, failure?.location,
+                failure?.traceback, id,
+            ])
     }
 
     /// Runs still marked running whose process is gone (killed, crashed, power lost) are
@@ -505,6 +522,8 @@ public final class RunStore: @unchecked Sendable {
         public let backend: String
         public let tasks: Int
         public let resumedFrom: String?
+        /// Why it failed, when it did.
+        public var failure: RunFailure? = nil
     }
 
     public func runs(limit: Int = 50) throws -> [RunSummary] {
@@ -522,7 +541,8 @@ public final class RunStore: @unchecked Sendable {
     static func summary(_ r: Row) -> RunSummary {
         RunSummary(
             id: r["id"], status: r["status"], exitCode: r["exit_code"], startedAt: r["started_at"], endedAt: r["ended_at"],
-            script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"])
+            script: r["script"], backend: r["backend"], tasks: r["n"] ?? 0, resumedFrom: r["resumed_from"],
+            failure: (r["error"] as String?).map { RunFailure(message: $0, location: r["error_at"], traceback: r["traceback"]) })
     }
 
     /// A run id, or a unique prefix of one, or "last" (for the command line; the job server
@@ -778,6 +798,32 @@ public final class RunStore: @unchecked Sendable {
                 db, sql: "SELECT name, hash, kind, task_id FROM run_artifacts WHERE run_id = ? ORDER BY rowid", arguments: [run]
             )
             .map { ($0["name"], $0["hash"], $0["kind"], $0["task_id"]) }
+        }
+    }
+
+    /// One artifact a run names, with its size.
+    public struct ArtifactEntry: Sendable, Equatable {
+        public let name: String
+        public let kind: String
+        public let hash: String
+        public let taskID: Int?
+        public let bytes: Int
+        public let createdAt: Double
+    }
+
+    public func artifactEntries(_ run: String) throws -> [ArtifactEntry] {
+        try read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT ra.name, ra.kind, ra.hash, ra.task_id, coalesce(a.bytes, 0) AS bytes, coalesce(a.created_at, 0) AS created_at
+                    FROM run_artifacts ra LEFT JOIN artifacts a ON a.hash = ra.hash WHERE ra.run_id = ? ORDER BY ra.rowid
+                    """, arguments: [run]
+            ).map {
+                ArtifactEntry(
+                    name: $0["name"], kind: $0["kind"], hash: $0["hash"], taskID: $0["task_id"], bytes: $0["bytes"],
+                    createdAt: $0["created_at"])
+            }
         }
     }
 

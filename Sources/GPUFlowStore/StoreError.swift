@@ -9,6 +9,8 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
     case newerManifest(run: String, format: Int, version: String, supported: Int)
     case missingArtifact(String)
     case runDirectory(path: String, detail: String)
+    case stillRunning(String)
+    case unknownArtifact(run: String, name: String, names: [String])
 
     public var description: String {
         switch self {
@@ -32,6 +34,24 @@ public enum StoreError: Error, CustomStringConvertible, Sendable {
             return "artifact \(h) is missing from the store"
         case .runDirectory(let p, let d):
             return "run directory \(p): \(d)"
+        case .stillRunning(let r):
+            return "run \(r) is still running (its process is alive); stop it first"
+        case .unknownArtifact(let r, let n, let names):
+            return "run \(r) has no artifact '\(n)'"
+                + (names.isEmpty ? " (it has none)" : " (it has: \(names.prefix(20).joined(separator: ", ")))")
         }
+    }
+}
+
+/// Why a run ended badly, as the store keeps it: the error's first line, the script line it
+/// points at (`train.lua:12`), and the Lua traceback.
+public struct RunFailure: Sendable, Equatable {
+    public var message: String
+    public var location: String?
+    public var traceback: String?
+    public init(message: String, location: String? = nil, traceback: String? = nil) {
+        self.message = message
+        self.location = location
+        self.traceback = traceback
     }
 }

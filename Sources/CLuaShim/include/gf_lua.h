@@ -34,6 +34,8 @@ enum gf_trip {
     GF_TRIP_DEPTH = 5,
     GF_TRIP_OUTPUT = 6,
     GF_TRIP_TASKS = 7,
+    /* Not a limit: os.exit(n) ends the script (its code in exit_code), not the process. */
+    GF_TRIP_EXIT = 8,
 };
 
 /* Limits and counters of one lua_State. Zero for a limit means "unlimited". Owned by the host,
@@ -70,6 +72,7 @@ typedef struct gf_limits {
     size_t refused_size;        /* the size the allocator last refused, until a growth is granted */
     int no_hook;                /* fault injection (GPUFLOW_FAULT_NO_HOOK): no hook, no interrupt */
     int outer_depth;            /* call levels of the coroutines that resumed the running one */
+    int exit_code;              /* os.exit's status, once GF_TRIP_EXIT has tripped */
 } gf_limits;
 
 /* A new state whose allocations are counted (and bounded) in `limits`, with the count hook on. */
@@ -140,5 +143,8 @@ void gf_traceback(lua_State *L, lua_State *co, const char *msg, int level);
 /* Opens the standard libraries gpuflow allows (all but io, os, debug, package C loaders are
  * removed by the host later; see LuaState.swift). */
 void gf_openlibs(lua_State *L);
+/* Replaces os.exit by one that ends the script, not the process: the host records the run as
+ * exited with that status (a C exit() skipped the run's recording, and left it "interrupted"). */
+void gf_open_script_exit(lua_State *L);
 
 #endif

@@ -420,7 +420,15 @@ public final class LuaHost: @unchecked Sendable {
                 c.resume(returning: value)
             }
         case .main:
-            if let error, !job.stageDone {
+            if let code = job.lua.exitRequested, !job.stageDone {
+                // os.exit(n): the script's own end, with its status and where it was called.
+                let at = error.map { LuaFailure.location(in: $0) ?? "" } ?? ""
+                job.mainResult = JobResult(
+                    script: job.request.path, status: code == 0 ? .success : .exited(code),
+                    message: code == 0 ? nil : "\(at.isEmpty ? "" : at + ": ")the script called os.exit(\(code))", traceback: nil,
+                    warnings: [])
+                cancelPendingTasks(job)
+            } else if let error, !job.stageDone {
                 let status = JobResult.Status.failed(job.lua.trippedLimit != nil ? .limit : job.kind(ofMessage: error))
                 var message = error
                 // Lua's own "not enough memory" says nothing of the budget: name the limit.

@@ -112,6 +112,8 @@ public struct JobResult: Sendable {
     public enum Status: Sendable, Equatable {
         case success
         case failed(ErrorKind)
+        /// The script called os.exit with a nonzero status (os.exit(0) is a success).
+        case exited(Int32)
 
         public static let scriptError = Status.failed(.script)
         public static let inputError = Status.failed(.input)
@@ -131,5 +133,8 @@ public struct JobResult: Sendable {
     /// Warnings worth showing, such as failed tasks nobody awaited.
     public let warnings: [String]
 
-    public var exitCode: Int32 { status.kind?.exitCode ?? 0 }
+    public var exitCode: Int32 {
+        if case .exited(let n) = status { return n }
+        return status.kind?.exitCode ?? 0
+    }
 }

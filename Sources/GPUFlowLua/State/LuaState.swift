@@ -54,6 +54,8 @@ final class LuaState {
         gf_open_counted_patterns(L)
         // coroutine.resume that tells the watchdog which Lua thread is running (gf_interrupt).
         gf_open_tracked_coroutines(L)
+        // os.exit ends the script, recorded as exited with its status, not the process.
+        gf_open_script_exit(L)
         lua_getglobal(L, "package")
         let path = "\(stdlibPath)/?.lua;\(stdlibPath)/?/init.lua;\(scriptDirectory)/?.lua;\(scriptDirectory)/?/init.lua"
         lua_pushstring(L, path)
@@ -78,7 +80,12 @@ final class LuaState {
     /// Which limit stopped the script, if any.
     var trippedLimit: String? {
         let t = limits.pointee.tripped
-        return t == 0 ? nil : String(cString: gf_trip_message(t))
+        return t == 0 || t == Int32(GF_TRIP_EXIT.rawValue) ? nil : String(cString: gf_trip_message(t))
+    }
+
+    /// The status the script passed to os.exit, once it has called it.
+    var exitRequested: Int32? {
+        limits.pointee.tripped == Int32(GF_TRIP_EXIT.rawValue) ? limits.pointee.exit_code : nil
     }
 
     var memoryPeakBytes: Int { limits.pointee.memory_peak }

@@ -20,7 +20,7 @@ enum GraphInference {
         // A language model predicts at every position: a token per position, its accuracy
         // against the next tokens.
         let positions = runner.model.isSequenceModel ? try runner.model.outputShape(rows: 1)[1] : 1
-        var predictions: [Float] = [], latencies: [Double] = [], all: [Float] = []
+        var predictions: [Float] = [], latencies: [Double] = [], all: [Float] = [], rowsPerBatch: [Int] = []
         let start = Date()
         var offset = 0
         while offset < data.rows {
@@ -47,6 +47,7 @@ enum GraphInference {
                 predictions += try backend.read(arg)
             }
             latencies.append(Date().timeIntervalSince(t0) * 1000)
+            rowsPerBatch.append(n)
             offset += n
         }
         let seconds = Date().timeIntervalSince(start)
@@ -62,7 +63,8 @@ enum GraphInference {
         let bytes = 4 * (runner.model.parameterCount + batch * (data.cols + outputs * positions))
         return InferenceReport(
             rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions, accuracy: accuracy,
-            latencyMS: LatencySummary(samples: latencies), throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
+            latencyMS: LatencySummary(samples: latencies, weights: rowsPerBatch), throughputPerSec: Double(data.rows) / max(seconds, 1e-9),
+            seconds: seconds,
             tensorBytes: bytes, backend: backend.name, outputs: positions == 1 ? all : nil)
     }
 }

@@ -27,12 +27,15 @@ public struct LatencySummary: Sendable {
     public let p95: Double
     public let p99: Double
     public let max: Double
-    /// Counts in 16 logarithmic buckets from the fastest to the slowest sample: (upper bound ms, count).
+    /// Counts in 16 logarithmic buckets from the fastest to the slowest sample: (upper bound ms,
+    /// count). With weights, a sample counts as many times as its weight: a batch's latency
+    /// once per request (row) it answered, so the histogram shows what every request waited,
+    /// not how many batches there were (four batches made a chart of four bars).
     public let histogram: [(upperMS: Double, count: Int)]
 
     /// Percentiles from an HdrHistogram of the samples (milliseconds, recorded in microseconds
     /// with three significant digits, so within 0.1 %); the mean and max are exact.
-    public init(samples: [Double]) {
+    public init(samples: [Double], weights: [Int]? = nil) {
         var h = Histogram<UInt64>(highestTrackableValue: 3_600_000_000, numberOfSignificantValueDigits: .three)
         for s in samples { _ = h.record(UInt64(Swift.max(0, (s * 1000).rounded()))) }
         func pct(_ p: Double) -> Double { samples.isEmpty ? 0 : Double(h.valueAtPercentile(p)) / 1000 }
@@ -44,7 +47,9 @@ public struct LatencySummary: Sendable {
         let lo = Swift.max(samples.min() ?? 0, 1e-6), hi = Swift.max(max, lo * 1.0001)
         let edges = (1...16).map { lo * pow(hi / lo, Double($0) / 16) }
         var counts = [Int](repeating: 0, count: 16)
-        for s in samples { counts[edges.firstIndex { s <= $0 * (1 + 1e-12) } ?? 15] += 1 }
+        for (i, s) in samples.enumerated() {
+            counts[edges.firstIndex { s <= $0 * (1 + 1e-12) } ?? 15] += weights.map { i < $0.count ? $0[i] : 1 } ?? 1
+        }
         histogram = samples.isEmpty ? [] : zip(edges, counts).map { ($0, $1) }
     }
 }
@@ -68,7 +73,7 @@ public enum InferenceRunner {
         cancel: CancellationToken = CancellationToken()
     ) throws -> InferenceReport {
         let backend = net.backend
-        var latencies: [Double] = []
+        var latencies: [Double] = [], rowsPerBatch: [Int] = []
         var predictions: [Float] = [], outputs: [Float] = []
         predictions.reserveCapacity(data.rows)
         outputs.reserveCapacity(data.rows * model.outputs)
@@ -101,6 +106,7 @@ public enum InferenceRunner {
                 predictions += try backend.read(pass.output)
             }
             latencies.append(Date().timeIntervalSince(t0) * 1000)
+            rowsPerBatch.append(n)
             offset += n
         }
         let seconds = Date().timeIntervalSince(start)
@@ -110,7 +116,7 @@ public enum InferenceRunner {
         }
         return InferenceReport(
             rows: data.rows, batchSize: batchSize, batches: latencies.count, predictions: predictions,
-            accuracy: accuracy, latencyMS: LatencySummary(samples: latencies),
+            accuracy: accuracy, latencyMS: LatencySummary(samples: latencies, weights: rowsPerBatch),
             throughputPerSec: Double(data.rows) / max(seconds, 1e-9), seconds: seconds,
             tensorBytes: model.forwardTensorBytes(batch: min(batchSize, data.rows)), backend: backend.name,
             outputs: outputs)

@@ -192,8 +192,14 @@ struct Run: ParsableCommand {
             fflush(nil)
             _exit(outcome.exitCode)
         }
-        if let id = outcome.runID, isatty(STDERR_FILENO) != 0, !quiet, !json {
-            FileHandle.standardError.write(Data("gpuflow: run \(id) recorded (gpuflow runs show \(id))\n".utf8))
+        // The run id always goes to stderr (a script or CI log needs it as much as a terminal
+        // does), except under --json, whose events carry it.
+        if let id = outcome.runID, !json {
+            let line =
+                outcome.exitCode == 0
+                ? "gpuflow: run \(id) recorded (gpuflow runs show \(id))"
+                : "gpuflow: run \(id) recorded, exit \(outcome.exitCode) (gpuflow runs show \(id); gpuflow run --resume \(id) goes on from its last good stage)"
+            FileHandle.standardError.write(Data((line + "\n").utf8))
         }
         if outcome.exitCode != 0 { throw ExitCode(outcome.exitCode) }
     }

@@ -8,12 +8,26 @@ import Logging
 struct Runs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "runs",
-        abstract: "List, show and compare recorded runs.",
-        subcommands: [List.self, Show.self, Compare.self], defaultSubcommand: List.self)
+        abstract: "List, show, compare, delete and export recorded runs.",
+        subcommands: [List.self, Show.self, Compare.self, Delete.self, GC.self, Export.self], defaultSubcommand: List.self)
 
     static func time(_ t: Double) -> String {
         UTCStamp.string(t, format: "%Y-%m-%d %H:%M:%S")
     }
+
+    /// 1.5 MiB, 320 KiB, 12 B.
+    static func bytes(_ n: Int) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n), u = 0
+        while v >= 1024 && u < units.count - 1 {
+            v /= 1024
+            u += 1
+        }
+        return u == 0 ? "\(n) B" : String(format: v < 10 ? "%.1f" : "%.0f", v) + " " + units[u]
+    }
+
+    /// A value or JSON null.
+    static func orNull(_ s: String?) -> TaskValue { s.map { .string($0) } ?? .null }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -108,120 +122,6 @@ struct Runs: ParsableCommand {
                         })
                 ))
             return .table(fields)
-        }
-    }
-
-    struct Show: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "show", abstract: "A run's manifest, tasks, final metrics, models and stages.")
-        @OptionGroup var options: StoreOption
-        @Argument(help: ArgumentHelp("A run id, a unique prefix, or last.", valueName: "run")) var runID: String
-        func run() throws {
-            let store = options.open()
-            do {
-                let id = try store.resolve(runID)
-                let s = try store.summary(id), m = try store.manifest(id)
-                print(
-                    "run \(id): \(s.status)" + (s.exitCode.map { ", exit \($0)" } ?? "") + (s.resumedFrom.map { ", resumes \($0)" } ?? ""))
-                let tracked = try store.trackedRuns(run: id).first
-                if let t = tracked, t.name != nil || t.experiment != nil {
-                    print([t.name.map { "name \($0)" }, t.experiment.map { "experiment \($0)" }].compactMap { $0 }.joined(separator: ", "))
-                }
-                print("started \(Runs.time(m.startedAt)) UTC" + (m.endedAt.map { String(format: ", %.3f s", $0 - m.startedAt) } ?? ""))
-                for sc in m.scripts { print("script  \(sc.path)\(sc.agent.map { " (agent \($0))" } ?? "")  sha256 \(sc.hash.prefix(16))…") }
-                for mod in m.modules { print("module  \(mod.name)  \(mod.path)  sha256 \(mod.hash.prefix(16))…") }
-                print("seed \(m.seed), arguments [\(m.arguments.joined(separator: " "))], backend \(m.backend) (\(m.backendReason))")
-                print("device \(m.device); driver \(m.driver); gpuflow \(m.gpuflowVersion) (\(m.build)) on \(m.host)")
-                print(
-                    m.history.map {
-                        "learning history read: \($0.entries) entries (sha256 \($0.hash.prefix(12))…, \($0.chunks.count) chunks in the store)"
-                    }
-                        ?? "learning history read: none")
-                print("\ntasks:")
-                for t in try store.tasks(id) {
-                    let secs =
-                        (t.startedAt != nil && t.finishedAt != nil)
-                        ? String(format: "%.3f s", (t.finishedAt ?? 0) - (t.startedAt ?? 0)) : "—"
-                    print(
-                        "  #\(t.taskID) \(t.name) [\(t.type)] \(t.state) on \(t.backend ?? "—")\(t.agent.map { " agent \($0)" } ?? ""), \(secs)\(t.error.map { ": \($0)" } ?? "")"
-                    )
-                }
-                let finals = try store.metrics(id).filter { $0.step == nil && !RunComparison.isTiming($0.key) }
-                if !finals.isEmpty {
-                    print("\nmetrics:")
-                    for f in finals { print("  task \(f.taskID) \(f.key) = \(f.value)") }
-                }
-                if let t = tracked {
-                    let params = t.params.filter { !RunStore.systemParams.contains($0.key) }.sorted { $0.key < $1.key }
-                    if !params.isEmpty || !t.metrics.isEmpty || !t.tags.isEmpty { print("\nlogged by the script:") }
-                    for (k, v) in params { print("  param  \(k) = \(v)") }
-                    for (k, v) in t.metrics.sorted(by: { $0.key < $1.key }) {
-                        print("  metric \(k) = \(v.last) at step \(v.step) (\(v.count) values, min \(v.min), max \(v.max))")
-                    }
-                    for (k, v) in t.tags.sorted(by: { $0.key < $1.key }) { print("  tag    \(k) = \(v)") }
-                }
-                let arts = try store.artifacts(id)
-                if !arts.isEmpty {
-                    print("\nartifacts:")
-                    for a in arts { print("  \(a.kind) \(a.name): sha256 \(a.hash)") }
-                }
-                let stages = try store.stages(run: id)
-                if !stages.isEmpty { print("\nstages run and cached: " + stages.map(\.name).joined(separator: ", ")) }
-                let reused = try store.events(id).filter { $0.kind == "stage_cached" }.compactMap { e -> String? in
-                    guard let o = try? JSONSerialization.jsonObject(with: Data(e.body.utf8)) as? [String: Any],
-                        let name = o["stage"] as? String
-                    else { return nil }
-                    return "\(name) (from run \(o["from_run"] as? String ?? "?"))"
-                }
-                if !reused.isEmpty { print("stages from the cache: " + reused.joined(separator: ", ")) }
-                print("\nprofile:\n" + m.profile.split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
-            } catch {
-                fail("\(error)", code: ExitStatus.badInput)
-            }
-        }
-    }
-
-    struct Compare: ParsableCommand {
-        static let configuration = CommandConfiguration(
-            commandName: "compare", abstract: "Parameters, metrics and models of two runs side by side; differences marked.")
-        @OptionGroup var options: StoreOption
-        @Argument(help: "The first run.") var a: String
-        @Argument(help: "The second run.") var b: String
-        @Flag(help: "Show only what differs.") var differences = false
-        func run() throws {
-            let store = options.open()
-            do {
-                let x = try store.resolve(a), y = try store.resolve(b)
-                let c = try RunComparison.compare(store, x, y)
-                let tty = isatty(STDOUT_FILENO) != 0
-                func show(_ title: String, _ rows: [RunComparison.Row]) {
-                    let shown = differences ? rows.filter(\.differs) : rows
-                    guard !shown.isEmpty else { return }
-                    print("\n\(title)")
-                    print(
-                        "  " + "".padding(toLength: 40, withPad: " ", startingAt: 0) + " "
-                            + x.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + y)
-                    for r in shown {
-                        let mark = r.differs ? "≠" : " "
-                        var line =
-                            "\(mark) " + r.key.padding(toLength: 40, withPad: " ", startingAt: 0) + " "
-                            + r.a.padding(toLength: 24, withPad: " ", startingAt: 0) + " " + r.b
-                        if r.differs && tty { line = "\u{1B}[1;33m" + line + "\u{1B}[0m" }
-                        print(line)
-                    }
-                }
-                print("compare \(x) with \(y)")
-                show("parameters", c.params)
-                show("metrics (timings left out: they differ run to run)", c.metrics)
-                show("models (sha256)", c.models)
-                print(
-                    "\n"
-                        + (c.identical
-                            ? "results identical: \(c.metrics.count) metrics and \(c.models.count) models"
-                            : "results differ in \(c.differences.count) of \(c.metrics.count + c.models.count) values"))
-            } catch {
-                fail("\(error)", code: ExitStatus.badInput)
-            }
         }
     }
 }

@@ -79,12 +79,16 @@ struct RunExecutor {
             orchestrator: GPUTaskOrchestrator(profile: resolved, history: plan.history), profile: resolved, backend: concrete,
             backendName: choice.backend.name, backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib)
         let display = ProgressDisplay(mode: progress)
-        if progress == .json {
-            env = RunEnvironment(
-                orchestrator: env.orchestrator, profile: resolved, backend: concrete, backendName: choice.backend.name,
-                backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib,
-                output: { text in display.emit("output", [("text", .string(text))]) })
-        }
+        // What the scripts print goes to the terminal (or the JSON events) and into the record.
+        let printed = ScriptOutput()
+        let json = progress == .json
+        env = RunEnvironment(
+            orchestrator: env.orchestrator, profile: resolved, backend: concrete, backendName: choice.backend.name,
+            backendReason: choice.reason, seed: plan.seed, stdlibPath: stdlib,
+            output: { text in
+                printed.append(text)
+                if json { display.emit("output", [("text", .string(text))]) } else { RunEnvironment.standardOutput(text) }
+            })
         if env.orchestrator.learning.skippedHistoryLines > 0, let h = env.orchestrator.learning.store {
             FileHandle.standardError.write(
                 Data(
@@ -137,8 +141,24 @@ struct RunExecutor {
                 var ended = started
                 ended.endedAt = Date().timeIntervalSince1970
                 ended.exitStatus = 3
-                try? store.finishRun(runID, status: "failed", exitCode: 3, manifest: ended)
+                try? store.finishRun(runID, status: "failed", exitCode: 3, manifest: ended, failure: RunFailure(message: message))
                 RunEnvironment.exitForLimit(message)
+            }
+        }
+        var interrupts: InterruptHandler?
+        if let store, let runID {
+            let started = manifest, held = recorder, environment = env
+            interrupts = InterruptHandler { sig in
+                held?.flush()
+                var ended = started
+                let name = sig == SIGINT ? "Ctrl-C (SIGINT)" : "SIGTERM"
+                Self.recordEnd(
+                    environment, store: store, run: runID, manifest: &ended, exitCode: 128 + sig, status: "interrupted",
+                    failure: RunFailure(message: "interrupted by \(name)"), output: printed, waitSeconds: 5)
+                FileHandle.standardError.write(
+                    Data(
+                        "\ngpuflow: run \(runID) interrupted by \(name) and recorded; resume it with: gpuflow run --resume \(runID)\n".utf8)
+                )
             }
         }
         env.admission = ServerAdmission.fromEnvironment()
@@ -173,12 +193,24 @@ struct RunExecutor {
         if let e = env.orchestrator.learning.persistenceError {
             FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
         }
+        interrupts?.cancel()
         if let store, let runID {
-            record(env, store: store, run: runID, manifest: &manifest, exitCode: exitCode)
+            let failed = results.first(where: { $0.exitCode != 0 })
+            var status = "succeeded"
+            if let failed { if case .exited = failed.status { status = "exited" } else { status = "failed" } }
+            let failure = failed.map { r in
+                RunFailure(
+                    message: r.message ?? "exit \(r.exitCode)",
+                    location: r.message.flatMap { LuaFailure.scriptLine(message: $0, traceback: r.traceback, script: r.script) },
+                    traceback: r.traceback)
+            }
+            Self.recordEnd(
+                env, store: store, run: runID, manifest: &manifest, exitCode: exitCode, status: status, failure: failure, output: printed)
         }
         display.emit("run_finished", [("run", runID.map { .string($0) } ?? .null), ("exit_code", .integer(Int(exitCode)))])
         // The one clear error line comes first, warnings after.
         for result in results {
+            if case .exited = result.status { continue }  // the script's own choice, as with lua's os.exit
             if let message = result.message {
                 var text = "error: \(message)\n"
                 if let tb = result.traceback { text += tb + "\n" }
@@ -193,8 +225,48 @@ struct RunExecutor {
         return outcome
     }
 
-    /// The run's tasks (states and times), memory samples, modules and end, into the store.
-    private func record(_ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32) {
+    /// The run's tasks (states and times), memory samples, modules, printed output and end, into
+    /// the store. With `waitSeconds` (an interrupt: the orchestrator may be busy) the tasks are
+    /// given that long, after which the run's end is recorded without them.
+    private static func recordEnd(
+        _ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32, status: String,
+        failure: RunFailure?, output: ScriptOutput, waitSeconds: Double? = nil
+    ) {
+        if let text = output.recorded {
+            do {
+                let hash = try store.putArtifact(text, kind: "output")
+                try store.linkArtifact(run, name: "output.txt", hash: hash, kind: "output")
+            } catch {
+                FileHandle.standardError.write(Data("warning: recording the script's output: \(error)\n".utf8))
+            }
+        }
+        guard let waitSeconds else {
+            record(env, store: store, run: run, manifest: &manifest, exitCode: exitCode, status: status, failure: failure)
+            return
+        }
+        let done = DispatchSemaphore(value: 0)
+        let box = ManifestBox(manifest)
+        Thread.detachNewThread {
+            var m = box.value
+            record(env, store: store, run: run, manifest: &m, exitCode: exitCode, status: status, failure: failure)
+            done.signal()
+        }
+        if done.wait(timeout: .now() + waitSeconds) == .timedOut {
+            manifest.endedAt = Date().timeIntervalSince1970
+            manifest.exitStatus = exitCode
+            try? store.finishRun(run, status: status, exitCode: exitCode, manifest: manifest, failure: failure)
+        }
+    }
+
+    private final class ManifestBox: @unchecked Sendable {
+        let value: Manifest
+        init(_ m: Manifest) { value = m }
+    }
+
+    private static func record(
+        _ env: RunEnvironment, store: RunStore, run: String, manifest: inout Manifest, exitCode: Int32, status: String,
+        failure: RunFailure?
+    ) {
         let rows = RunMetrics.recordPages(env).lazy.map { r -> RunStore.TaskRow in
             RunStore.TaskRow(
                 taskID: r.id, name: r.name, type: r.typeName, agent: r.agent, state: r.state.rawValue, backend: nil,
@@ -212,7 +284,7 @@ struct RunExecutor {
         do {
             try store.endRun(
                 run, tasks: rows, samples: env.monitor.series().map { ($0.t, $0.residentBytes, $0.poolReservedBytes) },
-                status: exitCode == 0 ? "succeeded" : "failed", exitCode: exitCode, manifest: manifest)
+                status: status, exitCode: exitCode, manifest: manifest, failure: failure)
         } catch {
             FileHandle.standardError.write(Data("warning: recording the run's end: \(error)\n".utf8))
         }

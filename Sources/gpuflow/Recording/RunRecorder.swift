@@ -123,6 +123,28 @@ final class RunRecorder: RunObserver, @unchecked Sendable {
                     walk(x, path.isEmpty ? k : path + "." + k, depth: depth + 1)
                 }
             case .array(let a) where path.hasSuffix("trials"):
+                // The trials' settings too, for the report's trial chart: metrics hold numbers only.
+                func shown(_ v: TaskValue) -> TaskValue {
+                    switch v {
+                    case .bool(let b): return .string(b ? "yes" : "no")
+                    case .integer(let i): return .string(String(i))
+                    case .number(let d): return .string(String(format: "%.6g", d))
+                    case .string: return v
+                    default: return .string(TaskValueJSON.encode(v, indent: nil))
+                    }
+                }
+                let settings = a.map { trial -> TaskValue in
+                    var fields: [(String, TaskValue)] = []
+                    if case .table(let c)? = trial["configuration"] { fields = c.map { ($0.0, shown($0.1)) } }
+                    return .table([
+                        ("settings", .table(fields)), ("feasible", trial["feasible"].map(shown) ?? .null),
+                        ("reason", trial["reason"] ?? .null),
+                    ])
+                }
+                let best = result["best_trial"] ?? .null, target = result["target"] ?? .null
+                let body = TaskValueJSON.encode(
+                    .table([("task", .integer(t)), ("target", target), ("best_trial", best), ("trials", .array(settings))]), indent: nil)
+                attempt("the trials' settings") { try store.recordEvent(run, kind: "trials", body: body) }
                 for (i, trial) in a.enumerated() {
                     for k in ["score", "batch_size", "p99_latency_ms", "throughput_per_sec", "memory_mb", "accuracy"] {
                         if let d = trial[k]?.doubleValue { rows.append(.init(taskID: t, key: "trial." + k, step: i + 1, value: d)) }
