@@ -86,8 +86,10 @@ local function location(level)
 end
 
 -- Runs fn on the inputs under the stage's seed scope; returns its result or raises its error.
-local function compute(key, inputs, fn)
-  native.stage_begin(key)
+-- Tasks the stage submits without a name are named after it (the report, runs compare and
+-- runs show then say "train", not "training").
+local function compute(key, inputs, fn, name)
+  native.stage_begin(key, name)
   local ok, result = pcall(fn, unpack(inputs, 1, inputs.n or #inputs))
   native.stage_end(key)
   if not ok then error(result, 0) end
@@ -110,7 +112,7 @@ local function cluster_stage(stage, element, index, inputs, fn, where)
     error(("%s: stage '%s' needs the result of stage '%s', which is not in the run directory (its job has not succeeded)")
       :format(where, element, missing[1]), 0)
   end
-  native.stage_cluster_store(element, compute(stage_key(element, inputs, fn), inputs, fn))
+  native.stage_cluster_store(element, compute(stage_key(element, inputs, fn), inputs, fn, element))
   error("workflow: the cluster job's stage is done", 0)  -- ends the script; the host counts it a success
 end
 
@@ -118,7 +120,7 @@ local function local_stage(name, inputs, fn)
   local key = stage_key(name, inputs, fn)
   local hit, value = native.stage_lookup(key, name)
   if hit then return value end
-  local result = compute(key, inputs, fn)
+  local result = compute(key, inputs, fn, name)
   native.stage_store(key, name, result)
   return result
 end

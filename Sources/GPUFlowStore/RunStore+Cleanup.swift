@@ -165,7 +165,7 @@ extension RunStore {
     }
 
     /// Runs of exactly 64 lowercase hex digits (a SHA-256 as the store writes it).
-    static func hashTokens(_ text: String) -> Set<String> {
+    public static func hashTokens(_ text: String) -> Set<String> {
         var out = Set<String>()
         let bytes = Array(text.utf8)
         var start = 0

@@ -302,6 +302,19 @@ import Testing
         #expect(r.status == 0, "\(r.stderr)")
         let text = try String(contentsOfFile: html, encoding: .utf8)
         for id in ["curves-", "latency-", "gantt", "Manifest"] { #expect(text.contains(id), "report lacks \(id)") }
+        // Tasks by their stage's name; the latency of every request (240 rows), not of 4 batches.
+        #expect(text.contains("train <span class=\"id\">(task 1)</span>: learning curves"), "tasks named by their stage")
+        #expect(text.contains("latency of its 240 requests"))
+        // Epochs are counted: every tick of a learning curve is a whole number.
+        let curves = String(text[text.range(of: "id=\"curves-")!.lowerBound...].prefix { $0 != "\n" })
+        let ticks = curves.components(separatedBy: "class=\"label xtick\"").dropFirst().compactMap { part in
+            part.split(separator: ">").dropFirst().first.map { String($0.prefix { $0 != "<" }) }
+        }
+        #expect(ticks.count >= 2 && ticks.allSatisfy { Int($0) != nil }, "epoch ticks \(ticks)")
+        // The manifest as a table with dates; the script's output; gpuflow's figures apart.
+        #expect(text.contains("<table class=\"manifest\">") && text.range(of: #"<th>started</th><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC"#, options: .regularExpression) != nil)
+        #expect(text.contains("id=\"output\"") && text.contains("accuracy 0."))
+        #expect(text.contains("id=\"recorded\">Recorded by gpuflow"))
         guard
             let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first(where: {
                 FileManager.default.isExecutableFile(atPath: $0)

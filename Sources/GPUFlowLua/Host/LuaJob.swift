@@ -169,6 +169,9 @@ final class LuaJob: @unchecked Sendable {
     /// Inside a workflow stage, task seeds come from the stage's key and its own counter, so a
     /// stage's tasks get the same seeds whether the stages before it ran or came from the cache.
     var seedScopes: [(base: UInt64, counter: UInt64)] = []
+    /// The workflow stages running now, innermost last: an unnamed task is named after its stage.
+    var stageNames: [String?] = []
+    var stageName: String? { stageNames.last ?? nil }
 
     func nextSeed() -> UInt64 {
         var base = env.seed, n: UInt64

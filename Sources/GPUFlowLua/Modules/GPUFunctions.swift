@@ -169,7 +169,7 @@ enum GPUFunctions {
             orchestrator: job.env.orchestrator, services: job.env.services, agent: m.agent ?? job.request.agent,
             memoryMB: m.memoryMB)
         var spec = TaskSpec(
-            name: m.name ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
+            name: m.name ?? job.stageName ?? d.type.name, kind: .gpu(type), priority: m.priority ?? .normal, boost: m.boost ?? 0,
             dependencies: dependencies, memoryMB: m.memoryMB, timeoutS: m.timeoutS,
             agent: m.agent ?? job.request.agent, work: work)
         if job.sandbox.enabled {

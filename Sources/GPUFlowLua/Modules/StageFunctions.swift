@@ -22,6 +22,7 @@ enum StageFunctions {
                     h.add(k)
                     let base = UInt64(h.hex.prefix(16), radix: 16) ?? 0
                     job.seedScopes.append((base, 0))
+                    job.stageNames.append(LuaStack.string(L, 2))
                     return 0
                 }
             }
@@ -31,6 +32,7 @@ enum StageFunctions {
             { L in
                 LuaBinding.call(L) { _, job in
                     _ = job.seedScopes.popLast()
+                    _ = job.stageNames.popLast()
                     return 0
                 }
             }

@@ -10,10 +10,20 @@ public struct MLflowPayload: Sendable, Equatable {
         public let value: Double
         public let timestamp: Int64
         public let step: Int
+        public init(key: String, value: Double, timestamp: Int64, step: Int) {
+            self.key = key
+            self.value = value
+            self.timestamp = timestamp
+            self.step = step
+        }
     }
     public struct Pair: Sendable, Equatable, Encodable {
         public let key: String
         public let value: String
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
     }
     public struct Batch: Sendable, Equatable {
         public var metrics: [Metric] = []
@@ -33,6 +43,14 @@ public struct MLflowPayload: Sendable, Equatable {
     /// Params cut to MLflow's length limit, by name (said in the export's output).
     public var truncated: [String] = []
 
+    public init(runName: String?, experiment: String, startTime: Int64, endTime: Int64?, status: String) {
+        self.runName = runName
+        self.experiment = experiment
+        self.startTime = startTime
+        self.endTime = endTime
+        self.status = status
+    }
+
     public static let maxMetrics = 1000, maxParams = 100, maxTags = 100, maxEntities = 1000
     /// The param value limit of MLflow 2.x and 3.x's SQL store (6000 in recent releases; 500
     /// before 2.3): the lower, so a server of either kind takes it.
@@ -43,9 +61,9 @@ public struct MLflowPayload: Sendable, Equatable {
     /// same run finds it and sends nothing again.
     public static let sourceTag = "gpuflow.run_id"
 
-    /// MLflow keys: letters, digits, `_ - . / ` and space; anything else becomes `_`.
+    /// MLflow keys: letters, digits, `_ - . / :` and space; anything else becomes `_`.
     public static func key(_ s: String) -> String {
-        let ok = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./ ")
+        let ok = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./ :")
         let mapped = String(s.map { ok.contains($0) ? $0 : "_" })
         return String(mapped.prefix(250))
     }
