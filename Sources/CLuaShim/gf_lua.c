@@ -278,6 +278,9 @@ static int gf_coresume(lua_State *L) {
     int status = lua_resume(co, L, narg, &nres);
     gf_set_running(lim, outer);
     lim->outer_depth -= depth;
+    /* A limit or os.exit tripped inside the coroutine: the resumer stops at its next
+     * instruction too, not after the hook's usual count. */
+    if (lim->tripped) lua_sethook(L, gf_hook, LUA_MASKCOUNT, 1);
     if (status == LUA_OK || status == LUA_YIELD) {
         if (!lua_checkstack(L, nres + 1)) {
             lua_pop(co, nres);
@@ -301,6 +304,17 @@ void gf_open_tracked_coroutines(lua_State *L) {
         lua_setfield(L, -2, "resume");
     }
     lua_pop(L, 1);
+    /* coroutine.wrap through the tracked resume, so what holds for resume holds for it. */
+    (void)luaL_dostring(L,
+        "local create, resume, pack, unpack, raise = coroutine.create, coroutine.resume, table.pack, table.unpack, error\n"
+        "coroutine.wrap = function(f)\n"
+        "  local co = create(f)\n"
+        "  return function(...)\n"
+        "    local r = pack(resume(co, ...))\n"
+        "    if not r[1] then raise(r[2], 0) end\n"
+        "    return unpack(r, 2, r.n)\n"
+        "  end\n"
+        "end\n");
 }
 
 uint64_t gf_deadline(gf_limits *lim) { return __atomic_load_n(&lim->deadline_ns, __ATOMIC_RELAXED); }

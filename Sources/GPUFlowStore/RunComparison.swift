@@ -46,17 +46,9 @@ public struct RunComparison: Sendable {
         let pa = try store.params(a).merging(ta?.params ?? [:]) { x, _ in x }
         let pb = try store.params(b).merging(tb?.params ?? [:]) { x, _ in x }
         let params = Set(pa.keys).union(pb.keys).sorted().map { Row(key: $0, a: pa[$0] ?? "—", b: pb[$0] ?? "—") }
-        func labels(_ run: String) throws -> [Int: String] {
-            var seen: [String: Int] = [:], out: [Int: String] = [:]
-            for t in try store.tasks(run) {
-                seen[t.name, default: 0] += 1
-                out[t.taskID] = seen[t.name] == 1 ? t.name : "\(t.name)#\(seen[t.name] ?? 0)"
-            }
-            return out
-        }
         func table(_ run: String) throws -> (all: [String: String], summary: [String: String]) {
             var out: [String: String] = [:], series: [String: [(step: Int, value: Double)]] = [:]
-            let names = try labels(run)
+            let names = try taskLabels(store, run)
             let all = try store.metrics(run)
             let measured = Set(all.filter { $0.key == measuredObjective }.map(\.taskID))
             for m in all where !isTiming(m.key) && !(measured.contains(m.taskID) && chosenByMeasurement(m.key)) {
@@ -82,6 +74,16 @@ public struct RunComparison: Sendable {
         let xa = try models(a), xb = try models(b)
         let modelRows = Set(xa.keys).union(xb.keys).sorted().map { Row(key: $0, a: xa[$0] ?? "—", b: xb[$0] ?? "—") }
         return RunComparison(params: params, metrics: rows(ma, mb), summary: rows(sa, sb), models: modelRows)
+    }
+
+    /// Each task's name as runs are matched by it: a second task of one name is `NAME#2`.
+    public static func taskLabels(_ store: RunStore, _ run: String) throws -> [Int: String] {
+        var seen: [String: Int] = [:], out: [Int: String] = [:]
+        for t in try store.tasks(run) {
+            seen[t.name, default: 0] += 1
+            out[t.taskID] = seen[t.name] == 1 ? t.name : "\(t.name)#\(seen[t.name] ?? 0)"
+        }
+        return out
     }
 
     private static func addLogged(_ store: RunStore, _ run: String, into all: inout [String: String], _ summary: inout [String: String])

@@ -19,6 +19,29 @@ extension RunStore {
         public var bytes = 0
         /// The database file's shrink after VACUUM (0 when not compacted).
         public var databaseBytes = 0
+        /// Artifacts no record names yet but stored since the oldest running run began: that
+        /// run may be about to name them, so they stay.
+        public var spared = 0
+        /// Why the database was not compacted (another process held it), if it was not.
+        public var compaction: String?
+    }
+
+    /// Artifacts stored (or stored again) at or after this time are spared: the start of the
+    /// oldest run still running, on any host. Every write of an artifact is a running run's.
+    private static func sparedSince(_ db: Database) throws -> Double {
+        try Double.fetchOne(db, sql: "SELECT MIN(started_at) FROM runs WHERE status IN ('running', 'submitted')") ?? .infinity
+    }
+
+    private static func spare(_ rows: [(hash: String, bytes: Int)], in db: Database) throws -> (
+        drop: [(hash: String, bytes: Int)], spared: Int
+    ) {
+        let since = try sparedSince(db)
+        var drop: [(hash: String, bytes: Int)] = [], spared = 0
+        for r in rows {
+            let at = try Double.fetchOne(db, sql: "SELECT created_at FROM artifacts WHERE hash = ?", arguments: [r.hash]) ?? 0
+            if at >= since { spared += 1 } else { drop.append(r) }
+        }
+        return (drop, spared)
     }
 
     /// The bytes a run takes: every artifact it names, and those only it names (what deleting
@@ -47,14 +70,16 @@ extension RunStore {
                 guard let status = try String.fetchOne(db, sql: "SELECT status FROM runs WHERE id = ?", arguments: [id]) else {
                     throw StoreError.unknownRun(id)
                 }
-                if status == "running" { throw StoreError.stillRunning(id) }
+                // A cluster run's Slurm jobs may still be queued: its records are how they are found.
+                if status == "running" || status == "submitted" { throw StoreError.stillRunning(id) }
             }
             var candidates = Set<String>()
             for id in unique { candidates.formUnion(try Self.hashesNamed(by: id, in: db)) }
             let keep = try Self.referencedHashes(in: db, excluding: Set(unique))
             let drop = candidates.subtracting(keep)
             freed.runs = unique
-            let rows = try Self.artifactRows(drop, in: db)
+            let (rows, spared) = try Self.spare(try Self.artifactRows(drop, in: db), in: db)
+            freed.spared = spared
             freed.artifacts = rows.count
             freed.bytes = rows.reduce(0) { $0 + $1.bytes }
             if dryRun { return [] }
@@ -82,24 +107,15 @@ extension RunStore {
             freed.checkpoints = try stale.reduce(0) { n, key in
                 n + (try Int.fetchOne(db, sql: "SELECT count(*) FROM checkpoints WHERE key = ?", arguments: [key]) ?? 0)
             }
+            // What stays named: every run's references and the checkpoints that are not stale
+            // (the same in a dry run, which deletes nothing).
+            let keep = try Self.referencedHashes(in: db, excluding: [], staleCheckpoints: Set(stale))
             if !dryRun {
                 for key in stale { try db.execute(sql: "DELETE FROM checkpoints WHERE key = ?", arguments: [key]) }
             }
-            var keep = try Self.referencedHashes(in: db, excluding: [])
-            if dryRun {
-                // What the checkpoints' removal would leave unnamed.
-                for key in stale {
-                    for h in try String.fetchAll(db, sql: "SELECT hash FROM checkpoints WHERE key = ?", arguments: [key]) { keep.remove(h) }
-                }
-                keep.formUnion(
-                    try String.fetchAll(
-                        db,
-                        sql:
-                            "SELECT hash FROM checkpoints WHERE key NOT IN (SELECT key FROM checkpoints GROUP BY key HAVING MAX(created_at) < ?)",
-                        arguments: [cutoff]))
-            }
             let all = Set(try String.fetchAll(db, sql: "SELECT hash FROM artifacts"))
-            let rows = try Self.artifactRows(all.subtracting(keep), in: db)
+            let (rows, spared) = try Self.spare(try Self.artifactRows(all.subtracting(keep), in: db), in: db)
+            freed.spared = spared
             freed.artifacts = rows.count
             freed.bytes = rows.reduce(0) { $0 + $1.bytes }
             return dryRun ? [] : try Self.forget(rows.map(\.hash), in: db)
@@ -110,9 +126,15 @@ extension RunStore {
         freed.bytes += stray.reduce(0) { $0 + $1.bytes }
         if !dryRun {
             for f in stray { try? FileManager.default.removeItem(atPath: f.path) }
+            // Best effort: another process holding the database (a run writing) makes VACUUM
+            // wait and fail; what was removed stays removed and is reported.
             let before = Self.fileBytes(path) + Self.fileBytes(path + "-wal")
-            try vacuum()
-            freed.databaseBytes = max(0, before - Self.fileBytes(path) - Self.fileBytes(path + "-wal"))
+            do {
+                try vacuum()
+                freed.databaseBytes = max(0, before - Self.fileBytes(path) - Self.fileBytes(path + "-wal"))
+            } catch {
+                freed.compaction = "\(error)"
+            }
         }
         return freed
     }
@@ -149,9 +171,15 @@ extension RunStore {
         return out
     }
 
-    /// Every hash in use by a run not in `excluded`, or by a checkpoint.
-    private static func referencedHashes(in db: Database, excluding excluded: Set<String>) throws -> Set<String> {
-        var out = Set(try String.fetchAll(db, sql: "SELECT hash FROM checkpoints"))
+    /// Every hash in use by a run not in `excluded`, or by a checkpoint whose key is not in
+    /// `staleCheckpoints`.
+    private static func referencedHashes(
+        in db: Database, excluding excluded: Set<String>, staleCheckpoints: Set<String> = []
+    ) throws -> Set<String> {
+        var out = Set<String>()
+        for r in try Row.fetchAll(db, sql: "SELECT key, hash FROM checkpoints") where !staleCheckpoints.contains(r["key"] as String) {
+            out.insert(r["hash"])
+        }
         for r in try Row.fetchAll(db, sql: "SELECT run_id, hash FROM run_artifacts") where !excluded.contains(r["run_id"] as String) {
             out.insert(r["hash"])
         }

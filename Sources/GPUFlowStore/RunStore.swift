@@ -753,7 +753,12 @@ public final class RunStore: @unchecked Sendable {
 
     static func insertArtifact(_ db: Database, hash: String, kind: String, bytes: Int) throws {
         try db.execute(
-            sql: "INSERT OR IGNORE INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)",
+            // A hash stored again is fresh again: gc spares artifacts stored since the oldest
+            // running run began, which a run may store now and name in a later transaction.
+            sql: """
+                INSERT INTO artifacts (hash, kind, bytes, created_at) VALUES (?, ?, ?, ?)
+                ON CONFLICT (hash) DO UPDATE SET created_at = excluded.created_at
+                """,
             arguments: [hash, kind, bytes, Date().timeIntervalSince1970])
     }
 

@@ -19,7 +19,8 @@ import Testing
         // log needs the id as much as a person does).
         #expect(out.status == 0 && out.stdout == "hi\ta\n", "\(out.stderr)")
         let lines = out.stderr.split(separator: "\n")
-        #expect(lines.count == 1 && lines[0].hasPrefix("gpuflow: run r") && lines[0].contains("recorded (gpuflow runs show r"), "\(out.stderr)")
+        #expect(
+            lines.count == 1 && lines[0].hasPrefix("gpuflow: run r") && lines[0].contains("recorded (gpuflow runs show r"), "\(out.stderr)")
     }
 
     @Test func syntaxErrorExitsOne() throws {

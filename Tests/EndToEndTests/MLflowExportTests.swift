@@ -124,27 +124,11 @@ import Testing
         let exported = try #require(try JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any])
         #expect(exported["failed"] as? Int == 0 && (exported["exported"] as? [Any])?.count == 2, "\(exported)")
 
-        let check = Process()
-        check.executableURL = URL(fileURLWithPath: Self.venv + "/python")
-        check.arguments = [TestPaths.repository.appendingPathComponent("scripts/peers/mlflow_check.py").path, uri, good, bad]
-        let pipe = Pipe(), err = Pipe()
-        check.standardOutput = pipe
-        check.standardError = err
-        try check.run()
-        // Both pipes at once: MLflow warns on stderr, and a full pipe would stop it.
-        nonisolated(unsafe) var errorData = Data()
-        let reading = DispatchGroup()
-        reading.enter()
-        DispatchQueue.global().async {
-            errorData = err.fileHandleForReading.readDataToEndOfFile()
-            reading.leave()
-        }
-        let data = pipe.fileHandleForReading.readDataToEndOfFile()
-        reading.wait()
-        let errors = String(decoding: errorData, as: UTF8.self)
-        check.waitUntilExit()
-        #expect(check.terminationStatus == 0, "\(errors.suffix(2000))")
-        let seen = try #require(try JSONSerialization.jsonObject(with: data) as? [String: [String: Any]], "\(errors.suffix(2000))")
+        let check = try TestVenv.runPython(
+            Self.venv + "/python", [TestPaths.repository.appendingPathComponent("scripts/peers/mlflow_check.py").path, uri, good, bad])
+        #expect(check.status == 0, "\(check.stderr.suffix(2000))")
+        let seen = try #require(
+            try JSONSerialization.jsonObject(with: Data(check.stdout.utf8)) as? [String: [String: Any]], "\(check.stderr.suffix(2000))")
         let g = try #require(seen[good]), b = try #require(seen[bad])
         #expect(g["found"] as? Int == 1 && b["found"] as? Int == 1)
         #expect(g["experiment"] as? String == "gpuflow-export" && b["experiment"] as? String == "Default")
@@ -180,6 +164,23 @@ import Testing
         let again = try box.run(["runs", "export", "--mlflow", uri, "--json"])
         let second = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect((second["exported"] as? [[String: Any]] ?? []).allSatisfy { $0["skipped"] as? Bool == true }, "\(second)")
+        // An export that stopped half-way (no completion tag) is made again, whole, once.
+        let untag = try box.write(
+            "untag.py",
+            "import mlflow, sys\nfrom mlflow.tracking import MlflowClient\nmlflow.set_tracking_uri(sys.argv[1])\n"
+                + "r = mlflow.search_runs(experiment_names=['gpuflow-export'], filter_string=\"tags.`gpuflow.run_id` = '\" + sys.argv[2] + \"'\")\n"
+                + "MlflowClient().delete_tag(r.run_id[0], 'gpuflow.export_complete')\n")
+        let untagged = try TestVenv.runPython(Self.venv + "/python", [untag, uri, good])
+        #expect(untagged.status == 0, "\(untagged.stderr.suffix(1500))")
+        let third = try box.run(["runs", "export", "--mlflow", uri, "--json"])
+        let redone = try #require(try JSONSerialization.jsonObject(with: Data(third.stdout.utf8)) as? [String: Any])
+        let rows = redone["exported"] as? [[String: Any]] ?? []
+        #expect(rows.first { $0["run"] as? String == good }?["skipped"] as? Bool == false, "\(redone)")
+        #expect(rows.first { $0["run"] as? String == bad }?["skipped"] as? Bool == true)
+        let recheck = try TestVenv.runPython(
+            Self.venv + "/python", [TestPaths.repository.appendingPathComponent("scripts/peers/mlflow_check.py").path, uri, good])
+        let after = try JSONSerialization.jsonObject(with: Data(recheck.stdout.utf8)) as? [String: [String: Any]]
+        #expect(after?[good]?["found"] as? Int == 1, "one active MLflow run for it, not two: \(recheck.stderr.suffix(500))")
         // A server that is not there: a clear error, exit 2.
         let gone = try box.run(["runs", "export", "--mlflow", "http://127.0.0.1:1", "last"])
         #expect(gone.status == 2 && gone.stderr.contains("cannot be reached"), "\(gone.stderr)")

@@ -312,7 +312,9 @@ import Testing
         }
         #expect(ticks.count >= 2 && ticks.allSatisfy { Int($0) != nil }, "epoch ticks \(ticks)")
         // The manifest as a table with dates; the script's output; gpuflow's figures apart.
-        #expect(text.contains("<table class=\"manifest\">") && text.range(of: #"<th>started</th><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC"#, options: .regularExpression) != nil)
+        #expect(
+            text.contains("<table class=\"manifest\">")
+                && text.range(of: #"<th>started</th><td>20\d\d-\d\d-\d\d \d\d:\d\d:\d\d UTC"#, options: .regularExpression) != nil)
         #expect(text.contains("id=\"output\"") && text.contains("accuracy 0."))
         #expect(text.contains("id=\"recorded\">Recorded by gpuflow"))
         guard

@@ -52,6 +52,8 @@ import Testing
             (4, "print('a')\nos.exit(4)\nprint('never')\n"),
             (7, "print(pcall(os.exit, 7))\nprint('never')\n"),
             (1, "os.exit(false)\n"),
+            (8, "local f = coroutine.wrap(function() os.exit(8) end)\nprint(pcall(f))\nprint('never')\n"),
+            (9, "local co = coroutine.create(function() os.exit(9) end)\nprint(coroutine.resume(co))\nprint('never')\n"),
         ] {
             let out = try box.run(["run", try box.write("exit\(code).lua", lua)])
             #expect(out.status == Int32(code), "\(lua): \(out.stderr)")

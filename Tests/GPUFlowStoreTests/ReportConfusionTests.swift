@@ -13,8 +13,9 @@ import Testing
         let metrics =
             cells.map { RunStore.Metric(taskID: 3, key: "metrics.confusion.\($0.0).\($0.1)", value: $0.2) }
             + [RunStore.Metric(taskID: 3, key: "metrics.f1_macro", value: 0.9)]
-        let html = ReportBuilder.confusionTables(metrics)
-        #expect(html.contains("Task 3: confusion matrix"))
+        let html = ReportBuilder.confusionTables(metrics, names: [3: "serve"])
+        #expect(html.contains("serve: confusion matrix"), "headed by the task's name")
+        #expect(ReportBuilder.confusionTables(metrics).contains("task 3: confusion matrix"))
         #expect(html.contains("<tr><th>Adelie</th><td>45</td><td>1</td></tr>"), "\(html)")
         #expect(html.contains("<tr><th>Gentoo</th><td>2</td><td>37</td></tr>"), "\(html)")
         #expect(ReportBuilder.confusionTables([RunStore.Metric(taskID: 1, key: "metrics.accuracy", value: 1)]).isEmpty)

@@ -21,6 +21,14 @@ public enum TestVenv {
 
     /// Runs python with `arguments`, `input` on stdin; returns the exit status, stdout and stderr.
     public static func run(_ arguments: [String], input: String = "") throws -> (status: Int32, stdout: String, stderr: String) {
+        try runPython(python, arguments, input: input)
+    }
+
+    /// The same with another interpreter (another venv's). Both pipes are read at once: a
+    /// peer that warns a lot on stderr would otherwise block on a full pipe.
+    public static func runPython(_ python: String, _ arguments: [String], input: String = "") throws -> (
+        status: Int32, stdout: String, stderr: String
+    ) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: python)
         p.arguments = arguments
@@ -31,7 +39,15 @@ public enum TestVenv {
         try p.run()
         stdin.fileHandleForWriting.write(Data(input.utf8))
         try stdin.fileHandleForWriting.close()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        nonisolated(unsafe) var e = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async {
+            e = err.fileHandleForReading.readDataToEndOfFile()
+            group.leave()
+        }
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        group.wait()
         p.waitUntilExit()
         return (p.terminationStatus, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }

@@ -19,12 +19,19 @@ public enum LuaFailure {
     }
 
     /// Lua shortens long chunk names to "...tail" (LUA_IDSIZE): a frame matches the script when
-    /// its file is the script's path, or the tail of it, or (a path made relative) its name.
+    /// its file is the script's path (or that path made relative), or a shortened tail of it
+    /// that still holds a folder or the whole name; never a file of the stdlib.
     static func inScript(_ frame: String, script: String, name: String) -> Bool {
         guard let colon = frame.lastIndex(of: ":") else { return false }
         var file = String(frame[..<colon])
-        if file.hasPrefix("...") { file.removeFirst(3) }
-        return script.hasSuffix(file) || (file as NSString).lastPathComponent == name && !file.contains("stdlib/")
+        guard !file.contains("stdlib/") else { return false }
+        if file.hasPrefix("...") {
+            // A shortened name: its tail, cut anywhere, must end the script's path.
+            file.removeFirst(3)
+            return script.hasSuffix(file) && (file.contains("/") || file == name)
+        }
+        // The same path, or one of them relative to where the other begins.
+        return file == script || script.hasSuffix("/" + file) || file.hasSuffix("/" + script)
     }
 
     /// Every `file:line` at the start of a line or after a tab ("\tfile:12: in ...").

@@ -34,22 +34,40 @@ public struct MLflowClient: Sendable {
         return id
     }
 
-    /// The MLflow run made earlier from gpuflow run `source`, if any.
-    public func exported(_ source: String, experiment: String) throws -> String? {
+    /// The MLflow run made earlier from gpuflow run `source`, if any, and whether that export
+    /// finished (its last request sets `gpuflow.export_complete`).
+    public func exported(_ source: String, experiment: String) throws -> (id: String, complete: Bool)? {
+        let quoted = source.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "\\'")
         let o = try call(
             "POST", url("/api/2.0/mlflow/runs/search"),
             body: [
-                "experiment_ids": [experiment], "filter": "tags.`\(MLflowPayload.sourceTag)` = '\(source)'", "max_results": 1,
-                "run_view_type": "ALL",
+                "experiment_ids": [experiment], "filter": "tags.`\(MLflowPayload.sourceTag)` = '\(quoted)'", "max_results": 10,
+                "run_view_type": "ACTIVE_ONLY",
             ])
         let runs = o["runs"] as? [[String: Any]] ?? []
-        return (runs.first?["info"] as? [String: Any])?["run_id"] as? String
+        var found: (id: String, complete: Bool)?
+        for r in runs {
+            guard let id = (r["info"] as? [String: Any])?["run_id"] as? String else { continue }
+            let tags = ((r["data"] as? [String: Any])?["tags"] as? [[String: Any]]) ?? []
+            let complete = tags.contains { $0["key"] as? String == MLflowPayload.completeTag && $0["value"] as? String == "true" }
+            if complete || found == nil { found = (id, complete) }
+        }
+        return found
+    }
+
+    /// Deletes a run (a half-finished export, made again).
+    public func deleteRun(_ id: String) throws {
+        _ = try call("POST", url("/api/2.0/mlflow/runs/delete"), body: ["run_id": id])
     }
 
     /// A new run: its id and its artifact root (`mlflow-artifacts:/…` when the server proxies
     /// artifacts, as `mlflow server` does by default).
-    public func createRun(experiment: String, name: String?, startTime: Int64) throws -> (id: String, artifactURI: String?) {
-        var body: [String: Any] = ["experiment_id": experiment, "start_time": startTime]
+    public func createRun(experiment: String, name: String?, startTime: Int64, tags: [MLflowPayload.Pair] = []) throws -> (
+        id: String, artifactURI: String?
+    ) {
+        var body: [String: Any] = [
+            "experiment_id": experiment, "start_time": startTime, "tags": tags.map { ["key": $0.key, "value": $0.value] },
+        ]
         if let name { body["run_name"] = name }
         let o = try call("POST", url("/api/2.0/mlflow/runs/create"), body: body)
         guard let info = (o["run"] as? [String: Any])?["info"] as? [String: Any], let id = info["run_id"] as? String else {
@@ -82,9 +100,11 @@ public struct MLflowClient: Sendable {
         while rest.hasPrefix("/") { rest.removeFirst() }
         // A root with a host part (mlflow-artifacts://host/…) names the path after the host.
         if root.hasPrefix("mlflow-artifacts://"), let slash = rest.firstIndex(of: "/") { rest = String(rest[rest.index(after: slash)...]) }
-        let encoded = (rest + "/" + path).split(separator: "/").map {
-            String($0).addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/")))
-                ?? String($0)
+        // Each segment encoded on its own; "." and ".." (which a client or server would fold,
+        // climbing out of the run's folder) become "_" and "__".
+        let encoded = (rest + "/" + path).split(separator: "/").map { segment -> String in
+            let s = segment == "." ? "_" : segment == ".." ? "__" : String(segment)
+            return s.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(CharacterSet(charactersIn: "/"))) ?? s
         }.joined(separator: "/")
         guard let target = URL(string: base.absoluteString + "/api/2.0/mlflow-artifacts/artifacts/" + encoded) else { return false }
         _ = try call("PUT", target, raw: data)

@@ -29,6 +29,11 @@ public struct MLflowPayload: Sendable, Equatable {
         public var metrics: [Metric] = []
         public var params: [Pair] = []
         public var tags: [Pair] = []
+        public init(metrics: [Metric] = [], params: [Pair] = [], tags: [Pair] = []) {
+            self.metrics = metrics
+            self.params = params
+            self.tags = tags
+        }
     }
 
     public var runName: String?
@@ -60,6 +65,8 @@ public struct MLflowPayload: Sendable, Equatable {
     /// The tag that names the gpuflow run an MLflow run came from: a second export of the
     /// same run finds it and sends nothing again.
     public static let sourceTag = "gpuflow.run_id"
+    /// Set by an export's last request: a run without it is a half-done export, made again.
+    public static let completeTag = "gpuflow.export_complete"
 
     /// MLflow keys: letters, digits, `_ - . / :` and space; anything else becomes `_`.
     public static func key(_ s: String) -> String {
@@ -71,7 +78,7 @@ public struct MLflowPayload: Sendable, Equatable {
     public static func status(of gpuflowStatus: String) -> String? {
         switch gpuflowStatus {
         case "succeeded": return "FINISHED"
-        case "failed", "exited": return "FAILED"
+        case "failed", "exited", "incomplete": return "FAILED"
         case "interrupted", "cancelled": return "KILLED"
         default: return nil
         }
@@ -107,12 +114,7 @@ public struct MLflowPayload: Sendable, Equatable {
         for (k, v) in (tracked?.tags ?? [:]).sorted(by: { $0.key < $1.key }) { tags.append((k, v)) }
         p.tags = tags.map { Pair(key: key($0.0), value: String($0.1.prefix(maxTagValue))) }
 
-        // Task names as the comparison labels them: a second task of one name is NAME#2.
-        var seen: [String: Int] = [:], label: [Int: String] = [:]
-        for t in try store.tasks(run) {
-            seen[t.name, default: 0] += 1
-            label[t.taskID] = seen[t.name] == 1 ? t.name : "\(t.name)#\(seen[t.name] ?? 0)"
-        }
+        let label = try RunComparison.taskLabels(store, run)
         let end = p.endTime ?? p.startTime
         for m in try store.metrics(run) where m.value.isFinite {
             p.metrics.append(

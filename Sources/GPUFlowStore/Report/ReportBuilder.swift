@@ -67,7 +67,7 @@ public enum ReportBuilder {
             let uppers = ms.filter { $0.key == "latency.bucket_upper_ms" }.sorted { ($0.step ?? 0) < ($1.step ?? 0) }
             let counts = ms.filter { $0.key == "latency.bucket_count" }.sorted { ($0.step ?? 0) < ($1.step ?? 0) }
             if !counts.isEmpty, uppers.count == counts.count {
-                let total = Int(counts.reduce(0) { $0 + $1.value })
+                let sum = counts.reduce(0) { $0 + $1.value }, total = sum.isFinite && abs(sum) < 1e15 ? Int(sum) : 0
                 body += "<h2>\(title(task)): latency of its \(total) requests</h2>\n"
                 body +=
                     "<p class=\"note\">Each request (row) counted at the latency of the batch that answered it; buckets are logarithmic, labelled by their upper bound.</p>\n"

@@ -64,6 +64,7 @@ extension Runs {
                         ("dry_run", .bool(dryRun)), ("runs", .array(f.runs.map { .string($0) })), ("artifacts", .integer(f.artifacts)),
                         ("checkpoints", .integer(f.checkpoints)), ("stray_files", .integer(f.strayFiles)),
                         ("bytes_freed", .integer(f.bytes)), ("database_bytes_freed", .integer(f.databaseBytes)),
+                        ("spared", .integer(f.spared)), ("compaction_error", f.compaction.map { .string($0) } ?? .null),
                     ]), indent: nil))
             return
         }
@@ -76,5 +77,9 @@ extension Runs {
         print(
             (dryRun ? "would be \(verb): " : "\(verb): ") + parts.joined(separator: ", ") + (dryRun ? "; would free " : "; freed ") + space)
         for r in f.runs { print("  \(r)") }
+        if f.spared > 0 {
+            print("spared: \(f.spared) artifacts stored since the oldest running run began (it may name them yet)")
+        }
+        if let why = f.compaction { print("the database was not compacted: \(why)") }
     }
 }

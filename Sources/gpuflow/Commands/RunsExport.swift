@@ -31,7 +31,9 @@ extension Runs {
             let store = options.open(errors: report)
             let ids: [String] = report.input {
                 if !runs.isEmpty { return try runs.map { try store.resolve($0) } }
-                return try store.trackedRuns(experiment: experiment).filter { $0.summary.status != "running" }.map(\.summary.id).reversed()
+                // Ended runs only: a cluster run still submitted is left for a later export.
+                return try store.trackedRuns(experiment: experiment).filter { MLflowPayload.status(of: $0.summary.status) != nil }
+                    .map(\.summary.id).reversed()
             }
             var results: [TaskValue] = []
             var failures = 0
@@ -77,11 +79,20 @@ extension Runs {
         static func export(_ id: String, store: RunStore, client: MLflowClient) throws -> Result {
             let payload = try MLflowPayload.of(store, run: id)
             let experiment = try client.experiment(named: payload.experiment)
+            var previous: String?
             if let existing = try client.exported(id, experiment: experiment) {
-                return Result(run: id, mlflowRun: existing, experiment: experiment, skipped: true)
+                if existing.complete { return Result(run: id, mlflowRun: existing.id, experiment: experiment, skipped: true) }
+                // An export that stopped half-way (a server error, a lost connection): again, whole.
+                try client.deleteRun(existing.id)
+                previous = existing.id
             }
-            let (mlflowRun, artifactURI) = try client.createRun(experiment: experiment, name: payload.runName, startTime: payload.startTime)
+            // The source tag goes with the run's creation, so even a run whose next request
+            // fails is found (and replaced) by the next export.
+            let (mlflowRun, artifactURI) = try client.createRun(
+                experiment: experiment, name: payload.runName, startTime: payload.startTime,
+                tags: payload.tags.filter { $0.key == MLflowPayload.sourceTag })
             var result = Result(run: id, mlflowRun: mlflowRun, experiment: experiment, skipped: false)
+            if let previous { result.notes.append("replaced MLflow run \(previous), an export that had not finished") }
             for b in payload.batches { try client.logBatch(run: mlflowRun, b) }
             result.counts = (payload.params.count, payload.metrics.count, payload.tags.count, 0)
             if !payload.truncated.isEmpty {
@@ -105,6 +116,7 @@ extension Runs {
                 result.counts.artifacts += 1
             }
             try client.finish(run: mlflowRun, status: payload.status, endTime: payload.endTime)
+            try client.logBatch(run: mlflowRun, MLflowPayload.Batch(tags: [.init(key: MLflowPayload.completeTag, value: "true")]))
             return result
         }
     }

@@ -8,6 +8,7 @@ final class InterruptHandler: @unchecked Sendable {
     private var sources: [DispatchSourceSignal] = []
     private let lock = NSLock()
     private var started = false
+    private var ended = false
 
     /// `record` is given the signal and must record the run's end; it runs off the signal
     /// context, on a queue of its own.
@@ -18,10 +19,12 @@ final class InterruptHandler: @unchecked Sendable {
             source.setEventHandler { [weak self] in
                 guard let self else { return }
                 self.lock.lock()
-                let again = self.started
+                let again = self.started, over = self.ended
                 self.started = true
                 self.lock.unlock()
                 let code = 128 + sig
+                // The run's normal end has begun recording: let it finish (and exit as it will).
+                if over { return }
                 if again { _exit(code) }
                 record(sig)
                 fflush(nil)
@@ -32,9 +35,13 @@ final class InterruptHandler: @unchecked Sendable {
         }
     }
 
-    /// Back to the default dispositions (the run has ended normally).
-    func cancel() {
-        for s in sources { s.cancel() }
-        for sig in [SIGINT, SIGTERM] { signal(sig, SIG_DFL) }
+    /// Claims the run's end for its normal path: false when an interrupt already records it
+    /// (the caller must not record it again; the interrupt's path exits the process).
+    func claimEnd() -> Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        guard !started else { return false }
+        ended = true
+        return true
     }
 }

@@ -193,7 +193,11 @@ struct RunExecutor {
         if let e = env.orchestrator.learning.persistenceError {
             FileHandle.standardError.write(Data("warning: \(e) (this run's history was not saved)\n".utf8))
         }
-        interrupts?.cancel()
+        if let interrupts, !interrupts.claimEnd() {
+            // Ctrl-C came first: its handler records the run and exits; nothing more here.
+            while true { pause() }
+        }
+        // The handlers stay: a Ctrl-C from now on is ignored while the end is recorded.
         if let store, let runID {
             let failed = results.first(where: { $0.exitCode != 0 })
             var status = "succeeded"
