@@ -14,7 +14,7 @@ struct GPUFlowCommand: ParsableCommand {
         discussion: "Exit codes: 0 success, " + ErrorKind.allCases.map { "\($0.exitCode) \($0.summary)" }.joined(separator: ", ") + ".",
         version: GPUFlowVersion.string,
         subcommands: [
-            Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Artifacts.self, Replay.self, Report.self, Serve.self,
+            Run.self, Submit.self, Status.self, Cancel.self, Runs.self, Artifacts.self, Job.self, Replay.self, Report.self, Serve.self,
             ProfileCommand.self,
             Devices.self,
         ])
