@@ -118,27 +118,11 @@ public struct MLflowClient: Sendable {
     }
 
     private func call(_ method: String, _ target: URL, body: [String: Any]? = nil, raw: Data? = nil) throws -> [String: Any] {
-        var r = URLRequest(url: target)
-        r.httpMethod = method
-        r.timeoutInterval = 60
-        if let token { r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-        if let body {
-            r.httpBody = try JSONSerialization.data(withJSONObject: body)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        } else if let raw {
-            r.httpBody = raw
-            r.setValue("application/octet-stream", forHTTPHeaderField: "Content-Type")
+        let r = try BlockingHTTP.request(target, method: method, bearer: token, json: body, raw: raw)
+        let status: Int, data: Data?
+        do { (status, data) = try BlockingHTTP.send(r) } catch {
+            throw MLflowError.unreachable(url: base.absoluteString, detail: error.localizedDescription)
         }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var answer: (Data?, URLResponse?, Error?) = (nil, nil, nil)
-        URLSession.shared.dataTask(with: r) { d, resp, e in
-            answer = (d, resp, e)
-            done.signal()
-        }.resume()
-        done.wait()
-        let (data, response, error) = answer
-        if let error { throw MLflowError.unreachable(url: base.absoluteString, detail: error.localizedDescription) }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
         let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
         guard (200..<300).contains(status) else {
             let message =

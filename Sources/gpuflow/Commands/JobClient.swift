@@ -1,5 +1,6 @@
 import Foundation
 import GPUFlowCore
+import GPUFlowStore
 
 #if canImport(FoundationNetworking)
     import FoundationNetworking
@@ -43,24 +44,11 @@ struct JobClient {
     /// One request; the answer's body (2xx), else a Failure with the server's code.
     func call(_ method: String, _ path: String, json: Any? = nil) throws -> Data {
         guard let url = URL(string: base + path) else { throw Failure(status: 0, code: "bad_url", message: base + path) }
-        var r = URLRequest(url: url)
-        r.httpMethod = method
-        r.timeoutInterval = 60
-        r.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
-        if let json {
-            r.httpBody = try JSONSerialization.data(withJSONObject: json)
-            r.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        let r = try BlockingHTTP.request(url, method: method, bearer: token, json: json)
+        let status: Int, data: Data
+        do { (status, data) = try BlockingHTTP.send(r) } catch {
+            throw Failure(status: 0, code: "unreachable", message: "\(base): \(error.localizedDescription)")
         }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var answer: (Data?, URLResponse?, Error?) = (nil, nil, nil)
-        URLSession.shared.dataTask(with: r) { d, resp, e in
-            answer = (d, resp, e)
-            done.signal()
-        }.resume()
-        done.wait()
-        if let e = answer.2 { throw Failure(status: 0, code: "unreachable", message: "\(base): \(e.localizedDescription)") }
-        let status = (answer.1 as? HTTPURLResponse)?.statusCode ?? 0
-        let data = answer.0 ?? Data()
         guard (200..<300).contains(status) else {
             let error = (try? JSONSerialization.jsonObject(with: data) as? [String: Any])?["error"] as? [String: Any]
             throw Failure(

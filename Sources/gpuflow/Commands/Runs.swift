@@ -26,6 +26,20 @@ struct Runs: ParsableCommand {
         return u == 0 ? "\(n) B" : String(format: v < 10 ? "%.1f" : "%.0f", v) + " " + units[u]
     }
 
+    /// What a script logged of each metric, as `runs list --json` and `runs show --json` give it.
+    static func loggedMetrics(_ metrics: [String: RunStore.LoggedMetric]) -> TaskValue {
+        .table(
+            metrics.sorted { $0.key < $1.key }.map { k, m in
+                (
+                    k,
+                    .table([
+                        ("last", .number(m.last)), ("step", .integer(m.step)), ("min", .number(m.min)), ("max", .number(m.max)),
+                        ("count", .integer(m.count)),
+                    ])
+                )
+            })
+    }
+
     /// A value or JSON null.
     static func orNull(_ s: String?) -> TaskValue { s.map { .string($0) } ?? .null }
 
@@ -107,20 +121,7 @@ struct Runs: ParsableCommand {
             ]
             fields.append(("params", .table(r.params.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
             fields.append(("tags", .table(r.tags.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) })))
-            fields.append(
-                (
-                    "metrics",
-                    .table(
-                        r.metrics.sorted { $0.key < $1.key }.map { k, m in
-                            (
-                                k,
-                                .table([
-                                    ("last", .number(m.last)), ("step", .integer(m.step)), ("min", .number(m.min)), ("max", .number(m.max)),
-                                    ("count", .integer(m.count)),
-                                ])
-                            )
-                        })
-                ))
+            fields.append(("metrics", Runs.loggedMetrics(r.metrics)))
             return .table(fields)
         }
     }

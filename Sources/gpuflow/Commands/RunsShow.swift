@@ -168,19 +168,7 @@ extension Runs {
                     .table([
                         ("params", table(Dictionary(uniqueKeysWithValues: scriptParams.map { ($0.key, $0.value) }))),
                         ("tags", table(tracked?.tags ?? [:])),
-                        (
-                            "metrics",
-                            .table(
-                                (tracked?.metrics ?? [:]).sorted { $0.key < $1.key }.map { k, v in
-                                    (
-                                        k,
-                                        .table([
-                                            ("last", .number(v.last)), ("step", .integer(v.step)), ("min", .number(v.min)),
-                                            ("max", .number(v.max)), ("count", .integer(v.count)),
-                                        ])
-                                    )
-                                })
-                        ),
+                        ("metrics", Runs.loggedMetrics(tracked?.metrics ?? [:])),
                     ])
                 ),
                 (
